@@ -1,0 +1,260 @@
+//! The copy handler against a mocked RDS client of the destination region.
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDbClusterSnapshotOutput;
+use aws_sdk_rds::operation::copy_db_snapshot::CopyDbSnapshotOutput;
+use aws_sdk_rds::operation::describe_account_attributes::DescribeAccountAttributesOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::types::{AccountQuota, DbClusterSnapshot, DbSnapshot, Tag};
+use aws_smithy_mocks::{Rule, mock};
+use backup_copy::{Clients, Config, handle};
+use backup_core::tags;
+use backup_core::testing::{self, fixture, http_status, mock_rds_in, rds_error};
+use serde_json::json;
+
+const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
+const SOURCE_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000";
+const COPY_ARN: &str = "arn:aws:rds:us-west-2:123456789012:snapshot:prod-database-1-20261124-020000";
+const WEST_KEY: &str = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn clients(rules: &[&Rule]) -> Clients {
+    Clients {
+        destination_rds: mock_rds_in("us-west-2", rules),
+    }
+}
+
+fn config() -> Config {
+    Config {
+        settings: testing::settings(),
+        destination_region: "us-west-2".into(),
+        kms_key_arn: Some(WEST_KEY.into()),
+    }
+}
+
+fn quota(used: i64, max: i64) -> Rule {
+    mock!(Client::describe_account_attributes).then_output(move || {
+        DescribeAccountAttributesOutput::builder()
+            .account_quotas(
+                AccountQuota::builder()
+                    .account_quota_name("ManualSnapshots")
+                    .used(used)
+                    .max(max)
+                    .build(),
+            )
+            .build()
+    })
+}
+
+fn copy_ok() -> Rule {
+    mock!(Client::copy_db_snapshot)
+        .match_requests(|r| {
+            let t = r.tags();
+            r.source_db_snapshot_identifier() == Some(SOURCE_ARN)
+                && r.target_db_snapshot_identifier() == Some(SNAPSHOT_ID)
+                && r.kms_key_id() == Some(WEST_KEY)
+                && tags::tag_value(t, tags::MANAGED_BY) == Some("nestedphoenix-production")
+                && tags::tag_value(t, tags::SOURCE_DB) == Some("prod-database-1")
+                && tags::tag_value(t, tags::COPIED_FROM) == Some(SOURCE_ARN)
+                && tags::tag_value(t, "Owner") == Some("DBA Team")
+        })
+        .then_output(|| {
+            CopyDbSnapshotOutput::builder()
+                .db_snapshot(
+                    DbSnapshot::builder()
+                        .db_snapshot_identifier(SNAPSHOT_ID)
+                        .db_snapshot_arn(COPY_ARN)
+                        .status("pending")
+                        .build(),
+                )
+                .build()
+        })
+}
+
+fn copy_fails(code: &'static str) -> Rule {
+    mock!(Client::copy_db_snapshot).then_http_response(move || rds_error(400, code, "refused"))
+}
+
+#[tokio::test]
+async fn copies_into_the_destination_region_with_its_key_and_our_tags() {
+    let (quota, copy) = (quota(20, 100), copy_ok());
+    let record = handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(record.region, "us-west-2");
+    assert_eq!(record.snapshot_id, SNAPSHOT_ID);
+    assert_eq!(record.snapshot_arn, COPY_ARN);
+    assert_eq!(record.status, "pending");
+    assert!(record.created && record.encrypted);
+    assert_eq!(copy.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn quota_exceeded_with_room_in_the_quota_means_copy_slots_full() {
+    let (quota, copy) = (quota(20, 100), copy_fails("SnapshotQuotaExceeded"));
+    let err = handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "CopySlotsFull");
+    assert!(err.error_type().is_retryable());
+    assert!(err.to_string().contains("20 of 100 used"), "{err}");
+}
+
+#[tokio::test]
+async fn a_full_destination_quota_fails_without_copying() {
+    let quota = quota(100, 100);
+    let err = handle(&clients(&[&quota]), &config(), fixture("copy-request.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "SnapshotQuotaExceeded");
+    assert!(!err.error_type().is_retryable());
+    assert!(err.to_string().contains("us-west-2"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreadable_quota_treats_quota_exceeded_as_slots_full() {
+    let quota = mock!(Client::describe_account_attributes).then_http_response(|| http_status(500));
+    let copy = copy_fails("SnapshotQuotaExceeded");
+    let err = handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "CopySlotsFull");
+    assert!(err.to_string().contains("could not be read"), "{err}");
+}
+
+#[tokio::test]
+async fn an_existing_copy_of_ours_counts_as_done_and_a_foreign_one_conflicts() {
+    for (tags, expected) in [
+        (
+            tags::snapshot_tags(&testing::settings(), "prod-database-1", "earlier"),
+            Ok(()),
+        ),
+        (
+            vec![Tag::builder().key("Owner").value("x").build()],
+            Err("IdentifierConflict"),
+        ),
+    ] {
+        let existing = mock!(Client::describe_db_snapshots)
+            .match_requests(|r| r.db_snapshot_identifier() == Some(SNAPSHOT_ID))
+            .then_output(move || {
+                DescribeDbSnapshotsOutput::builder()
+                    .db_snapshots(
+                        DbSnapshot::builder()
+                            .db_snapshot_identifier(SNAPSHOT_ID)
+                            .db_snapshot_arn(COPY_ARN)
+                            .status("available")
+                            .set_tag_list(Some(tags.clone()))
+                            .build(),
+                    )
+                    .build()
+            });
+        let (quota, copy) = (quota(20, 100), copy_fails("DBSnapshotAlreadyExists"));
+        let result = handle(
+            &clients(&[&quota, &copy, &existing]),
+            &config(),
+            fixture("copy-request.json"),
+        )
+        .await;
+        match expected {
+            Ok(()) => {
+                let record = result.unwrap();
+                assert!(!record.created);
+                assert_eq!(record.region, "us-west-2");
+            }
+            Err(name) => assert_eq!(result.unwrap_err().error_type().as_str(), name),
+        }
+    }
+}
+
+#[tokio::test]
+async fn rds_errors_map_to_stable_names() {
+    for (code, expected) in [
+        ("InvalidDBSnapshotState", "SnapshotBusy"),
+        ("DBSnapshotNotFound", "SnapshotNotFound"),
+        ("KMSKeyNotAccessibleFault", "AccessDenied"),
+        ("Throttling", "Throttled"),
+    ] {
+        let (quota, copy) = (quota(20, 100), copy_fails(code));
+        let err = handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type().as_str(), expected, "{code}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn cluster_snapshots_use_the_cluster_copy() {
+    let mut event = fixture("copy-request.json");
+    event["snapshot"]["kind"] = json!("cluster");
+    event["snapshot"]["snapshot_arn"] =
+        json!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:prod-database-1-20261124-020000");
+    let quota = mock!(Client::describe_account_attributes).then_output(|| {
+        DescribeAccountAttributesOutput::builder()
+            .account_quotas(
+                AccountQuota::builder()
+                    .account_quota_name("ManualClusterSnapshots")
+                    .used(1)
+                    .max(100)
+                    .build(),
+            )
+            .build()
+    });
+    let copy = mock!(Client::copy_db_cluster_snapshot)
+        .match_requests(|r| {
+            r.target_db_cluster_snapshot_identifier() == Some(SNAPSHOT_ID) && r.kms_key_id() == Some(WEST_KEY)
+        })
+        .then_output(|| {
+            CopyDbClusterSnapshotOutput::builder()
+                .db_cluster_snapshot(DbClusterSnapshot::builder().status("copying").build())
+                .build()
+        });
+    let record = handle(&clients(&[&quota, &copy]), &config(), event).await.unwrap();
+    assert_eq!(record.status, "copying");
+    assert_eq!(copy.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_encrypted_snapshot_without_a_destination_key_is_a_config_error_before_any_call() {
+    let mut config = config();
+    config.kms_key_arn = None;
+    let err = handle(&clients(&[]), &config, fixture("copy-request.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "ConfigError");
+    assert!(
+        err.to_string().starts_with("configuration COPY_KMS_KEY_ARN is invalid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configuration_requires_a_destination_and_a_key_in_it() {
+    let base = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("COPY_DESTINATION_REGION", "us-west-2"),
+        ("COPY_KMS_KEY_ARN", WEST_KEY),
+    ];
+    assert_eq!(Config::from_env(&base).unwrap().destination_region, "us-west-2");
+
+    for (name, bad, expected) in [
+        ("COPY_DESTINATION_REGION", "", "is not set"),
+        ("COPY_DESTINATION_REGION", "west", "is not an AWS region name"),
+        (
+            "COPY_KMS_KEY_ARN",
+            "arn:aws:kms:us-east-1:123456789012:key/k",
+            "KMS keys are regional",
+        ),
+    ] {
+        let mut env = base;
+        env.iter_mut().find(|(k, _)| *k == name).unwrap().1 = bad;
+        let err = Config::from_env(&env).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("configuration {name} is invalid")) && err.contains(expected),
+            "{err}"
+        );
+    }
+}

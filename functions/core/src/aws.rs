@@ -1,0 +1,51 @@
+//! AWS client setup: one `SdkConfig` per cold start, from which every client
+//! is built. The SDK's standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
+//! credentials) applies, so the functions run unchanged against the local AWS.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// RDS throttles at about 12 requests/s per account, shared with every other
+/// caller: retry more than the SDK's default 3 attempts, with backoff.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// A pre-check (quota usage) may not hold a backup up: few attempts.
+pub const PRECHECK_MAX_ATTEMPTS: u32 = 2;
+
+/// Loads the shared configuration: region, credentials, endpoint, retries, timeouts.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The region of the configuration, or an error naming `AWS_REGION`.
+pub fn region_of(sdk_config: &SdkConfig) -> Result<String, crate::CoreError> {
+    sdk_config
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .ok_or_else(|| crate::CoreError::config("AWS_REGION", "is not set"))
+}
+
+/// An RDS client for `region`, sharing everything else with `sdk_config`.
+pub fn rds_client_in(sdk_config: &SdkConfig, region: &str) -> aws_sdk_rds::Client {
+    let config = aws_sdk_rds::config::Builder::from(sdk_config)
+        .region(Region::new(region.to_owned()))
+        .build();
+    aws_sdk_rds::Client::from_conf(config)
+}
+
+/// Per-call override for pre-checks, which must not delay the backup for long.
+pub fn precheck_config() -> aws_sdk_rds::config::Builder {
+    aws_sdk_rds::config::Builder::default()
+        .retry_config(RetryConfig::standard().with_max_attempts(PRECHECK_MAX_ATTEMPTS))
+}

@@ -1,0 +1,226 @@
+//! Configuration from the environment Terraform sets on each function.
+//!
+//! Every reader names the variable in its error, so a bad deployment fails
+//! with `ConfigError: configuration RETENTION_DAYS is invalid: ...` before
+//! any AWS call changes anything.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use crate::error::CoreError;
+use crate::tags;
+
+/// Where configuration values come from: the process environment in Lambda,
+/// a map in tests.
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        BTreeMap::get(self, name).cloned()
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
+/// A variable that must be set and not blank.
+pub fn required(env: &impl Env, name: &str) -> Result<String, CoreError> {
+    optional(env, name)?.ok_or_else(|| CoreError::config(name, "is not set"))
+}
+
+/// A variable that may be unset; blank counts as unset (Terraform renders null as "").
+pub fn optional(env: &impl Env, name: &str) -> Result<Option<String>, CoreError> {
+    Ok(env
+        .get(name)
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty()))
+}
+
+/// A parsed variable with a default when unset.
+pub fn parsed_or<T: FromStr>(env: &impl Env, name: &str, default: T) -> Result<T, CoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    match optional(env, name)? {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|e| CoreError::config(name, format!("{raw:?} is not valid: {e}"))),
+    }
+}
+
+/// Checks an ARN of the given service, e.g. `arn:aws:sns:us-east-1:123456789012:topic`;
+/// the error is the reason, for the caller to attach to its field.
+pub fn check_arn(value: &str, service: &str) -> Result<(), String> {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let valid = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == service
+        && !parts[5].is_empty();
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not an ARN of the {service} service (arn:aws:{service}:...)"
+        ))
+    }
+}
+
+/// Checks a region name such as `us-west-2` or `eu-central-1`.
+pub fn check_region(value: &str) -> Result<(), String> {
+    let parts: Vec<&str> = value.split('-').collect();
+    let valid = parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty())
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("{value:?} is not an AWS region name (for example us-west-2)"))
+    }
+}
+
+/// An optional ARN variable of the given service.
+pub fn optional_arn(env: &impl Env, name: &str, service: &str) -> Result<Option<String>, CoreError> {
+    let value = optional(env, name)?;
+    if let Some(arn) = &value {
+        check_arn(arn, service).map_err(|reason| CoreError::config(name, reason))?;
+    }
+    Ok(value)
+}
+
+/// A required ARN variable of the given service.
+pub fn required_arn(env: &impl Env, name: &str, service: &str) -> Result<String, CoreError> {
+    optional_arn(env, name, service)?.ok_or_else(|| CoreError::config(name, "is not set"))
+}
+
+/// An optional region variable.
+pub fn optional_region(env: &impl Env, name: &str) -> Result<Option<String>, CoreError> {
+    let value = optional(env, name)?;
+    if let Some(region) = &value {
+        check_region(region).map_err(|reason| CoreError::config(name, reason))?;
+    }
+    Ok(value)
+}
+
+/// The identity of one deployment of the module, shared by every function:
+/// what goes into snapshot tags and what marks a snapshot as ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSettings {
+    pub project: String,
+    pub environment: String,
+    /// Value of the managed-by tag; prune only ever touches snapshots carrying it.
+    pub instance: String,
+    /// The user's `additional_tags`, applied to every snapshot.
+    pub additional_tags: BTreeMap<String, String>,
+}
+
+impl ModuleSettings {
+    pub const PROJECT_NAME: &'static str = "PROJECT_NAME";
+    pub const ENVIRONMENT: &'static str = "ENVIRONMENT";
+    pub const BACKUP_INSTANCE: &'static str = "BACKUP_INSTANCE";
+    pub const ADDITIONAL_TAGS: &'static str = "ADDITIONAL_TAGS";
+
+    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+        let project = required(env, Self::PROJECT_NAME)?;
+        let environment = required(env, Self::ENVIRONMENT)?;
+        let instance = optional(env, Self::BACKUP_INSTANCE)?.unwrap_or_else(|| format!("{project}-{environment}"));
+        if instance.len() > tags::MAX_VALUE_LEN {
+            return Err(CoreError::config(
+                Self::BACKUP_INSTANCE,
+                format!("is longer than {} characters", tags::MAX_VALUE_LEN),
+            ));
+        }
+        let additional_tags = match optional(env, Self::ADDITIONAL_TAGS)? {
+            None => BTreeMap::new(),
+            Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw).map_err(|e| {
+                CoreError::config(
+                    Self::ADDITIONAL_TAGS,
+                    format!("must be a JSON object of string values: {e}"),
+                )
+            })?,
+        };
+        tags::validate_user_tags(Self::ADDITIONAL_TAGS, &additional_tags)?;
+        Ok(ModuleSettings {
+            project,
+            environment,
+            instance,
+            additional_tags,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_settings_default_instance_from_project_and_environment() {
+        let env = [("PROJECT_NAME", "nestedphoenix"), ("ENVIRONMENT", "production")];
+        let settings = ModuleSettings::from_env(&env).unwrap();
+        assert_eq!(settings.instance, "nestedphoenix-production");
+        assert!(settings.additional_tags.is_empty());
+    }
+
+    #[test]
+    fn missing_and_malformed_values_name_the_variable() {
+        let err = ModuleSettings::from_env(&[("PROJECT_NAME", "p")]).unwrap_err();
+        assert_eq!(err.to_string(), "configuration ENVIRONMENT is invalid: is not set");
+
+        let env = [
+            ("PROJECT_NAME", "p"),
+            ("ENVIRONMENT", "e"),
+            ("ADDITIONAL_TAGS", "{\"Owner\": 3}"),
+        ];
+        let err = ModuleSettings::from_env(&env).unwrap_err();
+        assert!(err.to_string().starts_with("configuration ADDITIONAL_TAGS is invalid"));
+
+        let env = [("RETENTION_DAYS", "thirty")];
+        let err = parsed_or::<u32>(&env, "RETENTION_DAYS", 30).unwrap_err();
+        assert!(err.to_string().contains("RETENTION_DAYS"), "{err}");
+    }
+
+    #[test]
+    fn arns_and_regions_are_checked() {
+        check_arn("arn:aws:sns:us-east-1:123456789012:t", "sns").unwrap();
+        assert!(check_arn("arn:aws:sqs:us-east-1:123456789012:t", "sns").is_err());
+        assert!(check_arn("topic", "sns").is_err());
+        check_region("us-west-2").unwrap();
+        check_region("us-gov-west-1").unwrap();
+        assert!(check_region("uswest2").is_err());
+        assert!(check_region("US-WEST-2").is_err());
+
+        let env = [("SNS_TOPIC_ARN", "topic"), ("COPY_DESTINATION_REGION", "mars")];
+        let err = required_arn(&env, "SNS_TOPIC_ARN", "sns").unwrap_err();
+        assert!(
+            err.to_string().starts_with("configuration SNS_TOPIC_ARN is invalid"),
+            "{err}"
+        );
+        let err = optional_region(&env, "COPY_DESTINATION_REGION").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("configuration COPY_DESTINATION_REGION is invalid"),
+            "{err}"
+        );
+        assert_eq!(optional_region(&env, "UNSET").unwrap(), None);
+    }
+}

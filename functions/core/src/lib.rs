@@ -1,0 +1,29 @@
+//! Shared library of the database-backup functions: the JSON contract between
+//! states, configuration, naming and tag rules, the error taxonomy and AWS
+//! client setup.
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod naming;
+pub mod quota;
+pub mod snapshots;
+pub mod tags;
+#[cfg(feature = "test-util")]
+pub mod testing;
+pub mod types;
+
+pub use error::{AwsFailure, CoreError, ErrorType};
+
+/// Clients and configuration are built once per cold start; when building them
+/// failed, every invocation reports that error (a `ConfigError` naming the
+/// variable) instead of the runtime crashing with an unnamed init error.
+pub fn ready<'a, C, K>(
+    clients: &'a Result<C, CoreError>,
+    config: &'a Result<K, CoreError>,
+) -> Result<(&'a C, &'a K), CoreError> {
+    let clients = clients.as_ref().map_err(Clone::clone)?;
+    let config = config.as_ref().map_err(Clone::clone)?;
+    Ok((clients, config))
+}

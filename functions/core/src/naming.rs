@@ -1,0 +1,126 @@
+//! Identifiers: the rules RDS applies to them and the deterministic names the
+//! module derives from the database and the execution's start time, so that a
+//! retry or redrive of the same execution finds its own earlier work.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::CoreError;
+
+/// RDS DB instance and cluster identifiers: 1-63 characters.
+pub const MAX_DB_IDENTIFIER_LEN: usize = 63;
+/// RDS export task identifiers: 1-60 characters.
+pub const MAX_EXPORT_TASK_ID_LEN: usize = 60;
+/// RDS snapshot identifiers: 1-255 characters.
+pub const MAX_SNAPSHOT_ID_LEN: usize = 255;
+
+/// Checks an RDS identifier: letters, digits and hyphens; starts with a letter;
+/// no two consecutive hyphens; does not end with a hyphen. Returns it lowercased,
+/// as RDS stores it.
+pub fn rds_identifier(field: &str, value: &str, max_len: usize) -> Result<String, CoreError> {
+    let reason = if value.is_empty() || value.len() > max_len {
+        Some(format!("{value:?} must be 1-{max_len} characters"))
+    } else if !value.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        Some(format!("{value:?} must start with a letter"))
+    } else if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+        Some(format!(
+            "{value:?} contains {c:?}; only letters, digits and hyphens are allowed"
+        ))
+    } else if value.contains("--") || value.ends_with('-') {
+        Some(format!(
+            "{value:?} must not end with a hyphen or contain two consecutive hyphens"
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(CoreError::invalid_input(field, reason)),
+        None => Ok(value.to_ascii_lowercase()),
+    }
+}
+
+/// The snapshot identifier for `db_identifier` in the execution that started
+/// at `started`: `<db>-<YYYYMMDD>-<HHMMSS>`. Also used for the cross-region copy.
+pub fn snapshot_id(db_identifier: &str, started: DateTime<Utc>) -> String {
+    format!("{db_identifier}-{}", started.format("%Y%m%d-%H%M%S"))
+}
+
+/// The export task identifier for a snapshot: the snapshot id when it fits
+/// RDS's 60 characters, else a prefix of it plus a hash of the whole id.
+pub fn export_task_id(snapshot_id: &str) -> String {
+    if snapshot_id.len() <= MAX_EXPORT_TASK_ID_LEN {
+        return snapshot_id.to_owned();
+    }
+    let hash = format!("{:08x}", fnv1a_32(snapshot_id.as_bytes()));
+    let keep = MAX_EXPORT_TASK_ID_LEN - hash.len() - 1;
+    let prefix = snapshot_id[..keep].trim_end_matches('-');
+    format!("{prefix}-{hash}")
+}
+
+/// The S3 prefix of an export: `<project>/<environment>/<db>/<YYYY-MM-DD>`.
+/// RDS writes the export under `<prefix>/<export task id>/`.
+pub fn export_prefix(project: &str, environment: &str, db_identifier: &str, started: DateTime<Utc>) -> String {
+    format!("{project}/{environment}/{db_identifier}/{}", started.format("%Y-%m-%d"))
+}
+
+/// 32-bit FNV-1a: stable across builds and platforms, unlike `std`'s hasher,
+/// so a redrive after an upgrade derives the same export task id.
+fn fnv1a_32(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .fold(0x811c_9dc5, |hash, &b| (hash ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 7).unwrap()
+    }
+
+    #[test]
+    fn identifier_rules() {
+        assert_eq!(rds_identifier("db", "Prod-Database-1", 63).unwrap(), "prod-database-1");
+        for bad in ["", "1db", "db_1", "db--1", "db-", "d b", &"a".repeat(64)] {
+            let err = rds_identifier("db_instance_ids[0]", bad, 63).unwrap_err();
+            assert!(
+                err.to_string().starts_with("input db_instance_ids[0] is invalid"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_id_derives_from_database_and_execution_start() {
+        assert_eq!(
+            snapshot_id("prod-database-1", start()),
+            "prod-database-1-20261124-020007"
+        );
+        let longest = "a".repeat(MAX_DB_IDENTIFIER_LEN);
+        assert!(snapshot_id(&longest, start()).len() <= MAX_SNAPSHOT_ID_LEN);
+    }
+
+    #[test]
+    fn export_task_id_fits_sixty_characters_and_stays_distinct() {
+        assert_eq!(
+            export_task_id("prod-database-1-20261124-020007"),
+            "prod-database-1-20261124-020007"
+        );
+        let long_a = snapshot_id(&format!("{}-a", "x".repeat(55)), start());
+        let long_b = snapshot_id(&format!("{}-b", "x".repeat(55)), start());
+        let (a, b) = (export_task_id(&long_a), export_task_id(&long_b));
+        assert!(a.len() <= MAX_EXPORT_TASK_ID_LEN && b.len() <= MAX_EXPORT_TASK_ID_LEN);
+        assert_ne!(a, b);
+        assert_eq!(a, export_task_id(&long_a));
+        rds_identifier("export", &a, MAX_EXPORT_TASK_ID_LEN).unwrap();
+    }
+
+    #[test]
+    fn export_prefix_groups_by_project_environment_database_and_day() {
+        assert_eq!(
+            export_prefix("nestedphoenix", "production", "prod-database-1", start()),
+            "nestedphoenix/production/prod-database-1/2026-11-24"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Test support for the function crates (feature `test-util`, dev-dependencies only):
+//! mocked RDS clients with fast retries, and real RDS error responses, so that
+//! handlers are tested through the SDK's own deserialization and retry logic.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_smithy_mocks::{Rule, RuleMode, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::config::ModuleSettings;
+use crate::types::Execution;
+
+/// The SDK's standard retries (3 attempts) without the waiting.
+pub fn fast_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+}
+
+/// An RDS client in `region` answering from `rules`; an unmatched call panics.
+pub fn mock_rds_in(region: &'static str, rules: &[&Rule]) -> aws_sdk_rds::Client {
+    mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |b| b
+        .region(aws_sdk_rds::config::Region::from_static(region))
+        .retry_config(fast_retries()))
+}
+
+/// An RDS client in us-east-1 answering from `rules`.
+pub fn mock_rds(rules: &[&Rule]) -> aws_sdk_rds::Client {
+    mock_rds_in("us-east-1", rules)
+}
+
+/// An RDS (AWS Query protocol) error response, as the service sends it.
+pub fn rds_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let body = format!(
+        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
+         <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+         <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    );
+    HttpResponse::new(StatusCode::try_from(status).expect("valid status"), SdkBody::from(body))
+}
+
+/// A bare HTTP error without an AWS error body (e.g. a load balancer's 503).
+pub fn http_status(status: u16) -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from("error"),
+    )
+}
+
+pub const EXECUTION_ID: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:nestedphoenix-production-backup:scheduled-1";
+
+/// 2026-11-24T02:00:00.462Z, the start of the fixture execution.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap() + chrono::Duration::milliseconds(462)
+}
+
+pub fn execution() -> Execution {
+    Execution {
+        execution_id: EXECUTION_ID.to_owned(),
+        execution_start_time: start_time(),
+    }
+}
+
+/// The settings of the spec's basic example.
+pub fn settings() -> ModuleSettings {
+    ModuleSettings {
+        project: "nestedphoenix".into(),
+        environment: "production".into(),
+        instance: "nestedphoenix-production".into(),
+        additional_tags: [("Owner".to_string(), "DBA Team".to_string())].into(),
+    }
+}
+
+/// A fixture from the repository's `tests/fixtures/`.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

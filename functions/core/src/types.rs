@@ -1,0 +1,200 @@
+//! The JSON each state receives and returns. Results stay small (identifiers
+//! and statuses, never whole Describe outputs) because Step Functions limits a
+//! state's payload to 256 KB.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What kind of RDS database an identifier names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseKind {
+    /// A DB instance (`CreateDBSnapshot`).
+    Instance,
+    /// An Aurora DB cluster (`CreateDBClusterSnapshot`).
+    Cluster,
+}
+
+impl DatabaseKind {
+    /// The word used in messages and quota names.
+    pub fn label(self) -> &'static str {
+        match self {
+            DatabaseKind::Instance => "DB instance",
+            DatabaseKind::Cluster => "DB cluster",
+        }
+    }
+}
+
+/// Which execution a state runs in. Step Functions fills these from the
+/// context object (`$$.Execution.Id`, `$$.Execution.StartTime`); every
+/// request carries them as a nested `execution` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Execution {
+    pub execution_id: String,
+    pub execution_start_time: DateTime<Utc>,
+}
+
+/// Input of `snapshot`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRequest {
+    pub db_identifier: String,
+    /// Omitted: the function looks the identifier up as an instance, then as a cluster.
+    #[serde(default)]
+    pub kind: Option<DatabaseKind>,
+    pub execution: Execution,
+}
+
+/// A snapshot the module created or copied. Output of `snapshot` and `copy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRecord {
+    pub db_identifier: String,
+    pub kind: DatabaseKind,
+    pub snapshot_id: String,
+    pub snapshot_arn: String,
+    pub region: String,
+    pub engine: String,
+    pub encrypted: bool,
+    /// RDS status when the call returned (`creating`, `copying`, `available`).
+    pub status: String,
+    /// False when an earlier attempt of this execution had already created it.
+    pub created: bool,
+}
+
+/// Input of `copy` and `export`: the source snapshot, as `snapshot` returned it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotTaskRequest {
+    pub snapshot: SnapshotRecord,
+    pub execution: Execution,
+}
+
+/// What `wait-for-available` polls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "resource", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PollRequest {
+    /// A DB snapshot, in `region` (default: the function's own region).
+    DbSnapshot {
+        snapshot_id: String,
+        #[serde(default)]
+        region: Option<String>,
+    },
+    /// A DB cluster snapshot, in `region` (default: the function's own region).
+    ClusterSnapshot {
+        snapshot_id: String,
+        #[serde(default)]
+        region: Option<String>,
+    },
+    /// A snapshot export task (always in the function's own region).
+    ExportTask { export_task_id: String },
+}
+
+/// Output of `wait-for-available`: `ready` drives the state machine's Choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollResult {
+    pub resource: String,
+    pub id: String,
+    pub region: String,
+    /// True once the snapshot is `available` or the export `complete`.
+    pub ready: bool,
+    /// The raw RDS status.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent_progress: Option<i32>,
+}
+
+/// Output of `export`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// True when the engine cannot be exported; the backup itself still succeeds.
+    pub skipped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub created: bool,
+}
+
+/// Input of `prune`; every field but the execution overrides configuration for one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    pub execution: Execution,
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    #[serde(default)]
+    pub min_snapshots_to_keep: Option<u32>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    /// False skips the destination region even when copies are configured.
+    #[serde(default)]
+    pub include_destination: Option<bool>,
+}
+
+/// Why prune kept one of our snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepReason {
+    /// Among the newest `min_snapshots_to_keep` of its database.
+    NewestOfDatabase,
+    /// Younger than the retention.
+    WithinRetention,
+    /// Not `available` (creating, copying, failed...).
+    NotAvailable,
+    /// A cross-region copy or an export of it is running.
+    InFlight,
+}
+
+/// One of our snapshots that prune kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptSnapshot {
+    pub snapshot_id: String,
+    pub reason: KeepReason,
+}
+
+/// A deletion RDS refused; the snapshot stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneFailure {
+    pub snapshot_id: String,
+    pub error: String,
+}
+
+/// Prune's work in one region. Lists are capped (see `truncated`) to keep the
+/// payload small; counts are always complete and every id is logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionPrune {
+    pub region: String,
+    pub deleted: Vec<String>,
+    pub would_delete: Vec<String>,
+    pub kept: Vec<KeptSnapshot>,
+    pub failed: Vec<PruneFailure>,
+    pub deleted_count: usize,
+    pub would_delete_count: usize,
+    pub kept_count: usize,
+    pub failed_count: usize,
+    /// Due for deletion but left for the next run: the Lambda deadline was near.
+    pub deferred_count: usize,
+    /// Snapshots without our marker (foreign or automated): never touched.
+    pub ignored_count: usize,
+    /// True when a list holds fewer ids than its count.
+    pub truncated: bool,
+}
+
+/// Output of `prune`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneResult {
+    pub dry_run: bool,
+    pub retention_days: u32,
+    pub min_snapshots_to_keep: u32,
+    /// Snapshots created before this instant are past retention.
+    pub cutoff: DateTime<Utc>,
+    pub regions: Vec<RegionPrune>,
+}

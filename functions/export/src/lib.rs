@@ -1,0 +1,270 @@
+//! `export`: starts an export of a snapshot to the S3 backup bucket, under
+//! `<project>/<environment>/<db>/<YYYY-MM-DD>/`, encrypted with the module's
+//! KMS key and written by the export role.
+//!
+//! Engines RDS cannot export (Oracle, SQL Server, Db2) are skipped with a
+//! warning in the result: the snapshot itself is the backup, the export only
+//! an extra copy. The export task id derives from the snapshot id, so a retry
+//! finds its own task (`ExportTaskAlreadyExists`) and reports it.
+
+use aws_config::SdkConfig;
+use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_sdk_rds::types::{ExportTask, Filter};
+use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::error::diagnostic;
+use backup_core::naming;
+use backup_core::types::{ExportRecord, SnapshotTaskRequest};
+use backup_core::{AwsFailure, CoreError, ErrorType, input};
+use serde_json::Value;
+
+/// RDS runs at most five snapshot exports per account at a time.
+pub const MAX_RUNNING_EXPORTS: usize = 5;
+
+/// Engines whose snapshots RDS can export to S3 (as Parquet).
+const EXPORTABLE_ENGINES: [&str; 5] = ["mysql", "mariadb", "postgres", "aurora-mysql", "aurora-postgresql"];
+
+/// Export task statuses that hold one of the account's export slots.
+const RUNNING: [&str; 2] = ["starting", "in_progress"];
+
+pub struct Clients {
+    pub rds: aws_sdk_rds::Client,
+    pub region: String,
+}
+
+impl Clients {
+    pub fn new(sdk_config: &SdkConfig) -> Result<Self, CoreError> {
+        Ok(Clients {
+            rds: aws_sdk_rds::Client::new(sdk_config),
+            region: backup_core::aws::region_of(sdk_config)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: ModuleSettings,
+    pub bucket: String,
+    pub role_arn: String,
+    pub kms_key_arn: String,
+}
+
+impl Config {
+    pub const BUCKET: &'static str = "EXPORT_BUCKET";
+    pub const ROLE_ARN: &'static str = "EXPORT_ROLE_ARN";
+    pub const KMS_KEY_ARN: &'static str = "EXPORT_KMS_KEY_ARN";
+
+    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+        let bucket = config::required(env, Self::BUCKET)?;
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid_bucket {
+            return Err(CoreError::config(
+                Self::BUCKET,
+                format!("{bucket:?} is not an S3 bucket name"),
+            ));
+        }
+        Ok(Config {
+            settings: ModuleSettings::from_env(env)?,
+            bucket,
+            role_arn: config::required_arn(env, Self::ROLE_ARN, "iam")?,
+            kms_key_arn: config::required_arn(env, Self::KMS_KEY_ARN, "kms")?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(
+        "{running} snapshot exports are running in {region} (RDS allows {MAX_RUNNING_EXPORTS}); retrying {export_task_id} later"
+    )]
+    ExportSlotsFull {
+        export_task_id: String,
+        region: String,
+        running: String,
+    },
+}
+
+impl ExportError {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            ExportError::Core(e) => e.error_type(),
+            ExportError::ExportSlotsFull { .. } => ErrorType::ExportSlotsFull,
+        }
+    }
+}
+
+impl From<ExportError> for lambda_runtime::Diagnostic {
+    fn from(err: ExportError) -> Self {
+        diagnostic(err.error_type(), &err)
+    }
+}
+
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<ExportRecord, ExportError> {
+    let request: SnapshotTaskRequest = input::parse(event)?;
+    let snapshot = request.snapshot;
+    let snapshot_id = naming::rds_identifier(
+        "snapshot.snapshot_id",
+        &snapshot.snapshot_id,
+        naming::MAX_SNAPSHOT_ID_LEN,
+    )?;
+    config::check_arn(&snapshot.snapshot_arn, "rds")
+        .map_err(|reason| CoreError::invalid_input("snapshot.snapshot_arn", reason))?;
+    let region = clients.region.as_str();
+
+    if !EXPORTABLE_ENGINES.contains(&snapshot.engine.as_str()) {
+        let warning = format!(
+            "snapshot {snapshot_id} of engine {:?} was not exported: RDS exports only MySQL, MariaDB, \
+             PostgreSQL and Aurora snapshots to S3; the snapshot itself is kept",
+            snapshot.engine
+        );
+        tracing::warn!(%snapshot_id, engine = %snapshot.engine, "export skipped: engine not exportable");
+        return Ok(ExportRecord {
+            skipped: true,
+            warning: Some(warning),
+            export_task_id: None,
+            s3_bucket: None,
+            s3_prefix: None,
+            status: None,
+            created: false,
+        });
+    }
+
+    let export_task_id = naming::export_task_id(&snapshot_id);
+    let s3_prefix = naming::export_prefix(
+        &config.settings.project,
+        &config.settings.environment,
+        &snapshot.db_identifier,
+        request.execution.execution_start_time,
+    );
+    ensure_export_slot(clients, &export_task_id).await?;
+
+    let result = clients
+        .rds
+        .start_export_task()
+        .export_task_identifier(&export_task_id)
+        .source_arn(&snapshot.snapshot_arn)
+        .s3_bucket_name(&config.bucket)
+        .s3_prefix(&s3_prefix)
+        .iam_role_arn(&config.role_arn)
+        .kms_key_id(&config.kms_key_arn)
+        .send()
+        .await;
+    let (status, created) = match result {
+        Ok(out) => (out.status().unwrap_or("starting").to_ascii_lowercase(), true),
+        Err(err) => {
+            let service = err.as_service_error();
+            if service.is_some_and(|e| e.is_export_task_already_exists_fault()) {
+                let existing = adopt(clients, &export_task_id, &snapshot.snapshot_arn).await?;
+                (existing.status().unwrap_or_default().to_ascii_lowercase(), false)
+            } else if service.is_some_and(|e| e.is_invalid_export_source_state_fault()) {
+                return Err(CoreError::SnapshotBusy {
+                    snapshot_id,
+                    region: region.to_owned(),
+                    status: "not ready for export".into(),
+                    reason: err.message().unwrap_or("InvalidExportSourceState").to_owned(),
+                }
+                .into());
+            } else if service
+                .is_some_and(|e| e.is_db_snapshot_not_found_fault() || e.is_db_cluster_snapshot_not_found_fault())
+            {
+                return Err(CoreError::SnapshotNotFound {
+                    snapshot_id,
+                    region: region.to_owned(),
+                }
+                .into());
+            } else if err.code().is_some_and(|c| c.contains("Limit") || c.contains("Quota")) {
+                // RDS does not document the code for "too many exports"; any
+                // limit-like code is treated as a full set of slots.
+                return Err(ExportError::ExportSlotsFull {
+                    export_task_id,
+                    region: region.to_owned(),
+                    running: format!("too many ({})", err.code().unwrap_or_default()),
+                });
+            } else {
+                return Err(CoreError::from(AwsFailure::from_sdk("StartExportTask", &err)).into());
+            }
+        }
+    };
+    tracing::info!(%export_task_id, %snapshot_id, bucket = %config.bucket, %s3_prefix, %status, created, "export started");
+    Ok(ExportRecord {
+        skipped: false,
+        warning: None,
+        export_task_id: Some(export_task_id),
+        s3_bucket: Some(config.bucket.clone()),
+        s3_prefix: Some(s3_prefix),
+        status: Some(status),
+        created,
+    })
+}
+
+/// Fails with the retryable `ExportSlotsFull` when the account already runs
+/// the maximum number of exports (other than our own task, on a retry).
+async fn ensure_export_slot(clients: &Clients, export_task_id: &str) -> Result<(), ExportError> {
+    let result = clients
+        .rds
+        .describe_export_tasks()
+        .filters(
+            Filter::builder()
+                .name("status")
+                .values("starting")
+                .values("in_progress")
+                .build(),
+        )
+        .max_records(100)
+        .send()
+        .await
+        .map_err(|err| CoreError::from(AwsFailure::from_sdk("DescribeExportTasks", &err)))?;
+    // The status filter is checked again here: not every endpoint applies it.
+    let running = result
+        .export_tasks()
+        .iter()
+        .filter(|t| t.export_task_identifier() != Some(export_task_id))
+        .filter(|t| {
+            t.status()
+                .is_some_and(|s| RUNNING.contains(&s.to_ascii_lowercase().as_str()))
+        })
+        .count();
+    if running >= MAX_RUNNING_EXPORTS {
+        return Err(ExportError::ExportSlotsFull {
+            export_task_id: export_task_id.to_owned(),
+            region: clients.region.clone(),
+            running: running.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The existing task with our identifier, when it exports the same snapshot.
+async fn adopt(clients: &Clients, export_task_id: &str, source_arn: &str) -> Result<ExportTask, ExportError> {
+    let out = clients
+        .rds
+        .describe_export_tasks()
+        .export_task_identifier(export_task_id)
+        .send()
+        .await
+        .map_err(|err| CoreError::from(AwsFailure::from_sdk("DescribeExportTasks", &err)))?;
+    let task = out
+        .export_tasks()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| ExportTask::builder().build());
+    if task.source_arn() != Some(source_arn) {
+        return Err(CoreError::IdentifierConflict {
+            resource: "export task",
+            id: export_task_id.to_owned(),
+            region: clients.region.clone(),
+            reason: format!(
+                "it exports {} rather than {source_arn}",
+                task.source_arn().unwrap_or("an unknown source")
+            ),
+        }
+        .into());
+    }
+    Ok(task)
+}

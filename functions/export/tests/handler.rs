@@ -1,0 +1,241 @@
+//! The export handler against mocked RDS clients.
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
+use aws_sdk_rds::operation::start_export_task::StartExportTaskOutput;
+use aws_sdk_rds::types::ExportTask;
+use aws_smithy_mocks::{Rule, mock};
+use backup_core::testing::{self, fixture, mock_rds, rds_error};
+use backup_export::{Clients, Config, handle};
+use serde_json::json;
+
+const TASK_ID: &str = "prod-database-1-20261124-020000";
+const SOURCE_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000";
+const BUCKET: &str = "nestedphoenix-prod-db-backups";
+const ROLE: &str = "arn:aws:iam::123456789012:role/nestedphoenix-production-export";
+const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn clients(rules: &[&Rule]) -> Clients {
+    Clients {
+        rds: mock_rds(rules),
+        region: "us-east-1".into(),
+    }
+}
+
+fn config() -> Config {
+    Config {
+        settings: testing::settings(),
+        bucket: BUCKET.into(),
+        role_arn: ROLE.into(),
+        kms_key_arn: KEY.into(),
+    }
+}
+
+fn running_exports(count: usize) -> Rule {
+    mock!(Client::describe_export_tasks)
+        .match_requests(|r| r.export_task_identifier().is_none())
+        .then_output(move || {
+            let mut out = DescribeExportTasksOutput::builder()
+                // A finished export never holds a slot.
+                .export_tasks(
+                    ExportTask::builder()
+                        .export_task_identifier("old")
+                        .status("COMPLETE")
+                        .build(),
+                );
+            for i in 0..count {
+                out = out.export_tasks(
+                    ExportTask::builder()
+                        .export_task_identifier(format!("other-{i}"))
+                        .status("IN_PROGRESS")
+                        .build(),
+                );
+            }
+            out.build()
+        })
+}
+
+fn start_ok() -> Rule {
+    mock!(Client::start_export_task)
+        .match_requests(|r| {
+            r.export_task_identifier() == Some(TASK_ID)
+                && r.source_arn() == Some(SOURCE_ARN)
+                && r.s3_bucket_name() == Some(BUCKET)
+                && r.s3_prefix() == Some("nestedphoenix/production/prod-database-1/2026-11-24")
+                && r.iam_role_arn() == Some(ROLE)
+                && r.kms_key_id() == Some(KEY)
+        })
+        .then_output(|| {
+            StartExportTaskOutput::builder()
+                .export_task_identifier(TASK_ID)
+                .status("STARTING")
+                .build()
+        })
+}
+
+fn start_fails(code: &'static str) -> Rule {
+    mock!(Client::start_export_task).then_http_response(move || rds_error(400, code, "refused"))
+}
+
+fn existing_task(source_arn: &'static str) -> Rule {
+    mock!(Client::describe_export_tasks)
+        .match_requests(|r| r.export_task_identifier() == Some(TASK_ID))
+        .then_output(move || {
+            DescribeExportTasksOutput::builder()
+                .export_tasks(
+                    ExportTask::builder()
+                        .export_task_identifier(TASK_ID)
+                        .source_arn(source_arn)
+                        .status("IN_PROGRESS")
+                        .build(),
+                )
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn starts_an_export_under_project_environment_database_and_day() {
+    let (slots, start) = (running_exports(4), start_ok());
+    let record = handle(&clients(&[&slots, &start]), &config(), fixture("export-request.json"))
+        .await
+        .unwrap();
+
+    assert!(!record.skipped);
+    assert_eq!(record.export_task_id.as_deref(), Some(TASK_ID));
+    assert_eq!(record.s3_bucket.as_deref(), Some(BUCKET));
+    assert_eq!(
+        record.s3_prefix.as_deref(),
+        Some("nestedphoenix/production/prod-database-1/2026-11-24")
+    );
+    assert_eq!(record.status.as_deref(), Some("starting"));
+    assert!(record.created);
+    assert_eq!(start.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn unsupported_engines_are_skipped_with_a_warning_and_no_call() {
+    let mut event = fixture("export-request.json");
+    event["snapshot"]["engine"] = json!("oracle-ee");
+
+    let record = handle(&clients(&[]), &config(), event).await.unwrap();
+
+    assert!(record.skipped);
+    assert!(record.warning.unwrap().contains("oracle-ee"));
+    assert_eq!(record.export_task_id, None);
+}
+
+#[tokio::test]
+async fn an_existing_task_for_the_same_snapshot_counts_as_started() {
+    let (slots, start, existing) = (
+        running_exports(0),
+        start_fails("ExportTaskAlreadyExists"),
+        existing_task(SOURCE_ARN),
+    );
+    let record = handle(
+        &clients(&[&slots, &start, &existing]),
+        &config(),
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap();
+
+    assert!(!record.created);
+    assert_eq!(record.status.as_deref(), Some("in_progress"));
+}
+
+#[tokio::test]
+async fn an_existing_task_for_another_snapshot_is_a_conflict() {
+    let other = "arn:aws:rds:us-east-1:123456789012:snapshot:someone-elses";
+    let (slots, start, existing) = (
+        running_exports(0),
+        start_fails("ExportTaskAlreadyExists"),
+        existing_task(other),
+    );
+    let err = handle(
+        &clients(&[&slots, &start, &existing]),
+        &config(),
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "IdentifierConflict");
+    assert!(err.to_string().contains("someone-elses"), "{err}");
+}
+
+#[tokio::test]
+async fn five_running_exports_mean_retry_later_without_starting() {
+    let slots = running_exports(5);
+    let err = handle(&clients(&[&slots]), &config(), fixture("export-request.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "ExportSlotsFull");
+    assert!(err.error_type().is_retryable());
+}
+
+#[tokio::test]
+async fn rds_errors_map_to_retryable_or_permanent_names() {
+    let cases = [
+        ("InvalidExportSourceState", "SnapshotBusy", true),
+        ("ExportTaskLimitReachedFault", "ExportSlotsFull", true),
+        ("Throttling", "Throttled", true),
+        ("IamRoleMissingPermissions", "AccessDenied", false),
+        ("KMSKeyNotAccessibleFault", "AccessDenied", false),
+        ("DBSnapshotNotFound", "SnapshotNotFound", false),
+        ("InvalidParameterValue", "AwsRequestFailed", false),
+    ];
+    for (code, expected, retryable) in cases {
+        let (slots, start) = (running_exports(0), start_fails(code));
+        let err = handle(&clients(&[&slots, &start]), &config(), fixture("export-request.json"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type().as_str(), expected, "{code}: {err}");
+        assert_eq!(err.error_type().is_retryable(), retryable, "{code}");
+    }
+}
+
+#[tokio::test]
+async fn configuration_is_checked_and_names_the_variable() {
+    let base = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("EXPORT_BUCKET", BUCKET),
+        ("EXPORT_ROLE_ARN", ROLE),
+        ("EXPORT_KMS_KEY_ARN", KEY),
+    ];
+    let config = Config::from_env(&base).unwrap();
+    assert_eq!(config.bucket, BUCKET);
+
+    for (name, bad) in [
+        ("EXPORT_BUCKET", "Bad_Bucket"),
+        ("EXPORT_ROLE_ARN", "export-role"),
+        ("EXPORT_KMS_KEY_ARN", "arn:aws:iam::123456789012:role/x"),
+        ("EXPORT_BUCKET", ""),
+    ] {
+        let mut env = base;
+        env.iter_mut().find(|(k, _)| *k == name).unwrap().1 = bad;
+        let err = Config::from_env(&env).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!("configuration {name} is invalid")),
+            "{err}"
+        );
+        assert_eq!(err.error_type().as_str(), "ConfigError");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_without_calling_aws() {
+    let mut event = fixture("export-request.json");
+    event["snapshot"]["snapshot_arn"] = json!("not-an-arn");
+    let err = handle(&clients(&[]), &config(), event).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("input snapshot.snapshot_arn is invalid"),
+        "{err}"
+    );
+
+    let mut event = fixture("export-request.json");
+    event["snapshot"].as_object_mut().unwrap().remove("engine");
+    let err = handle(&clients(&[]), &config(), event).await.unwrap_err();
+    assert_eq!(err.to_string(), "input snapshot.engine is invalid: is required");
+}

@@ -1,0 +1,338 @@
+//! `notify`: publishes one summary of a run, after the Map and prune, on the
+//! success and the failure paths alike:
+//!
+//! 1. CloudWatch metrics (see [`metrics`]);
+//! 2. one SNS message: a subject within SNS's limit, a plain-text body that
+//!    names every failed database, its failing step and cause, and message
+//!    attributes (`status`, `project`, `environment`, `failed_count`) for
+//!    subscription filters;
+//! 3. a Slack message (Block Kit) when a webhook is configured.
+//!
+//! Each is attempted whatever happened to the others. A Slack failure is
+//! logged and reported in the result but never fails the run; an SNS or
+//! CloudWatch failure fails `notify` with `NotificationFailed`, after the
+//! other two were tried. The webhook URL is a secret: it is never logged or
+//! returned, and errors are stripped of it.
+
+pub mod metrics;
+pub mod summary;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_sns::types::MessageAttributeValue;
+use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::error::diagnostic;
+use backup_core::types::DatabaseKind;
+use backup_core::{AwsFailure, CoreError, ErrorType, input};
+use chrono::Utc;
+use reqwest::Url;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::summary::{NotifyRequest, Summary};
+
+/// Slack gets this long to answer; the SNS message is already out by then.
+pub const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_NAMESPACE: &str = "CustomMetrics/DatabaseBackup";
+
+pub struct Clients {
+    pub rds: aws_sdk_rds::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub http: reqwest::Client,
+    pub region: String,
+}
+
+impl Clients {
+    /// SNS talks to the topic's own region, which may differ from ours.
+    pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, CoreError> {
+        let topic_region = config.sns_topic_arn.split(':').nth(3).unwrap_or_default().to_owned();
+        let sns_config = aws_sdk_sns::config::Builder::from(sdk_config)
+            .region(Region::new(topic_region))
+            .build();
+        let http = reqwest::Client::builder()
+            .timeout(SLACK_TIMEOUT)
+            .build()
+            .map_err(|e| CoreError::config("SLACK_WEBHOOK_URL", format!("HTTP client: {}", e.without_url())))?;
+        Ok(Clients {
+            rds: aws_sdk_rds::Client::new(sdk_config),
+            sns: aws_sdk_sns::Client::from_conf(sns_config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk_config),
+            http,
+            region: backup_core::aws::region_of(sdk_config)?,
+        })
+    }
+}
+
+/// A Slack incoming-webhook URL. Debug and Display never show it.
+#[derive(Clone)]
+pub struct SecretUrl(Url);
+
+impl SecretUrl {
+    pub fn expose(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretUrl(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: ModuleSettings,
+    pub sns_topic_arn: String,
+    pub slack_webhook_url: Option<SecretUrl>,
+    pub namespace: String,
+}
+
+impl Config {
+    pub const SNS_TOPIC_ARN: &'static str = "SNS_TOPIC_ARN";
+    pub const SLACK_WEBHOOK_URL: &'static str = "SLACK_WEBHOOK_URL";
+    pub const METRICS_NAMESPACE: &'static str = "METRICS_NAMESPACE";
+
+    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+        let slack_webhook_url = config::optional(env, Self::SLACK_WEBHOOK_URL)?
+            .map(|raw| parse_webhook(&raw))
+            .transpose()?;
+        Ok(Config {
+            settings: ModuleSettings::from_env(env)?,
+            sns_topic_arn: config::required_arn(env, Self::SNS_TOPIC_ARN, "sns")?,
+            slack_webhook_url,
+            namespace: config::optional(env, Self::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+        })
+    }
+}
+
+/// Accepts `https://` URLs, and `http://` only to this machine (a local sink
+/// in tests). The error never repeats the value: it is a secret.
+fn parse_webhook(raw: &str) -> Result<SecretUrl, CoreError> {
+    let invalid = |reason: &str| {
+        CoreError::config(
+            Config::SLACK_WEBHOOK_URL,
+            format!("{reason} (value not shown: it is a secret)"),
+        )
+    };
+    let url = Url::parse(raw).map_err(|_| invalid("is not a URL"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" if url.host_str().is_some() => Ok(SecretUrl(url)),
+        "http" if loopback => Ok(SecretUrl(url)),
+        _ => Err(invalid(
+            "must be an https:// URL such as https://hooks.slack.com/services/...",
+        )),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("run summary not delivered: {0}")]
+    NotificationFailed(String),
+}
+
+impl NotifyError {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            NotifyError::Core(e) => e.error_type(),
+            NotifyError::NotificationFailed(_) => ErrorType::NotificationFailed,
+        }
+    }
+}
+
+impl From<NotifyError> for lambda_runtime::Diagnostic {
+    fn from(err: NotifyError) -> Self {
+        diagnostic(err.error_type(), &err)
+    }
+}
+
+/// What happened to the Slack message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlackDelivery {
+    NotConfigured,
+    Delivered,
+    Failed,
+}
+
+/// Output of `notify`; `run_failed` drives the state machine's final Choice.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyResult {
+    pub status: &'static str,
+    pub run_failed: bool,
+    pub subject: String,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub failed_databases: Vec<String>,
+    pub prune_failed: bool,
+    pub sns_message_id: Option<String>,
+    pub slack: SlackDelivery,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_error: Option<String>,
+    pub metrics_put: usize,
+}
+
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<NotifyResult, NotifyError> {
+    let request: NotifyRequest = input::parse(event)?;
+    for (i, item) in request.results.iter().enumerate() {
+        if item.db_identifier.trim().is_empty() {
+            return Err(CoreError::invalid_input(format!("results[{i}].db_identifier"), "must not be empty").into());
+        }
+    }
+    let summary = Summary::new(&request, &config.settings, &clients.region, Utc::now());
+    let mut undelivered = Vec::new();
+
+    let metrics_put = match put_metrics(clients, config, &summary).await {
+        Ok(count) => count,
+        Err(failure) => {
+            tracing::error!(error = %failure, "metrics not put");
+            undelivered.push(format!("CloudWatch metrics: {failure}"));
+            0
+        }
+    };
+
+    let subject = summary.subject();
+    let sns_message_id = match publish(clients, config, &summary, &subject).await {
+        Ok(id) => Some(id),
+        Err(failure) => {
+            tracing::error!(error = %failure, topic = %config.sns_topic_arn, "SNS message not published");
+            undelivered.push(format!("SNS: {failure}"));
+            None
+        }
+    };
+
+    let (slack, slack_error) = match &config.slack_webhook_url {
+        None => (SlackDelivery::NotConfigured, None),
+        Some(url) => match post_to_slack(&clients.http, url, &summary).await {
+            Ok(()) => (SlackDelivery::Delivered, None),
+            Err(reason) => {
+                tracing::warn!(error = %reason, "Slack message not delivered; SNS and metrics are unaffected");
+                (SlackDelivery::Failed, Some(reason))
+            }
+        },
+    };
+
+    tracing::info!(
+        execution_id = %request.execution.execution_id,
+        status = summary.status(),
+        succeeded = summary.succeeded,
+        failed = summary.failed,
+        metrics_put,
+        sns = sns_message_id.is_some(),
+        slack = ?slack,
+        "run summary sent"
+    );
+    if !undelivered.is_empty() {
+        return Err(NotifyError::NotificationFailed(undelivered.join("; ")));
+    }
+    Ok(NotifyResult {
+        status: summary.status(),
+        run_failed: summary.run_failed(),
+        subject,
+        succeeded: summary.succeeded,
+        failed: summary.failed,
+        failed_databases: request
+            .results
+            .iter()
+            .filter(|r| r.failed())
+            .map(|r| r.db_identifier.clone())
+            .take(100)
+            .collect(),
+        prune_failed: summary.prune_failed(),
+        sns_message_id,
+        slack,
+        slack_error,
+        metrics_put,
+    })
+}
+
+async fn put_metrics(clients: &Clients, config: &Config, summary: &Summary<'_>) -> Result<usize, AwsFailure> {
+    let newest = if summary.request.results.is_empty() {
+        HashMap::new()
+    } else {
+        let mut kinds = vec![DatabaseKind::Instance];
+        if summary
+            .request
+            .results
+            .iter()
+            .any(|r| r.snapshot.as_ref().is_some_and(|s| s.kind == DatabaseKind::Cluster))
+        {
+            kinds.push(DatabaseKind::Cluster);
+        }
+        // SnapshotAge is worth having, not worth failing the summary for.
+        metrics::newest_snapshots(&clients.rds, &config.settings, &kinds)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "snapshot ages unknown; SnapshotAge not put");
+                HashMap::new()
+            })
+    };
+    let data = metrics::metric_data(summary, &newest);
+    for chunk in data.chunks(metrics::MAX_PER_REQUEST) {
+        clients
+            .cloudwatch
+            .put_metric_data()
+            .namespace(&config.namespace)
+            .set_metric_data(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk("PutMetricData", &err))?;
+    }
+    Ok(data.len())
+}
+
+fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("data type is set")
+}
+
+async fn publish(
+    clients: &Clients,
+    config: &Config,
+    summary: &Summary<'_>,
+    subject: &str,
+) -> Result<String, AwsFailure> {
+    let failed_count = MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(summary.failed.to_string())
+        .build()
+        .expect("data type is set");
+    let out = clients
+        .sns
+        .publish()
+        .topic_arn(&config.sns_topic_arn)
+        .subject(subject)
+        .message(summary.message())
+        .message_attributes("status", string_attribute(summary.status()))
+        .message_attributes("project", string_attribute(&config.settings.project))
+        .message_attributes("environment", string_attribute(&config.settings.environment))
+        .message_attributes("failed_count", failed_count)
+        .send()
+        .await
+        .map_err(|err| AwsFailure::from_sdk("Publish", &err))?;
+    Ok(out.message_id().unwrap_or_default().to_owned())
+}
+
+/// Posts the Block Kit message; the error never contains the URL.
+async fn post_to_slack(http: &reqwest::Client, url: &SecretUrl, summary: &Summary<'_>) -> Result<(), String> {
+    let response = http
+        .post(url.expose().clone())
+        .json(&summary.slack_payload())
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {}", e.without_url()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body: String = response.text().await.unwrap_or_default().chars().take(200).collect();
+    Err(format!("Slack answered {status}: {body}"))
+}

@@ -1,0 +1,146 @@
+//! CloudWatch metrics of a run, in namespace `CustomMetrics/DatabaseBackup`:
+//! `BackupSuccess`, `BackupFailure` (Count), `BackupDuration` (Seconds) and
+//! `SnapshotAge` (hours, unit `None`: CloudWatch has no hour unit; the age of
+//! the newest available snapshot of ours). Each
+//! is put once without dimensions (the run-wide aggregate, what the module's
+//! alarms watch) and once per database with dimension `DatabaseIdentifier`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use backup_core::config::ModuleSettings;
+use backup_core::snapshots::SnapshotInfo;
+use backup_core::types::DatabaseKind;
+use backup_core::{AwsFailure, CoreError, tags};
+use chrono::{DateTime, Utc};
+
+use crate::summary::Summary;
+
+pub const DIMENSION: &str = "DatabaseIdentifier";
+/// CloudWatch has no hour unit: `SnapshotAge` is a number of hours with unit `None`.
+const HOURS: StandardUnit = StandardUnit::None;
+/// CloudWatch accepts up to 1000 metrics per `PutMetricData` request.
+pub const MAX_PER_REQUEST: usize = 1000;
+
+fn datum(name: &str, value: f64, unit: StandardUnit, db: Option<&str>, at: DateTime<Utc>) -> MetricDatum {
+    MetricDatum::builder()
+        .metric_name(name)
+        .value(value)
+        .unit(unit)
+        .timestamp(AwsDateTime::from_millis(at.timestamp_millis()))
+        .set_dimensions(db.map(|db| vec![Dimension::builder().name(DIMENSION).value(db).build()]))
+        .build()
+}
+
+/// The metrics of a run. `newest` maps each database to the creation time of
+/// its newest available snapshot of ours (absent: unknown, no `SnapshotAge`).
+pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>>) -> Vec<MetricDatum> {
+    let now = summary.now;
+    let start = summary.request.execution.execution_start_time;
+    let age_hours = |db: &str| {
+        newest
+            .get(db)
+            .map(|t| ((now - *t).num_seconds() as f64 / 3600.0).max(0.0))
+    };
+
+    let failures = summary.failed + usize::from(summary.prune_failed());
+    let mut data = vec![
+        datum(
+            "BackupSuccess",
+            summary.succeeded as f64,
+            StandardUnit::Count,
+            None,
+            now,
+        ),
+        datum("BackupFailure", failures as f64, StandardUnit::Count, None, now),
+        datum(
+            "BackupDuration",
+            summary.duration_seconds(),
+            StandardUnit::Seconds,
+            None,
+            now,
+        ),
+    ];
+    let oldest_newest = summary
+        .request
+        .results
+        .iter()
+        .filter_map(|r| age_hours(&r.db_identifier))
+        .reduce(f64::max);
+    if let Some(hours) = oldest_newest {
+        data.push(datum("SnapshotAge", hours, HOURS, None, now));
+    }
+    for item in &summary.request.results {
+        let db = Some(item.db_identifier.as_str());
+        let failed = item.failed();
+        data.push(datum(
+            "BackupSuccess",
+            f64::from(u8::from(!failed)),
+            StandardUnit::Count,
+            db,
+            now,
+        ));
+        data.push(datum(
+            "BackupFailure",
+            f64::from(u8::from(failed)),
+            StandardUnit::Count,
+            db,
+            now,
+        ));
+        if let Some(done) = item.completed_at {
+            let seconds = ((done - start).num_milliseconds() as f64 / 1000.0).max(0.0);
+            data.push(datum("BackupDuration", seconds, StandardUnit::Seconds, db, now));
+        }
+        if let Some(hours) = age_hours(&item.db_identifier) {
+            data.push(datum("SnapshotAge", hours, HOURS, db, now));
+        }
+    }
+    data
+}
+
+/// Creation time of the newest available snapshot of ours, per database, for
+/// the databases of this run: one paginated listing, not one call per database.
+pub async fn newest_snapshots(
+    rds: &aws_sdk_rds::Client,
+    settings: &ModuleSettings,
+    kinds: &[DatabaseKind],
+) -> Result<HashMap<String, DateTime<Utc>>, CoreError> {
+    let mut snapshots = Vec::new();
+    if kinds.contains(&DatabaseKind::Instance) {
+        let mut pages = rds
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
+            snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
+        }
+    }
+    if kinds.contains(&DatabaseKind::Cluster) {
+        let mut pages = rds
+            .describe_db_cluster_snapshots()
+            .snapshot_type("manual")
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
+            snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
+        }
+    }
+    let mut newest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for s in snapshots
+        .iter()
+        .filter(|s| s.is_available() && tags::is_ours(&s.tags, settings, None))
+    {
+        let (Some(db), Some(created)) = (tags::tag_value(&s.tags, tags::SOURCE_DB), s.created_at) else {
+            continue;
+        };
+        let entry = newest.entry(db.to_owned()).or_insert(created);
+        *entry = (*entry).max(created);
+    }
+    Ok(newest.into_iter().collect())
+}

@@ -1,0 +1,358 @@
+//! The run summary: what the state machine hands `notify`, and the texts made
+//! from it for SNS (subject + plain text) and Slack (Block Kit).
+
+use std::fmt::Write as _;
+
+use backup_core::config::ModuleSettings;
+use backup_core::types::{Execution, ExportRecord, PruneResult, SnapshotRecord};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Input of `notify`: the Map's per-database results and prune's outcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRequest {
+    pub execution: Execution,
+    #[serde(default)]
+    pub results: Vec<ItemResult>,
+    /// Prune's result; absent when prune was skipped or failed.
+    #[serde(default)]
+    pub prune: Option<PruneResult>,
+    /// Prune's error, as Step Functions' Catch recorded it.
+    #[serde(default)]
+    pub prune_error: Option<StepError>,
+}
+
+/// The outcome of one database's branch of the Map.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemResult {
+    pub db_identifier: String,
+    #[serde(default)]
+    pub snapshot: Option<SnapshotRecord>,
+    #[serde(default)]
+    pub export: Option<ExportRecord>,
+    #[serde(default)]
+    pub copy: Option<SnapshotRecord>,
+    #[serde(default)]
+    pub error: Option<StepError>,
+    /// When the branch finished (`$$.State.EnteredTime` of its last state).
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// An error caught by the state machine: `Error` is the stable error name,
+/// `Cause` the message (for Lambda errors, a JSON document holding it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepError {
+    /// The state that failed (snapshot, wait, export, copy, prune).
+    #[serde(default)]
+    pub step: Option<String>,
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+impl StepError {
+    /// The human-readable cause: Lambda errors carry their message inside a
+    /// JSON `Cause` (`{"errorType": ..., "errorMessage": ...}`).
+    pub fn message(&self) -> String {
+        serde_json::from_str::<Value>(&self.cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| self.cause.clone())
+    }
+
+    /// `copy: CopySlotsFull: <message>`.
+    pub fn describe(&self) -> String {
+        let step = self.step.as_deref().map(|s| format!("at {s}: ")).unwrap_or_default();
+        let message = self.message();
+        if message.is_empty() {
+            format!("{step}{}", self.error)
+        } else {
+            format!("{step}{}: {message}", self.error)
+        }
+    }
+}
+
+impl ItemResult {
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || self.snapshot.is_none()
+    }
+}
+
+/// Everything the notification says, computed once.
+#[derive(Debug, Clone)]
+pub struct Summary<'a> {
+    pub request: &'a NotifyRequest,
+    pub settings: &'a ModuleSettings,
+    pub region: &'a str,
+    pub now: DateTime<Utc>,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+/// SNS subjects: ASCII, no line breaks, under 100 characters.
+pub const MAX_SUBJECT_LEN: usize = 99;
+/// SNS messages may be 256 KB; leave room for attributes.
+pub const MAX_MESSAGE_LEN: usize = 250_000;
+/// Slack: a section's text is at most 3000 characters.
+const MAX_SLACK_SECTION: usize = 2900;
+
+impl<'a> Summary<'a> {
+    pub fn new(request: &'a NotifyRequest, settings: &'a ModuleSettings, region: &'a str, now: DateTime<Utc>) -> Self {
+        let failed = request.results.iter().filter(|r| r.failed()).count();
+        Summary {
+            request,
+            settings,
+            region,
+            now,
+            succeeded: request.results.len() - failed,
+            failed,
+        }
+    }
+
+    pub fn prune_failed(&self) -> bool {
+        self.request.prune_error.is_some()
+    }
+
+    /// The run failed when any database failed or prune failed.
+    pub fn run_failed(&self) -> bool {
+        self.failed > 0 || self.prune_failed()
+    }
+
+    pub fn status(&self) -> &'static str {
+        if self.run_failed() { "FAILED" } else { "SUCCEEDED" }
+    }
+
+    pub fn duration_seconds(&self) -> f64 {
+        let started = self.request.execution.execution_start_time;
+        ((self.now - started).num_milliseconds() as f64 / 1000.0).max(0.0)
+    }
+
+    fn duration_text(&self) -> String {
+        let secs = self.duration_seconds() as u64;
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    }
+
+    fn execution_name(&self) -> &str {
+        let id = &self.request.execution.execution_id;
+        id.rsplit(':').next().unwrap_or(id)
+    }
+
+    /// The execution in the Step Functions console (from there: redrive).
+    pub fn console_url(&self) -> String {
+        let region = self
+            .request
+            .execution
+            .execution_id
+            .split(':')
+            .nth(3)
+            .unwrap_or(self.region);
+        format!(
+            "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{}",
+            self.request.execution.execution_id
+        )
+    }
+
+    pub fn subject(&self) -> String {
+        let total = self.succeeded + self.failed;
+        let mut subject = format!(
+            "[{}] {} {}: {} of {total} database backups succeeded",
+            self.status(),
+            self.settings.project,
+            self.settings.environment,
+            self.succeeded
+        );
+        if self.prune_failed() {
+            subject.push_str(", retention failed");
+        }
+        let mut ascii: String = subject
+            .chars()
+            .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+            .collect();
+        ascii.truncate(MAX_SUBJECT_LEN);
+        ascii
+    }
+
+    fn database_line(item: &ItemResult) -> String {
+        let mut line = String::new();
+        match (&item.error, &item.snapshot) {
+            (Some(error), _) => {
+                let _ = write!(line, "FAILED  {} {}", item.db_identifier, error.describe());
+            }
+            (None, None) => {
+                let _ = write!(line, "FAILED  {} produced no snapshot", item.db_identifier);
+            }
+            (None, Some(snapshot)) => {
+                let _ = write!(
+                    line,
+                    "OK      {} snapshot {} ({})",
+                    item.db_identifier, snapshot.snapshot_id, snapshot.region
+                );
+            }
+        }
+        if let Some(copy) = &item.copy {
+            let _ = write!(line, "; copy {} in {}", copy.snapshot_id, copy.region);
+        }
+        match &item.export {
+            Some(export) if export.skipped => {
+                let _ = write!(
+                    line,
+                    "; export skipped: {}",
+                    export.warning.as_deref().unwrap_or("engine not exportable")
+                );
+            }
+            Some(export) => {
+                let _ = write!(
+                    line,
+                    "; export {} to s3://{}/{}/",
+                    export.export_task_id.as_deref().unwrap_or("?"),
+                    export.s3_bucket.as_deref().unwrap_or("?"),
+                    export.s3_prefix.as_deref().unwrap_or("?")
+                );
+            }
+            None => {}
+        }
+        line
+    }
+
+    fn prune_lines(&self) -> Vec<String> {
+        if let Some(error) = &self.request.prune_error {
+            return vec![format!("FAILED  retention (prune) {}", error.describe())];
+        }
+        let Some(prune) = &self.request.prune else {
+            return vec!["retention (prune) was skipped in this run".to_owned()];
+        };
+        let mode = if prune.dry_run { " (dry run)" } else { "" };
+        prune
+            .regions
+            .iter()
+            .map(|r| {
+                let mut line = format!(
+                    "retention{mode} in {}: deleted {}, would delete {}, kept {}, foreign/automated untouched {}",
+                    r.region, r.deleted_count, r.would_delete_count, r.kept_count, r.ignored_count
+                );
+                if r.failed_count > 0 {
+                    let _ = write!(
+                        line,
+                        "; {} deletions refused (first: {})",
+                        r.failed_count,
+                        r.failed.first().map_or("", |f| f.error.as_str())
+                    );
+                }
+                if r.deferred_count > 0 {
+                    let _ = write!(
+                        line,
+                        "; {} deletions left for the next run (time limit)",
+                        r.deferred_count
+                    );
+                }
+                line
+            })
+            .collect()
+    }
+
+    /// The plain-text body of the SNS message (e-mail subscribers read this).
+    pub fn message(&self) -> String {
+        let exec = &self.request.execution;
+        let mut text = format!(
+            "Database backup run {status}\n\n\
+             Project:     {project}\nEnvironment: {environment}\n\
+             Databases:   {ok} succeeded, {failed} failed\n\
+             Started:     {started}\nDuration:    {duration}\n\
+             Execution:   {execution}\nConsole:     {console}\n\n",
+            status = self.status(),
+            project = self.settings.project,
+            environment = self.settings.environment,
+            ok = self.succeeded,
+            failed = self.failed,
+            started = exec.execution_start_time.format("%Y-%m-%d %H:%M:%S UTC"),
+            duration = self.duration_text(),
+            execution = exec.execution_id,
+            console = self.console_url(),
+        );
+        // Failures first: they are what the reader must act on.
+        let (failed, succeeded): (Vec<_>, Vec<_>) = self.request.results.iter().partition(|r| r.failed());
+        for item in failed.iter().chain(&succeeded) {
+            text.push_str(&Self::database_line(item));
+            text.push('\n');
+        }
+        text.push('\n');
+        for line in self.prune_lines() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if text.len() > MAX_MESSAGE_LEN {
+            let mut cut = MAX_MESSAGE_LEN;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str("\n... (truncated; see the execution in the console)\n");
+        }
+        text
+    }
+
+    /// The Slack incoming-webhook payload (Block Kit, with a text fallback).
+    pub fn slack_payload(&self) -> Value {
+        let icon = if self.run_failed() { ":x:" } else { ":white_check_mark:" };
+        let header = format!(
+            "{} backup {}: {} {}",
+            if self.run_failed() { "\u{274c}" } else { "\u{2705}" },
+            self.status().to_lowercase(),
+            self.settings.project,
+            self.settings.environment
+        );
+        let mut blocks = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&header, 150), "emoji": true}}),
+            json!({"type": "section", "fields": [
+                {"type": "mrkdwn", "text": format!("*Databases*\n{} of {} backed up", self.succeeded, self.succeeded + self.failed)},
+                {"type": "mrkdwn", "text": format!("*Duration*\n{}", self.duration_text())},
+                {"type": "mrkdwn", "text": format!("*Project*\n{}", self.settings.project)},
+                {"type": "mrkdwn", "text": format!("*Environment*\n{}", self.settings.environment)},
+            ]}),
+        ];
+        let failures: Vec<String> = self
+            .request
+            .results
+            .iter()
+            .filter(|r| r.failed())
+            .map(|r| {
+                format!(
+                    "\u{2022} `{}` {}",
+                    r.db_identifier,
+                    r.error
+                        .as_ref()
+                        .map_or("produced no snapshot".to_owned(), StepError::describe)
+                )
+            })
+            .collect();
+        if !failures.is_empty() {
+            let text = format!("*Failures*\n{}", failures.join("\n"));
+            blocks.push(
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, MAX_SLACK_SECTION)}}),
+            );
+        }
+        let retention = format!("*Retention*\n{}", self.prune_lines().join("\n"));
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&retention, MAX_SLACK_SECTION)}}),
+        );
+        blocks.push(json!({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": format!("{icon} Execution <{}|{}>", self.console_url(), self.execution_name())}
+        ]}));
+        json!({"text": self.subject(), "blocks": blocks})
+    }
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max_chars - 1).collect();
+    cut.push('\u{2026}');
+    cut
+}

@@ -1,0 +1,410 @@
+//! The notify handler against mocked SNS, CloudWatch and RDS clients and a
+//! local HTTP server standing in for Slack.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
+use aws_sdk_cloudwatch::types::MetricDatum;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::types::DbSnapshot;
+use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use backup_core::tags;
+use backup_core::testing::{self, fixture, http_status, mock_rds};
+use backup_notify::summary::{NotifyRequest, Summary};
+use backup_notify::{Clients, Config, SlackDelivery, handle};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:nestedphoenix-production-backup";
+
+struct Recorded {
+    metrics: Arc<Mutex<Vec<MetricDatum>>>,
+    published: Arc<Mutex<Vec<PublishInput>>>,
+}
+
+fn put_metrics_ok(recorded: &Recorded) -> Rule {
+    let metrics = recorded.metrics.clone();
+    mock!(aws_sdk_cloudwatch::Client::put_metric_data)
+        .match_requests(|r| r.namespace() == Some("CustomMetrics/DatabaseBackup"))
+        .then_compute_output(move |r| {
+            metrics.lock().unwrap().extend(r.metric_data().iter().cloned());
+            PutMetricDataOutput::builder().build()
+        })
+}
+
+fn publish_ok(recorded: &Recorded) -> Rule {
+    let published = recorded.published.clone();
+    mock!(aws_sdk_sns::Client::publish).then_compute_output(move |r| {
+        published.lock().unwrap().push(r.clone());
+        PublishOutput::builder().message_id("msg-1").build()
+    })
+}
+
+/// The newest snapshot of prod-database-1 of ours: 30 minutes before "now".
+fn snapshot_listing() -> Rule {
+    mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| {
+        let created = chrono::Utc::now() - chrono::Duration::minutes(30);
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(
+                DbSnapshot::builder()
+                    .db_snapshot_identifier("prod-database-1-20261124-020000")
+                    .status("available")
+                    .snapshot_type("manual")
+                    .snapshot_create_time(aws_smithy_types_datetime(created))
+                    .set_tag_list(Some(tags::snapshot_tags(&testing::settings(), "prod-database-1", "e")))
+                    .build(),
+            )
+            .build()
+    })
+}
+
+fn aws_smithy_types_datetime(t: chrono::DateTime<chrono::Utc>) -> aws_sdk_rds::primitives::DateTime {
+    aws_sdk_rds::primitives::DateTime::from_millis(t.timestamp_millis())
+}
+
+fn clients(cloudwatch: &[&Rule], sns: &[&Rule], rds: &[&Rule], slack_timeout: Duration) -> Clients {
+    Clients {
+        rds: mock_rds(rds),
+        sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |b| b
+            .retry_config(testing::fast_retries())),
+        cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cloudwatch, |b| b
+            .retry_config(testing::fast_retries())),
+        http: reqwest::Client::builder().timeout(slack_timeout).build().unwrap(),
+        region: "us-east-1".into(),
+    }
+}
+
+fn config(slack: Option<String>) -> Config {
+    let mut env = vec![
+        ("PROJECT_NAME", "nestedphoenix".to_string()),
+        ("ENVIRONMENT", "production".to_string()),
+        ("SNS_TOPIC_ARN", TOPIC.to_string()),
+    ];
+    if let Some(url) = slack {
+        env.push(("SLACK_WEBHOOK_URL", url));
+    }
+    let env: std::collections::BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    Config::from_env(&env).unwrap()
+}
+
+async fn slack_server(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/T000/B000/XXXX"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn webhook(server: &MockServer) -> String {
+    format!("{}/services/T000/B000/XXXX", server.uri())
+}
+
+fn recorded() -> Recorded {
+    Recorded {
+        metrics: Arc::default(),
+        published: Arc::default(),
+    }
+}
+
+fn metric(metrics: &[MetricDatum], name: &str, db: Option<&str>) -> Option<f64> {
+    metrics
+        .iter()
+        .find(|m| {
+            m.metric_name() == Some(name)
+                && match db {
+                    None => m.dimensions().is_empty(),
+                    Some(db) => m
+                        .dimensions()
+                        .iter()
+                        .any(|d| d.name() == Some("DatabaseIdentifier") && d.value() == Some(db)),
+                }
+        })
+        .and_then(MetricDatum::value)
+}
+
+#[tokio::test]
+async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
+    let slack = slack_server(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let rec = recorded();
+    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+    let clients = clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5));
+
+    let result = handle(&clients, &config(Some(webhook(&slack))), fixture("notify-request.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(result.status, "FAILED");
+    assert!(result.run_failed);
+    assert_eq!((result.succeeded, result.failed), (2, 1));
+    assert_eq!(result.failed_databases, ["prod-database-2"]);
+    assert_eq!(result.sns_message_id.as_deref(), Some("msg-1"));
+    assert_eq!(result.slack, SlackDelivery::Delivered);
+
+    // Metrics: aggregates without dimensions, and per database.
+    let metrics = rec.metrics.lock().unwrap().clone();
+    assert_eq!(result.metrics_put, metrics.len());
+    assert_eq!(metric(&metrics, "BackupSuccess", None), Some(2.0));
+    assert_eq!(metric(&metrics, "BackupFailure", None), Some(1.0));
+    assert_eq!(metric(&metrics, "BackupFailure", Some("prod-database-2")), Some(1.0));
+    assert_eq!(metric(&metrics, "BackupSuccess", Some("prod-database-1")), Some(1.0));
+    assert_eq!(
+        metric(&metrics, "BackupDuration", Some("prod-database-1")),
+        Some(1299.538)
+    );
+    let age = metric(&metrics, "SnapshotAge", Some("prod-database-1")).unwrap();
+    assert!((0.49..0.52).contains(&age), "age {age} hours");
+    assert_eq!(
+        metric(&metrics, "SnapshotAge", Some("prod-database-2")),
+        None,
+        "no snapshot of ours listed"
+    );
+    assert!(metric(&metrics, "BackupDuration", None).unwrap() > 0.0);
+
+    // SNS: subject within limits, body naming database, step and cause.
+    let message = rec.published.lock().unwrap()[0].clone();
+    assert_eq!(message.topic_arn(), Some(TOPIC));
+    let subject = message.subject().unwrap();
+    assert_eq!(
+        subject,
+        "[FAILED] nestedphoenix production: 2 of 3 database backups succeeded"
+    );
+    let body = message.message().unwrap();
+    assert!(
+        body.contains("FAILED  prod-database-2 at copy: CopySlotsFull: cross-region copy slots in us-west-2 are full"),
+        "{body}"
+    );
+    assert!(
+        body.contains("OK      prod-database-1 snapshot prod-database-1-20261124-020000"),
+        "{body}"
+    );
+    assert!(body.contains("export skipped"), "{body}");
+    assert!(body.contains("retention in us-east-1: deleted 1"), "{body}");
+    assert!(
+        body.contains("console.aws.amazon.com/states/home?region=us-east-1"),
+        "{body}"
+    );
+    let attributes = message.message_attributes().unwrap();
+    assert_eq!(attributes["status"].string_value(), Some("FAILED"));
+    assert_eq!(attributes["failed_count"].string_value(), Some("1"));
+    assert_eq!(attributes["failed_count"].data_type(), "Number");
+
+    // Slack: Block Kit with the failure named.
+    let requests = slack.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let payload: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(payload["blocks"][0]["type"], "header");
+    let text = payload.to_string();
+    assert!(text.contains("`prod-database-2` at copy: CopySlotsFull"), "{text}");
+}
+
+#[tokio::test]
+async fn a_clean_run_is_reported_as_succeeded() {
+    let rec = recorded();
+    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+    let mut event = fixture("notify-request.json");
+    event["results"].as_array_mut().unwrap().remove(1);
+
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &config(None),
+        event,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(result.status, "SUCCEEDED");
+    assert!(!result.run_failed);
+    assert_eq!(result.slack, SlackDelivery::NotConfigured);
+    assert_eq!(metric(&rec.metrics.lock().unwrap(), "BackupFailure", None), Some(0.0));
+    assert!(
+        rec.published.lock().unwrap()[0]
+            .subject()
+            .unwrap()
+            .starts_with("[SUCCEEDED]")
+    );
+}
+
+#[tokio::test]
+async fn slack_down_or_hanging_never_stops_sns_or_metrics() {
+    for response in [
+        ResponseTemplate::new(500).set_body_string("internal_error"),
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
+    ] {
+        let slack = slack_server(response).await;
+        let rec = recorded();
+        let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+        let clients = clients(&[&cw], &[&sns], &[&rds], Duration::from_millis(300));
+        let url = webhook(&slack);
+
+        let result = handle(&clients, &config(Some(url.clone())), fixture("notify-request.json"))
+            .await
+            .unwrap();
+
+        assert_eq!(result.slack, SlackDelivery::Failed);
+        let error = result.slack_error.unwrap();
+        assert!(error.contains("500") || error.contains("request failed"), "{error}");
+        assert!(
+            !error.contains("XXXX") && !error.contains(&url),
+            "the webhook URL leaked: {error}"
+        );
+        assert_eq!(sns.num_calls(), 1);
+        assert_eq!(cw.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn sns_failing_still_puts_metrics_and_fails_the_step() {
+    let slack = slack_server(ResponseTemplate::new(200)).await;
+    let rec = recorded();
+    let (cw, rds) = (put_metrics_ok(&rec), snapshot_listing());
+    let sns = mock!(aws_sdk_sns::Client::publish).then_http_response(|| http_status(500));
+    let clients = clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5));
+
+    let err = handle(&clients, &config(Some(webhook(&slack))), fixture("notify-request.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "NotificationFailed");
+    assert!(err.to_string().contains("SNS: Publish failed"), "{err}");
+    assert_eq!(metric(&rec.metrics.lock().unwrap(), "BackupFailure", None), Some(1.0));
+    assert_eq!(slack.received_requests().await.unwrap().len(), 1, "Slack still told");
+}
+
+#[tokio::test]
+async fn an_unreadable_snapshot_listing_only_drops_snapshot_age() {
+    let rec = recorded();
+    let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));
+    let rds = mock!(aws_sdk_rds::Client::describe_db_snapshots).then_http_response(|| http_status(503));
+
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &config(None),
+        fixture("notify-request.json"),
+    )
+    .await
+    .unwrap();
+
+    let metrics = rec.metrics.lock().unwrap();
+    assert!(metrics.iter().all(|m| m.metric_name() != Some("SnapshotAge")));
+    assert_eq!(metric(&metrics, "BackupSuccess", None), Some(2.0));
+    assert_eq!(result.sns_message_id.as_deref(), Some("msg-1"));
+}
+
+#[tokio::test]
+async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
+    let rec = recorded();
+    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+    let mut event = fixture("notify-request.json");
+    event["results"].as_array_mut().unwrap().remove(1);
+    event.as_object_mut().unwrap().remove("prune");
+    event["prune_error"] = json!({"step": "prune", "Error": "Throttled", "Cause": "{\"errorType\":\"Throttled\",\"errorMessage\":\"DeleteDBSnapshot failed: Throttling: Rate exceeded\"}"});
+
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &config(None),
+        event,
+    )
+    .await
+    .unwrap();
+
+    assert!(result.run_failed && result.prune_failed);
+    assert_eq!(result.failed, 0);
+    assert_eq!(metric(&rec.metrics.lock().unwrap(), "BackupFailure", None), Some(1.0));
+    let published = rec.published.lock().unwrap();
+    assert!(published[0].subject().unwrap().ends_with(", retention failed"));
+    assert!(
+        published[0]
+            .message()
+            .unwrap()
+            .contains("FAILED  retention (prune) at prune: Throttled: DeleteDBSnapshot failed")
+    );
+}
+
+#[tokio::test]
+async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
+    let rec = recorded();
+    let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));
+    let rds =
+        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| DescribeDbSnapshotsOutput::builder().build());
+    let mut event = fixture("notify-request.json");
+    let template = event["results"][0].clone();
+    let results: Vec<Value> = (0..400)
+        .map(|i| {
+            let mut item = template.clone();
+            item["db_identifier"] = json!(format!("db-{i}"));
+            item
+        })
+        .collect();
+    event["results"] = json!(results);
+
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &config(None),
+        event,
+    )
+    .await
+    .unwrap();
+
+    // 3 aggregates + 400 x (success, failure, duration).
+    assert_eq!(result.metrics_put, 1203);
+    assert_eq!(cw.num_calls(), 2);
+    assert_eq!(rec.metrics.lock().unwrap().len(), 1203);
+}
+
+#[test]
+fn the_webhook_url_is_validated_and_never_shown() {
+    let secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
+    let config = config(Some(secret.into()));
+    assert!(!format!("{config:?}").contains("SECRET"));
+
+    for bad in [
+        "http://hooks.slack.com/services/T/B/SECRET",
+        "hooks.slack.com/SECRET",
+        "ftp://x/SECRET",
+    ] {
+        let env = [
+            ("PROJECT_NAME", "p"),
+            ("ENVIRONMENT", "e"),
+            ("SNS_TOPIC_ARN", TOPIC),
+            ("SLACK_WEBHOOK_URL", bad),
+        ];
+        let err = Config::from_env(&env).unwrap_err().to_string();
+        assert!(err.starts_with("configuration SLACK_WEBHOOK_URL is invalid"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+}
+
+#[test]
+fn subjects_stay_within_sns_limits() {
+    let mut event = fixture("notify-request.json");
+    event["execution"]["execution_id"] = json!(TOPIC);
+    let request: NotifyRequest = serde_json::from_value(event).unwrap();
+    let mut settings = testing::settings();
+    settings.project = format!("pr\u{f6}ject\n{}", "x".repeat(200));
+    let summary = Summary::new(&request, &settings, "us-east-1", testing::start_time());
+    let subject = summary.subject();
+    assert!(subject.len() <= 99);
+    assert!(
+        subject.chars().all(|c| c.is_ascii() && !c.is_ascii_control()),
+        "{subject:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_input_names_the_field_without_sending_anything() {
+    let mut event = fixture("notify-request.json");
+    event["results"][1].as_object_mut().unwrap().remove("db_identifier");
+    let err = handle(&clients(&[], &[], &[], Duration::from_secs(1)), &config(None), event)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert_eq!(
+        err.to_string(),
+        "input results[1].db_identifier is invalid: is required"
+    );
+}

@@ -1,0 +1,386 @@
+//! `prune`: applies retention to the snapshots this module instance created,
+//! in the source region and, when copies are configured, in the destination.
+//!
+//! Every region is listed before anything is deleted: manual DB and cluster
+//! snapshots (pages of 100, tags read from `TagList`, no per-snapshot calls)
+//! and running exports; the destination's unfinished copies name the source
+//! snapshots they read. If any listing fails, nothing is deleted anywhere.
+//! The decision itself is [`plan::plan`]. Deletions run one by one; a
+//! throttled or unavailable RDS aborts the run with a retryable error (prune
+//! is idempotent, the state machine retries it), a refusal of one snapshot is
+//! reported and the rest go on. `dry_run` reports without deleting.
+
+pub mod plan;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_rds::types::Filter;
+use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::snapshots::SnapshotInfo;
+use backup_core::types::{DatabaseKind, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune};
+use backup_core::{AwsFailure, CoreError, input, tags};
+use serde_json::Value;
+
+use crate::plan::{Decision, Policy};
+
+/// At most this many ids per list in the result; counts are always complete.
+pub const MAX_LISTED: usize = 100;
+/// Stop deleting when less time than this is left before the Lambda deadline.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+/// RDS's longest automated retention is 35 days; manual ones may be kept for
+/// years, but not beyond the S3 lifecycle's 100-year horizon.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// Export task statuses during which RDS reads the source snapshot.
+const EXPORT_RUNNING: [&str; 2] = ["starting", "in_progress"];
+
+/// An RDS client and the region it talks to.
+pub struct RegionClient {
+    pub region: String,
+    pub rds: aws_sdk_rds::Client,
+}
+
+pub struct Clients {
+    pub source: RegionClient,
+    pub destination: Option<RegionClient>,
+}
+
+impl Clients {
+    pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, CoreError> {
+        Ok(Clients {
+            source: RegionClient {
+                region: backup_core::aws::region_of(sdk_config)?,
+                rds: aws_sdk_rds::Client::new(sdk_config),
+            },
+            destination: config.destination_region.as_ref().map(|region| RegionClient {
+                region: region.clone(),
+                rds: backup_core::aws::rds_client_in(sdk_config, region),
+            }),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: ModuleSettings,
+    pub retention_days: u32,
+    pub min_snapshots_to_keep: u32,
+    pub dry_run: bool,
+    pub destination_region: Option<String>,
+}
+
+impl Config {
+    pub const RETENTION_DAYS: &'static str = "RETENTION_DAYS";
+    pub const MIN_SNAPSHOTS_TO_KEEP: &'static str = "MIN_SNAPSHOTS_TO_KEEP";
+    pub const DRY_RUN: &'static str = "DRY_RUN";
+    pub const DESTINATION_REGION: &'static str = "COPY_DESTINATION_REGION";
+
+    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+        let retention_days = config::parsed_or(env, Self::RETENTION_DAYS, 30)?;
+        check_retention(retention_days).map_err(|reason| CoreError::config(Self::RETENTION_DAYS, reason))?;
+        let min_snapshots_to_keep = config::parsed_or(env, Self::MIN_SNAPSHOTS_TO_KEEP, 3)?;
+        check_min_keep(min_snapshots_to_keep)
+            .map_err(|reason| CoreError::config(Self::MIN_SNAPSHOTS_TO_KEEP, reason))?;
+        Ok(Config {
+            settings: ModuleSettings::from_env(env)?,
+            retention_days,
+            min_snapshots_to_keep,
+            dry_run: config::parsed_or(env, Self::DRY_RUN, false)?,
+            destination_region: config::optional_region(env, Self::DESTINATION_REGION)?,
+        })
+    }
+}
+
+fn check_retention(days: u32) -> Result<(), String> {
+    if (1..=MAX_RETENTION_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(format!("{days} is not between 1 and {MAX_RETENTION_DAYS} days"))
+    }
+}
+
+fn check_min_keep(count: u32) -> Result<(), String> {
+    if count >= 1 {
+        Ok(())
+    } else {
+        Err("must be at least 1: prune never deletes the newest snapshot of a database".into())
+    }
+}
+
+/// Prune has no errors of its own: every failure is a [`CoreError`].
+pub type PruneError = CoreError;
+
+/// Everything listed in one region before any decision.
+struct RegionListing<'a> {
+    client: &'a RegionClient,
+    snapshots: Vec<SnapshotInfo>,
+    /// Whether this region's snapshots may be deleted in this run.
+    prune: bool,
+}
+
+/// Applies retention. `deadline` is the Lambda deadline: deletions stop
+/// [`DEADLINE_MARGIN`] before it and the rest waits for the next run.
+pub async fn handle(
+    clients: &Clients,
+    config: &Config,
+    event: Value,
+    deadline: Option<SystemTime>,
+) -> Result<PruneResult, PruneError> {
+    let request: PruneRequest = input::parse(event)?;
+    let retention_days = request.retention_days.unwrap_or(config.retention_days);
+    check_retention(retention_days).map_err(|reason| CoreError::invalid_input("retention_days", reason))?;
+    let min_snapshots_to_keep = request.min_snapshots_to_keep.unwrap_or(config.min_snapshots_to_keep);
+    check_min_keep(min_snapshots_to_keep)
+        .map_err(|reason| CoreError::invalid_input("min_snapshots_to_keep", reason))?;
+    let dry_run = request.dry_run.unwrap_or(config.dry_run);
+    let policy = Policy {
+        cutoff: request.execution.execution_start_time - chrono::Duration::days(i64::from(retention_days)),
+        min_snapshots_to_keep: min_snapshots_to_keep as usize,
+    };
+
+    // List every region first: a failure here deletes nothing anywhere.
+    let mut listings = vec![RegionListing {
+        client: &clients.source,
+        snapshots: list_snapshots(&clients.source).await?,
+        prune: true,
+    }];
+    if let Some(destination) = &clients.destination {
+        listings.push(RegionListing {
+            client: destination,
+            snapshots: list_snapshots(destination).await?,
+            prune: request.include_destination.unwrap_or(true),
+        });
+    }
+    let mut in_flight = HashSet::new();
+    for listing in &listings {
+        in_flight.extend(running_export_sources(listing.client).await?);
+        in_flight.extend(unfinished_copy_sources(&listing.snapshots));
+    }
+
+    let mut regions = Vec::new();
+    for listing in listings.iter().filter(|l| l.prune) {
+        let decisions = plan::plan(&listing.snapshots, &config.settings, policy, &in_flight);
+        regions.push(apply(listing, &decisions, dry_run, deadline).await?);
+    }
+    Ok(PruneResult {
+        dry_run,
+        retention_days,
+        min_snapshots_to_keep,
+        cutoff: policy.cutoff,
+        regions,
+    })
+}
+
+/// All manual DB and DB cluster snapshots of a region.
+async fn list_snapshots(client: &RegionClient) -> Result<Vec<SnapshotInfo>, CoreError> {
+    let mut snapshots = Vec::new();
+    let mut pages = client
+        .rds
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .max_records(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
+        snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
+    }
+    let mut pages = client
+        .rds
+        .describe_db_cluster_snapshots()
+        .snapshot_type("manual")
+        .max_records(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
+        snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
+    }
+    tracing::info!(region = %client.region, count = snapshots.len(), "manual snapshots listed");
+    Ok(snapshots)
+}
+
+/// ARNs of snapshots that a running export reads.
+async fn running_export_sources(client: &RegionClient) -> Result<Vec<String>, CoreError> {
+    let mut sources = Vec::new();
+    let mut pages = client
+        .rds
+        .describe_export_tasks()
+        .filters(
+            Filter::builder()
+                .name("status")
+                .set_values(Some(EXPORT_RUNNING.map(str::to_owned).to_vec()))
+                .build(),
+        )
+        .max_records(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeExportTasks", &err))?;
+        // The status filter is checked again: not every endpoint applies it.
+        sources.extend(
+            page.export_tasks()
+                .iter()
+                .filter(|t| {
+                    t.status()
+                        .is_some_and(|s| EXPORT_RUNNING.contains(&s.to_ascii_lowercase().as_str()))
+                })
+                .filter_map(|t| t.source_arn().map(str::to_owned)),
+        );
+    }
+    Ok(sources)
+}
+
+/// ARNs of source snapshots that an unfinished copy in this region reads:
+/// RDS reports them on the copy, and our copies also carry them as a tag.
+fn unfinished_copy_sources(snapshots: &[SnapshotInfo]) -> impl Iterator<Item = String> + '_ {
+    snapshots
+        .iter()
+        .filter(|s| !s.is_available())
+        .flat_map(|s| [s.source_arn.as_deref(), tags::tag_value(&s.tags, tags::COPIED_FROM)])
+        .flatten()
+        .map(str::to_owned)
+}
+
+/// Carries out the decisions for one region.
+async fn apply(
+    listing: &RegionListing<'_>,
+    decisions: &[Decision],
+    dry_run: bool,
+    deadline: Option<SystemTime>,
+) -> Result<RegionPrune, CoreError> {
+    let region = listing.client.region.as_str();
+    let mut result = RegionPrune {
+        region: region.to_owned(),
+        ..RegionPrune::default()
+    };
+    let mut stopped_for_deadline = false;
+    for (snapshot, decision) in listing.snapshots.iter().zip(decisions) {
+        let id = &snapshot.snapshot_id;
+        match decision {
+            Decision::Ignore => result.ignored_count += 1,
+            Decision::Keep(reason) => {
+                tracing::debug!(region, snapshot_id = %id, ?reason, "kept");
+                result.kept_count += 1;
+                push_capped(
+                    &mut result.kept,
+                    KeptSnapshot {
+                        snapshot_id: id.clone(),
+                        reason: *reason,
+                    },
+                    &mut result.truncated,
+                );
+            }
+            Decision::Delete if dry_run => {
+                tracing::info!(region, snapshot_id = %id, created_at = ?snapshot.created_at, "would delete (dry run)");
+                result.would_delete_count += 1;
+                push_capped(&mut result.would_delete, id.clone(), &mut result.truncated);
+            }
+            Decision::Delete => {
+                if stopped_for_deadline || deadline.is_some_and(|d| SystemTime::now() + DEADLINE_MARGIN >= d) {
+                    stopped_for_deadline = true;
+                    result.deferred_count += 1;
+                    continue;
+                }
+                match delete(listing.client, snapshot).await? {
+                    None => {
+                        tracing::info!(region, snapshot_id = %id, created_at = ?snapshot.created_at, "deleted");
+                        result.deleted_count += 1;
+                        push_capped(&mut result.deleted, id.clone(), &mut result.truncated);
+                    }
+                    Some(refusal) => {
+                        tracing::warn!(region, snapshot_id = %id, error = %refusal, "deletion refused; snapshot kept");
+                        push_capped(
+                            &mut result.failed,
+                            PruneFailure {
+                                snapshot_id: id.clone(),
+                                error: refusal,
+                            },
+                            &mut result.truncated,
+                        );
+                        result.failed_count += 1;
+                    }
+                }
+            }
+        }
+    }
+    if stopped_for_deadline {
+        tracing::warn!(
+            region,
+            deferred = result.deferred_count,
+            "deadline near: remaining deletions left for the next run"
+        );
+    }
+    tracing::info!(
+        region,
+        deleted = result.deleted_count,
+        would_delete = result.would_delete_count,
+        kept = result.kept_count,
+        failed = result.failed_count,
+        ignored = result.ignored_count,
+        dry_run,
+        "retention applied"
+    );
+    Ok(result)
+}
+
+fn push_capped<T>(list: &mut Vec<T>, item: T, truncated: &mut bool) {
+    if list.len() < MAX_LISTED {
+        list.push(item);
+    } else {
+        *truncated = true;
+    }
+}
+
+/// Deletes one snapshot. `Ok(None)`: gone (also when it was already gone);
+/// `Ok(Some(reason))`: RDS refused this one snapshot; `Err`: RDS is throttling
+/// or unavailable, and the whole prune should be retried later.
+async fn delete(client: &RegionClient, snapshot: &SnapshotInfo) -> Result<Option<String>, CoreError> {
+    let failure = match snapshot.kind {
+        DatabaseKind::Instance => {
+            match client
+                .rds
+                .delete_db_snapshot()
+                .db_snapshot_identifier(&snapshot.snapshot_id)
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(None),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_db_snapshot_not_found_fault()) =>
+                {
+                    return Ok(None);
+                }
+                Err(err) => AwsFailure::from_sdk("DeleteDBSnapshot", &err),
+            }
+        }
+        DatabaseKind::Cluster => {
+            let result = client
+                .rds
+                .delete_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(&snapshot.snapshot_id)
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(None),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_db_cluster_snapshot_not_found_fault()) =>
+                {
+                    return Ok(None);
+                }
+                Err(err) => AwsFailure::from_sdk("DeleteDBClusterSnapshot", &err),
+            }
+        }
+    };
+    if failure.error_type().is_retryable() {
+        Err(failure.into())
+    } else {
+        Ok(Some(failure.to_string()))
+    }
+}

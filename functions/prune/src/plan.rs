@@ -1,0 +1,241 @@
+//! The retention decision, free of I/O: given every manual snapshot of a
+//! region, which may be deleted. The rules, each enough to keep a snapshot:
+//!
+//! 1. not carrying this module instance's managed-by tag, or not `manual`: ignored;
+//! 2. not `available` (creating, copying, failed...): kept;
+//! 3. among the newest `min_snapshots_to_keep` available ones of its database: kept;
+//! 4. the source of a running cross-region copy or export: kept;
+//! 5. created at or after the cutoff (or of unknown age): kept.
+//!
+//! Only what passes none of these is deleted.
+
+use std::collections::{BTreeMap, HashSet};
+
+use backup_core::config::ModuleSettings;
+use backup_core::snapshots::SnapshotInfo;
+use backup_core::tags;
+use backup_core::types::{DatabaseKind, KeepReason};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Snapshots created before this instant are past retention.
+    pub cutoff: DateTime<Utc>,
+    /// Available snapshots always kept per database; at least 1.
+    pub min_snapshots_to_keep: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Not ours (foreign, automated, shared): never touched, not reported.
+    Ignore,
+    Keep(KeepReason),
+    Delete,
+}
+
+/// The database a snapshot belongs to: our tag, else what RDS reports.
+fn database_of(snapshot: &SnapshotInfo) -> (DatabaseKind, &str) {
+    let db = tags::tag_value(&snapshot.tags, tags::SOURCE_DB).unwrap_or(&snapshot.db_identifier);
+    (snapshot.kind, db)
+}
+
+/// Decides, for each snapshot (same order), what prune does with it.
+/// `in_flight` holds the ARNs of snapshots a running copy or export reads.
+pub fn plan(
+    snapshots: &[SnapshotInfo],
+    settings: &ModuleSettings,
+    policy: Policy,
+    in_flight: &HashSet<String>,
+) -> Vec<Decision> {
+    let ours = |s: &SnapshotInfo| s.snapshot_type == "manual" && tags::is_ours(&s.tags, settings, None);
+
+    // Newest first per database, among available snapshots of ours.
+    let mut available_by_db: BTreeMap<(DatabaseKind, &str), Vec<usize>> = BTreeMap::new();
+    for (i, s) in snapshots.iter().enumerate() {
+        if ours(s) && s.is_available() {
+            available_by_db.entry(database_of(s)).or_default().push(i);
+        }
+    }
+    let mut newest: HashSet<usize> = HashSet::new();
+    for indices in available_by_db.values_mut() {
+        // Unknown creation time sorts as newest: never the first to go.
+        indices.sort_by(|&a, &b| {
+            let key = |i: usize| snapshots[i].created_at.unwrap_or(DateTime::<Utc>::MAX_UTC);
+            key(b)
+                .cmp(&key(a))
+                .then_with(|| snapshots[b].snapshot_id.cmp(&snapshots[a].snapshot_id))
+        });
+        newest.extend(indices.iter().take(policy.min_snapshots_to_keep.max(1)));
+    }
+
+    snapshots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if !ours(s) {
+                Decision::Ignore
+            } else if !s.is_available() {
+                Decision::Keep(KeepReason::NotAvailable)
+            } else if newest.contains(&i) {
+                Decision::Keep(KeepReason::NewestOfDatabase)
+            } else if in_flight.contains(&s.arn) {
+                Decision::Keep(KeepReason::InFlight)
+            } else if s.created_at.is_none_or(|t| t >= policy.cutoff) {
+                Decision::Keep(KeepReason::WithinRetention)
+            } else {
+                Decision::Delete
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backup_core::testing;
+    use chrono::Duration;
+
+    fn snap(id: &str, db: &str, age_days: i64, status: &str, marker: Option<&str>) -> SnapshotInfo {
+        let mut tag_list = Vec::new();
+        if let Some(instance) = marker {
+            let mut settings = testing::settings();
+            settings.instance = instance.to_owned();
+            tag_list = tags::snapshot_tags(&settings, db, "exec");
+        }
+        SnapshotInfo {
+            kind: DatabaseKind::Instance,
+            snapshot_id: id.into(),
+            arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}"),
+            db_identifier: db.into(),
+            status: status.into(),
+            snapshot_type: "manual".into(),
+            engine: "postgres".into(),
+            encrypted: true,
+            created_at: Some(testing::start_time() - Duration::days(age_days)),
+            percent_progress: None,
+            source_arn: None,
+            tags: tag_list,
+        }
+    }
+
+    fn ours(id: &str, db: &str, age_days: i64) -> SnapshotInfo {
+        snap(id, db, age_days, "available", Some("nestedphoenix-production"))
+    }
+
+    fn policy(retention_days: i64, keep: usize) -> Policy {
+        Policy {
+            cutoff: testing::start_time() - Duration::days(retention_days),
+            min_snapshots_to_keep: keep,
+        }
+    }
+
+    fn decide(snapshots: &[SnapshotInfo], policy: Policy, in_flight: &[&str]) -> Vec<Decision> {
+        let in_flight = in_flight
+            .iter()
+            .map(|id| format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}"))
+            .collect();
+        plan(snapshots, &testing::settings(), policy, &in_flight)
+    }
+
+    #[test]
+    fn deletes_only_our_available_snapshots_past_retention() {
+        let snapshots = [
+            ours("new", "db1", 1),
+            ours("mid", "db1", 20),
+            ours("old", "db1", 40),
+            ours("older", "db1", 50),
+        ];
+        let decisions = decide(&snapshots, policy(30, 1), &[]);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                Decision::Keep(KeepReason::WithinRetention),
+                Decision::Delete,
+                Decision::Delete
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_other_instance_and_automated_snapshots_are_ignored() {
+        let mut automated = ours("rds-auto", "db1", 90);
+        automated.snapshot_type = "automated".into();
+        let snapshots = [
+            ours("mine", "db1", 1),
+            snap("foreign", "db1", 90, "available", None),
+            snap("staging", "db1", 90, "available", Some("nestedphoenix-staging")),
+            automated,
+        ];
+        let decisions = decide(&snapshots, policy(30, 1), &[]);
+        assert_eq!(decisions[1..], [Decision::Ignore, Decision::Ignore, Decision::Ignore]);
+    }
+
+    #[test]
+    fn the_newest_n_available_per_database_stay_however_old() {
+        let snapshots = [
+            ours("a1", "db1", 100),
+            ours("a2", "db1", 200),
+            ours("a3", "db1", 300),
+            ours("b1", "db2", 400),
+            snap("a0", "db1", 50, "failed", Some("nestedphoenix-production")),
+        ];
+        let decisions = decide(&snapshots, policy(30, 2), &[]);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                Decision::Delete,
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                // A failed snapshot neither counts as a good backup nor gets deleted.
+                Decision::Keep(KeepReason::NotAvailable),
+            ]
+        );
+    }
+
+    #[test]
+    fn in_flight_and_unavailable_snapshots_stay() {
+        let snapshots = [
+            ours("new", "db1", 0),
+            ours("copying-source", "db1", 60),
+            snap("creating", "db1", 60, "creating", Some("nestedphoenix-production")),
+            ours("plain-old", "db1", 60),
+        ];
+        let decisions = decide(&snapshots, policy(30, 1), &["copying-source"]);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                Decision::Keep(KeepReason::InFlight),
+                Decision::Keep(KeepReason::NotAvailable),
+                Decision::Delete
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_to_keep_still_keeps_the_newest_and_unknown_ages_stay() {
+        let mut unknown_age = ours("unknown", "db1", 0);
+        unknown_age.created_at = None;
+        let snapshots = [ours("only", "db2", 365), unknown_age, ours("old", "db1", 365)];
+        let decisions = decide(&snapshots, policy(30, 0), &[]);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                Decision::Delete
+            ]
+        );
+    }
+
+    #[test]
+    fn exactly_at_the_cutoff_is_kept() {
+        let snapshots = [ours("new", "db1", 0), ours("edge", "db1", 30)];
+        assert_eq!(
+            decide(&snapshots, policy(30, 1), &[])[1],
+            Decision::Keep(KeepReason::WithinRetention)
+        );
+    }
+}

@@ -1,0 +1,471 @@
+//! The prune handler against mocked RDS clients of both regions. A deletion of
+//! any snapshot not expected by a test matches no rule and panics the test.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::delete_db_snapshot::DeleteDbSnapshotOutput;
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
+use aws_sdk_rds::types::{DbSnapshot, ExportTask, Tag};
+use aws_smithy_mocks::{Rule, mock};
+use backup_core::testing::{self, fixture, http_status, mock_rds_in, rds_error};
+use backup_core::types::{KeepReason, PruneResult};
+use backup_core::{CoreError, tags};
+use backup_prune::{Clients, Config, RegionClient, handle};
+use serde_json::json;
+
+fn arn(region: &str, id: &str) -> String {
+    format!("arn:aws:rds:{region}:123456789012:snapshot:{id}")
+}
+
+/// A manual snapshot `age_days` before the fixture execution started.
+fn snapshot(region: &str, id: &str, db: &str, age_days: i64, status: &str, ours: bool) -> DbSnapshot {
+    let tags = if ours {
+        tags::snapshot_tags(&testing::settings(), db, "earlier-run")
+    } else {
+        vec![Tag::builder().key("Owner").value("someone else").build()]
+    };
+    let created = testing::start_time() - chrono::Duration::days(age_days);
+    DbSnapshot::builder()
+        .db_snapshot_identifier(id)
+        .db_snapshot_arn(arn(region, id))
+        .db_instance_identifier(db)
+        .snapshot_type("manual")
+        .status(status)
+        .snapshot_create_time(aws_smithy_types::DateTime::from_millis(created.timestamp_millis()))
+        .set_tag_list(Some(tags))
+        .build()
+}
+
+/// DescribeDBSnapshots answering `snapshots` in pages of `page_size`, checking
+/// the request asks for manual snapshots in pages of 100.
+fn listing(snapshots: Vec<DbSnapshot>, page_size: usize) -> Rule {
+    mock!(Client::describe_db_snapshots)
+        .match_requests(|r| r.snapshot_type() == Some("manual") && r.max_records() == Some(100))
+        .then_compute_output(move |r| {
+            let start: usize = r.marker().map_or(0, |m| m.parse().unwrap());
+            let end = (start + page_size).min(snapshots.len());
+            DescribeDbSnapshotsOutput::builder()
+                .set_db_snapshots(Some(snapshots[start..end].to_vec()))
+                .set_marker((end < snapshots.len()).then(|| end.to_string()))
+                .build()
+        })
+}
+
+fn no_cluster_snapshots() -> Rule {
+    mock!(Client::describe_db_cluster_snapshots).then_output(|| DescribeDbClusterSnapshotsOutput::builder().build())
+}
+
+fn export_tasks(tasks: Vec<(&'static str, &'static str)>) -> Rule {
+    mock!(Client::describe_export_tasks).then_output(move || {
+        let mut out = DescribeExportTasksOutput::builder();
+        for (source, status) in &tasks {
+            out = out.export_tasks(ExportTask::builder().source_arn(*source).status(*status).build());
+        }
+        out.build()
+    })
+}
+
+/// DeleteDBSnapshot accepting only `allowed` ids and recording what it deleted.
+fn deletions(allowed: &[&str]) -> (Rule, Arc<Mutex<Vec<String>>>) {
+    let allowed: HashSet<String> = allowed.iter().map(|s| s.to_string()).collect();
+    let deleted = Arc::new(Mutex::new(Vec::new()));
+    let record = deleted.clone();
+    let rule = mock!(Client::delete_db_snapshot)
+        .match_requests(move |r| allowed.contains(r.db_snapshot_identifier().unwrap_or_default()))
+        .then_compute_output(move |r| {
+            record
+                .lock()
+                .unwrap()
+                .push(r.db_snapshot_identifier().unwrap().to_owned());
+            DeleteDbSnapshotOutput::builder().build()
+        });
+    (rule, deleted)
+}
+
+fn config() -> Config {
+    Config {
+        settings: testing::settings(),
+        retention_days: 30,
+        min_snapshots_to_keep: 2,
+        dry_run: false,
+        destination_region: Some("us-west-2".into()),
+    }
+}
+
+fn clients(source: &[&Rule], destination: Option<&[&Rule]>) -> Clients {
+    Clients {
+        source: RegionClient {
+            region: "us-east-1".into(),
+            rds: mock_rds_in("us-east-1", source),
+        },
+        destination: destination.map(|rules| RegionClient {
+            region: "us-west-2".into(),
+            rds: mock_rds_in("us-west-2", rules),
+        }),
+    }
+}
+
+fn source_only() -> Config {
+    Config {
+        destination_region: None,
+        ..config()
+    }
+}
+
+async fn run(clients: &Clients, config: &Config) -> Result<PruneResult, CoreError> {
+    handle(clients, config, fixture("prune-request.json"), None).await
+}
+
+#[tokio::test]
+async fn deletes_only_own_expired_snapshots_across_pages_and_keeps_the_newest() {
+    // 250 snapshots over three pages: ours of db1 aged 0..=124 days, foreign
+    // ones of db1 of the same ages.
+    let mut all = Vec::new();
+    for age in 0..125 {
+        all.push(snapshot(
+            "us-east-1",
+            &format!("db1-ours-{age}"),
+            "db1",
+            age,
+            "available",
+            true,
+        ));
+        all.push(snapshot(
+            "us-east-1",
+            &format!("db1-foreign-{age}"),
+            "db1",
+            age,
+            "available",
+            false,
+        ));
+    }
+    let expired: Vec<String> = (31..125).map(|age| format!("db1-ours-{age}")).collect();
+    let expired_refs: Vec<&str> = expired.iter().map(String::as_str).collect();
+    let (list, clusters, exports, (delete, deleted)) = (
+        listing(all, 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![]),
+        deletions(&expired_refs),
+    );
+
+    let result = run(&clients(&[&list, &clusters, &exports, &delete], None), &source_only())
+        .await
+        .unwrap();
+
+    assert_eq!(list.num_calls(), 3, "three pages of 100");
+    let region = &result.regions[0];
+    assert_eq!(region.region, "us-east-1");
+    assert_eq!(region.deleted_count, 94);
+    assert_eq!(region.ignored_count, 125);
+    assert_eq!(region.kept_count, 31);
+    assert_eq!(region.deleted.len(), 94);
+    assert!(!region.truncated);
+    let deleted: HashSet<String> = deleted.lock().unwrap().iter().cloned().collect();
+    assert_eq!(deleted, expired.into_iter().collect());
+    assert_eq!(result.cutoff, testing::start_time() - chrono::Duration::days(30));
+}
+
+#[tokio::test]
+async fn keeps_the_newest_n_of_each_database_even_past_retention() {
+    let all = vec![
+        snapshot("us-east-1", "db1-a", "db1", 40, "available", true),
+        snapshot("us-east-1", "db1-b", "db1", 50, "available", true),
+        snapshot("us-east-1", "db1-c", "db1", 60, "available", true),
+        snapshot("us-east-1", "db2-a", "db2", 90, "available", true),
+    ];
+    let (list, clusters, exports, (delete, deleted)) = (
+        listing(all, 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![]),
+        deletions(&["db1-c"]),
+    );
+
+    let result = run(&clients(&[&list, &clusters, &exports, &delete], None), &source_only())
+        .await
+        .unwrap();
+
+    assert_eq!(*deleted.lock().unwrap(), ["db1-c"]);
+    let kept: Vec<_> = result.regions[0]
+        .kept
+        .iter()
+        .map(|k| (k.snapshot_id.as_str(), k.reason))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("db1-a", KeepReason::NewestOfDatabase),
+            ("db1-b", KeepReason::NewestOfDatabase),
+            ("db2-a", KeepReason::NewestOfDatabase)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sources_of_running_copies_and_exports_are_kept_in_both_regions() {
+    let source = vec![
+        snapshot("us-east-1", "new-1", "db1", 0, "available", true),
+        snapshot("us-east-1", "new-2", "db1", 1, "available", true),
+        snapshot("us-east-1", "being-copied", "db1", 45, "available", true),
+        snapshot("us-east-1", "being-exported", "db1", 46, "available", true),
+        snapshot("us-east-1", "expired", "db1", 47, "available", true),
+    ];
+    // The unfinished copy in the destination names its source by tag.
+    let mut copying = snapshot("us-west-2", "being-copied", "db1", 0, "copying", true);
+    copying.tag_list.get_or_insert_default().push(
+        Tag::builder()
+            .key(tags::COPIED_FROM)
+            .value(arn("us-east-1", "being-copied"))
+            .build(),
+    );
+    let destination = vec![
+        copying,
+        snapshot("us-west-2", "west-new-1", "db1", 1, "available", true),
+        snapshot("us-west-2", "west-new-2", "db1", 2, "available", true),
+        snapshot("us-west-2", "west-expired", "db1", 100, "available", true),
+        snapshot("us-west-2", "west-foreign", "db1", 100, "available", false),
+    ];
+    let export_source = Box::leak(arn("us-east-1", "being-exported").into_boxed_str());
+    let (list, clusters, running, (delete, deleted)) = (
+        listing(source, 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![
+            (export_source, "IN_PROGRESS"),
+            ("arn:aws:rds:us-east-1:123456789012:snapshot:expired", "COMPLETE"),
+        ]),
+        deletions(&["expired"]),
+    );
+    let (west_list, west_clusters, west_exports, (west_delete, west_deleted)) = (
+        listing(destination, 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![]),
+        deletions(&["west-expired"]),
+    );
+    let clients = clients(
+        &[&list, &clusters, &running, &delete],
+        Some(&[&west_list, &west_clusters, &west_exports, &west_delete]),
+    );
+
+    let result = run(&clients, &config()).await.unwrap();
+
+    assert_eq!(*deleted.lock().unwrap(), ["expired"]);
+    assert_eq!(*west_deleted.lock().unwrap(), ["west-expired"]);
+    let reasons: Vec<_> = result.regions[0]
+        .kept
+        .iter()
+        .map(|k| (k.snapshot_id.as_str(), k.reason))
+        .collect();
+    assert!(reasons.contains(&("being-copied", KeepReason::InFlight)), "{reasons:?}");
+    assert!(
+        reasons.contains(&("being-exported", KeepReason::InFlight)),
+        "{reasons:?}"
+    );
+    assert_eq!(result.regions[1].region, "us-west-2");
+    assert_eq!(result.regions[1].ignored_count, 1);
+    let west: Vec<_> = result.regions[1]
+        .kept
+        .iter()
+        .map(|k| (k.snapshot_id.as_str(), k.reason))
+        .collect();
+    assert!(west.contains(&("being-copied", KeepReason::NotAvailable)), "{west:?}");
+}
+
+#[tokio::test]
+async fn dry_run_reports_without_deleting() {
+    let all = vec![
+        snapshot("us-east-1", "a", "db1", 0, "available", true),
+        snapshot("us-east-1", "b", "db1", 1, "available", true),
+        snapshot("us-east-1", "c", "db1", 100, "available", true),
+    ];
+    // No DeleteDBSnapshot rule: a deletion would panic the test.
+    let (list, clusters, exports) = (listing(all, 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let mut event = fixture("prune-request.json");
+    event["dry_run"] = json!(true);
+
+    let result = handle(
+        &clients(&[&list, &clusters, &exports], None),
+        &source_only(),
+        event,
+        None,
+    )
+    .await
+    .unwrap();
+
+    assert!(result.dry_run);
+    assert_eq!(result.regions[0].would_delete, ["c"]);
+    assert_eq!(result.regions[0].deleted_count, 0);
+}
+
+#[tokio::test]
+async fn a_failed_listing_in_the_destination_deletes_nothing_anywhere() {
+    let all = vec![
+        snapshot("us-east-1", "a", "db1", 0, "available", true),
+        snapshot("us-east-1", "b", "db1", 1, "available", true),
+        snapshot("us-east-1", "c", "db1", 100, "available", true),
+    ];
+    let (list, clusters, exports) = (listing(all, 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let west_list = mock!(Client::describe_db_snapshots).then_http_response(|| http_status(503));
+    let clients = clients(&[&list, &clusters, &exports], Some(&[&west_list]));
+
+    let err = run(&clients, &config()).await.unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "AwsUnavailable");
+    assert!(err.to_string().contains("DescribeDBSnapshots"), "{err}");
+}
+
+#[tokio::test]
+async fn throttled_deletions_abort_for_a_retry_and_refusals_are_reported() {
+    let all = || {
+        vec![
+            snapshot("us-east-1", "a", "db1", 0, "available", true),
+            snapshot("us-east-1", "b", "db1", 1, "available", true),
+            snapshot("us-east-1", "c", "db1", 100, "available", true),
+            snapshot("us-east-1", "d", "db1", 101, "available", true),
+        ]
+    };
+    let (list, clusters, exports) = (listing(all(), 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let throttled =
+        mock!(Client::delete_db_snapshot).then_http_response(|| rds_error(400, "Throttling", "Rate exceeded"));
+    let err = run(
+        &clients(&[&list, &clusters, &exports, &throttled], None),
+        &source_only(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "Throttled");
+    assert!(err.error_type().is_retryable());
+
+    let (list, clusters, exports) = (listing(all(), 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let refuse_c = mock!(Client::delete_db_snapshot)
+        .match_requests(|r| r.db_snapshot_identifier() == Some("c"))
+        .then_http_response(|| rds_error(400, "InvalidDBSnapshotState", "Cannot delete a snapshot being shared"));
+    let (delete_d, deleted) = deletions(&["d"]);
+    let result = run(
+        &clients(&[&list, &clusters, &exports, &refuse_c, &delete_d], None),
+        &source_only(),
+    )
+    .await
+    .unwrap();
+    let region = &result.regions[0];
+    assert_eq!(*deleted.lock().unwrap(), ["d"]);
+    assert_eq!(region.failed_count, 1);
+    assert_eq!(region.failed[0].snapshot_id, "c");
+    assert!(region.failed[0].error.contains("InvalidDBSnapshotState"));
+}
+
+#[tokio::test]
+async fn a_near_deadline_defers_deletions_to_the_next_run() {
+    let all = vec![
+        snapshot("us-east-1", "a", "db1", 0, "available", true),
+        snapshot("us-east-1", "b", "db1", 1, "available", true),
+        snapshot("us-east-1", "c", "db1", 100, "available", true),
+    ];
+    let (list, clusters, exports) = (listing(all, 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let deadline = SystemTime::now() + Duration::from_secs(5);
+
+    let result = handle(
+        &clients(&[&list, &clusters, &exports], None),
+        &source_only(),
+        fixture("prune-request.json"),
+        Some(deadline),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(result.regions[0].deferred_count, 1);
+    assert_eq!(result.regions[0].deleted_count, 0);
+}
+
+#[tokio::test]
+async fn per_run_overrides_apply_and_the_destination_can_be_skipped() {
+    // Overrides: retention 7 days, keep 2, dry run, destination listed (for
+    // in-flight copies) but not pruned. Start time 2026-11-24T09:15Z.
+    let all = vec![
+        snapshot("us-east-1", "a", "db1", 0, "available", true),
+        snapshot("us-east-1", "b", "db1", 1, "available", true),
+        snapshot("us-east-1", "c", "db1", 10, "available", true),
+    ];
+    let (list, clusters, exports) = (listing(all, 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let (west_list, west_clusters, west_exports) = (listing(vec![], 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let clients = clients(
+        &[&list, &clusters, &exports],
+        Some(&[&west_list, &west_clusters, &west_exports]),
+    );
+
+    let result = handle(&clients, &config(), fixture("prune-request-overrides.json"), None)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (result.retention_days, result.min_snapshots_to_keep, result.dry_run),
+        (7, 2, true)
+    );
+    assert_eq!(result.regions.len(), 1);
+    assert_eq!(result.regions[0].would_delete, ["c"]);
+    assert_eq!(
+        west_list.num_calls(),
+        1,
+        "the destination is still read for in-flight copies"
+    );
+}
+
+#[tokio::test]
+async fn unsafe_or_malformed_input_is_refused_before_any_call() {
+    let cases = [
+        (json!({"retention_days": 0}), "input retention_days is invalid"),
+        (json!({"retention_days": -3}), "input retention_days is invalid"),
+        (
+            json!({"min_snapshots_to_keep": 0}),
+            "input min_snapshots_to_keep is invalid",
+        ),
+        (json!({"dry_run": "yes"}), "input dry_run is invalid"),
+        (json!({"retention": 3}), "input retention is invalid: unknown field"),
+    ];
+    for (extra, expected) in cases {
+        let mut event = fixture("prune-request.json");
+        event
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let err = handle(&clients(&[], None), &source_only(), event, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type().as_str(), "InvalidInput");
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
+}
+
+#[test]
+fn configuration_is_checked_and_names_the_variable() {
+    let base = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("RETENTION_DAYS", "90"),
+        ("MIN_SNAPSHOTS_TO_KEEP", "3"),
+        ("DRY_RUN", "false"),
+        ("COPY_DESTINATION_REGION", ""),
+    ];
+    let config = Config::from_env(&base).unwrap();
+    assert_eq!(
+        (config.retention_days, config.min_snapshots_to_keep, config.dry_run),
+        (90, 3, false)
+    );
+    assert_eq!(config.destination_region, None);
+
+    for (name, bad) in [
+        ("RETENTION_DAYS", "0"),
+        ("RETENTION_DAYS", "thirty"),
+        ("MIN_SNAPSHOTS_TO_KEEP", "0"),
+        ("DRY_RUN", "maybe"),
+        ("COPY_DESTINATION_REGION", "Oregon"),
+    ] {
+        let mut env = base;
+        env.iter_mut().find(|(k, _)| *k == name).unwrap().1 = bad;
+        let err = Config::from_env(&env).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("configuration {name} is invalid")), "{err}");
+    }
+}

@@ -1,0 +1,193 @@
+//! The wait-for-available handler against mocked RDS clients.
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, ExportTask};
+use aws_smithy_mocks::{Rule, mock};
+use backup_core::testing::{fixture, mock_rds_in, rds_error};
+use backup_wait_for_available::{Clients, handle};
+use serde_json::json;
+
+const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
+
+fn clients(region: &'static str, rules: &[&Rule]) -> Clients {
+    let sdk_config = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::from_static("us-east-1"))
+        .build();
+    Clients {
+        sdk_config,
+        rds: mock_rds_in(region, rules),
+        region: region.into(),
+    }
+}
+
+fn snapshot_with_status(status: &'static str, progress: i32) -> Rule {
+    mock!(Client::describe_db_snapshots)
+        .match_requests(|r| r.db_snapshot_identifier() == Some(SNAPSHOT_ID))
+        .then_output(move || {
+            DescribeDbSnapshotsOutput::builder()
+                .db_snapshots(
+                    DbSnapshot::builder()
+                        .db_snapshot_identifier(SNAPSHOT_ID)
+                        .status(status)
+                        .percent_progress(progress)
+                        .build(),
+                )
+                .build()
+        })
+}
+
+fn export_with_status(status: &'static str) -> Rule {
+    mock!(Client::describe_export_tasks)
+        .match_requests(|r| r.export_task_identifier() == Some(SNAPSHOT_ID))
+        .then_output(move || {
+            DescribeExportTasksOutput::builder()
+                .export_tasks(
+                    ExportTask::builder()
+                        .export_task_identifier(SNAPSHOT_ID)
+                        .status(status)
+                        .failure_cause("The IAM role lacks s3:PutObject")
+                        .build(),
+                )
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn a_creating_snapshot_is_not_ready_and_an_available_one_is() {
+    let creating = snapshot_with_status("creating", 40);
+    let result = handle(&clients("us-east-1", &[&creating]), fixture("wait-db-snapshot.json"))
+        .await
+        .unwrap();
+    assert!(!result.ready);
+    assert_eq!(result.status, "creating");
+    assert_eq!(result.percent_progress, Some(40));
+    assert_eq!(result.region, "us-east-1");
+
+    let available = snapshot_with_status("available", 100);
+    let result = handle(&clients("us-east-1", &[&available]), fixture("wait-db-snapshot.json"))
+        .await
+        .unwrap();
+    assert!(result.ready);
+    assert_eq!(result.resource, "db_snapshot");
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_is_an_error_carrying_the_rds_status() {
+    for status in ["failed", "incompatible-restore", "deleting"] {
+        let rule = snapshot_with_status(status, 0);
+        let err = handle(&clients("us-east-1", &[&rule]), fixture("wait-db-snapshot.json"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type().as_str(), "SnapshotFailed");
+        assert!(err.to_string().contains(status), "{err}");
+        assert!(err.to_string().contains(SNAPSHOT_ID), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_vanished_snapshot_is_not_found() {
+    let rule = mock!(Client::describe_db_snapshots)
+        .then_http_response(|| rds_error(404, "DBSnapshotNotFound", "DBSnapshot not found."));
+    let err = handle(&clients("us-east-1", &[&rule]), fixture("wait-db-snapshot.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "SnapshotNotFound");
+}
+
+#[tokio::test]
+async fn the_copy_is_polled_in_the_destination_region() {
+    // The mocked client of the function is in us-west-2 here, so a request for
+    // us-west-2 must use it rather than derive another client.
+    let copying = snapshot_with_status("copying", 10);
+    let result = handle(&clients("us-west-2", &[&copying]), fixture("wait-copy-snapshot.json"))
+        .await
+        .unwrap();
+    assert!(!result.ready);
+    assert_eq!(result.region, "us-west-2");
+    assert_eq!(copying.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn cluster_snapshots_are_polled_with_the_cluster_api() {
+    let rule = mock!(Client::describe_db_cluster_snapshots)
+        .match_requests(|r| r.db_cluster_snapshot_identifier() == Some(SNAPSHOT_ID))
+        .then_output(|| {
+            DescribeDbClusterSnapshotsOutput::builder()
+                .db_cluster_snapshots(
+                    DbClusterSnapshot::builder()
+                        .db_cluster_snapshot_identifier(SNAPSHOT_ID)
+                        .status("available")
+                        .build(),
+                )
+                .build()
+        });
+    let event = json!({"resource": "cluster_snapshot", "snapshot_id": SNAPSHOT_ID});
+    let result = handle(&clients("us-east-1", &[&rule]), event).await.unwrap();
+    assert!(result.ready);
+    assert_eq!(result.resource, "cluster_snapshot");
+}
+
+#[tokio::test]
+async fn export_tasks_report_progress_completion_and_failure() {
+    for (status, ready) in [
+        ("STARTING", false),
+        ("IN_PROGRESS", false),
+        ("COMPLETE", true),
+        ("complete", true),
+    ] {
+        let rule = export_with_status(status);
+        let result = handle(&clients("us-east-1", &[&rule]), fixture("wait-export-task.json"))
+            .await
+            .unwrap();
+        assert_eq!(result.ready, ready, "{status}");
+        assert_eq!(result.status, status.to_ascii_lowercase());
+    }
+    for status in ["FAILED", "CANCELED"] {
+        let rule = export_with_status(status);
+        let err = handle(&clients("us-east-1", &[&rule]), fixture("wait-export-task.json"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type().as_str(), "ExportFailed");
+        assert!(err.to_string().contains("s3:PutObject"), "{err}");
+    }
+    let rule = mock!(Client::describe_export_tasks)
+        .then_http_response(|| rds_error(404, "ExportTaskNotFound", "Export task not found."));
+    let err = handle(&clients("us-east-1", &[&rule]), fixture("wait-export-task.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "ExportTaskNotFound");
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_without_calling_aws() {
+    let cases = [
+        (
+            json!({"resource": "table", "snapshot_id": "x"}),
+            "input resource is invalid",
+        ),
+        (
+            json!({"resource": "db_snapshot"}),
+            "input snapshot_id is invalid: is required",
+        ),
+        (
+            json!({"resource": "db_snapshot", "snapshot_id": "a--b"}),
+            "input snapshot_id is invalid",
+        ),
+        (
+            json!({"resource": "db_snapshot", "snapshot_id": "a", "region": "west"}),
+            "input region is invalid",
+        ),
+        (
+            json!({"resource": "export_task", "export_task_id": "x".repeat(61)}),
+            "input export_task_id is invalid",
+        ),
+    ];
+    for (event, expected) in cases {
+        let err = handle(&clients("us-east-1", &[]), event).await.unwrap_err();
+        assert_eq!(err.error_type().as_str(), "InvalidInput");
+        assert!(err.to_string().starts_with(expected), "{err} / {expected}");
+    }
+}
