@@ -315,6 +315,31 @@ mod tests {
         assert!(!ErrorType::SnapshotQuotaExceeded.is_retryable());
     }
 
+    /// The README's error table is what `statemachine/` authors read: it must
+    /// list exactly these names, in this order, with the same retry column.
+    #[test]
+    fn readme_error_table_lists_every_name_with_its_retry_class() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("<!-- error-types:start -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- error-types:end -->").next())
+            .expect("README.md has the error-types markers");
+        let rows: Vec<(String, bool)> = table
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_owned(), cells[2] == "yes")
+            })
+            .collect();
+        let expected: Vec<(String, bool)> = ErrorType::ALL
+            .iter()
+            .map(|t| (t.as_str().to_owned(), t.is_retryable()))
+            .collect();
+        assert_eq!(rows, expected);
+    }
+
     #[test]
     fn diagnostic_carries_stable_name_and_message() {
         let err = CoreError::invalid_input("db_identifier", "must start with a letter");
