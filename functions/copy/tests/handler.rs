@@ -3,13 +3,12 @@
 use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDbClusterSnapshotOutput;
 use aws_sdk_rds::operation::copy_db_snapshot::CopyDbSnapshotOutput;
-use aws_sdk_rds::operation::describe_account_attributes::DescribeAccountAttributesOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
-use aws_sdk_rds::types::{AccountQuota, DbClusterSnapshot, DbSnapshot, Tag};
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag};
 use aws_smithy_mocks::{Rule, mock};
 use backup_copy::{Clients, Config, handle};
 use backup_core::tags;
-use backup_core::testing::{self, fixture, http_status, mock_rds_in, rds_error};
+use backup_core::testing::{self, account_quota, fixture, http_status, mock_rds_in, rds_error};
 use serde_json::json;
 
 const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
@@ -32,17 +31,7 @@ fn config() -> Config {
 }
 
 fn quota(used: i64, max: i64) -> Rule {
-    mock!(Client::describe_account_attributes).then_output(move || {
-        DescribeAccountAttributesOutput::builder()
-            .account_quotas(
-                AccountQuota::builder()
-                    .account_quota_name("ManualSnapshots")
-                    .used(used)
-                    .max(max)
-                    .build(),
-            )
-            .build()
-    })
+    account_quota("ManualSnapshots", used, max)
 }
 
 fn copy_ok() -> Rule {
@@ -191,17 +180,7 @@ async fn cluster_snapshots_use_the_cluster_copy() {
     event["snapshot"]["kind"] = json!("cluster");
     event["snapshot"]["snapshot_arn"] =
         json!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:prod-database-1-20261124-020000");
-    let quota = mock!(Client::describe_account_attributes).then_output(|| {
-        DescribeAccountAttributesOutput::builder()
-            .account_quotas(
-                AccountQuota::builder()
-                    .account_quota_name("ManualClusterSnapshots")
-                    .used(1)
-                    .max(100)
-                    .build(),
-            )
-            .build()
-    });
+    let quota = account_quota("ManualClusterSnapshots", 1, 100);
     let copy = mock!(Client::copy_db_cluster_snapshot)
         .match_requests(|r| {
             r.target_db_cluster_snapshot_identifier() == Some(SNAPSHOT_ID) && r.kms_key_id() == Some(WEST_KEY)

@@ -36,6 +36,30 @@ pub fn region_of(sdk_config: &SdkConfig) -> Result<String, crate::CoreError> {
         .ok_or_else(|| crate::CoreError::config("AWS_REGION", "is not set"))
 }
 
+/// An RDS client and the region it talks to.
+pub struct RegionalRds {
+    pub region: String,
+    pub rds: aws_sdk_rds::Client,
+}
+
+impl RegionalRds {
+    /// The client of the configuration's own region.
+    pub fn new(sdk_config: &SdkConfig) -> Result<Self, crate::CoreError> {
+        Ok(RegionalRds {
+            region: region_of(sdk_config)?,
+            rds: aws_sdk_rds::Client::new(sdk_config),
+        })
+    }
+
+    /// A client of another region, sharing everything else with `sdk_config`.
+    pub fn in_region(sdk_config: &SdkConfig, region: &str) -> Self {
+        RegionalRds {
+            region: region.to_owned(),
+            rds: rds_client_in(sdk_config, region),
+        }
+    }
+}
+
 /// An RDS client for `region`, sharing everything else with `sdk_config`.
 pub fn rds_client_in(sdk_config: &SdkConfig, region: &str) -> aws_sdk_rds::Client {
     let config = aws_sdk_rds::config::Builder::from(sdk_config)

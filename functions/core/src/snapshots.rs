@@ -126,6 +126,37 @@ impl SnapshotInfo {
     }
 }
 
+/// Every manual snapshot of the given kinds in the client's region: pages of
+/// 100, tags read from `TagList` (no per-snapshot calls).
+pub async fn list_manual(rds: &aws_sdk_rds::Client, kinds: &[DatabaseKind]) -> Result<Vec<SnapshotInfo>, CoreError> {
+    let mut snapshots = Vec::new();
+    if kinds.contains(&DatabaseKind::Instance) {
+        let mut pages = rds
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
+            snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
+        }
+    }
+    if kinds.contains(&DatabaseKind::Cluster) {
+        let mut pages = rds
+            .describe_db_cluster_snapshots()
+            .snapshot_type("manual")
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
+            snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
+        }
+    }
+    Ok(snapshots)
+}
+
 /// Looks a snapshot up by identifier; `None` when it does not exist.
 pub async fn describe(
     rds: &aws_sdk_rds::Client,

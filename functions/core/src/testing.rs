@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
-use aws_smithy_mocks::{Rule, RuleMode, mock_client};
+use aws_sdk_rds::operation::describe_account_attributes::DescribeAccountAttributesOutput;
+use aws_sdk_rds::types::AccountQuota;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
@@ -32,6 +34,29 @@ pub fn mock_rds_in(region: &'static str, rules: &[&Rule]) -> aws_sdk_rds::Client
 /// An RDS client in us-east-1 answering from `rules`.
 pub fn mock_rds(rules: &[&Rule]) -> aws_sdk_rds::Client {
     mock_rds_in("us-east-1", rules)
+}
+
+/// `DescribeAccountAttributes` reporting `used` of `max` for the quota `name`
+/// (`ManualSnapshots` or `ManualClusterSnapshots`), beside an unrelated quota.
+pub fn account_quota(name: &'static str, used: i64, max: i64) -> Rule {
+    mock!(aws_sdk_rds::Client::describe_account_attributes).then_output(move || {
+        DescribeAccountAttributesOutput::builder()
+            .account_quotas(
+                AccountQuota::builder()
+                    .account_quota_name(name)
+                    .used(used)
+                    .max(max)
+                    .build(),
+            )
+            .account_quotas(
+                AccountQuota::builder()
+                    .account_quota_name("DBInstances")
+                    .used(1)
+                    .max(40)
+                    .build(),
+            )
+            .build()
+    })
 }
 
 /// An RDS (AWS Query protocol) error response, as the service sends it.

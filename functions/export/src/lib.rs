@@ -7,7 +7,6 @@
 //! an extra copy. The export task id derives from the snapshot id, so a retry
 //! finds its own task (`ExportTaskAlreadyExists`) and reports it.
 
-use aws_config::SdkConfig;
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{ExportTask, Filter};
 use backup_core::config::{self, Env, ModuleSettings};
@@ -26,19 +25,8 @@ const EXPORTABLE_ENGINES: [&str; 5] = ["mysql", "mariadb", "postgres", "aurora-m
 /// Export task statuses that hold one of the account's export slots.
 const RUNNING: [&str; 2] = ["starting", "in_progress"];
 
-pub struct Clients {
-    pub rds: aws_sdk_rds::Client,
-    pub region: String,
-}
-
-impl Clients {
-    pub fn new(sdk_config: &SdkConfig) -> Result<Self, CoreError> {
-        Ok(Clients {
-            rds: aws_sdk_rds::Client::new(sdk_config),
-            region: backup_core::aws::region_of(sdk_config)?,
-        })
-    }
-}
+/// The RDS client of the function's region.
+pub type Clients = backup_core::aws::RegionalRds;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use backup_core::config::ModuleSettings;
-use backup_core::snapshots::SnapshotInfo;
+use backup_core::snapshots;
 use backup_core::types::DatabaseKind;
-use backup_core::{AwsFailure, CoreError, tags};
+use backup_core::{CoreError, tags};
 use chrono::{DateTime, Utc};
 
 use crate::summary::Summary;
@@ -106,31 +106,7 @@ pub async fn newest_snapshots(
     settings: &ModuleSettings,
     kinds: &[DatabaseKind],
 ) -> Result<HashMap<String, DateTime<Utc>>, CoreError> {
-    let mut snapshots = Vec::new();
-    if kinds.contains(&DatabaseKind::Instance) {
-        let mut pages = rds
-            .describe_db_snapshots()
-            .snapshot_type("manual")
-            .max_records(100)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
-            snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
-        }
-    }
-    if kinds.contains(&DatabaseKind::Cluster) {
-        let mut pages = rds
-            .describe_db_cluster_snapshots()
-            .snapshot_type("manual")
-            .max_records(100)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
-            snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
-        }
-    }
+    let snapshots = snapshots::list_manual(rds, kinds).await?;
     let mut newest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     for s in snapshots
         .iter()

@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_sdk_rds::types::Filter;
+use backup_core::aws::RegionalRds;
 use backup_core::config::{self, Env, ModuleSettings};
-use backup_core::snapshots::SnapshotInfo;
+use backup_core::snapshots::{self, SnapshotInfo};
 use backup_core::types::{DatabaseKind, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune};
 use backup_core::{AwsFailure, CoreError, input, tags};
 use serde_json::Value;
@@ -36,28 +37,19 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// Export task statuses during which RDS reads the source snapshot.
 const EXPORT_RUNNING: [&str; 2] = ["starting", "in_progress"];
 
-/// An RDS client and the region it talks to.
-pub struct RegionClient {
-    pub region: String,
-    pub rds: aws_sdk_rds::Client,
-}
-
 pub struct Clients {
-    pub source: RegionClient,
-    pub destination: Option<RegionClient>,
+    pub source: RegionalRds,
+    pub destination: Option<RegionalRds>,
 }
 
 impl Clients {
     pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, CoreError> {
         Ok(Clients {
-            source: RegionClient {
-                region: backup_core::aws::region_of(sdk_config)?,
-                rds: aws_sdk_rds::Client::new(sdk_config),
-            },
-            destination: config.destination_region.as_ref().map(|region| RegionClient {
-                region: region.clone(),
-                rds: backup_core::aws::rds_client_in(sdk_config, region),
-            }),
+            source: RegionalRds::new(sdk_config)?,
+            destination: config
+                .destination_region
+                .as_ref()
+                .map(|region| RegionalRds::in_region(sdk_config, region)),
         })
     }
 }
@@ -114,7 +106,7 @@ pub type PruneError = CoreError;
 
 /// Everything listed in one region before any decision.
 struct RegionListing<'a> {
-    client: &'a RegionClient,
+    client: &'a RegionalRds,
     snapshots: Vec<SnapshotInfo>,
     /// Whether this region's snapshots may be deleted in this run.
     prune: bool,
@@ -174,36 +166,14 @@ pub async fn handle(
 }
 
 /// All manual DB and DB cluster snapshots of a region.
-async fn list_snapshots(client: &RegionClient) -> Result<Vec<SnapshotInfo>, CoreError> {
-    let mut snapshots = Vec::new();
-    let mut pages = client
-        .rds
-        .describe_db_snapshots()
-        .snapshot_type("manual")
-        .max_records(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
-        snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
-    }
-    let mut pages = client
-        .rds
-        .describe_db_cluster_snapshots()
-        .snapshot_type("manual")
-        .max_records(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
-        snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
-    }
+async fn list_snapshots(client: &RegionalRds) -> Result<Vec<SnapshotInfo>, CoreError> {
+    let snapshots = snapshots::list_manual(&client.rds, &[DatabaseKind::Instance, DatabaseKind::Cluster]).await?;
     tracing::info!(region = %client.region, count = snapshots.len(), "manual snapshots listed");
     Ok(snapshots)
 }
 
 /// ARNs of snapshots that a running export reads.
-async fn running_export_sources(client: &RegionClient) -> Result<Vec<String>, CoreError> {
+async fn running_export_sources(client: &RegionalRds) -> Result<Vec<String>, CoreError> {
     let mut sources = Vec::new();
     let mut pages = client
         .rds
@@ -337,7 +307,7 @@ fn push_capped<T>(list: &mut Vec<T>, item: T, truncated: &mut bool) {
 /// Deletes one snapshot. `Ok(None)`: gone (also when it was already gone);
 /// `Ok(Some(reason))`: RDS refused this one snapshot; `Err`: RDS is throttling
 /// or unavailable, and the whole prune should be retried later.
-async fn delete(client: &RegionClient, snapshot: &SnapshotInfo) -> Result<Option<String>, CoreError> {
+async fn delete(client: &RegionalRds, snapshot: &SnapshotInfo) -> Result<Option<String>, CoreError> {
     let failure = match snapshot.kind {
         DatabaseKind::Instance => {
             match client

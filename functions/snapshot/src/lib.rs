@@ -7,7 +7,6 @@
 //! start time, so a retry of the same execution finds its own snapshot
 //! (`DBSnapshotAlreadyExists`) and reports it instead of failing.
 
-use aws_config::SdkConfig;
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{DbCluster, DbInstance};
 use backup_core::config::{Env, ModuleSettings};
@@ -83,19 +82,7 @@ const CLUSTER_UNAVAILABLE: [&str; 8] = [
 ];
 
 /// The RDS client of the function's region.
-pub struct Clients {
-    pub rds: aws_sdk_rds::Client,
-    pub region: String,
-}
-
-impl Clients {
-    pub fn new(sdk_config: &SdkConfig) -> Result<Self, CoreError> {
-        Ok(Clients {
-            rds: aws_sdk_rds::Client::new(sdk_config),
-            region: backup_core::aws::region_of(sdk_config)?,
-        })
-    }
-}
+pub type Clients = backup_core::aws::RegionalRds;
 
 #[derive(Debug, Clone)]
 pub struct Config {

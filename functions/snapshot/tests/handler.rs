@@ -3,14 +3,13 @@
 use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::create_db_cluster_snapshot::CreateDbClusterSnapshotOutput;
 use aws_sdk_rds::operation::create_db_snapshot::CreateDbSnapshotOutput;
-use aws_sdk_rds::operation::describe_account_attributes::DescribeAccountAttributesOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
-use aws_sdk_rds::types::{AccountQuota, DbCluster, DbClusterSnapshot, DbInstance, DbSnapshot, Tag};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, DbSnapshot, Tag};
 use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use backup_core::testing::{self, fixture, http_status, mock_rds, rds_error};
+use backup_core::testing::{self, account_quota, fixture, http_status, mock_rds, rds_error};
 use backup_core::{tags, types::DatabaseKind};
 use backup_snapshot::{Clients, Config, SnapshotError, handle};
 use serde_json::json;
@@ -53,24 +52,7 @@ fn instance(status: &str) -> Rule {
 }
 
 fn quota(used: i64, max: i64) -> Rule {
-    mock!(Client::describe_account_attributes).then_output(move || {
-        DescribeAccountAttributesOutput::builder()
-            .account_quotas(
-                AccountQuota::builder()
-                    .account_quota_name("ManualSnapshots")
-                    .used(used)
-                    .max(max)
-                    .build(),
-            )
-            .account_quotas(
-                AccountQuota::builder()
-                    .account_quota_name("DBInstances")
-                    .used(1)
-                    .max(40)
-                    .build(),
-            )
-            .build()
-    })
+    account_quota("ManualSnapshots", used, max)
 }
 
 /// CreateDBSnapshot that checks the request carries our id and tags.
@@ -357,17 +339,7 @@ async fn an_aurora_cluster_identifier_gets_a_cluster_snapshot() {
             )
             .build()
     });
-    let quota = mock!(Client::describe_account_attributes).then_output(|| {
-        DescribeAccountAttributesOutput::builder()
-            .account_quotas(
-                AccountQuota::builder()
-                    .account_quota_name("ManualClusterSnapshots")
-                    .used(3)
-                    .max(100)
-                    .build(),
-            )
-            .build()
-    });
+    let quota = account_quota("ManualClusterSnapshots", 3, 100);
     let create = mock!(Client::create_db_cluster_snapshot)
         .match_requests(|r| {
             r.db_cluster_snapshot_identifier() == Some(SNAPSHOT_ID)
