@@ -9,7 +9,8 @@
 //! `ready: true` once the snapshot is `available` or the export `complete`;
 //! `ready: false` while in progress; an error when it failed or vanished.
 
-use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use aws_config::SdkConfig;
 use backup_core::error::diagnostic;
@@ -21,29 +22,47 @@ use serde_json::Value;
 /// Export task statuses that end the task without a complete export.
 const EXPORT_FAILED: [&str; 3] = ["failed", "canceled", "canceling"];
 
-/// The shared SDK configuration and the RDS client of the function's region;
-/// clients for other regions are derived from the same configuration.
+/// The shared SDK configuration and the RDS client of the function's region.
+/// Clients of other regions are derived from the same configuration when
+/// first needed and kept, so polls of a copy reuse their connections.
 pub struct Clients {
     pub sdk_config: SdkConfig,
     pub rds: aws_sdk_rds::Client,
     pub region: String,
+    other_regions: Mutex<HashMap<String, aws_sdk_rds::Client>>,
 }
 
 impl Clients {
     pub fn new(sdk_config: SdkConfig) -> Result<Self, CoreError> {
-        Ok(Clients {
-            rds: aws_sdk_rds::Client::new(&sdk_config),
-            region: backup_core::aws::region_of(&sdk_config)?,
+        Ok(Self::with_client(
+            aws_sdk_rds::Client::new(&sdk_config),
+            backup_core::aws::region_of(&sdk_config)?,
             sdk_config,
-        })
+        ))
     }
 
-    fn rds_in(&self, region: &str) -> Cow<'_, aws_sdk_rds::Client> {
-        if region == self.region {
-            Cow::Borrowed(&self.rds)
-        } else {
-            Cow::Owned(backup_core::aws::rds_client_in(&self.sdk_config, region))
+    /// Clients around a given client of `region` (tests pass a mocked one).
+    pub fn with_client(rds: aws_sdk_rds::Client, region: String, sdk_config: SdkConfig) -> Self {
+        Clients {
+            sdk_config,
+            rds,
+            region,
+            other_regions: Mutex::default(),
         }
+    }
+
+    fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
+        if region == self.region {
+            return self.rds.clone();
+        }
+        let mut clients = self
+            .other_regions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| backup_core::aws::rds_client_in(&self.sdk_config, region))
+            .clone()
     }
 }
 

@@ -16,11 +16,7 @@ fn clients(region: &'static str, rules: &[&Rule]) -> Clients {
     let sdk_config = aws_config::SdkConfig::builder()
         .region(aws_config::Region::from_static("us-east-1"))
         .build();
-    Clients {
-        sdk_config,
-        rds: mock_rds_in(region, rules),
-        region: region.into(),
-    }
+    Clients::with_client(mock_rds_in(region, rules), region.into(), sdk_config)
 }
 
 fn snapshot_with_status(status: &'static str, progress: i32) -> Rule {
