@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod input;
 pub mod naming;
 pub mod quota;

@@ -8,12 +8,12 @@
 //! finds its own task (`ExportTaskAlreadyExists`) and reports it.
 
 use aws_sdk_rds::error::ProvideErrorMetadata;
-use aws_sdk_rds::types::{ExportTask, Filter};
+use aws_sdk_rds::types::ExportTask;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::error::diagnostic;
 use backup_core::naming;
 use backup_core::types::{ExportRecord, SnapshotTaskRequest};
-use backup_core::{AwsFailure, CoreError, ErrorType, input};
+use backup_core::{AwsFailure, CoreError, ErrorType, exports, input};
 use serde_json::Value;
 
 /// RDS runs at most five snapshot exports per account at a time.
@@ -21,9 +21,6 @@ pub const MAX_RUNNING_EXPORTS: usize = 5;
 
 /// Engines whose snapshots RDS can export to S3 (as Parquet).
 const EXPORTABLE_ENGINES: [&str; 5] = ["mysql", "mariadb", "postgres", "aurora-mysql", "aurora-postgresql"];
-
-/// Export task statuses that hold one of the account's export slots.
-const RUNNING: [&str; 2] = ["starting", "in_progress"];
 
 /// The RDS client of the function's region.
 pub type Clients = backup_core::aws::RegionalRds;
@@ -194,29 +191,10 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
 /// Fails with the retryable `ExportSlotsFull` when the account already runs
 /// the maximum number of exports (other than our own task, on a retry).
 async fn ensure_export_slot(clients: &Clients, export_task_id: &str) -> Result<(), ExportError> {
-    let result = clients
-        .rds
-        .describe_export_tasks()
-        .filters(
-            Filter::builder()
-                .name("status")
-                .values("starting")
-                .values("in_progress")
-                .build(),
-        )
-        .max_records(100)
-        .send()
-        .await
-        .map_err(|err| CoreError::from(AwsFailure::from_sdk("DescribeExportTasks", &err)))?;
-    // The status filter is checked again here: not every endpoint applies it.
-    let running = result
-        .export_tasks()
+    let running = exports::running(&clients.rds)
+        .await?
         .iter()
         .filter(|t| t.export_task_identifier() != Some(export_task_id))
-        .filter(|t| {
-            t.status()
-                .is_some_and(|s| RUNNING.contains(&s.to_ascii_lowercase().as_str()))
-        })
         .count();
     if running >= MAX_RUNNING_EXPORTS {
         return Err(ExportError::ExportSlotsFull {

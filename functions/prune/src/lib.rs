@@ -16,12 +16,11 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_sdk_rds::types::Filter;
 use backup_core::aws::RegionalRds;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::snapshots::{self, SnapshotInfo};
 use backup_core::types::{DatabaseKind, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune};
-use backup_core::{AwsFailure, CoreError, input, tags};
+use backup_core::{AwsFailure, CoreError, exports, input, tags};
 use serde_json::Value;
 
 use crate::plan::{Decision, Policy};
@@ -33,9 +32,6 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 /// RDS's longest automated retention is 35 days; manual ones may be kept for
 /// years, but not beyond the S3 lifecycle's 100-year horizon.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
-
-/// Export task statuses during which RDS reads the source snapshot.
-const EXPORT_RUNNING: [&str; 2] = ["starting", "in_progress"];
 
 pub struct Clients {
     pub source: RegionalRds,
@@ -174,33 +170,8 @@ async fn list_snapshots(client: &RegionalRds) -> Result<Vec<SnapshotInfo>, CoreE
 
 /// ARNs of snapshots that a running export reads.
 async fn running_export_sources(client: &RegionalRds) -> Result<Vec<String>, CoreError> {
-    let mut sources = Vec::new();
-    let mut pages = client
-        .rds
-        .describe_export_tasks()
-        .filters(
-            Filter::builder()
-                .name("status")
-                .set_values(Some(EXPORT_RUNNING.map(str::to_owned).to_vec()))
-                .build(),
-        )
-        .max_records(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeExportTasks", &err))?;
-        // The status filter is checked again: not every endpoint applies it.
-        sources.extend(
-            page.export_tasks()
-                .iter()
-                .filter(|t| {
-                    t.status()
-                        .is_some_and(|s| EXPORT_RUNNING.contains(&s.to_ascii_lowercase().as_str()))
-                })
-                .filter_map(|t| t.source_arn().map(str::to_owned)),
-        );
-    }
-    Ok(sources)
+    let tasks = exports::running(&client.rds).await?;
+    Ok(tasks.iter().filter_map(|t| t.source_arn().map(str::to_owned)).collect())
 }
 
 /// ARNs of source snapshots that an unfinished copy in this region reads:

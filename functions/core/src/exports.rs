@@ -1,0 +1,38 @@
+//! Snapshot export tasks that are running: they hold one of the account's
+//! export slots, and RDS reads their source snapshot.
+
+use aws_sdk_rds::types::{ExportTask, Filter};
+
+use crate::error::{AwsFailure, CoreError};
+
+/// Export task statuses during which a task runs.
+pub const RUNNING_STATUSES: [&str; 2] = ["starting", "in_progress"];
+
+/// Every running export task of the client's region (pages of 100).
+pub async fn running(rds: &aws_sdk_rds::Client) -> Result<Vec<ExportTask>, CoreError> {
+    let status = Filter::builder()
+        .name("status")
+        .set_values(Some(RUNNING_STATUSES.map(str::to_owned).to_vec()))
+        .build();
+    let mut tasks = Vec::new();
+    let mut pages = rds
+        .describe_export_tasks()
+        .filters(status)
+        .max_records(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeExportTasks", &err))?;
+        // The status filter is checked again: not every endpoint applies it.
+        tasks.extend(
+            page.export_tasks()
+                .iter()
+                .filter(|t| {
+                    t.status()
+                        .is_some_and(|s| RUNNING_STATUSES.contains(&s.to_ascii_lowercase().as_str()))
+                })
+                .cloned(),
+        );
+    }
+    Ok(tasks)
+}
