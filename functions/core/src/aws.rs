@@ -16,8 +16,9 @@ pub const PRECHECK_MAX_ATTEMPTS: u32 = 2;
 
 /// Loads the shared configuration: region, credentials, endpoint, retries, timeouts.
 pub async fn load_sdk_config() -> SdkConfig {
+    let max_attempts = max_attempts(std::env::var("AWS_MAX_ATTEMPTS").ok().as_deref());
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -26,6 +27,26 @@ pub async fn load_sdk_config() -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// The SDK's attempts per call: `AWS_MAX_ATTEMPTS` (the SDK's standard
+/// variable, 1 to 20) when set, else [`MAX_ATTEMPTS`]. 1 leaves every retry to
+/// the state machine's retriers, which is how the local tests see each throttle.
+pub fn max_attempts(setting: Option<&str>) -> u32 {
+    match setting.map(str::trim) {
+        None | Some("") => MAX_ATTEMPTS,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=20).contains(&n) => n,
+            _ => {
+                tracing::warn!(
+                    AWS_MAX_ATTEMPTS = text,
+                    default = MAX_ATTEMPTS,
+                    "not a whole number from 1 to 20; using the default"
+                );
+                MAX_ATTEMPTS
+            }
+        },
+    }
 }
 
 /// The region of the configuration, or an error naming `AWS_REGION`.
@@ -72,4 +93,20 @@ pub fn rds_client_in(sdk_config: &SdkConfig, region: &str) -> aws_sdk_rds::Clien
 pub fn precheck_config() -> aws_sdk_rds::config::Builder {
     aws_sdk_rds::config::Builder::default()
         .retry_config(RetryConfig::standard().with_max_attempts(PRECHECK_MAX_ATTEMPTS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_attempts_follows_the_sdk_variable_within_bounds() {
+        assert_eq!(max_attempts(None), MAX_ATTEMPTS);
+        assert_eq!(max_attempts(Some("")), MAX_ATTEMPTS);
+        assert_eq!(max_attempts(Some("1")), 1);
+        assert_eq!(max_attempts(Some(" 10 ")), 10);
+        assert_eq!(max_attempts(Some("0")), MAX_ATTEMPTS);
+        assert_eq!(max_attempts(Some("21")), MAX_ATTEMPTS);
+        assert_eq!(max_attempts(Some("many")), MAX_ATTEMPTS);
+    }
 }

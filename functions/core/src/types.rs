@@ -76,6 +76,9 @@ pub struct SnapshotTaskRequest {
 #[serde(tag = "resource", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PollRequest {
     /// A DB snapshot, in `region` (default: the function's own region).
+    /// `instance_snapshot` is accepted too: the state machine derives the
+    /// resource from a snapshot's `kind`.
+    #[serde(alias = "instance_snapshot")]
     DbSnapshot {
         snapshot_id: String,
         #[serde(default)]

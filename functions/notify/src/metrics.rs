@@ -44,7 +44,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             .map(|t| ((now - *t).num_seconds() as f64 / 3600.0).max(0.0))
     };
 
-    let failures = summary.failed + usize::from(summary.prune_failed());
+    let failures = summary.failed + usize::from(summary.prune_failed()) + usize::from(summary.run_stopped());
     let mut data = vec![
         datum(
             "BackupSuccess",

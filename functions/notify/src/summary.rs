@@ -22,6 +22,10 @@ pub struct NotifyRequest {
     /// Prune's error, as Step Functions' Catch recorded it.
     #[serde(default)]
     pub prune_error: Option<StepError>,
+    /// Why the run stopped before or while backing up: a wrong execution
+    /// input, or a failure of the Map itself.
+    #[serde(default)]
+    pub run_error: Option<StepError>,
 }
 
 /// The outcome of one database's branch of the Map.
@@ -37,6 +41,12 @@ pub struct ItemResult {
     pub copy: Option<SnapshotRecord>,
     #[serde(default)]
     pub error: Option<StepError>,
+    /// The export or its wait failed; the snapshot itself may be fine.
+    #[serde(default)]
+    pub export_error: Option<StepError>,
+    /// The cross-region copy or its wait failed.
+    #[serde(default)]
+    pub copy_error: Option<StepError>,
     /// When the branch finished (`$$.State.EnteredTime` of its last state).
     #[serde(default)]
     pub completed_at: Option<DateTime<Utc>>,
@@ -79,8 +89,25 @@ impl StepError {
 }
 
 impl ItemResult {
+    /// Every error of the item: snapshot (or its wait), export, copy.
+    pub fn errors(&self) -> impl Iterator<Item = &StepError> {
+        [&self.error, &self.export_error, &self.copy_error]
+            .into_iter()
+            .flatten()
+    }
+
     pub fn failed(&self) -> bool {
-        self.error.is_some() || self.snapshot.is_none()
+        self.errors().next().is_some() || self.snapshot.is_none()
+    }
+
+    /// What went wrong, one clause per error.
+    pub fn failure_text(&self) -> String {
+        let errors: Vec<String> = self.errors().map(StepError::describe).collect();
+        if errors.is_empty() {
+            "produced no snapshot".to_owned()
+        } else {
+            errors.join("; ")
+        }
     }
 }
 
@@ -119,9 +146,14 @@ impl<'a> Summary<'a> {
         self.request.prune_error.is_some()
     }
 
-    /// The run failed when any database failed or prune failed.
+    /// The run stopped before or while backing up (input refused, Map failed).
+    pub fn run_stopped(&self) -> bool {
+        self.request.run_error.is_some()
+    }
+
+    /// The run failed when any database failed, prune failed or the run stopped.
     pub fn run_failed(&self) -> bool {
-        self.failed > 0 || self.prune_failed()
+        self.failed > 0 || self.prune_failed() || self.run_stopped()
     }
 
     pub fn status(&self) -> &'static str {
@@ -167,6 +199,9 @@ impl<'a> Summary<'a> {
             self.settings.environment,
             self.succeeded
         );
+        if let Some(error) = &self.request.run_error {
+            let _ = write!(subject, ", run stopped: {}", error.error);
+        }
         if self.prune_failed() {
             subject.push_str(", retention failed");
         }
@@ -179,22 +214,20 @@ impl<'a> Summary<'a> {
     }
 
     fn database_line(item: &ItemResult) -> String {
-        let mut line = String::new();
-        match (&item.error, &item.snapshot) {
-            (Some(error), _) => {
-                let _ = write!(line, "FAILED  {} {}", item.db_identifier, error.describe());
-            }
-            (None, None) => {
-                let _ = write!(line, "FAILED  {} produced no snapshot", item.db_identifier);
-            }
-            (None, Some(snapshot)) => {
-                let _ = write!(
-                    line,
-                    "OK      {} snapshot {} ({})",
-                    item.db_identifier, snapshot.snapshot_id, snapshot.region
-                );
-            }
-        }
+        let mut line = match &item.snapshot {
+            Some(snapshot) if !item.failed() => format!(
+                "OK      {} snapshot {} ({})",
+                item.db_identifier, snapshot.snapshot_id, snapshot.region
+            ),
+            Some(snapshot) => format!(
+                "FAILED  {} {}; snapshot {} ({})",
+                item.db_identifier,
+                item.failure_text(),
+                snapshot.snapshot_id,
+                snapshot.region
+            ),
+            None => format!("FAILED  {} {}", item.db_identifier, item.failure_text()),
+        };
         if let Some(copy) = &item.copy {
             let _ = write!(line, "; copy {} in {}", copy.snapshot_id, copy.region);
         }
@@ -275,6 +308,9 @@ impl<'a> Summary<'a> {
             execution = exec.execution_id,
             console = self.console_url(),
         );
+        if let Some(error) = &self.request.run_error {
+            let _ = writeln!(text, "FAILED  the run stopped: {}\n", error.describe());
+        }
         // Failures first: they are what the reader must act on.
         let (failed, succeeded): (Vec<_>, Vec<_>) = self.request.results.iter().partition(|r| r.failed());
         for item in failed.iter().chain(&succeeded) {
@@ -316,20 +352,19 @@ impl<'a> Summary<'a> {
                 {"type": "mrkdwn", "text": format!("*Environment*\n{}", self.settings.environment)},
             ]}),
         ];
-        let failures: Vec<String> = self
+        let run_stopped = self
             .request
-            .results
+            .run_error
             .iter()
-            .filter(|r| r.failed())
-            .map(|r| {
-                format!(
-                    "\u{2022} `{}` {}",
-                    r.db_identifier,
-                    r.error
-                        .as_ref()
-                        .map_or("produced no snapshot".to_owned(), StepError::describe)
-                )
-            })
+            .map(|e| format!("\u{2022} the run stopped: {}", e.describe()));
+        let failures: Vec<String> = run_stopped
+            .chain(
+                self.request
+                    .results
+                    .iter()
+                    .filter(|r| r.failed())
+                    .map(|r| format!("\u{2022} `{}` {}", r.db_identifier, r.failure_text())),
+            )
             .collect();
         if !failures.is_empty() {
             let text = format!("*Failures*\n{}", failures.join("\n"));

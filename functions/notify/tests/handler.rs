@@ -326,6 +326,74 @@ async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
 }
 
 #[tokio::test]
+async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
+    let rec = recorded();
+    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+    let mut event = fixture("notify-request.json");
+    let item = &mut event["results"][0];
+    item.as_object_mut().unwrap().remove("copy");
+    item["export_error"] = json!({"step": "wait_export", "Error": "WaitTimedOut", "Cause": "export task x was still starting after 600 seconds"});
+    item["copy_error"] = json!({"step": "copy", "Error": "ConfigError", "Cause": "{\"errorType\":\"ConfigError\",\"errorMessage\":\"COPY_DESTINATION_REGION: is not a region\"}"});
+
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &config(None),
+        event,
+    )
+    .await
+    .unwrap();
+
+    assert!(result.run_failed);
+    assert_eq!(result.failed, 2);
+    assert!(result.failed_databases.contains(&"prod-database-1".to_owned()));
+    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    let line = message.lines().find(|l| l.contains("prod-database-1")).unwrap();
+    assert!(
+        line.starts_with("FAILED  prod-database-1 at wait_export: WaitTimedOut: export task x"),
+        "{line}"
+    );
+    assert!(
+        line.contains("; at copy: ConfigError: COPY_DESTINATION_REGION: is not a region"),
+        "{line}"
+    );
+    assert!(
+        line.contains("; snapshot prod-database-1-20261124-020000 (us-east-1)"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_run_is_a_failure_even_without_results() {
+    let rec = recorded();
+    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+    let mut event = fixture("notify-request.json");
+    event["results"] = json!([]);
+    event.as_object_mut().unwrap().remove("prune");
+    event["run_error"] = json!({"step": "input", "Error": "InvalidInput", "Cause": "The execution input is invalid. Received: {\"dry_run\":\"yes\"}"});
+
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &config(None),
+        event,
+    )
+    .await
+    .unwrap();
+
+    assert!(result.run_failed);
+    assert_eq!((result.succeeded, result.failed), (0, 0));
+    assert_eq!(metric(&rec.metrics.lock().unwrap(), "BackupFailure", None), Some(1.0));
+    let published = rec.published.lock().unwrap();
+    assert!(published[0].subject().unwrap().starts_with("[FAILED]"));
+    assert!(published[0].subject().unwrap().contains("run stopped: InvalidInput"));
+    assert!(
+        published[0]
+            .message()
+            .unwrap()
+            .contains("FAILED  the run stopped: at input: InvalidInput: The execution input is invalid.")
+    );
+}
+
+#[tokio::test]
 async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
     let rec = recorded();
     let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));

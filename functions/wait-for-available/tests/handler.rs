@@ -71,6 +71,17 @@ async fn a_creating_snapshot_is_not_ready_and_an_available_one_is() {
 }
 
 #[tokio::test]
+async fn the_state_machine_names_an_instance_snapshot_by_its_kind() {
+    // The state machine sends `States.Format('{}_snapshot', $.snapshot.kind)`.
+    let available = snapshot_with_status("available", 100);
+    let mut event = fixture("wait-db-snapshot.json");
+    event["resource"] = "instance_snapshot".into();
+    let result = handle(&clients("us-east-1", &[&available]), event).await.unwrap();
+    assert!(result.ready);
+    assert_eq!(result.resource, "db_snapshot");
+}
+
+#[tokio::test]
 async fn a_failed_snapshot_is_an_error_carrying_the_rds_status() {
     for status in ["failed", "incompatible-restore", "deleting"] {
         let rule = snapshot_with_status(status, 0);
