@@ -1,0 +1,123 @@
+"""The state machine definition: rendering the template the way Terraform's
+`templatefile` does (only `${name}` placeholders are used), and the checks
+behind the local `ValidateStateMachineDefinition`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+TEMPLATE = Path(__file__).resolve().parents[2] / "statemachine" / "backup.asl.json"
+
+
+class RenderError(ValueError):
+    pass
+
+
+def placeholders(template: str) -> set[str]:
+    return set(PLACEHOLDER.findall(template))
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Substitutes every `${name}`; a missing or unused value is an error, as
+    `templatefile` refuses a missing one."""
+    if "%{" in template:
+        raise RenderError("the template uses a %{ } directive; only ${name} placeholders are supported")
+    wanted = placeholders(template)
+    missing = sorted(wanted - set(values))
+    unused = sorted(set(values) - wanted)
+    if missing or unused:
+        raise RenderError(f"template values missing: {missing or 'none'}; unused: {unused or 'none'}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    location: str
+
+    def as_api(self) -> dict:
+        return {"severity": "ERROR", "code": self.code, "message": self.message, "location": self.location}
+
+
+TRANSITIONS = ("Next", "Default")
+
+
+def check(definition: str) -> list[Diagnostic]:
+    """Problems in a definition: JSON syntax, moto's ASL parser (the grammar of
+    every state and field), and transitions to states that do not exist in
+    their scope or states nothing reaches."""
+    try:
+        document = json.loads(definition)
+    except ValueError as err:
+        return [Diagnostic("INVALID_JSON_DESCRIPTION", f"the definition is not JSON: {err}", "/")]
+    if not isinstance(document, dict):
+        return [Diagnostic("SCHEMA_VALIDATION_FAILED", "the definition must be a JSON object", "/")]
+    diagnostics = list(_scope_problems(document, ""))
+    if not diagnostics:
+        diagnostics.extend(_parser_problems(definition))
+    return diagnostics
+
+
+def _parser_problems(definition: str) -> list[Diagnostic]:
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except ASLParserException as err:
+        return [Diagnostic("SCHEMA_VALIDATION_FAILED", str(e), "/") for e in err.errors] or [
+            Diagnostic("SCHEMA_VALIDATION_FAILED", str(err), "/")
+        ]
+    except FailureEventException as err:
+        return [Diagnostic("SCHEMA_VALIDATION_FAILED", str(err), "/")]
+    except Exception as err:  # noqa: BLE001 - the parser raises plain exceptions for unknown fields
+        return [Diagnostic("SCHEMA_VALIDATION_FAILED", f"{type(err).__name__}: {err}", "/")]
+    return []
+
+
+def _scope_problems(scope: dict, location: str) -> Iterator[Diagnostic]:
+    states = scope.get("States")
+    start = scope.get("StartAt")
+    if not isinstance(states, dict) or not states:
+        yield Diagnostic("SCHEMA_VALIDATION_FAILED", "States must be a non-empty object", f"{location}/States")
+        return
+    if start not in states:
+        yield Diagnostic("MISSING_TRANSITION_TARGET", f"StartAt names no state: {start!r}", f"{location}/StartAt")
+    edges: dict[str, set[str]] = {}
+    for name, state in states.items():
+        here = f"{location}/States/{name}"
+        if not isinstance(state, dict):
+            yield Diagnostic("SCHEMA_VALIDATION_FAILED", "a state must be an object", here)
+            continue
+        targets = [(f"{here}/{key}", state[key]) for key in TRANSITIONS if key in state]
+        targets += [(f"{here}/Choices/{i}/Next", c.get("Next")) for i, c in enumerate(state.get("Choices", []))]
+        targets += [(f"{here}/Catch/{i}/Next", c.get("Next")) for i, c in enumerate(state.get("Catch", []))]
+        edges[name] = set()
+        for where, target in targets:
+            if target not in states:
+                yield Diagnostic("MISSING_TRANSITION_TARGET", f"no state named {target!r}", where)
+            else:
+                edges[name].add(target)
+        ends = state.get("Type") in ("Succeed", "Fail", "Choice") or state.get("End") is True
+        if not ends and "Next" not in state:
+            yield Diagnostic("SCHEMA_VALIDATION_FAILED", "a state needs Next or End", here)
+        for i, branch in enumerate(state.get("Branches", [])):
+            yield from _scope_problems(branch, f"{here}/Branches/{i}")
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from _scope_problems(state[key], f"{here}/{key}")
+    reached, frontier = set(), [start] if start in states else []
+    while frontier:
+        name = frontier.pop()
+        if name not in reached:
+            reached.add(name)
+            frontier.extend(edges.get(name, ()))
+    for name in states:
+        if name not in reached and start in states:
+            yield Diagnostic("UNREACHABLE_STATE", f"no transition reaches {name!r}", f"{location}/States/{name}")

@@ -1,0 +1,179 @@
+"""Deploys the project into the local AWS with boto3, the way the Terraform
+module does in AWS: the six functions from their zips, with their
+environment, and the state machine rendered from `statemachine/`, plus what
+they use (export bucket and role, KMS keys, SNS topic with an SQS queue to
+read it, the local Slack webhook)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from . import asl
+
+FUNCTIONS = ("snapshot", "wait-for-available", "export", "copy", "prune", "notify")
+# What each function may take, as in the module (seconds, MB).
+TIMEOUTS = {"snapshot": 60, "wait-for-available": 30, "export": 60, "copy": 60, "prune": 300, "notify": 60}
+MEMORY = {"snapshot": 128, "wait-for-available": 128, "export": 128, "copy": 128, "prune": 256, "notify": 128}
+TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # noqa: E501
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The module's settings that shape a deployment (Terraform variables)."""
+
+    db_identifiers: list[str] = field(default_factory=lambda: ["prod-database-1"])
+    project: str = "dbbackup"
+    environment: str = "local"
+    region: str = "us-east-1"
+    copy_region: str | None = "us-west-2"
+    export_enabled: bool = True
+    retention_days: int = 30
+    min_snapshots_to_keep: int = 3
+    dry_run: bool = False
+    max_concurrency: int = 5
+    poll_interval_seconds: int = 2
+    export_poll_interval_seconds: int = 2
+    snapshot_wait_timeout_seconds: int = 600
+    export_wait_timeout_seconds: int = 600
+    copy_wait_timeout_seconds: int = 600
+    # Extra environment for every function (tests use AWS_MAX_ATTEMPTS=1 to see each throttle).
+    function_env: tuple[tuple[str, str], ...] = ()
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def function_name(settings: Settings, function: str) -> str:
+    return f"{settings.project}-{settings.environment}-{function}"
+
+
+def function_arn(settings: Settings, account: str, function: str) -> str:
+    return f"arn:aws:lambda:{settings.region}:{account}:function:{function_name(settings, function)}"
+
+
+def template_values(settings: Settings, account: str, region: str) -> dict[str, str]:
+    """The `templatefile` values, as the Terraform module passes them."""
+    settings = settings.with_(region=region)
+    arns = {f"{f.replace('-', '_')}_function_arn": function_arn(settings, account, f) for f in FUNCTIONS}
+    return {
+        **arns,
+        "db_identifiers": json.dumps(settings.db_identifiers),
+        "retention_days": str(settings.retention_days),
+        "min_snapshots_to_keep": str(settings.min_snapshots_to_keep),
+        "dry_run": json.dumps(settings.dry_run),
+        "skip_export": json.dumps(not settings.export_enabled),
+        "skip_copy": json.dumps(settings.copy_region is None),
+        "max_concurrency": str(settings.max_concurrency),
+        "poll_interval_seconds": str(settings.poll_interval_seconds),
+        "export_poll_interval_seconds": str(settings.export_poll_interval_seconds),
+        "snapshot_wait_timeout_seconds": str(settings.snapshot_wait_timeout_seconds),
+        "export_wait_timeout_seconds": str(settings.export_wait_timeout_seconds),
+        "copy_wait_timeout_seconds": str(settings.copy_wait_timeout_seconds),
+    }
+
+
+class Aws:
+    """boto3 clients for the local AWS."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self._config = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+    def client(self, service: str, region: str = "us-east-1"):
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=self._config,
+        )
+
+
+@dataclass
+class Deployment:
+    aws: Aws
+    settings: Settings
+    account: str
+    state_machine_arn: str
+    function_arns: dict[str, str]
+    topic_arn: str
+    queue_url: str
+    slack_path: str
+    export_bucket: str
+    copy_kms_key: str | None
+
+    @classmethod
+    def create(cls, endpoint: str, zips: Path, settings: Settings) -> Deployment:
+        aws = Aws(endpoint)
+        account = aws.client("sts").get_caller_identity()["Account"]
+        region = settings.region
+        prefix = f"{settings.project}-{settings.environment}"
+        iam = aws.client("iam")
+        role = iam.create_role(RoleName=f"{prefix}-functions", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+        states_role = iam.create_role(
+            RoleName=f"{prefix}-state-machine",
+            AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA).replace("lambda.amazonaws.com", "states.amazonaws.com"),
+        )
+        export_role = iam.create_role(
+            RoleName=f"{prefix}-export",
+            AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA).replace("lambda.amazonaws.com", "export.rds.amazonaws.com"),
+        )
+        bucket = f"{prefix}-db-backups"
+        aws.client("s3", region).create_bucket(Bucket=bucket)
+        export_key = aws.client("kms", region).create_key(Description=f"{prefix} exports")["KeyMetadata"]["Arn"]
+        copy_key = None
+        if settings.copy_region:
+            copy_key = aws.client("kms", settings.copy_region).create_key(Description=f"{prefix} copies")[
+                "KeyMetadata"
+            ]["Arn"]
+        sns = aws.client("sns", region)
+        topic = sns.create_topic(Name=f"{prefix}-notifications")["TopicArn"]
+        sqs = aws.client("sqs", region)
+        queue_url = sqs.create_queue(QueueName=f"{prefix}-notifications-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        slack_path = "/_gateway/slack/services/T0LOCAL/B0LOCAL/local-webhook"
+
+        common = {"PROJECT_NAME": settings.project, "ENVIRONMENT": settings.environment, **dict(settings.function_env)}
+        destination = {"COPY_DESTINATION_REGION": settings.copy_region} if settings.copy_region else {}
+        environments = {
+            "snapshot": common,
+            "wait-for-available": dict(settings.function_env),
+            "export": {**common, "EXPORT_BUCKET": bucket, "EXPORT_ROLE_ARN": export_role["Role"]["Arn"],
+                       "EXPORT_KMS_KEY_ARN": export_key},
+            "copy": {**common, **destination, **({"COPY_KMS_KEY_ARN": copy_key} if copy_key else {})},
+            "prune": {**common, **destination, "RETENTION_DAYS": str(settings.retention_days),
+                      "MIN_SNAPSHOTS_TO_KEEP": str(settings.min_snapshots_to_keep),
+                      "DRY_RUN": json.dumps(settings.dry_run)},
+            "notify": {**common, "SNS_TOPIC_ARN": topic, "SLACK_WEBHOOK_URL": endpoint.rstrip("/") + slack_path},
+        }
+        lambda_client = aws.client("lambda", region)
+        arns = {}
+        for function in FUNCTIONS:
+            package = zips / f"backup-{function}" / "bootstrap.zip"
+            if not package.is_file():
+                raise FileNotFoundError(f"{package} is missing: run scripts/build-lambdas first")
+            created = lambda_client.create_function(
+                FunctionName=function_name(settings, function),
+                Runtime="provided.al2023",
+                Handler="bootstrap",
+                Role=role["Role"]["Arn"],
+                Code={"ZipFile": package.read_bytes()},
+                Timeout=TIMEOUTS[function],
+                MemorySize=MEMORY[function],
+                Architectures=["x86_64"],
+                Environment={"Variables": environments[function]},
+            )
+            arns[function] = created["FunctionArn"]
+        definition = asl.render(asl.TEMPLATE.read_text(), template_values(settings, account, region))
+        machine = aws.client("stepfunctions", region).create_state_machine(
+            name=f"{prefix}-backup", definition=definition, roleArn=states_role["Role"]["Arn"]
+        )
+        return cls(aws, settings, account, machine["stateMachineArn"], arns, topic, queue_url, slack_path, bucket,
+                   copy_key)

@@ -1,0 +1,384 @@
+"""The gateway: a WSGI application in front of moto's server application.
+
+Every AWS call goes through it. It counts calls per action, applies injected
+faults, answers the Lambda Invoke API by running the function's own
+`bootstrap`, answers the calls moto lacks, and passes everything else to moto.
+Its control API lives under `/_gateway/` (see `CONTROL_HELP`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
+
+from moto.awslambda.utils import get_backend as lambda_backend
+from moto.iam.models import get_account_id_from
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.rds.models import rds_backends
+from moto.stepfunctions.responses import get_backend as stepfunctions_backend
+from werkzeug.test import run_wsgi_app
+from werkzeug.wrappers import Request, Response
+
+from . import asl
+from .faults import FaultSpecError, FaultTable
+from .lambda_env import MAX_PAYLOAD_BYTES, CodeError, EnvironmentPool, FunctionSpec
+
+log = logging.getLogger("local_aws")
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+CONTROL_HELP = {
+    "POST /_gateway/faults": "add a fault: {action, count, error_code, http_status, message, replace, region, match}",
+    "GET|DELETE /_gateway/faults": "list or clear the faults",
+    "GET|DELETE /_gateway/calls": "calls seen per `service:Action`, or reset the counts",
+    "GET /_gateway/invocations": "Lambda invocations: function, duration, outcome",
+    "POST /_gateway/slack/<any path>": "the local Slack webhook: records the message, answers `ok`",
+    "GET|DELETE /_gateway/slack": "the messages received, or clear them",
+    "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes)",
+    "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
+    "POST /_gateway/reset": "forget everything: moto's state, faults, counters, messages, environments",
+}
+
+
+@dataclass
+class AwsCall:
+    service: str
+    region: str
+    account: str
+    protocol: str  # query, json or rest
+    action: str
+    body: bytes
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}:{self.action}"
+
+    @classmethod
+    def parse(cls, request: Request, body: bytes) -> AwsCall | None:
+        found = CREDENTIAL.search(request.headers.get("Authorization", "")) or CREDENTIAL.search(
+            "Credential=" + request.args.get("X-Amz-Credential", "")
+        )
+        if not found:
+            return None
+        access_key, region, service = found.groups()
+        account = get_account_id_from(access_key)
+        target = request.headers.get("X-Amz-Target")
+        if target:
+            return cls(service, region, account, "json", target.rsplit(".", 1)[-1], body)
+        form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+        action = (form.get("Action") or request.args.getlist("Action") or [None])[0]
+        if action:
+            return cls(service, region, account, "query", action, body)
+        if service == "lambda" and request.method == "POST" and LAMBDA_INVOKE.match(request.path):
+            return cls(service, region, account, "rest", "Invoke", body)
+        return cls(service, region, account, "rest", f"{request.method} {request.path}", body)
+
+
+def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
+    """An error in the shape the caller's protocol expects."""
+    request_id = str(uuid.uuid4())
+    if call.protocol == "query":
+        body = (
+            f"<ErrorResponse><Error><Type>{'Receiver' if status >= 500 else 'Sender'}</Type>"
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return Response(body, status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id})
+    document = {"__type": code, "message": message} if call.protocol == "json" else {"Type": "User", "message": message}
+    return Response(
+        json.dumps(document),
+        status,
+        {"Content-Type": "application/json", "x-amzn-ErrorType": code, "x-amzn-RequestId": request_id},
+    )
+
+
+class Gateway:
+    def __init__(self, state_dir: Path, port: int, snapshot_limit: int = 100):
+        self.port = port
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.faults = FaultTable()
+        self.lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.invocations: list[dict] = []
+        self.slack_messages: list[dict] = []
+        self.settings = {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit}
+        self.lambdas = EnvironmentPool(
+            state_dir / "lambda",
+            {
+                # The functions' SDK calls come back here.
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_EC2_METADATA_DISABLED": "true",
+            },
+        )
+        moto_api_backend.set_config(MOTO_CONFIG)
+        self.emulated = {
+            "lambda:Invoke": self.invoke_lambda,
+            "rds:DescribeAccountAttributes": self.describe_account_attributes,
+            "states:ValidateStateMachineDefinition": self.validate_state_machine_definition,
+            "states:ListStateMachineVersions": self.list_state_machine_versions,
+        }
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        body = request.get_data(cache=True)
+        # moto reads the body again from the environment.
+        environ["wsgi.input"] = BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["wsgi.input_terminated"] = False
+        if request.path.startswith("/_gateway/") or request.path == "/_gateway":
+            response = self.control(request, body)
+        else:
+            response = self.aws(environ, request, body)
+        return response(environ, start_response)
+
+    def aws(self, environ, request: Request, body: bytes) -> Response:
+        call = AwsCall.parse(request, body)
+        if call is None:
+            return self.forward(environ)
+        with self.lock:
+            self.calls[call.name] += 1
+        request_text = f"{request.full_path}\n{body.decode('utf-8', 'replace')}"
+        fault = self.faults.take(call.name, call.region, request_text)
+        if fault is not None and fault.replace is None:
+            log.info("fault: %s answered %s %s", call.name, fault.http_status, fault.error_code)
+            return aws_error(call, fault.http_status, fault.error_code, fault.message)
+        handler = self.emulated.get(call.name)
+        response = handler(call, request) if handler else self.forward(environ)
+        if fault is not None:
+            text = response.get_data(as_text=True)
+            response.set_data(text.replace(fault.replace[0], fault.replace[1]))
+            log.info("fault: %s response rewritten", call.name)
+        return response
+
+    def forward(self, environ) -> Response:
+        app_iter, status, headers = run_wsgi_app(self.moto, environ, buffered=True)
+        return Response(app_iter, status, headers)
+
+    # Lambda.
+    def invoke_lambda(self, call: AwsCall, request: Request) -> Response:
+        name = unquote(LAMBDA_INVOKE.match(request.path).group("name"))
+        try:
+            function = lambda_backend(call.account, call.region).get_function(name, request.args.get("Qualifier"))
+        except Exception as err:  # noqa: BLE001 - moto's own Lambda errors carry their status and code
+            return aws_error(call, getattr(err, "code", 404), getattr(err, "error_type", "ResourceNotFoundException"),
+                             getattr(err, "message", str(err)))
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if len(call.body) > MAX_PAYLOAD_BYTES:
+            return aws_error(call, 413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes")
+        if invocation_type == "DryRun":
+            return Response(status=204)
+        spec = FunctionSpec(
+            arn=function.function_arn,
+            name=function.function_name,
+            region=call.region,
+            code_sha256=function.code_sha_256,
+            environment=tuple(sorted((k, str(v)) for k, v in (function.environment_vars or {}).items())),
+            timeout_seconds=int(function.timeout),
+            memory_mb=int(function.memory_size),
+        )
+        if invocation_type == "Event":
+            threading.Thread(target=self._run, args=(spec, function.code_bytes, call.body), daemon=True).start()
+            return Response(status=202, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+        result = self._run(spec, function.code_bytes, call.body)
+        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        if result["function_error"]:
+            headers["X-Amz-Function-Error"] = result["function_error"]
+        if request.headers.get("X-Amz-Log-Type") == "Tail":
+            headers["X-Amz-Log-Result"] = base64.b64encode(result["log_tail"]).decode()
+        return Response(result["payload"], 200, headers)
+
+    def _run(self, spec: FunctionSpec, code_bytes: bytes, payload: bytes) -> dict:
+        started = time.time()
+        try:
+            code_dir = self.lambdas.code.unpack(code_bytes)
+        except (CodeError, ValueError) as err:
+            body = json.dumps({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(err)}).encode()
+            result = {"payload": body, "function_error": "Unhandled", "error_type": "Runtime.InvalidEntrypoint",
+                      "duration_ms": 0.0, "cold_start": True, "log_tail": b""}
+        else:
+            outcome = self.lambdas.invoke(spec, code_dir, payload)
+            result = {"payload": outcome.payload, "function_error": outcome.function_error,
+                      "error_type": outcome.error_type, "duration_ms": outcome.duration_ms,
+                      "cold_start": outcome.cold_start, "log_tail": outcome.log_tail}
+        record = {
+            "function": spec.name,
+            "started": started,
+            "duration_ms": round(result["duration_ms"], 1),
+            "cold_start": result["cold_start"],
+            "outcome": result["error_type"] or "ok",
+        }
+        with self.lock:
+            self.invocations.append(record)
+        log.info("lambda %s %s in %.0f ms%s", spec.name, record["outcome"], record["duration_ms"],
+                 " (cold start)" if record["cold_start"] else "")
+        return result
+
+    # Calls moto does not implement.
+    def describe_account_attributes(self, call: AwsCall, _request: Request) -> Response:
+        backend = rds_backends[call.account][call.region]
+        manual = sum(1 for s in list(backend.database_snapshots.values()) if s.snapshot_type == "manual")
+        manual_cluster = sum(1 for s in list(backend.cluster_snapshots.values()) if s.snapshot_type == "manual")
+        quotas = [
+            ("DBInstances", len(backend.databases), 40),
+            ("DBClusters", len(backend.clusters), 40),
+            ("ManualSnapshots", manual, self.settings["snapshot_limit"]),
+            ("ManualClusterSnapshots", manual_cluster, self.settings["cluster_snapshot_limit"]),
+        ]
+        members = "".join(
+            f"<AccountQuota><AccountQuotaName>{name}</AccountQuotaName><Used>{used}</Used><Max>{limit}</Max></AccountQuota>"
+            for name, used, limit in quotas
+        )
+        body = (
+            '<DescribeAccountAttributesResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">'
+            f"<DescribeAccountAttributesResult><AccountQuotas>{members}</AccountQuotas></DescribeAccountAttributesResult>"
+            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+            "</DescribeAccountAttributesResponse>"
+        )
+        return Response(body, 200, {"Content-Type": "text/xml"})
+
+    def validate_state_machine_definition(self, call: AwsCall, _request: Request) -> Response:
+        try:
+            definition = json.loads(call.body)["definition"]
+        except (ValueError, KeyError, TypeError):
+            return aws_error(call, 400, "ValidationException", "definition is required")
+        diagnostics = [d.as_api() for d in asl.check(definition)]
+        document = {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics, "truncated": False}
+        return Response(json.dumps(document), 200, {"Content-Type": "application/x-amz-json-1.0"})
+
+    def list_state_machine_versions(self, call: AwsCall, _request: Request) -> Response:
+        try:
+            arn = json.loads(call.body)["stateMachineArn"]
+            machine = stepfunctions_backend(call.account, call.region).describe_state_machine(arn)
+        except (ValueError, KeyError, TypeError):
+            return aws_error(call, 400, "ValidationException", "stateMachineArn is required")
+        except Exception as err:  # noqa: BLE001 - moto's StateMachineDoesNotExist and friends
+            return aws_error(call, 400, getattr(err, "error_type", "StateMachineDoesNotExist"), str(err))
+        versions = [
+            {"stateMachineVersionArn": v.arn, "creationDate": _epoch(v.creation_date)}
+            for v in sorted(machine.versions.values(), key=lambda v: -v.version)
+        ]
+        return Response(json.dumps({"stateMachineVersions": versions}), 200,
+                        {"Content-Type": "application/x-amz-json-1.0"})
+
+    # The control API.
+    def control(self, request: Request, body: bytes) -> Response:
+        route = request.path.removeprefix("/_gateway").strip("/")
+        method = request.method
+        try:
+            document = json.loads(body) if body else None
+        except ValueError:
+            document = None
+        if route.startswith("slack") and route != "slack" and method == "POST":
+            return self._slack_received(route, body)
+        if (route, method) == ("faults", "POST"):
+            try:
+                fault = self.faults.add(document)
+            except FaultSpecError as err:
+                return _json({"error": str(err)}, 400)
+            return _json({"id": fault.id}, 201)
+        if (route, method) == ("faults", "GET"):
+            return _json(self.faults.list())
+        if (route, method) == ("faults", "DELETE"):
+            self.faults.clear()
+            return _json({})
+        with self.lock:
+            if (route, method) == ("calls", "GET"):
+                return _json(dict(self.calls))
+            if (route, method) == ("calls", "DELETE"):
+                self.calls.clear()
+                return _json({})
+            if (route, method) == ("invocations", "GET"):
+                return _json(self.invocations)
+            if (route, method) == ("slack", "GET"):
+                return _json(self.slack_messages)
+            if (route, method) == ("slack", "DELETE"):
+                self.slack_messages.clear()
+                return _json({})
+            if (route, method) == ("settings", "GET"):
+                return _json(self.settings)
+        if (route, method) == ("settings", "PUT"):
+            return self._update_settings(document)
+        if (route, method) == ("rds/snapshot-created", "POST"):
+            return self._backdate_snapshot(document)
+        if (route, method) == ("reset", "POST"):
+            self.reset()
+            return _json({})
+        return _json({"error": f"unknown control call {method} /_gateway/{route}", "calls": CONTROL_HELP}, 404)
+
+    def _slack_received(self, route: str, body: bytes) -> Response:
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return Response("invalid_payload", 400, {"Content-Type": "text/plain"})
+        with self.lock:
+            self.slack_messages.append({"path": "/" + route, "message": message})
+        log.info("slack message received on /%s", route)
+        return Response("ok", 200, {"Content-Type": "text/plain"})
+
+    def _update_settings(self, document) -> Response:
+        if not isinstance(document, dict):
+            return _json({"error": "send a JSON object"}, 400)
+        for name, value in document.items():
+            if name not in self.settings:
+                return _json({"error": f"unknown setting {name}; known: {', '.join(self.settings)}"}, 400)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                return _json({"error": f"{name} must be a whole number >= 0"}, 400)
+        with self.lock:
+            self.settings.update(document)
+            return _json(self.settings)
+
+    def _backdate_snapshot(self, document) -> Response:
+        try:
+            region, snapshot_id = document["region"], document["snapshot_id"]
+            created = datetime.fromisoformat(document["created"].replace("Z", "+00:00"))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return _json({"error": "send {region, snapshot_id, created (ISO 8601)}"}, 400)
+        account = document.get("account") or get_account_id_from("test")
+        backend = rds_backends[account][region]
+        snapshot = backend.database_snapshots.get(snapshot_id) or backend.cluster_snapshots.get(snapshot_id)
+        if snapshot is None:
+            return _json({"error": f"no snapshot {snapshot_id} in {region}"}, 404)
+        snapshot.created = created.replace(tzinfo=None) if snapshot.created.tzinfo is None else created
+        if hasattr(snapshot, "original_snapshot_create_time"):
+            snapshot.original_snapshot_create_time = snapshot.created
+        return _json({"snapshot_id": snapshot_id, "created": snapshot.created.isoformat()})
+
+    def reset(self):
+        self.lambdas.stop_all()
+        moto_api_backend.reset()
+        moto_api_backend.set_config(MOTO_CONFIG)
+        self.faults.clear()
+        with self.lock:
+            self.calls.clear()
+            self.invocations.clear()
+            self.slack_messages.clear()
+
+    def close(self):
+        self.lambdas.stop_all()
+
+
+def _json(document, status: int = 200) -> Response:
+    return Response(json.dumps(document, default=str), status, {"Content-Type": "application/json"})
+
+
+def _epoch(value) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value or 0)

@@ -1,0 +1,183 @@
+"""What the state-machine tests share: the local AWS they run against (started
+by `scripts/local-aws run`, which sets AWS_ENDPOINT_URL), a fresh deployment
+per test, and readers of the emulated AWS state."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import unittest
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from local_aws.deploy import Aws, Deployment, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ZIPS = ROOT / "target" / "lambda"
+SOURCE, DESTINATION = "us-east-1", "us-west-2"
+MANAGED_BY = "database-backup:managed-by"
+SOURCE_DB = "database-backup:source-db"
+# Every wait in the tests polls each second.
+FAST = {"poll_interval_seconds": 1, "export_poll_interval_seconds": 1}
+
+
+def endpoint() -> str:
+    url = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not url.startswith("http://127.0.0.1:"):
+        raise RuntimeError(f"AWS_ENDPOINT_URL is {url!r}: run these tests through scripts/test or scripts/local-aws run")
+    return url
+
+
+def control(method: str, path: str, document: object | None = None):
+    data = json.dumps(document).encode() if document is not None else None
+    request = urllib.request.Request(f"{endpoint()}/_gateway/{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+class Execution:
+    def __init__(self, sfn, arn: str, description: dict, history: list[dict]):
+        self.sfn, self.arn, self.description, self.history = sfn, arn, description, history
+
+    @property
+    def status(self) -> str:
+        return self.description["status"]
+
+    def entered(self, state: str) -> int:
+        """How many times a state was entered."""
+        return sum(1 for e in self.history if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state)
+
+    def exited_output(self, state: str) -> list[dict]:
+        return [
+            json.loads(e["stateExitedEventDetails"]["output"])
+            for e in self.history
+            if e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] == state
+        ]
+
+    def lambda_failures(self) -> list[str]:
+        return [e["lambdaFunctionFailedEventDetails"]["error"] for e in self.history if e["type"] == "LambdaFunctionFailed"]
+
+    def report(self) -> dict:
+        """What notify received: the run's results, prune's outcome, errors."""
+        inputs = [
+            json.loads(e["stateEnteredEventDetails"]["input"])
+            for e in self.history
+            if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "Notify"
+        ]
+        assert len(inputs) == 1, f"Notify entered {len(inputs)} times"
+        return inputs[0]["report"]
+
+    def results(self) -> dict[str, dict]:
+        return {item["db_identifier"]: item for item in self.report().get("results", [])}
+
+
+class LocalAwsTest(unittest.TestCase):
+    """Each test: an emptied local AWS, the project deployed, databases created."""
+
+    settings = Settings()
+    databases: dict[str, str] = {"prod-database-1": "postgres", "prod-database-2": "mysql"}
+
+    def setUp(self):
+        endpoint()
+        control("POST", "reset")
+        self.aws = Aws(endpoint())
+        self.rds = self.aws.client("rds", SOURCE)
+        self.rds_destination = self.aws.client("rds", DESTINATION)
+        self.sfn = self.aws.client("stepfunctions", SOURCE)
+        for db, engine in self.databases.items():
+            self.create_database(db, engine)
+        self.deployment = Deployment.create(endpoint(), ZIPS, self.deploy_settings())
+
+    def tearDown(self):
+        control("DELETE", "faults")
+
+    def deploy_settings(self) -> Settings:
+        return self.settings.with_(db_identifiers=list(self.databases), **FAST)
+
+    def create_database(self, db: str, engine: str):
+        self.rds.create_db_instance(
+            DBInstanceIdentifier=db,
+            Engine=engine,
+            DBInstanceClass="db.t3.micro",
+            AllocatedStorage=20,
+            MasterUsername="admin",
+            MasterUserPassword="correct-horse-battery",
+            StorageEncrypted=True,
+        )
+
+    def our_tags(self, db: str) -> list[dict]:
+        instance = f"{self.settings.project}-{self.settings.environment}"
+        return [{"Key": MANAGED_BY, "Value": instance}, {"Key": SOURCE_DB, "Value": db}]
+
+    def make_snapshot(self, db: str, snapshot_id: str, age_days: float, tags: list[dict]):
+        """A snapshot made before this run, `age_days` old."""
+        self.rds.create_db_snapshot(DBInstanceIdentifier=db, DBSnapshotIdentifier=snapshot_id, Tags=tags)
+        created = datetime.now(UTC) - timedelta(days=age_days)
+        control("POST", "rds/snapshot-created", {"region": SOURCE, "snapshot_id": snapshot_id, "created": created.isoformat()})
+
+    def manual_snapshots(self, rds=None) -> dict[str, dict]:
+        snapshots = (rds or self.rds).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        return {s["DBSnapshotIdentifier"]: s for s in snapshots}
+
+    def run_execution(self, execution_input: dict | None = None, timeout: float = 120) -> Execution:
+        """Starts an execution and waits for its end; `calls()` then counts the run's calls only."""
+        control("DELETE", "calls")
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.deployment.state_machine_arn,
+            name=f"test-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(execution_input or {}),
+        )["executionArn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            description = self.sfn.describe_execution(executionArn=arn)
+            if description["status"] != "RUNNING":
+                break
+            self.assertLess(time.monotonic(), deadline, f"execution {arn} still running after {timeout} s")
+            time.sleep(0.25)
+        history, token = [], None
+        while True:
+            page = self.sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+            history += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        return Execution(self.sfn, arn, description, history)
+
+    def sns_messages(self) -> list[dict]:
+        sqs = self.aws.client("sqs", SOURCE)
+        messages = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.deployment.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            messages += [json.loads(m["Body"]) for m in batch]
+            sqs.delete_message_batch(
+                QueueUrl=self.deployment.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+    def slack_messages(self) -> list[dict]:
+        return [m["message"] for m in control("GET", "slack")]
+
+    def metric(self, name: str, db: str) -> float | None:
+        """The sum of a database's metric in the last hour. (moto ignores an
+        empty dimension filter, so the aggregate metrics are not read here.)"""
+        cloudwatch = self.aws.client("cloudwatch", SOURCE)
+        now = datetime.now(UTC)
+        points = cloudwatch.get_metric_statistics(
+            Namespace="CustomMetrics/DatabaseBackup",
+            MetricName=name,
+            Dimensions=[{"Name": "DatabaseIdentifier", "Value": db}],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now + timedelta(minutes=5),
+            Period=3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(p["Sum"] for p in points) if points else None
+
+    def calls(self, action: str) -> int:
+        return control("GET", "calls").get(action, 0)

@@ -1,0 +1,126 @@
+"""The state machine definition: it renders, asl-validator and the local
+ValidateStateMachineDefinition accept it (and refuse broken ones), and its
+Retry/Catch use the error names the functions define (README's table)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from local_aws import asl
+from local_aws.deploy import Settings, template_values
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_VALIDATOR = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "asl-validator"
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+}
+
+
+def readme_error_names() -> dict[str, bool]:
+    """Error name -> retryable, from README's table between the error-types markers."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- error-types:start -->")[1].split("<!-- error-types:end -->")[0]
+    names = {}
+    for row in table.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) >= 2 and re.fullmatch(r"`[A-Za-z]+`", cells[0]):
+            names[cells[0].strip("`")] = cells[1].lower() == "yes"
+    return names
+
+
+def rendered(**changes) -> str:
+    return asl.render(asl.TEMPLATE.read_text(), template_values(Settings().with_(**changes), "123456789012", "us-east-1"))
+
+
+def states(scope: dict):
+    """Every state, nested ones included."""
+    for name, state in scope["States"].items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from states(branch)
+        if "ItemProcessor" in state:
+            yield from states(state["ItemProcessor"])
+
+
+def asl_validator(definition: str) -> subprocess.CompletedProcess:
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        file.write(definition)
+        file.flush()
+        return subprocess.run([str(ASL_VALIDATOR), "--json-path", file.name], capture_output=True, text=True)
+
+
+class Definition(unittest.TestCase):
+    def setUp(self):
+        self.definition = json.loads(rendered())
+
+    def test_the_template_takes_exactly_the_values_terraform_passes(self):
+        self.assertEqual(asl.placeholders(asl.TEMPLATE.read_text()), set(template_values(Settings(), "1", "r")))
+        with self.assertRaisesRegex(asl.RenderError, "missing: \\['retention_days'\\]"):
+            values = template_values(Settings(), "1", "r")
+            del values["retention_days"]
+            asl.render(asl.TEMPLATE.read_text(), values)
+
+    def test_asl_validator_accepts_it_and_refuses_a_broken_one(self):
+        self.assertTrue(ASL_VALIDATOR.exists(), "scripts/setup-tools installs asl-validator")
+        result = asl_validator(rendered())
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        broken = json.loads(rendered())
+        broken["States"]["Prune"]["Next"] = "NoSuchState"
+        self.assertNotEqual(asl_validator(json.dumps(broken)).returncode, 0)
+
+    def test_the_local_validate_api_accepts_it_and_names_what_is_broken(self):
+        self.assertEqual(asl.check(rendered()), [])
+        broken = json.loads(rendered())
+        broken["States"]["BackupDatabases"]["ItemProcessor"]["States"]["Snapshot"]["Next"] = "Nowhere"
+        problems = asl.check(json.dumps(broken))
+        self.assertIn("MISSING_TRANSITION_TARGET", {p.code for p in problems})
+        self.assertIn("/States/BackupDatabases/ItemProcessor/States/Snapshot/Next", {p.location for p in problems})
+        del broken["States"]["BackupDatabases"]["ItemProcessor"]["States"]["Snapshot"]["Next"]
+        broken["States"]["BackupDatabases"]["ItemProcessor"]["States"]["Snapshot"]["End"] = True
+        self.assertIn("UNREACHABLE_STATE", {p.code for p in asl.check(json.dumps(broken))})
+        self.assertEqual(asl.check("{"), [asl.check("{")[0]])
+        self.assertEqual(asl.check("{")[0].code, "INVALID_JSON_DESCRIPTION")
+
+    def test_every_task_retries_lambda_errors_and_catches_everything(self):
+        tasks = [(name, s) for name, s in states(self.definition) if s["Type"] == "Task"]
+        self.assertEqual(len(tasks), 8)
+        for name, task in tasks:
+            retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+            self.assertLessEqual(LAMBDA_TRANSIENT | {"Lambda.TooManyRequestsException"}, retried, name)
+            self.assertIn({"Throttled", "AwsUnavailable"}, [set(r["ErrorEquals"]) for r in task["Retry"]], name)
+            for retrier in task["Retry"]:
+                self.assertEqual(retrier["JitterStrategy"], "FULL", name)
+                self.assertGreater(retrier["BackoffRate"], 1, name)
+                self.assertIn("MaxDelaySeconds", retrier, name)
+            self.assertEqual([c["ErrorEquals"] for c in task["Catch"]], [["States.ALL"]], name)
+
+    def test_retry_and_catch_use_the_functions_error_names(self):
+        names = readme_error_names()
+        self.assertGreaterEqual(len(names), 19)
+        used = {e for _, s in states(self.definition) for r in s.get("Retry", []) for e in r["ErrorEquals"]}
+        for error in used - LAMBDA_TRANSIENT - {"Lambda.TooManyRequestsException"}:
+            self.assertIn(error, names, "a retrier names an error no function raises")
+            self.assertTrue(names[error], f"{error} is permanent in README but retried")
+        retryable = {n for n, retry in names.items() if retry}
+        self.assertEqual(retryable - used, set(), "retryable errors that no retrier handles")
+
+    def test_map_concurrency_and_defaults_come_from_the_configuration(self):
+        definition = json.loads(rendered(max_concurrency=3, db_identifiers=["a", "b"], export_enabled=False))
+        self.assertEqual(definition["States"]["BackupDatabases"]["MaxConcurrency"], 3)
+        defaults = definition["States"]["ReadInput"]["Parameters"]["defaults"]
+        self.assertEqual(defaults["db_instance_ids"], ["a", "b"])
+        self.assertIs(defaults["skip_export"], True)
+        self.assertIs(defaults["skip_copy"], False)
+        self.assertIs(json.loads(rendered(copy_region=None))["States"]["ReadInput"]["Parameters"]["defaults"]["skip_copy"], True)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,210 @@
+"""The local AWS gateway on its own: Lambda Invoke answered as Lambda answers
+it, fault injection, the calls moto lacks, the Slack sink."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import unittest
+import urllib.error
+import urllib.request
+import zipfile
+
+import botocore.exceptions
+
+from harness import SOURCE, control, endpoint
+from local_aws.deploy import Aws
+
+# A function in Python speaking the Lambda Runtime API: the event decides what it does.
+BOOTSTRAP = """#!/usr/bin/env python3
+import json, os, sys, time, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+def post(path, body, headers={}):
+    urllib.request.urlopen(urllib.request.Request(api + path, json.dumps(body).encode(), headers, method="POST"))
+while True:
+    with urllib.request.urlopen(api + "next") as response:
+        request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+        deadline = int(response.headers["Lambda-Runtime-Deadline-Ms"])
+        event = json.loads(response.read())
+    print("handling", json.dumps(event), flush=True)
+    action = event.get("do")
+    if action == "fail":
+        post(request_id + "/error", {"errorType": "SnapshotQuotaExceeded", "errorMessage": "full"})
+    elif action == "exit":
+        sys.exit(3)
+    elif action == "sleep":
+        time.sleep(30)
+    else:
+        post(request_id + "/response", {"pid": os.getpid(), "greeting": os.environ.get("GREETING"),
+                                       "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+                                       "deadline_in_future": deadline > time.time() * 1000, "event": event})
+"""
+
+
+def package(bootstrap: str = BOOTSTRAP) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        archive.writestr(info, bootstrap)
+    return buffer.getvalue()
+
+
+class GatewayTest(unittest.TestCase):
+    def setUp(self):
+        control("POST", "reset")
+        self.aws = Aws(endpoint())
+        self.lambda_client = self.aws.client("lambda", SOURCE)
+        role = self.aws.client("iam").create_role(RoleName="gateway-test", AssumeRolePolicyDocument="{}")
+        self.role = role["Role"]["Arn"]
+
+    def tearDown(self):
+        control("DELETE", "faults")
+
+    def create_function(self, name="probe", timeout=3, code=None):
+        self.lambda_client.create_function(
+            FunctionName=name, Runtime="provided.al2023", Handler="bootstrap", Role=self.role,
+            Code={"ZipFile": code or package()}, Timeout=timeout, Environment={"Variables": {"GREETING": "hello"}},
+        )
+
+    def invoke(self, event: dict, name="probe", **kwargs):
+        response = self.lambda_client.invoke(FunctionName=name, Payload=json.dumps(event), **kwargs)
+        return response, json.loads(response["Payload"].read() or b"null")
+
+
+class LambdaInvoke(GatewayTest):
+    def test_the_function_runs_warm_with_its_environment_and_the_local_endpoint(self):
+        self.create_function()
+        first, body = self.invoke({"n": 1}, LogType="Tail")
+        self.assertNotIn("FunctionError", first)
+        self.assertEqual(body["event"], {"n": 1})
+        self.assertEqual(body["greeting"], "hello")
+        self.assertEqual(body["endpoint"], endpoint())
+        self.assertTrue(body["deadline_in_future"])
+        self.assertIn('handling {"n": 1}', base64.b64decode(first["LogResult"]).decode())
+        _, again = self.invoke({"n": 2})
+        self.assertEqual(again["pid"], body["pid"], "the second invocation reuses the warm environment")
+        invocations = control("GET", "invocations")
+        self.assertEqual([i["cold_start"] for i in invocations], [True, False])
+
+    def test_a_function_error_comes_back_as_lambda_returns_it(self):
+        self.create_function()
+        response, body = self.invoke({"do": "fail"})
+        self.assertEqual(response["FunctionError"], "Unhandled")
+        self.assertEqual(body, {"errorType": "SnapshotQuotaExceeded", "errorMessage": "full"})
+
+    def test_a_runtime_that_exits_is_runtime_exit_error_and_the_next_call_starts_afresh(self):
+        self.create_function()
+        response, body = self.invoke({"do": "exit"})
+        self.assertEqual(response["FunctionError"], "Unhandled")
+        self.assertEqual(body["errorType"], "Runtime.ExitError")
+        self.assertIn("exit status 3", body["errorMessage"])
+        _, body = self.invoke({"n": 3})
+        self.assertEqual(body["event"], {"n": 3})
+
+    def test_a_function_over_its_timeout_is_sandbox_timedout(self):
+        self.create_function(timeout=1)
+        response, body = self.invoke({"do": "sleep"})
+        self.assertEqual(response["FunctionError"], "Unhandled")
+        self.assertEqual(body["errorType"], "Sandbox.Timedout")
+        self.assertIn("Task timed out after 1.00 seconds", body["errorMessage"])
+
+    def test_a_new_configuration_gets_a_new_environment(self):
+        self.create_function()
+        _, before = self.invoke({})
+        self.lambda_client.update_function_configuration(FunctionName="probe", Environment={"Variables": {"GREETING": "bye"}})
+        _, after = self.invoke({})
+        self.assertEqual(after["greeting"], "bye")
+        self.assertNotEqual(after["pid"], before["pid"])
+
+    def test_unknown_functions_dry_runs_and_packages_without_bootstrap(self):
+        with self.assertRaises(self.lambda_client.exceptions.ResourceNotFoundException):
+            self.invoke({}, name="nobody")
+        self.create_function()
+        self.assertEqual(self.lambda_client.invoke(FunctionName="probe", InvocationType="DryRun")["StatusCode"], 204)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("handler.py", "print('no bootstrap')")
+        self.create_function(name="no-bootstrap", code=buffer.getvalue())
+        response, body = self.invoke({}, name="no-bootstrap")
+        self.assertEqual((response["FunctionError"], body["errorType"]), ("Unhandled", "Runtime.InvalidEntrypoint"))
+
+
+class Faults(GatewayTest):
+    def test_the_next_calls_fail_with_the_given_code_then_pass(self):
+        sns = self.aws.client("sns", SOURCE)
+        control("POST", "faults", {"action": "sns:CreateTopic", "count": 2, "error_code": "Throttling"})
+        for _ in range(2):
+            with self.assertRaises(botocore.exceptions.ClientError) as raised:
+                sns.create_topic(Name="t")
+            self.assertEqual(raised.exception.response["Error"]["Code"], "Throttling")
+        self.assertTrue(sns.create_topic(Name="t")["TopicArn"].endswith(":t"))
+        self.assertEqual(control("GET", "calls")["sns:CreateTopic"], 3)
+
+    def test_status_only_faults_match_and_json_protocol_errors(self):
+        sfn = self.aws.client("stepfunctions", SOURCE)
+        control("POST", "faults", {"action": "states:ListStateMachines", "http_status": 503})
+        with self.assertRaises(botocore.exceptions.ClientError) as raised:
+            sfn.list_state_machines()
+        self.assertEqual(raised.exception.response["ResponseMetadata"]["HTTPStatusCode"], 503)
+        rds = self.aws.client("rds", SOURCE)
+        control("POST", "faults", {"action": "rds:DescribeDBInstances", "match": "wanted-db", "error_code": "DBInstanceNotFound"})
+        self.assertEqual(rds.describe_db_instances()["DBInstances"], [])  # no match: passes through
+        with self.assertRaises(rds.exceptions.DBInstanceNotFoundFault):
+            rds.describe_db_instances(DBInstanceIdentifier="wanted-db")
+
+    def test_a_wrong_fault_is_refused_naming_the_field(self):
+        for document, field in [({"action": "CreateDBSnapshot", "error_code": "X"}, "action"),
+                                ({"action": "rds:X", "count": 0, "error_code": "X"}, "count"),
+                                ({"action": "rds:X"}, "error_code"),
+                                ({"action": "rds:X", "error_code": "X", "colour": 1}, "colour")]:
+            with self.assertRaises(urllib.error.HTTPError) as raised:
+                control("POST", "faults", document)
+            self.assertEqual(raised.exception.code, 400)
+            self.assertIn(field, json.loads(raised.exception.read())["error"])
+
+
+class MotoGaps(GatewayTest):
+    def test_describe_account_attributes_counts_manual_snapshots_against_the_limit(self):
+        rds = self.aws.client("rds", SOURCE)
+        rds.create_db_instance(DBInstanceIdentifier="db1", Engine="postgres", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername="admin", MasterUserPassword="correct-horse-battery")
+        rds.create_db_snapshot(DBInstanceIdentifier="db1", DBSnapshotIdentifier="manual-1")
+        control("PUT", "settings", {"snapshot_limit": 7})
+        quotas = {q["AccountQuotaName"]: q for q in rds.describe_account_attributes()["AccountQuotas"]}
+        # moto also keeps an automated snapshot of db1: it does not count.
+        self.assertEqual((quotas["ManualSnapshots"]["Used"], quotas["ManualSnapshots"]["Max"]), (1, 7))
+        self.assertEqual(quotas["DBInstances"]["Used"], 1)
+        other_region = {q["AccountQuotaName"]: q for q in self.aws.client("rds", "eu-west-1").describe_account_attributes()["AccountQuotas"]}
+        self.assertEqual(other_region["ManualSnapshots"]["Used"], 0)
+
+    def test_validate_state_machine_definition_and_list_versions(self):
+        sfn = self.aws.client("stepfunctions", SOURCE)
+        good = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+        self.assertEqual(sfn.validate_state_machine_definition(definition=json.dumps(good))["result"], "OK")
+        bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}
+        answer = sfn.validate_state_machine_definition(definition=json.dumps(bad))
+        self.assertEqual(answer["result"], "FAIL")
+        self.assertEqual(answer["diagnostics"][0]["code"], "MISSING_TRANSITION_TARGET")
+        typo = {"StartAt": "A", "States": {"A": {"Type": "Passs", "End": True}}}
+        self.assertEqual(sfn.validate_state_machine_definition(definition=json.dumps(typo))["result"], "FAIL")
+        role = self.aws.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        machine = sfn.create_state_machine(name="m", definition=json.dumps(good), roleArn=role, publish=True)
+        versions = sfn.list_state_machine_versions(stateMachineArn=machine["stateMachineArn"])["stateMachineVersions"]
+        self.assertEqual([v["stateMachineVersionArn"] for v in versions], [machine["stateMachineArn"] + ":1"])
+
+
+class SlackSink(GatewayTest):
+    def test_messages_posted_to_the_webhook_can_be_read_back(self):
+        request = urllib.request.Request(f"{endpoint()}/_gateway/slack/services/T/B/x", json.dumps({"text": "hi"}).encode(),
+                                         {"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request) as response:
+            self.assertEqual(response.read(), b"ok")
+        self.assertEqual(control("GET", "slack"), [{"path": "/slack/services/T/B/x", "message": {"text": "hi"}}])
+        control("DELETE", "slack")
+        self.assertEqual(control("GET", "slack"), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,237 @@
+"""Executions of the real state machine with the real functions, in the local
+AWS: the paths a run can take, asserted on the execution history and on the
+emulated AWS state."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from harness import DESTINATION, MANAGED_BY, SOURCE_DB, LocalAwsTest, control
+
+
+def tag_map(snapshot: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in snapshot.get("TagList", [])}
+
+
+class AllDatabasesSucceed(LocalAwsTest):
+    def test_snapshots_copies_exports_prune_and_one_notification(self):
+        # Before the run: one expired snapshot of ours per database, one recent
+        # one, and a foreign expired one that prune must never touch.
+        self.make_snapshot("prod-database-1", "ours-expired-1", 40, self.our_tags("prod-database-1"))
+        self.make_snapshot("prod-database-2", "ours-expired-2", 35, self.our_tags("prod-database-2"))
+        self.make_snapshot("prod-database-1", "ours-recent-1", 2, self.our_tags("prod-database-1"))
+        self.make_snapshot("prod-database-1", "foreign-expired", 90, [{"Key": "owner", "Value": "dba"}])
+
+        run = self.run_execution({"min_snapshots_to_keep": 1})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertEqual(run.lambda_failures(), [])
+        results = run.results()
+        self.assertEqual(set(results), {"prod-database-1", "prod-database-2"})
+        source = self.manual_snapshots()
+        copies = self.manual_snapshots(self.rds_destination)
+        tasks = {t["ExportTaskIdentifier"]: t for t in self.rds.describe_export_tasks()["ExportTasks"]}
+        for db, item in results.items():
+            self.assertNotIn("error", item)
+            snapshot_id = item["snapshot"]["snapshot_id"]
+            self.assertRegex(snapshot_id, rf"^{db}-\d{{8}}-\d{{6}}$")
+            tags = tag_map(source[snapshot_id])
+            self.assertEqual(tags[MANAGED_BY], "dbbackup-local")
+            self.assertEqual(tags[SOURCE_DB], db)
+            self.assertEqual(tags["database-backup:execution"], run.arn)
+            self.assertEqual(item["copy"]["region"], DESTINATION)
+            self.assertIn(item["copy"]["snapshot_id"], copies)
+            self.assertEqual(tag_map(copies[item["copy"]["snapshot_id"]])[SOURCE_DB], db)
+            self.assertEqual(tasks[item["export"]["export_task_id"]]["SourceArn"], item["snapshot"]["snapshot_arn"])
+            self.assertEqual(tasks[item["export"]["export_task_id"]]["S3Bucket"], self.deployment.export_bucket)
+
+        # Prune: only our expired snapshots went; ours within retention and the foreign one stay.
+        self.assertNotIn("ours-expired-1", source)
+        self.assertNotIn("ours-expired-2", source)
+        self.assertIn("ours-recent-1", source)
+        self.assertIn("foreign-expired", source)
+        prune = run.report()["prune"]
+        deleted = sorted(d for region in prune["regions"] for d in region["deleted"])
+        self.assertEqual(deleted, ["ours-expired-1", "ours-expired-2"])
+
+        messages = self.sns_messages()
+        self.assertEqual(len(messages), 1, messages)
+        self.assertTrue(messages[0]["Subject"].startswith("[SUCCEEDED]"), messages[0]["Subject"])
+        self.assertIn("2 of 2 database backups succeeded", messages[0]["Subject"])
+        self.assertEqual(len(self.slack_messages()), 1)
+        for db in results:
+            self.assertEqual((self.metric("BackupSuccess", db), self.metric("BackupFailure", db)), (1, 0))
+        self.assertEqual(run.exited_output("BackupSucceeded")[0]["succeeded"], 2)
+
+
+class ThrottledSnapshot(LocalAwsTest):
+    # One SDK attempt per call: each throttle reaches the state machine's retrier.
+    settings = LocalAwsTest.settings.with_(function_env=(("AWS_MAX_ATTEMPTS", "1"),))
+    databases = {"prod-database-1": "postgres"}
+
+    def test_create_snapshot_throttled_twice_is_retried_then_succeeds(self):
+        control("POST", "faults", {"action": "rds:CreateDBSnapshot", "count": 2, "error_code": "Throttling",
+                                   "message": "Rate exceeded"})
+
+        run = self.run_execution({"skip_export": True, "skip_copy": True})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertEqual(run.lambda_failures(), ["Throttled", "Throttled"])
+        self.assertEqual(run.entered("Snapshot"), 1)
+        self.assertEqual(self.calls("rds:CreateDBSnapshot"), 3)
+        snapshot_id = run.results()["prod-database-1"]["snapshot"]["snapshot_id"]
+        self.assertIn(snapshot_id, self.manual_snapshots())
+
+
+class MissingDatabase(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def deploy_settings(self):
+        return super().deploy_settings().with_(db_identifiers=["prod-database-1", "no-such-database"])
+
+    def test_the_other_databases_are_backed_up_and_the_failure_is_reported(self):
+        run = self.run_execution()
+
+        self.assertEqual(run.status, "FAILED")
+        self.assertEqual(run.description["error"], "BackupFailed")
+        self.assertIn("1 of 2 database backups succeeded", run.description["cause"])
+        results = run.results()
+        failed = results["no-such-database"]
+        self.assertEqual(failed["error"]["step"], "snapshot")
+        self.assertEqual(failed["error"]["Error"], "DatabaseNotFound")
+        self.assertIn("no-such-database", failed["error"]["Cause"])
+        self.assertNotIn("error", results["prod-database-1"])
+        self.assertIn(results["prod-database-1"]["snapshot"]["snapshot_id"], self.manual_snapshots())
+
+        messages = self.sns_messages()
+        self.assertEqual(len(messages), 1)
+        self.assertIn("FAILED  no-such-database at snapshot: DatabaseNotFound", messages[0]["Message"])
+        slack = self.slack_messages()
+        self.assertEqual(len(slack), 1)
+        self.assertIn("no-such-database", json.dumps(slack[0]))
+        self.assertEqual(self.metric("BackupFailure", "no-such-database"), 1)
+        self.assertEqual(self.metric("BackupFailure", "prod-database-1"), 0)
+        self.assertEqual(self.metric("BackupSuccess", "prod-database-1"), 1)
+
+
+class SnapshotQuotaExhausted(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_a_clear_failure_and_nothing_deleted(self):
+        self.make_snapshot("prod-database-1", "ours-recent-1", 1, self.our_tags("prod-database-1"))
+        self.make_snapshot("prod-database-1", "foreign-old", 400, [])
+        control("PUT", "settings", {"snapshot_limit": 2})
+        before = set(self.manual_snapshots())
+
+        run = self.run_execution()
+
+        self.assertEqual(run.status, "FAILED")
+        error = run.results()["prod-database-1"]["error"]
+        self.assertEqual(error["Error"], "SnapshotQuotaExceeded")
+        self.assertIn("2 of 2", error["Cause"])
+        self.assertEqual(self.calls("rds:CreateDBSnapshot"), 0)
+        self.assertEqual(set(self.manual_snapshots()), before)
+        self.assertEqual(self.calls("rds:DeleteDBSnapshot"), 0)
+        self.assertIn("SnapshotQuotaExceeded", self.sns_messages()[0]["Message"])
+
+
+class BranchesSkippedByInput(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_copy_and_export_disabled_by_input_are_skipped(self):
+        run = self.run_execution({"skip_copy": True, "skip_export": True, "skip_prune": True})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertEqual((run.entered("Copy"), run.entered("Export"), run.entered("Prune")), (0, 0, 0))
+        self.assertEqual((run.entered("CopySkipped"), run.entered("ExportSkipped")), (1, 1))
+        item = run.results()["prod-database-1"]
+        self.assertNotIn("copy", item)
+        self.assertNotIn("export", item)
+        self.assertEqual(self.manual_snapshots(self.rds_destination), {})
+        self.assertEqual(self.rds.describe_export_tasks()["ExportTasks"], [])
+        self.assertIn("retention (prune) was skipped", self.sns_messages()[0]["Message"])
+
+    def test_a_subset_of_databases_from_input(self):
+        self.create_database("prod-database-9", "postgres")
+        run = self.run_execution({"db_instance_ids": ["prod-database-9"], "skip_copy": True, "skip_export": True})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertEqual(set(run.results()), {"prod-database-9"})
+
+
+class WaitBoundExceeded(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_a_snapshot_that_never_becomes_available_fails_its_item(self):
+        # Every description of this database's snapshots says `creating`.
+        control("POST", "faults", {"action": "rds:DescribeDBSnapshots", "count": None, "match": "prod-database-1-",
+                                   "replace": ["<Status>available</Status>", "<Status>creating</Status>"]})
+
+        run = self.run_execution({"snapshot_wait_timeout_seconds": 2})
+
+        self.assertEqual(run.status, "FAILED")
+        error = run.results()["prod-database-1"]["error"]
+        self.assertEqual(error["step"], "wait_snapshot")
+        self.assertEqual(error["Error"], "WaitTimedOut")
+        self.assertIn("was still creating after 2 seconds", error["Cause"])
+        self.assertEqual(run.entered("PollSnapshot"), 3)
+        self.assertEqual(run.entered("Copy") + run.entered("Export"), 0)
+        self.assertEqual(len(self.sns_messages()), 1)
+
+
+class FunctionCrashes(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_invalid_configuration_is_caught_and_notify_still_runs(self):
+        lambda_client = self.aws.client("lambda", "us-east-1")
+        name = self.deployment.function_arns["copy"]
+        environment = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        environment["COPY_DESTINATION_REGION"] = "not a region"
+        lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": environment})
+
+        run = self.run_execution({"skip_export": True})
+
+        self.assertEqual(run.status, "FAILED")
+        item = run.results()["prod-database-1"]
+        self.assertEqual(item["copy_error"]["Error"], "ConfigError")
+        self.assertIn("COPY_DESTINATION_REGION", item["copy_error"]["Cause"])
+        self.assertIn(item["snapshot"]["snapshot_id"], self.manual_snapshots())
+        self.assertEqual(run.entered("Notify"), 1)
+        self.assertEqual(len(self.sns_messages()), 1)
+
+    def test_a_runtime_that_exits_is_caught_and_notify_still_runs(self):
+        lambda_client = self.aws.client("lambda", "us-east-1")
+        lambda_client.update_function_code(
+            FunctionName=self.deployment.function_arns["wait-for-available"], ZipFile=exiting_bootstrap()
+        )
+
+        run = self.run_execution({"skip_export": True, "skip_copy": True})
+
+        self.assertEqual(run.status, "FAILED")
+        error = run.results()["prod-database-1"]["error"]
+        self.assertEqual((error["step"], error["Error"]), ("wait_snapshot", "Runtime.ExitError"))
+        self.assertEqual(run.entered("Notify"), 1)
+        self.assertIn("Runtime.ExitError", self.sns_messages()[0]["Message"])
+
+
+class InvalidInput(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_a_wrong_input_is_refused_before_any_aws_call_and_reported(self):
+        run = self.run_execution({"dry_run": "yes"})
+
+        self.assertEqual(run.status, "FAILED")
+        self.assertIn("run stopped: InvalidInput", run.description["cause"])
+        self.assertEqual(self.calls("lambda:Invoke"), 1)  # notify only
+        self.assertIn('Received: {"dry_run":"yes"}', self.sns_messages()[0]["Message"])
+
+
+def exiting_bootstrap() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        archive.writestr(info, "#!/bin/sh\necho 'crashing on purpose' >&2\nexit 7\n")
+    return buffer.getvalue()
