@@ -57,10 +57,24 @@ def _alive(pid: int) -> bool:
 
 
 def deploy(args: argparse.Namespace) -> int:
+    from botocore.exceptions import ClientError
+
     from .deploy import Deployment, Settings
 
-    settings = Settings(db_identifiers=args.databases, copy_region=args.copy_region or None)
-    deployment = Deployment.create(args.endpoint, Path(args.zips), settings)
+    # moto makes snapshots, copies and exports available at once: poll often.
+    settings = Settings(
+        db_identifiers=args.databases,
+        copy_region=args.copy_region or None,
+        poll_interval_seconds=args.poll_seconds,
+        export_poll_interval_seconds=args.poll_seconds,
+    )
+    try:
+        deployment = Deployment.create(args.endpoint, Path(args.zips), settings)
+    except (FileNotFoundError, ClientError) as err:
+        print(f"deploy: {err}", file=sys.stderr)
+        if isinstance(err, ClientError) and err.response["Error"]["Code"] in ("EntityAlreadyExists", "ResourceConflictException"):
+            print(f"deploy: already deployed; start over with: curl -X POST {args.endpoint}/_gateway/reset", file=sys.stderr)
+        return 1
     print(f"state machine: {deployment.state_machine_arn}")
     for name, arn in deployment.function_arns.items():
         print(f"function {name}: {arn}")
@@ -92,6 +106,7 @@ def main() -> int:
     deploy_cmd.add_argument("--zips", default="target/lambda", help="where scripts/build-lambdas put the zips")
     deploy_cmd.add_argument("--databases", nargs="+", default=["prod-database-1", "prod-database-2"])
     deploy_cmd.add_argument("--copy-region", default="us-west-2", help="'' disables copies")
+    deploy_cmd.add_argument("--poll-seconds", type=int, default=2, help="poll interval of every wait")
     deploy_cmd.set_defaults(run=deploy)
     render_cmd = commands.add_parser("render", help="print the rendered state machine definition")
     render_cmd.add_argument("--account", default="123456789012")

@@ -36,11 +36,11 @@ class Settings:
     min_snapshots_to_keep: int = 3
     dry_run: bool = False
     max_concurrency: int = 5
-    poll_interval_seconds: int = 2
-    export_poll_interval_seconds: int = 2
-    snapshot_wait_timeout_seconds: int = 600
-    export_wait_timeout_seconds: int = 600
-    copy_wait_timeout_seconds: int = 600
+    poll_interval_seconds: int = 60
+    export_poll_interval_seconds: int = 300
+    snapshot_wait_timeout_seconds: int = 21600
+    export_wait_timeout_seconds: int = 86400
+    copy_wait_timeout_seconds: int = 21600
     # Extra environment for every function (tests use AWS_MAX_ATTEMPTS=1 to see each throttle).
     function_env: tuple[tuple[str, str], ...] = ()
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
 
-from harness import DESTINATION, MANAGED_BY, SOURCE_DB, LocalAwsTest, control
+from harness import DESTINATION, MANAGED_BY, SOURCE_DB, LocalAwsTest, control, endpoint
 
 
 def tag_map(snapshot: dict) -> dict[str, str]:
@@ -226,6 +230,32 @@ class InvalidInput(LocalAwsTest):
         self.assertIn("run stopped: InvalidInput", run.description["cause"])
         self.assertEqual(self.calls("lambda:Invoke"), 1)  # notify only
         self.assertIn('Received: {"dry_run":"yes"}', self.sns_messages()[0]["Message"])
+
+
+class StartedWithTheAwsCli(LocalAwsTest):
+    """The README's way of running a backup by hand, with the pinned AWS CLI."""
+
+    databases = {"prod-database-1": "postgres"}
+
+    def aws_cli(self, *args: str) -> dict:
+        cli = Path(sys.executable).with_name("aws")
+        environment = {"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_DEFAULT_REGION": "us-east-1"}
+        result = subprocess.run([str(cli), "--endpoint-url", endpoint(), *args], capture_output=True, text=True,
+                                env=environment)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return json.loads(result.stdout)
+
+    def test_start_execution_and_watch_it_finish(self):
+        started = self.aws_cli("stepfunctions", "start-execution", "--state-machine-arn",
+                               self.deployment.state_machine_arn, "--input", '{"skip_copy": true}')
+        for _ in range(120):
+            described = self.aws_cli("stepfunctions", "describe-execution", "--execution-arn", started["executionArn"])
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.25)
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        self.assertIn("1 of 1 database backups succeeded", json.loads(described["output"])["subject"])
 
 
 def exiting_bootstrap() -> bytes:
