@@ -108,7 +108,6 @@ def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
 
 class Gateway:
     def __init__(self, state_dir: Path, port: int, snapshot_limit: int = 100):
-        self.port = port
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults = FaultTable()
         self.lock = threading.Lock()

@@ -40,8 +40,8 @@ def control(method: str, path: str, document: object | None = None):
 
 
 class Execution:
-    def __init__(self, sfn, arn: str, description: dict, history: list[dict]):
-        self.sfn, self.arn, self.description, self.history = sfn, arn, description, history
+    def __init__(self, arn: str, description: dict, history: list[dict]):
+        self.arn, self.description, self.history = arn, description, history
 
     @property
     def status(self) -> str:
@@ -145,7 +145,7 @@ class LocalAwsTest(unittest.TestCase):
             token = page.get("nextToken")
             if not token:
                 break
-        return Execution(self.sfn, arn, description, history)
+        return Execution(arn, description, history)
 
     def sns_messages(self) -> list[dict]:
         sqs = self.aws.client("sqs", SOURCE)

@@ -13,7 +13,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::tags;
 use backup_core::testing::{self, fixture, http_status, mock_rds};
 use backup_notify::summary::{NotifyRequest, Summary};
-use backup_notify::{Clients, Config, SlackDelivery, handle};
+use backup_notify::{Clients, Config, NotifyResult, SlackDelivery, handle};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -125,6 +125,20 @@ fn metric(metrics: &[MetricDatum], name: &str, db: Option<&str>) -> Option<f64> 
                 }
         })
         .and_then(MetricDatum::value)
+}
+
+/// Runs notify without Slack, every AWS call succeeding; returns what it sent.
+async fn notify_without_slack(event: Value) -> (NotifyResult, Recorded) {
+    let rec = recorded();
+    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &config(None),
+        event,
+    )
+    .await
+    .unwrap();
+    (result, rec)
 }
 
 #[tokio::test]
@@ -297,20 +311,12 @@ async fn an_unreadable_snapshot_listing_only_drops_snapshot_age() {
 
 #[tokio::test]
 async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
-    let rec = recorded();
-    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
     let mut event = fixture("notify-request.json");
     event["results"].as_array_mut().unwrap().remove(1);
     event.as_object_mut().unwrap().remove("prune");
     event["prune_error"] = json!({"step": "prune", "Error": "Throttled", "Cause": "{\"errorType\":\"Throttled\",\"errorMessage\":\"DeleteDBSnapshot failed: Throttling: Rate exceeded\"}"});
 
-    let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
-        &config(None),
-        event,
-    )
-    .await
-    .unwrap();
+    let (result, rec) = notify_without_slack(event).await;
 
     assert!(result.run_failed && result.prune_failed);
     assert_eq!(result.failed, 0);
@@ -327,21 +333,13 @@ async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
 
 #[tokio::test]
 async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
-    let rec = recorded();
-    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
     let mut event = fixture("notify-request.json");
     let item = &mut event["results"][0];
     item.as_object_mut().unwrap().remove("copy");
     item["export_error"] = json!({"step": "wait_export", "Error": "WaitTimedOut", "Cause": "export task x was still starting after 600 seconds"});
     item["copy_error"] = json!({"step": "copy", "Error": "ConfigError", "Cause": "{\"errorType\":\"ConfigError\",\"errorMessage\":\"COPY_DESTINATION_REGION: is not a region\"}"});
 
-    let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
-        &config(None),
-        event,
-    )
-    .await
-    .unwrap();
+    let (result, rec) = notify_without_slack(event).await;
 
     assert!(result.run_failed);
     assert_eq!(result.failed, 2);
@@ -364,20 +362,12 @@ async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
 
 #[tokio::test]
 async fn a_stopped_run_is_a_failure_even_without_results() {
-    let rec = recorded();
-    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
     let mut event = fixture("notify-request.json");
     event["results"] = json!([]);
     event.as_object_mut().unwrap().remove("prune");
     event["run_error"] = json!({"step": "input", "Error": "InvalidInput", "Cause": "The execution input is invalid. Received: {\"dry_run\":\"yes\"}"});
 
-    let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
-        &config(None),
-        event,
-    )
-    .await
-    .unwrap();
+    let (result, rec) = notify_without_slack(event).await;
 
     assert!(result.run_failed);
     assert_eq!((result.succeeded, result.failed), (0, 0));
