@@ -48,7 +48,7 @@ class Fault:
             raise FaultSpecError("count must be a whole number >= 1, or null for every call")
         replace = doc.get("replace")
         if replace is not None and not (
-            isinstance(replace, list) and len(replace) == 2 and all(isinstance(r, str) and r for r in replace[:1])
+            isinstance(replace, list) and len(replace) == 2 and all(isinstance(r, str) for r in replace) and replace[0]
         ):
             raise FaultSpecError('replace must be ["text to find", "replacement"]')
         error_code = doc.get("error_code")

@@ -34,7 +34,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import asl
 from .faults import FaultSpecError, FaultTable
-from .lambda_env import MAX_PAYLOAD_BYTES, CodeError, EnvironmentPool, FunctionSpec
+from .lambda_env import MAX_PAYLOAD_BYTES, CodeError, EnvironmentPool, FunctionSpec, InvokeResult
 
 log = logging.getLogger("local_aws")
 
@@ -197,31 +197,27 @@ class Gateway:
             return Response(status=202, headers={"x-amzn-RequestId": str(uuid.uuid4())})
         result = self._run(spec, function.code_bytes, call.body)
         headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
-        if result["function_error"]:
-            headers["X-Amz-Function-Error"] = result["function_error"]
+        if result.function_error:
+            headers["X-Amz-Function-Error"] = result.function_error
         if request.headers.get("X-Amz-Log-Type") == "Tail":
-            headers["X-Amz-Log-Result"] = base64.b64encode(result["log_tail"]).decode()
-        return Response(result["payload"], 200, headers)
+            headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail).decode()
+        return Response(result.payload, 200, headers)
 
-    def _run(self, spec: FunctionSpec, code_bytes: bytes, payload: bytes) -> dict:
+    def _run(self, spec: FunctionSpec, code_bytes: bytes, payload: bytes) -> InvokeResult:
         started = time.time()
         try:
             code_dir = self.lambdas.code.unpack(code_bytes)
         except (CodeError, ValueError) as err:
             body = json.dumps({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(err)}).encode()
-            result = {"payload": body, "function_error": "Unhandled", "error_type": "Runtime.InvalidEntrypoint",
-                      "duration_ms": 0.0, "cold_start": True, "log_tail": b""}
+            result = InvokeResult(body, "Unhandled", "Runtime.InvalidEntrypoint", 0.0, cold_start=True)
         else:
-            outcome = self.lambdas.invoke(spec, code_dir, payload)
-            result = {"payload": outcome.payload, "function_error": outcome.function_error,
-                      "error_type": outcome.error_type, "duration_ms": outcome.duration_ms,
-                      "cold_start": outcome.cold_start, "log_tail": outcome.log_tail}
+            result = self.lambdas.invoke(spec, code_dir, payload)
         record = {
             "function": spec.name,
             "started": started,
-            "duration_ms": round(result["duration_ms"], 1),
-            "cold_start": result["cold_start"],
-            "outcome": result["error_type"] or "ok",
+            "duration_ms": round(result.duration_ms, 1),
+            "cold_start": result.cold_start,
+            "outcome": result.error_type or "ok",
         }
         with self.lock:
             self.invocations.append(record)

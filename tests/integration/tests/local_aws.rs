@@ -46,6 +46,22 @@ impl Module {
         pairs.extend_from_slice(extra);
         env(&pairs)
     }
+
+    /// Runs `copy` of this module into the destination region, with `kms_key` there.
+    async fn copy(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        kms_key: &str,
+        event: Value,
+    ) -> Result<backup_core::types::SnapshotRecord, backup_copy::CopyError> {
+        let copy_env = self.env(&[
+            ("COPY_DESTINATION_REGION", DESTINATION_REGION),
+            ("COPY_KMS_KEY_ARN", kms_key),
+        ]);
+        let copy_config = backup_copy::Config::from_env(&copy_env).unwrap();
+        let clients = backup_copy::Clients::new(sdk, DESTINATION_REGION).unwrap();
+        backup_copy::handle(&clients, &copy_config, event).await
+    }
 }
 
 /// A run that started 40 days from now: every snapshot made today is past a
@@ -392,18 +408,10 @@ async fn an_aurora_cluster_is_snapshotted_copied_and_pruned_as_a_cluster() {
             .ready
     );
 
-    let copy_env = module.env(&[
-        ("COPY_DESTINATION_REGION", DESTINATION_REGION),
-        ("COPY_KMS_KEY_ARN", &west_key),
-    ]);
-    let copy_config = backup_copy::Config::from_env(&copy_env).unwrap();
-    let copy = backup_copy::handle(
-        &backup_copy::Clients::new(&sdk, DESTINATION_REGION).unwrap(),
-        &copy_config,
-        json!({"snapshot": snapshot, "execution": execution}),
-    )
-    .await
-    .unwrap();
+    let copy = module
+        .copy(&sdk, &west_key, json!({"snapshot": snapshot, "execution": execution}))
+        .await
+        .unwrap();
     assert_eq!(
         (copy.kind, copy.region.as_str()),
         (DatabaseKind::Cluster, DESTINATION_REGION)
@@ -497,18 +505,10 @@ async fn refusals_name_the_database_and_leave_nothing_behind() {
     create_instance(&rds, &db, "postgres").await;
     let taken = snapshot(db.clone()).await.unwrap();
     let missing_key = "arn:aws:kms:us-west-2:123456789012:key/00000000-0000-0000-0000-000000000000";
-    let copy_env = module.env(&[
-        ("COPY_DESTINATION_REGION", DESTINATION_REGION),
-        ("COPY_KMS_KEY_ARN", missing_key),
-    ]);
-    let copy_config = backup_copy::Config::from_env(&copy_env).unwrap();
-    let err = backup_copy::handle(
-        &backup_copy::Clients::new(&sdk, DESTINATION_REGION).unwrap(),
-        &copy_config,
-        json!({"snapshot": taken, "execution": execution}),
-    )
-    .await
-    .unwrap_err();
+    let err = module
+        .copy(&sdk, missing_key, json!({"snapshot": taken, "execution": execution}))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type().as_str(), "AccessDenied");
     assert!(err.to_string().contains("KMSKeyNotAccessibleFault"), "{err}");
     let west = backup_core::aws::rds_client_in(&sdk, DESTINATION_REGION);
