@@ -1,0 +1,199 @@
+# Alarms (all to the notification topic) and the dashboard.
+
+locals {
+  alarm_actions = [local.sns_topic_arn]
+  # CloudWatch evaluates at most 7 days of hourly periods.
+  age_alarm_periods  = min(local.snapshot_age_alarm_hours, 168)
+  detailed_databases = var.enable_detailed_monitoring ? toset(local.databases) : toset([])
+}
+
+resource "aws_cloudwatch_metric_alarm" "backup_failure" {
+  alarm_name          = "${local.prefix}-backup-failure"
+  alarm_description   = "Database backup failure detected: a database, prune or the run itself failed (see the run's notification)."
+  namespace           = var.metrics_namespace
+  metric_name         = "BackupFailure"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}
+
+# No run reported a fresh snapshot for the whole window: every hour without a
+# SnapshotAge data point counts as breaching, so a schedule that stopped firing alarms too.
+resource "aws_cloudwatch_metric_alarm" "no_recent_backup" {
+  alarm_name          = "${local.prefix}-no-recent-backup"
+  alarm_description   = "No database backup newer than ${local.snapshot_age_alarm_hours} hours (schedule ${var.backup_schedule})."
+  namespace           = var.metrics_namespace
+  metric_name         = "SnapshotAge"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = local.age_alarm_periods
+  datapoints_to_alarm = local.age_alarm_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.snapshot_age_alarm_hours
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "executions_failed" {
+  for_each = {
+    failed    = "ExecutionsFailed"
+    timed-out = "ExecutionsTimedOut"
+    aborted   = "ExecutionsAborted"
+  }
+
+  alarm_name          = "${local.prefix}-backup-executions-${each.key}"
+  alarm_description   = "A ${local.state_machine_name} execution ${replace(each.key, "-", " ")}."
+  namespace           = "AWS/States"
+  metric_name         = each.value
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.backup.arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}
+
+# Retried errors (a busy database, throttling) count too: the alarm fires when
+# errors pile up beyond what retries absorb.
+resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
+  for_each = local.functions
+
+  alarm_name          = "${local.function_names[each.key]}-errors"
+  alarm_description   = "The ${each.key} function failed more than 5 times in an hour."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.backup[each.key].function_name }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 5
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "database_backup_failure" {
+  for_each = local.detailed_databases
+
+  alarm_name          = "${local.prefix}-${each.key}-backup-failure"
+  alarm_description   = "The backup of ${each.key} failed."
+  namespace           = var.metrics_namespace
+  metric_name         = "BackupFailure"
+  dimensions          = { DatabaseIdentifier = each.key }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "database_snapshot_age" {
+  for_each = local.detailed_databases
+
+  alarm_name          = "${local.prefix}-${each.key}-no-recent-backup"
+  alarm_description   = "No backup of ${each.key} newer than ${local.snapshot_age_alarm_hours} hours."
+  namespace           = var.metrics_namespace
+  metric_name         = "SnapshotAge"
+  dimensions          = { DatabaseIdentifier = each.key }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = local.age_alarm_periods
+  datapoints_to_alarm = local.age_alarm_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.snapshot_age_alarm_hours
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+locals {
+  ns = var.metrics_namespace
+  dashboard_widgets = concat(
+    [
+      {
+        type = "text", x = 0, y = 0, width = 24, height = 2
+        properties = {
+          markdown = "## ${local.prefix} database backup\nSchedule `${var.backup_schedule}` (UTC), backup window ${var.backup_window}, retention ${var.backup_retention_days} days (newest ${var.min_snapshots_to_keep} always kept)${local.copy_region == null ? "" : ", copies in ${local.copy_region}"}. Databases: ${join(", ", local.databases)}."
+        }
+      },
+      {
+        type = "metric", x = 0, y = 2, width = 12, height = 6
+        properties = {
+          title   = "Database Backup Status"
+          metrics = [[local.ns, "BackupSuccess"], [".", "BackupFailure"]]
+          period  = 300, stat = "Sum", region = local.region, view = "timeSeries"
+        }
+      },
+      {
+        type = "metric", x = 12, y = 2, width = 12, height = 6
+        properties = {
+          title   = "Backup Duration (seconds)"
+          metrics = [[local.ns, "BackupDuration"]]
+          period  = 3600, stat = "Maximum", region = local.region, view = "timeSeries"
+        }
+      },
+      {
+        type = "metric", x = 0, y = 8, width = 12, height = 6
+        properties = {
+          title       = "Snapshot Age (hours)"
+          metrics     = [[local.ns, "SnapshotAge"]]
+          period      = 3600, stat = "Maximum", region = local.region, view = "timeSeries"
+          annotations = { horizontal = [{ label = "no-recent-backup alarm", value = local.snapshot_age_alarm_hours }] }
+        }
+      },
+      {
+        type = "metric", x = 12, y = 8, width = 12, height = 6
+        properties = {
+          title = "Backup Executions"
+          metrics = [
+            for name in ["ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] :
+            ["AWS/States", name, "StateMachineArn", aws_sfn_state_machine.backup.arn]
+          ]
+          period = 3600, stat = "Sum", region = local.region, view = "timeSeries"
+        }
+      },
+      {
+        type = "metric", x = 0, y = 14, width = 24, height = 6
+        properties = {
+          title   = "Function Errors and Throttles"
+          metrics = flatten([for f in sort(tolist(local.functions)) : [["AWS/Lambda", "Errors", "FunctionName", local.function_names[f]], [".", "Throttles", ".", "."]]])
+          period  = 3600, stat = "Sum", region = local.region, view = "timeSeries"
+        }
+      },
+    ],
+    [
+      for i, db in sort(tolist(local.detailed_databases)) : {
+        type = "metric", x = (i % 2) * 12, y = 20 + floor(i / 2) * 6, width = 12, height = 6
+        properties = {
+          title = "${db}: status and snapshot age"
+          metrics = [
+            [local.ns, "BackupSuccess", "DatabaseIdentifier", db, { stat = "Sum" }],
+            [".", "BackupFailure", ".", ".", { stat = "Sum" }],
+            [".", "SnapshotAge", ".", ".", { stat = "Maximum", yAxis = "right" }],
+          ]
+          period = 3600, region = local.region, view = "timeSeries"
+        }
+      }
+    ],
+  )
+}
+
+resource "aws_cloudwatch_dashboard" "backup" {
+  dashboard_name = "${local.prefix}-database-backup"
+  dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
+}

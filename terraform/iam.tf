@@ -1,0 +1,457 @@
+# One role per function, each with only the calls its code makes.
+
+locals {
+  rds_arn = "arn:${local.partition}:rds"
+  # The databases as RDS stores their identifiers (lowercase).
+  database_ids = [for id in local.databases : lower(id)]
+
+  # The snapshot function looks an identifier up as an instance, then as a cluster.
+  database_arns = concat(
+    [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:db:${id}"],
+    [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:cluster:${id}"],
+  )
+  # Snapshot identifiers are <database>-<YYYYMMDD>-<HHMMSS>, in the source region and the copy region.
+  own_snapshot_arns = {
+    for region in local.snapshot_regions : region => concat(
+      [for id in local.database_ids : "${local.rds_arn}:${region}:${local.account}:snapshot:${id}-*"],
+      [for id in local.database_ids : "${local.rds_arn}:${region}:${local.account}:cluster-snapshot:${id}-*"],
+    )
+  }
+  # Listing snapshots (prune, notify) has no identifier to scope by: account and region only.
+  rds_in_regions = [for region in local.snapshot_regions : "${local.rds_arn}:${region}:${local.account}:*"]
+
+  copy_kms_key_arn = local.copy_region == null ? null : coalesce(
+    var.cross_region_kms_key_arn,
+    "arn:${local.partition}:kms:${local.copy_region}:${local.account}:alias/aws/rds",
+  )
+}
+
+data "aws_iam_policy_document" "lambda_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name                 = "${local.prefix}-${each.key}"
+  description          = "database-backup ${each.key} function of ${local.prefix}"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_trust.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = "${each.key}-function"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.functions
+
+  source_policy_documents = [
+    data.aws_iam_policy_document.function_base[each.key].json,
+    lookup({
+      snapshot             = data.aws_iam_policy_document.snapshot.json
+      "wait-for-available" = data.aws_iam_policy_document.wait_for_available.json
+      export               = data.aws_iam_policy_document.export.json
+      copy                 = data.aws_iam_policy_document.copy.json
+      prune                = data.aws_iam_policy_document.prune.json
+      notify               = data.aws_iam_policy_document.notify.json
+    }, each.key),
+  ]
+}
+
+# What every function needs: its logs, X-Ray, its encrypted environment, and ENIs in a VPC.
+data "aws_iam_policy_document" "function_base" {
+  for_each = local.functions
+
+  dynamic "statement" {
+    for_each = var.enable_cloudwatch_logs ? [1] : []
+    content {
+      sid       = "WriteOwnLogs"
+      actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${local.function_names[each.key]}:*"]
+    }
+  }
+
+  statement {
+    sid       = "XRayTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DecryptOwnEnvironment"
+    actions   = ["kms:Decrypt"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:LambdaFunctionName"
+      values   = [local.function_names[each.key]]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      sid = "NetworkInterfacesInTheVpc"
+      actions = [
+        "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+      ]
+      # EC2 does not scope these to resources; the function's VpcConfig chooses the subnets.
+      resources = ["*"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "snapshot" {
+  statement {
+    sid       = "LookUpTheConfiguredDatabases"
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+    resources = local.database_arns
+  }
+
+  # Any configured identifier may name an instance or an Aurora cluster.
+  statement {
+    sid     = "SnapshotTheConfiguredInstances"
+    actions = ["rds:CreateDBSnapshot"]
+    resources = concat(
+      [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:db:${id}"],
+      [for arn in local.own_snapshot_arns[local.region] : arn if strcontains(arn, ":snapshot:")],
+    )
+  }
+
+  statement {
+    sid     = "SnapshotTheConfiguredClusters"
+    actions = ["rds:CreateDBClusterSnapshot"]
+    resources = concat(
+      [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:cluster:${id}"],
+      [for arn in local.own_snapshot_arns[local.region] : arn if strcontains(arn, ":cluster-snapshot:")],
+    )
+  }
+
+  statement {
+    sid       = "TagAndFindOwnSnapshots"
+    actions   = ["rds:AddTagsToResource", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = concat(local.database_arns, local.own_snapshot_arns[local.region])
+  }
+
+  statement {
+    sid       = "ReadSnapshotQuota"
+    actions   = ["rds:DescribeAccountAttributes"]
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "wait_for_available" {
+  # checkov:skip=CKV_AWS_356: rds:DescribeExportTasks takes no resource-level scoping
+  statement {
+    sid       = "ReadOwnSnapshots"
+    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = flatten(values(local.own_snapshot_arns))
+  }
+
+  statement {
+    sid       = "ReadExportTasks"
+    actions   = ["rds:DescribeExportTasks"]
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "export" {
+  # checkov:skip=CKV_AWS_356: rds:StartExportTask and DescribeExportTasks are granted on "*"; iam:PassRole (the export role only) and the key (via RDS only) bound what an export can do
+  # checkov:skip=CKV_AWS_111: as above: the write (StartExportTask) is bounded by the one role it may pass and the one key
+  statement {
+    sid       = "ExportOwnSnapshots"
+    actions   = ["rds:StartExportTask", "rds:DescribeExportTasks"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PassTheExportRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.export.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["export.rds.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "LetRdsUseTheExportKey"
+    actions   = ["kms:DescribeKey", "kms:CreateGrant"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["rds.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "copy" {
+  dynamic "statement" {
+    for_each = local.copy_region == null ? [] : [1]
+    content {
+      sid       = "CopyOwnSnapshotsToTheDestination"
+      actions   = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:AddTagsToResource", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+      resources = concat(local.own_snapshot_arns[local.region], local.own_snapshot_arns[local.copy_region])
+    }
+  }
+
+  statement {
+    sid       = "ReadSnapshotQuota"
+    actions   = ["rds:DescribeAccountAttributes"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = local.copy_region == null ? [] : [1]
+    content {
+      sid     = "LetRdsReEncryptCopies"
+      actions = ["kms:DescribeKey", "kms:CreateGrant"]
+      resources = [
+        "arn:${local.partition}:kms:${local.region}:${local.account}:key/*",
+        "arn:${local.partition}:kms:${local.copy_region}:${local.account}:key/*",
+      ]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["rds.${local.region}.amazonaws.com", "rds.${local.copy_region}.amazonaws.com"]
+      }
+    }
+  }
+}
+
+data "aws_iam_policy_document" "prune" {
+  # checkov:skip=CKV_AWS_356: rds:DescribeExportTasks takes no resource-level scoping; deletes are limited by the managed-by tag
+  statement {
+    sid       = "ListSnapshots"
+    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = local.rds_in_regions
+  }
+
+  # A snapshot with an export running is never deleted.
+  statement {
+    sid       = "ListRunningExports"
+    actions   = ["rds:DescribeExportTasks"]
+    resources = ["*"]
+  }
+
+  # Only snapshots that carry this module instance's managed-by tag can be deleted.
+  statement {
+    sid       = "DeleteOwnInstanceSnapshots"
+    actions   = ["rds:DeleteDBSnapshot"]
+    resources = [for region in local.snapshot_regions : "${local.rds_arn}:${region}:${local.account}:snapshot:*"]
+    condition {
+      test     = "StringEquals"
+      variable = "rds:snapshot-tag/database-backup:managed-by"
+      values   = [local.backup_instance]
+    }
+  }
+
+  statement {
+    sid       = "DeleteOwnClusterSnapshots"
+    actions   = ["rds:DeleteDBClusterSnapshot"]
+    resources = [for region in local.snapshot_regions : "${local.rds_arn}:${region}:${local.account}:cluster-snapshot:*"]
+    condition {
+      test     = "StringEquals"
+      variable = "rds:cluster-snapshot-tag/database-backup:managed-by"
+      values   = [local.backup_instance]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "notify" {
+  statement {
+    sid       = "PublishTheRunSummary"
+    actions   = ["sns:Publish"]
+    resources = [local.sns_topic_arn]
+  }
+
+  statement {
+    sid       = "PutBackupMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metrics_namespace]
+    }
+  }
+
+  statement {
+    sid       = "ReadSnapshotAges"
+    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = ["${local.rds_arn}:${local.region}:${local.account}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.sns_topic_arn == null ? [1] : []
+    content {
+      sid       = "PublishToTheEncryptedTopic"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      resources = [local.kms_key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+}
+
+# The role RDS assumes to write exports into the bucket.
+data "aws_iam_policy_document" "export_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["export.rds.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "export" {
+  name               = "${local.prefix}-rds-export"
+  description        = "RDS writes ${local.prefix} snapshot exports to the backup bucket"
+  assume_role_policy = data.aws_iam_policy_document.export_trust.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "export" {
+  name   = "write-exports"
+  role   = aws_iam_role.export.id
+  policy = data.aws_iam_policy_document.export_role.json
+}
+
+data "aws_iam_policy_document" "export_role" {
+  statement {
+    sid       = "WriteExportsToTheBucket"
+    actions   = ["s3:PutObject*", "s3:GetObject*", "s3:DeleteObject*"]
+    resources = ["${aws_s3_bucket.backup.arn}/${var.project_name}/${var.environment}/*"]
+  }
+
+  statement {
+    sid       = "ListTheBucket"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [aws_s3_bucket.backup.arn]
+  }
+
+  statement {
+    sid       = "EncryptExports"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]
+    resources = [local.kms_key_arn]
+  }
+}
+
+# Step Functions: invoke the six functions, deliver logs, send traces.
+data "aws_iam_policy_document" "states_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "state_machine" {
+  name               = "${local.prefix}-state-machine"
+  description        = "The ${local.prefix} backup state machine"
+  assume_role_policy = data.aws_iam_policy_document.states_trust.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name   = "run-backup"
+  role   = aws_iam_role.state_machine.id
+  policy = data.aws_iam_policy_document.state_machine.json
+}
+
+data "aws_iam_policy_document" "state_machine" {
+  statement {
+    sid       = "InvokeTheBackupFunctions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = concat(values(local.function_arns), [for arn in values(local.function_arns) : "${arn}:*"])
+  }
+
+  # Log delivery and X-Ray take no resource scoping (AWS documents "*").
+  statement {
+    sid = "DeliverExecutionLogs"
+    actions = [
+      "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "XRayTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    resources = ["*"]
+  }
+}
+
+# EventBridge: start the backup on the schedule.
+data "aws_iam_policy_document" "events_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "schedule" {
+  name               = "${local.prefix}-backup-schedule"
+  description        = "EventBridge starts the ${local.prefix} backup on its schedule"
+  assume_role_policy = data.aws_iam_policy_document.events_trust.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "schedule" {
+  name   = "start-backup"
+  role   = aws_iam_role.schedule.id
+  policy = data.aws_iam_policy_document.schedule.json
+}
+
+data "aws_iam_policy_document" "schedule" {
+  statement {
+    sid       = "StartTheBackup"
+    actions   = ["states:StartExecution"]
+    resources = [aws_sfn_state_machine.backup.arn]
+  }
+}

@@ -1,0 +1,131 @@
+# One customer-managed key for the bucket, exports, logs, the topic and the
+# functions' environment, unless the caller brings its own (kms_key_id).
+
+# Resolves the given id or alias to the key ARN (IAM, Lambda and log groups need the ARN).
+# The caller may create the key in the same apply: depending on a resource of this module
+# puts the first read off until apply, when the key exists.
+data "aws_kms_key" "given" {
+  count  = var.kms_key_id == null ? 0 : 1
+  key_id = var.kms_key_id
+
+  depends_on = [aws_iam_role.export]
+}
+
+locals {
+  kms_key_arn = var.kms_key_id == null ? aws_kms_key.backup[0].arn : data.aws_kms_key.given[0].arn
+  kms_key_id  = var.kms_key_id == null ? aws_kms_key.backup[0].key_id : data.aws_kms_key.given[0].id
+}
+
+resource "aws_kms_key" "backup" {
+  count = var.kms_key_id == null ? 1 : 0
+
+  description             = "${local.prefix} database backups: S3 exports, logs, notifications, function environment"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms[0].json
+  tags                    = local.tags
+}
+
+resource "aws_kms_alias" "backup" {
+  count = var.kms_key_id == null ? 1 : 0
+
+  name          = "alias/${local.prefix}-database-backup"
+  target_key_id = aws_kms_key.backup[0].key_id
+}
+
+data "aws_iam_policy_document" "kms" {
+  count = var.kms_key_id == null ? 1 : 0
+
+  # Key administration stays with the account (IAM policies decide who administers it).
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+
+  # RDS writes exports and S3 stores them under this key on behalf of the export role.
+  statement {
+    sid = "RdsAndS3ThroughTheBackupRoles"
+    actions = [
+      "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey",
+      "kms:CreateGrant", "kms:RetireGrant",
+    ]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.export.arn, aws_iam_role.function["export"].arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["rds.${local.region}.amazonaws.com", "s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogsEncryptsTheModuleLogGroups"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:*${local.prefix}*"]
+    }
+  }
+
+  # SNS decrypts for delivery; CloudWatch alarms publish to the encrypted topic.
+  statement {
+    sid       = "SnsAndAlarmsUseTheTopicKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com", "cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+
+  # The notify function publishes to the encrypted topic.
+  statement {
+    sid       = "NotifyPublishesToTheTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.function["notify"].arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # Each function reads its own KMS-encrypted environment.
+  statement {
+    sid       = "FunctionsDecryptTheirEnvironment"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [for role in aws_iam_role.function : role.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${local.region}.amazonaws.com"]
+    }
+  }
+}

@@ -1,0 +1,99 @@
+# The six functions, from the zips scripts/build-lambdas writes.
+
+locals {
+  common_environment = {
+    PROJECT_NAME    = var.project_name
+    ENVIRONMENT     = var.environment
+    BACKUP_INSTANCE = local.backup_instance
+    ADDITIONAL_TAGS = jsonencode(var.additional_tags)
+  }
+  copy_environment = local.copy_region == null ? {} : { COPY_DESTINATION_REGION = local.copy_region }
+
+  function_environment = {
+    snapshot             = local.common_environment
+    "wait-for-available" = {}
+    export = merge(local.common_environment, {
+      EXPORT_BUCKET      = aws_s3_bucket.backup.id
+      EXPORT_ROLE_ARN    = aws_iam_role.export.arn
+      EXPORT_KMS_KEY_ARN = local.kms_key_arn
+    })
+    copy = merge(local.common_environment, local.copy_environment, local.copy_region == null ? {} : {
+      COPY_KMS_KEY_ARN = local.copy_kms_key_arn
+    })
+    prune = merge(local.common_environment, local.copy_environment, {
+      RETENTION_DAYS        = tostring(var.backup_retention_days)
+      MIN_SNAPSHOTS_TO_KEEP = tostring(var.min_snapshots_to_keep)
+      DRY_RUN               = tostring(var.prune_dry_run)
+    })
+    notify = merge(local.common_environment, {
+      SNS_TOPIC_ARN     = local.sns_topic_arn
+      METRICS_NAMESPACE = var.metrics_namespace
+    }, var.slack_webhook_url == null ? {} : { SLACK_WEBHOOK_URL = var.slack_webhook_url })
+  }
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  # checkov:skip=CKV_AWS_338: retention is the caller's log_retention_days (the spec's default is 14 days)
+  for_each = var.enable_cloudwatch_logs ? local.functions : toset([])
+
+  name              = "/aws/lambda/${local.function_names[each.key]}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+  tags              = local.tags
+}
+
+resource "aws_lambda_function" "backup" {
+  # checkov:skip=CKV_AWS_116: the state machine invokes synchronously and catches every error; a DLQ only serves asynchronous invokes
+  # checkov:skip=CKV_AWS_117: running in a VPC is the caller's choice (vpc_id, subnet_ids); the functions only call AWS APIs and Slack
+  # checkov:skip=CKV_AWS_272: the zips are built from this repository by scripts/build-lambdas; code signing needs an AWS Signer profile the caller owns
+  for_each = local.functions
+
+  function_name    = local.function_names[each.key]
+  description      = "database-backup ${each.key} (${local.prefix})"
+  role             = aws_iam_role.function[each.key].arn
+  runtime          = local.lambda_runtime
+  handler          = "bootstrap"
+  architectures    = [var.lambda_architecture]
+  filename         = local.packages[each.key]
+  source_code_hash = fileexists(local.packages[each.key]) ? filebase64sha256(local.packages[each.key]) : null
+  timeout          = var.lambda_timeout
+  memory_size      = var.lambda_memory_size
+  kms_key_arn      = local.kms_key_arn
+
+  reserved_concurrent_executions = var.lambda_reserved_concurrency
+
+  dynamic "environment" {
+    for_each = length(local.function_environment[each.key]) > 0 ? [1] : []
+    content {
+      variables = local.function_environment[each.key]
+    }
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = "/aws/lambda/${local.function_names[each.key]}"
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dynamic "vpc_config" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      subnet_ids         = var.subnet_ids
+      security_group_ids = [aws_security_group.lambda[0].id]
+    }
+  }
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.packages[each.key])
+      error_message = "The ${each.key} function's zip ${local.packages[each.key]} is missing: run scripts/build-lambdas${var.lambda_architecture == "arm64" ? " --arm64" : ""}, or point lambda_package_dir at the built zips."
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+}

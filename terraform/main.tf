@@ -1,0 +1,74 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  prefix    = "${var.project_name}-${var.environment}"
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+
+  tags = merge(var.additional_tags, {
+    Project     = var.project_name
+    Environment = var.environment
+    ManagedBy   = "database-backup"
+  })
+
+  # The value of the managed-by tag on every snapshot: prune touches only snapshots carrying it.
+  backup_instance = local.prefix
+
+  databases = concat(var.rds_instance_ids, var.rds_cluster_ids)
+
+  copy_region = var.enable_cross_region_copy ? var.cross_region_destination : null
+  # Regions where the functions read and delete their snapshots.
+  snapshot_regions = distinct(compact([local.region, local.copy_region]))
+
+  functions = toset(["snapshot", "wait-for-available", "export", "copy", "prune", "notify"])
+  function_names = {
+    for f in local.functions : f => "${local.prefix}-${f}"
+  }
+  function_arns = {
+    for f in local.functions : f => "arn:${local.partition}:lambda:${local.region}:${local.account}:function:${local.function_names[f]}"
+  }
+
+  package_dir = coalesce(var.lambda_package_dir, "${path.module}/../target/lambda")
+  packages    = { for f in local.functions : f => "${local.package_dir}/backup-${f}/bootstrap.zip" }
+
+  # Rust binaries need an OS-only runtime; see the lambda_runtime variable.
+  lambda_runtime = startswith(var.lambda_runtime, "provided.") ? var.lambda_runtime : "provided.al2023"
+
+  # The schedule's period in hours, for the no-recent-backup alarm: rate(...) exactly;
+  # a cron with one fixed day of week weekly, with fixed days of month monthly, else daily.
+  rate_parts = regexall("^rate\\(([0-9]+) (minute|hour|day)s?\\)$", var.backup_schedule)
+  cron_parts = regexall("^cron\\((\\S+) (\\S+) (\\S+) (\\S+) (\\S+) (\\S+)\\)$", var.backup_schedule)
+  schedule_period_hours = (
+    length(local.rate_parts) > 0 ? (
+      tonumber(local.rate_parts[0][0]) * lookup({ minute = 1 / 60, hour = 1, day = 24 }, local.rate_parts[0][1])
+      ) : (
+      !contains(["*", "?"], local.cron_parts[0][4]) ? 168 : !contains(["*", "?"], local.cron_parts[0][2]) ? 744 : 24
+    )
+  )
+  snapshot_age_alarm_hours = coalesce(
+    var.snapshot_age_alarm_hours,
+    ceil(local.schedule_period_hours + max(2, local.schedule_period_hours / 4)),
+  )
+
+  # A daily cron with a fixed start, for the backup_window check.
+  cron_start_minute = try(
+    tonumber(local.cron_parts[0][1]) * 60 + tonumber(local.cron_parts[0][0]),
+    null,
+  )
+  window_start_minute = tonumber(substr(var.backup_window, 0, 2)) * 60 + tonumber(substr(var.backup_window, 3, 2))
+  window_end_minute   = tonumber(substr(var.backup_window, 6, 2)) * 60 + tonumber(substr(var.backup_window, 9, 2))
+  schedule_in_window = local.cron_start_minute == null ? true : (
+    (local.cron_start_minute - local.window_start_minute + 1440) % 1440 <=
+    (local.window_end_minute - local.window_start_minute + 1440) % 1440
+  )
+}
+
+check "schedule_inside_backup_window" {
+  assert {
+    condition     = local.schedule_in_window
+    error_message = "backup_schedule ${var.backup_schedule} starts outside backup_window ${var.backup_window} (UTC)."
+  }
+}

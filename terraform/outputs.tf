@@ -1,0 +1,114 @@
+# S3
+
+output "s3_bucket_name" {
+  description = "Name of the backup S3 bucket"
+  value       = aws_s3_bucket.backup.id
+}
+
+output "s3_bucket_arn" {
+  description = "ARN of the backup S3 bucket"
+  value       = aws_s3_bucket.backup.arn
+}
+
+output "s3_bucket_region" {
+  description = "Region of the backup S3 bucket"
+  value       = aws_s3_bucket.backup.region
+}
+
+# Lambda
+
+output "lambda_function_name" {
+  description = "Name of the backup Lambda function (the snapshot function; all six in lambda_function_names)"
+  value       = aws_lambda_function.backup["snapshot"].function_name
+}
+
+output "lambda_function_arn" {
+  description = "ARN of the backup Lambda function (the snapshot function; all six in lambda_function_arns)"
+  value       = aws_lambda_function.backup["snapshot"].arn
+}
+
+output "lambda_role_arn" {
+  description = "ARN of the Lambda execution role (the snapshot function's; each function has its own, in lambda_role_arns)"
+  value       = aws_iam_role.function["snapshot"].arn
+}
+
+output "lambda_function_names" {
+  description = "Names of the six functions, by function (snapshot, wait-for-available, export, copy, prune, notify)"
+  value       = { for f, fn in aws_lambda_function.backup : f => fn.function_name }
+}
+
+output "lambda_function_arns" {
+  description = "ARNs of the six functions, by function"
+  value       = { for f, fn in aws_lambda_function.backup : f => fn.arn }
+}
+
+output "lambda_role_arns" {
+  description = "ARNs of the functions' execution roles, by function"
+  value       = { for f, role in aws_iam_role.function : f => role.arn }
+}
+
+# CloudWatch
+
+output "cloudwatch_log_group_name" {
+  description = "Name of the CloudWatch Log Group (the snapshot function's; null when enable_cloudwatch_logs is false)"
+  value       = try(aws_cloudwatch_log_group.function["snapshot"].name, null)
+}
+
+output "cloudwatch_log_group_arn" {
+  description = "ARN of the CloudWatch Log Group (the snapshot function's; null when enable_cloudwatch_logs is false)"
+  value       = try(aws_cloudwatch_log_group.function["snapshot"].arn, null)
+}
+
+output "cloudwatch_log_group_names" {
+  description = "Names of every log group of the module, by function and state-machine"
+  value = merge(
+    { for f, group in aws_cloudwatch_log_group.function : f => group.name },
+    { for group in aws_cloudwatch_log_group.state_machine : "state-machine" => group.name },
+  )
+}
+
+output "cloudwatch_dashboard_name" {
+  description = "Name of the CloudWatch dashboard"
+  value       = aws_cloudwatch_dashboard.backup.dashboard_name
+}
+
+# SNS
+
+output "sns_topic_arn" {
+  description = "ARN of the SNS topic for notifications"
+  value       = local.sns_topic_arn
+}
+
+output "sns_topic_name" {
+  description = "Name of the SNS topic"
+  value       = local.sns_topic_name
+}
+
+# KMS
+
+output "kms_key_id" {
+  description = "ID of the KMS key used for encryption"
+  value       = local.kms_key_id
+}
+
+output "kms_key_arn" {
+  description = "ARN of the KMS key"
+  value       = local.kms_key_arn
+}
+
+# Step Functions
+
+output "state_machine_arn" {
+  description = "ARN of the backup state machine (start a run: aws stepfunctions start-execution --state-machine-arn ... --input '{}')"
+  value       = aws_sfn_state_machine.backup.arn
+}
+
+output "state_machine_name" {
+  description = "Name of the backup state machine"
+  value       = aws_sfn_state_machine.backup.name
+}
+
+output "export_role_arn" {
+  description = "ARN of the role RDS assumes to write exports into the bucket"
+  value       = aws_iam_role.export.arn
+}

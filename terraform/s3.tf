@@ -1,0 +1,266 @@
+# The backup bucket: where RDS writes snapshot exports (Parquet), under
+# <project>/<environment>/<database>/<date>/<export task>/.
+
+locals {
+  bucket_name     = coalesce(var.s3_bucket_name, "${local.prefix}-db-backups-${local.account}")
+  log_bucket_name = "${substr(local.bucket_name, 0, 58)}-logs"
+  log_prefix      = "s3-access/${local.bucket_name}/"
+
+  # With s3_storage_class other than STANDARD, the first transition goes to that class.
+  first_transition_class = var.s3_storage_class == "STANDARD" ? "STANDARD_IA" : var.s3_storage_class
+  transitions = [
+    for step in [
+      { days = var.s3_lifecycle_rules.transition_to_ia_days, storage_class = local.first_transition_class },
+      { days = var.s3_lifecycle_rules.transition_to_glacier_days, storage_class = "GLACIER" },
+      { days = var.s3_lifecycle_rules.transition_to_deep_archive_days, storage_class = "DEEP_ARCHIVE" },
+    ] : step if step.days != null
+  ]
+}
+
+resource "aws_s3_bucket" "backup" {
+  # checkov:skip=CKV_AWS_144: cross-region safety comes from RDS snapshot copies (enable_cross_region_copy), not from replicating exports
+  # checkov:skip=CKV2_AWS_62: nothing consumes object events; each run's result goes to SNS from the notify function
+  bucket = local.bucket_name
+  tags   = local.tags
+}
+
+resource "aws_s3_bucket_ownership_controls" "backup" {
+  bucket = aws_s3_bucket.backup.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "backup" {
+  bucket                  = aws_s3_bucket.backup.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "backup" {
+  bucket = aws_s3_bucket.backup.id
+  versioning_configuration {
+    status = var.enable_s3_versioning ? "Enabled" : "Suspended"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "backup" {
+  bucket = aws_s3_bucket.backup.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.enable_s3_encryption ? "aws:kms" : "AES256"
+      kms_master_key_id = var.enable_s3_encryption ? local.kms_key_arn : null
+    }
+    bucket_key_enabled = var.enable_s3_encryption
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "backup" {
+  bucket = aws_s3_bucket.backup.id
+
+  rule {
+    id     = "backup-retention"
+    status = "Enabled"
+    filter {}
+
+    dynamic "transition" {
+      for_each = local.transitions
+      content {
+        days          = transition.value.days
+        storage_class = transition.value.storage_class
+      }
+    }
+
+    dynamic "expiration" {
+      for_each = var.s3_lifecycle_rules.expiration_days == null ? [] : [var.s3_lifecycle_rules.expiration_days]
+      content {
+        days = expiration.value
+      }
+    }
+
+    dynamic "noncurrent_version_expiration" {
+      for_each = var.s3_lifecycle_rules.expiration_days == null ? [] : [var.s3_lifecycle_rules.expiration_days]
+      content {
+        noncurrent_days = noncurrent_version_expiration.value
+      }
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.backup]
+}
+
+resource "aws_s3_bucket_policy" "backup" {
+  bucket = aws_s3_bucket.backup.id
+  policy = data.aws_iam_policy_document.backup_bucket.json
+
+  depends_on = [aws_s3_bucket_public_access_block.backup]
+}
+
+data "aws_iam_policy_document" "backup_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.backup.arn, "${aws_s3_bucket.backup.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "DenyTlsOlderThan12"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.backup.arn, "${aws_s3_bucket.backup.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "NumericLessThan"
+      variable = "s3:TlsVersion"
+      values   = ["1.2"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_logging" "backup" {
+  count = var.enable_s3_access_logging ? 1 : 0
+
+  bucket        = aws_s3_bucket.backup.id
+  target_bucket = aws_s3_bucket.access_logs[0].id
+  target_prefix = local.log_prefix
+
+  # S3 checks that the log bucket's policy lets the logging service write.
+  depends_on = [aws_s3_bucket_policy.access_logs]
+}
+
+# The access-log bucket. S3 server access logging cannot write to an SSE-KMS
+# bucket, so this one uses SSE-S3.
+resource "aws_s3_bucket" "access_logs" {
+  # checkov:skip=CKV_AWS_145: S3 server access logging supports only SSE-S3 on the target bucket
+  # checkov:skip=CKV_AWS_18: this is the access-log bucket; logging it to itself would loop
+  # checkov:skip=CKV_AWS_144: access logs stay in the region of the bucket they describe
+  # checkov:skip=CKV2_AWS_62: nothing consumes access-log object events
+  count = var.enable_s3_access_logging ? 1 : 0
+
+  bucket = local.log_bucket_name
+  tags   = local.tags
+}
+
+resource "aws_s3_bucket_ownership_controls" "access_logs" {
+  count  = var.enable_s3_access_logging ? 1 : 0
+  bucket = aws_s3_bucket.access_logs[0].id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  count                   = var.enable_s3_access_logging ? 1 : 0
+  bucket                  = aws_s3_bucket.access_logs[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "access_logs" {
+  count  = var.enable_s3_access_logging ? 1 : 0
+  bucket = aws_s3_bucket.access_logs[0].id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  count  = var.enable_s3_access_logging ? 1 : 0
+  bucket = aws_s3_bucket.access_logs[0].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  count  = var.enable_s3_access_logging ? 1 : 0
+  bucket = aws_s3_bucket.access_logs[0].id
+
+  rule {
+    id     = "access-log-retention"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = max(365, var.log_retention_days)
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.access_logs]
+}
+
+resource "aws_s3_bucket_policy" "access_logs" {
+  count  = var.enable_s3_access_logging ? 1 : 0
+  bucket = aws_s3_bucket.access_logs[0].id
+  policy = data.aws_iam_policy_document.access_logs[0].json
+
+  depends_on = [aws_s3_bucket_public_access_block.access_logs]
+}
+
+data "aws_iam_policy_document" "access_logs" {
+  count = var.enable_s3_access_logging ? 1 : 0
+
+  statement {
+    sid       = "S3ServerAccessLogsFromTheBackupBucket"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs[0].arn}/${local.log_prefix}*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.backup.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.access_logs[0].arn, "${aws_s3_bucket.access_logs[0].arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}

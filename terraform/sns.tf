@@ -1,0 +1,75 @@
+# The topic of the run summaries and the alarms: the caller's (sns_topic_arn) or the module's own.
+
+locals {
+  sns_topic_arn  = var.sns_topic_arn == null ? aws_sns_topic.notifications[0].arn : var.sns_topic_arn
+  sns_topic_name = element(split(":", local.sns_topic_arn), 5)
+}
+
+resource "aws_sns_topic" "notifications" {
+  count = var.sns_topic_arn == null ? 1 : 0
+
+  name              = "${local.prefix}-database-backup"
+  display_name      = "${local.prefix} database backup"
+  kms_master_key_id = local.kms_key_arn
+  tags              = local.tags
+}
+
+resource "aws_sns_topic_policy" "notifications" {
+  count = var.sns_topic_arn == null ? 1 : 0
+
+  arn    = aws_sns_topic.notifications[0].arn
+  policy = data.aws_iam_policy_document.notifications[0].json
+}
+
+data "aws_iam_policy_document" "notifications" {
+  count = var.sns_topic_arn == null ? 1 : 0
+
+  statement {
+    sid       = "AccountManagesTheTopic"
+    actions   = ["SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:Subscribe", "SNS:ListSubscriptionsByTopic", "SNS:Publish"]
+    resources = [aws_sns_topic.notifications[0].arn]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+
+  statement {
+    sid       = "AlarmsOfThisAccountPublish"
+    actions   = ["SNS:Publish"]
+    resources = [aws_sns_topic.notifications[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["SNS:Publish"]
+    resources = [aws_sns_topic.notifications[0].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count = var.notification_email == null ? 0 : 1
+
+  topic_arn = local.sns_topic_arn
+  protocol  = "email"
+  endpoint  = var.notification_email
+}

@@ -1,0 +1,80 @@
+# The backup state machine, rendered from statemachine/backup.asl.json, and its schedule.
+
+locals {
+  state_machine_name = "${local.prefix}-backup"
+  state_machine_definition = templatefile("${path.module}/../statemachine/backup.asl.json", merge(
+    # ARNs from the names, so the plan shows the whole definition.
+    { for f in local.functions : "${replace(f, "-", "_")}_function_arn" => local.function_arns[f] },
+    {
+      db_identifiers                = jsonencode(local.databases)
+      retention_days                = var.backup_retention_days
+      min_snapshots_to_keep         = var.min_snapshots_to_keep
+      dry_run                       = jsonencode(var.prune_dry_run)
+      skip_export                   = jsonencode(!var.enable_s3_export)
+      skip_copy                     = jsonencode(local.copy_region == null)
+      max_concurrency               = var.max_concurrent_databases
+      poll_interval_seconds         = var.poll_interval_seconds
+      export_poll_interval_seconds  = var.export_poll_interval_seconds
+      snapshot_wait_timeout_seconds = var.wait_timeout_seconds.snapshot
+      export_wait_timeout_seconds   = var.wait_timeout_seconds.export
+      copy_wait_timeout_seconds     = var.wait_timeout_seconds.copy
+    },
+  ))
+}
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  # checkov:skip=CKV_AWS_338: retention is the caller's log_retention_days (the spec's default is 14 days)
+  count = var.enable_cloudwatch_logs ? 1 : 0
+
+  name              = "/aws/vendedlogs/states/${local.state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+  tags              = local.tags
+}
+
+resource "aws_sfn_state_machine" "backup" {
+  # checkov:skip=CKV_AWS_285: execution logging follows enable_cloudwatch_logs (on by default)
+  name       = local.state_machine_name
+  role_arn   = aws_iam_role.state_machine.arn
+  type       = "STANDARD"
+  definition = local.state_machine_definition
+
+  dynamic "logging_configuration" {
+    for_each = var.enable_cloudwatch_logs ? [1] : []
+    content {
+      log_destination        = "${aws_cloudwatch_log_group.state_machine[0].arn}:*"
+      include_execution_data = true
+      level                  = "ALL"
+    }
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.copy_region != local.region
+      error_message = "cross_region_destination ${coalesce(local.copy_region, "-")} is the module's own region: copies must go to another region."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_function.backup]
+}
+
+resource "aws_cloudwatch_event_rule" "schedule" {
+  name                = "${local.prefix}-backup-schedule"
+  description         = "Starts the ${local.prefix} database backup"
+  schedule_expression = var.backup_schedule
+  tags                = local.tags
+}
+
+# An empty input backs up every configured database with the module's settings.
+resource "aws_cloudwatch_event_target" "schedule" {
+  rule     = aws_cloudwatch_event_rule.schedule.name
+  arn      = aws_sfn_state_machine.backup.arn
+  role_arn = aws_iam_role.schedule.arn
+  input    = jsonencode({})
+}

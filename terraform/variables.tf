@@ -1,0 +1,543 @@
+# Required
+
+variable "project_name" {
+  description = "Name of the project. Prefixes every resource name and is tagged on every snapshot."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,22}[a-z0-9]$", var.project_name)) && !strcontains(var.project_name, "--")
+    error_message = "project_name must be 2-24 lowercase letters, digits and single hyphens, start with a letter and not end with a hyphen (it becomes part of bucket, role and function names)."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (staging, production). Part of every resource name and tagged on every snapshot."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,14}[a-z0-9]$", var.environment)) && !strcontains(var.environment, "--")
+    error_message = "environment must be 2-16 lowercase letters, digits and single hyphens, for example staging or production."
+  }
+}
+
+variable "rds_instance_ids" {
+  description = "List of RDS instance identifiers to backup. Each one is snapshotted on every run; the execution input can narrow a run to some of them."
+  type        = list(string)
+
+  validation {
+    condition = alltrue([
+      for id in var.rds_instance_ids :
+      can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,62}$", id)) && !strcontains(id, "--") && !endswith(id, "-")
+    ])
+    error_message = "Each rds_instance_ids entry must be an RDS identifier: 1-63 letters, digits and hyphens, starting with a letter, without two consecutive hyphens or a trailing hyphen."
+  }
+
+  validation {
+    condition     = length(distinct([for id in var.rds_instance_ids : lower(id)])) == length(var.rds_instance_ids)
+    error_message = "rds_instance_ids lists a database twice (RDS identifiers are case-insensitive)."
+  }
+
+  validation {
+    condition     = length(var.rds_instance_ids) + length(var.rds_cluster_ids) > 0
+    error_message = "rds_instance_ids is empty and so is rds_cluster_ids: give at least one database to back up."
+  }
+}
+
+# Backup
+
+variable "backup_retention_days" {
+  description = "Number of days to retain backups. Prune deletes the module's own snapshots older than this, keeping at least min_snapshots_to_keep per database."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backup_retention_days == floor(var.backup_retention_days) && var.backup_retention_days >= 1 && var.backup_retention_days <= 36500
+    error_message = "backup_retention_days must be a whole number of days from 1 to 36500."
+  }
+
+  validation {
+    condition     = var.s3_lifecycle_rules.expiration_days == null || var.backup_retention_days <= coalesce(var.s3_lifecycle_rules.expiration_days, 36500)
+    error_message = "backup_retention_days is longer than s3_lifecycle_rules.expiration_days: the S3 exports would expire before the snapshots they archive."
+  }
+}
+
+variable "backup_schedule" {
+  description = "CloudWatch Events schedule expression of the backup run (UTC), cron(...) or rate(...)."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+
+  validation {
+    condition = (
+      can(regex("^cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\)$", var.backup_schedule)) ||
+      can(regex("^rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)$", var.backup_schedule))
+    )
+    error_message = "backup_schedule must be an EventBridge schedule expression: cron(minutes hours day-of-month month day-of-week year), for example cron(0 2 * * ? *), or rate(N unit), for example rate(1 day) or rate(12 hours)."
+  }
+}
+
+variable "enable_cross_region_copy" {
+  description = "Enable cross-region backup copying: every new snapshot is copied to cross_region_destination, and copies there are pruned with the same retention."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.enable_cross_region_copy || var.cross_region_destination != null
+    error_message = "enable_cross_region_copy is true but cross_region_destination is not set: name the destination region, for example us-west-2."
+  }
+}
+
+variable "cross_region_destination" {
+  description = "Destination region for cross-region copies."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cross_region_destination == null || can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.cross_region_destination))
+    error_message = "cross_region_destination must be an AWS region name such as us-west-2 or eu-central-1."
+  }
+}
+
+variable "backup_window" {
+  description = "Preferred backup window (UTC), hh24:mi-hh24:mi. The module does not own the databases, so it cannot set their RDS backup window: it checks that a daily backup_schedule starts inside this window (a warning otherwise) and shows it on the dashboard."
+  type        = string
+  default     = "02:00-03:00"
+
+  validation {
+    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$", var.backup_window))
+    error_message = "backup_window must be hh24:mi-hh24:mi in UTC, for example 02:00-03:00."
+  }
+
+  validation {
+    # RDS's own rule for backup windows: at least 30 minutes (the window may wrap past midnight).
+    # An unreadable window is the format rule's to report.
+    condition = try(
+      (
+        (tonumber(substr(var.backup_window, 6, 2)) * 60 + tonumber(substr(var.backup_window, 9, 2))) -
+        (tonumber(substr(var.backup_window, 0, 2)) * 60 + tonumber(substr(var.backup_window, 3, 2))) + 1440
+      ) % 1440 >= 30,
+      true,
+    )
+    error_message = "backup_window must be at least 30 minutes long."
+  }
+}
+
+# S3
+
+variable "s3_bucket_name" {
+  description = "Custom S3 bucket name (auto-generated if null: PROJECT-ENVIRONMENT-db-backups-ACCOUNT_ID)."
+  type        = string
+  default     = null
+
+  validation {
+    condition = var.s3_bucket_name == null || (
+      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.s3_bucket_name)) &&
+      !strcontains(coalesce(var.s3_bucket_name, "x"), "..") &&
+      !can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$", coalesce(var.s3_bucket_name, "x")))
+    )
+    error_message = "s3_bucket_name must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address."
+  }
+}
+
+variable "s3_storage_class" {
+  description = "Default S3 storage class of the exports: STANDARD keeps them in S3 Standard until transition_to_ia_days; another class replaces STANDARD_IA as the target of that first lifecycle transition."
+  type        = string
+  default     = "STANDARD"
+
+  validation {
+    condition     = contains(["STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"], var.s3_storage_class)
+    error_message = "s3_storage_class must be one of STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR (GLACIER and DEEP_ARCHIVE are lifecycle steps, see s3_lifecycle_rules)."
+  }
+}
+
+variable "enable_s3_versioning" {
+  description = "Enable S3 bucket versioning. Noncurrent versions expire after s3_lifecycle_rules.expiration_days."
+  type        = bool
+  default     = true
+}
+
+variable "s3_lifecycle_rules" {
+  description = "S3 lifecycle management rules of the backup bucket, in days after an object is written. Set a step to null to leave it out."
+  type = object({
+    transition_to_ia_days           = optional(number, 30)
+    transition_to_glacier_days      = optional(number, 90)
+    transition_to_deep_archive_days = optional(number, 365)
+    expiration_days                 = optional(number, 2555)
+  })
+  default = {
+    transition_to_ia_days           = 30
+    transition_to_glacier_days      = 90
+    transition_to_deep_archive_days = 365
+    expiration_days                 = 2555
+  }
+
+  validation {
+    condition = alltrue([
+      for days in values(var.s3_lifecycle_rules) : days == null || try(days == floor(days) && days >= 1 && days <= 36500, false)
+    ])
+    error_message = "Each s3_lifecycle_rules value must be null or a whole number of days from 1 to 36500."
+  }
+
+  validation {
+    condition     = try(var.s3_lifecycle_rules.transition_to_ia_days >= 30, true)
+    error_message = "s3_lifecycle_rules.transition_to_ia_days must be at least 30: S3 does not move objects to an infrequent-access class sooner."
+  }
+
+  validation {
+    condition = alltrue([
+      try(var.s3_lifecycle_rules.transition_to_glacier_days >= var.s3_lifecycle_rules.transition_to_ia_days + 30, true),
+      try(var.s3_lifecycle_rules.transition_to_deep_archive_days >= var.s3_lifecycle_rules.transition_to_glacier_days + 90, true),
+      try(var.s3_lifecycle_rules.transition_to_deep_archive_days >= var.s3_lifecycle_rules.transition_to_ia_days + 30, true),
+      try(var.s3_lifecycle_rules.expiration_days > max([for d in [
+        var.s3_lifecycle_rules.transition_to_ia_days,
+        var.s3_lifecycle_rules.transition_to_glacier_days,
+        var.s3_lifecycle_rules.transition_to_deep_archive_days,
+      ] : d if d != null]...), true),
+    ])
+    error_message = "s3_lifecycle_rules days must increase in order, as S3 requires: transition_to_glacier_days at least 30 after transition_to_ia_days, transition_to_deep_archive_days at least 90 after transition_to_glacier_days (30 after transition_to_ia_days), and expiration_days after every transition."
+  }
+}
+
+# Lambda
+
+variable "lambda_timeout" {
+  description = "Lambda function timeout in seconds, for each of the six functions."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.lambda_timeout == floor(var.lambda_timeout) && var.lambda_timeout >= 30 && var.lambda_timeout <= 900
+    error_message = "lambda_timeout must be a whole number of seconds from 30 to 900 (Lambda's maximum)."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "Lambda function memory in MB, for each of the six functions."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_size == floor(var.lambda_memory_size) && var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240
+    error_message = "lambda_memory_size must be a whole number of MB from 128 to 10240."
+  }
+}
+
+variable "lambda_runtime" {
+  description = "Lambda runtime version. The functions are Rust binaries, so only an OS-only runtime can run them: provided.al2023 or provided.al2 is used as given; any other Lambda runtime name (such as the spec's python3.9) is accepted and provided.al2023 is used."
+  type        = string
+  default     = "python3.9"
+
+  validation {
+    condition     = can(regex("^(provided(\\.al2|\\.al2023)?|python3\\.[0-9]+|nodejs[0-9]+\\.x|java[0-9]+(\\.al2)?|dotnet[0-9]+|ruby3\\.[0-9]+)$", var.lambda_runtime))
+    error_message = "lambda_runtime must be a Lambda runtime name such as provided.al2023, provided.al2 or python3.9."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrency for each Lambda function (-1: no reservation). Invocations over it are throttled and retried by the state machine with backoff."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == floor(var.lambda_reserved_concurrency) && (var.lambda_reserved_concurrency == -1 || var.lambda_reserved_concurrency >= 1)
+    error_message = "lambda_reserved_concurrency must be -1 (unreserved) or a whole number of at least 1 (0 would stop every function)."
+  }
+}
+
+# Monitoring
+
+variable "enable_cloudwatch_logs" {
+  description = "Enable CloudWatch Logs for Lambda (and the state machine): log groups with retention and KMS, and the permission to write them."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention period."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "enable_detailed_monitoring" {
+  description = "Enable detailed CloudWatch monitoring: per-database dashboard widgets and per-database failure and snapshot-age alarms."
+  type        = bool
+  default     = false
+}
+
+# Notification
+
+variable "notification_email" {
+  description = "Email address for backup notifications (subscribed to the SNS topic; the address must confirm)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.notification_email))
+    error_message = "notification_email must be an email address such as dba-team@company.com."
+  }
+}
+
+variable "slack_webhook_url" {
+  description = "Slack webhook URL for notifications (a secret: kept out of plan output, stored in the notify function's KMS-encrypted environment)."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.slack_webhook_url == null || can(regex("^(https://[^/\\s]+/\\S*|http://(127\\.0\\.0\\.1|localhost)(:[0-9]+)?/\\S*)$", var.slack_webhook_url))
+    error_message = "slack_webhook_url must be an https:// URL such as https://hooks.slack.com/services/... (http:// only to this machine, for a local sink)."
+  }
+}
+
+variable "sns_topic_arn" {
+  description = "Existing SNS topic ARN for notifications. When set, the module publishes there and creates no topic of its own."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", var.sns_topic_arn))
+    error_message = "sns_topic_arn must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts."
+  }
+}
+
+# Security
+
+variable "kms_key_id" {
+  description = "KMS key ID for encryption (auto-generated if null): a key id, key ARN, alias name or alias ARN in the module's region."
+  type        = string
+  default     = null
+
+  validation {
+    condition = var.kms_key_id == null || can(regex(
+      "^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-z-]+|alias/[A-Za-z0-9/_-]+))$",
+      var.kms_key_id
+    ))
+    error_message = "kms_key_id must be a KMS key id, key ARN, alias name (alias/...) or alias ARN."
+  }
+}
+
+variable "enable_s3_encryption" {
+  description = "Enable S3 bucket encryption with the KMS key (SSE-KMS, bucket key on). When false the bucket uses S3-managed keys (SSE-S3), since S3 encrypts every object."
+  type        = bool
+  default     = true
+}
+
+variable "enable_s3_access_logging" {
+  description = "Enable S3 access logging: the backup bucket logs to a separate log bucket (SSE-S3, as S3 server access logging requires)."
+  type        = bool
+  default     = true
+}
+
+# Network
+
+variable "vpc_id" {
+  description = "VPC ID for Lambda function. When set, the functions run in subnet_ids with a security group that allows HTTPS out only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.vpc_id == null || can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "vpc_id must be a VPC id such as vpc-0abc1234def567890."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Subnet IDs for Lambda function (required with vpc_id)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", id))])
+    error_message = "Each subnet_ids entry must be a subnet id such as subnet-0abc1234def567890."
+  }
+
+  validation {
+    condition     = var.vpc_id == null || length(var.subnet_ids) > 0
+    error_message = "vpc_id is set but subnet_ids is empty: the functions need at least one subnet of that VPC."
+  }
+
+  validation {
+    condition     = length(var.subnet_ids) == 0 || var.vpc_id != null
+    error_message = "subnet_ids is set but vpc_id is not: name the VPC of those subnets."
+  }
+}
+
+variable "enable_vpc_endpoints" {
+  description = "Enable VPC endpoints for AWS services the functions call (RDS, S3 gateway, SNS, CloudWatch, CloudWatch Logs, Step Functions, KMS, STS), in vpc_id."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.enable_vpc_endpoints || var.vpc_id != null
+    error_message = "enable_vpc_endpoints is true but vpc_id is not set: endpoints are created in the functions' VPC."
+  }
+}
+
+variable "additional_tags" {
+  description = "Tags added to every resource and to every snapshot the module creates."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = length(var.additional_tags) <= 44
+    error_message = "additional_tags may hold at most 44 tags: RDS allows 50 per snapshot and the module sets 6 itself."
+  }
+
+  validation {
+    condition = alltrue([
+      for key, value in var.additional_tags :
+      length(key) >= 1 && length(key) <= 128 && length(value) <= 256 &&
+      !startswith(lower(key), "aws:") && !startswith(lower(key), "rds:") &&
+      !contains(["Project", "Environment"], key) && !startswith(key, "database-backup:")
+    ])
+    error_message = "additional_tags keys must be 1-128 characters, values at most 256; keys may not start with aws: or rds:, and Project, Environment and database-backup:* are set by the module."
+  }
+}
+
+# Beyond the spec: what the design needs.
+
+variable "rds_cluster_ids" {
+  description = "Aurora DB cluster identifiers to back up with cluster snapshots, alongside rds_instance_ids."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for id in var.rds_cluster_ids :
+      can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,62}$", id)) && !strcontains(id, "--") && !endswith(id, "-")
+    ])
+    error_message = "Each rds_cluster_ids entry must be an RDS identifier: 1-63 letters, digits and hyphens, starting with a letter, without two consecutive hyphens or a trailing hyphen."
+  }
+}
+
+variable "enable_s3_export" {
+  description = "Export every new snapshot to the S3 bucket (Parquet, encrypted with the KMS key). RDS charges per GB of snapshot exported."
+  type        = bool
+  default     = true
+}
+
+variable "min_snapshots_to_keep" {
+  description = "Prune never deletes the newest this-many snapshots of a database, whatever their age."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.min_snapshots_to_keep == floor(var.min_snapshots_to_keep) && var.min_snapshots_to_keep >= 1 && var.min_snapshots_to_keep <= 1000
+    error_message = "min_snapshots_to_keep must be a whole number from 1 to 1000."
+  }
+}
+
+variable "prune_dry_run" {
+  description = "Prune reports what it would delete (in the notification) without deleting anything."
+  type        = bool
+  default     = false
+}
+
+variable "max_concurrent_databases" {
+  description = "How many databases one run backs up at the same time (the state machine's Map concurrency)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_concurrent_databases == floor(var.max_concurrent_databases) && var.max_concurrent_databases >= 1 && var.max_concurrent_databases <= 40
+    error_message = "max_concurrent_databases must be a whole number from 1 to 40 (an inline Map runs at most 40 iterations at once)."
+  }
+}
+
+variable "poll_interval_seconds" {
+  description = "Seconds between status checks of a snapshot or copy being created."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.poll_interval_seconds == floor(var.poll_interval_seconds) && var.poll_interval_seconds >= 5 && var.poll_interval_seconds <= 3600
+    error_message = "poll_interval_seconds must be a whole number from 5 to 3600."
+  }
+}
+
+variable "export_poll_interval_seconds" {
+  description = "Seconds between status checks of an S3 export (exports take long; each check costs state transitions)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.export_poll_interval_seconds == floor(var.export_poll_interval_seconds) && var.export_poll_interval_seconds >= 5 && var.export_poll_interval_seconds <= 3600
+    error_message = "export_poll_interval_seconds must be a whole number from 5 to 3600."
+  }
+}
+
+variable "wait_timeout_seconds" {
+  description = "How long a run waits for a snapshot, a copy and an export before it reports the database as failed (WaitTimedOut)."
+  type = object({
+    snapshot = optional(number, 21600)
+    copy     = optional(number, 21600)
+    export   = optional(number, 86400)
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for seconds in values(var.wait_timeout_seconds) : seconds == floor(seconds) && seconds >= 60 && seconds <= 604800
+    ])
+    error_message = "wait_timeout_seconds values must be whole numbers of seconds from 60 to 604800 (7 days)."
+  }
+}
+
+variable "cross_region_kms_key_arn" {
+  description = "Customer-managed KMS key in cross_region_destination for the copies. When null, copies use the AWS managed RDS key of that region (alias/aws/rds)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cross_region_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-z-]+|alias/[A-Za-z0-9/_-]+)$", var.cross_region_kms_key_arn))
+    error_message = "cross_region_kms_key_arn must be a KMS key or alias ARN in the destination region, such as arn:aws:kms:us-west-2:123456789012:key/..."
+  }
+
+  validation {
+    condition     = var.cross_region_kms_key_arn == null || try(split(":", var.cross_region_kms_key_arn)[3] == var.cross_region_destination, false)
+    error_message = "cross_region_kms_key_arn must be a key in cross_region_destination: KMS keys are regional."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of the functions: x86_64, or arm64 (build with scripts/build-lambdas --arm64)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "lambda_package_dir" {
+  description = "Directory holding the function zips, DIR/backup-FUNCTION/bootstrap.zip, as scripts/build-lambdas writes them (null: the repository's target/lambda)."
+  type        = string
+  default     = null
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the backup metrics (BackupSuccess, BackupFailure, BackupDuration, SnapshotAge). Give each module instance in an account its own namespace so their alarms stay apart."
+  type        = string
+  default     = "CustomMetrics/DatabaseBackup"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.\\-_/#:]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 letters, digits and . - _ / # : characters, and not start with AWS/."
+  }
+}
+
+variable "snapshot_age_alarm_hours" {
+  description = "The no-recent-backup alarm fires when the newest snapshot is older than this (null: the schedule's period plus a quarter, at least 2 hours)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.snapshot_age_alarm_hours == null || try(var.snapshot_age_alarm_hours >= 1, false)
+    error_message = "snapshot_age_alarm_hours must be at least 1."
+  }
+}
