@@ -26,12 +26,20 @@ locals {
   )
 }
 
-data "aws_iam_policy_document" "lambda_trust" {
+# Who may assume each role: one AWS service, on behalf of this account only.
+data "aws_iam_policy_document" "trust" {
+  for_each = {
+    lambda   = "lambda.amazonaws.com"
+    export   = "export.rds.amazonaws.com"
+    states   = "states.amazonaws.com"
+    schedule = "events.amazonaws.com"
+  }
+
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
+      identifiers = [each.value]
     }
     condition {
       test     = "StringEquals"
@@ -46,7 +54,7 @@ resource "aws_iam_role" "function" {
 
   name                 = "${local.prefix}-${each.key}"
   description          = "database-backup ${each.key} function of ${local.prefix}"
-  assume_role_policy   = data.aws_iam_policy_document.lambda_trust.json
+  assume_role_policy   = data.aws_iam_policy_document.trust["lambda"].json
   max_session_duration = 3600
   tags                 = local.tags
 }
@@ -318,25 +326,11 @@ data "aws_iam_policy_document" "notify" {
 }
 
 # The role RDS assumes to write exports into the bucket.
-data "aws_iam_policy_document" "export_trust" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["export.rds.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account]
-    }
-  }
-}
 
 resource "aws_iam_role" "export" {
   name               = "${local.prefix}-rds-export"
   description        = "RDS writes ${local.prefix} snapshot exports to the backup bucket"
-  assume_role_policy = data.aws_iam_policy_document.export_trust.json
+  assume_role_policy = data.aws_iam_policy_document.trust["export"].json
   tags               = local.tags
 }
 
@@ -367,25 +361,11 @@ data "aws_iam_policy_document" "export_role" {
 }
 
 # Step Functions: invoke the six functions, deliver logs, send traces.
-data "aws_iam_policy_document" "states_trust" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account]
-    }
-  }
-}
 
 resource "aws_iam_role" "state_machine" {
   name               = "${local.prefix}-state-machine"
   description        = "The ${local.prefix} backup state machine"
-  assume_role_policy = data.aws_iam_policy_document.states_trust.json
+  assume_role_policy = data.aws_iam_policy_document.trust["states"].json
   tags               = local.tags
 }
 
@@ -420,25 +400,11 @@ data "aws_iam_policy_document" "state_machine" {
 }
 
 # EventBridge: start the backup on the schedule.
-data "aws_iam_policy_document" "events_trust" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account]
-    }
-  }
-}
 
 resource "aws_iam_role" "schedule" {
   name               = "${local.prefix}-backup-schedule"
   description        = "EventBridge starts the ${local.prefix} backup on its schedule"
-  assume_role_policy = data.aws_iam_policy_document.events_trust.json
+  assume_role_policy = data.aws_iam_policy_document.trust["schedule"].json
   tags               = local.tags
 }
 
