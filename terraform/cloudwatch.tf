@@ -5,13 +5,22 @@ locals {
   # CloudWatch evaluates at most 7 days of hourly periods.
   age_alarm_periods  = min(local.snapshot_age_alarm_hours, 168)
   detailed_databases = var.enable_detailed_monitoring ? toset(local.databases) : toset([])
+  # The run-wide alarms (metrics without dimensions, key "*": no RDS identifier) and,
+  # with detailed monitoring, the same per database (dimension DatabaseIdentifier).
+  alarm_scopes = merge(
+    { "*" = { database = null, name_part = "", dimensions = null } },
+    { for db in local.detailed_databases : db => { database = db, name_part = "${db}-", dimensions = { DatabaseIdentifier = db } } },
+  )
 }
 
 resource "aws_cloudwatch_metric_alarm" "backup_failure" {
-  alarm_name          = "${local.prefix}-backup-failure"
-  alarm_description   = "Database backup failure detected: a database, prune or the run itself failed (see the run's notification)."
+  for_each = local.alarm_scopes
+
+  alarm_name          = "${local.prefix}-${each.value.name_part}backup-failure"
+  alarm_description   = each.value.database == null ? "Database backup failure detected: a database, prune or the run itself failed (see the run's notification)." : "The backup of ${each.value.database} failed."
   namespace           = var.metrics_namespace
   metric_name         = "BackupFailure"
+  dimensions          = each.value.dimensions
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -25,10 +34,13 @@ resource "aws_cloudwatch_metric_alarm" "backup_failure" {
 # No run reported a fresh snapshot for the whole window: every hour without a
 # SnapshotAge data point counts as breaching, so a schedule that stopped firing alarms too.
 resource "aws_cloudwatch_metric_alarm" "no_recent_backup" {
-  alarm_name          = "${local.prefix}-no-recent-backup"
-  alarm_description   = "No database backup newer than ${local.snapshot_age_alarm_hours} hours (schedule ${var.backup_schedule})."
+  for_each = local.alarm_scopes
+
+  alarm_name          = "${local.prefix}-${each.value.name_part}no-recent-backup"
+  alarm_description   = "No backup${each.value.database == null ? "" : " of ${each.value.database}"} newer than ${local.snapshot_age_alarm_hours} hours (schedule ${var.backup_schedule})."
   namespace           = var.metrics_namespace
   metric_name         = "SnapshotAge"
+  dimensions          = each.value.dimensions
   statistic           = "Maximum"
   period              = 3600
   evaluation_periods  = local.age_alarm_periods
@@ -80,44 +92,6 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   threshold           = 5
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
-  tags                = local.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "database_backup_failure" {
-  for_each = local.detailed_databases
-
-  alarm_name          = "${local.prefix}-${each.key}-backup-failure"
-  alarm_description   = "The backup of ${each.key} failed."
-  namespace           = var.metrics_namespace
-  metric_name         = "BackupFailure"
-  dimensions          = { DatabaseIdentifier = each.key }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = local.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "database_snapshot_age" {
-  for_each = local.detailed_databases
-
-  alarm_name          = "${local.prefix}-${each.key}-no-recent-backup"
-  alarm_description   = "No backup of ${each.key} newer than ${local.snapshot_age_alarm_hours} hours."
-  namespace           = var.metrics_namespace
-  metric_name         = "SnapshotAge"
-  dimensions          = { DatabaseIdentifier = each.key }
-  statistic           = "Maximum"
-  period              = 3600
-  evaluation_periods  = local.age_alarm_periods
-  datapoints_to_alarm = local.age_alarm_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.snapshot_age_alarm_hours
-  treat_missing_data  = "breaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
   tags                = local.tags
 }
 

@@ -36,7 +36,7 @@ def terraform_env() -> dict[str, str]:
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        ["terraform", *args, "-no-color"] if args[0] != "fmt" else ["terraform", *args],
+        ["terraform", *args, "-no-color"],
         cwd=cwd, env=terraform_env(), capture_output=True, text=True, timeout=900,
     )
     if check and result.returncode != 0:
