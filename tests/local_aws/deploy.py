@@ -169,6 +169,7 @@ class Deployment:
                 MemorySize=MEMORY[function],
                 Architectures=["x86_64"],
                 Environment={"Variables": environments[function]},
+                LoggingConfig={"LogFormat": "JSON"},
             )
             arns[function] = created["FunctionArn"]
         definition = asl.render(asl.TEMPLATE.read_text(), template_values(settings, account, region))

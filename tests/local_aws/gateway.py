@@ -24,15 +24,17 @@ from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
 from moto.awslambda.utils import get_backend as lambda_backend
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.iam.models import get_account_id_from
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.rds.models import rds_backends
+from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import asl
+from . import asl, moto_patches
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import MAX_PAYLOAD_BYTES, CodeError, EnvironmentPool, FunctionSpec, InvokeResult
 
@@ -49,6 +51,8 @@ CONTROL_HELP = {
     "POST /_gateway/slack/<any path>": "the local Slack webhook: records the message, answers `ok`",
     "GET|DELETE /_gateway/slack": "the messages received, or clear them",
     "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes)",
+    "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
+    "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
     "POST /_gateway/reset": "forget everything: moto's state, faults, counters, messages, environments",
 }
@@ -126,6 +130,7 @@ class Gateway:
             },
         )
         moto_api_backend.set_config(MOTO_CONFIG)
+        moto_patches.apply()
         self.emulated = {
             "lambda:Invoke": self.invoke_lambda,
             "rds:DescribeAccountAttributes": self.describe_account_attributes,
@@ -188,7 +193,10 @@ class Gateway:
             name=function.function_name,
             region=call.region,
             code_sha256=function.code_sha_256,
-            environment=tuple(sorted((k, str(v)) for k, v in (function.environment_vars or {}).items())),
+            environment=tuple(sorted({
+                **{k: str(v) for k, v in (function.environment_vars or {}).items()},
+                "AWS_LAMBDA_LOG_FORMAT": moto_patches.logging_config(function)["LogFormat"],
+            }.items())),
             timeout_seconds=int(function.timeout),
             memory_mb=int(function.memory_size),
         )
@@ -310,6 +318,10 @@ class Gateway:
                 return _json(self.settings)
         if (route, method) == ("settings", "PUT"):
             return self._update_settings(document)
+        if (route, method) == ("cloudwatch/metric-data", "GET"):
+            return _json(self._metric_data(request.args.get("region", "us-east-1")))
+        if (route, method) == ("sns/published", "GET"):
+            return _json(self._sns_published(request.args.get("region", "us-east-1")))
         if (route, method) == ("rds/snapshot-created", "POST"):
             return self._backdate_snapshot(document)
         if (route, method) == ("reset", "POST"):
@@ -338,6 +350,31 @@ class Gateway:
         with self.lock:
             self.settings.update(document)
             return _json(self.settings)
+
+    def _metric_data(self, region: str) -> list[dict]:
+        # CloudWatch's own reads match dimensions as a subset in moto, so a run-wide
+        # metric (no dimensions) cannot be read apart from the per-database ones there.
+        backend = cloudwatch_backends[get_account_id_from("test")][region]
+        return [
+            {
+                "namespace": datum.namespace,
+                "name": datum.name,
+                "dimensions": {d.name: d.value for d in datum.dimensions},
+                "value": getattr(datum, "value", None),
+                "sum": getattr(datum, "sum", None),
+                "unit": datum.unit,
+                "timestamp": datum.timestamp.isoformat(),
+            }
+            for datum in list(backend.metric_data)
+        ]
+
+    def _sns_published(self, region: str) -> list[dict]:
+        backend = sns_backends[get_account_id_from("test")][region]
+        return [
+            {"topic_arn": topic.arn, "message_id": message_id, "subject": subject, "message": message}
+            for topic in list(backend.topics.values())
+            for message_id, message, subject, _attributes, _group in list(topic.sent_notifications)
+        ]
 
     def _backdate_snapshot(self, document) -> Response:
         try:

@@ -8,11 +8,11 @@ import json
 import os
 import time
 import unittest
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from local_aws import control as gateway
 from local_aws.deploy import Aws, Deployment, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,11 +32,7 @@ def endpoint() -> str:
 
 
 def control(method: str, path: str, document: object | None = None):
-    data = json.dumps(document).encode() if document is not None else None
-    request = urllib.request.Request(f"{endpoint()}/_gateway/{path}", data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
+    return gateway.control(endpoint(), method, path, document)
 
 
 class Execution:

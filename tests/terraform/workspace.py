@@ -4,34 +4,15 @@ when this machine has one, and the AWS endpoints pointed at the local AWS."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from local_aws.terraform import ROOT, local_provider, terraform_env
+
 MODULE = ROOT / "terraform"
 EXAMPLES = ("basic-backup", "enterprise-backup", "compliance-backup")
-# The services the module and its examples use, as the provider's endpoints block names them.
-SERVICES = ("cloudwatch", "cloudwatchlogs", "ec2", "events", "iam", "kms", "lambda", "rds", "s3", "sfn", "sns", "sts")
-
-
-def cli_config() -> Path | None:
-    """The Terraform CLI configuration written by scripts/terraform-setup (None: use the registry)."""
-    path = ROOT / ".tools" / "terraform" / "terraformrc"
-    return path if path.is_file() else None
-
-
-def terraform_env() -> dict[str, str]:
-    env = dict(os.environ, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1", TF_INPUT="0")
-    config = cli_config()
-    if config:
-        env["TF_CLI_CONFIG_FILE"] = str(config)
-    # One provider download (or mirror link) for every working directory.
-    env.setdefault("TF_PLUGIN_CACHE_DIR", str(ROOT / ".tools" / "terraform" / "plugin-cache"))
-    Path(env["TF_PLUGIN_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
-    return env
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -42,18 +23,6 @@ def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
     if check and result.returncode != 0:
         raise AssertionError(f"terraform {' '.join(args)} in {cwd} failed:\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def local_provider(endpoint: str) -> dict:
-    """The aws provider configuration (Terraform JSON) that talks to the local AWS."""
-    return {
-        "access_key": "test",
-        "secret_key": "test",
-        "skip_credentials_validation": True,
-        "skip_metadata_api_check": True,
-        "s3_use_path_style": True,
-        "endpoints": [{service: endpoint for service in SERVICES}],
-    }
 
 
 class Workspace:
