@@ -108,6 +108,16 @@ output "state_machine_name" {
   value       = aws_sfn_state_machine.backup.name
 }
 
+output "schedule_rule_name" {
+  description = "Name of the EventBridge rule that starts the backup on backup_schedule (its target's input is the scheduled run's input)"
+  value       = aws_cloudwatch_event_rule.schedule.name
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the backup metrics"
+  value       = var.metrics_namespace
+}
+
 output "export_role_arn" {
   description = "ARN of the role RDS assumes to write exports into the bucket"
   value       = aws_iam_role.export.arn

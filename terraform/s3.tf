@@ -20,8 +20,9 @@ locals {
 resource "aws_s3_bucket" "backup" {
   # checkov:skip=CKV_AWS_144: cross-region safety comes from RDS snapshot copies (enable_cross_region_copy), not from replicating exports
   # checkov:skip=CKV2_AWS_62: nothing consumes object events; each run's result goes to SNS from the notify function
-  bucket = local.bucket_name
-  tags   = local.tags
+  bucket        = local.bucket_name
+  force_destroy = var.s3_force_destroy
+  tags          = local.tags
 }
 
 resource "aws_s3_bucket_ownership_controls" "backup" {
@@ -156,8 +157,9 @@ resource "aws_s3_bucket" "access_logs" {
   # checkov:skip=CKV2_AWS_62: nothing consumes access-log object events
   count = var.enable_s3_access_logging ? 1 : 0
 
-  bucket = local.log_bucket_name
-  tags   = local.tags
+  bucket        = local.log_bucket_name
+  force_destroy = var.s3_force_destroy
+  tags          = local.tags
 }
 
 resource "aws_s3_bucket_ownership_controls" "access_logs" {

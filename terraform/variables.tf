@@ -155,6 +155,12 @@ variable "enable_s3_versioning" {
   default     = true
 }
 
+variable "s3_force_destroy" {
+  description = "Let terraform destroy delete the backup and access-log buckets with everything in them (exports, access logs). Off by default: a destroy then stops at a non-empty bucket rather than deleting backups."
+  type        = bool
+  default     = false
+}
+
 variable "s3_lifecycle_rules" {
   description = "S3 lifecycle management rules of the backup bucket, in days after an object is written. Set a step to null to leave it out."
   type = object({

@@ -1,0 +1,101 @@
+# The spec's advanced example, deployed into the local AWS (scripts/local-aws, scripts/demo):
+# three databases (one a read replica), copies to a second region, exports to S3, SNS and
+# Slack. Only the provider knows about the emulator; the module is used exactly as in AWS.
+# Polls every 5 s (the smallest the module allows) because the emulator finishes snapshots,
+# copies and exports at once.
+
+provider "aws" {
+  region     = "us-east-1"
+  access_key = "test"
+  secret_key = "test"
+
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  s3_use_path_style           = true
+
+  endpoints {
+    cloudwatch     = var.local_aws_endpoint
+    cloudwatchlogs = var.local_aws_endpoint
+    ec2            = var.local_aws_endpoint
+    events         = var.local_aws_endpoint
+    iam            = var.local_aws_endpoint
+    kms            = var.local_aws_endpoint
+    lambda         = var.local_aws_endpoint
+    rds            = var.local_aws_endpoint
+    s3             = var.local_aws_endpoint
+    sfn            = var.local_aws_endpoint
+    sns            = var.local_aws_endpoint
+    sqs            = var.local_aws_endpoint
+    sts            = var.local_aws_endpoint
+  }
+}
+
+module "database_backup" {
+  source = "../.."
+
+  project_name = "nestedphoenix"
+  environment  = "production"
+
+  rds_instance_ids = [
+    "prod-database-1",
+    "prod-database-2",
+    "prod-read-replica-1",
+  ]
+
+  backup_retention_days = 30
+  min_snapshots_to_keep = 3
+  backup_schedule       = "cron(0 2 * * ? *)" # Daily at 2 AM
+
+  enable_cross_region_copy = true
+  cross_region_destination = var.copy_region
+  enable_s3_export         = true
+  # A demo: destroy removes the access logs the emulator writes too.
+  s3_force_destroy = true
+
+  poll_interval_seconds        = 5
+  export_poll_interval_seconds = 5
+
+  notification_email = "dba-team@company.com"
+  slack_webhook_url  = var.slack_webhook_url
+
+  additional_tags = {
+    Team = "dba"
+  }
+}
+
+# An inbox for the run summaries: a queue subscribed to the module's topic, as a chat or
+# ticketing integration would be. The demo reads the SNS messages from it.
+resource "aws_sqs_queue" "notification_inbox" {
+  # checkov:skip=CKV2_AWS_73: a demo inbox in the local AWS; it holds run summaries, no secrets
+  name                    = "nestedphoenix-production-notification-inbox"
+  sqs_managed_sse_enabled = true
+}
+
+resource "aws_sqs_queue_policy" "notification_inbox" {
+  queue_url = aws_sqs_queue.notification_inbox.id
+  policy    = data.aws_iam_policy_document.notification_inbox.json
+}
+
+data "aws_iam_policy_document" "notification_inbox" {
+  statement {
+    sid       = "TheBackupTopicDelivers"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.notification_inbox.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [module.database_backup.sns_topic_arn]
+    }
+  }
+}
+
+resource "aws_sns_topic_subscription" "notification_inbox" {
+  topic_arn            = module.database_backup.sns_topic_arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.notification_inbox.arn
+  raw_message_delivery = false
+}

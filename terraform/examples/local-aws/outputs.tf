@@ -1,0 +1,39 @@
+output "state_machine_arn" {
+  description = "The backup state machine"
+  value       = module.database_backup.state_machine_arn
+}
+
+output "schedule_rule_name" {
+  description = "The EventBridge rule that starts scheduled backups"
+  value       = module.database_backup.schedule_rule_name
+}
+
+output "s3_bucket_name" {
+  description = "Where snapshot exports land"
+  value       = module.database_backup.s3_bucket_name
+}
+
+output "sns_topic_arn" {
+  description = "The topic of the run summaries and alarms"
+  value       = module.database_backup.sns_topic_arn
+}
+
+output "notification_inbox_url" {
+  description = "The SQS queue subscribed to the topic"
+  value       = aws_sqs_queue.notification_inbox.url
+}
+
+output "lambda_function_names" {
+  description = "The six functions"
+  value       = module.database_backup.lambda_function_names
+}
+
+output "metrics_namespace" {
+  description = "Namespace of the backup metrics"
+  value       = module.database_backup.metrics_namespace
+}
+
+output "copy_region" {
+  description = "Region of the snapshot copies"
+  value       = var.copy_region
+}

@@ -1,0 +1,22 @@
+variable "local_aws_endpoint" {
+  description = "URL of the local AWS (scripts/local-aws start prints it as AWS_ENDPOINT_URL), such as http://127.0.0.1:4566."
+  type        = string
+
+  validation {
+    condition     = can(regex("^http://(127\\.0\\.0\\.1|localhost):[0-9]+$", var.local_aws_endpoint))
+    error_message = "local_aws_endpoint must be http://127.0.0.1:<port> (the local AWS), without a trailing slash."
+  }
+}
+
+variable "slack_webhook_url" {
+  description = "Slack incoming webhook; the demo passes the local AWS's Slack sink (<endpoint>/_gateway/slack/...)."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "copy_region" {
+  description = "Region that receives the snapshot copies."
+  type        = string
+  default     = "us-west-2"
+}
