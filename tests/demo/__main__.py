@@ -1,0 +1,154 @@
+"""The demo's steps, run by scripts/demo against the local AWS at AWS_ENDPOINT_URL:
+
+  python -m demo up              create the databases and old snapshots (once), terraform init + apply
+  python -m demo run [--input J] start the backup as the schedule does (or with input J), follow it, report
+  python -m demo down            terraform destroy, and show what (if anything) it left behind
+  python -m demo hint            how to explore the running stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+
+from local_aws.control import control
+from local_aws.deploy import Aws
+from local_aws.terraform import ROOT
+
+from . import follow, report, resources, world
+from .stack import Stack, TerraformError
+
+STATE = ROOT / ".tools" / "demo"
+RESOURCES_BEFORE_APPLY = STATE / "resources-before-apply.json"
+AWS_CLI = ".tools/venv/bin/aws"
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def heading(text: str) -> None:
+    say()
+    say(f"== {text}")
+
+
+def up(aws: Aws, stack: Stack, _args) -> int:
+    heading("databases and their older snapshots")
+    if world.seeded(aws):
+        say("  already there (this local AWS ran the demo before)")
+    else:
+        if stack.state_file.exists():
+            say("  this local AWS is new: forgetting the Terraform state of an earlier one")
+            stack.forget()
+        for line in world.seed(aws):
+            say(f"  {line}")
+    if not stack.resources():
+        STATE.mkdir(parents=True, exist_ok=True)
+        RESOURCES_BEFORE_APPLY.write_text(json.dumps(resources.take(aws), indent=1))
+    heading(f"terraform init + apply of {stack.directory.relative_to(ROOT)}")
+    started = time.monotonic()
+    stack.init()
+    stack.apply()
+    say(f"  applied in {time.monotonic() - started:.0f} s; {len(stack.resources())} resources in the state")
+    drift = stack.drift()
+    say("  a second plan changes nothing" if drift is None else f"  a second plan still changes things:\n{drift}")
+    return 0 if drift is None else 1
+
+
+def run(aws: Aws, stack: Stack, args) -> int:
+    outputs = stack.outputs()
+    machine, scheduled_input = follow.scheduled_target(aws.client("events"), outputs["schedule_rule_name"])
+    execution_input = args.input if args.input is not None else scheduled_input
+    heading("starting the backup")
+    if args.input is None:
+        say(f"  as the EventBridge rule {outputs['schedule_rule_name']} does: input {scheduled_input}")
+    else:
+        say(f"  with the input {execution_input} (a rerun from the console)")
+    say("  the same from a shell:")
+    say(f"    {AWS_CLI} --endpoint-url {aws.endpoint} stepfunctions start-execution \\")
+    say(f"      --state-machine-arn {machine} --input {shlex.quote(execution_input)}")
+    say("  a rerun for one database:")
+    say(f"    {AWS_CLI} --endpoint-url {aws.endpoint} stepfunctions start-execution \\")
+    say(f"      --state-machine-arn {machine} --input '{json.dumps({'db_instance_ids': ['prod-database-2']})}'")
+
+    report.read_inbox(aws, outputs["notification_inbox_url"])  # earlier runs' messages
+    before = report.Inventory.take(aws)
+    slack_seen = len(control(aws.endpoint, "GET", "slack"))
+    sfn = aws.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine, input=execution_input)["executionArn"]
+    heading(f"following {arn.rsplit(':', 1)[-1]}")
+    execution = follow.follow(sfn, arn, say)
+    heading("report (read from the local AWS)")
+    result = report.collect(aws, outputs, execution, before, slack_seen)
+    for line in result.lines():
+        say(f"  {line}")
+    if not result.succeeded:
+        say()
+        say(f"the backup did not succeed: {execution.description.get('error')}: {execution.description.get('cause')}")
+    return 0 if result.succeeded else 1
+
+
+def down(aws: Aws, stack: Stack, _args) -> int:
+    heading(f"terraform destroy of {stack.directory.relative_to(ROOT)}")
+    stack.destroy()
+    if not RESOURCES_BEFORE_APPLY.is_file():
+        say("  destroyed (no record of the local AWS before the apply to compare with)")
+        return 0
+    extra = resources.left_behind(json.loads(RESOURCES_BEFORE_APPLY.read_text()), resources.take(aws))
+    for kind, names in extra.items():
+        say(f"  left behind: {kind}: {', '.join(names)}")
+    say("  nothing left behind; the snapshots and exports (the backups) stay" if not extra else "")
+    return 1 if extra else 0
+
+
+def hint(aws: Aws, stack: Stack, _args) -> int:
+    outputs = stack.outputs()
+    cli = f"{AWS_CLI} --endpoint-url {aws.endpoint}"
+    heading("the stack is running in the local AWS")
+    for line in (
+        f"{cli} stepfunctions list-executions --state-machine-arn {outputs['state_machine_arn']}",
+        f"{cli} rds describe-db-snapshots --snapshot-type manual --query 'DBSnapshots[].[DBSnapshotIdentifier,Status]'",
+        f"{cli} --region {outputs['copy_region']} rds describe-db-snapshots --snapshot-type manual",
+        f"{cli} rds describe-export-tasks",
+        f"curl -s {aws.endpoint}/_gateway/slack        # the Slack messages received",
+        "scripts/demo run                             # another scheduled-style run",
+        "scripts/demo run --input '{\"db_instance_ids\": [\"prod-database-2\"]}'",
+        "scripts/restore --db prod-database-1 --new-id prod-database-1-restored --dry-run",
+        "scripts/demo stop                            # terraform destroy, then stop the local AWS",
+    ):
+        say(f"  {line}")
+    say(f"  (the functions' logs: .tools/local-aws/lambda/logs/; the gateway's: .tools/local-aws/gateway.log)")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up").set_defaults(step=up)
+    run_cmd = commands.add_parser("run")
+    run_cmd.add_argument("--input", help="execution input (JSON); default: the schedule rule's input")
+    run_cmd.set_defaults(step=run)
+    commands.add_parser("down").set_defaults(step=down)
+    commands.add_parser("hint").set_defaults(step=hint)
+    args = parser.parse_args()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not endpoint.startswith("http://127.0.0.1:"):
+        parser.error("AWS_ENDPOINT_URL must be the local AWS: eval \"$(scripts/local-aws start)\"")
+    if getattr(args, "input", None) is not None:
+        try:
+            json.loads(args.input)
+        except ValueError as err:
+            parser.error(f"--input is not JSON: {err}")
+    try:
+        return args.step(Aws(endpoint), Stack(endpoint), args)
+    except TerraformError as err:
+        say(str(err))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The final report of a run, read from the local AWS's state: the snapshots,
+copies and exports the execution made, what prune deleted and kept, the
+messages SNS and Slack received, the metrics put, and the execution itself."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from local_aws.control import control
+from local_aws.deploy import Aws
+
+from .follow import RUN, Execution, error_message
+from .world import DESTINATION, EXECUTION, INSTANCE, MANAGED_BY, SOURCE, SOURCE_DB
+
+
+# Where a database's result in the run report carries a failed step.
+ERROR_KEYS = ("error", "export_error", "copy_error")
+
+
+def tag_map(resource: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("TagList", [])}
+
+
+def manual_snapshots(aws: Aws, region: str) -> dict[str, dict]:
+    """Every manual DB snapshot in a region, by identifier."""
+    pages = aws.client("rds", region).get_paginator("describe_db_snapshots").paginate(SnapshotType="manual")
+    return {s["DBSnapshotIdentifier"]: s for page in pages for s in page["DBSnapshots"]}
+
+
+@dataclass
+class Inventory:
+    """The manual snapshots of both regions at one moment: (region, id) -> snapshot."""
+
+    snapshots: dict[tuple[str, str], dict]
+
+    @classmethod
+    def take(cls, aws: Aws) -> Inventory:
+        return cls({(region, sid): s for region in (SOURCE, DESTINATION) for sid, s in manual_snapshots(aws, region).items()})
+
+    def ours(self) -> set[tuple[str, str]]:
+        return {key for key, s in self.snapshots.items() if tag_map(s).get(MANAGED_BY) == INSTANCE}
+
+    def foreign(self) -> set[tuple[str, str]]:
+        return set(self.snapshots) - self.ours()
+
+
+@dataclass
+class DatabaseResult:
+    db: str
+    snapshot: dict | None = None
+    copy: dict | None = None
+    export: dict | None = None
+    # What the run reported for this database's failed steps: {step, Error, Cause} each.
+    errors: list[dict] = field(default_factory=list)
+    transitions: int = 0
+
+
+@dataclass
+class Report:
+    execution: Execution
+    databases: dict[str, DatabaseResult]
+    deleted: list[tuple[str, str]]
+    kept: list[tuple[str, str, float]]
+    foreign_before: list[tuple[str, str]]
+    foreign_missing: list[tuple[str, str]]
+    sns_messages: list[dict]
+    slack_messages: list[dict]
+    metrics: list[tuple[str, str, float]]
+    run_transitions: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.execution.status == "SUCCEEDED"
+
+    def lines(self) -> list[str]:
+        out = [f"execution {self.execution.arn}", f"  status {self.execution.status} in {self.execution.duration_seconds:.1f} s"]
+        transitions = ", ".join(f"{db} {r.transitions}" for db, r in self.databases.items())
+        out.append(f"  state transitions: {transitions}; outside the per-database Map {self.run_transitions}")
+        for db, result in self.databases.items():
+            out.append(f"database {db}")
+            if result.snapshot:
+                s = result.snapshot
+                out.append(f"  snapshot   {s['DBSnapshotIdentifier']} ({s['Status']}) in {SOURCE}")
+            if result.copy:
+                c = result.copy
+                out.append(f"  copy       {c['DBSnapshotIdentifier']} ({c['Status']}) in {DESTINATION}, KMS key {c.get('KmsKeyId', '-')}")
+            if result.export:
+                e = result.export
+                out.append(f"  export     task {e['ExportTaskIdentifier']} ({e['Status']}) to s3://{e['S3Bucket']}/{e['S3Prefix']}/")
+            for error in result.errors:
+                out.append(f"  FAILED     step {error.get('step')}: {error.get('Error')}: {error_message(error.get('Cause'))}")
+            if not (result.snapshot or result.errors):
+                out.append("  no snapshot made by this execution")
+        out.append(f"prune deleted {len(self.deleted)} snapshot(s) of this module:")
+        out += [f"  - {sid} in {region}" for region, sid in self.deleted] or ["  (none)"]
+        out.append(f"prune kept {len(self.kept)} older snapshot(s) of this module:")
+        out += [f"  - {sid} in {region}, {age:.0f} days old" for region, sid, age in self.kept] or ["  (none)"]
+        survived = len(self.foreign_before) - len(self.foreign_missing)
+        out.append(f"foreign snapshots (not this module's): {survived} of {len(self.foreign_before)} untouched")
+        out += [f"  ! {sid} in {region} is GONE" for region, sid in self.foreign_missing]
+        out.append(f"SNS messages received ({len(self.sns_messages)}):")
+        for message in self.sns_messages:
+            out.append(f"  subject: {message.get('Subject')}")
+            out += [f"    {line}" for line in str(message.get("Message", "")).splitlines()]
+        out.append(f"Slack messages received ({len(self.slack_messages)}):")
+        for message in self.slack_messages:
+            out.append(f"  text: {message.get('text')}")
+            out += [f"    {line}" for line in slack_block_lines(message)]
+        out.append(f"metrics put ({len(self.metrics)}):")
+        out += [f"  {name} {dimension} = {value:g}" for name, dimension, value in self.metrics]
+        return out
+
+
+def slack_block_lines(message: dict) -> list[str]:
+    """The text of a Block Kit message's blocks, as Slack would show it, line by line."""
+    texts = []
+    for block in message.get("blocks", []):
+        parts = [block.get("text")] + block.get("fields", []) + block.get("elements", [])
+        texts += [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    return [line for text in texts for line in text.splitlines()]
+
+
+def collect(aws: Aws, outputs: dict, execution: Execution, before: Inventory, slack_seen: int) -> Report:
+    after = Inventory.take(aws)
+    now = datetime.now(UTC)
+    transitions = execution.transitions()
+    databases: dict[str, DatabaseResult] = {}
+    for item in _run_config(execution).get("db_instance_ids", []):
+        databases[item] = DatabaseResult(item, transitions=transitions.get(item, 0))
+    for (region, _sid), snapshot in after.snapshots.items():
+        tags = tag_map(snapshot)
+        if tags.get(EXECUTION) != execution.arn or tags.get(MANAGED_BY) != INSTANCE:
+            continue
+        result = databases.setdefault(tags[SOURCE_DB], DatabaseResult(tags[SOURCE_DB]))
+        if region == SOURCE:
+            result.snapshot = snapshot
+        else:
+            result.copy = snapshot
+    rds = aws.client("rds", SOURCE)
+    for result in databases.values():
+        if result.snapshot:
+            tasks = rds.describe_export_tasks(SourceArn=result.snapshot["DBSnapshotArn"])["ExportTasks"]
+            # (moto answers every task whatever the filter)
+            result.export = next((t for t in tasks if t["SourceArn"] == result.snapshot["DBSnapshotArn"]), None)
+    for db, errors in _failures(execution).items():
+        databases.setdefault(db, DatabaseResult(db)).errors = errors
+
+    ours_before = before.ours()
+    deleted = sorted(ours_before - set(after.snapshots))
+    kept = sorted(
+        (region, sid, (now - _created(before.snapshots[(region, sid)])).total_seconds() / 86400)
+        for region, sid in ours_before & set(after.snapshots)
+    )
+    foreign_before = sorted(before.foreign())
+    foreign_missing = sorted(set(foreign_before) - set(after.snapshots))
+    slack = [m["message"] for m in control(aws.endpoint, "GET", "slack")[slack_seen:]]
+    return Report(
+        execution=execution,
+        databases=databases,
+        deleted=deleted,
+        kept=kept,
+        foreign_before=foreign_before,
+        foreign_missing=foreign_missing,
+        sns_messages=read_inbox(aws, outputs["notification_inbox_url"]),
+        slack_messages=slack,
+        metrics=metrics_put(aws, outputs["metrics_namespace"], execution),
+        run_transitions=transitions.get(RUN, 0),
+    )
+
+
+def _run_config(execution: Execution) -> dict:
+    """The run's settings as the state machine merged them (defaults + input)."""
+    entered = execution.entered("CheckInput")
+    return entered[0].get("config", {}) if entered else {}
+
+
+def _failures(execution: Execution) -> dict[str, list[dict]]:
+    """The failed steps per database, as the run reported them to notify."""
+    notified = execution.entered("Notify")
+    results = notified[0].get("report", {}).get("results", []) if notified else []
+    return {
+        r["db_identifier"]: [r[key] for key in ERROR_KEYS if isinstance(r.get(key), dict)]
+        for r in results
+        if isinstance(r, dict) and any(isinstance(r.get(key), dict) for key in ERROR_KEYS)
+    }
+
+
+def _created(snapshot: dict) -> datetime:
+    created = snapshot["SnapshotCreateTime"]
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
+
+
+def read_inbox(aws: Aws, queue_url: str) -> list[dict]:
+    """Takes every message off the notification inbox: the SNS envelopes."""
+    sqs = aws.client("sqs", SOURCE)
+    messages = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            return messages
+        messages += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
+
+
+def metrics_put(aws: Aws, namespace: str, execution: Execution) -> list[tuple[str, str, float]]:
+    """The data points put in the namespace during the execution: (name, dimensions, value), summed per
+    metric and dimensions (read from the local AWS's record of PutMetricData)."""
+    start = execution.description["startDate"] - timedelta(seconds=2)
+    end = execution.description["stopDate"] + timedelta(seconds=2)
+    sums: dict[tuple[str, str], float] = {}
+    for datum in control(aws.endpoint, "GET", f"cloudwatch/metric-data?region={SOURCE}"):
+        timestamp = datetime.fromisoformat(datum["timestamp"])
+        timestamp = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+        if datum["namespace"] != namespace or not start <= timestamp <= end:
+            continue
+        dimensions = ",".join(f"{k}={v}" for k, v in sorted(datum["dimensions"].items())) or "(run)"
+        value = datum["value"] if datum["value"] is not None else datum["sum"]
+        sums[(datum["name"], dimensions)] = sums.get((datum["name"], dimensions), 0.0) + float(value)
+    return sorted((name, dimensions, value) for (name, dimensions), value in sums.items())

@@ -1,0 +1,370 @@
+"""The demo, end to end, as a user runs it: `scripts/demo` (build, local AWS,
+databases, terraform apply of terraform/examples/local-aws, a scheduled-style
+backup), then reruns, a console rerun for one database, a failing step, a
+restore, and `terraform destroy`. Every assertion reads the local AWS's state
+(boto3 and the gateway's control API), not the demo's printout.
+
+The steps build on each other (one deployment, several runs), so they are
+one scenario: test methods named in order, each skipped once one has failed.
+Run by scripts/test inside `scripts/local-aws run`; it empties that local AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import unittest
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from demo import resources, world
+from demo.report import tag_map
+from demo.stack import Stack
+from local_aws.control import control
+from local_aws.deploy import Aws
+
+ROOT = Path(__file__).resolve().parents[2]
+DATABASES = [d.identifier for d in world.DATABASES]
+SNAPSHOT_ID = re.compile(r"^(?P<db>[a-z0-9-]+)-\d{8}-\d{6}$")
+
+
+def endpoint() -> str:
+    url = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not url.startswith("http://127.0.0.1:"):
+        raise RuntimeError(f"AWS_ENDPOINT_URL is {url!r}: run through scripts/test or scripts/local-aws run")
+    return url
+
+
+def expected_deletions(ours: dict[tuple[str, str], datetime], now: datetime) -> set[tuple[str, str]]:
+    """The module's retention rule, written out independently of the Rust code: per database
+    and region, the newest MIN_SNAPSHOTS_TO_KEEP stay; of the rest, those older than
+    RETENTION_DAYS go. Prune applies it to every database of the module instance, whichever
+    the run backed up. `ours`: (region, snapshot id) -> creation time."""
+    groups: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
+    for (region, sid), created in ours.items():
+        groups.setdefault((region, SNAPSHOT_ID.match(sid).group("db")), []).append((created, sid))
+    deletions = set()
+    for (region, _db), snapshots in groups.items():
+        older = sorted(snapshots, reverse=True)[world.MIN_SNAPSHOTS_TO_KEEP:]
+        deletions |= {(region, sid) for created, sid in older if now - created > timedelta(days=world.RETENTION_DAYS)}
+    return deletions
+
+
+class Demo(unittest.TestCase):
+    aws: Aws
+    stack: Stack
+    outputs: dict
+    failed_step: str | None = None
+    published_seen = 0
+    # Our snapshots (region, id) -> created, as of the end of the previous step.
+    ours_before: dict[tuple[str, str], datetime]
+
+    @classmethod
+    def setUpClass(cls):
+        control(endpoint(), "POST", "reset")
+        cls.aws = Aws(endpoint())
+        cls.stack = Stack(endpoint())
+        cls.ours_before = {}
+
+    def run(self, result=None):
+        result = result or self.defaultTestResult()
+        problems = len(result.failures) + len(result.errors)
+        super().run(result)
+        if len(result.failures) + len(result.errors) > problems:
+            Demo.failed_step = self._testMethodName
+        return result
+
+    def setUp(self):
+        if Demo.failed_step:
+            self.skipTest(f"an earlier step failed: {Demo.failed_step}")
+
+    def tearDown(self):
+        control(endpoint(), "DELETE", "faults")
+
+    # Helpers reading the local AWS.
+    def demo(self, *args: str) -> tuple[int, str, float]:
+        """Runs scripts/demo ARGS; (exit status, output, seconds)."""
+        started = time.monotonic()
+        result = subprocess.run(["scripts/demo", *args], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        output = result.stdout + result.stderr
+        print(f"\n--- scripts/demo {' '.join(args)}: exit {result.returncode} in {time.monotonic() - started:.0f} s")
+        # (without terraform's own output)
+        print("\n".join(line for line in output.splitlines() if not line.startswith("  | ")))
+        return result.returncode, output, time.monotonic() - started
+
+    def snapshots(self, region: str) -> dict[str, dict]:
+        rds = self.aws.client("rds", region)
+        return {s["DBSnapshotIdentifier"]: s for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]}
+
+    def ours(self) -> dict[tuple[str, str], datetime]:
+        found = {}
+        for region in (world.SOURCE, world.DESTINATION):
+            for sid, snapshot in self.snapshots(region).items():
+                if tag_map(snapshot).get(world.MANAGED_BY) == world.INSTANCE:
+                    created = snapshot["SnapshotCreateTime"]
+                    found[(region, sid)] = created if created.tzinfo else created.replace(tzinfo=UTC)
+        return found
+
+    def executions(self) -> list[dict]:
+        """The state machine's executions, oldest first, each described."""
+        sfn = self.aws.client("stepfunctions")
+        listed = sfn.list_executions(stateMachineArn=Demo.outputs["state_machine_arn"])["executions"]
+        described = [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
+        return sorted(described, key=lambda e: e["startDate"])
+
+    def history(self, arn: str) -> list[dict]:
+        sfn = self.aws.client("stepfunctions")
+        return sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+    def state_inputs(self, arn: str, state: str) -> list[dict]:
+        return [
+            json.loads(e["stateEnteredEventDetails"]["input"])
+            for e in self.history(arn)
+            if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state
+        ]
+
+    def lambda_payloads(self, arn: str, state: str) -> list[dict]:
+        """What a Task state sent its function, each time it was entered."""
+        history = self.history(arn)
+        entered = {e["id"] for e in history
+                   if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == state}
+        return [
+            json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
+            for e in history
+            if e["type"] == "LambdaFunctionScheduled" and e["previousEventId"] in entered
+        ]
+
+    def made_by(self, execution_arn: str, region: str) -> dict[str, dict]:
+        """The snapshots an execution made in a region, by database."""
+        found: dict[str, dict] = {}
+        for snapshot in self.snapshots(region).values():
+            tags = tag_map(snapshot)
+            if tags.get(world.EXECUTION) == execution_arn:
+                self.assertNotIn(tags[world.SOURCE_DB], found, f"two snapshots of one database in {region}")
+                found[tags[world.SOURCE_DB]] = snapshot
+        return found
+
+    def metric_sums(self, since: datetime) -> dict[tuple[str, str], float]:
+        sums: dict[tuple[str, str], float] = {}
+        for datum in control(endpoint(), "GET", "cloudwatch/metric-data?region=us-east-1"):
+            stamp = datetime.fromisoformat(datum["timestamp"])
+            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+            if datum["namespace"] == Demo.outputs["metrics_namespace"] and stamp >= since:
+                key = (datum["name"], datum["dimensions"].get("DatabaseIdentifier", "(run)"))
+                sums[key] = sums.get(key, 0) + datum["value"]
+        return sums
+
+    def published(self) -> list[dict]:
+        """The messages published to the module's topic since the previous call."""
+        messages = [m for m in control(endpoint(), "GET", "sns/published?region=us-east-1")
+                    if m["topic_arn"] == Demo.outputs["sns_topic_arn"]]
+        new, Demo.published_seen = messages[Demo.published_seen:], len(messages)
+        return new
+
+    def invoke(self, function: str, payload: dict) -> dict:
+        response = self.aws.client("lambda").invoke(
+            FunctionName=Demo.outputs["lambda_function_names"][function], Payload=json.dumps(payload).encode()
+        )
+        body = json.loads(response["Payload"].read())
+        self.assertNotIn("FunctionError", response, body)
+        return body
+
+    def assert_backed_up(self, execution: dict, databases: list[str]):
+        """Each database has one available snapshot, copy and export from this execution; the others none."""
+        arn = execution["executionArn"]
+        source = self.made_by(arn, world.SOURCE)
+        copies = self.made_by(arn, world.DESTINATION)
+        self.assertEqual(sorted(source), sorted(databases))
+        self.assertEqual(sorted(copies), sorted(databases))
+        tasks = self.aws.client("rds").describe_export_tasks()["ExportTasks"]
+        started = execution["startDate"].astimezone(UTC)
+        for db in databases:
+            snapshot, copy = source[db], copies[db]
+            self.assertEqual(SNAPSHOT_ID.match(snapshot["DBSnapshotIdentifier"]).group("db"), db)
+            self.assertEqual(snapshot["DBSnapshotIdentifier"], f"{db}-{started:%Y%m%d-%H%M%S}")
+            self.assertEqual((snapshot["Status"], copy["Status"]), ("available", "available"))
+            self.assertEqual(tag_map(snapshot)[world.MANAGED_BY], world.INSTANCE)
+            self.assertEqual(copy["DBSnapshotIdentifier"], snapshot["DBSnapshotIdentifier"])
+            self.assertTrue(copy["KmsKeyId"].startswith(f"arn:aws:kms:{world.DESTINATION}:"), copy["KmsKeyId"])
+            exports = [t for t in tasks if t["SourceArn"] == snapshot["DBSnapshotArn"]]
+            self.assertEqual(len(exports), 1, exports)
+            # (RDS documents COMPLETE; moto answers lower case)
+            self.assertEqual(exports[0]["Status"].upper(), "COMPLETE")
+            self.assertEqual(exports[0]["S3Bucket"], Demo.outputs["s3_bucket_name"])
+            self.assertEqual(exports[0]["S3Prefix"], f"{world.PROJECT}/{world.ENVIRONMENT}/{db}/{started:%Y-%m-%d}")
+
+    def assert_pruned_by_the_rule(self, run_started: datetime):
+        """Exactly the snapshots the retention rule names are gone; every foreign one stays."""
+        now_ours = self.ours()
+        before = {**Demo.ours_before, **{k: v for k, v in now_ours.items() if k not in Demo.ours_before}}
+        gone = set(Demo.ours_before) - set(now_ours)
+        self.assertEqual(gone, expected_deletions(before, run_started))
+        for old in world.OLD_SNAPSHOTS:
+            if not old.ours:
+                self.assertIn(old.snapshot_id(Demo.seeded_at), self.snapshots(old.region), "a foreign snapshot was deleted")
+        Demo.ours_before = now_ours
+
+    # The scenario.
+    def test_1_demo_runs_to_the_final_report(self):
+        status, output, seconds = self.demo()
+        self.assertEqual(status, 0, output[-4000:])
+        Demo.outputs = self.stack.outputs()
+        # The seeds are named and dated from the moment the databases were made.
+        first_db = self.aws.client("rds").describe_db_instances(DBInstanceIdentifier=DATABASES[0])["DBInstances"][0]
+        Demo.seeded_at = first_db["InstanceCreateTime"].astimezone(UTC)
+        self.assertIsNone(self.stack.drift(), "a plan after the apply still changes things")
+        executions = self.executions()
+        self.assertEqual(len(executions), 1)
+        run = executions[0]
+        self.assertEqual(run["status"], "SUCCEEDED", run)
+        # Started as the rule does: the rule's target input, unchanged.
+        target = self.aws.client("events").list_targets_by_rule(Rule=Demo.outputs["schedule_rule_name"])["Targets"]
+        self.assertEqual([t["Arn"] for t in target], [Demo.outputs["state_machine_arn"]])
+        self.assertEqual(json.loads(run["input"]), json.loads(target[0]["Input"]))
+        self.assert_backed_up(run, DATABASES)
+
+        # Prune: seeds of ours past retention beyond the newest 3 went; the rest stayed.
+        seeds = {}
+        for old in world.OLD_SNAPSHOTS:
+            if old.ours:
+                seeds[(old.region, old.snapshot_id(Demo.seeded_at))] = Demo.seeded_at - timedelta(days=old.age_days)
+        Demo.ours_before = seeds
+        self.assert_pruned_by_the_rule(run["startDate"])
+        self.assertEqual(len(set(seeds) - set(self.ours())), 4, "the seeds are laid out for four deletions")
+
+        messages = self.published()
+        self.assertEqual(len(messages), 1, messages)
+        self.assertTrue(messages[0]["subject"].startswith("[SUCCEEDED]"), messages[0]["subject"])
+        self.assertIn("3 of 3", messages[0]["subject"])
+        for db in DATABASES:
+            self.assertIn(db, messages[0]["message"])
+        # The demo read it from the queue subscribed to the topic, as printed.
+        self.assertIn(f"subject: {messages[0]['subject']}", output)
+        slack = control(endpoint(), "GET", "slack")
+        self.assertEqual(len(slack), 1)
+        self.assertEqual(slack[0]["path"], "/slack/services/T0DEMO/B0DEMO/database-backup")
+        self.assertIn("succeeded", slack[0]["message"]["text"])
+        metrics = self.metric_sums(run["startDate"] - timedelta(seconds=1))
+        for db in DATABASES:
+            self.assertEqual((metrics[("BackupSuccess", db)], metrics[("BackupFailure", db)]), (1, 0))
+        self.assertEqual(metrics[("BackupFailure", "(run)")], 0)
+        # The printed report says the same (what users read must match what happened).
+        for snapshot in self.made_by(run["executionArn"], world.SOURCE).values():
+            self.assertIn(snapshot["DBSnapshotIdentifier"], output)
+        transitions = re.search(r"state transitions: (.*)", output).group(1)
+        print(f"demo wall time {seconds:.0f} s; state transitions: {transitions}")
+
+    def test_2_rerun_with_the_same_input_is_safe(self):
+        status, output, _ = self.demo("run")
+        self.assertEqual(status, 0, output[-4000:])
+        first, second = self.executions()
+        self.assertEqual(second["status"], "SUCCEEDED")
+        self.assertEqual(second["input"], first["input"])
+        self.assert_backed_up(second, DATABASES)
+        self.assert_pruned_by_the_rule(second["startDate"])
+        # A retry of a step of that run (as Step Functions retries or redrives it) finds its
+        # own work: the same snapshot and copy, no new ones, no error; prune deletes nothing more.
+        arn = second["executionArn"]
+        ours = self.ours()
+        for state, function in (("Snapshot", "snapshot"), ("Copy", "copy")):
+            payloads = self.lambda_payloads(arn, state)
+            self.assertEqual(len(payloads), len(DATABASES))
+            for payload in payloads:
+                result = self.invoke(function, payload)
+                self.assertFalse(result["created"], result)
+                self.assertEqual(result["status"], "available")
+        pruned = self.invoke("prune", self.lambda_payloads(arn, "Prune")[0])
+        self.assertEqual([d for region in pruned["regions"] for d in region["deleted"]], [])
+        self.assertEqual(self.ours(), ours)
+        self.assertEqual(len(self.published()), 1)
+
+    def test_3_console_rerun_for_one_database(self):
+        status, output, _ = self.demo("run", "--input", json.dumps({"db_instance_ids": ["prod-database-2"]}))
+        self.assertEqual(status, 0, output[-4000:])
+        run = self.executions()[-1]
+        self.assertEqual(run["status"], "SUCCEEDED")
+        self.assert_backed_up(run, ["prod-database-2"])
+        self.assert_pruned_by_the_rule(run["startDate"])
+        messages = self.published()
+        self.assertEqual(len(messages), 1)
+        self.assertIn("1 of 1", messages[0]["subject"])
+
+    def test_4_a_failing_step_is_named_and_the_command_fails(self):
+        control(endpoint(), "DELETE", "slack")
+        control(endpoint(), "POST", "faults", {
+            "action": "rds:CopyDBSnapshot", "count": None, "region": world.DESTINATION, "match": "prod-database-1",
+            "error_code": "KMSKeyNotAccessibleFault", "message": "The KMS key of the destination is disabled",
+        })
+        status, output, _ = self.demo("run")
+        self.assertNotEqual(status, 0, output[-4000:])
+        run = self.executions()[-1]
+        self.assertEqual(run["status"], "FAILED")
+        results = {r["db_identifier"]: r for r in self.state_inputs(run["executionArn"], "Notify")[0]["report"]["results"]}
+        error = results["prod-database-1"]["copy_error"]
+        self.assertEqual(error["step"], "copy")
+        self.assertIn("The KMS key of the destination is disabled", error["Cause"])
+        # The others were backed up; the failing database's source snapshot too.
+        self.assertEqual(sorted(self.made_by(run["executionArn"], world.SOURCE)), DATABASES)
+        self.assertNotIn("prod-database-1", self.made_by(run["executionArn"], world.DESTINATION))
+        messages = self.published()
+        self.assertEqual(len(messages), 1)
+        self.assertTrue(messages[0]["subject"].startswith("[FAILED]"), messages[0]["subject"])
+        for text in (messages[0]["message"], json.dumps(control(endpoint(), "GET", "slack"))):
+            self.assertIn("prod-database-1", text)
+            self.assertIn("copy", text)
+            self.assertIn("The KMS key of the destination is disabled", text)
+        self.assertRegex(output, r"FAILED\s+step copy: .*The KMS key of the destination is disabled")
+        metrics = self.metric_sums(run["startDate"] - timedelta(seconds=1))
+        self.assertEqual(metrics[("BackupFailure", "prod-database-1")], 1)
+        # Nothing of ours that the rule keeps went missing.
+        self.assert_pruned_by_the_rule(run["startDate"])
+
+    def test_5_restore_from_the_newest_good_backup(self):
+        rds_west = self.aws.client("rds", world.DESTINATION)
+        dry = self.restore("--db", "prod-database-1", "--new-id", "prod-database-1-restored", "--dry-run")
+        self.assertEqual(dry.returncode, 0, dry.stderr)
+        newest_source = max(
+            (sid for (region, sid) in self.ours() if region == world.SOURCE and sid.startswith("prod-database-1-2")),
+            key=lambda sid: self.ours()[(world.SOURCE, sid)],
+        )
+        self.assertIn(newest_source, dry.stdout)
+        self.assertIn("nothing was changed", dry.stdout)
+        instances = self.aws.client("rds").describe_db_instances()["DBInstances"]
+        self.assertNotIn("prod-database-1-restored", [i["DBInstanceIdentifier"] for i in instances])
+
+        # Disaster recovery: from the destination region's newest available copy.
+        copies = {sid: created for (region, sid), created in self.ours().items()
+                  if region == world.DESTINATION and sid.startswith("prod-database-1-")}
+        newest_copy = max(copies, key=copies.get)
+        done = self.restore("--db", "prod-database-1", "--new-id", "prod-database-1-dr", "--region", world.DESTINATION,
+                            "--instance-class", "db.t3.small", "--wait", "60")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        restored = rds_west.describe_db_instances(DBInstanceIdentifier="prod-database-1-dr")["DBInstances"][0]
+        self.assertEqual(restored["DBInstanceStatus"], "available")
+        self.assertEqual(restored["DBInstanceClass"], "db.t3.small")
+        self.assertEqual(tag_map(restored)["database-backup:restored-from"],
+                         self.snapshots(world.DESTINATION)[newest_copy]["DBSnapshotArn"])
+        again = self.restore("--db", "prod-database-1", "--new-id", "prod-database-1-dr", "--region", world.DESTINATION,
+                             "--instance-class", "db.t3.small")
+        self.assertEqual(again.returncode, 1)
+        self.assertIn("already exists", again.stderr)
+        rds_west.delete_db_instance(DBInstanceIdentifier="prod-database-1-dr", SkipFinalSnapshot=True)
+
+    def restore(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["scripts/restore", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    def test_6_destroy_leaves_nothing_behind(self):
+        result = subprocess.run(
+            [str(ROOT / ".tools" / "venv" / "bin" / "python"), "-m", "demo", "down"],
+            cwd=ROOT, capture_output=True, text=True, timeout=900,
+            env=dict(os.environ, PYTHONPATH=str(ROOT / "tests")),
+        )
+        self.assertEqual(result.returncode, 0, result.stdout[-4000:] + result.stderr)
+        self.assertEqual(self.stack.resources(), [])
+        left = {kind: names for kind, names in resources.take(self.aws).items() if names}
+        self.assertEqual(left, {}, "terraform destroy left these in the local AWS")
+        # The backups outlive the module.
+        self.assertTrue(self.ours())
