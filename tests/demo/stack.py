@@ -4,6 +4,7 @@ terraform/examples/local-aws (its state stays in that directory)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from local_aws.terraform import ROOT, terraform_env
 
 EXAMPLE = ROOT / "terraform" / "examples" / "local-aws"
+DATA_SOURCE = re.compile(r"(^|\.)data\.")
 SLACK_PATH = "/_gateway/slack/services/T0DEMO/B0DEMO/database-backup"
 
 
@@ -84,8 +86,8 @@ class Stack:
         return {name: value["value"] for name, value in json.loads(shown).items()}
 
     def resources(self) -> list[str]:
-        """The addresses of what the state holds."""
+        """The addresses of the managed resources the state holds (not data sources)."""
         if not self.state_file.is_file():
             return []
         listed = self.terraform("state", "list", echo=False)
-        return [line for line in listed.splitlines() if line.strip()]
+        return [line for line in listed.splitlines() if line.strip() and not DATA_SOURCE.search(line)]
