@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
 
-from local_aws.control import control
-from local_aws.deploy import Aws
+from local_aws.control import control, local_endpoint
+from local_aws.deploy import Aws, drain_queue
 from local_aws.terraform import ROOT
 
 from . import follow, report, resources, world
@@ -75,7 +74,7 @@ def run(aws: Aws, stack: Stack, args) -> int:
     say(f"    {AWS_CLI} --endpoint-url {aws.endpoint} stepfunctions start-execution \\")
     say(f"      --state-machine-arn {machine} --input '{json.dumps({'db_instance_ids': ['prod-database-2']})}'")
 
-    report.read_inbox(aws, outputs["notification_inbox_url"])  # earlier runs' messages
+    drain_queue(aws, outputs["notification_inbox_url"])  # earlier runs' messages
     before = report.Inventory.take(aws)
     slack_seen = len(control(aws.endpoint, "GET", "slack"))
     sfn = aws.client("stepfunctions")
@@ -135,9 +134,10 @@ def main() -> int:
     commands.add_parser("down").set_defaults(step=down)
     commands.add_parser("hint").set_defaults(step=hint)
     args = parser.parse_args()
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
-    if not endpoint.startswith("http://127.0.0.1:"):
-        parser.error("AWS_ENDPOINT_URL must be the local AWS: eval \"$(scripts/local-aws start)\"")
+    try:
+        endpoint = local_endpoint()
+    except RuntimeError as err:
+        parser.error(str(err))
     if getattr(args, "input", None) is not None:
         try:
             json.loads(args.input)

@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 # States that only move data around; progress shows the ones that do work or wait.
 QUIET_TYPES = ("PassStateEntered", "ChoiceStateEntered")
@@ -40,12 +39,16 @@ class Execution:
         return counts
 
     def entered(self, state: str) -> list[dict]:
-        """The inputs of each entry into `state`."""
-        return [
-            json.loads(e["stateEnteredEventDetails"]["input"])
-            for e in self.history
-            if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state
-        ]
+        return entered(self.history, state)
+
+
+def entered(events: list[dict], state: str) -> list[dict]:
+    """The inputs of each entry into `state`."""
+    return [
+        json.loads(e["stateEnteredEventDetails"]["input"])
+        for e in events
+        if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state
+    ]
 
 
 def scheduled_target(events, rule_name: str) -> tuple[str, str]:
@@ -142,28 +145,26 @@ def follow(sfn, arn: str, say: Callable[[str], None], poll_seconds: float = 0.5,
     """Prints progress lines as the execution's history grows; returns the finished execution."""
     scopes = Scopes()
     seen = 0
-    started: datetime | None = None
-    history: list[dict] = []
     deadline = time.monotonic() + timeout
     while True:
         description = sfn.describe_execution(executionArn=arn)
-        history = _history(sfn, arn)
-        started = started or description["startDate"]
-        for event in history[seen:]:
+        events = history(sfn, arn)
+        for event in events[seen:]:
             scope = scopes.add(event)
             line = describe(event, scopes.state(event))
             if line:
-                elapsed = (event["timestamp"] - started).total_seconds()
+                elapsed = (event["timestamp"] - description["startDate"]).total_seconds()
                 say(f"  [{elapsed:6.1f}s] {scope:<22} {line}")
-        seen = len(history)
+        seen = len(events)
         if description["status"] != "RUNNING":
-            return Execution(arn, description, history)
+            return Execution(arn, description, events)
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {arn} still running after {timeout:.0f} s")
         time.sleep(poll_seconds)
 
 
-def _history(sfn, arn: str) -> list[dict]:
+def history(sfn, arn: str) -> list[dict]:
+    """Every event of an execution's history, oldest first."""
     events, token = [], None
     while True:
         page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))

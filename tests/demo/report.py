@@ -4,12 +4,11 @@ messages SNS and Slack received, the metrics put, and the execution itself."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from local_aws.control import control
-from local_aws.deploy import Aws
+from local_aws.deploy import Aws, drain_queue
 
 from .follow import RUN, Execution, error_message
 from .world import DESTINATION, EXECUTION, INSTANCE, MANAGED_BY, SOURCE, SOURCE_DB
@@ -150,7 +149,7 @@ def collect(aws: Aws, outputs: dict, execution: Execution, before: Inventory, sl
     ours_before = before.ours()
     deleted = sorted(ours_before - set(after.snapshots))
     kept = sorted(
-        (region, sid, (now - _created(before.snapshots[(region, sid)])).total_seconds() / 86400)
+        (region, sid, (now - created_at(before.snapshots[(region, sid)])).total_seconds() / 86400)
         for region, sid in ours_before & set(after.snapshots)
     )
     foreign_before = sorted(before.foreign())
@@ -163,7 +162,7 @@ def collect(aws: Aws, outputs: dict, execution: Execution, before: Inventory, sl
         kept=kept,
         foreign_before=foreign_before,
         foreign_missing=foreign_missing,
-        sns_messages=read_inbox(aws, outputs["notification_inbox_url"]),
+        sns_messages=drain_queue(aws, outputs["notification_inbox_url"], SOURCE),
         slack_messages=slack,
         metrics=metrics_put(aws, outputs["metrics_namespace"], execution),
         run_transitions=transitions.get(RUN, 0),
@@ -187,32 +186,17 @@ def _failures(execution: Execution) -> dict[str, list[dict]]:
     }
 
 
-def _created(snapshot: dict) -> datetime:
+def created_at(snapshot: dict) -> datetime:
+    """A snapshot's creation time, with its time zone."""
     created = snapshot["SnapshotCreateTime"]
     return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
-def read_inbox(aws: Aws, queue_url: str) -> list[dict]:
-    """Takes every message off the notification inbox: the SNS envelopes."""
-    sqs = aws.client("sqs", SOURCE)
-    messages = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not batch:
-            return messages
-        messages += [json.loads(m["Body"]) for m in batch]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-        )
-
-
-def metrics_put(aws: Aws, namespace: str, execution: Execution) -> list[tuple[str, str, float]]:
-    """The data points put in the namespace during the execution: (name, dimensions, value), summed per
-    metric and dimensions (read from the local AWS's record of PutMetricData)."""
-    start = execution.description["startDate"] - timedelta(seconds=2)
-    end = execution.description["stopDate"] + timedelta(seconds=2)
+def metric_sums(endpoint: str, namespace: str, start: datetime, end: datetime) -> dict[tuple[str, str], float]:
+    """The data points put in a namespace between two instants, summed per metric and dimensions:
+    (name, "Name=value,..." or "(run)") -> sum. Read from the local AWS's record of PutMetricData."""
     sums: dict[tuple[str, str], float] = {}
-    for datum in control(aws.endpoint, "GET", f"cloudwatch/metric-data?region={SOURCE}"):
+    for datum in control(endpoint, "GET", f"cloudwatch/metric-data?region={SOURCE}"):
         timestamp = datetime.fromisoformat(datum["timestamp"])
         timestamp = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
         if datum["namespace"] != namespace or not start <= timestamp <= end:
@@ -220,4 +204,12 @@ def metrics_put(aws: Aws, namespace: str, execution: Execution) -> list[tuple[st
         dimensions = ",".join(f"{k}={v}" for k, v in sorted(datum["dimensions"].items())) or "(run)"
         value = datum["value"] if datum["value"] is not None else datum["sum"]
         sums[(datum["name"], dimensions)] = sums.get((datum["name"], dimensions), 0.0) + float(value)
+    return sums
+
+
+def metrics_put(aws: Aws, namespace: str, execution: Execution) -> list[tuple[str, str, float]]:
+    """The metrics put during the execution: (name, dimensions, sum), sorted."""
+    start = execution.description["startDate"] - timedelta(seconds=2)
+    end = execution.description["stopDate"] + timedelta(seconds=2)
+    sums = metric_sums(aws.endpoint, namespace, start, end)
     return sorted((name, dimensions, value) for (name, dimensions), value in sums.items())

@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from demo import resources, world
-from demo.report import tag_map
+from demo.follow import entered, history
+from demo.report import Inventory, created_at, manual_snapshots, metric_sums, tag_map
 from demo.stack import Stack
-from local_aws.control import control
+from local_aws.control import control, local_endpoint
 from local_aws.deploy import Aws
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +32,7 @@ DATABASES = [d.identifier for d in world.DATABASES]
 SNAPSHOT_ID = re.compile(r"^(?P<db>[a-z0-9-]+)-\d{8}-\d{6}$")
 
 
-def endpoint() -> str:
-    url = os.environ.get("AWS_ENDPOINT_URL", "")
-    if not url.startswith("http://127.0.0.1:"):
-        raise RuntimeError(f"AWS_ENDPOINT_URL is {url!r}: run through scripts/test or scripts/local-aws run")
-    return url
+endpoint = local_endpoint
 
 
 def expected_deletions(ours: dict[tuple[str, str], datetime], now: datetime) -> set[tuple[str, str]]:
@@ -96,17 +93,12 @@ class Demo(unittest.TestCase):
         return result.returncode, output, time.monotonic() - started
 
     def snapshots(self, region: str) -> dict[str, dict]:
-        rds = self.aws.client("rds", region)
-        return {s["DBSnapshotIdentifier"]: s for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]}
+        return manual_snapshots(self.aws, region)
 
     def ours(self) -> dict[tuple[str, str], datetime]:
-        found = {}
-        for region in (world.SOURCE, world.DESTINATION):
-            for sid, snapshot in self.snapshots(region).items():
-                if tag_map(snapshot).get(world.MANAGED_BY) == world.INSTANCE:
-                    created = snapshot["SnapshotCreateTime"]
-                    found[(region, sid)] = created if created.tzinfo else created.replace(tzinfo=UTC)
-        return found
+        """This module instance's snapshots in both regions: (region, id) -> created."""
+        inventory = Inventory.take(self.aws)
+        return {key: created_at(inventory.snapshots[key]) for key in inventory.ours()}
 
     def executions(self) -> list[dict]:
         """The state machine's executions, oldest first, each described."""
@@ -116,15 +108,10 @@ class Demo(unittest.TestCase):
         return sorted(described, key=lambda e: e["startDate"])
 
     def history(self, arn: str) -> list[dict]:
-        sfn = self.aws.client("stepfunctions")
-        return sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return history(self.aws.client("stepfunctions"), arn)
 
     def state_inputs(self, arn: str, state: str) -> list[dict]:
-        return [
-            json.loads(e["stateEnteredEventDetails"]["input"])
-            for e in self.history(arn)
-            if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state
-        ]
+        return entered(self.history(arn), state)
 
     def lambda_payloads(self, arn: str, state: str) -> list[dict]:
         """What a Task state sent its function, each time it was entered."""
@@ -148,14 +135,9 @@ class Demo(unittest.TestCase):
         return found
 
     def metric_sums(self, since: datetime) -> dict[tuple[str, str], float]:
-        sums: dict[tuple[str, str], float] = {}
-        for datum in control(endpoint(), "GET", "cloudwatch/metric-data?region=us-east-1"):
-            stamp = datetime.fromisoformat(datum["timestamp"])
-            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-            if datum["namespace"] == Demo.outputs["metrics_namespace"] and stamp >= since:
-                key = (datum["name"], datum["dimensions"].get("DatabaseIdentifier", "(run)"))
-                sums[key] = sums.get(key, 0) + datum["value"]
-        return sums
+        """Metric sums since an instant: (name, database or "(run)") -> sum."""
+        sums = metric_sums(endpoint(), Demo.outputs["metrics_namespace"], since, datetime.max.replace(tzinfo=UTC))
+        return {(name, dimensions.removeprefix("DatabaseIdentifier=")): value for (name, dimensions), value in sums.items()}
 
     def published(self) -> list[dict]:
         """The messages published to the module's topic since the previous call."""
@@ -326,9 +308,10 @@ class Demo(unittest.TestCase):
         rds_west = self.aws.client("rds", world.DESTINATION)
         dry = self.restore("--db", "prod-database-1", "--new-id", "prod-database-1-restored", "--dry-run")
         self.assertEqual(dry.returncode, 0, dry.stderr)
+        ours = self.ours()
         newest_source = max(
-            (sid for (region, sid) in self.ours() if region == world.SOURCE and sid.startswith("prod-database-1-2")),
-            key=lambda sid: self.ours()[(world.SOURCE, sid)],
+            (sid for (region, sid) in ours if region == world.SOURCE and sid.startswith("prod-database-1-2")),
+            key=lambda sid: ours[(world.SOURCE, sid)],
         )
         self.assertIn(newest_source, dry.stdout)
         self.assertIn("nothing was changed", dry.stdout)
@@ -336,7 +319,7 @@ class Demo(unittest.TestCase):
         self.assertNotIn("prod-database-1-restored", [i["DBInstanceIdentifier"] for i in instances])
 
         # Disaster recovery: from the destination region's newest available copy.
-        copies = {sid: created for (region, sid), created in self.ours().items()
+        copies = {sid: created for (region, sid), created in ours.items()
                   if region == world.DESTINATION and sid.startswith("prod-database-1-")}
         newest_copy = max(copies, key=copies.get)
         done = self.restore("--db", "prod-database-1", "--new-id", "prod-database-1-dr", "--region", world.DESTINATION,

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
+
+
+def local_endpoint() -> str:
+    """The local AWS's URL from AWS_ENDPOINT_URL (set by scripts/local-aws start or run)."""
+    url = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not url.startswith("http://127.0.0.1:"):
+        raise RuntimeError(f"AWS_ENDPOINT_URL is {url!r}, not the local AWS: run through scripts/test, "
+                           "scripts/local-aws run, or after eval \"$(scripts/local-aws start)\"")
+    return url
 
 
 def control(endpoint: str, method: str, path: str, document: object | None = None):

@@ -95,6 +95,20 @@ class Aws:
         )
 
 
+def drain_queue(aws: Aws, queue_url: str, region: str = "us-east-1") -> list[dict]:
+    """Takes every message off a queue subscribed to a topic: the SNS envelopes, oldest first."""
+    sqs = aws.client("sqs", region)
+    messages = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            return messages
+        messages += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
+
+
 @dataclass
 class Deployment:
     aws: Aws

@@ -5,15 +5,15 @@ per test, and readers of the emulated AWS state."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import unittest
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from demo.follow import history
 from local_aws import control as gateway
-from local_aws.deploy import Aws, Deployment, Settings
+from local_aws.deploy import Aws, Deployment, Settings, drain_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 ZIPS = ROOT / "target" / "lambda"
@@ -24,11 +24,7 @@ SOURCE_DB = "database-backup:source-db"
 FAST = {"poll_interval_seconds": 1, "export_poll_interval_seconds": 1}
 
 
-def endpoint() -> str:
-    url = os.environ.get("AWS_ENDPOINT_URL", "")
-    if not url.startswith("http://127.0.0.1:"):
-        raise RuntimeError(f"AWS_ENDPOINT_URL is {url!r}: run these tests through scripts/test or scripts/local-aws run")
-    return url
+endpoint = gateway.local_endpoint
 
 
 def control(method: str, path: str, document: object | None = None):
@@ -134,27 +130,10 @@ class LocalAwsTest(unittest.TestCase):
                 break
             self.assertLess(time.monotonic(), deadline, f"execution {arn} still running after {timeout} s")
             time.sleep(0.25)
-        history, token = [], None
-        while True:
-            page = self.sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
-            history += page["events"]
-            token = page.get("nextToken")
-            if not token:
-                break
-        return Execution(arn, description, history)
+        return Execution(arn, description, history(self.sfn, arn))
 
     def sns_messages(self) -> list[dict]:
-        sqs = self.aws.client("sqs", SOURCE)
-        messages = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.deployment.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return messages
-            messages += [json.loads(m["Body"]) for m in batch]
-            sqs.delete_message_batch(
-                QueueUrl=self.deployment.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-            )
+        return drain_queue(self.aws, self.deployment.queue_url)
 
     def slack_messages(self) -> list[dict]:
         return [m["message"] for m in control("GET", "slack")]
