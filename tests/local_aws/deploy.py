@@ -121,6 +121,8 @@ class Deployment:
     slack_path: str
     export_bucket: str
     copy_kms_key: str | None
+    # Each function's environment variables, as deployed.
+    environments: dict[str, dict[str, str]]
 
     @classmethod
     def create(cls, endpoint: str, zips: Path, settings: Settings) -> Deployment:
@@ -191,4 +193,4 @@ class Deployment:
             name=f"{prefix}-backup", definition=definition, roleArn=states_role["Role"]["Arn"]
         )
         return cls(aws, settings, account, machine["stateMachineArn"], arns, topic, queue_url, slack_path, bucket,
-                   copy_key)
+                   copy_key, environments)

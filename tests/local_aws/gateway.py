@@ -54,6 +54,8 @@ CONTROL_HELP = {
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
+    "POST /_gateway/rds/snapshots": "{region, snapshots: [{db_instance_identifier, snapshot_id, created, tags}]}: "
+    "seed manual snapshots in bulk (benchmarks), without counting as RDS calls",
     "POST /_gateway/reset": "forget everything: moto's state, faults, counters, messages, environments",
 }
 
@@ -324,6 +326,8 @@ class Gateway:
             return _json(self._sns_published(request.args.get("region", "us-east-1")))
         if (route, method) == ("rds/snapshot-created", "POST"):
             return self._backdate_snapshot(document)
+        if (route, method) == ("rds/snapshots", "POST"):
+            return self._seed_snapshots(document)
         if (route, method) == ("reset", "POST"):
             self.reset()
             return _json({})
@@ -391,6 +395,27 @@ class Gateway:
         if hasattr(snapshot, "original_snapshot_create_time"):
             snapshot.original_snapshot_create_time = snapshot.created
         return _json({"snapshot_id": snapshot_id, "created": snapshot.created.isoformat()})
+
+    def _seed_snapshots(self, document) -> Response:
+        try:
+            region, wanted = document["region"], document["snapshots"]
+            rows = [
+                (s["db_instance_identifier"], s["snapshot_id"],
+                 datetime.fromisoformat(s["created"].replace("Z", "+00:00")),
+                 [{"Key": k, "Value": v} for k, v in (s.get("tags") or {}).items()])
+                for s in wanted
+            ]
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return _json({"error": "send {region, snapshots: [{db_instance_identifier, snapshot_id, "
+                                   "created (ISO 8601), tags {key: value}}]}"}, 400)
+        backend = rds_backends[document.get("account") or get_account_id_from("test")][region]
+        for db, snapshot_id, created, tags in rows:
+            try:
+                snapshot = backend.create_db_snapshot(db, snapshot_id, tags=tags)
+            except Exception as err:  # noqa: BLE001 - moto's RDS errors carry their code and message
+                return _json({"error": f"{snapshot_id}: {getattr(err, 'message', err)}"}, 400)
+            snapshot.created = created.replace(tzinfo=None) if snapshot.created.tzinfo is None else created
+        return _json({"created": len(rows)}, 201)
 
     def reset(self):
         self.lambdas.stop_all()
