@@ -1,0 +1,197 @@
+"""The benchmark's results as markdown tables, and the plot."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .common import Run, median
+from .prune_scale import PruneRun
+from .workflow import HISTORY_EVENT_LIMIT, PAYLOAD_LIMIT_BYTES, RUNS_PER_MONTH, WorkflowRun, per_database
+
+# us-east-1 list prices (../shared/AWS-NOTES.md, from aws.amazon.com/step-functions/pricing and
+# aws.amazon.com/lambda/pricing); free tiers left out.
+PRICES = {
+    "transition": 0.025 / 1000,
+    "request": 0.20 / 1_000_000,
+    "gb_second": 0.0000166667,
+}
+PRICE_SOURCES = ("Step Functions Standard $0.025 per 1,000 state transitions (aws.amazon.com/step-functions/pricing); "
+                 "Lambda $0.20 per 1M requests and $0.0000166667 per GB-second, x86_64 "
+                 "(aws.amazon.com/lambda/pricing); us-east-1, free tiers not deducted")
+ZIP_LIMIT_BYTES = 4 * 1000 * 1000
+TARGETS = {"cold_start": 1 / 10, "memory": 1 / 3}
+
+
+def mb(n_bytes: float) -> str:
+    return f"{n_bytes / 1_000_000:.2f} MB"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+@dataclass
+class Fit:
+    """A straight line through measured points, and how far the worst point is from it."""
+
+    intercept: float
+    slope: float
+    worst_residual: float
+
+    @classmethod
+    def of(cls, points: list[tuple[float, float]]) -> Fit:
+        n = len(points)
+        mean_x = sum(x for x, _ in points) / n
+        mean_y = sum(y for _, y in points) / n
+        spread = sum((x - mean_x) ** 2 for x, _ in points)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+        intercept = mean_y - slope * mean_x
+        worst = max(abs(y - (intercept + slope * x)) / max(y, 1) for x, y in points)
+        return cls(intercept, slope, worst)
+
+    def reach(self, limit: float) -> int:
+        return int((limit - self.intercept) // self.slope) if self.slope > 0 else 10**9
+
+
+def cold_start_table(results: dict[str, dict[str, list[Run]]], zips: dict[str, tuple[int, int]]) -> list[str]:
+    runs = len(next(iter(results.values()))["rust"])
+    lines = [
+        f"### Cold start, peak memory and package size (median of {runs} cold starts each)",
+        "",
+        "Cold start: process start to the first response posted to the Runtime API, AWS calls included; "
+        "init: process start to the runtime's first request for an invocation. Both implementations make "
+        "the same calls (counted at the gateway, checked equal) against the same emulator.",
+        "",
+        "| function | Rust cold start | Python cold start | Rust/Python | Rust init | Python init | "
+        "Rust peak RSS | Python peak RSS | Rust/Python | AWS calls (each) | zip | bootstrap |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for function, by_language in results.items():
+        rust, python = by_language["rust"], by_language["python"]
+        rust_ms, python_ms = median(r.cold_start_ms for r in rust), median(r.cold_start_ms for r in python)
+        rust_kb, python_kb = median(r.peak_rss_kb for r in rust), median(r.peak_rss_kb for r in python)
+        rust_init, python_init = median(r.init_ms for r in rust), median(r.init_ms for r in python)
+        calls = ", ".join(f"{action.split(':')[1]} {n}" for action, n in sorted(rust[0].calls.items()))
+        zip_bytes, bootstrap_bytes = zips[function]
+        lines.append(
+            f"| {function} | {rust_ms:.0f} ms | {python_ms:.0f} ms | {rust_ms / python_ms:.3f} | "
+            f"{rust_init:.1f} ms | {python_init:.0f} ms | {rust_kb / 1024:.1f} MiB | {python_kb / 1024:.1f} MiB | {rust_kb / python_kb:.3f} | {calls} | "
+            f"{mb(zip_bytes)} | {mb(bootstrap_bytes)} |")
+    return lines
+
+
+def cold_start_targets(results: dict[str, dict[str, list[Run]]], zips: dict[str, tuple[int, int]]) -> list[str]:
+    lines = []
+    for function, by_language in results.items():
+        rust, python = by_language["rust"], by_language["python"]
+        time_ratio = median(r.cold_start_ms for r in rust) / median(r.cold_start_ms for r in python)
+        memory_ratio = median(r.peak_rss_kb for r in rust) / median(r.peak_rss_kb for r in python)
+        lines.append(
+            f"- {function}: cold start {time_ratio:.3f} of Python (target 0.100: {verdict(time_ratio <= TARGETS['cold_start'])}); "
+            f"memory {memory_ratio:.3f} (target 0.333: {verdict(memory_ratio <= TARGETS['memory'])}); "
+            f"zip {mb(zips[function][0])} (target 4 MB: {verdict(zips[function][0] <= ZIP_LIMIT_BYTES)})")
+    return lines
+
+
+def prune_table(runs: list[PruneRun]) -> list[str]:
+    lines = [
+        "### Prune at scale (10 databases, ages spread over 60 days, retention 30 days, 1 in 50 snapshots foreign)",
+        "",
+        "| snapshots | implementation | deleted | foreign deleted | wall time | RDS calls | Describe pages | "
+        "calls per deleted snapshot | calls - deleted - pages |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        per_deleted = run.rds_calls / run.deleted if run.deleted else float("nan")
+        lines.append(
+            f"| {run.snapshots} | {run.implementation} | {run.deleted} | {run.foreign_deleted} | {run.seconds:.1f} s | "
+            f"{run.rds_calls} | {run.pages} | {per_deleted:.3f} | {run.rds_calls - run.deleted - run.pages} |")
+    return lines
+
+
+def cost_lines(first: WorkflowRun, slow: WorkflowRun) -> list[str]:
+    lines = [
+        "### Workflow cost (the module's defaults: 256 MB functions, one run a day)",
+        "",
+        "| waits | transitions per database | + per run | Lambda invocations per database | + per run | "
+        "GB-s per database | 10 DBs $/month | 100 DBs $/month | 1,000 DBs $/month |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in (first, slow):
+        figures = per_database(run)
+        label = "available on the 1st poll" if run.polls == 1 else f"available on poll {run.polls}"
+        costs = []
+        for count in (10, 100, 1000):
+            transitions = figures["run_transitions"] + count * figures["transitions"]
+            invocations = figures["run_invocations"] + count * figures["invocations"]
+            gb_seconds = count * figures["gb_seconds"]
+            month = RUNS_PER_MONTH * (transitions * PRICES["transition"] + invocations * PRICES["request"]
+                                      + gb_seconds * PRICES["gb_second"])
+            costs.append(f"${month:.2f}")
+        lines.append(
+            f"| {label} ({run.databases} DBs measured) | {figures['transitions']:.0f} | "
+            f"{figures['run_transitions']:.0f} | {figures['invocations']:.0f} | {figures['run_invocations']:.0f} | "
+            f"{figures['gb_seconds']:.3f} | {' | '.join(costs)} |")
+    lines += ["", f"Prices: {PRICE_SOURCES}. GB-s are the emulator's durations (each invocation rounded up to "
+              "1 ms) at 256 MB; the run's prune and notify are in the per-database GB-s share."]
+    return lines
+
+
+def scale_lines(runs: list[WorkflowRun], slow: WorkflowRun) -> list[str]:
+    events = Fit.of([(r.databases, r.events) for r in runs])
+    payload = Fit.of([(r.databases, r.largest_payload_bytes) for r in runs])
+    slow_per_db = (slow.events - events.intercept) / slow.databases
+    slow_reach = int((HISTORY_EVENT_LIMIT - events.intercept) // slow_per_db)
+    largest_history = max(r.largest_execution_events for r in runs + [slow])
+    lines = [
+        "### Scale of one execution",
+        "",
+        "| databases | status | history events (scheduled execution) | executions | largest state payload | wall time |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for run in runs + [slow]:
+        polls = "" if run.polls == 1 else f" ({run.polls} polls)"
+        lines.append(f"| {run.databases}{polls} | {run.status} | {run.events} | {run.executions} | "
+                     f"{run.largest_payload_bytes:,} B | {run.seconds:.1f} s |")
+    reach = min(events.reach(HISTORY_EVENT_LIMIT), payload.reach(PAYLOAD_LIMIT_BYTES))
+    lines += [
+        "",
+        f"- History events = {events.intercept:.0f} + {events.slope:.1f} x databases (worst point "
+        f"{events.worst_residual:.1%} off the line): {events.reach(HISTORY_EVENT_LIMIT):,} databases within "
+        f"{HISTORY_EVENT_LIMIT:,} events when every wait ends on its first poll; {slow_per_db:.1f} events per "
+        f"database and {slow_reach:,} databases when every wait takes {slow.polls} polls.",
+        f"- Largest state payload = {payload.intercept:.0f} + {payload.slope:.1f} B x databases (worst point "
+        f"{payload.worst_residual:.1%} off): {payload.reach(PAYLOAD_LIMIT_BYTES):,} databases within 256 KB.",
+        f"- One execution handles {reach:,} databases (the smaller of the two; target 1,000: "
+        f"{verdict(reach >= 1000)}).",
+    ]
+    lines.append(f"- Largest history of any one execution measured: {largest_history:,} events.")
+    return lines
+
+
+def plot(results: dict[str, dict[str, list[Run]]], path: os.PathLike) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    functions = list(results)
+    positions = range(len(functions))
+    width = 0.38
+    figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for axis, measure, unit, title in (
+        (time_axis, lambda r: r.cold_start_ms, 1, "Cold start to first response (ms, median)"),
+        (memory_axis, lambda r: r.peak_rss_kb, 1024, "Peak RSS (MiB, median)"),
+    ):
+        for offset, language, colour in ((-width / 2, "rust", "#b7410e"), (width / 2, "python", "#3572a5")):
+            values = [median(measure(r) for r in results[f][language]) / unit for f in functions]
+            bars = axis.bar([p + offset for p in positions], values, width, label=language.capitalize(), color=colour)
+            axis.bar_label(bars, fmt="%.0f", fontsize=7)
+        axis.set_xticks(list(positions), functions, rotation=20, fontsize=8)
+        axis.set_title(title, fontsize=10)
+        axis.legend(fontsize=8)
+    figure.suptitle("database-backup functions: Rust vs a Python 3 + boto3 baseline, same local AWS", fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,155 @@
+"""Whole backups in the local AWS: state transitions, Lambda invocations and GB-seconds per
+database (billed), and the history events and state payload of one execution as the number of
+databases grows (Step Functions' limits: 25,000 events per execution, 256 KB per state)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from demo.follow import RUN, Execution, Scopes, history
+from local_aws.control import control
+from local_aws.deploy import Deployment, Settings
+
+from .common import COPY_REGION, REGION, ZIPS, BenchError, Local, say
+
+# The module's defaults: lambda_memory_size, and the schedule cron(0 2 * * ? *) (one run a day).
+MODULE_MEMORY_MB = 256
+RUNS_PER_MONTH = 30
+HISTORY_EVENT_LIMIT = 25_000
+PAYLOAD_LIMIT_BYTES = 256 * 1024
+
+
+@dataclass
+class WorkflowRun:
+    databases: int
+    polls: int
+    status: str
+    seconds: float
+    events: int
+    # Every execution of the run: the scheduled one and any it started.
+    executions: int
+    transitions: Counter = field(default_factory=Counter)
+    invocations: Counter = field(default_factory=Counter)
+    billed_ms: int = 0
+    largest_payload_bytes: int = 0
+    largest_execution_events: int = 0
+
+    @property
+    def transitions_total(self) -> int:
+        return sum(self.transitions.values())
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.billed_ms / 1000 * MODULE_MEMORY_MB / 1024
+
+
+def databases(count: int) -> list[str]:
+    return [f"bench-db-{n:04d}" for n in range(1, count + 1)]
+
+
+def slow_waits(local: Local, names: list[str], polls: int) -> None:
+    """Each database's snapshot, export and copy report unfinished for the first polls - 1 polls."""
+    if polls <= 1:
+        return
+    for db in names:
+        for action, region, find, instead in (
+            ("rds:DescribeDBSnapshots", REGION, "<Status>available</Status>", "<Status>creating</Status>"),
+            ("rds:DescribeDBSnapshots", COPY_REGION, "<Status>available</Status>", "<Status>pending</Status>"),
+            ("rds:DescribeExportTasks", REGION, "<Status>complete</Status>", "<Status>in_progress</Status>"),
+        ):
+            control(local.endpoint, "POST", "faults", {
+                "action": action, "region": region, "count": polls - 1, "replace": [find, instead],
+                "match": f"Identifier={db}-"})
+
+
+def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> WorkflowRun:
+    names = databases(count)
+    local.reset(snapshot_limit=10 * count + 100)
+    rds = local.aws.client("rds", REGION)
+    for db in names:
+        rds.create_db_instance(DBInstanceIdentifier=db, Engine="postgres", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername="dbadmin",
+                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+    settings = Settings(db_identifiers=names, project="bench", environment="workflow", max_concurrency=40,
+                        poll_interval_seconds=1, export_poll_interval_seconds=1)
+    deployment = Deployment.create(local.endpoint, ZIPS, settings)
+    slow_waits(local, names, polls)
+    sfn = local.aws.client("stepfunctions", REGION)
+    started = time.monotonic()
+    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, input="{}")["executionArn"]
+    while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"the backup of {count} databases still runs after {timeout:.0f} s")
+        time.sleep(1)
+    seconds = time.monotonic() - started
+    executions = [Execution(arn, description, history(sfn, arn))]
+    executions += children(sfn, deployment, executions[0])
+    result = WorkflowRun(count, polls, description["status"], seconds, len(executions[0].history), len(executions))
+    for execution in executions:
+        result.transitions.update(execution.transitions())
+        result.largest_execution_events = max(result.largest_execution_events, len(execution.history))
+        result.largest_payload_bytes = max(result.largest_payload_bytes, largest_payload(execution.history))
+    for invocation in control(local.endpoint, "GET", "invocations"):
+        result.invocations[invocation["function"].removeprefix("bench-workflow-")] += 1
+        # Lambda bills each invocation's duration rounded up to the millisecond.
+        result.billed_ms += math.ceil(invocation["duration_ms"])
+    if description["status"] != "SUCCEEDED":
+        raise BenchError(f"the backup of {count} databases ended {description['status']}: "
+                         f"{description.get('cause', '')[:400]}")
+    per_db = [result.transitions[db] for db in names]
+    say(f"  {count} databases, {polls} poll(s): {result.status} in {seconds:.1f} s, "
+        f"{result.events} events, {min(per_db)}-{max(per_db)} transitions per database")
+    return result
+
+
+def children(sfn, deployment: Deployment, parent: Execution) -> list[Execution]:
+    """Executions the run started of other state machines (one per database, when the design has them)."""
+    found = []
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        if machine["stateMachineArn"] == deployment.state_machine_arn:
+            continue
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
+            for item in page["executions"]:
+                description = sfn.describe_execution(executionArn=item["executionArn"])
+                found.append(Execution(item["executionArn"], description, history(sfn, item["executionArn"])))
+    return found
+
+
+def largest_payload(events: list[dict]) -> int:
+    """The largest state input or output of an execution, in bytes (the 256 KB limit)."""
+    largest = 0
+    for event in events:
+        for details in ("stateEnteredEventDetails", "stateExitedEventDetails"):
+            document = event.get(details) or {}
+            for key in ("input", "output"):
+                if isinstance(document.get(key), str):
+                    largest = max(largest, len(document[key].encode()))
+    return largest
+
+
+def per_database(run: WorkflowRun) -> dict[str, float]:
+    """Transitions, invocations and GB-s of one database, the run's share (prune, notify, the
+    states outside the Map) left out; and what the run costs besides its databases."""
+    names = databases(run.databases)
+    run_functions = ("prune", "notify")
+    db_invocations = sum(n for f, n in run.invocations.items() if f not in run_functions)
+    return {
+        "transitions": sum(run.transitions[db] for db in names) / run.databases,
+        "run_transitions": run.transitions_total - sum(run.transitions[db] for db in names),
+        "invocations": db_invocations / run.databases,
+        "run_invocations": sum(run.invocations[f] for f in run_functions),
+        "gb_seconds": run.gb_seconds / run.databases,
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def dumps(run: WorkflowRun) -> str:
+    return json.dumps(run.__dict__, default=str)
