@@ -36,7 +36,14 @@ from werkzeug.wrappers import Request, Response
 
 from . import asl, moto_patches
 from .faults import FaultSpecError, FaultTable
-from .lambda_env import MAX_PAYLOAD_BYTES, CodeError, EnvironmentPool, FunctionSpec, InvokeResult
+from .lambda_env import (
+    MAX_PAYLOAD_BYTES,
+    CodeError,
+    EnvironmentPool,
+    FunctionSpec,
+    InvokeResult,
+    sdk_environment,
+)
 
 log = logging.getLogger("local_aws")
 
@@ -121,16 +128,7 @@ class Gateway:
         self.invocations: list[dict] = []
         self.slack_messages: list[dict] = []
         self.settings = {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit}
-        self.lambdas = EnvironmentPool(
-            state_dir / "lambda",
-            {
-                # The functions' SDK calls come back here.
-                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_EC2_METADATA_DISABLED": "true",
-            },
-        )
+        self.lambdas = EnvironmentPool(state_dir / "lambda", sdk_environment(f"http://127.0.0.1:{port}"))
         moto_api_backend.set_config(MOTO_CONFIG)
         moto_patches.apply()
         self.emulated = {
@@ -383,7 +381,7 @@ class Gateway:
     def _backdate_snapshot(self, document) -> Response:
         try:
             region, snapshot_id = document["region"], document["snapshot_id"]
-            created = datetime.fromisoformat(document["created"].replace("Z", "+00:00"))
+            created = _parse_time(document["created"])
         except (TypeError, KeyError, ValueError, AttributeError):
             return _json({"error": "send {region, snapshot_id, created (ISO 8601)}"}, 400)
         account = document.get("account") or get_account_id_from("test")
@@ -391,17 +389,14 @@ class Gateway:
         snapshot = backend.database_snapshots.get(snapshot_id) or backend.cluster_snapshots.get(snapshot_id)
         if snapshot is None:
             return _json({"error": f"no snapshot {snapshot_id} in {region}"}, 404)
-        snapshot.created = created.replace(tzinfo=None) if snapshot.created.tzinfo is None else created
-        if hasattr(snapshot, "original_snapshot_create_time"):
-            snapshot.original_snapshot_create_time = snapshot.created
+        _set_created(snapshot, created)
         return _json({"snapshot_id": snapshot_id, "created": snapshot.created.isoformat()})
 
     def _seed_snapshots(self, document) -> Response:
         try:
             region, wanted = document["region"], document["snapshots"]
             rows = [
-                (s["db_instance_identifier"], s["snapshot_id"],
-                 datetime.fromisoformat(s["created"].replace("Z", "+00:00")),
+                (s["db_instance_identifier"], s["snapshot_id"], _parse_time(s["created"]),
                  [{"Key": k, "Value": v} for k, v in (s.get("tags") or {}).items()])
                 for s in wanted
             ]
@@ -414,7 +409,7 @@ class Gateway:
                 snapshot = backend.create_db_snapshot(db, snapshot_id, tags=tags)
             except Exception as err:  # noqa: BLE001 - moto's RDS errors carry their code and message
                 return _json({"error": f"{snapshot_id}: {getattr(err, 'message', err)}"}, 400)
-            snapshot.created = created.replace(tzinfo=None) if snapshot.created.tzinfo is None else created
+            _set_created(snapshot, created)
         return _json({"created": len(rows)}, 201)
 
     def reset(self):
@@ -429,6 +424,17 @@ class Gateway:
 
     def close(self):
         self.lambdas.stop_all()
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _set_created(snapshot, created: datetime) -> None:
+    """Backdates a moto snapshot (moto keeps naive or aware times, depending on the kind)."""
+    snapshot.created = created.replace(tzinfo=None) if snapshot.created.tzinfo is None else created
+    if hasattr(snapshot, "original_snapshot_create_time"):
+        snapshot.original_snapshot_create_time = snapshot.created
 
 
 def _json(document, status: int = 200) -> Response:

@@ -77,6 +77,16 @@ class _Invocation:
     responded_at: float | None = None
 
 
+def sdk_environment(endpoint: str) -> dict[str, str]:
+    """What a function run by the local AWS needs for its SDK calls to come back to it."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
 class CodeStore:
     """Unpacks each uploaded zip once, by its SHA-256."""
 
@@ -310,7 +320,6 @@ class ExecutionEnvironment:
                 tail,
             )
         response = invocation.response or b""
-        responded_at = invocation.responded_at
         if len(response) > MAX_PAYLOAD_BYTES:
             body = json.dumps(
                 {
@@ -320,7 +329,7 @@ class ExecutionEnvironment:
                 }
             ).encode()
             return InvokeResult(body, "Unhandled", "Function.ResponseSizeTooLarge", duration_ms, cold_start, tail)
-        return InvokeResult(response, None, None, duration_ms, cold_start, tail, responded_at)
+        return InvokeResult(response, None, None, duration_ms, cold_start, tail, invocation.responded_at)
 
     @property
     def alive(self) -> bool:

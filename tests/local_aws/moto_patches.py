@@ -13,7 +13,9 @@ function's environment as AWS_LAMBDA_LOG_FORMAT, which Lambda sets too.
 
 RDS: moto answers DescribeDBSnapshots and DescribeDBClusterSnapshots in one
 page whatever MaxRecords says. RDS pages them (MaxRecords 20 to 100, default
-100, with a Marker), and callers' call counts depend on it: the patches page.
+100, with a Marker), and callers' call counts depend on it: the patches page,
+in identifier order, the Marker naming the next page's first snapshot (so a
+caller deleting between pages skips nothing).
 """
 
 from __future__ import annotations
