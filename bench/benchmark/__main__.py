@@ -62,8 +62,6 @@ def main() -> int:
         "",
         *report.cold_start_table(cold, zips),
         "",
-        *report.cold_start_targets(cold, zips),
-        "",
         *report.prune_table(prunes),
         "",
         *report.cost_lines(first, slow),

@@ -7,11 +7,25 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from statistics import median
 
 from local_aws.control import control
 from local_aws.deploy import Deployment, Settings
 
-from .common import ACCOUNT, COPY_REGION, REGION, ROOT, ZIPS, BenchError, Local, Run, say
+from .common import (
+    ACCOUNT,
+    COPY_REGION,
+    REGION,
+    ROOT,
+    ZIPS,
+    BenchError,
+    Local,
+    Run,
+    create_databases,
+    deleted_count,
+    execution,
+    say,
+)
 
 FUNCTIONS = ("snapshot", "wait-for-available", "export", "copy", "prune", "notify")
 LANGUAGES = ("rust", "python")
@@ -36,9 +50,7 @@ class ColdStart:
         local = self.local
         local.reset(snapshot_limit=10_000)
         self.deployment = Deployment.create(local.endpoint, ZIPS, SETTINGS)
-        local.aws.client("rds", REGION).create_db_instance(
-            DBInstanceIdentifier=DB, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
-            MasterUsername="dbadmin", MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+        create_databases(local, [DB])
         self.waited = self._seed(1)[0]
         # Prune keeps the newest three: these stay, the expired ones go.
         self._seed(3, age_days=1)
@@ -56,9 +68,8 @@ class ColdStart:
                         raise BenchError(f"{language} {function} made other AWS calls than Rust: {measured.calls} "
                                          f"against {results[function]['rust'][0].calls}")
                     results[function][language].append(measured)
-            rust, python = results[function]["rust"], results[function]["python"]
-            say(f"  {function}: rust {sorted(r.cold_start_ms for r in rust)[len(rust) // 2]:.0f} ms, "
-                f"python {sorted(r.cold_start_ms for r in python)[len(python) // 2]:.0f} ms")
+            say(f"  {function}: " + ", ".join(
+                f"{lang} {median(r.cold_start_ms for r in results[function][lang]):.0f} ms" for lang in LANGUAGES))
         return results
 
     def _seed(self, number: int, age_days: float = 0.0) -> list[dict]:
@@ -77,9 +88,7 @@ class ColdStart:
 
     def _execution(self) -> dict:
         # A new start time per event: a new snapshot identifier per snapshot run.
-        started = self.now + timedelta(minutes=next(self._sequence))
-        return {"execution_id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:bench-coldstart-backup:run",
-                "execution_start_time": started.isoformat().replace("+00:00", "Z")}
+        return execution("bench-coldstart-backup", self.now + timedelta(minutes=next(self._sequence)))
 
     def _event(self, function: str) -> dict:
         if function == "snapshot":
@@ -98,19 +107,14 @@ class ColdStart:
     def _check(self, function: str, language: str, run: Run) -> None:
         """Both did the work the event asked for, or the comparison means nothing."""
         output = run.output
-        done = {
-            "snapshot": output.get("created") is True,
-            "wait-for-available": output.get("ready") is True,
-            "export": output.get("created") is True,
-            "copy": output.get("created") is True and output.get("region") == COPY_REGION,
-            "prune": _deleted(output) == EXPIRED_PER_RUN,
-            "notify": bool(output.get("sns_message_id")),
-        }[function]
+        checks = {
+            "snapshot": lambda: output.get("created") is True,
+            "wait-for-available": lambda: output.get("ready") is True,
+            "export": lambda: output.get("created") is True,
+            "copy": lambda: output.get("created") is True and output.get("region") == COPY_REGION,
+            "prune": lambda: deleted_count(output) == EXPIRED_PER_RUN,
+            "notify": lambda: bool(output.get("sns_message_id")),
+        }
+        done = checks[function]()
         if not done:
             raise BenchError(f"{language} {function} answered without doing the work: {json.dumps(output)[:500]}")
-
-
-def _deleted(output: dict) -> int:
-    if "regions" in output:
-        return sum(r["deleted_count"] for r in output["regions"])
-    return output.get("deleted_count", -1)

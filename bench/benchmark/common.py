@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from local_aws.control import control, local_endpoint
 from local_aws.deploy import Aws
-from local_aws.lambda_env import CodeStore, ExecutionEnvironment, FunctionSpec
+from local_aws.lambda_env import CodeStore, ExecutionEnvironment, FunctionSpec, sdk_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "bench" / "baseline"
@@ -65,39 +65,37 @@ class Local:
         self._code = CodeStore(STATE / "code")
         self._logs = STATE / "logs"
         self._logs.mkdir(exist_ok=True)
-        self._python_dirs: dict[str, Path] = {}
-        self.extra_env = {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        self._code_dirs: dict[tuple[str, str], Path] = {}
+        self.extra_env = sdk_environment(self.endpoint)
 
     def reset(self, snapshot_limit: int = 100) -> None:
         control(self.endpoint, "POST", "reset")
         control(self.endpoint, "PUT", "settings", {"snapshot_limit": snapshot_limit,
                                                    "cluster_snapshot_limit": snapshot_limit})
 
-    def rust_code(self, function: str) -> Path:
+    def code(self, language: str, function: str) -> Path:
+        """The function's unpacked zip, or the baseline's handlers with a `bootstrap` that starts
+        AWS's Python runtime client; prepared once per function."""
+        key = (language, function)
+        if key not in self._code_dirs:
+            self._code_dirs[key] = self._rust_code(function) if language == "rust" else self._python_code(function)
+        return self._code_dirs[key]
+
+    def _rust_code(self, function: str) -> Path:
         package = ZIPS / f"backup-{function}" / "bootstrap.zip"
         if not package.is_file():
             raise BenchError(f"{package} is missing: run scripts/build-lambdas first")
         return self._code.unpack(package.read_bytes())
 
-    def python_code(self, function: str) -> Path:
-        """The baseline's handlers with a `bootstrap` that starts AWS's Python runtime client."""
-        if function not in self._python_dirs:
-            directory = Path(tempfile.mkdtemp(prefix=f"python-{function}-", dir=STATE))
-            for source in BASELINE.glob("*.py"):
-                shutil.copy(source, directory / source.name)
-            bootstrap = directory / "bootstrap"
-            bootstrap.write_text(f"#!/bin/sh\nexec {sys.executable} -m awslambdaric {PYTHON_HANDLERS[function]}\n")
-            bootstrap.chmod(0o755)
-            self._python_dirs[function] = directory
-        return self._python_dirs[function]
-
-    def code(self, language: str, function: str) -> Path:
-        return self.rust_code(function) if language == "rust" else self.python_code(function)
+    @staticmethod
+    def _python_code(function: str) -> Path:
+        directory = Path(tempfile.mkdtemp(prefix=f"python-{function}-", dir=STATE))
+        for source in BASELINE.glob("*.py"):
+            shutil.copy(source, directory / source.name)
+        bootstrap = directory / "bootstrap"
+        bootstrap.write_text(f"#!/bin/sh\nexec {sys.executable} -m awslambdaric {PYTHON_HANDLERS[function]}\n")
+        bootstrap.chmod(0o755)
+        return directory
 
     def cold_start(self, language: str, function: str, environment: dict[str, str], payload: dict,
                    memory_mb: int = 256, timeout_seconds: int = 60) -> Run:
@@ -136,5 +134,23 @@ def peak_rss_kb(pid: int) -> int:
     raise BenchError(f"no VmHWM for process {pid}")
 
 
-def median(values) -> float:
-    return statistics.median(values)
+def create_databases(local: Local, identifiers: list[str]) -> None:
+    """PostgreSQL instances (exportable), encrypted as production databases are."""
+    rds = local.aws.client("rds", REGION)
+    for identifier in identifiers:
+        rds.create_db_instance(DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername="dbadmin",
+                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+
+
+def execution(name: str, started: datetime) -> dict:
+    """The `execution` field the state machine passes to the functions."""
+    return {"execution_id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}:run",
+            "execution_start_time": started.isoformat().replace("+00:00", "Z")}
+
+
+def deleted_count(output: dict) -> int:
+    """Deletions a prune (per region) or the naive cleanup (one count) reported."""
+    if "regions" in output:
+        return sum(r["deleted_count"] for r in output["regions"])
+    return output["deleted_count"]

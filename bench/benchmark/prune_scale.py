@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from local_aws.control import control
 
-from .common import ACCOUNT, REGION, BenchError, Local, say
+from .common import REGION, BenchError, Local, create_databases, deleted_count, execution, say
 
 DATABASES = [f"bench-scale-{n:02d}" for n in range(1, 11)]
 PROJECT, ENVIRONMENT = "bench", "scale"
@@ -58,11 +58,7 @@ def inventory(total: int, now: datetime) -> tuple[list[dict], set[str]]:
 
 def prepare(local: Local, total: int, now: datetime) -> set[str]:
     local.reset(snapshot_limit=total + 1000)
-    rds = local.aws.client("rds", REGION)
-    for db in DATABASES:
-        rds.create_db_instance(DBInstanceIdentifier=db, Engine="postgres", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=20, MasterUsername="dbadmin",
-                               MasterUserPassword="correct-horse-battery-staple")
+    create_databases(local, DATABASES)
     rows, foreign = inventory(total, now)
     for start in range(0, len(rows), 1000):
         try:
@@ -88,15 +84,12 @@ def measure(local: Local, totals: list[int]) -> list[PruneRun]:
             now = datetime.now(UTC)
             foreign = prepare(local, total, now)
             before = remaining(local)
-            event = {"execution": {
-                "execution_id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:bench-scale-backup:run",
-                "execution_start_time": now.isoformat().replace("+00:00", "Z")}}
+            event = {"execution": execution("bench-scale-backup", now)}
             started = time.monotonic()
             run = local.cold_start(language, function, environment, event, timeout_seconds=900)
             seconds = time.monotonic() - started
             gone = before - remaining(local)
-            reported = (sum(r["deleted_count"] for r in run.output["regions"]) if "regions" in run.output
-                        else run.output["deleted_count"])
+            reported = deleted_count(run.output)
             if reported != len(gone):
                 raise BenchError(f"{implementation} reported {reported} deletions, but {len(gone)} snapshots are gone")
             runs.append(PruneRun(implementation, total, len(gone), len(gone & foreign), seconds, run.calls))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from statistics import median
 
-from .common import Run, median
+from .common import Run
 from .prune_scale import PruneRun
 from .workflow import HISTORY_EVENT_LIMIT, PAYLOAD_LIMIT_BYTES, RUNS_PER_MONTH, WorkflowRun, per_database
 
@@ -54,6 +55,31 @@ class Fit:
         return int((limit - self.intercept) // self.slope) if self.slope > 0 else 10**9
 
 
+@dataclass
+class Medians:
+    """One function's medians over its cold starts, per language."""
+
+    cold_start_ms: dict[str, float]
+    init_ms: dict[str, float]
+    peak_rss_kb: dict[str, float]
+
+    @classmethod
+    def of(cls, by_language: dict[str, list[Run]]) -> Medians:
+        def per_language(measure) -> dict[str, float]:
+            return {language: median(measure(r) for r in runs) for language, runs in by_language.items()}
+
+        return cls(per_language(lambda r: r.cold_start_ms), per_language(lambda r: r.init_ms),
+                   per_language(lambda r: r.peak_rss_kb))
+
+    @property
+    def time_ratio(self) -> float:
+        return self.cold_start_ms["rust"] / self.cold_start_ms["python"]
+
+    @property
+    def memory_ratio(self) -> float:
+        return self.peak_rss_kb["rust"] / self.peak_rss_kb["python"]
+
+
 def cold_start_table(results: dict[str, dict[str, list[Run]]], zips: dict[str, tuple[int, int]]) -> list[str]:
     runs = len(next(iter(results.values()))["rust"])
     lines = [
@@ -67,31 +93,22 @@ def cold_start_table(results: dict[str, dict[str, list[Run]]], zips: dict[str, t
         "Rust peak RSS | Python peak RSS | Rust/Python | AWS calls (each) | zip | bootstrap |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
+    targets = []
     for function, by_language in results.items():
-        rust, python = by_language["rust"], by_language["python"]
-        rust_ms, python_ms = median(r.cold_start_ms for r in rust), median(r.cold_start_ms for r in python)
-        rust_kb, python_kb = median(r.peak_rss_kb for r in rust), median(r.peak_rss_kb for r in python)
-        rust_init, python_init = median(r.init_ms for r in rust), median(r.init_ms for r in python)
-        calls = ", ".join(f"{action.split(':')[1]} {n}" for action, n in sorted(rust[0].calls.items()))
+        m = Medians.of(by_language)
+        calls = ", ".join(f"{action.split(':')[1]} {n}" for action, n in sorted(by_language["rust"][0].calls.items()))
         zip_bytes, bootstrap_bytes = zips[function]
         lines.append(
-            f"| {function} | {rust_ms:.0f} ms | {python_ms:.0f} ms | {rust_ms / python_ms:.3f} | "
-            f"{rust_init:.1f} ms | {python_init:.0f} ms | {rust_kb / 1024:.1f} MiB | {python_kb / 1024:.1f} MiB | {rust_kb / python_kb:.3f} | {calls} | "
-            f"{mb(zip_bytes)} | {mb(bootstrap_bytes)} |")
-    return lines
-
-
-def cold_start_targets(results: dict[str, dict[str, list[Run]]], zips: dict[str, tuple[int, int]]) -> list[str]:
-    lines = []
-    for function, by_language in results.items():
-        rust, python = by_language["rust"], by_language["python"]
-        time_ratio = median(r.cold_start_ms for r in rust) / median(r.cold_start_ms for r in python)
-        memory_ratio = median(r.peak_rss_kb for r in rust) / median(r.peak_rss_kb for r in python)
-        lines.append(
-            f"- {function}: cold start {time_ratio:.3f} of Python (target 0.100: {verdict(time_ratio <= TARGETS['cold_start'])}); "
-            f"memory {memory_ratio:.3f} (target 0.333: {verdict(memory_ratio <= TARGETS['memory'])}); "
-            f"zip {mb(zips[function][0])} (target 4 MB: {verdict(zips[function][0] <= ZIP_LIMIT_BYTES)})")
-    return lines
+            f"| {function} | {m.cold_start_ms['rust']:.0f} ms | {m.cold_start_ms['python']:.0f} ms | "
+            f"{m.time_ratio:.3f} | {m.init_ms['rust']:.1f} ms | {m.init_ms['python']:.0f} ms | "
+            f"{m.peak_rss_kb['rust'] / 1024:.1f} MiB | {m.peak_rss_kb['python'] / 1024:.1f} MiB | "
+            f"{m.memory_ratio:.3f} | {calls} | {mb(zip_bytes)} | {mb(bootstrap_bytes)} |")
+        targets.append(
+            f"- {function}: cold start {m.time_ratio:.3f} of Python (target 0.100: "
+            f"{verdict(m.time_ratio <= TARGETS['cold_start'])}); memory {m.memory_ratio:.3f} (target 0.333: "
+            f"{verdict(m.memory_ratio <= TARGETS['memory'])}); zip {mb(zip_bytes)} (target 4 MB: "
+            f"{verdict(zip_bytes <= ZIP_LIMIT_BYTES)})")
+    return [*lines, "", *targets]
 
 
 def prune_table(runs: list[PruneRun]) -> list[str]:
@@ -143,16 +160,15 @@ def scale_lines(runs: list[WorkflowRun], slow: WorkflowRun) -> list[str]:
     payload = Fit.of([(r.databases, r.largest_payload_bytes) for r in runs])
     slow_per_db = (slow.events - events.intercept) / slow.databases
     slow_reach = int((HISTORY_EVENT_LIMIT - events.intercept) // slow_per_db)
-    largest_history = max(r.largest_execution_events for r in runs + [slow])
     lines = [
         "### Scale of one execution",
         "",
-        "| databases | status | history events (scheduled execution) | executions | largest state payload | wall time |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| databases | status | history events | largest state payload | wall time |",
+        "|---:|---|---:|---:|---:|",
     ]
     for run in runs + [slow]:
         polls = "" if run.polls == 1 else f" ({run.polls} polls)"
-        lines.append(f"| {run.databases}{polls} | {run.status} | {run.events} | {run.executions} | "
+        lines.append(f"| {run.databases}{polls} | {run.status} | {run.events} | "
                      f"{run.largest_payload_bytes:,} B | {run.seconds:.1f} s |")
     reach = min(events.reach(HISTORY_EVENT_LIMIT), payload.reach(PAYLOAD_LIMIT_BYTES))
     lines += [
@@ -166,7 +182,6 @@ def scale_lines(runs: list[WorkflowRun], slow: WorkflowRun) -> list[str]:
         f"- One execution handles {reach:,} databases (the smaller of the two; target 1,000: "
         f"{verdict(reach >= 1000)}).",
     ]
-    lines.append(f"- Largest history of any one execution measured: {largest_history:,} events.")
     return lines
 
 
@@ -180,12 +195,13 @@ def plot(results: dict[str, dict[str, list[Run]]], path: os.PathLike) -> None:
     positions = range(len(functions))
     width = 0.38
     figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    medians = [Medians.of(results[f]) for f in functions]
     for axis, measure, unit, title in (
-        (time_axis, lambda r: r.cold_start_ms, 1, "Cold start to first response (ms, median)"),
-        (memory_axis, lambda r: r.peak_rss_kb, 1024, "Peak RSS (MiB, median)"),
+        (time_axis, lambda m: m.cold_start_ms, 1, "Cold start to first response (ms, median)"),
+        (memory_axis, lambda m: m.peak_rss_kb, 1024, "Peak RSS (MiB, median)"),
     ):
         for offset, language, colour in ((-width / 2, "rust", "#b7410e"), (width / 2, "python", "#3572a5")):
-            values = [median(measure(r) for r in results[f][language]) / unit for f in functions]
+            values = [measure(m)[language] / unit for m in medians]
             bars = axis.bar([p + offset for p in positions], values, width, label=language.capitalize(), color=colour)
             axis.bar_label(bars, fmt="%.0f", fontsize=7)
         axis.set_xticks(list(positions), functions, rotation=20, fontsize=8)

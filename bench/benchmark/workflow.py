@@ -4,18 +4,16 @@ databases grows (Step Functions' limits: 25,000 events per execution, 256 KB per
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from demo.follow import RUN, Execution, Scopes, history
+from demo.follow import Execution, history
 from local_aws.control import control
 from local_aws.deploy import Deployment, Settings
 
-from .common import COPY_REGION, REGION, ZIPS, BenchError, Local, say
+from .common import COPY_REGION, REGION, ZIPS, BenchError, Local, create_databases, say
 
 # The module's defaults: lambda_memory_size, and the schedule cron(0 2 * * ? *) (one run a day).
 MODULE_MEMORY_MB = 256
@@ -31,13 +29,10 @@ class WorkflowRun:
     status: str
     seconds: float
     events: int
-    # Every execution of the run: the scheduled one and any it started.
-    executions: int
     transitions: Counter = field(default_factory=Counter)
     invocations: Counter = field(default_factory=Counter)
     billed_ms: int = 0
     largest_payload_bytes: int = 0
-    largest_execution_events: int = 0
 
     @property
     def transitions_total(self) -> int:
@@ -70,11 +65,7 @@ def slow_waits(local: Local, names: list[str], polls: int) -> None:
 def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> WorkflowRun:
     names = databases(count)
     local.reset(snapshot_limit=10 * count + 100)
-    rds = local.aws.client("rds", REGION)
-    for db in names:
-        rds.create_db_instance(DBInstanceIdentifier=db, Engine="postgres", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=20, MasterUsername="dbadmin",
-                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+    create_databases(local, names)
     settings = Settings(db_identifiers=names, project="bench", environment="workflow", max_concurrency=40,
                         poll_interval_seconds=1, export_poll_interval_seconds=1)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
@@ -87,13 +78,9 @@ def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> Work
             raise BenchError(f"the backup of {count} databases still runs after {timeout:.0f} s")
         time.sleep(1)
     seconds = time.monotonic() - started
-    executions = [Execution(arn, description, history(sfn, arn))]
-    executions += children(sfn, deployment, executions[0])
-    result = WorkflowRun(count, polls, description["status"], seconds, len(executions[0].history), len(executions))
-    for execution in executions:
-        result.transitions.update(execution.transitions())
-        result.largest_execution_events = max(result.largest_execution_events, len(execution.history))
-        result.largest_payload_bytes = max(result.largest_payload_bytes, largest_payload(execution.history))
+    execution = Execution(arn, description, history(sfn, arn))
+    result = WorkflowRun(count, polls, description["status"], seconds, len(execution.history),
+                         execution.transitions(), largest_payload_bytes=largest_payload(execution.history))
     for invocation in control(local.endpoint, "GET", "invocations"):
         result.invocations[invocation["function"].removeprefix("bench-workflow-")] += 1
         # Lambda bills each invocation's duration rounded up to the millisecond.
@@ -105,19 +92,6 @@ def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> Work
     say(f"  {count} databases, {polls} poll(s): {result.status} in {seconds:.1f} s, "
         f"{result.events} events, {min(per_db)}-{max(per_db)} transitions per database")
     return result
-
-
-def children(sfn, deployment: Deployment, parent: Execution) -> list[Execution]:
-    """Executions the run started of other state machines (one per database, when the design has them)."""
-    found = []
-    for machine in sfn.list_state_machines()["stateMachines"]:
-        if machine["stateMachineArn"] == deployment.state_machine_arn:
-            continue
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
-            for item in page["executions"]:
-                description = sfn.describe_execution(executionArn=item["executionArn"])
-                found.append(Execution(item["executionArn"], description, history(sfn, item["executionArn"])))
-    return found
 
 
 def largest_payload(events: list[dict]) -> int:
@@ -145,11 +119,3 @@ def per_database(run: WorkflowRun) -> dict[str, float]:
         "run_invocations": sum(run.invocations[f] for f in run_functions),
         "gb_seconds": run.gb_seconds / run.databases,
     }
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def dumps(run: WorkflowRun) -> str:
-    return json.dumps(run.__dict__, default=str)
