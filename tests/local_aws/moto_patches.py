@@ -3,7 +3,14 @@
 Step Functions: an execution started without a name (as EventBridge starts
 them) gets the name `None` in its ARN, and a second such start with the same
 input returns the first execution (name idempotency). AWS names it with a
-UUID; so does the patch.
+UUID; so does the patch. A Task that starts another state machine
+(`arn:aws:states:::states:startExecution.sync:2`, the per-database child
+executions) fails in moto with `States.Runtime` ('StateMachineArn'): its
+request and response normalisation are left empty, so the ASL's
+`StateMachineArn`/`Input`/`Name` never become the API's `stateMachineArn`...
+and the answer keeps boto's casing. The patches map both through botocore's
+model of the operation, as Step Functions does: PascalCase in the state
+machine (`ExecutionArn`, `Output`, `Status`), the API's own names on the wire.
 
 Lambda: moto drops a Lambda function's `LoggingConfig`: Terraform then plans a
 change to every function after each apply, and the function never learns its
@@ -23,9 +30,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from botocore import xform_name
+from botocore.model import OperationModel
+from botocore.session import get_session
 from moto.awslambda.models import LambdaFunction
 from moto.core.responses import ActionResult
 from moto.rds.responses import RDSResponse
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 _original_init = LambdaFunction.__init__
@@ -34,6 +47,9 @@ _original_get = LambdaFunction.get_configuration
 _original_start_execution = StepFunctionsParserBackend.start_execution
 _original_describe_db_snapshots = RDSResponse.describe_db_snapshots
 _original_describe_db_cluster_snapshots = RDSResponse.describe_db_cluster_snapshots
+_original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
+_STEPFUNCTIONS_MODEL = get_session().get_service_model("stepfunctions")
+_STEPFUNCTIONS_OPERATIONS = {xform_name(name): name for name in _STEPFUNCTIONS_MODEL.operation_names}
 
 
 def logging_config(function: LambdaFunction) -> dict[str, str]:
@@ -64,6 +80,23 @@ def _start_execution(self, state_machine_arn: str, name: str | None = None, *arg
     return _original_start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
 
+def _sfn_operation(task: StateTaskServiceSfn, service_action_name: str | None) -> OperationModel:
+    action = task._get_boto_service_action(service_action_name)
+    return _STEPFUNCTIONS_MODEL.operation_model(_STEPFUNCTIONS_OPERATIONS[action])
+
+
+def _sfn_normalise_parameters(self: StateTaskServiceSfn, parameters: dict, boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+    # moto's own step first: it turns an object `Input` into the JSON string the API takes.
+    _original_sfn_normalise_parameters(self, parameters, boto_service_name, service_action_name)
+    self._to_boto_request(parameters, _sfn_operation(self, service_action_name).input_shape)
+
+
+def _sfn_normalise_response(self: StateTaskServiceSfn, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+    self._from_boto_response(response, _sfn_operation(self, service_action_name).output_shape)
+
+
 def _paged(original, key: str, identifier: str):
     def describe(self: RDSResponse) -> ActionResult:
         size = min(max(int(self.params.get("MaxRecords") or 100), 20), 100)
@@ -84,6 +117,8 @@ def apply() -> None:
         _original_describe_db_cluster_snapshots, "DBClusterSnapshots", "db_cluster_snapshot_identifier"
     )
     StepFunctionsParserBackend.start_execution = _start_execution
+    StateTaskServiceSfn._normalise_parameters = _sfn_normalise_parameters
+    StateTaskServiceSfn._normalise_response = _sfn_normalise_response
     LambdaFunction.__init__ = _init
     LambdaFunction.update_configuration = _update_configuration
     LambdaFunction.get_configuration = _get_configuration
