@@ -310,6 +310,13 @@ data "aws_iam_policy_document" "notify" {
     resources = ["${local.rds_arn}:${local.region}:${local.account}:*"]
   }
 
+  # Each database's result is the output of its execution of the database state machine.
+  statement {
+    sid       = "ReadDatabaseResults"
+    actions   = ["states:DescribeExecution"]
+    resources = [local.database_executions_arn]
+  }
+
   dynamic "statement" {
     for_each = var.sns_topic_arn == null ? [1] : []
     content {
@@ -360,7 +367,9 @@ data "aws_iam_policy_document" "export_role" {
   }
 }
 
-# Step Functions: invoke the six functions, deliver logs, send traces.
+# Step Functions, for both state machines (the run and the one database each of
+# its Map items starts): invoke the six functions, start and follow the database
+# executions, deliver logs, send traces.
 
 resource "aws_iam_role" "state_machine" {
   name               = "${local.prefix}-state-machine"
@@ -380,6 +389,26 @@ data "aws_iam_policy_document" "state_machine" {
     sid       = "InvokeTheBackupFunctions"
     actions   = ["lambda:InvokeFunction"]
     resources = concat(values(local.function_arns), [for arn in values(local.function_arns) : "${arn}:*"])
+  }
+
+  statement {
+    sid       = "StartDatabaseExecutions"
+    actions   = ["states:StartExecution"]
+    resources = [local.database_state_machine_arn]
+  }
+
+  # startExecution.sync: follow each database execution to its end, stop it when the run is stopped.
+  statement {
+    sid       = "FollowDatabaseExecutions"
+    actions   = ["states:DescribeExecution", "states:StopExecution"]
+    resources = [local.database_executions_arn]
+  }
+
+  # The rule Step Functions itself manages to learn that a .sync execution ended.
+  statement {
+    sid       = "ManagedRuleForDatabaseExecutions"
+    actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    resources = ["arn:${local.partition}:events:${local.region}:${local.account}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"]
   }
 
   # Log delivery and X-Ray take no resource scoping (AWS documents "*").

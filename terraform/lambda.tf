@@ -26,8 +26,9 @@ locals {
       DRY_RUN               = tostring(var.prune_dry_run)
     })
     notify = merge(local.common_environment, {
-      SNS_TOPIC_ARN     = local.sns_topic_arn
-      METRICS_NAMESPACE = var.metrics_namespace
+      SNS_TOPIC_ARN              = local.sns_topic_arn
+      METRICS_NAMESPACE          = var.metrics_namespace
+      DATABASE_STATE_MACHINE_ARN = local.database_state_machine_arn
     }, var.slack_webhook_url == null ? {} : { SLACK_WEBHOOK_URL = var.slack_webhook_url })
   }
 }

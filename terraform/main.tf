@@ -31,6 +31,11 @@ locals {
     for f in local.functions : f => "arn:${local.partition}:lambda:${local.region}:${local.account}:function:${local.function_names[f]}"
   }
 
+  # Each database of a run is backed up by its own execution of this state machine (see stepfunctions.tf).
+  database_state_machine_name = "${local.prefix}-database"
+  database_state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.database_state_machine_name}"
+  database_executions_arn     = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.database_state_machine_name}:*"
+
   package_dir = coalesce(var.lambda_package_dir, "${path.module}/../target/lambda")
   packages    = { for f in local.functions : f => "${local.package_dir}/backup-${f}/bootstrap.zip" }
 

@@ -63,7 +63,7 @@ output "cloudwatch_log_group_names" {
   description = "Names of every log group of the module, by function and state-machine"
   value = merge(
     { for f, group in aws_cloudwatch_log_group.function : f => group.name },
-    { for group in aws_cloudwatch_log_group.state_machine : "state-machine" => group.name },
+    { for name, group in aws_cloudwatch_log_group.state_machine : (name == local.state_machine_name ? "state-machine" : "database-state-machine") => group.name },
   )
 }
 
@@ -106,6 +106,11 @@ output "state_machine_arn" {
 output "state_machine_name" {
   description = "Name of the backup state machine"
   value       = aws_sfn_state_machine.backup.name
+}
+
+output "database_state_machine_arn" {
+  description = "ARN of the state machine that backs up one database; each run starts one execution of it per database (its executions hold each database's steps and result)"
+  value       = aws_sfn_state_machine.database.arn
 }
 
 output "schedule_rule_name" {

@@ -1,35 +1,68 @@
-# The backup state machine, rendered from statemachine/backup.asl.json, and its schedule.
+# The two state machines, rendered from statemachine/: the run (backup.asl.json:
+# input, a Map over the databases, prune, notify) and one database
+# (database.asl.json: snapshot, wait, export and copy), which the run starts once
+# per database so that each database's events and result live in its own
+# execution; and the schedule.
 
 locals {
   state_machine_name = "${local.prefix}-backup"
-  state_machine_definition = templatefile("${path.module}/../statemachine/backup.asl.json", merge(
-    # ARNs from the names, so the plan shows the whole definition.
-    { for f in local.functions : "${replace(f, "-", "_")}_function_arn" => local.function_arns[f] },
-    {
-      db_identifiers                = jsonencode(local.databases)
-      retention_days                = var.backup_retention_days
-      min_snapshots_to_keep         = var.min_snapshots_to_keep
-      dry_run                       = jsonencode(var.prune_dry_run)
-      skip_export                   = jsonencode(!var.enable_s3_export)
-      skip_copy                     = jsonencode(local.copy_region == null)
-      max_concurrency               = var.max_concurrent_databases
-      poll_interval_seconds         = var.poll_interval_seconds
-      export_poll_interval_seconds  = var.export_poll_interval_seconds
-      snapshot_wait_timeout_seconds = var.wait_timeout_seconds.snapshot
-      export_wait_timeout_seconds   = var.wait_timeout_seconds.export
-      copy_wait_timeout_seconds     = var.wait_timeout_seconds.copy
-    },
-  ))
+  # ARNs from the names, so the plan shows the whole definitions.
+  function_arn_values = { for f in local.functions : "${replace(f, "-", "_")}_function_arn" => local.function_arns[f] }
+  database_state_machine_definition = templatefile("${path.module}/../statemachine/database.asl.json", {
+    for f in ["snapshot", "wait_for_available", "export", "copy"] : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"]
+  })
+  state_machine_definition = templatefile("${path.module}/../statemachine/backup.asl.json", {
+    prune_function_arn            = local.function_arn_values.prune_function_arn
+    notify_function_arn           = local.function_arn_values.notify_function_arn
+    database_state_machine_arn    = local.database_state_machine_arn
+    db_identifiers                = jsonencode(local.databases)
+    retention_days                = var.backup_retention_days
+    min_snapshots_to_keep         = var.min_snapshots_to_keep
+    dry_run                       = jsonencode(var.prune_dry_run)
+    skip_export                   = jsonencode(!var.enable_s3_export)
+    skip_copy                     = jsonencode(local.copy_region == null)
+    max_concurrency               = var.max_concurrent_databases
+    poll_interval_seconds         = var.poll_interval_seconds
+    export_poll_interval_seconds  = var.export_poll_interval_seconds
+    snapshot_wait_timeout_seconds = var.wait_timeout_seconds.snapshot
+    export_wait_timeout_seconds   = var.wait_timeout_seconds.export
+    copy_wait_timeout_seconds     = var.wait_timeout_seconds.copy
+  })
 }
 
 resource "aws_cloudwatch_log_group" "state_machine" {
   # checkov:skip=CKV_AWS_338: retention is the caller's log_retention_days (the spec's default is 14 days)
-  count = var.enable_cloudwatch_logs ? 1 : 0
+  for_each = var.enable_cloudwatch_logs ? toset([local.state_machine_name, local.database_state_machine_name]) : toset([])
 
-  name              = "/aws/vendedlogs/states/${local.state_machine_name}"
+  name              = "/aws/vendedlogs/states/${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = local.kms_key_arn
   tags              = local.tags
+}
+
+resource "aws_sfn_state_machine" "database" {
+  # checkov:skip=CKV_AWS_285: execution logging follows enable_cloudwatch_logs (on by default)
+  name       = local.database_state_machine_name
+  role_arn   = aws_iam_role.state_machine.arn
+  type       = "STANDARD"
+  definition = local.database_state_machine_definition
+
+  dynamic "logging_configuration" {
+    for_each = var.enable_cloudwatch_logs ? [1] : []
+    content {
+      log_destination        = "${aws_cloudwatch_log_group.state_machine[local.database_state_machine_name].arn}:*"
+      include_execution_data = true
+      level                  = "ALL"
+    }
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  tags = local.tags
+
+  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_function.backup]
 }
 
 resource "aws_sfn_state_machine" "backup" {
@@ -42,7 +75,7 @@ resource "aws_sfn_state_machine" "backup" {
   dynamic "logging_configuration" {
     for_each = var.enable_cloudwatch_logs ? [1] : []
     content {
-      log_destination        = "${aws_cloudwatch_log_group.state_machine[0].arn}:*"
+      log_destination        = "${aws_cloudwatch_log_group.state_machine[local.state_machine_name].arn}:*"
       include_execution_data = true
       level                  = "ALL"
     }
@@ -61,7 +94,7 @@ resource "aws_sfn_state_machine" "backup" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_function.backup]
+  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_function.backup, aws_sfn_state_machine.database]
 }
 
 resource "aws_cloudwatch_event_rule" "schedule" {

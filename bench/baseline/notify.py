@@ -1,4 +1,5 @@
-"""Baseline of functions/notify: snapshot ages (one paginated listing), the metrics, SNS, Slack."""
+"""Baseline of functions/notify: each database's result from its execution of the database state
+machine, snapshot ages (one paginated listing), the metrics, SNS, Slack."""
 
 import json
 import os
@@ -11,11 +12,20 @@ import common
 rds = boto3.client("rds")
 cloudwatch = boto3.client("cloudwatch")
 sns = boto3.client("sns")
+sfn = boto3.client("stepfunctions")
+
+
+def database_result(run: dict) -> dict:
+    executions = os.environ["DATABASE_STATE_MACHINE_ARN"].replace(":stateMachine:", ":execution:", 1)
+    described = sfn.describe_execution(executionArn=f"{executions}:{run['execution_name']}")
+    if described["status"] == "SUCCEEDED":
+        return json.loads(described["output"])
+    return {**run, "error": {"Error": described.get("error", described["status"]), "Cause": described.get("cause", "")}}
 
 
 def handler(event, _context):
     now = datetime.now(timezone.utc)
-    results = event.get("results", [])
+    results = [database_result(run) for run in event.get("results", [])]
     failed = [r["db_identifier"] for r in results
               if any(k in r for k in ("error", "export_error", "copy_error"))]
     newest = {}

@@ -30,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--runs", type=int, default=10, help="cold starts per function and language (>= 10)")
     parser.add_argument("--prune-snapshots", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--scale-databases", type=int, nargs="+", default=[1, 10, 50, 100],
+    parser.add_argument("--scale-databases", type=int, nargs="+", default=[1, 10, 100, 1000],
                         help="database counts of the executions measured for the history limit")
     parser.add_argument("--slow-polls", type=int, default=10, help="polls each wait takes in the slow run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))

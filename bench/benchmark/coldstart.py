@@ -5,6 +5,7 @@ one realistic event, on state prepared so that both implementations do the same 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from statistics import median
@@ -30,6 +31,8 @@ from .common import (
 FUNCTIONS = ("snapshot", "wait-for-available", "export", "copy", "prune", "notify")
 LANGUAGES = ("rust", "python")
 DB = "bench-db-1"
+# The notify event's run: these databases, each backed up by its own execution of the database state machine.
+NOTIFY_DATABASES = (DB, "bench-db-2", "bench-db-3")
 SETTINGS = Settings(db_identifiers=[DB], project="bench", environment="coldstart")
 TAGS = {"database-backup:managed-by": "bench-coldstart", "database-backup:source-db": DB,
         "database-backup:execution": "seeded", "Project": "bench", "Environment": "coldstart"}
@@ -50,7 +53,8 @@ class ColdStart:
         local = self.local
         local.reset(snapshot_limit=10_000)
         self.deployment = Deployment.create(local.endpoint, ZIPS, SETTINGS)
-        create_databases(local, [DB])
+        create_databases(local, list(NOTIFY_DATABASES))
+        self.notified_run = self._database_executions()
         self.waited = self._seed(1)[0]
         # Prune keeps the newest three: these stay, the expired ones go.
         self._seed(3, age_days=1)
@@ -86,6 +90,30 @@ class ColdStart:
                  "region": REGION, "engine": "postgres", "encrypted": True, "status": "available",
                  "created": True} for r in rows]
 
+    def _database_executions(self) -> list[dict]:
+        """Backs up each of NOTIFY_DATABASES in its own execution of the deployed database state machine,
+        as a run does: the `results` a run hands notify, naming executions that exist and succeeded."""
+        sfn = self.local.aws.client("stepfunctions", REGION)
+        run = self._execution()
+        config = {"skip_export": True, "skip_copy": True, "poll_interval_seconds": 1, "export_poll_interval_seconds": 1,
+                  "snapshot_wait_timeout_seconds": 60, "export_wait_timeout_seconds": 60,
+                  "copy_wait_timeout_seconds": 60}
+        results = []
+        for db in NOTIFY_DATABASES:
+            name = f"bench-{db}"
+            sfn.start_execution(stateMachineArn=self.deployment.database_state_machine_arn, name=name,
+                                input=json.dumps({"db_identifier": db, "execution": run, "config": config}))
+            results.append({"db_identifier": db, "execution_name": name})
+        for result in results:
+            arn = (f"{self.deployment.database_state_machine_arn.replace(':stateMachine:', ':execution:')}:"
+                   f"{result['execution_name']}")
+            while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+                time.sleep(0.2)
+            if described["status"] != "SUCCEEDED" or "error" in json.loads(described["output"]):
+                raise BenchError(f"the database execution of {result['db_identifier']} did not back it up: "
+                                 f"{described.get('output') or described.get('cause')}")
+        return results
+
     def _execution(self) -> dict:
         # A new start time per event: a new snapshot identifier per snapshot run.
         return execution("bench-coldstart-backup", self.now + timedelta(minutes=next(self._sequence)))
@@ -102,6 +130,7 @@ class ColdStart:
             return {"execution": self._execution()}
         request = json.loads((ROOT / "tests" / "fixtures" / "notify-request.json").read_text())
         request["execution"] = self._execution()
+        request["results"] = self.notified_run
         return request
 
     def _check(self, function: str, language: str, run: Run) -> None:
@@ -113,7 +142,8 @@ class ColdStart:
             "export": lambda: output.get("created") is True,
             "copy": lambda: output.get("created") is True and output.get("region") == COPY_REGION,
             "prune": lambda: deleted_count(output) == EXPIRED_PER_RUN,
-            "notify": lambda: bool(output.get("sns_message_id")),
+            # SUCCEEDED only if every database's result was read from its execution.
+            "notify": lambda: bool(output.get("sns_message_id")) and output.get("status") == "SUCCEEDED",
         }
         done = checks[function]()
         if not done:

@@ -1,5 +1,6 @@
 """Starting a backup the way the EventBridge rule does, and following the
-execution state by state, per database, as it goes."""
+execution state by state, per database, as it goes: the run's own states,
+and each database's execution of the database state machine that it starts."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ RUN = "(run)"
 
 @dataclass
 class Execution:
+    """A run, or one database's execution of the database state machine (`databases`: those the run started)."""
+
     arn: str
     description: dict
     history: list[dict]
+    databases: dict[str, Execution] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -29,17 +33,39 @@ class Execution:
         return (self.description["stopDate"] - self.description["startDate"]).total_seconds()
 
     def transitions(self) -> Counter[str]:
-        """States entered per database (RUN: the states outside the per-database Map)."""
+        """States entered per database (its own execution's, and the run's task waiting for it);
+        RUN: the run's states outside the per-database Map."""
         scopes = Scopes()
         counts: Counter[str] = Counter()
         for event in self.history:
             scope = scopes.add(event)
             if event["type"].endswith("StateEntered"):
                 counts[scope] += 1
+        for db, execution in self.databases.items():
+            counts[db] += sum(1 for e in execution.history if e["type"].endswith("StateEntered"))
         return counts
 
     def entered(self, state: str) -> list[dict]:
         return entered(self.history, state)
+
+    def results(self) -> dict[str, dict]:
+        """Each database's result, as notify read it: its execution's output."""
+        notified = self.entered("Notify")
+        recorded = notified[0].get("report", {}).get("results", []) if notified else []
+        return database_results(recorded, {e.arn: e.description for e in self.databases.values()})
+
+
+def database_results(recorded: list[dict], executions: dict[str, dict]) -> dict[str, dict]:
+    """Each database's result from the run's record of it (`db_identifier`, `execution_name`,
+    perhaps `error`) and the descriptions of its executions (by ARN): the execution's output
+    when it succeeded, else what the run recorded."""
+    by_name = {arn.rsplit(":", 1)[1]: description for arn, description in executions.items()}
+    results = {}
+    for item in recorded:
+        description = by_name.get(item.get("execution_name"))
+        succeeded = description is not None and description["status"] == "SUCCEEDED"
+        results[item["db_identifier"]] = json.loads(description["output"]) if succeeded else item
+    return results
 
 
 def entered(events: list[dict], state: str) -> list[dict]:
@@ -48,6 +74,15 @@ def entered(events: list[dict], state: str) -> list[dict]:
         json.loads(e["stateEnteredEventDetails"]["input"])
         for e in events
         if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state
+    ]
+
+
+def database_executions(events: list[dict]) -> list[str]:
+    """The executions of the database state machine a run started (one per database), in start order."""
+    return [
+        json.loads(e["taskSubmittedEventDetails"]["output"])["ExecutionArn"]
+        for e in events
+        if e["type"] == "TaskSubmitted" and e["taskSubmittedEventDetails"].get("resource", "").startswith("startExecution")
     ]
 
 
@@ -63,7 +98,8 @@ def scheduled_target(events, rule_name: str) -> tuple[str, str]:
 class Scopes:
     """Which database and state each history event belongs to: events chain
     through previousEventId back to their Map iteration, whose first state's
-    input names the database, and a function's events back to its Task state."""
+    input names the database (`database.db_identifier`), and a function's
+    events back to its Task state."""
 
     _iteration_db: dict[int, str] = field(default_factory=dict)
     _iteration_of: dict[int, int] = field(default_factory=dict)
@@ -87,8 +123,9 @@ class Scopes:
             return RUN
         if iteration not in self._iteration_db and event["type"].endswith("StateEntered"):
             state_input = json.loads(event["stateEnteredEventDetails"].get("input") or "{}")
-            if isinstance(state_input, dict) and isinstance(state_input.get("db_identifier"), str):
-                self._iteration_db[iteration] = state_input["db_identifier"]
+            database = state_input.get("database") if isinstance(state_input, dict) else None
+            if isinstance(database, dict) and isinstance(database.get("db_identifier"), str):
+                self._iteration_db[iteration] = database["db_identifier"]
         return self._iteration_db.get(iteration, f"iteration {iteration}")
 
     def state(self, event: dict) -> str:
@@ -141,26 +178,67 @@ def _summary(output) -> str:
     return ""
 
 
+@dataclass
+class Followed:
+    """An execution being followed: the events reported so far and where they belong."""
+
+    arn: str
+    scope: str | None = None  # the database; None for the run, whose events find their own
+    seen: int = 0
+    scopes: Scopes = field(default_factory=Scopes)
+    execution: Execution | None = None
+
+    def poll(self, sfn, started) -> list[tuple[float, str]]:
+        """Reads the execution again; its new progress lines, with their seconds since `started`."""
+        description = sfn.describe_execution(executionArn=self.arn)
+        events = history(sfn, self.arn)
+        lines = []
+        for event in events[self.seen:]:
+            scope = self.scopes.add(event)
+            line = describe(event, self.scopes.state(event))
+            if line:
+                lines.append(((event["timestamp"] - started).total_seconds(), f"{self.scope or scope:<22} {line}"))
+        self.seen = len(events)
+        self.execution = Execution(self.arn, description, events)
+        return lines
+
+
 def follow(sfn, arn: str, say: Callable[[str], None], poll_seconds: float = 0.5, timeout: float = 900) -> Execution:
-    """Prints progress lines as the execution's history grows; returns the finished execution."""
-    scopes = Scopes()
-    seen = 0
+    """Prints progress lines, in time order, as the run's history and its databases' executions
+    grow; returns the finished run with its databases' executions."""
+    run = Followed(arn)
+    databases: dict[str, Followed] = {}
+    started = sfn.describe_execution(executionArn=arn)["startDate"]
     deadline = time.monotonic() + timeout
     while True:
-        description = sfn.describe_execution(executionArn=arn)
-        events = history(sfn, arn)
-        for event in events[seen:]:
-            scope = scopes.add(event)
-            line = describe(event, scopes.state(event))
-            if line:
-                elapsed = (event["timestamp"] - description["startDate"]).total_seconds()
-                say(f"  [{elapsed:6.1f}s] {scope:<22} {line}")
-        seen = len(events)
-        if description["status"] != "RUNNING":
-            return Execution(arn, description, events)
+        # The run first: once it has ended, every database execution has too.
+        lines = run.poll(sfn, started)
+        execution = run.execution
+        for child in database_executions(execution.history):
+            if child not in databases:
+                db = json.loads(sfn.describe_execution(executionArn=child)["input"])["db_identifier"]
+                databases[child] = Followed(child, scope=db)
+        for database in databases.values():
+            if database.execution is None or database.execution.status == "RUNNING":
+                lines += database.poll(sfn, started)
+        for elapsed, line in sorted(lines, key=lambda entry: entry[0]):
+            say(f"  [{elapsed:6.1f}s] {line}")
+        if execution.status != "RUNNING":
+            execution.databases = {d.scope: d.execution for d in databases.values()}
+            return execution
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {arn} still running after {timeout:.0f} s")
         time.sleep(poll_seconds)
+
+
+def read(sfn, arn: str) -> Execution:
+    """A finished run with its databases' executions."""
+    execution = Execution(arn, sfn.describe_execution(executionArn=arn), history(sfn, arn))
+    for child in database_executions(execution.history):
+        description = sfn.describe_execution(executionArn=child)
+        db = json.loads(description["input"])["db_identifier"]
+        execution.databases[db] = Execution(child, description, history(sfn, child))
+    return execution
 
 
 def history(sfn, arn: str) -> list[dict]:

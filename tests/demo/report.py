@@ -176,13 +176,11 @@ def _run_config(execution: Execution) -> dict:
 
 
 def _failures(execution: Execution) -> dict[str, list[dict]]:
-    """The failed steps per database, as the run reported them to notify."""
-    notified = execution.entered("Notify")
-    results = notified[0].get("report", {}).get("results", []) if notified else []
+    """The failed steps per database, as notify read them from the databases' executions."""
     return {
-        r["db_identifier"]: [r[key] for key in ERROR_KEYS if isinstance(r.get(key), dict)]
-        for r in results
-        if isinstance(r, dict) and any(isinstance(r.get(key), dict) for key in ERROR_KEYS)
+        db: [r[key] for key in ERROR_KEYS if isinstance(r.get(key), dict)]
+        for db, r in execution.results().items()
+        if any(isinstance(r.get(key), dict) for key in ERROR_KEYS)
     }
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from demo import resources, world
-from demo.follow import entered, history
+from demo.follow import Execution, read
 from demo.report import Inventory, created_at, manual_snapshots, metric_sums, tag_map
 from demo.stack import Stack
 from local_aws.control import control, local_endpoint
@@ -107,22 +107,23 @@ class Demo(unittest.TestCase):
         described = [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
         return sorted(described, key=lambda e: e["startDate"])
 
-    def history(self, arn: str) -> list[dict]:
-        return history(self.aws.client("stepfunctions"), arn)
-
-    def state_inputs(self, arn: str, state: str) -> list[dict]:
-        return entered(self.history(arn), state)
+    def read(self, arn: str) -> Execution:
+        """A run with its databases' executions."""
+        return read(self.aws.client("stepfunctions"), arn)
 
     def lambda_payloads(self, arn: str, state: str) -> list[dict]:
-        """What a Task state sent its function, each time it was entered."""
-        history = self.history(arn)
-        entered = {e["id"] for e in history
-                   if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == state}
-        return [
-            json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
-            for e in history
-            if e["type"] == "LambdaFunctionScheduled" and e["previousEventId"] in entered
-        ]
+        """What a Task state sent its function, each time it was entered, in the run or in its databases' executions."""
+        run = self.read(arn)
+        payloads = []
+        for history in [run.history] + [database.history for database in run.databases.values()]:
+            entered = {e["id"] for e in history
+                       if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == state}
+            payloads += [
+                json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
+                for e in history
+                if e["type"] == "LambdaFunctionScheduled" and e["previousEventId"] in entered
+            ]
+        return payloads
 
     def made_by(self, execution_arn: str, region: str) -> dict[str, dict]:
         """The snapshots an execution made in a region, by database."""
@@ -284,8 +285,7 @@ class Demo(unittest.TestCase):
         self.assertNotEqual(status, 0, output[-4000:])
         run = self.executions()[-1]
         self.assertEqual(run["status"], "FAILED")
-        results = {r["db_identifier"]: r for r in self.state_inputs(run["executionArn"], "Notify")[0]["report"]["results"]}
-        error = results["prod-database-1"]["copy_error"]
+        error = self.read(run["executionArn"]).results()["prod-database-1"]["copy_error"]
         self.assertEqual(error["step"], "copy")
         self.assertIn("The KMS key of the destination is disabled", error["Cause"])
         # The others were backed up; the failing database's source snapshot too.

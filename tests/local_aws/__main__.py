@@ -76,18 +76,23 @@ def deploy(args: argparse.Namespace) -> int:
             print(f"deploy: already deployed; start over with: curl -X POST {args.endpoint}/_gateway/reset", file=sys.stderr)
         return 1
     print(f"state machine: {deployment.state_machine_arn}")
+    print(f"state machine of one database (started by it): {deployment.database_state_machine_arn}")
     for name, arn in deployment.function_arns.items():
         print(f"function {name}: {arn}")
     return 0
 
 
 def render(args: argparse.Namespace) -> int:
-    from .deploy import Settings, template_values
+    from .deploy import Settings, database_template_values, template_values
 
     from . import asl
 
-    values = template_values(Settings(db_identifiers=args.databases), args.account, args.region)
-    sys.stdout.write(asl.render(asl.TEMPLATE.read_text(), values))
+    settings = Settings(db_identifiers=args.databases)
+    if args.database:
+        values = database_template_values(settings, args.account, args.region)
+        sys.stdout.write(asl.render(asl.DATABASE_TEMPLATE.read_text(), values))
+    else:
+        sys.stdout.write(asl.render(asl.TEMPLATE.read_text(), template_values(settings, args.account, args.region)))
     return 0
 
 
@@ -108,10 +113,11 @@ def main() -> int:
     deploy_cmd.add_argument("--copy-region", default="us-west-2", help="'' disables copies")
     deploy_cmd.add_argument("--poll-seconds", type=int, default=2, help="poll interval of every wait")
     deploy_cmd.set_defaults(run=deploy)
-    render_cmd = commands.add_parser("render", help="print the rendered state machine definition")
+    render_cmd = commands.add_parser("render", help="print the rendered backup state machine definition")
     render_cmd.add_argument("--account", default="123456789012")
     render_cmd.add_argument("--region", default="us-east-1")
     render_cmd.add_argument("--databases", nargs="+", default=["prod-database-1"])
+    render_cmd.add_argument("--database", action="store_true", help="the state machine of one database instead")
     render_cmd.set_defaults(run=render)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)

@@ -1,4 +1,4 @@
-"""The state machine definition: rendering the template the way Terraform's
+"""The state machine definitions: rendering the templates the way Terraform's
 `templatefile` does (only `${name}` placeholders are used), and the checks
 behind the local `ValidateStateMachineDefinition`."""
 
@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-TEMPLATE = Path(__file__).resolve().parents[2] / "statemachine" / "backup.asl.json"
+STATEMACHINE = Path(__file__).resolve().parents[2] / "statemachine"
+# The run (input, Map over databases, prune, notify) and the one database each Map item starts.
+TEMPLATE = STATEMACHINE / "backup.asl.json"
+DATABASE_TEMPLATE = STATEMACHINE / "database.asl.json"
 
 
 class RenderError(ValueError):

@@ -48,20 +48,34 @@ class Settings:
         return replace(self, **changes)
 
 
-def function_name(settings: Settings, function: str) -> str:
-    return f"{settings.project}-{settings.environment}-{function}"
+def resource_name(settings: Settings, suffix: str) -> str:
+    """A function (`snapshot`...) or a state machine (`backup`, `database`) of this deployment."""
+    return f"{settings.project}-{settings.environment}-{suffix}"
 
 
 def function_arn(settings: Settings, account: str, function: str) -> str:
-    return f"arn:aws:lambda:{settings.region}:{account}:function:{function_name(settings, function)}"
+    return f"arn:aws:lambda:{settings.region}:{account}:function:{resource_name(settings, function)}"
+
+
+def state_machine_arn(settings: Settings, account: str, machine: str) -> str:
+    return f"arn:aws:states:{settings.region}:{account}:stateMachine:{resource_name(settings, machine)}"
+
+
+def function_arns(settings: Settings, account: str, functions) -> dict[str, str]:
+    return {f"{f.replace('-', '_')}_function_arn": function_arn(settings, account, f) for f in functions}
+
+
+def database_template_values(settings: Settings, account: str, region: str) -> dict[str, str]:
+    """The `templatefile` values of the database state machine, as the Terraform module passes them."""
+    return function_arns(settings.with_(region=region), account, ("snapshot", "wait-for-available", "export", "copy"))
 
 
 def template_values(settings: Settings, account: str, region: str) -> dict[str, str]:
-    """The `templatefile` values, as the Terraform module passes them."""
+    """The `templatefile` values of the backup state machine, as the Terraform module passes them."""
     settings = settings.with_(region=region)
-    arns = {f"{f.replace('-', '_')}_function_arn": function_arn(settings, account, f) for f in FUNCTIONS}
     return {
-        **arns,
+        **function_arns(settings, account, ("prune", "notify")),
+        "database_state_machine_arn": state_machine_arn(settings, account, "database"),
         "db_identifiers": json.dumps(settings.db_identifiers),
         "retention_days": str(settings.retention_days),
         "min_snapshots_to_keep": str(settings.min_snapshots_to_keep),
@@ -115,6 +129,7 @@ class Deployment:
     settings: Settings
     account: str
     state_machine_arn: str
+    database_state_machine_arn: str
     function_arns: dict[str, str]
     topic_arn: str
     queue_url: str
@@ -167,7 +182,8 @@ class Deployment:
             "prune": {**common, **destination, "RETENTION_DAYS": str(settings.retention_days),
                       "MIN_SNAPSHOTS_TO_KEEP": str(settings.min_snapshots_to_keep),
                       "DRY_RUN": json.dumps(settings.dry_run)},
-            "notify": {**common, "SNS_TOPIC_ARN": topic, "SLACK_WEBHOOK_URL": endpoint.rstrip("/") + slack_path},
+            "notify": {**common, "SNS_TOPIC_ARN": topic, "SLACK_WEBHOOK_URL": endpoint.rstrip("/") + slack_path,
+                       "DATABASE_STATE_MACHINE_ARN": state_machine_arn(settings, account, "database")},
         }
         lambda_client = aws.client("lambda", region)
         arns = {}
@@ -176,7 +192,7 @@ class Deployment:
             if not package.is_file():
                 raise FileNotFoundError(f"{package} is missing: run scripts/build-lambdas first")
             created = lambda_client.create_function(
-                FunctionName=function_name(settings, function),
+                FunctionName=resource_name(settings, function),
                 Runtime="provided.al2023",
                 Handler="bootstrap",
                 Role=role["Role"]["Arn"],
@@ -188,9 +204,14 @@ class Deployment:
                 LoggingConfig={"LogFormat": "JSON"},
             )
             arns[function] = created["FunctionArn"]
-        definition = asl.render(asl.TEMPLATE.read_text(), template_values(settings, account, region))
-        machine = aws.client("stepfunctions", region).create_state_machine(
-            name=f"{prefix}-backup", definition=definition, roleArn=states_role["Role"]["Arn"]
+        sfn = aws.client("stepfunctions", region)
+        database = sfn.create_state_machine(
+            name=resource_name(settings, "database"), roleArn=states_role["Role"]["Arn"],
+            definition=asl.render(asl.DATABASE_TEMPLATE.read_text(), database_template_values(settings, account, region)),
         )
-        return cls(aws, settings, account, machine["stateMachineArn"], arns, topic, queue_url, slack_path, bucket,
-                   copy_key, environments)
+        machine = sfn.create_state_machine(
+            name=resource_name(settings, "backup"), roleArn=states_role["Role"]["Arn"],
+            definition=asl.render(asl.TEMPLATE.read_text(), template_values(settings, account, region)),
+        )
+        return cls(aws, settings, account, machine["stateMachineArn"], database["stateMachineArn"], arns, topic,
+                   queue_url, slack_path, bucket, copy_key, environments)

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from demo.follow import history
+from demo.follow import database_executions, database_results, history
 from local_aws import control as gateway
 from local_aws.deploy import Aws, Deployment, Settings, drain_queue
 
@@ -32,16 +32,22 @@ def control(method: str, path: str, document: object | None = None):
 
 
 class Execution:
-    def __init__(self, arn: str, description: dict, history: list[dict]):
-        self.arn, self.description, self.history = arn, description, history
+    """A run and the executions of the database state machine it started (`children`)."""
+
+    def __init__(self, arn: str, description: dict, history: list[dict], children: list[Execution] = ()):
+        self.arn, self.description, self.history, self.children = arn, description, history, list(children)
 
     @property
     def status(self) -> str:
         return self.description["status"]
 
+    def events(self) -> list[dict]:
+        """The run's events and its databases' events."""
+        return self.history + [e for child in self.children for e in child.history]
+
     def entered(self, state: str) -> int:
-        """How many times a state was entered."""
-        return sum(1 for e in self.history if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state)
+        """How many times a state was entered, in the run or in any of its databases."""
+        return sum(1 for e in self.events() if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state)
 
     def exited_output(self, state: str) -> list[dict]:
         return [
@@ -51,10 +57,10 @@ class Execution:
         ]
 
     def lambda_failures(self) -> list[str]:
-        return [e["lambdaFunctionFailedEventDetails"]["error"] for e in self.history if e["type"] == "LambdaFunctionFailed"]
+        return [e["lambdaFunctionFailedEventDetails"]["error"] for e in self.events() if e["type"] == "LambdaFunctionFailed"]
 
     def report(self) -> dict:
-        """What notify received: the run's results, prune's outcome, errors."""
+        """What notify received: each database's execution, prune's outcome, errors."""
         inputs = [
             json.loads(e["stateEnteredEventDetails"]["input"])
             for e in self.history
@@ -64,7 +70,8 @@ class Execution:
         return inputs[0]["report"]
 
     def results(self) -> dict[str, dict]:
-        return {item["db_identifier"]: item for item in self.report().get("results", [])}
+        """Each database's result: its execution's output, or what the run recorded when it has none."""
+        return database_results(self.report().get("results", []), {c.arn: c.description for c in self.children})
 
 
 class LocalAwsTest(unittest.TestCase):
@@ -117,20 +124,28 @@ class LocalAwsTest(unittest.TestCase):
 
     def run_execution(self, execution_input: dict | None = None, timeout: float = 120) -> Execution:
         """Starts an execution and waits for its end; `calls()` then counts the run's calls only."""
+        return self.wait(self.start_execution(execution_input), timeout)
+
+    def start_execution(self, execution_input: dict | None = None) -> str:
         control("DELETE", "calls")
-        arn = self.sfn.start_execution(
+        return self.sfn.start_execution(
             stateMachineArn=self.deployment.state_machine_arn,
             name=f"test-{uuid.uuid4().hex[:12]}",
             input=json.dumps(execution_input or {}),
         )["executionArn"]
+
+    def wait(self, arn: str, timeout: float = 120) -> Execution:
         deadline = time.monotonic() + timeout
-        while True:
-            description = self.sfn.describe_execution(executionArn=arn)
-            if description["status"] != "RUNNING":
-                break
+        while self.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             self.assertLess(time.monotonic(), deadline, f"execution {arn} still running after {timeout} s")
             time.sleep(0.25)
-        return Execution(arn, description, history(self.sfn, arn))
+        return self.execution(arn)
+
+    def execution(self, arn: str) -> Execution:
+        """A finished execution with the database executions it started."""
+        events = history(self.sfn, arn)
+        children = [self.execution(child) for child in database_executions(events)]
+        return Execution(arn, self.sfn.describe_execution(executionArn=arn), events, children)
 
     def sns_messages(self) -> list[dict]:
         return drain_queue(self.aws, self.deployment.queue_url)

@@ -1,5 +1,6 @@
-"""The state machine definition: it renders, asl-validator and the local
-ValidateStateMachineDefinition accept it (and refuse broken ones), and its
+"""The state machine definitions (the run, and the one database each Map
+item starts): they render, asl-validator and the local
+ValidateStateMachineDefinition accept them (and refuse broken ones), and their
 Retry/Catch use the error names the functions define (README's table)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import unittest
 from pathlib import Path
 
 from local_aws import asl
-from local_aws.deploy import Settings, template_values
+from local_aws.deploy import Settings, database_template_values, template_values
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_VALIDATOR = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "asl-validator"
@@ -40,6 +41,11 @@ def rendered(**changes) -> str:
     return asl.render(asl.TEMPLATE.read_text(), template_values(Settings().with_(**changes), "123456789012", "us-east-1"))
 
 
+def rendered_database() -> str:
+    values = database_template_values(Settings(), "123456789012", "us-east-1")
+    return asl.render(asl.DATABASE_TEMPLATE.read_text(), values)
+
+
 def states(scope: dict):
     """Every state, nested ones included."""
     for name, state in scope["States"].items():
@@ -60,37 +66,50 @@ def asl_validator(definition: str) -> subprocess.CompletedProcess:
 class Definition(unittest.TestCase):
     def setUp(self):
         self.definition = json.loads(rendered())
+        self.database = json.loads(rendered_database())
 
-    def test_the_template_takes_exactly_the_values_terraform_passes(self):
+    def test_the_templates_take_exactly_the_values_terraform_passes(self):
         self.assertEqual(asl.placeholders(asl.TEMPLATE.read_text()), set(template_values(Settings(), "1", "r")))
+        self.assertEqual(asl.placeholders(asl.DATABASE_TEMPLATE.read_text()),
+                         set(database_template_values(Settings(), "1", "r")))
         with self.assertRaisesRegex(asl.RenderError, "missing: \\['retention_days'\\]"):
             values = template_values(Settings(), "1", "r")
             del values["retention_days"]
             asl.render(asl.TEMPLATE.read_text(), values)
 
-    def test_asl_validator_accepts_it_and_refuses_a_broken_one(self):
+    def test_asl_validator_accepts_them_and_refuses_a_broken_one(self):
         self.assertTrue(ASL_VALIDATOR.exists(), "scripts/setup-tools installs asl-validator")
-        result = asl_validator(rendered())
-        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        for definition in (rendered(), rendered_database()):
+            result = asl_validator(definition)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         broken = json.loads(rendered())
         broken["States"]["Prune"]["Next"] = "NoSuchState"
         self.assertNotEqual(asl_validator(json.dumps(broken)).returncode, 0)
 
-    def test_the_local_validate_api_accepts_it_and_names_what_is_broken(self):
+    def test_the_local_validate_api_accepts_them_and_names_what_is_broken(self):
         self.assertEqual(asl.check(rendered()), [])
-        broken = json.loads(rendered())
-        broken["States"]["BackupDatabases"]["ItemProcessor"]["States"]["Snapshot"]["Next"] = "Nowhere"
+        self.assertEqual(asl.check(rendered_database()), [])
+        broken = json.loads(rendered_database())
+        broken["States"]["Snapshot"]["Next"] = "Nowhere"
         problems = asl.check(json.dumps(broken))
         self.assertIn("MISSING_TRANSITION_TARGET", {p.code for p in problems})
-        self.assertIn("/States/BackupDatabases/ItemProcessor/States/Snapshot/Next", {p.location for p in problems})
-        del broken["States"]["BackupDatabases"]["ItemProcessor"]["States"]["Snapshot"]["Next"]
-        broken["States"]["BackupDatabases"]["ItemProcessor"]["States"]["Snapshot"]["End"] = True
+        self.assertIn("/States/Snapshot/Next", {p.location for p in problems})
+        del broken["States"]["Snapshot"]["Next"]
+        broken["States"]["Snapshot"]["End"] = True
         self.assertIn("UNREACHABLE_STATE", {p.code for p in asl.check(json.dumps(broken))})
+        broken = json.loads(rendered())
+        broken["States"]["BackupDatabases"]["ItemProcessor"]["States"]["BackupDatabase"]["Catch"][0]["Next"] = "Nowhere"
+        self.assertIn("/States/BackupDatabases/ItemProcessor/States/BackupDatabase/Catch/0/Next",
+                      {p.location for p in asl.check(json.dumps(broken))})
         self.assertEqual(asl.check("{"), [asl.check("{")[0]])
         self.assertEqual(asl.check("{")[0].code, "INVALID_JSON_DESCRIPTION")
 
-    def test_every_task_retries_lambda_errors_and_catches_everything(self):
-        tasks = [(name, s) for name, s in states(self.definition) if s["Type"] == "Task"]
+    def lambda_tasks(self):
+        return [(name, s) for d in (self.definition, self.database) for name, s in states(d)
+                if s["Type"] == "Task" and s["Resource"].startswith("arn:aws:lambda:")]
+
+    def test_every_lambda_task_retries_lambda_errors_and_catches_everything(self):
+        tasks = self.lambda_tasks()
         self.assertEqual(len(tasks), 8)
         for name, task in tasks:
             retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
@@ -102,10 +121,31 @@ class Definition(unittest.TestCase):
                 self.assertIn("MaxDelaySeconds", retrier, name)
             self.assertEqual([c["ErrorEquals"] for c in task["Catch"]], [["States.ALL"]], name)
 
+    def test_each_database_runs_in_its_own_execution_and_the_run_keeps_only_its_name(self):
+        tasks = [s for _, s in states(self.definition) if s["Type"] == "Task" and s["Resource"].startswith("arn:aws:states:")]
+        self.assertEqual(len(tasks), 1)
+        task = tasks[0]
+        self.assertEqual(task["Resource"], "arn:aws:states:::states:startExecution.sync:2")
+        self.assertEqual(task["Parameters"]["StateMachineArn"],
+                         "arn:aws:states:us-east-1:123456789012:stateMachine:dbbackup-local-database")
+        # The result (the child's whole description) is dropped; the item is its identifier and name.
+        self.assertIsNone(task["ResultPath"])
+        self.assertEqual(task["OutputPath"], "$.database")
+        selector = self.definition["States"]["BackupDatabases"]["ItemSelector"]
+        self.assertEqual(set(selector["database"]), {"db_identifier.$", "execution_name.$"})
+        self.assertEqual(task["Parameters"]["Name.$"], "$.database.execution_name")
+        retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+        self.assertIn("StepFunctions.ExecutionLimitExceededException", retried)
+        self.assertEqual([c["ErrorEquals"] for c in task["Catch"]], [["States.ALL"]])
+        # Every setting the database state machine reads is one the run passes it.
+        read = set(re.findall(r"\$\.config\.([a-z_]+)", rendered_database()))
+        passed = {key.removesuffix(".$") for key in selector["request"]["config"]}
+        self.assertEqual(read, passed)
+
     def test_retry_and_catch_use_the_functions_error_names(self):
         names = readme_error_names()
         self.assertGreaterEqual(len(names), 19)
-        used = {e for _, s in states(self.definition) for r in s.get("Retry", []) for e in r["ErrorEquals"]}
+        used = {e for _, s in self.lambda_tasks() for r in s.get("Retry", []) for e in r["ErrorEquals"]}
         for error in used - LAMBDA_TRANSIENT - {"Lambda.TooManyRequestsException"}:
             self.assertIn(error, names, "a retrier names an error no function raises")
             self.assertTrue(names[error], f"{error} is permanent in README but retried")

@@ -10,9 +10,15 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 from harness import DESTINATION, MANAGED_BY, SOURCE_DB, LocalAwsTest, control, endpoint
+
+
+def state_name(event: dict) -> str | None:
+    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+    return details["name"] if details else None
 
 
 def tag_map(snapshot: dict) -> dict[str, str]:
@@ -118,6 +124,95 @@ class MissingDatabase(LocalAwsTest):
         self.assertEqual(self.metric("BackupFailure", "no-such-database"), 1)
         self.assertEqual(self.metric("BackupFailure", "prod-database-1"), 0)
         self.assertEqual(self.metric("BackupSuccess", "prod-database-1"), 1)
+
+
+class DatabaseExecutions(LocalAwsTest):
+    """Each database is backed up by its own execution of the database state
+    machine; the run holds one task per database and reads no result itself."""
+
+    SKIP_ALL = {"skip_export": True, "skip_copy": True, "skip_prune": True}
+
+    def test_each_database_runs_in_its_own_execution(self):
+        run = self.run_execution(self.SKIP_ALL)
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        inputs = [json.loads(child.description["input"]) for child in run.children]
+        self.assertEqual(sorted(i["db_identifier"] for i in inputs), sorted(self.databases))
+        for child, started in zip(run.children, inputs):
+            self.assertEqual(child.status, "SUCCEEDED")
+            self.assertEqual(started["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"], run.arn)
+            self.assertEqual(started["execution"]["execution_id"], run.arn, "snapshots are named and tagged by the run")
+            self.assertIn("Snapshot", {e["stateEnteredEventDetails"]["name"] for e in child.history
+                                       if e["type"].endswith("StateEntered")})
+        # The run's own history: 8 events per database (Map iteration, the task waiting for the
+        # execution), none of the database's states; its Map result: identifier and execution name.
+        per_database = Counter(e["type"] for e in run.history if e["type"].startswith(("MapIteration", "Task"))
+                               and state_name(e) in (None, "BackupDatabase"))
+        self.assertEqual(sum(per_database.values()), 8 * len(self.databases), per_database)
+        self.assertEqual(run.entered("Snapshot"), len(self.databases))
+        self.assertNotIn("Snapshot", {e["stateEnteredEventDetails"]["name"] for e in run.history
+                                      if e["type"].endswith("StateEntered")})
+        self.assertEqual([set(item) for item in run.report()["results"]], [{"db_identifier", "execution_name"}] * 2)
+
+    def test_a_refused_start_is_retried(self):
+        control("POST", "faults", {"action": "states:StartExecution", "count": 1, "http_status": 400,
+                                   "error_code": "ExecutionLimitExceeded", "message": "Maximum executions reached",
+                                   "match": "prod-database-2"})
+
+        run = self.run_execution(self.SKIP_ALL)
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        # The run's own start, one per database, and the retry.
+        self.assertEqual(self.calls("states:StartExecution"), 4)
+        self.assertEqual(len(run.children), 2)
+
+    def test_a_database_whose_execution_cannot_start_fails_alone_and_is_reported(self):
+        control("POST", "faults", {"action": "states:StartExecution", "count": None, "http_status": 400,
+                                   "error_code": "AccessDeniedException", "match": "prod-database-2",
+                                   "message": "not authorized to perform: states:StartExecution"})
+
+        run = self.run_execution(self.SKIP_ALL)
+
+        self.assertEqual(run.status, "FAILED")
+        results = run.results()
+        self.assertNotIn("error", results["prod-database-1"])
+        error = results["prod-database-2"]["error"]
+        self.assertEqual(error["step"], "start_database_execution")
+        self.assertIn("not authorized to perform: states:StartExecution", error["Cause"])
+        message = self.sns_messages()[0]["Message"]
+        self.assertIn("FAILED  prod-database-2 at start_database_execution: StepFunctions.AccessDenied", message)
+        self.assertIn("not authorized to perform: states:StartExecution", message)
+        self.assertEqual(self.metric("BackupFailure", "prod-database-2"), 1)
+        self.assertEqual(self.metric("BackupSuccess", "prod-database-1"), 1)
+
+    def test_a_database_execution_stopped_from_the_console_fails_that_database_and_is_reported(self):
+        # prod-database-1's snapshot stays `creating`: its execution waits until someone stops it.
+        control("POST", "faults", {"action": "rds:DescribeDBSnapshots", "count": None, "match": "prod-database-1-",
+                                   "replace": ["<Status>available</Status>", "<Status>creating</Status>"]})
+        arn = self.start_execution(self.SKIP_ALL)
+        deadline = time.monotonic() + 60
+        while True:
+            running = self.sfn.list_executions(stateMachineArn=self.deployment.database_state_machine_arn,
+                                               statusFilter="RUNNING")["executions"]
+            waiting = [e for e in running if '"prod-database-1"' in self.sfn.describe_execution(
+                executionArn=e["executionArn"])["input"]]
+            if waiting:
+                break
+            self.assertLess(time.monotonic(), deadline, "prod-database-1's execution never started")
+            time.sleep(0.25)
+        self.sfn.stop_execution(executionArn=waiting[0]["executionArn"], error="Stopped", cause="stopped by a DBA")
+
+        run = self.wait(arn)
+
+        self.assertEqual(run.status, "FAILED")
+        results = run.results()
+        self.assertEqual(results["prod-database-1"]["error"], {"step": "database_execution", "Error": "States.TaskFailed"})
+        self.assertNotIn("error", results["prod-database-2"])
+        messages = self.sns_messages()
+        self.assertEqual(len(messages), 1)
+        self.assertIn(f"FAILED  prod-database-1 at database_execution: ExecutionAborted: the execution "
+                      f"{waiting[0]['executionArn']} ended ABORTED", messages[0]["Message"])
+        self.assertEqual(self.metric("BackupFailure", "prod-database-1"), 1)
 
 
 class SnapshotQuotaExhausted(LocalAwsTest):

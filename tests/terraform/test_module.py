@@ -174,13 +174,22 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertEqual(prune_env["BACKUP_INSTANCE"], "nestedphoenix-production")
         self.assertNotIn("COPY_DESTINATION_REGION", prune_env)
 
-        [machine] = resources(plan, "aws_sfn_state_machine")
-        definition = json.loads(after(machine)["definition"])
+        machines = {after(m)["name"]: after(m) for m in resources(plan, "aws_sfn_state_machine")}
+        self.assertEqual(set(machines), {"nestedphoenix-production-backup", "nestedphoenix-production-database"})
+        definition = json.loads(machines["nestedphoenix-production-backup"]["definition"])
         self.assertEqual(
             definition["States"]["ReadInput"]["Parameters"]["defaults"]["db_instance_ids"],
             ["prod-database-1", "prod-database-2"],
         )
-        self.assertNotIn("${", after(machine)["definition"])
+        # The run starts one execution of the database state machine per database; notify reads them.
+        database_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:nestedphoenix-production-database"
+        task = definition["States"]["BackupDatabases"]["ItemProcessor"]["States"]["BackupDatabase"]
+        self.assertEqual(task["Parameters"]["StateMachineArn"], database_arn)
+        database = json.loads(machines["nestedphoenix-production-database"]["definition"])
+        self.assertEqual(database["States"]["Snapshot"]["Resource"],
+                         "arn:aws:lambda:us-east-1:123456789012:function:nestedphoenix-production-snapshot")
+        for machine in machines.values():
+            self.assertNotIn("${", machine["definition"])
         [rule] = resources(plan, "aws_cloudwatch_event_rule")
         self.assertEqual(after(rule)["schedule_expression"], "cron(0 2 * * ? *)")
         [key] = resources(plan, "aws_kms_key")
@@ -212,7 +221,7 @@ class TerraformModuleTest(unittest.TestCase):
             a for a in resources(plan, "aws_cloudwatch_metric_alarm") if "DatabaseIdentifier" in (after(a).get("dimensions") or {})
         ]
         self.assertEqual(len(per_database), 6)
-        [machine] = resources(plan, "aws_sfn_state_machine")
+        [machine] = [m for m in resources(plan, "aws_sfn_state_machine") if after(m)["name"].endswith("-backup")]
         defaults = json.loads(after(machine)["definition"])["States"]["ReadInput"]["Parameters"]["defaults"]
         self.assertEqual(defaults["skip_copy"], False)
         [rules] = [r for r in resources(plan, "aws_s3_bucket_lifecycle_configuration") if r.get("index") is None]
@@ -231,7 +240,8 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertEqual(prune["COPY_DESTINATION_REGION"], "us-west-2")
         groups = resources(plan, "aws_cloudwatch_log_group")
         self.assertEqual({after(g)["retention_in_days"] for g in groups}, {2557})
-        self.assertEqual(len(groups), 7)
+        # Six functions and two state machines.
+        self.assertEqual(len(groups), 8)
         [age] = [a for a in resources(plan, "aws_cloudwatch_metric_alarm") if after(a)["alarm_name"] == "ledger-production-no-recent-backup"]
         # Monthly: 744 hours plus a quarter; CloudWatch evaluates at most 168 hourly periods.
         self.assertEqual((after(age)["threshold"], after(age)["evaluation_periods"]), (930, 168))

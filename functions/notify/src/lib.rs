@@ -1,5 +1,6 @@
 //! `notify`: publishes one summary of a run, after the Map and prune, on the
-//! success and the failure paths alike:
+//! success and the failure paths alike. It first reads each database's result
+//! from that database's execution (see [`results`]), then sends:
 //!
 //! 1. CloudWatch metrics (see [`metrics`]);
 //! 2. one SNS message: a subject within SNS's limit, a plain-text body that
@@ -8,25 +9,28 @@
 //!    subscription filters;
 //! 3. a Slack message (Block Kit) when a webhook is configured.
 //!
-//! Each is attempted whatever happened to the others. A Slack failure is
+//! The three go out at the same time, and each is attempted whatever
+//! happened to the others. A Slack failure is
 //! logged and reported in the result but never fails the run; an SNS or
 //! CloudWatch failure fails `notify` with `NotificationFailed`, after the
 //! other two were tried. The webhook URL is a secret: it is never logged or
 //! returned, and errors are stripped of it.
 
 pub mod metrics;
+pub mod results;
 pub mod summary;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::error::diagnostic;
 use backup_core::types::DatabaseKind;
 use backup_core::{AwsFailure, CoreError, ErrorType, input};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
@@ -41,6 +45,7 @@ pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub sns: aws_sdk_sns::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sfn: aws_sdk_sfn::Client,
     pub http: reqwest::Client,
     pub region: String,
 }
@@ -56,10 +61,19 @@ impl Clients {
             .timeout(SLACK_TIMEOUT)
             .build()
             .map_err(|e| CoreError::config("SLACK_WEBHOOK_URL", format!("HTTP client: {}", e.without_url())))?;
+        // One run reads up to one execution per database: adaptive retries
+        // slow the reads down when Step Functions throttles them.
+        let attempts = sdk_config
+            .retry_config()
+            .map_or(backup_core::aws::MAX_ATTEMPTS, |r| r.max_attempts());
+        let sfn_config = aws_sdk_sfn::config::Builder::from(sdk_config)
+            .retry_config(RetryConfig::adaptive().with_max_attempts(attempts))
+            .build();
         Ok(Clients {
             rds: aws_sdk_rds::Client::new(sdk_config),
             sns: aws_sdk_sns::Client::from_conf(sns_config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk_config),
+            sfn: aws_sdk_sfn::Client::from_conf(sfn_config),
             http,
             region: backup_core::aws::region_of(sdk_config)?,
         })
@@ -88,12 +102,15 @@ pub struct Config {
     pub sns_topic_arn: String,
     pub slack_webhook_url: Option<SecretUrl>,
     pub namespace: String,
+    /// The state machine each database of a run is backed up by.
+    pub database_state_machine_arn: String,
 }
 
 impl Config {
     pub const SNS_TOPIC_ARN: &'static str = "SNS_TOPIC_ARN";
     pub const SLACK_WEBHOOK_URL: &'static str = "SLACK_WEBHOOK_URL";
     pub const METRICS_NAMESPACE: &'static str = "METRICS_NAMESPACE";
+    pub const DATABASE_STATE_MACHINE_ARN: &'static str = "DATABASE_STATE_MACHINE_ARN";
 
     pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
         let slack_webhook_url = config::optional(env, Self::SLACK_WEBHOOK_URL)?
@@ -104,6 +121,7 @@ impl Config {
             sns_topic_arn: config::required_arn(env, Self::SNS_TOPIC_ARN, "sns")?,
             slack_webhook_url,
             namespace: config::optional(env, Self::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            database_state_machine_arn: config::required_arn(env, Self::DATABASE_STATE_MACHINE_ARN, "states")?,
         })
     }
 }
@@ -179,15 +197,60 @@ pub struct NotifyResult {
 
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<NotifyResult, NotifyError> {
     let request: NotifyRequest = input::parse(event)?;
-    for (i, item) in request.results.iter().enumerate() {
-        if item.db_identifier.trim().is_empty() {
+    for (i, run) in request.results.iter().enumerate() {
+        if run.db_identifier.trim().is_empty() {
             return Err(CoreError::invalid_input(format!("results[{i}].db_identifier"), "must not be empty").into());
+        }
+        if run.execution_name.trim().is_empty() {
+            return Err(CoreError::invalid_input(format!("results[{i}].execution_name"), "must not be empty").into());
+        }
+    }
+    // Each database's result and the ages of our DB snapshots, read at once;
+    // cluster snapshots, rarer, once the results show a cluster.
+    let ages = async {
+        if request.results.is_empty() {
+            HashMap::new()
+        } else {
+            snapshot_ages(clients, config, DatabaseKind::Instance).await
+        }
+    };
+    let read = results::read(&clients.sfn, &config.database_state_machine_arn, &request.results);
+    let (results, mut newest) = futures_util::future::join(read, ages).await;
+    let request = request.with_results(results);
+    if request
+        .results
+        .iter()
+        .any(|r| r.snapshot.as_ref().is_some_and(|s| s.kind == DatabaseKind::Cluster))
+    {
+        for (db, created) in snapshot_ages(clients, config, DatabaseKind::Cluster).await {
+            let entry = newest.entry(db).or_insert(created);
+            *entry = (*entry).max(created);
         }
     }
     let summary = Summary::new(&request, &config.settings, &clients.region, Utc::now());
-    let mut undelivered = Vec::new();
+    let subject = summary.subject();
 
-    let metrics_put = match put_metrics(clients, config, &summary).await {
+    let slack = async {
+        match &config.slack_webhook_url {
+            None => (SlackDelivery::NotConfigured, None),
+            Some(url) => match post_to_slack(&clients.http, url, &summary).await {
+                Ok(()) => (SlackDelivery::Delivered, None),
+                Err(reason) => {
+                    tracing::warn!(error = %reason, "Slack message not delivered; SNS and metrics are unaffected");
+                    (SlackDelivery::Failed, Some(reason))
+                }
+            },
+        }
+    };
+    let (metrics, published, (slack, slack_error)) = futures_util::future::join3(
+        put_metrics(clients, config, &summary, &newest),
+        publish(clients, config, &summary, &subject),
+        slack,
+    )
+    .await;
+
+    let mut undelivered = Vec::new();
+    let metrics_put = match metrics {
         Ok(count) => count,
         Err(failure) => {
             tracing::error!(error = %failure, "metrics not put");
@@ -195,26 +258,13 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             0
         }
     };
-
-    let subject = summary.subject();
-    let sns_message_id = match publish(clients, config, &summary, &subject).await {
+    let sns_message_id = match published {
         Ok(id) => Some(id),
         Err(failure) => {
             tracing::error!(error = %failure, topic = %config.sns_topic_arn, "SNS message not published");
             undelivered.push(format!("SNS: {failure}"));
             None
         }
-    };
-
-    let (slack, slack_error) = match &config.slack_webhook_url {
-        None => (SlackDelivery::NotConfigured, None),
-        Some(url) => match post_to_slack(&clients.http, url, &summary).await {
-            Ok(()) => (SlackDelivery::Delivered, None),
-            Err(reason) => {
-                tracing::warn!(error = %reason, "Slack message not delivered; SNS and metrics are unaffected");
-                (SlackDelivery::Failed, Some(reason))
-            }
-        },
     };
 
     tracing::info!(
@@ -251,28 +301,24 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     })
 }
 
-async fn put_metrics(clients: &Clients, config: &Config, summary: &Summary<'_>) -> Result<usize, AwsFailure> {
-    let newest = if summary.request.results.is_empty() {
-        HashMap::new()
-    } else {
-        let mut kinds = vec![DatabaseKind::Instance];
-        if summary
-            .request
-            .results
-            .iter()
-            .any(|r| r.snapshot.as_ref().is_some_and(|s| s.kind == DatabaseKind::Cluster))
-        {
-            kinds.push(DatabaseKind::Cluster);
-        }
-        // SnapshotAge is worth having, not worth failing the summary for.
-        metrics::newest_snapshots(&clients.rds, &config.settings, &kinds)
-            .await
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "snapshot ages unknown; SnapshotAge not put");
-                HashMap::new()
-            })
-    };
-    let data = metrics::metric_data(summary, &newest);
+/// When our newest available snapshot of each database of this kind was made.
+/// SnapshotAge is worth having, not worth failing the summary for.
+async fn snapshot_ages(clients: &Clients, config: &Config, kind: DatabaseKind) -> HashMap<String, DateTime<Utc>> {
+    metrics::newest_snapshots(&clients.rds, &config.settings, &[kind])
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, kind = kind.label(), "snapshot ages unknown; SnapshotAge not put");
+            HashMap::new()
+        })
+}
+
+async fn put_metrics(
+    clients: &Clients,
+    config: &Config,
+    summary: &Summary<'_>,
+    newest: &HashMap<String, DateTime<Utc>>,
+) -> Result<usize, AwsFailure> {
+    let data = metrics::metric_data(summary, newest);
     for chunk in data.chunks(metrics::MAX_PER_REQUEST) {
         clients
             .cloudwatch

@@ -1,5 +1,6 @@
-//! The run summary: what the state machine hands `notify`, and the texts made
-//! from it for SNS (subject + plain text) and Slack (Block Kit).
+//! The run summary: what the state machine hands `notify`, each database's
+//! result read from its execution, and the texts made from them for SNS
+//! (subject + plain text) and Slack (Block Kit).
 
 use std::fmt::Write as _;
 
@@ -9,13 +10,15 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// Input of `notify`: the Map's per-database results and prune's outcome.
+use crate::results::DatabaseRun;
+
+/// A run: its databases (`R`), prune's outcome and what stopped it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NotifyRequest {
+pub struct Report<R> {
     pub execution: Execution,
-    #[serde(default)]
-    pub results: Vec<ItemResult>,
+    #[serde(default = "Vec::new")]
+    pub results: Vec<R>,
     /// Prune's result; absent when prune was skipped or failed.
     #[serde(default)]
     pub prune: Option<PruneResult>,
@@ -28,7 +31,26 @@ pub struct NotifyRequest {
     pub run_error: Option<StepError>,
 }
 
-/// The outcome of one database's branch of the Map.
+/// Input of `notify`: each database's execution, as the run's Map recorded it.
+pub type NotifyRequest = Report<DatabaseRun>;
+/// What `notify` reports: each database's result, read from its execution.
+pub type RunReport = Report<ItemResult>;
+
+impl NotifyRequest {
+    /// The same run with each database's result in place of its execution.
+    pub fn with_results(self, results: Vec<ItemResult>) -> RunReport {
+        Report {
+            execution: self.execution,
+            results,
+            prune: self.prune,
+            prune_error: self.prune_error,
+            run_error: self.run_error,
+        }
+    }
+}
+
+/// The outcome of one database: the output of its execution of the database
+/// state machine.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemResult {
@@ -89,6 +111,20 @@ impl StepError {
 }
 
 impl ItemResult {
+    /// A database that has no result of its own, only the error saying why.
+    pub fn failure(db_identifier: &str, error: StepError) -> Self {
+        ItemResult {
+            db_identifier: db_identifier.to_owned(),
+            snapshot: None,
+            export: None,
+            copy: None,
+            error: Some(error),
+            export_error: None,
+            copy_error: None,
+            completed_at: None,
+        }
+    }
+
     /// Every error of the item: snapshot (or its wait), export, copy.
     pub fn errors(&self) -> impl Iterator<Item = &StepError> {
         [&self.error, &self.export_error, &self.copy_error]
@@ -114,7 +150,7 @@ impl ItemResult {
 /// Everything the notification says, computed once.
 #[derive(Debug, Clone)]
 pub struct Summary<'a> {
-    pub request: &'a NotifyRequest,
+    pub request: &'a RunReport,
     pub settings: &'a ModuleSettings,
     pub region: &'a str,
     pub now: DateTime<Utc>,
@@ -130,7 +166,7 @@ pub const MAX_MESSAGE_LEN: usize = 250_000;
 const MAX_SLACK_SECTION: usize = 2900;
 
 impl<'a> Summary<'a> {
-    pub fn new(request: &'a NotifyRequest, settings: &'a ModuleSettings, region: &'a str, now: DateTime<Utc>) -> Self {
+    pub fn new(request: &'a RunReport, settings: &'a ModuleSettings, region: &'a str, now: DateTime<Utc>) -> Self {
         let failed = request.results.iter().filter(|r| r.failed()).count();
         Summary {
             request,

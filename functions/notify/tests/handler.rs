@@ -1,6 +1,7 @@
-//! The notify handler against mocked SNS, CloudWatch and RDS clients and a
-//! local HTTP server standing in for Slack.
+//! The notify handler against mocked SNS, CloudWatch, RDS and Step Functions
+//! clients and a local HTTP server standing in for Slack.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,17 +9,87 @@ use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
 use aws_sdk_cloudwatch::types::MetricDatum;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::types::DbSnapshot;
+use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
+use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::error::ExecutionDoesNotExist;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::tags;
 use backup_core::testing::{self, fixture, http_status, mock_rds};
-use backup_notify::summary::{NotifyRequest, Summary};
+use backup_notify::summary::{ItemResult, NotifyRequest, Summary};
 use backup_notify::{Clients, Config, NotifyResult, SlackDelivery, handle};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:nestedphoenix-production-backup";
+const DATABASE_STATE_MACHINE: &str =
+    "arn:aws:states:us-east-1:123456789012:stateMachine:nestedphoenix-production-database";
+
+/// A run as the state machine hands it to notify (`notify-request.json`:
+/// each database's execution name), and the output of each of those
+/// executions (`database-results.json`, in the same order).
+struct Run {
+    event: Value,
+    outputs: Vec<Value>,
+}
+
+impl Run {
+    fn fixture() -> Self {
+        Run {
+            event: fixture("notify-request.json"),
+            outputs: fixture("database-results.json").as_array().unwrap().clone(),
+        }
+    }
+
+    /// The run without database `index`.
+    fn without(mut self, index: usize) -> Self {
+        self.event["results"].as_array_mut().unwrap().remove(index);
+        self.outputs.remove(index);
+        self
+    }
+
+    /// Step Functions: each database's execution succeeded with its output.
+    fn executions(&self) -> Rule {
+        let outputs: HashMap<String, String> = self.event["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&self.outputs)
+            .map(|(run, output)| (run["execution_name"].as_str().unwrap().to_owned(), output.to_string()))
+            .collect();
+        mock!(aws_sdk_sfn::Client::describe_execution)
+            .match_requests(move |r| outputs_of(r.execution_arn()).is_some())
+            .then_compute_output(move |r| {
+                let arn = r.execution_arn().unwrap();
+                let name = outputs_of(Some(arn)).unwrap();
+                succeeded(arn, outputs.get(name).cloned())
+            })
+    }
+}
+
+/// The execution name of an ARN of the database state machine's executions.
+fn outputs_of(arn: Option<&str>) -> Option<&str> {
+    arn?.strip_prefix("arn:aws:states:us-east-1:123456789012:execution:nestedphoenix-production-database:")
+}
+
+fn execution(
+    arn: &str,
+    status: ExecutionStatus,
+) -> aws_sdk_sfn::operation::describe_execution::builders::DescribeExecutionOutputBuilder {
+    DescribeExecutionOutput::builder()
+        .execution_arn(arn)
+        .state_machine_arn(DATABASE_STATE_MACHINE)
+        .status(status)
+        .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(1_795_917_600))
+}
+
+fn succeeded(arn: &str, output: Option<String>) -> DescribeExecutionOutput {
+    execution(arn, ExecutionStatus::Succeeded)
+        .set_output(output)
+        .build()
+        .unwrap()
+}
 
 struct Recorded {
     metrics: Arc<Mutex<Vec<MetricDatum>>>,
@@ -65,12 +136,14 @@ fn aws_smithy_types_datetime(t: chrono::DateTime<chrono::Utc>) -> aws_sdk_rds::p
     aws_sdk_rds::primitives::DateTime::from_millis(t.timestamp_millis())
 }
 
-fn clients(cloudwatch: &[&Rule], sns: &[&Rule], rds: &[&Rule], slack_timeout: Duration) -> Clients {
+fn clients(cloudwatch: &[&Rule], sns: &[&Rule], rds: &[&Rule], sfn: &[&Rule], slack_timeout: Duration) -> Clients {
     Clients {
         rds: mock_rds(rds),
         sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |b| b
             .retry_config(testing::fast_retries())),
         cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cloudwatch, |b| b
+            .retry_config(testing::fast_retries())),
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |b| b
             .retry_config(testing::fast_retries())),
         http: reqwest::Client::builder().timeout(slack_timeout).build().unwrap(),
         region: "us-east-1".into(),
@@ -82,6 +155,7 @@ fn config(slack: Option<String>) -> Config {
         ("PROJECT_NAME", "nestedphoenix".to_string()),
         ("ENVIRONMENT", "production".to_string()),
         ("SNS_TOPIC_ARN", TOPIC.to_string()),
+        ("DATABASE_STATE_MACHINE_ARN", DATABASE_STATE_MACHINE.to_string()),
     ];
     if let Some(url) = slack {
         env.push(("SLACK_WEBHOOK_URL", url));
@@ -128,13 +202,18 @@ fn metric(metrics: &[MetricDatum], name: &str, db: Option<&str>) -> Option<f64> 
 }
 
 /// Runs notify without Slack, every AWS call succeeding; returns what it sent.
-async fn notify_without_slack(event: Value) -> (NotifyResult, Recorded) {
+async fn notify_without_slack(run: Run) -> (NotifyResult, Recorded) {
     let rec = recorded();
-    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
+    let (cw, sns, rds, sfn) = (
+        put_metrics_ok(&rec),
+        publish_ok(&rec),
+        snapshot_listing(),
+        run.executions(),
+    );
     let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
         &config(None),
-        event,
+        run.event,
     )
     .await
     .unwrap();
@@ -145,13 +224,21 @@ async fn notify_without_slack(event: Value) -> (NotifyResult, Recorded) {
 async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
     let slack = slack_server(ResponseTemplate::new(200).set_body_string("ok")).await;
     let rec = recorded();
-    let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
-    let clients = clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5));
+    let run = Run::fixture();
+    let (cw, sns, rds, sfn) = (
+        put_metrics_ok(&rec),
+        publish_ok(&rec),
+        snapshot_listing(),
+        run.executions(),
+    );
+    let clients = clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5));
 
-    let result = handle(&clients, &config(Some(webhook(&slack))), fixture("notify-request.json"))
+    let result = handle(&clients, &config(Some(webhook(&slack))), run.event)
         .await
         .unwrap();
 
+    // Each database's result was read from its own execution.
+    assert_eq!(sfn.num_calls(), 3);
     assert_eq!(result.status, "FAILED");
     assert!(result.run_failed);
     assert_eq!((result.succeeded, result.failed), (2, 1));
@@ -218,10 +305,7 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
 
 #[tokio::test]
 async fn a_clean_run_is_reported_as_succeeded() {
-    let mut event = fixture("notify-request.json");
-    event["results"].as_array_mut().unwrap().remove(1);
-
-    let (result, rec) = notify_without_slack(event).await;
+    let (result, rec) = notify_without_slack(Run::fixture().without(1)).await;
 
     assert_eq!(result.status, "SUCCEEDED");
     assert!(!result.run_failed);
@@ -243,13 +327,17 @@ async fn slack_down_or_hanging_never_stops_sns_or_metrics() {
     ] {
         let slack = slack_server(response).await;
         let rec = recorded();
-        let (cw, sns, rds) = (put_metrics_ok(&rec), publish_ok(&rec), snapshot_listing());
-        let clients = clients(&[&cw], &[&sns], &[&rds], Duration::from_millis(300));
+        let run = Run::fixture();
+        let (cw, sns, rds, sfn) = (
+            put_metrics_ok(&rec),
+            publish_ok(&rec),
+            snapshot_listing(),
+            run.executions(),
+        );
+        let clients = clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_millis(300));
         let url = webhook(&slack);
 
-        let result = handle(&clients, &config(Some(url.clone())), fixture("notify-request.json"))
-            .await
-            .unwrap();
+        let result = handle(&clients, &config(Some(url.clone())), run.event).await.unwrap();
 
         assert_eq!(result.slack, SlackDelivery::Failed);
         let error = result.slack_error.unwrap();
@@ -267,11 +355,12 @@ async fn slack_down_or_hanging_never_stops_sns_or_metrics() {
 async fn sns_failing_still_puts_metrics_and_fails_the_step() {
     let slack = slack_server(ResponseTemplate::new(200)).await;
     let rec = recorded();
-    let (cw, rds) = (put_metrics_ok(&rec), snapshot_listing());
+    let run = Run::fixture();
+    let (cw, rds, sfn) = (put_metrics_ok(&rec), snapshot_listing(), run.executions());
     let sns = mock!(aws_sdk_sns::Client::publish).then_http_response(|| http_status(500));
-    let clients = clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5));
+    let clients = clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5));
 
-    let err = handle(&clients, &config(Some(webhook(&slack))), fixture("notify-request.json"))
+    let err = handle(&clients, &config(Some(webhook(&slack))), run.event)
         .await
         .unwrap_err();
 
@@ -284,13 +373,14 @@ async fn sns_failing_still_puts_metrics_and_fails_the_step() {
 #[tokio::test]
 async fn an_unreadable_snapshot_listing_only_drops_snapshot_age() {
     let rec = recorded();
-    let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));
+    let run = Run::fixture();
+    let (cw, sns, sfn) = (put_metrics_ok(&rec), publish_ok(&rec), run.executions());
     let rds = mock!(aws_sdk_rds::Client::describe_db_snapshots).then_http_response(|| http_status(503));
 
     let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
         &config(None),
-        fixture("notify-request.json"),
+        run.event,
     )
     .await
     .unwrap();
@@ -303,12 +393,11 @@ async fn an_unreadable_snapshot_listing_only_drops_snapshot_age() {
 
 #[tokio::test]
 async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
-    let mut event = fixture("notify-request.json");
-    event["results"].as_array_mut().unwrap().remove(1);
-    event.as_object_mut().unwrap().remove("prune");
-    event["prune_error"] = json!({"step": "prune", "Error": "Throttled", "Cause": "{\"errorType\":\"Throttled\",\"errorMessage\":\"DeleteDBSnapshot failed: Throttling: Rate exceeded\"}"});
+    let mut run = Run::fixture().without(1);
+    run.event.as_object_mut().unwrap().remove("prune");
+    run.event["prune_error"] = json!({"step": "prune", "Error": "Throttled", "Cause": "{\"errorType\":\"Throttled\",\"errorMessage\":\"DeleteDBSnapshot failed: Throttling: Rate exceeded\"}"});
 
-    let (result, rec) = notify_without_slack(event).await;
+    let (result, rec) = notify_without_slack(run).await;
 
     assert!(result.run_failed && result.prune_failed);
     assert_eq!(result.failed, 0);
@@ -325,13 +414,13 @@ async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
 
 #[tokio::test]
 async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
-    let mut event = fixture("notify-request.json");
-    let item = &mut event["results"][0];
+    let mut run = Run::fixture();
+    let item = &mut run.outputs[0];
     item.as_object_mut().unwrap().remove("copy");
     item["export_error"] = json!({"step": "wait_export", "Error": "WaitTimedOut", "Cause": "export task x was still starting after 600 seconds"});
     item["copy_error"] = json!({"step": "copy", "Error": "ConfigError", "Cause": "{\"errorType\":\"ConfigError\",\"errorMessage\":\"COPY_DESTINATION_REGION: is not a region\"}"});
 
-    let (result, rec) = notify_without_slack(event).await;
+    let (result, rec) = notify_without_slack(run).await;
 
     assert!(result.run_failed);
     assert_eq!(result.failed, 2);
@@ -354,12 +443,11 @@ async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
 
 #[tokio::test]
 async fn a_stopped_run_is_a_failure_even_without_results() {
-    let mut event = fixture("notify-request.json");
-    event["results"] = json!([]);
-    event.as_object_mut().unwrap().remove("prune");
-    event["run_error"] = json!({"step": "input", "Error": "InvalidInput", "Cause": "The execution input is invalid. Received: {\"dry_run\":\"yes\"}"});
+    let mut run = Run::fixture().without(2).without(1).without(0);
+    run.event.as_object_mut().unwrap().remove("prune");
+    run.event["run_error"] = json!({"step": "input", "Error": "InvalidInput", "Cause": "The execution input is invalid. Received: {\"dry_run\":\"yes\"}"});
 
-    let (result, rec) = notify_without_slack(event).await;
+    let (result, rec) = notify_without_slack(run).await;
 
     assert!(result.run_failed);
     assert_eq!((result.succeeded, result.failed), (0, 0));
@@ -381,25 +469,31 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
     let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));
     let rds =
         mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| DescribeDbSnapshotsOutput::builder().build());
-    let mut event = fixture("notify-request.json");
-    let template = event["results"][0].clone();
-    let results: Vec<Value> = (0..400)
-        .map(|i| {
-            let mut item = template.clone();
-            item["db_identifier"] = json!(format!("db-{i}"));
-            item
-        })
-        .collect();
-    event["results"] = json!(results);
+    let mut run = Run::fixture();
+    let (run_template, output_template) = (run.event["results"][0].clone(), run.outputs[0].clone());
+    let (mut runs, mut outputs) = (Vec::new(), Vec::new());
+    for i in 0..400 {
+        let (mut database, mut output) = (run_template.clone(), output_template.clone());
+        database["db_identifier"] = json!(format!("db-{i}"));
+        database["execution_name"] = json!(format!("execution-{i}"));
+        output["db_identifier"] = json!(format!("db-{i}"));
+        runs.push(database);
+        outputs.push(output);
+    }
+    run.event["results"] = json!(runs);
+    run.outputs = outputs;
+    let sfn = run.executions();
 
     let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], Duration::from_secs(5)),
+        &clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
         &config(None),
-        event,
+        run.event,
     )
     .await
     .unwrap();
 
+    // Every database's result read, each once.
+    assert_eq!((sfn.num_calls(), result.succeeded), (400, 400));
     // 3 aggregates + 400 x (success, failure, duration).
     assert_eq!(result.metrics_put, 1203);
     assert_eq!(cw.num_calls(), 2);
@@ -421,6 +515,7 @@ fn the_webhook_url_is_validated_and_never_shown() {
             ("PROJECT_NAME", "p"),
             ("ENVIRONMENT", "e"),
             ("SNS_TOPIC_ARN", TOPIC),
+            ("DATABASE_STATE_MACHINE_ARN", DATABASE_STATE_MACHINE),
             ("SLACK_WEBHOOK_URL", bad),
         ];
         let err = Config::from_env(&env).unwrap_err().to_string();
@@ -431,12 +526,18 @@ fn the_webhook_url_is_validated_and_never_shown() {
 
 #[test]
 fn subjects_stay_within_sns_limits() {
-    let mut event = fixture("notify-request.json");
-    event["execution"]["execution_id"] = json!(TOPIC);
-    let request: NotifyRequest = serde_json::from_value(event).unwrap();
+    let mut run = Run::fixture();
+    run.event["execution"]["execution_id"] = json!(TOPIC);
+    let request: NotifyRequest = serde_json::from_value(run.event).unwrap();
+    let results: Vec<ItemResult> = run
+        .outputs
+        .into_iter()
+        .map(|o| serde_json::from_value(o).unwrap())
+        .collect();
+    let report = request.with_results(results);
     let mut settings = testing::settings();
     settings.project = format!("pr\u{f6}ject\n{}", "x".repeat(200));
-    let summary = Summary::new(&request, &settings, "us-east-1", testing::start_time());
+    let summary = Summary::new(&report, &settings, "us-east-1", testing::start_time());
     let subject = summary.subject();
     assert!(subject.len() <= 99);
     assert!(
@@ -449,12 +550,169 @@ fn subjects_stay_within_sns_limits() {
 async fn malformed_input_names_the_field_without_sending_anything() {
     let mut event = fixture("notify-request.json");
     event["results"][1].as_object_mut().unwrap().remove("db_identifier");
-    let err = handle(&clients(&[], &[], &[], Duration::from_secs(1)), &config(None), event)
-        .await
-        .unwrap_err();
+    let err = handle(
+        &clients(&[], &[], &[], &[], Duration::from_secs(1)),
+        &config(None),
+        event,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type().as_str(), "InvalidInput");
     assert_eq!(
         err.to_string(),
         "input results[1].db_identifier is invalid: is required"
     );
+}
+
+/// Answers `DescribeExecution` of the execution named `name` with `answer`.
+fn execution_named(
+    name: &'static str,
+) -> aws_smithy_mocks::RuleBuilder<
+    aws_sdk_sfn::operation::describe_execution::DescribeExecutionInput,
+    DescribeExecutionOutput,
+    DescribeExecutionError,
+> {
+    mock!(aws_sdk_sfn::Client::describe_execution).match_requests(move |r| outputs_of(r.execution_arn()) == Some(name))
+}
+
+#[tokio::test]
+async fn a_database_whose_execution_failed_or_was_stopped_is_a_failure_naming_why() {
+    let run = Run::fixture();
+    let failed = execution_named("0b8f1c52-6a3e-4d0e-9a51-2f4f5c0d7e11").then_compute_output(move |r| {
+        execution(r.execution_arn().unwrap(), ExecutionStatus::Failed)
+            .error("States.Runtime")
+            .cause("An error occurred while executing the state 'Snapshot'")
+            .build()
+            .unwrap()
+    });
+    let aborted = execution_named("5d2a9e07-3b4c-4f8a-8e6d-91c0b7a4f322").then_compute_output(|r| {
+        execution(r.execution_arn().unwrap(), ExecutionStatus::Aborted)
+            .build()
+            .unwrap()
+    });
+    let rec = recorded();
+    let (cw, sns, rds, others) = (
+        put_metrics_ok(&rec),
+        publish_ok(&rec),
+        snapshot_listing(),
+        run.executions(),
+    );
+
+    let result = handle(
+        &clients(
+            &[&cw],
+            &[&sns],
+            &[&rds],
+            &[&failed, &aborted, &others],
+            Duration::from_secs(5),
+        ),
+        &config(None),
+        run.event,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!((result.succeeded, result.failed), (1, 2));
+    assert_eq!(result.failed_databases, ["prod-database-1", "prod-database-2"]);
+    let metrics = rec.metrics.lock().unwrap();
+    assert_eq!(metric(&metrics, "BackupFailure", Some("prod-database-1")), Some(1.0));
+    assert_eq!(metric(&metrics, "BackupFailure", None), Some(2.0));
+    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    assert!(
+        message.contains("FAILED  prod-database-1 at database_execution: States.Runtime: An error occurred while executing the state 'Snapshot'"),
+        "{message}"
+    );
+    assert!(
+        message.contains("FAILED  prod-database-2 at database_execution: ExecutionAborted: the execution arn:aws:states:us-east-1:123456789012:execution:nestedphoenix-production-database:5d2a9e07-3b4c-4f8a-8e6d-91c0b7a4f322 ended ABORTED"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_whose_execution_never_started_reports_the_runs_error() {
+    let mut run = Run::fixture();
+    run.event["results"][2]["error"] = json!({
+        "step": "start_database_execution",
+        "Error": "StepFunctions.ExecutionLimitExceededException",
+        "Cause": "Maximum number of running executions reached"
+    });
+    let missing = execution_named("c41e7f90-8d15-4a2b-b3c6-7e9f0a1d5b33").then_error(|| {
+        DescribeExecutionError::ExecutionDoesNotExist(
+            ExecutionDoesNotExist::builder().message("no such execution").build(),
+        )
+    });
+    let rec = recorded();
+    let (cw, sns, rds, others) = (
+        put_metrics_ok(&rec),
+        publish_ok(&rec),
+        snapshot_listing(),
+        run.executions(),
+    );
+
+    let result = handle(
+        &clients(&[&cw], &[&sns], &[&rds], &[&missing, &others], Duration::from_secs(5)),
+        &config(None),
+        run.event,
+    )
+    .await
+    .unwrap();
+
+    assert!(result.failed_databases.contains(&"prod-read-replica-1".to_owned()));
+    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    assert!(
+        message.contains("FAILED  prod-read-replica-1 at start_database_execution: StepFunctions.ExecutionLimitExceededException: Maximum number of running executions reached"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_result_that_cannot_be_read_fails_that_database_only() {
+    let run = Run::fixture().without(1);
+    let unreadable = execution_named("0b8f1c52-6a3e-4d0e-9a51-2f4f5c0d7e11").then_http_response(|| http_status(500));
+    let rec = recorded();
+    let (cw, sns, rds, others) = (
+        put_metrics_ok(&rec),
+        publish_ok(&rec),
+        snapshot_listing(),
+        run.executions(),
+    );
+
+    let result = handle(
+        &clients(
+            &[&cw],
+            &[&sns],
+            &[&rds],
+            &[&unreadable, &others],
+            Duration::from_secs(5),
+        ),
+        &config(None),
+        run.event,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!((result.succeeded, result.failed), (1, 1));
+    assert_eq!(result.failed_databases, ["prod-database-1"]);
+    assert!(result.sns_message_id.is_some(), "the summary still goes out");
+    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    assert!(
+        message.contains("FAILED  prod-database-1 at read_result: AwsUnavailable: the result of arn:aws:states:us-east-1:123456789012:execution:nestedphoenix-production-database:0b8f1c52-6a3e-4d0e-9a51-2f4f5c0d7e11 could not be read: DescribeExecution failed"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_result_of_another_database_is_not_taken_for_this_one() {
+    let mut run = Run::fixture().without(2).without(1);
+    run.outputs[0]["db_identifier"] = json!("prod-database-9");
+
+    let (result, rec) = notify_without_slack(run).await;
+
+    assert_eq!(result.failed_databases, ["prod-database-1"]);
+    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    assert!(
+        message.contains("at database_execution: UnexpectedResult:"),
+        "{message}"
+    );
+    assert!(message.contains("reports database prod-database-9"), "{message}");
 }

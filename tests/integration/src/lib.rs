@@ -4,7 +4,7 @@
 //! credentials), so the handlers build their clients exactly as in Lambda.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_rds::types::Tag;
@@ -98,6 +98,55 @@ pub async fn manual_snapshots(rds: &aws_sdk_rds::Client, prefix: &str) -> Vec<Sn
     }
     found.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id));
     found
+}
+
+/// A stand-in for the database state machine: each execution's output is
+/// the `result` of its input, as the real one's is the database's result.
+/// Returns its ARN and, for each result, `{db_identifier, execution_name}`
+/// of an execution that ended with it, as a run hands them to notify.
+pub async fn database_executions(
+    sdk_config: &SdkConfig,
+    name: &str,
+    results: &[serde_json::Value],
+) -> (String, Vec<serde_json::Value>) {
+    let sfn = aws_sdk_sfn::Client::new(sdk_config);
+    let definition =
+        r#"{"StartAt": "Result", "States": {"Result": {"Type": "Pass", "InputPath": "$.result", "End": true}}}"#;
+    let machine = sfn
+        .create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/integration-tests")
+        .send()
+        .await
+        .expect("creating the database state machine");
+    let mut runs = Vec::new();
+    for (i, result) in results.iter().enumerate() {
+        let execution_name = format!("{name}-{i}");
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(machine.state_machine_arn())
+            .name(&execution_name)
+            .input(serde_json::json!({ "result": result }).to_string())
+            .send()
+            .await
+            .expect("starting a database execution");
+        loop {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(started.execution_arn())
+                .send()
+                .await
+                .expect("describing a database execution");
+            if described.status().as_str() != "RUNNING" {
+                assert_eq!(described.status().as_str(), "SUCCEEDED", "{described:?}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        runs.push(serde_json::json!({"db_identifier": result["db_identifier"], "execution_name": execution_name}));
+    }
+    (machine.state_machine_arn().to_owned(), runs)
 }
 
 pub fn ids(snapshots: &[SnapshotInfo]) -> Vec<&str> {

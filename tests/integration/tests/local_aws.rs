@@ -245,21 +245,25 @@ async fn a_full_run_backs_up_copies_exports_prunes_and_notifies() {
         .unwrap();
     let namespace = format!("IntegrationTest/{p}");
     let slack_url = format!("{}/services/T/B/X", slack_sink.uri());
+    // Each database's result is the output of its own execution, which notify reads.
+    let (database_machine, runs) = database_executions(&sdk, &format!("{p}-database"), &results).await;
     let notify_env = module.env(&[
         ("SNS_TOPIC_ARN", &topic_arn),
         ("SLACK_WEBHOOK_URL", &slack_url),
         ("METRICS_NAMESPACE", &namespace),
+        ("DATABASE_STATE_MACHINE_ARN", &database_machine),
     ]);
     let notify_config = backup_notify::Config::from_env(&notify_env).unwrap();
     let notify_clients = backup_notify::Clients::new(&sdk, &notify_config).unwrap();
     let summary = backup_notify::handle(
         &notify_clients,
         &notify_config,
-        json!({"execution": execution, "results": results, "prune": prune}),
+        json!({"execution": execution, "results": runs, "prune": prune}),
     )
     .await
     .unwrap();
     assert_eq!(summary.status, "SUCCEEDED");
+    assert_eq!((summary.succeeded, summary.failed), (results.len(), 0));
     assert_eq!(summary.slack, backup_notify::SlackDelivery::Delivered);
 
     // The emulator's state, region by region.
