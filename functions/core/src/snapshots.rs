@@ -127,10 +127,14 @@ impl SnapshotInfo {
 }
 
 /// Every manual snapshot of the given kinds in the client's region: pages of
-/// 100, tags read from `TagList` (no per-snapshot calls).
+/// 100, tags read from `TagList` (no per-snapshot calls). The two kinds are
+/// listed at the same time; DB snapshots come first in the result.
 pub async fn list_manual(rds: &aws_sdk_rds::Client, kinds: &[DatabaseKind]) -> Result<Vec<SnapshotInfo>, CoreError> {
-    let mut snapshots = Vec::new();
-    if kinds.contains(&DatabaseKind::Instance) {
+    let instances = async {
+        if !kinds.contains(&DatabaseKind::Instance) {
+            return Ok(Vec::new());
+        }
+        let mut snapshots = Vec::new();
         let mut pages = rds
             .describe_db_snapshots()
             .snapshot_type("manual")
@@ -141,8 +145,13 @@ pub async fn list_manual(rds: &aws_sdk_rds::Client, kinds: &[DatabaseKind]) -> R
             let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
             snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
         }
-    }
-    if kinds.contains(&DatabaseKind::Cluster) {
+        Ok::<_, CoreError>(snapshots)
+    };
+    let clusters = async {
+        if !kinds.contains(&DatabaseKind::Cluster) {
+            return Ok(Vec::new());
+        }
+        let mut snapshots = Vec::new();
         let mut pages = rds
             .describe_db_cluster_snapshots()
             .snapshot_type("manual")
@@ -153,7 +162,10 @@ pub async fn list_manual(rds: &aws_sdk_rds::Client, kinds: &[DatabaseKind]) -> R
             let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
             snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
         }
-    }
+        Ok(snapshots)
+    };
+    let (mut snapshots, clusters) = futures_util::future::try_join(instances, clusters).await?;
+    snapshots.extend(clusters);
     Ok(snapshots)
 }
 

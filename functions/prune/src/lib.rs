@@ -3,11 +3,14 @@
 //!
 //! Every region is listed before anything is deleted: manual DB and cluster
 //! snapshots (pages of 100, tags read from `TagList`, no per-snapshot calls)
-//! and running exports; the destination's unfinished copies name the source
-//! snapshots they read. If any listing fails, nothing is deleted anywhere.
-//! The decision itself is [`plan::plan`]. Deletions run one by one; a
-//! throttled or unavailable RDS aborts the run with a retryable error (prune
-//! is idempotent, the state machine retries it), a refusal of one snapshot is
+//! and running exports, all regions and listings at once; the destination's
+//! unfinished copies name the source snapshots they read. If any listing
+//! fails, nothing is deleted anywhere. The decision itself is [`plan::plan`].
+//! Each region's deletions run [`DELETE_CONCURRENCY`] at a time (the regions
+//! side by side: RDS meters each region apart), with adaptive retries that
+//! slow down when RDS throttles. A throttled or unavailable RDS, once those
+//! retries are spent, aborts the run with a retryable error (prune is
+//! idempotent, the state machine retries it); a refusal of one snapshot is
 //! reported and the rest go on. `dry_run` reports without deleting.
 
 pub mod plan;
@@ -16,11 +19,13 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
 use backup_core::aws::RegionalRds;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::snapshots::{self, SnapshotInfo};
 use backup_core::types::{DatabaseKind, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune};
 use backup_core::{AwsFailure, CoreError, exports, input, tags};
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::plan::{Decision, Policy};
@@ -29,6 +34,9 @@ use crate::plan::{Decision, Policy};
 pub const MAX_LISTED: usize = 100;
 /// Stop deleting when less time than this is left before the Lambda deadline.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+/// Deletions in flight per region: RDS takes about 12 requests a second per
+/// account and region, shared with every other caller.
+pub const DELETE_CONCURRENCY: usize = 4;
 /// RDS's longest automated retention is 35 days; manual ones may be kept for
 /// years, but not beyond the S3 lifecycle's 100-year horizon.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
@@ -39,13 +47,22 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Adaptive retries: when RDS throttles the deletions, the client slows
+    /// its own rate down instead of only backing each call off.
     pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, CoreError> {
+        let attempts = sdk_config
+            .retry_config()
+            .map_or(backup_core::aws::MAX_ATTEMPTS, |r| r.max_attempts());
+        let sdk_config = sdk_config
+            .to_builder()
+            .retry_config(RetryConfig::adaptive().with_max_attempts(attempts))
+            .build();
         Ok(Clients {
-            source: RegionalRds::new(sdk_config)?,
+            source: RegionalRds::new(&sdk_config)?,
             destination: config
                 .destination_region
                 .as_ref()
-                .map(|region| RegionalRds::in_region(sdk_config, region)),
+                .map(|region| RegionalRds::in_region(&sdk_config, region)),
         })
     }
 }
@@ -104,8 +121,19 @@ pub type PruneError = CoreError;
 struct RegionListing<'a> {
     client: &'a RegionalRds,
     snapshots: Vec<SnapshotInfo>,
+    /// ARNs of the snapshots a running export of this region reads.
+    export_sources: Vec<String>,
     /// Whether this region's snapshots may be deleted in this run.
     prune: bool,
+}
+
+/// What became of one snapshot prune decided to delete.
+enum Deletion {
+    Deleted,
+    /// RDS refused this one snapshot; the reason.
+    Refused(String),
+    /// Left for the next run: the Lambda deadline is near.
+    Deferred,
 }
 
 /// Applies retention. `deadline` is the Lambda deadline: deletions stop
@@ -129,29 +157,27 @@ pub async fn handle(
     };
 
     // List every region first: a failure here deletes nothing anywhere.
-    let mut listings = vec![RegionListing {
-        client: &clients.source,
-        snapshots: list_snapshots(&clients.source).await?,
-        prune: true,
-    }];
-    if let Some(destination) = &clients.destination {
-        listings.push(RegionListing {
-            client: destination,
-            snapshots: list_snapshots(destination).await?,
-            prune: request.include_destination.unwrap_or(true),
-        });
-    }
+    let destination = async {
+        match &clients.destination {
+            Some(destination) => list_region(destination, request.include_destination.unwrap_or(true))
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (source, destination) = futures_util::future::try_join(list_region(&clients.source, true), destination).await?;
+    let listings: Vec<RegionListing> = std::iter::once(source).chain(destination).collect();
     let mut in_flight = HashSet::new();
     for listing in &listings {
-        in_flight.extend(running_export_sources(listing.client).await?);
+        in_flight.extend(listing.export_sources.iter().cloned());
         in_flight.extend(unfinished_copy_sources(&listing.snapshots));
     }
 
-    let mut regions = Vec::new();
-    for listing in listings.iter().filter(|l| l.prune) {
+    let applied = listings.iter().filter(|l| l.prune).map(|listing| {
         let decisions = plan::plan(&listing.snapshots, &config.settings, policy, &in_flight);
-        regions.push(apply(listing, &decisions, dry_run, deadline).await?);
-    }
+        async move { apply(listing, &decisions, dry_run, deadline).await }
+    });
+    let regions = futures_util::future::try_join_all(applied).await?;
     Ok(PruneResult {
         dry_run,
         retention_days,
@@ -161,11 +187,21 @@ pub async fn handle(
     })
 }
 
-/// All manual DB and DB cluster snapshots of a region.
-async fn list_snapshots(client: &RegionalRds) -> Result<Vec<SnapshotInfo>, CoreError> {
-    let snapshots = snapshots::list_manual(&client.rds, &[DatabaseKind::Instance, DatabaseKind::Cluster]).await?;
+/// A region's manual DB and DB cluster snapshots and its running exports, listed at once.
+async fn list_region(client: &RegionalRds, prune: bool) -> Result<RegionListing<'_>, CoreError> {
+    let kinds = [DatabaseKind::Instance, DatabaseKind::Cluster];
+    let (snapshots, export_sources) = futures_util::future::try_join(
+        snapshots::list_manual(&client.rds, &kinds),
+        running_export_sources(client),
+    )
+    .await?;
     tracing::info!(region = %client.region, count = snapshots.len(), "manual snapshots listed");
-    Ok(snapshots)
+    Ok(RegionListing {
+        client,
+        snapshots,
+        export_sources,
+        prune,
+    })
 }
 
 /// ARNs of snapshots that a running export reads.
@@ -197,7 +233,7 @@ async fn apply(
         region: region.to_owned(),
         ..RegionPrune::default()
     };
-    let mut stopped_for_deadline = false;
+    let mut to_delete = Vec::new();
     for (snapshot, decision) in listing.snapshots.iter().zip(decisions) {
         let id = &snapshot.snapshot_id;
         match decision {
@@ -219,35 +255,51 @@ async fn apply(
                 result.would_delete_count += 1;
                 push_capped(&mut result.would_delete, id.clone(), &mut result.truncated);
             }
-            Decision::Delete => {
-                if stopped_for_deadline || deadline.is_some_and(|d| SystemTime::now() + DEADLINE_MARGIN >= d) {
-                    stopped_for_deadline = true;
-                    result.deferred_count += 1;
-                    continue;
-                }
-                match delete(listing.client, snapshot).await? {
-                    None => {
-                        tracing::info!(region, snapshot_id = %id, created_at = ?snapshot.created_at, "deleted");
-                        result.deleted_count += 1;
-                        push_capped(&mut result.deleted, id.clone(), &mut result.truncated);
-                    }
-                    Some(refusal) => {
-                        tracing::warn!(region, snapshot_id = %id, error = %refusal, "deletion refused; snapshot kept");
-                        push_capped(
-                            &mut result.failed,
-                            PruneFailure {
-                                snapshot_id: id.clone(),
-                                error: refusal,
-                            },
-                            &mut result.truncated,
-                        );
-                        result.failed_count += 1;
-                    }
-                }
-            }
+            Decision::Delete => to_delete.push(snapshot),
         }
     }
-    if stopped_for_deadline {
+
+    // A few deletions in flight, reported in listing order; none starts once the deadline is near.
+    let mut stopped_for_deadline = false;
+    let mut deletions = futures_util::stream::iter(to_delete)
+        .map(|snapshot| {
+            stopped_for_deadline |= deadline.is_some_and(|d| SystemTime::now() + DEADLINE_MARGIN >= d);
+            let deferred = stopped_for_deadline;
+            async move {
+                let deletion = if deferred {
+                    Deletion::Deferred
+                } else {
+                    delete(listing.client, snapshot).await?
+                };
+                Ok::<_, CoreError>((snapshot, deletion))
+            }
+        })
+        .buffered(DELETE_CONCURRENCY);
+    while let Some(outcome) = deletions.next().await {
+        let (snapshot, deletion) = outcome?;
+        let id = &snapshot.snapshot_id;
+        match deletion {
+            Deletion::Deleted => {
+                tracing::info!(region, snapshot_id = %id, created_at = ?snapshot.created_at, "deleted");
+                result.deleted_count += 1;
+                push_capped(&mut result.deleted, id.clone(), &mut result.truncated);
+            }
+            Deletion::Refused(refusal) => {
+                tracing::warn!(region, snapshot_id = %id, error = %refusal, "deletion refused; snapshot kept");
+                push_capped(
+                    &mut result.failed,
+                    PruneFailure {
+                        snapshot_id: id.clone(),
+                        error: refusal,
+                    },
+                    &mut result.truncated,
+                );
+                result.failed_count += 1;
+            }
+            Deletion::Deferred => result.deferred_count += 1,
+        }
+    }
+    if result.deferred_count > 0 {
         tracing::warn!(
             region,
             deferred = result.deferred_count,
@@ -275,10 +327,10 @@ fn push_capped<T>(list: &mut Vec<T>, item: T, truncated: &mut bool) {
     }
 }
 
-/// Deletes one snapshot. `Ok(None)`: gone (also when it was already gone);
-/// `Ok(Some(reason))`: RDS refused this one snapshot; `Err`: RDS is throttling
-/// or unavailable, and the whole prune should be retried later.
-async fn delete(client: &RegionalRds, snapshot: &SnapshotInfo) -> Result<Option<String>, CoreError> {
+/// Deletes one snapshot (also done when it was already gone), or reports
+/// RDS's refusal of this one snapshot; `Err` when RDS is throttling or
+/// unavailable and the whole prune should be retried later.
+async fn delete(client: &RegionalRds, snapshot: &SnapshotInfo) -> Result<Deletion, CoreError> {
     let failure = match snapshot.kind {
         DatabaseKind::Instance => {
             match client
@@ -288,13 +340,13 @@ async fn delete(client: &RegionalRds, snapshot: &SnapshotInfo) -> Result<Option<
                 .send()
                 .await
             {
-                Ok(_) => return Ok(None),
+                Ok(_) => return Ok(Deletion::Deleted),
                 Err(err)
                     if err
                         .as_service_error()
                         .is_some_and(|e| e.is_db_snapshot_not_found_fault()) =>
                 {
-                    return Ok(None);
+                    return Ok(Deletion::Deleted);
                 }
                 Err(err) => AwsFailure::from_sdk("DeleteDBSnapshot", &err),
             }
@@ -307,13 +359,13 @@ async fn delete(client: &RegionalRds, snapshot: &SnapshotInfo) -> Result<Option<
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(None),
+                Ok(_) => return Ok(Deletion::Deleted),
                 Err(err)
                     if err
                         .as_service_error()
                         .is_some_and(|e| e.is_db_cluster_snapshot_not_found_fault()) =>
                 {
-                    return Ok(None);
+                    return Ok(Deletion::Deleted);
                 }
                 Err(err) => AwsFailure::from_sdk("DeleteDBClusterSnapshot", &err),
             }
@@ -322,6 +374,6 @@ async fn delete(client: &RegionalRds, snapshot: &SnapshotInfo) -> Result<Option<
     if failure.error_type().is_retryable() {
         Err(failure.into())
     } else {
-        Ok(Some(failure.to_string()))
+        Ok(Deletion::Refused(failure.to_string()))
     }
 }

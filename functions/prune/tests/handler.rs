@@ -309,8 +309,14 @@ async fn a_failed_listing_in_the_destination_deletes_nothing_anywhere() {
         snapshot("us-east-1", "c", "db1", 100, "available", true),
     ];
     let (list, clusters, exports) = (listing(all, 100), no_cluster_snapshots(), export_tasks(vec![]));
+    // The destination's DB snapshot listing fails; its other listings answer. No deletion
+    // rule exists: a deletion anywhere would fail the test.
     let west_list = mock!(Client::describe_db_snapshots).then_http_response(|| http_status(503));
-    let clients = clients(&[&list, &clusters, &exports], Some(&[&west_list]));
+    let (west_clusters, west_exports) = (no_cluster_snapshots(), export_tasks(vec![]));
+    let clients = clients(
+        &[&list, &clusters, &exports],
+        Some(&[&west_list, &west_clusters, &west_exports]),
+    );
 
     let err = run(&clients, &config()).await.unwrap_err();
 
