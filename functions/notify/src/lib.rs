@@ -35,7 +35,7 @@ use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::summary::{NotifyRequest, Summary};
+use crate::summary::{NotifyRequest, RunReport, Summary};
 
 /// Slack gets this long to answer; the SNS message is already out by then.
 pub const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -205,47 +205,14 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             return Err(CoreError::invalid_input(format!("results[{i}].execution_name"), "must not be empty").into());
         }
     }
-    // Each database's result and the ages of our DB snapshots, read at once;
-    // cluster snapshots, rarer, once the results show a cluster.
-    let ages = async {
-        if request.results.is_empty() {
-            HashMap::new()
-        } else {
-            snapshot_ages(clients, config, DatabaseKind::Instance).await
-        }
-    };
-    let read = results::read(&clients.sfn, &config.database_state_machine_arn, &request.results);
-    let (results, mut newest) = futures_util::future::join(read, ages).await;
-    let request = request.with_results(results);
-    if request
-        .results
-        .iter()
-        .any(|r| r.snapshot.as_ref().is_some_and(|s| s.kind == DatabaseKind::Cluster))
-    {
-        for (db, created) in snapshot_ages(clients, config, DatabaseKind::Cluster).await {
-            let entry = newest.entry(db).or_insert(created);
-            *entry = (*entry).max(created);
-        }
-    }
+    let (request, newest) = read_run(clients, config, request).await;
     let summary = Summary::new(&request, &config.settings, &clients.region, Utc::now());
     let subject = summary.subject();
 
-    let slack = async {
-        match &config.slack_webhook_url {
-            None => (SlackDelivery::NotConfigured, None),
-            Some(url) => match post_to_slack(&clients.http, url, &summary).await {
-                Ok(()) => (SlackDelivery::Delivered, None),
-                Err(reason) => {
-                    tracing::warn!(error = %reason, "Slack message not delivered; SNS and metrics are unaffected");
-                    (SlackDelivery::Failed, Some(reason))
-                }
-            },
-        }
-    };
     let (metrics, published, (slack, slack_error)) = futures_util::future::join3(
         put_metrics(clients, config, &summary, &newest),
         publish(clients, config, &summary, &subject),
-        slack,
+        deliver_to_slack(clients, config, &summary),
     )
     .await;
 
@@ -299,6 +266,37 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         slack_error,
         metrics_put,
     })
+}
+
+/// Each database's result, and when our newest available snapshot of each
+/// database was made, read at once: DB snapshots alongside the results;
+/// cluster snapshots, rarer, once a result shows a cluster.
+async fn read_run(
+    clients: &Clients,
+    config: &Config,
+    request: NotifyRequest,
+) -> (RunReport, HashMap<String, DateTime<Utc>>) {
+    let ages = async {
+        if request.results.is_empty() {
+            HashMap::new()
+        } else {
+            snapshot_ages(clients, config, DatabaseKind::Instance).await
+        }
+    };
+    let read = results::read(&clients.sfn, &config.database_state_machine_arn, &request.results);
+    let (results, mut newest) = futures_util::future::join(read, ages).await;
+    let report = request.with_results(results);
+    let has_cluster = report
+        .results
+        .iter()
+        .any(|r| r.snapshot.as_ref().is_some_and(|s| s.kind == DatabaseKind::Cluster));
+    if has_cluster {
+        for (db, created) in snapshot_ages(clients, config, DatabaseKind::Cluster).await {
+            let entry = newest.entry(db).or_insert(created);
+            *entry = (*entry).max(created);
+        }
+    }
+    (report, newest)
 }
 
 /// When our newest available snapshot of each database of this kind was made.
@@ -365,6 +363,25 @@ async fn publish(
         .await
         .map_err(|err| AwsFailure::from_sdk("Publish", &err))?;
     Ok(out.message_id().unwrap_or_default().to_owned())
+}
+
+/// Slack's part of the summary, when a webhook is configured; its failure is
+/// only reported.
+async fn deliver_to_slack(
+    clients: &Clients,
+    config: &Config,
+    summary: &Summary<'_>,
+) -> (SlackDelivery, Option<String>) {
+    let Some(url) = &config.slack_webhook_url else {
+        return (SlackDelivery::NotConfigured, None);
+    };
+    match post_to_slack(&clients.http, url, summary).await {
+        Ok(()) => (SlackDelivery::Delivered, None),
+        Err(reason) => {
+            tracing::warn!(error = %reason, "Slack message not delivered; SNS and metrics are unaffected");
+            (SlackDelivery::Failed, Some(reason))
+        }
+    }
 }
 
 /// Posts the Block Kit message; the error never contains the URL.

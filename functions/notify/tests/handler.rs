@@ -201,17 +201,19 @@ fn metric(metrics: &[MetricDatum], name: &str, db: Option<&str>) -> Option<f64> 
         .and_then(MetricDatum::value)
 }
 
-/// Runs notify without Slack, every AWS call succeeding; returns what it sent.
-async fn notify_without_slack(run: Run) -> (NotifyResult, Recorded) {
+/// Runs notify without Slack, every AWS call succeeding but what the `sfn`
+/// rules answer (tried before the run's executions); returns what it sent.
+async fn notify_without_slack(run: Run, sfn: &[&Rule]) -> (NotifyResult, Recorded) {
     let rec = recorded();
-    let (cw, sns, rds, sfn) = (
+    let (cw, sns, rds, executions) = (
         put_metrics_ok(&rec),
         publish_ok(&rec),
         snapshot_listing(),
         run.executions(),
     );
+    let sfn: Vec<&Rule> = sfn.iter().copied().chain([&executions]).collect();
     let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
+        &clients(&[&cw], &[&sns], &[&rds], &sfn, Duration::from_secs(5)),
         &config(None),
         run.event,
     )
@@ -305,7 +307,7 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
 
 #[tokio::test]
 async fn a_clean_run_is_reported_as_succeeded() {
-    let (result, rec) = notify_without_slack(Run::fixture().without(1)).await;
+    let (result, rec) = notify_without_slack(Run::fixture().without(1), &[]).await;
 
     assert_eq!(result.status, "SUCCEEDED");
     assert!(!result.run_failed);
@@ -397,7 +399,7 @@ async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
     run.event.as_object_mut().unwrap().remove("prune");
     run.event["prune_error"] = json!({"step": "prune", "Error": "Throttled", "Cause": "{\"errorType\":\"Throttled\",\"errorMessage\":\"DeleteDBSnapshot failed: Throttling: Rate exceeded\"}"});
 
-    let (result, rec) = notify_without_slack(run).await;
+    let (result, rec) = notify_without_slack(run, &[]).await;
 
     assert!(result.run_failed && result.prune_failed);
     assert_eq!(result.failed, 0);
@@ -420,7 +422,7 @@ async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
     item["export_error"] = json!({"step": "wait_export", "Error": "WaitTimedOut", "Cause": "export task x was still starting after 600 seconds"});
     item["copy_error"] = json!({"step": "copy", "Error": "ConfigError", "Cause": "{\"errorType\":\"ConfigError\",\"errorMessage\":\"COPY_DESTINATION_REGION: is not a region\"}"});
 
-    let (result, rec) = notify_without_slack(run).await;
+    let (result, rec) = notify_without_slack(run, &[]).await;
 
     assert!(result.run_failed);
     assert_eq!(result.failed, 2);
@@ -447,7 +449,7 @@ async fn a_stopped_run_is_a_failure_even_without_results() {
     run.event.as_object_mut().unwrap().remove("prune");
     run.event["run_error"] = json!({"step": "input", "Error": "InvalidInput", "Cause": "The execution input is invalid. Received: {\"dry_run\":\"yes\"}"});
 
-    let (result, rec) = notify_without_slack(run).await;
+    let (result, rec) = notify_without_slack(run, &[]).await;
 
     assert!(result.run_failed);
     assert_eq!((result.succeeded, result.failed), (0, 0));
@@ -590,27 +592,7 @@ async fn a_database_whose_execution_failed_or_was_stopped_is_a_failure_naming_wh
             .build()
             .unwrap()
     });
-    let rec = recorded();
-    let (cw, sns, rds, others) = (
-        put_metrics_ok(&rec),
-        publish_ok(&rec),
-        snapshot_listing(),
-        run.executions(),
-    );
-
-    let result = handle(
-        &clients(
-            &[&cw],
-            &[&sns],
-            &[&rds],
-            &[&failed, &aborted, &others],
-            Duration::from_secs(5),
-        ),
-        &config(None),
-        run.event,
-    )
-    .await
-    .unwrap();
+    let (result, rec) = notify_without_slack(run, &[&failed, &aborted]).await;
 
     assert_eq!((result.succeeded, result.failed), (1, 2));
     assert_eq!(result.failed_databases, ["prod-database-1", "prod-database-2"]);
@@ -641,21 +623,7 @@ async fn a_database_whose_execution_never_started_reports_the_runs_error() {
             ExecutionDoesNotExist::builder().message("no such execution").build(),
         )
     });
-    let rec = recorded();
-    let (cw, sns, rds, others) = (
-        put_metrics_ok(&rec),
-        publish_ok(&rec),
-        snapshot_listing(),
-        run.executions(),
-    );
-
-    let result = handle(
-        &clients(&[&cw], &[&sns], &[&rds], &[&missing, &others], Duration::from_secs(5)),
-        &config(None),
-        run.event,
-    )
-    .await
-    .unwrap();
+    let (result, rec) = notify_without_slack(run, &[&missing]).await;
 
     assert!(result.failed_databases.contains(&"prod-read-replica-1".to_owned()));
     let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
@@ -669,27 +637,7 @@ async fn a_database_whose_execution_never_started_reports_the_runs_error() {
 async fn a_result_that_cannot_be_read_fails_that_database_only() {
     let run = Run::fixture().without(1);
     let unreadable = execution_named("0b8f1c52-6a3e-4d0e-9a51-2f4f5c0d7e11").then_http_response(|| http_status(500));
-    let rec = recorded();
-    let (cw, sns, rds, others) = (
-        put_metrics_ok(&rec),
-        publish_ok(&rec),
-        snapshot_listing(),
-        run.executions(),
-    );
-
-    let result = handle(
-        &clients(
-            &[&cw],
-            &[&sns],
-            &[&rds],
-            &[&unreadable, &others],
-            Duration::from_secs(5),
-        ),
-        &config(None),
-        run.event,
-    )
-    .await
-    .unwrap();
+    let (result, rec) = notify_without_slack(run, &[&unreadable]).await;
 
     assert_eq!((result.succeeded, result.failed), (1, 1));
     assert_eq!(result.failed_databases, ["prod-database-1"]);
@@ -706,7 +654,7 @@ async fn a_result_of_another_database_is_not_taken_for_this_one() {
     let mut run = Run::fixture().without(2).without(1);
     run.outputs[0]["db_identifier"] = json!("prod-database-9");
 
-    let (result, rec) = notify_without_slack(run).await;
+    let (result, rec) = notify_without_slack(run, &[]).await;
 
     assert_eq!(result.failed_databases, ["prod-database-1"]);
     let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
