@@ -53,7 +53,8 @@ LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/
 CONTROL_HELP = {
     "POST /_gateway/faults": "add a fault: {action, count, error_code, http_status, message, replace, region, match}",
     "GET|DELETE /_gateway/faults": "list or clear the faults",
-    "GET|DELETE /_gateway/calls": "calls seen per `service:Action`, or reset the counts",
+    "GET|DELETE /_gateway/calls": "calls seen per `service:Action`, or reset the counts (and the times)",
+    "GET /_gateway/calls/time": "{busy_seconds}: how long at least one call was being answered (a caller's wait on the emulator)",
     "GET /_gateway/invocations": "Lambda invocations: function, duration, outcome",
     "POST /_gateway/slack/<any path>": "the local Slack webhook: records the message, answers `ok`",
     "GET|DELETE /_gateway/slack": "the messages received, or clear them",
@@ -119,12 +120,25 @@ def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
     )
 
 
+def busy_seconds(spans: list[tuple[float, float]]) -> float:
+    """The length of the union of time spans."""
+    total, covered_until = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > covered_until:
+            total += end - max(start, covered_until)
+            covered_until = end
+    return total
+
+
 class Gateway:
     def __init__(self, state_dir: Path, port: int, snapshot_limit: int = 100):
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults = FaultTable()
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        # When each call was being answered (perf_counter start, end): overlapping calls wait on
+        # each other (moto answers one at a time), so their busy time is the union of these.
+        self.call_spans: list[tuple[float, float]] = []
         self.invocations: list[dict] = []
         self.slack_messages: list[dict] = []
         self.settings = {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit}
@@ -156,9 +170,15 @@ class Gateway:
         call = AwsCall.parse(request, body)
         if call is None:
             return self.forward(environ)
+        started = time.perf_counter()
+        response = self.answer(environ, request, call)
         with self.lock:
             self.calls[call.name] += 1
-        request_text = f"{request.full_path}\n{body.decode('utf-8', 'replace')}"
+            self.call_spans.append((started, time.perf_counter()))
+        return response
+
+    def answer(self, environ, request: Request, call: AwsCall) -> Response:
+        request_text = f"{request.full_path}\n{call.body.decode('utf-8', 'replace')}"
         fault = self.faults.take(call.name, call.region, request_text)
         if fault is not None and fault.replace is None:
             log.info("fault: %s answered %s %s", call.name, fault.http_status, fault.error_code)
@@ -304,8 +324,11 @@ class Gateway:
         with self.lock:
             if (route, method) == ("calls", "GET"):
                 return _json(dict(self.calls))
+            if (route, method) == ("calls/time", "GET"):
+                return _json({"busy_seconds": busy_seconds(self.call_spans)})
             if (route, method) == ("calls", "DELETE"):
                 self.calls.clear()
+                self.call_spans.clear()
                 return _json({})
             if (route, method) == ("invocations", "GET"):
                 return _json(self.invocations)
@@ -419,6 +442,7 @@ class Gateway:
         self.faults.clear()
         with self.lock:
             self.calls.clear()
+            self.call_spans.clear()
             self.invocations.clear()
             self.slack_messages.clear()
 

@@ -15,6 +15,7 @@ import botocore.exceptions
 
 from harness import SOURCE, control, endpoint
 from local_aws.deploy import Aws
+from local_aws.gateway import busy_seconds
 
 # A function in Python speaking the Lambda Runtime API: the event decides what it does.
 BOOTSTRAP = """#!/usr/bin/env python3
@@ -193,6 +194,22 @@ class MotoGaps(GatewayTest):
         machine = sfn.create_state_machine(name="m", definition=json.dumps(good), roleArn=role, publish=True)
         versions = sfn.list_state_machine_versions(stateMachineArn=machine["stateMachineArn"])["stateMachineVersions"]
         self.assertEqual([v["stateMachineVersionArn"] for v in versions], [machine["stateMachineArn"] + ":1"])
+
+
+class CallTime(GatewayTest):
+    def test_overlapping_calls_count_once_in_the_busy_time(self):
+        self.assertEqual(busy_seconds([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0), (5.5, 5.8)]), 4.0)
+        self.assertEqual(busy_seconds([]), 0.0)
+
+    def test_the_time_spent_answering_is_reported_and_reset_with_the_counts(self):
+        control("DELETE", "calls")
+        rds = self.aws.client("rds", SOURCE)
+        for _ in range(3):
+            rds.describe_db_snapshots()
+        self.assertEqual(control("GET", "calls")["rds:DescribeDBSnapshots"], 3)
+        self.assertGreater(control("GET", "calls/time")["busy_seconds"], 0)
+        control("DELETE", "calls")
+        self.assertEqual(control("GET", "calls/time"), {"busy_seconds": 0.0})
 
 
 class SlackSink(GatewayTest):
