@@ -44,11 +44,12 @@ def main() -> int:
     say("prune at scale")
     prunes = prune_scale.measure(local, args.prune_snapshots)
     say("whole backups")
-    scale = [workflow.run(local, count) for count in args.scale_databases]
-    # Cost from runs of the demo's size: many concurrent cold starts on a small machine would
-    # inflate the emulator's durations (GB-s), not Lambda's.
+    # Cost from runs of the demo's size, before the large runs: many concurrent cold starts on a
+    # small machine (and the large runs' aftermath) would inflate the emulator's durations (GB-s),
+    # not Lambda's.
     first = workflow.run(local, COST_DATABASES)
     slow = workflow.run(local, COST_DATABASES, polls=args.slow_polls)
+    scale = [workflow.run(local, count) for count in args.scale_databases]
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"

@@ -45,14 +45,21 @@ class BenchError(RuntimeError):
 @dataclass
 class Run:
     """One invocation in a fresh environment: cold start to the posted response, peak memory,
-    the AWS calls it made (counted at the gateway), its answer."""
+    the AWS calls it made (counted at the gateway) and the time the emulator took to answer
+    them, its answer."""
 
     cold_start_ms: float
     # Process start to the runtime's first request for an invocation (Lambda's Init Duration).
     init_ms: float
     peak_rss_kb: int
     calls: dict[str, int]
+    emulator_ms: float
     output: dict
+
+    @property
+    def own_ms(self) -> float:
+        """The cold start less the emulator's time answering the calls: what the function itself spent."""
+        return self.cold_start_ms - self.emulator_ms
 
 
 class Local:
@@ -121,9 +128,10 @@ class Local:
         finally:
             environment_process.stop()
         calls = control(self.endpoint, "GET", "calls")
+        emulator_ms = control(self.endpoint, "GET", "calls/time")["busy_seconds"] * 1000
         started = environment_process.started_at
         return Run((result.responded_at - started) * 1000, (environment_process.ready_at - started) * 1000, peak,
-                   calls, json.loads(result.payload))
+                   calls, emulator_ms, json.loads(result.payload))
 
 
 def peak_rss_kb(pid: int) -> int:

@@ -86,11 +86,11 @@ def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> Work
     execution = read(sfn, arn)
     if len(execution.databases) != count:
         raise BenchError(f"the backup of {count} databases started {len(execution.databases)} database executions")
-    databases = execution.databases.values()
+    children = execution.databases.values()
     result = WorkflowRun(count, polls, description["status"], seconds, len(execution.history),
                          execution.transitions(), largest_payload_bytes=largest_payload(execution.history),
-                         database_events=max(len(d.history) for d in databases),
-                         database_payload_bytes=max(largest_payload(d.history) for d in databases))
+                         database_events=max(len(c.history) for c in children),
+                         database_payload_bytes=max(largest_payload(c.history) for c in children))
     for invocation in control(local.endpoint, "GET", "invocations"):
         result.invocations[invocation["function"].removeprefix("bench-workflow-")] += 1
         # Lambda bills each invocation's duration rounded up to the millisecond.
