@@ -77,6 +77,11 @@ def entered(events: list[dict], state: str) -> list[dict]:
     ]
 
 
+def database_of(description: dict) -> str:
+    """The database an execution of the database state machine backs up (a DescribeExecution answer)."""
+    return json.loads(description["input"])["db_identifier"]
+
+
 def database_executions(events: list[dict]) -> list[str]:
     """The executions of the database state machine a run started (one per database), in start order."""
     return [
@@ -216,8 +221,7 @@ def follow(sfn, arn: str, say: Callable[[str], None], poll_seconds: float = 0.5,
         execution = run.execution
         for child in database_executions(execution.history):
             if child not in databases:
-                db = json.loads(sfn.describe_execution(executionArn=child)["input"])["db_identifier"]
-                databases[child] = Followed(child, scope=db)
+                databases[child] = Followed(child, scope=database_of(sfn.describe_execution(executionArn=child)))
         for database in databases.values():
             if database.execution is None or database.execution.status == "RUNNING":
                 lines += database.poll(sfn, started)
@@ -236,8 +240,7 @@ def read(sfn, arn: str) -> Execution:
     execution = Execution(arn, sfn.describe_execution(executionArn=arn), history(sfn, arn))
     for child in database_executions(execution.history):
         description = sfn.describe_execution(executionArn=child)
-        db = json.loads(description["input"])["db_identifier"]
-        execution.databases[db] = Execution(child, description, history(sfn, child))
+        execution.databases[database_of(description)] = Execution(child, description, history(sfn, child))
     return execution
 
 
