@@ -64,7 +64,7 @@ resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   alarm_description   = "A ${local.state_machine_name} execution ${replace(each.key, "-", " ")}."
   namespace           = "AWS/States"
   metric_name         = each.value
-  dimensions          = { StateMachineArn = aws_sfn_state_machine.backup.arn }
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.workflow["backup"].arn }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -136,7 +136,7 @@ locals {
           title = "Backup Executions"
           metrics = [
             for name in ["ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] :
-            ["AWS/States", name, "StateMachineArn", aws_sfn_state_machine.backup.arn]
+            ["AWS/States", name, "StateMachineArn", aws_sfn_state_machine.workflow["backup"].arn]
           ]
           period = 3600, stat = "Sum", region = local.region, view = "timeSeries"
         }

@@ -447,6 +447,6 @@ data "aws_iam_policy_document" "schedule" {
   statement {
     sid       = "StartTheBackup"
     actions   = ["states:StartExecution"]
-    resources = [aws_sfn_state_machine.backup.arn]
+    resources = [aws_sfn_state_machine.workflow["backup"].arn]
   }
 }

@@ -63,7 +63,7 @@ output "cloudwatch_log_group_names" {
   description = "Names of every log group of the module, by function and state-machine"
   value = merge(
     { for f, group in aws_cloudwatch_log_group.function : f => group.name },
-    { for name, group in aws_cloudwatch_log_group.state_machine : (name == local.state_machine_name ? "state-machine" : "database-state-machine") => group.name },
+    { for key, group in aws_cloudwatch_log_group.state_machine : (key == "backup" ? "state-machine" : "database-state-machine") => group.name },
   )
 }
 
@@ -100,17 +100,17 @@ output "kms_key_arn" {
 
 output "state_machine_arn" {
   description = "ARN of the backup state machine (start a run: aws stepfunctions start-execution --state-machine-arn ... --input '{}')"
-  value       = aws_sfn_state_machine.backup.arn
+  value       = aws_sfn_state_machine.workflow["backup"].arn
 }
 
 output "state_machine_name" {
   description = "Name of the backup state machine"
-  value       = aws_sfn_state_machine.backup.name
+  value       = aws_sfn_state_machine.workflow["backup"].name
 }
 
 output "database_state_machine_arn" {
   description = "ARN of the state machine that backs up one database; each run starts one execution of it per database (its executions hold each database's steps and result)"
-  value       = aws_sfn_state_machine.database.arn
+  value       = aws_sfn_state_machine.workflow["database"].arn
 }
 
 output "schedule_rule_name" {

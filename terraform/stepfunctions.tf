@@ -28,54 +28,35 @@ locals {
     export_wait_timeout_seconds   = var.wait_timeout_seconds.export
     copy_wait_timeout_seconds     = var.wait_timeout_seconds.copy
   })
+  state_machines = {
+    backup   = { name = local.state_machine_name, definition = local.state_machine_definition }
+    database = { name = local.database_state_machine_name, definition = local.database_state_machine_definition }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "state_machine" {
   # checkov:skip=CKV_AWS_338: retention is the caller's log_retention_days (the spec's default is 14 days)
-  for_each = var.enable_cloudwatch_logs ? toset([local.state_machine_name, local.database_state_machine_name]) : toset([])
+  for_each = var.enable_cloudwatch_logs ? local.state_machines : {}
 
-  name              = "/aws/vendedlogs/states/${each.key}"
+  name              = "/aws/vendedlogs/states/${each.value.name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = local.kms_key_arn
   tags              = local.tags
 }
 
-resource "aws_sfn_state_machine" "database" {
+resource "aws_sfn_state_machine" "workflow" {
   # checkov:skip=CKV_AWS_285: execution logging follows enable_cloudwatch_logs (on by default)
-  name       = local.database_state_machine_name
+  for_each = local.state_machines
+
+  name       = each.value.name
   role_arn   = aws_iam_role.state_machine.arn
   type       = "STANDARD"
-  definition = local.database_state_machine_definition
+  definition = each.value.definition
 
   dynamic "logging_configuration" {
     for_each = var.enable_cloudwatch_logs ? [1] : []
     content {
-      log_destination        = "${aws_cloudwatch_log_group.state_machine[local.database_state_machine_name].arn}:*"
-      include_execution_data = true
-      level                  = "ALL"
-    }
-  }
-
-  tracing_configuration {
-    enabled = true
-  }
-
-  tags = local.tags
-
-  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_function.backup]
-}
-
-resource "aws_sfn_state_machine" "backup" {
-  # checkov:skip=CKV_AWS_285: execution logging follows enable_cloudwatch_logs (on by default)
-  name       = local.state_machine_name
-  role_arn   = aws_iam_role.state_machine.arn
-  type       = "STANDARD"
-  definition = local.state_machine_definition
-
-  dynamic "logging_configuration" {
-    for_each = var.enable_cloudwatch_logs ? [1] : []
-    content {
-      log_destination        = "${aws_cloudwatch_log_group.state_machine[local.state_machine_name].arn}:*"
+      log_destination        = "${aws_cloudwatch_log_group.state_machine[each.key].arn}:*"
       include_execution_data = true
       level                  = "ALL"
     }
@@ -94,7 +75,18 @@ resource "aws_sfn_state_machine" "backup" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_function.backup, aws_sfn_state_machine.database]
+  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_function.backup]
+}
+
+# Before the database state machine, the run's state machine and log group had no key.
+moved {
+  from = aws_sfn_state_machine.backup
+  to   = aws_sfn_state_machine.workflow["backup"]
+}
+
+moved {
+  from = aws_cloudwatch_log_group.state_machine[0]
+  to   = aws_cloudwatch_log_group.state_machine["backup"]
 }
 
 resource "aws_cloudwatch_event_rule" "schedule" {
@@ -107,7 +99,7 @@ resource "aws_cloudwatch_event_rule" "schedule" {
 # An empty input backs up every configured database with the module's settings.
 resource "aws_cloudwatch_event_target" "schedule" {
   rule     = aws_cloudwatch_event_rule.schedule.name
-  arn      = aws_sfn_state_machine.backup.arn
+  arn      = aws_sfn_state_machine.workflow["backup"].arn
   role_arn = aws_iam_role.schedule.arn
   input    = jsonencode({})
 }
