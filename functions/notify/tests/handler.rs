@@ -185,6 +185,11 @@ fn recorded() -> Recorded {
     }
 }
 
+/// The text of the one SNS message notify published.
+fn published_message(rec: &Recorded) -> String {
+    rec.published.lock().unwrap()[0].message().unwrap().to_owned()
+}
+
 fn metric(metrics: &[MetricDatum], name: &str, db: Option<&str>) -> Option<f64> {
     metrics
         .iter()
@@ -427,7 +432,7 @@ async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
     assert!(result.run_failed);
     assert_eq!(result.failed, 2);
     assert!(result.failed_databases.contains(&"prod-database-1".to_owned()));
-    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    let message = published_message(&rec);
     let line = message.lines().find(|l| l.contains("prod-database-1")).unwrap();
     assert!(
         line.starts_with("FAILED  prod-database-1 at wait_export: WaitTimedOut: export task x"),
@@ -599,7 +604,7 @@ async fn a_database_whose_execution_failed_or_was_stopped_is_a_failure_naming_wh
     let metrics = rec.metrics.lock().unwrap();
     assert_eq!(metric(&metrics, "BackupFailure", Some("prod-database-1")), Some(1.0));
     assert_eq!(metric(&metrics, "BackupFailure", None), Some(2.0));
-    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    let message = published_message(&rec);
     assert!(
         message.contains("FAILED  prod-database-1 at database_execution: States.Runtime: An error occurred while executing the state 'Snapshot'"),
         "{message}"
@@ -626,7 +631,7 @@ async fn a_database_whose_execution_never_started_reports_the_runs_error() {
     let (result, rec) = notify_without_slack(run, &[&missing]).await;
 
     assert!(result.failed_databases.contains(&"prod-read-replica-1".to_owned()));
-    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    let message = published_message(&rec);
     assert!(
         message.contains("FAILED  prod-read-replica-1 at start_database_execution: StepFunctions.ExecutionLimitExceededException: Maximum number of running executions reached"),
         "{message}"
@@ -642,7 +647,7 @@ async fn a_result_that_cannot_be_read_fails_that_database_only() {
     assert_eq!((result.succeeded, result.failed), (1, 1));
     assert_eq!(result.failed_databases, ["prod-database-1"]);
     assert!(result.sns_message_id.is_some(), "the summary still goes out");
-    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    let message = published_message(&rec);
     assert!(
         message.contains("FAILED  prod-database-1 at read_result: AwsUnavailable: the result of arn:aws:states:us-east-1:123456789012:execution:nestedphoenix-production-database:0b8f1c52-6a3e-4d0e-9a51-2f4f5c0d7e11 could not be read: DescribeExecution failed"),
         "{message}"
@@ -657,7 +662,7 @@ async fn a_result_of_another_database_is_not_taken_for_this_one() {
     let (result, rec) = notify_without_slack(run, &[]).await;
 
     assert_eq!(result.failed_databases, ["prod-database-1"]);
-    let message = rec.published.lock().unwrap()[0].message().unwrap().to_owned();
+    let message = published_message(&rec);
     assert!(
         message.contains("at database_execution: UnexpectedResult:"),
         "{message}"
