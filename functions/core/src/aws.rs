@@ -29,6 +29,14 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
+/// Adaptive retries with the configuration's attempts: besides backing each
+/// call off, the client slows its own rate down once AWS throttles it. For
+/// callers that make many calls in a row (prune's deletions, notify's reads).
+pub fn adaptive_retries(sdk_config: &SdkConfig) -> RetryConfig {
+    let attempts = sdk_config.retry_config().map_or(MAX_ATTEMPTS, |r| r.max_attempts());
+    RetryConfig::adaptive().with_max_attempts(attempts)
+}
+
 /// The SDK's attempts per call: `AWS_MAX_ATTEMPTS` (the SDK's standard
 /// variable, 1 to 20) when set, else [`MAX_ATTEMPTS`]. 1 leaves every retry to
 /// the state machine's retriers, which is how the local tests see each throttle.
@@ -98,6 +106,20 @@ pub fn precheck_config() -> aws_sdk_rds::config::Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adaptive_retries_keep_the_configured_attempts() {
+        let config = SdkConfig::builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(4))
+            .build();
+        let retries = adaptive_retries(&config);
+        assert_eq!(retries.mode(), aws_config::retry::RetryMode::Adaptive);
+        assert_eq!(retries.max_attempts(), 4);
+        assert_eq!(
+            adaptive_retries(&SdkConfig::builder().build()).max_attempts(),
+            MAX_ATTEMPTS
+        );
+    }
 
     #[test]
     fn max_attempts_follows_the_sdk_variable_within_bounds() {

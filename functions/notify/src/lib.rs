@@ -23,7 +23,6 @@ pub mod summary;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 use backup_core::config::{self, Env, ModuleSettings};
@@ -63,11 +62,8 @@ impl Clients {
             .map_err(|e| CoreError::config("SLACK_WEBHOOK_URL", format!("HTTP client: {}", e.without_url())))?;
         // One run reads up to one execution per database: adaptive retries
         // slow the reads down when Step Functions throttles them.
-        let attempts = sdk_config
-            .retry_config()
-            .map_or(backup_core::aws::MAX_ATTEMPTS, |r| r.max_attempts());
         let sfn_config = aws_sdk_sfn::config::Builder::from(sdk_config)
-            .retry_config(RetryConfig::adaptive().with_max_attempts(attempts))
+            .retry_config(backup_core::aws::adaptive_retries(sdk_config))
             .build();
         Ok(Clients {
             rds: aws_sdk_rds::Client::new(sdk_config),

@@ -19,7 +19,6 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_config::retry::RetryConfig;
 use backup_core::aws::RegionalRds;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::snapshots::{self, SnapshotInfo};
@@ -50,12 +49,9 @@ impl Clients {
     /// Adaptive retries: when RDS throttles the deletions, the client slows
     /// its own rate down instead of only backing each call off.
     pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, CoreError> {
-        let attempts = sdk_config
-            .retry_config()
-            .map_or(backup_core::aws::MAX_ATTEMPTS, |r| r.max_attempts());
         let sdk_config = sdk_config
             .to_builder()
-            .retry_config(RetryConfig::adaptive().with_max_attempts(attempts))
+            .retry_config(backup_core::aws::adaptive_retries(sdk_config))
             .build();
         Ok(Clients {
             source: RegionalRds::new(&sdk_config)?,
