@@ -98,21 +98,18 @@ class ColdStart:
         config = {"skip_export": True, "skip_copy": True, "poll_interval_seconds": 1, "export_poll_interval_seconds": 1,
                   "snapshot_wait_timeout_seconds": 60, "export_wait_timeout_seconds": 60,
                   "copy_wait_timeout_seconds": 60}
-        results = []
+        started = {}
         for db in NOTIFY_DATABASES:
-            name = f"bench-{db}"
-            sfn.start_execution(stateMachineArn=self.deployment.database_state_machine_arn, name=name,
-                                input=json.dumps({"db_identifier": db, "execution": run, "config": config}))
-            results.append({"db_identifier": db, "execution_name": name})
-        for result in results:
-            arn = (f"{self.deployment.database_state_machine_arn.replace(':stateMachine:', ':execution:')}:"
-                   f"{result['execution_name']}")
+            started[db] = sfn.start_execution(
+                stateMachineArn=self.deployment.database_state_machine_arn, name=f"bench-{db}",
+                input=json.dumps({"db_identifier": db, "execution": run, "config": config}))["executionArn"]
+        for db, arn in started.items():
             while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
                 time.sleep(0.2)
             if described["status"] != "SUCCEEDED" or "error" in json.loads(described["output"]):
-                raise BenchError(f"the database execution of {result['db_identifier']} did not back it up: "
+                raise BenchError(f"the database execution of {db} did not back it up: "
                                  f"{described.get('output') or described.get('cause')}")
-        return results
+        return [{"db_identifier": db, "execution_name": arn.rsplit(":", 1)[1]} for db, arn in started.items()]
 
     def _execution(self) -> dict:
         # A new start time per event: a new snapshot identifier per snapshot run.

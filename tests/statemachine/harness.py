@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from demo.follow import database_executions, database_results, history
+from demo.follow import database_results, read
 from local_aws import control as gateway
 from local_aws.deploy import Aws, Deployment, Settings, drain_queue
 
@@ -143,9 +143,9 @@ class LocalAwsTest(unittest.TestCase):
 
     def execution(self, arn: str) -> Execution:
         """A finished execution with the database executions it started."""
-        events = history(self.sfn, arn)
-        children = [self.execution(child) for child in database_executions(events)]
-        return Execution(arn, self.sfn.describe_execution(executionArn=arn), events, children)
+        run = read(self.sfn, arn)
+        children = [Execution(c.arn, c.description, c.history) for c in run.databases.values()]
+        return Execution(run.arn, run.description, run.history, children)
 
     def sns_messages(self) -> list[dict]:
         return drain_queue(self.aws, self.deployment.queue_url)
