@@ -17,8 +17,9 @@ locals {
       [for id in local.database_ids : "${local.rds_arn}:${region}:${local.account}:cluster-snapshot:${id}-*"],
     )
   }
-  # Listing snapshots (prune, notify) has no identifier to scope by: account and region only.
-  rds_in_regions = [for region in local.snapshot_regions : "${local.rds_arn}:${region}:${local.account}:*"]
+  # Listing snapshots or export tasks (prune, notify, the export's checks) names no one resource: account and region.
+  rds_in_regions       = [for region in local.snapshot_regions : "${local.rds_arn}:${region}:${local.account}:*"]
+  rds_in_source_region = "${local.rds_arn}:${local.region}:${local.account}:*"
 
   copy_kms_key_arn = local.copy_region == null ? null : coalesce(
     var.cross_region_kms_key_arn,
@@ -167,27 +168,31 @@ data "aws_iam_policy_document" "snapshot" {
 }
 
 data "aws_iam_policy_document" "wait_for_available" {
-  # checkov:skip=CKV_AWS_356: rds:DescribeExportTasks takes no resource-level scoping
   statement {
     sid       = "ReadOwnSnapshots"
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
     resources = flatten(values(local.own_snapshot_arns))
   }
 
+  # An export task is authorised on its source snapshot (or cluster): the region's RDS ARNs.
   statement {
     sid       = "ReadExportTasks"
     actions   = ["rds:DescribeExportTasks"]
-    resources = ["*"]
+    resources = [local.rds_in_source_region]
   }
 }
 
 data "aws_iam_policy_document" "export" {
-  # checkov:skip=CKV_AWS_356: rds:StartExportTask and DescribeExportTasks are granted on "*"; iam:PassRole (the export role only) and the key (via RDS only) bound what an export can do
-  # checkov:skip=CKV_AWS_111: as above: the write (StartExportTask) is bounded by the one role it may pass and the one key
   statement {
     sid       = "ExportOwnSnapshots"
-    actions   = ["rds:StartExportTask", "rds:DescribeExportTasks"]
-    resources = ["*"]
+    actions   = ["rds:StartExportTask"]
+    resources = local.own_snapshot_arns[local.region]
+  }
+
+  statement {
+    sid       = "ReadExportTasks"
+    actions   = ["rds:DescribeExportTasks"]
+    resources = [local.rds_in_source_region]
   }
 
   statement {
@@ -248,7 +253,6 @@ data "aws_iam_policy_document" "copy" {
 }
 
 data "aws_iam_policy_document" "prune" {
-  # checkov:skip=CKV_AWS_356: rds:DescribeExportTasks takes no resource-level scoping; deletes are limited by the managed-by tag
   statement {
     sid       = "ListSnapshots"
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
@@ -259,7 +263,7 @@ data "aws_iam_policy_document" "prune" {
   statement {
     sid       = "ListRunningExports"
     actions   = ["rds:DescribeExportTasks"]
-    resources = ["*"]
+    resources = local.rds_in_regions
   }
 
   # Only snapshots that carry this module instance's managed-by tag can be deleted.
@@ -307,7 +311,7 @@ data "aws_iam_policy_document" "notify" {
   statement {
     sid       = "ReadSnapshotAges"
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
-    resources = ["${local.rds_arn}:${local.region}:${local.account}:*"]
+    resources = [local.rds_in_source_region]
   }
 
   # Each database's result is the output of its execution of the database state machine.

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from demo import resources, world
+from least_privilege import check_role
 from demo.follow import Execution, read
 from demo.report import Inventory, created_at, manual_snapshots, metric_sums, tag_map
 from demo.stack import Stack
@@ -239,6 +240,28 @@ class Demo(unittest.TestCase):
             self.assertIn(snapshot["DBSnapshotIdentifier"], output)
         transitions = re.search(r"state transitions: (.*)", output).group(1)
         print(f"demo wall time {seconds:.0f} s; state transitions: {transitions}")
+
+    def test_1a_each_function_role_grants_exactly_what_its_code_calls(self):
+        """The applied roles' policies against the actions in each deployed function's binary."""
+        lambda_client, iam = self.aws.client("lambda"), self.aws.client("iam")
+        checks = []
+        for function, name in sorted(Demo.outputs["lambda_function_names"].items()):
+            role = lambda_client.get_function(FunctionName=name)["Configuration"]["Role"].rsplit("/", 1)[-1]
+            self.assertEqual(iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [], role)
+            documents = [iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+                         for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+            checks.append(check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
+                                     [json.loads(d) if isinstance(d, str) else d for d in documents]))
+        print("\nIAM diff (actions the code calls, plus what AWS authorises with them, against each role):")
+        for check in checks:
+            print("  " + check.line())
+        self.assertEqual([c.line() for c in checks if not c.ok], [])
+        # The check sees the calls: each function calls what its job needs.
+        called = {c.function: c.called for c in checks}
+        self.assertIn("rds:CreateDBSnapshot", called["snapshot"])
+        self.assertIn("rds:DeleteDBSnapshot", called["prune"])
+        self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
+                         {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution"})
 
     def test_2_rerun_with_the_same_input_is_safe(self):
         status, output, _ = self.demo("run")

@@ -1,0 +1,115 @@
+"""Least privilege, checked: the AWS actions each function's code can call,
+against the IAM policy Terraform gave that function's role.
+
+The actions come from the built function itself. The SDK names every
+operation it links in (`aws_sdk_rds::operation::create_db_snapshot::
+CreateDBSnapshotError`), and the release build's link-time optimisation drops
+every operation the code cannot reach, so the names left in `bootstrap` are
+what the function can call, including through the shared `core` crate.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+OPERATION = re.compile(rb"aws_sdk_([a-z0-9]+)::operation::[a-z0-9_]+::([A-Z][A-Za-z0-9]*?)Error")
+# SDK crate -> IAM service prefix.
+IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "states", "kms": "kms"}
+# aws-config's credential chain links STS in; in Lambda the role's credentials come from the environment.
+CREDENTIAL_CHAIN = {"sts"}
+
+# What AWS authorises besides the call itself (the Service Authorization Reference's
+# dependent actions, and the keys RDS and SNS use on the caller's behalf).
+DEPENDENT = {
+    "rds:CreateDBSnapshot": {"rds:AddTagsToResource"},  # the snapshot is created with tags
+    "rds:CreateDBClusterSnapshot": {"rds:AddTagsToResource"},
+    "rds:CopyDBSnapshot": {"rds:AddTagsToResource", "kms:DescribeKey", "kms:CreateGrant"},  # tags; re-encrypts
+    "rds:CopyDBClusterSnapshot": {"rds:AddTagsToResource", "kms:DescribeKey", "kms:CreateGrant"},
+    "rds:StartExportTask": {"iam:PassRole", "kms:DescribeKey", "kms:CreateGrant"},  # passes the export role; the key
+    "sns:Publish": {"kms:Decrypt", "kms:GenerateDataKey*"},  # the module's topic is encrypted with its key
+}
+# What the Lambda service does for every function: its logs, X-Ray traces, its encrypted environment.
+PLATFORM = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "kms:Decrypt"}
+
+# Actions whose Service Authorization Reference entry lists no resource type: only
+# `Resource: "*"` can grant them. Every other action must name its resources.
+NO_RESOURCE_TYPES = {
+    "rds:DescribeAccountAttributes",
+    "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def operations_in(zip_path: Path) -> set[str]:
+    """The AWS actions (`rds:CreateDBSnapshot`) a function's `bootstrap` can call."""
+    with zipfile.ZipFile(zip_path) as archive:
+        binary = archive.read("bootstrap")
+    found = set()
+    for crate, operation in OPERATION.findall(binary):
+        crate = crate.decode()
+        if crate in CREDENTIAL_CHAIN:
+            continue
+        if crate not in IAM_PREFIX:
+            raise ValueError(f"{zip_path}: SDK crate aws-sdk-{crate} has no IAM prefix in IAM_PREFIX")
+        found.add(f"{IAM_PREFIX[crate]}:{operation.decode()}")
+    return found
+
+
+def required(called: set[str]) -> set[str]:
+    """The calls, what AWS authorises with them, and the platform's actions."""
+    needed = set(called) | PLATFORM
+    for action in called:
+        needed |= DEPENDENT.get(action, set())
+    return needed
+
+
+@dataclass
+class Statement:
+    actions: set[str]
+    resources: list[str]
+
+
+def statements(document: dict) -> list[Statement]:
+    """The Allow statements of a policy document."""
+    found = []
+    for statement in document["Statement"]:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions, resources = statement["Action"], statement.get("Resource", [])
+        found.append(Statement(
+            set([actions] if isinstance(actions, str) else actions),
+            [resources] if isinstance(resources, str) else list(resources),
+        ))
+    return found
+
+
+@dataclass
+class RoleCheck:
+    function: str
+    called: set[str]
+    granted: set[str]
+    missing: set[str]
+    extra: set[str]
+    star_without_need: set[str]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.star_without_need)
+
+    def line(self) -> str:
+        return (f"{self.function:<20} calls {len(self.called):>2}, grants {len(self.granted):>2}: "
+                f"missing {sorted(self.missing) or 'none'}, extra {sorted(self.extra) or 'none'}, "
+                f"'*' where resources could be named {sorted(self.star_without_need) or 'none'}")
+
+
+def check_role(function: str, zip_path: Path, documents: list[dict]) -> RoleCheck:
+    called = operations_in(zip_path)
+    granted_statements = [s for d in documents for s in statements(d)]
+    granted = {a for s in granted_statements for a in s.actions}
+    needed = required(called)
+    star = {a for s in granted_statements if "*" in s.resources for a in s.actions} - NO_RESOURCE_TYPES
+    return RoleCheck(function, called, granted, needed - granted, granted - needed, star)
