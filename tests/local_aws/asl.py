@@ -124,3 +124,21 @@ def _scope_problems(scope: dict, location: str) -> Iterator[Diagnostic]:
     for name in states:
         if name not in reached and start in states:
             yield Diagnostic("UNREACHABLE_STATE", f"no transition reaches {name!r}", f"{location}/States/{name}")
+
+
+def with_retry_delays(definition: str, seconds: int) -> str:
+    """The definition with every retrier waiting at most `seconds` between attempts.
+    Which errors are retried, how many times and with what backoff stay as they are:
+    tests run the production retry policy, only faster."""
+    document = json.loads(definition)
+
+    def shorten(states: dict) -> None:
+        for state in states.values():
+            for retrier in state.get("Retry", []):
+                retrier["IntervalSeconds"] = min(retrier.get("IntervalSeconds", 1), seconds)
+                retrier["MaxDelaySeconds"] = min(retrier.get("MaxDelaySeconds", seconds), seconds)
+            for scope in [state.get("ItemProcessor") or state.get("Iterator") or {}, *state.get("Branches", [])]:
+                shorten(scope.get("States", {}))
+
+    shorten(document["States"])
+    return json.dumps(document)

@@ -34,6 +34,8 @@ class Settings:
     export_enabled: bool = True
     retention_days: int = 30
     min_snapshots_to_keep: int = 3
+    # The module's default for a daily schedule (the no-recent-backup alarm's bound).
+    max_snapshot_age_hours: int = 30
     dry_run: bool = False
     max_concurrency: int = 5
     poll_interval_seconds: int = 60
@@ -43,6 +45,10 @@ class Settings:
     copy_wait_timeout_seconds: int = 21600
     # Extra environment for every function (tests use AWS_MAX_ATTEMPTS=1 to see each throttle).
     function_env: tuple[tuple[str, str], ...] = ()
+    # Each retrier of the state machines waits at most this long (None: as written).
+    retry_delay_seconds: int | None = None
+    # Function timeouts that differ from the module's (seconds).
+    timeouts: tuple[tuple[str, int], ...] = ()
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -181,6 +187,7 @@ class Deployment:
             "copy": {**common, **destination, **({"COPY_KMS_KEY_ARN": copy_key} if copy_key else {})},
             "prune": {**common, **destination, "RETENTION_DAYS": str(settings.retention_days),
                       "MIN_SNAPSHOTS_TO_KEEP": str(settings.min_snapshots_to_keep),
+                      "MAX_SNAPSHOT_AGE_HOURS": str(settings.max_snapshot_age_hours),
                       "DRY_RUN": json.dumps(settings.dry_run)},
             "notify": {**common, "SNS_TOPIC_ARN": topic, "SLACK_WEBHOOK_URL": endpoint.rstrip("/") + slack_path,
                        "DATABASE_STATE_MACHINE_ARN": state_machine_arn(settings, account, "database")},
@@ -197,7 +204,7 @@ class Deployment:
                 Handler="bootstrap",
                 Role=role["Role"]["Arn"],
                 Code={"ZipFile": package.read_bytes()},
-                Timeout=TIMEOUTS[function],
+                Timeout=dict(settings.timeouts).get(function, TIMEOUTS[function]),
                 MemorySize=MEMORY[function],
                 Architectures=["x86_64"],
                 Environment={"Variables": environments[function]},
@@ -205,13 +212,20 @@ class Deployment:
             )
             arns[function] = created["FunctionArn"]
         sfn = aws.client("stepfunctions", region)
+
+        def definition(template: Path, values: dict[str, str]) -> str:
+            rendered = asl.render(template.read_text(), values)
+            if settings.retry_delay_seconds is None:
+                return rendered
+            return asl.with_retry_delays(rendered, settings.retry_delay_seconds)
+
         database = sfn.create_state_machine(
             name=resource_name(settings, "database"), roleArn=states_role["Role"]["Arn"],
-            definition=asl.render(asl.DATABASE_TEMPLATE.read_text(), database_template_values(settings, account, region)),
+            definition=definition(asl.DATABASE_TEMPLATE, database_template_values(settings, account, region)),
         )
         machine = sfn.create_state_machine(
             name=resource_name(settings, "backup"), roleArn=states_role["Role"]["Arn"],
-            definition=asl.render(asl.TEMPLATE.read_text(), template_values(settings, account, region)),
+            definition=definition(asl.TEMPLATE, template_values(settings, account, region)),
         )
         return cls(aws, settings, account, machine["stateMachineArn"], database["stateMachineArn"], arns, topic,
                    queue_url, slack_path, bucket, copy_key, environments)

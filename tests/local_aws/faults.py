@@ -1,5 +1,6 @@
 """Fault injection: the next N calls of an AWS action fail with a given error,
-or have their response rewritten (for example a status that never changes)."""
+lose their connection (a reset, no answer at all), are answered late, or have
+their response rewritten (for example a status that never changes)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class Fault:
     message: str
     # Rewrite: call the emulator, then replace `replace[0]` by `replace[1]` in the response.
     replace: tuple[str, str] | None
+    # Reset: close the caller's connection (TCP RST) instead of answering.
+    reset: bool
+    # Delay: answer this many seconds late (alone: then answer normally).
+    delay_seconds: float
     # Only calls whose region or request (path, query and body) contain these.
     region: str | None
     match: str | None
@@ -36,7 +41,8 @@ class Fault:
     def from_document(cls, fault_id: int, doc: object) -> Fault:
         if not isinstance(doc, dict):
             raise FaultSpecError("a fault is a JSON object")
-        known = {"action", "count", "error_code", "http_status", "message", "replace", "region", "match"}
+        known = {"action", "count", "delay_seconds", "error_code", "http_status", "message", "replace", "reset",
+                 "region", "match"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise FaultSpecError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -51,12 +57,21 @@ class Fault:
             isinstance(replace, list) and len(replace) == 2 and all(isinstance(r, str) for r in replace) and replace[0]
         ):
             raise FaultSpecError('replace must be ["text to find", "replacement"]')
+        reset = doc.get("reset", False)
+        if not isinstance(reset, bool):
+            raise FaultSpecError("reset must be true or false")
+        delay = doc.get("delay_seconds", 0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 900:
+            raise FaultSpecError("delay_seconds must be a number of seconds from 0 to 900")
         error_code = doc.get("error_code")
         http_status = doc.get("http_status", 400 if error_code else None)
-        if replace is None and error_code is None and http_status is None:
-            raise FaultSpecError("give error_code and/or http_status (to fail the call) or replace (to rewrite it)")
-        if replace is not None and (error_code is not None or http_status is not None):
-            raise FaultSpecError("a fault either fails the call (error_code, http_status) or rewrites it (replace)")
+        ways = [name for name, given in (("error_code/http_status", error_code is not None or http_status is not None),
+                                         ("replace", replace is not None), ("reset", reset)) if given]
+        if not ways and not delay:
+            raise FaultSpecError("give error_code and/or http_status (to fail the call), replace (to rewrite it), "
+                                 "reset (to drop the connection) or delay_seconds (to answer late)")
+        if len(ways) > 1:
+            raise FaultSpecError(f"a fault fails, rewrites or resets a call, one of them; given: {', '.join(ways)}")
         if http_status is not None and (not isinstance(http_status, int) or not 400 <= http_status <= 599):
             raise FaultSpecError("http_status must be an HTTP error status, 400-599")
         for name in ("error_code", "message", "region", "match"):
@@ -70,8 +85,10 @@ class Fault:
             remaining=count,
             error_code=error_code,
             http_status=http_status or 200,
-            message=doc.get("message") or f"Injected fault: {error_code}",
+            message=doc.get("message") or f"Injected fault: {error_code or 'connection reset'}",
             replace=tuple(replace) if replace else None,
+            reset=reset,
+            delay_seconds=delay,
             region=doc.get("region"),
             match=doc.get("match"),
         )

@@ -12,6 +12,8 @@ import base64
 import json
 import logging
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -51,14 +53,16 @@ MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 CONTROL_HELP = {
-    "POST /_gateway/faults": "add a fault: {action, count, error_code, http_status, message, replace, region, match}",
+    "POST /_gateway/faults": "add a fault: {action, count, error_code, http_status, message, replace, reset, "
+    "delay_seconds, region, match}",
     "GET|DELETE /_gateway/faults": "list or clear the faults",
     "GET|DELETE /_gateway/calls": "calls seen per `service:Action`, or reset the counts (and the times)",
     "GET /_gateway/calls/time": "{busy_seconds}: how long at least one call was being answered (a caller's wait on the emulator)",
     "GET /_gateway/invocations": "Lambda invocations: function, duration, outcome",
     "POST /_gateway/slack/<any path>": "the local Slack webhook: records the message, answers `ok`",
     "GET|DELETE /_gateway/slack": "the messages received, or clear them",
-    "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes)",
+    "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes); "
+    "slack_status, slack_delay_seconds (how the webhook answers)",
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
@@ -120,6 +124,18 @@ def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
     )
 
 
+def reset_connection(environ) -> None:
+    """Drops the caller's connection with a TCP reset, answering nothing, the way
+    a load balancer or a NAT that lost the flow does."""
+    connection = environ["werkzeug.socket"]
+    # Detached, so the server's own file objects cannot write to (or close) the descriptor afterwards.
+    dropped = socket.socket(fileno=connection.detach())
+    dropped.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    dropped.close()
+    # The server treats this as a connection the client dropped: nothing logged, nothing sent.
+    raise ConnectionResetError("injected fault: connection reset")
+
+
 def busy_seconds(spans: list[tuple[float, float]]) -> float:
     """The length of the union of time spans."""
     total, covered_until = 0.0, float("-inf")
@@ -141,7 +157,8 @@ class Gateway:
         self.call_spans: list[tuple[float, float]] = []
         self.invocations: list[dict] = []
         self.slack_messages: list[dict] = []
-        self.settings = {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit}
+        self.snapshot_limit = snapshot_limit
+        self.settings = self.default_settings(snapshot_limit)
         self.lambdas = EnvironmentPool(state_dir / "lambda", sdk_environment(f"http://127.0.0.1:{port}"))
         moto_api_backend.set_config(MOTO_CONFIG)
         moto_patches.apply()
@@ -171,21 +188,28 @@ class Gateway:
         if call is None:
             return self.forward(environ)
         started = time.perf_counter()
-        response = self.answer(environ, request, call)
-        with self.lock:
-            self.calls[call.name] += 1
-            self.call_spans.append((started, time.perf_counter()))
-        return response
+        try:
+            return self.answer(environ, request, call)
+        finally:  # a call whose connection a fault reset counts too
+            with self.lock:
+                self.calls[call.name] += 1
+                self.call_spans.append((started, time.perf_counter()))
 
     def answer(self, environ, request: Request, call: AwsCall) -> Response:
         request_text = f"{request.full_path}\n{call.body.decode('utf-8', 'replace')}"
         fault = self.faults.take(call.name, call.region, request_text)
-        if fault is not None and fault.replace is None:
+        if fault is not None and fault.delay_seconds:
+            log.info("fault: %s answered %s s late", call.name, fault.delay_seconds)
+            time.sleep(fault.delay_seconds)
+        if fault is not None and fault.reset:
+            log.info("fault: %s connection reset", call.name)
+            reset_connection(environ)
+        if fault is not None and fault.error_code is not None:
             log.info("fault: %s answered %s %s", call.name, fault.http_status, fault.error_code)
             return aws_error(call, fault.http_status, fault.error_code, fault.message)
         handler = self.emulated.get(call.name)
         response = handler(call, request) if handler else self.forward(environ)
-        if fault is not None:
+        if fault is not None and fault.replace is not None:
             text = response.get_data(as_text=True)
             response.set_data(text.replace(fault.replace[0], fault.replace[1]))
             log.info("fault: %s response rewritten", call.name)
@@ -361,8 +385,18 @@ class Gateway:
             return Response("invalid_payload", 400, {"Content-Type": "text/plain"})
         with self.lock:
             self.slack_messages.append({"path": "/" + route, "message": message})
+            status, delay = self.settings["slack_status"], self.settings["slack_delay_seconds"]
         log.info("slack message received on /%s", route)
+        # A webhook that hangs, or answers an error, as Slack does in an outage.
+        time.sleep(delay)
+        if status != 200:
+            return Response("service_unavailable", status, {"Content-Type": "text/plain"})
         return Response("ok", 200, {"Content-Type": "text/plain"})
+
+    @staticmethod
+    def default_settings(snapshot_limit: int) -> dict[str, int]:
+        return {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit,
+                "slack_status": 200, "slack_delay_seconds": 0}
 
     def _update_settings(self, document) -> Response:
         if not isinstance(document, dict):
@@ -445,6 +479,7 @@ class Gateway:
             self.call_spans.clear()
             self.invocations.clear()
             self.slack_messages.clear()
+            self.settings = self.default_settings(self.snapshot_limit)
 
     def close(self):
         self.lambdas.stop_all()

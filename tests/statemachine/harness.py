@@ -108,6 +108,14 @@ class LocalAwsTest(unittest.TestCase):
             StorageEncrypted=True,
         )
 
+    def set_function_env(self, function: str, name: str, value: str):
+        """Changes one variable of a deployed function's environment."""
+        lambda_client = self.aws.client("lambda", SOURCE)
+        arn = self.deployment.function_arns[function]
+        environment = lambda_client.get_function_configuration(FunctionName=arn)["Environment"]["Variables"]
+        lambda_client.update_function_configuration(FunctionName=arn, Environment={"Variables": {**environment,
+                                                                                                  name: value}})
+
     def our_tags(self, db: str) -> list[dict]:
         instance = f"{self.settings.project}-{self.settings.environment}"
         return [{"Key": MANAGED_BY, "Value": instance}, {"Key": SOURCE_DB, "Value": db}]
@@ -135,11 +143,14 @@ class LocalAwsTest(unittest.TestCase):
         )["executionArn"]
 
     def wait(self, arn: str, timeout: float = 120) -> Execution:
+        self.wait_for_end(arn, timeout)
+        return self.execution(arn)
+
+    def wait_for_end(self, arn: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while self.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             self.assertLess(time.monotonic(), deadline, f"execution {arn} still running after {timeout} s")
             time.sleep(0.25)
-        return self.execution(arn)
 
     def execution(self, arn: str) -> Execution:
         """A finished execution with the database executions it started."""

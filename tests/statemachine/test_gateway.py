@@ -155,11 +155,21 @@ class Faults(GatewayTest):
         with self.assertRaises(rds.exceptions.DBInstanceNotFoundFault):
             rds.describe_db_instances(DBInstanceIdentifier="wanted-db")
 
+    def test_a_reset_drops_the_connection_unanswered_then_calls_pass(self):
+        rds = self.aws.client("rds", SOURCE)  # one attempt per call
+        control("POST", "faults", {"action": "rds:DescribeDBInstances", "reset": True})
+        with self.assertRaises(botocore.exceptions.ConnectionClosedError):
+            rds.describe_db_instances()
+        self.assertEqual(rds.describe_db_instances()["DBInstances"], [])
+        self.assertEqual(control("GET", "calls")["rds:DescribeDBInstances"], 2)
+
     def test_a_wrong_fault_is_refused_naming_the_field(self):
         for document, field in [({"action": "CreateDBSnapshot", "error_code": "X"}, "action"),
                                 ({"action": "rds:X", "count": 0, "error_code": "X"}, "count"),
                                 ({"action": "rds:X"}, "error_code"),
-                                ({"action": "rds:X", "error_code": "X", "colour": 1}, "colour")]:
+                                ({"action": "rds:X", "error_code": "X", "colour": 1}, "colour"),
+                                ({"action": "rds:X", "error_code": "X", "reset": True}, "reset"),
+                                ({"action": "rds:X", "reset": "yes"}, "reset")]:
             with self.assertRaises(urllib.error.HTTPError) as raised:
                 control("POST", "faults", document)
             self.assertEqual(raised.exception.code, 400)

@@ -284,11 +284,7 @@ class FunctionCrashes(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 
     def test_invalid_configuration_is_caught_and_notify_still_runs(self):
-        lambda_client = self.aws.client("lambda", "us-east-1")
-        name = self.deployment.function_arns["copy"]
-        environment = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-        environment["COPY_DESTINATION_REGION"] = "not a region"
-        lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": environment})
+        self.set_function_env("copy", "COPY_DESTINATION_REGION", "not a region")
 
         run = self.run_execution({"skip_export": True})
 
