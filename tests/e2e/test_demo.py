@@ -196,6 +196,14 @@ class Demo(unittest.TestCase):
         status, output, seconds = self.demo()
         self.assertEqual(status, 0, output[-4000:])
         Demo.outputs = self.stack.outputs()
+        # The webhook URL is a secret: no output and no state machine definition holds it.
+        secret = self.stack.slack_webhook_url.split("/services/", 1)[1]
+        sfn = self.aws.client("stepfunctions")
+        definitions = [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])["definition"]
+                       for m in sfn.list_state_machines()["stateMachines"]]
+        self.assertEqual(len(definitions), 2)
+        for text in [json.dumps(Demo.outputs), *definitions]:
+            self.assertNotIn(secret, text)
         # The seeds are named and dated from the moment the databases were made.
         first_db = self.aws.client("rds").describe_db_instances(DBInstanceIdentifier=DATABASES[0])["DBInstances"][0]
         Demo.seeded_at = first_db["InstanceCreateTime"].astimezone(UTC)

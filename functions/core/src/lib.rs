@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod exports;
 pub mod input;
+pub mod logging;
 pub mod naming;
 pub mod quota;
 pub mod snapshots;

@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::new(&sdk_config);
     let config = Config::from_env(&backup_core::config::ProcessEnv);
     let (clients, config) = (&clients, &config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    backup_core::logging::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (clients, config) = backup_core::ready(clients, config)?;
         handle(clients, config, event.payload).await
     }))

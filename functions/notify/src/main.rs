@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
         .map_err(Clone::clone)
         .and_then(|config| Clients::new(&sdk_config, config));
     let (clients, config) = (&clients, &config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    backup_core::logging::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (clients, config) = backup_core::ready(clients, config)?;
         handle(clients, config, event.payload).await
     }))

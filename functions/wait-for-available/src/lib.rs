@@ -16,7 +16,7 @@ use aws_config::SdkConfig;
 use backup_core::error::diagnostic;
 use backup_core::naming::{self, MAX_EXPORT_TASK_ID_LEN, MAX_SNAPSHOT_ID_LEN};
 use backup_core::types::{DatabaseKind, PollRequest, PollResult};
-use backup_core::{AwsFailure, CoreError, ErrorType, config, input, snapshots};
+use backup_core::{AwsFailure, CoreError, ErrorType, config, input, logging, snapshots};
 use serde_json::Value;
 
 /// Export task statuses that end the task without a complete export.
@@ -105,7 +105,8 @@ impl From<WaitError> for lambda_runtime::Diagnostic {
 }
 
 pub async fn handle(clients: &Clients, event: Value) -> Result<PollResult, WaitError> {
-    match input::parse::<PollRequest>(event)? {
+    // The state machine adds the run and the database for the logs only (see main.rs).
+    match input::parse::<PollRequest>(logging::without_context(event))? {
         PollRequest::DbSnapshot { snapshot_id, region } => {
             poll_snapshot(clients, DatabaseKind::Instance, &snapshot_id, region).await
         }

@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     let sdk_config = backup_core::aws::load_sdk_config().await;
     let clients = Clients::new(sdk_config);
     let clients = &clients;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    backup_core::logging::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let clients = clients.as_ref().map_err(Clone::clone)?;
         handle(clients, event.payload).await
     }))

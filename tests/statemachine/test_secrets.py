@@ -1,0 +1,60 @@
+"""The Slack webhook URL is a secret: it lives in notify's environment and
+nowhere else: not in the functions' logs, the state machine definitions, the
+execution histories and outputs, or the messages sent. The functions' logs are
+JSON, one object per line, each naming the run and the database."""
+
+from __future__ import annotations
+
+import json
+
+from harness import ROOT, LocalAwsTest, control
+
+LOGS = ROOT / ".tools" / "local-aws" / "lambda" / "logs"
+
+
+class SlackWebhookStaysSecret(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def deploy_settings(self):
+        # One database that does not exist: a failure is reported too.
+        return super().deploy_settings().with_(db_identifiers=["prod-database-1", "no-such-database"])
+
+    def function_logs(self) -> dict[str, int]:
+        return {path.name: path.stat().st_size for path in LOGS.glob(f"{self.settings.project}-*.log")}
+
+    def test_the_webhook_url_is_in_no_log_definition_history_or_message(self):
+        url = self.deployment.environments["notify"]["SLACK_WEBHOOK_URL"]
+        secret = url.split("/services/", 1)[1]  # the part of a Slack URL that grants posting
+        logged_before = self.function_logs()
+        # Slack refuses the message, so notify logs what went wrong with it as well.
+        control("PUT", "settings", {"slack_status": 500})
+
+        run = self.run_execution()
+
+        self.assertEqual(run.status, "FAILED")
+        places = {"SNS message": json.dumps(self.sns_messages()), "Slack message": json.dumps(self.slack_messages()),
+                  "execution history": json.dumps(run.events(), default=str),
+                  "execution output": json.dumps(run.description, default=str)}
+        for arn in (self.deployment.state_machine_arn, self.deployment.database_state_machine_arn):
+            places[f"definition of {arn}"] = self.sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+        lines = []
+        for name, size in self.function_logs().items():
+            with (LOGS / name).open("rb") as log:
+                log.seek(logged_before.get(name, 0))
+                lines += [(name, line) for line in log.read().decode().splitlines() if line.strip()]
+        places["function logs"] = "\n".join(line for _, line in lines)
+
+        self.assertIn("Slack answered 500", places["function logs"])  # notify did log the Slack failure
+        for place, text in places.items():
+            with self.subTest(place=place):
+                self.assertNotIn(secret, text)
+        self.assertGreater(len(lines), 10)
+        per_database = {"prod-database-1", "no-such-database"}
+        for name, line in lines:
+            with self.subTest(log=name, line=line[:120]):
+                span = json.loads(line)["span"]
+                self.assertEqual(span["execution_id"], run.arn)
+                whole_run = name.endswith(("-prune.log", "-notify.log"))
+                self.assertIn(span["db_identifier"], {"(all)"} if whole_run else per_database)
+        logged = {json.loads(line)["span"]["db_identifier"] for _, line in lines}
+        self.assertLessEqual({"prod-database-1", "(all)"}, logged)
