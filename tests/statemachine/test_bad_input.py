@@ -1,0 +1,121 @@
+"""Bad input is refused with a clear error naming the field or the resource,
+and nothing is lost: every case runs through the real state machine, and our
+snapshots are all still there afterwards."""
+
+from __future__ import annotations
+
+from harness import LocalAwsTest, control
+
+LIST = "db_instance_ids must be a non-empty list of DB instance or Aurora cluster identifiers"
+WHOLE = "must be a whole number of at least 1"
+UNKNOWN = "a field must be one of db_instance_ids, retention_days"
+
+# Execution input refused before any AWS call: (input, what the error says).
+BAD_EXECUTION_INPUTS = [
+    ({"dry_run": "yes"}, "dry_run must be true or false"),
+    ({"skip_copy": None}, "skip_copy must be true or false"),
+    ({"skip_prune": 1}, "skip_prune must be true or false"),
+    ({"retention_days": -1}, f"retention_days {WHOLE}"),
+    ({"retention_days": 0}, f"retention_days {WHOLE}"),
+    ({"retention_days": "30"}, f"retention_days {WHOLE}"),
+    ({"min_snapshots_to_keep": 0}, f"min_snapshots_to_keep {WHOLE}"),
+    ({"poll_interval_seconds": 0}, f"poll_interval_seconds {WHOLE}"),
+    ({"copy_wait_timeout_seconds": False}, f"copy_wait_timeout_seconds {WHOLE}"),
+    ({"db_instance_ids": []}, LIST),
+    ({"db_instance_ids": "prod-database-1"}, LIST),
+    ({"db_instance_ids": None}, LIST),
+    ({"db_instance_ids": 7}, LIST),
+    ({"retention_day": 7}, UNKNOWN),
+    ({"db_instance_ids": ["prod-database-1"], "skip_exports": True}, UNKNOWN),
+]
+
+
+class BadExecutionInput(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_each_is_refused_naming_the_field_before_any_aws_call(self):
+        self.make_snapshot("prod-database-1", "ours-expired", 40, self.our_tags("prod-database-1"))
+        before = set(self.manual_snapshots())
+        for execution_input, error in BAD_EXECUTION_INPUTS:
+            with self.subTest(execution_input=execution_input):
+                run = self.run_execution(execution_input)
+                self.assertEqual((run.status, run.description["error"]), ("FAILED", "BackupFailed"))
+                self.assertEqual(run.report()["run_error"]["Error"], "InvalidInput")
+                self.assertIn(error, run.report()["run_error"]["Cause"])
+                self.assertEqual(self.calls("lambda:Invoke"), 1)  # notify, and nothing else
+                [message] = self.sns_messages()
+                self.assertIn(error, message["Message"])
+                self.assertEqual(set(self.manual_snapshots()), before)
+        print(f"\n{len(BAD_EXECUTION_INPUTS)} bad execution inputs refused, each naming its field")
+
+    def test_a_good_input_with_every_field_passes_the_checks(self):
+        run = self.run_execution({
+            "db_instance_ids": ["prod-database-1"], "retention_days": 30, "min_snapshots_to_keep": 3,
+            "dry_run": True, "skip_export": True, "skip_copy": True, "skip_prune": False,
+            "poll_interval_seconds": 1, "export_poll_interval_seconds": 1, "snapshot_wait_timeout_seconds": 60,
+            "export_wait_timeout_seconds": 60, "copy_wait_timeout_seconds": 60,
+        })
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+
+
+class BadDatabases(LocalAwsTest):
+    """Databases that cannot be backed up: each fails alone, named with the reason;
+    the good one is backed up, and no snapshot of any of them is deleted."""
+
+    databases = {"prod-database-1": "postgres", "stopped-db": "postgres", "full-db": "mysql"}
+
+    def test_each_fails_alone_naming_the_database_and_the_reason(self):
+        self.rds.stop_db_instance(DBInstanceIdentifier="stopped-db")
+        self.rds.create_db_cluster(DBClusterIdentifier="aurora-cluster", Engine="aurora-postgresql",
+                                   MasterUsername="admin", MasterUserPassword="correct-horse-battery")
+        self.rds.create_db_instance(DBInstanceIdentifier="aurora-member", DBClusterIdentifier="aurora-cluster",
+                                    Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+        # RDS reports a full volume as the instance's status.
+        control("POST", "faults", {"action": "rds:DescribeDBInstances", "match": "DBInstanceIdentifier=full-db",
+                                   "replace": ["<DBInstanceStatus>available<", "<DBInstanceStatus>storage-full<"],
+                                   "count": None})
+        self.make_snapshot("prod-database-1", "ours-old", 40, self.our_tags("prod-database-1"))
+        self.make_snapshot("full-db", "ours-only-one", 40, self.our_tags("full-db"))
+        expected = {
+            "Prod_DB!": ("InvalidInput", "contains '_'; only letters, digits and hyphens are allowed"),
+            "no-such-database": ("DatabaseNotFound", "no-such-database"),
+            "stopped-db": ("DatabaseNotAvailable", "stopped"),
+            "full-db": ("DatabaseNotAvailable", "storage-full"),
+            "aurora-member": ("DatabaseNotAvailable", "list the cluster identifier aurora-cluster instead"),
+        }
+
+        run = self.run_execution({"db_instance_ids": ["prod-database-1", *expected], "skip_export": True,
+                                  "skip_copy": True, "min_snapshots_to_keep": 1})
+        control("DELETE", "faults")
+
+        self.assertEqual(run.status, "FAILED")
+        results = run.results()
+        self.assertNotIn("error", results["prod-database-1"])
+        [message] = self.sns_messages()
+        for db, (error_type, reason) in expected.items():
+            with self.subTest(db=db):
+                error = results[db]["error"]
+                self.assertEqual((error["step"], error["Error"]), ("snapshot", error_type))
+                self.assertIn(reason, error["Cause"])
+                self.assertIn(f"FAILED  {db} at snapshot: {error_type}", message["Message"])
+        snapshots = self.manual_snapshots()
+        self.assertIn("ours-only-one", snapshots)  # the newest of its database stays, whatever its age
+        self.assertNotIn("ours-old", snapshots)  # beyond the newest of a database backed up now: retention applies
+        print(f"\n{len(expected)} databases that cannot be backed up, each named with its reason")
+
+
+class InvalidSlackUrl(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_notify_refuses_it_naming_the_variable_not_the_value(self):
+        self.set_function_env("notify", "SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/T0/B0/not-https")
+        self.make_snapshot("prod-database-1", "ours-recent", 1, self.our_tags("prod-database-1"))
+
+        run = self.run_execution({"skip_export": True, "skip_copy": True})
+
+        self.assertEqual((run.status, run.description["error"]), ("FAILED", "NotificationFailed"))
+        self.assertIn("SLACK_WEBHOOK_URL", run.description["cause"])
+        self.assertIn("must be an https:// URL", run.description["cause"])
+        self.assertNotIn("not-https", run.description["cause"])
+        self.assertIn("ours-recent", self.manual_snapshots())
+
