@@ -24,6 +24,8 @@ locals {
       RETENTION_DAYS        = tostring(var.backup_retention_days)
       MIN_SNAPSHOTS_TO_KEEP = tostring(var.min_snapshots_to_keep)
       DRY_RUN               = tostring(var.prune_dry_run)
+      # A database with no snapshot newer than the no-recent-backup alarm's bound keeps them all.
+      MAX_SNAPSHOT_AGE_HOURS = tostring(local.snapshot_age_alarm_hours)
     })
     notify = merge(local.common_environment, {
       SNS_TOPIC_ARN              = local.sns_topic_arn

@@ -119,3 +119,28 @@ class InvalidSlackUrl(LocalAwsTest):
         self.assertNotIn("not-https", run.description["cause"])
         self.assertIn("ours-recent", self.manual_snapshots())
 
+
+class BackupsStoppedSilently(LocalAwsTest):
+    """A database whose newest snapshot is older than expected: prune deletes
+    none of its snapshots and the run fails naming it."""
+
+    databases = {"prod-database-1": "postgres", "quiet-db": "postgres"}
+
+    def test_prune_keeps_every_snapshot_of_it_and_the_run_fails_naming_it(self):
+        for snapshot_id, age_days in (("quiet-1", 40), ("quiet-2", 50), ("quiet-3", 60)):
+            self.make_snapshot("quiet-db", snapshot_id, age_days, self.our_tags("quiet-db"))
+        self.make_snapshot("prod-database-1", "prod-expired", 40, self.our_tags("prod-database-1"))
+
+        # Backups of quiet-db stopped: this run backs up the other database only.
+        run = self.run_execution({"db_instance_ids": ["prod-database-1"], "skip_export": True, "skip_copy": True,
+                                  "min_snapshots_to_keep": 1})
+
+        self.assertEqual((run.status, run.description["error"]), ("FAILED", "BackupFailed"))
+        snapshots = self.manual_snapshots()
+        self.assertTrue({"quiet-1", "quiet-2", "quiet-3"} <= set(snapshots))
+        self.assertNotIn("prod-expired", snapshots)  # the rule still applies to a database backed up now
+        [source] = [r for r in run.report()["prune"]["regions"] if r["region"] == "us-east-1"]
+        self.assertEqual([s["db_identifier"] for s in source["stale"]], ["quiet-db"])
+        [message] = self.sns_messages()
+        self.assertIn("FAILED  retention (prune) in us-east-1: kept every snapshot of quiet-db: its newest is 960 h old "
+                      "(expected within 30 h)", message["Message"])

@@ -154,6 +154,17 @@ pub enum KeepReason {
     NotAvailable,
     /// A cross-region copy or an export of it is running.
     InFlight,
+    /// Its database's newest snapshot is older than expected: backups of it may
+    /// have stopped, so none of its snapshots is deleted until someone looks.
+    NewestTooOld,
+}
+
+/// A database whose snapshots prune left alone because its newest one is too old.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleDatabase {
+    pub db_identifier: String,
+    /// When its newest available snapshot of ours was created.
+    pub newest_created_at: DateTime<Utc>,
 }
 
 /// One of our snapshots that prune kept, and why.
@@ -189,6 +200,9 @@ pub struct RegionPrune {
     pub ignored_count: usize,
     /// True when a list holds fewer ids than its count.
     pub truncated: bool,
+    /// Databases whose newest snapshot is older than `max_snapshot_age_hours`: nothing of theirs deleted.
+    #[serde(default)]
+    pub stale: Vec<StaleDatabase>,
 }
 
 /// Output of `prune`.
@@ -199,5 +213,8 @@ pub struct PruneResult {
     pub min_snapshots_to_keep: u32,
     /// Snapshots created before this instant are past retention.
     pub cutoff: DateTime<Utc>,
+    /// A database whose newest snapshot is older than this many hours keeps every snapshot (None: no such check).
+    #[serde(default)]
+    pub max_snapshot_age_hours: Option<u32>,
     pub regions: Vec<RegionPrune>,
 }

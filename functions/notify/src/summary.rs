@@ -178,8 +178,14 @@ impl<'a> Summary<'a> {
         }
     }
 
+    /// Prune failed, or left a database alone because its newest snapshot is too old.
     pub fn prune_failed(&self) -> bool {
         self.request.prune_error.is_some()
+            || self
+                .request
+                .prune
+                .as_ref()
+                .is_some_and(|p| p.regions.iter().any(|r| !r.stale.is_empty()))
     }
 
     /// The run stopped before or while backing up (input refused, Map failed).
@@ -322,6 +328,17 @@ impl<'a> Summary<'a> {
                 }
                 line
             })
+            .chain(prune.regions.iter().flat_map(|r| {
+                let bound = prune.max_snapshot_age_hours.unwrap_or_default();
+                r.stale.iter().map(move |stale| {
+                    let age_hours = (self.now - stale.newest_created_at).num_hours();
+                    format!(
+                        "FAILED  retention (prune) in {}: kept every snapshot of {}: its newest is {age_hours} h old \
+                         (expected within {bound} h); backups of it may have stopped",
+                        r.region, stale.db_identifier
+                    )
+                })
+            }))
             .collect()
     }
 

@@ -420,6 +420,31 @@ async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
 }
 
 #[tokio::test]
+async fn a_database_prune_left_alone_for_want_of_a_recent_snapshot_fails_the_run() {
+    let mut run = Run::fixture().without(1);
+    run.event["prune"]["max_snapshot_age_hours"] = json!(30);
+    run.event["prune"]["regions"][0]["stale"] = json!([
+        {"db_identifier": "prod-database-9", "newest_created_at": "2026-11-20T02:00:00Z"}
+    ]);
+
+    let (result, rec) = notify_without_slack(run, &[]).await;
+
+    assert!(result.run_failed && result.prune_failed);
+    assert_eq!(metric(&rec.metrics.lock().unwrap(), "BackupFailure", None), Some(1.0));
+    let published = rec.published.lock().unwrap();
+    let message = published[0].message().unwrap();
+    assert!(
+        message
+            .contains("FAILED  retention (prune) in us-east-1: kept every snapshot of prod-database-9: its newest is"),
+        "{message}"
+    );
+    assert!(
+        message.contains("(expected within 30 h); backups of it may have stopped"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
     let mut run = Run::fixture();
     let item = &mut run.outputs[0];

@@ -15,15 +15,18 @@
 
 pub mod plan;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use backup_core::aws::RegionalRds;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::snapshots::{self, SnapshotInfo};
-use backup_core::types::{DatabaseKind, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune};
+use backup_core::types::{
+    DatabaseKind, KeepReason, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune, StaleDatabase,
+};
 use backup_core::{AwsFailure, CoreError, exports, input, tags};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -70,6 +73,8 @@ pub struct Config {
     pub min_snapshots_to_keep: u32,
     pub dry_run: bool,
     pub destination_region: Option<String>,
+    /// A database whose newest snapshot is older than this keeps every snapshot (None: no such check).
+    pub max_snapshot_age_hours: Option<u32>,
 }
 
 impl Config {
@@ -77,6 +82,7 @@ impl Config {
     pub const MIN_SNAPSHOTS_TO_KEEP: &'static str = "MIN_SNAPSHOTS_TO_KEEP";
     pub const DRY_RUN: &'static str = "DRY_RUN";
     pub const DESTINATION_REGION: &'static str = "COPY_DESTINATION_REGION";
+    pub const MAX_SNAPSHOT_AGE_HOURS: &'static str = "MAX_SNAPSHOT_AGE_HOURS";
 
     pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
         let retention_days = config::parsed_or(env, Self::RETENTION_DAYS, 30)?;
@@ -90,7 +96,21 @@ impl Config {
             min_snapshots_to_keep,
             dry_run: config::parsed_or(env, Self::DRY_RUN, false)?,
             destination_region: config::optional_region(env, Self::DESTINATION_REGION)?,
+            max_snapshot_age_hours: max_snapshot_age_hours(env)?,
         })
+    }
+}
+
+fn max_snapshot_age_hours(env: &impl Env) -> Result<Option<u32>, CoreError> {
+    let Some(raw) = config::optional(env, Config::MAX_SNAPSHOT_AGE_HOURS)? else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(hours) if hours >= 1 => Ok(Some(hours)),
+        _ => Err(CoreError::config(
+            Config::MAX_SNAPSHOT_AGE_HOURS,
+            format!("{raw:?} is not a whole number of hours of at least 1"),
+        )),
     }
 }
 
@@ -147,9 +167,13 @@ pub async fn handle(
     check_min_keep(min_snapshots_to_keep)
         .map_err(|reason| CoreError::invalid_input("min_snapshots_to_keep", reason))?;
     let dry_run = request.dry_run.unwrap_or(config.dry_run);
+    let started = request.execution.execution_start_time;
     let policy = Policy {
-        cutoff: request.execution.execution_start_time - chrono::Duration::days(i64::from(retention_days)),
+        cutoff: started - chrono::Duration::days(i64::from(retention_days)),
         min_snapshots_to_keep: min_snapshots_to_keep as usize,
+        stale_before: config
+            .max_snapshot_age_hours
+            .map(|hours| started - chrono::Duration::hours(i64::from(hours))),
     };
 
     // List every region first: a failure here deletes nothing anywhere.
@@ -179,6 +203,7 @@ pub async fn handle(
         retention_days,
         min_snapshots_to_keep,
         cutoff: policy.cutoff,
+        max_snapshot_age_hours: config.max_snapshot_age_hours,
         regions,
     })
 }
@@ -230,11 +255,16 @@ async fn apply(
         ..RegionPrune::default()
     };
     let mut to_delete = Vec::new();
+    let mut stale: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
     for (snapshot, decision) in listing.snapshots.iter().zip(decisions) {
         let id = &snapshot.snapshot_id;
         match decision {
             Decision::Ignore => result.ignored_count += 1,
             Decision::Keep(reason) => {
+                if let (KeepReason::NewestTooOld, Some(created)) = (reason, snapshot.created_at) {
+                    let newest = stale.entry(plan::database_of(snapshot).1).or_insert(created);
+                    *newest = (*newest).max(created);
+                }
                 tracing::debug!(region, snapshot_id = %id, ?reason, "kept");
                 result.kept_count += 1;
                 push_capped(
@@ -253,6 +283,19 @@ async fn apply(
             }
             Decision::Delete => to_delete.push(snapshot),
         }
+    }
+
+    for (db_identifier, newest_created_at) in stale {
+        tracing::error!(
+            region,
+            db_identifier,
+            newest_created_at = %newest_created_at,
+            "newest snapshot older than expected: backups of this database may have stopped; none of its snapshots deleted"
+        );
+        result.stale.push(StaleDatabase {
+            db_identifier: db_identifier.to_owned(),
+            newest_created_at,
+        });
     }
 
     // A few deletions in flight, reported in listing order; none starts once the deadline is near.

@@ -3,9 +3,11 @@
 //!
 //! 1. not carrying this module instance's managed-by tag, or not `manual`: ignored;
 //! 2. not `available` (creating, copying, failed...): kept;
-//! 3. among the newest `min_snapshots_to_keep` available ones of its database: kept;
-//! 4. the source of a running cross-region copy or export: kept;
-//! 5. created at or after the cutoff (or of unknown age): kept.
+//! 3. of a database whose newest available snapshot was created before
+//!    `stale_before` (backups of it may have stopped silently): kept;
+//! 4. among the newest `min_snapshots_to_keep` available ones of its database: kept;
+//! 5. the source of a running cross-region copy or export: kept;
+//! 6. created at or after the cutoff (or of unknown age): kept.
 //!
 //! Only what passes none of these is deleted.
 
@@ -23,6 +25,8 @@ pub struct Policy {
     pub cutoff: DateTime<Utc>,
     /// Available snapshots always kept per database; at least 1.
     pub min_snapshots_to_keep: usize,
+    /// A database whose newest available snapshot was created before this keeps them all.
+    pub stale_before: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +38,7 @@ pub enum Decision {
 }
 
 /// The database a snapshot belongs to: our tag, else what RDS reports.
-fn database_of(snapshot: &SnapshotInfo) -> (DatabaseKind, &str) {
+pub fn database_of(snapshot: &SnapshotInfo) -> (DatabaseKind, &str) {
     let db = tags::tag_value(&snapshot.tags, tags::SOURCE_DB).unwrap_or(&snapshot.db_identifier);
     (snapshot.kind, db)
 }
@@ -57,7 +61,8 @@ pub fn plan(
         }
     }
     let mut newest: HashSet<usize> = HashSet::new();
-    for indices in available_by_db.values_mut() {
+    let mut stale: HashSet<(DatabaseKind, &str)> = HashSet::new();
+    for (&database, indices) in available_by_db.iter_mut() {
         // Unknown creation time sorts as newest: never the first to go.
         indices.sort_by(|&a, &b| {
             let key = |i: usize| snapshots[i].created_at.unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -66,6 +71,12 @@ pub fn plan(
                 .then_with(|| snapshots[b].snapshot_id.cmp(&snapshots[a].snapshot_id))
         });
         newest.extend(indices.iter().take(policy.min_snapshots_to_keep.max(1)));
+        let newest_created = indices.first().and_then(|&i| snapshots[i].created_at);
+        if let (Some(created), Some(before)) = (newest_created, policy.stale_before)
+            && created < before
+        {
+            stale.insert(database);
+        }
     }
 
     snapshots
@@ -76,6 +87,8 @@ pub fn plan(
                 Decision::Ignore
             } else if !s.is_available() {
                 Decision::Keep(KeepReason::NotAvailable)
+            } else if stale.contains(&database_of(s)) {
+                Decision::Keep(KeepReason::NewestTooOld)
             } else if newest.contains(&i) {
                 Decision::Keep(KeepReason::NewestOfDatabase)
             } else if in_flight.contains(&s.arn) {
@@ -126,6 +139,7 @@ mod tests {
         Policy {
             cutoff: testing::start_time() - Duration::days(retention_days),
             min_snapshots_to_keep: keep,
+            stale_before: None,
         }
     }
 
@@ -169,6 +183,30 @@ mod tests {
         ];
         let decisions = decide(&snapshots, policy(30, 1), &[]);
         assert_eq!(decisions[1..], [Decision::Ignore, Decision::Ignore, Decision::Ignore]);
+    }
+
+    #[test]
+    fn a_database_without_a_recent_snapshot_keeps_them_all() {
+        let snapshots = [
+            ours("a1", "db1", 100),
+            ours("a2", "db1", 200),
+            ours("b1", "db2", 1),
+            ours("b2", "db2", 300),
+        ];
+        let stale_after_two_days = Policy {
+            stale_before: Some(testing::start_time() - Duration::days(2)),
+            ..policy(30, 1)
+        };
+        assert_eq!(
+            decide(&snapshots, stale_after_two_days, &[]),
+            [
+                // db1's newest is 100 days old: backups of it may have stopped.
+                Decision::Keep(KeepReason::NewestTooOld),
+                Decision::Keep(KeepReason::NewestTooOld),
+                Decision::Keep(KeepReason::NewestOfDatabase),
+                Decision::Delete,
+            ]
+        );
     }
 
     #[test]

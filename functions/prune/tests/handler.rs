@@ -95,6 +95,7 @@ fn config() -> Config {
         min_snapshots_to_keep: 2,
         dry_run: false,
         destination_region: Some("us-west-2".into()),
+        max_snapshot_age_hours: None,
     }
 }
 
@@ -455,6 +456,7 @@ fn configuration_is_checked_and_names_the_variable() {
         ("MIN_SNAPSHOTS_TO_KEEP", "3"),
         ("DRY_RUN", "false"),
         ("COPY_DESTINATION_REGION", ""),
+        ("MAX_SNAPSHOT_AGE_HOURS", "30"),
     ];
     let config = Config::from_env(&base).unwrap();
     assert_eq!(
@@ -462,6 +464,7 @@ fn configuration_is_checked_and_names_the_variable() {
         (90, 3, false)
     );
     assert_eq!(config.destination_region, None);
+    assert_eq!(config.max_snapshot_age_hours, Some(30));
 
     for (name, bad) in [
         ("RETENTION_DAYS", "0"),
@@ -469,6 +472,8 @@ fn configuration_is_checked_and_names_the_variable() {
         ("MIN_SNAPSHOTS_TO_KEEP", "0"),
         ("DRY_RUN", "maybe"),
         ("COPY_DESTINATION_REGION", "Oregon"),
+        ("MAX_SNAPSHOT_AGE_HOURS", "0"),
+        ("MAX_SNAPSHOT_AGE_HOURS", "a day"),
     ] {
         let mut env = base;
         env.iter_mut().find(|(k, _)| *k == name).unwrap().1 = bad;

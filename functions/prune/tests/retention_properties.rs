@@ -1,15 +1,16 @@
 //! The retention rule as properties over random snapshot sets: several
 //! databases of both kinds; snapshots of this module instance, of another
 //! instance and untagged; manual and automated; every status; known and
-//! unknown ages; some the source of a running copy or export. Each property
-//! is stated from the rule itself, not from `plan`'s code.
+//! unknown ages; some the source of a running copy or export; with or without
+//! a bound on the age of a database's newest snapshot. Each property is stated
+//! from the rule itself, not from `plan`'s code.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use backup_core::config::ModuleSettings;
 use backup_core::snapshots::SnapshotInfo;
-use backup_core::types::DatabaseKind;
+use backup_core::types::{DatabaseKind, KeepReason};
 use backup_core::{tags, testing};
 use backup_prune::plan::{Decision, Policy, plan};
 use chrono::{DateTime, Duration, Utc};
@@ -102,31 +103,39 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (prop::collection::vec(spec(), 0..60), 1..90i64, 1..6usize).prop_map(|(specs, retention_days, keep)| {
-        let settings = testing::settings();
-        let snapshots: Vec<SnapshotInfo> = specs
-            .iter()
-            .enumerate()
-            .map(|(i, s)| snapshot(i, s, &settings))
-            .collect();
-        let in_flight = specs
-            .iter()
-            .zip(&snapshots)
-            .filter(|(spec, _)| spec.in_flight)
-            .map(|(_, s)| s.arn.clone())
-            .collect();
-        let policy = Policy {
-            cutoff: testing::start_time() - Duration::days(retention_days),
-            min_snapshots_to_keep: keep,
-        };
-        Case {
-            snapshots,
-            specs,
-            in_flight,
-            policy,
-            settings,
-        }
-    })
+    let stale_after_hours = prop::option::of(1..24 * 60i64);
+    (
+        prop::collection::vec(spec(), 0..60),
+        1..90i64,
+        1..6usize,
+        stale_after_hours,
+    )
+        .prop_map(|(specs, retention_days, keep, stale_after_hours)| {
+            let settings = testing::settings();
+            let snapshots: Vec<SnapshotInfo> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| snapshot(i, s, &settings))
+                .collect();
+            let in_flight = specs
+                .iter()
+                .zip(&snapshots)
+                .filter(|(spec, _)| spec.in_flight)
+                .map(|(_, s)| s.arn.clone())
+                .collect();
+            let policy = Policy {
+                cutoff: testing::start_time() - Duration::days(retention_days),
+                min_snapshots_to_keep: keep,
+                stale_before: stale_after_hours.map(|h| testing::start_time() - Duration::hours(h)),
+            };
+            Case {
+                snapshots,
+                specs,
+                in_flight,
+                policy,
+                settings,
+            }
+        })
 }
 
 impl Case {
@@ -153,6 +162,21 @@ impl Case {
             .count()
     }
 
+    /// Whether the newest available snapshot of ours of `i`'s database is older than the bound.
+    fn database_is_stale(&self, i: usize) -> bool {
+        let Some(bound) = self.policy.stale_before else {
+            return false;
+        };
+        let same_database = (0..self.snapshots.len())
+            .filter(|&j| self.ours(j) && self.snapshots[j].is_available())
+            .filter(|&j| self.specs[j].db == self.specs[i].db && self.specs[j].kind == self.specs[i].kind);
+        // Unknown age counts as newest, as in the retention rule: such a database is never stale.
+        let newest = same_database
+            .map(|j| self.snapshots[j].created_at.unwrap_or(DateTime::<Utc>::MAX_UTC))
+            .max();
+        newest.is_some_and(|t| t < bound)
+    }
+
     fn decide(&self) -> Vec<Decision> {
         plan(&self.snapshots, &self.settings, self.policy, &self.in_flight)
     }
@@ -172,6 +196,7 @@ proptest! {
             prop_assert!(s.is_available(), "{} is {}", s.snapshot_id, s.status);
             prop_assert!(!case.in_flight.contains(&s.arn), "{} is read by a running copy or export", s.snapshot_id);
             prop_assert!(case.deletable_by_age(i), "{} is within retention or of unknown age", s.snapshot_id);
+            prop_assert!(!case.database_is_stale(i), "{}'s database has no recent snapshot", s.snapshot_id);
             prop_assert!(
                 case.newer_available(i) >= case.policy.min_snapshots_to_keep,
                 "{} is among the newest {} of its database", s.snapshot_id, case.policy.min_snapshots_to_keep
@@ -213,8 +238,19 @@ proptest! {
                 && case.snapshots[i].is_available()
                 && !case.in_flight.contains(&case.snapshots[i].arn)
                 && case.deletable_by_age(i)
-                && case.newer_available(i) >= case.policy.min_snapshots_to_keep;
+                && case.newer_available(i) >= case.policy.min_snapshots_to_keep
+                && !case.database_is_stale(i);
             prop_assert_eq!(decision == Decision::Delete, expired, "{}", case.snapshots[i].snapshot_id);
+        }
+    }
+
+    /// Backups of a database may have stopped: nothing of it goes until someone looks.
+    #[test]
+    fn a_database_without_a_recent_snapshot_keeps_them_all(case in case()) {
+        for (i, decision) in case.decide().into_iter().enumerate() {
+            if case.ours(i) && case.snapshots[i].is_available() && case.database_is_stale(i) {
+                prop_assert_eq!(decision, Decision::Keep(KeepReason::NewestTooOld), "{}", case.snapshots[i].snapshot_id);
+            }
         }
     }
 
