@@ -321,6 +321,13 @@ data "aws_iam_policy_document" "notify" {
     resources = [local.database_executions_arn]
   }
 
+  # A run that ended outside its own error handling: its status, and the end of its history.
+  statement {
+    sid       = "ReadRunsThatEndedBadly"
+    actions   = ["states:DescribeExecution", "states:GetExecutionHistory"]
+    resources = [local.backup_executions_arn]
+  }
+
   dynamic "statement" {
     for_each = var.sns_topic_arn == null ? [1] : []
     content {

@@ -35,6 +35,9 @@ locals {
   database_state_machine_name = "${local.prefix}-database"
   database_state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.database_state_machine_name}"
   database_executions_arn     = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.database_state_machine_name}:*"
+  # The runs: the backup state machine and its executions (notify reads one that ended badly).
+  backup_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.state_machine_name}"
+  backup_executions_arn    = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.state_machine_name}:*"
 
   package_dir = coalesce(var.lambda_package_dir, "${path.module}/../target/lambda")
   packages    = { for f in local.functions : f => "${local.package_dir}/backup-${f}/bootstrap.zip" }

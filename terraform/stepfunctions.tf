@@ -2,7 +2,8 @@
 # input, a Map over the databases, prune, notify) and one database
 # (database.asl.json: snapshot, wait, export and copy), which the run starts once
 # per database so that each database's events and result live in its own
-# execution; and the schedule.
+# execution; the schedule; and the rule that reports a run which ended outside
+# its own error handling.
 
 locals {
   state_machine_name = "${local.prefix}-backup"
@@ -102,4 +103,35 @@ resource "aws_cloudwatch_event_target" "schedule" {
   arn      = aws_sfn_state_machine.workflow["backup"].arn
   role_arn = aws_iam_role.schedule.arn
   input    = jsonencode({})
+}
+
+# A run that ends outside its own error handling (stopped, timed out, an
+# uncatchable error) never reaches its Notify step: this rule hands the status
+# change to notify, which reports it unless the run's Notify step already did.
+resource "aws_cloudwatch_event_rule" "run_ended_badly" {
+  name        = "${local.prefix}-run-ended-badly"
+  description = "A ${local.prefix} backup run failed, timed out or was stopped: notify reports it"
+  event_pattern = jsonencode({
+    source      = ["aws.states"]
+    detail-type = ["Step Functions Execution Status Change"]
+    detail = {
+      # From the name, so the plan shows the whole pattern.
+      stateMachineArn = [local.backup_state_machine_arn]
+      status          = ["FAILED", "TIMED_OUT", "ABORTED"]
+    }
+  })
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "run_ended_badly" {
+  rule = aws_cloudwatch_event_rule.run_ended_badly.name
+  arn  = aws_lambda_function.backup["notify"].arn
+}
+
+resource "aws_lambda_permission" "run_ended_badly" {
+  statement_id  = "NotifyOfRunsThatEndedBadly"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.backup["notify"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.run_ended_badly.arn
 }

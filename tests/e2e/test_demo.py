@@ -269,7 +269,8 @@ class Demo(unittest.TestCase):
         self.assertIn("rds:CreateDBSnapshot", called["snapshot"])
         self.assertIn("rds:DeleteDBSnapshot", called["prune"])
         self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
-                         {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution"})
+                         {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution",
+                          "states:GetExecutionHistory"})
 
     def test_2_rerun_with_the_same_input_is_safe(self):
         status, output, _ = self.demo("run")

@@ -103,6 +103,20 @@ def resources(plan: dict, kind: str) -> list[dict]:
     return [c for c in plan["resource_changes"] if c["mode"] == "managed" and c["type"] == kind]
 
 
+def matches(pattern: dict, event: dict) -> bool:
+    """EventBridge's matching for the patterns this module uses: every field of the
+    pattern present in the event, a list naming the allowed values, objects nested."""
+    for field, wanted in pattern.items():
+        if field not in event:
+            return False
+        if isinstance(wanted, dict):
+            if not (isinstance(event[field], dict) and matches(wanted, event[field])):
+                return False
+        elif event[field] not in wanted:
+            return False
+    return True
+
+
 def after(change: dict) -> dict:
     return change["change"]["after"]
 
@@ -190,8 +204,25 @@ class TerraformModuleTest(unittest.TestCase):
                          "arn:aws:lambda:us-east-1:123456789012:function:nestedphoenix-production-snapshot")
         for machine in machines.values():
             self.assertNotIn("${", machine["definition"])
-        [rule] = resources(plan, "aws_cloudwatch_event_rule")
-        self.assertEqual(after(rule)["schedule_expression"], "cron(0 2 * * ? *)")
+        rules = {after(r)["name"]: after(r) for r in resources(plan, "aws_cloudwatch_event_rule")}
+        self.assertEqual(rules["nestedphoenix-production-backup-schedule"]["schedule_expression"], "cron(0 2 * * ? *)")
+        # A run that ends outside its own error handling reaches notify through this rule.
+        ended_badly = rules["nestedphoenix-production-run-ended-badly"]
+        pattern = json.loads(ended_badly["event_pattern"])
+        self.assertEqual(pattern["detail"]["stateMachineArn"],
+                         ["arn:aws:states:us-east-1:123456789012:stateMachine:nestedphoenix-production-backup"])
+        for status in ("aborted", "failed", "timed-out"):
+            event = json.loads((ROOT / "tests" / "fixtures" / f"execution-status-change-{status}.json").read_text())
+            event["detail"]["stateMachineArn"] = pattern["detail"]["stateMachineArn"][0]
+            self.assertTrue(matches(pattern, event), status)
+            for other in ({"status": "SUCCEEDED"}, {"status": "RUNNING"},
+                          {"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:someone-else"}):
+                self.assertFalse(matches(pattern, {**event, "detail": {**event["detail"], **other}}), other)
+        targets = [t for t in resources(plan, "aws_cloudwatch_event_target") if after(t)["rule"] == ended_badly["name"]]
+        self.assertEqual(len(targets), 1)
+        [permission] = resources(plan, "aws_lambda_permission")
+        self.assertEqual((after(permission)["principal"], after(permission)["function_name"]),
+                         ("events.amazonaws.com", "nestedphoenix-production-notify"))
         [key] = resources(plan, "aws_kms_key")
         self.assertTrue(after(key)["enable_key_rotation"])
         [subscription] = resources(plan, "aws_sns_topic_subscription")

@@ -26,6 +26,7 @@ pub const NO_EXECUTION: &str = "(none)";
 pub fn invocation_span(event: &Value) -> tracing::Span {
     let execution_id = event
         .pointer("/execution/execution_id")
+        .or_else(|| event.pointer("/detail/executionArn"))
         .and_then(Value::as_str)
         .unwrap_or(NO_EXECUTION);
     let db_identifier = event

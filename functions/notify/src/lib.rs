@@ -15,7 +15,12 @@
 //! CloudWatch failure fails `notify` with `NotificationFailed`, after the
 //! other two were tried. The webhook URL is a secret: it is never logged or
 //! returned, and errors are stripped of it.
+//!
+//! Notify is also the target of an EventBridge rule on runs that end outside
+//! their own error handling (stopped, timed out, an uncatchable error); see
+//! [`ended`]. [`handle_invocation`] tells the two inputs apart.
 
+pub mod ended;
 pub mod metrics;
 pub mod results;
 pub mod summary;
@@ -191,6 +196,23 @@ pub struct NotifyResult {
     pub metrics_put: usize,
 }
 
+/// What notify returns: a run's summary sent, or the report on a run that ended badly.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    Run(NotifyResult),
+    Ended(ended::EndedReport),
+}
+
+/// The state machine's run summary, or an EventBridge execution status change (see [`ended`]).
+pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value) -> Result<Output, NotifyError> {
+    if ended::is_status_change(&event) {
+        ended::handle(clients, config, event).await.map(Output::Ended)
+    } else {
+        handle(clients, config, event).await.map(Output::Run)
+    }
+}
+
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<NotifyResult, NotifyError> {
     let request: NotifyRequest = input::parse(event)?;
     for (i, run) in request.results.iter().enumerate() {
@@ -208,7 +230,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     let (metrics, published, (slack, slack_error)) = futures_util::future::join3(
         put_metrics(clients, config, &summary, &newest),
         publish(clients, config, &summary, &subject),
-        deliver_to_slack(clients, config, &summary),
+        deliver_to_slack(clients, config, &summary.slack_payload()),
     )
     .await;
 
@@ -312,7 +334,14 @@ async fn put_metrics(
     summary: &Summary<'_>,
     newest: &HashMap<String, DateTime<Utc>>,
 ) -> Result<usize, AwsFailure> {
-    let data = metrics::metric_data(summary, newest);
+    put_metric_data(clients, config, metrics::metric_data(summary, newest)).await
+}
+
+async fn put_metric_data(
+    clients: &Clients,
+    config: &Config,
+    data: Vec<aws_sdk_cloudwatch::types::MetricDatum>,
+) -> Result<usize, AwsFailure> {
     for chunk in data.chunks(metrics::MAX_PER_REQUEST) {
         clients
             .cloudwatch
@@ -340,18 +369,36 @@ async fn publish(
     summary: &Summary<'_>,
     subject: &str,
 ) -> Result<String, AwsFailure> {
+    let message = Message {
+        subject,
+        body: &summary.message(),
+        status: summary.status(),
+        failed_count: summary.failed,
+    };
+    publish_message(clients, config, message).await
+}
+
+/// One SNS message, with the attributes subscription filters use.
+pub(crate) struct Message<'a> {
+    subject: &'a str,
+    body: &'a str,
+    status: &'a str,
+    failed_count: usize,
+}
+
+async fn publish_message(clients: &Clients, config: &Config, message: Message<'_>) -> Result<String, AwsFailure> {
     let failed_count = MessageAttributeValue::builder()
         .data_type("Number")
-        .string_value(summary.failed.to_string())
+        .string_value(message.failed_count.to_string())
         .build()
         .expect("data type is set");
     let out = clients
         .sns
         .publish()
         .topic_arn(&config.sns_topic_arn)
-        .subject(subject)
-        .message(summary.message())
-        .message_attributes("status", string_attribute(summary.status()))
+        .subject(message.subject)
+        .message(message.body)
+        .message_attributes("status", string_attribute(message.status))
         .message_attributes("project", string_attribute(&config.settings.project))
         .message_attributes("environment", string_attribute(&config.settings.environment))
         .message_attributes("failed_count", failed_count)
@@ -363,15 +410,11 @@ async fn publish(
 
 /// Slack's part of the summary, when a webhook is configured; its failure is
 /// only reported.
-async fn deliver_to_slack(
-    clients: &Clients,
-    config: &Config,
-    summary: &Summary<'_>,
-) -> (SlackDelivery, Option<String>) {
+async fn deliver_to_slack(clients: &Clients, config: &Config, payload: &Value) -> (SlackDelivery, Option<String>) {
     let Some(url) = &config.slack_webhook_url else {
         return (SlackDelivery::NotConfigured, None);
     };
-    match post_to_slack(&clients.http, url, summary).await {
+    match post_to_slack(&clients.http, url, payload).await {
         Ok(()) => (SlackDelivery::Delivered, None),
         Err(reason) => {
             tracing::warn!(error = %reason, "Slack message not delivered; SNS and metrics are unaffected");
@@ -381,10 +424,10 @@ async fn deliver_to_slack(
 }
 
 /// Posts the Block Kit message; the error never contains the URL.
-async fn post_to_slack(http: &reqwest::Client, url: &SecretUrl, summary: &Summary<'_>) -> Result<(), String> {
+async fn post_to_slack(http: &reqwest::Client, url: &SecretUrl, payload: &Value) -> Result<(), String> {
     let response = http
         .post(url.expose().clone())
-        .json(&summary.slack_payload())
+        .json(payload)
         .send()
         .await
         .map_err(|e| format!("request failed: {}", e.without_url()))?;

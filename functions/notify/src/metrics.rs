@@ -33,6 +33,11 @@ fn datum(name: &str, value: f64, unit: StandardUnit, db: Option<&str>, at: DateT
         .build()
 }
 
+/// `BackupFailure` = 1 for the whole run: a run that ended outside its own error handling.
+pub fn run_failure(at: DateTime<Utc>) -> MetricDatum {
+    datum("BackupFailure", 1.0, StandardUnit::Count, None, at)
+}
+
 /// The metrics of a run. `newest` maps each database to the creation time of
 /// its newest available snapshot of ours (absent: unknown, no `SnapshotAge`).
 pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>>) -> Vec<MetricDatum> {

@@ -10,14 +10,15 @@ use aws_sdk_cloudwatch::types::MetricDatum;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::types::DbSnapshot;
 use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
 use aws_sdk_sfn::types::error::ExecutionDoesNotExist;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, StateEnteredEventDetails};
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::tags;
 use backup_core::testing::{self, fixture, http_status, mock_rds};
 use backup_notify::summary::{ItemResult, NotifyRequest, Summary};
-use backup_notify::{Clients, Config, NotifyResult, SlackDelivery, handle};
+use backup_notify::{Clients, Config, NotifyError, NotifyResult, Output, SlackDelivery, handle, handle_invocation};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -693,4 +694,205 @@ async fn a_result_of_another_database_is_not_taken_for_this_one() {
         "{message}"
     );
     assert!(message.contains("reports database prod-database-9"), "{message}");
+}
+
+// Runs that ended outside the state machine's own error handling (EventBridge status-change events).
+
+const RUN_ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:nestedphoenix-production-backup:scheduled-1";
+
+/// A history event; `state`: the state an entered event names.
+fn history_event(id: i64, kind: HistoryEventType, state: Option<&str>) -> HistoryEvent {
+    HistoryEvent::builder()
+        .id(id)
+        .r#type(kind)
+        .timestamp(aws_sdk_sfn::primitives::DateTime::from_secs(1_763_949_600 + id))
+        .set_state_entered_event_details(
+            state.map(|name| StateEnteredEventDetails::builder().name(name).build().unwrap()),
+        )
+        .build()
+        .unwrap()
+}
+
+/// The end of a run's history, newest first as Step Functions returns it with reverseOrder.
+fn history(events: Vec<HistoryEvent>) -> Rule {
+    let mut newest_first = events;
+    newest_first.reverse();
+    mock!(aws_sdk_sfn::Client::get_execution_history)
+        .match_requests(|r| r.execution_arn() == Some(RUN_ARN) && r.reverse_order() == Some(true))
+        .then_output(move || {
+            GetExecutionHistoryOutput::builder()
+                .set_events(Some(newest_first.clone()))
+                .build()
+                .unwrap()
+        })
+}
+
+/// A run stopped (or failed) while its databases were being backed up.
+fn stopped_in_the_map() -> Vec<HistoryEvent> {
+    use HistoryEventType::*;
+    vec![
+        history_event(1, ExecutionStarted, None),
+        history_event(2, PassStateEntered, Some("ReadInput")),
+        history_event(3, PassStateExited, None),
+        history_event(4, MapStateEntered, Some("BackupDatabases")),
+        history_event(5, MapStateStarted, None),
+        history_event(6, ExecutionAborted, None),
+    ]
+}
+
+/// A run that failed after its own Notify step reported it.
+fn failed_after_notify() -> Vec<HistoryEvent> {
+    use HistoryEventType::*;
+    vec![
+        history_event(40, TaskStateEntered, Some("Notify")),
+        history_event(41, LambdaFunctionScheduled, None),
+        history_event(42, LambdaFunctionStarted, None),
+        history_event(43, LambdaFunctionSucceeded, None),
+        history_event(44, TaskStateExited, None),
+        history_event(45, ChoiceStateEntered, Some("DidRunFail")),
+        history_event(46, ChoiceStateExited, None),
+        history_event(47, FailStateEntered, Some("BackupFailed")),
+        history_event(48, ExecutionFailed, None),
+    ]
+}
+
+fn described_run(status: ExecutionStatus, error: Option<&str>, cause: Option<&str>) -> Rule {
+    let (error, cause) = (error.map(str::to_owned), cause.map(str::to_owned));
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(|r| r.execution_arn() == Some(RUN_ARN))
+        .then_output(move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn(RUN_ARN)
+                .state_machine_arn("arn:aws:states:us-east-1:123456789012:stateMachine:nestedphoenix-production-backup")
+                .status(status.clone())
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(1_763_949_600))
+                .stop_date(aws_sdk_sfn::primitives::DateTime::from_secs(1_763_952_067))
+                .set_error(error.clone())
+                .set_cause(cause.clone())
+                .build()
+                .unwrap()
+        })
+}
+
+/// notify invoked with a status-change fixture; what it returned and sent.
+async fn notify_of_status_change(event: Value, sfn: &[&Rule]) -> (Result<Output, NotifyError>, Recorded) {
+    let rec = recorded();
+    let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));
+    let result = handle_invocation(
+        &clients(&[&cw], &[&sns], &[], sfn, Duration::from_secs(5)),
+        &config(None),
+        event,
+    )
+    .await;
+    (result, rec)
+}
+
+#[tokio::test]
+async fn a_run_that_ended_outside_its_error_handling_is_reported_once_with_the_reason() {
+    let cases = [
+        (
+            "execution-status-change-aborted.json",
+            ExecutionStatus::Aborted,
+            Some("Stopped"),
+            Some("stopped by a DBA"),
+            "was stopped",
+        ),
+        (
+            "execution-status-change-failed.json",
+            ExecutionStatus::Failed,
+            Some("States.Runtime"),
+            Some("An error occurred while executing the state 'CountDatabases'"),
+            "failed",
+        ),
+        (
+            "execution-status-change-timed-out.json",
+            ExecutionStatus::TimedOut,
+            Some("States.Timeout"),
+            None,
+            "timed out",
+        ),
+    ];
+    for (file, status, error, cause, what) in cases {
+        let (tail, described) = (history(stopped_in_the_map()), described_run(status, error, cause));
+        let (result, rec) = notify_of_status_change(fixture(file), &[&tail, &described]).await;
+        let Output::Ended(report) = result.unwrap() else {
+            panic!("{file}: not a status-change report")
+        };
+        assert!(!report.already_reported, "{file}");
+        assert_eq!(report.failing_state.as_deref(), Some("BackupDatabases"), "{file}");
+        let published = rec.published.lock().unwrap();
+        assert_eq!(published.len(), 1, "{file}");
+        let subject = published[0].subject().unwrap();
+        assert!(
+            subject.starts_with("[") && subject.ends_with(&format!("backup run scheduled-1 {what}")),
+            "{subject}"
+        );
+        assert!(subject.len() <= 100);
+        let message = published[0].message().unwrap();
+        for expected in [
+            format!("Execution:   {RUN_ARN}"),
+            "Failed in:   BackupDatabases".to_owned(),
+            format!("Error:       {}", error.unwrap_or("-")),
+            format!("Cause:       {}", cause.unwrap_or("-")),
+            format!("#/v2/executions/details/{RUN_ARN}"),
+            format!("aws stepfunctions redrive-execution --execution-arn {RUN_ARN}"),
+        ] {
+            assert!(message.contains(&expected), "{file}: {expected:?} not in {message}");
+        }
+        assert_eq!(
+            metric(&rec.metrics.lock().unwrap(), "BackupFailure", None),
+            Some(1.0),
+            "{file}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_its_own_notify_step_reported_is_not_reported_again() {
+    let tail = history(failed_after_notify());
+    let mut event = fixture("execution-status-change-failed.json");
+    event["detail"]["error"] = json!("BackupFailed");
+    let (result, rec) = notify_of_status_change(event, &[&tail]).await;
+    let Output::Ended(report) = result.unwrap() else {
+        panic!("not a status-change report")
+    };
+    assert!(report.already_reported);
+    assert!(rec.published.lock().unwrap().is_empty());
+    assert!(rec.metrics.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_run_whose_notify_step_failed_is_reported() {
+    use HistoryEventType::*;
+    let tail = history(vec![
+        history_event(40, TaskStateEntered, Some("Notify")),
+        history_event(41, LambdaFunctionScheduled, None),
+        history_event(42, LambdaFunctionFailed, None),
+        history_event(43, FailStateEntered, Some("NotificationFailed")),
+        history_event(44, ExecutionFailed, None),
+    ]);
+    let described = described_run(
+        ExecutionStatus::Failed,
+        Some("NotificationFailed"),
+        Some("SNS: Publish failed"),
+    );
+    let (result, rec) =
+        notify_of_status_change(fixture("execution-status-change-failed.json"), &[&tail, &described]).await;
+    let Output::Ended(report) = result.unwrap() else {
+        panic!("not a status-change report")
+    };
+    assert!(!report.already_reported);
+    assert_eq!(report.failing_state.as_deref(), Some("NotificationFailed"));
+    assert_eq!(rec.published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_status_change_that_is_not_a_bad_end_is_refused_naming_the_field() {
+    let mut event = fixture("execution-status-change-aborted.json");
+    event["detail"]["status"] = json!("SUCCEEDED");
+    let (result, rec) = notify_of_status_change(event, &[]).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert!(err.to_string().contains("detail.status"), "{err}");
+    assert!(rec.published.lock().unwrap().is_empty());
 }
