@@ -151,6 +151,14 @@ mod tests {
             (&line["span"]["execution_id"], &line["span"]["db_identifier"]),
             (&json!(run), &json!(WHOLE_RUN))
         );
+        // An EventBridge execution status change (notify): the execution is the run.
+        let line = logged_within(
+            json!({"detail-type": "Step Functions Execution Status Change", "detail": {"executionArn": run}}),
+        );
+        assert_eq!(
+            (&line["span"]["execution_id"], &line["span"]["db_identifier"]),
+            (&json!(run), &json!(WHOLE_RUN))
+        );
         let line = logged_within(json!("not an object"));
         assert_eq!(line["span"]["execution_id"], NO_EXECUTION);
     }
