@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
-from harness import LocalAwsTest, control
+from demo.report import metric_sums
+from harness import LocalAwsTest, control, endpoint
 
 
 def status_change_event(execution: dict) -> dict:
@@ -91,7 +93,9 @@ class RunsEndingBadly(LocalAwsTest):
         self.assertEqual((report["failing_state"], report["error"]), ("CountDatabases", "States.Runtime"))
         [message] = messages
         self.assertIn("Error:       States.Runtime", message["Message"])
-        self.assertEqual(self.metric_sum_without_dimensions("BackupFailure"), 1)
+        sums = metric_sums(endpoint(), "CustomMetrics/DatabaseBackup", datetime.min.replace(tzinfo=UTC),
+                           datetime.max.replace(tzinfo=UTC))
+        self.assertEqual(sums[("BackupFailure", "(run)")], 1)
 
     def test_a_run_its_own_notify_step_reported_is_not_reported_again(self):
         run = self.run_execution({"db_instance_ids": ["no-such-database"], "skip_export": True, "skip_copy": True})
@@ -102,7 +106,3 @@ class RunsEndingBadly(LocalAwsTest):
 
         self.assertTrue(report["already_reported"])
         self.assertEqual(messages, [])
-
-    def metric_sum_without_dimensions(self, name: str) -> float:
-        points = control("GET", "cloudwatch/metric-data?region=us-east-1")
-        return sum(p["value"] for p in points if p["name"] == name and not p["dimensions"])

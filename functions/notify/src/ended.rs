@@ -69,13 +69,10 @@ pub struct Ending {
 }
 
 impl Ending {
-    /// Reads the events (any order: Step Functions returns them newest first when
-    /// asked, the local emulator oldest first).
+    /// Reads the events, oldest first.
     pub fn read(events: &[HistoryEvent]) -> Self {
-        let mut chronological: Vec<&HistoryEvent> = events.iter().collect();
-        chronological.sort_by_key(|e| e.id());
         let mut ending = Ending::default();
-        for event in chronological {
+        for event in events {
             let kind = event.r#type().as_str();
             if let Some(entered) = event.state_entered_event_details() {
                 ending.failing_state = Some(entered.name().to_owned());
@@ -130,6 +127,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             .and_then(|d| DateTime::from_timestamp_millis(d.to_millis().ok()?)),
         project: &config.settings.project,
         environment: &config.settings.environment,
+        region: &clients.region,
     };
     let subject = report.subject();
     let body = report.message();
@@ -146,13 +144,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         crate::deliver_to_slack(clients, config, &report.slack_payload()),
     )
     .await;
-    let mut undelivered = Vec::new();
-    if let Err(failure) = &metrics {
-        undelivered.push(format!("CloudWatch metrics: {failure}"));
-    }
-    if let Err(failure) = &published {
-        undelivered.push(format!("SNS: {failure}"));
-    }
+    let undelivered = crate::undelivered(config, &metrics, &published);
     tracing::error!(
         execution_arn = %change.execution_arn,
         status = %change.status,
@@ -161,8 +153,8 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         sns = published.is_ok(),
         "a run ended outside its own error handling"
     );
-    if !undelivered.is_empty() {
-        return Err(NotifyError::NotificationFailed(undelivered.join("; ")));
+    if let Some(err) = undelivered {
+        return Err(err);
     }
     Ok(EndedReport {
         failing_state: report.failing_state.map(str::to_owned),
@@ -175,7 +167,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     })
 }
 
-/// The last events of the run's history, without their inputs and outputs.
+/// The last events of the run's history, oldest first, without their inputs and outputs.
 async fn history_tail(clients: &Clients, execution_arn: &str) -> Result<Vec<HistoryEvent>, CoreError> {
     let out = clients
         .sfn
@@ -187,11 +179,11 @@ async fn history_tail(clients: &Clients, execution_arn: &str) -> Result<Vec<Hist
         .send()
         .await
         .map_err(|err| AwsFailure::from_sdk("GetExecutionHistory", &err))?;
+    // Step Functions answers newest first; the local emulator ignores reverseOrder and
+    // maxResults and answers the whole history oldest first. Either way: the newest, in order.
     let mut events = out.events().to_vec();
-    // The local emulator ignores reverseOrder and maxResults: keep the newest.
-    events.sort_by_key(|e| std::cmp::Reverse(e.id()));
-    events.truncate(HISTORY_TAIL);
-    Ok(events)
+    events.sort_by_key(HistoryEvent::id);
+    Ok(events.split_off(events.len().saturating_sub(HISTORY_TAIL)))
 }
 
 /// The message about one run that ended badly.
@@ -203,6 +195,8 @@ struct Report<'a> {
     stopped_at: Option<DateTime<Utc>>,
     project: &'a str,
     environment: &'a str,
+    /// Notify's own region, for an execution ARN that names none.
+    region: &'a str,
 }
 
 impl Report<'_> {
@@ -215,9 +209,7 @@ impl Report<'_> {
     }
 
     fn console_url(&self) -> String {
-        let arn = &self.change.execution_arn;
-        let region = arn.split(':').nth(3).unwrap_or_default();
-        format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}")
+        crate::summary::execution_console_url(&self.change.execution_arn, self.region)
     }
 
     /// Within SNS's 100 characters.

@@ -234,23 +234,9 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     )
     .await;
 
-    let mut undelivered = Vec::new();
-    let metrics_put = match metrics {
-        Ok(count) => count,
-        Err(failure) => {
-            tracing::error!(error = %failure, "metrics not put");
-            undelivered.push(format!("CloudWatch metrics: {failure}"));
-            0
-        }
-    };
-    let sns_message_id = match published {
-        Ok(id) => Some(id),
-        Err(failure) => {
-            tracing::error!(error = %failure, topic = %config.sns_topic_arn, "SNS message not published");
-            undelivered.push(format!("SNS: {failure}"));
-            None
-        }
-    };
+    let undelivered = undelivered(config, &metrics, &published);
+    let metrics_put = metrics.unwrap_or(0);
+    let sns_message_id = published.ok();
 
     tracing::info!(
         execution_id = %request.execution.execution_id,
@@ -262,8 +248,8 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         slack = ?slack,
         "run summary sent"
     );
-    if !undelivered.is_empty() {
-        return Err(NotifyError::NotificationFailed(undelivered.join("; ")));
+    if let Some(err) = undelivered {
+        return Err(err);
     }
     Ok(NotifyResult {
         status: summary.status(),
@@ -284,6 +270,24 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         slack_error,
         metrics_put,
     })
+}
+
+/// What CloudWatch and SNS did not take, each logged, as one `NotificationFailed`.
+fn undelivered(
+    config: &Config,
+    metrics: &Result<usize, AwsFailure>,
+    published: &Result<String, AwsFailure>,
+) -> Option<NotifyError> {
+    let mut undelivered = Vec::new();
+    if let Err(failure) = metrics {
+        tracing::error!(error = %failure, "metrics not put");
+        undelivered.push(format!("CloudWatch metrics: {failure}"));
+    }
+    if let Err(failure) = published {
+        tracing::error!(error = %failure, topic = %config.sns_topic_arn, "SNS message not published");
+        undelivered.push(format!("SNS: {failure}"));
+    }
+    (!undelivered.is_empty()).then(|| NotifyError::NotificationFailed(undelivered.join("; ")))
 }
 
 /// Each database's result, and when our newest available snapshot of each

@@ -219,17 +219,7 @@ impl<'a> Summary<'a> {
 
     /// The execution in the Step Functions console (from there: redrive).
     pub fn console_url(&self) -> String {
-        let region = self
-            .request
-            .execution
-            .execution_id
-            .split(':')
-            .nth(3)
-            .unwrap_or(self.region);
-        format!(
-            "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{}",
-            self.request.execution.execution_id
-        )
+        execution_console_url(&self.request.execution.execution_id, self.region)
     }
 
     pub fn subject(&self) -> String {
@@ -443,4 +433,13 @@ fn truncate(text: &str, max_chars: usize) -> String {
     let mut cut: String = text.chars().take(max_chars - 1).collect();
     cut.push('\u{2026}');
     cut
+}
+
+/// An execution in the Step Functions console (from there: redrive); `region`
+/// when the ARN names none.
+pub fn execution_console_url(execution_arn: &str, region: &str) -> String {
+    let region = execution_arn.split(':').nth(3).unwrap_or(region);
+    format!(
+        "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
+    )
 }
