@@ -18,7 +18,7 @@ const WEST_KEY: &str = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34c
 
 fn clients(rules: &[&Rule]) -> Clients {
     Clients {
-        destination_rds: mock_rds_in("us-west-2", rules),
+        destination: mock_rds_in("us-west-2", rules),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, SdkConfig};
 
 /// RDS throttles at about 12 requests/s per account, shared with every other
 /// caller: retry more than the SDK's default 3 attempts, with backoff.
@@ -58,43 +58,11 @@ pub fn max_attempts(setting: Option<&str>) -> u32 {
 }
 
 /// The region of the configuration, or an error naming `AWS_REGION`.
-pub fn region_of(sdk_config: &SdkConfig) -> Result<String, crate::CoreError> {
+pub fn region_of(sdk_config: &SdkConfig) -> Result<String, crate::Error> {
     sdk_config
         .region()
         .map(|r| r.as_ref().to_owned())
-        .ok_or_else(|| crate::CoreError::config("AWS_REGION", "is not set"))
-}
-
-/// An RDS client and the region it talks to.
-pub struct RegionalRds {
-    pub region: String,
-    pub rds: aws_sdk_rds::Client,
-}
-
-impl RegionalRds {
-    /// The client of the configuration's own region.
-    pub fn new(sdk_config: &SdkConfig) -> Result<Self, crate::CoreError> {
-        Ok(RegionalRds {
-            region: region_of(sdk_config)?,
-            rds: aws_sdk_rds::Client::new(sdk_config),
-        })
-    }
-
-    /// A client of another region, sharing everything else with `sdk_config`.
-    pub fn in_region(sdk_config: &SdkConfig, region: &str) -> Self {
-        RegionalRds {
-            region: region.to_owned(),
-            rds: rds_client_in(sdk_config, region),
-        }
-    }
-}
-
-/// An RDS client for `region`, sharing everything else with `sdk_config`.
-pub fn rds_client_in(sdk_config: &SdkConfig, region: &str) -> aws_sdk_rds::Client {
-    let config = aws_sdk_rds::config::Builder::from(sdk_config)
-        .region(Region::new(region.to_owned()))
-        .build();
-    aws_sdk_rds::Client::from_conf(config)
+        .ok_or_else(|| crate::Error::config("AWS_REGION", "is not set"))
 }
 
 /// Per-call override for pre-checks, which must not delay the backup for long.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use crate::error::CoreError;
+use crate::error::Error;
 use crate::tags;
 
 /// Where configuration values come from: the process environment in Lambda,
@@ -40,12 +40,12 @@ impl<const N: usize> Env for [(&str, &str); N] {
 }
 
 /// A variable that must be set and not blank.
-pub fn required(env: &impl Env, name: &str) -> Result<String, CoreError> {
-    optional(env, name)?.ok_or_else(|| CoreError::config(name, "is not set"))
+pub fn required(env: &impl Env, name: &str) -> Result<String, Error> {
+    optional(env, name)?.ok_or_else(|| Error::config(name, "is not set"))
 }
 
 /// A variable that may be unset; blank counts as unset (Terraform renders null as "").
-pub fn optional(env: &impl Env, name: &str) -> Result<Option<String>, CoreError> {
+pub fn optional(env: &impl Env, name: &str) -> Result<Option<String>, Error> {
     Ok(env
         .get(name)
         .map(|value| value.trim().to_owned())
@@ -53,7 +53,7 @@ pub fn optional(env: &impl Env, name: &str) -> Result<Option<String>, CoreError>
 }
 
 /// A parsed variable with a default when unset.
-pub fn parsed_or<T: FromStr>(env: &impl Env, name: &str, default: T) -> Result<T, CoreError>
+pub fn parsed_or<T: FromStr>(env: &impl Env, name: &str, default: T) -> Result<T, Error>
 where
     T::Err: std::fmt::Display,
 {
@@ -61,7 +61,7 @@ where
         None => Ok(default),
         Some(raw) => raw
             .parse()
-            .map_err(|e| CoreError::config(name, format!("{raw:?} is not valid: {e}"))),
+            .map_err(|e| Error::config(name, format!("{raw:?} is not valid: {e}"))),
     }
 }
 
@@ -100,24 +100,24 @@ pub fn check_region(value: &str) -> Result<(), String> {
 }
 
 /// An optional ARN variable of the given service.
-pub fn optional_arn(env: &impl Env, name: &str, service: &str) -> Result<Option<String>, CoreError> {
+pub fn optional_arn(env: &impl Env, name: &str, service: &str) -> Result<Option<String>, Error> {
     let value = optional(env, name)?;
     if let Some(arn) = &value {
-        check_arn(arn, service).map_err(|reason| CoreError::config(name, reason))?;
+        check_arn(arn, service).map_err(|reason| Error::config(name, reason))?;
     }
     Ok(value)
 }
 
 /// A required ARN variable of the given service.
-pub fn required_arn(env: &impl Env, name: &str, service: &str) -> Result<String, CoreError> {
-    optional_arn(env, name, service)?.ok_or_else(|| CoreError::config(name, "is not set"))
+pub fn required_arn(env: &impl Env, name: &str, service: &str) -> Result<String, Error> {
+    optional_arn(env, name, service)?.ok_or_else(|| Error::config(name, "is not set"))
 }
 
 /// An optional region variable.
-pub fn optional_region(env: &impl Env, name: &str) -> Result<Option<String>, CoreError> {
+pub fn optional_region(env: &impl Env, name: &str) -> Result<Option<String>, Error> {
     let value = optional(env, name)?;
     if let Some(region) = &value {
-        check_region(region).map_err(|reason| CoreError::config(name, reason))?;
+        check_region(region).map_err(|reason| Error::config(name, reason))?;
     }
     Ok(value)
 }
@@ -140,12 +140,12 @@ impl ModuleSettings {
     pub const BACKUP_INSTANCE: &'static str = "BACKUP_INSTANCE";
     pub const ADDITIONAL_TAGS: &'static str = "ADDITIONAL_TAGS";
 
-    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let project = required(env, Self::PROJECT_NAME)?;
         let environment = required(env, Self::ENVIRONMENT)?;
         let instance = optional(env, Self::BACKUP_INSTANCE)?.unwrap_or_else(|| format!("{project}-{environment}"));
         if instance.len() > tags::MAX_VALUE_LEN {
-            return Err(CoreError::config(
+            return Err(Error::config(
                 Self::BACKUP_INSTANCE,
                 format!("is longer than {} characters", tags::MAX_VALUE_LEN),
             ));
@@ -153,7 +153,7 @@ impl ModuleSettings {
         let additional_tags = match optional(env, Self::ADDITIONAL_TAGS)? {
             None => BTreeMap::new(),
             Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw).map_err(|e| {
-                CoreError::config(
+                Error::config(
                     Self::ADDITIONAL_TAGS,
                     format!("must be a JSON object of string values: {e}"),
                 )

@@ -1,8 +1,10 @@
 //! The error contract between the functions and the state machine.
 //!
 //! Step Functions matches `Retry` and `Catch` on the `errorType` a function
-//! returns. Those names are listed once, in [`ErrorType`], and documented in the
-//! README's error table; `statemachine/` refers to them by these strings.
+//! returns. Every function fails with one [`Error`], whose variant names are
+//! those `errorType` names ([`ErrorType`], derived from the variants, so the
+//! two cannot drift); they are documented in the README's error table and
+//! `statemachine/` refers to them by these strings.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -12,95 +14,133 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-/// Stable `errorType` names. Never rename one without changing `statemachine/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorType {
+/// Every failure of a function. The variant's name is the stable `errorType`
+/// Step Functions sees: never rename one without changing `statemachine/`.
+#[derive(Debug, Clone, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(ErrorType),
+    vis(pub),
+    derive(Hash, strum::EnumIter, strum::IntoStaticStr, strum::Display)
+)]
+pub enum Error {
     /// AWS throttled the call and the SDK's own retries ran out.
-    Throttled,
+    #[error("{0}")]
+    Throttled(AwsFailure),
     /// AWS answered 5xx, timed out or the connection failed, after the SDK's retries.
-    AwsUnavailable,
+    #[error("{0}")]
+    AwsUnavailable(AwsFailure),
     /// The database is in a transient state (backup, modification, reboot...).
-    DatabaseBusy,
+    #[error("{kind} {db_identifier} in {region} is {status}; retrying until it is available")]
+    DatabaseBusy {
+        kind: &'static str,
+        db_identifier: String,
+        region: String,
+        status: String,
+    },
     /// The snapshot is not yet in a state that allows the operation.
-    SnapshotBusy,
+    #[error("snapshot {snapshot_id} in {region} is {status}: {reason}")]
+    SnapshotBusy {
+        snapshot_id: String,
+        region: String,
+        status: String,
+        reason: String,
+    },
     /// The destination region has no free slot for another cross-region copy.
-    CopySlotsFull,
+    #[error("cross-region copy slots in {region} are full ({detail}); retrying the copy of {snapshot_id} later")]
+    CopySlotsFull {
+        snapshot_id: String,
+        region: String,
+        detail: String,
+    },
     /// The account already runs the maximum number of snapshot exports.
-    ExportSlotsFull,
+    #[error(
+        "{running} snapshot exports are running in {region} (RDS allows {}); retrying {export_task_id} later",
+        crate::exports::MAX_RUNNING_EXPORTS
+    )]
+    ExportSlotsFull {
+        export_task_id: String,
+        region: String,
+        running: String,
+    },
     /// The execution input of a state is malformed.
-    InvalidInput,
+    #[error("input {field} is invalid: {reason}")]
+    InvalidInput { field: String, reason: String },
     /// The function's configuration (environment) is missing or malformed.
-    ConfigError,
+    #[error("configuration {field} is invalid: {reason}")]
+    ConfigError { field: String, reason: String },
     /// The database does not exist in the region.
-    DatabaseNotFound,
+    #[error("database {db_identifier} not found in {region}: no DB instance{also} has this identifier")]
+    DatabaseNotFound {
+        db_identifier: String,
+        region: String,
+        also: &'static str,
+    },
     /// The database exists but cannot be backed up in its present state.
-    DatabaseNotAvailable,
+    #[error("{kind} {db_identifier} in {region} cannot be backed up: {reason}")]
+    DatabaseNotAvailable {
+        kind: &'static str,
+        db_identifier: String,
+        region: String,
+        reason: String,
+    },
     /// A snapshot this run created or copied is gone.
-    SnapshotNotFound,
+    #[error("snapshot {snapshot_id} not found in {region}")]
+    SnapshotNotFound { snapshot_id: String, region: String },
     /// An export task this run started is gone.
-    ExportTaskNotFound,
+    #[error("export task {export_task_id} not found in {region}")]
+    ExportTaskNotFound { export_task_id: String, region: String },
     /// The region's manual snapshot quota is used up.
-    SnapshotQuotaExceeded,
+    #[error(
+        "manual {kind} snapshot quota in {region} is used up ({detail}); \
+         delete old snapshots or ask AWS to raise the quota"
+    )]
+    SnapshotQuotaExceeded {
+        kind: &'static str,
+        region: String,
+        detail: String,
+    },
     /// The snapshot ended in a failed status.
-    SnapshotFailed,
+    #[error("snapshot {snapshot_id} in {region} ended in status {status}")]
+    SnapshotFailed {
+        snapshot_id: String,
+        region: String,
+        status: String,
+    },
     /// The export task failed or was canceled.
-    ExportFailed,
+    #[error("export task {export_task_id} in {region} ended in status {status}: {cause}")]
+    ExportFailed {
+        export_task_id: String,
+        region: String,
+        status: String,
+        cause: String,
+    },
     /// A snapshot or task with our deterministic identifier exists but is not ours.
-    IdentifierConflict,
+    #[error("{resource} {id} in {region} already exists but was not created by this module: {reason}")]
+    IdentifierConflict {
+        resource: &'static str,
+        id: String,
+        region: String,
+        reason: String,
+    },
     /// IAM, KMS or S3 refused the call.
-    AccessDenied,
+    #[error("{0}")]
+    AccessDenied(AwsFailure),
     /// Any other AWS error; permanent.
-    AwsRequestFailed,
+    #[error("{0}")]
+    AwsRequestFailed(AwsFailure),
     /// The run summary could not be delivered (SNS or CloudWatch).
-    NotificationFailed,
+    #[error("run summary not delivered: {0}")]
+    NotificationFailed(String),
 }
 
 impl ErrorType {
     /// Every name, in the order of the README table.
-    pub const ALL: [ErrorType; 19] = [
-        ErrorType::Throttled,
-        ErrorType::AwsUnavailable,
-        ErrorType::DatabaseBusy,
-        ErrorType::SnapshotBusy,
-        ErrorType::CopySlotsFull,
-        ErrorType::ExportSlotsFull,
-        ErrorType::InvalidInput,
-        ErrorType::ConfigError,
-        ErrorType::DatabaseNotFound,
-        ErrorType::DatabaseNotAvailable,
-        ErrorType::SnapshotNotFound,
-        ErrorType::ExportTaskNotFound,
-        ErrorType::SnapshotQuotaExceeded,
-        ErrorType::SnapshotFailed,
-        ErrorType::ExportFailed,
-        ErrorType::IdentifierConflict,
-        ErrorType::AccessDenied,
-        ErrorType::AwsRequestFailed,
-        ErrorType::NotificationFailed,
-    ];
+    pub fn all() -> impl Iterator<Item = ErrorType> {
+        <ErrorType as strum::IntoEnumIterator>::iter()
+    }
 
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::Throttled => "Throttled",
-            ErrorType::AwsUnavailable => "AwsUnavailable",
-            ErrorType::DatabaseBusy => "DatabaseBusy",
-            ErrorType::SnapshotBusy => "SnapshotBusy",
-            ErrorType::CopySlotsFull => "CopySlotsFull",
-            ErrorType::ExportSlotsFull => "ExportSlotsFull",
-            ErrorType::InvalidInput => "InvalidInput",
-            ErrorType::ConfigError => "ConfigError",
-            ErrorType::DatabaseNotFound => "DatabaseNotFound",
-            ErrorType::DatabaseNotAvailable => "DatabaseNotAvailable",
-            ErrorType::SnapshotNotFound => "SnapshotNotFound",
-            ErrorType::ExportTaskNotFound => "ExportTaskNotFound",
-            ErrorType::SnapshotQuotaExceeded => "SnapshotQuotaExceeded",
-            ErrorType::SnapshotFailed => "SnapshotFailed",
-            ErrorType::ExportFailed => "ExportFailed",
-            ErrorType::IdentifierConflict => "IdentifierConflict",
-            ErrorType::AccessDenied => "AccessDenied",
-            ErrorType::AwsRequestFailed => "AwsRequestFailed",
-            ErrorType::NotificationFailed => "NotificationFailed",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     /// Whether the state machine retries this error (with backoff) before catching it.
@@ -114,12 +154,6 @@ impl ErrorType {
                 | ErrorType::CopySlotsFull
                 | ErrorType::ExportSlotsFull
         )
-    }
-}
-
-impl fmt::Display for ErrorType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -186,12 +220,7 @@ impl AwsFailure {
     }
 
     pub fn error_type(&self) -> ErrorType {
-        match self.kind {
-            AwsFailureKind::Throttled => ErrorType::Throttled,
-            AwsFailureKind::Unavailable => ErrorType::AwsUnavailable,
-            AwsFailureKind::AccessDenied => ErrorType::AccessDenied,
-            AwsFailureKind::Rejected => ErrorType::AwsRequestFailed,
-        }
+        ErrorType::from(&Error::from(self.clone()))
     }
 }
 
@@ -217,87 +246,45 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
-/// Errors shared by every function.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CoreError {
-    #[error("configuration {field} is invalid: {reason}")]
-    Config { field: String, reason: String },
-    #[error("input {field} is invalid: {reason}")]
-    InvalidInput { field: String, reason: String },
-    #[error("{0}")]
-    Aws(AwsFailure),
-    #[error("snapshot {snapshot_id} not found in {region}")]
-    SnapshotNotFound { snapshot_id: String, region: String },
-    #[error("snapshot {snapshot_id} in {region} is {status}: {reason}")]
-    SnapshotBusy {
-        snapshot_id: String,
-        region: String,
-        status: String,
-        reason: String,
-    },
-    #[error(
-        "manual {kind} snapshot quota in {region} is used up ({detail}); \
-         delete old snapshots or ask AWS to raise the quota"
-    )]
-    SnapshotQuotaExceeded {
-        kind: &'static str,
-        region: String,
-        detail: String,
-    },
-    #[error("{resource} {id} in {region} already exists but was not created by this module: {reason}")]
-    IdentifierConflict {
-        resource: &'static str,
-        id: String,
-        region: String,
-        reason: String,
-    },
-}
-
-impl CoreError {
+impl Error {
     pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        CoreError::Config {
+        Error::ConfigError {
             field: field.into(),
             reason: reason.into(),
         }
     }
 
     pub fn invalid_input(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        CoreError::InvalidInput {
+        Error::InvalidInput {
             field: field.into(),
             reason: reason.into(),
         }
     }
 
+    /// The stable `errorType` name of this error.
     pub fn error_type(&self) -> ErrorType {
-        match self {
-            CoreError::Config { .. } => ErrorType::ConfigError,
-            CoreError::InvalidInput { .. } => ErrorType::InvalidInput,
-            CoreError::Aws(failure) => failure.error_type(),
-            CoreError::SnapshotNotFound { .. } => ErrorType::SnapshotNotFound,
-            CoreError::SnapshotBusy { .. } => ErrorType::SnapshotBusy,
-            CoreError::SnapshotQuotaExceeded { .. } => ErrorType::SnapshotQuotaExceeded,
-            CoreError::IdentifierConflict { .. } => ErrorType::IdentifierConflict,
+        self.into()
+    }
+}
+
+/// A failed AWS call becomes the error its kind names.
+impl From<AwsFailure> for Error {
+    fn from(failure: AwsFailure) -> Self {
+        match failure.kind {
+            AwsFailureKind::Throttled => Error::Throttled(failure),
+            AwsFailureKind::Unavailable => Error::AwsUnavailable(failure),
+            AwsFailureKind::AccessDenied => Error::AccessDenied(failure),
+            AwsFailureKind::Rejected => Error::AwsRequestFailed(failure),
         }
     }
 }
 
-impl From<AwsFailure> for CoreError {
-    fn from(failure: AwsFailure) -> Self {
-        CoreError::Aws(failure)
-    }
-}
-
-/// Builds the `Diagnostic` Lambda reports for any error with a stable name.
-pub fn diagnostic(error_type: ErrorType, error: &dyn fmt::Display) -> lambda_runtime::Diagnostic {
-    lambda_runtime::Diagnostic {
-        error_type: error_type.as_str().to_owned(),
-        error_message: error.to_string(),
-    }
-}
-
-impl From<CoreError> for lambda_runtime::Diagnostic {
-    fn from(err: CoreError) -> Self {
-        diagnostic(err.error_type(), &err)
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(err: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: err.error_type().as_str().to_owned(),
+            error_message: err.to_string(),
+        }
     }
 }
 
@@ -308,8 +295,8 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_stable() {
-        let names: HashSet<_> = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
-        assert_eq!(names.len(), ErrorType::ALL.len());
+        let names: HashSet<_> = ErrorType::all().map(ErrorType::as_str).collect();
+        assert_eq!(names.len(), ErrorType::all().count());
         assert_eq!(ErrorType::CopySlotsFull.as_str(), "CopySlotsFull");
         assert!(ErrorType::CopySlotsFull.is_retryable());
         assert!(!ErrorType::SnapshotQuotaExceeded.is_retryable());
@@ -333,8 +320,7 @@ mod tests {
                 (cells[1].trim_matches('`').to_owned(), cells[2] == "yes")
             })
             .collect();
-        let expected: Vec<(String, bool)> = ErrorType::ALL
-            .iter()
+        let expected: Vec<(String, bool)> = ErrorType::all()
             .map(|t| (t.as_str().to_owned(), t.is_retryable()))
             .collect();
         assert_eq!(rows, expected);
@@ -342,7 +328,7 @@ mod tests {
 
     #[test]
     fn diagnostic_carries_stable_name_and_message() {
-        let err = CoreError::invalid_input("db_identifier", "must start with a letter");
+        let err = Error::invalid_input("db_identifier", "must start with a letter");
         let diag = lambda_runtime::Diagnostic::from(err);
         assert_eq!(diag.error_type, "InvalidInput");
         assert_eq!(

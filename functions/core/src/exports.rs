@@ -3,19 +3,24 @@
 
 use aws_sdk_rds::types::{ExportTask, Filter};
 
-use crate::error::{AwsFailure, CoreError};
+use crate::error::{AwsFailure, Error};
+use crate::rds::Rds;
+
+/// RDS runs at most five snapshot exports per account at a time.
+pub const MAX_RUNNING_EXPORTS: usize = 5;
 
 /// Export task statuses during which a task runs.
 pub const RUNNING_STATUSES: [&str; 2] = ["starting", "in_progress"];
 
 /// Every running export task of the client's region (pages of 100).
-pub async fn running(rds: &aws_sdk_rds::Client) -> Result<Vec<ExportTask>, CoreError> {
+pub async fn running(rds: &Rds) -> Result<Vec<ExportTask>, Error> {
     let status = Filter::builder()
         .name("status")
         .set_values(Some(RUNNING_STATUSES.map(str::to_owned).to_vec()))
         .build();
     let mut tasks = Vec::new();
     let mut pages = rds
+        .client
         .describe_export_tasks()
         .filters(status)
         .max_records(100)

@@ -5,10 +5,10 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::CoreError;
+use crate::error::Error;
 
 /// Deserializes `event` into `T`, naming the offending field on error.
-pub fn parse<T: DeserializeOwned>(event: Value) -> Result<T, CoreError> {
+pub fn parse<T: DeserializeOwned>(event: Value) -> Result<T, Error> {
     serde_path_to_error::deserialize(event).map_err(|err| {
         let path = err.path().to_string();
         let message = err.inner().to_string();
@@ -22,10 +22,10 @@ pub fn parse<T: DeserializeOwned>(event: Value) -> Result<T, CoreError> {
             } else {
                 format!("{path}.{name}")
             };
-            return CoreError::invalid_input(field, "is required");
+            return Error::invalid_input(field, "is required");
         }
         let field = if path == "." { "event".to_owned() } else { path };
-        CoreError::invalid_input(field, message)
+        Error::invalid_input(field, message)
     })
 }
 

@@ -10,21 +10,18 @@ pub mod input;
 pub mod logging;
 pub mod naming;
 pub mod quota;
-pub mod snapshots;
+pub mod rds;
 pub mod tags;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod types;
 
-pub use error::{AwsFailure, CoreError, ErrorType};
+pub use error::{AwsFailure, Error, ErrorType};
 
 /// Clients and configuration are built once per cold start; when building them
 /// failed, every invocation reports that error (a `ConfigError` naming the
 /// variable) instead of the runtime crashing with an unnamed init error.
-pub fn ready<'a, C, K>(
-    clients: &'a Result<C, CoreError>,
-    config: &'a Result<K, CoreError>,
-) -> Result<(&'a C, &'a K), CoreError> {
+pub fn ready<'a, C, K>(clients: &'a Result<C, Error>, config: &'a Result<K, Error>) -> Result<(&'a C, &'a K), Error> {
     let clients = clients.as_ref().map_err(Clone::clone)?;
     let config = config.as_ref().map_err(Clone::clone)?;
     Ok((clients, config))

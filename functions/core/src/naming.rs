@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::error::CoreError;
+use crate::error::Error;
 
 /// RDS DB instance and cluster identifiers: 1-63 characters.
 pub const MAX_DB_IDENTIFIER_LEN: usize = 63;
@@ -16,7 +16,7 @@ pub const MAX_SNAPSHOT_ID_LEN: usize = 255;
 /// Checks an RDS identifier: letters, digits and hyphens; starts with a letter;
 /// no two consecutive hyphens; does not end with a hyphen. Returns it lowercased,
 /// as RDS stores it.
-pub fn rds_identifier(field: &str, value: &str, max_len: usize) -> Result<String, CoreError> {
+pub fn rds_identifier(field: &str, value: &str, max_len: usize) -> Result<String, Error> {
     let reason = if value.is_empty() || value.len() > max_len {
         Some(format!("{value:?} must be 1-{max_len} characters"))
     } else if !value.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -33,7 +33,7 @@ pub fn rds_identifier(field: &str, value: &str, max_len: usize) -> Result<String
         None
     };
     match reason {
-        Some(reason) => Err(CoreError::invalid_input(field, reason)),
+        Some(reason) => Err(Error::invalid_input(field, reason)),
         None => Ok(value.to_ascii_lowercase()),
     }
 }

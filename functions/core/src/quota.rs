@@ -4,7 +4,8 @@
 //! the quota cannot be read, it logs a warning and lets the backup go on.
 
 use crate::aws::precheck_config;
-use crate::error::{AwsFailure, CoreError};
+use crate::error::{AwsFailure, Error};
+use crate::rds::Rds;
 use crate::types::DatabaseKind;
 
 /// Manual snapshots used and allowed in one region.
@@ -30,9 +31,11 @@ pub fn quota_name(kind: DatabaseKind) -> &'static str {
 
 /// Reads the manual snapshot quota of `kind`; `None` (with a warning logged)
 /// when it cannot be read.
-pub async fn read_usage(rds: &aws_sdk_rds::Client, kind: DatabaseKind, region: &str) -> Option<QuotaUsage> {
+pub async fn read_usage(rds: &Rds, kind: DatabaseKind) -> Option<QuotaUsage> {
     let name = quota_name(kind);
+    let region = rds.region.as_str();
     let result = rds
+        .client
         .describe_account_attributes()
         .customize()
         .config_override(precheck_config())
@@ -66,14 +69,11 @@ pub async fn read_usage(rds: &aws_sdk_rds::Client, kind: DatabaseKind, region: &
 }
 
 /// Fails with `SnapshotQuotaExceeded` when the quota is known to be used up.
-pub async fn ensure_room(
-    rds: &aws_sdk_rds::Client,
-    kind: DatabaseKind,
-    region: &str,
-) -> Result<Option<QuotaUsage>, CoreError> {
-    let usage = read_usage(rds, kind, region).await;
+pub async fn ensure_room(rds: &Rds, kind: DatabaseKind) -> Result<Option<QuotaUsage>, Error> {
+    let usage = read_usage(rds, kind).await;
+    let region = rds.region.as_str();
     match usage {
-        Some(u) if u.is_full() => Err(CoreError::SnapshotQuotaExceeded {
+        Some(u) if u.is_full() => Err(Error::SnapshotQuotaExceeded {
             kind: kind.label(),
             region: region.to_owned(),
             detail: format!("{} of {} used", u.used, u.max),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::Tag;
 
 use crate::config::ModuleSettings;
-use crate::error::CoreError;
+use crate::error::Error;
 
 /// Marks a snapshot as created by this module instance (value: the instance name).
 pub const MANAGED_BY: &str = "database-backup:managed-by";
@@ -29,9 +29,9 @@ pub const MAX_KEY_LEN: usize = 128;
 pub const MAX_VALUE_LEN: usize = 256;
 
 /// Checks the user's additional tags against RDS tag rules and our reserved keys.
-pub fn validate_user_tags(field: &str, user: &BTreeMap<String, String>) -> Result<(), CoreError> {
+pub fn validate_user_tags(field: &str, user: &BTreeMap<String, String>) -> Result<(), Error> {
     if user.len() + RESERVED.len() > MAX_TAGS {
-        return Err(CoreError::config(
+        return Err(Error::config(
             field,
             format!(
                 "has {} tags; at most {} fit beside the module's own {}",
@@ -54,7 +54,7 @@ pub fn validate_user_tags(field: &str, user: &BTreeMap<String, String>) -> Resul
             None
         };
         if let Some(reason) = problem {
-            return Err(CoreError::config(field, reason));
+            return Err(Error::config(field, reason));
         }
     }
     Ok(())

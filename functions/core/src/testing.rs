@@ -14,6 +14,7 @@ use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::config::ModuleSettings;
+use crate::rds::Rds;
 use crate::types::Execution;
 
 /// The SDK's standard retries (3 attempts) without the waiting.
@@ -25,14 +26,22 @@ pub fn fast_retries() -> RetryConfig {
 }
 
 /// An RDS client in `region` answering from `rules`; an unmatched call panics.
-pub fn mock_rds_in(region: &'static str, rules: &[&Rule]) -> aws_sdk_rds::Client {
+pub fn mock_rds_client_in(region: &'static str, rules: &[&Rule]) -> aws_sdk_rds::Client {
     mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |b| b
         .region(aws_sdk_rds::config::Region::from_static(region))
         .retry_config(fast_retries()))
 }
 
-/// An RDS client in us-east-1 answering from `rules`.
-pub fn mock_rds(rules: &[&Rule]) -> aws_sdk_rds::Client {
+/// The RDS layer in `region`, answering from `rules`.
+pub fn mock_rds_in(region: &'static str, rules: &[&Rule]) -> Rds {
+    Rds {
+        region: region.to_owned(),
+        client: mock_rds_client_in(region, rules),
+    }
+}
+
+/// The RDS layer in us-east-1, answering from `rules`.
+pub fn mock_rds(rules: &[&Rule]) -> Rds {
     mock_rds_in("us-east-1", rules)
 }
 

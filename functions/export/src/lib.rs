@@ -10,20 +10,18 @@
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::ExportTask;
 use backup_core::config::{self, Env, ModuleSettings};
-use backup_core::error::diagnostic;
+use backup_core::exports::{self, MAX_RUNNING_EXPORTS};
 use backup_core::naming;
+use backup_core::rds::Rds;
 use backup_core::types::{ExportRecord, SnapshotTaskRequest};
-use backup_core::{AwsFailure, CoreError, ErrorType, exports, input};
+use backup_core::{AwsFailure, Error, input};
 use serde_json::Value;
-
-/// RDS runs at most five snapshot exports per account at a time.
-pub const MAX_RUNNING_EXPORTS: usize = 5;
 
 /// Engines whose snapshots RDS can export to S3 (as Parquet).
 const EXPORTABLE_ENGINES: [&str; 5] = ["mysql", "mariadb", "postgres", "aurora-mysql", "aurora-postgresql"];
 
 /// The RDS client of the function's region.
-pub type Clients = backup_core::aws::RegionalRds;
+pub type Clients = Rds;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,7 +36,7 @@ impl Config {
     pub const ROLE_ARN: &'static str = "EXPORT_ROLE_ARN";
     pub const KMS_KEY_ARN: &'static str = "EXPORT_KMS_KEY_ARN";
 
-    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let bucket = config::required(env, Self::BUCKET)?;
         let valid_bucket = (3..=63).contains(&bucket.len())
             && bucket
@@ -47,7 +45,7 @@ impl Config {
             && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
             && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
         if !valid_bucket {
-            return Err(CoreError::config(
+            return Err(Error::config(
                 Self::BUCKET,
                 format!("{bucket:?} is not an S3 bucket name"),
             ));
@@ -61,36 +59,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error(
-        "{running} snapshot exports are running in {region} (RDS allows {MAX_RUNNING_EXPORTS}); retrying {export_task_id} later"
-    )]
-    ExportSlotsFull {
-        export_task_id: String,
-        region: String,
-        running: String,
-    },
-}
-
-impl ExportError {
-    pub fn error_type(&self) -> ErrorType {
-        match self {
-            ExportError::Core(e) => e.error_type(),
-            ExportError::ExportSlotsFull { .. } => ErrorType::ExportSlotsFull,
-        }
-    }
-}
-
-impl From<ExportError> for lambda_runtime::Diagnostic {
-    fn from(err: ExportError) -> Self {
-        diagnostic(err.error_type(), &err)
-    }
-}
-
-pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<ExportRecord, ExportError> {
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<ExportRecord, Error> {
     let request: SnapshotTaskRequest = input::parse(event)?;
     let snapshot = request.snapshot;
     let snapshot_id = naming::rds_identifier(
@@ -99,7 +68,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         naming::MAX_SNAPSHOT_ID_LEN,
     )?;
     config::check_arn(&snapshot.snapshot_arn, "rds")
-        .map_err(|reason| CoreError::invalid_input("snapshot.snapshot_arn", reason))?;
+        .map_err(|reason| Error::invalid_input("snapshot.snapshot_arn", reason))?;
     let region = clients.region.as_str();
 
     if !EXPORTABLE_ENGINES.contains(&snapshot.engine.as_str()) {
@@ -130,7 +99,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     ensure_export_slot(clients, &export_task_id).await?;
 
     let result = clients
-        .rds
+        .client
         .start_export_task()
         .export_task_identifier(&export_task_id)
         .source_arn(&snapshot.snapshot_arn)
@@ -148,31 +117,29 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
                 let existing = adopt(clients, &export_task_id, &snapshot.snapshot_arn).await?;
                 (existing.status().unwrap_or_default().to_ascii_lowercase(), false)
             } else if service.is_some_and(|e| e.is_invalid_export_source_state_fault()) {
-                return Err(CoreError::SnapshotBusy {
+                return Err(Error::SnapshotBusy {
                     snapshot_id,
                     region: region.to_owned(),
                     status: "not ready for export".into(),
                     reason: err.message().unwrap_or("InvalidExportSourceState").to_owned(),
-                }
-                .into());
+                });
             } else if service
                 .is_some_and(|e| e.is_db_snapshot_not_found_fault() || e.is_db_cluster_snapshot_not_found_fault())
             {
-                return Err(CoreError::SnapshotNotFound {
+                return Err(Error::SnapshotNotFound {
                     snapshot_id,
                     region: region.to_owned(),
-                }
-                .into());
+                });
             } else if err.code().is_some_and(|c| c.contains("Limit") || c.contains("Quota")) {
                 // RDS does not document the code for "too many exports"; any
                 // limit-like code is treated as a full set of slots.
-                return Err(ExportError::ExportSlotsFull {
+                return Err(Error::ExportSlotsFull {
                     export_task_id,
                     region: region.to_owned(),
                     running: format!("too many ({})", err.code().unwrap_or_default()),
                 });
             } else {
-                return Err(CoreError::from(AwsFailure::from_sdk("StartExportTask", &err)).into());
+                return Err(AwsFailure::from_sdk("StartExportTask", &err).into());
             }
         }
     };
@@ -190,14 +157,14 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
 
 /// Fails with the retryable `ExportSlotsFull` when the account already runs
 /// the maximum number of exports (other than our own task, on a retry).
-async fn ensure_export_slot(clients: &Clients, export_task_id: &str) -> Result<(), ExportError> {
-    let running = exports::running(&clients.rds)
+async fn ensure_export_slot(clients: &Clients, export_task_id: &str) -> Result<(), Error> {
+    let running = exports::running(clients)
         .await?
         .iter()
         .filter(|t| t.export_task_identifier() != Some(export_task_id))
         .count();
     if running >= MAX_RUNNING_EXPORTS {
-        return Err(ExportError::ExportSlotsFull {
+        return Err(Error::ExportSlotsFull {
             export_task_id: export_task_id.to_owned(),
             region: clients.region.clone(),
             running: running.to_string(),
@@ -207,21 +174,21 @@ async fn ensure_export_slot(clients: &Clients, export_task_id: &str) -> Result<(
 }
 
 /// The existing task with our identifier, when it exports the same snapshot.
-async fn adopt(clients: &Clients, export_task_id: &str, source_arn: &str) -> Result<ExportTask, ExportError> {
+async fn adopt(clients: &Clients, export_task_id: &str, source_arn: &str) -> Result<ExportTask, Error> {
     let out = clients
-        .rds
+        .client
         .describe_export_tasks()
         .export_task_identifier(export_task_id)
         .send()
         .await
-        .map_err(|err| CoreError::from(AwsFailure::from_sdk("DescribeExportTasks", &err)))?;
+        .map_err(|err| AwsFailure::from_sdk("DescribeExportTasks", &err))?;
     let task = out
         .export_tasks()
         .first()
         .cloned()
         .unwrap_or_else(|| ExportTask::builder().build());
     if task.source_arn() != Some(source_arn) {
-        return Err(CoreError::IdentifierConflict {
+        return Err(Error::IdentifierConflict {
             resource: "export task",
             id: export_task_id.to_owned(),
             region: clients.region.clone(),
@@ -229,8 +196,7 @@ async fn adopt(clients: &Clients, export_task_id: &str, source_arn: &str) -> Res
                 "it exports {} rather than {source_arn}",
                 task.source_arn().unwrap_or("an unknown source")
             ),
-        }
-        .into());
+        });
     }
     Ok(task)
 }

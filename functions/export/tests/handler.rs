@@ -16,10 +16,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/nestedphoenix-production-expo
 const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 fn clients(rules: &[&Rule]) -> Clients {
-    Clients {
-        rds: mock_rds(rules),
-        region: "us-east-1".into(),
-    }
+    mock_rds(rules)
 }
 
 fn config() -> Config {

@@ -11,12 +11,12 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_sfn::types::HistoryEvent;
-use backup_core::{AwsFailure, CoreError, input};
+use backup_core::{AwsFailure, Error, input};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Clients, Config, Message, NotifyError, SlackDelivery};
+use crate::{Clients, Config, Message, SlackDelivery};
 
 /// The `detail-type` of the events the rule delivers.
 pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
@@ -86,15 +86,14 @@ impl Ending {
     }
 }
 
-pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<EndedReport, NotifyError> {
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<EndedReport, Error> {
     let event: EventBridgeEvent<ExecutionStatusChange> = input::parse(event)?;
     let change = event.detail;
     if !ENDED_BADLY.contains(&change.status.as_str()) {
-        return Err(CoreError::invalid_input(
+        return Err(Error::invalid_input(
             "detail.status",
             format!("{:?} is not one of {ENDED_BADLY:?}", change.status),
-        )
-        .into());
+        ));
     }
     let ending = Ending::read(&history_tail(clients, &change.execution_arn).await?);
     if ending.notified {
@@ -116,7 +115,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         .execution_arn(&change.execution_arn)
         .send()
         .await
-        .map_err(|err| CoreError::from(AwsFailure::from_sdk("DescribeExecution", &err)))?;
+        .map_err(|err| AwsFailure::from_sdk("DescribeExecution", &err))?;
     let report = Report {
         change: &change,
         failing_state: ending.failing_state.as_deref(),
@@ -127,7 +126,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             .and_then(|d| DateTime::from_timestamp_millis(d.to_millis().ok()?)),
         project: &config.settings.project,
         environment: &config.settings.environment,
-        region: &clients.region,
+        region: &clients.rds.region,
     };
     let subject = report.subject();
     let body = report.message();
@@ -168,7 +167,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
 }
 
 /// The last events of the run's history, oldest first, without their inputs and outputs.
-async fn history_tail(clients: &Clients, execution_arn: &str) -> Result<Vec<HistoryEvent>, CoreError> {
+async fn history_tail(clients: &Clients, execution_arn: &str) -> Result<Vec<HistoryEvent>, Error> {
     let out = clients
         .sfn
         .get_execution_history()

@@ -31,9 +31,9 @@ use std::time::Duration;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 use backup_core::config::{self, Env, ModuleSettings};
-use backup_core::error::diagnostic;
+use backup_core::rds::Rds;
 use backup_core::types::DatabaseKind;
-use backup_core::{AwsFailure, CoreError, ErrorType, input};
+use backup_core::{AwsFailure, Error, input};
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 use serde::Serialize;
@@ -46,17 +46,17 @@ pub const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_NAMESPACE: &str = "CustomMetrics/DatabaseBackup";
 
 pub struct Clients {
-    pub rds: aws_sdk_rds::Client,
+    /// The RDS client of the function's region, which is the run's region.
+    pub rds: Rds,
     pub sns: aws_sdk_sns::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub http: reqwest::Client,
-    pub region: String,
 }
 
 impl Clients {
     /// SNS talks to the topic's own region, which may differ from ours.
-    pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, CoreError> {
+    pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, Error> {
         let topic_region = config.sns_topic_arn.split(':').nth(3).unwrap_or_default().to_owned();
         let sns_config = aws_sdk_sns::config::Builder::from(sdk_config)
             .region(Region::new(topic_region))
@@ -64,19 +64,18 @@ impl Clients {
         let http = reqwest::Client::builder()
             .timeout(SLACK_TIMEOUT)
             .build()
-            .map_err(|e| CoreError::config("SLACK_WEBHOOK_URL", format!("HTTP client: {}", e.without_url())))?;
+            .map_err(|e| Error::config("SLACK_WEBHOOK_URL", format!("HTTP client: {}", e.without_url())))?;
         // One run reads up to one execution per database: adaptive retries
         // slow the reads down when Step Functions throttles them.
         let sfn_config = aws_sdk_sfn::config::Builder::from(sdk_config)
             .retry_config(backup_core::aws::adaptive_retries(sdk_config))
             .build();
         Ok(Clients {
-            rds: aws_sdk_rds::Client::new(sdk_config),
+            rds: Rds::new(sdk_config)?,
             sns: aws_sdk_sns::Client::from_conf(sns_config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk_config),
             sfn: aws_sdk_sfn::Client::from_conf(sfn_config),
             http,
-            region: backup_core::aws::region_of(sdk_config)?,
         })
     }
 }
@@ -113,7 +112,7 @@ impl Config {
     pub const METRICS_NAMESPACE: &'static str = "METRICS_NAMESPACE";
     pub const DATABASE_STATE_MACHINE_ARN: &'static str = "DATABASE_STATE_MACHINE_ARN";
 
-    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let slack_webhook_url = config::optional(env, Self::SLACK_WEBHOOK_URL)?
             .map(|raw| parse_webhook(&raw))
             .transpose()?;
@@ -129,9 +128,9 @@ impl Config {
 
 /// Accepts `https://` URLs, and `http://` only to this machine (a local sink
 /// in tests). The error never repeats the value: it is a secret.
-fn parse_webhook(raw: &str) -> Result<SecretUrl, CoreError> {
+fn parse_webhook(raw: &str) -> Result<SecretUrl, Error> {
     let invalid = |reason: &str| {
-        CoreError::config(
+        Error::config(
             Config::SLACK_WEBHOOK_URL,
             format!("{reason} (value not shown: it is a secret)"),
         )
@@ -144,29 +143,6 @@ fn parse_webhook(raw: &str) -> Result<SecretUrl, CoreError> {
         _ => Err(invalid(
             "must be an https:// URL such as https://hooks.slack.com/services/...",
         )),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error("run summary not delivered: {0}")]
-    NotificationFailed(String),
-}
-
-impl NotifyError {
-    pub fn error_type(&self) -> ErrorType {
-        match self {
-            NotifyError::Core(e) => e.error_type(),
-            NotifyError::NotificationFailed(_) => ErrorType::NotificationFailed,
-        }
-    }
-}
-
-impl From<NotifyError> for lambda_runtime::Diagnostic {
-    fn from(err: NotifyError) -> Self {
-        diagnostic(err.error_type(), &err)
     }
 }
 
@@ -205,7 +181,7 @@ pub enum Output {
 }
 
 /// The state machine's run summary, or an EventBridge execution status change (see [`ended`]).
-pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value) -> Result<Output, NotifyError> {
+pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value) -> Result<Output, Error> {
     if ended::is_status_change(&event) {
         ended::handle(clients, config, event).await.map(Output::Ended)
     } else {
@@ -213,18 +189,24 @@ pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value)
     }
 }
 
-pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<NotifyResult, NotifyError> {
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<NotifyResult, Error> {
     let request: NotifyRequest = input::parse(event)?;
     for (i, run) in request.results.iter().enumerate() {
         if run.db_identifier.trim().is_empty() {
-            return Err(CoreError::invalid_input(format!("results[{i}].db_identifier"), "must not be empty").into());
+            return Err(Error::invalid_input(
+                format!("results[{i}].db_identifier"),
+                "must not be empty",
+            ));
         }
         if run.execution_name.trim().is_empty() {
-            return Err(CoreError::invalid_input(format!("results[{i}].execution_name"), "must not be empty").into());
+            return Err(Error::invalid_input(
+                format!("results[{i}].execution_name"),
+                "must not be empty",
+            ));
         }
     }
     let (request, newest) = read_run(clients, config, request).await;
-    let summary = Summary::new(&request, &config.settings, &clients.region, Utc::now());
+    let summary = Summary::new(&request, &config.settings, &clients.rds.region, Utc::now());
     let subject = summary.subject();
 
     let (metrics, published, (slack, slack_error)) = futures_util::future::join3(
@@ -277,7 +259,7 @@ fn undelivered(
     config: &Config,
     metrics: &Result<usize, AwsFailure>,
     published: &Result<String, AwsFailure>,
-) -> Option<NotifyError> {
+) -> Option<Error> {
     let mut undelivered = Vec::new();
     if let Err(failure) = metrics {
         tracing::error!(error = %failure, "metrics not put");
@@ -287,7 +269,7 @@ fn undelivered(
         tracing::error!(error = %failure, topic = %config.sns_topic_arn, "SNS message not published");
         undelivered.push(format!("SNS: {failure}"));
     }
-    (!undelivered.is_empty()).then(|| NotifyError::NotificationFailed(undelivered.join("; ")))
+    (!undelivered.is_empty()).then(|| Error::NotificationFailed(undelivered.join("; ")))
 }
 
 /// Each database's result, and when our newest available snapshot of each

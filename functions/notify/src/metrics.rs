@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use backup_core::config::ModuleSettings;
-use backup_core::snapshots;
+use backup_core::rds::Rds;
 use backup_core::types::DatabaseKind;
-use backup_core::{CoreError, tags};
+use backup_core::{Error, tags};
 use chrono::{DateTime, Utc};
 
 use crate::summary::Summary;
@@ -107,11 +107,11 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
 /// Creation time of the newest available snapshot of ours, per database, for
 /// the databases of this run: one paginated listing, not one call per database.
 pub async fn newest_snapshots(
-    rds: &aws_sdk_rds::Client,
+    rds: &Rds,
     settings: &ModuleSettings,
     kinds: &[DatabaseKind],
-) -> Result<HashMap<String, DateTime<Utc>>, CoreError> {
-    let snapshots = snapshots::list_manual(rds, kinds).await?;
+) -> Result<HashMap<String, DateTime<Utc>>, Error> {
+    let snapshots = rds.list_manual_snapshots(kinds).await?;
     let mut newest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     for s in snapshots
         .iter()

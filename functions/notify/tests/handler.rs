@@ -15,10 +15,10 @@ use aws_sdk_sfn::types::error::ExecutionDoesNotExist;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, StateEnteredEventDetails};
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use backup_core::tags;
 use backup_core::testing::{self, fixture, http_status, mock_rds};
+use backup_core::{Error, tags};
 use backup_notify::summary::{ItemResult, NotifyRequest, Summary};
-use backup_notify::{Clients, Config, NotifyError, NotifyResult, Output, SlackDelivery, handle, handle_invocation};
+use backup_notify::{Clients, Config, NotifyResult, Output, SlackDelivery, handle, handle_invocation};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -147,7 +147,6 @@ fn clients(cloudwatch: &[&Rule], sns: &[&Rule], rds: &[&Rule], sfn: &[&Rule], sl
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |b| b
             .retry_config(testing::fast_retries())),
         http: reqwest::Client::builder().timeout(slack_timeout).build().unwrap(),
-        region: "us-east-1".into(),
     }
 }
 
@@ -775,7 +774,7 @@ fn described_run(status: ExecutionStatus, error: Option<&str>, cause: Option<&st
 }
 
 /// notify invoked with a status-change fixture; what it returned and sent.
-async fn notify_of_status_change(event: Value, sfn: &[&Rule]) -> (Result<Output, NotifyError>, Recorded) {
+async fn notify_of_status_change(event: Value, sfn: &[&Rule]) -> (Result<Output, Error>, Recorded) {
     let rec = recorded();
     let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));
     let result = handle_invocation(

@@ -19,13 +19,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use backup_core::aws::RegionalRds;
 use backup_core::config::{self, Env, ModuleSettings};
-use backup_core::snapshots::{self, SnapshotInfo};
+use backup_core::rds::{Rds, SnapshotInfo};
 use backup_core::types::{
     DatabaseKind, KeepReason, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune, StaleDatabase,
 };
-use backup_core::{AwsFailure, CoreError, exports, input, tags};
+use backup_core::{Error, exports, input, tags};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -44,24 +43,24 @@ pub const DELETE_CONCURRENCY: usize = 4;
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 pub struct Clients {
-    pub source: RegionalRds,
-    pub destination: Option<RegionalRds>,
+    pub source: Rds,
+    pub destination: Option<Rds>,
 }
 
 impl Clients {
     /// Adaptive retries: when RDS throttles the deletions, the client slows
     /// its own rate down instead of only backing each call off.
-    pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, CoreError> {
+    pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, Error> {
         let sdk_config = sdk_config
             .to_builder()
             .retry_config(backup_core::aws::adaptive_retries(sdk_config))
             .build();
         Ok(Clients {
-            source: RegionalRds::new(&sdk_config)?,
+            source: Rds::new(&sdk_config)?,
             destination: config
                 .destination_region
                 .as_ref()
-                .map(|region| RegionalRds::in_region(&sdk_config, region)),
+                .map(|region| Rds::in_region(&sdk_config, region)),
         })
     }
 }
@@ -84,12 +83,11 @@ impl Config {
     pub const DESTINATION_REGION: &'static str = "COPY_DESTINATION_REGION";
     pub const MAX_SNAPSHOT_AGE_HOURS: &'static str = "MAX_SNAPSHOT_AGE_HOURS";
 
-    pub fn from_env(env: &impl Env) -> Result<Self, CoreError> {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let retention_days = config::parsed_or(env, Self::RETENTION_DAYS, 30)?;
-        check_retention(retention_days).map_err(|reason| CoreError::config(Self::RETENTION_DAYS, reason))?;
+        check_retention(retention_days).map_err(|reason| Error::config(Self::RETENTION_DAYS, reason))?;
         let min_snapshots_to_keep = config::parsed_or(env, Self::MIN_SNAPSHOTS_TO_KEEP, 3)?;
-        check_min_keep(min_snapshots_to_keep)
-            .map_err(|reason| CoreError::config(Self::MIN_SNAPSHOTS_TO_KEEP, reason))?;
+        check_min_keep(min_snapshots_to_keep).map_err(|reason| Error::config(Self::MIN_SNAPSHOTS_TO_KEEP, reason))?;
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             retention_days,
@@ -101,13 +99,13 @@ impl Config {
     }
 }
 
-fn max_snapshot_age_hours(env: &impl Env) -> Result<Option<u32>, CoreError> {
+fn max_snapshot_age_hours(env: &impl Env) -> Result<Option<u32>, Error> {
     let Some(raw) = config::optional(env, Config::MAX_SNAPSHOT_AGE_HOURS)? else {
         return Ok(None);
     };
     match raw.trim().parse::<u32>() {
         Ok(hours) if hours >= 1 => Ok(Some(hours)),
-        _ => Err(CoreError::config(
+        _ => Err(Error::config(
             Config::MAX_SNAPSHOT_AGE_HOURS,
             format!("{raw:?} is not a whole number of hours of at least 1"),
         )),
@@ -130,12 +128,9 @@ fn check_min_keep(count: u32) -> Result<(), String> {
     }
 }
 
-/// Prune has no errors of its own: every failure is a [`CoreError`].
-pub type PruneError = CoreError;
-
 /// Everything listed in one region before any decision.
 struct RegionListing<'a> {
-    client: &'a RegionalRds,
+    client: &'a Rds,
     snapshots: Vec<SnapshotInfo>,
     /// ARNs of the snapshots a running export of this region reads.
     export_sources: Vec<String>,
@@ -159,13 +154,12 @@ pub async fn handle(
     config: &Config,
     event: Value,
     deadline: Option<SystemTime>,
-) -> Result<PruneResult, PruneError> {
+) -> Result<PruneResult, Error> {
     let request: PruneRequest = input::parse(event)?;
     let retention_days = request.retention_days.unwrap_or(config.retention_days);
-    check_retention(retention_days).map_err(|reason| CoreError::invalid_input("retention_days", reason))?;
+    check_retention(retention_days).map_err(|reason| Error::invalid_input("retention_days", reason))?;
     let min_snapshots_to_keep = request.min_snapshots_to_keep.unwrap_or(config.min_snapshots_to_keep);
-    check_min_keep(min_snapshots_to_keep)
-        .map_err(|reason| CoreError::invalid_input("min_snapshots_to_keep", reason))?;
+    check_min_keep(min_snapshots_to_keep).map_err(|reason| Error::invalid_input("min_snapshots_to_keep", reason))?;
     let dry_run = request.dry_run.unwrap_or(config.dry_run);
     let started = request.execution.execution_start_time;
     let policy = Policy {
@@ -209,13 +203,10 @@ pub async fn handle(
 }
 
 /// A region's manual DB and DB cluster snapshots and its running exports, listed at once.
-async fn list_region(client: &RegionalRds, prune: bool) -> Result<RegionListing<'_>, CoreError> {
+async fn list_region(client: &Rds, prune: bool) -> Result<RegionListing<'_>, Error> {
     let kinds = [DatabaseKind::Instance, DatabaseKind::Cluster];
-    let (snapshots, export_sources) = futures_util::future::try_join(
-        snapshots::list_manual(&client.rds, &kinds),
-        running_export_sources(client),
-    )
-    .await?;
+    let (snapshots, export_sources) =
+        futures_util::future::try_join(client.list_manual_snapshots(&kinds), running_export_sources(client)).await?;
     tracing::info!(region = %client.region, count = snapshots.len(), "manual snapshots listed");
     Ok(RegionListing {
         client,
@@ -226,8 +217,8 @@ async fn list_region(client: &RegionalRds, prune: bool) -> Result<RegionListing<
 }
 
 /// ARNs of snapshots that a running export reads.
-async fn running_export_sources(client: &RegionalRds) -> Result<Vec<String>, CoreError> {
-    let tasks = exports::running(&client.rds).await?;
+async fn running_export_sources(client: &Rds) -> Result<Vec<String>, Error> {
+    let tasks = exports::running(client).await?;
     Ok(tasks.iter().filter_map(|t| t.source_arn().map(str::to_owned)).collect())
 }
 
@@ -248,7 +239,7 @@ async fn apply(
     decisions: &[Decision],
     dry_run: bool,
     deadline: Option<SystemTime>,
-) -> Result<RegionPrune, CoreError> {
+) -> Result<RegionPrune, Error> {
     let region = listing.client.region.as_str();
     let mut result = RegionPrune {
         region: region.to_owned(),
@@ -310,7 +301,7 @@ async fn apply(
                 } else {
                     delete(listing.client, snapshot).await?
                 };
-                Ok::<_, CoreError>((snapshot, deletion))
+                Ok::<_, Error>((snapshot, deletion))
             }
         })
         .buffered(DELETE_CONCURRENCY);
@@ -369,50 +360,10 @@ fn push_capped<T>(list: &mut Vec<T>, item: T, truncated: &mut bool) {
 /// Deletes one snapshot (also done when it was already gone), or reports
 /// RDS's refusal of this one snapshot; `Err` when RDS is throttling or
 /// unavailable and the whole prune should be retried later.
-async fn delete(client: &RegionalRds, snapshot: &SnapshotInfo) -> Result<Deletion, CoreError> {
-    let failure = match snapshot.kind {
-        DatabaseKind::Instance => {
-            match client
-                .rds
-                .delete_db_snapshot()
-                .db_snapshot_identifier(&snapshot.snapshot_id)
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(Deletion::Deleted),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_db_snapshot_not_found_fault()) =>
-                {
-                    return Ok(Deletion::Deleted);
-                }
-                Err(err) => AwsFailure::from_sdk("DeleteDBSnapshot", &err),
-            }
-        }
-        DatabaseKind::Cluster => {
-            let result = client
-                .rds
-                .delete_db_cluster_snapshot()
-                .db_cluster_snapshot_identifier(&snapshot.snapshot_id)
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(Deletion::Deleted),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_db_cluster_snapshot_not_found_fault()) =>
-                {
-                    return Ok(Deletion::Deleted);
-                }
-                Err(err) => AwsFailure::from_sdk("DeleteDBClusterSnapshot", &err),
-            }
-        }
-    };
-    if failure.error_type().is_retryable() {
-        Err(failure.into())
-    } else {
-        Ok(Deletion::Refused(failure.to_string()))
+async fn delete(client: &Rds, snapshot: &SnapshotInfo) -> Result<Deletion, Error> {
+    match client.delete_snapshot(snapshot.kind, &snapshot.snapshot_id).await {
+        Ok(()) => Ok(Deletion::Deleted),
+        Err(err) if err.error_type().is_retryable() => Err(err),
+        Err(err) => Ok(Deletion::Refused(err.to_string())),
     }
 }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use backup_core::config::ModuleSettings;
-use backup_core::snapshots::SnapshotInfo;
+use backup_core::rds::SnapshotInfo;
 use backup_core::tags;
 use backup_core::types::{DatabaseKind, KeepReason};
 use chrono::{DateTime, Utc};

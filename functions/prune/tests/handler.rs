@@ -12,10 +12,9 @@ use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::types::{DbSnapshot, ExportTask, Tag};
 use aws_smithy_mocks::{Rule, mock};
-use backup_core::aws::RegionalRds;
 use backup_core::testing::{self, fixture, http_status, mock_rds_in, rds_error};
 use backup_core::types::{KeepReason, PruneResult};
-use backup_core::{CoreError, tags};
+use backup_core::{Error, tags};
 use backup_prune::{Clients, Config, handle};
 use serde_json::json;
 
@@ -101,14 +100,8 @@ fn config() -> Config {
 
 fn clients(source: &[&Rule], destination: Option<&[&Rule]>) -> Clients {
     Clients {
-        source: RegionalRds {
-            region: "us-east-1".into(),
-            rds: mock_rds_in("us-east-1", source),
-        },
-        destination: destination.map(|rules| RegionalRds {
-            region: "us-west-2".into(),
-            rds: mock_rds_in("us-west-2", rules),
-        }),
+        source: mock_rds_in("us-east-1", source),
+        destination: destination.map(|rules| mock_rds_in("us-west-2", rules)),
     }
 }
 
@@ -119,7 +112,7 @@ fn source_only() -> Config {
     }
 }
 
-async fn run(clients: &Clients, config: &Config) -> Result<PruneResult, CoreError> {
+async fn run(clients: &Clients, config: &Config) -> Result<PruneResult, Error> {
     handle(clients, config, fixture("prune-request.json"), None).await
 }
 

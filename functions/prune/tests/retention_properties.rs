@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use backup_core::config::ModuleSettings;
-use backup_core::snapshots::SnapshotInfo;
+use backup_core::rds::SnapshotInfo;
 use backup_core::types::{DatabaseKind, KeepReason};
 use backup_core::{tags, testing};
 use backup_prune::plan::{Decision, Policy, plan};

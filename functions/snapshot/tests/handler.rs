@@ -10,8 +10,8 @@ use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, DbSnapshot, T
 use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use backup_core::testing::{self, account_quota, fixture, http_status, mock_rds, rds_error};
-use backup_core::{tags, types::DatabaseKind};
-use backup_snapshot::{Clients, Config, SnapshotError, handle};
+use backup_core::{Error, tags, types::DatabaseKind};
+use backup_snapshot::{Clients, Config, handle};
 use serde_json::json;
 
 /// Builds the HTTP response a mocked call answers with.
@@ -21,10 +21,7 @@ const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
 const SNAPSHOT_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000";
 
 fn clients(rules: &[&Rule]) -> Clients {
-    Clients {
-        rds: mock_rds(rules),
-        region: "us-east-1".into(),
-    }
+    mock_rds(rules)
 }
 
 fn config() -> Config {
@@ -222,7 +219,7 @@ async fn a_busy_database_is_retryable_and_not_snapshotted() {
         .await
         .unwrap_err();
 
-    assert!(matches!(err, SnapshotError::DatabaseBusy { .. }), "{err:?}");
+    assert!(matches!(err, Error::DatabaseBusy { .. }), "{err:?}");
     assert_eq!(err.error_type().as_str(), "DatabaseBusy");
     assert!(
         err.to_string().contains("prod-database-1") && err.to_string().contains("backing-up"),

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_config::SdkConfig;
-use backup_core::error::diagnostic;
 use backup_core::naming::{self, MAX_EXPORT_TASK_ID_LEN, MAX_SNAPSHOT_ID_LEN};
+use backup_core::rds::Rds;
 use backup_core::types::{DatabaseKind, PollRequest, PollResult};
-use backup_core::{AwsFailure, CoreError, ErrorType, config, input, logging, snapshots};
+use backup_core::{AwsFailure, Error, config, input, logging};
 use serde_json::Value;
 
 /// Export task statuses that end the task without a complete export.
@@ -29,11 +29,11 @@ pub struct Clients {
     pub sdk_config: SdkConfig,
     pub rds: aws_sdk_rds::Client,
     pub region: String,
-    other_regions: Mutex<HashMap<String, aws_sdk_rds::Client>>,
+    other_regions: Mutex<HashMap<String, Rds>>,
 }
 
 impl Clients {
-    pub fn new(sdk_config: SdkConfig) -> Result<Self, CoreError> {
+    pub fn new(sdk_config: SdkConfig) -> Result<Self, Error> {
         Ok(Self::with_client(
             aws_sdk_rds::Client::new(&sdk_config),
             backup_core::aws::region_of(&sdk_config)?,
@@ -51,9 +51,12 @@ impl Clients {
         }
     }
 
-    fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
+    fn rds_in(&self, region: &str) -> Rds {
         if region == self.region {
-            return self.rds.clone();
+            return Rds {
+                region: self.region.clone(),
+                client: self.rds.clone(),
+            };
         }
         let mut clients = self
             .other_regions
@@ -61,50 +64,12 @@ impl Clients {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         clients
             .entry(region.to_owned())
-            .or_insert_with(|| backup_core::aws::rds_client_in(&self.sdk_config, region))
+            .or_insert_with(|| Rds::in_region(&self.sdk_config, region))
             .clone()
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum WaitError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error("snapshot {snapshot_id} in {region} ended in status {status}")]
-    SnapshotFailed {
-        snapshot_id: String,
-        region: String,
-        status: String,
-    },
-    #[error("export task {export_task_id} in {region} ended in status {status}: {cause}")]
-    ExportFailed {
-        export_task_id: String,
-        region: String,
-        status: String,
-        cause: String,
-    },
-    #[error("export task {export_task_id} not found in {region}")]
-    ExportTaskNotFound { export_task_id: String, region: String },
-}
-
-impl WaitError {
-    pub fn error_type(&self) -> ErrorType {
-        match self {
-            WaitError::Core(e) => e.error_type(),
-            WaitError::SnapshotFailed { .. } => ErrorType::SnapshotFailed,
-            WaitError::ExportFailed { .. } => ErrorType::ExportFailed,
-            WaitError::ExportTaskNotFound { .. } => ErrorType::ExportTaskNotFound,
-        }
-    }
-}
-
-impl From<WaitError> for lambda_runtime::Diagnostic {
-    fn from(err: WaitError) -> Self {
-        diagnostic(err.error_type(), &err)
-    }
-}
-
-pub async fn handle(clients: &Clients, event: Value) -> Result<PollResult, WaitError> {
+pub async fn handle(clients: &Clients, event: Value) -> Result<PollResult, Error> {
     // The state machine adds the run and the database for the logs only (see main.rs).
     match input::parse::<PollRequest>(logging::without_context(event))? {
         PollRequest::DbSnapshot { snapshot_id, region } => {
@@ -122,19 +87,18 @@ async fn poll_snapshot(
     kind: DatabaseKind,
     snapshot_id: &str,
     region: Option<String>,
-) -> Result<PollResult, WaitError> {
+) -> Result<PollResult, Error> {
     let snapshot_id = naming::rds_identifier("snapshot_id", snapshot_id, MAX_SNAPSHOT_ID_LEN)?;
     let region = match region {
         Some(region) => {
-            config::check_region(&region).map_err(|reason| CoreError::invalid_input("region", reason))?;
+            config::check_region(&region).map_err(|reason| Error::invalid_input("region", reason))?;
             region
         }
         None => clients.region.clone(),
     };
-    let rds = clients.rds_in(&region);
-    let snapshot = snapshots::require(&rds, kind, &snapshot_id, &region).await?;
+    let snapshot = clients.rds_in(&region).require_snapshot(kind, &snapshot_id).await?;
     if snapshot.has_failed() {
-        return Err(WaitError::SnapshotFailed {
+        return Err(Error::SnapshotFailed {
             snapshot_id,
             region,
             status: snapshot.status,
@@ -155,10 +119,10 @@ async fn poll_snapshot(
     })
 }
 
-async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResult, WaitError> {
+async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResult, Error> {
     let export_task_id = naming::rds_identifier("export_task_id", export_task_id, MAX_EXPORT_TASK_ID_LEN)?;
     let region = clients.region.clone();
-    let not_found = || WaitError::ExportTaskNotFound {
+    let not_found = || Error::ExportTaskNotFound {
         export_task_id: export_task_id.clone(),
         region: region.clone(),
     };
@@ -177,12 +141,12 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
         {
             return Err(not_found());
         }
-        Err(err) => return Err(CoreError::from(AwsFailure::from_sdk("DescribeExportTasks", &err)).into()),
+        Err(err) => return Err(AwsFailure::from_sdk("DescribeExportTasks", &err).into()),
     };
     // RDS documents upper-case statuses (COMPLETE); some tools report lower case.
     let status = task.status().unwrap_or_default().to_ascii_lowercase();
     if EXPORT_FAILED.contains(&status.as_str()) {
-        return Err(WaitError::ExportFailed {
+        return Err(Error::ExportFailed {
             export_task_id,
             region,
             status,

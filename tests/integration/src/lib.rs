@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_rds::types::Tag;
-use backup_core::snapshots::SnapshotInfo;
+use backup_core::rds::SnapshotInfo;
 
 pub const SOURCE_REGION: &str = "us-east-1";
 pub const DESTINATION_REGION: &str = "us-west-2";

@@ -53,7 +53,7 @@ impl Module {
         sdk: &aws_config::SdkConfig,
         kms_key: &str,
         event: Value,
-    ) -> Result<backup_core::types::SnapshotRecord, backup_copy::CopyError> {
+    ) -> Result<backup_core::types::SnapshotRecord, backup_core::Error> {
         let copy_env = self.env(&[
             ("COPY_DESTINATION_REGION", DESTINATION_REGION),
             ("COPY_KMS_KEY_ARN", kms_key),
@@ -91,7 +91,7 @@ async fn a_full_run_backs_up_copies_exports_prunes_and_notifies() {
     let module = Module::new(&p);
     let (db1, db2) = (format!("{p}-db1"), format!("{p}-db2"));
     let rds = aws_sdk_rds::Client::new(&sdk);
-    let west = backup_core::aws::rds_client_in(&sdk, DESTINATION_REGION);
+    let west = backup_core::rds::Rds::in_region(&sdk, DESTINATION_REGION).client;
     create_instance(&rds, &db1, "postgres").await;
     create_instance(&rds, &db2, "mysql").await;
     let west_key = create_kms_key(&sdk, DESTINATION_REGION).await;
@@ -421,7 +421,7 @@ async fn an_aurora_cluster_is_snapshotted_copied_and_pruned_as_a_cluster() {
         (DatabaseKind::Cluster, DESTINATION_REGION)
     );
 
-    let west = backup_core::aws::rds_client_in(&sdk, DESTINATION_REGION);
+    let west = backup_core::rds::Rds::in_region(&sdk, DESTINATION_REGION).client;
     let copies = west
         .describe_db_cluster_snapshots()
         .db_cluster_snapshot_identifier(naming::snapshot_id(&cluster, start))
@@ -515,7 +515,7 @@ async fn refusals_name_the_database_and_leave_nothing_behind() {
         .unwrap_err();
     assert_eq!(err.error_type().as_str(), "AccessDenied");
     assert!(err.to_string().contains("KMSKeyNotAccessibleFault"), "{err}");
-    let west = backup_core::aws::rds_client_in(&sdk, DESTINATION_REGION);
+    let west = backup_core::rds::Rds::in_region(&sdk, DESTINATION_REGION).client;
     assert!(manual_snapshots(&west, &p).await.is_empty());
 }
 

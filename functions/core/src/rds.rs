@@ -1,0 +1,494 @@
+//! The RDS layer: every RDS call the functions make, written once for DB
+//! instances and Aurora DB clusters alike. The SDK has a separate operation
+//! for each kind (`CreateDBSnapshot` / `CreateDBClusterSnapshot`...); callers
+//! pass a [`DatabaseKind`] and get one [`SnapshotInfo`], [`DatabaseInfo`] or
+//! [`Refusal`] back, whatever the kind.
+
+use std::error::Error as StdError;
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, DbSnapshot, Tag};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
+
+use crate::config::ModuleSettings;
+use crate::error::{AwsFailure, Error};
+use crate::tags;
+use crate::types::{DatabaseKind, SnapshotRecord};
+
+/// Snapshot statuses after which a snapshot will never become available.
+pub const FAILED_STATUSES: [&str; 5] = [
+    "failed",
+    "deleted",
+    "deleting",
+    "incompatible-restore",
+    "incompatible-parameters",
+];
+
+/// An RDS client and the region it talks to.
+#[derive(Debug, Clone)]
+pub struct Rds {
+    pub region: String,
+    pub client: aws_sdk_rds::Client,
+}
+
+/// The fields of a DB or DB cluster snapshot the functions use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotInfo {
+    pub kind: DatabaseKind,
+    pub snapshot_id: String,
+    pub arn: String,
+    pub db_identifier: String,
+    pub status: String,
+    pub snapshot_type: String,
+    pub engine: String,
+    pub encrypted: bool,
+    pub created_at: Option<DateTime<Utc>>,
+    pub percent_progress: Option<i32>,
+    /// For a cross-region copy: the ARN of its source, as RDS reports it.
+    pub source_arn: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+fn owned(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_owned()
+}
+
+impl From<&DbSnapshot> for SnapshotInfo {
+    fn from(s: &DbSnapshot) -> Self {
+        SnapshotInfo {
+            kind: DatabaseKind::Instance,
+            snapshot_id: owned(s.db_snapshot_identifier()),
+            arn: owned(s.db_snapshot_arn()),
+            db_identifier: owned(s.db_instance_identifier()),
+            status: owned(s.status()),
+            snapshot_type: owned(s.snapshot_type()),
+            engine: owned(s.engine()),
+            encrypted: s.encrypted().unwrap_or(false),
+            created_at: s.snapshot_create_time().and_then(to_chrono),
+            percent_progress: s.percent_progress(),
+            source_arn: s.source_db_snapshot_identifier().map(str::to_owned),
+            tags: s.tag_list().to_vec(),
+        }
+    }
+}
+
+impl From<&DbClusterSnapshot> for SnapshotInfo {
+    fn from(s: &DbClusterSnapshot) -> Self {
+        SnapshotInfo {
+            kind: DatabaseKind::Cluster,
+            snapshot_id: owned(s.db_cluster_snapshot_identifier()),
+            arn: owned(s.db_cluster_snapshot_arn()),
+            db_identifier: owned(s.db_cluster_identifier()),
+            status: owned(s.status()),
+            snapshot_type: owned(s.snapshot_type()),
+            engine: owned(s.engine()),
+            encrypted: s.storage_encrypted().unwrap_or(false),
+            created_at: s.snapshot_create_time().and_then(to_chrono),
+            percent_progress: s.percent_progress(),
+            source_arn: s.source_db_cluster_snapshot_arn().map(str::to_owned),
+            tags: s.tag_list().to_vec(),
+        }
+    }
+}
+
+impl SnapshotInfo {
+    pub fn is_available(&self) -> bool {
+        self.status == "available"
+    }
+
+    pub fn has_failed(&self) -> bool {
+        FAILED_STATUSES.contains(&self.status.as_str())
+    }
+
+    /// The record of a snapshot an earlier attempt of this execution created;
+    /// `IdentifierConflict` when the snapshot with our identifier is not ours.
+    pub fn adopt(self, settings: &ModuleSettings, db_identifier: &str, region: &str) -> Result<SnapshotRecord, Error> {
+        if !tags::is_ours(&self.tags, settings, Some(db_identifier)) {
+            return Err(Error::IdentifierConflict {
+                resource: "snapshot",
+                id: self.snapshot_id,
+                region: region.to_owned(),
+                reason: format!(
+                    "its tags do not carry {}={} and {}={db_identifier}",
+                    tags::MANAGED_BY,
+                    settings.instance,
+                    tags::SOURCE_DB
+                ),
+            });
+        }
+        Ok(SnapshotRecord {
+            db_identifier: db_identifier.to_owned(),
+            kind: self.kind,
+            snapshot_id: self.snapshot_id,
+            snapshot_arn: self.arn,
+            region: region.to_owned(),
+            engine: self.engine,
+            encrypted: self.encrypted,
+            status: self.status,
+            created: false,
+        })
+    }
+}
+
+/// The fields of a DB instance or DB cluster the functions use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseInfo {
+    pub kind: DatabaseKind,
+    pub identifier: String,
+    pub engine: String,
+    pub encrypted: bool,
+    pub status: String,
+    /// For a DB instance that belongs to an Aurora DB cluster: the cluster.
+    pub cluster: Option<String>,
+}
+
+impl From<&DbInstance> for DatabaseInfo {
+    fn from(db: &DbInstance) -> Self {
+        DatabaseInfo {
+            kind: DatabaseKind::Instance,
+            identifier: owned(db.db_instance_identifier()),
+            engine: owned(db.engine()),
+            encrypted: db.storage_encrypted().unwrap_or(false),
+            status: owned(db.db_instance_status()),
+            cluster: db.db_cluster_identifier().map(str::to_owned),
+        }
+    }
+}
+
+impl From<&DbCluster> for DatabaseInfo {
+    fn from(db: &DbCluster) -> Self {
+        DatabaseInfo {
+            kind: DatabaseKind::Cluster,
+            identifier: owned(db.db_cluster_identifier()),
+            engine: owned(db.engine()),
+            encrypted: db.storage_encrypted().unwrap_or(false),
+            status: owned(db.status()),
+            cluster: None,
+        }
+    }
+}
+
+/// Why RDS refused to create, copy or delete a snapshot, whatever the kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// A snapshot with the target identifier exists already.
+    AlreadyExists,
+    /// The database, or the source snapshot, does not exist.
+    NotFound,
+    /// The database or the source snapshot is not in a state that allows it.
+    InvalidState(AwsFailure),
+    /// `SnapshotQuotaExceeded`: the manual snapshot quota, or for a copy the
+    /// destination's copy slots.
+    QuotaExceeded(AwsFailure),
+    /// Any other failure.
+    Failed(AwsFailure),
+}
+
+/// RDS error codes by what they mean, the same for both kinds (the codes the
+/// SDK's `is_*_fault` methods test; the API reference lists them per action).
+const ALREADY_EXISTS: [&str; 2] = ["DBSnapshotAlreadyExists", "DBClusterSnapshotAlreadyExistsFault"];
+const NOT_FOUND: [&str; 4] = [
+    "DBInstanceNotFound",
+    "DBClusterNotFoundFault",
+    "DBSnapshotNotFound",
+    "DBClusterSnapshotNotFoundFault",
+];
+const INVALID_STATE: [&str; 4] = [
+    "InvalidDBInstanceState",
+    "InvalidDBClusterStateFault",
+    "InvalidDBSnapshotState",
+    "InvalidDBClusterSnapshotStateFault",
+];
+const QUOTA_EXCEEDED: &str = "SnapshotQuotaExceeded";
+
+impl Refusal {
+    fn from_sdk<E>(action: &'static str, err: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+    {
+        match err.code() {
+            Some(code) if ALREADY_EXISTS.contains(&code) => Refusal::AlreadyExists,
+            Some(code) if NOT_FOUND.contains(&code) => Refusal::NotFound,
+            Some(code) if INVALID_STATE.contains(&code) => Refusal::InvalidState(AwsFailure::from_sdk(action, err)),
+            Some(QUOTA_EXCEEDED) => Refusal::QuotaExceeded(AwsFailure::from_sdk(action, err)),
+            _ => Refusal::Failed(AwsFailure::from_sdk(action, err)),
+        }
+    }
+}
+
+/// `Ok(None)` for a missing resource, the error of `action` otherwise.
+fn none_if_not_found<T, E>(
+    action: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>, Error>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err) => match Refusal::from_sdk(action, &err) {
+            Refusal::NotFound => Ok(None),
+            _ => Err(AwsFailure::from_sdk(action, &err).into()),
+        },
+    }
+}
+
+impl Rds {
+    /// The client of the configuration's own region.
+    pub fn new(sdk_config: &SdkConfig) -> Result<Self, Error> {
+        Ok(Rds {
+            region: crate::aws::region_of(sdk_config)?,
+            client: aws_sdk_rds::Client::new(sdk_config),
+        })
+    }
+
+    /// A client of another region, sharing everything else with `sdk_config`.
+    pub fn in_region(sdk_config: &SdkConfig, region: &str) -> Self {
+        let config = aws_sdk_rds::config::Builder::from(sdk_config)
+            .region(Region::new(region.to_owned()))
+            .build();
+        Rds {
+            region: region.to_owned(),
+            client: aws_sdk_rds::Client::from_conf(config),
+        }
+    }
+
+    /// The database named `identifier`: a DB instance or, failing that (or
+    /// when `kind` says so), an Aurora DB cluster. `None` when neither exists.
+    pub async fn describe_database(
+        &self,
+        identifier: &str,
+        kind: Option<DatabaseKind>,
+    ) -> Result<Option<DatabaseInfo>, Error> {
+        let found = self.find_database(identifier, kind).await?;
+        Ok(found.map(|database| DatabaseInfo {
+            identifier: identifier.to_owned(),
+            ..database
+        }))
+    }
+
+    async fn find_database(&self, identifier: &str, kind: Option<DatabaseKind>) -> Result<Option<DatabaseInfo>, Error> {
+        if kind != Some(DatabaseKind::Cluster) {
+            let action = "DescribeDBInstances";
+            let result = self
+                .client
+                .describe_db_instances()
+                .db_instance_identifier(identifier)
+                .send()
+                .await;
+            let found = none_if_not_found(action, result)?;
+            if let Some(instance) = found.as_ref().and_then(|out| out.db_instances().first()) {
+                return Ok(Some(DatabaseInfo::from(instance)));
+            }
+            if kind == Some(DatabaseKind::Instance) {
+                return Ok(None);
+            }
+        }
+        let action = "DescribeDBClusters";
+        let result = self
+            .client
+            .describe_db_clusters()
+            .db_cluster_identifier(identifier)
+            .send()
+            .await;
+        Ok(none_if_not_found(action, result)?.and_then(|out| out.db_clusters().first().map(DatabaseInfo::from)))
+    }
+
+    /// Creates a manual snapshot of the database, with `tags`. `Ok(None)` when
+    /// RDS accepted it without describing it.
+    pub async fn create_snapshot(
+        &self,
+        kind: DatabaseKind,
+        db_identifier: &str,
+        snapshot_id: &str,
+        tags: Vec<Tag>,
+    ) -> Result<Option<SnapshotInfo>, Refusal> {
+        match kind {
+            DatabaseKind::Instance => {
+                let action = "CreateDBSnapshot";
+                self.client
+                    .create_db_snapshot()
+                    .db_instance_identifier(db_identifier)
+                    .db_snapshot_identifier(snapshot_id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map(|out| out.db_snapshot().map(SnapshotInfo::from))
+                    .map_err(|err| Refusal::from_sdk(action, &err))
+            }
+            DatabaseKind::Cluster => {
+                let action = "CreateDBClusterSnapshot";
+                self.client
+                    .create_db_cluster_snapshot()
+                    .db_cluster_identifier(db_identifier)
+                    .db_cluster_snapshot_identifier(snapshot_id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map(|out| out.db_cluster_snapshot().map(SnapshotInfo::from))
+                    .map_err(|err| Refusal::from_sdk(action, &err))
+            }
+        }
+    }
+
+    /// Copies the snapshot `source_arn` (of another region) into this region
+    /// as `target_id`, encrypted with `kms_key_id` when given, with `tags`.
+    /// `Ok(None)` when RDS accepted it without describing it.
+    pub async fn copy_snapshot(
+        &self,
+        kind: DatabaseKind,
+        source_arn: &str,
+        target_id: &str,
+        kms_key_id: Option<String>,
+        tags: Vec<Tag>,
+    ) -> Result<Option<SnapshotInfo>, Refusal> {
+        match kind {
+            DatabaseKind::Instance => {
+                let action = "CopyDBSnapshot";
+                self.client
+                    .copy_db_snapshot()
+                    .source_db_snapshot_identifier(source_arn)
+                    .target_db_snapshot_identifier(target_id)
+                    .set_kms_key_id(kms_key_id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map(|out| out.db_snapshot().map(SnapshotInfo::from))
+                    .map_err(|err| Refusal::from_sdk(action, &err))
+            }
+            DatabaseKind::Cluster => {
+                let action = "CopyDBClusterSnapshot";
+                self.client
+                    .copy_db_cluster_snapshot()
+                    .source_db_cluster_snapshot_identifier(source_arn)
+                    .target_db_cluster_snapshot_identifier(target_id)
+                    .set_kms_key_id(kms_key_id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map(|out| out.db_cluster_snapshot().map(SnapshotInfo::from))
+                    .map_err(|err| Refusal::from_sdk(action, &err))
+            }
+        }
+    }
+
+    /// Deletes a snapshot; a snapshot that is already gone counts as deleted.
+    pub async fn delete_snapshot(&self, kind: DatabaseKind, snapshot_id: &str) -> Result<(), Error> {
+        match kind {
+            DatabaseKind::Instance => {
+                let action = "DeleteDBSnapshot";
+                let result = self
+                    .client
+                    .delete_db_snapshot()
+                    .db_snapshot_identifier(snapshot_id)
+                    .send()
+                    .await;
+                none_if_not_found(action, result).map(drop)
+            }
+            DatabaseKind::Cluster => {
+                let action = "DeleteDBClusterSnapshot";
+                let result = self
+                    .client
+                    .delete_db_cluster_snapshot()
+                    .db_cluster_snapshot_identifier(snapshot_id)
+                    .send()
+                    .await;
+                none_if_not_found(action, result).map(drop)
+            }
+        }
+    }
+
+    /// Looks a snapshot up by identifier; `None` when it does not exist.
+    pub async fn describe_snapshot(
+        &self,
+        kind: DatabaseKind,
+        snapshot_id: &str,
+    ) -> Result<Option<SnapshotInfo>, Error> {
+        match kind {
+            DatabaseKind::Instance => {
+                let action = "DescribeDBSnapshots";
+                let result = self
+                    .client
+                    .describe_db_snapshots()
+                    .db_snapshot_identifier(snapshot_id)
+                    .send()
+                    .await;
+                Ok(none_if_not_found(action, result)?
+                    .and_then(|out| out.db_snapshots().first().map(SnapshotInfo::from)))
+            }
+            DatabaseKind::Cluster => {
+                let action = "DescribeDBClusterSnapshots";
+                let result = self
+                    .client
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_snapshot_identifier(snapshot_id)
+                    .send()
+                    .await;
+                Ok(none_if_not_found(action, result)?
+                    .and_then(|out| out.db_cluster_snapshots().first().map(SnapshotInfo::from)))
+            }
+        }
+    }
+
+    /// Like [`Rds::describe_snapshot`], but a missing snapshot is `SnapshotNotFound`.
+    pub async fn require_snapshot(&self, kind: DatabaseKind, snapshot_id: &str) -> Result<SnapshotInfo, Error> {
+        self.describe_snapshot(kind, snapshot_id)
+            .await?
+            .ok_or_else(|| Error::SnapshotNotFound {
+                snapshot_id: snapshot_id.to_owned(),
+                region: self.region.clone(),
+            })
+    }
+
+    /// Every manual snapshot of the given kinds in this region: pages of 100,
+    /// tags read from `TagList` (no per-snapshot calls). The two kinds are
+    /// listed at the same time; DB snapshots come first in the result.
+    pub async fn list_manual_snapshots(&self, kinds: &[DatabaseKind]) -> Result<Vec<SnapshotInfo>, Error> {
+        let instances = async {
+            if !kinds.contains(&DatabaseKind::Instance) {
+                return Ok(Vec::new());
+            }
+            let mut snapshots = Vec::new();
+            let mut pages = self
+                .client
+                .describe_db_snapshots()
+                .snapshot_type("manual")
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
+                snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
+            }
+            Ok::<_, Error>(snapshots)
+        };
+        let clusters = async {
+            if !kinds.contains(&DatabaseKind::Cluster) {
+                return Ok(Vec::new());
+            }
+            let mut snapshots = Vec::new();
+            let mut pages = self
+                .client
+                .describe_db_cluster_snapshots()
+                .snapshot_type("manual")
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
+                snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
+            }
+            Ok(snapshots)
+        };
+        let (mut snapshots, clusters) = futures_util::future::try_join(instances, clusters).await?;
+        snapshots.extend(clusters);
+        Ok(snapshots)
+    }
+}
