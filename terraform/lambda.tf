@@ -92,6 +92,16 @@ resource "aws_lambda_function" "backup" {
   tags = local.tags
 
   lifecycle {
+    # The environment is what the function reads (statemachine/contract.json): every
+    # variable set is one it reads, and none it requires is missing (the copy function
+    # is only invoked when copies are configured).
+    precondition {
+      condition = alltrue(concat(
+        [for name in keys(local.function_environment[each.key]) : contains(local.contract.functions[each.key].environment[*].name, name)],
+        [for v in local.contract.functions[each.key].environment : contains(keys(local.function_environment[each.key]), v.name) if v.required && (each.key != "copy" || local.copy_region != null)],
+      ))
+      error_message = "The ${each.key} function's environment (${join(", ", keys(local.function_environment[each.key]))}) does not match what it reads: ${join(", ", [for v in local.contract.functions[each.key].environment : "${v.name}${v.required ? "" : " (optional)"}"])}."
+    }
     precondition {
       condition     = fileexists(local.packages[each.key])
       error_message = "The ${each.key} function's zip ${local.packages[each.key]} is missing: run scripts/build-lambdas${var.lambda_architecture == "arm64" ? " --arm64" : ""}, or point lambda_package_dir at the built zips."

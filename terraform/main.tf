@@ -23,7 +23,10 @@ locals {
   # Regions where the functions read and delete their snapshots.
   snapshot_regions = distinct(compact([local.region, local.copy_region]))
 
-  functions = toset(["snapshot", "wait-for-available", "export", "copy", "prune", "notify"])
+  # Generated from the functions' code (cargo run --package backup-core --bin contract):
+  # the functions, the environment each reads, and the Retry policy of their tasks.
+  contract  = jsondecode(file("${path.module}/../statemachine/contract.json"))
+  functions = toset(keys(local.contract.functions))
   function_names = {
     for f in local.functions : f => "${local.prefix}-${f}"
   }

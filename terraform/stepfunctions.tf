@@ -9,12 +9,18 @@ locals {
   state_machine_name = "${local.prefix}-backup"
   # ARNs from the names, so the plan shows the whole definitions.
   function_arn_values = { for f in local.functions : "${replace(f, "-", "_")}_function_arn" => local.function_arns[f] }
-  database_state_machine_definition = templatefile("${path.module}/../statemachine/database.asl.json", {
-    for f in ["snapshot", "wait_for_available", "export", "copy"] : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"]
-  })
+  # Each function's tasks retry as the contract says.
+  retry_values       = { for f in local.functions : "${replace(f, "-", "_")}_retry" => jsonencode(local.contract.functions[f].retry) }
+  database_functions = ["snapshot", "wait_for_available", "export", "copy"]
+  database_state_machine_definition = templatefile("${path.module}/../statemachine/database.asl.json", merge(
+    { for f in local.database_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
+    { for f in local.database_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
+  ))
   state_machine_definition = templatefile("${path.module}/../statemachine/backup.asl.json", {
     prune_function_arn            = local.function_arn_values.prune_function_arn
     notify_function_arn           = local.function_arn_values.notify_function_arn
+    prune_retry                   = local.retry_values.prune_retry
+    notify_retry                  = local.retry_values.notify_retry
     database_state_machine_arn    = local.database_state_machine_arn
     db_identifiers                = jsonencode(local.databases)
     retention_days                = var.backup_retention_days

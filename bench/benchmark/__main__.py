@@ -58,7 +58,7 @@ def main() -> int:
         f"## database-backup benchmark, {stamp}, commit {commit}",
         "",
         f"Machine: {platform.machine()}, {platform.system()} {platform.release()}, Python {platform.python_version()}; "
-        "local AWS: moto behind tests/local_aws's gateway, every function a fresh process under the Lambda "
+        "local AWS: moto behind scripts/python/local_aws's gateway, every function a fresh process under the Lambda "
         f"Runtime API. Took {time.monotonic() - started:.0f} s.",
         "",
         *report.cold_start_table(cold, zips),

@@ -89,8 +89,7 @@ class Demo(unittest.TestCase):
         result = subprocess.run(["scripts/demo", *args], cwd=ROOT, capture_output=True, text=True, timeout=1800)
         output = result.stdout + result.stderr
         print(f"\n--- scripts/demo {' '.join(args)}: exit {result.returncode} in {time.monotonic() - started:.0f} s")
-        # (without terraform's own output)
-        print("\n".join(line for line in output.splitlines() if not line.startswith("  | ")))
+        print(output)  # terraform's own output is in the demo's log (.tools/demo/terraform.log)
         return result.returncode, output, time.monotonic() - started
 
     def snapshots(self, region: str) -> dict[str, dict]:
@@ -375,7 +374,7 @@ class Demo(unittest.TestCase):
         result = subprocess.run(
             [str(ROOT / ".tools" / "venv" / "bin" / "python"), "-m", "demo", "down"],
             cwd=ROOT, capture_output=True, text=True, timeout=900,
-            env=dict(os.environ, PYTHONPATH=str(ROOT / "tests")),
+            env=dict(os.environ, PYTHONPATH=str(ROOT / "scripts" / "python")),
         )
         self.assertEqual(result.returncode, 0, result.stdout[-4000:] + result.stderr)
         self.assertEqual(self.stack.resources(), [])

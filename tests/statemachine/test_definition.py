@@ -1,7 +1,8 @@
 """The state machine definitions (the run, and the one database each Map
 item starts): they render, asl-validator and the local
 ValidateStateMachineDefinition accept them (and refuse broken ones), and their
-Retry/Catch use the error names the functions define (README's table)."""
+Retry/Catch use the error names and retry policies the functions define
+(statemachine/contract.json, generated from their code)."""
 
 from __future__ import annotations
 
@@ -25,16 +26,9 @@ LAMBDA_TRANSIENT = {
 }
 
 
-def readme_error_names() -> dict[str, bool]:
-    """Error name -> retryable, from README's table between the error-types markers."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("<!-- error-types:start -->")[1].split("<!-- error-types:end -->")[0]
-    names = {}
-    for row in table.splitlines():
-        cells = [c.strip() for c in row.strip().strip("|").split("|")]
-        if len(cells) >= 2 and re.fullmatch(r"`[A-Za-z]+`", cells[0]):
-            names[cells[0].strip("`")] = cells[1].lower() == "yes"
-    return names
+def contract_error_names() -> dict[str, bool]:
+    """Error name -> retryable, from the contract the functions' code generates."""
+    return {e["name"]: e["retry_class"] is not None for e in asl.contract()["errors"]}
 
 
 def rendered(**changes) -> str:
@@ -142,13 +136,19 @@ class Definition(unittest.TestCase):
         passed = {key.removesuffix(".$") for key in selector["request"]["config"]}
         self.assertEqual(read, passed)
 
+    def test_every_lambda_task_retries_as_the_contract_says_for_its_function(self):
+        retries = {name: f["retry"] for name, f in asl.contract()["functions"].items()}
+        for name, task in self.lambda_tasks():
+            function = task["Resource"].split(":function:")[1].removeprefix("dbbackup-local-")
+            self.assertEqual(task["Retry"], retries[function], name)
+
     def test_retry_and_catch_use_the_functions_error_names(self):
-        names = readme_error_names()
+        names = contract_error_names()
         self.assertGreaterEqual(len(names), 19)
         used = {e for _, s in self.lambda_tasks() for r in s.get("Retry", []) for e in r["ErrorEquals"]}
         for error in used - LAMBDA_TRANSIENT - {"Lambda.TooManyRequestsException"}:
             self.assertIn(error, names, "a retrier names an error no function raises")
-            self.assertTrue(names[error], f"{error} is permanent in README but retried")
+            self.assertTrue(names[error], f"{error} is permanent in the contract but retried")
         retryable = {n for n, retry in names.items() if retry}
         self.assertEqual(retryable - used, set(), "retryable errors that no retrier handles")
 

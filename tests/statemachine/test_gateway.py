@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 import zipfile
 
+import boto3
+import botocore.config
 import botocore.exceptions
 
 from harness import SOURCE, control, endpoint
@@ -162,6 +164,24 @@ class Faults(GatewayTest):
             rds.describe_db_instances()
         self.assertEqual(rds.describe_db_instances()["DBInstances"], [])
         self.assertEqual(control("GET", "calls")["rds:DescribeDBInstances"], 2)
+
+    def test_the_interpreters_polling_of_a_child_execution_is_not_faulted(self):
+        # moto's interpreter signs its service integrations' calls with the key `ak`; its
+        # DescribeExecution polling of a .sync:2 child is a call AWS does not make.
+        interpreter = boto3.client("stepfunctions", endpoint_url=endpoint(), region_name=SOURCE,
+                                   aws_access_key_id="ak", aws_secret_access_key="sk",
+                                   config=botocore.config.Config(retries={"total_max_attempts": 1}))
+        arn = "arn:aws:states:us-east-1:123456789012:execution:dbbackup-local-database:none"
+        for action in ("states:DescribeExecution", "states:ListStateMachines"):
+            control("POST", "faults", {"action": action, "count": None, "http_status": 503, "error_code": "Unavailable"})
+        with self.assertRaises(interpreter.exceptions.ExecutionDoesNotExist):  # moto's own answer
+            interpreter.describe_execution(executionArn=arn)
+        with self.assertRaises(botocore.exceptions.ClientError) as raised:  # the interpreter's other calls are
+            interpreter.list_state_machines()
+        self.assertEqual(raised.exception.response["ResponseMetadata"]["HTTPStatusCode"], 503)
+        with self.assertRaises(botocore.exceptions.ClientError) as raised:  # and everyone else's
+            self.aws.client("stepfunctions", SOURCE).describe_execution(executionArn=arn)
+        self.assertEqual(raised.exception.response["ResponseMetadata"]["HTTPStatusCode"], 503)
 
     def test_a_wrong_fault_is_refused_naming_the_field(self):
         for document, field in [({"action": "CreateDBSnapshot", "error_code": "X"}, "action"),

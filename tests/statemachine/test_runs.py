@@ -324,7 +324,7 @@ class InvalidInput(LocalAwsTest):
 
 
 class StartedWithTheAwsCli(LocalAwsTest):
-    """The README's way of running a backup by hand, with the pinned AWS CLI."""
+    """docs/local-aws.md's way of running a backup by hand, with the pinned AWS CLI."""
 
     databases = {"prod-database-1": "postgres"}
 

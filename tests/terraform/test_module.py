@@ -163,9 +163,9 @@ class TerraformModuleTest(unittest.TestCase):
                 result = run(["validate"], path)
                 self.assertIn("The configuration is valid", result.stdout)
 
-    def test_readme_tables_match_the_module(self):
+    def test_generated_doc_tables_match_their_sources(self):
         result = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "terraform-docs.py"), "--check"], capture_output=True, text=True
+            [sys.executable, str(ROOT / "scripts" / "docs-tables.py"), "--check"], capture_output=True, text=True
         )
         self.assertEqual(result.returncode, 0, result.stderr)
 

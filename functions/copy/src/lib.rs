@@ -9,6 +9,7 @@
 
 use aws_config::SdkConfig;
 use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::contract::env;
 use backup_core::naming;
 use backup_core::quota::{self, QuotaUsage};
 use backup_core::rds::{Rds, Refusal};
@@ -38,8 +39,8 @@ pub struct Config {
 }
 
 impl Config {
-    pub const DESTINATION_REGION: &'static str = "COPY_DESTINATION_REGION";
-    pub const KMS_KEY_ARN: &'static str = "COPY_KMS_KEY_ARN";
+    pub const DESTINATION_REGION: &'static str = env::COPY_DESTINATION_REGION;
+    pub const KMS_KEY_ARN: &'static str = env::COPY_KMS_KEY_ARN;
 
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let destination_region = config::optional_region(env, Self::DESTINATION_REGION)?

@@ -237,3 +237,8 @@ fn configuration_requires_a_destination_and_a_key_in_it() {
         );
     }
 }
+
+#[test]
+fn the_configuration_reads_the_environment_the_contract_lists() {
+    testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Copy, Config::from_env);
+}

@@ -32,9 +32,20 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// Adaptive retries with the configuration's attempts: besides backing each
 /// call off, the client slows its own rate down once AWS throttles it. For
 /// callers that make many calls in a row (prune's deletions, notify's reads).
+/// `AWS_RETRY_MODE=standard` (the SDK's standard variable) turns the rate
+/// limiter off: the fault tests, which throttle every call for good, use it
+/// so as not to wait minutes on it.
 pub fn adaptive_retries(sdk_config: &SdkConfig) -> RetryConfig {
     let attempts = sdk_config.retry_config().map_or(MAX_ATTEMPTS, |r| r.max_attempts());
-    RetryConfig::adaptive().with_max_attempts(attempts)
+    retries_for_mode(std::env::var("AWS_RETRY_MODE").ok().as_deref()).with_max_attempts(attempts)
+}
+
+/// Adaptive retries unless `setting` asks for standard ones.
+fn retries_for_mode(setting: Option<&str>) -> RetryConfig {
+    match setting.map(str::trim) {
+        Some(mode) if mode.eq_ignore_ascii_case("standard") => RetryConfig::standard(),
+        _ => RetryConfig::adaptive(),
+    }
 }
 
 /// The SDK's attempts per call: `AWS_MAX_ATTEMPTS` (the SDK's standard
@@ -87,6 +98,15 @@ mod tests {
             adaptive_retries(&SdkConfig::builder().build()).max_attempts(),
             MAX_ATTEMPTS
         );
+    }
+
+    #[test]
+    fn retries_are_adaptive_unless_standard_is_asked_for() {
+        use aws_config::retry::RetryMode;
+        assert_eq!(retries_for_mode(None).mode(), RetryMode::Adaptive);
+        assert_eq!(retries_for_mode(Some("adaptive")).mode(), RetryMode::Adaptive);
+        assert_eq!(retries_for_mode(Some("legacy")).mode(), RetryMode::Adaptive);
+        assert_eq!(retries_for_mode(Some(" Standard ")).mode(), RetryMode::Standard);
     }
 
     #[test]

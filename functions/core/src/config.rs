@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use crate::contract::env;
 use crate::error::Error;
 use crate::tags;
 
@@ -135,10 +136,10 @@ pub struct ModuleSettings {
 }
 
 impl ModuleSettings {
-    pub const PROJECT_NAME: &'static str = "PROJECT_NAME";
-    pub const ENVIRONMENT: &'static str = "ENVIRONMENT";
-    pub const BACKUP_INSTANCE: &'static str = "BACKUP_INSTANCE";
-    pub const ADDITIONAL_TAGS: &'static str = "ADDITIONAL_TAGS";
+    pub const PROJECT_NAME: &'static str = env::PROJECT_NAME;
+    pub const ENVIRONMENT: &'static str = env::ENVIRONMENT;
+    pub const BACKUP_INSTANCE: &'static str = env::BACKUP_INSTANCE;
+    pub const ADDITIONAL_TAGS: &'static str = env::ADDITIONAL_TAGS;
 
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let project = required(env, Self::PROJECT_NAME)?;

@@ -3,8 +3,9 @@
 //! Step Functions matches `Retry` and `Catch` on the `errorType` a function
 //! returns. Every function fails with one [`Error`], whose variant names are
 //! those `errorType` names ([`ErrorType`], derived from the variants, so the
-//! two cannot drift); they are documented in the README's error table and
-//! `statemachine/` refers to them by these strings.
+//! two cannot drift). Their retry classes and descriptions go into the
+//! contract (`crate::contract`, `statemachine/contract.json`), from which the
+//! state machines' `Retry` blocks and the docs' error table are made.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -20,16 +21,16 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 #[strum_discriminants(
     name(ErrorType),
     vis(pub),
-    derive(Hash, strum::EnumIter, strum::IntoStaticStr, strum::Display)
+    derive(Hash, strum::EnumIter, strum::IntoStaticStr, strum::Display, strum::EnumMessage)
 )]
 pub enum Error {
-    /// AWS throttled the call and the SDK's own retries ran out.
+    /// AWS throttled the call and the SDK's own retries (6 attempts) ran out.
     #[error("{0}")]
     Throttled(AwsFailure),
     /// AWS answered 5xx, timed out or the connection failed, after the SDK's retries.
     #[error("{0}")]
     AwsUnavailable(AwsFailure),
-    /// The database is in a transient state (backup, modification, reboot...).
+    /// The database is backing up, modifying, rebooting...: a transient state.
     #[error("{kind} {db_identifier} in {region} is {status}; retrying until it is available")]
     DatabaseBusy {
         kind: &'static str,
@@ -37,7 +38,7 @@ pub enum Error {
         region: String,
         status: String,
     },
-    /// The snapshot is not yet in a state that allows the operation.
+    /// The source snapshot is not yet in a state for the operation.
     #[error("snapshot {snapshot_id} in {region} is {status}: {reason}")]
     SnapshotBusy {
         snapshot_id: String,
@@ -45,14 +46,14 @@ pub enum Error {
         status: String,
         reason: String,
     },
-    /// The destination region has no free slot for another cross-region copy.
+    /// The destination region runs its maximum of cross-region copies.
     #[error("cross-region copy slots in {region} are full ({detail}); retrying the copy of {snapshot_id} later")]
     CopySlotsFull {
         snapshot_id: String,
         region: String,
         detail: String,
     },
-    /// The account already runs the maximum number of snapshot exports.
+    /// The account runs its maximum of five snapshot exports.
     #[error(
         "{running} snapshot exports are running in {region} (RDS allows {}); retrying {export_task_id} later",
         crate::exports::MAX_RUNNING_EXPORTS
@@ -62,20 +63,20 @@ pub enum Error {
         region: String,
         running: String,
     },
-    /// The execution input of a state is malformed.
+    /// The state's input is malformed; the message names the field.
     #[error("input {field} is invalid: {reason}")]
     InvalidInput { field: String, reason: String },
-    /// The function's configuration (environment) is missing or malformed.
+    /// The function's environment is missing or malformed; the message names the variable.
     #[error("configuration {field} is invalid: {reason}")]
     ConfigError { field: String, reason: String },
-    /// The database does not exist in the region.
+    /// No DB instance or DB cluster has this identifier in the region.
     #[error("database {db_identifier} not found in {region}: no DB instance{also} has this identifier")]
     DatabaseNotFound {
         db_identifier: String,
         region: String,
         also: &'static str,
     },
-    /// The database exists but cannot be backed up in its present state.
+    /// The database cannot be backed up as it is: stopped, storage-full, deleting, failed, or an Aurora member.
     #[error("{kind} {db_identifier} in {region} cannot be backed up: {reason}")]
     DatabaseNotAvailable {
         kind: &'static str,
@@ -114,7 +115,7 @@ pub enum Error {
         status: String,
         cause: String,
     },
-    /// A snapshot or task with our deterministic identifier exists but is not ours.
+    /// Our deterministic identifier is taken by a snapshot or task that is not ours.
     #[error("{resource} {id} in {region} already exists but was not created by this module: {reason}")]
     IdentifierConflict {
         resource: &'static str,
@@ -122,38 +123,25 @@ pub enum Error {
         region: String,
         reason: String,
     },
-    /// IAM, KMS or S3 refused the call.
+    /// IAM, KMS or S3 refused the call (e.g. `KMSKeyNotAccessibleFault`).
     #[error("{0}")]
     AccessDenied(AwsFailure),
     /// Any other AWS error; permanent.
     #[error("{0}")]
     AwsRequestFailed(AwsFailure),
-    /// The run summary could not be delivered (SNS or CloudWatch).
+    /// SNS or CloudWatch did not take the run summary.
     #[error("run summary not delivered: {0}")]
     NotificationFailed(String),
 }
 
 impl ErrorType {
-    /// Every name, in the order of the README table.
+    /// Every name, in the order of the variants (and of the docs' table).
     pub fn all() -> impl Iterator<Item = ErrorType> {
         <ErrorType as strum::IntoEnumIterator>::iter()
     }
 
     pub fn as_str(self) -> &'static str {
         self.into()
-    }
-
-    /// Whether the state machine retries this error (with backoff) before catching it.
-    pub const fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorType::Throttled
-                | ErrorType::AwsUnavailable
-                | ErrorType::DatabaseBusy
-                | ErrorType::SnapshotBusy
-                | ErrorType::CopySlotsFull
-                | ErrorType::ExportSlotsFull
-        )
     }
 }
 
@@ -300,30 +288,6 @@ mod tests {
         assert_eq!(ErrorType::CopySlotsFull.as_str(), "CopySlotsFull");
         assert!(ErrorType::CopySlotsFull.is_retryable());
         assert!(!ErrorType::SnapshotQuotaExceeded.is_retryable());
-    }
-
-    /// The README's error table is what `statemachine/` authors read: it must
-    /// list exactly these names, in this order, with the same retry column.
-    #[test]
-    fn readme_error_table_lists_every_name_with_its_retry_class() {
-        let readme = include_str!("../../../README.md");
-        let table = readme
-            .split("<!-- error-types:start -->")
-            .nth(1)
-            .and_then(|rest| rest.split("<!-- error-types:end -->").next())
-            .expect("README.md has the error-types markers");
-        let rows: Vec<(String, bool)> = table
-            .lines()
-            .filter(|line| line.starts_with("| `"))
-            .map(|line| {
-                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-                (cells[1].trim_matches('`').to_owned(), cells[2] == "yes")
-            })
-            .collect();
-        let expected: Vec<(String, bool)> = ErrorType::all()
-            .map(|t| (t.as_str().to_owned(), t.is_retryable()))
-            .collect();
-        assert_eq!(rows, expected);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod exports;
 pub mod input;

@@ -119,3 +119,93 @@ pub fn fixture(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// An environment that hands out a valid value for every variable of the
+/// contract, leaves out `missing`, and records which names were read.
+pub struct RecordingEnv {
+    missing: Option<&'static str>,
+    read: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl RecordingEnv {
+    fn new(missing: Option<&'static str>) -> Self {
+        RecordingEnv {
+            missing,
+            read: Default::default(),
+        }
+    }
+
+    fn read(&self) -> Vec<String> {
+        self.read.lock().expect("not poisoned").iter().cloned().collect()
+    }
+}
+
+impl crate::config::Env for RecordingEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        use crate::contract::env::*;
+        self.read.lock().expect("not poisoned").insert(name.to_owned());
+        if self.missing == Some(name) {
+            return None;
+        }
+        let value = match name {
+            PROJECT_NAME => "nestedphoenix",
+            ENVIRONMENT => "production",
+            BACKUP_INSTANCE => "nestedphoenix-production",
+            ADDITIONAL_TAGS => "{\"Owner\": \"DBA Team\"}",
+            EXPORT_BUCKET => "nestedphoenix-production-backups",
+            EXPORT_ROLE_ARN => "arn:aws:iam::123456789012:role/export",
+            EXPORT_KMS_KEY_ARN => "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            COPY_DESTINATION_REGION => "us-west-2",
+            COPY_KMS_KEY_ARN => "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            RETENTION_DAYS => "30",
+            MIN_SNAPSHOTS_TO_KEEP => "3",
+            DRY_RUN => "false",
+            MAX_SNAPSHOT_AGE_HOURS => "30",
+            SNS_TOPIC_ARN => "arn:aws:sns:us-east-1:123456789012:backup-alerts",
+            SLACK_WEBHOOK_URL => "https://hooks.slack.com/services/T000/B000/XXXX",
+            METRICS_NAMESPACE => "CustomMetrics/DatabaseBackup",
+            DATABASE_STATE_MACHINE_ARN => {
+                "arn:aws:states:us-east-1:123456789012:stateMachine:nestedphoenix-production-database"
+            }
+            _ => return None,
+        };
+        Some(value.to_owned())
+    }
+}
+
+/// Checks a function's configuration against the contract: it reads exactly
+/// the variables the contract lists for `function`, starts with all of them,
+/// and refuses to start, naming the variable, without each required one.
+pub fn assert_reads_its_contracted_environment<T>(
+    function: crate::contract::Function,
+    from_env: impl Fn(&RecordingEnv) -> Result<T, crate::Error>,
+) {
+    let contracted = function.environment();
+    let env = RecordingEnv::new(None);
+    if let Err(err) = from_env(&env) {
+        panic!("{function} does not start with the contract's environment: {err}");
+    }
+    let mut listed: Vec<String> = contracted.iter().map(|v| v.name.to_owned()).collect();
+    listed.sort();
+    assert_eq!(
+        env.read(),
+        listed,
+        "{function} reads other variables than the contract lists"
+    );
+    for variable in contracted {
+        let result = from_env(&RecordingEnv::new(Some(variable.name)));
+        match (variable.required, result) {
+            (true, Ok(_)) => panic!("{function} starts without its required {}", variable.name),
+            (true, Err(err)) => assert!(
+                err.error_type() == crate::ErrorType::ConfigError && err.to_string().contains(variable.name),
+                "{function} without {}: {err}",
+                variable.name
+            ),
+            (false, Err(err)) => panic!(
+                "{function} needs {}, which the contract calls optional: {err}",
+                variable.name
+            ),
+            (false, Ok(_)) => {}
+        }
+    }
+}

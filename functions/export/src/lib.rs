@@ -10,6 +10,7 @@
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::ExportTask;
 use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::contract::env;
 use backup_core::exports::{self, MAX_RUNNING_EXPORTS};
 use backup_core::naming;
 use backup_core::rds::Rds;
@@ -32,9 +33,9 @@ pub struct Config {
 }
 
 impl Config {
-    pub const BUCKET: &'static str = "EXPORT_BUCKET";
-    pub const ROLE_ARN: &'static str = "EXPORT_ROLE_ARN";
-    pub const KMS_KEY_ARN: &'static str = "EXPORT_KMS_KEY_ARN";
+    pub const BUCKET: &'static str = env::EXPORT_BUCKET;
+    pub const ROLE_ARN: &'static str = env::EXPORT_ROLE_ARN;
+    pub const KMS_KEY_ARN: &'static str = env::EXPORT_KMS_KEY_ARN;
 
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let bucket = config::required(env, Self::BUCKET)?;

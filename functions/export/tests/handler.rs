@@ -236,3 +236,8 @@ async fn bad_input_names_the_field_without_calling_aws() {
     let err = handle(&clients(&[]), &config(), event).await.unwrap_err();
     assert_eq!(err.to_string(), "input snapshot.engine is invalid: is required");
 }
+
+#[test]
+fn the_configuration_reads_the_environment_the_contract_lists() {
+    testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Export, Config::from_env);
+}

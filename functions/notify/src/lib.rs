@@ -31,6 +31,7 @@ use std::time::Duration;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::contract::env;
 use backup_core::rds::Rds;
 use backup_core::types::DatabaseKind;
 use backup_core::{AwsFailure, Error, input};
@@ -64,7 +65,7 @@ impl Clients {
         let http = reqwest::Client::builder()
             .timeout(SLACK_TIMEOUT)
             .build()
-            .map_err(|e| Error::config("SLACK_WEBHOOK_URL", format!("HTTP client: {}", e.without_url())))?;
+            .map_err(|e| Error::config(env::SLACK_WEBHOOK_URL, format!("HTTP client: {}", e.without_url())))?;
         // One run reads up to one execution per database: adaptive retries
         // slow the reads down when Step Functions throttles them.
         let sfn_config = aws_sdk_sfn::config::Builder::from(sdk_config)
@@ -107,10 +108,10 @@ pub struct Config {
 }
 
 impl Config {
-    pub const SNS_TOPIC_ARN: &'static str = "SNS_TOPIC_ARN";
-    pub const SLACK_WEBHOOK_URL: &'static str = "SLACK_WEBHOOK_URL";
-    pub const METRICS_NAMESPACE: &'static str = "METRICS_NAMESPACE";
-    pub const DATABASE_STATE_MACHINE_ARN: &'static str = "DATABASE_STATE_MACHINE_ARN";
+    pub const SNS_TOPIC_ARN: &'static str = env::SNS_TOPIC_ARN;
+    pub const SLACK_WEBHOOK_URL: &'static str = env::SLACK_WEBHOOK_URL;
+    pub const METRICS_NAMESPACE: &'static str = env::METRICS_NAMESPACE;
+    pub const DATABASE_STATE_MACHINE_ARN: &'static str = env::DATABASE_STATE_MACHINE_ARN;
 
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let slack_webhook_url = config::optional(env, Self::SLACK_WEBHOOK_URL)?

@@ -895,3 +895,8 @@ async fn a_status_change_that_is_not_a_bad_end_is_refused_naming_the_field() {
     assert!(err.to_string().contains("detail.status"), "{err}");
     assert!(rec.published.lock().unwrap().is_empty());
 }
+
+#[test]
+fn the_configuration_reads_the_environment_the_contract_lists() {
+    testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Notify, Config::from_env);
+}

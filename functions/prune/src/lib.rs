@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::contract::env;
 use backup_core::rds::{Rds, SnapshotInfo};
 use backup_core::types::{
     DatabaseKind, KeepReason, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune, StaleDatabase,
@@ -77,11 +78,11 @@ pub struct Config {
 }
 
 impl Config {
-    pub const RETENTION_DAYS: &'static str = "RETENTION_DAYS";
-    pub const MIN_SNAPSHOTS_TO_KEEP: &'static str = "MIN_SNAPSHOTS_TO_KEEP";
-    pub const DRY_RUN: &'static str = "DRY_RUN";
-    pub const DESTINATION_REGION: &'static str = "COPY_DESTINATION_REGION";
-    pub const MAX_SNAPSHOT_AGE_HOURS: &'static str = "MAX_SNAPSHOT_AGE_HOURS";
+    pub const RETENTION_DAYS: &'static str = env::RETENTION_DAYS;
+    pub const MIN_SNAPSHOTS_TO_KEEP: &'static str = env::MIN_SNAPSHOTS_TO_KEEP;
+    pub const DRY_RUN: &'static str = env::DRY_RUN;
+    pub const DESTINATION_REGION: &'static str = env::COPY_DESTINATION_REGION;
+    pub const MAX_SNAPSHOT_AGE_HOURS: &'static str = env::MAX_SNAPSHOT_AGE_HOURS;
 
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let retention_days = config::parsed_or(env, Self::RETENTION_DAYS, 30)?;

@@ -474,3 +474,8 @@ fn configuration_is_checked_and_names_the_variable() {
         assert!(err.starts_with(&format!("configuration {name} is invalid")), "{err}");
     }
 }
+
+#[test]
+fn the_configuration_reads_the_environment_the_contract_lists() {
+    testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Prune, Config::from_env);
+}

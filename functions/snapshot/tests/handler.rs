@@ -408,3 +408,8 @@ async fn bad_input_names_the_field_and_makes_no_aws_call() {
     let err = handle(&clients(&[]), &config(), event).await.unwrap_err();
     assert_eq!(err.to_string(), "input execution is invalid: is required");
 }
+
+#[test]
+fn the_configuration_reads_the_environment_the_contract_lists() {
+    testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Snapshot, Config::from_env);
+}

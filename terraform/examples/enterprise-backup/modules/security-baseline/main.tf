@@ -1,5 +1,5 @@
 # Stands in for an organisation's security baseline: a customer-managed key that the
-# backup module can use (see "Bring your own KMS key" in the README for what it must allow).
+# backup module can use (see "Bring your own KMS key" in docs/operations.md for what it must allow).
 
 variable "name" {
   description = "Prefix of the key alias."

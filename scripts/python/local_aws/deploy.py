@@ -11,14 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import boto3
+import hcl2
 from botocore.config import Config
 
 from . import asl
 
-FUNCTIONS = ("snapshot", "wait-for-available", "export", "copy", "prune", "notify")
-# What each function may take, as in the module (seconds, MB).
-TIMEOUTS = {"snapshot": 60, "wait-for-available": 30, "export": 60, "copy": 60, "prune": 300, "notify": 60}
-MEMORY = {"snapshot": 128, "wait-for-available": 128, "export": 128, "copy": 128, "prune": 256, "notify": 128}
+FUNCTIONS = tuple(asl.contract()["functions"])
+VARIABLES = Path(__file__).resolve().parents[3] / "terraform" / "variables.tf"
 TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # noqa: E501
 
 
@@ -54,6 +53,27 @@ class Settings:
         return replace(self, **changes)
 
 
+def module_default(variable: str):
+    """The module's default of a variable (terraform/variables.tf), so that a test
+    deployment gives what `terraform apply` gives."""
+    with VARIABLES.open() as handle:
+        blocks = hcl2.load(handle)["variable"]
+    default = next(body["default"] for block in blocks for name, body in block.items() if name.strip('"') == variable)
+    return default.strip('"') if isinstance(default, str) else default
+
+
+def check_environment(function: str, environment: dict[str, str], copies: bool) -> None:
+    """Refuses an environment that is not what the function reads (statemachine/contract.json),
+    as the module's precondition does; the SDK's own AWS_* variables aside."""
+    contracted = asl.contract()["functions"][function]["environment"]
+    names = {v["name"] for v in contracted}
+    unknown = sorted(n for n in environment if n not in names and not n.startswith("AWS_"))
+    missing = sorted(v["name"] for v in contracted
+                     if v["required"] and v["name"] not in environment and (function != "copy" or copies))
+    if unknown or missing:
+        raise ValueError(f"{function}'s environment does not match the contract: unknown {unknown}, missing {missing}")
+
+
 def resource_name(settings: Settings, suffix: str) -> str:
     """A function (`snapshot`...) or a state machine (`backup`, `database`) of this deployment."""
     return f"{settings.project}-{settings.environment}-{suffix}"
@@ -73,7 +93,8 @@ def function_arns(settings: Settings, account: str, functions) -> dict[str, str]
 
 def database_template_values(settings: Settings, account: str, region: str) -> dict[str, str]:
     """The `templatefile` values of the database state machine, as the Terraform module passes them."""
-    return function_arns(settings.with_(region=region), account, ("snapshot", "wait-for-available", "export", "copy"))
+    functions = ("snapshot", "wait-for-available", "export", "copy")
+    return {**function_arns(settings.with_(region=region), account, functions), **asl.retry_values(functions)}
 
 
 def template_values(settings: Settings, account: str, region: str) -> dict[str, str]:
@@ -81,6 +102,7 @@ def template_values(settings: Settings, account: str, region: str) -> dict[str, 
     settings = settings.with_(region=region)
     return {
         **function_arns(settings, account, ("prune", "notify")),
+        **asl.retry_values(("prune", "notify")),
         "database_state_machine_arn": state_machine_arn(settings, account, "database"),
         "db_identifiers": json.dumps(settings.db_identifiers),
         "retention_days": str(settings.retention_days),
@@ -177,7 +199,9 @@ class Deployment:
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         slack_path = "/_gateway/slack/services/T0LOCAL/B0LOCAL/local-webhook"
 
-        common = {"PROJECT_NAME": settings.project, "ENVIRONMENT": settings.environment, **dict(settings.function_env)}
+        # As terraform/lambda.tf sets them, with the module's defaults.
+        common = {"PROJECT_NAME": settings.project, "ENVIRONMENT": settings.environment, "BACKUP_INSTANCE": prefix,
+                  "ADDITIONAL_TAGS": "{}", **dict(settings.function_env)}
         destination = {"COPY_DESTINATION_REGION": settings.copy_region} if settings.copy_region else {}
         environments = {
             "snapshot": common,
@@ -190,8 +214,11 @@ class Deployment:
                       "MAX_SNAPSHOT_AGE_HOURS": str(settings.max_snapshot_age_hours),
                       "DRY_RUN": json.dumps(settings.dry_run)},
             "notify": {**common, "SNS_TOPIC_ARN": topic, "SLACK_WEBHOOK_URL": endpoint.rstrip("/") + slack_path,
+                       "METRICS_NAMESPACE": module_default("metrics_namespace"),
                        "DATABASE_STATE_MACHINE_ARN": state_machine_arn(settings, account, "database")},
         }
+        for function, environment in environments.items():
+            check_environment(function, environment, copies=settings.copy_region is not None)
         lambda_client = aws.client("lambda", region)
         arns = {}
         for function in FUNCTIONS:
@@ -204,8 +231,8 @@ class Deployment:
                 Handler="bootstrap",
                 Role=role["Role"]["Arn"],
                 Code={"ZipFile": package.read_bytes()},
-                Timeout=dict(settings.timeouts).get(function, TIMEOUTS[function]),
-                MemorySize=MEMORY[function],
+                Timeout=dict(settings.timeouts).get(function, module_default("lambda_timeout")),
+                MemorySize=module_default("lambda_memory_size"),
                 Architectures=["x86_64"],
                 Environment={"Variables": environments[function]},
                 LoggingConfig={"LogFormat": "JSON"},

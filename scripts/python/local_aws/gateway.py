@@ -52,6 +52,13 @@ log = logging.getLogger("local_aws")
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+# moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for signs with this key.
+INTERPRETER_ACCESS_KEY = "ak"
+# The interpreter's own tracking of a `.sync` child (moto polls DescribeExecution once,
+# without retries; AWS tracks it with the managed EventBridge rule and its own calls).
+# Faults meant for notify's DescribeExecution must not fail that poll; the start of
+# the child can be faulted like any call of the module.
+INTERPRETER_ONLY = {"states:DescribeExecution"}
 CONTROL_HELP = {
     "POST /_gateway/faults": "add a fault: {action, count, error_code, http_status, message, replace, reset, "
     "delay_seconds, region, match}",
@@ -80,6 +87,9 @@ class AwsCall:
     protocol: str  # query, json or rest
     action: str
     body: bytes
+    # Made by moto's state machine interpreter itself (its service integrations sign
+    # with the access key `ak`): the `.sync:2` task's StartExecution, and its polling.
+    interpreter: bool = False
 
     @property
     def name(self) -> str:
@@ -94,16 +104,17 @@ class AwsCall:
             return None
         access_key, region, service = found.groups()
         account = get_account_id_from(access_key)
+        interpreter = access_key == INTERPRETER_ACCESS_KEY
         target = request.headers.get("X-Amz-Target")
         if target:
-            return cls(service, region, account, "json", target.rsplit(".", 1)[-1], body)
+            return cls(service, region, account, "json", target.rsplit(".", 1)[-1], body, interpreter)
         form = parse_qs(body.decode("utf-8", "replace")) if body else {}
         action = (form.get("Action") or request.args.getlist("Action") or [None])[0]
         if action:
-            return cls(service, region, account, "query", action, body)
+            return cls(service, region, account, "query", action, body, interpreter)
         if service == "lambda" and request.method == "POST" and LAMBDA_INVOKE.match(request.path):
-            return cls(service, region, account, "rest", "Invoke", body)
-        return cls(service, region, account, "rest", f"{request.method} {request.path}", body)
+            return cls(service, region, account, "rest", "Invoke", body, interpreter)
+        return cls(service, region, account, "rest", f"{request.method} {request.path}", body, interpreter)
 
 
 def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
@@ -197,7 +208,8 @@ class Gateway:
 
     def answer(self, environ, request: Request, call: AwsCall) -> Response:
         request_text = f"{request.full_path}\n{call.body.decode('utf-8', 'replace')}"
-        fault = self.faults.take(call.name, call.region, request_text)
+        own_poll = call.interpreter and call.name in INTERPRETER_ONLY
+        fault = None if own_poll else self.faults.take(call.name, call.region, request_text)
         if fault is not None and fault.delay_seconds:
             log.info("fault: %s answered %s s late", call.name, fault.delay_seconds)
             time.sleep(fault.delay_seconds)

@@ -48,7 +48,8 @@ def up(aws: Aws, stack: Stack, _args) -> int:
     if not stack.resources():
         STATE.mkdir(parents=True, exist_ok=True)
         RESOURCES_BEFORE_APPLY.write_text(json.dumps(resources.take(aws), indent=1))
-    heading(f"terraform init + apply of {stack.directory.relative_to(ROOT)}")
+    heading(f"terraform init + apply of {stack.directory.relative_to(ROOT)} (terraform's output: {stack.log_name})")
+    stack.log.unlink(missing_ok=True)  # the log of this deployment (destroy appends to it)
     started = time.monotonic()
     stack.init()
     stack.apply()
@@ -92,7 +93,7 @@ def run(aws: Aws, stack: Stack, args) -> int:
 
 
 def down(aws: Aws, stack: Stack, _args) -> int:
-    heading(f"terraform destroy of {stack.directory.relative_to(ROOT)}")
+    heading(f"terraform destroy of {stack.directory.relative_to(ROOT)} (terraform's output: {stack.log_name})")
     stack.destroy()
     if not RESOURCES_BEFORE_APPLY.is_file():
         say("  destroyed (no record of the local AWS before the apply to compare with)")
@@ -144,7 +145,7 @@ def main() -> int:
         except ValueError as err:
             parser.error(f"--input is not JSON: {err}")
     try:
-        return args.step(Aws(endpoint), Stack(endpoint), args)
+        return args.step(Aws(endpoint), Stack(endpoint, progress=lambda line: say(f"  {line}")), args)
     except TerraformError as err:
         say(str(err))
         return 1

@@ -11,14 +11,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-STATEMACHINE = Path(__file__).resolve().parents[2] / "statemachine"
+STATEMACHINE = Path(__file__).resolve().parents[3] / "statemachine"
 # The run (input, Map over databases, prune, notify) and the one database each Map item starts.
 TEMPLATE = STATEMACHINE / "backup.asl.json"
 DATABASE_TEMPLATE = STATEMACHINE / "database.asl.json"
+# Generated from the functions' code: error names, retry policies, environment.
+CONTRACT = STATEMACHINE / "contract.json"
 
 
 class RenderError(ValueError):
     pass
+
+
+def contract() -> dict:
+    return json.loads(CONTRACT.read_text())
+
+
+def retry_values(functions) -> dict[str, str]:
+    """`<function>_retry`: the `Retry` list of each function's tasks, from the contract,
+    as the Terraform module passes it."""
+    retries = contract()["functions"]
+    return {f"{f.replace('-', '_')}_retry": json.dumps(retries[f]["retry"]) for f in functions}
 
 
 def placeholders(template: str) -> set[str]:

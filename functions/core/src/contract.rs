@@ -1,0 +1,399 @@
+//! The one contract between the functions and everything around them: each
+//! function's environment variables, the stable error names with their retry
+//! classes, and the `Retry` policy of every Lambda task of the state machines.
+//!
+//! `statemachine/contract.json` is generated from here
+//! (`cargo run --package backup-core --bin contract`) and a test fails when
+//! the checked-in file differs. Terraform reads it (`jsondecode(file(...))`)
+//! for the functions' environment checks and the state machines' `Retry`
+//! blocks; the tests and the docs' tables read it too.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use strum::{EnumMessage, IntoEnumIterator};
+
+use crate::error::ErrorType;
+
+/// The six functions, by the name Terraform and the state machines use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::Display)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Function {
+    Snapshot,
+    WaitForAvailable,
+    Export,
+    Copy,
+    Prune,
+    Notify,
+}
+
+/// The names of the functions' environment variables.
+pub mod env {
+    pub const PROJECT_NAME: &str = "PROJECT_NAME";
+    pub const ENVIRONMENT: &str = "ENVIRONMENT";
+    pub const BACKUP_INSTANCE: &str = "BACKUP_INSTANCE";
+    pub const ADDITIONAL_TAGS: &str = "ADDITIONAL_TAGS";
+    pub const EXPORT_BUCKET: &str = "EXPORT_BUCKET";
+    pub const EXPORT_ROLE_ARN: &str = "EXPORT_ROLE_ARN";
+    pub const EXPORT_KMS_KEY_ARN: &str = "EXPORT_KMS_KEY_ARN";
+    pub const COPY_DESTINATION_REGION: &str = "COPY_DESTINATION_REGION";
+    pub const COPY_KMS_KEY_ARN: &str = "COPY_KMS_KEY_ARN";
+    pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+    pub const MIN_SNAPSHOTS_TO_KEEP: &str = "MIN_SNAPSHOTS_TO_KEEP";
+    pub const DRY_RUN: &str = "DRY_RUN";
+    pub const MAX_SNAPSHOT_AGE_HOURS: &str = "MAX_SNAPSHOT_AGE_HOURS";
+    pub const SNS_TOPIC_ARN: &str = "SNS_TOPIC_ARN";
+    pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+    pub const DATABASE_STATE_MACHINE_ARN: &str = "DATABASE_STATE_MACHINE_ARN";
+}
+
+/// One environment variable a function reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Variable {
+    pub name: &'static str,
+    /// Whether the function refuses to start without it.
+    pub required: bool,
+    pub description: &'static str,
+}
+
+const fn required(name: &'static str, description: &'static str) -> Variable {
+    Variable {
+        name,
+        required: true,
+        description,
+    }
+}
+
+const fn optional(name: &'static str, description: &'static str) -> Variable {
+    Variable {
+        name,
+        required: false,
+        description,
+    }
+}
+
+/// What every function but `wait-for-available` reads: the module instance's identity.
+const MODULE: [Variable; 4] = [
+    required(
+        env::PROJECT_NAME,
+        "the module's project_name: tags, S3 prefix, messages",
+    ),
+    required(env::ENVIRONMENT, "the module's environment: tags, S3 prefix, messages"),
+    optional(
+        env::BACKUP_INSTANCE,
+        "value of the managed-by tag (default `<project>-<environment>`)",
+    ),
+    optional(
+        env::ADDITIONAL_TAGS,
+        "JSON object of tags put on every snapshot (default `{}`)",
+    ),
+];
+
+/// The errors every function may raise: AWS's, and a malformed input or environment.
+pub const COMMON_ERRORS: [ErrorType; 6] = [
+    ErrorType::Throttled,
+    ErrorType::AwsUnavailable,
+    ErrorType::InvalidInput,
+    ErrorType::ConfigError,
+    ErrorType::AccessDenied,
+    ErrorType::AwsRequestFailed,
+];
+
+/// When a Lambda task retries an error, and how: one policy per class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum RetryClass {
+    /// Lambda's own transient errors (service, SDK client, timeout of the invoke).
+    LambdaService,
+    /// Lambda throttled the invoke (concurrency).
+    LambdaThrottled,
+    /// AWS throttled or failed a call of the function, after the SDK's retries.
+    Aws,
+    /// The copy or export slots of the account are taken: wait for one.
+    Slots,
+    /// The database or snapshot is in a transient state: wait for it.
+    Busy,
+}
+
+/// One entry of a state's `Retry` list, as Amazon States Language spells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetryRule {
+    pub error_equals: Vec<&'static str>,
+    pub interval_seconds: u32,
+    pub max_attempts: u32,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: u32,
+    /// Full jitter: retries of many databases do not hit RDS at the same instant.
+    pub jitter_strategy: &'static str,
+}
+
+impl RetryClass {
+    fn rule(self, error_equals: Vec<&'static str>) -> RetryRule {
+        let (interval_seconds, max_attempts, backoff_rate, max_delay_seconds) = match self {
+            RetryClass::LambdaService => (2, 6, 2.0, 60),
+            RetryClass::LambdaThrottled => (2, 8, 2.0, 120),
+            RetryClass::Aws => (3, 6, 2.0, 120),
+            RetryClass::Slots => (120, 12, 1.5, 900),
+            RetryClass::Busy => (60, 10, 1.5, 900),
+        };
+        RetryRule {
+            error_equals,
+            interval_seconds,
+            max_attempts,
+            backoff_rate,
+            max_delay_seconds,
+            jitter_strategy: "FULL",
+        }
+    }
+
+    /// The errors of this class that are Lambda's own, not the functions'.
+    fn lambda_errors(self) -> &'static [&'static str] {
+        match self {
+            RetryClass::LambdaService => &[
+                "Lambda.ServiceException",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+                "Lambda.ClientExecutionTimeoutException",
+            ],
+            RetryClass::LambdaThrottled => &["Lambda.TooManyRequestsException"],
+            _ => &[],
+        }
+    }
+}
+
+impl ErrorType {
+    /// How the state machine retries this error before catching it (`None`: it does not).
+    pub const fn retry_class(self) -> Option<RetryClass> {
+        match self {
+            ErrorType::Throttled | ErrorType::AwsUnavailable => Some(RetryClass::Aws),
+            ErrorType::CopySlotsFull | ErrorType::ExportSlotsFull => Some(RetryClass::Slots),
+            ErrorType::DatabaseBusy | ErrorType::SnapshotBusy => Some(RetryClass::Busy),
+            _ => None,
+        }
+    }
+
+    /// Whether the state machine retries this error (with backoff) before catching it.
+    pub const fn is_retryable(self) -> bool {
+        self.retry_class().is_some()
+    }
+
+    /// What the error means: the doc comment of its variant.
+    pub fn description(self) -> &'static str {
+        self.get_documentation().unwrap_or_default()
+    }
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The environment variables the function reads.
+    pub fn environment(self) -> Vec<Variable> {
+        let own: &[Variable] = match self {
+            Function::Snapshot | Function::WaitForAvailable => &[],
+            Function::Export => &[
+                required(env::EXPORT_BUCKET, "the S3 bucket exports are written to"),
+                required(env::EXPORT_ROLE_ARN, "the role RDS assumes to write the export"),
+                required(env::EXPORT_KMS_KEY_ARN, "the KMS key exports are encrypted with"),
+            ],
+            Function::Copy => &[
+                required(
+                    env::COPY_DESTINATION_REGION,
+                    "the region of the cross-region copies; prune prunes there too",
+                ),
+                optional(
+                    env::COPY_KMS_KEY_ARN,
+                    "a KMS key in the destination region; required for encrypted snapshots",
+                ),
+            ],
+            Function::Prune => &[
+                optional(
+                    env::RETENTION_DAYS,
+                    "days a snapshot of ours is kept, 1 to 36500 (default 30)",
+                ),
+                optional(
+                    env::MIN_SNAPSHOTS_TO_KEEP,
+                    "newest snapshots of a database always kept, at least 1 (default 3)",
+                ),
+                optional(
+                    env::DRY_RUN,
+                    "true: report what would be deleted, delete nothing (default false)",
+                ),
+                optional(
+                    env::COPY_DESTINATION_REGION,
+                    "the region of the cross-region copies; prune prunes there too",
+                ),
+                optional(
+                    env::MAX_SNAPSHOT_AGE_HOURS,
+                    "hours: a database whose newest snapshot of ours is older keeps every snapshot, and the run fails naming it (unset: no such check; Terraform sets the no-recent-backup alarm's hours)",
+                ),
+            ],
+            Function::Notify => &[
+                required(env::SNS_TOPIC_ARN, "the topic the run summary is published to"),
+                optional(
+                    env::SLACK_WEBHOOK_URL,
+                    "an `https://` Slack incoming-webhook URL (a secret: never logged)",
+                ),
+                optional(
+                    env::METRICS_NAMESPACE,
+                    "CloudWatch namespace of the metrics (default `CustomMetrics/DatabaseBackup`)",
+                ),
+                required(
+                    env::DATABASE_STATE_MACHINE_ARN,
+                    "`<prefix>-database`, whose executions hold each database's result",
+                ),
+            ],
+        };
+        let module: &[Variable] = match self {
+            Function::WaitForAvailable => &[],
+            _ => &MODULE,
+        };
+        module.iter().chain(own).copied().collect()
+    }
+
+    /// The errors this function raises besides [`COMMON_ERRORS`].
+    pub fn raises(self) -> &'static [ErrorType] {
+        use ErrorType::*;
+        match self {
+            Function::Snapshot => &[
+                DatabaseBusy,
+                DatabaseNotFound,
+                DatabaseNotAvailable,
+                SnapshotNotFound,
+                SnapshotQuotaExceeded,
+                IdentifierConflict,
+            ],
+            Function::WaitForAvailable => &[SnapshotNotFound, ExportTaskNotFound, SnapshotFailed, ExportFailed],
+            Function::Export => &[SnapshotBusy, ExportSlotsFull, SnapshotNotFound, IdentifierConflict],
+            Function::Copy => &[
+                SnapshotBusy,
+                CopySlotsFull,
+                SnapshotNotFound,
+                SnapshotQuotaExceeded,
+                IdentifierConflict,
+            ],
+            Function::Prune => &[],
+            Function::Notify => &[NotificationFailed],
+        }
+    }
+
+    /// Whether the function may fail with `error`.
+    pub fn may_raise(self, error: ErrorType) -> bool {
+        COMMON_ERRORS.contains(&error) || self.raises().contains(&error)
+    }
+
+    /// The `Retry` list of every task that invokes this function: Lambda's
+    /// own errors, then each retry class's errors the function raises.
+    pub fn retry(self) -> Vec<RetryRule> {
+        RetryClass::iter()
+            .filter_map(|class| {
+                let mut errors: Vec<&'static str> = class.lambda_errors().to_vec();
+                errors.extend(
+                    ErrorType::all()
+                        .filter(|e| e.retry_class() == Some(class) && self.may_raise(*e))
+                        .map(ErrorType::as_str),
+                );
+                (!errors.is_empty()).then(|| class.rule(errors))
+            })
+            .collect()
+    }
+}
+
+/// The whole contract as JSON: what `statemachine/contract.json` holds.
+pub fn document() -> Value {
+    let errors: Vec<Value> = ErrorType::all()
+        .map(|e| {
+            let raised_by: Vec<&str> = if COMMON_ERRORS.contains(&e) {
+                vec!["any"]
+            } else {
+                Function::iter()
+                    .filter(|f| f.raises().contains(&e))
+                    .map(Function::name)
+                    .collect()
+            };
+            json!({
+                "name": e.as_str(),
+                "retry_class": e.retry_class().map(<&'static str>::from),
+                "raised_by": raised_by,
+                "description": e.description(),
+            })
+        })
+        .collect();
+    let functions: serde_json::Map<String, Value> = Function::iter()
+        .map(|f| {
+            let entry = json!({"environment": f.environment(), "retry": f.retry()});
+            (f.name().to_owned(), entry)
+        })
+        .collect();
+    json!({
+        "generated_by": "cargo run --package backup-core --bin contract",
+        "errors": errors,
+        "functions": functions,
+    })
+}
+
+/// The checked-in text of `statemachine/contract.json`: keys sorted, whether
+/// or not serde_json keeps insertion order in this build (`preserve_order`).
+pub fn render() -> String {
+    let mut text = serde_json::to_string_pretty(&sorted(document())).expect("the contract is plain JSON");
+    text.push('\n');
+    text
+}
+
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checked_in_contract_is_generated_from_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/contract.json");
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == render(),
+            "statemachine/contract.json differs from the code: run cargo run --package backup-core --bin contract"
+        );
+    }
+
+    #[test]
+    fn every_error_has_a_description_and_a_function_that_raises_it() {
+        for error in ErrorType::all() {
+            assert!(!error.description().is_empty(), "{error} has no doc comment");
+            assert!(
+                Function::iter().any(|f| f.may_raise(error)),
+                "{error} is raised by no function"
+            );
+        }
+    }
+
+    #[test]
+    fn retries_are_the_lambda_errors_then_each_class_the_function_raises() {
+        let names = |f: Function| -> Vec<Vec<&str>> { f.retry().into_iter().map(|r| r.error_equals).collect() };
+        let lambda_and_aws = [
+            RetryClass::LambdaService.lambda_errors().to_vec(),
+            RetryClass::LambdaThrottled.lambda_errors().to_vec(),
+            vec!["Throttled", "AwsUnavailable"],
+        ];
+        assert_eq!(names(Function::Prune), lambda_and_aws);
+        assert_eq!(names(Function::WaitForAvailable), lambda_and_aws);
+        let mut copy = lambda_and_aws.to_vec();
+        copy.extend([vec!["CopySlotsFull"], vec!["SnapshotBusy"]]);
+        assert_eq!(names(Function::Copy), copy);
+        let mut snapshot = lambda_and_aws.to_vec();
+        snapshot.push(vec!["DatabaseBusy"]);
+        assert_eq!(names(Function::Snapshot), snapshot);
+    }
+}
