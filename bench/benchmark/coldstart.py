@@ -11,7 +11,7 @@ from itertools import count
 from statistics import median
 
 from local_aws.control import control
-from local_aws.deploy import Deployment, Settings
+from local_aws.deploy import Deployment, Settings, module_default
 
 from .common import (
     ACCOUNT,
@@ -39,7 +39,7 @@ TAGS = {"database-backup:managed-by": "bench-coldstart", "database-backup:source
 # The prune event's inventory, re-seeded before each run: each run deletes these.
 EXPIRED_PER_RUN = 5
 # The module's default lambda_memory_size, for every function.
-MODULE_MEMORY_MB = 256
+MODULE_MEMORY_MB = module_default("lambda_memory_size")
 
 
 class ColdStart:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from demo.follow import read
 from local_aws.control import control
-from local_aws.deploy import Deployment, Settings
+from local_aws.deploy import Deployment, Settings, module_default
 
 from .common import COPY_REGION, REGION, ZIPS, BenchError, Local, create_databases, say
 
 # The module's defaults: lambda_memory_size, and the schedule cron(0 2 * * ? *) (one run a day).
-MODULE_MEMORY_MB = 256
+MODULE_MEMORY_MB = module_default("lambda_memory_size")
 RUNS_PER_MONTH = 30
 HISTORY_EVENT_LIMIT = 25_000
 PAYLOAD_LIMIT_BYTES = 256 * 1024

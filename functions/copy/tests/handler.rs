@@ -242,3 +242,22 @@ fn configuration_requires_a_destination_and_a_key_in_it() {
 fn the_configuration_reads_the_environment_the_contract_lists() {
     testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Copy, Config::from_env);
 }
+
+#[tokio::test]
+async fn only_the_source_snapshots_state_makes_a_cluster_copy_wait() {
+    let mut event = fixture("copy-request.json");
+    event["snapshot"]["kind"] = json!("cluster");
+    event["snapshot"]["snapshot_arn"] =
+        json!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:prod-database-1-20261124-020000");
+    for (code, expected) in [
+        ("InvalidDBClusterSnapshotStateFault", "SnapshotBusy"),
+        ("InvalidDBClusterStateFault", "AwsRequestFailed"),
+    ] {
+        let quota = account_quota("ManualClusterSnapshots", 1, 100);
+        let copy = mock!(Client::copy_db_cluster_snapshot).then_http_response(move || rds_error(400, code, "refused"));
+        let err = handle(&clients(&[&quota, &copy]), &config(), event.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type().as_str(), expected, "{code}: {err}");
+    }
+}

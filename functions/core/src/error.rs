@@ -24,7 +24,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     derive(Hash, strum::EnumIter, strum::IntoStaticStr, strum::Display, strum::EnumMessage)
 )]
 pub enum Error {
-    /// AWS throttled the call and the SDK's own retries (6 attempts) ran out.
+    /// AWS throttled the call and the SDK's own retries (`AWS_MAX_ATTEMPTS`, 6 by default) ran out.
     #[error("{0}")]
     Throttled(AwsFailure),
     /// AWS answered 5xx, timed out or the connection failed, after the SDK's retries.

@@ -52,7 +52,7 @@ pub struct SnapshotInfo {
     pub tags: Vec<Tag>,
 }
 
-pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
@@ -182,7 +182,7 @@ pub enum Refusal {
     AlreadyExists,
     /// The database, or the source snapshot, does not exist.
     NotFound,
-    /// The database or the source snapshot is not in a state that allows it.
+    /// The database (create) or the source snapshot (copy) is not in a state for it.
     InvalidState(AwsFailure),
     /// `SnapshotQuotaExceeded`: the manual snapshot quota, or for a copy the
     /// destination's copy slots.
@@ -200,23 +200,20 @@ const NOT_FOUND: [&str; 4] = [
     "DBSnapshotNotFound",
     "DBClusterSnapshotNotFoundFault",
 ];
-const INVALID_STATE: [&str; 4] = [
-    "InvalidDBInstanceState",
-    "InvalidDBClusterStateFault",
-    "InvalidDBSnapshotState",
-    "InvalidDBClusterSnapshotStateFault",
-];
 const QUOTA_EXCEEDED: &str = "SnapshotQuotaExceeded";
 
 impl Refusal {
-    fn from_sdk<E>(action: &'static str, err: &SdkError<E, HttpResponse>) -> Self
+    /// `invalid_state`: the code by which this operation says that what it acts
+    /// on (the database for a create, the source snapshot for a copy) is not in
+    /// a state for it; the operations' other invalid-state codes are failures.
+    fn from_sdk<E>(action: &'static str, invalid_state: &str, err: &SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + 'static,
     {
         match err.code() {
             Some(code) if ALREADY_EXISTS.contains(&code) => Refusal::AlreadyExists,
             Some(code) if NOT_FOUND.contains(&code) => Refusal::NotFound,
-            Some(code) if INVALID_STATE.contains(&code) => Refusal::InvalidState(AwsFailure::from_sdk(action, err)),
+            Some(code) if code == invalid_state => Refusal::InvalidState(AwsFailure::from_sdk(action, err)),
             Some(QUOTA_EXCEEDED) => Refusal::QuotaExceeded(AwsFailure::from_sdk(action, err)),
             _ => Refusal::Failed(AwsFailure::from_sdk(action, err)),
         }
@@ -233,10 +230,8 @@ where
 {
     match result {
         Ok(out) => Ok(Some(out)),
-        Err(err) => match Refusal::from_sdk(action, &err) {
-            Refusal::NotFound => Ok(None),
-            _ => Err(AwsFailure::from_sdk(action, &err).into()),
-        },
+        Err(err) if err.code().is_some_and(|code| NOT_FOUND.contains(&code)) => Ok(None),
+        Err(err) => Err(AwsFailure::from_sdk(action, &err).into()),
     }
 }
 
@@ -321,7 +316,7 @@ impl Rds {
                     .send()
                     .await
                     .map(|out| out.db_snapshot().map(SnapshotInfo::from))
-                    .map_err(|err| Refusal::from_sdk(action, &err))
+                    .map_err(|err| Refusal::from_sdk(action, "InvalidDBInstanceState", &err))
             }
             DatabaseKind::Cluster => {
                 let action = "CreateDBClusterSnapshot";
@@ -333,7 +328,7 @@ impl Rds {
                     .send()
                     .await
                     .map(|out| out.db_cluster_snapshot().map(SnapshotInfo::from))
-                    .map_err(|err| Refusal::from_sdk(action, &err))
+                    .map_err(|err| Refusal::from_sdk(action, "InvalidDBClusterStateFault", &err))
             }
         }
     }
@@ -361,7 +356,7 @@ impl Rds {
                     .send()
                     .await
                     .map(|out| out.db_snapshot().map(SnapshotInfo::from))
-                    .map_err(|err| Refusal::from_sdk(action, &err))
+                    .map_err(|err| Refusal::from_sdk(action, "InvalidDBSnapshotState", &err))
             }
             DatabaseKind::Cluster => {
                 let action = "CopyDBClusterSnapshot";
@@ -374,7 +369,7 @@ impl Rds {
                     .send()
                     .await
                     .map(|out| out.db_cluster_snapshot().map(SnapshotInfo::from))
-                    .map_err(|err| Refusal::from_sdk(action, &err))
+                    .map_err(|err| Refusal::from_sdk(action, "InvalidDBClusterSnapshotStateFault", &err))
             }
         }
     }

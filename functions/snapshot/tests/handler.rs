@@ -413,3 +413,26 @@ async fn bad_input_names_the_field_and_makes_no_aws_call() {
 fn the_configuration_reads_the_environment_the_contract_lists() {
     testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Snapshot, Config::from_env);
 }
+
+#[tokio::test]
+async fn only_the_clusters_state_makes_a_cluster_snapshot_wait() {
+    for (code, expected) in [
+        ("InvalidDBClusterStateFault", "DatabaseBusy"),
+        ("InvalidDBClusterSnapshotStateFault", "AwsRequestFailed"),
+    ] {
+        let cluster = mock!(Client::describe_db_clusters).then_output(|| {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(DbCluster::builder().status("available").engine("aurora-mysql").build())
+                .build()
+        });
+        let quota = account_quota("ManualClusterSnapshots", 3, 100);
+        let create =
+            mock!(Client::create_db_cluster_snapshot).then_http_response(move || rds_error(400, code, "refused"));
+        let mut event = fixture("snapshot-request.json");
+        event["kind"] = serde_json::json!("cluster");
+        let err = handle(&clients(&[&cluster, &quota, &create]), &config(), event)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type().as_str(), expected, "{code}: {err}");
+    }
+}
