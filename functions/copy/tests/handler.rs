@@ -174,12 +174,18 @@ async fn rds_errors_map_to_stable_names() {
     }
 }
 
-#[tokio::test]
-async fn cluster_snapshots_use_the_cluster_copy() {
+/// The copy request fixture, for a DB cluster snapshot.
+fn cluster_copy_request() -> serde_json::Value {
     let mut event = fixture("copy-request.json");
     event["snapshot"]["kind"] = json!("cluster");
     event["snapshot"]["snapshot_arn"] =
         json!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:prod-database-1-20261124-020000");
+    event
+}
+
+#[tokio::test]
+async fn cluster_snapshots_use_the_cluster_copy() {
+    let event = cluster_copy_request();
     let quota = account_quota("ManualClusterSnapshots", 1, 100);
     let copy = mock!(Client::copy_db_cluster_snapshot)
         .match_requests(|r| {
@@ -245,10 +251,7 @@ fn the_configuration_reads_the_environment_the_contract_lists() {
 
 #[tokio::test]
 async fn only_the_source_snapshots_state_makes_a_cluster_copy_wait() {
-    let mut event = fixture("copy-request.json");
-    event["snapshot"]["kind"] = json!("cluster");
-    event["snapshot"]["snapshot_arn"] =
-        json!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:prod-database-1-20261124-020000");
+    let event = cluster_copy_request();
     for (code, expected) in [
         ("InvalidDBClusterSnapshotStateFault", "SnapshotBusy"),
         ("InvalidDBClusterStateFault", "AwsRequestFailed"),
