@@ -98,6 +98,11 @@ class LocalAwsTest(unittest.TestCase):
         return self.settings.with_(db_identifiers=list(self.databases), **FAST)
 
     def create_database(self, db: str, engine: str):
+        """A DB instance, or an Aurora DB cluster for an `aurora-*` engine."""
+        if engine.startswith("aurora"):
+            self.rds.create_db_cluster(DBClusterIdentifier=db, Engine=engine, MasterUsername="admin",
+                                       MasterUserPassword="correct-horse-battery", StorageEncrypted=True)
+            return
         self.rds.create_db_instance(
             DBInstanceIdentifier=db,
             Engine=engine,

@@ -76,6 +76,58 @@ class AllDatabasesSucceed(LocalAwsTest):
         self.assertEqual(run.exited_output("BackupSucceeded")[0]["succeeded"], 2)
 
 
+class DryRun(LocalAwsTest):
+    databases = {"prod-database-1": "mysql"}
+
+    def test_a_dry_run_reports_what_it_would_delete_and_deletes_nothing(self):
+        self.make_snapshot("prod-database-1", "ours-expired-1", 40, self.our_tags("prod-database-1"))
+        self.make_snapshot("prod-database-1", "ours-expired-2", 35, self.our_tags("prod-database-1"))
+
+        run = self.run_execution({"dry_run": True, "min_snapshots_to_keep": 1, "skip_export": True, "skip_copy": True})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        prune = run.report()["prune"]
+        self.assertIs(prune["dry_run"], True)
+        would = sorted(s for region in prune["regions"] for s in region["would_delete"])
+        self.assertEqual(would, ["ours-expired-1", "ours-expired-2"])
+        self.assertEqual([s for region in prune["regions"] for s in region["deleted"]], [])
+        self.assertLessEqual({"ours-expired-1", "ours-expired-2"}, set(self.manual_snapshots()))
+
+
+class AuroraCluster(LocalAwsTest):
+    databases = {"prod-aurora-1": "aurora-postgresql", "prod-database-1": "postgres"}
+
+    def test_a_cluster_is_snapshotted_exported_copied_and_kept_as_a_cluster(self):
+        run = self.run_execution({"min_snapshots_to_keep": 1})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        item = run.results()["prod-aurora-1"]
+        self.assertNotIn("error", item)
+        self.assertEqual(item["snapshot"]["kind"], "cluster")
+        snapshot_id = item["snapshot"]["snapshot_id"]
+        source = self.rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+        self.assertEqual([s["DBClusterSnapshotIdentifier"] for s in source], [snapshot_id])
+        self.assertEqual(tag_map(source[0])[MANAGED_BY], "dbbackup-local")
+        self.assertEqual(tag_map(source[0])[SOURCE_DB], "prod-aurora-1")
+        # The database's execution polled the cluster snapshot as a cluster snapshot.
+        child = next(c for c in run.children if '"prod-aurora-1"' in c.description["input"])
+        payloads = [json.loads(e["lambdaFunctionScheduledEventDetails"]["input"]) for e in child.history
+                    if e["type"] == "LambdaFunctionScheduled"]
+        polled = {(p["resource"], p.get("region")) for p in payloads if "resource" in p}
+        self.assertEqual(polled, {("cluster_snapshot", "us-east-1"), ("cluster_snapshot", DESTINATION), ("export_task", None)})
+        copies = self.rds_destination.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+        copy = {c["DBClusterSnapshotIdentifier"]: c for c in copies}[item["copy"]["snapshot_id"]]
+        self.assertEqual((item["copy"]["kind"], item["copy"]["region"]), ("cluster", DESTINATION))
+        self.assertEqual(tag_map(copy)[MANAGED_BY], "dbbackup-local")
+        task = self.rds.describe_export_tasks(ExportTaskIdentifier=item["export"]["export_task_id"])["ExportTasks"][0]
+        self.assertEqual(task["SourceArn"], item["snapshot"]["snapshot_arn"])
+        # Prune lists cluster snapshots too: the only one of the cluster is its newest, kept.
+        kept = {k["snapshot_id"]: k["reason"] for region in run.report()["prune"]["regions"] for k in region["kept"]}
+        self.assertEqual(kept[snapshot_id], "newest_of_database")
+        self.assertEqual((self.metric("BackupSuccess", "prod-aurora-1"), self.metric("BackupFailure", "prod-aurora-1")),
+                         (1, 0))
+
+
 class ThrottledSnapshot(LocalAwsTest):
     # One SDK attempt per call: each throttle reaches the state machine's retrier.
     settings = LocalAwsTest.settings.with_(function_env=(("AWS_MAX_ATTEMPTS", "1"),))
