@@ -96,6 +96,10 @@ resource "aws_lambda_function" "backup" {
     # variable set is one it reads, and none it requires is missing (the copy function
     # is only invoked when copies are configured).
     precondition {
+      condition     = local.functions == toset(keys(local.contract.functions))
+      error_message = "The module deploys ${join(", ", local.functions)}; statemachine/contract.json lists ${join(", ", keys(local.contract.functions))}."
+    }
+    precondition {
       condition = alltrue(concat(
         [for name in keys(local.function_environment[each.key]) : contains(local.contract.functions[each.key].environment[*].name, name)],
         [for v in local.contract.functions[each.key].environment : contains(keys(local.function_environment[each.key]), v.name) if v.required && (each.key != "copy" || local.copy_region != null)],

@@ -25,8 +25,10 @@ locals {
 
   # Generated from the functions' code (cargo run --package backup-core --bin contract):
   # the functions, the environment each reads, and the Retry policy of their tasks.
-  contract  = jsondecode(file("${path.module}/../statemachine/contract.json"))
-  functions = toset(keys(local.contract.functions))
+  contract = jsondecode(file("${path.module}/../statemachine/contract.json"))
+  # Written out (a precondition in lambda.tf holds it to the contract's list) so that
+  # static checkers such as checkov, which do not read files, expand every function.
+  functions = toset(["snapshot", "wait-for-available", "export", "copy", "prune", "notify"])
   function_names = {
     for f in local.functions : f => "${local.prefix}-${f}"
   }

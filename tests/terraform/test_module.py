@@ -311,6 +311,11 @@ class TerraformModuleTest(unittest.TestCase):
               f"{summary['skipped']} skipped, {summary['resource_count']} resources", file=sys.stderr)
         failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in report["results"]["failed_checks"]]
         self.assertEqual(failed, [])
+        # Every function is checked: a for_each checkov cannot expand would hide them.
+        checked = {c["resource"].rsplit(".", 1)[-1] for kind in ("passed_checks", "skipped_checks")
+                   for c in report["results"][kind] if ".aws_lambda_function." in f".{c['resource']}"}
+        contract = json.loads((ROOT / "statemachine" / "contract.json").read_text())
+        self.assertEqual(checked, {f'backup["{f}"]' for f in contract["functions"]})
         self.assertGreater(summary["passed"], 0)
         unexplained = [
             c["check_id"] for c in report["results"]["skipped_checks"]
