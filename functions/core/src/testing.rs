@@ -25,18 +25,13 @@ pub fn fast_retries() -> RetryConfig {
         .with_max_backoff(Duration::from_millis(5))
 }
 
-/// An RDS client in `region` answering from `rules`; an unmatched call panics.
-pub fn mock_rds_client_in(region: &'static str, rules: &[&Rule]) -> aws_sdk_rds::Client {
-    mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |b| b
-        .region(aws_sdk_rds::config::Region::from_static(region))
-        .retry_config(fast_retries()))
-}
-
-/// The RDS layer in `region`, answering from `rules`.
+/// The RDS layer in `region`, answering from `rules`; an unmatched call panics.
 pub fn mock_rds_in(region: &'static str, rules: &[&Rule]) -> Rds {
     Rds {
         region: region.to_owned(),
-        client: mock_rds_client_in(region, rules),
+        client: mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |b| b
+            .region(aws_sdk_rds::config::Region::from_static(region))
+            .retry_config(fast_retries())),
     }
 }
 

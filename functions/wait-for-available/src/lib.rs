@@ -27,36 +27,28 @@ const EXPORT_FAILED: [&str; 3] = ["failed", "canceled", "canceling"];
 /// first needed and kept, so polls of a copy reuse their connections.
 pub struct Clients {
     pub sdk_config: SdkConfig,
-    pub rds: aws_sdk_rds::Client,
-    pub region: String,
+    /// The function's own region.
+    pub home: Rds,
     other_regions: Mutex<HashMap<String, Rds>>,
 }
 
 impl Clients {
     pub fn new(sdk_config: SdkConfig) -> Result<Self, Error> {
-        Ok(Self::with_client(
-            aws_sdk_rds::Client::new(&sdk_config),
-            backup_core::aws::region_of(&sdk_config)?,
-            sdk_config,
-        ))
+        Ok(Self::with_client(Rds::new(&sdk_config)?, sdk_config))
     }
 
-    /// Clients around a given client of `region` (tests pass a mocked one).
-    pub fn with_client(rds: aws_sdk_rds::Client, region: String, sdk_config: SdkConfig) -> Self {
+    /// Clients around a given client of the home region (tests pass a mocked one).
+    pub fn with_client(home: Rds, sdk_config: SdkConfig) -> Self {
         Clients {
             sdk_config,
-            rds,
-            region,
+            home,
             other_regions: Mutex::default(),
         }
     }
 
     fn rds_in(&self, region: &str) -> Rds {
-        if region == self.region {
-            return Rds {
-                region: self.region.clone(),
-                client: self.rds.clone(),
-            };
+        if region == self.home.region {
+            return self.home.clone();
         }
         let mut clients = self
             .other_regions
@@ -94,7 +86,7 @@ async fn poll_snapshot(
             config::check_region(&region).map_err(|reason| Error::invalid_input("region", reason))?;
             region
         }
-        None => clients.region.clone(),
+        None => clients.home.region.clone(),
     };
     let snapshot = clients.rds_in(&region).require_snapshot(kind, &snapshot_id).await?;
     if snapshot.has_failed() {
@@ -121,13 +113,14 @@ async fn poll_snapshot(
 
 async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResult, Error> {
     let export_task_id = naming::rds_identifier("export_task_id", export_task_id, MAX_EXPORT_TASK_ID_LEN)?;
-    let region = clients.region.clone();
+    let region = clients.home.region.clone();
     let not_found = || Error::ExportTaskNotFound {
         export_task_id: export_task_id.clone(),
         region: region.clone(),
     };
     let result = clients
-        .rds
+        .home
+        .client
         .describe_export_tasks()
         .export_task_identifier(&export_task_id)
         .send()

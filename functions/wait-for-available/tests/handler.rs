@@ -6,7 +6,7 @@ use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, ExportTask};
 use aws_smithy_mocks::{Rule, mock};
-use backup_core::testing::{fixture, mock_rds_client_in, rds_error};
+use backup_core::testing::{fixture, mock_rds_in, rds_error};
 use backup_wait_for_available::{Clients, handle};
 use serde_json::json;
 
@@ -16,7 +16,7 @@ fn clients(region: &'static str, rules: &[&Rule]) -> Clients {
     let sdk_config = aws_config::SdkConfig::builder()
         .region(aws_config::Region::from_static("us-east-1"))
         .build();
-    Clients::with_client(mock_rds_client_in(region, rules), region.into(), sdk_config)
+    Clients::with_client(mock_rds_in(region, rules), sdk_config)
 }
 
 fn snapshot_with_status(status: &'static str, progress: i32) -> Rule {

@@ -6,6 +6,7 @@ read it, the local Slack webhook)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,12 +54,17 @@ class Settings:
         return replace(self, **changes)
 
 
+@functools.cache
+def _module_variables() -> dict[str, dict]:
+    with VARIABLES.open() as handle:
+        blocks = hcl2.load(handle)["variable"]
+    return {name.strip('"'): body for block in blocks for name, body in block.items()}
+
+
 def module_default(variable: str):
     """The module's default of a variable (terraform/variables.tf), so that a test
     deployment gives what `terraform apply` gives."""
-    with VARIABLES.open() as handle:
-        blocks = hcl2.load(handle)["variable"]
-    default = next(body["default"] for block in blocks for name, body in block.items() if name.strip('"') == variable)
+    default = _module_variables()[variable]["default"]
     return default.strip('"') if isinstance(default, str) else default
 
 
