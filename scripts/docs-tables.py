@@ -1,8 +1,9 @@
 """The generated tables of the docs, each from its one source:
 - README.md's Terraform inputs and outputs, from terraform/variables.tf and
   terraform/outputs.tf (terraform-docs style);
-- docs/architecture.md's error names and the functions' environment, from
-  statemachine/contract.json (itself generated from the functions' code).
+- docs/architecture.md's error names, the functions' environment and the fields
+  of the execution input, from statemachine/contract.json (itself generated
+  from the functions' code).
 
     python scripts/docs-tables.py --check   fail when a table differs from its source
     python scripts/docs-tables.py --write   rewrite the tables
@@ -105,9 +106,17 @@ def environment_table() -> str:
                 row["required"].append(function)
     rows = ["| Variable | Read by | Required by | Meaning |", "|---|---|---|---|"]
     for name, row in variables.items():
-        read = "all but wait-for-available" if len(row["read"]) == len(functions) - 1 else ", ".join(row["read"])
+        others = [f for f in functions if f not in row["read"]]
+        read = f"all but {', '.join(others)}" if len(others) < len(row["read"]) else ", ".join(row["read"])
         required = "all that read it" if row["required"] == row["read"] else ", ".join(row["required"]) or "none"
         rows.append(f"| `{name}` | {read} | {required} | {_cell(row['meaning'])} |")
+    return "\n".join(rows)
+
+
+def execution_input_table() -> str:
+    rows = ["| Field | Must be | Default (Terraform) | Effect |", "|---|---|---|---|"]
+    for field in json.loads(CONTRACT.read_text())["execution_input"]:
+        rows.append(f"| `{field['name']}` | {field['expected']} | {field['default']} | {_cell(field['effect'])} |")
     return "\n".join(rows)
 
 
@@ -124,7 +133,8 @@ def wanted() -> dict[Path, str]:
     return {
         README: fill(README.read_text(), README, {"terraform-inputs": inputs_table(), "terraform-outputs": outputs_table()}),
         ARCHITECTURE: fill(ARCHITECTURE.read_text(), ARCHITECTURE,
-                           {"error-types": error_table(), "function-environment": environment_table()}),
+                           {"error-types": error_table(), "function-environment": environment_table(),
+                            "execution-input": execution_input_table()}),
     }
 
 

@@ -1,4 +1,4 @@
-# The six functions, from the zips scripts/build-lambdas writes.
+# The seven functions, from the zips scripts/build-lambdas writes.
 
 locals {
   common_environment = {
@@ -10,6 +10,7 @@ locals {
   copy_environment = local.copy_region == null ? {} : { COPY_DESTINATION_REGION = local.copy_region }
 
   function_environment = {
+    select               = {}
     snapshot             = local.common_environment
     "wait-for-available" = {}
     export = merge(local.common_environment, {

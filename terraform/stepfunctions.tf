@@ -1,5 +1,5 @@
 # The two state machines, rendered from statemachine/: the run (backup.asl.json:
-# input, a Map over the databases, prune, notify) and one database
+# select, a Map over the databases, prune, notify) and one database
 # (database.asl.json: snapshot, wait, export and copy), which the run starts once
 # per database so that each database's events and result live in its own
 # execution; the schedule; and the rule that reports a run which ended outside
@@ -16,25 +16,32 @@ locals {
     { for f in local.database_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
     { for f in local.database_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
   ))
-  state_machine_definition = templatefile("${path.module}/../statemachine/backup.asl.json", {
-    prune_function_arn            = local.function_arn_values.prune_function_arn
-    notify_function_arn           = local.function_arn_values.notify_function_arn
-    prune_retry                   = local.retry_values.prune_retry
-    notify_retry                  = local.retry_values.notify_retry
-    database_state_machine_arn    = local.database_state_machine_arn
-    db_identifiers                = jsonencode(local.databases)
+  # The run's settings when its execution input overrides none: one value for each
+  # field of the contract's execution_input (a precondition below holds the two together).
+  run_defaults = {
+    db_instance_ids               = local.databases
     retention_days                = var.backup_retention_days
     min_snapshots_to_keep         = var.min_snapshots_to_keep
-    dry_run                       = jsonencode(var.prune_dry_run)
-    skip_export                   = jsonencode(!var.enable_s3_export)
-    skip_copy                     = jsonencode(local.copy_region == null)
-    max_concurrency               = var.max_concurrent_databases
+    dry_run                       = var.prune_dry_run
+    skip_export                   = !var.enable_s3_export
+    skip_copy                     = local.copy_region == null
+    skip_prune                    = false
     poll_interval_seconds         = var.poll_interval_seconds
     export_poll_interval_seconds  = var.export_poll_interval_seconds
     snapshot_wait_timeout_seconds = var.wait_timeout_seconds.snapshot
     export_wait_timeout_seconds   = var.wait_timeout_seconds.export
     copy_wait_timeout_seconds     = var.wait_timeout_seconds.copy
-  })
+  }
+  run_functions = ["select", "prune", "notify"]
+  state_machine_definition = templatefile("${path.module}/../statemachine/backup.asl.json", merge(
+    { for f in local.run_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
+    { for f in local.run_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
+    {
+      database_state_machine_arn = local.database_state_machine_arn
+      run_defaults               = jsonencode(local.run_defaults)
+      max_concurrency            = var.max_concurrent_databases
+    },
+  ))
   state_machines = {
     backup   = { name = local.state_machine_name, definition = local.state_machine_definition }
     database = { name = local.database_state_machine_name, definition = local.database_state_machine_definition }
@@ -76,6 +83,10 @@ resource "aws_sfn_state_machine" "workflow" {
   tags = local.tags
 
   lifecycle {
+    precondition {
+      condition     = sort(keys(local.run_defaults)) == sort(local.contract.execution_input[*].name)
+      error_message = "The run's defaults (${join(", ", keys(local.run_defaults))}) are not the execution input's fields in statemachine/contract.json (${join(", ", local.contract.execution_input[*].name)})."
+    }
     precondition {
       condition     = local.copy_region != local.region
       error_message = "cross_region_destination ${coalesce(local.copy_region, "-")} is the module's own region: copies must go to another region."

@@ -206,7 +206,7 @@ variable "s3_lifecycle_rules" {
 # Lambda
 
 variable "lambda_timeout" {
-  description = "Lambda function timeout in seconds, for each of the six functions."
+  description = "Lambda function timeout in seconds, for each of the seven functions."
   type        = number
   default     = 300
 
@@ -217,7 +217,7 @@ variable "lambda_timeout" {
 }
 
 variable "lambda_memory_size" {
-  description = "Lambda function memory in MB, for each of the six functions."
+  description = "Lambda function memory in MB, for each of the seven functions."
   type        = number
   default     = 256
 

@@ -28,6 +28,7 @@ from .common import (
     say,
 )
 
+# The functions with a Python baseline (select, which only checks the input, has none).
 FUNCTIONS = ("snapshot", "wait-for-available", "export", "copy", "prune", "notify")
 LANGUAGES = ("rust", "python")
 DB = "bench-db-1"

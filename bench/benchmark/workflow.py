@@ -118,10 +118,10 @@ def largest_payload(events: list[dict]) -> int:
 
 
 def per_database(run: WorkflowRun) -> dict[str, float]:
-    """Transitions, invocations and GB-s of one database, the run's share (prune, notify, the
-    states outside the Map) left out; and what the run costs besides its databases."""
+    """Transitions, invocations and GB-s of one database, the run's share (select, prune, notify,
+    the states outside the Map) left out; and what the run costs besides its databases."""
     names = databases(run.databases)
-    run_functions = ("prune", "notify")
+    run_functions = ("select", "prune", "notify")
     db_invocations = sum(n for f, n in run.invocations.items() if f not in run_functions)
     return {
         "transitions": sum(run.transitions[db] for db in names) / run.databases,

@@ -267,6 +267,7 @@ class Demo(unittest.TestCase):
         called = {c.function: c.called for c in checks}
         self.assertIn("rds:CreateDBSnapshot", called["snapshot"])
         self.assertIn("rds:DeleteDBSnapshot", called["prune"])
+        self.assertEqual(called["select"], set())  # it only reads its input
         self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
                          {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution",
                           "states:GetExecutionHistory"})

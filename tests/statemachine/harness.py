@@ -187,3 +187,7 @@ class LocalAwsTest(unittest.TestCase):
 
     def calls(self, action: str) -> int:
         return control("GET", "calls").get(action, 0)
+
+    def rds_calls(self) -> int:
+        """RDS API calls of any action, in any region."""
+        return sum(n for action, n in control("GET", "calls").items() if action.startswith("rds:"))

@@ -4,19 +4,22 @@ snapshots are all still there afterwards."""
 
 from __future__ import annotations
 
+import json
+
 from harness import LocalAwsTest, control
 
-LIST = "db_instance_ids must be a non-empty list of DB instance or Aurora cluster identifiers"
-WHOLE = "must be a whole number of at least 1"
-UNKNOWN = "a field must be one of db_instance_ids, retention_days"
+LIST = "db_instance_ids is invalid: must be a non-empty list of DB instance or Aurora cluster identifiers"
+WHOLE = "is invalid: must be a whole number of at least 1"
+UNKNOWN = "is invalid: is not a field of the execution input"
 
 # Execution input refused before any AWS call: (input, what the error says).
 BAD_EXECUTION_INPUTS = [
-    ({"dry_run": "yes"}, "dry_run must be true or false"),
-    ({"skip_copy": None}, "skip_copy must be true or false"),
-    ({"skip_prune": 1}, "skip_prune must be true or false"),
+    ({"dry_run": "yes"}, 'dry_run is invalid: must be true or false, not "yes"'),
+    ({"skip_copy": None}, "skip_copy is invalid: must be true or false, not null"),
+    ({"skip_prune": 1}, "skip_prune is invalid: must be true or false, not 1"),
     ({"retention_days": -1}, f"retention_days {WHOLE}"),
     ({"retention_days": 0}, f"retention_days {WHOLE}"),
+    ({"retention_days": 1.5}, f"retention_days {WHOLE}"),
     ({"retention_days": "30"}, f"retention_days {WHOLE}"),
     ({"min_snapshots_to_keep": 0}, f"min_snapshots_to_keep {WHOLE}"),
     ({"poll_interval_seconds": 0}, f"poll_interval_seconds {WHOLE}"),
@@ -25,8 +28,11 @@ BAD_EXECUTION_INPUTS = [
     ({"db_instance_ids": "prod-database-1"}, LIST),
     ({"db_instance_ids": None}, LIST),
     ({"db_instance_ids": 7}, LIST),
-    ({"retention_day": 7}, UNKNOWN),
-    ({"db_instance_ids": ["prod-database-1"], "skip_exports": True}, UNKNOWN),
+    # An object, which the state machine's own checks could not tell from a list.
+    ({"db_instance_ids": {"prod-database-1": True}}, LIST),
+    ({"retention_day": 7}, f"retention_day {UNKNOWN}"),
+    ({"db_instance_ids": ["prod-database-1"], "skip_exports": True}, f"skip_exports {UNKNOWN}"),
+    (["prod-database-1"], "$ is invalid: must be a JSON object of the fields db_instance_ids, retention_days"),
 ]
 
 
@@ -41,8 +47,10 @@ class BadExecutionInput(LocalAwsTest):
                 run = self.run_execution(execution_input)
                 self.assertEqual((run.status, run.description["error"]), ("FAILED", "BackupFailed"))
                 self.assertEqual(run.report()["run_error"]["Error"], "InvalidInput")
-                self.assertIn(error, run.report()["run_error"]["Cause"])
-                self.assertEqual(self.calls("lambda:Invoke"), 1)  # notify, and nothing else
+                # A Lambda error's Cause is the function's error document.
+                self.assertIn(error, json.loads(run.report()["run_error"]["Cause"])["errorMessage"])
+                self.assertEqual(self.calls("lambda:Invoke"), 2)  # select and notify, and nothing else
+                self.assertEqual(self.rds_calls(), 0)
                 [message] = self.sns_messages()
                 self.assertIn(error, message["Message"])
                 self.assertEqual(set(self.manual_snapshots()), before)

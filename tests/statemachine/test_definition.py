@@ -66,9 +66,9 @@ class Definition(unittest.TestCase):
         self.assertEqual(asl.placeholders(asl.TEMPLATE.read_text()), set(template_values(Settings(), "1", "r")))
         self.assertEqual(asl.placeholders(asl.DATABASE_TEMPLATE.read_text()),
                          set(database_template_values(Settings(), "1", "r")))
-        with self.assertRaisesRegex(asl.RenderError, "missing: \\['retention_days'\\]"):
+        with self.assertRaisesRegex(asl.RenderError, "missing: \\['run_defaults'\\]"):
             values = template_values(Settings(), "1", "r")
-            del values["retention_days"]
+            del values["run_defaults"]
             asl.render(asl.TEMPLATE.read_text(), values)
 
     def test_asl_validator_accepts_them_and_refuses_a_broken_one(self):
@@ -104,11 +104,12 @@ class Definition(unittest.TestCase):
 
     def test_every_lambda_task_retries_lambda_errors_and_catches_everything(self):
         tasks = self.lambda_tasks()
-        self.assertEqual(len(tasks), 8)
+        self.assertEqual(len(tasks), 9)
         for name, task in tasks:
             retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
             self.assertLessEqual(LAMBDA_TRANSIENT | {"Lambda.TooManyRequestsException"}, retried, name)
-            self.assertIn({"Throttled", "AwsUnavailable"}, [set(r["ErrorEquals"]) for r in task["Retry"]], name)
+            if name != "Select":  # the one function that calls no AWS API
+                self.assertIn({"Throttled", "AwsUnavailable"}, [set(r["ErrorEquals"]) for r in task["Retry"]], name)
             for retrier in task["Retry"]:
                 self.assertEqual(retrier["JitterStrategy"], "FULL", name)
                 self.assertGreater(retrier["BackoffRate"], 1, name)
@@ -131,9 +132,10 @@ class Definition(unittest.TestCase):
         retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
         self.assertIn("StepFunctions.ExecutionLimitExceededException", retried)
         self.assertEqual([c["ErrorEquals"] for c in task["Catch"]], [["States.ALL"]])
-        # Every setting the database state machine reads is one the run passes it.
+        # Every setting the database state machine reads is one select passes it, and no other.
+        self.assertEqual(selector["request"]["config.$"], "$.run.database_config")
         read = set(re.findall(r"\$\.config\.([a-z_]+)", rendered_database()))
-        passed = {key.removesuffix(".$") for key in selector["request"]["config"]}
+        passed = {f["name"] for f in asl.contract()["execution_input"] if f["part"] == "database"}
         self.assertEqual(read, passed)
 
     def test_every_lambda_task_retries_as_the_contract_says_for_its_function(self):
@@ -155,11 +157,11 @@ class Definition(unittest.TestCase):
     def test_map_concurrency_and_defaults_come_from_the_configuration(self):
         definition = json.loads(rendered(max_concurrency=3, db_identifiers=["a", "b"], export_enabled=False))
         self.assertEqual(definition["States"]["BackupDatabases"]["MaxConcurrency"], 3)
-        defaults = definition["States"]["ReadInput"]["Parameters"]["defaults"]
+        defaults = definition["States"]["Select"]["Parameters"]["defaults"]
         self.assertEqual(defaults["db_instance_ids"], ["a", "b"])
         self.assertIs(defaults["skip_export"], True)
         self.assertIs(defaults["skip_copy"], False)
-        self.assertIs(json.loads(rendered(copy_region=None))["States"]["ReadInput"]["Parameters"]["defaults"]["skip_copy"], True)
+        self.assertIs(json.loads(rendered(copy_region=None))["States"]["Select"]["Parameters"]["defaults"]["skip_copy"], True)
 
 
 if __name__ == "__main__":

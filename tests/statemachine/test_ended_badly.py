@@ -83,14 +83,18 @@ class RunsEndingBadly(LocalAwsTest):
         self.assertEqual(len(self.slack_messages()), 1)
 
     def test_a_run_failed_by_an_uncatchable_error_is_reported_once(self):
-        # ASL cannot test for an object: counting it fails the run with States.Runtime, past every Catch.
-        arn = self.start_execution({"db_instance_ids": {"prod-database-1": True}})
+        # A select whose answer lacks prune's input: Prune's InputPath fails with States.Runtime,
+        # which its Catch of States.ALL does not catch (as in AWS).
+        control("POST", "faults", {"action": "lambda:Invoke", "match": "-select/invocations",
+                                   "replace": ['"prune":{', '"prune_input":{']})
+        arn = self.start_execution({"skip_export": True, "skip_copy": True})
         run = self.wait(arn)
-        self.assertEqual((run.status, run.description["error"]), ("FAILED", "States.Runtime"))
+        self.assertEqual((run.status, run.description.get("error")), ("FAILED", "States.Runtime"), run.description)
+        self.assertEqual(self.sns_messages(), [])  # its own Notify step never ran
 
         report, messages = self.notify_of(arn)
 
-        self.assertEqual((report["failing_state"], report["error"]), ("CountDatabases", "States.Runtime"))
+        self.assertEqual((report["failing_state"], report["error"]), ("Prune", "States.Runtime"))
         [message] = messages
         self.assertIn("Error:       States.Runtime", message["Message"])
         sums = metric_sums(endpoint(), "CustomMetrics/DatabaseBackup", datetime.min.replace(tzinfo=UTC),

@@ -371,8 +371,9 @@ class InvalidInput(LocalAwsTest):
 
         self.assertEqual(run.status, "FAILED")
         self.assertIn("run stopped: InvalidInput", run.description["cause"])
-        self.assertEqual(self.calls("lambda:Invoke"), 1)  # notify only
-        self.assertIn('Received: {"dry_run":"yes"}', self.sns_messages()[0]["Message"])
+        self.assertEqual(self.calls("lambda:Invoke"), 2)  # select and notify only
+        self.assertEqual(self.rds_calls(), 0)
+        self.assertIn('dry_run is invalid: must be true or false, not "yes"', self.sns_messages()[0]["Message"])
 
 
 class StartedWithTheAwsCli(LocalAwsTest):

@@ -54,7 +54,7 @@ class SlackWebhookStaysSecret(LocalAwsTest):
             with self.subTest(log=name, line=line[:120]):
                 span = json.loads(line)["span"]
                 self.assertEqual(span["execution_id"], run.arn)
-                whole_run = name.endswith(("-prune.log", "-notify.log"))
+                whole_run = name.endswith(("-select.log", "-prune.log", "-notify.log"))
                 self.assertIn(span["db_identifier"], {"(all)"} if whole_run else per_database)
         logged = {json.loads(line)["span"]["db_identifier"] for _, line in lines}
         self.assertLessEqual({"prod-database-1", "(all)"}, logged)

@@ -7,95 +7,40 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import unittest
 
+import hcl2
 from workspace import EXAMPLES, ROOT, Workspace, init, plan_json, run
 
 BASE = {"project_name": "checks", "environment": "test", "rds_instance_ids": ["db-one"]}
 
-# (arguments beside BASE, a message the plan must print). Grouped into as few plans as
-# possible, never two cases setting the same variable in one plan.
-BAD_VALUES = [
-    ({"project_name": "Bad_Name"}, "project_name must be 2-24 lowercase letters"),
-    ({"environment": "Prod!"}, "environment must be 2-16 lowercase letters"),
-    ({"rds_instance_ids": ["1db"]}, "Each rds_instance_ids entry must be an RDS identifier"),
-    ({"rds_instance_ids": ["db-a", "DB-A"]}, "rds_instance_ids lists a database twice"),
-    ({"rds_instance_ids": []}, "give at least one database to back up"),
-    ({"backup_retention_days": 0}, "backup_retention_days must be a whole number of days from 1 to 36500"),
-    ({"backup_retention_days": 3000}, "the S3 exports would expire before the snapshots they archive"),
-    ({"backup_schedule": "daily at 2"}, "backup_schedule must be an EventBridge schedule expression"),
-    ({"backup_schedule": "rate(1 days)"}, "backup_schedule must be an EventBridge schedule expression"),
-    ({"enable_cross_region_copy": True}, "enable_cross_region_copy is true but cross_region_destination is not set"),
-    ({"cross_region_destination": "uswest2"}, "cross_region_destination must be an AWS region name"),
-    ({"backup_window": "2am-3am"}, "backup_window must be hh24:mi-hh24:mi in UTC"),
-    ({"backup_window": "02:00-02:10"}, "backup_window must be at least 30 minutes long"),
-    ({"s3_bucket_name": "Bad_Bucket"}, "s3_bucket_name must be a valid S3 bucket name"),
-    ({"s3_bucket_name": "10.0.0.1"}, "s3_bucket_name must be a valid S3 bucket name"),
-    ({"s3_storage_class": "GLACIER"}, "s3_storage_class must be one of"),
-    ({"s3_lifecycle_rules": {"transition_to_ia_days": 10}}, "transition_to_ia_days must be at least 30"),
-    ({"s3_lifecycle_rules": {"transition_to_glacier_days": 40}}, "s3_lifecycle_rules days must increase in order"),
-    ({"s3_lifecycle_rules": {"expiration_days": 1.5}}, "must be null or a whole number of days"),
-    ({"lambda_timeout": 1000}, "lambda_timeout must be a whole number of seconds from 30 to 900"),
-    ({"lambda_memory_size": 64}, "lambda_memory_size must be a whole number of MB from 128 to 10240"),
-    ({"lambda_runtime": "cobol"}, "lambda_runtime must be a Lambda runtime name"),
-    ({"lambda_reserved_concurrency": 0}, "lambda_reserved_concurrency must be -1 (unreserved)"),
-    ({"log_retention_days": 10}, "log_retention_days must be a value CloudWatch Logs accepts"),
-    ({"notification_email": "dba-team"}, "notification_email must be an email address"),
-    ({"slack_webhook_url": "http://hooks.slack.com/services/x"}, "slack_webhook_url must be an https:// URL"),
-    ({"sns_topic_arn": "alerts"}, "sns_topic_arn must be an SNS topic ARN"),
-    ({"kms_key_id": "my key"}, "kms_key_id must be a KMS key id, key ARN"),
-    ({"vpc_id": "vpc1"}, "vpc_id must be a VPC id"),
-    ({"vpc_id": "vpc-0abc1234def567890"}, "vpc_id is set but subnet_ids is empty"),
-    ({"subnet_ids": ["sub-1"]}, "Each subnet_ids entry must be a subnet id"),
-    ({"enable_vpc_endpoints": True}, "enable_vpc_endpoints is true but vpc_id is not set"),
-    ({"additional_tags": {"aws:owner": "x"}}, "additional_tags keys must be 1-128 characters"),
-    ({"additional_tags": {f"k{i}": "v" for i in range(45)}}, "additional_tags may hold at most 44 tags"),
-    ({"rds_cluster_ids": ["bad--id"]}, "Each rds_cluster_ids entry must be an RDS identifier"),
-    ({"min_snapshots_to_keep": 0}, "min_snapshots_to_keep must be a whole number from 1 to 1000"),
-    ({"max_concurrent_databases": 41}, "max_concurrent_databases must be a whole number from 1 to 40"),
-    ({"poll_interval_seconds": 1}, "poll_interval_seconds must be a whole number from 5 to 3600"),
-    ({"export_poll_interval_seconds": 0}, "export_poll_interval_seconds must be a whole number from 5 to 3600"),
-    ({"wait_timeout_seconds": {"snapshot": 10}}, "wait_timeout_seconds values must be whole numbers of seconds"),
-    ({"cross_region_kms_key_arn": "key"}, "cross_region_kms_key_arn must be a KMS key or alias ARN"),
-    (
-        {
-            "cross_region_destination": "us-west-2",
-            "cross_region_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        },
-        "cross_region_kms_key_arn must be a key in cross_region_destination",
-    ),
-    ({"lambda_architecture": "ppc64"}, "lambda_architecture must be x86_64 or arm64"),
-    ({"metrics_namespace": "AWS/RDS"}, "metrics_namespace must be 1-255"),
-    ({"snapshot_age_alarm_hours": 0}, "snapshot_age_alarm_hours must be at least 1"),
-]
+# The bad-value cases: terraform test runs them, each expecting one variable's validation to fail.
+BAD_VALUES = ROOT / "terraform" / "tests" / "bad_values.tftest.hcl"
+RUN = re.compile(r'^run "(?P<name>[a-z0-9_]+)" \{\n(?P<body>.*?)^\}', re.S | re.M)
 
 
-# Variables with a rule that reads another variable: Terraform checks all their rules
-# only when no other variable failed, so each of their cases gets a plan of its own.
-CROSS_CHECKED = {
-    "rds_instance_ids", "backup_retention_days", "enable_cross_region_copy", "subnet_ids",
-    "enable_vpc_endpoints", "cross_region_kms_key_arn", "vpc_id",
-}
+def bad_value_cases() -> list[tuple[str, str, str]]:
+    """(run name, the variable expected to refuse, the message quoted for it) of each case."""
+    cases = []
+    for match in RUN.finditer(BAD_VALUES.read_text()):
+        body = match.group("body")
+        [variable] = re.findall(r"expect_failures = \[var\.([a-z0-9_]+)\]", body)
+        [message] = re.findall(r"# expect: (.+)", body)
+        cases.append((match.group("name"), variable, message.strip()))
+    return cases
 
 
-def batches(cases):
-    """Groups cases so that no variable is set twice in a group; cross-variable rules alone."""
-    groups: list[tuple[set, list]] = []
-    for case in cases:
-        if CROSS_CHECKED & set(case[0]):
-            groups.append((set(), [case]))
-            continue
-        names = set(case[0])
-        for used, members in groups:
-            if used and not used & names:
-                used |= names
-                members.append(case)
-                break
-        else:
-            groups.append((names, [case]))
-    return [members for _, members in groups]
+def validation_messages() -> dict[str, list[str]]:
+    """Each variable's validation messages, whitespace collapsed."""
+    with (ROOT / "terraform" / "variables.tf").open() as handle:
+        blocks = hcl2.load(handle)["variable"]
+    return {
+        name.strip('"'): [" ".join(v["error_message"].strip('"').split()) for v in body.get("validation", [])]
+        for block in blocks for name, body in block.items()
+    }
 
 
 def resources(plan: dict, kind: str) -> list[dict]:
@@ -174,7 +119,7 @@ class TerraformModuleTest(unittest.TestCase):
         # A destroy stops at a bucket that holds exports or logs unless the caller says otherwise.
         self.assertEqual({after(b)["force_destroy"] for b in resources(plan, "aws_s3_bucket")}, {False})
         functions = {after(f)["function_name"]: after(f) for f in resources(plan, "aws_lambda_function")}
-        self.assertEqual(len(functions), 6)
+        self.assertEqual(len(functions), 7)
         for function in functions.values():
             # The spec's default lambda_runtime (python3.9) cannot run Rust: provided.al2023 is used.
             self.assertEqual(function["runtime"], "provided.al2023")
@@ -192,7 +137,7 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertEqual(set(machines), {"nestedphoenix-production-backup", "nestedphoenix-production-database"})
         definition = json.loads(machines["nestedphoenix-production-backup"]["definition"])
         self.assertEqual(
-            definition["States"]["ReadInput"]["Parameters"]["defaults"]["db_instance_ids"],
+            definition["States"]["Select"]["Parameters"]["defaults"]["db_instance_ids"],
             ["prod-database-1", "prod-database-2"],
         )
         # The run starts one execution of the database state machine per database; notify reads them.
@@ -231,7 +176,7 @@ class TerraformModuleTest(unittest.TestCase):
         alarms = {after(a)["alarm_name"] for a in resources(plan, "aws_cloudwatch_metric_alarm")}
         self.assertIn("nestedphoenix-production-backup-failure", alarms)
         self.assertIn("nestedphoenix-production-no-recent-backup", alarms)
-        self.assertEqual(len(alarms), 2 + 3 + 6, alarms)
+        self.assertEqual(len(alarms), 2 + 3 + 7, alarms)
 
     def test_enterprise_example_plans_copies_vpc_and_the_callers_key_and_topic(self):
         plan = self.plans["enterprise-backup"]
@@ -253,7 +198,7 @@ class TerraformModuleTest(unittest.TestCase):
         ]
         self.assertEqual(len(per_database), 6)
         [machine] = [m for m in resources(plan, "aws_sfn_state_machine") if after(m)["name"].endswith("-backup")]
-        defaults = json.loads(after(machine)["definition"])["States"]["ReadInput"]["Parameters"]["defaults"]
+        defaults = json.loads(after(machine)["definition"])["States"]["Select"]["Parameters"]["defaults"]
         self.assertEqual(defaults["skip_copy"], False)
         [rules] = [r for r in resources(plan, "aws_s3_bucket_lifecycle_configuration") if r.get("index") is None]
         transitions = after(rules)["rule"][0]["transition"]
@@ -271,8 +216,8 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertEqual(prune["COPY_DESTINATION_REGION"], "us-west-2")
         groups = resources(plan, "aws_cloudwatch_log_group")
         self.assertEqual({after(g)["retention_in_days"] for g in groups}, {2557})
-        # Six functions and two state machines.
-        self.assertEqual(len(groups), 8)
+        # Seven functions and two state machines.
+        self.assertEqual(len(groups), 9)
         [age] = [a for a in resources(plan, "aws_cloudwatch_metric_alarm") if after(a)["alarm_name"] == "ledger-production-no-recent-backup"]
         # Monthly: 744 hours plus a quarter; CloudWatch evaluates at most 168 hourly periods.
         self.assertEqual((after(age)["threshold"], after(age)["evaluation_periods"]), (930, 168))
@@ -283,21 +228,28 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertNotIn("Warning: Check block assertion failed", output)
 
     def test_every_validated_variable_refuses_a_bad_value_with_its_message(self):
-        validated = module_variables()
-        covered = {name for arguments, _ in BAD_VALUES for name in arguments}
+        cases = bad_value_cases()
+        messages = validation_messages()
         # Booleans and free-form inputs have nothing to validate on their own.
         unvalidated = {
             "enable_s3_versioning", "enable_cloudwatch_logs", "enable_detailed_monitoring", "enable_s3_encryption",
             "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
         }
-        self.assertEqual(validated - unvalidated, covered)
-        for number, group in enumerate(batches(BAD_VALUES)):
-            arguments = {name: value for case, _ in group for name, value in case.items()}
-            returncode, output = self.plan_caller(f"bad-{number}", arguments)
-            self.assertNotEqual(returncode, 0, f"plan accepted {arguments}")
-            for case, message in group:
-                with self.subTest(case=case):
-                    self.assertIn(message, output)
+        self.assertEqual(module_variables() - unvalidated, {variable for _, variable, _ in cases})
+        for variable, texts in messages.items():
+            for text in texts:
+                self.assertIn(variable, text, f"a validation message of {variable} does not name it")
+        for name, variable, message in cases:
+            with self.subTest(run=name):
+                self.assertTrue(any(message in text for text in messages[variable]),
+                                f"{message!r} is not a message of {variable}")
+
+        init(self.workspace.module)
+        result = run(["test"], self.workspace.module, check=False)
+        summary = re.search(r"(\d+) passed, (\d+) failed", result.stdout)
+        self.assertEqual(result.returncode, 0, result.stdout[-6000:] + result.stderr)
+        self.assertEqual(summary.groups(), (str(len(cases)), "0"), result.stdout[-3000:])
+        print(f"\nterraform test: {len(cases)} bad values, each refused by its variable's validation")
 
     def test_checkov_finds_no_failed_check(self):
         checkov = ROOT / ".tools" / "checkov" / "bin" / "checkov"

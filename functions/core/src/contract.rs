@@ -1,12 +1,13 @@
 //! The one contract between the functions and everything around them: each
 //! function's environment variables, the stable error names with their retry
-//! classes, and the `Retry` policy of every Lambda task of the state machines.
+//! classes, the `Retry` policy of every Lambda task of the state machines, and
+//! the fields of a run's execution input (`crate::run::FIELDS`).
 //!
 //! `statemachine/contract.json` is generated from here
 //! (`cargo run --package backup-core --bin contract`) and a test fails when
 //! the checked-in file differs. Terraform reads it (`jsondecode(file(...))`)
-//! for the functions' environment checks and the state machines' `Retry`
-//! blocks; the tests and the docs' tables read it too.
+//! for the functions' environment checks, the state machines' `Retry` blocks
+//! and the check of the run's defaults; the tests and the docs' tables read it too.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -14,10 +15,12 @@ use strum::{EnumMessage, IntoEnumIterator};
 
 use crate::error::ErrorType;
 
-/// The six functions, by the name Terraform and the state machines use.
+/// The functions, by the name Terraform and the state machines use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::Display)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Function {
+    /// The run's settings from its execution input and the module's configuration.
+    Select,
     Snapshot,
     WaitForAvailable,
     Export,
@@ -89,12 +92,13 @@ const MODULE: [Variable; 4] = [
     ),
 ];
 
-/// The errors every function may raise: AWS's, and a malformed input or environment.
-pub const COMMON_ERRORS: [ErrorType; 6] = [
+/// The errors every function may raise: a malformed input or environment.
+pub const COMMON_ERRORS: [ErrorType; 2] = [ErrorType::InvalidInput, ErrorType::ConfigError];
+
+/// The errors every function that calls AWS may raise.
+pub const AWS_ERRORS: [ErrorType; 4] = [
     ErrorType::Throttled,
     ErrorType::AwsUnavailable,
-    ErrorType::InvalidInput,
-    ErrorType::ConfigError,
     ErrorType::AccessDenied,
     ErrorType::AwsRequestFailed,
 ];
@@ -192,7 +196,7 @@ impl Function {
     /// The environment variables the function reads.
     pub fn environment(self) -> Vec<Variable> {
         let own: &[Variable] = match self {
-            Function::Snapshot | Function::WaitForAvailable => &[],
+            Function::Select | Function::Snapshot | Function::WaitForAvailable => &[],
             Function::Export => &[
                 required(env::EXPORT_BUCKET, "the S3 bucket exports are written to"),
                 required(env::EXPORT_ROLE_ARN, "the role RDS assumes to write the export"),
@@ -247,16 +251,22 @@ impl Function {
             ],
         };
         let module: &[Variable] = match self {
-            Function::WaitForAvailable => &[],
+            Function::Select | Function::WaitForAvailable => &[],
             _ => &MODULE,
         };
         module.iter().chain(own).copied().collect()
     }
 
-    /// The errors this function raises besides [`COMMON_ERRORS`].
+    /// Whether the function calls AWS (and so may raise [`AWS_ERRORS`]).
+    pub fn calls_aws(self) -> bool {
+        self != Function::Select
+    }
+
+    /// The errors this function raises besides [`COMMON_ERRORS`] and [`AWS_ERRORS`].
     pub fn raises(self) -> &'static [ErrorType] {
         use ErrorType::*;
         match self {
+            Function::Select => &[],
             Function::Snapshot => &[
                 DatabaseBusy,
                 DatabaseNotFound,
@@ -281,7 +291,9 @@ impl Function {
 
     /// Whether the function may fail with `error`.
     pub fn may_raise(self, error: ErrorType) -> bool {
-        COMMON_ERRORS.contains(&error) || self.raises().contains(&error)
+        COMMON_ERRORS.contains(&error)
+            || (self.calls_aws() && AWS_ERRORS.contains(&error))
+            || self.raises().contains(&error)
     }
 
     /// The `Retry` list of every task that invokes this function: Lambda's
@@ -307,6 +319,8 @@ pub fn document() -> Value {
         .map(|e| {
             let raised_by: Vec<&str> = if COMMON_ERRORS.contains(&e) {
                 vec!["any"]
+            } else if AWS_ERRORS.contains(&e) {
+                vec!["any that calls AWS"]
             } else {
                 Function::iter()
                     .filter(|f| f.raises().contains(&e))
@@ -327,10 +341,18 @@ pub fn document() -> Value {
             (f.name().to_owned(), entry)
         })
         .collect();
+    let execution_input: Vec<Value> = crate::run::FIELDS
+        .iter()
+        .map(|f| {
+            json!({"name": f.name, "kind": f.kind, "expected": f.kind.expected(), "part": f.part,
+                   "default": f.default, "effect": f.effect})
+        })
+        .collect();
     json!({
         "generated_by": "cargo run --package backup-core --bin contract",
         "errors": errors,
         "functions": functions,
+        "execution_input": execution_input,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod naming;
 pub mod quota;
 pub mod rds;
+pub mod run;
 pub mod tags;
 #[cfg(feature = "test-util")]
 pub mod testing;

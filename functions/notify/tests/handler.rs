@@ -800,7 +800,7 @@ async fn a_run_that_ended_outside_its_error_handling_is_reported_once_with_the_r
             "execution-status-change-failed.json",
             ExecutionStatus::Failed,
             Some("States.Runtime"),
-            Some("An error occurred while executing the state 'CountDatabases'"),
+            Some("An error occurred while executing the state 'Prune'"),
             "failed",
         ),
         (

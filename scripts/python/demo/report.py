@@ -126,7 +126,7 @@ def collect(aws: Aws, outputs: dict, execution: Execution, before: Inventory, sl
     now = datetime.now(UTC)
     transitions = execution.transitions()
     databases: dict[str, DatabaseResult] = {}
-    for item in _run_config(execution).get("db_instance_ids", []):
+    for item in _selected_databases(execution):
         databases[item] = DatabaseResult(item, transitions=transitions.get(item, 0))
     for (region, _sid), snapshot in after.snapshots.items():
         tags = tag_map(snapshot)
@@ -169,10 +169,10 @@ def collect(aws: Aws, outputs: dict, execution: Execution, before: Inventory, sl
     )
 
 
-def _run_config(execution: Execution) -> dict:
-    """The run's settings as the state machine merged them (defaults + input)."""
-    entered = execution.entered("CheckInput")
-    return entered[0].get("config", {}) if entered else {}
+def _selected_databases(execution: Execution) -> list[str]:
+    """The databases of the run, as its select step chose them (defaults + input)."""
+    entered = execution.entered("BackupDatabases")
+    return entered[0].get("run", {}).get("databases", []) if entered else []
 
 
 def _failures(execution: Execution) -> dict[str, list[dict]]:

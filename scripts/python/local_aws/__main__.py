@@ -1,5 +1,5 @@
 """`python -m local_aws serve --port N`: the gateway with moto inside, on loopback.
-`python -m local_aws deploy`: the six functions and the state machine, into it.
+`python -m local_aws deploy`: the seven functions and the state machines, into it.
 `python -m local_aws render`: the state machine definition, rendered."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Deploys the project into the local AWS with boto3, the way the Terraform
-module does in AWS: the six functions from their zips, with their
+module does in AWS: the seven functions from their zips, with their
 environment, and the state machine rendered from `statemachine/`, plus what
 they use (export bucket and role, KMS keys, SNS topic with an SQS queue to
 read it, the local Slack webhook)."""
@@ -103,25 +103,39 @@ def database_template_values(settings: Settings, account: str, region: str) -> d
     return {**function_arns(settings.with_(region=region), account, functions), **asl.retry_values(functions)}
 
 
+def run_defaults(settings: Settings) -> dict:
+    """The run's settings when its input overrides none, as terraform/stepfunctions.tf
+    passes them: one value for each field of the contract's execution_input."""
+    defaults = {
+        "db_instance_ids": settings.db_identifiers,
+        "retention_days": settings.retention_days,
+        "min_snapshots_to_keep": settings.min_snapshots_to_keep,
+        "dry_run": settings.dry_run,
+        "skip_export": not settings.export_enabled,
+        "skip_copy": settings.copy_region is None,
+        "skip_prune": False,
+        "poll_interval_seconds": settings.poll_interval_seconds,
+        "export_poll_interval_seconds": settings.export_poll_interval_seconds,
+        "snapshot_wait_timeout_seconds": settings.snapshot_wait_timeout_seconds,
+        "export_wait_timeout_seconds": settings.export_wait_timeout_seconds,
+        "copy_wait_timeout_seconds": settings.copy_wait_timeout_seconds,
+    }
+    fields = [f["name"] for f in asl.contract()["execution_input"]]
+    if sorted(defaults) != sorted(fields):
+        raise ValueError(f"the run's defaults {sorted(defaults)} are not the contract's execution input {sorted(fields)}")
+    return defaults
+
+
 def template_values(settings: Settings, account: str, region: str) -> dict[str, str]:
     """The `templatefile` values of the backup state machine, as the Terraform module passes them."""
     settings = settings.with_(region=region)
+    functions = ("select", "prune", "notify")
     return {
-        **function_arns(settings, account, ("prune", "notify")),
-        **asl.retry_values(("prune", "notify")),
+        **function_arns(settings, account, functions),
+        **asl.retry_values(functions),
         "database_state_machine_arn": state_machine_arn(settings, account, "database"),
-        "db_identifiers": json.dumps(settings.db_identifiers),
-        "retention_days": str(settings.retention_days),
-        "min_snapshots_to_keep": str(settings.min_snapshots_to_keep),
-        "dry_run": json.dumps(settings.dry_run),
-        "skip_export": json.dumps(not settings.export_enabled),
-        "skip_copy": json.dumps(settings.copy_region is None),
+        "run_defaults": json.dumps(run_defaults(settings)),
         "max_concurrency": str(settings.max_concurrency),
-        "poll_interval_seconds": str(settings.poll_interval_seconds),
-        "export_poll_interval_seconds": str(settings.export_poll_interval_seconds),
-        "snapshot_wait_timeout_seconds": str(settings.snapshot_wait_timeout_seconds),
-        "export_wait_timeout_seconds": str(settings.export_wait_timeout_seconds),
-        "copy_wait_timeout_seconds": str(settings.copy_wait_timeout_seconds),
     }
 
 
@@ -210,6 +224,7 @@ class Deployment:
                   "ADDITIONAL_TAGS": "{}", **dict(settings.function_env)}
         destination = {"COPY_DESTINATION_REGION": settings.copy_region} if settings.copy_region else {}
         environments = {
+            "select": dict(settings.function_env),
             "snapshot": common,
             "wait-for-available": dict(settings.function_env),
             "export": {**common, "EXPORT_BUCKET": bucket, "EXPORT_ROLE_ARN": export_role["Role"]["Arn"],

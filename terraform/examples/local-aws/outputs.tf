@@ -24,7 +24,7 @@ output "notification_inbox_url" {
 }
 
 output "lambda_function_names" {
-  description = "The six functions"
+  description = "The seven functions"
   value       = module.database_backup.lambda_function_names
 }
 

@@ -1,0 +1,193 @@
+//! The settings of one run: the module's configuration, which the run state
+//! machine passes as `defaults`, overridden field by field by the execution
+//! input. [`FIELDS`] lists the fields once: the `select` function checks both
+//! against it, and the contract publishes it (Terraform holds the defaults it
+//! passes to it, the docs' table of the execution input comes from it).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::types::{Execution, PruneRequest};
+
+/// What a field's value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A non-empty list of identifiers (each is checked when its database is backed up).
+    Databases,
+    /// A whole number of at least 1.
+    WholeNumber,
+    Flag,
+}
+
+impl Kind {
+    /// The end of "<field> must be ...".
+    pub const fn expected(self) -> &'static str {
+        match self {
+            Kind::Databases => "a non-empty list of DB instance or Aurora cluster identifiers",
+            Kind::WholeNumber => "a whole number of at least 1",
+            Kind::Flag => "true or false",
+        }
+    }
+
+    /// Whether `value` is of this kind.
+    pub fn accepts(self, value: &Value) -> bool {
+        match self {
+            Kind::Databases => value
+                .as_array()
+                .is_some_and(|ids| !ids.is_empty() && ids.iter().all(Value::is_string)),
+            Kind::WholeNumber => value.as_u64().is_some_and(|n| n >= 1 && u32::try_from(n).is_ok()),
+            Kind::Flag => value.is_boolean(),
+        }
+    }
+}
+
+/// Which part of the run a field configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// Which databases the run backs up.
+    Selection,
+    /// Every database's execution (its `config`).
+    Database,
+    /// The prune step's input.
+    Prune,
+    /// Whether the run prunes at all.
+    Run,
+}
+
+/// One field of the execution input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub part: Part,
+    /// Where the module's value comes from (a Terraform variable, or a constant).
+    pub default: &'static str,
+    pub effect: &'static str,
+}
+
+const fn field(name: &'static str, kind: Kind, part: Part, default: &'static str, effect: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        part,
+        default,
+        effect,
+    }
+}
+
+/// The fields of the execution input, every one optional: the run's settings.
+pub const FIELDS: [Field; 12] = [
+    field(
+        "db_instance_ids",
+        Kind::Databases,
+        Part::Selection,
+        "`rds_instance_ids` and `rds_cluster_ids`",
+        "the DB instances or Aurora clusters to back up",
+    ),
+    field(
+        "retention_days",
+        Kind::WholeNumber,
+        Part::Prune,
+        "`backup_retention_days`",
+        "prune's retention",
+    ),
+    field(
+        "min_snapshots_to_keep",
+        Kind::WholeNumber,
+        Part::Prune,
+        "`min_snapshots_to_keep`",
+        "prune never deletes the newest N of a database",
+    ),
+    field(
+        "dry_run",
+        Kind::Flag,
+        Part::Prune,
+        "`prune_dry_run`",
+        "prune reports what it would delete and deletes nothing",
+    ),
+    field(
+        "skip_export",
+        Kind::Flag,
+        Part::Database,
+        "not `enable_s3_export`",
+        "no export to S3 in this run",
+    ),
+    field(
+        "skip_copy",
+        Kind::Flag,
+        Part::Database,
+        "not `enable_cross_region_copy`",
+        "no cross-region copy in this run",
+    ),
+    field("skip_prune", Kind::Flag, Part::Run, "false", "no retention in this run"),
+    field(
+        "poll_interval_seconds",
+        Kind::WholeNumber,
+        Part::Database,
+        "`poll_interval_seconds`",
+        "between polls of a snapshot or a copy",
+    ),
+    field(
+        "export_poll_interval_seconds",
+        Kind::WholeNumber,
+        Part::Database,
+        "`export_poll_interval_seconds`",
+        "between polls of an export",
+    ),
+    field(
+        "snapshot_wait_timeout_seconds",
+        Kind::WholeNumber,
+        Part::Database,
+        "`wait_timeout_seconds.snapshot`",
+        "bound on waiting for the snapshot",
+    ),
+    field(
+        "export_wait_timeout_seconds",
+        Kind::WholeNumber,
+        Part::Database,
+        "`wait_timeout_seconds.export`",
+        "bound on waiting for the export",
+    ),
+    field(
+        "copy_wait_timeout_seconds",
+        Kind::WholeNumber,
+        Part::Database,
+        "`wait_timeout_seconds.copy`",
+        "bound on waiting for the copy",
+    ),
+];
+
+/// Input of `select`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectRequest {
+    /// The module's configuration: every field of [`FIELDS`].
+    pub defaults: Value,
+    /// The execution input: any of the fields, each overriding its default.
+    pub input: Value,
+    pub execution: Execution,
+}
+
+/// Output of `select`: the run's settings, split by the part of the run that uses them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunPlan {
+    pub databases: Vec<String>,
+    /// The `config` of every database's execution.
+    pub database_config: Map<String, Value>,
+    /// The prune step's input.
+    pub prune: PruneRequest,
+    pub skip_prune: bool,
+}
+
+/// The fields' names, in order: `db_instance_ids, retention_days, ...`.
+pub fn field_names() -> String {
+    FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The field named `name`.
+pub fn field_named(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name == name)
+}

@@ -1,0 +1,164 @@
+use backup_core::run::FIELDS;
+use backup_core::testing::{execution, fixture};
+use backup_select::handle;
+use serde_json::{Value, json};
+
+/// The fixture event with `input` as the execution input.
+fn event(input: Value) -> Value {
+    let mut event = fixture("select-request.json");
+    event["input"] = input;
+    event
+}
+
+#[test]
+fn an_empty_input_runs_with_the_module_settings() {
+    let plan = handle(fixture("select-request.json")).unwrap();
+    assert_eq!(plan.databases, ["prod-database-1", "prod-database-2"]);
+    assert!(!plan.skip_prune);
+    assert_eq!(
+        Value::Object(plan.database_config),
+        json!({"skip_export": false, "skip_copy": false, "poll_interval_seconds": 60,
+               "export_poll_interval_seconds": 300, "snapshot_wait_timeout_seconds": 21600,
+               "export_wait_timeout_seconds": 86400, "copy_wait_timeout_seconds": 21600})
+    );
+    assert_eq!(
+        (
+            plan.prune.retention_days,
+            plan.prune.min_snapshots_to_keep,
+            plan.prune.dry_run
+        ),
+        (Some(30), Some(3), Some(false))
+    );
+    assert_eq!(plan.prune.execution, execution());
+    assert_eq!(plan.prune.include_destination, None);
+}
+
+#[test]
+fn each_input_field_overrides_its_default_alone() {
+    let plan = handle(event(json!({
+        "db_instance_ids": ["prod-database-1"], "dry_run": true, "skip_prune": true,
+        "export_poll_interval_seconds": 5,
+    })))
+    .unwrap();
+    assert_eq!(plan.databases, ["prod-database-1"]);
+    assert_eq!(plan.prune.dry_run, Some(true));
+    assert_eq!(plan.prune.retention_days, Some(30));
+    assert!(plan.skip_prune);
+    assert_eq!(plan.database_config["export_poll_interval_seconds"], 5);
+    assert_eq!(plan.database_config["poll_interval_seconds"], 60);
+}
+
+#[test]
+fn every_field_goes_to_exactly_one_part_of_the_plan() {
+    let plan = serde_json::to_value(handle(fixture("select-request.json")).unwrap()).unwrap();
+    for field in FIELDS {
+        let found = [
+            plan["database_config"].get(field.name).is_some(),
+            plan["prune"].get(field.name).is_some(),
+            plan.get(field.name).is_some(),
+            field.name == "db_instance_ids" && plan.get("databases").is_some(),
+        ];
+        assert_eq!(found.iter().filter(|f| **f).count(), 1, "{}", field.name);
+    }
+}
+
+#[test]
+fn a_bad_input_is_refused_naming_the_field() {
+    let whole = "must be a whole number of at least 1";
+    let list = "must be a non-empty list of DB instance or Aurora cluster identifiers";
+    let cases = [
+        (
+            json!({"dry_run": "yes"}),
+            "input dry_run is invalid: must be true or false, not \"yes\"".to_owned(),
+        ),
+        (
+            json!({"skip_copy": null}),
+            "input skip_copy is invalid: must be true or false, not null".to_owned(),
+        ),
+        (
+            json!({"retention_days": 0}),
+            format!("input retention_days is invalid: {whole}, not 0"),
+        ),
+        (
+            json!({"retention_days": -1}),
+            format!("input retention_days is invalid: {whole}, not -1"),
+        ),
+        (
+            json!({"retention_days": 1.5}),
+            format!("input retention_days is invalid: {whole}, not 1.5"),
+        ),
+        (
+            json!({"retention_days": "30"}),
+            format!("input retention_days is invalid: {whole}, not \"30\""),
+        ),
+        (
+            json!({"poll_interval_seconds": 4_294_967_296_u64}),
+            format!("input poll_interval_seconds is invalid: {whole}"),
+        ),
+        (
+            json!({"db_instance_ids": []}),
+            format!("input db_instance_ids is invalid: {list}, not []"),
+        ),
+        (
+            json!({"db_instance_ids": {"id": "db1"}}),
+            format!("input db_instance_ids is invalid: {list}"),
+        ),
+        (
+            json!({"db_instance_ids": ["db1", 2]}),
+            format!("input db_instance_ids is invalid: {list}"),
+        ),
+        (
+            json!({"retention_day": 7}),
+            "input retention_day is invalid: is not a field of the execution input".to_owned(),
+        ),
+        (
+            json!(["db1"]),
+            "input $ is invalid: must be a JSON object of the fields db_instance_ids, retention_days".to_owned(),
+        ),
+    ];
+    for (input, expected) in cases {
+        let err = handle(event(input.clone())).unwrap_err();
+        assert_eq!(err.error_type().as_str(), "InvalidInput", "{input}");
+        assert!(
+            err.to_string().starts_with(&expected),
+            "{err} does not start with {expected}"
+        );
+    }
+}
+
+#[test]
+fn a_long_refused_value_is_quoted_shortened() {
+    let ids: Vec<Value> = (0..100).map(|i| json!({ "id": format!("database-{i}") })).collect();
+    let err = handle(event(json!({ "db_instance_ids": ids })))
+        .unwrap_err()
+        .to_string();
+    assert!(err.ends_with("..."), "{err}");
+    assert!(err.len() < 300, "{err}");
+}
+
+#[test]
+fn a_wrong_module_configuration_is_a_config_error() {
+    let mut missing = fixture("select-request.json");
+    missing["defaults"].as_object_mut().unwrap().remove("retention_days");
+    let mut unknown = fixture("select-request.json");
+    unknown["defaults"]["colour"] = json!("blue");
+    let mut wrong = fixture("select-request.json");
+    wrong["defaults"]["dry_run"] = json!("no");
+    for (event, field) in [
+        (missing, "defaults.retention_days"),
+        (unknown, "defaults.colour"),
+        (wrong, "defaults.dry_run"),
+    ] {
+        let err = handle(event).unwrap_err();
+        assert_eq!(err.error_type().as_str(), "ConfigError");
+        assert!(err.to_string().contains(field), "{err}");
+    }
+}
+
+#[test]
+fn a_malformed_event_is_invalid_input() {
+    let mut event = fixture("select-request.json");
+    event.as_object_mut().unwrap().remove("execution");
+    let err = handle(event).unwrap_err();
+    assert_eq!(err.to_string(), "input execution is invalid: is required");
+}

@@ -1,0 +1,438 @@
+# Every validated variable refuses a bad value at `terraform plan`: one run per
+# case, each expecting the validation of the variable that refuses it to fail.
+# `# expect:` quotes that variable's message for the case; the Terraform suite
+# (tests/terraform/test_module.py) checks that each quote is one of its
+# messages, that each message names its variable, and that every validated
+# variable has a case here.
+#   scripts/build-lambdas && cd terraform && terraform init && terraform test
+# The provider is mocked: nothing here needs AWS or its credentials (the plan
+# reads the built zips, as every plan of the module does).
+
+# The plan goes on past a refused variable: the data sources it reads get plausible values.
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+# A valid caller, which each run changes in one place.
+variables {
+  project_name     = "checks"
+  environment      = "test"
+  rds_instance_ids = ["db-one"]
+}
+
+run "project_name" {
+  command = plan
+  # expect: project_name must be 2-24 lowercase letters
+  variables {
+    project_name = "Bad_Name"
+  }
+  expect_failures = [var.project_name]
+}
+
+run "environment" {
+  command = plan
+  # expect: environment must be 2-16 lowercase letters
+  variables {
+    environment = "Prod!"
+  }
+  expect_failures = [var.environment]
+}
+
+run "rds_instance_ids_1" {
+  command = plan
+  # expect: Each rds_instance_ids entry must be an RDS identifier
+  variables {
+    rds_instance_ids = ["1db"]
+  }
+  expect_failures = [var.rds_instance_ids]
+}
+
+run "rds_instance_ids_2" {
+  command = plan
+  # expect: rds_instance_ids lists a database twice
+  variables {
+    rds_instance_ids = ["db-a", "DB-A"]
+  }
+  expect_failures = [var.rds_instance_ids]
+}
+
+run "rds_instance_ids_3" {
+  command = plan
+  # expect: give at least one database to back up
+  variables {
+    rds_instance_ids = []
+  }
+  expect_failures = [var.rds_instance_ids]
+}
+
+run "backup_retention_days_1" {
+  command = plan
+  # expect: backup_retention_days must be a whole number of days from 1 to 36500
+  variables {
+    backup_retention_days = 0
+  }
+  expect_failures = [var.backup_retention_days]
+}
+
+run "backup_retention_days_2" {
+  command = plan
+  # expect: the S3 exports would expire before the snapshots they archive
+  variables {
+    backup_retention_days = 3000
+  }
+  expect_failures = [var.backup_retention_days]
+}
+
+run "backup_schedule_1" {
+  command = plan
+  # expect: backup_schedule must be an EventBridge schedule expression
+  variables {
+    backup_schedule = "daily at 2"
+  }
+  expect_failures = [var.backup_schedule]
+}
+
+run "backup_schedule_2" {
+  command = plan
+  # expect: backup_schedule must be an EventBridge schedule expression
+  variables {
+    backup_schedule = "rate(1 days)"
+  }
+  expect_failures = [var.backup_schedule]
+}
+
+run "enable_cross_region_copy" {
+  command = plan
+  # expect: enable_cross_region_copy is true but cross_region_destination is not set
+  variables {
+    enable_cross_region_copy = true
+  }
+  expect_failures = [var.enable_cross_region_copy]
+}
+
+run "cross_region_destination" {
+  command = plan
+  # expect: cross_region_destination must be an AWS region name
+  variables {
+    cross_region_destination = "uswest2"
+  }
+  expect_failures = [var.cross_region_destination]
+}
+
+run "backup_window_1" {
+  command = plan
+  # expect: backup_window must be hh24:mi-hh24:mi in UTC
+  variables {
+    backup_window = "2am-3am"
+  }
+  expect_failures = [var.backup_window]
+}
+
+run "backup_window_2" {
+  command = plan
+  # expect: backup_window must be at least 30 minutes long
+  variables {
+    backup_window = "02:00-02:10"
+  }
+  expect_failures = [var.backup_window]
+}
+
+run "s3_bucket_name_1" {
+  command = plan
+  # expect: s3_bucket_name must be a valid S3 bucket name
+  variables {
+    s3_bucket_name = "Bad_Bucket"
+  }
+  expect_failures = [var.s3_bucket_name]
+}
+
+run "s3_bucket_name_2" {
+  command = plan
+  # expect: s3_bucket_name must be a valid S3 bucket name
+  variables {
+    s3_bucket_name = "10.0.0.1"
+  }
+  expect_failures = [var.s3_bucket_name]
+}
+
+run "s3_storage_class" {
+  command = plan
+  # expect: s3_storage_class must be one of
+  variables {
+    s3_storage_class = "GLACIER"
+  }
+  expect_failures = [var.s3_storage_class]
+}
+
+run "s3_lifecycle_rules_1" {
+  command = plan
+  # expect: transition_to_ia_days must be at least 30
+  variables {
+    s3_lifecycle_rules = { transition_to_ia_days = 10 }
+  }
+  expect_failures = [var.s3_lifecycle_rules]
+}
+
+run "s3_lifecycle_rules_2" {
+  command = plan
+  # expect: s3_lifecycle_rules days must increase in order
+  variables {
+    s3_lifecycle_rules = { transition_to_glacier_days = 40 }
+  }
+  expect_failures = [var.s3_lifecycle_rules]
+}
+
+run "s3_lifecycle_rules_3" {
+  command = plan
+  # expect: must be null or a whole number of days
+  variables {
+    s3_lifecycle_rules = { expiration_days = 1.5 }
+  }
+  expect_failures = [var.s3_lifecycle_rules]
+}
+
+run "lambda_timeout" {
+  command = plan
+  # expect: lambda_timeout must be a whole number of seconds from 30 to 900
+  variables {
+    lambda_timeout = 1000
+  }
+  expect_failures = [var.lambda_timeout]
+}
+
+run "lambda_memory_size" {
+  command = plan
+  # expect: lambda_memory_size must be a whole number of MB from 128 to 10240
+  variables {
+    lambda_memory_size = 64
+  }
+  expect_failures = [var.lambda_memory_size]
+}
+
+run "lambda_runtime" {
+  command = plan
+  # expect: lambda_runtime must be a Lambda runtime name
+  variables {
+    lambda_runtime = "cobol"
+  }
+  expect_failures = [var.lambda_runtime]
+}
+
+run "lambda_reserved_concurrency" {
+  command = plan
+  # expect: lambda_reserved_concurrency must be -1 (unreserved)
+  variables {
+    lambda_reserved_concurrency = 0
+  }
+  expect_failures = [var.lambda_reserved_concurrency]
+}
+
+run "log_retention_days" {
+  command = plan
+  # expect: log_retention_days must be a value CloudWatch Logs accepts
+  variables {
+    log_retention_days = 10
+  }
+  expect_failures = [var.log_retention_days]
+}
+
+run "notification_email" {
+  command = plan
+  # expect: notification_email must be an email address
+  variables {
+    notification_email = "dba-team"
+  }
+  expect_failures = [var.notification_email]
+}
+
+run "slack_webhook_url" {
+  command = plan
+  # expect: slack_webhook_url must be an https:// URL
+  variables {
+    slack_webhook_url = "http://hooks.slack.com/services/x"
+  }
+  expect_failures = [var.slack_webhook_url]
+}
+
+run "sns_topic_arn" {
+  command = plan
+  # expect: sns_topic_arn must be an SNS topic ARN
+  variables {
+    sns_topic_arn = "alerts"
+  }
+  expect_failures = [var.sns_topic_arn]
+}
+
+run "kms_key_id" {
+  command = plan
+  # expect: kms_key_id must be a KMS key id, key ARN
+  variables {
+    kms_key_id = "my key"
+  }
+  expect_failures = [var.kms_key_id]
+}
+
+run "vpc_id" {
+  command = plan
+  # expect: vpc_id must be a VPC id
+  variables {
+    vpc_id = "vpc1"
+  }
+  expect_failures = [var.vpc_id]
+}
+
+run "subnet_ids_1" {
+  command = plan
+  # expect: vpc_id is set but subnet_ids is empty
+  variables {
+    vpc_id = "vpc-0abc1234def567890"
+  }
+  expect_failures = [var.subnet_ids]
+}
+
+run "subnet_ids_2" {
+  command = plan
+  # expect: Each subnet_ids entry must be a subnet id
+  variables {
+    subnet_ids = ["sub-1"]
+  }
+  expect_failures = [var.subnet_ids]
+}
+
+run "enable_vpc_endpoints" {
+  command = plan
+  # expect: enable_vpc_endpoints is true but vpc_id is not set
+  variables {
+    enable_vpc_endpoints = true
+  }
+  expect_failures = [var.enable_vpc_endpoints]
+}
+
+run "additional_tags_1" {
+  command = plan
+  # expect: additional_tags keys must be 1-128 characters
+  variables {
+    additional_tags = { "aws:owner" = "x" }
+  }
+  expect_failures = [var.additional_tags]
+}
+
+run "additional_tags_2" {
+  command = plan
+  # expect: additional_tags may hold at most 44 tags
+  variables {
+    additional_tags = { k0 = "v", k1 = "v", k2 = "v", k3 = "v", k4 = "v", k5 = "v", k6 = "v", k7 = "v", k8 = "v", k9 = "v", k10 = "v", k11 = "v", k12 = "v", k13 = "v", k14 = "v", k15 = "v", k16 = "v", k17 = "v", k18 = "v", k19 = "v", k20 = "v", k21 = "v", k22 = "v", k23 = "v", k24 = "v", k25 = "v", k26 = "v", k27 = "v", k28 = "v", k29 = "v", k30 = "v", k31 = "v", k32 = "v", k33 = "v", k34 = "v", k35 = "v", k36 = "v", k37 = "v", k38 = "v", k39 = "v", k40 = "v", k41 = "v", k42 = "v", k43 = "v", k44 = "v" }
+  }
+  expect_failures = [var.additional_tags]
+}
+
+run "rds_cluster_ids" {
+  command = plan
+  # expect: Each rds_cluster_ids entry must be an RDS identifier
+  variables {
+    rds_cluster_ids = ["bad--id"]
+  }
+  expect_failures = [var.rds_cluster_ids]
+}
+
+run "min_snapshots_to_keep" {
+  command = plan
+  # expect: min_snapshots_to_keep must be a whole number from 1 to 1000
+  variables {
+    min_snapshots_to_keep = 0
+  }
+  expect_failures = [var.min_snapshots_to_keep]
+}
+
+run "max_concurrent_databases" {
+  command = plan
+  # expect: max_concurrent_databases must be a whole number from 1 to 40
+  variables {
+    max_concurrent_databases = 41
+  }
+  expect_failures = [var.max_concurrent_databases]
+}
+
+run "poll_interval_seconds" {
+  command = plan
+  # expect: poll_interval_seconds must be a whole number from 5 to 3600
+  variables {
+    poll_interval_seconds = 1
+  }
+  expect_failures = [var.poll_interval_seconds]
+}
+
+run "export_poll_interval_seconds" {
+  command = plan
+  # expect: export_poll_interval_seconds must be a whole number from 5 to 3600
+  variables {
+    export_poll_interval_seconds = 0
+  }
+  expect_failures = [var.export_poll_interval_seconds]
+}
+
+run "wait_timeout_seconds" {
+  command = plan
+  # expect: wait_timeout_seconds values must be whole numbers of seconds
+  variables {
+    wait_timeout_seconds = { snapshot = 10 }
+  }
+  expect_failures = [var.wait_timeout_seconds]
+}
+
+run "cross_region_kms_key_arn_1" {
+  command = plan
+  # expect: cross_region_kms_key_arn must be a KMS key or alias ARN
+  variables {
+    cross_region_kms_key_arn = "key"
+  }
+  expect_failures = [var.cross_region_kms_key_arn]
+}
+
+run "cross_region_kms_key_arn_2" {
+  command = plan
+  # expect: cross_region_kms_key_arn must be a key in cross_region_destination
+  variables {
+    cross_region_destination = "us-west-2"
+    cross_region_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+  expect_failures = [var.cross_region_kms_key_arn]
+}
+
+run "lambda_architecture" {
+  command = plan
+  # expect: lambda_architecture must be x86_64 or arm64
+  variables {
+    lambda_architecture = "ppc64"
+  }
+  expect_failures = [var.lambda_architecture]
+}
+
+run "metrics_namespace" {
+  command = plan
+  # expect: metrics_namespace must be 1-255
+  variables {
+    metrics_namespace = "AWS/RDS"
+  }
+  expect_failures = [var.metrics_namespace]
+}
+
+run "snapshot_age_alarm_hours" {
+  command = plan
+  # expect: snapshot_age_alarm_hours must be at least 1
+  variables {
+    snapshot_age_alarm_hours = 0
+  }
+  expect_failures = [var.snapshot_age_alarm_hours]
+}
