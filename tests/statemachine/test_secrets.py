@@ -6,10 +6,12 @@ JSON, one object per line, each naming the run and the database."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from harness import ROOT, LocalAwsTest, control
 
-LOGS = ROOT / ".tools" / "local-aws" / "lambda" / "logs"
+LOGS = Path(os.environ.get("LOCAL_AWS_STATE") or ROOT / ".tools" / "local-aws") / "lambda" / "logs"
 
 
 class SlackWebhookStaysSecret(LocalAwsTest):

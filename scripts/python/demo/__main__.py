@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -121,7 +122,8 @@ def hint(aws: Aws, stack: Stack, _args) -> int:
         "scripts/demo stop                            # terraform destroy, then stop the local AWS",
     ):
         say(f"  {line}")
-    say(f"  (the functions' logs: .tools/local-aws/lambda/logs/; the gateway's: .tools/local-aws/gateway.log)")
+    state = os.environ.get("LOCAL_AWS_STATE") or ".tools/local-aws"
+    say(f"  (the functions' logs: {state}/lambda/logs/; the gateway's: {state}/gateway.log)")
     return 0
 
 

@@ -5,6 +5,9 @@ provider settings that point every service the module uses at the emulator."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,3 +43,17 @@ def local_provider(endpoint: str) -> dict:
         "s3_use_path_style": True,
         "endpoints": [{service: endpoint for service in SERVICES}],
     }
+
+
+def fill_plugin_cache() -> None:
+    """Installs the module's providers into the shared plugin cache. Terraform's cache
+    is not safe for concurrent installs: scripts/test fills it before its suites run
+    `terraform init` side by side."""
+    with tempfile.TemporaryDirectory(prefix="plugin-cache-") as directory:
+        shutil.copy(ROOT / "terraform" / "versions.tf", directory)
+        subprocess.run(["terraform", "init", "-backend=false", "-no-color"], cwd=directory, env=terraform_env(),
+                       check=True, capture_output=True, text=True, timeout=900)
+
+
+if __name__ == "__main__":
+    fill_plugin_cache()
