@@ -168,7 +168,7 @@ def cost_lines(first: WorkflowRun, slow: WorkflowRun) -> list[str]:
             f"{figures['run_transitions']:.0f} | {figures['invocations']:.0f} | {figures['run_invocations']:.0f} | "
             f"{figures['gb_seconds']:.3f} | {' | '.join(costs)} |")
     lines += ["", f"Prices: {PRICE_SOURCES}. GB-s are the emulator's durations (each invocation rounded up to "
-              "1 ms) at 256 MB; the run's prune and notify are in the per-database GB-s share."]
+              "1 ms) at 256 MB; the run's select, prune and notify are in the per-database GB-s share."]
     return lines
 
 

@@ -9,7 +9,7 @@ import json
 from harness import LocalAwsTest, control
 
 LIST = "db_instance_ids is invalid: must be a non-empty list of DB instance or Aurora cluster identifiers"
-WHOLE = "is invalid: must be a whole number of at least 1"
+WHOLE = "is invalid: must be a whole number from 1 to 4294967295"
 UNKNOWN = "is invalid: is not a field of the execution input"
 
 # Execution input refused before any AWS call: (input, what the error says).
@@ -28,6 +28,7 @@ BAD_EXECUTION_INPUTS = [
     ({"db_instance_ids": "prod-database-1"}, LIST),
     ({"db_instance_ids": None}, LIST),
     ({"db_instance_ids": 7}, LIST),
+    ({"db_instance_ids": ["prod-database-1", "Prod-Database-1"]}, "lists Prod-Database-1 twice"),
     # An object, which the state machine's own checks could not tell from a list.
     ({"db_instance_ids": {"prod-database-1": True}}, LIST),
     ({"retention_day": 7}, f"retention_day {UNKNOWN}"),

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-/// The `db_identifier` of an invocation that works on the whole run (prune, notify).
+/// The `db_identifier` of an invocation that works on the whole run (select, prune, notify).
 pub const WHOLE_RUN: &str = "(all)";
 /// The `execution_id` of an invocation whose input names no execution.
 pub const NO_EXECUTION: &str = "(none)";

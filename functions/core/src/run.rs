@@ -25,21 +25,59 @@ impl Kind {
     pub const fn expected(self) -> &'static str {
         match self {
             Kind::Databases => "a non-empty list of DB instance or Aurora cluster identifiers",
-            Kind::WholeNumber => "a whole number of at least 1",
+            Kind::WholeNumber => "a whole number from 1 to 4294967295",
             Kind::Flag => "true or false",
         }
     }
 
-    /// Whether `value` is of this kind.
-    pub fn accepts(self, value: &Value) -> bool {
+    /// `value` as the run uses it (`30.0` becomes `30`), or why it is refused:
+    /// `must be ..., not <value>`.
+    pub fn check(self, value: &Value) -> Result<Value, String> {
+        let refused = || format!("must be {}, not {}", self.expected(), quoted(value));
         match self {
-            Kind::Databases => value
-                .as_array()
-                .is_some_and(|ids| !ids.is_empty() && ids.iter().all(Value::is_string)),
-            Kind::WholeNumber => value.as_u64().is_some_and(|n| n >= 1 && u32::try_from(n).is_ok()),
-            Kind::Flag => value.is_boolean(),
+            Kind::Databases => {
+                let ids = value
+                    .as_array()
+                    .filter(|ids| !ids.is_empty() && ids.iter().all(Value::is_string))
+                    .ok_or_else(refused)?;
+                // Two executions of one database in a run would race for one snapshot name.
+                let mut seen = std::collections::BTreeSet::new();
+                for id in ids.iter().filter_map(Value::as_str) {
+                    if !seen.insert(id.to_ascii_lowercase()) {
+                        return Err(format!("lists {id} twice (RDS identifiers are case-insensitive)"));
+                    }
+                }
+                Ok(value.clone())
+            }
+            Kind::WholeNumber => {
+                let whole = value.as_u64().or_else(|| {
+                    value
+                        .as_f64()
+                        .filter(|n| n.fract() == 0.0 && *n >= 0.0)
+                        .map(|n| n as u64)
+                });
+                match whole.and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) if n >= 1 => Ok(Value::from(n)),
+                    _ => Err(refused()),
+                }
+            }
+            Kind::Flag => value.as_bool().map(Value::from).ok_or_else(refused),
         }
     }
+}
+
+/// Longest quotation of a refused value in an error message.
+const MAX_QUOTED: usize = 120;
+
+/// `value` as JSON, shortened to [`MAX_QUOTED`] bytes.
+pub fn quoted(value: &Value) -> String {
+    let mut text = value.to_string();
+    if text.len() > MAX_QUOTED {
+        let end = (0..=MAX_QUOTED).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
 }
 
 /// Which part of the run a field configures.

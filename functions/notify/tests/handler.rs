@@ -477,7 +477,8 @@ async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
 async fn a_stopped_run_is_a_failure_even_without_results() {
     let mut run = Run::fixture().without(2).without(1).without(0);
     run.event.as_object_mut().unwrap().remove("prune");
-    run.event["run_error"] = json!({"step": "input", "Error": "InvalidInput", "Cause": "The execution input is invalid. Received: {\"dry_run\":\"yes\"}"});
+    // As the run's Select step catches select's error: a Lambda error document as Cause.
+    run.event["run_error"] = json!({"Error": "InvalidInput", "Cause": "{\"errorType\":\"InvalidInput\",\"errorMessage\":\"input dry_run is invalid: must be true or false, not \\\"yes\\\"\"}"});
 
     let (result, rec) = notify_without_slack(run, &[]).await;
 
@@ -487,12 +488,9 @@ async fn a_stopped_run_is_a_failure_even_without_results() {
     let published = rec.published.lock().unwrap();
     assert!(published[0].subject().unwrap().starts_with("[FAILED]"));
     assert!(published[0].subject().unwrap().contains("run stopped: InvalidInput"));
-    assert!(
-        published[0]
-            .message()
-            .unwrap()
-            .contains("FAILED  the run stopped: at input: InvalidInput: The execution input is invalid.")
-    );
+    assert!(published[0].message().unwrap().contains(
+        "FAILED  the run stopped: InvalidInput: input dry_run is invalid: must be true or false, not \"yes\""
+    ));
 }
 
 #[tokio::test]
@@ -731,7 +729,7 @@ fn stopped_in_the_map() -> Vec<HistoryEvent> {
     use HistoryEventType::*;
     vec![
         history_event(1, ExecutionStarted, None),
-        history_event(2, PassStateEntered, Some("ReadInput")),
+        history_event(2, PassStateEntered, Some("StartRun")),
         history_event(3, PassStateExited, None),
         history_event(4, MapStateEntered, Some("BackupDatabases")),
         history_event(5, MapStateStarted, None),

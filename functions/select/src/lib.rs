@@ -8,32 +8,20 @@ use backup_core::run::{self, FIELDS, Part, RunPlan, SelectRequest};
 use backup_core::{Error, input};
 use serde_json::{Map, Value, json};
 
-/// Longest quotation of a refused value in an error message.
-const MAX_QUOTED: usize = 120;
-
-fn quoted(value: &Value) -> String {
-    let mut text = value.to_string();
-    if text.len() > MAX_QUOTED {
-        let end = (0..=MAX_QUOTED).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
-}
-
-/// The execution input's overrides, or `InvalidInput` naming the first field
-/// that is unknown or of the wrong kind.
-pub fn overrides(input: &Value) -> Result<&Map<String, Value>, Error> {
+/// The execution input's overrides (as the run uses them), or `InvalidInput`
+/// naming the first field that is unknown or of the wrong kind.
+pub fn overrides(input: &Value) -> Result<Map<String, Value>, Error> {
     let object = input.as_object().ok_or_else(|| {
         Error::invalid_input(
             "$",
             format!(
                 "must be a JSON object of the fields {}, not {}",
                 run::field_names(),
-                quoted(input)
+                run::quoted(input)
             ),
         )
     })?;
+    let mut overrides = Map::new();
     for (name, value) in object {
         let Some(field) = run::field_named(name) else {
             return Err(Error::invalid_input(
@@ -44,46 +32,48 @@ pub fn overrides(input: &Value) -> Result<&Map<String, Value>, Error> {
                 ),
             ));
         };
-        if !field.kind.accepts(value) {
-            return Err(Error::invalid_input(
-                name.as_str(),
-                format!("must be {}, not {}", field.kind.expected(), quoted(value)),
-            ));
-        }
+        let value = field
+            .kind
+            .check(value)
+            .map_err(|reason| Error::invalid_input(name.as_str(), reason))?;
+        overrides.insert(name.clone(), value);
     }
-    Ok(object)
+    Ok(overrides)
 }
 
-/// The module's configuration, or `ConfigError` naming the first field it
-/// lacks or holds wrongly (Terraform passes every field, validated).
-fn defaults(defaults: &Value) -> Result<&Map<String, Value>, Error> {
+/// The module's configuration (as the run uses it), or `ConfigError` naming
+/// the first field it lacks or holds wrongly (Terraform passes every field, validated).
+fn defaults(defaults: &Value) -> Result<Map<String, Value>, Error> {
     let object = defaults
         .as_object()
         .ok_or_else(|| Error::config("defaults", "must be a JSON object"))?;
-    for field in &FIELDS {
-        match object.get(field.name) {
-            Some(value) if field.kind.accepts(value) => {}
-            Some(value) => {
-                return Err(Error::config(
-                    format!("defaults.{}", field.name),
-                    format!("must be {}, not {}", field.kind.expected(), quoted(value)),
-                ));
-            }
-            None => return Err(Error::config(format!("defaults.{}", field.name), "is missing")),
-        }
-    }
-    if let Some(unknown) = object.keys().find(|k| FIELDS.iter().all(|f| f.name != k.as_str())) {
+    if let Some(unknown) = object.keys().find(|k| run::field_named(k).is_none()) {
         return Err(Error::config(
             format!("defaults.{unknown}"),
             "is not a field of the execution input",
         ));
     }
-    Ok(object)
+    FIELDS
+        .iter()
+        .map(|field| {
+            let name = format!("defaults.{}", field.name);
+            let value = object
+                .get(field.name)
+                .ok_or_else(|| Error::config(&name, "is missing"))?;
+            let value = field.kind.check(value).map_err(|reason| Error::config(&name, reason))?;
+            Ok((field.name.to_owned(), value))
+        })
+        .collect()
 }
 
 /// The run's settings: the input's fields over the module's, split by part.
 pub fn handle(event: Value) -> Result<RunPlan, Error> {
-    let plan = plan(input::parse(event)?)?;
+    // The state machine builds this request: a malformed one is the module's fault, not the input's.
+    let request = input::parse(event).map_err(|err| match err {
+        Error::InvalidInput { field, reason } => Error::config(format!("select's request: {field}"), reason),
+        other => other,
+    })?;
+    let plan = plan(request)?;
     tracing::info!(
         databases = plan.databases.len(),
         skip_prune = plan.skip_prune,

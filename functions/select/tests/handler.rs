@@ -64,7 +64,7 @@ fn every_field_goes_to_exactly_one_part_of_the_plan() {
 
 #[test]
 fn a_bad_input_is_refused_naming_the_field() {
-    let whole = "must be a whole number of at least 1";
+    let whole = "must be a whole number from 1 to 4294967295";
     let list = "must be a non-empty list of DB instance or Aurora cluster identifiers";
     let cases = [
         (
@@ -156,9 +156,21 @@ fn a_wrong_module_configuration_is_a_config_error() {
 }
 
 #[test]
-fn a_malformed_event_is_invalid_input() {
+fn a_malformed_request_is_the_modules_fault_not_the_inputs() {
     let mut event = fixture("select-request.json");
     event.as_object_mut().unwrap().remove("execution");
     let err = handle(event).unwrap_err();
-    assert_eq!(err.to_string(), "input execution is invalid: is required");
+    assert_eq!(err.error_type().as_str(), "ConfigError");
+    assert_eq!(
+        err.to_string(),
+        "configuration select's request: execution is invalid: is required"
+    );
+}
+
+#[test]
+fn a_whole_number_written_as_a_float_is_that_number() {
+    let plan = handle(event(json!({"retention_days": 30.0, "poll_interval_seconds": 5.0}))).unwrap();
+    assert_eq!(plan.prune.retention_days, Some(30));
+    assert_eq!(plan.database_config["poll_interval_seconds"], json!(5));
+    assert!(plan.database_config["poll_interval_seconds"].is_u64());
 }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 STATEMACHINE = Path(__file__).resolve().parents[3] / "statemachine"
-# The run (input, Map over databases, prune, notify) and the one database each Map item starts.
+# The run (select, Map over databases, prune, notify) and the one database each Map item starts.
 TEMPLATE = STATEMACHINE / "backup.asl.json"
 DATABASE_TEMPLATE = STATEMACHINE / "database.asl.json"
 # Generated from the functions' code: error names, retry policies, environment.
