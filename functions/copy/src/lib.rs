@@ -39,18 +39,15 @@ pub struct Config {
 }
 
 impl Config {
-    pub const DESTINATION_REGION: &'static str = env::COPY_DESTINATION_REGION;
-    pub const KMS_KEY_ARN: &'static str = env::COPY_KMS_KEY_ARN;
-
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let destination_region = config::optional_region(env, Self::DESTINATION_REGION)?
-            .ok_or_else(|| Error::config(Self::DESTINATION_REGION, "is not set"))?;
-        let kms_key_arn = config::optional_arn(env, Self::KMS_KEY_ARN, "kms")?;
+        let destination_region = config::optional_region(env, env::COPY_DESTINATION_REGION)?
+            .ok_or_else(|| Error::config(env::COPY_DESTINATION_REGION, "is not set"))?;
+        let kms_key_arn = config::optional_arn(env, env::COPY_KMS_KEY_ARN, "kms")?;
         if let Some(key) = &kms_key_arn {
             let key_region = key.split(':').nth(3).unwrap_or_default();
             if key_region != destination_region {
                 return Err(Error::config(
-                    Self::KMS_KEY_ARN,
+                    env::COPY_KMS_KEY_ARN,
                     format!(
                         "{key} is in {key_region:?}, not in the destination region {destination_region}; KMS keys are regional"
                     ),
@@ -74,13 +71,13 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     let region = config.destination_region.as_str();
     if source.region == region {
         return Err(Error::config(
-            Config::DESTINATION_REGION,
+            env::COPY_DESTINATION_REGION,
             format!("{region} is the source region of {snapshot_id}; copies must go to another region"),
         ));
     }
     if source.encrypted && config.kms_key_arn.is_none() {
         return Err(Error::config(
-            Config::KMS_KEY_ARN,
+            env::COPY_KMS_KEY_ARN,
             format!("is not set, but {snapshot_id} is encrypted and needs a KMS key in {region}"),
         ));
     }

@@ -136,31 +136,26 @@ pub struct ModuleSettings {
 }
 
 impl ModuleSettings {
-    pub const PROJECT_NAME: &'static str = env::PROJECT_NAME;
-    pub const ENVIRONMENT: &'static str = env::ENVIRONMENT;
-    pub const BACKUP_INSTANCE: &'static str = env::BACKUP_INSTANCE;
-    pub const ADDITIONAL_TAGS: &'static str = env::ADDITIONAL_TAGS;
-
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let project = required(env, Self::PROJECT_NAME)?;
-        let environment = required(env, Self::ENVIRONMENT)?;
-        let instance = optional(env, Self::BACKUP_INSTANCE)?.unwrap_or_else(|| format!("{project}-{environment}"));
+        let project = required(env, env::PROJECT_NAME)?;
+        let environment = required(env, env::ENVIRONMENT)?;
+        let instance = optional(env, env::BACKUP_INSTANCE)?.unwrap_or_else(|| format!("{project}-{environment}"));
         if instance.len() > tags::MAX_VALUE_LEN {
             return Err(Error::config(
-                Self::BACKUP_INSTANCE,
+                env::BACKUP_INSTANCE,
                 format!("is longer than {} characters", tags::MAX_VALUE_LEN),
             ));
         }
-        let additional_tags = match optional(env, Self::ADDITIONAL_TAGS)? {
+        let additional_tags = match optional(env, env::ADDITIONAL_TAGS)? {
             None => BTreeMap::new(),
             Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw).map_err(|e| {
                 Error::config(
-                    Self::ADDITIONAL_TAGS,
+                    env::ADDITIONAL_TAGS,
                     format!("must be a JSON object of string values: {e}"),
                 )
             })?,
         };
-        tags::validate_user_tags(Self::ADDITIONAL_TAGS, &additional_tags)?;
+        tags::validate_user_tags(env::ADDITIONAL_TAGS, &additional_tags)?;
         Ok(ModuleSettings {
             project,
             environment,

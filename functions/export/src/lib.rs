@@ -33,12 +33,8 @@ pub struct Config {
 }
 
 impl Config {
-    pub const BUCKET: &'static str = env::EXPORT_BUCKET;
-    pub const ROLE_ARN: &'static str = env::EXPORT_ROLE_ARN;
-    pub const KMS_KEY_ARN: &'static str = env::EXPORT_KMS_KEY_ARN;
-
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let bucket = config::required(env, Self::BUCKET)?;
+        let bucket = config::required(env, env::EXPORT_BUCKET)?;
         let valid_bucket = (3..=63).contains(&bucket.len())
             && bucket
                 .chars()
@@ -47,15 +43,15 @@ impl Config {
             && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
         if !valid_bucket {
             return Err(Error::config(
-                Self::BUCKET,
+                env::EXPORT_BUCKET,
                 format!("{bucket:?} is not an S3 bucket name"),
             ));
         }
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             bucket,
-            role_arn: config::required_arn(env, Self::ROLE_ARN, "iam")?,
-            kms_key_arn: config::required_arn(env, Self::KMS_KEY_ARN, "kms")?,
+            role_arn: config::required_arn(env, env::EXPORT_ROLE_ARN, "iam")?,
+            kms_key_arn: config::required_arn(env, env::EXPORT_KMS_KEY_ARN, "kms")?,
         })
     }
 }

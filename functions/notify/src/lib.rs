@@ -108,21 +108,16 @@ pub struct Config {
 }
 
 impl Config {
-    pub const SNS_TOPIC_ARN: &'static str = env::SNS_TOPIC_ARN;
-    pub const SLACK_WEBHOOK_URL: &'static str = env::SLACK_WEBHOOK_URL;
-    pub const METRICS_NAMESPACE: &'static str = env::METRICS_NAMESPACE;
-    pub const DATABASE_STATE_MACHINE_ARN: &'static str = env::DATABASE_STATE_MACHINE_ARN;
-
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let slack_webhook_url = config::optional(env, Self::SLACK_WEBHOOK_URL)?
+        let slack_webhook_url = config::optional(env, env::SLACK_WEBHOOK_URL)?
             .map(|raw| parse_webhook(&raw))
             .transpose()?;
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
-            sns_topic_arn: config::required_arn(env, Self::SNS_TOPIC_ARN, "sns")?,
+            sns_topic_arn: config::required_arn(env, env::SNS_TOPIC_ARN, "sns")?,
             slack_webhook_url,
-            namespace: config::optional(env, Self::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
-            database_state_machine_arn: config::required_arn(env, Self::DATABASE_STATE_MACHINE_ARN, "states")?,
+            namespace: config::optional(env, env::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            database_state_machine_arn: config::required_arn(env, env::DATABASE_STATE_MACHINE_ARN, "states")?,
         })
     }
 }
@@ -132,7 +127,7 @@ impl Config {
 fn parse_webhook(raw: &str) -> Result<SecretUrl, Error> {
     let invalid = |reason: &str| {
         Error::config(
-            Config::SLACK_WEBHOOK_URL,
+            env::SLACK_WEBHOOK_URL,
             format!("{reason} (value not shown: it is a secret)"),
         )
     };

@@ -78,36 +78,30 @@ pub struct Config {
 }
 
 impl Config {
-    pub const RETENTION_DAYS: &'static str = env::RETENTION_DAYS;
-    pub const MIN_SNAPSHOTS_TO_KEEP: &'static str = env::MIN_SNAPSHOTS_TO_KEEP;
-    pub const DRY_RUN: &'static str = env::DRY_RUN;
-    pub const DESTINATION_REGION: &'static str = env::COPY_DESTINATION_REGION;
-    pub const MAX_SNAPSHOT_AGE_HOURS: &'static str = env::MAX_SNAPSHOT_AGE_HOURS;
-
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let retention_days = config::parsed_or(env, Self::RETENTION_DAYS, 30)?;
-        check_retention(retention_days).map_err(|reason| Error::config(Self::RETENTION_DAYS, reason))?;
-        let min_snapshots_to_keep = config::parsed_or(env, Self::MIN_SNAPSHOTS_TO_KEEP, 3)?;
-        check_min_keep(min_snapshots_to_keep).map_err(|reason| Error::config(Self::MIN_SNAPSHOTS_TO_KEEP, reason))?;
+        let retention_days = config::parsed_or(env, env::RETENTION_DAYS, 30)?;
+        check_retention(retention_days).map_err(|reason| Error::config(env::RETENTION_DAYS, reason))?;
+        let min_snapshots_to_keep = config::parsed_or(env, env::MIN_SNAPSHOTS_TO_KEEP, 3)?;
+        check_min_keep(min_snapshots_to_keep).map_err(|reason| Error::config(env::MIN_SNAPSHOTS_TO_KEEP, reason))?;
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             retention_days,
             min_snapshots_to_keep,
-            dry_run: config::parsed_or(env, Self::DRY_RUN, false)?,
-            destination_region: config::optional_region(env, Self::DESTINATION_REGION)?,
+            dry_run: config::parsed_or(env, env::DRY_RUN, false)?,
+            destination_region: config::optional_region(env, env::COPY_DESTINATION_REGION)?,
             max_snapshot_age_hours: max_snapshot_age_hours(env)?,
         })
     }
 }
 
 fn max_snapshot_age_hours(env: &impl Env) -> Result<Option<u32>, Error> {
-    let Some(raw) = config::optional(env, Config::MAX_SNAPSHOT_AGE_HOURS)? else {
+    let Some(raw) = config::optional(env, env::MAX_SNAPSHOT_AGE_HOURS)? else {
         return Ok(None);
     };
     match raw.trim().parse::<u32>() {
         Ok(hours) if hours >= 1 => Ok(Some(hours)),
         _ => Err(Error::config(
-            Config::MAX_SNAPSHOT_AGE_HOURS,
+            env::MAX_SNAPSHOT_AGE_HOURS,
             format!("{raw:?} is not a whole number of hours of at least 1"),
         )),
     }
