@@ -16,6 +16,7 @@ pub mod run;
 pub mod tags;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod text;
 pub mod types;
 
 pub use error::{AwsFailure, Error, ErrorType};

@@ -72,9 +72,7 @@ const MAX_QUOTED: usize = 120;
 /// `value` as JSON, shortened to [`MAX_QUOTED`] bytes.
 pub fn quoted(value: &Value) -> String {
     let mut text = value.to_string();
-    if text.len() > MAX_QUOTED {
-        let end = (0..=MAX_QUOTED).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        text.truncate(end);
+    if crate::text::truncate_bytes(&mut text, MAX_QUOTED) {
         text.push_str("...");
     }
     text

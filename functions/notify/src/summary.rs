@@ -365,12 +365,7 @@ impl<'a> Summary<'a> {
             text.push_str(&line);
             text.push('\n');
         }
-        if text.len() > MAX_MESSAGE_LEN {
-            let mut cut = MAX_MESSAGE_LEN;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
+        if backup_core::text::truncate_bytes(&mut text, MAX_MESSAGE_LEN) {
             text.push_str("\n... (truncated; see the execution in the console)\n");
         }
         text
