@@ -12,7 +12,7 @@ import subprocess
 import sys
 import unittest
 
-import hcl2
+from local_aws.deploy import module_variables
 from workspace import EXAMPLES, ROOT, Workspace, init, plan_json, run
 
 BASE = {"project_name": "checks", "environment": "test", "rds_instance_ids": ["db-one"]}
@@ -35,11 +35,9 @@ def bad_value_cases() -> list[tuple[str, str, str]]:
 
 def validation_messages() -> dict[str, list[str]]:
     """Each variable's validation messages, whitespace collapsed."""
-    with (ROOT / "terraform" / "variables.tf").open() as handle:
-        blocks = hcl2.load(handle)["variable"]
     return {
-        name.strip('"'): [" ".join(v["error_message"].strip('"').split()) for v in body.get("validation", [])]
-        for block in blocks for name, body in block.items()
+        name: [" ".join(v["error_message"].strip('"').split()) for v in body.get("validation", [])]
+        for name, body in module_variables().items()
     }
 
 
@@ -64,11 +62,6 @@ def matches(pattern: dict, event: dict) -> bool:
 
 def after(change: dict) -> dict:
     return change["change"]["after"]
-
-
-def module_variables() -> set[str]:
-    text = (ROOT / "terraform" / "variables.tf").read_text()
-    return {line.split('"')[1] for line in text.splitlines() if line.startswith('variable "')}
 
 
 class TerraformModuleTest(unittest.TestCase):
@@ -235,7 +228,7 @@ class TerraformModuleTest(unittest.TestCase):
             "enable_s3_versioning", "enable_cloudwatch_logs", "enable_detailed_monitoring", "enable_s3_encryption",
             "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
         }
-        self.assertEqual(module_variables() - unvalidated, {variable for _, variable, _ in cases})
+        self.assertEqual(set(module_variables()) - unvalidated, {variable for _, variable, _ in cases})
         for variable, texts in messages.items():
             for text in texts:
                 self.assertIn(variable, text, f"a validation message of {variable} does not name it")

@@ -55,7 +55,8 @@ class Settings:
 
 
 @functools.cache
-def _module_variables() -> dict[str, dict]:
+def module_variables() -> dict[str, dict]:
+    """The module's variables (terraform/variables.tf): each one's block, by name."""
     with VARIABLES.open() as handle:
         blocks = hcl2.load(handle)["variable"]
     return {name.strip('"'): body for block in blocks for name, body in block.items()}
@@ -64,7 +65,7 @@ def _module_variables() -> dict[str, dict]:
 def module_default(variable: str):
     """The module's default of a variable (terraform/variables.tf), so that a test
     deployment gives what `terraform apply` gives."""
-    default = _module_variables()[variable]["default"]
+    default = module_variables()[variable]["default"]
     return default.strip('"') if isinstance(default, str) else default
 
 
