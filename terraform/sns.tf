@@ -1,14 +1,17 @@
 # The topic of the run summaries and the alarms: the caller's (sns_topic_arn) or the module's own.
 
 locals {
-  sns_topic_arn  = var.sns_topic_arn == null ? aws_sns_topic.notifications[0].arn : var.sns_topic_arn
+  own_topic_name = "${local.prefix}-database-backup"
+  # The module's own topic's ARN from its name (as the functions' ARNs), so that the plan
+  # shows the notify function's whole environment; what needs the topic to exist depends on it.
+  sns_topic_arn  = coalesce(var.sns_topic_arn, "arn:${local.partition}:sns:${local.region}:${local.account}:${local.own_topic_name}")
   sns_topic_name = element(split(":", local.sns_topic_arn), 5)
 }
 
 resource "aws_sns_topic" "notifications" {
   count = var.sns_topic_arn == null ? 1 : 0
 
-  name              = "${local.prefix}-database-backup"
+  name              = local.own_topic_name
   display_name      = "${local.prefix} database backup"
   kms_master_key_id = local.kms_key_arn
   tags              = local.tags
@@ -72,4 +75,6 @@ resource "aws_sns_topic_subscription" "email" {
   topic_arn = local.sns_topic_arn
   protocol  = "email"
   endpoint  = var.notification_email
+
+  depends_on = [aws_sns_topic.notifications]
 }

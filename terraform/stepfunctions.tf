@@ -11,10 +11,35 @@ locals {
   function_arn_values = { for f in local.functions : "${replace(f, "-", "_")}_function_arn" => local.function_arns[f] }
   # Each function's tasks retry as the contract says.
   retry_values       = { for f in local.functions : "${replace(f, "-", "_")}_retry" => jsonencode(local.contract.functions[f].retry) }
-  database_functions = ["snapshot", "wait_for_available", "export", "copy"]
+  database_functions = ["snapshot", "export", "copy"]
+  # The database's three waits, each a loop of statemachine/wait-loop.asl.json: poll
+  # until ready, sleep the interval, stop at the bound (a WaitTimedOut of this database).
+  # A snapshot (the database's, or its copy) is polled in its own region, whatever its kind.
+  snapshot_poll = { for source in ["snapshot", "copy"] : source => {
+    "resource.$"    = "States.Format('{}_snapshot', $.${source}.kind)"
+    "snapshot_id.$" = "$.${source}.snapshot_id"
+    "region.$"      = "$.${source}.region"
+  } }
+  waits = {
+    snapshot_wait = { state = "Snapshot", ready_next = "ExportAndCopy", interval_field = "poll_interval_seconds", indent = 4, subject = "snapshot", subject_path = "$.snapshot.snapshot_id", poll_parameters = local.snapshot_poll.snapshot }
+    export_wait   = { state = "Export", ready_next = "ExportDone", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
+    copy_wait     = { state = "Copy", ready_next = "CopyDone", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
+  }
+  wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/../statemachine/wait-loop.asl.json", {
+    state                           = wait.state
+    subject                         = wait.subject
+    subject_path                    = wait.subject_path
+    ready_next                      = wait.ready_next
+    interval_field                  = wait.interval_field
+    timeout_field                   = "${name}_timeout_seconds"
+    poll_parameters                 = jsonencode(merge(wait.poll_parameters, { "db_identifier.$" = "$.db_identifier", "execution.$" = "$.execution" }))
+    wait_for_available_function_arn = local.function_arn_values.wait_for_available_function_arn
+    wait_for_available_retry        = local.retry_values.wait_for_available_retry
+  })) }
   database_state_machine_definition = templatefile("${path.module}/../statemachine/database.asl.json", merge(
     { for f in local.database_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
     { for f in local.database_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
+    local.wait_loops,
   ))
   # The run's settings when its execution input overrides none: one value for each
   # field of the contract's execution_input (a precondition below holds the two together).

@@ -34,7 +34,7 @@ LANGUAGES = ("rust", "python")
 DB = "bench-db-1"
 # The notify event's run: these databases, each backed up by its own execution of the database state machine.
 NOTIFY_DATABASES = (DB, "bench-db-2", "bench-db-3")
-SETTINGS = Settings(db_identifiers=[DB], project="bench", environment="coldstart")
+SETTINGS = Settings(db_identifiers=(DB,), project="bench", environment="coldstart")
 TAGS = {"database-backup:managed-by": "bench-coldstart", "database-backup:source-db": DB,
         "database-backup:execution": "seeded", "Project": "bench", "Environment": "coldstart"}
 # The prune event's inventory, re-seeded before each run: each run deletes these.

@@ -13,15 +13,16 @@ from pathlib import Path
 
 from demo.follow import database_results, read
 from local_aws import control as gateway
-from local_aws.deploy import Aws, Deployment, Settings, drain_queue
+from local_aws.deploy import Aws, Deployment, Settings, drain_queue, plans
+from local_aws.module_plan import Planned
 
 ROOT = Path(__file__).resolve().parents[2]
 ZIPS = ROOT / "target" / "lambda"
 SOURCE, DESTINATION = "us-east-1", "us-west-2"
 MANAGED_BY = "database-backup:managed-by"
 SOURCE_DB = "database-backup:source-db"
-# Every wait in the tests polls each second.
-FAST = {"poll_interval_seconds": 1, "export_poll_interval_seconds": 1}
+# Other settings a test module deploys or reads the module's plan of (test_definition's).
+ALSO_PLANNED: list[Settings] = []
 
 
 endpoint = gateway.local_endpoint
@@ -74,6 +75,17 @@ class Execution:
         return database_results(self.report().get("results", []), {c.arn: c.description for c in self.children})
 
 
+def planned(settings: Settings) -> Planned:
+    """The module's plan of `settings`. The first call plans every test's settings in one
+    Terraform run (unittest has imported every test module by then); later ones read them."""
+    wanted = [settings, *ALSO_PLANNED, *(cls.deploy_settings() for cls in _subclasses(LocalAwsTest))]
+    return plans(endpoint(), wanted)[settings]
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
 class LocalAwsTest(unittest.TestCase):
     """Each test: an emptied local AWS, the project deployed, databases created."""
 
@@ -89,13 +101,18 @@ class LocalAwsTest(unittest.TestCase):
         self.sfn = self.aws.client("stepfunctions", SOURCE)
         for db, engine in self.databases.items():
             self.create_database(db, engine)
-        self.deployment = Deployment.create(endpoint(), ZIPS, self.deploy_settings())
+        settings = self.deploy_settings()
+        self.deployment = Deployment.create(endpoint(), ZIPS, settings, planned(settings))
 
     def tearDown(self):
         control("DELETE", "faults")
 
-    def deploy_settings(self) -> Settings:
-        return self.settings.with_(db_identifiers=list(self.databases), **FAST)
+    @classmethod
+    def deploy_settings(cls) -> Settings:
+        """The test's settings, its databases (Aurora clusters apart), every wait polling each second."""
+        clusters = tuple(db for db, engine in cls.databases.items() if engine.startswith("aurora"))
+        instances = tuple(db for db in cls.databases if db not in clusters)
+        return cls.settings.with_(db_identifiers=instances, cluster_identifiers=clusters, poll_interval_seconds=1)
 
     def create_database(self, db: str, engine: str):
         """A DB instance, or an Aurora DB cluster for an `aurora-*` engine."""

@@ -13,8 +13,9 @@ import tempfile
 import unittest
 from pathlib import Path
 
+from harness import ALSO_PLANNED, planned
 from local_aws import asl
-from local_aws.deploy import Settings, database_template_values, template_values
+from local_aws.deploy import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_VALIDATOR = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "asl-validator"
@@ -32,12 +33,22 @@ def contract_error_names() -> dict[str, bool]:
 
 
 def rendered(**changes) -> str:
-    return asl.render(asl.TEMPLATE.read_text(), template_values(Settings().with_(**changes), "123456789012", "us-east-1"))
+    """The run's definition, as the module renders it with these settings."""
+    return definition(Settings().with_(**changes), "backup")
 
 
 def rendered_database() -> str:
-    values = database_template_values(Settings(), "123456789012", "us-east-1")
-    return asl.render(asl.DATABASE_TEMPLATE.read_text(), values)
+    return definition(Settings(), "database")
+
+
+def definition(settings: Settings, machine: str) -> str:
+    return planned(settings).resource(f'aws_sfn_state_machine.workflow["{machine}"]')["definition"]
+
+
+# Planned with every other test's settings, in one Terraform run.
+VARIANTS = [Settings().with_(max_concurrency=3, db_identifiers=("a", "b"), export_enabled=False),
+            Settings().with_(copy_region=None)]
+ALSO_PLANNED.extend([Settings(), *VARIANTS])
 
 
 def states(scope: dict):
@@ -62,14 +73,10 @@ class Definition(unittest.TestCase):
         self.definition = json.loads(rendered())
         self.database = json.loads(rendered_database())
 
-    def test_the_templates_take_exactly_the_values_terraform_passes(self):
-        self.assertEqual(asl.placeholders(asl.TEMPLATE.read_text()), set(template_values(Settings(), "1", "r")))
-        self.assertEqual(asl.placeholders(asl.DATABASE_TEMPLATE.read_text()),
-                         set(database_template_values(Settings(), "1", "r")))
-        with self.assertRaisesRegex(asl.RenderError, "missing: \\['run_defaults'\\]"):
-            values = template_values(Settings(), "1", "r")
-            del values["run_defaults"]
-            asl.render(asl.TEMPLATE.read_text(), values)
+    def test_the_module_renders_every_placeholder_of_the_templates(self):
+        for template, definition in (("backup", rendered()), ("database", rendered_database())):
+            self.assertGreater(len(re.findall(r"\$\{\w+\}", (ROOT / "statemachine" / f"{template}.asl.json").read_text())), 4)
+            self.assertNotIn("${", definition, template)
 
     def test_asl_validator_accepts_them_and_refuses_a_broken_one(self):
         self.assertTrue(ASL_VALIDATOR.exists(), "scripts/setup-tools installs asl-validator")
@@ -155,7 +162,7 @@ class Definition(unittest.TestCase):
         self.assertEqual(retryable - used, set(), "retryable errors that no retrier handles")
 
     def test_map_concurrency_and_defaults_come_from_the_configuration(self):
-        definition = json.loads(rendered(max_concurrency=3, db_identifiers=["a", "b"], export_enabled=False))
+        definition = json.loads(rendered(max_concurrency=3, db_identifiers=("a", "b"), export_enabled=False))
         self.assertEqual(definition["States"]["BackupDatabases"]["MaxConcurrency"], 3)
         defaults = definition["States"]["Select"]["Parameters"]["defaults"]
         self.assertEqual(defaults["db_instance_ids"], ["a", "b"])

@@ -150,8 +150,9 @@ class ThrottledSnapshot(LocalAwsTest):
 class MissingDatabase(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 
-    def deploy_settings(self):
-        return super().deploy_settings().with_(db_identifiers=["prod-database-1", "no-such-database"])
+    @classmethod
+    def deploy_settings(cls):
+        return super().deploy_settings().with_(db_identifiers=("prod-database-1", "no-such-database"))
 
     def test_the_other_databases_are_backed_up_and_the_failure_is_reported(self):
         run = self.run_execution()

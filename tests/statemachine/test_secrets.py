@@ -17,9 +17,10 @@ LOGS = Path(os.environ.get("LOCAL_AWS_STATE") or ROOT / ".tools" / "local-aws") 
 class SlackWebhookStaysSecret(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 
-    def deploy_settings(self):
+    @classmethod
+    def deploy_settings(cls):
         # One database that does not exist: a failure is reported too.
-        return super().deploy_settings().with_(db_identifiers=["prod-database-1", "no-such-database"])
+        return super().deploy_settings().with_(db_identifiers=("prod-database-1", "no-such-database"))
 
     def function_logs(self) -> dict[str, int]:
         return {path.name: path.stat().st_size for path in LOGS.glob(f"{self.settings.project}-*.log")}

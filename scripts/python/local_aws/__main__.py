@@ -1,10 +1,11 @@
 """`python -m local_aws serve --port N`: the gateway with moto inside, on loopback.
 `python -m local_aws deploy`: the seven functions and the state machines, into it.
-`python -m local_aws render`: the state machine definition, rendered."""
+`python -m local_aws render`: a state machine definition, as the Terraform module renders it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -60,17 +61,14 @@ def deploy(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
     from .deploy import Deployment, Settings
+    from .module_plan import PlanError
 
     # moto makes snapshots, copies and exports available at once: poll often.
-    settings = Settings(
-        db_identifiers=args.databases,
-        copy_region=args.copy_region or None,
-        poll_interval_seconds=args.poll_seconds,
-        export_poll_interval_seconds=args.poll_seconds,
-    )
+    settings = Settings(db_identifiers=tuple(args.databases), copy_region=args.copy_region or None,
+                        poll_interval_seconds=args.poll_seconds)
     try:
         deployment = Deployment.create(args.endpoint, Path(args.zips), settings)
-    except (FileNotFoundError, ClientError) as err:
+    except (FileNotFoundError, ClientError, PlanError) as err:
         print(f"deploy: {err}", file=sys.stderr)
         if isinstance(err, ClientError) and err.response["Error"]["Code"] in ("EntityAlreadyExists", "ResourceConflictException"):
             print(f"deploy: already deployed; start over with: curl -X POST {args.endpoint}/_gateway/reset", file=sys.stderr)
@@ -83,16 +81,13 @@ def deploy(args: argparse.Namespace) -> int:
 
 
 def render(args: argparse.Namespace) -> int:
-    from .deploy import Settings, database_template_values, template_values
+    from .deploy import Settings, plans
 
-    from . import asl
-
-    settings = Settings(db_identifiers=args.databases)
-    if args.database:
-        values = database_template_values(settings, args.account, args.region)
-        sys.stdout.write(asl.render(asl.DATABASE_TEMPLATE.read_text(), values))
-    else:
-        sys.stdout.write(asl.render(asl.TEMPLATE.read_text(), template_values(settings, args.account, args.region)))
+    settings = Settings(db_identifiers=tuple(args.databases))
+    planned = plans(args.endpoint, [settings])[settings]
+    machine = "database" if args.database else "backup"
+    definition = planned.resource(f'aws_sfn_state_machine.workflow["{machine}"]')["definition"]
+    sys.stdout.write(json.dumps(json.loads(definition), indent=2) + "\n")
     return 0
 
 
@@ -113,17 +108,16 @@ def main() -> int:
     deploy_cmd.add_argument("--copy-region", default="us-west-2", help="'' disables copies")
     deploy_cmd.add_argument("--poll-seconds", type=int, default=2, help="poll interval of every wait")
     deploy_cmd.set_defaults(run=deploy)
-    render_cmd = commands.add_parser("render", help="print the rendered backup state machine definition")
-    render_cmd.add_argument("--account", default="123456789012")
-    render_cmd.add_argument("--region", default="us-east-1")
+    render_cmd = commands.add_parser("render", help="print the backup state machine's definition, as the module renders it")
+    render_cmd.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), required=False)
     render_cmd.add_argument("--databases", nargs="+", default=["prod-database-1"])
     render_cmd.add_argument("--database", action="store_true", help="the state machine of one database instead")
     render_cmd.set_defaults(run=render)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    if args.command == "deploy" and not args.endpoint:
-        parser.error("deploy needs --endpoint or AWS_ENDPOINT_URL (eval \"$(scripts/local-aws start)\")")
+    if args.command in ("deploy", "render") and not args.endpoint:
+        parser.error(f"{args.command} needs --endpoint or AWS_ENDPOINT_URL (eval \"$(scripts/local-aws start)\")")
     return args.run(args)
 
 

@@ -1,54 +1,20 @@
-"""The state machine definitions: rendering the templates the way Terraform's
-`templatefile` does (only `${name}` placeholders are used), and the checks
-behind the local `ValidateStateMachineDefinition`."""
+"""The state machine definitions: the checks behind the local
+`ValidateStateMachineDefinition`, and what tests change in a definition the
+module renders to run faster."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-STATEMACHINE = Path(__file__).resolve().parents[3] / "statemachine"
-# The run (select, Map over databases, prune, notify) and the one database each Map item starts.
-TEMPLATE = STATEMACHINE / "backup.asl.json"
-DATABASE_TEMPLATE = STATEMACHINE / "database.asl.json"
 # Generated from the functions' code: error names, retry policies, environment.
-CONTRACT = STATEMACHINE / "contract.json"
-
-
-class RenderError(ValueError):
-    pass
+CONTRACT = Path(__file__).resolve().parents[3] / "statemachine" / "contract.json"
 
 
 def contract() -> dict:
     return json.loads(CONTRACT.read_text())
-
-
-def retry_values(functions) -> dict[str, str]:
-    """`<function>_retry`: the `Retry` list of each function's tasks, from the contract,
-    as the Terraform module passes it."""
-    retries = contract()["functions"]
-    return {f"{f.replace('-', '_')}_retry": json.dumps(retries[f]["retry"]) for f in functions}
-
-
-def placeholders(template: str) -> set[str]:
-    return set(PLACEHOLDER.findall(template))
-
-
-def render(template: str, values: dict[str, str]) -> str:
-    """Substitutes every `${name}`; a missing or unused value is an error, as
-    `templatefile` refuses a missing one."""
-    if "%{" in template:
-        raise RenderError("the template uses a %{ } directive; only ${name} placeholders are supported")
-    wanted = placeholders(template)
-    missing = sorted(wanted - set(values))
-    unused = sorted(set(values) - wanted)
-    if missing or unused:
-        raise RenderError(f"template values missing: {missing or 'none'}; unused: {unused or 'none'}")
-    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
 @dataclass(frozen=True)
@@ -154,4 +120,16 @@ def with_retry_delays(definition: str, seconds: int) -> str:
                 shorten(scope.get("States", {}))
 
     shorten(document["States"])
+    return json.dumps(document)
+
+
+def with_run_defaults(definition: str, **overrides) -> str:
+    """The run's definition with some of the run's defaults (what the Select step
+    passes as `defaults`) changed, e.g. shorter polls than the module allows."""
+    document = json.loads(definition)
+    defaults = document["States"]["Select"]["Parameters"]["defaults"]
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValueError(f"the run has no defaults named {unknown}")
+    defaults.update(overrides)
     return json.dumps(document)
