@@ -17,9 +17,16 @@ locals {
       [for id in local.database_ids : "${local.rds_arn}:${region}:${local.account}:cluster-snapshot:${id}-*"],
     )
   }
-  # Listing snapshots or export tasks (prune, notify, the export's checks) names no one resource: account and region.
+  # Listing snapshots (prune, notify) names no one snapshot: the account's RDS resources in a region.
   rds_in_regions       = [for region in local.snapshot_regions : "${local.rds_arn}:${region}:${local.account}:*"]
   rds_in_source_region = "${local.rds_arn}:${local.region}:${local.account}:*"
+  # Who reads export tasks, where: the export and its wait in the source region; prune, which
+  # never deletes a snapshot with an export running, in every region it prunes.
+  export_task_regions = {
+    export               = [local.region]
+    "wait-for-available" = [local.region]
+    prune                = local.snapshot_regions
+  }
 
   copy_kms_key_arn = local.copy_region == null ? null : coalesce(
     var.cross_region_kms_key_arn,
@@ -115,6 +122,23 @@ data "aws_iam_policy_document" "function_base" {
     }
   }
 
+  # DescribeExportTasks names no resource: the Service Authorization Reference lists its
+  # resource types (cluster, cluster-snapshot, snapshot) as optional, so IAM matches the
+  # call against "*". Granted there, in the regions the function reads only.
+  dynamic "statement" {
+    for_each = contains(keys(local.export_task_regions), each.key) ? [1] : []
+    content {
+      sid       = "ReadExportTasks"
+      actions   = ["rds:DescribeExportTasks"]
+      resources = ["*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = local.export_task_regions[each.key]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = local.in_vpc ? [1] : []
     content {
@@ -174,13 +198,6 @@ data "aws_iam_policy_document" "wait_for_available" {
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
     resources = flatten(values(local.own_snapshot_arns))
   }
-
-  # An export task is authorised on its source snapshot (or cluster): the region's RDS ARNs.
-  statement {
-    sid       = "ReadExportTasks"
-    actions   = ["rds:DescribeExportTasks"]
-    resources = [local.rds_in_source_region]
-  }
 }
 
 data "aws_iam_policy_document" "export" {
@@ -188,12 +205,6 @@ data "aws_iam_policy_document" "export" {
     sid       = "ExportOwnSnapshots"
     actions   = ["rds:StartExportTask"]
     resources = local.own_snapshot_arns[local.region]
-  }
-
-  statement {
-    sid       = "ReadExportTasks"
-    actions   = ["rds:DescribeExportTasks"]
-    resources = [local.rds_in_source_region]
   }
 
   statement {
@@ -257,13 +268,6 @@ data "aws_iam_policy_document" "prune" {
   statement {
     sid       = "ListSnapshots"
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
-    resources = local.rds_in_regions
-  }
-
-  # A snapshot with an export running is never deleted.
-  statement {
-    sid       = "ListRunningExports"
-    actions   = ["rds:DescribeExportTasks"]
     resources = local.rds_in_regions
   }
 

@@ -42,6 +42,11 @@ NO_RESOURCE_TYPES = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
+# Actions whose resource types are all optional (none marked required in the Service
+# Authorization Reference) and that the code calls without naming a resource: IAM matches
+# such a call against "*", so a grant on named resources does not allow it. Granted on "*",
+# each must be held to its regions by `aws:RequestedRegion`.
+CALLED_WITHOUT_RESOURCE = {"rds:DescribeExportTasks"}
 
 
 def operations_in(zip_path: Path) -> set[str]:
@@ -71,6 +76,14 @@ def required(called: set[str]) -> set[str]:
 class Statement:
     actions: set[str]
     resources: list[str]
+    condition: dict
+
+    def allows(self, action: str) -> bool:
+        """Whether the statement allows a call of the action as the code makes it."""
+        return action in self.actions and (action not in CALLED_WITHOUT_RESOURCE or "*" in self.resources)
+
+    def region_scoped(self) -> bool:
+        return any("aws:RequestedRegion" in keys for keys in self.condition.values())
 
 
 def statements(document: dict) -> list[Statement]:
@@ -83,6 +96,7 @@ def statements(document: dict) -> list[Statement]:
         found.append(Statement(
             set([actions] if isinstance(actions, str) else actions),
             [resources] if isinstance(resources, str) else list(resources),
+            statement.get("Condition", {}),
         ))
     return found
 
@@ -95,21 +109,26 @@ class RoleCheck:
     missing: set[str]
     extra: set[str]
     star_without_need: set[str]
+    star_in_every_region: set[str]
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.star_without_need)
+        return not (self.missing or self.extra or self.star_without_need or self.star_in_every_region)
 
     def line(self) -> str:
         return (f"{self.function:<20} calls {len(self.called):>2}, grants {len(self.granted):>2}: "
                 f"missing {sorted(self.missing) or 'none'}, extra {sorted(self.extra) or 'none'}, "
-                f"'*' where resources could be named {sorted(self.star_without_need) or 'none'}")
+                f"'*' where resources could be named {sorted(self.star_without_need) or 'none'}, "
+                f"'*' in every region {sorted(self.star_in_every_region) or 'none'}")
 
 
 def check_role(function: str, zip_path: Path, documents: list[dict]) -> RoleCheck:
     called = operations_in(zip_path)
     granted_statements = [s for d in documents for s in statements(d)]
     granted = {a for s in granted_statements for a in s.actions}
+    allowed = {a for s in granted_statements for a in s.actions if s.allows(a)}
     needed = required(called)
-    star = {a for s in granted_statements if "*" in s.resources for a in s.actions} - NO_RESOURCE_TYPES
-    return RoleCheck(function, called, granted, needed - granted, granted - needed, star)
+    on_star = [s for s in granted_statements if "*" in s.resources]
+    star = {a for s in on_star for a in s.actions} - NO_RESOURCE_TYPES - CALLED_WITHOUT_RESOURCE
+    unscoped = {a for s in on_star if not s.region_scoped() for a in s.actions & CALLED_WITHOUT_RESOURCE}
+    return RoleCheck(function, called, granted, needed - allowed, granted - needed, star, unscoped)

@@ -268,6 +268,13 @@ class Demo(unittest.TestCase):
         self.assertIn("rds:CreateDBSnapshot", called["snapshot"])
         self.assertIn("rds:DeleteDBSnapshot", called["prune"])
         self.assertEqual(called["select"], set())  # it only reads its input
+        # DescribeExportTasks names no resource: IAM matches it against "*", never a named ARN.
+        wait_zip = ROOT / "target" / "lambda" / "backup-wait-for-available" / "bootstrap.zip"
+        grant = {"Effect": "Allow", "Action": "rds:DescribeExportTasks", "Resource": "arn:aws:rds:us-east-1:123456789012:*"}
+        self.assertIn("rds:DescribeExportTasks", check_role("wait-for-available", wait_zip, [{"Statement": [grant]}]).missing)
+        grant["Resource"] = "*"
+        self.assertIn("rds:DescribeExportTasks",
+                      check_role("wait-for-available", wait_zip, [{"Statement": [grant]}]).star_in_every_region)
         self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
                          {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution",
                           "states:GetExecutionHistory"})
