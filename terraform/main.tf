@@ -79,6 +79,25 @@ locals {
   )
 }
 
+# RDS allows 100 manual DB snapshots and 100 manual DB cluster snapshots per region by
+# default (Service Quotas; "Quotas and constraints for Amazon RDS"). The module keeps, of
+# each database, every run within the retention (at least min_snapshots_to_keep), plus the
+# run's new snapshot until prune runs: in the source region and again in the copy region.
+locals {
+  runs_within_retention    = ceil(var.backup_retention_days * 24 / local.schedule_period_hours)
+  kept_per_database        = max(var.min_snapshots_to_keep, local.runs_within_retention) + 1
+  default_manual_snapshots = 100
+  kept_instance_snapshots  = length(var.rds_instance_ids) * local.kept_per_database
+  kept_cluster_snapshots   = length(var.rds_cluster_ids) * local.kept_per_database
+}
+
+check "manual_snapshot_quota" {
+  assert {
+    condition     = max(local.kept_instance_snapshots, local.kept_cluster_snapshots) <= local.default_manual_snapshots
+    error_message = "The module will keep up to ${local.kept_instance_snapshots} manual DB snapshots and ${local.kept_cluster_snapshots} manual DB cluster snapshots per region (${length(var.rds_instance_ids)} instances and ${length(var.rds_cluster_ids)} clusters x ${local.kept_per_database}: ${local.runs_within_retention} runs within ${var.backup_retention_days} days of retention, at least min_snapshots_to_keep ${var.min_snapshots_to_keep}, plus the new one before prune)${local.copy_region == null ? "" : ", in ${local.region} and again in ${local.copy_region}"}, above RDS's default quota of ${local.default_manual_snapshots} of each per region: snapshots beyond it fail with SnapshotQuotaExceeded. Raise \"Manual DB instance snapshots\" and \"Manual DB cluster snapshots\" in Service Quotas (RDS) first, or keep fewer."
+  }
+}
+
 check "schedule_inside_backup_window" {
   assert {
     condition     = local.schedule_in_window

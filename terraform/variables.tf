@@ -18,6 +18,12 @@ variable "environment" {
     condition     = can(regex("^[a-z][a-z0-9-]{0,14}[a-z0-9]$", var.environment)) && !strcontains(var.environment, "--")
     error_message = "environment must be 2-16 lowercase letters, digits and single hyphens, for example staging or production."
   }
+
+  # S3 allows 63 characters: PROJECT-ENVIRONMENT-db-backups-ACCOUNT_ID adds 24 to the prefix.
+  validation {
+    condition     = var.s3_bucket_name != null || length("${var.project_name}-${var.environment}") <= 39
+    error_message = "project_name and environment are too long for the generated bucket name PROJECT-ENVIRONMENT-db-backups-ACCOUNT_ID (S3 allows 63 characters): together with their hyphen at most 39 characters; shorten one or set s3_bucket_name."
+  }
 }
 
 variable "rds_instance_ids" {

@@ -49,6 +49,16 @@ run "environment" {
   expect_failures = [var.environment]
 }
 
+run "environment_too_long_for_the_bucket_name" {
+  command = plan
+  # expect: project_name and environment are too long for the generated bucket name
+  variables {
+    project_name = "abcdefghijklmnopqrstuvwx"
+    environment  = "abcdefghijklmnop"
+  }
+  expect_failures = [var.environment]
+}
+
 run "rds_instance_ids_1" {
   command = plan
   # expect: Each rds_instance_ids entry must be an RDS identifier

@@ -41,6 +41,25 @@ def validation_messages() -> dict[str, list[str]]:
     }
 
 
+# AWS's limit on each name the module generates: S3 bucket naming rules (3-63), IAM
+# quotas (role name 64, inline policy name 128), Lambda function name 64, Step Functions
+# state machine name 80, EventBridge rule name 64, CloudWatch alarm and dashboard names
+# 255, log group name 512, SNS topic name 256, KMS alias name 256.
+NAME_LIMITS = {
+    ("aws_s3_bucket", "bucket"): 63,
+    ("aws_iam_role", "name"): 64,
+    ("aws_iam_role_policy", "name"): 128,
+    ("aws_lambda_function", "function_name"): 64,
+    ("aws_sfn_state_machine", "name"): 80,
+    ("aws_cloudwatch_event_rule", "name"): 64,
+    ("aws_cloudwatch_metric_alarm", "alarm_name"): 255,
+    ("aws_cloudwatch_dashboard", "dashboard_name"): 255,
+    ("aws_cloudwatch_log_group", "name"): 512,
+    ("aws_sns_topic", "name"): 256,
+    ("aws_kms_alias", "name"): 256,
+}
+
+
 def resources(plan: dict, kind: str) -> list[dict]:
     """The planned values of every resource of `kind` (any module)."""
     return [c for c in plan["resource_changes"] if c["mode"] == "managed" and c["type"] == kind]
@@ -215,6 +234,28 @@ class TerraformModuleTest(unittest.TestCase):
         # Monthly: 744 hours plus a quarter; CloudWatch evaluates at most 168 hourly periods.
         self.assertEqual((after(age)["threshold"], after(age)["evaluation_periods"]), (930, 168))
 
+    def test_every_generated_name_is_within_aws_limits_at_the_longest_allowed_names(self):
+        longest_db = "d" * 63  # RDS allows 63 characters
+        callers = {
+            # The longest project and environment the generated bucket name allows (39 with the hyphen)...
+            "longest-generated-bucket": {"project_name": "p" * 24, "environment": "e" * 14},
+            # ...and the longest each allows, with the caller's own bucket name.
+            "longest-names": {"project_name": "p" * 24, "environment": "e" * 16, "s3_bucket_name": "b" * 63},
+        }
+        for name, arguments in callers.items():
+            with self.subTest(caller=name):
+                path = self.workspace.caller(name, self.endpoint, {
+                    **BASE, **arguments, "rds_instance_ids": [longest_db], "enable_detailed_monitoring": True,
+                    "enable_s3_access_logging": True})
+                init(path)
+                plan = plan_json(path)
+                names = [(change["type"], attribute, after(change)[attribute])
+                         for (kind, attribute) in NAME_LIMITS for change in resources(plan, kind)]
+                self.assertGreater(len(names), 30)
+                too_long = [(kind, attribute, value, len(value), NAME_LIMITS[kind, attribute])
+                            for kind, attribute, value in names if len(value) > NAME_LIMITS[kind, attribute]]
+                self.assertEqual(too_long, [])
+
     def test_only_required_variables_plan(self):
         returncode, output = self.plan_caller("required-only", {})
         self.assertEqual(returncode, 0, output)
@@ -282,6 +323,15 @@ class TerraformModuleTest(unittest.TestCase):
         returncode, output = self.plan_caller("outside-window", {"backup_schedule": "cron(30 5 * * ? *)"})
         self.assertEqual(returncode, 0, output)
         self.assertIn("starts outside backup_window 02:00-03:00", output)
+
+        # Four databases kept 30 days, daily: 4 x (30 + 1) = 124 snapshots, above the default 100.
+        returncode, output = self.plan_caller("over-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3", "a4"]})
+        self.assertEqual(returncode, 0, output)
+        self.assertIn("The module will keep up to 124 manual DB snapshots and 0 manual DB cluster snapshots per "
+                      "region (4 instances and 0 clusters x 31: 30 runs within 30 days of retention", output)
+        self.assertIn("above RDS's default quota of 100 of each per region", output)
+        returncode, output = self.plan_caller("within-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3"]})
+        self.assertNotIn("manual_snapshot_quota", output)
 
 if __name__ == "__main__":
     unittest.main()
