@@ -3,7 +3,9 @@
   terraform/outputs.tf (terraform-docs style);
 - docs/architecture.md's error names, the functions' environment and the fields
   of the execution input, from statemachine/contract.json (itself generated
-  from the functions' code).
+  from the functions' code);
+- docs/local-aws.md's refusals of AWS that the local AWS applies, from
+  scripts/python/local_aws/rules.py.
 
     python scripts/docs-tables.py --check   fail when a table differs from its source
     python scripts/docs-tables.py --write   rewrite the tables
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "terraform"
 README = ROOT / "README.md"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
+LOCAL_AWS = ROOT / "docs" / "local-aws.md"
 CONTRACT = ROOT / "statemachine" / "contract.json"
 
 
@@ -120,6 +123,18 @@ def execution_input_table() -> str:
     return "\n".join(rows)
 
 
+def refusals_table() -> str:
+    sys.path.insert(0, str(ROOT / "scripts" / "python"))
+    from local_aws.rules import RULES
+
+    rows = ["| Setting (1 on, 0 off) | Call | Answer | What AWS documents |", "|---|---|---|---|"]
+    for rule in RULES:
+        code = f"`{rule.code}`" + ("" if rule.code_documented else " (AWS names no code)")
+        rows.append(f"| `{rule.name}` | `{rule.action}` | {rule.status} {code} | "
+                    f"\"{_cell(rule.documented)}\" ([source]({rule.source})) |")
+    return "\n".join(rows)
+
+
 def fill(document: str, path: Path, tables: dict[str, str]) -> str:
     for marker, table in tables.items():
         pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
@@ -135,6 +150,7 @@ def wanted() -> dict[Path, str]:
         ARCHITECTURE: fill(ARCHITECTURE.read_text(), ARCHITECTURE,
                            {"error-types": error_table(), "function-environment": environment_table(),
                             "execution-input": execution_input_table()}),
+        LOCAL_AWS: fill(LOCAL_AWS.read_text(), LOCAL_AWS, {"aws-refusals": refusals_table()}),
     }
 
 

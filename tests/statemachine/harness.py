@@ -91,6 +91,8 @@ class LocalAwsTest(unittest.TestCase):
 
     settings = Settings()
     databases: dict[str, str] = {"prod-database-1": "postgres", "prod-database-2": "mysql"}
+    # Whether the test's databases (and so their snapshots) are encrypted.
+    storage_encrypted = True
 
     def setUp(self):
         endpoint()
@@ -118,7 +120,8 @@ class LocalAwsTest(unittest.TestCase):
         """A DB instance, or an Aurora DB cluster for an `aurora-*` engine."""
         if engine.startswith("aurora"):
             self.rds.create_db_cluster(DBClusterIdentifier=db, Engine=engine, MasterUsername="admin",
-                                       MasterUserPassword="correct-horse-battery", StorageEncrypted=True)
+                                       MasterUserPassword="correct-horse-battery",
+                                       StorageEncrypted=self.storage_encrypted)
             return
         self.rds.create_db_instance(
             DBInstanceIdentifier=db,
@@ -127,7 +130,7 @@ class LocalAwsTest(unittest.TestCase):
             AllocatedStorage=20,
             MasterUsername="admin",
             MasterUserPassword="correct-horse-battery",
-            StorageEncrypted=True,
+            StorageEncrypted=self.storage_encrypted,
         )
 
     def set_function_env(self, function: str, name: str, value: str):

@@ -29,6 +29,10 @@ BAD_EXECUTION_INPUTS = [
     ({"db_instance_ids": None}, LIST),
     ({"db_instance_ids": 7}, LIST),
     ({"db_instance_ids": ["prod-database-1", "Prod-Database-1"]}, "lists Prod-Database-1 twice"),
+    # IAM lets the functions back up the module's databases only.
+    ({"db_instance_ids": ["prod-database-1", "Prod_DB!", "prod-database-9"]},
+     "names Prod_DB!, prod-database-9 outside the module's databases (prod-database-1): the functions may back "
+     "up only those; add it to rds_instance_ids or rds_cluster_ids and apply"),
     # An object, which the state machine's own checks could not tell from a list.
     ({"db_instance_ids": {"prod-database-1": True}}, LIST),
     ({"retention_day": 7}, f"retention_day {UNKNOWN}"),
@@ -73,6 +77,12 @@ class BadDatabases(LocalAwsTest):
 
     databases = {"prod-database-1": "postgres", "stopped-db": "postgres", "full-db": "mysql"}
 
+    @classmethod
+    def deploy_settings(cls):
+        # The module lists them all: an input may name only the module's databases.
+        return super().deploy_settings().with_(
+            db_identifiers=(*cls.databases, "no-such-database", "aurora-member"))
+
     def test_each_fails_alone_naming_the_database_and_the_reason(self):
         self.rds.stop_db_instance(DBInstanceIdentifier="stopped-db")
         self.rds.create_db_cluster(DBClusterIdentifier="aurora-cluster", Engine="aurora-postgresql",
@@ -86,7 +96,6 @@ class BadDatabases(LocalAwsTest):
         self.make_snapshot("prod-database-1", "ours-old", 40, self.our_tags("prod-database-1"))
         self.make_snapshot("full-db", "ours-only-one", 40, self.our_tags("full-db"))
         expected = {
-            "Prod_DB!": ("InvalidInput", "contains '_'; only letters, digits and hyphens are allowed"),
             "no-such-database": ("DatabaseNotFound", "no-such-database"),
             "stopped-db": ("DatabaseNotAvailable", "stopped"),
             "full-db": ("DatabaseNotAvailable", "storage-full"),

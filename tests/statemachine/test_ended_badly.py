@@ -102,6 +102,7 @@ class RunsEndingBadly(LocalAwsTest):
         self.assertEqual(sums[("BackupFailure", "(run)")], 1)
 
     def test_a_run_its_own_notify_step_reported_is_not_reported_again(self):
+        # Refused by the run itself (a database outside the module), which notify reports.
         run = self.run_execution({"db_instance_ids": ["no-such-database"], "skip_export": True, "skip_copy": True})
         self.assertEqual((run.status, run.description["error"]), ("FAILED", "BackupFailed"))
         self.assertEqual(len(self.sns_messages()), 1)

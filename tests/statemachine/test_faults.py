@@ -93,10 +93,22 @@ def database_name(index: int) -> str:
     return f"fault-{index:03d}"
 
 
+# One database for each (action, fault) of one database: faulted calls match its name.
+DATABASE_CASES = {case: database_name(i) for i, case in enumerate(
+    (action, kind) for action in DATABASE_ACTIONS for kind in FAULTS)}
+
+
 class FaultMatrix(LocalAwsTest):
     settings = LocalAwsTest.settings.with_(
         function_env=FAST_RETRIES, retry_delay_seconds=1, max_concurrency=40)
     databases = {"prod-database-1": "postgres"}
+    # The run backs up prod-database-1 unless its input names some of the cases' databases,
+    # which the module must list too (the input may select only among the module's databases).
+    ONE = {"db_instance_ids": ["prod-database-1"]}
+
+    @classmethod
+    def deploy_settings(cls):
+        return super().deploy_settings().with_(db_identifiers=("prod-database-1", *DATABASE_CASES.values()))
     matrix: dict[str, dict[str, str]] = {}
 
     @classmethod
@@ -132,8 +144,7 @@ class FaultMatrix(LocalAwsTest):
             self.assertIn(f"{EXPIRED}-{db}", snapshots)
 
     def test_calls_for_one_database_failed_once_then_for_good(self):
-        cases = [(a, kind) for a in DATABASE_ACTIONS for kind in FAULTS]
-        names = {case: database_name(i) for i, case in enumerate(cases)}
+        names = DATABASE_CASES
         for db in names.values():
             self.create_database(db, "postgres")
         db_list = ["prod-database-1", *names.values()]
@@ -186,7 +197,8 @@ class FaultMatrix(LocalAwsTest):
                 self.seed_retention("prod-database-1")
                 for action in RUN_ACTIONS:
                     control("POST", "faults", action.fault(kind, 1))
-                run = self.wait(self.start_execution({"skip_export": True, "min_snapshots_to_keep": 1}), timeout=300)
+                run = self.wait(self.start_execution({**self.ONE, "skip_export": True, "min_snapshots_to_keep": 1}),
+                                timeout=300)
                 unused = control("GET", "faults")
                 control("DELETE", "faults")
                 self.assertEqual(unused, [], "an action was never called")
@@ -211,7 +223,7 @@ class FaultMatrix(LocalAwsTest):
         succeeded_before = self.metric("BackupSuccess", "prod-database-1") or 0
         failed_before = self.metric("BackupFailure", "prod-database-1") or 0
         control("POST", "faults", action.fault(kind, None))
-        run = self.finish(self.start_execution({"skip_export": True, "skip_copy": action.function != "copy",
+        run = self.finish(self.start_execution({**self.ONE, "skip_export": True, "skip_copy": action.function != "copy",
                                                 "min_snapshots_to_keep": 1}))
         messages = self.sns_messages()
         if action.optional:

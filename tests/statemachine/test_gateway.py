@@ -255,3 +255,32 @@ class SlackSink(GatewayTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AwsRefusals(GatewayTest):
+    """The refusals of local_aws/rules.py: answered as AWS answers them, each one off by a setting."""
+
+    def test_a_key_for_an_unencrypted_cluster_snapshot_copy_is_refused(self):
+        source, destination = self.aws.client("rds", SOURCE), self.aws.client("rds", "us-west-2")
+        for cluster, encrypted in (("plain", False), ("sealed", True)):
+            source.create_db_cluster(DBClusterIdentifier=cluster, Engine="aurora-postgresql", MasterUsername="admin",
+                                     MasterUserPassword="correct-horse-battery", StorageEncrypted=encrypted)
+            source.create_db_cluster_snapshot(DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=f"{cluster}-1")
+        key = self.aws.client("kms", "us-west-2").create_key()["KeyMetadata"]["Arn"]
+
+        def copy(cluster: str, **key_id):
+            arn = f"arn:aws:rds:{SOURCE}:123456789012:cluster-snapshot:{cluster}-1"
+            return destination.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=arn,
+                                                        TargetDBClusterSnapshotIdentifier=f"{cluster}-copy", **key_id)
+
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            copy("plain", KmsKeyId=key)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameterCombination")
+        self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        self.assertIn("not encrypted", refused.exception.response["Error"]["Message"])
+        self.assertIs(copy("plain")["DBClusterSnapshot"]["StorageEncrypted"], False)
+        self.assertIs(copy("sealed", KmsKeyId=key)["DBClusterSnapshot"]["StorageEncrypted"], True)
+
+        control("PUT", "settings", {"copy_unencrypted_cluster_snapshot_with_key": 0})
+        destination.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="plain-copy")
+        self.assertIn("DBClusterSnapshot", copy("plain", KmsKeyId=key))

@@ -128,6 +128,26 @@ class AuroraCluster(LocalAwsTest):
                          (1, 0))
 
 
+class UnencryptedDatabases(LocalAwsTest):
+    """An unencrypted database's snapshot is copied as it is: RDS refuses a key for an
+    unencrypted cluster snapshot (the local AWS too), and the copy is reported as RDS made it."""
+
+    databases = {"plain-aurora-1": "aurora-postgresql", "plain-database-1": "postgres"}
+    storage_encrypted = False
+
+    def test_each_copy_is_made_without_a_key_and_reported_unencrypted(self):
+        run = self.run_execution({"skip_export": True, "skip_prune": True})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        for db, item in run.results().items():
+            self.assertNotIn("copy_error", item, db)
+            self.assertIs(item["copy"]["encrypted"], False, db)
+        [cluster_copy] = self.rds_destination.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+        [instance_copy] = self.rds_destination.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        self.assertIs(cluster_copy["StorageEncrypted"], False)
+        self.assertIs(instance_copy["Encrypted"], False)
+
+
 class ThrottledSnapshot(LocalAwsTest):
     # One SDK attempt per call: each throttle reaches the state machine's retrier.
     settings = LocalAwsTest.settings.with_(function_env=(("AWS_MAX_ATTEMPTS", "1"),))
@@ -218,6 +238,9 @@ class DatabaseExecutions(LocalAwsTest):
         # The run's own start, one per database, and the retry.
         self.assertEqual(self.calls("states:StartExecution"), 4)
         self.assertEqual(len(run.children), 2)
+        # Named as Step Functions names it (not moto's StepFunctions.ExecutionLimitExceededException).
+        self.assertEqual([e["taskFailedEventDetails"]["error"] for e in run.history if e["type"] == "TaskFailed"],
+                         ["StepFunctions.ExecutionLimitExceeded"])
 
     def test_a_database_whose_execution_cannot_start_fails_alone_and_is_reported(self):
         control("POST", "faults", {"action": "states:StartExecution", "count": None, "http_status": 400,
@@ -305,8 +328,11 @@ class BranchesSkippedByInput(LocalAwsTest):
         self.assertEqual(self.rds.describe_export_tasks()["ExportTasks"], [])
         self.assertIn("retention (prune) was skipped", self.sns_messages()[0]["Message"])
 
+
+class DatabasesFromInput(LocalAwsTest):
+    databases = {"prod-database-1": "postgres", "prod-database-9": "postgres"}
+
     def test_a_subset_of_databases_from_input(self):
-        self.create_database("prod-database-9", "postgres")
         run = self.run_execution({"db_instance_ids": ["prod-database-9"], "skip_copy": True, "skip_export": True})
 
         self.assertEqual(run.status, "SUCCEEDED", run.description)

@@ -1,6 +1,11 @@
-//! `copy`: copies a snapshot to the destination region, encrypted with a key
-//! of that region (KMS keys are regional), with the module's tags plus the
-//! source snapshot's ARN.
+//! `copy`: copies a snapshot to the destination region with the module's tags
+//! plus the source snapshot's ARN. An encrypted snapshot is copied with a key
+//! of that region (KMS keys are regional); an unencrypted one is copied as it
+//! is, without a key, DB instance and cluster snapshots alike: RDS refuses a
+//! key for an unencrypted cluster snapshot ("If you copy an unencrypted DB
+//! cluster snapshot and specify a value for the KmsKeyId parameter, an error is
+//! returned", CopyDBClusterSnapshot API reference), and a copy restores as its
+//! source does. The record reports the encryption RDS gives the copy.
 //!
 //! RDS answers `SnapshotQuotaExceeded` both when the destination's manual
 //! snapshot quota is used up (permanent: fail and tell someone) and when its
@@ -34,7 +39,7 @@ impl Clients {
 pub struct Config {
     pub settings: ModuleSettings,
     pub destination_region: String,
-    /// A key in the destination region; required for encrypted snapshots.
+    /// A key in the destination region; required for encrypted snapshots, never sent for others.
     pub kms_key_arn: Option<String>,
 }
 
@@ -91,25 +96,25 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             .value(&source.snapshot_arn)
             .build(),
     );
+    let copy_key = if source.encrypted {
+        config.kms_key_arn.clone()
+    } else {
+        None
+    };
     let copied = rds
-        .copy_snapshot(
-            source.kind,
-            &source.snapshot_arn,
-            &snapshot_id,
-            config.kms_key_arn.clone(),
-            copy_tags,
-        )
+        .copy_snapshot(source.kind, &source.snapshot_arn, &snapshot_id, copy_key, copy_tags)
         .await;
     let record = match copied {
         Ok(copy) => SnapshotRecord {
             db_identifier: source.db_identifier.clone(),
             kind: source.kind,
             snapshot_arn: copy.as_ref().map(|c| c.arn.clone()).unwrap_or_default(),
+            // As RDS describes the copy; a copy it did not describe is as its source.
+            encrypted: copy.as_ref().map_or(source.encrypted, |c| c.encrypted),
             status: copy.map_or_else(|| "copying".to_owned(), |c| c.status),
             snapshot_id: snapshot_id.clone(),
             region: region.to_owned(),
             engine: source.engine.clone(),
-            encrypted: source.encrypted || config.kms_key_arn.is_some(),
             created: true,
         },
         Err(Refusal::AlreadyExists) => {

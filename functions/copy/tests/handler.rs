@@ -53,6 +53,7 @@ fn copy_ok() -> Rule {
                         .db_snapshot_identifier(SNAPSHOT_ID)
                         .db_snapshot_arn(COPY_ARN)
                         .status("pending")
+                        .encrypted(true)
                         .build(),
                 )
                 .build()
@@ -199,6 +200,47 @@ async fn cluster_snapshots_use_the_cluster_copy() {
     let record = handle(&clients(&[&quota, &copy]), &config(), event).await.unwrap();
     assert_eq!(record.status, "copying");
     assert_eq!(copy.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_unencrypted_snapshot_is_copied_without_a_key_and_reported_unencrypted() {
+    for kind in ["instance", "cluster"] {
+        let mut event = if kind == "cluster" {
+            cluster_copy_request()
+        } else {
+            fixture("copy-request.json")
+        };
+        event["snapshot"]["encrypted"] = json!(false);
+        let quota = if kind == "cluster" {
+            account_quota("ManualClusterSnapshots", 1, 100)
+        } else {
+            quota(1, 100)
+        };
+        let instance_copy = mock!(Client::copy_db_snapshot)
+            .match_requests(|r| r.kms_key_id().is_none())
+            .then_output(|| {
+                CopyDbSnapshotOutput::builder()
+                    .db_snapshot(DbSnapshot::builder().status("pending").encrypted(false).build())
+                    .build()
+            });
+        let cluster_copy = mock!(Client::copy_db_cluster_snapshot)
+            .match_requests(|r| r.kms_key_id().is_none())
+            .then_output(|| {
+                CopyDbClusterSnapshotOutput::builder()
+                    .db_cluster_snapshot(
+                        DbClusterSnapshot::builder()
+                            .status("copying")
+                            .storage_encrypted(false)
+                            .build(),
+                    )
+                    .build()
+            });
+        let record = handle(&clients(&[&quota, &instance_copy, &cluster_copy]), &config(), event)
+            .await
+            .unwrap();
+        assert!(!record.encrypted, "{kind}");
+        assert_eq!(instance_copy.num_calls() + cluster_copy.num_calls(), 1, "{kind}");
+    }
 }
 
 #[tokio::test]

@@ -120,7 +120,7 @@ pub const FIELDS: [Field; 12] = [
         Kind::Databases,
         Part::Selection,
         "`rds_instance_ids` and `rds_cluster_ids`",
-        "the DB instances or Aurora clusters to back up",
+        "the DB instances or Aurora clusters to back up: the module's, or some of them (no other: the functions' roles allow only those)",
     ),
     field(
         "retention_days",

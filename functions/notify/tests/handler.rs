@@ -643,7 +643,7 @@ async fn a_database_whose_execution_never_started_reports_the_runs_error() {
     let mut run = Run::fixture();
     run.event["results"][2]["error"] = json!({
         "step": "start_database_execution",
-        "Error": "StepFunctions.ExecutionLimitExceededException",
+        "Error": "StepFunctions.ExecutionLimitExceeded",
         "Cause": "Maximum number of running executions reached"
     });
     let missing = execution_named("c41e7f90-8d15-4a2b-b3c6-7e9f0a1d5b33").then_error(|| {
@@ -656,7 +656,7 @@ async fn a_database_whose_execution_never_started_reports_the_runs_error() {
     assert!(result.failed_databases.contains(&"prod-read-replica-1".to_owned()));
     let message = published_message(&rec);
     assert!(
-        message.contains("FAILED  prod-read-replica-1 at start_database_execution: StepFunctions.ExecutionLimitExceededException: Maximum number of running executions reached"),
+        message.contains("FAILED  prod-read-replica-1 at start_database_execution: StepFunctions.ExecutionLimitExceeded: Maximum number of running executions reached"),
         "{message}"
     );
 }

@@ -66,6 +66,36 @@ fn defaults(defaults: &Value) -> Result<Map<String, Value>, Error> {
         .collect()
 }
 
+/// The input may choose among the module's databases only: the functions' roles
+/// may back up no other (IAM would refuse it deep in a function, as AccessDenied).
+fn within_module(selected: &Value, configured: &Value) -> Result<(), Error> {
+    let identifiers = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let configured = identifiers(configured);
+    let outside: Vec<String> = identifiers(selected)
+        .into_iter()
+        .filter(|id| !configured.iter().any(|c| c.eq_ignore_ascii_case(id)))
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid_input(
+        "db_instance_ids",
+        format!(
+            "names {} outside the module's databases ({}): the functions may back up only those; \
+             add it to rds_instance_ids or rds_cluster_ids and apply",
+            outside.join(", "),
+            configured.join(", ")
+        ),
+    ))
+}
+
 /// The run's settings: the input's fields over the module's, split by part.
 pub fn handle(event: Value) -> Result<RunPlan, Error> {
     // The state machine builds this request: a malformed one is the module's fault, not the input's.
@@ -86,6 +116,9 @@ pub fn handle(event: Value) -> Result<RunPlan, Error> {
 pub fn plan(request: SelectRequest) -> Result<RunPlan, Error> {
     let defaults = defaults(&request.defaults)?;
     let overrides = overrides(&request.input)?;
+    if let Some(selected) = overrides.get("db_instance_ids") {
+        within_module(selected, &defaults["db_instance_ids"])?;
+    }
     let part = |part: Part| -> Map<String, Value> {
         FIELDS
             .iter()

@@ -49,6 +49,25 @@ fn each_input_field_overrides_its_default_alone() {
 }
 
 #[test]
+fn databases_outside_the_module_are_refused_by_name() {
+    // RDS identifiers are case-insensitive: the module's own, in any case, pass.
+    let plan = handle(event(json!({"db_instance_ids": ["PROD-DATABASE-2"]}))).unwrap();
+    assert_eq!(plan.databases, ["PROD-DATABASE-2"]);
+
+    let err = handle(event(
+        json!({"db_instance_ids": ["prod-database-1", "prod-database-9"]}),
+    ))
+    .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert_eq!(
+        err.to_string(),
+        "input db_instance_ids is invalid: names prod-database-9 outside the module's databases \
+         (prod-database-1, prod-database-2): the functions may back up only those; add it to \
+         rds_instance_ids or rds_cluster_ids and apply"
+    );
+}
+
+#[test]
 fn every_field_goes_to_exactly_one_part_of_the_plan() {
     let plan = serde_json::to_value(handle(fixture("select-request.json")).unwrap()).unwrap();
     for field in FIELDS {

@@ -36,7 +36,7 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import asl, moto_patches
+from . import asl, moto_patches, rules
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import (
     MAX_PAYLOAD_BYTES,
@@ -69,7 +69,7 @@ CONTROL_HELP = {
     "POST /_gateway/slack/<any path>": "the local Slack webhook: records the message, answers `ok`",
     "GET|DELETE /_gateway/slack": "the messages received, or clear them",
     "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes); "
-    "slack_status, slack_delay_seconds (how the webhook answers)",
+    "slack_status, slack_delay_seconds (how the webhook answers); each refusal of local_aws/rules.py (1 on, 0 off)",
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
@@ -219,6 +219,12 @@ class Gateway:
         if fault is not None and fault.error_code is not None:
             log.info("fault: %s answered %s %s", call.name, fault.http_status, fault.error_code)
             return aws_error(call, fault.http_status, fault.error_code, fault.message)
+        refused = None if call.protocol != "query" else rules.refusal(
+            call.name, call.body, call.account, call.region, self.settings)
+        if refused is not None:
+            rule, message = refused
+            log.info("rule %s: %s refused with %s", rule.name, call.name, rule.code)
+            return aws_error(call, rule.status, rule.code, message)
         handler = self.emulated.get(call.name)
         response = handler(call, request) if handler else self.forward(environ)
         if fault is not None and fault.replace is not None:
@@ -408,7 +414,7 @@ class Gateway:
     @staticmethod
     def default_settings(snapshot_limit: int) -> dict[str, int]:
         return {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit,
-                "slack_status": 200, "slack_delay_seconds": 0}
+                "slack_status": 200, "slack_delay_seconds": 0, **rules.default_settings()}
 
     def _update_settings(self, document) -> Response:
         if not isinstance(document, dict):

@@ -11,6 +11,11 @@ request and response normalisation are left empty, so the ASL's
 and the answer keeps boto's casing. The patches map both through botocore's
 model of the operation, as Step Functions does: PascalCase in the state
 machine (`ExecutionArn`, `Output`, `Status`), the API's own names on the wire.
+When that start is refused, moto names the error `StepFunctions.<code>Exception`
+(`StepFunctions.ExecutionLimitExceededException`); Step Functions names it
+`StepFunctions.<code>`: "Use the Retry on StepFunctions.ExecutionLimitExceeded
+to ensure your execution is started" (Developer Guide, "Start workflow
+executions from a task state"). The patch names it as AWS does.
 
 Lambda: moto drops a Lambda function's `LoggingConfig`: Terraform then plans a
 change to every function after each apply, and the function never learns its
@@ -39,6 +44,8 @@ from moto.rds.responses import RDSResponse
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 _original_init = LambdaFunction.__init__
@@ -48,6 +55,7 @@ _original_start_execution = StepFunctionsParserBackend.start_execution
 _original_describe_db_snapshots = RDSResponse.describe_db_snapshots
 _original_describe_db_cluster_snapshots = RDSResponse.describe_db_cluster_snapshots
 _original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
+_original_sfn_from_error = StateTaskServiceSfn._from_error
 _STEPFUNCTIONS_MODEL = get_session().get_service_model("stepfunctions")
 _STEPFUNCTIONS_OPERATIONS = {xform_name(name): name for name in _STEPFUNCTIONS_MODEL.operation_names}
 
@@ -97,6 +105,15 @@ def _sfn_normalise_response(self: StateTaskServiceSfn, response: Any, boto_servi
     self._from_boto_response(response, _sfn_operation(self, service_action_name).output_shape)
 
 
+def _sfn_from_error(self: StateTaskServiceSfn, env, ex: Exception):
+    event = _original_sfn_from_error(self, env, ex)
+    if isinstance(ex, ClientError):
+        name = f"StepFunctions.{ex.response['Error']['Code']}"
+        event.error_name = CustomErrorName(name)
+        event.event_details["taskFailedEventDetails"]["error"] = name
+    return event
+
+
 def _paged(original, key: str, identifier: str):
     def describe(self: RDSResponse) -> ActionResult:
         size = min(max(int(self.params.get("MaxRecords") or 100), 20), 100)
@@ -119,6 +136,7 @@ def apply() -> None:
     StepFunctionsParserBackend.start_execution = _start_execution
     StateTaskServiceSfn._normalise_parameters = _sfn_normalise_parameters
     StateTaskServiceSfn._normalise_response = _sfn_normalise_response
+    StateTaskServiceSfn._from_error = _sfn_from_error
     LambdaFunction.__init__ = _init
     LambdaFunction.update_configuration = _update_configuration
     LambdaFunction.get_configuration = _get_configuration
