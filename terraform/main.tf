@@ -66,6 +66,19 @@ locals {
     ceil(local.schedule_period_hours + max(2, local.schedule_period_hours / 4)),
   )
 
+  # The most polls a database's waits can make (each bound over its interval, and the last
+  # one) and the history events they add: Step Functions keeps 25,000 per execution
+  # (statemachine/contract.json).
+  # Out of range, an interval has its own validation message; this check waits for both.
+  poll_intervals_in_range = alltrue([for interval in [var.poll_interval_seconds, var.export_poll_interval_seconds] : interval >= 5 && interval <= 3600])
+  database_wait_polls = sum([
+    ceil(var.wait_timeout_seconds.snapshot / max(var.poll_interval_seconds, 5)) + 1,
+    var.enable_s3_export ? ceil(var.wait_timeout_seconds.export / max(var.export_poll_interval_seconds, 5)) + 1 : 0,
+    local.copy_region == null ? 0 : ceil(var.wait_timeout_seconds.copy / max(var.poll_interval_seconds, 5)) + 1,
+  ])
+  database_history_events = (local.database_wait_polls * local.contract.execution_history.events_per_poll
+  + local.contract.execution_history.other_events)
+
   # A daily cron with a fixed start, for the backup_window check.
   cron_start_minute = try(
     tonumber(local.cron_parts[0][1]) * 60 + tonumber(local.cron_parts[0][0]),

@@ -22,7 +22,7 @@ locals {
   } }
   waits = {
     snapshot_wait = { state = "Snapshot", ready_next = "ExportAndCopy", interval_field = "poll_interval_seconds", indent = 4, subject = "snapshot", subject_path = "$.snapshot.snapshot_id", poll_parameters = local.snapshot_poll.snapshot }
-    export_wait   = { state = "Export", ready_next = "ExportDone", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
+    export_wait   = { state = "Export", ready_next = "ExportCompleted", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
     copy_wait     = { state = "Copy", ready_next = "CopyDone", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
   }
   wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/../statemachine/wait-loop.asl.json", {
@@ -115,6 +115,17 @@ resource "aws_sfn_state_machine" "workflow" {
     precondition {
       condition     = local.copy_region != local.region
       error_message = "cross_region_destination ${coalesce(local.copy_region, "-")} is the module's own region: copies must go to another region."
+    }
+    # Step Functions keeps 25,000 events per execution: a database's waits must not poll past it.
+    precondition {
+      condition     = !local.poll_intervals_in_range || local.database_history_events <= local.contract.execution_history.events_limit
+      error_message = "poll_interval_seconds ${var.poll_interval_seconds} and export_poll_interval_seconds ${var.export_poll_interval_seconds} with wait_timeout_seconds (snapshot ${var.wait_timeout_seconds.snapshot}, export ${var.wait_timeout_seconds.export}, copy ${var.wait_timeout_seconds.copy}) let each database's waits poll up to ${local.database_wait_polls} times, ${local.contract.execution_history.events_per_poll} history events each, plus ${local.contract.execution_history.other_events}: ${local.database_history_events} events, above Step Functions' ${local.contract.execution_history.events_limit} per execution. Poll less often or wait less long."
+    }
+    # "This setting [PreSignedUrl] applies only to AWS GovCloud (US) Regions" (CopyDBSnapshot,
+    # CopyDBClusterSnapshot API reference): the Rust SDK does not generate it.
+    precondition {
+      condition     = local.copy_region == null || !anytrue([for region in [local.region, coalesce(local.copy_region, "-")] : strcontains(region, "-gov-")])
+      error_message = "Cross-region copies in AWS GovCloud (US) (${local.region} to ${coalesce(local.copy_region, "-")}) are not supported: RDS needs a presigned URL of the copy request there (PreSignedUrl), which the functions' SDK (aws-sdk-rds) does not generate. Set enable_cross_region_copy = false."
     }
   }
 

@@ -72,7 +72,7 @@ def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> Work
     local.reset(snapshot_limit=10 * count + 100)
     create_databases(local, names)
     settings = Settings(db_identifiers=tuple(names), project="bench", environment="workflow", max_concurrency=40,
-                        poll_interval_seconds=1)
+                        poll_interval_seconds=1, wait_timeout_seconds=600)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
     slow_waits(local, names, polls)
     sfn = local.aws.client("stepfunctions", REGION)

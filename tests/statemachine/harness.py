@@ -111,10 +111,12 @@ class LocalAwsTest(unittest.TestCase):
 
     @classmethod
     def deploy_settings(cls) -> Settings:
-        """The test's settings, its databases (Aurora clusters apart), every wait polling each second."""
+        """The test's settings, its databases (Aurora clusters apart), every wait polling each
+        second for at most 10 minutes."""
         clusters = tuple(db for db, engine in cls.databases.items() if engine.startswith("aurora"))
         instances = tuple(db for db in cls.databases if db not in clusters)
-        return cls.settings.with_(db_identifiers=instances, cluster_identifiers=clusters, poll_interval_seconds=1)
+        return cls.settings.with_(db_identifiers=instances, cluster_identifiers=clusters, poll_interval_seconds=1,
+                                   wait_timeout_seconds=600)
 
     def create_database(self, db: str, engine: str):
         """A DB instance, or an Aurora DB cluster for an `aurora-*` engine."""

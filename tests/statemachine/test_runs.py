@@ -12,6 +12,7 @@ import time
 import zipfile
 from collections import Counter
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from harness import DESTINATION, MANAGED_BY, SOURCE_DB, LocalAwsTest, control, endpoint
 
@@ -146,6 +147,27 @@ class UnencryptedDatabases(LocalAwsTest):
         [instance_copy] = self.rds_destination.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
         self.assertIs(cluster_copy["StorageEncrypted"], False)
         self.assertIs(instance_copy["Encrypted"], False)
+
+
+class ExportThatSkippedTables(LocalAwsTest):
+    """RDS completes an export that skipped tables and says so in WarningMessage (the
+    gateway adds it to moto's answer, as RDS would for, e.g., a PostgreSQL unlogged table):
+    the run reports it by database, never as a silent success."""
+
+    databases = {"prod-database-1": "postgres"}
+    WARNING = '{"skippedTables":["public.sessions"],"skippedObjectives":[],"general":[]}'
+
+    def test_the_warning_reaches_the_result_the_summary_and_the_metric(self):
+        control("POST", "faults", {"action": "rds:DescribeExportTasks", "count": None, "replace": [
+            "<Status>complete</Status>", f"<Status>complete</Status><WarningMessage>{escape(self.WARNING)}</WarningMessage>"]})
+        run = self.run_execution({"skip_copy": True, "skip_prune": True})
+        control("DELETE", "faults")
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertEqual(run.results()["prod-database-1"]["export_warning"], self.WARNING)
+        [message] = self.sns_messages()
+        self.assertIn(f"export WARNING (RDS skipped data): {self.WARNING}", message["Message"])
+        self.assertEqual(self.metric("ExportWarnings", "prod-database-1"), 1)
 
 
 class ThrottledSnapshot(LocalAwsTest):

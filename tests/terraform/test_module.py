@@ -316,6 +316,12 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertNotEqual(returncode, 0)
         self.assertIn("copies must go to another region", output)
 
+        returncode, output = self.plan_caller(
+            "govcloud", {"enable_cross_region_copy": True, "cross_region_destination": "us-gov-west-1"}
+        )
+        self.assertNotEqual(returncode, 0)
+        self.assertIn("Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported", output)
+
         returncode, output = self.plan_caller("no-zips", {"lambda_package_dir": "/nonexistent"})
         self.assertNotEqual(returncode, 0)
         self.assertIn("/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas", output)
@@ -323,6 +329,12 @@ class TerraformModuleTest(unittest.TestCase):
         returncode, output = self.plan_caller("outside-window", {"backup_schedule": "cron(30 5 * * ? *)"})
         self.assertEqual(returncode, 0, output)
         self.assertIn("starts outside backup_window 02:00-03:00", output)
+
+        # 5 s polls with the default bounds: (21600 / 5 + 1) + (86400 / 300 + 1) = 4610 polls, 51210 events.
+        returncode, output = self.plan_caller("past-the-history-limit", {"poll_interval_seconds": 5})
+        self.assertNotEqual(returncode, 0)
+        self.assertIn("let each database's waits poll up to 4610 times, 11 history events each, plus 500: 51210 "
+                      "events, above Step Functions' 25000 per execution", output)
 
         # Four databases kept 30 days, daily: 4 x (30 + 1) = 124 snapshots, above the default 100.
         returncode, output = self.plan_caller("over-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3", "a4"]})

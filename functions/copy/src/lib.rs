@@ -110,7 +110,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             kind: source.kind,
             snapshot_arn: copy.as_ref().map(|c| c.arn.clone()).unwrap_or_default(),
             // As RDS describes the copy; a copy it did not describe is as its source.
-            encrypted: copy.as_ref().map_or(source.encrypted, |c| c.encrypted),
+            encrypted: copy.as_ref().and_then(|c| c.encrypted).unwrap_or(source.encrypted),
             status: copy.map_or_else(|| "copying".to_owned(), |c| c.status),
             snapshot_id: snapshot_id.clone(),
             region: region.to_owned(),

@@ -353,6 +353,11 @@ pub fn document() -> Value {
         "errors": errors,
         "functions": functions,
         "execution_input": execution_input,
+        "execution_history": {
+            "events_limit": crate::run::HISTORY_EVENTS_LIMIT,
+            "events_per_poll": crate::run::EVENTS_PER_POLL,
+            "other_events": crate::run::OTHER_EVENTS,
+        },
     })
 }
 

@@ -44,7 +44,8 @@ pub struct SnapshotInfo {
     pub status: String,
     pub snapshot_type: String,
     pub engine: String,
-    pub encrypted: bool,
+    /// As RDS describes it; None when an answer leaves it out.
+    pub encrypted: Option<bool>,
     pub created_at: Option<DateTime<Utc>>,
     pub percent_progress: Option<i32>,
     /// For a cross-region copy: the ARN of its source, as RDS reports it.
@@ -70,7 +71,7 @@ impl From<&DbSnapshot> for SnapshotInfo {
             status: owned(s.status()),
             snapshot_type: owned(s.snapshot_type()),
             engine: owned(s.engine()),
-            encrypted: s.encrypted().unwrap_or(false),
+            encrypted: s.encrypted(),
             created_at: s.snapshot_create_time().and_then(to_chrono),
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_snapshot_identifier().map(str::to_owned),
@@ -89,7 +90,7 @@ impl From<&DbClusterSnapshot> for SnapshotInfo {
             status: owned(s.status()),
             snapshot_type: owned(s.snapshot_type()),
             engine: owned(s.engine()),
-            encrypted: s.storage_encrypted().unwrap_or(false),
+            encrypted: s.storage_encrypted(),
             created_at: s.snapshot_create_time().and_then(to_chrono),
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_cluster_snapshot_arn().map(str::to_owned),
@@ -130,7 +131,7 @@ impl SnapshotInfo {
             snapshot_arn: self.arn,
             region: region.to_owned(),
             engine: self.engine,
-            encrypted: self.encrypted,
+            encrypted: self.encrypted.unwrap_or(false),
             status: self.status,
             created: false,
         })

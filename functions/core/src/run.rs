@@ -227,3 +227,32 @@ pub fn field_names() -> String {
 pub fn field_named(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)
 }
+
+/// Step Functions keeps at most 25,000 events in one execution's history
+/// ("Quotas for state machine executions", Step Functions Developer Guide); a
+/// database's execution whose waits could poll past it would fail mid-run.
+pub const HISTORY_EVENTS_LIMIT: u64 = 25_000;
+/// The events one poll of a wait adds: the poll task (5: entered, scheduled,
+/// started, succeeded, exited), the readiness choice (2), the wait (2), the count (2).
+pub const EVENTS_PER_POLL: u64 = 11;
+/// Room for the rest of a database's execution: its other states (about 60 events) and
+/// the retries of its tasks (about 3 events each).
+pub const OTHER_EVENTS: u64 = 500;
+
+/// The most polls a database's waits can make with this `config` (each wait's
+/// bound over its interval, rounded up, and the poll that finds the bound passed;
+/// a skipped branch makes none), and the history events they and the rest of the
+/// execution add.
+pub fn history_bound(config: &Map<String, Value>) -> (u64, u64) {
+    let number = |name: &str| config.get(name).and_then(Value::as_u64).unwrap_or(0);
+    let skipped = |name: &str| config.get(name).and_then(Value::as_bool).unwrap_or(false);
+    let polls = |bound: &str, interval: &str| number(bound).div_ceil(number(interval).max(1)) + 1;
+    let mut total = polls("snapshot_wait_timeout_seconds", "poll_interval_seconds");
+    if !skipped("skip_export") {
+        total += polls("export_wait_timeout_seconds", "export_poll_interval_seconds");
+    }
+    if !skipped("skip_copy") {
+        total += polls("copy_wait_timeout_seconds", "poll_interval_seconds");
+    }
+    (total, total * EVENTS_PER_POLL + OTHER_EVENTS)
+}

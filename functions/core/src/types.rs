@@ -106,6 +106,10 @@ pub struct PollResult {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percent_progress: Option<i32>,
+    /// What RDS warns of a complete export (tables it skipped), else null: always
+    /// present, so that the state machine can pass it on by path.
+    #[serde(default)]
+    pub warning: Option<String>,
 }
 
 /// Output of `export`.

@@ -1,5 +1,7 @@
 //! CloudWatch metrics of a run, in namespace `CustomMetrics/DatabaseBackup`:
-//! `BackupSuccess`, `BackupFailure` (Count), `BackupDuration` (Seconds) and
+//! `BackupSuccess`, `BackupFailure`, `ExportWarnings` (Count: complete exports
+//! RDS warned of, e.g. skipped tables; per database only when warned),
+//! `BackupDuration` (Seconds) and
 //! `SnapshotAge` (hours, unit `None`: CloudWatch has no hour unit; the age of
 //! the newest available snapshot of ours). Each
 //! is put once without dimensions (the run-wide aggregate, what the module's
@@ -50,6 +52,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
     };
 
     let failures = summary.failed + usize::from(summary.prune_failed()) + usize::from(summary.run_stopped());
+    let warned = summary.export_warnings();
     let mut data = vec![
         datum(
             "BackupSuccess",
@@ -59,6 +62,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             now,
         ),
         datum("BackupFailure", failures as f64, StandardUnit::Count, None, now),
+        datum("ExportWarnings", warned as f64, StandardUnit::Count, None, now),
         datum(
             "BackupDuration",
             summary.duration_seconds(),
@@ -93,6 +97,10 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             db,
             now,
         ));
+        // Per database only when warned: each dimension value is a custom metric billed by the month.
+        if item.export_warning.is_some() {
+            data.push(datum("ExportWarnings", 1.0, StandardUnit::Count, db, now));
+        }
         if let Some(done) = item.completed_at {
             let seconds = ((done - start).num_milliseconds() as f64 / 1000.0).max(0.0);
             data.push(datum("BackupDuration", seconds, StandardUnit::Seconds, db, now));

@@ -66,6 +66,9 @@ pub struct ItemResult {
     /// The export or its wait failed; the snapshot itself may be fine.
     #[serde(default)]
     pub export_error: Option<StepError>,
+    /// RDS's warning of a complete export (e.g. tables it skipped).
+    #[serde(default)]
+    pub export_warning: Option<String>,
     /// The cross-region copy or its wait failed.
     #[serde(default)]
     pub copy_error: Option<StepError>,
@@ -120,6 +123,7 @@ impl ItemResult {
             copy: None,
             error: Some(error),
             export_error: None,
+            export_warning: None,
             copy_error: None,
             completed_at: None,
         }
@@ -222,6 +226,15 @@ impl<'a> Summary<'a> {
         execution_console_url(&self.request.execution.execution_id, self.region)
     }
 
+    /// Databases whose complete export RDS warned of (skipped tables).
+    pub fn export_warnings(&self) -> usize {
+        self.request
+            .results
+            .iter()
+            .filter(|r| r.export_warning.is_some())
+            .count()
+    }
+
     pub fn subject(&self) -> String {
         let total = self.succeeded + self.failed;
         let mut subject = format!(
@@ -236,6 +249,13 @@ impl<'a> Summary<'a> {
         }
         if self.prune_failed() {
             subject.push_str(", retention failed");
+        }
+        match self.export_warnings() {
+            0 => {}
+            1 => subject.push_str(", 1 export with a warning"),
+            n => {
+                let _ = write!(subject, ", {n} exports with a warning");
+            }
         }
         let mut ascii: String = subject
             .chars()
@@ -281,6 +301,9 @@ impl<'a> Summary<'a> {
                 );
             }
             None => {}
+        }
+        if let Some(warning) = &item.export_warning {
+            let _ = write!(line, "; export WARNING (RDS skipped data): {warning}");
         }
         line
     }
@@ -406,6 +429,21 @@ impl<'a> Summary<'a> {
             .collect();
         if !failures.is_empty() {
             let text = format!("*Failures*\n{}", failures.join("\n"));
+            blocks.push(
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, MAX_SLACK_SECTION)}}),
+            );
+        }
+        let warnings: Vec<String> = self
+            .request
+            .results
+            .iter()
+            .filter_map(|r| {
+                let warning = r.export_warning.as_deref()?;
+                Some(format!("\u{2022} `{}` export: {warning}", r.db_identifier))
+            })
+            .collect();
+        if !warnings.is_empty() {
+            let text = format!("*Export warnings (RDS skipped data)*\n{}", warnings.join("\n"));
             blocks.push(
                 json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, MAX_SLACK_SECTION)}}),
             );

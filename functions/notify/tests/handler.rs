@@ -474,6 +474,34 @@ async fn export_and_copy_errors_both_fail_the_database_and_are_both_named() {
 }
 
 #[tokio::test]
+async fn an_export_rds_warned_of_is_reported_never_a_silent_success() {
+    let mut run = Run::fixture();
+    let warning = r#"{"skippedTables":["public.sessions (unlogged)"],"skippedObjectives":[],"general":[]}"#;
+    run.outputs[0]["export_warning"] = json!(warning);
+    run.outputs[1]["export_warning"] = Value::Null;
+
+    let (result, rec) = notify_without_slack(run, &[]).await;
+
+    assert!(!result.failed_databases.contains(&"prod-database-1".to_owned()));
+    let subject = rec.published.lock().unwrap()[0]
+        .subject()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(subject.ends_with(", 1 export with a warning"), "{subject}");
+    let message = published_message(&rec);
+    let line = message.lines().find(|l| l.contains("prod-database-1")).unwrap();
+    assert!(line.starts_with("OK      prod-database-1"), "{line}");
+    assert!(
+        line.ends_with(&format!("; export WARNING (RDS skipped data): {warning}")),
+        "{line}"
+    );
+    let metrics = rec.metrics.lock().unwrap().clone();
+    assert_eq!(metric(&metrics, "ExportWarnings", None), Some(1.0));
+    assert_eq!(metric(&metrics, "ExportWarnings", Some("prod-database-1")), Some(1.0));
+    assert_eq!(metric(&metrics, "ExportWarnings", Some("prod-database-2")), None);
+}
+
+#[tokio::test]
 async fn a_stopped_run_is_a_failure_even_without_results() {
     let mut run = Run::fixture().without(2).without(1).without(0);
     run.event.as_object_mut().unwrap().remove("prune");
@@ -524,10 +552,10 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
 
     // Every database's result read, each once.
     assert_eq!((sfn.num_calls(), result.succeeded), (400, 400));
-    // 3 aggregates + 400 x (success, failure, duration).
-    assert_eq!(result.metrics_put, 1203);
+    // 4 aggregates + 400 x (success, failure, duration).
+    assert_eq!(result.metrics_put, 1204);
     assert_eq!(cw.num_calls(), 2);
-    assert_eq!(rec.metrics.lock().unwrap().len(), 1203);
+    assert_eq!(rec.metrics.lock().unwrap().len(), 1204);
 }
 
 #[test]

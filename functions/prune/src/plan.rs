@@ -123,7 +123,7 @@ mod tests {
             status: status.into(),
             snapshot_type: "manual".into(),
             engine: "postgres".into(),
-            encrypted: true,
+            encrypted: Some(true),
             created_at: Some(testing::start_time() - Duration::days(age_days)),
             percent_progress: None,
             source_arn: None,

@@ -84,7 +84,7 @@ fn snapshot(index: usize, spec: &Spec, settings: &ModuleSettings) -> SnapshotInf
         status: spec.status.into(),
         snapshot_type: if spec.automated { "automated" } else { "manual" }.into(),
         engine: "postgres".into(),
-        encrypted: true,
+        encrypted: Some(true),
         created_at: spec.age_hours.map(|h| testing::start_time() - Duration::hours(h)),
         percent_progress: None,
         source_arn: None,

@@ -37,7 +37,7 @@ fn an_empty_input_runs_with_the_module_settings() {
 fn each_input_field_overrides_its_default_alone() {
     let plan = handle(event(json!({
         "db_instance_ids": ["prod-database-1"], "dry_run": true, "skip_prune": true,
-        "export_poll_interval_seconds": 5,
+        "export_poll_interval_seconds": 5, "export_wait_timeout_seconds": 3600,
     })))
     .unwrap();
     assert_eq!(plan.databases, ["prod-database-1"]);
@@ -65,6 +65,25 @@ fn databases_outside_the_module_are_refused_by_name() {
          (prod-database-1, prod-database-2): the functions may back up only those; add it to \
          rds_instance_ids or rds_cluster_ids and apply"
     );
+}
+
+#[test]
+fn waits_that_could_poll_past_the_history_limit_are_refused() {
+    // (21600 / 5 + 1) + (86400 / 300 + 1) + (21600 / 5 + 1) = 8931 polls: 98741 events.
+    let err = handle(event(json!({"poll_interval_seconds": 5}))).unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert!(
+        err.to_string().starts_with(
+            "input poll_interval_seconds is invalid: makes each database's waits poll up to 8931 times, \
+             11 history events each, plus 500: 98741 events, above Step Functions' 25000 per execution"
+        ),
+        "{err}"
+    );
+    // Without the copy and with shorter bounds, the same interval fits.
+    let plan = handle(event(json!({"poll_interval_seconds": 5, "skip_copy": true,
+                                   "snapshot_wait_timeout_seconds": 3600})))
+    .unwrap();
+    assert_eq!(plan.database_config["poll_interval_seconds"], 5);
 }
 
 #[test]
@@ -188,7 +207,9 @@ fn a_malformed_request_is_the_modules_fault_not_the_inputs() {
 
 #[test]
 fn a_whole_number_written_as_a_float_is_that_number() {
-    let plan = handle(event(json!({"retention_days": 30.0, "poll_interval_seconds": 5.0}))).unwrap();
+    let plan = handle(event(json!({"retention_days": 30.0, "poll_interval_seconds": 5.0,
+                                   "snapshot_wait_timeout_seconds": 3600, "copy_wait_timeout_seconds": 3600})))
+    .unwrap();
     assert_eq!(plan.prune.retention_days, Some(30));
     assert_eq!(plan.database_config["poll_interval_seconds"], json!(5));
     assert!(plan.database_config["poll_interval_seconds"].is_u64());

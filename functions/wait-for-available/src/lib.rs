@@ -108,6 +108,7 @@ async fn poll_snapshot(
         ready: snapshot.is_available(),
         status: snapshot.status,
         percent_progress: snapshot.percent_progress,
+        warning: None,
     })
 }
 
@@ -146,13 +147,24 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
             cause: task.failure_cause().unwrap_or("no cause given").to_owned(),
         });
     }
+    let ready = status == "complete";
+    // A complete export may have skipped tables (PostgreSQL unlogged or temporary tables,
+    // names with slashes, rows near 2 GB): RDS says so in WarningMessage, never silently.
+    let warning = task
+        .warning_message()
+        .filter(|w| ready && !w.trim().is_empty())
+        .map(str::to_owned);
+    if let Some(warning) = &warning {
+        tracing::warn!(%export_task_id, %warning, "export complete with a warning");
+    }
     tracing::info!(%export_task_id, %status, progress = ?task.percent_progress(), "export task polled");
     Ok(PollResult {
         resource: "export_task".to_owned(),
         id: export_task_id,
         region,
-        ready: status == "complete",
+        ready,
         status,
         percent_progress: task.percent_progress(),
+        warning,
     })
 }

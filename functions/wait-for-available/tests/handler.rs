@@ -169,6 +169,37 @@ async fn export_tasks_report_progress_completion_and_failure() {
 }
 
 #[tokio::test]
+async fn a_complete_export_carries_rds_warning_and_a_running_one_none() {
+    const WARNING: &str = r#"{"skippedTables":["public.sessions"],"skippedObjectives":[],"general":[]}"#;
+    for (status, expected) in [("IN_PROGRESS", None), ("COMPLETE", Some(WARNING))] {
+        let rule = mock!(Client::describe_export_tasks).then_output(move || {
+            DescribeExportTasksOutput::builder()
+                .export_tasks(
+                    ExportTask::builder()
+                        .export_task_identifier(SNAPSHOT_ID)
+                        .status(status)
+                        .warning_message(WARNING)
+                        .build(),
+                )
+                .build()
+        });
+        let result = handle(&clients("us-east-1", &[&rule]), fixture("wait-export-task.json"))
+            .await
+            .unwrap();
+        assert_eq!(result.warning.as_deref(), expected, "{status}");
+    }
+    // Always present, so that the state machine can pass it on by path.
+    let rule = export_with_status("COMPLETE");
+    let result = handle(&clients("us-east-1", &[&rule]), fixture("wait-export-task.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&result).unwrap()["warning"],
+        serde_json::Value::Null
+    );
+}
+
+#[tokio::test]
 async fn bad_input_names_the_field_without_calling_aws() {
     let cases = [
         (

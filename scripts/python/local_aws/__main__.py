@@ -65,7 +65,7 @@ def deploy(args: argparse.Namespace) -> int:
 
     # moto makes snapshots, copies and exports available at once: poll often.
     settings = Settings(db_identifiers=tuple(args.databases), copy_region=args.copy_region or None,
-                        poll_interval_seconds=args.poll_seconds)
+                        poll_interval_seconds=args.poll_seconds, wait_timeout_seconds=args.wait_seconds)
     try:
         deployment = Deployment.create(args.endpoint, Path(args.zips), settings)
     except (FileNotFoundError, ClientError, PlanError) as err:
@@ -107,6 +107,7 @@ def main() -> int:
     deploy_cmd.add_argument("--databases", nargs="+", default=["prod-database-1", "prod-database-2"])
     deploy_cmd.add_argument("--copy-region", default="us-west-2", help="'' disables copies")
     deploy_cmd.add_argument("--poll-seconds", type=int, default=2, help="poll interval of every wait")
+    deploy_cmd.add_argument("--wait-seconds", type=int, default=600, help="bound of every wait")
     deploy_cmd.set_defaults(run=deploy)
     render_cmd = commands.add_parser("render", help="print the backup state machine's definition, as the module renders it")
     render_cmd.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), required=False)

@@ -41,7 +41,11 @@ class Settings:
     min_snapshots_to_keep: int = 3
     dry_run: bool = False
     max_concurrency: int = 5
+    # The bound on each wait (snapshot, export, copy), seconds (None: the module's).
+    wait_timeout_seconds: int | None = None
     # Every wait polls this often (the module allows 5 s at least; moto finishes at once).
+    # Short polls need short bounds (wait_timeout_seconds): a database's execution keeps
+    # at most 25,000 events, which select holds the run's settings to.
     poll_interval_seconds: int | None = None
     # Extra environment for every function (tests use AWS_MAX_ATTEMPTS=1 to see each throttle).
     function_env: tuple[tuple[str, str], ...] = ()
@@ -74,6 +78,8 @@ class Settings:
         }
         if self.copy_region is not None:
             arguments["cross_region_destination"] = self.copy_region
+        if self.wait_timeout_seconds is not None:
+            arguments["wait_timeout_seconds"] = dict.fromkeys(("snapshot", "export", "copy"), self.wait_timeout_seconds)
         return arguments
 
 

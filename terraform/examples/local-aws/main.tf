@@ -52,8 +52,10 @@ module "database_backup" {
   # A demo: destroy removes the access logs the emulator writes too.
   s3_force_destroy = true
 
+  # Short polls need short bounds: each database's execution keeps at most 25,000 events.
   poll_interval_seconds        = 5
   export_poll_interval_seconds = 5
+  wait_timeout_seconds         = { snapshot = 1800, export = 3600, copy = 1800 }
 
   notification_email = "dba-team@company.com"
   slack_webhook_url  = var.slack_webhook_url
