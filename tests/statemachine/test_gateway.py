@@ -284,3 +284,14 @@ class AwsRefusals(GatewayTest):
         control("PUT", "settings", {"copy_unencrypted_cluster_snapshot_with_key": 0})
         destination.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="plain-copy")
         self.assertIn("DBClusterSnapshot", copy("plain", KmsKeyId=key))
+
+    def test_a_reservation_that_leaves_fewer_than_100_unreserved_executions_is_refused(self):
+        self.create_function()
+        self.lambda_client.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=1)
+        # A new account: 10 concurrent executions, none to reserve.
+        control("PUT", "settings", {"lambda_concurrency_quota": 10})
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            self.lambda_client.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=1)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameterValueException")
+        self.assertIn("decreases account's UnreservedConcurrentExecution below its minimum value",
+                      refused.exception.response["Error"]["Message"])

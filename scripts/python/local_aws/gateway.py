@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 import socket
 import struct
@@ -69,7 +70,8 @@ CONTROL_HELP = {
     "POST /_gateway/slack/<any path>": "the local Slack webhook: records the message, answers `ok`",
     "GET|DELETE /_gateway/slack": "the messages received, or clear them",
     "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes); "
-    "slack_status, slack_delay_seconds (how the webhook answers); each refusal of local_aws/rules.py (1 on, 0 off)",
+    "slack_status, slack_delay_seconds (how the webhook answers); lambda_concurrency_quota (the account's "
+    "concurrent executions, default 1000); each refusal of local_aws/rules.py (1 on, 0 off)",
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
@@ -170,6 +172,7 @@ class Gateway:
         self.slack_messages: list[dict] = []
         self.snapshot_limit = snapshot_limit
         self.settings = self.default_settings(snapshot_limit)
+        apply_lambda_concurrency_quota(self.settings)
         self.lambdas = EnvironmentPool(state_dir / "lambda", sdk_environment(f"http://127.0.0.1:{port}"))
         moto_api_backend.set_config(MOTO_CONFIG)
         moto_patches.apply()
@@ -414,7 +417,8 @@ class Gateway:
     @staticmethod
     def default_settings(snapshot_limit: int) -> dict[str, int]:
         return {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit,
-                "slack_status": 200, "slack_delay_seconds": 0, **rules.default_settings()}
+                "slack_status": 200, "slack_delay_seconds": 0, "lambda_concurrency_quota": 1000,
+                **rules.default_settings()}
 
     def _update_settings(self, document) -> Response:
         if not isinstance(document, dict):
@@ -426,6 +430,7 @@ class Gateway:
                 return _json({"error": f"{name} must be a whole number >= 0"}, 400)
         with self.lock:
             self.settings.update(document)
+            apply_lambda_concurrency_quota(self.settings)
             return _json(self.settings)
 
     def _metric_data(self, region: str) -> list[dict]:
@@ -498,9 +503,18 @@ class Gateway:
             self.invocations.clear()
             self.slack_messages.clear()
             self.settings = self.default_settings(self.snapshot_limit)
+            apply_lambda_concurrency_quota(self.settings)
 
     def close(self):
         self.lambdas.stop_all()
+
+
+def apply_lambda_concurrency_quota(settings: dict[str, int]) -> None:
+    """Lambda refuses a reservation that leaves fewer than 100 unreserved executions ("You
+    can reserve up to the Unreserved account concurrency value that is shown, minus 100",
+    Lambda Developer Guide, "Configuring reserved concurrency"). moto applies that rule,
+    with AWS's message, only when MOTO_LAMBDA_CONCURRENCY_QUOTA is set: always, here."""
+    os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"] = str(settings["lambda_concurrency_quota"])
 
 
 def _parse_time(value: str) -> datetime:
