@@ -1,9 +1,7 @@
 # Alarms (all to the notification topic) and the dashboard.
 
 locals {
-  alarm_actions = [local.sns_topic_arn]
-  # CloudWatch evaluates at most 7 days of hourly periods.
-  age_alarm_periods  = min(local.snapshot_age_alarm_hours, 168)
+  alarm_actions      = [local.sns_topic_arn]
   detailed_databases = var.enable_detailed_monitoring ? toset(local.databases) : toset([])
   # The run-wide alarms (metrics without dimensions, key "*": no RDS identifier) and,
   # with detailed monitoring, the same per database (dimension DatabaseIdentifier).
@@ -31,8 +29,45 @@ resource "aws_cloudwatch_metric_alarm" "backup_failure" {
   tags                = local.tags
 }
 
-# No run reported a fresh snapshot for the whole window: every hour without a
-# SnapshotAge data point counts as breaching, so a schedule that stopped firing alarms too.
+# SnapshotAge is measured every hour, whatever backup_schedule is: CloudWatch evaluates at most
+# 7 days of periods (PutMetricAlarm: Period x EvaluationPeriods <= 604,800 s), so an age put only
+# when a weekly or monthly run ends would leave the alarm without data most of the time.
+# Notify measures it (functions/notify/src/age.rs) from the module's databases, given here.
+locals {
+  snapshot_age_input = jsonencode({ snapshot_age = { databases = local.databases } })
+}
+
+resource "aws_cloudwatch_event_rule" "snapshot_age" {
+  name                = "${local.prefix}-snapshot-age"
+  description         = "Every hour: the age of each ${local.prefix} database's newest backup (SnapshotAge, for the no-recent-backup alarm)"
+  schedule_expression = "rate(1 hour)"
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "snapshot_age" {
+  rule  = aws_cloudwatch_event_rule.snapshot_age.name
+  arn   = aws_lambda_function.backup["notify"].arn
+  input = local.snapshot_age_input
+
+  lifecycle {
+    precondition {
+      condition     = length(local.snapshot_age_input) <= 8192
+      error_message = "The ${length(local.databases)} databases make the snapshot-age rule's input ${length(local.snapshot_age_input)} characters; EventBridge takes at most 8192 (PutTargets, Target.Input). Split the databases among module instances."
+    }
+  }
+}
+
+resource "aws_lambda_permission" "snapshot_age" {
+  statement_id  = "MeasureSnapshotAgeHourly"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.backup["notify"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.snapshot_age.arn
+}
+
+# The newest backup is older than the bound in 2 of the last 3 hours. An hour without a
+# SnapshotAge data point counts as breaching: the hourly measurement failing, or a database
+# never backed up (no run-wide age then), alarms too.
 resource "aws_cloudwatch_metric_alarm" "no_recent_backup" {
   for_each = local.alarm_scopes
 
@@ -43,8 +78,8 @@ resource "aws_cloudwatch_metric_alarm" "no_recent_backup" {
   dimensions          = each.value.dimensions
   statistic           = "Maximum"
   period              = 3600
-  evaluation_periods  = local.age_alarm_periods
-  datapoints_to_alarm = local.age_alarm_periods
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
   comparison_operator = "GreaterThanThreshold"
   threshold           = local.snapshot_age_alarm_hours
   treat_missing_data  = "breaching"

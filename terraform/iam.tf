@@ -246,6 +246,17 @@ data "aws_iam_policy_document" "copy" {
     resources = ["*"]
   }
 
+  # Oracle and SQL Server snapshots with TDE need an option group in the destination:
+  # copy reads which options the source snapshot's option group must keep.
+  dynamic "statement" {
+    for_each = local.copy_region == null ? [] : [1]
+    content {
+      sid       = "ReadSourceOptionGroups"
+      actions   = ["rds:DescribeOptionGroups"]
+      resources = ["${local.rds_arn}:${local.region}:${local.account}:og:*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = local.copy_region == null ? [] : [1]
     content {
@@ -331,6 +342,30 @@ data "aws_iam_policy_document" "notify" {
     sid       = "ReadRunsThatEndedBadly"
     actions   = ["states:DescribeExecution", "states:GetExecutionHistory"]
     resources = [local.backup_executions_arn]
+  }
+
+  # The webhook's secret, and the key it is encrypted under, only through Secrets Manager.
+  dynamic "statement" {
+    for_each = var.slack_webhook_url == null ? [] : [1]
+    content {
+      sid       = "ReadTheSlackWebhook"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.slack_webhook_secret_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.slack_webhook_url == null ? [] : [1]
+    content {
+      sid       = "DecryptTheSlackWebhook"
+      actions   = ["kms:Decrypt"]
+      resources = [local.kms_key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
+    }
   }
 
   dynamic "statement" {

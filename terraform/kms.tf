@@ -1,5 +1,5 @@
-# One customer-managed key for the bucket, exports, logs, the topic and the
-# functions' environment, unless the caller brings its own (kms_key_id).
+# One customer-managed key for the bucket, exports, logs, the topic, the Slack webhook's
+# secret and the functions' environment, unless the caller brings its own (kms_key_id).
 
 # Resolves the given id or alias to the key ARN (IAM, Lambda and log groups need the ARN).
 # The caller may create the key in the same apply: depending on a resource of this module
@@ -110,6 +110,22 @@ data "aws_iam_policy_document" "kms" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["sns.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # Notify reads the Slack webhook's secret (slack.tf).
+  statement {
+    sid       = "NotifyReadsTheSlackWebhook"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.function["notify"].arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
     }
   }
 

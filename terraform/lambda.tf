@@ -19,7 +19,8 @@ locals {
       EXPORT_KMS_KEY_ARN = local.kms_key_arn
     })
     copy = merge(local.common_environment, local.copy_environment, local.copy_region == null ? {} : {
-      COPY_KMS_KEY_ARN = local.copy_kms_key_arn
+      COPY_KMS_KEY_ARN   = local.copy_kms_key_arn
+      COPY_OPTION_GROUPS = jsonencode(var.cross_region_option_groups)
     })
     prune = merge(local.common_environment, local.copy_environment, {
       RETENTION_DAYS        = tostring(var.backup_retention_days)
@@ -32,7 +33,7 @@ locals {
       SNS_TOPIC_ARN              = local.sns_topic_arn
       METRICS_NAMESPACE          = var.metrics_namespace
       DATABASE_STATE_MACHINE_ARN = local.database_state_machine_arn
-    }, var.slack_webhook_url == null ? {} : { SLACK_WEBHOOK_URL = var.slack_webhook_url })
+    }, local.slack_webhook_environment)
   }
 }
 

@@ -294,7 +294,7 @@ variable "notification_email" {
 }
 
 variable "slack_webhook_url" {
-  description = "Slack webhook URL for notifications (a secret: kept out of plan output, stored in the notify function's KMS-encrypted environment)."
+  description = "Slack webhook URL for notifications (a secret: kept out of plan output, stored in a Secrets Manager secret under the module's KMS key that only the notify function reads)."
   type        = string
   default     = null
   sensitive   = true
@@ -512,6 +512,18 @@ variable "cross_region_kms_key_arn" {
   validation {
     condition     = var.cross_region_kms_key_arn == null || try(split(":", var.cross_region_kms_key_arn)[3] == var.cross_region_destination, false)
     error_message = "cross_region_kms_key_arn must be a key in cross_region_destination: KMS keys are regional."
+  }
+}
+
+variable "cross_region_option_groups" {
+  description = "For Oracle and SQL Server snapshots taken with persistent or permanent options (TDE, Oracle Timezone or OLS): source option group name => the name of an option group in cross_region_destination with the same options, which RDS requires to copy them across regions. A snapshot that needs one and has none here is not copied, with a warning in the run's summary."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for name in concat(keys(var.cross_region_option_groups), values(var.cross_region_option_groups)) :
+    can(regex("^[A-Za-z](-?[A-Za-z0-9])*$", name)) && length(name) <= 255])
+    error_message = "Each cross_region_option_groups name must be an RDS option group name: 1-255 letters, digits and hyphens, starting with a letter, without two consecutive hyphens or a trailing hyphen."
   }
 }
 

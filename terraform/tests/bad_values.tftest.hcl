@@ -420,6 +420,15 @@ run "cross_region_kms_key_arn_2" {
   expect_failures = [var.cross_region_kms_key_arn]
 }
 
+run "cross_region_option_groups" {
+  command = plan
+  # expect: Each cross_region_option_groups name must be an RDS option group name
+  variables {
+    cross_region_option_groups = { "ledger-oracle-tde" = "ledger--west" }
+  }
+  expect_failures = [var.cross_region_option_groups]
+}
+
 run "lambda_architecture" {
   command = plan
   # expect: lambda_architecture must be x86_64 or arm64

@@ -17,7 +17,8 @@ from pathlib import Path
 
 OPERATION = re.compile(rb"aws_sdk_([a-z0-9]+)::operation::[a-z0-9_]+::([A-Z][A-Za-z0-9]*?)Error")
 # SDK crate -> IAM service prefix.
-IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "states", "kms": "kms"}
+IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "states", "kms": "kms",
+              "secretsmanager": "secretsmanager"}
 # aws-config's credential chain links STS in; in Lambda the role's credentials come from the environment.
 CREDENTIAL_CHAIN = {"sts"}
 
@@ -30,6 +31,7 @@ DEPENDENT = {
     "rds:CopyDBClusterSnapshot": {"rds:AddTagsToResource", "kms:DescribeKey", "kms:CreateGrant"},
     "rds:StartExportTask": {"iam:PassRole", "kms:DescribeKey", "kms:CreateGrant"},  # passes the export role; the key
     "sns:Publish": {"kms:Decrypt", "kms:GenerateDataKey*"},  # the module's topic is encrypted with its key
+    "secretsmanager:GetSecretValue": {"kms:Decrypt"},  # the Slack webhook's secret is under the module's key
 }
 # What the Lambda service does for every function: its logs, X-Ray traces, its encrypted environment.
 PLATFORM = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "kms:Decrypt"}

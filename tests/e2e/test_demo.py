@@ -195,14 +195,23 @@ class Demo(unittest.TestCase):
         status, output, seconds = self.demo()
         self.assertEqual(status, 0, output[-4000:])
         Demo.outputs = self.stack.outputs()
-        # The webhook URL is a secret: no output and no state machine definition holds it.
+        # The webhook URL is a secret: its Secrets Manager secret holds it; no output, no state
+        # machine definition and no function's configuration (environment) does.
         secret = self.stack.slack_webhook_url.split("/services/", 1)[1]
         sfn = self.aws.client("stepfunctions")
         definitions = [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])["definition"]
                        for m in sfn.list_state_machines()["stateMachines"]]
         self.assertEqual(len(definitions), 2)
-        for text in [json.dumps(Demo.outputs), *definitions]:
+        lambda_client = self.aws.client("lambda")
+        configurations = [json.dumps(lambda_client.get_function_configuration(FunctionName=f["FunctionName"]), default=str)
+                          for f in lambda_client.list_functions()["Functions"]]
+        self.assertEqual(len(configurations), 7)
+        for text in [json.dumps(Demo.outputs), *definitions, *configurations]:
             self.assertNotIn(secret, text)
+        notify = lambda_client.get_function_configuration(FunctionName=Demo.outputs["lambda_function_names"]["notify"])
+        stored = self.aws.client("secretsmanager").get_secret_value(
+            SecretId=notify["Environment"]["Variables"]["SLACK_WEBHOOK_SECRET_ARN"])
+        self.assertEqual(stored["SecretString"], self.stack.slack_webhook_url)
         # The seeds are named and dated from the moment the databases were made.
         first_db = self.aws.client("rds").describe_db_instances(DBInstanceIdentifier=DATABASES[0])["DBInstances"][0]
         Demo.seeded_at = first_db["InstanceCreateTime"].astimezone(UTC)
@@ -211,10 +220,12 @@ class Demo(unittest.TestCase):
         self.assertEqual(len(executions), 1)
         run = executions[0]
         self.assertEqual(run["status"], "SUCCEEDED", run)
-        # Started as the rule does: the rule's target input, unchanged.
+        # Started by the deployed schedule rule (fired now): its target's input, unchanged.
         target = self.aws.client("events").list_targets_by_rule(Rule=Demo.outputs["schedule_rule_name"])["Targets"]
         self.assertEqual([t["Arn"] for t in target], [Demo.outputs["state_machine_arn"]])
         self.assertEqual(json.loads(run["input"]), json.loads(target[0]["Input"]))
+        started = [d for d in control(endpoint(), "GET", "events") if d["rule"] == Demo.outputs["schedule_rule_name"]]
+        self.assertEqual([d.get("execution_arn") for d in started], [run["executionArn"]])
         self.assert_backed_up(run, DATABASES)
 
         # Prune: seeds of ours past retention beyond the newest 3 went; the rest stayed.
@@ -277,7 +288,7 @@ class Demo(unittest.TestCase):
                       check_role("wait-for-available", wait_zip, [{"Statement": [grant]}]).star_in_every_region)
         self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
                          {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution",
-                          "states:GetExecutionHistory"})
+                          "states:GetExecutionHistory", "secretsmanager:GetSecretValue"})
 
     def test_2_rerun_with_the_same_input_is_safe(self):
         status, output, _ = self.demo("run")

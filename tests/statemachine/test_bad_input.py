@@ -125,16 +125,25 @@ class BadDatabases(LocalAwsTest):
 class InvalidSlackUrl(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 
-    def test_notify_refuses_it_naming_the_variable_not_the_value(self):
-        self.set_function_env("notify", "SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/T0/B0/not-https")
+    def test_slack_alone_fails_naming_the_secret_not_the_value(self):
+        notify = self.deployment.environments["notify"]
+        secrets = self.aws.client("secretsmanager")
+        # Someone writes a bad URL into the secret; notify reads the new version at its next cold start.
+        version = secrets.put_secret_value(SecretId=notify["SLACK_WEBHOOK_SECRET_ARN"],
+                                           SecretString="http://hooks.slack.com/services/T0/B0/not-https")["VersionId"]
+        self.set_function_env("notify", "SLACK_WEBHOOK_SECRET_VERSION", version)
         self.make_snapshot("prod-database-1", "ours-recent", 1, self.our_tags("prod-database-1"))
 
         run = self.run_execution({"skip_export": True, "skip_copy": True})
 
-        self.assertEqual((run.status, run.description["error"]), ("FAILED", "NotificationFailed"))
-        self.assertIn("SLACK_WEBHOOK_URL", run.description["cause"])
-        self.assertIn("must be an https:// URL", run.description["cause"])
-        self.assertNotIn("not-https", run.description["cause"])
+        self.assertEqual(run.status, "SUCCEEDED")  # the backup did succeed, and SNS says so
+        output = json.loads(run.description["output"])
+        self.assertEqual(output["slack"], "failed")
+        self.assertIn(notify["SLACK_WEBHOOK_SECRET_ARN"], output["slack_error"])
+        self.assertIn("must be an https:// URL", output["slack_error"])
+        self.assertNotIn("not-https", json.dumps(output))
+        self.assertEqual(len(self.sns_messages()), 1)
+        self.assertEqual(self.slack_messages(), [])
         self.assertIn("ours-recent", self.manual_snapshots())
 
 

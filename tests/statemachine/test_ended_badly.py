@@ -1,61 +1,40 @@
 """Runs that end outside the state machine's own error handling: stopped from
-the console, or failed with an error no Catch applies to. The local AWS does
-not deliver EventBridge events, so each test hands notify the event the
-module's rule delivers (the rule's pattern is checked against the same shape
-in tests/terraform), built from the ended execution as Step Functions builds
-it, and counts the messages."""
+the console, or failed with an error no Catch applies to. The deployment has
+the module's EventBridge rules, and the local AWS delivers Step Functions'
+status change of each ended execution as AWS does: the module's
+`<prefix>-run-ended-badly` rule hands it to notify, which reports the run
+unless its own Notify step already did."""
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from datetime import UTC, datetime
 
 from demo.report import metric_sums
-from harness import LocalAwsTest, control, endpoint
-
-
-def status_change_event(execution: dict) -> dict:
-    """The "Step Functions Execution Status Change" event of an ended execution."""
-    arn = execution["executionArn"]
-    millis = lambda at: int(at.timestamp() * 1000) if at else None  # noqa: E731 - a one-line converter
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": arn.split(":")[4],
-        "time": execution["stopDate"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": arn.split(":")[3],
-        "resources": [arn],
-        "detail": {
-            "executionArn": arn,
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"],
-            "status": execution["status"],
-            "startDate": millis(execution["startDate"]),
-            "stopDate": millis(execution.get("stopDate")),
-            "input": execution.get("input"),
-            "output": execution.get("output"),
-            "error": execution.get("error"),
-            "cause": execution.get("cause"),
-        },
-    }
+from harness import LocalAwsTest, Settings, control, endpoint
 
 
 class RunsEndingBadly(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
+    settings = Settings(event_rules=True)
 
-    def notify_of(self, arn: str) -> tuple[dict, list[dict]]:
-        """Invokes notify as the rule does; its report and the SNS messages sent."""
-        self.sns_messages()
-        event = status_change_event(self.sfn.describe_execution(executionArn=arn))
-        response = self.aws.client("lambda").invoke(FunctionName=self.deployment.function_arns["notify"],
-                                                    Payload=json.dumps(event).encode())
-        report = json.loads(response["Payload"].read())
-        self.assertNotIn("FunctionError", response, report)
-        return report, self.sns_messages()
+    def delivered_to_notify(self, arn: str) -> list[dict]:
+        """Waits until the rule has handed notify the run's status change and notify has
+        handled it; the SNS messages it sent."""
+        rule = f"{self.settings.prefix}-run-ended-badly"
+        deadline = time.monotonic() + 60
+        while True:
+            deliveries = [d for d in control("GET", "events") if d["rule"] == rule and arn in d["input"]]
+            handled = [i for i in control("GET", "invocations") if i["function"].endswith("-notify")
+                       and deliveries and i["started"] >= deliveries[0]["at"]]
+            if handled:
+                break
+            self.assertLess(time.monotonic(), deadline, f"no delivery of {arn}'s end to notify: {deliveries}")
+            time.sleep(0.25)
+        [delivery] = deliveries
+        self.assertEqual(delivery["target"], self.deployment.function_arns["notify"])
+        self.assertEqual([i["outcome"] for i in handled], ["ok"])
+        return self.sns_messages()
 
     def test_a_run_stopped_from_the_console_is_reported_once(self):
         # Prune's listing answers late: the run is in its Prune step when someone stops it. (Stopping
@@ -70,13 +49,9 @@ class RunsEndingBadly(LocalAwsTest):
         self.sfn.stop_execution(executionArn=arn, error="Stopped", cause="stopped by a DBA")
         stopped = self.wait(arn)
         self.assertEqual(stopped.status, "ABORTED", stopped.description)
-        self.assertEqual(self.sns_messages(), [])  # its own Notify step never ran
 
-        report, messages = self.notify_of(arn)
+        [message] = self.delivered_to_notify(arn)  # its own Notify step never ran: this is the only one
 
-        self.assertEqual((report["status"], report["already_reported"]), ("ABORTED", False))
-        self.assertEqual(report["failing_state"], "Prune")
-        [message] = messages
         self.assertTrue(message["Subject"].startswith("[ABORTED] dbbackup local: backup run "), message["Subject"])
         self.assertIn(f"Execution:   {arn}", message["Message"])
         self.assertIn("Failed in:   Prune\n", message["Message"])
@@ -90,12 +65,10 @@ class RunsEndingBadly(LocalAwsTest):
         arn = self.start_execution({"skip_export": True, "skip_copy": True})
         run = self.wait(arn)
         self.assertEqual((run.status, run.description.get("error")), ("FAILED", "States.Runtime"), run.description)
-        self.assertEqual(self.sns_messages(), [])  # its own Notify step never ran
 
-        report, messages = self.notify_of(arn)
+        [message] = self.delivered_to_notify(arn)
 
-        self.assertEqual((report["failing_state"], report["error"]), ("Prune", "States.Runtime"))
-        [message] = messages
+        self.assertIn("Failed in:   Prune\n", message["Message"])
         self.assertIn("Error:       States.Runtime", message["Message"])
         sums = metric_sums(endpoint(), "CustomMetrics/DatabaseBackup", datetime.min.replace(tzinfo=UTC),
                            datetime.max.replace(tzinfo=UTC))
@@ -103,11 +76,20 @@ class RunsEndingBadly(LocalAwsTest):
 
     def test_a_run_its_own_notify_step_reported_is_not_reported_again(self):
         # Refused by the run itself (a database outside the module), which notify reports.
-        run = self.run_execution({"db_instance_ids": ["no-such-database"], "skip_export": True, "skip_copy": True})
+        arn = self.start_execution({"db_instance_ids": ["no-such-database"], "skip_export": True, "skip_copy": True})
+        run = self.wait(arn)
         self.assertEqual((run.status, run.description["error"]), ("FAILED", "BackupFailed"))
-        self.assertEqual(len(self.sns_messages()), 1)
+        self.assertEqual(len(self.sns_messages()), 1)  # its own
 
-        report, messages = self.notify_of(run.arn)
+        self.assertEqual(self.delivered_to_notify(arn), [])
 
-        self.assertTrue(report["already_reported"])
-        self.assertEqual(messages, [])
+    def test_a_successful_run_is_not_delivered_and_a_schedule_fires_the_backup(self):
+        fired = control("POST", "events/fire", {"rule": f"{self.settings.prefix}-backup-schedule"})
+
+        [delivery] = fired
+        self.assertEqual((delivery["target"], delivery["input"]), (self.deployment.state_machine_arn, "{}"))
+        run = self.wait(delivery["execution_arn"])
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        time.sleep(1)
+        rules = {d["rule"] for d in control("GET", "events")}
+        self.assertEqual(rules, {f"{self.settings.prefix}-backup-schedule"})  # the run's end matched no rule

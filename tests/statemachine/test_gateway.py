@@ -285,6 +285,25 @@ class AwsRefusals(GatewayTest):
         destination.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="plain-copy")
         self.assertIn("DBClusterSnapshot", copy("plain", KmsKeyId=key))
 
+    def test_cluster_snapshot_identifiers_are_held_to_rds_rules(self):
+        source, destination = self.aws.client("rds", SOURCE), self.aws.client("rds", "us-west-2")
+        cluster = "c" * 63  # the longest cluster identifier: with a date it is over 63 characters
+        source.create_db_cluster(DBClusterIdentifier=cluster, Engine="aurora-postgresql", MasterUsername="admin",
+                                 MasterUserPassword="correct-horse-battery")
+        for bad in (f"{cluster}-20261124-020000", "1st", "two--hyphens", "trailing-"):
+            with self.subTest(identifier=bad), self.assertRaises(botocore.exceptions.ClientError) as refused:
+                source.create_db_cluster_snapshot(DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=bad)
+            self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameterValue")
+            self.assertIn("DBClusterSnapshotIdentifier", refused.exception.response["Error"]["Message"])
+        source.create_db_cluster_snapshot(DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier="fits")
+        arn = f"arn:aws:rds:{SOURCE}:123456789012:cluster-snapshot:fits"
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            destination.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=arn,
+                                                 TargetDBClusterSnapshotIdentifier="x" * 64)
+        self.assertIn("TargetDBClusterSnapshotIdentifier", refused.exception.response["Error"]["Message"])
+        control("PUT", "settings", {"cluster_snapshot_identifier": 0})
+        source.create_db_cluster_snapshot(DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=f"{cluster}-1")
+
     def test_a_reservation_that_leaves_fewer_than_100_unreserved_executions_is_refused(self):
         self.create_function()
         self.lambda_client.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=1)

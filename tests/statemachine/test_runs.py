@@ -129,6 +129,24 @@ class AuroraCluster(LocalAwsTest):
                          (1, 0))
 
 
+class AuroraClusterWithTheLongestName(LocalAwsTest):
+    """RDS takes cluster snapshot identifiers of 63 characters at most (the local AWS too):
+    a cluster's own 63-character name leaves no room for the date."""
+
+    databases = {"a" * 62 + "1": "aurora-postgresql"}
+
+    def test_its_snapshot_and_copy_are_named_within_the_limit(self):
+        run = self.run_execution()
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        item = run.results()["a" * 62 + "1"]
+        self.assertNotIn("error", item)
+        for record in (item["snapshot"], item["copy"]):
+            self.assertLessEqual(len(record["snapshot_id"]), 63)
+            self.assertTrue(record["snapshot_id"].startswith("a" * 40), record["snapshot_id"])
+        self.assertEqual(item["copy"]["snapshot_id"], item["snapshot"]["snapshot_id"])
+
+
 class UnencryptedDatabases(LocalAwsTest):
     """An unencrypted database's snapshot is copied as it is: RDS refuses a key for an
     unencrypted cluster snapshot (the local AWS too), and the copy is reported as RDS made it."""

@@ -1,5 +1,7 @@
-"""The Slack webhook URL is a secret: it lives in notify's environment and
-nowhere else: not in the functions' logs, the state machine definitions, the
+"""The Slack webhook URL is a secret: it lives in a Secrets Manager secret under
+the module's key, which notify reads at cold start, and nowhere else: not in
+any function's configuration (lambda:GetFunctionConfiguration shows the
+environment), the functions' logs, the state machine definitions, the
 execution histories and outputs, or the messages sent. The functions' logs are
 JSON, one object per line, each naming the run and the database."""
 
@@ -26,8 +28,13 @@ class SlackWebhookStaysSecret(LocalAwsTest):
         return {path.name: path.stat().st_size for path in LOGS.glob(f"{self.settings.project}-*.log")}
 
     def test_the_webhook_url_is_in_no_log_definition_history_or_message(self):
-        url = self.deployment.environments["notify"]["SLACK_WEBHOOK_URL"]
-        secret = url.split("/services/", 1)[1]  # the part of a Slack URL that grants posting
+        notify = self.deployment.environments["notify"]
+        stored = self.aws.client("secretsmanager").get_secret_value(
+            SecretId=notify["SLACK_WEBHOOK_SECRET_ARN"], VersionId=notify["SLACK_WEBHOOK_SECRET_VERSION"])
+        secret = stored["SecretString"].split("/services/", 1)[1]  # the part of a Slack URL that grants posting
+        described = self.aws.client("secretsmanager").describe_secret(SecretId=notify["SLACK_WEBHOOK_SECRET_ARN"])
+        self.assertEqual(described["Name"], f"{self.settings.prefix}-slack-webhook-url")
+        self.assertTrue(described["KmsKeyId"].startswith("arn:aws:kms:"))  # the module's key, not aws/secretsmanager
         logged_before = self.function_logs()
         # Slack refuses the message, so notify logs what went wrong with it as well.
         control("PUT", "settings", {"slack_status": 500})
@@ -38,6 +45,10 @@ class SlackWebhookStaysSecret(LocalAwsTest):
         places = {"SNS message": json.dumps(self.sns_messages()), "Slack message": json.dumps(self.slack_messages()),
                   "execution history": json.dumps(run.events(), default=str),
                   "execution output": json.dumps(run.description, default=str)}
+        lambda_client = self.aws.client("lambda")
+        for function, arn in self.deployment.function_arns.items():
+            places[f"configuration of {function}"] = json.dumps(
+                lambda_client.get_function_configuration(FunctionName=arn), default=str)
         for arn in (self.deployment.state_machine_arn, self.deployment.database_state_machine_arn):
             places[f"definition of {arn}"] = self.sfn.describe_state_machine(stateMachineArn=arn)["definition"]
         lines = []
@@ -48,6 +59,7 @@ class SlackWebhookStaysSecret(LocalAwsTest):
         places["function logs"] = "\n".join(line for _, line in lines)
 
         self.assertIn("Slack answered 500", places["function logs"])  # notify did log the Slack failure
+        self.assertEqual(len(self.slack_messages()), 1)  # notify read the URL from the secret, and posted
         for place, text in places.items():
             with self.subTest(place=place):
                 self.assertNotIn(secret, text)

@@ -83,6 +83,44 @@ def after(change: dict) -> dict:
     return change["change"]["after"]
 
 
+def hourly_age_measurements(plan: dict) -> int:
+    """Every how many hours the module measures SnapshotAge on its own: the schedule of
+    the rule whose target hands notify a `snapshot_age` input (0: no such rule)."""
+    targets = [after(t) for t in resources(plan, "aws_cloudwatch_event_target")
+               if "snapshot_age" in json.loads(after(t).get("input") or "{}")]
+    if not targets:
+        return 0
+    [target] = targets
+    [rule] = [after(r) for r in resources(plan, "aws_cloudwatch_event_rule") if after(r)["name"] == target["rule"]]
+    [(hours, _)] = re.findall(r"^rate\((\d+) (hours?)\)$", rule["schedule_expression"])
+    return int(hours)
+
+
+def alarm_hours(alarm: dict, backups: list[int], measured_every: int, until: int) -> list[bool]:
+    """Whether the no-recent-backup alarm is in ALARM at the end of each hour, evaluated as
+    CloudWatch does (the last `evaluation_periods` periods of an hour, each breaching when
+    its Maximum is over the threshold or, with treat_missing_data = breaching, when it has
+    no data point; ALARM when `datapoints_to_alarm` of them breach), for backups that
+    succeed at the given hours. SnapshotAge data points: each run's notify puts 0 when it
+    ends, and the hourly measurement, if any, the hours since the last backup."""
+    assert (alarm["period"], alarm["statistic"], alarm["comparison_operator"]) == (3600, "Maximum", "GreaterThanThreshold")
+    assert alarm["period"] * alarm["evaluation_periods"] <= 604_800  # PutMetricAlarm's evaluation range
+    points: dict[int, list[float]] = {hour: [0.0] for hour in backups}
+    if measured_every:
+        for hour in range(backups[0], until):
+            if hour % measured_every == 0:
+                last = max(b for b in backups if b <= hour)
+                points.setdefault(hour, []).append(float(hour - last))
+    states = []
+    for hour in range(until):
+        periods = range(hour - alarm["evaluation_periods"] + 1, hour + 1)
+        breaching = sum(1 for p in periods
+                        if (max(points[p]) > alarm["threshold"] if p in points
+                            else alarm["treat_missing_data"] == "breaching"))
+        states.append(breaching >= (alarm["datapoints_to_alarm"] or alarm["evaluation_periods"]))
+    return states
+
+
 class TerraformModuleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -177,9 +215,15 @@ class TerraformModuleTest(unittest.TestCase):
                 self.assertFalse(matches(pattern, {**event, "detail": {**event["detail"], **other}}), other)
         targets = [t for t in resources(plan, "aws_cloudwatch_event_target") if after(t)["rule"] == ended_badly["name"]]
         self.assertEqual(len(targets), 1)
-        [permission] = resources(plan, "aws_lambda_permission")
-        self.assertEqual((after(permission)["principal"], after(permission)["function_name"]),
-                         ("events.amazonaws.com", "nestedphoenix-production-notify"))
+        # Notify is invoked by that rule and by the hourly snapshot-age rule, and by nothing else.
+        permissions = {after(p)["statement_id"]: after(p) for p in resources(plan, "aws_lambda_permission")}
+        self.assertEqual(set(permissions), {"NotifyOfRunsThatEndedBadly", "MeasureSnapshotAgeHourly"})
+        for permission in permissions.values():
+            self.assertEqual((permission["principal"], permission["function_name"]),
+                             ("events.amazonaws.com", "nestedphoenix-production-notify"))
+        age_input = json.loads(after(next(t for t in resources(plan, "aws_cloudwatch_event_target")
+                                          if after(t)["rule"] == "nestedphoenix-production-snapshot-age"))["input"])
+        self.assertEqual(age_input, {"snapshot_age": {"databases": ["prod-database-1", "prod-database-2"]}})
         [key] = resources(plan, "aws_kms_key")
         self.assertTrue(after(key)["enable_key_rotation"])
         [subscription] = resources(plan, "aws_sns_topic_subscription")
@@ -231,8 +275,34 @@ class TerraformModuleTest(unittest.TestCase):
         # Seven functions and two state machines.
         self.assertEqual(len(groups), 9)
         [age] = [a for a in resources(plan, "aws_cloudwatch_metric_alarm") if after(a)["alarm_name"] == "ledger-production-no-recent-backup"]
-        # Monthly: 744 hours plus a quarter; CloudWatch evaluates at most 168 hourly periods.
-        self.assertEqual((after(age)["threshold"], after(age)["evaluation_periods"]), (930, 168))
+        # Monthly: 744 hours plus a quarter.
+        self.assertEqual(after(age)["threshold"], 930)
+
+    def test_the_no_recent_backup_alarm_means_what_it_says_for_monthly_and_daily_schedules(self):
+        # The compliance example backs up monthly (cron(0 3 1 * ? *)), the basic one daily.
+        month_starts = [0, 744, 744 + 672, 744 + 672 + 744]  # 03:00 on Jan 1, Feb 1, Mar 1, Apr 1
+        schedules = {
+            "compliance-backup": ("ledger-production-no-recent-backup", month_starts),
+            "basic-backup": ("nestedphoenix-production-no-recent-backup", [24 * day for day in range(40)]),
+        }
+        for example, (alarm_name, runs) in schedules.items():
+            with self.subTest(example=example):
+                plan = self.plans[example]
+                [alarm] = [after(a) for a in resources(plan, "aws_cloudwatch_metric_alarm") if after(a)["alarm_name"] == alarm_name]
+                every = hourly_age_measurements(plan)
+                threshold = alarm["threshold"]
+                # Every backup succeeds but the third: once the first window is full, the alarm
+                # stays OK until the newest backup is older than the threshold, then goes to
+                # ALARM within three hours.
+                succeeded = runs[:2] + runs[3:]
+                last_good = runs[1]
+                until = last_good + int(threshold) + 6
+                states = alarm_hours(alarm, succeeded, every, until)
+                due = last_good + int(threshold)
+                early = [hour for hour in range(alarm["evaluation_periods"], due + 1) if states[hour]]
+                self.assertEqual(early[:3], [], f"ALARM with every backup on schedule (the next is due at hour {due})")
+                self.assertIn(True, states[due + 1:due + 4], "no ALARM within three hours of the missed backup's due time")
+                self.assertEqual(every, 1)
 
     def test_every_generated_name_is_within_aws_limits_at_the_longest_allowed_names(self):
         longest_db = "d" * 63  # RDS allows 63 characters

@@ -7,10 +7,24 @@
 //! returned", CopyDBClusterSnapshot API reference), and a copy restores as its
 //! source does. The record reports the encryption RDS gives the copy.
 //!
+//! Oracle and SQL Server snapshots taken with persistent or permanent options
+//! (Transparent Data Encryption: `TDE`; Oracle's `Timezone`, `OLS`) copy to
+//! another region only with an option group there that has the same options
+//! (`OptionGroupName`: "If your source DB instance uses Transparent Data
+//! Encryption for Oracle or Microsoft SQL Server, you must specify this option
+//! when copying across Amazon Web Services Regions", CopyDBSnapshot API
+//! reference). Copy reads the snapshot's option group in the source region;
+//! with such options it copies with the destination group configured for it
+//! (`COPY_OPTION_GROUPS`, the module's `cross_region_option_groups`), or, with
+//! none configured, makes no copy and says why: `skipped`, with a warning the
+//! run's summary shows. It never fails the database for it.
+//!
 //! RDS answers `SnapshotQuotaExceeded` both when the destination's manual
 //! snapshot quota is used up (permanent: fail and tell someone) and when its
 //! cross-region copy slots are all busy (transient: retry). The quota is read
 //! first to tell the two apart.
+
+use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use backup_core::config::{self, Env, ModuleSettings};
@@ -18,21 +32,45 @@ use backup_core::contract::env;
 use backup_core::naming;
 use backup_core::quota::{self, QuotaUsage};
 use backup_core::rds::{Rds, Refusal};
-use backup_core::types::{SnapshotRecord, SnapshotTaskRequest};
+use backup_core::types::{DatabaseKind, SnapshotRecord, SnapshotTaskRequest};
 use backup_core::{Error, input, tags};
+use serde::Serialize;
 use serde_json::Value;
 
-/// The RDS client of the destination region: `CopyDBSnapshot` is called there.
+/// Engines whose option groups can hold options a copy must keep.
+const ENGINES_WITH_PERSISTENT_OPTIONS: [&str; 2] = ["oracle", "sqlserver"];
+
+/// The RDS clients of the source region (the function's: the snapshot's
+/// option group is read there) and of the destination region
+/// (`CopyDBSnapshot` is called there).
 pub struct Clients {
+    pub source: Rds,
     pub destination: Rds,
 }
 
 impl Clients {
     pub fn new(sdk_config: &SdkConfig, destination_region: &str) -> Result<Self, Error> {
         Ok(Clients {
+            source: Rds::new(sdk_config)?,
             destination: Rds::in_region(sdk_config, destination_region),
         })
     }
+}
+
+/// What `copy` returns: the copy, or why none was made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CopyOutcome {
+    Copied(SnapshotRecord),
+    Skipped(CopySkipped),
+}
+
+/// No copy was made, for a reason the run's summary shows; the backup itself stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopySkipped {
+    /// Always true: the state machine's Choice tells the two outcomes apart by it.
+    pub skipped: bool,
+    pub warning: String,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +79,9 @@ pub struct Config {
     pub destination_region: String,
     /// A key in the destination region; required for encrypted snapshots, never sent for others.
     pub kms_key_arn: Option<String>,
+    /// Source option group -> the destination region's option group with the same
+    /// persistent and permanent options (names as RDS keeps them: lower case).
+    pub option_groups: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -59,18 +100,36 @@ impl Config {
                 ));
             }
         }
+        let option_groups = match config::optional(env, env::COPY_OPTION_GROUPS)? {
+            None => BTreeMap::new(),
+            Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw)
+                .map_err(|e| {
+                    Error::config(
+                        env::COPY_OPTION_GROUPS,
+                        format!("must be a JSON object of option group names: {e}"),
+                    )
+                })?
+                .into_iter()
+                .map(|(source, destination)| (source.to_ascii_lowercase(), destination))
+                .collect(),
+        };
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             destination_region,
             kms_key_arn,
+            option_groups,
         })
     }
 }
 
-pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<SnapshotRecord, Error> {
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<CopyOutcome, Error> {
     let request: SnapshotTaskRequest = input::parse(event)?;
     let source = request.snapshot;
-    let snapshot_id = naming::rds_identifier("snapshot.snapshot_id", &source.snapshot_id, naming::MAX_SNAPSHOT_ID_LEN)?;
+    let snapshot_id = naming::rds_identifier(
+        "snapshot.snapshot_id",
+        &source.snapshot_id,
+        naming::max_snapshot_id_len(source.kind),
+    )?;
     config::check_arn(&source.snapshot_arn, "rds")
         .map_err(|reason| Error::invalid_input("snapshot.snapshot_arn", reason))?;
     let region = config.destination_region.as_str();
@@ -86,6 +145,13 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             format!("is not set, but {snapshot_id} is encrypted and needs a KMS key in {region}"),
         ));
     }
+    let option_group = match destination_option_group(clients, config, &source).await? {
+        Ok(option_group) => option_group,
+        Err(warning) => {
+            tracing::warn!(%snapshot_id, destination_region = region, %warning, "copy skipped");
+            return Ok(CopyOutcome::Skipped(CopySkipped { skipped: true, warning }));
+        }
+    };
     let rds = &clients.destination;
     let usage = quota::ensure_room(rds, source.kind).await?;
 
@@ -102,7 +168,14 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         None
     };
     let copied = rds
-        .copy_snapshot(source.kind, &source.snapshot_arn, &snapshot_id, copy_key, copy_tags)
+        .copy_snapshot(
+            source.kind,
+            &source.snapshot_arn,
+            &snapshot_id,
+            copy_key,
+            copy_tags,
+            option_group,
+        )
         .await;
     let record = match copied {
         Ok(copy) => SnapshotRecord {
@@ -152,7 +225,43 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         created = record.created,
         "cross-region copy requested"
     );
-    Ok(record)
+    Ok(CopyOutcome::Copied(record))
+}
+
+/// The destination option group the copy needs: `Ok(None)` when the snapshot's
+/// options need none, `Ok(Some(group))` when they do and one is configured,
+/// `Err(warning)` when they do and none is.
+async fn destination_option_group(
+    clients: &Clients,
+    config: &Config,
+    source: &SnapshotRecord,
+) -> Result<Result<Option<String>, String>, Error> {
+    let engine = source.engine.to_ascii_lowercase();
+    if source.kind != DatabaseKind::Instance || !ENGINES_WITH_PERSISTENT_OPTIONS.iter().any(|e| engine.starts_with(e)) {
+        return Ok(Ok(None));
+    }
+    // A default option group is empty and cannot be changed: nothing to keep.
+    let Some(option_group) = clients
+        .source
+        .snapshot_option_group(&source.snapshot_id)
+        .await?
+        .filter(|group| !group.starts_with("default:"))
+    else {
+        return Ok(Ok(None));
+    };
+    let kept = clients.source.persistent_options(&option_group).await?;
+    if kept.is_empty() {
+        return Ok(Ok(None));
+    }
+    if let Some(destination) = config.option_groups.get(&option_group.to_ascii_lowercase()) {
+        return Ok(Ok(Some(destination.clone())));
+    }
+    Ok(Err(format!(
+        "no copy to {region}: {snapshot} was taken with option group {option_group}, whose options {options}          (persistent or permanent) a copy must keep, and RDS copies it to another region only with an          option group there that has them; create one in {region} and name it in          cross_region_option_groups = {{ \"{option_group}\" = \"<its name>\" }}",
+        region = config.destination_region,
+        snapshot = source.snapshot_id,
+        options = kept.join(", "),
+    )))
 }
 
 /// The quota pre-check passed (or could not be read), so `SnapshotQuotaExceeded`

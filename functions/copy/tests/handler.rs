@@ -1,14 +1,16 @@
-//! The copy handler against a mocked RDS client of the destination region.
+//! The copy handler against mocked RDS clients of the source and destination regions.
 
 use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDbClusterSnapshotOutput;
 use aws_sdk_rds::operation::copy_db_snapshot::CopyDbSnapshotOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
-use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag};
+use aws_sdk_rds::operation::describe_option_groups::DescribeOptionGroupsOutput;
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Option as RdsOption, OptionGroup, Tag};
 use aws_smithy_mocks::{Rule, mock};
-use backup_copy::{Clients, Config, handle};
+use backup_copy::{Clients, Config, CopyOutcome, handle};
 use backup_core::tags;
 use backup_core::testing::{self, account_quota, fixture, http_status, mock_rds_in, rds_error};
+use backup_core::types::SnapshotRecord;
 use serde_json::json;
 
 const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
@@ -17,8 +19,21 @@ const COPY_ARN: &str = "arn:aws:rds:us-west-2:123456789012:snapshot:prod-databas
 const WEST_KEY: &str = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 fn clients(rules: &[&Rule]) -> Clients {
+    with_source(&[], rules)
+}
+
+fn with_source(source: &[&Rule], destination: &[&Rule]) -> Clients {
     Clients {
-        destination: mock_rds_in("us-west-2", rules),
+        source: mock_rds_in("us-east-1", source),
+        destination: mock_rds_in("us-west-2", destination),
+    }
+}
+
+/// The copy a call made (a test failure if it made none).
+fn copied(outcome: CopyOutcome) -> SnapshotRecord {
+    match outcome {
+        CopyOutcome::Copied(record) => record,
+        CopyOutcome::Skipped(skipped) => panic!("no copy: {}", skipped.warning),
     }
 }
 
@@ -27,6 +42,7 @@ fn config() -> Config {
         settings: testing::settings(),
         destination_region: "us-west-2".into(),
         kms_key_arn: Some(WEST_KEY.into()),
+        option_groups: Default::default(),
     }
 }
 
@@ -45,6 +61,7 @@ fn copy_ok() -> Rule {
                 && tags::tag_value(t, tags::SOURCE_DB) == Some("prod-database-1")
                 && tags::tag_value(t, tags::COPIED_FROM) == Some(SOURCE_ARN)
                 && tags::tag_value(t, "Owner") == Some("DBA Team")
+                && r.option_group_name().is_none()
         })
         .then_output(|| {
             CopyDbSnapshotOutput::builder()
@@ -67,9 +84,11 @@ fn copy_fails(code: &'static str) -> Rule {
 #[tokio::test]
 async fn copies_into_the_destination_region_with_its_key_and_our_tags() {
     let (quota, copy) = (quota(20, 100), copy_ok());
-    let record = handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
-        .await
-        .unwrap();
+    let record = copied(
+        handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
+            .await
+            .unwrap(),
+    );
 
     assert_eq!(record.region, "us-west-2");
     assert_eq!(record.snapshot_id, SNAPSHOT_ID);
@@ -150,7 +169,7 @@ async fn an_existing_copy_of_ours_counts_as_done_and_a_foreign_one_conflicts() {
         .await;
         match expected {
             Ok(()) => {
-                let record = result.unwrap();
+                let record = copied(result.unwrap());
                 assert!(!record.created);
                 assert_eq!(record.region, "us-west-2");
             }
@@ -197,7 +216,7 @@ async fn cluster_snapshots_use_the_cluster_copy() {
                 .db_cluster_snapshot(DbClusterSnapshot::builder().status("copying").build())
                 .build()
         });
-    let record = handle(&clients(&[&quota, &copy]), &config(), event).await.unwrap();
+    let record = copied(handle(&clients(&[&quota, &copy]), &config(), event).await.unwrap());
     assert_eq!(record.status, "copying");
     assert_eq!(copy.num_calls(), 1);
 }
@@ -235,9 +254,11 @@ async fn an_unencrypted_snapshot_is_copied_without_a_key_and_reported_unencrypte
                     )
                     .build()
             });
-        let record = handle(&clients(&[&quota, &instance_copy, &cluster_copy]), &config(), event)
-            .await
-            .unwrap();
+        let record = copied(
+            handle(&clients(&[&quota, &instance_copy, &cluster_copy]), &config(), event)
+                .await
+                .unwrap(),
+        );
         assert!(!record.encrypted, "{kind}");
         assert_eq!(instance_copy.num_calls() + cluster_copy.num_calls(), 1, "{kind}");
     }
@@ -305,4 +326,136 @@ async fn only_the_source_snapshots_state_makes_a_cluster_copy_wait() {
             .unwrap_err();
         assert_eq!(err.error_type().as_str(), expected, "{code}: {err}");
     }
+}
+
+/// An Oracle snapshot taken with option group `ledger-oracle-tde`, whose TDE option is
+/// permanent and persistent (as RDS describes it), beside one that is neither.
+fn oracle_tde_source() -> (serde_json::Value, Rule, Rule) {
+    let mut event = fixture("copy-request.json");
+    event["snapshot"]["engine"] = json!("oracle-ee");
+    let snapshot = mock!(Client::describe_db_snapshots)
+        .match_requests(|r| r.db_snapshot_identifier() == Some(SNAPSHOT_ID))
+        .then_output(|| {
+            DescribeDbSnapshotsOutput::builder()
+                .db_snapshots(
+                    DbSnapshot::builder()
+                        .db_snapshot_identifier(SNAPSHOT_ID)
+                        .option_group_name("ledger-oracle-tde")
+                        .build(),
+                )
+                .build()
+        });
+    let options = mock!(Client::describe_option_groups)
+        .match_requests(|r| r.option_group_name() == Some("ledger-oracle-tde"))
+        .then_output(|| {
+            DescribeOptionGroupsOutput::builder()
+                .option_groups_list(
+                    OptionGroup::builder()
+                        .option_group_name("ledger-oracle-tde")
+                        .options(
+                            RdsOption::builder()
+                                .option_name("TDE")
+                                .persistent(true)
+                                .permanent(true)
+                                .build(),
+                        )
+                        .options(
+                            RdsOption::builder()
+                                .option_name("STATSPACK")
+                                .persistent(false)
+                                .permanent(false)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    (event, snapshot, options)
+}
+
+#[tokio::test]
+async fn a_tde_snapshot_without_a_destination_option_group_is_not_copied_and_says_why() {
+    let (event, snapshot, options) = oracle_tde_source();
+    let copy = mock!(Client::copy_db_snapshot).then_output(|| CopyDbSnapshotOutput::builder().build());
+
+    let outcome = handle(&with_source(&[&snapshot, &options], &[&copy]), &config(), event)
+        .await
+        .unwrap();
+
+    let CopyOutcome::Skipped(skipped) = outcome else {
+        panic!("copied: {outcome:?}")
+    };
+    assert!(skipped.skipped);
+    for part in [
+        "us-west-2",
+        SNAPSHOT_ID,
+        "ledger-oracle-tde",
+        "TDE",
+        "cross_region_option_groups",
+    ] {
+        assert!(skipped.warning.contains(part), "{part}: {}", skipped.warning);
+    }
+    assert!(!skipped.warning.contains("STATSPACK"), "{}", skipped.warning);
+    assert_eq!(copy.num_calls(), 0);
+    let output = serde_json::to_value(CopyOutcome::Skipped(skipped)).unwrap();
+    assert_eq!(output["skipped"], json!(true));
+}
+
+#[tokio::test]
+async fn a_tde_snapshot_is_copied_with_the_configured_destination_option_group() {
+    let (event, snapshot, options) = oracle_tde_source();
+    let (quota, copy) = (
+        quota(1, 100),
+        mock!(Client::copy_db_snapshot)
+            .match_requests(|r| r.option_group_name() == Some("ledger-oracle-tde-west"))
+            .then_output(|| {
+                CopyDbSnapshotOutput::builder()
+                    .db_snapshot(DbSnapshot::builder().status("pending").encrypted(true).build())
+                    .build()
+            }),
+    );
+    let mut config = config();
+    config.option_groups = [("ledger-oracle-tde".to_owned(), "ledger-oracle-tde-west".to_owned())].into();
+
+    let record = copied(
+        handle(&with_source(&[&snapshot, &options], &[&quota, &copy]), &config, event)
+            .await
+            .unwrap(),
+    );
+
+    assert_eq!(record.status, "pending");
+    assert_eq!(copy.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn other_engines_and_default_option_groups_are_copied_without_a_lookup() {
+    let (mut event, _, options) = oracle_tde_source();
+    let default_group = mock!(Client::describe_db_snapshots).then_output(|| {
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(DbSnapshot::builder().option_group_name("default:oracle-ee-19").build())
+            .build()
+    });
+    let (quota, copy) = (quota(1, 100), copy_ok());
+    copied(
+        handle(
+            &with_source(&[&default_group, &options], &[&quota, &copy]),
+            &config(),
+            event.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!((default_group.num_calls(), options.num_calls()), (1, 0));
+
+    event["snapshot"]["engine"] = json!("postgres");
+    copied(
+        handle(
+            &with_source(&[&default_group, &options], &[&quota, &copy]),
+            &config(),
+            event,
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!((default_group.num_calls(), options.num_calls()), (1, 0));
 }

@@ -40,12 +40,14 @@ pub mod env {
     pub const EXPORT_KMS_KEY_ARN: &str = "EXPORT_KMS_KEY_ARN";
     pub const COPY_DESTINATION_REGION: &str = "COPY_DESTINATION_REGION";
     pub const COPY_KMS_KEY_ARN: &str = "COPY_KMS_KEY_ARN";
+    pub const COPY_OPTION_GROUPS: &str = "COPY_OPTION_GROUPS";
     pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
     pub const MIN_SNAPSHOTS_TO_KEEP: &str = "MIN_SNAPSHOTS_TO_KEEP";
     pub const DRY_RUN: &str = "DRY_RUN";
     pub const MAX_SNAPSHOT_AGE_HOURS: &str = "MAX_SNAPSHOT_AGE_HOURS";
     pub const SNS_TOPIC_ARN: &str = "SNS_TOPIC_ARN";
-    pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
+    pub const SLACK_WEBHOOK_SECRET_ARN: &str = "SLACK_WEBHOOK_SECRET_ARN";
+    pub const SLACK_WEBHOOK_SECRET_VERSION: &str = "SLACK_WEBHOOK_SECRET_VERSION";
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const DATABASE_STATE_MACHINE_ARN: &str = "DATABASE_STATE_MACHINE_ARN";
 }
@@ -211,6 +213,10 @@ impl Function {
                     env::COPY_KMS_KEY_ARN,
                     "a KMS key in the destination region; required for encrypted snapshots",
                 ),
+                optional(
+                    env::COPY_OPTION_GROUPS,
+                    "a JSON object: source option group -> the destination region's option group with the same persistent and permanent options (Oracle and SQL Server TDE); a snapshot that needs one and has none is not copied, with a warning",
+                ),
             ],
             Function::Prune => &[
                 optional(
@@ -237,8 +243,12 @@ impl Function {
             Function::Notify => &[
                 required(env::SNS_TOPIC_ARN, "the topic the run summary is published to"),
                 optional(
-                    env::SLACK_WEBHOOK_URL,
-                    "an `https://` Slack incoming-webhook URL (a secret: never logged)",
+                    env::SLACK_WEBHOOK_SECRET_ARN,
+                    "the Secrets Manager secret holding the Slack incoming-webhook URL, read at cold start (the URL is a secret: never logged)",
+                ),
+                optional(
+                    env::SLACK_WEBHOOK_SECRET_VERSION,
+                    "the secret's version to read (Terraform sets the one it wrote, so that a new URL starts new environments; unset: the current one)",
                 ),
                 optional(
                     env::METRICS_NAMESPACE,

@@ -163,7 +163,13 @@ pub struct AwsFailure {
     pub kind: AwsFailureKind,
 }
 
+/// Throttling codes of the services called that the SDK's list lacks: SNS and Step
+/// Functions report KMS throttling their own way (Publish, StartExecution).
+const KMS_THROTTLING_ERRORS: &[&str] = &["KMSThrottling", "KmsThrottlingException"];
+
 /// Codes that mean a principal, key, role or bucket refused us: retrying cannot help.
+/// The KMS ones are each service's own (SNS Publish: `KMSAccessDenied`...; Step
+/// Functions: `KmsAccessDeniedException`...; Secrets Manager: `DecryptionFailure`).
 const ACCESS_DENIED_ERRORS: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
@@ -175,7 +181,14 @@ const ACCESS_DENIED_ERRORS: &[&str] = &[
     "IamRoleNotFound",
     "IamRoleMissingPermissions",
     "InvalidS3BucketFault",
-    "KMSAccessDeniedException",
+    "KMSAccessDenied",
+    "KMSDisabled",
+    "KMSInvalidState",
+    "KMSNotFound",
+    "KMSOptInRequired",
+    "KmsAccessDeniedException",
+    "KmsInvalidStateException",
+    "DecryptionFailure",
 ];
 
 impl AwsFailure {
@@ -192,7 +205,9 @@ impl AwsFailure {
             }
             SdkError::ConstructionFailure(_) => AwsFailureKind::Rejected,
             _ => match code.as_deref() {
-                Some(c) if THROTTLING_ERRORS.contains(&c) => AwsFailureKind::Throttled,
+                Some(c) if THROTTLING_ERRORS.contains(&c) || KMS_THROTTLING_ERRORS.contains(&c) => {
+                    AwsFailureKind::Throttled
+                }
                 Some(c) if TRANSIENT_ERRORS.contains(&c) => AwsFailureKind::Unavailable,
                 Some(c) if ACCESS_DENIED_ERRORS.contains(&c) => AwsFailureKind::AccessDenied,
                 _ if err.raw_response().is_some_and(|r| r.status().is_server_error()) => AwsFailureKind::Unavailable,

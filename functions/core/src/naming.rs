@@ -5,13 +5,25 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
+use crate::types::DatabaseKind;
 
 /// RDS DB instance and cluster identifiers: 1-63 characters.
 pub const MAX_DB_IDENTIFIER_LEN: usize = 63;
 /// RDS export task identifiers: 1-60 characters.
 pub const MAX_EXPORT_TASK_ID_LEN: usize = 60;
-/// RDS snapshot identifiers: 1-255 characters.
+/// RDS DB snapshot identifiers: 1-255 characters (CreateDBSnapshot, CopyDBSnapshot).
 pub const MAX_SNAPSHOT_ID_LEN: usize = 255;
+/// RDS DB cluster snapshot identifiers: 1-63 characters (CreateDBClusterSnapshot,
+/// CopyDBClusterSnapshot): a cluster's 63-character name leaves no room for a date.
+pub const MAX_CLUSTER_SNAPSHOT_ID_LEN: usize = 63;
+
+/// The longest snapshot identifier RDS takes for snapshots of this kind.
+pub fn max_snapshot_id_len(kind: DatabaseKind) -> usize {
+    match kind {
+        DatabaseKind::Instance => MAX_SNAPSHOT_ID_LEN,
+        DatabaseKind::Cluster => MAX_CLUSTER_SNAPSHOT_ID_LEN,
+    }
+}
 
 /// Checks an RDS identifier: letters, digits and hyphens; starts with a letter;
 /// no two consecutive hyphens; does not end with a hyphen. Returns it lowercased,
@@ -39,20 +51,28 @@ pub fn rds_identifier(field: &str, value: &str, max_len: usize) -> Result<String
 }
 
 /// The snapshot identifier for `db_identifier` in the execution that started
-/// at `started`: `<db>-<YYYYMMDD>-<HHMMSS>`. Also used for the cross-region copy.
-pub fn snapshot_id(db_identifier: &str, started: DateTime<Utc>) -> String {
-    format!("{db_identifier}-{}", started.format("%Y%m%d-%H%M%S"))
+/// at `started`: `<db>-<YYYYMMDD>-<HHMMSS>`, shortened as [`fit`] does where
+/// it exceeds what RDS takes for the kind. Also used for the cross-region copy.
+pub fn snapshot_id(db_identifier: &str, kind: DatabaseKind, started: DateTime<Utc>) -> String {
+    let id = format!("{db_identifier}-{}", started.format("%Y%m%d-%H%M%S"));
+    fit(&id, max_snapshot_id_len(kind))
 }
 
-/// The export task identifier for a snapshot: the snapshot id when it fits
-/// RDS's 60 characters, else a prefix of it plus a hash of the whole id.
+/// The export task identifier for a snapshot: the snapshot id, shortened as
+/// [`fit`] does to RDS's 60 characters.
 pub fn export_task_id(snapshot_id: &str) -> String {
-    if snapshot_id.len() <= MAX_EXPORT_TASK_ID_LEN {
-        return snapshot_id.to_owned();
+    fit(snapshot_id, MAX_EXPORT_TASK_ID_LEN)
+}
+
+/// `id` when it has at most `max_len` characters, else a prefix of it plus a
+/// hash of the whole: still a valid RDS identifier, and distinct per `id`.
+fn fit(id: &str, max_len: usize) -> String {
+    if id.len() <= max_len {
+        return id.to_owned();
     }
-    let hash = format!("{:08x}", fnv1a_32(snapshot_id.as_bytes()));
-    let keep = MAX_EXPORT_TASK_ID_LEN - hash.len() - 1;
-    let prefix = snapshot_id[..keep].trim_end_matches('-');
+    let hash = format!("{:08x}", fnv1a_32(id.as_bytes()));
+    let keep = max_len - hash.len() - 1;
+    let prefix = id[..keep].trim_end_matches('-');
     format!("{prefix}-{hash}")
 }
 
@@ -93,12 +113,21 @@ mod tests {
 
     #[test]
     fn snapshot_id_derives_from_database_and_execution_start() {
-        assert_eq!(
-            snapshot_id("prod-database-1", start()),
-            "prod-database-1-20261124-020007"
-        );
+        for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
+            assert_eq!(
+                snapshot_id("prod-database-1", kind, start()),
+                "prod-database-1-20261124-020007"
+            );
+        }
         let longest = "a".repeat(MAX_DB_IDENTIFIER_LEN);
-        assert!(snapshot_id(&longest, start()).len() <= MAX_SNAPSHOT_ID_LEN);
+        let instance = snapshot_id(&longest, DatabaseKind::Instance, start());
+        assert_eq!(instance, format!("{longest}-20261124-020007"));
+        // A cluster snapshot takes 63 characters at most: a prefix and a hash of the whole.
+        let cluster = snapshot_id(&longest, DatabaseKind::Cluster, start());
+        let other = snapshot_id(&format!("{}b", &longest[1..]), DatabaseKind::Cluster, start());
+        assert_eq!(cluster.len(), MAX_CLUSTER_SNAPSHOT_ID_LEN);
+        assert_ne!(cluster, other);
+        rds_identifier("snapshot", &cluster, MAX_CLUSTER_SNAPSHOT_ID_LEN).unwrap();
     }
 
     #[test]
@@ -107,8 +136,8 @@ mod tests {
             export_task_id("prod-database-1-20261124-020007"),
             "prod-database-1-20261124-020007"
         );
-        let long_a = snapshot_id(&format!("{}-a", "x".repeat(55)), start());
-        let long_b = snapshot_id(&format!("{}-b", "x".repeat(55)), start());
+        let long_a = snapshot_id(&format!("{}-a", "x".repeat(55)), DatabaseKind::Instance, start());
+        let long_b = snapshot_id(&format!("{}-b", "x".repeat(55)), DatabaseKind::Instance, start());
         let (a, b) = (export_task_id(&long_a), export_task_id(&long_b));
         assert!(a.len() <= MAX_EXPORT_TASK_ID_LEN && b.len() <= MAX_EXPORT_TASK_ID_LEN);
         assert_ne!(a, b);

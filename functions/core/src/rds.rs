@@ -344,6 +344,7 @@ impl Rds {
         target_id: &str,
         kms_key_id: Option<String>,
         tags: Vec<Tag>,
+        option_group: Option<String>,
     ) -> Result<Option<SnapshotInfo>, Refusal> {
         match kind {
             DatabaseKind::Instance => {
@@ -354,6 +355,7 @@ impl Rds {
                     .target_db_snapshot_identifier(target_id)
                     .set_kms_key_id(kms_key_id)
                     .set_tags(Some(tags))
+                    .set_option_group_name(option_group)
                     .send()
                     .await
                     .map(|out| out.db_snapshot().map(SnapshotInfo::from))
@@ -431,6 +433,45 @@ impl Rds {
                     .and_then(|out| out.db_cluster_snapshots().first().map(SnapshotInfo::from)))
             }
         }
+    }
+
+    /// The option group a DB snapshot was taken with (None: RDS names none).
+    pub async fn snapshot_option_group(&self, snapshot_id: &str) -> Result<Option<String>, Error> {
+        let action = "DescribeDBSnapshots";
+        let out = self
+            .client
+            .describe_db_snapshots()
+            .db_snapshot_identifier(snapshot_id)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk(action, &err))?;
+        Ok(out
+            .db_snapshots()
+            .first()
+            .and_then(|s| s.option_group_name())
+            .map(str::to_owned))
+    }
+
+    /// The options of an option group that cannot leave it (persistent or
+    /// permanent, such as Oracle's and SQL Server's `TDE`): a cross-region copy
+    /// of a snapshot taken with them needs an option group in the destination
+    /// that has them too.
+    pub async fn persistent_options(&self, option_group: &str) -> Result<Vec<String>, Error> {
+        let action = "DescribeOptionGroups";
+        let out = self
+            .client
+            .describe_option_groups()
+            .option_group_name(option_group)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk(action, &err))?;
+        Ok(out
+            .option_groups_list()
+            .iter()
+            .flat_map(|group| group.options())
+            .filter(|option| option.persistent() == Some(true) || option.permanent() == Some(true))
+            .filter_map(|option| option.option_name().map(str::to_owned))
+            .collect())
     }
 
     /// Like [`Rds::describe_snapshot`], but a missing snapshot is `SnapshotNotFound`.

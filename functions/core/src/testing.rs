@@ -152,12 +152,16 @@ impl crate::config::Env for RecordingEnv {
             EXPORT_KMS_KEY_ARN => "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             COPY_DESTINATION_REGION => "us-west-2",
             COPY_KMS_KEY_ARN => "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            COPY_OPTION_GROUPS => r#"{"ledger-oracle-tde":"ledger-oracle-tde-west"}"#,
             RETENTION_DAYS => "30",
             MIN_SNAPSHOTS_TO_KEEP => "3",
             DRY_RUN => "false",
             MAX_SNAPSHOT_AGE_HOURS => "30",
             SNS_TOPIC_ARN => "arn:aws:sns:us-east-1:123456789012:backup-alerts",
-            SLACK_WEBHOOK_URL => "https://hooks.slack.com/services/T000/B000/XXXX",
+            SLACK_WEBHOOK_SECRET_ARN => {
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:nestedphoenix-production-slack-webhook-url-AbCdEf"
+            }
+            SLACK_WEBHOOK_SECRET_VERSION => "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
             METRICS_NAMESPACE => "CustomMetrics/DatabaseBackup",
             DATABASE_STATE_MACHINE_ARN => {
                 "arn:aws:states:us-east-1:123456789012:stateMachine:nestedphoenix-production-database"

@@ -11,12 +11,24 @@ use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::ExportTask;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
+use backup_core::error::AwsFailureKind;
 use backup_core::exports::{self, MAX_RUNNING_EXPORTS};
 use backup_core::naming;
 use backup_core::rds::Rds;
 use backup_core::types::{ExportRecord, SnapshotTaskRequest};
 use backup_core::{AwsFailure, Error, input};
 use serde_json::Value;
+
+/// RDS documents at most five running exports per account, but StartExportTask's
+/// documented errors include no code for a sixth. The code reported from the field
+/// is `ExportTaskLimitReachedFault` ("You have reached the limit of 5 concurrent
+/// export tasks"): unconfirmed, so any other limit- or quota-like code that is not
+/// throttling counts as the same.
+const EXPORT_LIMIT_ERROR: &str = "ExportTaskLimitReachedFault";
+
+fn is_export_limit(code: &str) -> bool {
+    code == EXPORT_LIMIT_ERROR || code.contains("Limit") || code.contains("Quota")
+}
 
 /// Engines whose snapshots RDS can export to S3 (as Parquet).
 const EXPORTABLE_ENGINES: [&str; 5] = ["mysql", "mariadb", "postgres", "aurora-mysql", "aurora-postgresql"];
@@ -62,7 +74,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     let snapshot_id = naming::rds_identifier(
         "snapshot.snapshot_id",
         &snapshot.snapshot_id,
-        naming::MAX_SNAPSHOT_ID_LEN,
+        naming::max_snapshot_id_len(snapshot.kind),
     )?;
     config::check_arn(&snapshot.snapshot_arn, "rds")
         .map_err(|reason| Error::invalid_input("snapshot.snapshot_arn", reason))?;
@@ -127,16 +139,16 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
                     snapshot_id,
                     region: region.to_owned(),
                 });
-            } else if err.code().is_some_and(|c| c.contains("Limit") || c.contains("Quota")) {
-                // RDS does not document the code for "too many exports"; any
-                // limit-like code is treated as a full set of slots.
-                return Err(Error::ExportSlotsFull {
-                    export_task_id,
-                    region: region.to_owned(),
-                    running: format!("too many ({})", err.code().unwrap_or_default()),
-                });
             } else {
-                return Err(AwsFailure::from_sdk("StartExportTask", &err).into());
+                let failure = AwsFailure::from_sdk("StartExportTask", &err);
+                if failure.kind == AwsFailureKind::Rejected && failure.code.as_deref().is_some_and(is_export_limit) {
+                    return Err(Error::ExportSlotsFull {
+                        export_task_id,
+                        region: region.to_owned(),
+                        running: format!("too many ({})", failure.code.unwrap_or_default()),
+                    });
+                }
+                return Err(failure.into());
             }
         }
     };

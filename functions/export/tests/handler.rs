@@ -177,6 +177,9 @@ async fn rds_errors_map_to_retryable_or_permanent_names() {
         ("InvalidExportSourceState", "SnapshotBusy", true),
         ("ExportTaskLimitReachedFault", "ExportSlotsFull", true),
         ("Throttling", "Throttled", true),
+        // Throttling codes that name a limit are throttling, not the export limit.
+        ("RequestLimitExceeded", "Throttled", true),
+        ("LimitExceededException", "Throttled", true),
         ("IamRoleMissingPermissions", "AccessDenied", false),
         ("KMSKeyNotAccessibleFault", "AccessDenied", false),
         ("DBSnapshotNotFound", "SnapshotNotFound", false),

@@ -140,7 +140,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     let (published, metrics, (slack, _)) = futures_util::future::join3(
         crate::publish_message(clients, config, message),
         crate::put_metric_data(clients, config, vec![failure]),
-        crate::deliver_to_slack(clients, config, &report.slack_payload()),
+        crate::deliver_to_slack(clients, &report.slack_payload()),
     )
     .await;
     let undelivered = crate::undelivered(config, &metrics, &published);

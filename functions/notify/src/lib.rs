@@ -13,13 +13,18 @@
 //! happened to the others. A Slack failure is
 //! logged and reported in the result but never fails the run; an SNS or
 //! CloudWatch failure fails `notify` with `NotificationFailed`, after the
-//! other two were tried. The webhook URL is a secret: it is never logged or
-//! returned, and errors are stripped of it.
+//! other two were tried. The webhook URL is a secret: it lives in a Secrets
+//! Manager secret that notify reads once, at cold start (see
+//! [`read_webhook`]); it is never logged or returned, and errors are stripped
+//! of it. A secret that cannot be read, or holds no valid URL, is a Slack
+//! failure like any other: reported in every summary, never a lost SNS message.
 //!
 //! Notify is also the target of an EventBridge rule on runs that end outside
-//! their own error handling (stopped, timed out, an uncatchable error); see
-//! [`ended`]. [`handle_invocation`] tells the two inputs apart.
+//! their own error handling (stopped, timed out, an uncatchable error), see
+//! [`ended`], and of an hourly rule that measures `SnapshotAge`, see [`age`].
+//! [`handle_invocation`] tells the three inputs apart.
 
+pub mod age;
 pub mod ended;
 pub mod metrics;
 pub mod results;
@@ -53,32 +58,71 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub http: reqwest::Client,
+    /// The webhook read from its secret (None: Slack is not configured), or why it is unusable.
+    pub slack_webhook: Option<Result<SecretUrl, String>>,
 }
 
 impl Clients {
-    /// SNS talks to the topic's own region, which may differ from ours.
-    pub fn new(sdk_config: &SdkConfig, config: &Config) -> Result<Self, Error> {
+    /// SNS talks to the topic's own region, which may differ from ours. The
+    /// Slack webhook is read from its secret here, once per cold start.
+    pub async fn connect(sdk_config: &SdkConfig, config: &Config) -> Result<Self, Error> {
         let topic_region = config.sns_topic_arn.split(':').nth(3).unwrap_or_default().to_owned();
         let sns_config = aws_sdk_sns::config::Builder::from(sdk_config)
             .region(Region::new(topic_region))
             .build();
-        let http = reqwest::Client::builder()
-            .timeout(SLACK_TIMEOUT)
-            .build()
-            .map_err(|e| Error::config(env::SLACK_WEBHOOK_URL, format!("HTTP client: {}", e.without_url())))?;
+        let http = reqwest::Client::builder().timeout(SLACK_TIMEOUT).build().map_err(|e| {
+            Error::config(
+                env::SLACK_WEBHOOK_SECRET_ARN,
+                format!("HTTP client: {}", e.without_url()),
+            )
+        })?;
         // One run reads up to one execution per database: adaptive retries
         // slow the reads down when Step Functions throttles them.
         let sfn_config = aws_sdk_sfn::config::Builder::from(sdk_config)
             .retry_config(backup_core::aws::adaptive_retries(sdk_config))
             .build();
+        let slack_webhook = match &config.slack_webhook_secret_arn {
+            None => None,
+            Some(arn) => {
+                let secrets = aws_sdk_secretsmanager::Client::new(sdk_config);
+                Some(read_webhook(&secrets, arn, config.slack_webhook_secret_version.as_deref()).await)
+            }
+        };
         Ok(Clients {
             rds: Rds::new(sdk_config)?,
             sns: aws_sdk_sns::Client::from_conf(sns_config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk_config),
             sfn: aws_sdk_sfn::Client::from_conf(sfn_config),
             http,
+            slack_webhook,
         })
     }
+}
+
+/// Reads the Slack webhook URL from its secret: the given version, or the
+/// current one. The error names the secret and what went wrong, never the value.
+pub async fn read_webhook(
+    secrets: &aws_sdk_secretsmanager::Client,
+    secret_arn: &str,
+    version: Option<&str>,
+) -> Result<SecretUrl, String> {
+    let unusable = |reason: String| format!("the Slack webhook secret {secret_arn} {reason}");
+    let out = secrets
+        .get_secret_value()
+        .secret_id(secret_arn)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|err| {
+            unusable(format!(
+                "cannot be read: {}",
+                AwsFailure::from_sdk("GetSecretValue", &err)
+            ))
+        })?;
+    let value = out
+        .secret_string()
+        .ok_or_else(|| unusable("holds no text value".to_owned()))?;
+    SecretUrl::parse(value.trim()).map_err(|reason| unusable(format!("{reason} (value not shown: it is a secret)")))
 }
 
 /// A Slack incoming-webhook URL. Debug and Display never show it.
@@ -86,6 +130,18 @@ impl Clients {
 pub struct SecretUrl(Url);
 
 impl SecretUrl {
+    /// Accepts `https://` URLs, and `http://` only to this machine (a local
+    /// sink in tests). The error never repeats the value: it is a secret.
+    pub fn parse(raw: &str) -> Result<SecretUrl, String> {
+        let url = Url::parse(raw).map_err(|_| "is not a URL".to_owned())?;
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match url.scheme() {
+            "https" if url.host_str().is_some() => Ok(SecretUrl(url)),
+            "http" if loopback => Ok(SecretUrl(url)),
+            _ => Err("must be an https:// URL such as https://hooks.slack.com/services/...".to_owned()),
+        }
+    }
+
     pub fn expose(&self) -> &Url {
         &self.0
     }
@@ -101,7 +157,10 @@ impl std::fmt::Debug for SecretUrl {
 pub struct Config {
     pub settings: ModuleSettings,
     pub sns_topic_arn: String,
-    pub slack_webhook_url: Option<SecretUrl>,
+    /// The Secrets Manager secret holding the Slack webhook URL.
+    pub slack_webhook_secret_arn: Option<String>,
+    /// The version Terraform wrote: a new URL changes it, and so starts new environments.
+    pub slack_webhook_secret_version: Option<String>,
     pub namespace: String,
     /// The state machine each database of a run is backed up by.
     pub database_state_machine_arn: String,
@@ -109,36 +168,14 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let slack_webhook_url = config::optional(env, env::SLACK_WEBHOOK_URL)?
-            .map(|raw| parse_webhook(&raw))
-            .transpose()?;
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             sns_topic_arn: config::required_arn(env, env::SNS_TOPIC_ARN, "sns")?,
-            slack_webhook_url,
+            slack_webhook_secret_arn: config::optional_arn(env, env::SLACK_WEBHOOK_SECRET_ARN, "secretsmanager")?,
+            slack_webhook_secret_version: config::optional(env, env::SLACK_WEBHOOK_SECRET_VERSION)?,
             namespace: config::optional(env, env::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             database_state_machine_arn: config::required_arn(env, env::DATABASE_STATE_MACHINE_ARN, "states")?,
         })
-    }
-}
-
-/// Accepts `https://` URLs, and `http://` only to this machine (a local sink
-/// in tests). The error never repeats the value: it is a secret.
-fn parse_webhook(raw: &str) -> Result<SecretUrl, Error> {
-    let invalid = |reason: &str| {
-        Error::config(
-            env::SLACK_WEBHOOK_URL,
-            format!("{reason} (value not shown: it is a secret)"),
-        )
-    };
-    let url = Url::parse(raw).map_err(|_| invalid("is not a URL"))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match url.scheme() {
-        "https" if url.host_str().is_some() => Ok(SecretUrl(url)),
-        "http" if loopback => Ok(SecretUrl(url)),
-        _ => Err(invalid(
-            "must be an https:// URL such as https://hooks.slack.com/services/...",
-        )),
     }
 }
 
@@ -174,12 +211,16 @@ pub struct NotifyResult {
 pub enum Output {
     Run(NotifyResult),
     Ended(ended::EndedReport),
+    SnapshotAge(age::SnapshotAgeReport),
 }
 
-/// The state machine's run summary, or an EventBridge execution status change (see [`ended`]).
+/// The state machine's run summary, an EventBridge execution status change
+/// (see [`ended`]), or the hourly snapshot-age measurement (see [`age`]).
 pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value) -> Result<Output, Error> {
     if ended::is_status_change(&event) {
         ended::handle(clients, config, event).await.map(Output::Ended)
+    } else if age::is_snapshot_age_request(&event) {
+        age::handle(clients, config, event).await.map(Output::SnapshotAge)
     } else {
         handle(clients, config, event).await.map(Output::Run)
     }
@@ -208,7 +249,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     let (metrics, published, (slack, slack_error)) = futures_util::future::join3(
         put_metrics(clients, config, &summary, &newest),
         publish(clients, config, &summary, &subject),
-        deliver_to_slack(clients, config, &summary.slack_payload()),
+        deliver_to_slack(clients, &summary.slack_payload()),
     )
     .await;
 
@@ -392,11 +433,13 @@ async fn publish_message(clients: &Clients, config: &Config, message: Message<'_
 
 /// Slack's part of the summary, when a webhook is configured; its failure is
 /// only reported.
-async fn deliver_to_slack(clients: &Clients, config: &Config, payload: &Value) -> (SlackDelivery, Option<String>) {
-    let Some(url) = &config.slack_webhook_url else {
-        return (SlackDelivery::NotConfigured, None);
+async fn deliver_to_slack(clients: &Clients, payload: &Value) -> (SlackDelivery, Option<String>) {
+    let delivered = match &clients.slack_webhook {
+        None => return (SlackDelivery::NotConfigured, None),
+        Some(Err(unusable)) => Err(unusable.clone()),
+        Some(Ok(url)) => post_to_slack(&clients.http, url, payload).await,
     };
-    match post_to_slack(&clients.http, url, payload).await {
+    match delivered {
         Ok(()) => (SlackDelivery::Delivered, None),
         Err(reason) => {
             tracing::warn!(error = %reason, "Slack message not delivered; SNS and metrics are unaffected");

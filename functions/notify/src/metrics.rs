@@ -3,7 +3,8 @@
 //! RDS warned of, e.g. skipped tables; per database only when warned),
 //! `BackupDuration` (Seconds) and
 //! `SnapshotAge` (hours, unit `None`: CloudWatch has no hour unit; the age of
-//! the newest available snapshot of ours). Each
+//! the newest available snapshot of ours; also put every hour, see
+//! [`crate::age`]). Each
 //! is put once without dimensions (the run-wide aggregate, what the module's
 //! alarms watch) and once per database with dimension `DatabaseIdentifier`.
 
@@ -45,11 +46,7 @@ pub fn run_failure(at: DateTime<Utc>) -> MetricDatum {
 pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>>) -> Vec<MetricDatum> {
     let now = summary.now;
     let start = summary.request.execution.execution_start_time;
-    let age_hours = |db: &str| {
-        newest
-            .get(db)
-            .map(|t| ((now - *t).num_seconds() as f64 / 3600.0).max(0.0))
-    };
+    let age_hours = |db: &str| newest.get(db).map(|created| age_hours(*created, now));
 
     let failures = summary.failed + usize::from(summary.prune_failed()) + usize::from(summary.run_stopped());
     let warned = summary.export_warnings();
@@ -78,7 +75,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
         .filter_map(|r| age_hours(&r.db_identifier))
         .reduce(f64::max);
     if let Some(hours) = oldest_newest {
-        data.push(datum("SnapshotAge", hours, HOURS, None, now));
+        data.push(snapshot_age(hours, None, now));
     }
     for item in &summary.request.results {
         let db = Some(item.db_identifier.as_str());
@@ -106,10 +103,20 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             data.push(datum("BackupDuration", seconds, StandardUnit::Seconds, db, now));
         }
         if let Some(hours) = age_hours(&item.db_identifier) {
-            data.push(datum("SnapshotAge", hours, HOURS, db, now));
+            data.push(snapshot_age(hours, db, now));
         }
     }
     data
+}
+
+/// Hours from a snapshot's creation to `now` (never negative: clocks differ).
+pub fn age_hours(created: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    ((now - created).num_seconds() as f64 / 3600.0).max(0.0)
+}
+
+/// A `SnapshotAge` datum: of one database, or run-wide (`db` None).
+pub fn snapshot_age(hours: f64, db: Option<&str>, at: DateTime<Utc>) -> MetricDatum {
+    datum("SnapshotAge", hours, HOURS, db, at)
 }
 
 /// Creation time of the newest available snapshot of ours, per database, for

@@ -72,6 +72,9 @@ pub struct ItemResult {
     /// The cross-region copy or its wait failed.
     #[serde(default)]
     pub copy_error: Option<StepError>,
+    /// Why copy made no copy (a TDE option group with no destination group configured).
+    #[serde(default)]
+    pub copy_warning: Option<String>,
     /// When the branch finished (`$$.State.EnteredTime` of its last state).
     #[serde(default)]
     pub completed_at: Option<DateTime<Utc>>,
@@ -124,6 +127,7 @@ impl ItemResult {
             error: Some(error),
             export_error: None,
             export_warning: None,
+            copy_warning: None,
             copy_error: None,
             completed_at: None,
         }
@@ -235,6 +239,11 @@ impl<'a> Summary<'a> {
             .count()
     }
 
+    /// Databases copy made no copy of, saying why.
+    pub fn copies_skipped(&self) -> usize {
+        self.request.results.iter().filter(|r| r.copy_warning.is_some()).count()
+    }
+
     pub fn subject(&self) -> String {
         let total = self.succeeded + self.failed;
         let mut subject = format!(
@@ -255,6 +264,13 @@ impl<'a> Summary<'a> {
             1 => subject.push_str(", 1 export with a warning"),
             n => {
                 let _ = write!(subject, ", {n} exports with a warning");
+            }
+        }
+        match self.copies_skipped() {
+            0 => {}
+            1 => subject.push_str(", 1 copy not made"),
+            n => {
+                let _ = write!(subject, ", {n} copies not made");
             }
         }
         let mut ascii: String = subject
@@ -304,6 +320,9 @@ impl<'a> Summary<'a> {
         }
         if let Some(warning) = &item.export_warning {
             let _ = write!(line, "; export WARNING (RDS skipped data): {warning}");
+        }
+        if let Some(warning) = &item.copy_warning {
+            let _ = write!(line, "; copy WARNING: {warning}");
         }
         line
     }
@@ -437,13 +456,20 @@ impl<'a> Summary<'a> {
             .request
             .results
             .iter()
-            .filter_map(|r| {
-                let warning = r.export_warning.as_deref()?;
-                Some(format!("\u{2022} `{}` export: {warning}", r.db_identifier))
+            .flat_map(|r| {
+                let export = r
+                    .export_warning
+                    .as_deref()
+                    .map(|warning| format!("\u{2022} `{}` export (RDS skipped data): {warning}", r.db_identifier));
+                let copy = r
+                    .copy_warning
+                    .as_deref()
+                    .map(|warning| format!("\u{2022} `{}` copy: {warning}", r.db_identifier));
+                export.into_iter().chain(copy)
             })
             .collect();
         if !warnings.is_empty() {
-            let text = format!("*Export warnings (RDS skipped data)*\n{}", warnings.join("\n"));
+            let text = format!("*Warnings*\n{}", warnings.join("\n"));
             blocks.push(
                 json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, MAX_SLACK_SECTION)}}),
             );

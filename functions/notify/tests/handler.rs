@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
 use aws_sdk_cloudwatch::types::MetricDatum;
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
-use aws_sdk_rds::types::DbSnapshot;
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot};
+use aws_sdk_secretsmanager::operation::get_secret_value::{GetSecretValueError, GetSecretValueOutput};
 use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
 use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
 use aws_sdk_sfn::types::error::ExecutionDoesNotExist;
@@ -18,7 +20,9 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::testing::{self, fixture, http_status, mock_rds};
 use backup_core::{Error, tags};
 use backup_notify::summary::{ItemResult, NotifyRequest, Summary};
-use backup_notify::{Clients, Config, NotifyResult, Output, SlackDelivery, handle, handle_invocation};
+use backup_notify::{
+    Clients, Config, NotifyResult, Output, SecretUrl, SlackDelivery, handle, handle_invocation, read_webhook,
+};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -147,19 +151,25 @@ fn clients(cloudwatch: &[&Rule], sns: &[&Rule], rds: &[&Rule], sfn: &[&Rule], sl
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |b| b
             .retry_config(testing::fast_retries())),
         http: reqwest::Client::builder().timeout(slack_timeout).build().unwrap(),
+        slack_webhook: None,
     }
 }
 
-fn config(slack: Option<String>) -> Config {
-    let mut env = vec![
+/// Clients that post to this webhook, as read from its secret.
+fn with_slack(clients: Clients, url: &str) -> Clients {
+    Clients {
+        slack_webhook: Some(Ok(SecretUrl::parse(url).unwrap())),
+        ..clients
+    }
+}
+
+fn config() -> Config {
+    let env = vec![
         ("PROJECT_NAME", "nestedphoenix".to_string()),
         ("ENVIRONMENT", "production".to_string()),
         ("SNS_TOPIC_ARN", TOPIC.to_string()),
         ("DATABASE_STATE_MACHINE_ARN", DATABASE_STATE_MACHINE.to_string()),
     ];
-    if let Some(url) = slack {
-        env.push(("SLACK_WEBHOOK_URL", url));
-    }
     let env: std::collections::BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     Config::from_env(&env).unwrap()
 }
@@ -219,7 +229,7 @@ async fn notify_without_slack(run: Run, sfn: &[&Rule]) -> (NotifyResult, Recorde
     let sfn: Vec<&Rule> = sfn.iter().copied().chain([&executions]).collect();
     let result = handle(
         &clients(&[&cw], &[&sns], &[&rds], &sfn, Duration::from_secs(5)),
-        &config(None),
+        &config(),
         run.event,
     )
     .await
@@ -238,11 +248,12 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
         snapshot_listing(),
         run.executions(),
     );
-    let clients = clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5));
+    let clients = with_slack(
+        clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
+        &webhook(&slack),
+    );
 
-    let result = handle(&clients, &config(Some(webhook(&slack))), run.event)
-        .await
-        .unwrap();
+    let result = handle(&clients, &config(), run.event).await.unwrap();
 
     // Each database's result was read from its own execution.
     assert_eq!(sfn.num_calls(), 3);
@@ -341,10 +352,13 @@ async fn slack_down_or_hanging_never_stops_sns_or_metrics() {
             snapshot_listing(),
             run.executions(),
         );
-        let clients = clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_millis(300));
         let url = webhook(&slack);
+        let clients = with_slack(
+            clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_millis(300)),
+            &url,
+        );
 
-        let result = handle(&clients, &config(Some(url.clone())), run.event).await.unwrap();
+        let result = handle(&clients, &config(), run.event).await.unwrap();
 
         assert_eq!(result.slack, SlackDelivery::Failed);
         let error = result.slack_error.unwrap();
@@ -365,11 +379,12 @@ async fn sns_failing_still_puts_metrics_and_fails_the_step() {
     let run = Run::fixture();
     let (cw, rds, sfn) = (put_metrics_ok(&rec), snapshot_listing(), run.executions());
     let sns = mock!(aws_sdk_sns::Client::publish).then_http_response(|| http_status(500));
-    let clients = clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5));
+    let clients = with_slack(
+        clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
+        &webhook(&slack),
+    );
 
-    let err = handle(&clients, &config(Some(webhook(&slack))), run.event)
-        .await
-        .unwrap_err();
+    let err = handle(&clients, &config(), run.event).await.unwrap_err();
 
     assert_eq!(err.error_type().as_str(), "NotificationFailed");
     assert!(err.to_string().contains("SNS: Publish failed"), "{err}");
@@ -386,7 +401,7 @@ async fn an_unreadable_snapshot_listing_only_drops_snapshot_age() {
 
     let result = handle(
         &clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
-        &config(None),
+        &config(),
         run.event,
     )
     .await
@@ -482,15 +497,8 @@ async fn an_export_rds_warned_of_is_reported_never_a_silent_success() {
 
     let (result, rec) = notify_without_slack(run, &[]).await;
 
-    assert!(!result.failed_databases.contains(&"prod-database-1".to_owned()));
-    let subject = rec.published.lock().unwrap()[0]
-        .subject()
-        .unwrap_or_default()
-        .to_owned();
+    let (subject, line) = reported_ok(&result, &rec, "prod-database-1");
     assert!(subject.ends_with(", 1 export with a warning"), "{subject}");
-    let message = published_message(&rec);
-    let line = message.lines().find(|l| l.contains("prod-database-1")).unwrap();
-    assert!(line.starts_with("OK      prod-database-1"), "{line}");
     assert!(
         line.ends_with(&format!("; export WARNING (RDS skipped data): {warning}")),
         "{line}"
@@ -499,6 +507,33 @@ async fn an_export_rds_warned_of_is_reported_never_a_silent_success() {
     assert_eq!(metric(&metrics, "ExportWarnings", None), Some(1.0));
     assert_eq!(metric(&metrics, "ExportWarnings", Some("prod-database-1")), Some(1.0));
     assert_eq!(metric(&metrics, "ExportWarnings", Some("prod-database-2")), None);
+}
+
+#[tokio::test]
+async fn a_copy_not_made_is_reported_with_its_reason_and_the_backup_stands() {
+    let mut run = Run::fixture();
+    let warning = "no copy to us-west-2: prod-database-1-20261124-020000 was taken with option group ledger-oracle-tde";
+    run.outputs[0].as_object_mut().unwrap().remove("copy");
+    run.outputs[0]["copy_warning"] = json!(warning);
+
+    let (result, rec) = notify_without_slack(run, &[]).await;
+
+    let (subject, line) = reported_ok(&result, &rec, "prod-database-1");
+    assert!(subject.ends_with(", 1 copy not made"), "{subject}");
+    assert!(line.ends_with(&format!("; copy WARNING: {warning}")), "{line}");
+}
+
+/// A database reported backed up despite a warning: the subject, and its line of the message.
+fn reported_ok(result: &NotifyResult, rec: &Recorded, db: &str) -> (String, String) {
+    assert!(!result.failed_databases.iter().any(|failed| failed == db));
+    let subject = rec.published.lock().unwrap()[0]
+        .subject()
+        .unwrap_or_default()
+        .to_owned();
+    let message = published_message(rec);
+    let line = message.lines().find(|l| l.contains(db)).unwrap().to_owned();
+    assert!(line.starts_with(&format!("OK      {db}")), "{line}");
+    (subject, line)
 }
 
 #[tokio::test]
@@ -544,7 +579,7 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
 
     let result = handle(
         &clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5)),
-        &config(None),
+        &config(),
         run.event,
     )
     .await
@@ -558,28 +593,82 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
     assert_eq!(rec.metrics.lock().unwrap().len(), 1204);
 }
 
-#[test]
-fn the_webhook_url_is_validated_and_never_shown() {
-    let secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
-    let config = config(Some(secret.into()));
-    assert!(!format!("{config:?}").contains("SECRET"));
+const SECRET: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:nestedphoenix-production-slack-webhook-url-AbCdEf";
 
+fn secrets(rule: &Rule) -> aws_sdk_secretsmanager::Client {
+    mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [rule], |b| b
+        .retry_config(testing::fast_retries()))
+}
+
+#[tokio::test]
+async fn the_webhook_is_read_from_its_secret_and_never_shown() {
+    let secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
+    let read = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .match_requests(|req| req.secret_id() == Some(SECRET) && req.version_id() == Some("v1"))
+        .then_output(move || {
+            GetSecretValueOutput::builder()
+                .secret_string(format!("{secret}\n"))
+                .build()
+        });
+
+    let url = read_webhook(&secrets(&read), SECRET, Some("v1")).await.unwrap();
+
+    assert_eq!(url.expose().as_str(), secret);
+    assert!(!format!("{url:?}").contains("SECRET"));
+}
+
+#[tokio::test]
+async fn an_unusable_secret_is_named_never_its_value() {
     for bad in [
         "http://hooks.slack.com/services/T/B/SECRET",
         "hooks.slack.com/SECRET",
         "ftp://x/SECRET",
     ] {
-        let env = [
-            ("PROJECT_NAME", "p"),
-            ("ENVIRONMENT", "e"),
-            ("SNS_TOPIC_ARN", TOPIC),
-            ("DATABASE_STATE_MACHINE_ARN", DATABASE_STATE_MACHINE),
-            ("SLACK_WEBHOOK_URL", bad),
-        ];
-        let err = Config::from_env(&env).unwrap_err().to_string();
-        assert!(err.starts_with("configuration SLACK_WEBHOOK_URL is invalid"), "{err}");
-        assert!(!err.contains("SECRET"), "{err}");
+        let read = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .then_output(move || GetSecretValueOutput::builder().secret_string(bad).build());
+        let err = read_webhook(&secrets(&read), SECRET, None).await.unwrap_err();
+        assert!(err.starts_with(&format!("the Slack webhook secret {SECRET} ")), "{err}");
+        assert!(
+            err.contains("must be an https:// URL") || err.contains("is not a URL"),
+            "{err}"
+        );
+        assert!(!err.contains("SECRET,") && !err.contains("/SECRET"), "{err}");
     }
+    let denied = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_error(|| {
+        GetSecretValueError::generic(
+            aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform: secretsmanager:GetSecretValue")
+                .build(),
+        )
+    });
+    let err = read_webhook(&secrets(&denied), SECRET, None).await.unwrap_err();
+    assert!(err.contains(&format!("{SECRET} cannot be read")), "{err}");
+    assert!(err.contains("AccessDeniedException"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unusable_webhook_fails_only_slack() {
+    let rec = recorded();
+    let run = Run::fixture();
+    let (cw, sns, rds, sfn) = (
+        put_metrics_ok(&rec),
+        publish_ok(&rec),
+        snapshot_listing(),
+        run.executions(),
+    );
+    let reason = format!("the Slack webhook secret {SECRET} cannot be read: AccessDeniedException");
+    let clients = Clients {
+        slack_webhook: Some(Err(reason.clone())),
+        ..clients(&[&cw], &[&sns], &[&rds], &[&sfn], Duration::from_secs(5))
+    };
+
+    let result = handle(&clients, &config(), run.event).await.unwrap();
+
+    assert_eq!(result.slack, SlackDelivery::Failed);
+    assert_eq!(result.slack_error.as_deref(), Some(reason.as_str()));
+    assert_eq!((sns.num_calls(), cw.num_calls()), (1, 1));
 }
 
 #[test]
@@ -608,13 +697,9 @@ fn subjects_stay_within_sns_limits() {
 async fn malformed_input_names_the_field_without_sending_anything() {
     let mut event = fixture("notify-request.json");
     event["results"][1].as_object_mut().unwrap().remove("db_identifier");
-    let err = handle(
-        &clients(&[], &[], &[], &[], Duration::from_secs(1)),
-        &config(None),
-        event,
-    )
-    .await
-    .unwrap_err();
+    let err = handle(&clients(&[], &[], &[], &[], Duration::from_secs(1)), &config(), event)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type().as_str(), "InvalidInput");
     assert_eq!(
         err.to_string(),
@@ -805,7 +890,7 @@ async fn notify_of_status_change(event: Value, sfn: &[&Rule]) -> (Result<Output,
     let (cw, sns) = (put_metrics_ok(&rec), publish_ok(&rec));
     let result = handle_invocation(
         &clients(&[&cw], &[&sns], &[], sfn, Duration::from_secs(5)),
-        &config(None),
+        &config(),
         event,
     )
     .await;
@@ -925,4 +1010,92 @@ async fn a_status_change_that_is_not_a_bad_end_is_refused_naming_the_field() {
 #[test]
 fn the_configuration_reads_the_environment_the_contract_lists() {
     testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Notify, Config::from_env);
+}
+
+/// Our snapshots of `db`, made `hours_ago` hours before now, as RDS lists them.
+fn our_db_snapshot(db: &str, id: &str, hours_ago: i64) -> DbSnapshot {
+    DbSnapshot::builder()
+        .db_snapshot_identifier(id)
+        .status("available")
+        .snapshot_type("manual")
+        .snapshot_create_time(aws_smithy_types_datetime(
+            chrono::Utc::now() - chrono::Duration::hours(hours_ago),
+        ))
+        .set_tag_list(Some(tags::snapshot_tags(&testing::settings(), db, "e")))
+        .build()
+}
+
+#[tokio::test]
+async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_run_wide() {
+    let instances = mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| {
+        let foreign = DbSnapshot::builder()
+            .db_snapshot_identifier("someone-elses")
+            .status("available")
+            .snapshot_type("manual")
+            .snapshot_create_time(aws_smithy_types_datetime(chrono::Utc::now()))
+            .build();
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(our_db_snapshot("prod-database-1", "newest", 2))
+            .db_snapshots(our_db_snapshot("prod-database-1", "older", 30))
+            .db_snapshots(foreign)
+            .build()
+    });
+    let clusters = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots).then_output(|| {
+        DescribeDbClusterSnapshotsOutput::builder()
+            .db_cluster_snapshots(
+                DbClusterSnapshot::builder()
+                    .db_cluster_snapshot_identifier("ledger-1")
+                    .status("available")
+                    .snapshot_type("manual")
+                    .snapshot_create_time(aws_smithy_types_datetime(
+                        chrono::Utc::now() - chrono::Duration::hours(50),
+                    ))
+                    .set_tag_list(Some(tags::snapshot_tags(&testing::settings(), "ledger", "e")))
+                    .build(),
+            )
+            .build()
+    });
+    for (databases, run_wide) in [
+        (json!(["prod-database-1", "ledger"]), Some(50.0)),
+        // A database never backed up: no age of its own, and none run-wide.
+        (json!(["prod-database-1", "ledger", "never-backed-up"]), None),
+    ] {
+        let rec = recorded();
+        let cw = put_metrics_ok(&rec);
+        let clients = clients(&[&cw], &[], &[&instances, &clusters], &[], Duration::from_secs(5));
+
+        let output = handle_invocation(&clients, &config(), json!({"snapshot_age": {"databases": databases}}))
+            .await
+            .unwrap();
+
+        let Output::SnapshotAge(report) = output else {
+            panic!("not a snapshot-age report: {output:?}")
+        };
+        let data = rec.metrics.lock().unwrap();
+        let hours = |db| metric(&data, "SnapshotAge", db).map(|h| h.round());
+        assert_eq!(hours(Some("prod-database-1")), Some(2.0));
+        assert_eq!(hours(Some("ledger")), Some(50.0));
+        assert_eq!(hours(Some("never-backed-up")), None);
+        assert_eq!(hours(None), run_wide);
+        assert_eq!(report.metrics_put, data.len());
+        assert!(data.iter().all(|d| d.metric_name() == Some("SnapshotAge")));
+        let never = usize::from(run_wide.is_none());
+        assert_eq!(report.without_snapshot.len(), never);
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_age_request_without_databases_names_the_field() {
+    let clients = clients(&[], &[], &[], &[], Duration::from_secs(1));
+    for (event, field) in [
+        (json!({"snapshot_age": {}}), "databases"),
+        (
+            json!({"snapshot_age": {"databases": ["ok", " "]}}),
+            "snapshot_age.databases[1]",
+        ),
+    ] {
+        let err = handle_invocation(&clients, &config(), event).await.unwrap_err();
+        assert_eq!(err.error_type().as_str(), "InvalidInput");
+        assert!(err.to_string().contains(field), "{err}");
+    }
 }

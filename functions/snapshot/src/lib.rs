@@ -109,7 +109,11 @@ pub async fn handle(rds: &Rds, config: &Config, event: Value) -> Result<Snapshot
     check_can_snapshot(&database, region)?;
     quota::ensure_room(rds, database.kind).await?;
 
-    let snapshot_id = naming::snapshot_id(&database.identifier, request.execution.execution_start_time);
+    let snapshot_id = naming::snapshot_id(
+        &database.identifier,
+        database.kind,
+        request.execution.execution_start_time,
+    );
     let snapshot_tags = tags::snapshot_tags(&config.settings, &database.identifier, &request.execution.execution_id);
     let record = match rds
         .create_snapshot(database.kind, &database.identifier, &snapshot_id, snapshot_tags)

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_config::SdkConfig;
-use backup_core::naming::{self, MAX_EXPORT_TASK_ID_LEN, MAX_SNAPSHOT_ID_LEN};
+use backup_core::naming::{self, MAX_EXPORT_TASK_ID_LEN};
 use backup_core::rds::Rds;
 use backup_core::types::{DatabaseKind, PollRequest, PollResult};
 use backup_core::{AwsFailure, Error, config, input, logging};
@@ -80,7 +80,7 @@ async fn poll_snapshot(
     snapshot_id: &str,
     region: Option<String>,
 ) -> Result<PollResult, Error> {
-    let snapshot_id = naming::rds_identifier("snapshot_id", snapshot_id, MAX_SNAPSHOT_ID_LEN)?;
+    let snapshot_id = naming::rds_identifier("snapshot_id", snapshot_id, naming::max_snapshot_id_len(kind))?;
     let region = match region {
         Some(region) => {
             config::check_region(&region).map_err(|reason| Error::invalid_input("region", reason))?;

@@ -66,7 +66,8 @@ def run(aws: Aws, stack: Stack, args) -> int:
     execution_input = args.input if args.input is not None else scheduled_input
     heading("starting the backup")
     if args.input is None:
-        say(f"  as the EventBridge rule {outputs['schedule_rule_name']} does: input {scheduled_input}")
+        say(f"  the EventBridge rule {outputs['schedule_rule_name']} fires now (the local AWS has no clock):"
+            f" input {scheduled_input}")
     else:
         say(f"  with the input {execution_input} (a rerun from the console)")
     say("  the same from a shell:")
@@ -80,7 +81,13 @@ def run(aws: Aws, stack: Stack, args) -> int:
     before = report.Inventory.take(aws)
     slack_seen = len(control(aws.endpoint, "GET", "slack"))
     sfn = aws.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=machine, input=execution_input)["executionArn"]
+    if args.input is None:
+        [fired] = control(aws.endpoint, "POST", "events/fire", {"rule": outputs["schedule_rule_name"]})
+        if "execution_arn" not in fired:
+            raise RuntimeError(f"the rule {outputs['schedule_rule_name']} did not start the backup: {fired}")
+        arn = fired["execution_arn"]
+    else:
+        arn = sfn.start_execution(stateMachineArn=machine, input=execution_input)["executionArn"]
     heading(f"following {arn.rsplit(':', 1)[-1]}")
     execution = follow.follow(sfn, arn, say)
     heading("report (read from the local AWS)")

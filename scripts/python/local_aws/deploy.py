@@ -2,7 +2,7 @@
 plans it (module_plan): the functions from their zips with the settings and
 environment Terraform plans, the two state machines with the definitions it
 renders, and the resources they use under the names it gives them (export
-bucket and role, KMS key, SNS topic). Values Terraform learns only when it
+bucket and role, KMS key, SNS topic, the Slack webhook's secret). Values Terraform learns only when it
 creates a resource (a key's ARN) come from the resources created here. What a
 test adds is explicit and only makes things faster: polls, retry delays,
 function timeouts, the SDK's own retries; and an SQS queue subscribed to the
@@ -53,6 +53,9 @@ class Settings:
     retry_delay_seconds: int | None = None
     # Function timeouts that differ from the module's (seconds).
     timeouts: tuple[tuple[str, int], ...] = ()
+    # The module's EventBridge rules too: the local AWS then delivers their events (the run's
+    # status changes to notify, a schedule fired by a control call) as AWS does.
+    event_rules: bool = False
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -105,29 +108,30 @@ def module_default(variable: str):
 
 
 def environments(planned: module_plan.Planned, after_apply: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Each function's environment as the module sets it. Where the plan cannot show it
-    (it holds a value known only after apply), each variable the function reads
-    (statemachine/contract.json) takes the created resource's value, or the value the
-    plan gives the same variable of another function."""
+    """Each function's environment as the module sets it. A variable the plan shows
+    without its value (known only after apply) takes the created resource's value
+    (`after_apply`), or the value the plan gives the same variable of another function.
+    Where the plan cannot show even the names, each variable the function reads
+    (statemachine/contract.json) is filled so, and only a required one must be."""
     functions = planned.addresses("aws_lambda_function")
-    known = {}
+    result, pending = {}, {}
     for key, values in functions.items():
-        if planned.known(f'aws_lambda_function.backup["{key}"]', "environment"):
-            known[key] = values["environment"][0]["variables"] if values["environment"] else {}
-    shared = {name: value for environment in known.values() for name, value in environment.items()}
-    result = {}
-    for key in functions:
-        if key in known:
-            result[key] = dict(known[key])
-            continue
-        result[key] = {}
-        for variable in asl.contract()["functions"][key]["environment"]:
-            name = variable["name"]
+        result[key] = dict(((values.get("environment") or [{}])[0] or {}).get("variables") or {})
+        marks = planned.unknown.get(f'aws_lambda_function.backup["{key}"]', {}).get("environment")
+        variables = marks[0].get("variables") if isinstance(marks, list) and marks and isinstance(marks[0], dict) else marks
+        if variables is True or marks is True:
+            pending[key] = {v["name"]: v["required"] for v in asl.contract()["functions"][key]["environment"]
+                            if v["name"] not in result[key]}
+        else:
+            pending[key] = {name: True for name, unknown in (variables or {}).items() if unknown is True}
+    shared = {name: value for environment in result.values() for name, value in environment.items()}
+    for key, names in pending.items():
+        for name, required in names.items():
             value = after_apply.get(name, shared.get(name))
-            if value is None and variable["required"]:
-                raise module_plan.PlanError(f"{key} reads {name}: the plan does not show it and nothing created here holds it")
             if value is not None:
                 result[key][name] = value
+            elif required:
+                raise module_plan.PlanError(f"{key} reads {name}: the plan does not show it and nothing created here holds it")
     return result
 
 
@@ -199,9 +203,17 @@ class Deployment:
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
+        database_machine = planned.addresses("aws_sfn_state_machine")["database"]["name"]
+        secret = planned.resource("aws_secretsmanager_secret.slack_webhook[0]")
+        webhook = aws.client("secretsmanager", region).create_secret(
+            Name=secret["name"], KmsKeyId=key_arn,
+            SecretString=planned.resource("aws_secretsmanager_secret_version.slack_webhook[0]")["secret_string"])
+
         deployed = environments(planned, after_apply={
             "EXPORT_BUCKET": bucket, "EXPORT_ROLE_ARN": roles["export"], "EXPORT_KMS_KEY_ARN": key_arn,
-            "SNS_TOPIC_ARN": topic})
+            "SNS_TOPIC_ARN": topic, "SLACK_WEBHOOK_SECRET_ARN": webhook["ARN"],
+            "DATABASE_STATE_MACHINE_ARN": f"arn:aws:states:{region}:{account}:stateMachine:{database_machine}",
+            "SLACK_WEBHOOK_SECRET_VERSION": webhook["VersionId"]})
         deployed = {key: {**environment, **dict(settings.function_env)} for key, environment in deployed.items()}
         lambda_client = aws.client("lambda", region)
         arns = {}
@@ -234,5 +246,32 @@ class Deployment:
                                                    export_poll_interval_seconds=settings.poll_interval_seconds)
             machines[key] = sfn.create_state_machine(name=machine["name"], roleArn=roles["state_machine"],
                                                      definition=definition, type=machine["type"])["stateMachineArn"]
+        if settings.event_rules:
+            create_event_rules(aws.client("events", region), planned, {
+                "function": arns, "state_machine": machines, "role": roles})
         return cls(aws, settings, account, machines["backup"], machines["database"], arns, topic, queue_url, bucket,
                    deployed)
+
+
+# What each of the module's rules targets (the plan cannot show the created ARNs).
+RULE_TARGETS = {"schedule": ("state_machine", "backup"), "run_ended_badly": ("function", "notify"),
+                "snapshot_age": ("function", "notify")}
+
+
+def create_event_rules(events, planned: module_plan.Planned, created: dict[str, dict[str, str]]) -> None:
+    """The module's EventBridge rules and targets, as planned, aimed at what was created here."""
+    targets = planned.addresses("aws_cloudwatch_event_target")
+    if set(targets) != set(RULE_TARGETS):
+        raise module_plan.PlanError(f"the module's rule targets are {sorted(targets)}; RULE_TARGETS knows {sorted(RULE_TARGETS)}")
+    for rule in planned.addresses("aws_cloudwatch_event_rule").values():
+        schedule = {"ScheduleExpression": rule["schedule_expression"]} if rule.get("schedule_expression") else {}
+        pattern = {"EventPattern": rule["event_pattern"]} if rule.get("event_pattern") else {}
+        events.put_rule(Name=rule["name"], State="ENABLED", **schedule, **pattern)
+    for key, target in targets.items():
+        kind, name = RULE_TARGETS[key]
+        entry = {"Id": key, "Arn": created[kind][name]}
+        if target.get("input"):
+            entry["Input"] = target["input"]
+        if kind == "state_machine":
+            entry["RoleArn"] = created["role"]["schedule"]
+        events.put_targets(Rule=target["rule"], Targets=[entry])

@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape
 
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import get_account_id_from
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -37,7 +38,7 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import asl, moto_patches, rules
+from . import asl, events, moto_patches, rules
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import (
     MAX_PAYLOAD_BYTES,
@@ -77,6 +78,9 @@ CONTROL_HELP = {
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
     "POST /_gateway/rds/snapshots": "{region, snapshots: [{db_instance_identifier, snapshot_id, created, tags}]}: "
     "seed manual snapshots in bulk (benchmarks), without counting as RDS calls",
+    "POST /_gateway/events/fire": "{rule, region?}: fire a schedule rule now; what each target was handed "
+    "(and the execution a state machine target started)",
+    "GET|DELETE /_gateway/events": "what EventBridge rules delivered (rule, target, input, at), or forget it",
     "POST /_gateway/reset": "forget everything: moto's state, faults, counters, messages, environments",
 }
 
@@ -176,6 +180,7 @@ class Gateway:
         self.lambdas = EnvironmentPool(state_dir / "lambda", sdk_environment(f"http://127.0.0.1:{port}"))
         moto_api_backend.set_config(MOTO_CONFIG)
         moto_patches.apply()
+        events.configure(f"http://127.0.0.1:{port}")
         self.emulated = {
             "lambda:Invoke": self.invoke_lambda,
             "rds:DescribeAccountAttributes": self.describe_account_attributes,
@@ -394,10 +399,28 @@ class Gateway:
             return self._backdate_snapshot(document)
         if (route, method) == ("rds/snapshots", "POST"):
             return self._seed_snapshots(document)
+        if (route, method) == ("events", "GET"):
+            return _json(events.delivered())
+        if (route, method) == ("events", "DELETE"):
+            events.clear()
+            return _json({})
+        if (route, method) == ("events/fire", "POST"):
+            return self._fire_rule(document or {})
         if (route, method) == ("reset", "POST"):
             self.reset()
             return _json({})
         return _json({"error": f"unknown control call {method} /_gateway/{route}", "calls": CONTROL_HELP}, 404)
+
+    @staticmethod
+    def _fire_rule(document: dict) -> Response:
+        try:
+            return _json(events.fire(DEFAULT_ACCOUNT_ID, document.get("region", "us-east-1"), document["rule"]))
+        except KeyError:
+            return _json({"error": "name the rule: {rule, region?}"}, 400)
+        except ValueError as err:
+            return _json({"error": str(err)}, 400)
+        except Exception as err:  # noqa: BLE001 - moto's ResourceNotFoundException for an unknown rule
+            return _json({"error": getattr(err, "message", str(err))}, 404)
 
     def _slack_received(self, route: str, body: bytes) -> Response:
         try:
@@ -497,6 +520,7 @@ class Gateway:
         moto_api_backend.reset()
         moto_api_backend.set_config(MOTO_CONFIG)
         self.faults.clear()
+        events.clear()
         with self.lock:
             self.calls.clear()
             self.call_spans.clear()

@@ -28,7 +28,9 @@ PLANS = ROOT / ".tools" / "module-plans"
 # A plan names the local AWS's port (Slack's URL): older ones served a local AWS long gone.
 KEEP_SECONDS = 24 * 3600
 # What a deployment reads from a plan; the rest (policies, alarms, logs...) is left out.
-RESOURCE_TYPES = ("aws_lambda_function", "aws_sfn_state_machine", "aws_iam_role", "aws_s3_bucket", "aws_sns_topic")
+RESOURCE_TYPES = ("aws_lambda_function", "aws_sfn_state_machine", "aws_iam_role", "aws_s3_bucket", "aws_sns_topic",
+                  "aws_secretsmanager_secret", "aws_secretsmanager_secret_version", "aws_cloudwatch_event_rule",
+                  "aws_cloudwatch_event_target")
 
 
 class PlanError(RuntimeError):

@@ -27,7 +27,17 @@ RDS: moto answers DescribeDBSnapshots and DescribeDBClusterSnapshots in one
 page whatever MaxRecords says. RDS pages them (MaxRecords 20 to 100, default
 100, with a Marker), and callers' call counts depend on it: the patches page,
 in identifier order, the Marker naming the next page's first snapshot (so a
-caller deleting between pages skips nothing).
+caller deleting between pages skips nothing). A DB snapshot names no option
+group in moto; RDS reports the one it was taken with (`OptionGroupName`), and a
+copy made with `OptionGroupName` has that one: the patches keep both. An
+option group's options come without `Persistent` and `Permanent`; RDS gives
+both (Oracle's `TDE` is both, SQL Server's persistent), and the patches take
+them from moto's own copy of RDS's option data (DescribeOptionGroupOptions).
+
+EventBridge: see local_aws/events.py. An ended Standard execution puts its
+status change on the default bus; a rule delivers to Lambda and Step Functions
+targets there; a disabled rule, or a schedule rule, matches no event (moto
+matches both).
 """
 
 from __future__ import annotations
@@ -39,14 +49,21 @@ from botocore import xform_name
 from botocore.model import OperationModel
 from botocore.session import get_session
 from moto.awslambda.models import LambdaFunction
+from moto.events.models import Rule as EventRule
+from moto.events.models import events_backends
 from moto.core.responses import ActionResult
+from moto.rds.models import DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.api import StateMachineType
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from . import events
 
 _original_init = LambdaFunction.__init__
 _original_update = LambdaFunction.update_configuration
@@ -56,6 +73,9 @@ _original_describe_db_snapshots = RDSResponse.describe_db_snapshots
 _original_describe_db_cluster_snapshots = RDSResponse.describe_db_cluster_snapshots
 _original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
 _original_sfn_from_error = StateTaskServiceSfn._from_error
+_original_copy_db_snapshot = RDSBackend.copy_db_snapshot
+_original_terminated = BaseExecutionWorkerCommunication.terminated
+_original_send_to_targets = EventRule.send_to_targets
 _STEPFUNCTIONS_MODEL = get_session().get_service_model("stepfunctions")
 _STEPFUNCTIONS_OPERATIONS = {xform_name(name): name for name in _STEPFUNCTIONS_MODEL.operation_names}
 
@@ -128,7 +148,60 @@ def _paged(original, key: str, identifier: str):
     return describe
 
 
+def _snapshot_option_group(self: DBSnapshot) -> str | None:
+    return self.database.option_group_name
+
+
+def _copy_db_snapshot(self: RDSBackend, *args, option_group_name: str | None = None, **kwargs) -> DBSnapshot:
+    copied = _original_copy_db_snapshot(self, *args, **kwargs)
+    if option_group_name:
+        copied.database.option_group_name = option_group_name
+    return copied
+
+
+def _options_with_flags(self: OptionGroup) -> list[dict[str, Any]]:
+    """The options as RDS describes them: with `Persistent` and `Permanent`."""
+    known = {option["Name"]: option for option in
+             RDSBackend.describe_option_group_options(self.engine_name, self.major_engine_version)}
+    return [
+        {"OptionName": name,
+         "Persistent": bool(known.get(name, {}).get("Persistent")),
+         "Permanent": bool(known.get(name, {}).get("Permanent")),
+         "OptionSettings": [{"Name": s.get("Name"), "Value": s.get("Value")} for s in settings]}
+        for name, settings in self._options.items()
+    ]
+
+
+def _terminated(self: BaseExecutionWorkerCommunication) -> None:
+    _original_terminated(self)
+    execution = self.execution
+    if execution.sm_type == StateMachineType.STANDARD:
+        events_backends[execution.account_id][execution.region_name].put_events([events.status_change(execution)])
+
+
+def _send_to_targets(self: EventRule, original_event: dict, transform_input: bool = True) -> None:
+    if self.state != "ENABLED" or not self.event_pattern.get_pattern():
+        return
+    if not self.event_pattern.matches_event(original_event):
+        return
+    delivered_here = [t for t in self.targets if t["Arn"].split(":")[2] in ("lambda", "states")]
+    for target in delivered_here:
+        events.deliver(self.name, self.arn, target, original_event)
+    others = [t for t in self.targets if t not in delivered_here]
+    if others:  # moto's own deliveries (logs, SQS, buses)
+        every, self.targets = self.targets, others
+        try:
+            _original_send_to_targets(self, original_event, transform_input)
+        finally:
+            self.targets = every
+
+
 def apply() -> None:
+    BaseExecutionWorkerCommunication.terminated = _terminated
+    EventRule.send_to_targets = _send_to_targets
+    DBSnapshot.option_group_name = property(_snapshot_option_group)
+    RDSBackend.copy_db_snapshot = _copy_db_snapshot
+    OptionGroup.options = property(_options_with_flags)
     RDSResponse.describe_db_snapshots = _paged(_original_describe_db_snapshots, "DBSnapshots", "db_snapshot_identifier")
     RDSResponse.describe_db_cluster_snapshots = _paged(
         _original_describe_db_cluster_snapshots, "DBClusterSnapshots", "db_cluster_snapshot_identifier"

@@ -7,6 +7,7 @@ show what the code would meet without it. docs/local-aws.md lists them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -49,6 +50,44 @@ def _key_for_unencrypted_cluster_snapshot(params: dict[str, str], account: str, 
             "when copying an unencrypted DB cluster snapshot.")
 
 
+def _db_snapshot(identifier: str, account: str, region: str):
+    """A DB snapshot by identifier or ARN (of any region) in moto's state, with its region."""
+    parts = identifier.split(":")
+    if len(parts) == 7 and parts[0] == "arn":
+        region, identifier = parts[3], parts[6]
+    return rds_backends[account][region].database_snapshots.get(identifier), region
+
+
+def _copy_without_the_option_group_it_needs(params: dict[str, str], account: str, region: str) -> str | None:
+    if params.get("OptionGroupName"):
+        return None
+    snapshot, source_region = _db_snapshot(params.get("SourceDBSnapshotIdentifier", ""), account, region)
+    if snapshot is None or source_region == region:
+        return None
+    group = rds_backends[account][source_region].option_groups.get(snapshot.option_group_name or "")
+    kept = [o["OptionName"] for o in (group.options if group else []) if o["Persistent"] or o["Permanent"]]
+    if not kept:
+        return None
+    return f"The snapshot requires a target option group with the following options: [{', '.join(kept)}]"
+
+
+# Letters, digits and hyphens; a letter first; no two hyphens together, none last.
+_IDENTIFIER = re.compile(r"^[A-Za-z](-?[A-Za-z0-9])*$")
+
+
+def _invalid_identifier(parameter: str, max_len: int) -> Callable[[dict[str, str], str, str], str | None]:
+    """Refuses an identifier parameter outside RDS's rules (moto checks DB snapshot
+    identifiers itself, not cluster snapshot ones)."""
+    def refuses(params: dict[str, str], account: str, region: str) -> str | None:
+        value = params.get(parameter)
+        if value is None or (len(value) <= max_len and _IDENTIFIER.match(value)):
+            return None
+        return (f"The parameter {parameter} is not a valid identifier. Identifiers must begin with a letter; must "
+                f"contain only ASCII letters, digits, and hyphens; must be 1 to {max_len} characters; and must not "
+                "end with a hyphen or contain two consecutive hyphens.")
+    return refuses
+
+
 RULES = (
     Rule(
         name="copy_unencrypted_cluster_snapshot_with_key",
@@ -59,6 +98,40 @@ RULES = (
         "parameter, an error is returned.",
         source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html",
         refuses=_key_for_unencrypted_cluster_snapshot,
+        code_documented=False,
+    ),
+    Rule(
+        name="copy_across_regions_without_option_group",
+        action="rds:CopyDBSnapshot",
+        code="InvalidParameterValue",
+        status=400,
+        documented="OptionGroupName: If your source DB instance uses Transparent Data Encryption for Oracle or "
+        "Microsoft SQL Server, you must specify this option when copying across AWS Regions (and the new "
+        "option group must contain the persistent and permanent options of the original).",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBSnapshot.html",
+        refuses=_copy_without_the_option_group_it_needs,
+        code_documented=False,
+    ),
+    Rule(
+        name="cluster_snapshot_identifier",
+        action="rds:CreateDBClusterSnapshot",
+        code="InvalidParameterValue",
+        status=400,
+        documented="DBClusterSnapshotIdentifier: Must contain from 1 to 63 letters, numbers, or hyphens. First "
+        "character must be a letter. Can't end with a hyphen or contain two consecutive hyphens.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBClusterSnapshot.html",
+        refuses=_invalid_identifier("DBClusterSnapshotIdentifier", 63),
+        code_documented=False,
+    ),
+    Rule(
+        name="cluster_snapshot_copy_identifier",
+        action="rds:CopyDBClusterSnapshot",
+        code="InvalidParameterValue",
+        status=400,
+        documented="TargetDBClusterSnapshotIdentifier: Must contain from 1 to 63 letters, numbers, or hyphens. "
+        "First character must be a letter. Can't end with a hyphen or contain two consecutive hyphens.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html",
+        refuses=_invalid_identifier("TargetDBClusterSnapshotIdentifier", 63),
         code_documented=False,
     ),
 )

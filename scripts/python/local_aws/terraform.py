@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 # The services the module and its examples use, as the provider's endpoints block names them.
-SERVICES = ("cloudwatch", "cloudwatchlogs", "ec2", "events", "iam", "kms", "lambda", "rds", "s3", "sfn", "sns", "sqs",
+SERVICES = ("cloudwatch", "cloudwatchlogs", "ec2", "events", "iam", "kms", "lambda", "rds", "s3", "secretsmanager", "sfn", "sns", "sqs",
             "sts")
 
 

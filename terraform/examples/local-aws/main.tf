@@ -23,6 +23,7 @@ provider "aws" {
     lambda         = var.local_aws_endpoint
     rds            = var.local_aws_endpoint
     s3             = var.local_aws_endpoint
+    secretsmanager = var.local_aws_endpoint
     sfn            = var.local_aws_endpoint
     sns            = var.local_aws_endpoint
     sqs            = var.local_aws_endpoint

@@ -1,0 +1,112 @@
+//! The hourly `SnapshotAge` measurement. An EventBridge rule
+//! (`<prefix>-snapshot-age`, `rate(1 hour)`) invokes notify with
+//! `{"snapshot_age": {"databases": [...]}}`, the module's databases, whatever
+//! the backup schedule: CloudWatch evaluates alarms over at most a week of
+//! hourly periods, so an age put only when a weekly or monthly run ends would
+//! leave the no-recent-backup alarm without data for most of the interval.
+//!
+//! Each database with an available snapshot of ours gets its age (hours, the
+//! newest one); the run-wide `SnapshotAge` (no dimension, what the module's
+//! alarm watches) is the oldest of those, and is put only when every database
+//! has one: a database never backed up leaves the hour without data, which
+//! the alarm counts as breaching.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use backup_core::types::DatabaseKind;
+use backup_core::{Error, input};
+
+use crate::{Clients, Config, metrics};
+
+/// The input the `<prefix>-snapshot-age` rule hands notify.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotAgeRequest {
+    pub databases: Vec<String>,
+}
+
+/// Whether notify was invoked by the hourly rule.
+pub fn is_snapshot_age_request(event: &Value) -> bool {
+    event.get("snapshot_age").is_some()
+}
+
+/// Output of notify for the hourly measurement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotAgeReport {
+    /// Hours since each database's newest available snapshot of ours.
+    pub hours: HashMap<String, f64>,
+    /// The databases with no available snapshot of ours: no age for them, and
+    /// none run-wide.
+    pub without_snapshot: Vec<String>,
+    pub metrics_put: usize,
+}
+
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<SnapshotAgeReport, Error> {
+    let mut event = event;
+    let request: SnapshotAgeRequest = input::parse(event["snapshot_age"].take())?;
+    if let Some(i) = request.databases.iter().position(|db| db.trim().is_empty()) {
+        return Err(Error::invalid_input(
+            format!("snapshot_age.databases[{i}]"),
+            "must not be empty",
+        ));
+    }
+    let newest = metrics::newest_snapshots(
+        &clients.rds,
+        &config.settings,
+        &[DatabaseKind::Instance, DatabaseKind::Cluster],
+    )
+    .await?;
+    let now = Utc::now();
+    let (data, report) = measure(&request.databases, &newest, now);
+    let put = crate::put_metric_data(clients, config, data)
+        .await
+        .map_err(|failure| Error::NotificationFailed(format!("CloudWatch metrics: {failure}")))?;
+    if !report.without_snapshot.is_empty() {
+        tracing::warn!(
+            databases = %report.without_snapshot.join(", "),
+            "no available snapshot of ours: no SnapshotAge for these, nor run-wide"
+        );
+    }
+    Ok(SnapshotAgeReport {
+        metrics_put: put,
+        ..report
+    })
+}
+
+/// The `SnapshotAge` data of this hour, and what they say.
+pub fn measure(
+    databases: &[String],
+    newest: &HashMap<String, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> (Vec<aws_sdk_cloudwatch::types::MetricDatum>, SnapshotAgeReport) {
+    let mut hours = HashMap::new();
+    let mut without_snapshot = Vec::new();
+    for db in databases {
+        // Snapshot tags keep the identifier as configured; RDS identifiers are case-insensitive.
+        match newest.iter().find(|(source, _)| source.eq_ignore_ascii_case(db)) {
+            Some((_, created)) => {
+                hours.insert(db.clone(), metrics::age_hours(*created, now));
+            }
+            None => without_snapshot.push(db.clone()),
+        }
+    }
+    let mut data: Vec<_> = databases
+        .iter()
+        .filter_map(|db| hours.get(db).map(|h| metrics::snapshot_age(*h, Some(db), now)))
+        .collect();
+    if without_snapshot.is_empty()
+        && let Some(oldest) = hours.values().copied().reduce(f64::max)
+    {
+        data.push(metrics::snapshot_age(oldest, None, now));
+    }
+    let report = SnapshotAgeReport {
+        hours,
+        without_snapshot,
+        metrics_put: 0,
+    };
+    (data, report)
+}
