@@ -476,3 +476,33 @@ def exiting_bootstrap() -> bytes:
         info.external_attr = 0o755 << 16
         archive.writestr(info, "#!/bin/sh\necho 'crashing on purpose' >&2\nexit 7\n")
     return buffer.getvalue()
+
+
+class HistoryLimit(LocalAwsTest):
+    """Step Functions keeps 25,000 events of an execution's history and fails the execution at
+    the last one (States.Runtime); the local AWS does too, at a limit a test can set low."""
+
+    databases = {"prod-database-1": "postgres"}
+
+    def test_a_database_execution_over_the_limit_fails_and_the_run_names_it(self):
+        first = self.run_execution({"skip_export": True})
+        self.assertEqual(first.status, "SUCCEEDED", first.description)
+        [child] = first.children
+        limit = len(child.history) - 5
+        self.assertLess(len(first.history), limit)  # the run itself stays within it
+        control("PUT", "settings", {"sfn_history_limit": limit})
+        try:
+            run = self.run_execution({"skip_export": True})
+        finally:
+            control("PUT", "settings", {"sfn_history_limit": 25000})
+
+        self.assertEqual((run.status, run.description["error"]), ("FAILED", "BackupFailed"), run.description)
+        [child] = run.children
+        self.assertEqual(child.status, "FAILED")
+        self.assertEqual(len(child.history), limit)
+        last = child.history[-1]
+        self.assertEqual((last["id"], last["type"]), (limit, "ExecutionFailed"))
+        cause = f"The execution reached the maximum number of history events ({limit})."
+        self.assertEqual(last["executionFailedEventDetails"], {"error": "States.Runtime", "cause": cause})
+        [message] = self.sns_messages()[-1:]
+        self.assertIn(cause, message["Message"])

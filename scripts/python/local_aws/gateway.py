@@ -72,7 +72,8 @@ CONTROL_HELP = {
     "GET|DELETE /_gateway/slack": "the messages received, or clear them",
     "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes); "
     "slack_status, slack_delay_seconds (how the webhook answers); lambda_concurrency_quota (the account's "
-    "concurrent executions, default 1000); each refusal of local_aws/rules.py (1 on, 0 off)",
+    "concurrent executions, default 1000); sfn_history_limit (events a Standard execution keeps, default "
+    "25000); each refusal of local_aws/rules.py (1 on, 0 off)",
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
@@ -441,6 +442,7 @@ class Gateway:
     def default_settings(snapshot_limit: int) -> dict[str, int]:
         return {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit,
                 "slack_status": 200, "slack_delay_seconds": 0, "lambda_concurrency_quota": 1000,
+                "sfn_history_limit": 25_000,
                 **rules.default_settings()}
 
     def _update_settings(self, document) -> Response:
@@ -454,6 +456,7 @@ class Gateway:
         with self.lock:
             self.settings.update(document)
             apply_lambda_concurrency_quota(self.settings)
+            moto_patches.HISTORY_LIMIT["events"] = self.settings["sfn_history_limit"]
             return _json(self.settings)
 
     def _metric_data(self, region: str) -> list[dict]:
@@ -528,6 +531,7 @@ class Gateway:
             self.slack_messages.clear()
             self.settings = self.default_settings(self.snapshot_limit)
             apply_lambda_concurrency_quota(self.settings)
+            moto_patches.HISTORY_LIMIT["events"] = self.settings["sfn_history_limit"]
 
     def close(self):
         self.lambdas.stop_all()

@@ -34,6 +34,15 @@ option group's options come without `Persistent` and `Permanent`; RDS gives
 both (Oracle's `TDE` is both, SQL Server's persistent), and the patches take
 them from moto's own copy of RDS's option data (DescribeOptionGroupOptions).
 
+Step Functions keeps at most 25,000 events of a Standard execution's history:
+"If the event number 25,000 isn't ExecutionSucceeded, the ExecutionFailed event
+is logged and the state machine execution fails because of reaching the
+history limit" (Developer Guide, "Avoid reaching the history quota"); AWS names
+it `States.Runtime`, "The execution reached the maximum number of history
+events (25000)." moto has no limit; the patches apply it (the gateway setting
+`sfn_history_limit`), and every event after it is dropped. (A state's output
+over 256 KiB is moto's own `States.DataLimitExceeded`.)
+
 EventBridge: see local_aws/events.py. An ended Standard execution puts its
 status change on the default bus; a rule delivers to Lambda and Step Functions
 targets there; a disabled rule, or a schedule rule, matches no event (moto
@@ -59,7 +68,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-from moto.stepfunctions.parser.api import StateMachineType
+from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType, StateMachineType
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramError
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -75,6 +88,11 @@ _original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
 _original_sfn_from_error = StateTaskServiceSfn._from_error
 _original_copy_db_snapshot = RDSBackend.copy_db_snapshot
 _original_terminated = BaseExecutionWorkerCommunication.terminated
+_original_environment_init = Environment.__init__
+_original_add_event = EventManager.add_event
+_original_set_error = Environment.set_error
+# Events a Standard execution's history keeps (the gateway's setting sfn_history_limit).
+HISTORY_LIMIT = {"events": 25_000}
 _original_send_to_targets = EventRule.send_to_targets
 _STEPFUNCTIONS_MODEL = get_session().get_service_model("stepfunctions")
 _STEPFUNCTIONS_OPERATIONS = {xform_name(name): name for name in _STEPFUNCTIONS_MODEL.operation_names}
@@ -172,6 +190,40 @@ def _options_with_flags(self: OptionGroup) -> list[dict[str, Any]]:
     ]
 
 
+class HistoryLimitReached(Exception):
+    """Unwinds the state being evaluated once the history is full."""
+
+
+def _environment_init(self: Environment, *args, **kwargs) -> None:
+    _original_environment_init(self, *args, **kwargs)
+    # A frame (Map, Parallel) shares its parent's event manager: the one kept knows the root.
+    self.event_manager.root_environment = self
+
+
+def _add_event(self: EventManager, context, event_type, event_details=None, timestamp=None,
+               update_source_event_id: bool = True) -> int:
+    if getattr(self, "history_full", False):
+        return len(self._history_event_list)
+    root = getattr(self, "root_environment", None)
+    limit = HISTORY_LIMIT["events"]
+    if (root is None or root.execution_type != StateMachineType.STANDARD
+            or len(self._history_event_list) < limit - 1 or event_type == HistoryEventType.ExecutionSucceeded):
+        return _original_add_event(self, context, event_type, event_details, timestamp, update_source_event_id)
+    details = ExecutionFailedEventDetails(
+        error="States.Runtime", cause=f"The execution reached the maximum number of history events ({limit}).")
+    _original_add_event(self, context, HistoryEventType.ExecutionFailed, EventDetails(executionFailedEventDetails=details))
+    self.history_full = True
+    root.set_error(details)
+    raise HistoryLimitReached(details["cause"])
+
+
+def _set_error(self: Environment, error) -> None:
+    # Once the history is full its failure stands: moto's own handler would replace it.
+    if getattr(self.event_manager, "history_full", False) and isinstance(self._program_state, ProgramError):
+        return
+    _original_set_error(self, error)
+
+
 def _terminated(self: BaseExecutionWorkerCommunication) -> None:
     _original_terminated(self)
     execution = self.execution
@@ -197,6 +249,9 @@ def _send_to_targets(self: EventRule, original_event: dict, transform_input: boo
 
 
 def apply() -> None:
+    Environment.__init__ = _environment_init
+    EventManager.add_event = _add_event
+    Environment.set_error = _set_error
     BaseExecutionWorkerCommunication.terminated = _terminated
     EventRule.send_to_targets = _send_to_targets
     DBSnapshot.option_group_name = property(_snapshot_option_group)
