@@ -146,8 +146,9 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         ));
     }
     let option_group = match destination_option_group(clients, config, &source).await? {
-        Ok(option_group) => option_group,
-        Err(warning) => {
+        DestinationOptionGroup::NotNeeded => None,
+        DestinationOptionGroup::Configured(option_group) => Some(option_group),
+        DestinationOptionGroup::Missing { warning } => {
             tracing::warn!(%snapshot_id, destination_region = region, %warning, "copy skipped");
             return Ok(CopyOutcome::Skipped(CopySkipped { skipped: true, warning }));
         }
@@ -228,40 +229,50 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     Ok(CopyOutcome::Copied(record))
 }
 
-/// The destination option group the copy needs: `Ok(None)` when the snapshot's
-/// options need none, `Ok(Some(group))` when they do and one is configured,
-/// `Err(warning)` when they do and none is.
+/// What the snapshot's options ask of the copy's destination.
+enum DestinationOptionGroup {
+    NotNeeded,
+    /// The destination option group configured for the snapshot's.
+    Configured(String),
+    /// One is needed and none is configured: no copy, and this says why.
+    Missing {
+        warning: String,
+    },
+}
+
 async fn destination_option_group(
     clients: &Clients,
     config: &Config,
     source: &SnapshotRecord,
-) -> Result<Result<Option<String>, String>, Error> {
+) -> Result<DestinationOptionGroup, Error> {
     let engine = source.engine.to_ascii_lowercase();
     if source.kind != DatabaseKind::Instance || !ENGINES_WITH_PERSISTENT_OPTIONS.iter().any(|e| engine.starts_with(e)) {
-        return Ok(Ok(None));
+        return Ok(DestinationOptionGroup::NotNeeded);
     }
     // A default option group is empty and cannot be changed: nothing to keep.
     let Some(option_group) = clients
         .source
-        .snapshot_option_group(&source.snapshot_id)
+        .require_snapshot(DatabaseKind::Instance, &source.snapshot_id)
         .await?
+        .option_group
         .filter(|group| !group.starts_with("default:"))
     else {
-        return Ok(Ok(None));
+        return Ok(DestinationOptionGroup::NotNeeded);
     };
     let kept = clients.source.persistent_options(&option_group).await?;
     if kept.is_empty() {
-        return Ok(Ok(None));
+        return Ok(DestinationOptionGroup::NotNeeded);
     }
     if let Some(destination) = config.option_groups.get(&option_group.to_ascii_lowercase()) {
-        return Ok(Ok(Some(destination.clone())));
+        return Ok(DestinationOptionGroup::Configured(destination.clone()));
     }
-    Ok(Err(format!(
+    let warning = format!(
         "no copy to {region}: {snapshot} was taken with option group {option_group}, whose options {options}          (persistent or permanent) a copy must keep, and RDS copies it to another region only with an          option group there that has them; create one in {region} and name it in          cross_region_option_groups = {{ \"{option_group}\" = \"<its name>\" }}",
         region = config.destination_region,
         snapshot = source.snapshot_id,
         options = kept.join(", "),
-    )))
+    );
+    Ok(DestinationOptionGroup::Missing { warning })
 }
 
 /// The quota pre-check passed (or could not be read), so `SnapshotQuotaExceeded`

@@ -50,6 +50,8 @@ pub struct SnapshotInfo {
     pub percent_progress: Option<i32>,
     /// For a cross-region copy: the ARN of its source, as RDS reports it.
     pub source_arn: Option<String>,
+    /// The option group a DB snapshot was taken with (cluster snapshots have none).
+    pub option_group: Option<String>,
     pub tags: Vec<Tag>,
 }
 
@@ -75,6 +77,7 @@ impl From<&DbSnapshot> for SnapshotInfo {
             created_at: s.snapshot_create_time().and_then(to_chrono),
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_snapshot_identifier().map(str::to_owned),
+            option_group: s.option_group_name().map(str::to_owned),
             tags: s.tag_list().to_vec(),
         }
     }
@@ -94,6 +97,7 @@ impl From<&DbClusterSnapshot> for SnapshotInfo {
             created_at: s.snapshot_create_time().and_then(to_chrono),
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_cluster_snapshot_arn().map(str::to_owned),
+            option_group: None,
             tags: s.tag_list().to_vec(),
         }
     }
@@ -433,23 +437,6 @@ impl Rds {
                     .and_then(|out| out.db_cluster_snapshots().first().map(SnapshotInfo::from)))
             }
         }
-    }
-
-    /// The option group a DB snapshot was taken with (None: RDS names none).
-    pub async fn snapshot_option_group(&self, snapshot_id: &str) -> Result<Option<String>, Error> {
-        let action = "DescribeDBSnapshots";
-        let out = self
-            .client
-            .describe_db_snapshots()
-            .db_snapshot_identifier(snapshot_id)
-            .send()
-            .await
-            .map_err(|err| AwsFailure::from_sdk(action, &err))?;
-        Ok(out
-            .db_snapshots()
-            .first()
-            .and_then(|s| s.option_group_name())
-            .map(str::to_owned))
     }
 
     /// The options of an option group that cannot leave it (persistent or

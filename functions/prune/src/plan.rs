@@ -127,6 +127,7 @@ mod tests {
             created_at: Some(testing::start_time() - Duration::days(age_days)),
             percent_progress: None,
             source_arn: None,
+            option_group: None,
             tags: tag_list,
         }
     }

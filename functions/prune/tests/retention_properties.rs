@@ -88,6 +88,7 @@ fn snapshot(index: usize, spec: &Spec, settings: &ModuleSettings) -> SnapshotInf
         created_at: spec.age_hours.map(|h| testing::start_time() - Duration::hours(h)),
         percent_progress: None,
         source_arn: None,
+        option_group: None,
         tags: tag_list,
     }
 }

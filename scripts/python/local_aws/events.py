@@ -76,8 +76,8 @@ def _json_path(event: dict, path: str) -> Any:
     return value
 
 
-def target_input(target: dict, event: dict) -> str:
-    """The input EventBridge hands a target for this event."""
+def target_input(target: dict, event: dict, rule_arn: str | None = None) -> str:
+    """The input EventBridge hands a target for this event, matched by the rule `rule_arn`."""
     if target.get("Input") is not None:
         return target["Input"]
     if target.get("InputPath"):
@@ -86,7 +86,7 @@ def target_input(target: dict, event: dict) -> str:
     if transformer:
         text = transformer["InputTemplate"]
         values = {name: _json_path(event, path) for name, path in transformer.get("InputPathsMap", {}).items()}
-        values.update({"aws.events.rule-arn": event.get("rule-arn"), "aws.events.event": json.dumps(event),
+        values.update({"aws.events.rule-arn": rule_arn, "aws.events.event": json.dumps(event),
                        "aws.events.event.ingestion-time": event.get("time")})
         for name, value in values.items():
             # A string goes in as its text (the template quotes it where it wants a JSON string).
@@ -100,7 +100,7 @@ def deliver(rule_name: str, rule_arn: str, target: dict, event: dict, wait: bool
     """Hands one target its input, as EventBridge does: in the background, or (`wait`)
     before returning what was delivered: the rule, the target, the input and, for a
     state machine, the execution started."""
-    payload = target_input(target, {**event, "rule-arn": rule_arn} if "InputTransformer" in target else event)
+    payload = target_input(target, event, rule_arn)
     arn = target["Arn"]
     record = {"rule": rule_name, "target": arn, "input": payload, "at": time.time()}
     with _lock:
