@@ -32,9 +32,14 @@ resource "aws_cloudwatch_metric_alarm" "backup_failure" {
 # SnapshotAge is measured every hour, whatever backup_schedule is: CloudWatch evaluates at most
 # 7 days of periods (PutMetricAlarm: Period x EvaluationPeriods <= 604,800 s), so an age put only
 # when a weekly or monthly run ends would leave the alarm without data most of the time.
-# Notify measures it (functions/notify/src/age.rs) from the module's databases, given here.
+# Notify measures it (functions/notify/src/age.rs) from the module's databases, given here, at
+# the time the rule fired (the event's `time`: EventBridge fills in <time>). jsonencode would
+# escape the placeholder's angle brackets, so it goes in after.
 locals {
-  snapshot_age_input = jsonencode({ snapshot_age = { databases = local.databases } })
+  snapshot_age_input = replace(
+    jsonencode({ snapshot_age = { databases = local.databases, at = "EVENT_TIME" } }),
+    "\"EVENT_TIME\"", "\"<time>\""
+  )
 }
 
 resource "aws_cloudwatch_event_rule" "snapshot_age" {
@@ -45,14 +50,18 @@ resource "aws_cloudwatch_event_rule" "snapshot_age" {
 }
 
 resource "aws_cloudwatch_event_target" "snapshot_age" {
-  rule  = aws_cloudwatch_event_rule.snapshot_age.name
-  arn   = aws_lambda_function.backup["notify"].arn
-  input = local.snapshot_age_input
+  rule = aws_cloudwatch_event_rule.snapshot_age.name
+  arn  = aws_lambda_function.backup["notify"].arn
+
+  input_transformer {
+    input_paths    = { time = "$.time" }
+    input_template = local.snapshot_age_input
+  }
 
   lifecycle {
     precondition {
       condition     = length(local.snapshot_age_input) <= 8192
-      error_message = "The ${length(local.databases)} databases make the snapshot-age rule's input ${length(local.snapshot_age_input)} characters; EventBridge takes at most 8192 (PutTargets, Target.Input). Split the databases among module instances."
+      error_message = "The ${length(local.databases)} databases make the snapshot-age rule's input ${length(local.snapshot_age_input)} characters; EventBridge takes at most 8192 (PutTargets, InputTransformer.InputTemplate). Split the databases among module instances."
     }
   }
 }

@@ -83,11 +83,17 @@ def after(change: dict) -> dict:
     return change["change"]["after"]
 
 
+def target_input(target: dict) -> str:
+    """A rule target's constant input, or its input transformer's template."""
+    transformers = target.get("input_transformer") or [{}]
+    return target.get("input") or transformers[0].get("input_template") or "{}"
+
+
 def hourly_age_measurements(plan: dict) -> int:
     """Every how many hours the module measures SnapshotAge on its own: the schedule of
     the rule whose target hands notify a `snapshot_age` input (0: no such rule)."""
     targets = [after(t) for t in resources(plan, "aws_cloudwatch_event_target")
-               if "snapshot_age" in json.loads(after(t).get("input") or "{}")]
+               if "snapshot_age" in json.loads(target_input(after(t)))]
     if not targets:
         return 0
     [target] = targets
@@ -221,9 +227,12 @@ class TerraformModuleTest(unittest.TestCase):
         for permission in permissions.values():
             self.assertEqual((permission["principal"], permission["function_name"]),
                              ("events.amazonaws.com", "nestedphoenix-production-notify"))
-        age_input = json.loads(after(next(t for t in resources(plan, "aws_cloudwatch_event_target")
-                                          if after(t)["rule"] == "nestedphoenix-production-snapshot-age"))["input"])
-        self.assertEqual(age_input, {"snapshot_age": {"databases": ["prod-database-1", "prod-database-2"]}})
+        age_target = after(next(t for t in resources(plan, "aws_cloudwatch_event_target")
+                                if after(t)["rule"] == "nestedphoenix-production-snapshot-age"))
+        # The databases, and the time the rule fired (EventBridge fills in <time>).
+        self.assertEqual(json.loads(target_input(age_target)),
+                         {"snapshot_age": {"databases": ["prod-database-1", "prod-database-2"], "at": "<time>"}})
+        self.assertEqual(age_target["input_transformer"][0]["input_paths"], {"time": "$.time"})
         [key] = resources(plan, "aws_kms_key")
         self.assertTrue(after(key)["enable_key_rotation"])
         [subscription] = resources(plan, "aws_sns_topic_subscription")

@@ -26,6 +26,7 @@ pub const NO_EXECUTION: &str = "(none)";
 pub fn invocation_span(event: &Value) -> tracing::Span {
     let execution_id = event
         .pointer("/execution/execution_id")
+        .or_else(|| event.pointer("/report/execution/execution_id"))
         .or_else(|| event.pointer("/detail/executionArn"))
         .and_then(Value::as_str)
         .unwrap_or(NO_EXECUTION);
@@ -146,7 +147,7 @@ mod tests {
         assert_eq!(line["fields"]["snapshot_id"], "s1");
         let line = logged_within(json!({"snapshot": {"db_identifier": "db2"}, "execution": execution}));
         assert_eq!(line["span"]["db_identifier"], "db2");
-        let line = logged_within(json!({"execution": execution, "results": []}));
+        let line = logged_within(json!({"report": {"execution": execution, "results": []}}));
         assert_eq!(
             (&line["span"]["execution_id"], &line["span"]["db_identifier"]),
             (&json!(run), &json!(WHOLE_RUN))

@@ -1,6 +1,7 @@
 //! The hourly `SnapshotAge` measurement. An EventBridge rule
 //! (`<prefix>-snapshot-age`, `rate(1 hour)`) invokes notify with
-//! `{"snapshot_age": {"databases": [...]}}`, the module's databases, whatever
+//! `{"snapshot_age": {"databases": [...], "at": "<the event's time>"}}`, the
+//! module's databases, whatever
 //! the backup schedule: CloudWatch evaluates alarms over at most a week of
 //! hourly periods, so an age put only when a weekly or monthly run ends would
 //! leave the no-recent-backup alarm without data for most of the interval.
@@ -27,6 +28,8 @@ use crate::{Clients, Config, metrics};
 #[serde(deny_unknown_fields)]
 pub struct SnapshotAgeRequest {
     pub databases: Vec<String>,
+    /// When the rule fired (the scheduled event's `time`): ages are measured at it.
+    pub at: DateTime<Utc>,
 }
 
 /// Whether notify was invoked by the hourly rule.
@@ -60,8 +63,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         &[DatabaseKind::Instance, DatabaseKind::Cluster],
     )
     .await?;
-    let now = Utc::now();
-    let (data, report) = measure(&request.databases, &newest, now);
+    let (data, report) = measure(&request.databases, &newest, request.at);
     crate::put_metric_data(clients, config, data)
         .await
         .map_err(|failure| Error::NotificationFailed(format!("CloudWatch metrics: {failure}")))?;

@@ -88,6 +88,10 @@ impl Ending {
 
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<EndedReport, Error> {
     let event: EventBridgeEvent<ExecutionStatusChange> = input::parse(event)?;
+    // When the run ended, on EventBridge's clock: the failure's data point is put at that time.
+    let ended_at = event
+        .time
+        .ok_or_else(|| Error::invalid_input("time", "is required (EventBridge sets it on every event)"))?;
     let change = event.detail;
     if !ENDED_BADLY.contains(&change.status.as_str()) {
         return Err(Error::invalid_input(
@@ -136,7 +140,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         status: &change.status,
         failed_count: 0,
     };
-    let failure = crate::metrics::run_failure(Utc::now());
+    let failure = crate::metrics::run_failure(ended_at);
     let (published, metrics, (slack, _)) = futures_util::future::join3(
         crate::publish_message(clients, config, message),
         crate::put_metric_data(clients, config, vec![failure]),

@@ -45,7 +45,7 @@ use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::summary::{NotifyRequest, RunReport, Summary};
+use crate::summary::{NotifyRequest, RunNotification, RunReport, Summary};
 
 /// Slack gets this long to answer; the SNS message is already out by then.
 pub const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -227,23 +227,26 @@ pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value)
 }
 
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<NotifyResult, Error> {
-    let request: NotifyRequest = input::parse(event)?;
+    let RunNotification {
+        report: request,
+        notified_at,
+    } = input::parse(event)?;
     for (i, run) in request.results.iter().enumerate() {
         if run.db_identifier.trim().is_empty() {
             return Err(Error::invalid_input(
-                format!("results[{i}].db_identifier"),
+                format!("report.results[{i}].db_identifier"),
                 "must not be empty",
             ));
         }
         if run.execution_name.trim().is_empty() {
             return Err(Error::invalid_input(
-                format!("results[{i}].execution_name"),
+                format!("report.results[{i}].execution_name"),
                 "must not be empty",
             ));
         }
     }
     let (request, newest) = read_run(clients, config, request).await;
-    let summary = Summary::new(&request, &config.settings, &clients.rds.region, Utc::now());
+    let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at);
     let subject = summary.subject();
 
     let (metrics, published, (slack, slack_error)) = futures_util::future::join3(

@@ -31,8 +31,18 @@ pub struct Report<R> {
     pub run_error: Option<StepError>,
 }
 
-/// Input of `notify`: each database's execution, as the run's Map recorded it.
+/// The run's report as the Map recorded it: each database's execution.
 pub type NotifyRequest = Report<DatabaseRun>;
+
+/// Input of `notify` from the run's `Notify` state: the report, and when the
+/// state was entered (`$$.State.EnteredTime`): the run's duration and the ages
+/// it reports are measured at that time, on Step Functions' clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunNotification {
+    pub report: NotifyRequest,
+    pub notified_at: DateTime<Utc>,
+}
 /// What `notify` reports: each database's result, read from its execution.
 pub type RunReport = Report<ItemResult>;
 

@@ -49,14 +49,14 @@ impl Run {
 
     /// The run without database `index`.
     fn without(mut self, index: usize) -> Self {
-        self.event["results"].as_array_mut().unwrap().remove(index);
+        self.event["report"]["results"].as_array_mut().unwrap().remove(index);
         self.outputs.remove(index);
         self
     }
 
     /// Step Functions: each database's execution succeeded with its output.
     fn executions(&self) -> Rule {
-        let outputs: HashMap<String, String> = self.event["results"]
+        let outputs: HashMap<String, String> = self.event["report"]["results"]
             .as_array()
             .unwrap()
             .iter()
@@ -119,10 +119,15 @@ fn publish_ok(recorded: &Recorded) -> Rule {
     })
 }
 
-/// The newest snapshot of prod-database-1 of ours: 30 minutes before "now".
+/// When the fixture's run reached its Notify state (`notified_at`).
+fn notified_at() -> chrono::DateTime<chrono::Utc> {
+    serde_json::from_value(fixture("notify-request.json")["notified_at"].clone()).unwrap()
+}
+
+/// The newest snapshot of prod-database-1 of ours: 30 minutes before the run's notification.
 fn snapshot_listing() -> Rule {
     mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| {
-        let created = chrono::Utc::now() - chrono::Duration::minutes(30);
+        let created = notified_at() - chrono::Duration::minutes(30);
         DescribeDbSnapshotsOutput::builder()
             .db_snapshots(
                 DbSnapshot::builder()
@@ -282,7 +287,8 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
         None,
         "no snapshot of ours listed"
     );
-    assert!(metric(&metrics, "BackupDuration", None).unwrap() > 0.0);
+    // The run's duration ends when the run reached Notify (2026-11-24T02:14:07.118Z).
+    assert_eq!(metric(&metrics, "BackupDuration", None), Some(846.656));
 
     // SNS: subject within limits, body naming database, step and cause.
     let message = rec.published.lock().unwrap()[0].clone();
@@ -417,7 +423,7 @@ async fn an_unreadable_snapshot_listing_only_drops_snapshot_age() {
 async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
     let mut run = Run::fixture().without(1);
     run.event.as_object_mut().unwrap().remove("prune");
-    run.event["prune_error"] = json!({"step": "prune", "Error": "Throttled", "Cause": "{\"errorType\":\"Throttled\",\"errorMessage\":\"DeleteDBSnapshot failed: Throttling: Rate exceeded\"}"});
+    run.event["report"]["prune_error"] = json!({"step": "prune", "Error": "Throttled", "Cause": "{\"errorType\":\"Throttled\",\"errorMessage\":\"DeleteDBSnapshot failed: Throttling: Rate exceeded\"}"});
 
     let (result, rec) = notify_without_slack(run, &[]).await;
 
@@ -437,8 +443,8 @@ async fn a_failed_prune_fails_the_run_and_counts_as_a_failure() {
 #[tokio::test]
 async fn a_database_prune_left_alone_for_want_of_a_recent_snapshot_fails_the_run() {
     let mut run = Run::fixture().without(1);
-    run.event["prune"]["max_snapshot_age_hours"] = json!(30);
-    run.event["prune"]["regions"][0]["stale"] = json!([
+    run.event["report"]["prune"]["max_snapshot_age_hours"] = json!(30);
+    run.event["report"]["prune"]["regions"][0]["stale"] = json!([
         {"db_identifier": "prod-database-9", "newest_created_at": "2026-11-20T02:00:00Z"}
     ]);
 
@@ -541,7 +547,7 @@ async fn a_stopped_run_is_a_failure_even_without_results() {
     let mut run = Run::fixture().without(2).without(1).without(0);
     run.event.as_object_mut().unwrap().remove("prune");
     // As the run's Select step catches select's error: a Lambda error document as Cause.
-    run.event["run_error"] = json!({"Error": "InvalidInput", "Cause": "{\"errorType\":\"InvalidInput\",\"errorMessage\":\"input dry_run is invalid: must be true or false, not \\\"yes\\\"\"}"});
+    run.event["report"]["run_error"] = json!({"Error": "InvalidInput", "Cause": "{\"errorType\":\"InvalidInput\",\"errorMessage\":\"input dry_run is invalid: must be true or false, not \\\"yes\\\"\"}"});
 
     let (result, rec) = notify_without_slack(run, &[]).await;
 
@@ -563,7 +569,7 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
     let rds =
         mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| DescribeDbSnapshotsOutput::builder().build());
     let mut run = Run::fixture();
-    let (run_template, output_template) = (run.event["results"][0].clone(), run.outputs[0].clone());
+    let (run_template, output_template) = (run.event["report"]["results"][0].clone(), run.outputs[0].clone());
     let (mut runs, mut outputs) = (Vec::new(), Vec::new());
     for i in 0..400 {
         let (mut database, mut output) = (run_template.clone(), output_template.clone());
@@ -573,7 +579,7 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
         runs.push(database);
         outputs.push(output);
     }
-    run.event["results"] = json!(runs);
+    run.event["report"]["results"] = json!(runs);
     run.outputs = outputs;
     let sfn = run.executions();
 
@@ -674,8 +680,8 @@ async fn an_unusable_webhook_fails_only_slack() {
 #[test]
 fn subjects_stay_within_sns_limits() {
     let mut run = Run::fixture();
-    run.event["execution"]["execution_id"] = json!(TOPIC);
-    let request: NotifyRequest = serde_json::from_value(run.event).unwrap();
+    run.event["report"]["execution"]["execution_id"] = json!(TOPIC);
+    let request: NotifyRequest = serde_json::from_value(run.event["report"].take()).unwrap();
     let results: Vec<ItemResult> = run
         .outputs
         .into_iter()
@@ -696,14 +702,17 @@ fn subjects_stay_within_sns_limits() {
 #[tokio::test]
 async fn malformed_input_names_the_field_without_sending_anything() {
     let mut event = fixture("notify-request.json");
-    event["results"][1].as_object_mut().unwrap().remove("db_identifier");
+    event["report"]["results"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("db_identifier");
     let err = handle(&clients(&[], &[], &[], &[], Duration::from_secs(1)), &config(), event)
         .await
         .unwrap_err();
     assert_eq!(err.error_type().as_str(), "InvalidInput");
     assert_eq!(
         err.to_string(),
-        "input results[1].db_identifier is invalid: is required"
+        "input report.results[1].db_identifier is invalid: is required"
     );
 }
 
@@ -754,7 +763,7 @@ async fn a_database_whose_execution_failed_or_was_stopped_is_a_failure_naming_wh
 #[tokio::test]
 async fn a_database_whose_execution_never_started_reports_the_runs_error() {
     let mut run = Run::fixture();
-    run.event["results"][2]["error"] = json!({
+    run.event["report"]["results"][2]["error"] = json!({
         "step": "start_database_execution",
         "Error": "StepFunctions.ExecutionLimitExceeded",
         "Cause": "Maximum number of running executions reached"
@@ -949,11 +958,12 @@ async fn a_run_that_ended_outside_its_error_handling_is_reported_once_with_the_r
         ] {
             assert!(message.contains(&expected), "{file}: {expected:?} not in {message}");
         }
-        assert_eq!(
-            metric(&rec.metrics.lock().unwrap(), "BackupFailure", None),
-            Some(1.0),
-            "{file}"
-        );
+        let metrics = rec.metrics.lock().unwrap();
+        assert_eq!(metric(&metrics, "BackupFailure", None), Some(1.0), "{file}");
+        // The failure is put at the time the run ended (the event's), not at notify's own.
+        let put_at = metrics[0].timestamp().map(|t| t.to_millis().unwrap());
+        let ended_at = chrono::DateTime::parse_from_rfc3339(fixture(file)["time"].as_str().unwrap()).unwrap();
+        assert_eq!(put_at, Some(ended_at.timestamp_millis()), "{file}");
     }
 }
 
@@ -1055,8 +1065,10 @@ async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_
             )
             .build()
     });
+    // Ages are measured at the time the rule fired, not at notify's own.
+    let at = chrono::Utc::now() + chrono::Duration::hours(10);
     for (databases, run_wide) in [
-        (json!(["prod-database-1", "ledger"]), Some(50.0)),
+        (json!(["prod-database-1", "ledger"]), Some(60.0)),
         // A database never backed up: no age of its own, and none run-wide.
         (json!(["prod-database-1", "ledger", "never-backed-up"]), None),
     ] {
@@ -1064,17 +1076,21 @@ async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_
         let cw = put_metrics_ok(&rec);
         let clients = clients(&[&cw], &[], &[&instances, &clusters], &[], Duration::from_secs(5));
 
-        let output = handle_invocation(&clients, &config(), json!({"snapshot_age": {"databases": databases}}))
-            .await
-            .unwrap();
+        let output = handle_invocation(
+            &clients,
+            &config(),
+            json!({"snapshot_age": {"databases": databases, "at": at}}),
+        )
+        .await
+        .unwrap();
 
         let Output::SnapshotAge(report) = output else {
             panic!("not a snapshot-age report: {output:?}")
         };
         let data = rec.metrics.lock().unwrap();
         let hours = |db| metric(&data, "SnapshotAge", db).map(|h| h.round());
-        assert_eq!(hours(Some("prod-database-1")), Some(2.0));
-        assert_eq!(hours(Some("ledger")), Some(50.0));
+        assert_eq!(hours(Some("prod-database-1")), Some(12.0));
+        assert_eq!(hours(Some("ledger")), Some(60.0));
         assert_eq!(hours(Some("never-backed-up")), None);
         assert_eq!(hours(None), run_wide);
         assert_eq!(report.metrics_put, data.len());
@@ -1090,7 +1106,7 @@ async fn a_snapshot_age_request_without_databases_names_the_field() {
     for (event, field) in [
         (json!({"snapshot_age": {}}), "databases"),
         (
-            json!({"snapshot_age": {"databases": ["ok", " "]}}),
+            json!({"snapshot_age": {"databases": ["ok", " "], "at": "2026-11-24T03:00:00Z"}}),
             "snapshot_age.databases[1]",
         ),
     ] {

@@ -272,6 +272,9 @@ def create_event_rules(events, planned: module_plan.Planned, created: dict[str, 
         entry = {"Id": key, "Arn": created[kind][name]}
         if target.get("input"):
             entry["Input"] = target["input"]
+        for transformer in target.get("input_transformer") or []:
+            entry["InputTransformer"] = {"InputPathsMap": transformer.get("input_paths") or {},
+                                         "InputTemplate": transformer["input_template"]}
         if kind == "state_machine":
             entry["RoleArn"] = created["role"]["schedule"]
         events.put_targets(Rule=target["rule"], Targets=[entry])
