@@ -8,7 +8,7 @@ import json
 import time
 import unittest
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from demo.follow import database_results, read
@@ -23,6 +23,13 @@ MANAGED_BY = "database-backup:managed-by"
 SOURCE_DB = "database-backup:source-db"
 # Other settings a test module deploys or reads the module's plan of (test_definition's).
 ALSO_PLANNED: list[Settings] = []
+# The local AWS's clock in these tests: 10 simulated minutes a real second, so that a
+# 20 GB database's snapshot (3 minutes), copy (8) and export (17) pass through their
+# statuses and every wait loop polls (local_aws/operations.py has the model).
+CLOCK_SCALE = 600
+# How often the tests' waits poll, and their bound (simulated seconds).
+POLL_INTERVAL_SECONDS = 30
+WAIT_TIMEOUT_SECONDS = 6 * 3600
 
 
 endpoint = gateway.local_endpoint
@@ -30,6 +37,11 @@ endpoint = gateway.local_endpoint
 
 def control(method: str, path: str, document: object | None = None):
     return gateway.control(endpoint(), method, path, document)
+
+
+def now() -> datetime:
+    """The local AWS's time (its clock runs CLOCK_SCALE times faster than the real one)."""
+    return datetime.fromisoformat(control("GET", "clock")["now"])
 
 
 class Execution:
@@ -93,10 +105,12 @@ class LocalAwsTest(unittest.TestCase):
     databases: dict[str, str] = {"prod-database-1": "postgres", "prod-database-2": "mysql"}
     # Whether the test's databases (and so their snapshots) are encrypted.
     storage_encrypted = True
+    clock_scale = CLOCK_SCALE
 
     def setUp(self):
         endpoint()
         control("POST", "reset")
+        control("PUT", "settings", {"clock_scale": self.clock_scale})
         self.aws = Aws(endpoint())
         self.rds = self.aws.client("rds", SOURCE)
         self.rds_destination = self.aws.client("rds", DESTINATION)
@@ -111,12 +125,12 @@ class LocalAwsTest(unittest.TestCase):
 
     @classmethod
     def deploy_settings(cls) -> Settings:
-        """The test's settings, its databases (Aurora clusters apart), every wait polling each
-        second for at most 10 minutes."""
+        """The test's settings, its databases (Aurora clusters apart), every wait polling every
+        POLL_INTERVAL_SECONDS for at most WAIT_TIMEOUT_SECONDS."""
         clusters = tuple(db for db, engine in cls.databases.items() if engine.startswith("aurora"))
         instances = tuple(db for db in cls.databases if db not in clusters)
-        return cls.settings.with_(db_identifiers=instances, cluster_identifiers=clusters, poll_interval_seconds=1,
-                                   wait_timeout_seconds=600)
+        return cls.settings.with_(db_identifiers=instances, cluster_identifiers=clusters, poll_interval_seconds=POLL_INTERVAL_SECONDS,
+                                   wait_timeout_seconds=WAIT_TIMEOUT_SECONDS)
 
     def create_database(self, db: str, engine: str):
         """A DB instance, or an Aurora DB cluster for an `aurora-*` engine."""
@@ -150,8 +164,16 @@ class LocalAwsTest(unittest.TestCase):
     def make_snapshot(self, db: str, snapshot_id: str, age_days: float, tags: list[dict]):
         """A snapshot made before this run, `age_days` old."""
         self.rds.create_db_snapshot(DBInstanceIdentifier=db, DBSnapshotIdentifier=snapshot_id, Tags=tags)
-        created = datetime.now(UTC) - timedelta(days=age_days)
+        created = now() - timedelta(days=age_days)
         control("POST", "rds/snapshot-created", {"region": SOURCE, "snapshot_id": snapshot_id, "created": created.isoformat()})
+
+    def available(self, snapshot_id: str, rds=None, timeout: float = 30) -> dict:
+        """A DB snapshot once it is available (on the clock, RDS takes its time)."""
+        deadline = time.monotonic() + timeout
+        while (snapshot := self.manual_snapshots(rds)[snapshot_id])["Status"] != "available":
+            self.assertLess(time.monotonic(), deadline, f"{snapshot_id} still {snapshot['Status']} after {timeout} s")
+            time.sleep(0.1)
+        return snapshot
 
     def manual_snapshots(self, rds=None) -> dict[str, dict]:
         snapshots = (rds or self.rds).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
@@ -192,17 +214,18 @@ class LocalAwsTest(unittest.TestCase):
         return [m["message"] for m in control("GET", "slack")]
 
     def metric(self, name: str, db: str) -> float | None:
-        """The sum of a database's metric in the last hour. (moto ignores an
-        empty dimension filter, so the aggregate metrics are not read here.)"""
+        """The sum of a database's metric in the last two weeks (a test's runs span hours
+        on the clock). (moto ignores an empty dimension filter, so the aggregate metrics
+        are not read here.)"""
         cloudwatch = self.aws.client("cloudwatch", SOURCE)
-        now = datetime.now(UTC)
+        at = now()
         points = cloudwatch.get_metric_statistics(
             Namespace="CustomMetrics/DatabaseBackup",
             MetricName=name,
             Dimensions=[{"Name": "DatabaseIdentifier", "Value": db}],
-            StartTime=now - timedelta(hours=1),
-            EndTime=now + timedelta(minutes=5),
-            Period=3600,
+            StartTime=at - timedelta(days=14),
+            EndTime=at + timedelta(minutes=5),
+            Period=86400,
             Statistics=["Sum"],
         )["Datapoints"]
         return sum(p["Sum"] for p in points) if points else None

@@ -333,7 +333,8 @@ class DestinationRegionDown(LocalAwsTest):
         self.assertEqual(run.status, "FAILED")
         item = run.results()["prod-database-1"]
         self.assertIn(item["snapshot"]["snapshot_id"], self.manual_snapshots())
-        self.assertEqual(item["export"]["status"].lower(), "complete")
+        task = self.rds.describe_export_tasks(ExportTaskIdentifier=item["export"]["export_task_id"])["ExportTasks"][0]
+        self.assertEqual(task["Status"], "COMPLETE")
         error = item["copy_error"]
         self.assertEqual((error["step"], error["Error"]), ("copy", "AwsUnavailable"))
         self.assertIn("CopyDBSnapshot", error["Cause"])

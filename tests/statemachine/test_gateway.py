@@ -304,6 +304,18 @@ class AwsRefusals(GatewayTest):
         control("PUT", "settings", {"cluster_snapshot_identifier": 0})
         source.create_db_cluster_snapshot(DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=f"{cluster}-1")
 
+    def test_bucket_names_are_held_to_s3_rules(self):
+        s3 = self.aws.client("s3", SOURCE)
+        for bad in ("Capitals", "ab", "two..periods", "192.168.1.1", "xn--punycode", "an-access-point-s3alias",
+                    "-hyphen-first", "under_score"):
+            with self.subTest(bucket=bad), self.assertRaises(botocore.exceptions.ClientError) as refused:
+                s3.create_bucket(Bucket=bad)
+            self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidBucketName")
+            self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        s3.create_bucket(Bucket="prod-db-backups.123456789012-1")
+        control("PUT", "settings", {"bucket_name": 0})
+        s3.create_bucket(Bucket="under_score")
+
     def test_a_reservation_that_leaves_fewer_than_100_unreserved_executions_is_refused(self):
         self.create_function()
         self.lambda_client.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=1)

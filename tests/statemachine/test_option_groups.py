@@ -26,7 +26,8 @@ class OracleWithTde(LocalAwsTest):
                                     StorageEncrypted=True, OptionGroupName=GROUP, LicenseModel="bring-your-own-license")
 
     def test_the_local_aws_refuses_a_copy_without_the_option_group_as_rds_does(self):
-        snapshot = self.rds.create_db_snapshot(DBInstanceIdentifier="ledger", DBSnapshotIdentifier="by-hand")["DBSnapshot"]
+        self.rds.create_db_snapshot(DBInstanceIdentifier="ledger", DBSnapshotIdentifier="by-hand")
+        snapshot = self.available("by-hand")
         self.assertEqual(snapshot["OptionGroupName"], GROUP)
         with self.assertRaises(ClientError) as refused:
             self.rds_destination.copy_db_snapshot(SourceDBSnapshotIdentifier=snapshot["DBSnapshotArn"],

@@ -1,17 +1,22 @@
 """The hourly SnapshotAge measurement: notify invoked with the input the module's
-`<prefix>-snapshot-age` rule gives it (the module's databases), as EventBridge
-hands a constant input to a Lambda target, whatever the backup schedule."""
+`<prefix>-snapshot-age` rule gives it (the module's databases and the time the
+rule fired, through the target's input transformer), whatever the backup
+schedule. Ages are compared in whole hours: the local AWS's clock keeps real
+time here (clock_scale 0), so that the test's own seconds do not count."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from harness import LocalAwsTest, Settings, control, planned
+from datetime import datetime
+
+from harness import LocalAwsTest, Settings, control, now, planned
 
 
 class HourlySnapshotAge(LocalAwsTest):
     databases = {"prod-database-1": "postgres", "prod-database-2": "mysql"}
+    clock_scale = 0
 
     def measure(self) -> dict:
         """Invokes notify as the hourly rule does; its report."""
@@ -19,8 +24,11 @@ class HourlySnapshotAge(LocalAwsTest):
         rule = plan.resource("aws_cloudwatch_event_rule.snapshot_age")
         target = plan.resource("aws_cloudwatch_event_target.snapshot_age")
         self.assertEqual((rule["schedule_expression"], target["rule"]), ("rate(1 hour)", rule["name"]))
+        [transformer] = target["input_transformer"]
+        self.assertEqual(transformer["input_paths"], {"time": "$.time"})
+        fired = transformer["input_template"].replace("<time>", now().strftime("%Y-%m-%dT%H:%M:%SZ"))
         answer = self.aws.client("lambda").invoke(FunctionName=self.deployment.function_arns["notify"],
-                                                   Payload=target["input"].encode())
+                                                   Payload=fired.encode())
         payload = json.loads(answer["Payload"].read())
         self.assertNotIn("FunctionError", answer, payload)
         return payload
@@ -50,6 +58,7 @@ class HourlySnapshotAge(LocalAwsTest):
 class HourlyRuleFired(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
     settings = Settings(event_rules=True)
+    clock_scale = 0
 
     def test_the_deployed_rule_hands_notify_the_databases_and_the_age_is_put(self):
         self.make_snapshot("prod-database-1", "ours-newest", 1, self.our_tags("prod-database-1"))
@@ -57,7 +66,10 @@ class HourlyRuleFired(LocalAwsTest):
         [delivery] = control("POST", "events/fire", {"rule": f"{self.settings.prefix}-snapshot-age"})
 
         self.assertEqual(delivery["target"], self.deployment.function_arns["notify"])
-        self.assertEqual(json.loads(delivery["input"]), {"snapshot_age": {"databases": ["prod-database-1"]}})
+        handed = json.loads(delivery["input"])["snapshot_age"]
+        self.assertEqual(handed["databases"], ["prod-database-1"])
+        fired_at = datetime.fromisoformat(handed["at"].replace("Z", "+00:00"))
+        self.assertLess(abs((now() - fired_at).total_seconds()), 60, "the scheduled event's time")
         deadline = time.monotonic() + 30
         while self.metric("SnapshotAge", "prod-database-1") is None:  # notify runs asynchronously
             self.assertLess(time.monotonic(), deadline, "no SnapshotAge put")

@@ -25,6 +25,8 @@ from .stack import Stack, TerraformError
 STATE = ROOT / ".tools" / "demo"
 RESOURCES_BEFORE_APPLY = STATE / "resources-before-apply.json"
 AWS_CLI = ".tools/venv/bin/aws"
+# Simulated seconds per real second while a run is followed (local_aws/clock.py).
+CLOCK_SCALE = 600
 
 
 def say(line: str = "") -> None:
@@ -66,8 +68,8 @@ def run(aws: Aws, stack: Stack, args) -> int:
     execution_input = args.input if args.input is not None else scheduled_input
     heading("starting the backup")
     if args.input is None:
-        say(f"  the EventBridge rule {outputs['schedule_rule_name']} fires now (the local AWS has no clock):"
-            f" input {scheduled_input}")
+        say(f"  the EventBridge rule {outputs['schedule_rule_name']} fires now (schedules do not fire by"
+            f" themselves here): input {scheduled_input}")
     else:
         say(f"  with the input {execution_input} (a rerun from the console)")
     say("  the same from a shell:")
@@ -77,6 +79,9 @@ def run(aws: Aws, stack: Stack, args) -> int:
     say(f"    {AWS_CLI} --endpoint-url {aws.endpoint} stepfunctions start-execution \\")
     say(f"      --state-machine-arn {machine} --input '{json.dumps({'db_instance_ids': ['prod-database-2']})}'")
 
+    say(f"  the local AWS's clock runs {CLOCK_SCALE} times faster than real time: snapshots, copies and"
+        " exports take their simulated minutes, and the waits poll for them")
+    control(aws.endpoint, "PUT", "settings", {"clock_scale": CLOCK_SCALE})
     drain_queue(aws, outputs["notification_inbox_url"])  # earlier runs' messages
     before = report.Inventory.take(aws)
     slack_seen = len(control(aws.endpoint, "GET", "slack"))

@@ -13,7 +13,8 @@ events. Here:
 - each target gets the input AWS would give it: its constant `Input`, the part
   of the event its `InputPath` selects, its `InputTransformer`'s template
   filled in, or else the event itself;
-- `fire` delivers a schedule rule's "Scheduled Event" now (there is no clock).
+- `fire` delivers a schedule rule's "Scheduled Event" now, at the clock's time
+  (local_aws/clock.py; rules do not fire by themselves).
 
 Sources: EventBridge targets (Input, InputPath, InputTransformer):
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html;
@@ -29,11 +30,13 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from .clock import CLOCK
 
 log = logging.getLogger("local_aws.events")
 
@@ -144,7 +147,7 @@ def status_change(execution) -> dict[str, Any]:
         "error": execution.error,
         "cause": execution.cause,
     }
-    ended = execution.stop_date or datetime.now(UTC)
+    ended = execution.stop_date or CLOCK.now()
     return {"Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
             "Resources": [execution.exec_arn], "Detail": json.dumps(detail),
             "Time": ended.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -153,7 +156,7 @@ def status_change(execution) -> dict[str, Any]:
 def scheduled_event(rule, account: str, region: str) -> dict[str, Any]:
     """The event a schedule rule sends when it fires."""
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": account, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+            "account": account, "time": CLOCK.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
             "resources": [rule.arn], "detail": {}}
 
 

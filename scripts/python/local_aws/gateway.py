@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
@@ -38,7 +39,8 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import asl, events, moto_patches, rules
+from . import asl, clock, events, moto_patches, operations, rules
+from .clock import CLOCK
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import (
     MAX_PAYLOAD_BYTES,
@@ -54,6 +56,8 @@ log = logging.getLogger("local_aws")
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+# A path-style S3 request on a bucket itself (PUT without a sub-resource: CreateBucket).
+S3_BUCKET_PATH = re.compile(r"^/[^/]+/?$")
 # moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for signs with this key.
 INTERPRETER_ACCESS_KEY = "ak"
 # The interpreter's own tracking of a `.sync` child (moto polls DescribeExecution once,
@@ -73,7 +77,11 @@ CONTROL_HELP = {
     "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes); "
     "slack_status, slack_delay_seconds (how the webhook answers); lambda_concurrency_quota (the account's "
     "concurrent executions, default 1000); sfn_history_limit (events a Standard execution keeps, default "
-    "25000); each refusal of local_aws/rules.py (1 on, 0 off)",
+    "25000); clock_scale (simulated seconds per real second, 0: instant, see local_aws/clock.py) and the "
+    "duration model of local_aws/operations.py; rds_request_rate, rds_request_burst (RDS's token bucket, "
+    "rate 0: none); copy_limit, cluster_copy_limit, export_limit; each refusal of local_aws/rules.py "
+    "(1 on, 0 off)",
+    "GET /_gateway/clock": "{now, scale, rds_throttled}: the simulated time, its scale, the RDS requests throttled",
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
@@ -97,10 +105,18 @@ class AwsCall:
     # Made by moto's state machine interpreter itself (its service integrations sign
     # with the access key `ak`): the `.sync:2` task's StartExecution, and its polling.
     interpreter: bool = False
+    # A REST call's parameters from its path (a query call's are in its body).
+    path_params: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
         return f"{self.service}:{self.action}"
+
+    def params(self) -> dict[str, str]:
+        """The call's parameters, where the rules read them."""
+        if self.protocol == "query":
+            return {name: values[0] for name, values in parse_qs(self.body.decode("utf-8", "replace")).items()}
+        return self.path_params or {}
 
     @classmethod
     def parse(cls, request: Request, body: bytes) -> AwsCall | None:
@@ -121,6 +137,9 @@ class AwsCall:
             return cls(service, region, account, "query", action, body, interpreter)
         if service == "lambda" and request.method == "POST" and LAMBDA_INVOKE.match(request.path):
             return cls(service, region, account, "rest", "Invoke", body, interpreter)
+        if service == "s3" and request.method == "PUT" and S3_BUCKET_PATH.match(request.path) and not request.args:
+            return cls(service, region, account, "rest", "CreateBucket", body, interpreter,
+                       {"Bucket": request.path.strip("/")})
         return cls(service, region, account, "rest", f"{request.method} {request.path}", body, interpreter)
 
 
@@ -134,6 +153,9 @@ def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
             f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         )
         return Response(body, status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id})
+    if call.service == "s3":  # REST-XML: the error document is the root
+        body = f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message><RequestId>{request_id}</RequestId></Error>"
+        return Response(body, status, {"Content-Type": "application/xml", "x-amz-request-id": request_id})
     document = {"__type": code, "message": message} if call.protocol == "json" else {"Type": "User", "message": message}
     return Response(
         json.dumps(document),
@@ -177,10 +199,13 @@ class Gateway:
         self.slack_messages: list[dict] = []
         self.snapshot_limit = snapshot_limit
         self.settings = self.default_settings(snapshot_limit)
-        apply_lambda_concurrency_quota(self.settings)
+        self._apply_settings()
         self.lambdas = EnvironmentPool(state_dir / "lambda", sdk_environment(f"http://127.0.0.1:{port}"))
         moto_api_backend.set_config(MOTO_CONFIG)
         moto_patches.apply()
+        clock.apply()
+        operations.apply()
+        self.rds_requests = TokenBuckets(lambda: self.settings)
         events.configure(f"http://127.0.0.1:{port}")
         self.emulated = {
             "lambda:Invoke": self.invoke_lambda,
@@ -228,8 +253,11 @@ class Gateway:
         if fault is not None and fault.error_code is not None:
             log.info("fault: %s answered %s %s", call.name, fault.http_status, fault.error_code)
             return aws_error(call, fault.http_status, fault.error_code, fault.message)
-        refused = None if call.protocol != "query" else rules.refusal(
-            call.name, call.body, call.account, call.region, self.settings)
+        if call.service == "rds" and not call.interpreter and not self.rds_requests.take(call.account, call.region):
+            log.info("throttled: %s (RDS request rate)", call.name)
+            return aws_error(call, 400, "Throttling", "Rate exceeded")
+        refused = rules.refusal(call.name, call.params(), call.account, call.region, self.settings) \
+            if call.name in rules.BY_ACTION else None
         if refused is not None:
             rule, message = refused
             log.info("rule %s: %s refused with %s", rule.name, call.name, rule.code)
@@ -390,6 +418,9 @@ class Gateway:
                 return _json({})
             if (route, method) == ("settings", "GET"):
                 return _json(self.settings)
+            if (route, method) == ("clock", "GET"):
+                return _json({"now": CLOCK.now().isoformat(), "scale": CLOCK.scale,
+                              "rds_throttled": self.rds_requests.throttled})
         if (route, method) == ("settings", "PUT"):
             return self._update_settings(document)
         if (route, method) == ("cloudwatch/metric-data", "GET"):
@@ -442,7 +473,8 @@ class Gateway:
     def default_settings(snapshot_limit: int) -> dict[str, int]:
         return {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit,
                 "slack_status": 200, "slack_delay_seconds": 0, "lambda_concurrency_quota": 1000,
-                "sfn_history_limit": 25_000,
+                "sfn_history_limit": 25_000, "clock_scale": 0, **operations.DEFAULTS,
+                "rds_request_rate": 12, "rds_request_burst": 300,
                 **rules.default_settings()}
 
     def _update_settings(self, document) -> Response:
@@ -455,9 +487,16 @@ class Gateway:
                 return _json({"error": f"{name} must be a whole number >= 0"}, 400)
         with self.lock:
             self.settings.update(document)
-            apply_lambda_concurrency_quota(self.settings)
-            moto_patches.HISTORY_LIMIT["events"] = self.settings["sfn_history_limit"]
+            self._apply_settings()
             return _json(self.settings)
+
+    def _apply_settings(self) -> None:
+        """Hands the settings to the parts that apply them."""
+        apply_lambda_concurrency_quota(self.settings)
+        moto_patches.HISTORY_LIMIT["events"] = self.settings["sfn_history_limit"]
+        operations.MODEL.update({name: self.settings[name] for name in operations.DEFAULTS})
+        if self.settings["clock_scale"] != CLOCK.scale:
+            CLOCK.set_scale(self.settings["clock_scale"])
 
     def _metric_data(self, region: str) -> list[dict]:
         # CloudWatch's own reads match dimensions as a subset in moto, so a run-wide
@@ -530,11 +569,47 @@ class Gateway:
             self.invocations.clear()
             self.slack_messages.clear()
             self.settings = self.default_settings(self.snapshot_limit)
-            apply_lambda_concurrency_quota(self.settings)
-            moto_patches.HISTORY_LIMIT["events"] = self.settings["sfn_history_limit"]
+            CLOCK.restart()
+            self._apply_settings()
+            self.rds_requests.clear()
 
     def close(self):
         self.lambdas.stop_all()
+
+
+class TokenBuckets:
+    """RDS's API rate: "By default, you can make up to 300 requests in a burst and a
+    sustained 12 requests per second" per account and region, shared by every caller
+    (RDS User Guide, "Amazon RDS API request throttling"); beyond it RDS answers
+    `Throttling`, "Rate exceeded". The bucket refills on the clock (settings
+    rds_request_rate, 0 for no limit, and rds_request_burst)."""
+
+    def __init__(self, settings: Callable[[], dict[str, int]]):
+        self.settings = settings
+        self.lock = threading.Lock()
+        # (account, region): (tokens, when they were counted)
+        self.buckets: dict[tuple[str, str], tuple[float, datetime]] = {}
+        self.throttled = 0
+
+    def take(self, account: str, region: str) -> bool:
+        """One request's token; False: throttled."""
+        settings = self.settings()
+        rate, burst = settings["rds_request_rate"], settings["rds_request_burst"]
+        if rate == 0:
+            return True
+        now = CLOCK.now()
+        with self.lock:
+            tokens, counted = self.buckets.get((account, region), (float(burst), now))
+            tokens = min(float(burst), tokens + rate * max((now - counted).total_seconds(), 0.0))
+            taken = tokens >= 1
+            self.buckets[(account, region)] = (tokens - 1 if taken else tokens, now)
+            self.throttled += not taken
+            return taken
+
+    def clear(self) -> None:
+        with self.lock:
+            self.buckets.clear()
+            self.throttled = 0
 
 
 def apply_lambda_concurrency_quota(settings: dict[str, int]) -> None:
@@ -550,7 +625,8 @@ def _parse_time(value: str) -> datetime:
 
 
 def _set_created(snapshot, created: datetime) -> None:
-    """Backdates a moto snapshot (moto keeps naive or aware times, depending on the kind)."""
+    """Backdates a moto snapshot, done (moto keeps naive or aware times, depending on the kind)."""
+    operations.finish(snapshot)
     snapshot.created = created.replace(tzinfo=None) if snapshot.created.tzinfo is None else created
     if hasattr(snapshot, "original_snapshot_create_time"):
         snapshot.original_snapshot_create_time = snapshot.created

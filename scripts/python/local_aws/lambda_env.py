@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import select
 import subprocess
 import threading
 import time
@@ -246,6 +247,15 @@ class ExecutionEnvironment:
                 self._output += line
                 del self._output[: max(0, len(self._output) - TAIL_BYTES)]
 
+    def _drain_output(self, timeout: float = 0.2) -> None:
+        """Lets the pump read what the function wrote before it answered (a line printed just
+        before the response is in the pipe, not yet in the tail)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and select.select([self.process.stdout], [], [], 0)[0]:
+            if self.process.poll() is not None:  # an ended process's pipe stays readable (EOF)
+                return
+            time.sleep(0.002)
+
     # Runtime API side.
     def next_invocation(self) -> _Invocation | None:
         if self.ready_at is None:
@@ -301,6 +311,7 @@ class ExecutionEnvironment:
                 error = ("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_seconds:.2f} seconds")
                 break
         duration_ms = (time.monotonic() - started) * 1000
+        self._drain_output()
         with self._lock:
             new_bytes = min(self._written - output_mark, len(self._output))
             tail = bytes(self._output[len(self._output) - new_bytes :])

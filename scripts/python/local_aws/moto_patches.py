@@ -43,6 +43,13 @@ events (25000)." moto has no limit; the patches apply it (the gateway setting
 `sfn_history_limit`), and every event after it is dropped. (A state's output
 over 256 KiB is moto's own `States.DataLimitExceeded`.)
 
+The context object's `$$.Execution.StartTime` is a datetime object in moto
+(rendered `+00:00` with microseconds where it is rendered at all, and an
+execution's output holding it cannot be read back); Step Functions gives ISO
+8601 text with milliseconds: "StartTime": "2019-03-26T20:14:13.192Z"
+(Developer Guide, "Accessing execution data from the Context object"). The
+patch gives the text.
+
 EventBridge: see local_aws/events.py. An ended Standard execution puts its
 status change on the default bus; a rule delivers to Lambda and Step Functions
 targets there; a disabled rule, or a schedule rule, matches no event (moto
@@ -73,7 +80,7 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramError
-from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from . import events
@@ -88,6 +95,7 @@ _original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
 _original_sfn_from_error = StateTaskServiceSfn._from_error
 _original_copy_db_snapshot = RDSBackend.copy_db_snapshot
 _original_terminated = BaseExecutionWorkerCommunication.terminated
+_original_execution_details = Execution.get_start_execution_details
 _original_environment_init = Environment.__init__
 _original_add_event = EventManager.add_event
 _original_set_error = Environment.set_error
@@ -190,6 +198,12 @@ def _options_with_flags(self: OptionGroup) -> list[dict[str, Any]]:
     ]
 
 
+def _execution_details(self: Execution):
+    details = _original_execution_details(self)
+    details.start_time = self.start_date.strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.start_date.microsecond // 1000:03d}Z"
+    return details
+
+
 class HistoryLimitReached(Exception):
     """Unwinds the state being evaluated once the history is full."""
 
@@ -253,6 +267,7 @@ def apply() -> None:
     EventManager.add_event = _add_event
     Environment.set_error = _set_error
     BaseExecutionWorkerCommunication.terminated = _terminated
+    Execution.get_start_execution_details = _execution_details
     EventRule.send_to_targets = _send_to_targets
     DBSnapshot.option_group_name = property(_snapshot_option_group)
     RDSBackend.copy_db_snapshot = _copy_db_snapshot

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from moto.rds.models import rds_backends
+
+from . import operations
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class Rule:
     # What AWS documents, and where.
     documented: str
     source: str
-    # The refusal's message for a call's parameters (account, region), or None: accepted.
-    refuses: Callable[[dict[str, str], str, str], str | None]
+    # The refusal's message for a call's parameters (account, region, the gateway's settings), or None: accepted.
+    refuses: Callable[[dict[str, str], str, str, dict[str, int]], str | None]
     # False where AWS documents the refusal but not its error code: the code is our choice.
     code_documented: bool = True
 
@@ -39,7 +40,7 @@ def _cluster_snapshot(identifier: str, account: str, region: str):
     return rds_backends[account][region].cluster_snapshots.get(identifier)
 
 
-def _key_for_unencrypted_cluster_snapshot(params: dict[str, str], account: str, region: str) -> str | None:
+def _key_for_unencrypted_cluster_snapshot(params: dict[str, str], account: str, region: str, _settings) -> str | None:
     if not params.get("KmsKeyId"):
         return None
     source = params.get("SourceDBClusterSnapshotIdentifier", "")
@@ -58,7 +59,7 @@ def _db_snapshot(identifier: str, account: str, region: str):
     return rds_backends[account][region].database_snapshots.get(identifier), region
 
 
-def _copy_without_the_option_group_it_needs(params: dict[str, str], account: str, region: str) -> str | None:
+def _copy_without_the_option_group_it_needs(params: dict[str, str], account: str, region: str, _settings) -> str | None:
     if params.get("OptionGroupName"):
         return None
     snapshot, source_region = _db_snapshot(params.get("SourceDBSnapshotIdentifier", ""), account, region)
@@ -75,10 +76,10 @@ def _copy_without_the_option_group_it_needs(params: dict[str, str], account: str
 _IDENTIFIER = re.compile(r"^[A-Za-z](-?[A-Za-z0-9])*$")
 
 
-def _invalid_identifier(parameter: str, max_len: int) -> Callable[[dict[str, str], str, str], str | None]:
+def _invalid_identifier(parameter: str, max_len: int) -> Callable[[dict[str, str], str, str, dict], str | None]:
     """Refuses an identifier parameter outside RDS's rules (moto checks DB snapshot
     identifiers itself, not cluster snapshot ones)."""
-    def refuses(params: dict[str, str], account: str, region: str) -> str | None:
+    def refuses(params: dict[str, str], _account: str, _region: str, _settings) -> str | None:
         value = params.get(parameter)
         if value is None or (len(value) <= max_len and _IDENTIFIER.match(value)):
             return None
@@ -86,6 +87,61 @@ def _invalid_identifier(parameter: str, max_len: int) -> Callable[[dict[str, str
                 f"contain only ASCII letters, digits, and hyphens; must be 1 to {max_len} characters; and must not "
                 "end with a hyphen or contain two consecutive hyphens.")
     return refuses
+
+
+def _copy_slots_full(cluster: bool) -> Callable[[dict[str, str], str, str, dict], str | None]:
+    """Refuses a copy into a region that has its maximum of copies in progress (on the clock)."""
+    setting = "cluster_copy_limit" if cluster else "copy_limit"
+
+    def refuses(_params: dict[str, str], account: str, region: str, settings: dict[str, int]) -> str | None:
+        limit = settings[setting]
+        if operations.copies_in_progress(account, region, cluster) < limit:
+            return None
+        return f"Cannot copy more than {limit} snapshots across regions"
+    return refuses
+
+
+def _source_not_available(parameter: str, cluster: bool) -> Callable[[dict[str, str], str, str, dict], str | None]:
+    """Refuses a copy of a snapshot that is not yet available (moto copies any)."""
+    def refuses(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+        source = params.get(parameter, "")
+        snapshot = (_cluster_snapshot(source, account, region) if cluster else _db_snapshot(source, account, region)[0])
+        if snapshot is None or snapshot.status == "available":
+            return None
+        kind = "DB cluster snapshot" if cluster else "DB snapshot"
+        return f"{kind} {source} is not in available state (status: {snapshot.status})."
+    return refuses
+
+
+def _export_slots_full(params: dict[str, str], account: str, _region: str, settings: dict[str, int]) -> str | None:
+    limit = settings["export_limit"]
+    if len(operations.running_exports(account)) < limit:
+        return None
+    return f"You have reached the limit of {limit} concurrent export tasks"
+
+
+def _snapshot_already_exporting(params: dict[str, str], account: str, _region: str, _settings) -> str | None:
+    source = params.get("SourceArn", "")
+    running = [t.export_task_identifier for t in operations.running_exports(account) if t.source_arn == source]
+    if not running:
+        return None
+    return f"The snapshot {source} is already being exported by export task {running[0]}."
+
+
+# S3's general purpose bucket names: 3 to 63 lower-case letters, digits, periods and
+# hyphens; a letter or digit first and last; no two periods together; not an IP address;
+# none of the reserved prefixes and suffixes.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3")
+
+
+def _invalid_bucket_name(params: dict[str, str], _account: str, _region: str, _settings) -> str | None:
+    name = params.get("Bucket", "")
+    if (_BUCKET.match(name) and ".." not in name and not re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name)
+            and not name.startswith(_RESERVED_PREFIXES) and not name.endswith(_RESERVED_SUFFIXES)):
+        return None
+    return "The specified bucket is not valid."
 
 
 RULES = (
@@ -134,25 +190,101 @@ RULES = (
         refuses=_invalid_identifier("TargetDBClusterSnapshotIdentifier", 63),
         code_documented=False,
     ),
+    Rule(
+        name="copy_of_a_snapshot_not_available",
+        action="rds:CopyDBSnapshot",
+        code="InvalidDBSnapshotState",
+        status=400,
+        documented="InvalidDBSnapshotStateFault: The state of the DB snapshot doesn't allow the operation "
+        "(a snapshot is copied once it is available).",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBSnapshot.html",
+        refuses=_source_not_available("SourceDBSnapshotIdentifier", cluster=False),
+    ),
+    Rule(
+        name="copy_of_a_cluster_snapshot_not_available",
+        action="rds:CopyDBClusterSnapshot",
+        code="InvalidDBClusterSnapshotStateFault",
+        status=400,
+        documented="InvalidDBClusterSnapshotStateFault: The supplied value isn't a valid DB cluster snapshot "
+        "state (the source must be available).",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html",
+        refuses=_source_not_available("SourceDBClusterSnapshotIdentifier", cluster=True),
+    ),
+    Rule(
+        name="copies_in_progress_per_region",
+        action="rds:CopyDBSnapshot",
+        code="SnapshotQuotaExceeded",
+        status=400,
+        documented="You can have up to 20 snapshot copy requests in progress to a single destination Region per "
+        "account (setting copy_limit; copies queued behind another of the same source count).",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CopySnapshot.html",
+        refuses=_copy_slots_full(cluster=False),
+        code_documented=False,
+    ),
+    Rule(
+        name="cluster_copies_in_progress_per_region",
+        action="rds:CopyDBClusterSnapshot",
+        code="SnapshotQuotaExceeded",
+        status=400,
+        documented="You can have up to five snapshot copy requests in progress to a single destination Region per "
+        "account (setting cluster_copy_limit).",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_CopySnapshot.html",
+        refuses=_copy_slots_full(cluster=True),
+        code_documented=False,
+    ),
+    Rule(
+        name="exports_running_per_account",
+        action="rds:StartExportTask",
+        code="ExportTaskLimitReachedFault",
+        status=400,
+        documented="You can have up to five concurrent DB snapshot export tasks in progress per AWS account "
+        "(setting export_limit).",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-export-snapshot.Considerations.html",
+        refuses=_export_slots_full,
+        code_documented=False,
+    ),
+    Rule(
+        name="one_export_per_snapshot",
+        action="rds:StartExportTask",
+        code="ExportTaskAlreadyExists",
+        status=400,
+        documented="You can't run multiple export tasks for the same DB cluster snapshot simultaneously.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-export-snapshot.Considerations.html",
+        refuses=_snapshot_already_exporting,
+        code_documented=False,
+    ),
+    Rule(
+        name="bucket_name",
+        action="s3:CreateBucket",
+        code="InvalidBucketName",
+        status=400,
+        documented="Bucket names must be between 3 and 63 characters long, consist only of lowercase letters, "
+        "numbers, periods and hyphens, begin and end with a letter or number, must not contain two adjacent "
+        "periods, must not be formatted as an IP address, and must not start with xn--, sthree- or amzn-s3-demo- "
+        "nor end with -s3alias, --ol-s3, .mrap or --x-s3.",
+        source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html",
+        refuses=_invalid_bucket_name,
+    ),
 )
 BY_ACTION: dict[str, list[Rule]] = {}
 for _rule in RULES:
     BY_ACTION.setdefault(_rule.action, []).append(_rule)
 
 
+# The limits the rules apply, as AWS sets them by default.
+LIMITS = {"copy_limit": 20, "cluster_copy_limit": 5, "export_limit": 5}
+
+
 def default_settings() -> dict[str, int]:
-    """Each rule's setting: 1, on."""
-    return {rule.name: 1 for rule in RULES}
+    """Each rule's setting (1, on) and the limits."""
+    return {**{rule.name: 1 for rule in RULES}, **LIMITS}
 
 
-def refusal(action: str, body: bytes, account: str, region: str, settings: dict[str, int]) -> tuple[Rule, str] | None:
-    """The first rule that refuses this call (a query-protocol body), with its message."""
-    rules = [rule for rule in BY_ACTION.get(action, ()) if settings.get(rule.name, 1)]
-    if not rules:
-        return None
-    params = {name: values[0] for name, values in parse_qs(body.decode("utf-8", "replace")).items()}
-    for rule in rules:
-        message = rule.refuses(params, account, region)
+def refusal(action: str, params: dict[str, str], account: str, region: str,
+            settings: dict[str, int]) -> tuple[Rule, str] | None:
+    """The first rule that refuses this call, with its message."""
+    for rule in (rule for rule in BY_ACTION.get(action, ()) if settings.get(rule.name, 1)):
+        message = rule.refuses(params, account, region, settings)
         if message is not None:
             return rule, message
     return None

@@ -53,10 +53,9 @@ module "database_backup" {
   # A demo: destroy removes the access logs the emulator writes too.
   s3_force_destroy = true
 
-  # Short polls need short bounds: each database's execution keeps at most 25,000 events.
-  poll_interval_seconds        = 5
-  export_poll_interval_seconds = 5
-  wait_timeout_seconds         = { snapshot = 1800, export = 3600, copy = 1800 }
+  # Polls and wait bounds are the module's defaults: the local AWS runs on a clock
+  # (scripts/demo runs it ten simulated minutes a second), so snapshots, copies and
+  # exports take as long as the local AWS's model says, and the waits poll for them.
 
   notification_email = "dba-team@company.com"
   slack_webhook_url  = var.slack_webhook_url

@@ -1,0 +1,235 @@
+"""How long RDS takes. moto makes every snapshot, copy and export ready as it
+is requested; here, on the clock (local_aws/clock.py), each moves through its
+statuses over a duration drawn from the model below, with `PercentProgress`,
+and the counts the limits need (copies in progress, running exports) follow.
+
+The model (AWS documents no durations; the defaults give about an hour for the
+first snapshot of a 1 TB database, 3 hours for its first cross-region copy and
+6 for its export, the scale users report):
+
+- a snapshot takes `snapshot_base_seconds` + `snapshot_seconds_per_gb` x GB;
+- a copy takes `copy_base_seconds` + `copy_seconds_per_gb` x GB;
+- an export is `STARTING` for `export_start_seconds` (RDS restores the
+  snapshot first), then `IN_PROGRESS` for `export_seconds_per_gb` x GB;
+- a snapshot is incremental when the region already holds an available
+  snapshot of the same database, a copy when the destination does: its per-GB
+  part is `incremental_percent` % of a full one ("the first snapshot contains
+  the data for the full DB instance; subsequent snapshots are incremental";
+  "an incremental copy copies only the data that has changed", RDS User Guide,
+  "Creating a DB snapshot" and "Copying a DB snapshot"); an export is always full;
+- copies of one source database queue: "When you request multiple snapshot
+  copies for the same source DB instance, they're queued internally. The
+  copies requested later won't start until the previous snapshot copies are
+  completed" (RDS User Guide, "Copying a DB snapshot"). A queued DB snapshot
+  copy is `pending` with no progress, then `copying` (DB cluster snapshots are
+  `copying` throughout: their documented statuses are available, copying and
+  creating); AWS documents no list of DB snapshot statuses, so `pending` and
+  `copying` there are our reading (the module treats every status but
+  `available` and the failed ones as "not yet").
+
+GB is the snapshot's allocated storage (`AllocatedStorage` of the instance, or
+of the cluster where it was given). In the instant mode (`clock_scale` 0)
+nothing here applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from moto.rds.models import DBClusterSnapshot, DBSnapshot, ExportTask, RDSBackend, rds_backends
+
+from .clock import CLOCK
+
+DEFAULTS = {
+    "snapshot_base_seconds": 120,
+    "snapshot_seconds_per_gb": 3,
+    "copy_base_seconds": 300,
+    "copy_seconds_per_gb": 10,
+    "export_start_seconds": 600,
+    "export_seconds_per_gb": 20,
+    "incremental_percent": 10,
+}
+# The gateway's current values of DEFAULTS' settings.
+MODEL = dict(DEFAULTS)
+EXPORT_RUNNING = ("STARTING", "IN_PROGRESS")
+
+# RDSBackend's methods as found when `apply` wraps them (other patches may wrap them first).
+_original: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One operation's course: queued until `starts`, working until `ends`."""
+
+    kind: str  # snapshot, copy or export
+    source_database: str
+    gb: int
+    starts: datetime
+    working_from: datetime  # an export's IN_PROGRESS (after STARTING); else `starts`
+    ends: datetime
+    queued_status: str
+    working_status: str
+
+    def done(self, now: datetime) -> bool:
+        return now >= self.ends
+
+    def status(self, now: datetime) -> str | None:
+        """The status while not done; None once done (the object's own status stands)."""
+        if self.done(now):
+            return None
+        if now < self.working_from:
+            return self.queued_status
+        return self.working_status
+
+    def percent(self, now: datetime) -> int:
+        if self.done(now):
+            return 100
+        if now <= self.working_from:
+            return 0
+        return int(100 * (now - self.working_from) / (self.ends - self.working_from))
+
+
+def _seconds(base: str, per_gb: str, gb: int, incremental: bool) -> float:
+    share = MODEL["incremental_percent"] / 100 if incremental else 1
+    return MODEL[base] + MODEL[per_gb] * gb * share
+
+
+def _database_of(snapshot) -> str:
+    return getattr(snapshot, "db_cluster_identifier", None) or snapshot.db_instance_identifier
+
+
+def _snapshots(backend: RDSBackend, cluster: bool) -> list:
+    return list((backend.cluster_snapshots if cluster else backend.database_snapshots).values())
+
+
+def _holds_available_snapshot_of(backend: RDSBackend, database: str, cluster: bool, other_than) -> bool:
+    return any(s is not other_than and _database_of(s) == database and s.status == "available"
+               for s in _snapshots(backend, cluster))
+
+
+def timeline(obj) -> Timeline | None:
+    return getattr(obj, "_timeline", None)
+
+
+def _in_flight_copies_of(database: str, cluster: bool, account: str, now: datetime) -> list[Timeline]:
+    return [t for backend in rds_backends[account].values() for s in _snapshots(backend, cluster)
+            if (t := timeline(s)) and t.kind == "copy" and t.source_database == database and not t.done(now)]
+
+
+def _gb(snapshot) -> int:
+    return int(getattr(snapshot, "allocated_storage", 0) or 0)
+
+
+def _start_snapshot(backend: RDSBackend, snapshot, cluster: bool) -> None:
+    now, database = CLOCK.now(), _database_of(snapshot)
+    incremental = _holds_available_snapshot_of(backend, database, cluster, snapshot)
+    ends = now + timedelta(seconds=_seconds("snapshot_base_seconds", "snapshot_seconds_per_gb", _gb(snapshot),
+                                            incremental))
+    snapshot._timeline = Timeline("snapshot", database, _gb(snapshot), now, now, ends, "creating", "creating")
+
+
+def _start_copy(backend: RDSBackend, copied, cluster: bool) -> None:
+    now, database = CLOCK.now(), _database_of(copied)
+    queue = _in_flight_copies_of(database, cluster, backend.account_id, now)
+    starts = max([now, *(t.ends for t in queue)])
+    incremental = _holds_available_snapshot_of(backend, database, cluster, copied)
+    ends = starts + timedelta(seconds=_seconds("copy_base_seconds", "copy_seconds_per_gb", _gb(copied), incremental))
+    queued = "copying" if cluster else "pending"
+    copied._timeline = Timeline("copy", database, _gb(copied), starts, starts, ends, queued, "copying")
+
+
+def _start_export(task: ExportTask) -> None:
+    now, gb = CLOCK.now(), _gb(task.snapshot)
+    working_from = now + timedelta(seconds=MODEL["export_start_seconds"])
+    ends = working_from + timedelta(seconds=MODEL["export_seconds_per_gb"] * gb)
+    task._timeline = Timeline("export", _database_of(task.snapshot), gb, now, working_from, ends, "STARTING",
+                              "IN_PROGRESS")
+
+
+def _timed(name: str, start, cluster: bool | None = None):
+    def call(self: RDSBackend, *args, **kwargs):
+        made = _original[name](self, *args, **kwargs)
+        if not CLOCK.instant:
+            if cluster is None:
+                start(made)
+            else:
+                start(self, made, cluster)
+        return made
+
+    return call
+
+
+def finish(obj) -> None:
+    """Makes an operation done now (a snapshot seeded or backdated as made earlier)."""
+    obj.__dict__.pop("_timeline", None)
+
+
+# What the objects report, through the clock.
+def _status(obj) -> str:
+    course = timeline(obj)
+    return (course.status(CLOCK.now()) if course else None) or obj._status
+
+
+def _set_status(obj, value: str) -> None:
+    # moto sets the final status as it creates the object; a later change (a cancel) ends the course.
+    finish(obj)
+    obj._status = value
+
+
+def _export_status(task: ExportTask) -> str:
+    # RDS documents upper-case export statuses (COMPLETE, CANCELED); moto keeps lower case.
+    return _status(task).upper()
+
+
+def _percent(obj) -> int:
+    course = timeline(obj)
+    return course.percent(CLOCK.now()) if course else 100
+
+
+def _ignore(_obj, _value: Any) -> None:
+    """moto sets a constant (100) that the clock decides instead."""
+
+
+def _export_end(task: ExportTask) -> datetime | None:
+    course = timeline(task)
+    if course is None:
+        return task.created_at if task._status == "complete" else None
+    return course.ends.replace(tzinfo=None) if course.done(CLOCK.now()) else None
+
+
+def _extracted_gb(task: ExportTask) -> int | None:
+    return _gb(task.snapshot) if _export_status(task) == "COMPLETE" else None
+
+
+def copies_in_progress(account: str, region: str, cluster: bool) -> int:
+    now = CLOCK.now()
+    return sum(1 for s in _snapshots(rds_backends[account][region], cluster)
+               if (t := timeline(s)) and t.kind == "copy" and not t.done(now))
+
+
+def running_exports(account: str) -> list[ExportTask]:
+    """Export tasks STARTING or IN_PROGRESS in any region of the account."""
+    return [task for backend in rds_backends[account].values() for task in list(backend.export_tasks.values())
+            if _export_status(task) in EXPORT_RUNNING]
+
+
+def apply() -> None:
+    for name in ("create_db_snapshot", "copy_db_snapshot", "create_db_cluster_snapshot", "copy_db_cluster_snapshot",
+                 "start_export_task"):
+        _original[name] = getattr(RDSBackend, name)
+    RDSBackend.create_db_snapshot = _timed("create_db_snapshot", _start_snapshot, cluster=False)
+    RDSBackend.copy_db_snapshot = _timed("copy_db_snapshot", _start_copy, cluster=False)
+    RDSBackend.create_db_cluster_snapshot = _timed("create_db_cluster_snapshot", _start_snapshot, cluster=True)
+    RDSBackend.copy_db_cluster_snapshot = _timed("copy_db_cluster_snapshot", _start_copy, cluster=True)
+    RDSBackend.start_export_task = _timed("start_export_task", _start_export)
+    for snapshot_class in (DBSnapshot, DBClusterSnapshot):
+        snapshot_class.status = property(_status, _set_status)
+        snapshot_class.percent_progress = property(_percent, _ignore)
+    ExportTask.status = property(_export_status, _set_status)
+    ExportTask.percent_progress = property(_percent)
+    ExportTask.task_start_time = property(lambda task: task.created_at)
+    ExportTask.task_end_time = property(_export_end)
+    ExportTask.snapshot_time = property(lambda task: task.snapshot.created)
+    ExportTask.total_extracted_data_in_gb = property(_extracted_gb)
