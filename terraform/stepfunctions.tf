@@ -12,8 +12,9 @@ locals {
   # Each function's tasks retry as the contract says.
   retry_values       = { for f in local.functions : "${replace(f, "-", "_")}_retry" => jsonencode(local.contract.functions[f].retry) }
   database_functions = ["snapshot", "export", "copy"]
-  # The database's three waits, each a loop of statemachine/wait-loop.asl.json: poll
-  # until ready, sleep the interval, stop at the bound (a WaitTimedOut of this database).
+  # The database's three waits, each a loop of statemachine/wait-loop.asl.json: poll until
+  # ready, sleep as long as the poll says (from RDS's progress, at least the interval),
+  # stop at the bound (a WaitTimedOut of this database).
   # A snapshot (the database's, or its copy) is polled in its own region, whatever its kind.
   snapshot_poll = { for source in ["snapshot", "copy"] : source => {
     "resource.$"    = "States.Format('{}_snapshot', $.${source}.kind)"
@@ -26,13 +27,20 @@ locals {
     copy_wait     = { state = "Copy", ready_next = "CopyDone", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
   }
   wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/../statemachine/wait-loop.asl.json", {
-    state                           = wait.state
-    subject                         = wait.subject
-    subject_path                    = wait.subject_path
-    ready_next                      = wait.ready_next
-    interval_field                  = wait.interval_field
-    timeout_field                   = "${name}_timeout_seconds"
-    poll_parameters                 = jsonencode(merge(wait.poll_parameters, { "db_identifier.$" = "$.db_identifier", "execution.$" = "$.execution" }))
+    state          = wait.state
+    subject        = wait.subject
+    subject_path   = wait.subject_path
+    ready_next     = wait.ready_next
+    interval_field = wait.interval_field
+    timeout_field  = "${name}_timeout_seconds"
+    poll_parameters = jsonencode(merge(wait.poll_parameters, {
+      "db_identifier.$"    = "$.db_identifier"
+      "execution.$"        = "$.execution"
+      "wait.$"             = "$.wait"
+      "polled_at.$"        = "$$.State.EnteredTime"
+      "interval_seconds.$" = "$.config.${wait.interval_field}"
+      "timeout_seconds.$"  = "$.config.${name}_timeout_seconds"
+    }))
     wait_for_available_function_arn = local.function_arn_values.wait_for_available_function_arn
     wait_for_available_retry        = local.retry_values.wait_for_available_retry
   })) }

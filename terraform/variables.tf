@@ -461,7 +461,7 @@ variable "max_concurrent_databases" {
 }
 
 variable "poll_interval_seconds" {
-  description = "Seconds between status checks of a snapshot or copy being created."
+  description = "The shortest wait, in seconds, between status checks of a snapshot or copy being created (each check says when to check next, from RDS's progress)."
   type        = number
   default     = 60
 
@@ -472,7 +472,7 @@ variable "poll_interval_seconds" {
 }
 
 variable "export_poll_interval_seconds" {
-  description = "Seconds between status checks of an S3 export (exports take long; each check costs state transitions)."
+  description = "The shortest wait, in seconds, between status checks of an S3 export (each check says when to check next, from RDS's progress)."
   type        = number
   default     = 300
 

@@ -10,7 +10,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import coldstart, prune_scale, report, workflow
+from . import coldstart, fleet, prune_scale, report, workflow
 from .common import ROOT, ZIPS, Local, say
 
 
@@ -33,23 +33,33 @@ def main() -> int:
     parser.add_argument("--scale-databases", type=int, nargs="+", default=[1, 10, 100, 1000],
                         help="database counts of the executions measured for the history limit")
     parser.add_argument("--slow-polls", type=int, default=10, help="polls each wait takes in the slow run")
+    parser.add_argument("--fleet-databases", type=int, default=20, help="databases of the fleet run on the clock")
+    parser.add_argument("--fleet-scale", type=int, default=3600, help="the clock's speed in the fleet run")
+    parser.add_argument("--only-fleet", action="store_true", help="measure the fleet on the clock only")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
 
     local = Local()
     started = time.monotonic()
-    say("cold starts")
-    cold = coldstart.ColdStart(local, args.runs).measure()
-    zips = package_sizes()
-    say("prune at scale")
-    prunes = prune_scale.measure(local, args.prune_snapshots)
-    say("whole backups")
-    # Cost from runs of the demo's size, before the large runs: many concurrent cold starts on a
-    # small machine (and the large runs' aftermath) would inflate the emulator's durations (GB-s),
-    # not Lambda's.
-    first = workflow.run(local, COST_DATABASES)
-    slow = workflow.run(local, COST_DATABASES, polls=args.slow_polls)
-    scale = [workflow.run(local, count) for count in args.scale_databases]
+    sections: list[list[str]] = []
+    cold = None
+    if not args.only_fleet:
+        say("cold starts")
+        cold = coldstart.ColdStart(local, args.runs).measure()
+        zips = package_sizes()
+        say("prune at scale")
+        prunes = prune_scale.measure(local, args.prune_snapshots)
+        say("whole backups")
+        # Cost from runs of the demo's size, before the large runs: many concurrent cold starts on a
+        # small machine (and the large runs' aftermath) would inflate the emulator's durations (GB-s),
+        # not Lambda's.
+        first = workflow.run(local, COST_DATABASES)
+        slow = workflow.run(local, COST_DATABASES, polls=args.slow_polls)
+        scale = [workflow.run(local, count) for count in args.scale_databases]
+        sections += [report.cold_start_table(cold, zips), report.prune_table(prunes), report.cost_lines(first, slow),
+                     report.scale_lines(scale, slow)]
+    say("a fleet on the clock")
+    sections.append(report.fleet_lines(fleet.run(local, args.fleet_databases, args.fleet_scale)))
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
@@ -61,24 +71,20 @@ def main() -> int:
         "local AWS: moto behind scripts/python/local_aws's gateway, every function a fresh process under the Lambda "
         f"Runtime API. Took {time.monotonic() - started:.0f} s.",
         "",
-        *report.cold_start_table(cold, zips),
-        "",
-        *report.prune_table(prunes),
-        "",
-        *report.cost_lines(first, slow),
-        "",
-        *report.scale_lines(scale, slow),
-        "",
     ]
+    for section in sections:
+        lines += [*section, ""]
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stamp}.md").write_text(text)
-    (out / "latest.md").write_text(text)
-    report.plot(cold, out / f"{stamp}.png")
-    report.plot(cold, out / "latest.png")
-    say(f"written: {out / (stamp + '.md')}, {out / (stamp + '.png')} (and latest.md, latest.png)")
+    name = f"{stamp}-fleet" if args.only_fleet else stamp
+    (out / f"{name}.md").write_text(text)
+    if cold is not None:
+        (out / "latest.md").write_text(text)
+        report.plot(cold, out / f"{stamp}.png")
+        report.plot(cold, out / "latest.png")
+    say(f"written: {out / (name + '.md')}")
     return 0
 
 

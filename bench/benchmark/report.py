@@ -247,3 +247,30 @@ def plot(results: dict[str, dict[str, list[Run]]], path: os.PathLike) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def fleet_lines(fleet) -> list[str]:
+    """The fleet on the clock: the waits as they are (each poll says when to poll next)
+    against polling every interval, for the same durations."""
+    ratio = fleet.makespan_seconds / fleet.lower_bound_seconds
+    return [
+        f"### A fleet on the clock: {fleet.databases} databases, 20 GB to 4 TB (log-uniform), copies and exports",
+        "",
+        f"The local AWS's clock at {fleet.scale}x (`scripts/python/local_aws/operations.py`'s durations; the "
+        f"longest database takes {fleet.longest_chain_hours:.1f} h); the module's defaults (5 databases at once, "
+        "polls at least every 60 s, exports every 300 s). Run: "
+        f"{fleet.status}, {fleet.failed} databases failed, {fleet.throttled} RDS calls throttled, "
+        f"{fleet.real_seconds:.0f} s of real time.",
+        "",
+        "| | Polls per database | Transitions per database | Makespan / lower bound |",
+        "|---|---|---|---|",
+        f"| each poll says when to poll next (measured) | {fleet.polls_per_database:.1f} | "
+        f"{fleet.transitions_per_database:.1f} | {fleet.makespan_seconds / 3600:.1f} h / "
+        f"{fleet.lower_bound_seconds / 3600:.1f} h = {ratio:.2f} |",
+        f"| a poll every interval (computed from the same durations) | {fleet.fixed_polls_per_database:.1f} | "
+        f"{fleet.fixed_transitions_per_database:.1f} | - |",
+        "",
+        f"RDS calls per database (measured): {fleet.rds_calls_per_database:.1f}. The lower bound is the largest of the "
+        "longest chain (snapshot, then the longer of copy and export), all exports over 5 slots, and all chains over "
+        "the 5 databases the run backs up at once.",
+    ]

@@ -60,7 +60,7 @@ def slow_waits(local: Local, names: list[str], polls: int) -> None:
         for action, region, find, instead in (
             ("rds:DescribeDBSnapshots", REGION, "<Status>available</Status>", "<Status>creating</Status>"),
             ("rds:DescribeDBSnapshots", COPY_REGION, "<Status>available</Status>", "<Status>pending</Status>"),
-            ("rds:DescribeExportTasks", REGION, "<Status>complete</Status>", "<Status>in_progress</Status>"),
+            ("rds:DescribeExportTasks", REGION, "<Status>COMPLETE</Status>", "<Status>IN_PROGRESS</Status>"),
         ):
             control(local.endpoint, "POST", "faults", {
                 "action": action, "region": region, "count": polls - 1, "replace": [find, instead],

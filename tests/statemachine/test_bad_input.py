@@ -65,8 +65,8 @@ class BadExecutionInput(LocalAwsTest):
         run = self.run_execution({
             "db_instance_ids": ["prod-database-1"], "retention_days": 30, "min_snapshots_to_keep": 3,
             "dry_run": True, "skip_export": True, "skip_copy": True, "skip_prune": False,
-            "poll_interval_seconds": 1, "export_poll_interval_seconds": 1, "snapshot_wait_timeout_seconds": 60,
-            "export_wait_timeout_seconds": 60, "copy_wait_timeout_seconds": 60,
+            "poll_interval_seconds": 30, "export_poll_interval_seconds": 30, "snapshot_wait_timeout_seconds": 3600,
+            "export_wait_timeout_seconds": 3600, "copy_wait_timeout_seconds": 3600,
         })
         self.assertEqual(run.status, "SUCCEEDED", run.description)
 

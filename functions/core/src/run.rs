@@ -163,14 +163,14 @@ pub const FIELDS: [Field; 12] = [
         Kind::WholeNumber,
         Part::Database,
         "`poll_interval_seconds`",
-        "between polls of a snapshot or a copy",
+        "the shortest wait between polls of a snapshot or a copy",
     ),
     field(
         "export_poll_interval_seconds",
         Kind::WholeNumber,
         Part::Database,
         "`export_poll_interval_seconds`",
-        "between polls of an export",
+        "the shortest wait between polls of an export",
     ),
     field(
         "snapshot_wait_timeout_seconds",
@@ -233,8 +233,8 @@ pub fn field_named(name: &str) -> Option<&'static Field> {
 /// database's execution whose waits could poll past it would fail mid-run.
 pub const HISTORY_EVENTS_LIMIT: u64 = 25_000;
 /// The events one poll of a wait adds: the poll task (5: entered, scheduled,
-/// started, succeeded, exited), the readiness choice (2), the wait (2), the count (2).
-pub const EVENTS_PER_POLL: u64 = 11;
+/// started, succeeded, exited), the readiness choice (2), the wait (2).
+pub const EVENTS_PER_POLL: u64 = 9;
 /// Room for the rest of a database's execution: its other states (about 60 events) and
 /// the retries of its tasks (about 3 events each).
 pub const OTHER_EVENTS: u64 = 500;

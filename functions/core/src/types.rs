@@ -104,7 +104,8 @@ pub struct PollResult {
     pub ready: bool,
     /// The raw RDS status.
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always present (null when RDS gives none): the state machine names it when a wait times out.
+    #[serde(default)]
     pub percent_progress: Option<i32>,
     /// What RDS warns of a complete export (tables it skipped), else null: always
     /// present, so that the state machine can pass it on by path.

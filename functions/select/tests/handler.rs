@@ -69,13 +69,13 @@ fn databases_outside_the_module_are_refused_by_name() {
 
 #[test]
 fn waits_that_could_poll_past_the_history_limit_are_refused() {
-    // (21600 / 5 + 1) + (86400 / 300 + 1) + (21600 / 5 + 1) = 8931 polls: 98741 events.
+    // (21600 / 5 + 1) + (86400 / 300 + 1) + (21600 / 5 + 1) = 8931 polls: 80879 events.
     let err = handle(event(json!({"poll_interval_seconds": 5}))).unwrap_err();
     assert_eq!(err.error_type().as_str(), "InvalidInput");
     assert!(
         err.to_string().starts_with(
             "input poll_interval_seconds is invalid: makes each database's waits poll up to 8931 times, \
-             11 history events each, plus 500: 98741 events, above Step Functions' 25000 per execution"
+             9 history events each, plus 500: 80879 events, above Step Functions' 25000 per execution"
         ),
         "{err}"
     );

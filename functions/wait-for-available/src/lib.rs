@@ -8,6 +8,12 @@
 //!
 //! `ready: true` once the snapshot is `available` or the export `complete`;
 //! `ready: false` while in progress; an error when it failed or vanished.
+//! Each poll also says when to poll next (see [`schedule`]): the state
+//! machine hands back the wait so far (`wait`), the poll's time
+//! (`polled_at`, `$$.State.EnteredTime`), the interval and the bound, and
+//! waits `next_poll_seconds`, or stops at `timed_out`.
+
+pub mod schedule;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,7 +23,11 @@ use backup_core::naming::{self, MAX_EXPORT_TASK_ID_LEN};
 use backup_core::rds::Rds;
 use backup_core::types::{DatabaseKind, PollRequest, PollResult};
 use backup_core::{AwsFailure, Error, config, input, logging};
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::schedule::{Reading, WaitSoFar};
 
 /// Export task statuses that end the task without a complete export.
 const EXPORT_FAILED: [&str; 3] = ["failed", "canceled", "canceling"];
@@ -61,9 +71,41 @@ impl Clients {
     }
 }
 
-pub async fn handle(clients: &Clients, event: Value) -> Result<PollResult, Error> {
+/// The wait around a poll, as the state machine hands it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitInput {
+    /// The previous poll's output, or the wait's start (`started_at`) before the first.
+    wait: WaitSoFar,
+    polled_at: DateTime<Utc>,
+    interval_seconds: u64,
+    timeout_seconds: u64,
+}
+
+const WAIT_FIELDS: [&str; 4] = ["wait", "polled_at", "interval_seconds", "timeout_seconds"];
+
+/// A poll's output: what RDS said, and the schedule of the wait.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitResult {
+    #[serde(flatten)]
+    pub poll: PollResult,
+    pub started_at: DateTime<Utc>,
+    pub elapsed_seconds: u64,
+    pub next_poll_seconds: u64,
+    /// Not ready, and the wait's bound reached.
+    pub timed_out: bool,
+    pub since: Reading,
+}
+
+pub async fn handle(clients: &Clients, event: Value) -> Result<WaitResult, Error> {
     // The state machine adds the run and the database for the logs only (see main.rs).
-    match input::parse::<PollRequest>(logging::without_context(event))? {
+    let mut event = logging::without_context(event);
+    let wait_fields: Map<String, Value> = WAIT_FIELDS
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), event.as_object_mut()?.remove(*name)?)))
+        .collect();
+    let wait: WaitInput = input::parse(Value::Object(wait_fields))?;
+    let poll = match input::parse::<PollRequest>(event)? {
         PollRequest::DbSnapshot { snapshot_id, region } => {
             poll_snapshot(clients, DatabaseKind::Instance, &snapshot_id, region).await
         }
@@ -71,7 +113,30 @@ pub async fn handle(clients: &Clients, event: Value) -> Result<PollResult, Error
             poll_snapshot(clients, DatabaseKind::Cluster, &snapshot_id, region).await
         }
         PollRequest::ExportTask { export_task_id } => poll_export(clients, &export_task_id).await,
+    }?;
+    let next = schedule::next_poll(
+        &wait.wait,
+        wait.polled_at,
+        poll.percent_progress,
+        wait.interval_seconds,
+        wait.timeout_seconds,
+    );
+    if !poll.ready {
+        tracing::info!(
+            next_poll_seconds = next.next_poll_seconds,
+            elapsed_seconds = next.elapsed_seconds,
+            timed_out = next.timed_out,
+            "next poll"
+        );
     }
+    Ok(WaitResult {
+        timed_out: next.timed_out && !poll.ready,
+        poll,
+        started_at: wait.wait.started_at,
+        elapsed_seconds: next.elapsed_seconds,
+        next_poll_seconds: next.next_poll_seconds,
+        since: next.since,
+    })
 }
 
 async fn poll_snapshot(

@@ -57,17 +57,17 @@ async fn a_creating_snapshot_is_not_ready_and_an_available_one_is() {
     let result = handle(&clients("us-east-1", &[&creating]), fixture("wait-db-snapshot.json"))
         .await
         .unwrap();
-    assert!(!result.ready);
-    assert_eq!(result.status, "creating");
-    assert_eq!(result.percent_progress, Some(40));
-    assert_eq!(result.region, "us-east-1");
+    assert!(!result.poll.ready);
+    assert_eq!(result.poll.status, "creating");
+    assert_eq!(result.poll.percent_progress, Some(40));
+    assert_eq!(result.poll.region, "us-east-1");
 
     let available = snapshot_with_status("available", 100);
     let result = handle(&clients("us-east-1", &[&available]), fixture("wait-db-snapshot.json"))
         .await
         .unwrap();
-    assert!(result.ready);
-    assert_eq!(result.resource, "db_snapshot");
+    assert!(result.poll.ready);
+    assert_eq!(result.poll.resource, "db_snapshot");
 }
 
 #[tokio::test]
@@ -77,8 +77,8 @@ async fn the_state_machine_names_an_instance_snapshot_by_its_kind() {
     let mut event = fixture("wait-db-snapshot.json");
     event["resource"] = "instance_snapshot".into();
     let result = handle(&clients("us-east-1", &[&available]), event).await.unwrap();
-    assert!(result.ready);
-    assert_eq!(result.resource, "db_snapshot");
+    assert!(result.poll.ready);
+    assert_eq!(result.poll.resource, "db_snapshot");
 }
 
 #[tokio::test]
@@ -112,8 +112,8 @@ async fn the_copy_is_polled_in_the_destination_region() {
     let result = handle(&clients("us-west-2", &[&copying]), fixture("wait-copy-snapshot.json"))
         .await
         .unwrap();
-    assert!(!result.ready);
-    assert_eq!(result.region, "us-west-2");
+    assert!(!result.poll.ready);
+    assert_eq!(result.poll.region, "us-west-2");
     assert_eq!(copying.num_calls(), 1);
 }
 
@@ -131,10 +131,11 @@ async fn cluster_snapshots_are_polled_with_the_cluster_api() {
                 )
                 .build()
         });
-    let event = json!({"resource": "cluster_snapshot", "snapshot_id": SNAPSHOT_ID});
+    let mut event = fixture("wait-db-snapshot.json");
+    event["resource"] = "cluster_snapshot".into();
     let result = handle(&clients("us-east-1", &[&rule]), event).await.unwrap();
-    assert!(result.ready);
-    assert_eq!(result.resource, "cluster_snapshot");
+    assert!(result.poll.ready);
+    assert_eq!(result.poll.resource, "cluster_snapshot");
 }
 
 #[tokio::test]
@@ -149,8 +150,8 @@ async fn export_tasks_report_progress_completion_and_failure() {
         let result = handle(&clients("us-east-1", &[&rule]), fixture("wait-export-task.json"))
             .await
             .unwrap();
-        assert_eq!(result.ready, ready, "{status}");
-        assert_eq!(result.status, status.to_ascii_lowercase());
+        assert_eq!(result.poll.ready, ready, "{status}");
+        assert_eq!(result.poll.status, status.to_ascii_lowercase());
     }
     for status in ["FAILED", "CANCELED"] {
         let rule = export_with_status(status);
@@ -186,7 +187,7 @@ async fn a_complete_export_carries_rds_warning_and_a_running_one_none() {
         let result = handle(&clients("us-east-1", &[&rule]), fixture("wait-export-task.json"))
             .await
             .unwrap();
-        assert_eq!(result.warning.as_deref(), expected, "{status}");
+        assert_eq!(result.poll.warning.as_deref(), expected, "{status}");
     }
     // Always present, so that the state machine can pass it on by path.
     let rule = export_with_status("COMPLETE");
@@ -223,9 +224,51 @@ async fn bad_input_names_the_field_without_calling_aws() {
             "input export_task_id is invalid",
         ),
     ];
-    for (event, expected) in cases {
+    let wait = fixture("wait-db-snapshot.json");
+    for (mut event, expected) in cases {
+        for field in ["wait", "polled_at", "interval_seconds", "timeout_seconds"] {
+            event[field] = wait[field].clone();
+        }
         let err = handle(&clients("us-east-1", &[]), event).await.unwrap_err();
         assert_eq!(err.error_type().as_str(), "InvalidInput");
         assert!(err.to_string().starts_with(expected), "{err} / {expected}");
     }
+}
+
+#[tokio::test]
+async fn each_poll_says_when_to_poll_next_from_the_progress_and_stops_at_the_bound() {
+    // The fixture's wait began at 02:01:00.118 and polls at 02:03:00.250 (120 s in).
+    let first = snapshot_with_status("creating", 0);
+    let result = handle(&clients("us-east-1", &[&first]), fixture("wait-db-snapshot.json"))
+        .await
+        .unwrap();
+    // No progress yet: wait as long again as the wait so far.
+    assert_eq!(
+        (result.elapsed_seconds, result.next_poll_seconds, result.timed_out),
+        (120, 120, false)
+    );
+
+    // 20 % (20.5: RDS truncates) in the 120 s since that reading: 80 % more takes about 468 s,
+    // and the next poll is at 90 % of that.
+    let later = snapshot_with_status("creating", 20);
+    let mut event = fixture("wait-db-snapshot.json");
+    event["wait"] = serde_json::to_value(&result).unwrap();
+    event["polled_at"] = "2026-11-24T02:05:00.250Z".into();
+    let result = handle(&clients("us-east-1", &[&later]), event.clone()).await.unwrap();
+    assert_eq!((result.elapsed_seconds, result.next_poll_seconds), (240, 422));
+    assert_eq!(result.since.percent, 20);
+
+    // At the bound, still creating: timed out.
+    event["polled_at"] = "2026-11-24T03:01:00.118Z".into();
+    let result = handle(&clients("us-east-1", &[&later]), event).await.unwrap();
+    assert!(result.timed_out);
+}
+
+#[tokio::test]
+async fn a_poll_without_its_wait_names_the_field() {
+    let mut event = fixture("wait-db-snapshot.json");
+    event.as_object_mut().unwrap().remove("polled_at");
+    let err = handle(&clients("us-east-1", &[]), event).await.unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert!(err.to_string().contains("polled_at"), "{err}");
 }

@@ -1,0 +1,124 @@
+"""A fleet on the local AWS's clock (issue 21): databases whose allocated storage is
+drawn from a long-tailed distribution (log-uniform from 20 GB to 4 TB, a fixed seed),
+backed up with copies and exports, the module's default polls, the clock at `scale`.
+Snapshots, copies and exports take the local AWS's model durations
+(scripts/python/local_aws/operations.py); measured: the makespan (simulated) against
+the lower bound the limits allow, state transitions, Lambda invocations and RDS calls
+per database, RDS throttles, databases failed. Beside it, what polling every interval
+(the design before `schedule.rs`) costs for the same durations: computed, since the
+polls of a fixed interval follow from the durations alone."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from demo.follow import read
+from local_aws.control import control
+from local_aws.deploy import Deployment, Settings, module_default
+
+from .common import REGION, ZIPS, BenchError, Local, say
+
+SMALLEST_GB, LARGEST_GB, SEED = 20, 4000, 21
+# The states of a database's execution besides its waits' polls (entered once each, measured
+# below as the fewest transitions of a database whose waits each polled once).
+POLL_TRANSITIONS_BEFORE, POLL_TRANSITIONS_AFTER = 4, 3
+EXPORT_SLOTS = 5
+
+
+def sizes(count: int) -> list[int]:
+    generator = random.Random(SEED)
+    return [round(math.exp(generator.uniform(math.log(SMALLEST_GB), math.log(LARGEST_GB)))) for _ in range(count)]
+
+
+@dataclass
+class Fleet:
+    databases: int
+    scale: int
+    status: str
+    failed: int
+    makespan_seconds: float
+    lower_bound_seconds: float
+    real_seconds: float
+    transitions_per_database: float
+    polls_per_database: float
+    rds_calls_per_database: float
+    throttled: int
+    fixed_polls_per_database: float
+    fixed_transitions_per_database: float
+    longest_chain_hours: float
+
+
+def durations(gb: int, model: dict[str, int]) -> tuple[float, float, float]:
+    """A first snapshot, copy and export of `gb`, in the local AWS's model (seconds)."""
+    return (model["snapshot_base_seconds"] + model["snapshot_seconds_per_gb"] * gb,
+            model["copy_base_seconds"] + model["copy_seconds_per_gb"] * gb,
+            model["export_start_seconds"] + model["export_seconds_per_gb"] * gb)
+
+
+def run(local: Local, count: int, scale: int, timeout: float = 3600) -> Fleet:
+    """Backs up `count` databases on the clock at `scale`; what it took."""
+    names = [f"fleet-db-{n:04d}" for n in range(1, count + 1)]
+    storage = dict(zip(names, sizes(count)))
+    local.reset(snapshot_limit=10 * count + 100)
+    control(local.endpoint, "PUT", "settings", {"clock_scale": scale})
+    model = control(local.endpoint, "GET", "settings")
+    rds = local.aws.client("rds", REGION)
+    for name, gb in storage.items():
+        rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=gb, MasterUsername="dbadmin",
+                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+    # Bounds that the largest database's export (22 simulated hours) fits in.
+    settings = Settings(db_identifiers=tuple(names), project="bench", environment="fleet",
+                        wait_timeout_seconds=2 * 86_400)
+    deployment = Deployment.create(local.endpoint, ZIPS, settings)
+    control(local.endpoint, "DELETE", "calls")
+    sfn = local.aws.client("stepfunctions", REGION)
+    started = time.monotonic()
+    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, input="{}")["executionArn"]
+    while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"the fleet of {count} still runs after {timeout:.0f} s")
+        time.sleep(1)
+    real_seconds = time.monotonic() - started
+    execution = read(sfn, arn)
+    transitions = execution.transitions()
+    polls = sum(1 for child in execution.databases.values() for e in child.history
+                if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"].startswith("Poll"))
+    calls = control(local.endpoint, "GET", "calls")
+    failed = sum(1 for child in execution.databases.values()
+                 if any(key.endswith("error") for key in json.loads(child.description.get("output") or "{}")))
+
+    chains = {name: durations(gb, model) for name, gb in storage.items()}
+    longest_chain = max(snapshot + max(copy, export) for snapshot, copy, export in chains.values())
+    lanes = module_default("max_concurrent_databases")
+    lower_bound = max(longest_chain,
+                      sum(export for _, _, export in chains.values()) / EXPORT_SLOTS,
+                      sum(snapshot + max(copy, export) for snapshot, copy, export in chains.values()) / lanes)
+    start = datetime.fromisoformat(str(description["startDate"]))
+    stop = datetime.fromisoformat(str(description["stopDate"]))
+    interval, export_interval = module_default("poll_interval_seconds"), module_default("export_poll_interval_seconds")
+    fixed_polls = sum(math.ceil(snapshot / interval) + 1 + math.ceil(copy / interval) + 1
+                      + math.ceil(export / export_interval) + 1 for snapshot, copy, export in chains.values())
+    per_db_transitions = sum(transitions[name] for name in names) / count
+    other = per_db_transitions - POLL_TRANSITIONS_AFTER * polls / count
+    fleet = Fleet(
+        databases=count, scale=scale, status=description["status"], failed=failed,
+        makespan_seconds=(stop - start).total_seconds(), lower_bound_seconds=lower_bound,
+        real_seconds=real_seconds, transitions_per_database=per_db_transitions,
+        polls_per_database=polls / count,
+        rds_calls_per_database=sum(n for action, n in calls.items() if action.startswith("rds:")) / count,
+        throttled=control(local.endpoint, "GET", "clock")["rds_throttled"],
+        fixed_polls_per_database=fixed_polls / count,
+        fixed_transitions_per_database=other + POLL_TRANSITIONS_BEFORE * fixed_polls / count,
+        longest_chain_hours=longest_chain / 3600,
+    )
+    control(local.endpoint, "PUT", "settings", {"clock_scale": 0})
+    say(f"  fleet of {count} at {scale}x: {fleet.status}, {failed} failed, makespan "
+        f"{fleet.makespan_seconds / 3600:.1f} h (lower bound {lower_bound / 3600:.1f} h) in {real_seconds:.0f} s real, "
+        f"{fleet.polls_per_database:.1f} polls and {per_db_transitions:.1f} transitions per database")
+    return fleet
