@@ -78,7 +78,7 @@ def main() -> int:
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{stamp}-fleet" if args.only_fleet else stamp
+    name = f"{stamp}-fleet-{args.fleet_databases}" if args.only_fleet else stamp
     (out / f"{name}.md").write_text(text)
     if cold is not None:
         (out / "latest.md").write_text(text)

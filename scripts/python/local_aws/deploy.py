@@ -41,9 +41,11 @@ class Settings:
     min_snapshots_to_keep: int = 3
     dry_run: bool = False
     max_concurrency: int = 5
-    # The bound on each wait (snapshot, export, copy), seconds (None: the module's).
+    # The bound on each wait (snapshot, export, copy), seconds (None: the module's); the
+    # export's own where export_wait_timeout_seconds is set.
     wait_timeout_seconds: int | None = None
-    # Every wait polls this often (the module allows 5 s at least; moto finishes at once).
+    export_wait_timeout_seconds: int | None = None
+    # Every wait polls at least this often apart (the module allows 5 s at least).
     # Short polls need short bounds (wait_timeout_seconds): a database's execution keeps
     # at most 25,000 events, which select holds the run's settings to.
     poll_interval_seconds: int | None = None
@@ -82,7 +84,9 @@ class Settings:
         if self.copy_region is not None:
             arguments["cross_region_destination"] = self.copy_region
         if self.wait_timeout_seconds is not None:
-            arguments["wait_timeout_seconds"] = dict.fromkeys(("snapshot", "export", "copy"), self.wait_timeout_seconds)
+            arguments["wait_timeout_seconds"] = {
+                **dict.fromkeys(("snapshot", "export", "copy"), self.wait_timeout_seconds),
+                **({"export": self.export_wait_timeout_seconds} if self.export_wait_timeout_seconds else {})}
         return arguments
 
 

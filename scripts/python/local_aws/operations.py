@@ -61,13 +61,12 @@ _original: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class Timeline:
-    """One operation's course: queued until `starts`, working until `ends`."""
+    """One operation's course: queued (or an export STARTING) until `working_from`, working
+    until `ends`."""
 
     kind: str  # snapshot, copy or export
     source_database: str
-    gb: int
-    starts: datetime
-    working_from: datetime  # an export's IN_PROGRESS (after STARTING); else `starts`
+    working_from: datetime
     ends: datetime
     queued_status: str
     working_status: str
@@ -127,7 +126,7 @@ def _start_snapshot(backend: RDSBackend, snapshot, cluster: bool) -> None:
     incremental = _holds_available_snapshot_of(backend, database, cluster, snapshot)
     ends = now + timedelta(seconds=_seconds("snapshot_base_seconds", "snapshot_seconds_per_gb", _gb(snapshot),
                                             incremental))
-    snapshot._timeline = Timeline("snapshot", database, _gb(snapshot), now, now, ends, "creating", "creating")
+    snapshot._timeline = Timeline("snapshot", database, now, ends, "creating", "creating")
 
 
 def _start_copy(backend: RDSBackend, copied, cluster: bool) -> None:
@@ -137,15 +136,13 @@ def _start_copy(backend: RDSBackend, copied, cluster: bool) -> None:
     incremental = _holds_available_snapshot_of(backend, database, cluster, copied)
     ends = starts + timedelta(seconds=_seconds("copy_base_seconds", "copy_seconds_per_gb", _gb(copied), incremental))
     queued = "copying" if cluster else "pending"
-    copied._timeline = Timeline("copy", database, _gb(copied), starts, starts, ends, queued, "copying")
+    copied._timeline = Timeline("copy", database, starts, ends, queued, "copying")
 
 
 def _start_export(task: ExportTask) -> None:
-    now, gb = CLOCK.now(), _gb(task.snapshot)
-    working_from = now + timedelta(seconds=MODEL["export_start_seconds"])
-    ends = working_from + timedelta(seconds=MODEL["export_seconds_per_gb"] * gb)
-    task._timeline = Timeline("export", _database_of(task.snapshot), gb, now, working_from, ends, "STARTING",
-                              "IN_PROGRESS")
+    working_from = CLOCK.now() + timedelta(seconds=MODEL["export_start_seconds"])
+    ends = working_from + timedelta(seconds=MODEL["export_seconds_per_gb"] * _gb(task.snapshot))
+    task._timeline = Timeline("export", _database_of(task.snapshot), working_from, ends, "STARTING", "IN_PROGRESS")
 
 
 def _timed(name: str, start, cluster: bool | None = None):

@@ -113,7 +113,7 @@ def _source_not_available(parameter: str, cluster: bool) -> Callable[[dict[str, 
     return refuses
 
 
-def _export_slots_full(params: dict[str, str], account: str, _region: str, settings: dict[str, int]) -> str | None:
+def _export_slots_full(_params: dict[str, str], account: str, _region: str, settings: dict[str, int]) -> str | None:
     limit = settings["export_limit"]
     if len(operations.running_exports(account)) < limit:
         return None
