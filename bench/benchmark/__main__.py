@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--slow-polls", type=int, default=10, help="polls each wait takes in the slow run")
     parser.add_argument("--fleet-databases", type=int, default=20, help="databases of the fleet run on the clock")
     parser.add_argument("--fleet-scale", type=int, default=3600, help="the clock's speed in the fleet run")
+    parser.add_argument("--fleet-concurrency", type=int, default=5,
+                        help="max_concurrent_databases of the fleet run (the module's default: 5)")
     parser.add_argument("--only-fleet", action="store_true", help="measure the fleet on the clock only")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
@@ -59,7 +61,8 @@ def main() -> int:
         sections += [report.cold_start_table(cold, zips), report.prune_table(prunes), report.cost_lines(first, slow),
                      report.scale_lines(scale, slow)]
     say("a fleet on the clock")
-    sections.append(report.fleet_lines(fleet.run(local, args.fleet_databases, args.fleet_scale)))
+    sections.append(report.fleet_lines(fleet.run(local, args.fleet_databases, args.fleet_scale,
+                                                 args.fleet_concurrency)))
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
@@ -78,7 +81,7 @@ def main() -> int:
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{stamp}-fleet-{args.fleet_databases}" if args.only_fleet else stamp
+    name = f"{stamp}-fleet-{args.fleet_databases}x{args.fleet_concurrency}" if args.only_fleet else stamp
     (out / f"{name}.md").write_text(text)
     if cold is not None:
         (out / "latest.md").write_text(text)

@@ -39,6 +39,7 @@ def sizes(count: int) -> list[int]:
 class Fleet:
     databases: int
     scale: int
+    lanes: int
     status: str
     failed: int
     makespan_seconds: float
@@ -61,8 +62,8 @@ def durations(gb: int, model: dict[str, int]) -> tuple[float, float, float]:
             model["export_start_seconds"] + model["export_seconds_per_gb"] * gb)
 
 
-def run(local: Local, count: int, scale: int, timeout: float = 3600) -> Fleet:
-    """Backs up `count` databases on the clock at `scale`; what it took."""
+def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600) -> Fleet:
+    """Backs up `count` databases on the clock at `scale`, `lanes` at once; what it took."""
     names = [f"fleet-db-{n:04d}" for n in range(1, count + 1)]
     storage = dict(zip(names, sizes(count)))
     local.reset(snapshot_limit=10 * count + 100)
@@ -75,7 +76,7 @@ def run(local: Local, count: int, scale: int, timeout: float = 3600) -> Fleet:
                                MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
     # Bounds that the largest database's copy (11 simulated hours) and export (22) fit in, and
     # that the module accepts with its default polls (25,000 history events at most polls).
-    settings = Settings(db_identifiers=tuple(names), project="bench", environment="fleet",
+    settings = Settings(db_identifiers=tuple(names), project="bench", environment="fleet", max_concurrency=lanes,
                         wait_timeout_seconds=12 * 3600, export_wait_timeout_seconds=24 * 3600)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
     control(local.endpoint, "DELETE", "calls")
@@ -97,7 +98,6 @@ def run(local: Local, count: int, scale: int, timeout: float = 3600) -> Fleet:
 
     chains = {name: durations(gb, model) for name, gb in storage.items()}
     longest_chain = max(snapshot + max(copy, export) for snapshot, copy, export in chains.values())
-    lanes = module_default("max_concurrent_databases")
     # What AWS's limits allow (issue 21's bound), and that with the run's lanes besides.
     limits_bound = max(longest_chain, sum(export for _, _, export in chains.values()) / EXPORT_SLOTS,
                        sum(copy for _, copy, _ in chains.values()) / COPY_SLOTS)
@@ -111,7 +111,7 @@ def run(local: Local, count: int, scale: int, timeout: float = 3600) -> Fleet:
     per_db_transitions = sum(transitions[name] for name in names) / count
     other = per_db_transitions - POLL_TRANSITIONS_AFTER * polls / count
     fleet = Fleet(
-        databases=count, scale=scale, status=description["status"], failed=failed,
+        databases=count, scale=scale, lanes=lanes, status=description["status"], failed=failed,
         makespan_seconds=(stop - start).total_seconds(), lower_bound_seconds=lower_bound,
         limits_bound_seconds=limits_bound,
         real_seconds=real_seconds, transitions_per_database=per_db_transitions,

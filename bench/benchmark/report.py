@@ -257,12 +257,12 @@ def fleet_lines(fleet) -> list[str]:
         f"### A fleet on the clock: {fleet.databases} databases, 20 GB to 4 TB (log-uniform), copies and exports",
         "",
         f"The local AWS's clock at {fleet.scale}x (`scripts/python/local_aws/operations.py`'s durations; the "
-        f"longest database takes {fleet.longest_chain_hours:.1f} h); the module's defaults (5 databases at once, "
-        "polls at least every 60 s, exports every 300 s). Run: "
+        f"longest database takes {fleet.longest_chain_hours:.1f} h); {fleet.lanes} databases at once "
+        "(`max_concurrent_databases`), the module's default polls (at least every 60 s, exports every 300 s). Run: "
         f"{fleet.status}, {fleet.failed} databases failed, {fleet.throttled} RDS calls throttled, "
         f"{fleet.real_seconds:.0f} s of real time.",
         "",
-        "| | Polls per database | Transitions per database | Makespan / bound with 5 lanes | "
+        f"| | Polls per database | Transitions per database | Makespan / bound with {fleet.lanes} lanes | "
         "Makespan / bound of AWS's limits |",
         "|---|---|---|---|---|",
         f"| each poll says when to poll next (measured) | {fleet.polls_per_database:.1f} | "
@@ -274,6 +274,6 @@ def fleet_lines(fleet) -> list[str]:
         "",
         f"RDS calls per database (measured): {fleet.rds_calls_per_database:.1f}. The bound of AWS's limits is the "
         "largest of the longest chain (snapshot, then the longer of copy and export), all exports over 5 slots and "
-        "all copies over 20; the bound with 5 lanes adds all chains over the 5 databases the run backs up at once "
-        "(`max_concurrent_databases`).",
+        f"all copies over 20; the bound with {fleet.lanes} lanes adds all chains over the {fleet.lanes} databases "
+        "the run backs up at once.",
     ]

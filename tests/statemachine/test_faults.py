@@ -111,13 +111,6 @@ class FaultMatrix(LocalAwsTest):
         return super().deploy_settings().with_(db_identifiers=("prod-database-1", *DATABASE_CASES.values()))
     matrix: dict[str, dict[str, str]] = {}
 
-    def setUp(self):
-        super().setUp()
-        # The matrix fails calls, not slots: its databases run at once, and with retries a
-        # second apart five export slots would fill for longer than the slots' retries last
-        # (waiting for slots is issue 21's scheduling, measured by scripts/bench).
-        control("PUT", "settings", {"export_limit": 1000})
-
     @classmethod
     def tearDownClass(cls):
         columns = [f"{kind} {when}" for when in (ONCE, PERSISTENT) for kind in FAULTS]

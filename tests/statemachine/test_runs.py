@@ -514,3 +514,38 @@ class HistoryLimit(LocalAwsTest):
         self.assertEqual(last["executionFailedEventDetails"], {"error": "States.Runtime", "cause": cause})
         [message] = self.sns_messages()[-1:]
         self.assertIn(cause, message["Message"])
+
+
+class ExportSlots(LocalAwsTest):
+    """The account runs at most five exports (here one: the setting export_limit): a
+    database whose export finds every slot taken waits for one, on the clock, and is
+    failed only when its wait bound is reached, naming the wait."""
+
+    databases = {"prod-database-1": "postgres", "prod-database-2": "postgres", "prod-database-3": "mysql"}
+    ONLY_EXPORTS = {"skip_copy": True, "skip_prune": True}
+
+    def test_exports_take_turns_and_every_database_succeeds(self):
+        control("PUT", "settings", {"export_limit": 1})
+        run = self.run_execution(self.ONLY_EXPORTS)
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        tasks = self.rds.describe_export_tasks()["ExportTasks"]
+        self.assertEqual(sorted(t["Status"] for t in tasks), ["COMPLETE"] * 3)
+        # One at a time: each started after the one before it ended.
+        spans = sorted((t["TaskStartTime"], t["TaskEndTime"]) for t in tasks)
+        for (_, ended), (started, _) in zip(spans, spans[1:]):
+            self.assertGreaterEqual(started, ended)
+        self.assertGreaterEqual(run.entered("WaitForExportSlot"), 2)
+
+    def test_a_slot_that_never_comes_fails_the_database_at_its_bound(self):
+        control("PUT", "settings", {"export_limit": 0})  # RDS refuses every export
+        run = self.run_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1"],
+                                  "export_wait_timeout_seconds": 3600})
+
+        self.assertEqual(run.status, "FAILED")
+        error = run.results()["prod-database-1"]["export_error"]
+        self.assertEqual((error["step"], error["Error"]), ("export", "ExportSlotsFull"))
+        self.assertIn("waited for a slot, the bound set by export_wait_timeout_seconds", error["Cause"])
+        self.assertEqual(self.rds.describe_export_tasks()["ExportTasks"], [])
+        # The waits grow: a few tries in the hour, not one a poll interval.
+        self.assertLessEqual(run.entered("Export"), 8)

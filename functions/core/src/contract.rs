@@ -115,7 +115,7 @@ pub enum RetryClass {
     LambdaThrottled,
     /// AWS throttled or failed a call of the function, after the SDK's retries.
     Aws,
-    /// The copy or export slots of the account are taken: wait for one.
+    /// The copy slots of the destination region are taken: wait for one.
     Slots,
     /// The database or snapshot is in a transient state: wait for it.
     Busy,
@@ -173,7 +173,8 @@ impl ErrorType {
     pub const fn retry_class(self) -> Option<RetryClass> {
         match self {
             ErrorType::Throttled | ErrorType::AwsUnavailable => Some(RetryClass::Aws),
-            ErrorType::CopySlotsFull | ErrorType::ExportSlotsFull => Some(RetryClass::Slots),
+            // A full export slot is waited for in the state machine (export's `slot_full`), to its bound.
+            ErrorType::CopySlotsFull => Some(RetryClass::Slots),
             ErrorType::DatabaseBusy | ErrorType::SnapshotBusy => Some(RetryClass::Busy),
             _ => None,
         }

@@ -53,15 +53,18 @@ pub enum Error {
         region: String,
         detail: String,
     },
-    /// The account runs its maximum of five snapshot exports.
+    /// The account ran its maximum of five snapshot exports for as long as the
+    /// export may wait (`export_wait_timeout_seconds`): no slot came free.
     #[error(
-        "{running} snapshot exports are running in {region} (RDS allows {}); retrying {export_task_id} later",
+        "{running} snapshot exports were running in {region} (RDS allows {}) for all the {waited_seconds} s that \
+         {export_task_id} waited for a slot, the bound set by export_wait_timeout_seconds",
         crate::exports::MAX_RUNNING_EXPORTS
     )]
     ExportSlotsFull {
         export_task_id: String,
         region: String,
         running: String,
+        waited_seconds: u64,
     },
     /// The state's input is malformed; the message names the field.
     #[error("input {field} is invalid: {reason}")]

@@ -71,6 +71,33 @@ pub struct SnapshotTaskRequest {
     pub execution: Execution,
 }
 
+/// Input of `export`: the source snapshot, and the wait for an export slot (the
+/// account runs at most five exports) that this try is part of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub snapshot: SnapshotRecord,
+    pub execution: Execution,
+    pub slot: SlotWait,
+}
+
+/// A wait for a slot: when it began, when this try is (both on Step Functions'
+/// clock, `$$.State.EnteredTime`), the shortest wait between tries and the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotWait {
+    pub started_at: DateTime<Utc>,
+    pub tried_at: DateTime<Utc>,
+    pub interval_seconds: u64,
+    pub timeout_seconds: u64,
+}
+
+impl SlotWait {
+    pub fn elapsed_seconds(&self) -> u64 {
+        u64::try_from((self.tried_at - self.started_at).num_seconds()).unwrap_or(0)
+    }
+}
+
 /// What `wait-for-available` polls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "resource", rename_all = "snake_case", deny_unknown_fields)]
@@ -114,7 +141,7 @@ pub struct PollResult {
 }
 
 /// Output of `export`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportRecord {
     /// True when the engine cannot be exported; the backup itself still succeeds.
     pub skipped: bool,
@@ -129,6 +156,12 @@ pub struct ExportRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     pub created: bool,
+    /// Every export slot of the account is taken: no task started; the state
+    /// machine tries again in `next_try_seconds`.
+    #[serde(default)]
+    pub slot_full: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_seconds: Option<u64>,
 }
 
 /// Input of `prune`; every field but the execution overrides configuration for one run.

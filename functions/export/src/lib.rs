@@ -2,6 +2,13 @@
 //! `<project>/<environment>/<db>/<YYYY-MM-DD>/`, encrypted with the module's
 //! KMS key and written by the export role.
 //!
+//! The account runs at most five exports. When all five are taken (by this
+//! module or any other caller), export starts nothing and says when to try
+//! again (`slot_full`, `next_try_seconds`: when the running export nearest its
+//! end should be done, from its progress); the state machine waits and tries
+//! again, for as long as the export's wait bound, and only then is the
+//! database failed (`ExportSlotsFull`, naming the wait).
+//!
 //! Engines RDS cannot export (Oracle, SQL Server, Db2) are skipped with a
 //! warning in the result: the snapshot itself is the backup, the export only
 //! an extra copy. The export task id derives from the snapshot id, so a retry
@@ -15,7 +22,7 @@ use backup_core::error::AwsFailureKind;
 use backup_core::exports::{self, MAX_RUNNING_EXPORTS};
 use backup_core::naming;
 use backup_core::rds::Rds;
-use backup_core::types::{ExportRecord, SnapshotTaskRequest};
+use backup_core::types::{ExportRecord, ExportRequest, SlotWait};
 use backup_core::{AwsFailure, Error, input};
 use serde_json::Value;
 
@@ -69,7 +76,7 @@ impl Config {
 }
 
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<ExportRecord, Error> {
-    let request: SnapshotTaskRequest = input::parse(event)?;
+    let request: ExportRequest = input::parse(event)?;
     let snapshot = request.snapshot;
     let snapshot_id = naming::rds_identifier(
         "snapshot.snapshot_id",
@@ -90,11 +97,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         return Ok(ExportRecord {
             skipped: true,
             warning: Some(warning),
-            export_task_id: None,
-            s3_bucket: None,
-            s3_prefix: None,
-            status: None,
-            created: false,
+            ..ExportRecord::default()
         });
     }
 
@@ -105,7 +108,14 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         &snapshot.db_identifier,
         request.execution.execution_start_time,
     );
-    ensure_export_slot(clients, &export_task_id).await?;
+    let others: Vec<ExportTask> = exports::running(clients)
+        .await?
+        .into_iter()
+        .filter(|t| t.export_task_identifier() != Some(export_task_id.as_str()))
+        .collect();
+    if others.len() >= MAX_RUNNING_EXPORTS {
+        return wait_for_slot(export_task_id, &clients.region, &request.slot, &others);
+    }
 
     let result = clients
         .client
@@ -142,11 +152,8 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             } else {
                 let failure = AwsFailure::from_sdk("StartExportTask", &err);
                 if failure.kind == AwsFailureKind::Rejected && failure.code.as_deref().is_some_and(is_export_limit) {
-                    return Err(Error::ExportSlotsFull {
-                        export_task_id,
-                        region: region.to_owned(),
-                        running: format!("too many ({})", failure.code.unwrap_or_default()),
-                    });
+                    // Another caller took the last slot since the count: wait as for a full count.
+                    return wait_for_slot(export_task_id, region, &request.slot, &others);
                 }
                 return Err(failure.into());
             }
@@ -154,32 +161,56 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     };
     tracing::info!(%export_task_id, %snapshot_id, bucket = %config.bucket, %s3_prefix, %status, created, "export started");
     Ok(ExportRecord {
-        skipped: false,
-        warning: None,
         export_task_id: Some(export_task_id),
         s3_bucket: Some(config.bucket.clone()),
         s3_prefix: Some(s3_prefix),
         status: Some(status),
         created,
+        ..ExportRecord::default()
     })
 }
 
-/// Fails with the retryable `ExportSlotsFull` when the account already runs
-/// the maximum number of exports (other than our own task, on a retry).
-async fn ensure_export_slot(clients: &Clients, export_task_id: &str) -> Result<(), Error> {
-    let running = exports::running(clients)
-        .await?
-        .iter()
-        .filter(|t| t.export_task_identifier() != Some(export_task_id))
-        .count();
-    if running >= MAX_RUNNING_EXPORTS {
+/// Every slot is taken: when to try again, or, once the wait has lasted its
+/// bound, `ExportSlotsFull`.
+fn wait_for_slot(
+    export_task_id: String,
+    region: &str,
+    slot: &SlotWait,
+    running: &[ExportTask],
+) -> Result<ExportRecord, Error> {
+    let waited_seconds = slot.elapsed_seconds();
+    if waited_seconds >= slot.timeout_seconds {
         return Err(Error::ExportSlotsFull {
-            export_task_id: export_task_id.to_owned(),
-            region: clients.region.clone(),
-            running: running.to_string(),
+            export_task_id,
+            region: region.to_owned(),
+            running: running.len().max(MAX_RUNNING_EXPORTS).to_string(),
+            waited_seconds,
         });
     }
-    Ok(())
+    let soonest_end = running.iter().filter_map(|task| seconds_left(task, slot)).min();
+    // Without progress to go by, each wait lasts as long as the wait so far.
+    let next_try_seconds = soonest_end
+        .unwrap_or(waited_seconds)
+        .max(slot.interval_seconds)
+        .min(slot.timeout_seconds - waited_seconds)
+        .max(1);
+    tracing::info!(%export_task_id, running = running.len(), waited_seconds, next_try_seconds, "every export slot is taken; waiting for one");
+    Ok(ExportRecord {
+        export_task_id: Some(export_task_id),
+        slot_full: true,
+        next_try_seconds: Some(next_try_seconds),
+        ..ExportRecord::default()
+    })
+}
+
+/// When a running export should end, at the rate of its progress since it started.
+fn seconds_left(task: &ExportTask, slot: &SlotWait) -> Option<u64> {
+    let percent = u64::try_from(task.percent_progress()?)
+        .ok()
+        .filter(|p| (1..100).contains(p))?;
+    let started = chrono::DateTime::from_timestamp_millis(task.task_start_time()?.to_millis().ok()?)?;
+    let elapsed = u64::try_from((slot.tried_at - started).num_seconds()).ok()?;
+    Some(elapsed * (100 - percent) / percent)
 }
 
 /// The existing task with our identifier, when it exports the same snapshot.

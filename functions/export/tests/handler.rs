@@ -40,11 +40,19 @@ fn running_exports(count: usize) -> Rule {
                         .status("COMPLETE")
                         .build(),
                 );
+            // Each started an hour before the fixture's try, at 10 %, 20 %...: the first ends
+            // soonest, in 9 hours (32,400 s) at its rate.
+            let tried_at = chrono::DateTime::parse_from_rfc3339("2026-11-24T02:04:10.180Z").unwrap();
             for i in 0..count {
+                let started = tried_at - chrono::Duration::hours(1);
                 out = out.export_tasks(
                     ExportTask::builder()
                         .export_task_identifier(format!("other-{i}"))
                         .status("IN_PROGRESS")
+                        .percent_progress(10 + 10 * i as i32)
+                        .task_start_time(aws_sdk_rds::primitives::DateTime::from_millis(
+                            started.timestamp_millis(),
+                        ))
                         .build(),
                 );
             }
@@ -161,21 +169,50 @@ async fn an_existing_task_for_another_snapshot_is_a_conflict() {
 }
 
 #[tokio::test]
-async fn five_running_exports_mean_retry_later_without_starting() {
+async fn five_running_exports_mean_trying_again_when_one_should_end_without_starting() {
     let slots = running_exports(5);
-    let err = handle(&clients(&[&slots]), &config(), fixture("export-request.json"))
+    let record = handle(&clients(&[&slots]), &config(), fixture("export-request.json"))
         .await
-        .unwrap_err();
+        .unwrap();
+
+    assert!(record.slot_full);
+    assert!(!record.created);
+    // The fifth export (50 % in an hour) ends soonest: in an hour.
+    assert_eq!(record.next_try_seconds, Some(3600));
+    assert_eq!(slots.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_slot_that_never_comes_fails_the_export_at_its_bound_naming_the_wait() {
+    let slots = running_exports(5);
+    let mut event = fixture("export-request.json");
+    event["slot"]["tried_at"] = "2026-11-25T02:04:10.118Z".into(); // 86,400 s after the wait began
+    let err = handle(&clients(&[&slots]), &config(), event).await.unwrap_err();
 
     assert_eq!(err.error_type().as_str(), "ExportSlotsFull");
-    assert!(err.error_type().is_retryable());
+    assert!(
+        !err.error_type().is_retryable(),
+        "waited for already, in the state machine"
+    );
+    assert!(err.to_string().contains("for all the 86400 s"), "{err}");
+    assert!(err.to_string().contains("export_wait_timeout_seconds"), "{err}");
+}
+
+#[tokio::test]
+async fn a_slot_taken_between_the_count_and_the_start_is_waited_for_too() {
+    let (slots, start) = (running_exports(4), start_fails("ExportTaskLimitReachedFault"));
+    let record = handle(&clients(&[&slots, &start]), &config(), fixture("export-request.json"))
+        .await
+        .unwrap();
+    assert!(record.slot_full);
+    // The fourth of the four running (40 % in an hour) ends soonest: in 1.5 hours.
+    assert_eq!(record.next_try_seconds, Some(5400));
 }
 
 #[tokio::test]
 async fn rds_errors_map_to_retryable_or_permanent_names() {
     let cases = [
         ("InvalidExportSourceState", "SnapshotBusy", true),
-        ("ExportTaskLimitReachedFault", "ExportSlotsFull", true),
         ("Throttling", "Throttled", true),
         // Throttling codes that name a limit are throttling, not the export limit.
         ("RequestLimitExceeded", "Throttled", true),

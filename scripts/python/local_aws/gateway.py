@@ -206,6 +206,7 @@ class Gateway:
         clock.apply()
         operations.apply()
         self.rds_requests = TokenBuckets(lambda: self.settings)
+        self.ruled_calls = threading.Lock()
         events.configure(f"http://127.0.0.1:{port}")
         self.emulated = {
             "lambda:Invoke": self.invoke_lambda,
@@ -256,14 +257,19 @@ class Gateway:
         if call.service == "rds" and not call.interpreter and not self.rds_requests.take(call.account, call.region):
             log.info("throttled: %s (RDS request rate)", call.name)
             return aws_error(call, 400, "Throttling", "Rate exceeded")
-        refused = rules.refusal(call.name, call.params(), call.account, call.region, self.settings) \
-            if call.name in rules.BY_ACTION else None
-        if refused is not None:
-            rule, message = refused
-            log.info("rule %s: %s refused with %s", rule.name, call.name, rule.code)
-            return aws_error(call, rule.status, rule.code, message)
-        handler = self.emulated.get(call.name)
-        response = handler(call, request) if handler else self.forward(environ)
+        if call.name in rules.BY_ACTION:
+            # A rule that counts (running exports, copies in progress) and the call it lets
+            # through are one step, as on AWS: two calls at once cannot both take the last slot.
+            with self.ruled_calls:
+                refused = rules.refusal(call.name, call.params(), call.account, call.region, self.settings)
+                response = None if refused else self.forward(environ)
+            if refused is not None:
+                rule, message = refused
+                log.info("rule %s: %s refused with %s", rule.name, call.name, rule.code)
+                return aws_error(call, rule.status, rule.code, message)
+        else:
+            handler = self.emulated.get(call.name)
+            response = handler(call, request) if handler else self.forward(environ)
         if fault is not None and fault.replace is not None:
             text = response.get_data(as_text=True)
             response.set_data(text.replace(fault.replace[0], fault.replace[1]))
