@@ -14,7 +14,8 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from demo.follow import read
@@ -53,6 +54,7 @@ class Fleet:
     fixed_polls_per_database: float
     fixed_transitions_per_database: float
     longest_chain_hours: float
+    failure_reasons: Counter = field(default_factory=Counter)
 
 
 def durations(gb: int, model: dict[str, int]) -> tuple[float, float, float]:
@@ -93,8 +95,14 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
     polls = sum(1 for child in execution.databases.values() for e in child.history
                 if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"].startswith("Poll"))
     calls = control(local.endpoint, "GET", "calls")
-    failed = sum(1 for child in execution.databases.values()
-                 if any(key.endswith("error") for key in json.loads(child.description.get("output") or "{}")))
+    # Each failed database's errors, by name (a database's result names every step that failed).
+    reasons: Counter[str] = Counter()
+    failed = 0
+    for child in execution.databases.values():
+        errors = [value for key, value in json.loads(child.description.get("output") or "{}").items()
+                  if key.endswith("error") and isinstance(value, dict)]
+        failed += bool(errors)
+        reasons.update(f"{e.get('step')}: {e.get('Error')}" for e in errors)
 
     chains = {name: durations(gb, model) for name, gb in storage.items()}
     longest_chain = max(snapshot + max(copy, export) for snapshot, copy, export in chains.values())
@@ -121,6 +129,7 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         fixed_polls_per_database=fixed_polls / count,
         fixed_transitions_per_database=other + POLL_TRANSITIONS_BEFORE * fixed_polls / count,
         longest_chain_hours=longest_chain / 3600,
+        failure_reasons=reasons,
     )
     control(local.endpoint, "PUT", "settings", {"clock_scale": 0})
     say(f"  fleet of {count} at {scale}x: {fleet.status}, {failed} failed, makespan "

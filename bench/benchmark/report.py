@@ -259,8 +259,10 @@ def fleet_lines(fleet) -> list[str]:
         f"The local AWS's clock at {fleet.scale}x (`scripts/python/local_aws/operations.py`'s durations; the "
         f"longest database takes {fleet.longest_chain_hours:.1f} h); {fleet.lanes} databases at once "
         "(`max_concurrent_databases`), the module's default polls (at least every 60 s, exports every 300 s). Run: "
-        f"{fleet.status}, {fleet.failed} databases failed, {fleet.throttled} RDS calls throttled, "
-        f"{fleet.real_seconds:.0f} s of real time.",
+        f"{fleet.status}, {fleet.failed} databases failed"
+        + (f" ({', '.join(f'{n} x {reason}' for reason, n in fleet.failure_reasons.most_common())})"
+           if fleet.failure_reasons else "")
+        + f", {fleet.throttled} RDS calls throttled, {fleet.real_seconds:.0f} s of real time.",
         "",
         f"| | Polls per database | Transitions per database | Makespan / bound with {fleet.lanes} lanes | "
         "Makespan / bound of AWS's limits |",
