@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -132,6 +133,17 @@ class Local:
         started = environment_process.started_at
         return Run((result.responded_at - started) * 1000, (environment_process.ready_at - started) * 1000, peak,
                    calls, emulator_ms, json.loads(result.payload))
+
+
+def run_backup(sfn, state_machine_arn: str, what: str, timeout: float) -> tuple[dict, float]:
+    """Starts a backup run and waits for its end: its description, and the real seconds it took."""
+    started = time.monotonic()
+    arn = sfn.start_execution(stateMachineArn=state_machine_arn, input="{}")["executionArn"]
+    while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"the backup of {what} still runs after {timeout:.0f} s")
+        time.sleep(1)
+    return description, time.monotonic() - started
 
 
 def peak_rss_kb(pid: int) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +21,7 @@ from demo.follow import read
 from local_aws.control import control
 from local_aws.deploy import Deployment, Settings, module_default
 
-from .common import REGION, ZIPS, BenchError, Local, say
+from .common import REGION, ZIPS, Local, run_backup, say
 
 SMALLEST_GB, LARGEST_GB, SEED = 20, 4000, 21
 # The states of a database's execution besides its waits' polls (entered once each, measured
@@ -83,14 +82,8 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
     control(local.endpoint, "DELETE", "calls")
     sfn = local.aws.client("stepfunctions", REGION)
-    started = time.monotonic()
-    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, input="{}")["executionArn"]
-    while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        if time.monotonic() - started > timeout:
-            raise BenchError(f"the fleet of {count} still runs after {timeout:.0f} s")
-        time.sleep(1)
-    real_seconds = time.monotonic() - started
-    execution = read(sfn, arn)
+    description, real_seconds = run_backup(sfn, deployment.state_machine_arn, f"the fleet of {count}", timeout)
+    execution = read(sfn, description["executionArn"])
     transitions = execution.transitions()
     polls = sum(1 for child in execution.databases.values() for e in child.history
                 if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"].startswith("Poll"))

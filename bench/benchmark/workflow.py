@@ -7,7 +7,6 @@ the largest of those is measured too."""
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ from demo.follow import read
 from local_aws.control import control
 from local_aws.deploy import Deployment, Settings, module_default
 
-from .common import COPY_REGION, REGION, ZIPS, BenchError, Local, create_databases, say
+from .common import COPY_REGION, REGION, ZIPS, BenchError, Local, create_databases, run_backup, say
 
 # The module's defaults: lambda_memory_size, and the schedule cron(0 2 * * ? *) (one run a day).
 MODULE_MEMORY_MB = module_default("lambda_memory_size")
@@ -76,14 +75,8 @@ def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> Work
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
     slow_waits(local, names, polls)
     sfn = local.aws.client("stepfunctions", REGION)
-    started = time.monotonic()
-    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, input="{}")["executionArn"]
-    while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        if time.monotonic() - started > timeout:
-            raise BenchError(f"the backup of {count} databases still runs after {timeout:.0f} s")
-        time.sleep(1)
-    seconds = time.monotonic() - started
-    execution = read(sfn, arn)
+    description, seconds = run_backup(sfn, deployment.state_machine_arn, f"{count} databases", timeout)
+    execution = read(sfn, description["executionArn"])
     if len(execution.databases) != count:
         raise BenchError(f"the backup of {count} databases started {len(execution.databases)} database executions")
     children = execution.databases.values()
