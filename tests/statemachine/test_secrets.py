@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 from harness import ROOT, LocalAwsTest, control
+from release import version
+
+RELEASE = version()
 
 LOGS = Path(os.environ.get("LOCAL_AWS_STATE") or ROOT / ".tools" / "local-aws") / "lambda" / "logs"
 
@@ -64,6 +67,18 @@ class SlackWebhookStaysSecret(LocalAwsTest):
             with self.subTest(place=place):
                 self.assertNotIn(secret, text)
         self.assertGreater(len(lines), 10)
+        # Each environment's first line, before any invocation, says which release it runs:
+        # every function's log (from its start) has one.
+        for name in self.function_logs():
+            with self.subTest(cold_start=name):
+                # (A function crashed on purpose by another test prints plain text: not a log line.)
+                logged = [json.loads(line) for line in (LOGS / name).read_text().splitlines() if line.startswith("{")]
+                starts = [entry for entry in logged if "span" not in entry]
+                self.assertTrue(starts, f"{name}: no line before the first invocation")
+                for entry in starts:
+                    self.assertEqual(entry["fields"], {"message": f"database-backup {RELEASE} starting",
+                                                       "version": RELEASE})
+        lines = [(name, line) for name, line in lines if "span" in json.loads(line)]
         per_database = {"prod-database-1", "no-such-database"}
         for name, line in lines:
             with self.subTest(log=name, line=line[:120]):

@@ -361,6 +361,7 @@ pub fn document() -> Value {
         .collect();
     json!({
         "generated_by": "cargo run --package backup-core --bin contract",
+        "version": crate::VERSION,
         "errors": errors,
         "functions": functions,
         "execution_input": execution_input,

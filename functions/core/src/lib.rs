@@ -21,6 +21,10 @@ pub mod types;
 
 pub use error::{AwsFailure, Error, ErrorType};
 
+/// The release this function belongs to: the workspace's version, which the
+/// module reports as its `module_version` output (through the contract).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Clients and configuration are built once per cold start; when building them
 /// failed, every invocation reports that error (a `ConfigError` naming the
 /// variable) instead of the runtime crashing with an unnamed init error.

@@ -51,6 +51,8 @@ where
     D: Into<bytes::Bytes> + Send,
     E: Into<lambda_runtime::Error> + Send + Debug,
 {
+    // At cold start: which release runs, so that logs tell a mixed deployment apart.
+    tracing::info!(version = crate::VERSION, "database-backup {} starting", crate::VERSION);
     Runtime::new(handler)
         .layer(InvocationSpan)
         .layer(lambda_runtime::layers::TracingLayer::new())

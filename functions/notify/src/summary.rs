@@ -392,7 +392,8 @@ impl<'a> Summary<'a> {
              Project:     {project}\nEnvironment: {environment}\n\
              Databases:   {ok} succeeded, {failed} failed\n\
              Started:     {started}\nDuration:    {duration}\n\
-             Execution:   {execution}\nConsole:     {console}\n\n",
+             Execution:   {execution}\nConsole:     {console}\n\
+             Version:     database-backup {version}\n\n",
             status = self.status(),
             project = self.settings.project,
             environment = self.settings.environment,
@@ -402,6 +403,7 @@ impl<'a> Summary<'a> {
             duration = self.duration_text(),
             execution = exec.execution_id,
             console = self.console_url(),
+            version = backup_core::VERSION,
         );
         if let Some(error) = &self.request.run_error {
             let _ = writeln!(text, "FAILED  the run stopped: {}\n", error.describe());
@@ -489,7 +491,8 @@ impl<'a> Summary<'a> {
             json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&retention, MAX_SLACK_SECTION)}}),
         );
         blocks.push(json!({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": format!("{icon} Execution <{}|{}>", self.console_url(), self.execution_name())}
+            {"type": "mrkdwn", "text": format!("{icon} Execution <{}|{}>", self.console_url(), self.execution_name())},
+            {"type": "mrkdwn", "text": format!("database-backup {}", backup_core::VERSION)}
         ]}));
         json!({"text": self.subject(), "blocks": blocks})
     }

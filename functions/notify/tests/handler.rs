@@ -313,6 +313,11 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
         body.contains("console.aws.amazon.com/states/home?region=us-east-1"),
         "{body}"
     );
+    // The release that ran, from the workspace's version.
+    assert!(
+        body.contains(&format!("Version:     database-backup {}\n", env!("CARGO_PKG_VERSION"))),
+        "{body}"
+    );
     let attributes = message.message_attributes().unwrap();
     assert_eq!(attributes["status"].string_value(), Some("FAILED"));
     assert_eq!(attributes["failed_count"].string_value(), Some("1"));
@@ -325,6 +330,10 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
     assert_eq!(payload["blocks"][0]["type"], "header");
     let text = payload.to_string();
     assert!(text.contains("`prod-database-2` at copy: CopySlotsFull"), "{text}");
+    assert!(
+        text.contains(&format!("database-backup {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
 }
 
 #[tokio::test]
