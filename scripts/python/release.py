@@ -1,0 +1,230 @@
+"""The release: reproducible Lambda zips, and the module package users deploy
+without Rust (`scripts/package`).
+
+    python -m release zip BOOTSTRAP ZIP     one function's zip, byte-identical for the same binary
+    python -m release package [--dist DIR]  dist/database-backup-<version>/, its .tar.gz, SHA256SUMS
+    python -m release check DIST            the package holds what it must and nothing else; sums verify
+
+The package is a complete module directory: the module's `.tf` files, its
+`statemachine/` (the definitions and the contract they are rendered with),
+`lambda/backup-<function>/bootstrap.zip` with `lambda/SHA256SUMS.txt` (the
+layout the module reads, locally or from S3), README, CHANGELOG and LICENSE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import re
+import shutil
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "database-backup"
+# Every file of the release has this time: the zip format's earliest, the same for every build.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+TAR_MTIME = 315532800  # 1980-01-01T00:00:00Z
+DEFINITIONS = ("backup.asl.json", "database.asl.json", "wait-loop.asl.json", "contract.json")
+# The zips' checksums, as the module reads them from S3; `.txt` so that S3 serves it as text,
+# which is what the provider's aws_s3_object data source needs to read its body.
+LAMBDA_SUMS = "SHA256SUMS.txt"
+PACKAGED_DOCS = ("CHANGELOG.md", "LICENSE")
+
+
+def version() -> str:
+    """The release's version: the workspace's, which the functions carry too."""
+    text = (ROOT / "Cargo.toml").read_text()
+    section = text.split("[workspace.package]", 1)[1].split("\n[", 1)[0]
+    match = re.search(r'^version\s*=\s*"([^"]+)"', section, re.MULTILINE)
+    if not match:
+        raise SystemExit("Cargo.toml: [workspace.package] has no version")
+    return match.group(1)
+
+
+def functions() -> list[str]:
+    return sorted(json.loads((ROOT / "statemachine" / "contract.json").read_text())["functions"])
+
+
+def write_zip(bootstrap: Path, destination: Path) -> None:
+    """A zip of one executable `bootstrap` whose bytes depend only on the binary's."""
+    info = zipfile.ZipInfo("bootstrap", date_time=ZIP_TIME)
+    info.create_system = 3  # Unix, so that the mode below is read
+    info.external_attr = 0o100755 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(info, bootstrap.read_bytes(), compresslevel=9)
+    destination.write_bytes(buffer.getvalue())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_sums(directory: Path, paths: list[Path], destination: Path) -> None:
+    """`sha256sum -c` format, paths relative to `directory`, sorted."""
+    lines = sorted(f"{sha256(p)}  {p.relative_to(directory).as_posix()}\n" for p in paths)
+    destination.write_text("".join(lines))
+
+
+def expected_files(functions_: list[str]) -> list[str]:
+    """Every file the package directory holds, relative to it."""
+    module_files = sorted(p.name for p in (ROOT / "terraform").glob("*.tf"))
+    return sorted(
+        module_files
+        + [f"statemachine/{d}" for d in DEFINITIONS]
+        + [f"lambda/backup-{f}/bootstrap.zip" for f in functions_]
+        + [f"lambda/{LAMBDA_SUMS}", "README.md", *PACKAGED_DOCS]
+    )
+
+
+def package_readme(release: str) -> str:
+    """The repository's README for the package: its links into the repository point at the
+    release's tag there (the package holds only the module), except to what the package holds."""
+    text = (ROOT / "README.md").read_text()
+    repository = repository_url()
+    base = f"{repository}/blob/v{release}/"
+
+    def absolute(match: re.Match) -> str:
+        target = match.group(2)
+        if re.match(r"[a-z]+:|#", target) or target in PACKAGED_DOCS:
+            return match.group(0)
+        return f"{match.group(1)}{base}{target})"
+
+    return re.sub(r"(\]\()([^)\s]+)\)", absolute, text)
+
+
+def repository_url() -> str:
+    text = (ROOT / "Cargo.toml").read_text()
+    match = re.search(r'^repository\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    if not match:
+        raise SystemExit("Cargo.toml: [workspace.package] has no repository")
+    return match.group(1).rstrip("/")
+
+
+def build_package(dist: Path, zips: Path) -> Path:
+    """dist/database-backup-<version>/, its tarball and dist/SHA256SUMS, from the zips in `zips`."""
+    release = version()
+    name = f"{NAME}-{release}"
+    directory = dist / name
+    if directory.exists():
+        shutil.rmtree(directory)
+    (directory / "statemachine").mkdir(parents=True)
+    for tf in sorted((ROOT / "terraform").glob("*.tf")):
+        shutil.copyfile(tf, directory / tf.name)
+    for definition in DEFINITIONS:
+        shutil.copyfile(ROOT / "statemachine" / definition, directory / "statemachine" / definition)
+    names = functions()
+    zip_paths = []
+    for function in names:
+        source = zips / f"backup-{function}" / "bootstrap.zip"
+        if not source.is_file():
+            raise SystemExit(f"{source} is missing: run scripts/build-lambdas")
+        target = directory / "lambda" / f"backup-{function}" / "bootstrap.zip"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(source, target)
+        zip_paths.append(target)
+    write_sums(directory / "lambda", zip_paths, directory / "lambda" / LAMBDA_SUMS)
+    (directory / "README.md").write_text(package_readme(release))
+    for doc in PACKAGED_DOCS:
+        shutil.copyfile(ROOT / doc, directory / doc)
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    tarball = dist / f"{name}.tar.gz"
+    write_tarball(directory, files, tarball)
+    write_sums(dist, [tarball, *files], dist / "SHA256SUMS")
+    return directory
+
+
+def write_tarball(directory: Path, files: list[Path], destination: Path) -> None:
+    """A gzipped tar of `directory` whose bytes depend only on the files' contents."""
+    def normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime = TAR_MTIME
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.mode = 0o755 if info.isdir() else 0o644
+        return info
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        entries = sorted({p.relative_to(directory.parent) for p in files}
+                         | {d.relative_to(directory.parent) for p in files for d in p.parents
+                            if directory in d.parents or d == directory})
+        for entry in entries:
+            tar.add(directory.parent / entry, arcname=entry.as_posix(), recursive=False, filter=normalized)
+    with open(destination, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
+        gz.write(raw.getvalue())
+
+
+def check_package(dist: Path, show: bool = False) -> list[str]:
+    """What is wrong with the package in `dist`: files missing or unexpected, sums that do
+    not verify; `show`: print what it holds, with sizes."""
+    release = version()
+    name = f"{NAME}-{release}"
+    directory = dist / name
+    problems = []
+    held = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+    expected = expected_files(functions())
+    problems += [f"{name}/{f} is missing" for f in sorted(set(expected) - set(held))]
+    problems += [f"{name}/{f} is not part of the module" for f in sorted(set(held) - set(expected))]
+    links = [p for p in directory.rglob("*") if p.is_symlink()]
+    problems += [f"{p} is a symbolic link" for p in links]
+    for sums, base in ((dist / "SHA256SUMS", dist), (directory / "lambda" / LAMBDA_SUMS, directory / "lambda")):
+        if not sums.is_file():
+            problems.append(f"{sums} is missing")
+            continue
+        for line in sums.read_text().splitlines():
+            digest, relative = line.split("  ", 1)
+            path = base / relative
+            if not path.is_file():
+                problems.append(f"{sums.name}: {relative} is missing")
+            elif sha256(path) != digest:
+                problems.append(f"{sums.name}: {relative} does not match its checksum")
+    summed = {line.split("  ", 1)[1] for line in (dist / "SHA256SUMS").read_text().splitlines()} \
+        if (dist / "SHA256SUMS").is_file() else set()
+    problems += [f"SHA256SUMS does not list {name}/{f}" for f in held if f"{name}/{f}" not in summed]
+    with tarfile.open(dist / f"{name}.tar.gz") as tar:
+        in_tar = sorted(m.name.removeprefix(f"{name}/") for m in tar.getmembers() if m.isfile())
+    if in_tar != held:
+        problems.append(f"{name}.tar.gz holds {in_tar}, the directory {held}")
+    if show:
+        for relative in held:
+            print(f"{(directory / relative).stat().st_size:>10}  {name}/{relative}")
+        print(f"{(dist / f'{name}.tar.gz').stat().st_size:>10}  {name}.tar.gz")
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m release", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    zip_cmd = commands.add_parser("zip", help="one function's reproducible zip")
+    zip_cmd.add_argument("bootstrap", type=Path)
+    zip_cmd.add_argument("zip", type=Path)
+    package_cmd = commands.add_parser("package", help="the module package, its tarball and checksums")
+    package_cmd.add_argument("--dist", type=Path, default=ROOT / "dist")
+    package_cmd.add_argument("--zips", type=Path, default=ROOT / "target" / "lambda")
+    check_cmd = commands.add_parser("check", help="check a package")
+    check_cmd.add_argument("dist", type=Path, nargs="?", default=ROOT / "dist")
+    commands.add_parser("version", help="the release's version")
+    args = parser.parse_args()
+    if args.command == "zip":
+        write_zip(args.bootstrap, args.zip)
+    elif args.command == "version":
+        print(version())
+    elif args.command == "package":
+        directory = build_package(args.dist, args.zips)
+        print(f"wrote {directory}/, {directory}.tar.gz and {args.dist / 'SHA256SUMS'}")
+    else:
+        problems = check_package(args.dist, show=True)
+        for problem in problems:
+            print(f"package: {problem}", file=sys.stderr)
+        sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
