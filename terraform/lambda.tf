@@ -1,4 +1,12 @@
-# The seven functions, from the zips scripts/build-lambdas writes.
+# The seven functions, from the zips scripts/build-lambdas writes (or the release
+# package holds): in this directory's lambda/, in lambda_package_dir, or in S3.
+
+data "aws_s3_object" "lambda_checksums" {
+  count = local.zips_from_s3 ? 1 : 0
+
+  bucket = var.lambda_s3_bucket
+  key    = "${var.lambda_s3_key_prefix}SHA256SUMS.txt"
+}
 
 locals {
   common_environment = {
@@ -59,8 +67,10 @@ resource "aws_lambda_function" "backup" {
   runtime          = local.lambda_runtime
   handler          = "bootstrap"
   architectures    = [var.lambda_architecture]
-  filename         = local.packages[each.key]
-  source_code_hash = fileexists(local.packages[each.key]) ? filebase64sha256(local.packages[each.key]) : null
+  filename         = local.zips_from_s3 ? null : local.packages[each.key]
+  s3_bucket        = local.zips_from_s3 ? var.lambda_s3_bucket : null
+  s3_key           = local.zips_from_s3 ? "${var.lambda_s3_key_prefix}${local.package_keys[each.key]}" : null
+  source_code_hash = local.zips_from_s3 ? lookup(local.s3_checksums, local.package_keys[each.key], null) : (fileexists(local.packages[each.key]) ? filebase64sha256(local.packages[each.key]) : null)
   timeout          = var.lambda_timeout
   memory_size      = var.lambda_memory_size
   kms_key_arn      = local.kms_key_arn
@@ -109,8 +119,12 @@ resource "aws_lambda_function" "backup" {
       error_message = "The ${each.key} function's environment (${join(", ", keys(local.function_environment[each.key]))}) does not match what it reads: ${join(", ", [for v in local.contract.functions[each.key].environment : "${v.name}${v.required ? "" : " (optional)"}"])}."
     }
     precondition {
-      condition     = fileexists(local.packages[each.key])
-      error_message = "The ${each.key} function's zip ${local.packages[each.key]} is missing: run scripts/build-lambdas${var.lambda_architecture == "arm64" ? " --arm64" : ""}, or point lambda_package_dir at the built zips."
+      condition     = local.zips_from_s3 || fileexists(local.packages[each.key])
+      error_message = "The ${each.key} function's zip ${local.packages[each.key]} is missing: run scripts/build-lambdas${var.lambda_architecture == "arm64" ? " --arm64" : ""}, or point lambda_package_dir at the built zips (or lambda_s3_bucket at a copy of them in S3)."
+    }
+    precondition {
+      condition     = !local.zips_from_s3 || contains(keys(local.s3_checksums), local.package_keys[each.key])
+      error_message = "s3://${coalesce(var.lambda_s3_bucket, "-")}/${var.lambda_s3_key_prefix}SHA256SUMS.txt does not list ${local.package_keys[each.key]}: upload the release's lambda/ directory, SHA256SUMS.txt included, to that prefix (S3 must serve SHA256SUMS.txt as text, Content-Type text/plain, for Terraform to read it)."
     }
   }
 

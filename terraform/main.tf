@@ -25,7 +25,7 @@ locals {
 
   # Generated from the functions' code (cargo run --package backup-core --bin contract):
   # the functions, the environment each reads, and the Retry policy of their tasks.
-  contract = jsondecode(file("${path.module}/../statemachine/contract.json"))
+  contract = jsondecode(file("${path.module}/statemachine/contract.json"))
   # Written out (a precondition in lambda.tf holds it to the contract's list) so that
   # static checkers such as checkov, which do not read files, expand every function.
   functions = toset(["select", "snapshot", "wait-for-available", "export", "copy", "prune", "notify"])
@@ -44,8 +44,21 @@ locals {
   backup_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.state_machine_name}"
   backup_executions_arn    = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.state_machine_name}:*"
 
-  package_dir = coalesce(var.lambda_package_dir, "${path.module}/../target/lambda")
-  packages    = { for f in local.functions : f => "${local.package_dir}/backup-${f}/bootstrap.zip" }
+  # The module reads everything from its own directory: statemachine/ and
+  # lambda/backup-<function>/bootstrap.zip (in the repository, links to statemachine/ and
+  # target/lambda/). The zips can come from elsewhere in the same layout: a directory
+  # (lambda_package_dir) or an S3 prefix (lambda_s3_bucket, with its SHA256SUMS.txt).
+  zips_from_s3 = var.lambda_s3_bucket != null
+  package_dir  = coalesce(var.lambda_package_dir, "${path.module}/lambda")
+  package_keys = { for f in local.functions : f => "backup-${f}/bootstrap.zip" }
+  packages     = { for f, key in local.package_keys : f => "${local.package_dir}/${key}" }
+  # The published checksums (sha256sum's format) by zip, the change trigger of each function
+  # whose zip is in S3 (the provider compares it with nothing else).
+  s3_checksums = local.zips_from_s3 ? {
+    for line in split("\n", data.aws_s3_object.lambda_checksums[0].body) :
+    regex("^[0-9a-f]{64}  (\\S+)$", trimspace(line))[0] => substr(trimspace(line), 0, 64)
+    if can(regex("^[0-9a-f]{64}  (\\S+)$", trimspace(line)))
+  } : {}
 
   # Rust binaries need an OS-only runtime; see the lambda_runtime variable.
   lambda_runtime = startswith(var.lambda_runtime, "provided.") ? var.lambda_runtime : "provided.al2023"

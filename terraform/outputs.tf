@@ -127,3 +127,8 @@ output "export_role_arn" {
   description = "ARN of the role RDS assumes to write exports into the bucket"
   value       = aws_iam_role.export.arn
 }
+
+output "module_version" {
+  description = "Version of this module's release (the functions log theirs at cold start and report it in each run summary)"
+  value       = local.contract.version
+}

@@ -26,7 +26,7 @@ locals {
     export_wait   = { state = "Export", ready_next = "ExportCompleted", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
     copy_wait     = { state = "Copy", ready_next = "CopyDone", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
   }
-  wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/../statemachine/wait-loop.asl.json", {
+  wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/statemachine/wait-loop.asl.json", {
     state          = wait.state
     subject        = wait.subject
     subject_path   = wait.subject_path
@@ -44,7 +44,7 @@ locals {
     wait_for_available_function_arn = local.function_arn_values.wait_for_available_function_arn
     wait_for_available_retry        = local.retry_values.wait_for_available_retry
   })) }
-  database_state_machine_definition = templatefile("${path.module}/../statemachine/database.asl.json", merge(
+  database_state_machine_definition = templatefile("${path.module}/statemachine/database.asl.json", merge(
     { for f in local.database_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
     { for f in local.database_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
     local.wait_loops,
@@ -66,7 +66,7 @@ locals {
     copy_wait_timeout_seconds     = var.wait_timeout_seconds.copy
   }
   run_functions = ["select", "prune", "notify"]
-  state_machine_definition = templatefile("${path.module}/../statemachine/backup.asl.json", merge(
+  state_machine_definition = templatefile("${path.module}/statemachine/backup.asl.json", merge(
     { for f in local.run_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
     { for f in local.run_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
     {

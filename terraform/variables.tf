@@ -539,9 +539,35 @@ variable "lambda_architecture" {
 }
 
 variable "lambda_package_dir" {
-  description = "Directory holding the function zips, DIR/backup-FUNCTION/bootstrap.zip, as scripts/build-lambdas writes them (null: the repository's target/lambda)."
+  description = "Directory holding the function zips, DIR/backup-FUNCTION/bootstrap.zip, as scripts/build-lambdas writes them and the release's lambda/ holds them (null: the module's own lambda/)."
   type        = string
   default     = null
+}
+
+variable "lambda_s3_bucket" {
+  description = "S3 bucket (in the module's region) holding the function zips at lambda_s3_key_prefix, laid out as the release's lambda/ directory: backup-FUNCTION/bootstrap.zip and SHA256SUMS.txt (null: the zips are files; see lambda_package_dir)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_s3_bucket == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.lambda_s3_bucket))
+    error_message = "lambda_s3_bucket must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit."
+  }
+  validation {
+    condition     = var.lambda_s3_bucket == null || var.lambda_package_dir == null
+    error_message = "lambda_s3_bucket and lambda_package_dir both name where the zips are: set one of them."
+  }
+}
+
+variable "lambda_s3_key_prefix" {
+  description = "Key prefix of the zips in lambda_s3_bucket, ending in / (for example database-backup/1.0.0/), or empty."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.lambda_s3_key_prefix == "" || (endswith(var.lambda_s3_key_prefix, "/") && !startswith(var.lambda_s3_key_prefix, "/"))
+    error_message = "lambda_s3_key_prefix must be empty or end in / and not start with one, for example database-backup/1.0.0/."
+  }
 }
 
 variable "metrics_namespace" {

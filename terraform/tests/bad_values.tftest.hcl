@@ -19,6 +19,10 @@ mock_provider "aws" {
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
   }
+  # The zips' checksums a lambda_s3_bucket case reads: every function listed.
+  mock_data "aws_s3_object" {
+    defaults = { body = "0000000000000000000000000000000000000000000000000000000000000000  backup-copy/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-export/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-notify/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-prune/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-select/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-snapshot/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-wait-for-available/bootstrap.zip\n" }
+  }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
@@ -427,6 +431,34 @@ run "cross_region_option_groups" {
     cross_region_option_groups = { "ledger-oracle-tde" = "ledger--west" }
   }
   expect_failures = [var.cross_region_option_groups]
+}
+
+run "lambda_s3_bucket" {
+  command = plan
+  # expect: lambda_s3_bucket must be an S3 bucket name
+  variables {
+    lambda_s3_bucket = "Artifacts_Bucket"
+  }
+  expect_failures = [var.lambda_s3_bucket]
+}
+
+run "lambda_s3_bucket_and_package_dir" {
+  command = plan
+  # expect: lambda_s3_bucket and lambda_package_dir both name where the zips are: set one of them.
+  variables {
+    lambda_s3_bucket   = "artifacts"
+    lambda_package_dir = "/opt/database-backup/lambda"
+  }
+  expect_failures = [var.lambda_s3_bucket]
+}
+
+run "lambda_s3_key_prefix" {
+  command = plan
+  # expect: lambda_s3_key_prefix must be empty or end in / and not start with one
+  variables {
+    lambda_s3_key_prefix = "database-backup/1.0.0"
+  }
+  expect_failures = [var.lambda_s3_key_prefix]
 }
 
 run "lambda_architecture" {

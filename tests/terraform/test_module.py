@@ -13,7 +13,7 @@ import sys
 import unittest
 
 from local_aws.deploy import module_variables
-from workspace import EXAMPLES, ROOT, Workspace, init, plan_json, run
+from workspace import EXAMPLES, ROOT, Workspace, init, local_aws_endpoint, plan_json, run
 
 BASE = {"project_name": "checks", "environment": "test", "rds_instance_ids": ["db-one"]}
 
@@ -130,9 +130,7 @@ def alarm_hours(alarm: dict, backups: list[int], measured_every: int, until: int
 class TerraformModuleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint = os.environ.get("AWS_ENDPOINT_URL")
-        if not cls.endpoint:
-            raise unittest.SkipTest("needs the local AWS: run inside scripts/local-aws run")
+        cls.endpoint = local_aws_endpoint()
         cls.workspace = Workspace()
         cls.plans = {}
         for name in EXAMPLES:

@@ -4,9 +4,11 @@ when this machine has one, and the AWS endpoints pointed at the local AWS."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
+import unittest
 from pathlib import Path
 
 from local_aws.terraform import ROOT, local_provider, terraform_env
@@ -26,12 +28,13 @@ def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
 
 
 class Workspace:
-    """A temporary copy of terraform/ and statemachine/, with the built zips linked in."""
+    """A temporary copy of terraform/ and statemachine/, with the built zips linked in: the
+    module's links to ../statemachine and ../target/lambda stay links."""
 
     def __init__(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="terraform-checks-")
         self.root = Path(self._tmp.name)
-        shutil.copytree(MODULE, self.root / "terraform", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+        shutil.copytree(MODULE, self.root / "terraform", symlinks=True, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
         shutil.copytree(ROOT / "statemachine", self.root / "statemachine")
         (self.root / "target").mkdir()
         (self.root / "target" / "lambda").symlink_to(ROOT / "target" / "lambda")
@@ -57,6 +60,14 @@ class Workspace:
         }
         (path / "main.tf.json").write_text(json.dumps(config, indent=2))
         return path
+
+
+def local_aws_endpoint() -> str:
+    """The local AWS these tests run in (scripts/local-aws run sets it), or skip them."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        raise unittest.SkipTest("needs the local AWS: run inside scripts/local-aws run")
+    return endpoint
 
 
 def init(path: Path) -> None:

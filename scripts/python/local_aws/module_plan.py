@@ -109,8 +109,8 @@ def _forget_old_plans() -> None:
 def _run_terraform(endpoint: str, argument_sets: list[dict]) -> list[Planned]:
     PLANS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="plan-", dir=PLANS) as directory:
-        # A relative source: Terraform reads a local module in place (an absolute
-        # path would be copied without the statemachine/ files it renders).
+        # A relative source: Terraform reads a local module in place (an absolute path
+        # would be copied, the module's links to statemachine/ and target/lambda dangling).
         source = os.path.relpath(ROOT / "terraform", directory)
         config = {
             "provider": {"aws": {"region": "us-east-1", **local_provider(endpoint)}},
