@@ -1,6 +1,6 @@
 """The release package as users get it (scripts/package): what it holds, the
 spec's two Usage examples planned from a vendored copy and from the tarball,
-and a git source of the repository with its zips in a directory or in S3.
+the tarball as a module source, and a git source of the repository with its zips in S3.
 
 Run inside `scripts/local-aws run` (AWS_ENDPOINT_URL), after scripts/build-lambdas."""
 
@@ -147,7 +147,8 @@ class ReleasePackageTest(unittest.TestCase):
         self.assert_plans_whole_module(self.plan(roots["advanced"]), copies_to="us-west-2")
 
     def test_the_tarball_itself_is_a_module_source(self):
-        # As a tarball URL is used: Terraform fetches and unpacks it into .terraform/modules/.
+        # As a tarball URL is used: Terraform fetches and unpacks it into .terraform/modules/, and
+        # the module loads from there (planning it again would repeat the extracted tarball's plans).
         path = self.tmp / "tarball-source"
         path.mkdir()
         config = {"module": {"database_backup": {
@@ -155,7 +156,14 @@ class ReleasePackageTest(unittest.TestCase):
             "project_name": "nestedphoenix", "environment": "production", "rds_instance_ids": ["prod-database-1"],
         }}}
         (path / "main.tf.json").write_text(json.dumps(config))
-        self.assert_plans_whole_module(self.plan(path), copies_to=None)
+        self.provider(path)
+        init(path)
+        run(["validate"], path)
+        installed = json.loads((path / ".terraform" / "modules" / "modules.json").read_text())["Modules"]
+        [module] = [m for m in installed if m["Key"] == "database_backup"]
+        directory = path / module["Dir"]
+        self.assertEqual(sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()),
+                         release.expected_files(release.functions()))
 
     def git_source(self) -> str:
         """The repository as a git source: a commit of this working tree's files (the
@@ -188,10 +196,6 @@ class ReleasePackageTest(unittest.TestCase):
         (path / "main.tf.json").write_text(json.dumps(config))
         return path
 
-    def test_a_git_source_plans_with_the_zips_in_a_directory(self):
-        path = self.caller("zips-dir", {"lambda_package_dir": str(self.package / "lambda")})
-        self.assert_plans_whole_module(self.plan(path), copies_to=None)
-
     def test_a_git_source_applies_with_the_zips_in_s3(self):
         s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
         bucket = "artifacts-database-backup"
@@ -202,7 +206,19 @@ class ReleasePackageTest(unittest.TestCase):
                 content_type = mimetypes.guess_type(file.name)[0] or "binary/octet-stream"
                 s3.put_object(Bucket=bucket, Key=PREFIX + file.relative_to(self.package / "lambda").as_posix(),
                               Body=file.read_bytes(), ContentType=content_type)
-        path = self.caller("zips-s3", {"lambda_s3_bucket": bucket, "lambda_s3_key_prefix": PREFIX})
+        # As a platform team applies it: a permissions boundary, role path and prefix, their own
+        # topic encrypted with their key, no X-Ray.
+        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1")
+        boundary = iam.create_policy(PolicyName="platform-boundary", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        topic = boto3.client("sns", endpoint_url=self.endpoint, region_name="us-east-1").create_topic(
+            Name="dba-alerts")["TopicArn"]
+        topic_key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        path = self.caller("zips-s3", {
+            "lambda_s3_bucket": bucket, "lambda_s3_key_prefix": PREFIX,
+            "iam_permissions_boundary_arn": boundary["Policy"]["Arn"], "iam_role_path": "/backup/",
+            "iam_role_name_prefix": "app-", "sns_topic_arn": topic, "sns_topic_kms_key_arn": topic_key,
+            "enable_xray_tracing": False})
         self.provider(path)
         init(path)
         run(["apply", "-auto-approve", "-input=false"], path)
@@ -212,6 +228,24 @@ class ReleasePackageTest(unittest.TestCase):
             configuration = lambda_client.get_function(FunctionName=f"gitsource-zips-s3-{function}")["Configuration"]
             digest = base64.b64encode(hashlib.sha256(zip_path.read_bytes()).digest()).decode()
             self.assertEqual(configuration["CodeSha256"], digest, function)
+        roles = iam.list_roles(PathPrefix="/backup/")["Roles"]
+        self.assertEqual(len(roles), 10)  # seven functions, RDS's export, Step Functions and the schedule
+        for role in roles:
+            role = iam.get_role(RoleName=role["RoleName"])["Role"]
+            self.assertTrue(role["RoleName"].startswith("app-gitsource-zips-s3-"), role["RoleName"])
+            self.assertEqual(role["PermissionsBoundary"]["PermissionsBoundaryArn"], boundary["Policy"]["Arn"])
+            for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+                document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+                self.assertNotIn("xray:", json.dumps(document), role["RoleName"])
+                if role["RoleName"].endswith("-notify"):
+                    statements = {s.get("Sid"): s for s in document["Statement"]}
+                    self.assertEqual(statements["PublishToYourEncryptedTopic"]["Resource"], topic_key)
+                    self.assertEqual(statements["PublishToYourEncryptedTopic"]["Condition"],
+                                     {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}})
+        for zip_path in sorted((self.package / "lambda").glob("backup-*/bootstrap.zip")):
+            function = zip_path.parent.name.removeprefix("backup-")
+            configuration = lambda_client.get_function(FunctionName=f"gitsource-zips-s3-{function}")["Configuration"]
+            self.assertEqual(configuration["TracingConfig"]["Mode"], "PassThrough", function)
         # The deployed code runs: select answers the run's first request with its plan.
         request = (ROOT / "tests" / "fixtures" / "select-request.json").read_bytes()
         answer = lambda_client.invoke(FunctionName="gitsource-zips-s3-select", Payload=request)
