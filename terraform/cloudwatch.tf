@@ -1,7 +1,7 @@
-# Alarms (all to the notification topic) and the dashboard.
+# Alarms (to the notification topic, or alarm_sns_topic_arn) and the dashboard.
 
 locals {
-  alarm_actions      = [local.sns_topic_arn]
+  alarm_actions      = [coalesce(var.alarm_sns_topic_arn, local.sns_topic_arn)]
   detailed_databases = var.enable_detailed_monitoring ? toset(local.databases) : toset([])
   # The run-wide alarms (metrics without dimensions, key "*": no RDS identifier) and,
   # with detailed monitoring, the same per database (dimension DatabaseIdentifier).
@@ -212,6 +212,8 @@ locals {
 }
 
 resource "aws_cloudwatch_dashboard" "backup" {
+  count = var.create_dashboard ? 1 : 0
+
   dashboard_name = "${local.prefix}-database-backup"
   dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
 }

@@ -60,7 +60,9 @@ data "aws_iam_policy_document" "trust" {
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
-  name                 = "${local.prefix}-${each.key}"
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-${each.key}"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
   description          = "database-backup ${each.key} function of ${local.prefix}"
   assume_role_policy   = data.aws_iam_policy_document.trust["lambda"].json
   max_session_duration = 3600
@@ -105,10 +107,13 @@ data "aws_iam_policy_document" "function_base" {
     }
   }
 
-  statement {
-    sid       = "XRayTraces"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"]
+  dynamic "statement" {
+    for_each = var.enable_xray_tracing ? [1] : []
+    content {
+      sid       = "XRayTraces"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
   }
 
   statement {
@@ -368,8 +373,23 @@ data "aws_iam_policy_document" "notify" {
     }
   }
 
+  # The topic you bring, encrypted with your key: through SNS in the topic's region only.
   dynamic "statement" {
-    for_each = var.sns_topic_arn == null ? [1] : []
+    for_each = var.sns_topic_kms_key_arn == null ? [] : [1]
+    content {
+      sid       = "PublishToYourEncryptedTopic"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      resources = [var.sns_topic_kms_key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${split(":", local.sns_topic_arn)[3]}.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.create_sns_topic ? [1] : []
     content {
       sid       = "PublishToTheEncryptedTopic"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -386,10 +406,12 @@ data "aws_iam_policy_document" "notify" {
 # The role RDS assumes to write exports into the bucket.
 
 resource "aws_iam_role" "export" {
-  name               = "${local.prefix}-rds-export"
-  description        = "RDS writes ${local.prefix} snapshot exports to the backup bucket"
-  assume_role_policy = data.aws_iam_policy_document.trust["export"].json
-  tags               = local.tags
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-rds-export"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
+  description          = "RDS writes ${local.prefix} snapshot exports to the backup bucket"
+  assume_role_policy   = data.aws_iam_policy_document.trust["export"].json
+  tags                 = local.tags
 }
 
 resource "aws_iam_role_policy" "export" {
@@ -423,10 +445,12 @@ data "aws_iam_policy_document" "export_role" {
 # executions, deliver logs, send traces.
 
 resource "aws_iam_role" "state_machine" {
-  name               = "${local.prefix}-state-machine"
-  description        = "The ${local.prefix} backup state machine"
-  assume_role_policy = data.aws_iam_policy_document.trust["states"].json
-  tags               = local.tags
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-state-machine"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
+  description          = "The ${local.prefix} backup state machine"
+  assume_role_policy   = data.aws_iam_policy_document.trust["states"].json
+  tags                 = local.tags
 }
 
 resource "aws_iam_role_policy" "state_machine" {
@@ -472,20 +496,25 @@ data "aws_iam_policy_document" "state_machine" {
     resources = ["*"]
   }
 
-  statement {
-    sid       = "XRayTraces"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
-    resources = ["*"]
+  dynamic "statement" {
+    for_each = var.enable_xray_tracing ? [1] : []
+    content {
+      sid       = "XRayTraces"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+      resources = ["*"]
+    }
   }
 }
 
 # EventBridge: start the backup on the schedule.
 
 resource "aws_iam_role" "schedule" {
-  name               = "${local.prefix}-backup-schedule"
-  description        = "EventBridge starts the ${local.prefix} backup on its schedule"
-  assume_role_policy = data.aws_iam_policy_document.trust["schedule"].json
-  tags               = local.tags
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-backup-schedule"
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary_arn
+  description          = "EventBridge starts the ${local.prefix} backup on its schedule"
+  assume_role_policy   = data.aws_iam_policy_document.trust["schedule"].json
+  tags                 = local.tags
 }
 
 resource "aws_iam_role_policy" "schedule" {

@@ -8,12 +8,21 @@ data "aws_s3_object" "lambda_checksums" {
   key    = "${var.lambda_s3_key_prefix}SHA256SUMS.txt"
 }
 
+# The provider's default_tags reach every resource here but never the snapshots, which the
+# functions create: they get them too, additional_tags winning, and the module's own keys
+# (Project, Environment, database-backup:*) winning over both.
+data "aws_default_tags" "current" {}
+
 locals {
+  snapshot_user_tags = merge(
+    { for key, value in data.aws_default_tags.current.tags : key => value if !contains(["Project", "Environment"], key) && !startswith(key, "database-backup:") },
+    var.additional_tags,
+  )
   common_environment = {
     PROJECT_NAME    = var.project_name
     ENVIRONMENT     = var.environment
     BACKUP_INSTANCE = local.backup_instance
-    ADDITIONAL_TAGS = jsonencode(var.additional_tags)
+    ADDITIONAL_TAGS = jsonencode(local.snapshot_user_tags)
   }
   copy_environment = local.copy_region == null ? {} : { COPY_DESTINATION_REGION = local.copy_region }
 
@@ -50,6 +59,7 @@ resource "aws_cloudwatch_log_group" "function" {
   for_each = var.enable_cloudwatch_logs ? local.functions : toset([])
 
   name              = "/aws/lambda/${local.function_names[each.key]}"
+  log_group_class   = var.log_group_class
   retention_in_days = var.log_retention_days
   kms_key_id        = local.kms_key_arn
   tags              = local.tags
@@ -90,7 +100,7 @@ resource "aws_lambda_function" "backup" {
   }
 
   tracing_config {
-    mode = "Active"
+    mode = var.enable_xray_tracing ? "Active" : "PassThrough"
   }
 
   dynamic "vpc_config" {
@@ -117,6 +127,10 @@ resource "aws_lambda_function" "backup" {
         [for v in local.contract.functions[each.key].environment : contains(keys(local.function_environment[each.key]), v.name) if v.required && (each.key != "copy" || local.copy_region != null)],
       ))
       error_message = "The ${each.key} function's environment (${join(", ", keys(local.function_environment[each.key]))}) does not match what it reads: ${join(", ", [for v in local.contract.functions[each.key].environment : "${v.name}${v.required ? "" : " (optional)"}"])}."
+    }
+    precondition {
+      condition     = length(local.snapshot_user_tags) <= 44
+      error_message = "Snapshots would carry ${length(local.snapshot_user_tags)} tags of the provider's default_tags and additional_tags together; RDS allows 50 per snapshot and the module sets 6 itself: at most 44."
     }
     precondition {
       condition     = local.zips_from_s3 || fileexists(local.packages[each.key])

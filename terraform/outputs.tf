@@ -69,7 +69,7 @@ output "cloudwatch_log_group_names" {
 
 output "cloudwatch_dashboard_name" {
   description = "Name of the CloudWatch dashboard"
-  value       = aws_cloudwatch_dashboard.backup.dashboard_name
+  value       = try(aws_cloudwatch_dashboard.backup[0].dashboard_name, null)
 }
 
 # SNS
@@ -131,4 +131,39 @@ output "export_role_arn" {
 output "module_version" {
   description = "Version of this module's release (the functions log theirs at cold start and report it in each run summary)"
   value       = local.contract.version
+}
+
+output "alarm_arns" {
+  description = "ARNs of the module's CloudWatch alarms, by alarm name"
+  value = merge(
+    { for alarm in aws_cloudwatch_metric_alarm.backup_failure : alarm.alarm_name => alarm.arn },
+    { for alarm in aws_cloudwatch_metric_alarm.no_recent_backup : alarm.alarm_name => alarm.arn },
+    { for alarm in aws_cloudwatch_metric_alarm.executions_failed : alarm.alarm_name => alarm.arn },
+    { for alarm in aws_cloudwatch_metric_alarm.lambda_errors : alarm.alarm_name => alarm.arn },
+  )
+}
+
+output "access_log_bucket_name" {
+  description = "Name of the S3 access-log bucket (null without enable_s3_access_logging)"
+  value       = try(aws_s3_bucket.access_logs[0].id, null)
+}
+
+output "managed_by_tag_value" {
+  description = "Value of the database-backup:managed-by tag on every snapshot this module instance makes: retention deletes only snapshots carrying it"
+  value       = local.backup_instance
+}
+
+output "state_machine_role_arn" {
+  description = "ARN of the role both state machines run as"
+  value       = aws_iam_role.state_machine.arn
+}
+
+output "schedule_role_arn" {
+  description = "ARN of the role EventBridge starts the scheduled backup with"
+  value       = aws_iam_role.schedule.arn
+}
+
+output "lambda_security_group_id" {
+  description = "ID of the functions' security group (null outside a VPC)"
+  value       = try(aws_security_group.lambda[0].id, null)
 }

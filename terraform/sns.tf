@@ -4,12 +4,14 @@ locals {
   own_topic_name = "${local.prefix}-database-backup"
   # The module's own topic's ARN from its name (as the functions' ARNs), so that the plan
   # shows the notify function's whole environment; what needs the topic to exist depends on it.
-  sns_topic_arn  = coalesce(var.sns_topic_arn, "arn:${local.partition}:sns:${local.region}:${local.account}:${local.own_topic_name}")
-  sns_topic_name = element(split(":", local.sns_topic_arn), 5)
+  # Decided by the caller's switch when the topic's ARN is known only after apply.
+  create_sns_topic = var.create_sns_topic != null ? var.create_sns_topic : var.sns_topic_arn == null
+  sns_topic_arn    = local.create_sns_topic ? "arn:${local.partition}:sns:${local.region}:${local.account}:${local.own_topic_name}" : var.sns_topic_arn
+  sns_topic_name   = element(split(":", local.sns_topic_arn), 5)
 }
 
 resource "aws_sns_topic" "notifications" {
-  count = var.sns_topic_arn == null ? 1 : 0
+  count = local.create_sns_topic ? 1 : 0
 
   name              = local.own_topic_name
   display_name      = "${local.prefix} database backup"
@@ -18,14 +20,14 @@ resource "aws_sns_topic" "notifications" {
 }
 
 resource "aws_sns_topic_policy" "notifications" {
-  count = var.sns_topic_arn == null ? 1 : 0
+  count = local.create_sns_topic ? 1 : 0
 
   arn    = aws_sns_topic.notifications[0].arn
   policy = data.aws_iam_policy_document.notifications[0].json
 }
 
 data "aws_iam_policy_document" "notifications" {
-  count = var.sns_topic_arn == null ? 1 : 0
+  count = local.create_sns_topic ? 1 : 0
 
   statement {
     sid       = "AccountManagesTheTopic"

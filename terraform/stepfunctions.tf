@@ -104,13 +104,13 @@ resource "aws_sfn_state_machine" "workflow" {
     for_each = var.enable_cloudwatch_logs ? [1] : []
     content {
       log_destination        = "${aws_cloudwatch_log_group.state_machine[each.key].arn}:*"
-      include_execution_data = true
-      level                  = "ALL"
+      include_execution_data = var.state_machine_log_execution_data
+      level                  = var.state_machine_log_level
     }
   }
 
   tracing_configuration {
-    enabled = true
+    enabled = var.enable_xray_tracing
   }
 
   tags = local.tags

@@ -316,7 +316,71 @@ variable "sns_topic_arn" {
   }
 }
 
+variable "create_sns_topic" {
+  description = "Whether the module creates its own SNS topic (null: when sns_topic_arn is null). Set false with an sns_topic_arn known only after apply, such as a topic created in the same apply."
+  type        = bool
+  default     = null
+
+  validation {
+    condition     = var.create_sns_topic == null ? true : (var.create_sns_topic ? var.sns_topic_arn == null : var.sns_topic_arn != null)
+    error_message = "create_sns_topic = true creates the module's topic: leave sns_topic_arn null; create_sns_topic = false publishes to yours: set sns_topic_arn."
+  }
+}
+
+variable "sns_topic_kms_key_arn" {
+  description = "ARN of the KMS key that encrypts the topic you bring (sns_topic_arn): notify gets kms:GenerateDataKey* and kms:Decrypt on it through SNS only (null: the topic is not encrypted, or the module's own topic)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sns_topic_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$", var.sns_topic_kms_key_arn))
+    error_message = "sns_topic_kms_key_arn must be a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias: IAM matches the key's ARN)."
+  }
+  validation {
+    condition     = var.sns_topic_kms_key_arn == null || var.sns_topic_arn != null
+    error_message = "sns_topic_kms_key_arn is the key of a topic you bring: set sns_topic_arn too (the module's own topic uses the module's key)."
+  }
+}
+
 # Security
+
+variable "iam_permissions_boundary_arn" {
+  description = "ARN of the permissions boundary policy set on every IAM role the module creates (organisations' SCPs often require one on CreateRole); null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\\x21-\\x7E]{1,512}$", var.iam_permissions_boundary_arn))
+    error_message = "iam_permissions_boundary_arn must be an IAM policy ARN such as arn:aws:iam::123456789012:policy/platform-boundary."
+  }
+}
+
+variable "iam_role_path" {
+  description = "Path of every IAM role the module creates, such as /backup/ (IAM paths start and end with /)."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([\\x21-\\x2E\\x30-\\x7E]+/)*$", var.iam_role_path)) && length(var.iam_role_path) <= 512
+    error_message = "iam_role_path must start and end with / and hold at most 512 printable ASCII characters, such as /backup/."
+  }
+}
+
+variable "iam_role_name_prefix" {
+  description = "Prefix of the name of every IAM role the module creates, such as an organisation's required role prefix (role names are PREFIX + PROJECT-ENVIRONMENT-ROLE, at most 64 characters)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]*$", var.iam_role_name_prefix))
+    error_message = "iam_role_name_prefix may hold only letters, digits and + = , . @ _ - (IAM role name characters)."
+  }
+  # The longest role name is PREFIX + PROJECT-ENVIRONMENT + -wait-for-available (19 characters).
+  validation {
+    condition     = length("${var.iam_role_name_prefix}${var.project_name}-${var.environment}-wait-for-available") <= 64
+    error_message = "iam_role_name_prefix, project_name and environment are too long for the role names: ${var.iam_role_name_prefix}${var.project_name}-${var.environment}-wait-for-available would be ${length("${var.iam_role_name_prefix}${var.project_name}-${var.environment}-wait-for-available")} characters, IAM allows 64."
+  }
+}
 
 variable "kms_key_id" {
   description = "KMS key ID for encryption (auto-generated if null): a key id, key ARN, alias name or alias ARN in the module's region."
@@ -329,6 +393,17 @@ variable "kms_key_id" {
       var.kms_key_id
     ))
     error_message = "kms_key_id must be a KMS key id, key ARN, alias name (alias/...) or alias ARN."
+  }
+}
+
+variable "create_kms_key" {
+  description = "Whether the module creates its own KMS key (null: when kms_key_id is null). Set false with a kms_key_id known only after apply, such as a key created in the same apply."
+  type        = bool
+  default     = null
+
+  validation {
+    condition     = var.create_kms_key == null ? true : (var.create_kms_key ? var.kms_key_id == null : var.kms_key_id != null)
+    error_message = "create_kms_key = true creates the module's key: leave kms_key_id null; create_kms_key = false uses your key: set kms_key_id."
   }
 }
 
@@ -390,7 +465,7 @@ variable "enable_vpc_endpoints" {
 }
 
 variable "additional_tags" {
-  description = "Tags added to every resource and to every snapshot the module creates."
+  description = "Tags added to every resource and to every snapshot the module creates. Snapshots also get the provider's default_tags (these win over them; the module's own Project, Environment and database-backup:* keys win over both)."
   type        = map(string)
   default     = {}
 
@@ -567,6 +642,57 @@ variable "lambda_s3_key_prefix" {
   validation {
     condition     = var.lambda_s3_key_prefix == "" || (endswith(var.lambda_s3_key_prefix, "/") && !startswith(var.lambda_s3_key_prefix, "/"))
     error_message = "lambda_s3_key_prefix must be empty or end in / and not start with one, for example database-backup/1.0.0/."
+  }
+}
+
+variable "log_group_class" {
+  description = "Class of the functions' log groups: STANDARD, or INFREQUENT_ACCESS (cheaper ingestion, a subset of CloudWatch Logs features; a log group's class cannot change, so changing this replaces them). The state machines' log groups stay STANDARD."
+  type        = string
+  default     = "STANDARD"
+
+  validation {
+    condition     = contains(["STANDARD", "INFREQUENT_ACCESS"], var.log_group_class)
+    error_message = "log_group_class must be STANDARD or INFREQUENT_ACCESS."
+  }
+}
+
+variable "state_machine_log_level" {
+  description = "What the state machines log (with enable_cloudwatch_logs): ALL (every state's events), ERROR, FATAL or OFF."
+  type        = string
+  default     = "ALL"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.state_machine_log_level)
+    error_message = "state_machine_log_level must be ALL, ERROR, FATAL or OFF."
+  }
+}
+
+variable "state_machine_log_execution_data" {
+  description = "Whether the state machines' logs hold each state's input and output (database identifiers, snapshot and export names, errors): more to read when debugging, more log volume and cost."
+  type        = bool
+  default     = false
+}
+
+variable "enable_xray_tracing" {
+  description = "Trace the functions and the state machines with AWS X-Ray (the roles get the X-Ray actions only when on)."
+  type        = bool
+  default     = true
+}
+
+variable "create_dashboard" {
+  description = "Create the CloudWatch dashboard of the backups."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic for the alarms (ALARM and OK), when they should page elsewhere than the run summaries (null: the notification topic)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:pager (a standard topic: CloudWatch alarms cannot publish to FIFO topics)."
   }
 }
 

@@ -23,6 +23,9 @@ mock_provider "aws" {
   mock_data "aws_s3_object" {
     defaults = { body = "0000000000000000000000000000000000000000000000000000000000000000  backup-copy/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-export/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-notify/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-prune/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-select/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-snapshot/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-wait-for-available/bootstrap.zip\n" }
   }
+  mock_data "aws_default_tags" {
+    defaults = { tags = {} }
+  }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
@@ -459,6 +462,107 @@ run "lambda_s3_key_prefix" {
     lambda_s3_key_prefix = "database-backup/1.0.0"
   }
   expect_failures = [var.lambda_s3_key_prefix]
+}
+
+run "create_kms_key" {
+  command = plan
+  # expect: create_kms_key = false uses your key: set kms_key_id.
+  variables {
+    create_kms_key = false
+  }
+  expect_failures = [var.create_kms_key]
+}
+
+run "create_sns_topic" {
+  command = plan
+  # expect: create_sns_topic = true creates the module's topic: leave sns_topic_arn null
+  variables {
+    create_sns_topic = true
+    sns_topic_arn    = "arn:aws:sns:us-east-1:123456789012:alerts"
+  }
+  expect_failures = [var.create_sns_topic]
+}
+
+run "sns_topic_kms_key_arn" {
+  command = plan
+  # expect: sns_topic_kms_key_arn must be a KMS key ARN
+  variables {
+    sns_topic_arn         = "arn:aws:sns:us-east-1:123456789012:alerts"
+    sns_topic_kms_key_arn = "alias/alerts"
+  }
+  expect_failures = [var.sns_topic_kms_key_arn]
+}
+
+run "sns_topic_kms_key_arn_without_a_topic" {
+  command = plan
+  # expect: sns_topic_kms_key_arn is the key of a topic you bring: set sns_topic_arn too
+  variables {
+    sns_topic_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+  expect_failures = [var.sns_topic_kms_key_arn]
+}
+
+run "iam_permissions_boundary_arn" {
+  command = plan
+  # expect: iam_permissions_boundary_arn must be an IAM policy ARN
+  variables {
+    iam_permissions_boundary_arn = "platform-boundary"
+  }
+  expect_failures = [var.iam_permissions_boundary_arn]
+}
+
+run "iam_role_path" {
+  command = plan
+  # expect: iam_role_path must start and end with /
+  variables {
+    iam_role_path = "backup"
+  }
+  expect_failures = [var.iam_role_path]
+}
+
+run "iam_role_name_prefix" {
+  command = plan
+  # expect: iam_role_name_prefix may hold only letters, digits and + = , . @ _ - (IAM role name characters).
+  variables {
+    iam_role_name_prefix = "app/"
+  }
+  expect_failures = [var.iam_role_name_prefix]
+}
+
+run "iam_role_name_prefix_too_long" {
+  command = plan
+  # expect: iam_role_name_prefix, project_name and environment are too long for the role names
+  variables {
+    iam_role_name_prefix = "organisation-required-role-prefix-for-all-"
+  }
+  expect_failures = [var.iam_role_name_prefix]
+}
+
+run "log_group_class" {
+  command = plan
+  # expect: log_group_class must be STANDARD or INFREQUENT_ACCESS.
+  variables {
+    log_group_class = "DELIVERY"
+  }
+  expect_failures = [var.log_group_class]
+}
+
+run "state_machine_log_level" {
+  command = plan
+  # expect: state_machine_log_level must be ALL, ERROR, FATAL or OFF.
+  variables {
+    state_machine_log_level = "DEBUG"
+  }
+  expect_failures = [var.state_machine_log_level]
+}
+
+run "alarm_sns_topic_arn" {
+  command = plan
+  # expect: alarm_sns_topic_arn must be an SNS topic ARN
+  variables {
+    alarm_sns_topic_arn = "arn:aws:sns:us-east-1:123456789012:pager.fifo"
+  }
+  expect_failures = [var.alarm_sns_topic_arn]
 }
 
 run "lambda_architecture" {

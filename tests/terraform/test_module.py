@@ -15,6 +15,7 @@ import unittest
 from local_aws.deploy import module_variables
 from workspace import EXAMPLES, ROOT, Workspace, init, local_aws_endpoint, plan_json, run
 
+FUNCTIONS = sorted(json.loads((ROOT / "statemachine" / "contract.json").read_text())["functions"])
 BASE = {"project_name": "checks", "environment": "test", "rds_instance_ids": ["db-one"]}
 
 # The bad-value cases: terraform test runs them, each expecting one variable's validation to fail.
@@ -317,7 +318,8 @@ class TerraformModuleTest(unittest.TestCase):
             # The longest project and environment the generated bucket name allows (39 with the hyphen)...
             "longest-generated-bucket": {"project_name": "p" * 24, "environment": "e" * 14},
             # ...and the longest each allows, with the caller's own bucket name.
-            "longest-names": {"project_name": "p" * 24, "environment": "e" * 16, "s3_bucket_name": "b" * 63},
+            "longest-names": {"project_name": "p" * 24, "environment": "e" * 16, "s3_bucket_name": "b" * 63,
+                              "iam_role_name_prefix": "r" * 4},
         }
         for name, arguments in callers.items():
             with self.subTest(caller=name):
@@ -333,6 +335,95 @@ class TerraformModuleTest(unittest.TestCase):
                             for kind, attribute, value in names if len(value) > NAME_LIMITS[kind, attribute]]
                 self.assertEqual(too_long, [])
 
+    def test_an_organisations_caller_guardrails_switches_and_tags(self):
+        """One plan of a caller as a platform team configures the module: IAM boundary, path and
+        prefix; a topic of theirs; alarms paging elsewhere; cheaper logs
+        without payloads or X-Ray; no dashboard; and the provider's default_tags."""
+        boundary = "arn:aws:iam::123456789012:policy/platform-boundary"
+        topic = "arn:aws:sns:eu-west-1:123456789012:dba-alerts"
+        pager = "arn:aws:sns:us-east-1:123456789012:pager"
+        path = self.workspace.caller("organisation", self.endpoint, {
+            **BASE, "iam_permissions_boundary_arn": boundary, "iam_role_path": "/backup/",
+            "iam_role_name_prefix": "app-", "sns_topic_arn": topic,
+            "log_group_class": "INFREQUENT_ACCESS", "state_machine_log_level": "ERROR",
+            "enable_xray_tracing": False, "create_dashboard": False, "alarm_sns_topic_arn": pager,
+            "additional_tags": {"CostCenter": "7"}})
+        config = json.loads((path / "main.tf.json").read_text())
+        config["provider"]["aws"]["default_tags"] = [{"tags": {"Team": "dba", "CostCenter": "42", "Project": "org-wide"}}]
+        (path / "main.tf.json").write_text(json.dumps(config))
+        init(path)
+        plan = plan_json(path)
+
+        roles = [after(r) for r in resources(plan, "aws_iam_role")]
+        self.assertEqual(len(roles), 10)  # seven functions, RDS's export, Step Functions and the schedule
+        for role in roles:
+            with self.subTest(role=role["name"]):
+                self.assertTrue(role["name"].startswith("app-checks-test-"), role["name"])
+                self.assertEqual((role["path"], role["permissions_boundary"]), ("/backup/", boundary))
+        # (The role policies are known only after apply: the package suite's apply checks the
+        # grant on the topic's key and that no role may use X-Ray when it is off.)
+
+        self.assertEqual(resources(plan, "aws_cloudwatch_dashboard"), [])
+        for function in resources(plan, "aws_lambda_function"):
+            self.assertEqual(after(function)["tracing_config"], [{"mode": "PassThrough"}])
+        # The functions' log groups take the class; the state machines' keep CloudWatch's default.
+        classes = {after(g)["name"]: after(g).get("log_group_class") for g in resources(plan, "aws_cloudwatch_log_group")}
+        self.assertEqual({name: c for name, c in classes.items() if name.startswith("/aws/lambda/")},
+                         {f"/aws/lambda/checks-test-{f}": "INFREQUENT_ACCESS" for f in FUNCTIONS})
+        self.assertEqual({name: c for name, c in classes.items() if "/vendedlogs/states/" in name},
+                         {"/aws/vendedlogs/states/checks-test-backup": None,
+                          "/aws/vendedlogs/states/checks-test-database": None})
+        for machine in resources(plan, "aws_sfn_state_machine"):
+            self.assertEqual(after(machine)["tracing_configuration"], [{"enabled": False}])
+            [logging] = after(machine)["logging_configuration"]
+            self.assertEqual((logging["level"], logging["include_execution_data"]), ("ERROR", False))
+        alarms = resources(plan, "aws_cloudwatch_metric_alarm")
+        self.assertTrue(alarms)
+        for alarm in alarms:
+            self.assertEqual(after(alarm)["alarm_actions"], [pager], after(alarm)["alarm_name"])
+        module_outputs = plan["configuration"]["root_module"]["module_calls"]["database_backup"]["module"]["outputs"]
+        for name in ("alarm_arns", "access_log_bucket_name", "managed_by_tag_value", "state_machine_role_arn",
+                     "schedule_role_arn", "lambda_security_group_id", "module_version"):
+            self.assertIn(name, module_outputs)
+
+        # Snapshots get the default tags below additional_tags; the organisation's Project stays on
+        # the module's resources, the snapshots' is the module's own.
+        [snapshot] = [after(f) for f in resources(plan, "aws_lambda_function")
+                      if after(f)["function_name"].endswith("-snapshot")]
+        self.assertEqual(json.loads(snapshot["environment"][0]["variables"]["ADDITIONAL_TAGS"]),
+                         {"Team": "dba", "CostCenter": "7"})
+
+        # The defaults: X-Ray on, the dashboard, the state machines log every state but no payloads.
+        default = self.plans["basic-backup"]
+        self.assertEqual(len(resources(default, "aws_cloudwatch_dashboard")), 1)
+        for machine in resources(default, "aws_sfn_state_machine"):
+            [logging] = after(machine)["logging_configuration"]
+            self.assertEqual((logging["level"], logging["include_execution_data"]), ("ALL", False))
+            self.assertEqual(after(machine)["tracing_configuration"], [{"enabled": True}])
+
+    def test_a_key_and_a_topic_created_in_the_same_apply_plan_with_the_switches(self):
+        def plan_with(name: str, switches: dict) -> tuple[int, str]:
+            path = self.workspace.caller(name, self.endpoint, {
+                **BASE, "kms_key_id": "${aws_kms_key.caller.arn}", "sns_topic_arn": "${aws_sns_topic.caller.arn}",
+                **switches})
+            config = json.loads((path / "main.tf.json").read_text())
+            config["resource"] = {"aws_kms_key": {"caller": {"description": "the caller's key"}},
+                                  "aws_sns_topic": {"caller": {"name": "caller-alerts"}}}
+            (path / "main.tf.json").write_text(json.dumps(config))
+            init(path)
+            result = run(["plan", "-input=false"], path, check=False)
+            return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+        # Whether to create a key or a topic cannot hang on values known only after apply...
+        returncode, output = plan_with("unknown-without-switches", {})
+        self.assertNotEqual(returncode, 0)
+        self.assertIn("Invalid count argument", output)
+        # ...which the switches say instead.
+        returncode, output = plan_with("unknown-with-switches", {"create_kms_key": False, "create_sns_topic": False})
+        self.assertEqual(returncode, 0, output)
+        self.assertNotIn("module.database_backup.aws_kms_key.backup", output)
+        self.assertNotIn("module.database_backup.aws_sns_topic.notifications", output)
+
     def test_only_required_variables_plan(self):
         returncode, output = self.plan_caller("required-only", {})
         self.assertEqual(returncode, 0, output)
@@ -345,6 +436,7 @@ class TerraformModuleTest(unittest.TestCase):
         unvalidated = {
             "enable_s3_versioning", "enable_cloudwatch_logs", "enable_detailed_monitoring", "enable_s3_encryption",
             "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
+            "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard",
         }
         self.assertEqual(set(module_variables()) - unvalidated, {variable for _, variable, _ in cases})
         for variable, texts in messages.items():
@@ -398,6 +490,18 @@ class TerraformModuleTest(unittest.TestCase):
         )
         self.assertNotEqual(returncode, 0)
         self.assertIn("Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported", output)
+
+        # The provider's default_tags and additional_tags together past what a snapshot can carry.
+        path = self.workspace.caller("too-many-tags", self.endpoint, {
+            **BASE, "additional_tags": {f"team-{i}": "y" for i in range(15)}})
+        config = json.loads((path / "main.tf.json").read_text())
+        config["provider"]["aws"]["default_tags"] = [{"tags": {f"org-{i}": "x" for i in range(30)}}]
+        (path / "main.tf.json").write_text(json.dumps(config))
+        init(path)
+        result = run(["plan", "-input=false"], path, check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("Snapshots would carry 45 tags of the provider's default_tags and additional_tags together",
+                      " ".join((result.stdout + result.stderr).split()))
 
         returncode, output = self.plan_caller("no-zips", {"lambda_package_dir": "/nonexistent"})
         self.assertNotEqual(returncode, 0)

@@ -54,6 +54,13 @@ EventBridge: see local_aws/events.py. An ended Standard execution puts its
 status change on the default bus; a rule delivers to Lambda and Step Functions
 targets there; a disabled rule, or a schedule rule, matches no event (moto
 matches both).
+
+CloudWatch Logs: moto ignores CreateLogGroup's `logGroupClass` and answers
+DescribeLogGroups without it; CloudWatch Logs keeps it ("If you omit this
+parameter, the default of STANDARD is used. The value of logGroupClass can't
+be changed after a log group is created", CreateLogGroup) and returns it for
+every group. Without it Terraform plans to replace every log group after each
+apply. The patches keep it and answer it, STANDARD by default.
 """
 
 from __future__ import annotations
@@ -67,6 +74,8 @@ from botocore.session import get_session
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule as EventRule
 from moto.events.models import events_backends
+from moto.logs.models import LogGroup
+from moto.logs.responses import LogsResponse
 from moto.core.responses import ActionResult
 from moto.rds.models import DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
@@ -262,7 +271,23 @@ def _send_to_targets(self: EventRule, original_event: dict, transform_input: boo
             self.targets = every
 
 
+def _create_log_group(self: LogsResponse) -> str:
+    group = self.logs_backend.create_log_group(
+        self._get_param("logGroupName"), self._get_param("tags"), kmsKeyId=self._get_param("kmsKeyId"))
+    group.log_group_class = self._get_param("logGroupClass") or "STANDARD"
+    return ""
+
+
+_original_log_group_describe = LogGroup.to_describe_dict
+
+
+def _log_group_describe(self: LogGroup) -> dict[str, Any]:
+    return {**_original_log_group_describe(self), "logGroupClass": getattr(self, "log_group_class", "STANDARD")}
+
+
 def apply() -> None:
+    LogsResponse.create_log_group = _create_log_group
+    LogGroup.to_describe_dict = _log_group_describe
     Environment.__init__ = _environment_init
     EventManager.add_event = _add_event
     Environment.set_error = _set_error
