@@ -373,31 +373,18 @@ data "aws_iam_policy_document" "notify" {
     }
   }
 
-  # The topic you bring, encrypted with your key: through SNS in the topic's region only.
+  # The topic's key, through SNS in the topic's region only: the module's own topic is
+  # encrypted with the module's key; a topic you bring with sns_topic_kms_key_arn, if any.
   dynamic "statement" {
-    for_each = var.sns_topic_kms_key_arn == null ? [] : [1]
+    for_each = local.create_sns_topic || var.sns_topic_kms_key_arn != null ? [1] : []
     content {
-      sid       = "PublishToYourEncryptedTopic"
+      sid       = local.create_sns_topic ? "PublishToTheEncryptedTopic" : "PublishToYourEncryptedTopic"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-      resources = [var.sns_topic_kms_key_arn]
+      resources = [local.create_sns_topic ? local.kms_key_arn : var.sns_topic_kms_key_arn]
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
         values   = ["sns.${split(":", local.sns_topic_arn)[3]}.amazonaws.com"]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.create_sns_topic ? [1] : []
-    content {
-      sid       = "PublishToTheEncryptedTopic"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-      resources = [local.kms_key_arn]
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = ["sns.${local.region}.amazonaws.com"]
       }
     }
   }

@@ -55,9 +55,7 @@ locals {
   # The published checksums (sha256sum's format) by zip, the change trigger of each function
   # whose zip is in S3 (the provider compares it with nothing else).
   s3_checksums = local.zips_from_s3 ? {
-    for line in split("\n", data.aws_s3_object.lambda_checksums[0].body) :
-    regex("^[0-9a-f]{64}  (\\S+)$", trimspace(line))[0] => substr(trimspace(line), 0, 64)
-    if can(regex("^[0-9a-f]{64}  (\\S+)$", trimspace(line)))
+    for sum in regexall("(?m)^([0-9a-f]{64})  (\\S+)[\\t\\r ]*$", data.aws_s3_object.lambda_checksums[0].body) : sum[1] => sum[0]
   } : {}
 
   # Rust binaries need an OS-only runtime; see the lambda_runtime variable.
