@@ -37,14 +37,24 @@ LAMBDA_SUMS = "SHA256SUMS.txt"
 PACKAGED_DOCS = ("CHANGELOG.md", "LICENSE")
 
 
-def version() -> str:
-    """The release's version: the workspace's, which the functions carry too."""
+def workspace_field(name: str) -> str:
+    """A field of Cargo.toml's [workspace.package]: the release's version is the workspace's,
+    which the functions carry too."""
     text = (ROOT / "Cargo.toml").read_text()
     section = text.split("[workspace.package]", 1)[1].split("\n[", 1)[0]
-    match = re.search(r'^version\s*=\s*"([^"]+)"', section, re.MULTILINE)
+    match = re.search(rf'^{name}\s*=\s*"([^"]+)"', section, re.MULTILINE)
     if not match:
-        raise SystemExit("Cargo.toml: [workspace.package] has no version")
+        raise SystemExit(f"Cargo.toml: [workspace.package] has no {name}")
     return match.group(1)
+
+
+def version() -> str:
+    return workspace_field("version")
+
+
+def release_name() -> str:
+    """database-backup-<version>: the package directory's and the tarball's name."""
+    return f"{NAME}-{version()}"
 
 
 def functions() -> list[str]:
@@ -73,23 +83,23 @@ def write_sums(directory: Path, paths: list[Path], destination: Path) -> None:
     destination.write_text("".join(lines))
 
 
-def expected_files(functions_: list[str]) -> list[str]:
+def expected_files() -> list[str]:
     """Every file the package directory holds, relative to it."""
     module_files = sorted(p.name for p in (ROOT / "terraform").glob("*.tf"))
     return sorted(
         module_files
         + [f"statemachine/{d}" for d in DEFINITIONS]
-        + [f"lambda/backup-{f}/bootstrap.zip" for f in functions_]
+        + [f"lambda/backup-{f}/bootstrap.zip" for f in functions()]
         + [f"lambda/{LAMBDA_SUMS}", "README.md", *PACKAGED_DOCS]
     )
 
 
-def package_readme(release: str) -> str:
+def package_readme() -> str:
     """The repository's README for the package: its links into the repository point at the
     release's tag there (the package holds only the module), except to what the package holds."""
     text = (ROOT / "README.md").read_text()
     repository = repository_url()
-    base = f"{repository}/blob/v{release}/"
+    base = f"{repository}/blob/v{version()}/"
 
     def absolute(match: re.Match) -> str:
         target = match.group(2)
@@ -101,17 +111,12 @@ def package_readme(release: str) -> str:
 
 
 def repository_url() -> str:
-    text = (ROOT / "Cargo.toml").read_text()
-    match = re.search(r'^repository\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    if not match:
-        raise SystemExit("Cargo.toml: [workspace.package] has no repository")
-    return match.group(1).rstrip("/")
+    return workspace_field("repository").rstrip("/")
 
 
 def build_package(dist: Path, zips: Path) -> Path:
     """dist/database-backup-<version>/, its tarball and dist/SHA256SUMS, from the zips in `zips`."""
-    release = version()
-    name = f"{NAME}-{release}"
+    name = release_name()
     directory = dist / name
     if directory.exists():
         shutil.rmtree(directory)
@@ -120,9 +125,8 @@ def build_package(dist: Path, zips: Path) -> Path:
         shutil.copyfile(tf, directory / tf.name)
     for definition in DEFINITIONS:
         shutil.copyfile(ROOT / "statemachine" / definition, directory / "statemachine" / definition)
-    names = functions()
     zip_paths = []
-    for function in names:
+    for function in functions():
         source = zips / f"backup-{function}" / "bootstrap.zip"
         if not source.is_file():
             raise SystemExit(f"{source} is missing: run scripts/build-lambdas")
@@ -131,7 +135,7 @@ def build_package(dist: Path, zips: Path) -> Path:
         shutil.copyfile(source, target)
         zip_paths.append(target)
     write_sums(directory / "lambda", zip_paths, directory / "lambda" / LAMBDA_SUMS)
-    (directory / "README.md").write_text(package_readme(release))
+    (directory / "README.md").write_text(package_readme())
     for doc in PACKAGED_DOCS:
         shutil.copyfile(ROOT / doc, directory / doc)
     files = sorted(p for p in directory.rglob("*") if p.is_file())
@@ -152,9 +156,8 @@ def write_tarball(directory: Path, files: list[Path], destination: Path) -> None
 
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        entries = sorted({p.relative_to(directory.parent) for p in files}
-                         | {d.relative_to(directory.parent) for p in files for d in p.parents
-                            if directory in d.parents or d == directory})
+        held = [p.relative_to(directory.parent) for p in files]
+        entries = sorted({*held, *(d for p in held for d in p.parents if d != Path("."))})
         for entry in entries:
             tar.add(directory.parent / entry, arcname=entry.as_posix(), recursive=False, filter=normalized)
     with open(destination, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
@@ -164,30 +167,30 @@ def write_tarball(directory: Path, files: list[Path], destination: Path) -> None
 def check_package(dist: Path, show: bool = False) -> list[str]:
     """What is wrong with the package in `dist`: files missing or unexpected, sums that do
     not verify; `show`: print what it holds, with sizes."""
-    release = version()
-    name = f"{NAME}-{release}"
+    name = release_name()
     directory = dist / name
     problems = []
     held = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
-    expected = expected_files(functions())
+    expected = expected_files()
     problems += [f"{name}/{f} is missing" for f in sorted(set(expected) - set(held))]
     problems += [f"{name}/{f} is not part of the module" for f in sorted(set(held) - set(expected))]
     links = [p for p in directory.rglob("*") if p.is_symlink()]
     problems += [f"{p} is a symbolic link" for p in links]
+    summed: dict[Path, dict[str, str]] = {}
     for sums, base in ((dist / "SHA256SUMS", dist), (directory / "lambda" / LAMBDA_SUMS, directory / "lambda")):
         if not sums.is_file():
             problems.append(f"{sums} is missing")
             continue
-        for line in sums.read_text().splitlines():
-            digest, relative = line.split("  ", 1)
+        summed[sums] = {relative: digest for digest, relative in
+                        (line.split("  ", 1) for line in sums.read_text().splitlines())}
+        for relative, digest in summed[sums].items():
             path = base / relative
             if not path.is_file():
                 problems.append(f"{sums.name}: {relative} is missing")
             elif sha256(path) != digest:
                 problems.append(f"{sums.name}: {relative} does not match its checksum")
-    summed = {line.split("  ", 1)[1] for line in (dist / "SHA256SUMS").read_text().splitlines()} \
-        if (dist / "SHA256SUMS").is_file() else set()
-    problems += [f"SHA256SUMS does not list {name}/{f}" for f in held if f"{name}/{f}" not in summed]
+    listed = summed.get(dist / "SHA256SUMS", {})
+    problems += [f"SHA256SUMS does not list {name}/{f}" for f in held if f"{name}/{f}" not in listed]
     with tarfile.open(dist / f"{name}.tar.gz") as tar:
         in_tar = sorted(m.name.removeprefix(f"{name}/") for m in tar.getmembers() if m.isfile())
     if in_tar != held:

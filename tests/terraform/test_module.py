@@ -12,10 +12,10 @@ import subprocess
 import sys
 import unittest
 
+import release
 from local_aws.deploy import module_variables
 from workspace import EXAMPLES, ROOT, Workspace, init, local_aws_endpoint, plan_json, run
 
-FUNCTIONS = sorted(json.loads((ROOT / "statemachine" / "contract.json").read_text())["functions"])
 BASE = {"project_name": "checks", "environment": "test", "rds_instance_ids": ["db-one"]}
 
 # The bad-value cases: terraform test runs them, each expecting one variable's validation to fail.
@@ -347,10 +347,8 @@ class TerraformModuleTest(unittest.TestCase):
             "iam_role_name_prefix": "app-", "sns_topic_arn": topic,
             "log_group_class": "INFREQUENT_ACCESS", "state_machine_log_level": "ERROR",
             "enable_xray_tracing": False, "create_dashboard": False, "alarm_sns_topic_arn": pager,
-            "additional_tags": {"CostCenter": "7"}})
-        config = json.loads((path / "main.tf.json").read_text())
-        config["provider"]["aws"]["default_tags"] = [{"tags": {"Team": "dba", "CostCenter": "42", "Project": "org-wide"}}]
-        (path / "main.tf.json").write_text(json.dumps(config))
+            "additional_tags": {"CostCenter": "7"}},
+            default_tags={"Team": "dba", "CostCenter": "42", "Project": "org-wide"})
         init(path)
         plan = plan_json(path)
 
@@ -369,7 +367,7 @@ class TerraformModuleTest(unittest.TestCase):
         # The functions' log groups take the class; the state machines' keep CloudWatch's default.
         classes = {after(g)["name"]: after(g).get("log_group_class") for g in resources(plan, "aws_cloudwatch_log_group")}
         self.assertEqual({name: c for name, c in classes.items() if name.startswith("/aws/lambda/")},
-                         {f"/aws/lambda/checks-test-{f}": "INFREQUENT_ACCESS" for f in FUNCTIONS})
+                         {f"/aws/lambda/checks-test-{f}": "INFREQUENT_ACCESS" for f in release.functions()})
         self.assertEqual({name: c for name, c in classes.items() if "/vendedlogs/states/" in name},
                          {"/aws/vendedlogs/states/checks-test-backup": None,
                           "/aws/vendedlogs/states/checks-test-database": None})
@@ -405,11 +403,8 @@ class TerraformModuleTest(unittest.TestCase):
         def plan_with(name: str, switches: dict) -> tuple[int, str]:
             path = self.workspace.caller(name, self.endpoint, {
                 **BASE, "kms_key_id": "${aws_kms_key.caller.arn}", "sns_topic_arn": "${aws_sns_topic.caller.arn}",
-                **switches})
-            config = json.loads((path / "main.tf.json").read_text())
-            config["resource"] = {"aws_kms_key": {"caller": {"description": "the caller's key"}},
-                                  "aws_sns_topic": {"caller": {"name": "caller-alerts"}}}
-            (path / "main.tf.json").write_text(json.dumps(config))
+                **switches}, resources={"aws_kms_key": {"caller": {"description": "the caller's key"}},
+                                        "aws_sns_topic": {"caller": {"name": "caller-alerts"}}})
             init(path)
             result = run(["plan", "-input=false"], path, check=False)
             return result.returncode, " ".join((result.stdout + result.stderr).split())
@@ -493,10 +488,8 @@ class TerraformModuleTest(unittest.TestCase):
 
         # The provider's default_tags and additional_tags together past what a snapshot can carry.
         path = self.workspace.caller("too-many-tags", self.endpoint, {
-            **BASE, "additional_tags": {f"team-{i}": "y" for i in range(15)}})
-        config = json.loads((path / "main.tf.json").read_text())
-        config["provider"]["aws"]["default_tags"] = [{"tags": {f"org-{i}": "x" for i in range(30)}}]
-        (path / "main.tf.json").write_text(json.dumps(config))
+            **BASE, "additional_tags": {f"team-{i}": "y" for i in range(15)}},
+            default_tags={f"org-{i}": "x" for i in range(30)})
         init(path)
         result = run(["plan", "-input=false"], path, check=False)
         self.assertNotEqual(result.returncode, 0)

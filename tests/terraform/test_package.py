@@ -23,7 +23,7 @@ import boto3
 
 import release
 from local_aws.terraform import local_provider
-from workspace import ROOT, init, local_aws_endpoint, run
+from workspace import ROOT, init, local_aws_endpoint, plan_json, run
 
 # The spec's two Usage examples: the module blocks of these examples, which are the spec's as
 # written, with the spec's source.
@@ -90,8 +90,7 @@ class ReleasePackageTest(unittest.TestCase):
         (path / "outputs.tf.json").write_text(json.dumps(outputs))
         init(path)
         run(["validate"], path)
-        run(["plan", "-input=false", "-refresh=false", "-out=tfplan"], path)
-        return json.loads(run(["show", "-json", "tfplan"], path).stdout)
+        return plan_json(path)
 
     def assert_plans_whole_module(self, plan: dict, copies_to: str | None) -> None:
         """The whole module planned: both state machines, the seven functions from the zips of
@@ -163,27 +162,26 @@ class ReleasePackageTest(unittest.TestCase):
         [module] = [m for m in installed if m["Key"] == "database_backup"]
         directory = path / module["Dir"]
         self.assertEqual(sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()),
-                         release.expected_files(release.functions()))
+                         release.expected_files())
 
     def git_source(self) -> str:
         """The repository as a git source: a commit of this working tree's files (the
         module's links to statemachine/ and target/lambda included, as git keeps them)."""
         repository = self.tmp / "repository"
-        if not repository.exists():
-            listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                    cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-            for name in filter(None, listed):
-                source, target = ROOT / name, repository / name
-                if not (source.exists() or source.is_symlink()):
-                    continue  # deleted in the working tree
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if source.is_symlink():
-                    target.symlink_to(os.readlink(source))
-                else:
-                    shutil.copy2(source, target)
-            git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-            for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "release under test"]):
-                subprocess.run([*git, *command], cwd=repository, check=True, capture_output=True)
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+        for name in filter(None, listed):
+            source, target = ROOT / name, repository / name
+            if not (source.exists() or source.is_symlink()):
+                continue  # deleted in the working tree
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                target.symlink_to(os.readlink(source))
+            else:
+                shutil.copy2(source, target)
+        git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+        for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "release under test"]):
+            subprocess.run([*git, *command], cwd=repository, check=True, capture_output=True)
         return f"git::file://{repository}//terraform"
 
     def caller(self, name: str, arguments: dict) -> Path:

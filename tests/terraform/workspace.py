@@ -50,13 +50,19 @@ class Workspace:
         (path / "local_aws_override.tf.json").write_text(json.dumps(override, indent=2))
         return path
 
-    def caller(self, name: str, endpoint: str, arguments: dict) -> Path:
-        """A root module that calls the module with `arguments` (Terraform JSON)."""
+    def caller(self, name: str, endpoint: str, arguments: dict, default_tags: dict | None = None,
+               resources: dict | None = None) -> Path:
+        """A root module that calls the module with `arguments` (Terraform JSON), with the
+        provider's `default_tags` and the caller's own `resources` if given."""
         path = self.root / "callers" / name
         path.mkdir(parents=True)
+        provider = {"region": "us-east-1", **local_provider(endpoint)}
+        if default_tags:
+            provider["default_tags"] = [{"tags": default_tags}]
         config = {
-            "provider": {"aws": {"region": "us-east-1", **local_provider(endpoint)}},
+            "provider": {"aws": provider},
             "module": {"database_backup": {"source": "../../terraform", **arguments}},
+            **({"resource": resources} if resources else {}),
         }
         (path / "main.tf.json").write_text(json.dumps(config, indent=2))
         return path
