@@ -3,11 +3,14 @@
 locals {
   alarm_actions      = [coalesce(var.alarm_sns_topic_arn, local.sns_topic_arn)]
   detailed_databases = var.enable_detailed_monitoring ? toset(local.databases) : toset([])
-  # The run-wide alarms (metrics without dimensions, key "*": no RDS identifier) and,
-  # with detailed monitoring, the same per database (dimension DatabaseIdentifier).
+  # Every metric carries the instance (dimension BackupInstance, the managed-by value), so
+  # instances sharing an account and a namespace never move each other's alarms. The
+  # run-wide alarms (key "*": no RDS identifier) and, with detailed monitoring, the same
+  # per database (dimension DatabaseIdentifier too).
+  instance_dimension = { BackupInstance = local.backup_instance }
   alarm_scopes = merge(
-    { "*" = { database = null, name_part = "", dimensions = null } },
-    { for db in local.detailed_databases : db => { database = db, name_part = "${db}-", dimensions = { DatabaseIdentifier = db } } },
+    { "*" = { database = null, name_part = "", dimensions = local.instance_dimension } },
+    { for db in local.detailed_databases : db => { database = db, name_part = "${db}-", dimensions = merge(local.instance_dimension, { DatabaseIdentifier = db }) } },
   )
 }
 
@@ -153,7 +156,7 @@ locals {
         type = "metric", x = 0, y = 2, width = 12, height = 6
         properties = {
           title   = "Database Backup Status"
-          metrics = [[local.ns, "BackupSuccess"], [".", "BackupFailure"]]
+          metrics = [[local.ns, "BackupSuccess", "BackupInstance", local.backup_instance], [".", "BackupFailure", ".", "."]]
           period  = 300, stat = "Sum", region = local.region, view = "timeSeries"
         }
       },
@@ -161,7 +164,7 @@ locals {
         type = "metric", x = 12, y = 2, width = 12, height = 6
         properties = {
           title   = "Backup Duration (seconds)"
-          metrics = [[local.ns, "BackupDuration"]]
+          metrics = [[local.ns, "BackupDuration", "BackupInstance", local.backup_instance]]
           period  = 3600, stat = "Maximum", region = local.region, view = "timeSeries"
         }
       },
@@ -169,7 +172,7 @@ locals {
         type = "metric", x = 0, y = 8, width = 12, height = 6
         properties = {
           title       = "Snapshot Age (hours)"
-          metrics     = [[local.ns, "SnapshotAge"]]
+          metrics     = [[local.ns, "SnapshotAge", "BackupInstance", local.backup_instance]]
           period      = 3600, stat = "Maximum", region = local.region, view = "timeSeries"
           annotations = { horizontal = [{ label = "no-recent-backup alarm", value = local.snapshot_age_alarm_hours }] }
         }
@@ -200,9 +203,9 @@ locals {
         properties = {
           title = "${db}: status and snapshot age"
           metrics = [
-            [local.ns, "BackupSuccess", "DatabaseIdentifier", db, { stat = "Sum" }],
-            [".", "BackupFailure", ".", ".", { stat = "Sum" }],
-            [".", "SnapshotAge", ".", ".", { stat = "Maximum", yAxis = "right" }],
+            [local.ns, "BackupSuccess", "BackupInstance", local.backup_instance, "DatabaseIdentifier", db, { stat = "Sum" }],
+            [".", "BackupFailure", ".", ".", ".", ".", { stat = "Sum" }],
+            [".", "SnapshotAge", ".", ".", ".", ".", { stat = "Maximum", yAxis = "right" }],
           ]
           period = 3600, region = local.region, view = "timeSeries"
         }

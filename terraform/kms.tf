@@ -14,16 +14,43 @@ data "aws_kms_key" "given" {
 locals {
   # Decided by the caller's switch when the key's id is known only after apply.
   create_kms_key = var.create_kms_key != null ? var.create_kms_key : var.kms_key_id == null
-  kms_key_arn    = local.create_kms_key ? aws_kms_key.backup[0].arn : data.aws_kms_key.given[0].arn
-  kms_key_id     = local.create_kms_key ? aws_kms_key.backup[0].key_id : data.aws_kms_key.given[0].id
+  # The module's key, protected from deletion (backup) or not (deletable): lifecycle
+  # arguments take no variables, so the switch picks one of two resources.
+  module_kms_key = one(concat(aws_kms_key.backup, aws_kms_key.deletable))
+  kms_key_arn    = local.create_kms_key ? local.module_kms_key.arn : data.aws_kms_key.given[0].arn
+  kms_key_id     = local.create_kms_key ? local.module_kms_key.key_id : data.aws_kms_key.given[0].id
+  kms_key_settings = {
+    description             = "${local.prefix} database backups: S3 exports, logs, notifications, function environment"
+    enable_key_rotation     = true
+    deletion_window_in_days = 30
+  }
 }
 
+# Every export, log and secret of the module is encrypted with this key: deleting it makes
+# them unreadable once its deletion window ends. Terraform refuses any plan that would
+# delete it (destroy, create_kms_key = false, kms_key_id); docs/operations.md says how to
+# retire or replace it deliberately.
 resource "aws_kms_key" "backup" {
-  count = local.create_kms_key ? 1 : 0
+  count = local.create_kms_key && var.kms_key_deletion_protection ? 1 : 0
 
-  description             = "${local.prefix} database backups: S3 exports, logs, notifications, function environment"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+  description             = local.kms_key_settings.description
+  enable_key_rotation     = local.kms_key_settings.enable_key_rotation
+  deletion_window_in_days = local.kms_key_settings.deletion_window_in_days
+  policy                  = data.aws_iam_policy_document.kms[0].json
+  tags                    = local.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+# kms_key_deletion_protection = false: for stacks whose backups may go (demos, tests).
+resource "aws_kms_key" "deletable" {
+  count = local.create_kms_key && !var.kms_key_deletion_protection ? 1 : 0
+
+  description             = local.kms_key_settings.description
+  enable_key_rotation     = local.kms_key_settings.enable_key_rotation
+  deletion_window_in_days = local.kms_key_settings.deletion_window_in_days
   policy                  = data.aws_iam_policy_document.kms[0].json
   tags                    = local.tags
 }
@@ -32,7 +59,7 @@ resource "aws_kms_alias" "backup" {
   count = local.create_kms_key ? 1 : 0
 
   name          = "alias/${local.prefix}-database-backup"
-  target_key_id = aws_kms_key.backup[0].key_id
+  target_key_id = local.kms_key_id
 }
 
 data "aws_iam_policy_document" "kms" {

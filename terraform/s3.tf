@@ -23,6 +23,10 @@ resource "aws_s3_bucket" "backup" {
   bucket        = local.bucket_name
   force_destroy = var.s3_force_destroy
   tags          = local.tags
+
+  # The exports are encrypted with the module's key: a destroy that stops at this bucket
+  # (not empty, s3_force_destroy off) must stop before the key is scheduled for deletion.
+  depends_on = [aws_kms_key.backup, aws_kms_key.deletable]
 }
 
 resource "aws_s3_bucket_ownership_controls" "backup" {

@@ -407,6 +407,12 @@ variable "create_kms_key" {
   }
 }
 
+variable "kms_key_deletion_protection" {
+  description = "Refuse every plan that deletes the module's own KMS key (terraform destroy, create_kms_key = false, a kms_key_id): the exports, logs and secrets it encrypts stay readable. Set false only for stacks whose backups may go; docs/operations.md says how to retire or replace a protected key."
+  type        = bool
+  default     = true
+}
+
 variable "enable_s3_encryption" {
   description = "Enable S3 bucket encryption with the KMS key (SSE-KMS, bucket key on). When false the bucket uses S3-managed keys (SSE-S3), since S3 encrypts every object."
   type        = bool
@@ -697,7 +703,7 @@ variable "alarm_sns_topic_arn" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the backup metrics (BackupSuccess, BackupFailure, BackupDuration, SnapshotAge). Give each module instance in an account its own namespace so their alarms stay apart."
+  description = "CloudWatch namespace of the backup metrics (BackupSuccess, BackupFailure, BackupDuration, SnapshotAge). Every metric carries the dimension BackupInstance (the managed_by_tag_value output), so instances may share a namespace without their alarms moving each other."
   type        = string
   default     = "CustomMetrics/DatabaseBackup"
 

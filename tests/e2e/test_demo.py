@@ -30,7 +30,7 @@ from local_aws.deploy import Aws
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASES = [d.identifier for d in world.DATABASES]
-SNAPSHOT_ID = re.compile(r"^(?P<db>[a-z0-9-]+)-\d{8}-\d{6}$")
+SNAPSHOT_ID = re.compile(r"^(?P<db>[a-z0-9-]+)-\d{8}-\d{6}(-[0-9a-f]{6})?$")
 
 
 endpoint = local_endpoint
@@ -137,8 +137,8 @@ class Demo(unittest.TestCase):
 
     def metric_sums(self, since: datetime) -> dict[tuple[str, str], float]:
         """Metric sums since an instant: (name, database or "(run)") -> sum."""
-        sums = metric_sums(endpoint(), Demo.outputs["metrics_namespace"], since, datetime.max.replace(tzinfo=UTC))
-        return {(name, dimensions.removeprefix("DatabaseIdentifier=")): value for (name, dimensions), value in sums.items()}
+        return metric_sums(endpoint(), Demo.outputs["metrics_namespace"], Demo.outputs["managed_by_tag_value"],
+                           since, datetime.max.replace(tzinfo=UTC))
 
     def published(self) -> list[dict]:
         """The messages published to the module's topic since the previous call."""
@@ -167,7 +167,8 @@ class Demo(unittest.TestCase):
         for db in databases:
             snapshot, copy = source[db], copies[db]
             self.assertEqual(SNAPSHOT_ID.match(snapshot["DBSnapshotIdentifier"]).group("db"), db)
-            self.assertEqual(snapshot["DBSnapshotIdentifier"], f"{db}-{started:%Y%m%d-%H%M%S}")
+            # <db>-<start>-<instance>: six hex digits of a hash of the managed-by value.
+            self.assertRegex(snapshot["DBSnapshotIdentifier"], rf"^{db}-{started:%Y%m%d-%H%M%S}-[0-9a-f]{{6}}$")
             self.assertEqual((snapshot["Status"], copy["Status"]), ("available", "available"))
             self.assertEqual(tag_map(snapshot)[world.MANAGED_BY], world.INSTANCE)
             self.assertEqual(copy["DBSnapshotIdentifier"], snapshot["DBSnapshotIdentifier"])

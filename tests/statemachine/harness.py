@@ -157,9 +157,13 @@ class LocalAwsTest(unittest.TestCase):
         lambda_client.update_function_configuration(FunctionName=arn, Environment={"Variables": {**environment,
                                                                                                   name: value}})
 
+    @property
+    def instance(self) -> str:
+        """The deployment's managed-by value (BACKUP_INSTANCE), also its metrics' BackupInstance."""
+        return f"{self.settings.project}-{self.settings.environment}"
+
     def our_tags(self, db: str) -> list[dict]:
-        instance = f"{self.settings.project}-{self.settings.environment}"
-        return [{"Key": MANAGED_BY, "Value": instance}, {"Key": SOURCE_DB, "Value": db}]
+        return [{"Key": MANAGED_BY, "Value": self.instance}, {"Key": SOURCE_DB, "Value": db}]
 
     def make_snapshot(self, db: str, snapshot_id: str, age_days: float, tags: list[dict]):
         """A snapshot made before this run, `age_days` old."""
@@ -215,14 +219,13 @@ class LocalAwsTest(unittest.TestCase):
 
     def metric(self, name: str, db: str) -> float | None:
         """The sum of a database's metric in the last two weeks (a test's runs span hours
-        on the clock). (moto ignores an empty dimension filter, so the aggregate metrics
-        are not read here.)"""
+        on the clock): its dimensions exactly the instance's and the database's."""
         cloudwatch = self.aws.client("cloudwatch", SOURCE)
         at = now()
         points = cloudwatch.get_metric_statistics(
             Namespace="CustomMetrics/DatabaseBackup",
             MetricName=name,
-            Dimensions=[{"Name": "DatabaseIdentifier", "Value": db}],
+            Dimensions=[{"Name": "BackupInstance", "Value": self.instance}, {"Name": "DatabaseIdentifier", "Value": db}],
             StartTime=at - timedelta(days=14),
             EndTime=at + timedelta(minutes=5),
             Period=86400,

@@ -70,7 +70,7 @@ class RunsEndingBadly(LocalAwsTest):
 
         self.assertIn("Failed in:   Prune\n", message["Message"])
         self.assertIn("Error:       States.Runtime", message["Message"])
-        sums = metric_sums(endpoint(), "CustomMetrics/DatabaseBackup", datetime.min.replace(tzinfo=UTC),
+        sums = metric_sums(endpoint(), "CustomMetrics/DatabaseBackup", self.instance, datetime.min.replace(tzinfo=UTC),
                            datetime.max.replace(tzinfo=UTC))
         self.assertEqual(sums[("BackupFailure", "(run)")], 1)
 

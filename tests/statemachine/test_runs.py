@@ -48,7 +48,7 @@ class AllDatabasesSucceed(LocalAwsTest):
         for db, item in results.items():
             self.assertNotIn("error", item)
             snapshot_id = item["snapshot"]["snapshot_id"]
-            self.assertRegex(snapshot_id, rf"^{db}-\d{{8}}-\d{{6}}$")
+            self.assertRegex(snapshot_id, rf"^{db}-\d{{8}}-\d{{6}}-[0-9a-f]{{6}}$")
             tags = tag_map(source[snapshot_id])
             self.assertEqual(tags[MANAGED_BY], "dbbackup-local")
             self.assertEqual(tags[SOURCE_DB], db)

@@ -51,9 +51,10 @@ class Workspace:
         return path
 
     def caller(self, name: str, endpoint: str, arguments: dict, default_tags: dict | None = None,
-               resources: dict | None = None) -> Path:
+               resources: dict | None = None, outputs: tuple[str, ...] = ()) -> Path:
         """A root module that calls the module with `arguments` (Terraform JSON), with the
-        provider's `default_tags` and the caller's own `resources` if given."""
+        provider's `default_tags`, the caller's own `resources` and the module's `outputs`
+        (as the root module's) if given."""
         path = self.root / "callers" / name
         path.mkdir(parents=True)
         provider = {"region": "us-east-1", **local_provider(endpoint)}
@@ -63,6 +64,7 @@ class Workspace:
             "provider": {"aws": provider},
             "module": {"database_backup": {"source": "../../terraform", **arguments}},
             **({"resource": resources} if resources else {}),
+            **({"output": {o: {"value": f"${{module.database_backup.{o}}}"} for o in outputs}} if outputs else {}),
         }
         (path / "main.tf.json").write_text(json.dumps(config, indent=2))
         return path

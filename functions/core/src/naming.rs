@@ -51,10 +51,14 @@ pub fn rds_identifier(field: &str, value: &str, max_len: usize) -> Result<String
 }
 
 /// The snapshot identifier for `db_identifier` in the execution that started
-/// at `started`: `<db>-<YYYYMMDD>-<HHMMSS>`, shortened as [`fit`] does where
-/// it exceeds what RDS takes for the kind. Also used for the cross-region copy.
-pub fn snapshot_id(db_identifier: &str, kind: DatabaseKind, started: DateTime<Utc>) -> String {
-    let id = format!("{db_identifier}-{}", started.format("%Y%m%d-%H%M%S"));
+/// at `started`: `<db>-<YYYYMMDD>-<HHMMSS>-<instance hash>`, shortened as [`fit`]
+/// does where it exceeds what RDS takes for the kind. The last part (six hex
+/// digits of a hash of the managed-by value) keeps two instances of the module
+/// that back up the same database in the same second apart. Also used for the
+/// cross-region copy.
+pub fn snapshot_id(db_identifier: &str, kind: DatabaseKind, started: DateTime<Utc>, instance: &str) -> String {
+    let instance_hash = &format!("{:08x}", fnv1a_32(instance.as_bytes()))[..6];
+    let id = format!("{db_identifier}-{}-{instance_hash}", started.format("%Y%m%d-%H%M%S"));
     fit(&id, max_snapshot_id_len(kind))
 }
 
@@ -95,6 +99,8 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    const PROD: &str = "nestedphoenix-production";
+
     fn start() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 7).unwrap()
     }
@@ -112,21 +118,33 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_id_derives_from_database_and_execution_start() {
+    fn snapshot_id_derives_from_database_execution_start_and_instance() {
         for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
             assert_eq!(
-                snapshot_id("prod-database-1", kind, start()),
-                "prod-database-1-20261124-020007"
+                snapshot_id("prod-database-1", kind, start(), PROD),
+                "prod-database-1-20261124-020007-d65505"
             );
         }
+        // Another instance backing up the same database in the same second: another identifier.
+        assert_eq!(
+            snapshot_id(
+                "prod-database-1",
+                DatabaseKind::Instance,
+                start(),
+                "nestedphoenix-staging"
+            ),
+            "prod-database-1-20261124-020007-13475a"
+        );
         let longest = "a".repeat(MAX_DB_IDENTIFIER_LEN);
-        let instance = snapshot_id(&longest, DatabaseKind::Instance, start());
-        assert_eq!(instance, format!("{longest}-20261124-020007"));
+        let instance = snapshot_id(&longest, DatabaseKind::Instance, start(), PROD);
+        assert_eq!(instance, format!("{longest}-20261124-020007-d65505"));
         // A cluster snapshot takes 63 characters at most: a prefix and a hash of the whole.
-        let cluster = snapshot_id(&longest, DatabaseKind::Cluster, start());
-        let other = snapshot_id(&format!("{}b", &longest[1..]), DatabaseKind::Cluster, start());
+        let cluster = snapshot_id(&longest, DatabaseKind::Cluster, start(), PROD);
+        let other = snapshot_id(&format!("{}b", &longest[1..]), DatabaseKind::Cluster, start(), PROD);
+        let other_instance = snapshot_id(&longest, DatabaseKind::Cluster, start(), "nestedphoenix-staging");
         assert_eq!(cluster.len(), MAX_CLUSTER_SNAPSHOT_ID_LEN);
         assert_ne!(cluster, other);
+        assert_ne!(cluster, other_instance);
         rds_identifier("snapshot", &cluster, MAX_CLUSTER_SNAPSHOT_ID_LEN).unwrap();
     }
 
@@ -136,8 +154,8 @@ mod tests {
             export_task_id("prod-database-1-20261124-020007"),
             "prod-database-1-20261124-020007"
         );
-        let long_a = snapshot_id(&format!("{}-a", "x".repeat(55)), DatabaseKind::Instance, start());
-        let long_b = snapshot_id(&format!("{}-b", "x".repeat(55)), DatabaseKind::Instance, start());
+        let long_a = snapshot_id(&format!("{}-a", "x".repeat(55)), DatabaseKind::Instance, start(), PROD);
+        let long_b = snapshot_id(&format!("{}-b", "x".repeat(55)), DatabaseKind::Instance, start(), PROD);
         let (a, b) = (export_task_id(&long_a), export_task_id(&long_b));
         assert!(a.len() <= MAX_EXPORT_TASK_ID_LEN && b.len() <= MAX_EXPORT_TASK_ID_LEN);
         assert_ne!(a, b);

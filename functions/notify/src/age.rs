@@ -63,7 +63,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         &[DatabaseKind::Instance, DatabaseKind::Cluster],
     )
     .await?;
-    let (data, report) = measure(&request.databases, &newest, request.at);
+    let (data, report) = measure(&config.settings.instance, &request.databases, &newest, request.at);
     crate::put_metric_data(clients, config, data)
         .await
         .map_err(|failure| Error::NotificationFailed(format!("CloudWatch metrics: {failure}")))?;
@@ -78,6 +78,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
 
 /// The `SnapshotAge` data of this hour, and what they say.
 pub fn measure(
+    instance: &str,
     databases: &[String],
     newest: &HashMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -93,14 +94,15 @@ pub fn measure(
             None => without_snapshot.push(db.clone()),
         }
     }
+    let run = metrics::Scope::run(instance);
     let mut data: Vec<_> = databases
         .iter()
-        .filter_map(|db| hours.get(db).map(|h| metrics::snapshot_age(*h, Some(db), now)))
+        .filter_map(|db| hours.get(db).map(|h| metrics::snapshot_age(*h, run.database(db), now)))
         .collect();
     if without_snapshot.is_empty()
         && let Some(oldest) = hours.values().copied().reduce(f64::max)
     {
-        data.push(metrics::snapshot_age(oldest, None, now));
+        data.push(metrics::snapshot_age(oldest, run, now));
     }
     let report = SnapshotAgeReport {
         hours,

@@ -140,7 +140,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         status: &change.status,
         failed_count: 0,
     };
-    let failure = crate::metrics::run_failure(ended_at);
+    let failure = crate::metrics::run_failure(&config.settings.instance, ended_at);
     let (published, metrics, (slack, _)) = futures_util::future::join3(
         crate::publish_message(clients, config, message),
         crate::put_metric_data(clients, config, vec![failure]),

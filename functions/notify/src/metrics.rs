@@ -4,9 +4,11 @@
 //! `BackupDuration` (Seconds) and
 //! `SnapshotAge` (hours, unit `None`: CloudWatch has no hour unit; the age of
 //! the newest available snapshot of ours; also put every hour, see
-//! [`crate::age`]). Each
-//! is put once without dimensions (the run-wide aggregate, what the module's
-//! alarms watch) and once per database with dimension `DatabaseIdentifier`.
+//! [`crate::age`]). Each carries the dimension `BackupInstance` (the module
+//! instance's managed-by value, so that instances sharing an account and a
+//! namespace never move each other's alarms) and is put once with it alone
+//! (the run-wide aggregate, what the module's alarms watch) and once per
+//! database with `DatabaseIdentifier` too.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,51 +22,67 @@ use chrono::{DateTime, Utc};
 
 use crate::summary::Summary;
 
-pub const DIMENSION: &str = "DatabaseIdentifier";
+pub const INSTANCE_DIMENSION: &str = "BackupInstance";
+pub const DATABASE_DIMENSION: &str = "DatabaseIdentifier";
 /// CloudWatch has no hour unit: `SnapshotAge` is a number of hours with unit `None`.
 const HOURS: StandardUnit = StandardUnit::None;
 /// CloudWatch accepts up to 1000 metrics per `PutMetricData` request.
 pub const MAX_PER_REQUEST: usize = 1000;
 
-fn datum(name: &str, value: f64, unit: StandardUnit, db: Option<&str>, at: DateTime<Utc>) -> MetricDatum {
+/// Where a datum belongs: the module instance, and the database (None: the whole run).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub instance: &'a str,
+    pub db: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn run(instance: &'a str) -> Self {
+        Scope { instance, db: None }
+    }
+
+    pub fn database(self, db: &'a str) -> Self {
+        Scope { db: Some(db), ..self }
+    }
+}
+
+fn datum(name: &str, value: f64, unit: StandardUnit, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
+    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+    let mut dimensions = vec![dimension(INSTANCE_DIMENSION, scope.instance)];
+    dimensions.extend(scope.db.map(|db| dimension(DATABASE_DIMENSION, db)));
     MetricDatum::builder()
         .metric_name(name)
         .value(value)
         .unit(unit)
         .timestamp(AwsDateTime::from_millis(at.timestamp_millis()))
-        .set_dimensions(db.map(|db| vec![Dimension::builder().name(DIMENSION).value(db).build()]))
+        .set_dimensions(Some(dimensions))
         .build()
 }
 
 /// `BackupFailure` = 1 for the whole run: a run that ended outside its own error handling.
-pub fn run_failure(at: DateTime<Utc>) -> MetricDatum {
-    datum("BackupFailure", 1.0, StandardUnit::Count, None, at)
+pub fn run_failure(instance: &str, at: DateTime<Utc>) -> MetricDatum {
+    datum("BackupFailure", 1.0, StandardUnit::Count, Scope::run(instance), at)
 }
 
 /// The metrics of a run. `newest` maps each database to the creation time of
 /// its newest available snapshot of ours (absent: unknown, no `SnapshotAge`).
 pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>>) -> Vec<MetricDatum> {
     let now = summary.now;
+    let run = Scope::run(&summary.settings.instance);
     let start = summary.request.execution.execution_start_time;
     let age_hours = |db: &str| newest.get(db).map(|created| age_hours(*created, now));
 
     let failures = summary.failed + usize::from(summary.prune_failed()) + usize::from(summary.run_stopped());
     let warned = summary.export_warnings();
     let mut data = vec![
-        datum(
-            "BackupSuccess",
-            summary.succeeded as f64,
-            StandardUnit::Count,
-            None,
-            now,
-        ),
-        datum("BackupFailure", failures as f64, StandardUnit::Count, None, now),
-        datum("ExportWarnings", warned as f64, StandardUnit::Count, None, now),
+        datum("BackupSuccess", summary.succeeded as f64, StandardUnit::Count, run, now),
+        datum("BackupFailure", failures as f64, StandardUnit::Count, run, now),
+        datum("ExportWarnings", warned as f64, StandardUnit::Count, run, now),
         datum(
             "BackupDuration",
             summary.duration_seconds(),
             StandardUnit::Seconds,
-            None,
+            run,
             now,
         ),
     ];
@@ -75,10 +93,10 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
         .filter_map(|r| age_hours(&r.db_identifier))
         .reduce(f64::max);
     if let Some(hours) = oldest_newest {
-        data.push(snapshot_age(hours, None, now));
+        data.push(snapshot_age(hours, run, now));
     }
     for item in &summary.request.results {
-        let db = Some(item.db_identifier.as_str());
+        let db = run.database(&item.db_identifier);
         let failed = item.failed();
         data.push(datum(
             "BackupSuccess",
@@ -114,9 +132,9 @@ pub fn age_hours(created: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
     ((now - created).num_seconds() as f64 / 3600.0).max(0.0)
 }
 
-/// A `SnapshotAge` datum: of one database, or run-wide (`db` None).
-pub fn snapshot_age(hours: f64, db: Option<&str>, at: DateTime<Utc>) -> MetricDatum {
-    datum("SnapshotAge", hours, HOURS, db, at)
+/// A `SnapshotAge` datum: of one database, or run-wide.
+pub fn snapshot_age(hours: f64, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
+    datum("SnapshotAge", hours, HOURS, scope, at)
 }
 
 /// Creation time of the newest available snapshot of ours, per database, for

@@ -205,18 +205,20 @@ fn published_message(rec: &Recorded) -> String {
     rec.published.lock().unwrap()[0].message().unwrap().to_owned()
 }
 
+/// The value of metric `name` of the run (`db` None) or of one database: its dimensions
+/// exactly the instance's, and the database's.
 fn metric(metrics: &[MetricDatum], name: &str, db: Option<&str>) -> Option<f64> {
+    let mut wanted = vec![("BackupInstance", "nestedphoenix-production")];
+    wanted.extend(db.map(|db| ("DatabaseIdentifier", db)));
     metrics
         .iter()
         .find(|m| {
-            m.metric_name() == Some(name)
-                && match db {
-                    None => m.dimensions().is_empty(),
-                    Some(db) => m
-                        .dimensions()
-                        .iter()
-                        .any(|d| d.name() == Some("DatabaseIdentifier") && d.value() == Some(db)),
-                }
+            let dimensions: Vec<_> = m
+                .dimensions()
+                .iter()
+                .map(|d| (d.name().unwrap_or_default(), d.value().unwrap_or_default()))
+                .collect();
+            m.metric_name() == Some(name) && dimensions == wanted
         })
         .and_then(MetricDatum::value)
 }
@@ -269,7 +271,7 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
     assert_eq!(result.sns_message_id.as_deref(), Some("msg-1"));
     assert_eq!(result.slack, SlackDelivery::Delivered);
 
-    // Metrics: aggregates without dimensions, and per database.
+    // Metrics: the run's (dimension BackupInstance alone), and per database.
     let metrics = rec.metrics.lock().unwrap().clone();
     assert_eq!(result.metrics_put, metrics.len());
     assert_eq!(metric(&metrics, "BackupSuccess", None), Some(2.0));

@@ -113,6 +113,7 @@ pub async fn handle(rds: &Rds, config: &Config, event: Value) -> Result<Snapshot
         &database.identifier,
         database.kind,
         request.execution.execution_start_time,
+        &config.settings.instance,
     );
     let snapshot_tags = tags::snapshot_tags(&config.settings, &database.identifier, &request.execution.execution_id);
     let record = match rds

@@ -17,8 +17,8 @@ use serde_json::json;
 /// Builds the HTTP response a mocked call answers with.
 type ErrorResponse = fn() -> HttpResponse;
 
-const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
-const SNAPSHOT_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000";
+const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000-d65505";
+const SNAPSHOT_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000-d65505";
 
 fn clients(rules: &[&Rule]) -> Clients {
     mock_rds(rules)

@@ -164,7 +164,7 @@ def collect(aws: Aws, outputs: dict, execution: Execution, before: Inventory, sl
         foreign_missing=foreign_missing,
         sns_messages=drain_queue(aws, outputs["notification_inbox_url"], SOURCE),
         slack_messages=slack,
-        metrics=metrics_put(aws, outputs["metrics_namespace"], execution),
+        metrics=metrics_put(aws, outputs["metrics_namespace"], outputs["managed_by_tag_value"], execution),
         run_transitions=transitions.get(RUN, 0),
     )
 
@@ -190,24 +190,29 @@ def created_at(snapshot: dict) -> datetime:
     return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
-def metric_sums(endpoint: str, namespace: str, start: datetime, end: datetime) -> dict[tuple[str, str], float]:
-    """The data points put in a namespace between two instants, summed per metric and dimensions:
-    (name, "Name=value,..." or "(run)") -> sum. Read from the local AWS's record of PutMetricData."""
+def metric_sums(endpoint: str, namespace: str, instance: str, start: datetime, end: datetime) -> dict[tuple[str, str], float]:
+    """The data points one module instance put in a namespace between two instants, summed per
+    metric and scope: (name, database or "(run)") -> sum. The instance's data points are those
+    with dimension BackupInstance = `instance` (its managed-by value). Read from the local
+    AWS's record of PutMetricData."""
     sums: dict[tuple[str, str], float] = {}
     for datum in control(endpoint, "GET", f"cloudwatch/metric-data?region={SOURCE}"):
         timestamp = datetime.fromisoformat(datum["timestamp"])
         timestamp = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
-        if datum["namespace"] != namespace or not start <= timestamp <= end:
+        dimensions = dict(datum["dimensions"])
+        if (datum["namespace"] != namespace or dimensions.pop("BackupInstance", None) != instance
+                or not start <= timestamp <= end):
             continue
-        dimensions = ",".join(f"{k}={v}" for k, v in sorted(datum["dimensions"].items())) or "(run)"
+        scope = dimensions.pop("DatabaseIdentifier", RUN)
+        assert not dimensions, f"unexpected dimensions {dimensions} on {datum['name']}"
         value = datum["value"] if datum["value"] is not None else datum["sum"]
-        sums[(datum["name"], dimensions)] = sums.get((datum["name"], dimensions), 0.0) + float(value)
+        sums[(datum["name"], scope)] = sums.get((datum["name"], scope), 0.0) + float(value)
     return sums
 
 
-def metrics_put(aws: Aws, namespace: str, execution: Execution) -> list[tuple[str, str, float]]:
-    """The metrics put during the execution: (name, dimensions, sum), sorted."""
+def metrics_put(aws: Aws, namespace: str, instance: str, execution: Execution) -> list[tuple[str, str, float]]:
+    """The metrics the instance put during the execution: (name, database or "(run)", sum), sorted."""
     start = execution.description["startDate"] - timedelta(seconds=2)
     end = execution.description["stopDate"] + timedelta(seconds=2)
-    sums = metric_sums(aws.endpoint, namespace, start, end)
+    sums = metric_sums(aws.endpoint, namespace, instance, start, end)
     return sorted((name, dimensions, value) for (name, dimensions), value in sums.items())

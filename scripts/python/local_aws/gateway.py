@@ -34,12 +34,14 @@ from moto.iam.models import get_account_id_from
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.rds.models import rds_backends
+from moto.s3.exceptions import MissingBucket
+from moto.s3.models import s3_backends
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import asl, clock, events, moto_patches, operations, rules
+from . import alarms, asl, clock, events, moto_patches, operations, rules
 from .clock import CLOCK
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import (
@@ -83,6 +85,10 @@ CONTROL_HELP = {
     "(1 on, 0 off)",
     "GET /_gateway/clock": "{now, scale, rds_throttled}: the simulated time, its scale, the RDS requests throttled",
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
+    "POST /_gateway/cloudwatch/evaluate-alarms?region=R[&at=T]": "evaluate every metric alarm at the clock's now "
+    "(or an earlier minute T), as CloudWatch does every minute (local_aws/alarms.py); run the actions of each "
+    "state change; each alarm's name, state, reason and whether it changed",
+    "GET /_gateway/s3/objects?bucket=B": "what a bucket holds (key, size, encryption, KMS key), read past its policy",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
     "POST /_gateway/rds/snapshots": "{region, snapshots: [{db_instance_identifier, snapshot_id, created, tags}]}: "
@@ -203,6 +209,7 @@ class Gateway:
         self.lambdas = EnvironmentPool(state_dir / "lambda", sdk_environment(f"http://127.0.0.1:{port}"))
         moto_api_backend.set_config(MOTO_CONFIG)
         moto_patches.apply()
+        alarms.apply()
         clock.apply()
         operations.apply()
         self.rds_requests = TokenBuckets(lambda: self.settings)
@@ -431,6 +438,12 @@ class Gateway:
             return self._update_settings(document)
         if (route, method) == ("cloudwatch/metric-data", "GET"):
             return _json(self._metric_data(request.args.get("region", "us-east-1")))
+        if (route, method) == ("cloudwatch/evaluate-alarms", "POST"):
+            at = request.args.get("at")
+            return _json(alarms.evaluate(DEFAULT_ACCOUNT_ID, request.args.get("region", "us-east-1"),
+                                         datetime.fromisoformat(at) if at else None))
+        if (route, method) == ("s3/objects", "GET"):
+            return self._s3_objects(request.args.get("bucket", ""))
         if (route, method) == ("sns/published", "GET"):
             return _json(self._sns_published(request.args.get("region", "us-east-1")))
         if (route, method) == ("rds/snapshot-created", "POST"):
@@ -505,8 +518,7 @@ class Gateway:
             CLOCK.set_scale(self.settings["clock_scale"])
 
     def _metric_data(self, region: str) -> list[dict]:
-        # CloudWatch's own reads match dimensions as a subset in moto, so a run-wide
-        # metric (no dimensions) cannot be read apart from the per-database ones there.
+        # Every data point as put: the module's tests sum them per exact dimensions.
         backend = cloudwatch_backends[get_account_id_from("test")][region]
         return [
             {
@@ -520,6 +532,15 @@ class Gateway:
             }
             for datum in list(backend.metric_data)
         ]
+
+    @staticmethod
+    def _s3_objects(bucket: str) -> Response:
+        try:
+            keys = s3_backends[DEFAULT_ACCOUNT_ID]["global"].get_bucket(bucket).keys.values()
+        except MissingBucket:
+            return _json({"error": f"no bucket {bucket!r}"}, 404)
+        return _json([{"key": key.name, "size": key.size, "encryption": key.encryption, "kms_key_id": key.kms_key_id}
+                      for key in list(keys)])
 
     def _sns_published(self, region: str) -> list[dict]:
         backend = sns_backends[get_account_id_from("test")][region]

@@ -30,15 +30,26 @@ first snapshot of a 1 TB database, 3 hours for its first cross-region copy and
 GB is the snapshot's allocated storage (`AllocatedStorage` of the instance, or
 of the cluster where it was given). In the instant mode (`clock_scale` 0)
 nothing here applies.
+
+An export writes into its bucket: RDS "exports data to an Amazon S3 bucket"
+under the task's prefix, a folder named after the export task, encrypted with
+the task's KMS key (RDS User Guide, "Exporting DB snapshot data to Amazon
+S3"). moto writes nothing; here a complete export (also in the instant mode)
+holds one object, `<prefix>/<export task id>/export_info_<export task id>.json`,
+SSE-KMS with the task's key: the export's summary, standing for the files RDS
+writes, so that a bucket holding exports is not empty (a destroy stops at it).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from moto.rds.models import DBClusterSnapshot, DBSnapshot, ExportTask, RDSBackend, rds_backends
+from moto.s3.exceptions import MissingBucket
+from moto.s3.models import s3_backends
 
 from .clock import CLOCK
 
@@ -177,7 +188,24 @@ def _set_status(obj, value: str) -> None:
 
 def _export_status(task: ExportTask) -> str:
     # RDS documents upper-case export statuses (COMPLETE, CANCELED); moto keeps lower case.
-    return _status(task).upper()
+    status = _status(task).upper()
+    if status == "COMPLETE" and not getattr(task, "_written", False):
+        task._written = True
+        _write_export(task)
+    return status
+
+
+def _write_export(task: ExportTask) -> None:
+    """The export's summary object in its bucket (see the module docstring)."""
+    folder = "/".join(part for part in (task.s3_prefix.strip("/"), task.export_task_identifier) if part)
+    summary = {"exportTaskIdentifier": task.export_task_identifier, "sourceArn": task.source_arn,
+               "exportOnly": task.export_only, "snapshotTime": str(task.snapshot.created), "status": "COMPLETE"}
+    try:
+        s3_backends[task.backend.account_id]["global"].put_object(
+            task.s3_bucket, f"{folder}/export_info_{task.export_task_identifier}.json", json.dumps(summary).encode(),
+            encryption="aws:kms", kms_key_id=task.kms_key_id, disable_notification=True)
+    except MissingBucket:
+        pass  # a bucket deleted since the export started: nothing to write into
 
 
 def _percent(obj) -> int:

@@ -50,8 +50,10 @@ module "database_backup" {
   enable_cross_region_copy = true
   cross_region_destination = var.copy_region
   enable_s3_export         = true
-  # A demo: destroy removes the access logs the emulator writes too.
-  s3_force_destroy = true
+  # A demo: destroy removes the exports and access logs the emulator writes too, and
+  # schedules the module's key for deletion.
+  s3_force_destroy            = true
+  kms_key_deletion_protection = false
 
   # Polls and wait bounds are the module's defaults: the local AWS runs on a clock
   # (scripts/demo runs it ten simulated minutes a second), so snapshots, copies and

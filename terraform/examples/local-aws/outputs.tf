@@ -37,3 +37,8 @@ output "copy_region" {
   description = "Region of the snapshot copies"
   value       = var.copy_region
 }
+
+output "managed_by_tag_value" {
+  description = "The instance's managed-by tag value: the BackupInstance dimension of its metrics"
+  value       = module.database_backup.managed_by_tag_value
+}

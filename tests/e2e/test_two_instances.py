@@ -1,0 +1,190 @@
+"""Two instances of the module side by side in one account and region, as a platform team
+runs them: production and staging of one project, applied by Terraform into the local
+AWS in one root module, both backing up the same database, with the metrics in the
+default namespace. Staging's run fails (one of its databases is gone); production's
+alarms, metrics, snapshots and names must not move. The alarms are evaluated as
+CloudWatch does (local_aws/alarms.py), on the local AWS's clock.
+
+Run by scripts/test inside `scripts/local-aws run`; it empties that local AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from demo.report import metric_sums, tag_map
+from local_aws.control import control, local_endpoint
+from local_aws.deploy import Aws
+from local_aws.terraform import ROOT, local_provider, terraform_env
+
+REGION = "us-east-1"
+DATABASE = "orders-db"
+GONE = "orders-archive-db"  # in staging's configuration, but not in RDS
+INSTANCES = {"prod": [DATABASE], "staging": [DATABASE, GONE]}
+MANAGED_BY = "database-backup:managed-by"
+NAMESPACE = "CustomMetrics/DatabaseBackup"
+# Simulated seconds per real second (local_aws/clock.py): a snapshot takes minutes, an hour 6 s.
+CLOCK_SCALE = 600
+
+
+endpoint = local_endpoint
+# The resource types whose `name` is scoped to another resource (a role's inline policy).
+SCOPED_NAMES = {"aws_iam_role_policy"}
+
+
+def terraform(directory: Path, *args: str) -> str:
+    result = subprocess.run(["terraform", *args, "-no-color"], cwd=directory, env=terraform_env(),
+                            capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise AssertionError(f"terraform {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr}")
+    return result.stdout
+
+
+class TwoInstances(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        control(endpoint(), "POST", "reset")
+        control(endpoint(), "PUT", "settings", {"clock_scale": CLOCK_SCALE})
+        cls.aws = Aws(endpoint())
+        cls.aws.client("rds", REGION).create_db_instance(
+            DBInstanceIdentifier=DATABASE, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+            MasterUsername="dbadmin", MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+        cls.directory = ROOT / ".tools" / "e2e" / "two-instances"
+        shutil.rmtree(cls.directory, ignore_errors=True)
+        cls.directory.mkdir(parents=True)
+        module_source = os.path.relpath(ROOT / "terraform", cls.directory)
+        config = {
+            "provider": {"aws": {"region": REGION, **local_provider(endpoint())}},
+            "module": {
+                environment: {
+                    "source": module_source, "project_name": "shop", "environment": environment,
+                    "rds_instance_ids": databases, "enable_s3_export": False, "enable_detailed_monitoring": True,
+                    "s3_force_destroy": True, "kms_key_deletion_protection": False,
+                }
+                for environment, databases in INSTANCES.items()
+            },
+            "output": {
+                f"{environment}_{name}": {"value": f"${{module.{environment}.{name}}}"}
+                for environment in INSTANCES
+                for name in ("state_machine_arn", "managed_by_tag_value", "sns_topic_arn", "alarm_arns")
+            },
+        }
+        (cls.directory / "main.tf.json").write_text(json.dumps(config, indent=1))
+        terraform(cls.directory, "init", "-input=false")
+        terraform(cls.directory, "apply", "-auto-approve", "-input=false")
+        outputs = json.loads(terraform(cls.directory, "output", "-json"))
+        cls.outputs = {name: value["value"] for name, value in outputs.items()}
+
+    def output(self, environment: str, name: str):
+        return self.outputs[f"{environment}_{name}"]
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(control(endpoint(), "GET", "clock")["now"])
+
+    def wait_until(self, moment: datetime) -> None:
+        while self.now() < moment:
+            time.sleep(0.5)
+
+    def finished(self, execution_arn: str, timeout: float = 300) -> dict:
+        sfn = self.aws.client("stepfunctions", REGION)
+        deadline = time.monotonic() + timeout
+        while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+            self.assertLess(time.monotonic(), deadline, f"{execution_arn} still running after {timeout} s")
+            time.sleep(0.1)
+        return execution
+
+    def fire(self, rule: str) -> list[dict]:
+        return control(endpoint(), "POST", "events/fire", {"rule": rule, "region": REGION})
+
+    def alarm_states(self, at: datetime | None = None) -> dict[str, str]:
+        """Every alarm's state as CloudWatch evaluates it at `at` (default: now)."""
+        query = f"region={REGION}" + (f"&at={at.isoformat().replace('+', '%2B')}" if at else "")
+        return {a["name"]: a["state"] for a in control(endpoint(), "POST", f"cloudwatch/evaluate-alarms?{query}")}
+
+    def test_one_instance_failing_leaves_the_other_untouched(self):
+        # Both schedules fire together; each instance backs up orders-db at the same moment.
+        started = {environment: self.fire(f"shop-{environment}-backup-schedule")[0]["execution_arn"]
+                   for environment in INSTANCES}
+        runs = {environment: self.finished(arn) for environment, arn in started.items()}
+        self.assertEqual(runs["prod"]["status"], "SUCCEEDED", runs["prod"])
+        self.assertEqual(runs["staging"]["status"], "FAILED", runs["staging"])
+
+        # Snapshots: one of orders-db per instance, each tagged with its own managed-by value
+        # and named apart (the identifier ends in a hash of it), neither pruned by the other.
+        snapshots = self.aws.client("rds", REGION).describe_db_snapshots(
+            DBInstanceIdentifier=DATABASE, SnapshotType="manual")["DBSnapshots"]
+        by_instance = {tag_map(s)[MANAGED_BY]: s["DBSnapshotIdentifier"] for s in snapshots}
+        self.assertEqual(set(by_instance), {"shop-prod", "shop-staging"}, snapshots)
+        self.assertNotEqual(by_instance["shop-prod"], by_instance["shop-staging"])
+        for snapshot_id in by_instance.values():
+            self.assertRegex(snapshot_id, rf"^{DATABASE}-\d{{8}}-\d{{6}}-[0-9a-f]{{6}}$")
+
+        # Each instance's metrics under its own BackupInstance.
+        sums = {environment: metric_sums(endpoint(), NAMESPACE, self.output(environment, "managed_by_tag_value"),
+                                         datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+                for environment in INSTANCES}
+        self.assertEqual(sums["prod"][("BackupFailure", "(run)")], 0)
+        self.assertEqual(sums["prod"][("BackupSuccess", "(run)")], 1)
+        self.assertEqual(sums["staging"][("BackupFailure", "(run)")], 1)
+        self.assertEqual(sums["staging"][("BackupFailure", GONE)], 1)
+        self.assertNotIn(("BackupFailure", GONE), sums["prod"])
+
+        # The alarms as CloudWatch evaluates them a minute after staging's run ended: its
+        # failure alarms; production's, in the same namespace, do not move.
+        states = self.alarm_states(at=runs["staging"]["stopDate"].astimezone(UTC) + timedelta(minutes=1))
+        self.assertEqual(states["shop-staging-backup-failure"], "ALARM")
+        self.assertEqual(states[f"shop-staging-{GONE}-backup-failure"], "ALARM")
+        self.assertEqual(states["shop-prod-backup-failure"], "OK")
+        self.assertEqual(states[f"shop-prod-{DATABASE}-backup-failure"], "OK")
+
+        # Three hours of the hourly SnapshotAge measurement: staging's database that was never
+        # backed up keeps its no-recent-backup alarms in ALARM; production's are OK (a fresh
+        # deployment's are in ALARM until two hours hold a measurement).
+        first = self.now()
+        for hour in range(3):
+            self.wait_until(first + timedelta(hours=hour))
+            for environment in INSTANCES:
+                self.fire(f"shop-{environment}-snapshot-age")
+        self.wait_until(first + timedelta(hours=2, minutes=1))
+        states = self.alarm_states()
+        self.assertEqual(states[f"shop-staging-{GONE}-no-recent-backup"], "ALARM")
+        self.assertEqual(states["shop-staging-no-recent-backup"], "ALARM")  # no run-wide age while one has none
+        self.assertEqual(states["shop-prod-no-recent-backup"], "OK")
+        self.assertEqual(states[f"shop-prod-{DATABASE}-no-recent-backup"], "OK")
+        # What the API reports, and what each instance's topic was told: only its own alarms.
+        cloudwatch = self.aws.client("cloudwatch", REGION)
+        described = {a["AlarmName"]: a["StateValue"]
+                     for a in cloudwatch.describe_alarms(AlarmNamePrefix="shop-")["MetricAlarms"]}
+        self.assertEqual({name: described[name] for name in states}, states)
+        published = control(endpoint(), "GET", f"sns/published?region={REGION}")
+        told = {environment: [json.loads(m["message"])["AlarmName"] for m in published
+                              if m["topic_arn"] == self.output(environment, "sns_topic_arn")
+                              and (m["subject"] or "").startswith("ALARM")]
+                for environment in INSTANCES}
+        self.assertIn("shop-staging-backup-failure", told["staging"])
+        self.assertTrue(all(name.startswith("shop-prod-") for name in told["prod"]), told["prod"])
+        self.assertNotIn("shop-prod-backup-failure", told["prod"])
+
+        # Names: nothing either instance created carries a name or ARN of the other's.
+        state = json.loads(terraform(self.directory, "show", "-json"))
+        names = {environment: set() for environment in INSTANCES}
+        for child in state["values"]["root_module"]["child_modules"]:
+            environment = child["address"].removeprefix("module.")
+            for resource in child["resources"]:
+                if resource["mode"] == "managed":
+                    values = resource["values"]
+                    keys = ("arn", "bucket", "function_name") + (() if resource["type"] in SCOPED_NAMES else ("name",))
+                    names[environment].update(str(values[k]) for k in keys if values.get(k))
+        self.assertGreater(len(names["prod"]), 50)
+        self.assertEqual(names["prod"] & names["staging"], set())
+
+
+if __name__ == "__main__":
+    unittest.main()
