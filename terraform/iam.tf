@@ -60,7 +60,7 @@ data "aws_iam_policy_document" "trust" {
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
-  name                 = "${var.iam_role_name_prefix}${local.prefix}-${each.key}"
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-${local.instance_hash}-${each.key}"
   path                 = var.iam_role_path
   permissions_boundary = var.iam_permissions_boundary_arn
   description          = "database-backup ${each.key} function of ${local.prefix}"
@@ -287,7 +287,7 @@ data "aws_iam_policy_document" "prune" {
     resources = local.rds_in_regions
   }
 
-  # Only snapshots that carry this module instance's managed-by tag can be deleted.
+  # Only snapshots that carry this module instance's managed-by tag, or one it adopted, can be deleted.
   statement {
     sid       = "DeleteOwnInstanceSnapshots"
     actions   = ["rds:DeleteDBSnapshot"]
@@ -295,7 +295,7 @@ data "aws_iam_policy_document" "prune" {
     condition {
       test     = "StringEquals"
       variable = "rds:snapshot-tag/database-backup:managed-by"
-      values   = [local.backup_instance]
+      values   = local.owned_managed_by
     }
   }
 
@@ -306,7 +306,7 @@ data "aws_iam_policy_document" "prune" {
     condition {
       test     = "StringEquals"
       variable = "rds:cluster-snapshot-tag/database-backup:managed-by"
-      values   = [local.backup_instance]
+      values   = local.owned_managed_by
     }
   }
 }
@@ -393,7 +393,7 @@ data "aws_iam_policy_document" "notify" {
 # The role RDS assumes to write exports into the bucket.
 
 resource "aws_iam_role" "export" {
-  name                 = "${var.iam_role_name_prefix}${local.prefix}-rds-export"
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-${local.instance_hash}-rds-export"
   path                 = var.iam_role_path
   permissions_boundary = var.iam_permissions_boundary_arn
   description          = "RDS writes ${local.prefix} snapshot exports to the backup bucket"
@@ -432,7 +432,7 @@ data "aws_iam_policy_document" "export_role" {
 # executions, deliver logs, send traces.
 
 resource "aws_iam_role" "state_machine" {
-  name                 = "${var.iam_role_name_prefix}${local.prefix}-state-machine"
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-${local.instance_hash}-state-machine"
   path                 = var.iam_role_path
   permissions_boundary = var.iam_permissions_boundary_arn
   description          = "The ${local.prefix} backup state machine"
@@ -496,7 +496,7 @@ data "aws_iam_policy_document" "state_machine" {
 # EventBridge: start the backup on the schedule.
 
 resource "aws_iam_role" "schedule" {
-  name                 = "${var.iam_role_name_prefix}${local.prefix}-backup-schedule"
+  name                 = "${var.iam_role_name_prefix}${local.prefix}-${local.instance_hash}-backup-schedule"
   path                 = var.iam_role_path
   permissions_boundary = var.iam_permissions_boundary_arn
   description          = "EventBridge starts the ${local.prefix} backup on its schedule"

@@ -15,15 +15,20 @@ data "aws_default_tags" "current" {}
 
 locals {
   snapshot_user_tags = merge(
-    { for key, value in data.aws_default_tags.current.tags : key => value if !contains(["Project", "Environment"], key) && !startswith(key, "database-backup:") },
+    { for key, value in data.aws_default_tags.current.tags : key => value if !contains([var.project_tag_key, var.environment_tag_key], key) && !startswith(key, "database-backup:") },
     var.additional_tags,
   )
-  common_environment = {
+  common_environment = merge({
     PROJECT_NAME    = var.project_name
     ENVIRONMENT     = var.environment
     BACKUP_INSTANCE = local.backup_instance
     ADDITIONAL_TAGS = jsonencode(local.snapshot_user_tags)
-  }
+    }, var.project_tag_key == "Project" && var.environment_tag_key == "Environment" ? {} : {
+    PROJECT_TAG_KEY     = var.project_tag_key
+    ENVIRONMENT_TAG_KEY = var.environment_tag_key
+    }, length(var.adopt_snapshots_managed_by) == 0 ? {} : {
+    ADOPTED_INSTANCES = jsonencode(var.adopt_snapshots_managed_by)
+  })
   copy_environment = local.copy_region == null ? {} : { COPY_DESTINATION_REGION = local.copy_region }
 
   function_environment = {

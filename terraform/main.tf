@@ -5,17 +5,28 @@ data "aws_partition" "current" {}
 locals {
   prefix    = "${var.project_name}-${var.environment}"
   account   = data.aws_caller_identity.current.account_id
-  region    = data.aws_region.current.name
+  region    = data.aws_region.current.id
   partition = data.aws_partition.current.partition
 
+  # The project and environment tags' keys are configurable: an organisation's tag policy
+  # may own Project or Environment (with its own allowed values).
   tags = merge(var.additional_tags, {
-    Project     = var.project_name
-    Environment = var.environment
-    ManagedBy   = "database-backup"
+    (var.project_tag_key)     = var.project_name
+    (var.environment_tag_key) = var.environment
+    ManagedBy                 = "database-backup"
   })
 
-  # The value of the managed-by tag on every snapshot: prune touches only snapshots carrying it.
-  backup_instance = local.prefix
+  # The value of the managed-by tag on every snapshot (prune touches only snapshots carrying
+  # it, or one of adopt_snapshots_managed_by) and the metrics' BackupInstance. Unambiguous:
+  # "/" is in neither name, so team-a + prod and team + a-prod differ; and per region, so an
+  # instance's copies in another region never pass for those of an instance living there.
+  backup_instance = "${var.project_name}/${var.environment}/${local.region}"
+  # Names AWS keeps unique per account (IAM roles) or worldwide (S3 buckets) carry a short
+  # hash of the account and the instance: another region, or an ambiguous prefix, gets
+  # names of its own. (Regional names keep the readable prefix.)
+  instance_hash = substr(sha256("${local.account}/${local.backup_instance}"), 0, 6)
+  # The managed-by values whose snapshots this instance prunes and counts as its backups.
+  owned_managed_by = distinct(concat([local.backup_instance], var.adopt_snapshots_managed_by))
 
   databases = concat(var.rds_instance_ids, var.rds_cluster_ids)
 

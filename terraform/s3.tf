@@ -2,9 +2,12 @@
 # <project>/<environment>/<database>/<date>/<export task>/.
 
 locals {
-  bucket_name     = coalesce(var.s3_bucket_name, "${local.prefix}-db-backups-${local.account}")
-  log_bucket_name = "${substr(local.bucket_name, 0, 58)}-logs"
-  log_prefix      = "s3-access/${local.bucket_name}/"
+  # Bucket names are worldwide: the default carries the instance's hash (account, project,
+  # environment, region). A bucket keeps the name it was created with (ignore_changes below):
+  # renaming one means a new, empty bucket; see the check further down.
+  bucket_name     = coalesce(var.s3_bucket_name, "${local.prefix}-backups-${local.instance_hash}")
+  log_bucket_name = "${local.bucket_name}-logs"
+  log_prefix      = "s3-access/${aws_s3_bucket.backup.bucket}/"
 
   # With s3_storage_class other than STANDARD, the first transition goes to that class.
   first_transition_class = var.s3_storage_class == "STANDARD" ? "STANDARD_IA" : var.s3_storage_class
@@ -27,6 +30,18 @@ resource "aws_s3_bucket" "backup" {
   # The exports are encrypted with the module's key: a destroy that stops at this bucket
   # (not empty, s3_force_destroy off) must stop before the key is scheduled for deletion.
   depends_on = [aws_kms_key.backup, aws_kms_key.deletable]
+
+  # A bucket applied with an earlier default name (1.0: <prefix>-db-backups-<account>) keeps it.
+  lifecycle {
+    ignore_changes = [bucket]
+  }
+}
+
+check "bucket_keeps_its_name" {
+  assert {
+    condition     = aws_s3_bucket.backup.bucket == local.bucket_name
+    error_message = "The backup bucket keeps its name ${aws_s3_bucket.backup.bucket}, not the configured ${local.bucket_name}: S3 cannot rename a bucket, and a new one would leave the exports behind. Set s3_bucket_name = \"${aws_s3_bucket.backup.bucket}\" to say so in the configuration; docs/operations.md says how to move to a new bucket deliberately."
+  }
 }
 
 resource "aws_s3_bucket_ownership_controls" "backup" {
@@ -164,6 +179,11 @@ resource "aws_s3_bucket" "access_logs" {
   bucket        = local.log_bucket_name
   force_destroy = var.s3_force_destroy
   tags          = local.tags
+
+  # As the backup bucket: a log bucket applied with an earlier name keeps it.
+  lifecycle {
+    ignore_changes = [bucket]
+  }
 }
 
 resource "aws_s3_bucket_ownership_controls" "access_logs" {

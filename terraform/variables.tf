@@ -18,12 +18,6 @@ variable "environment" {
     condition     = can(regex("^[a-z][a-z0-9-]{0,14}[a-z0-9]$", var.environment)) && !strcontains(var.environment, "--")
     error_message = "environment must be 2-16 lowercase letters, digits and single hyphens, for example staging or production."
   }
-
-  # S3 allows 63 characters: PROJECT-ENVIRONMENT-db-backups-ACCOUNT_ID adds 24 to the prefix.
-  validation {
-    condition     = var.s3_bucket_name != null || length("${var.project_name}-${var.environment}") <= 39
-    error_message = "project_name and environment are too long for the generated bucket name PROJECT-ENVIRONMENT-db-backups-ACCOUNT_ID (S3 allows 63 characters): together with their hyphen at most 39 characters; shorten one or set s3_bucket_name."
-  }
 }
 
 variable "rds_instance_ids" {
@@ -130,7 +124,7 @@ variable "backup_window" {
 # S3
 
 variable "s3_bucket_name" {
-  description = "Custom S3 bucket name (auto-generated if null: PROJECT-ENVIRONMENT-db-backups-ACCOUNT_ID)."
+  description = "Custom S3 bucket name (auto-generated if null: PROJECT-ENVIRONMENT-backups-HASH, HASH six hex digits of the account, project, environment and region). A bucket keeps the name it was created with."
   type        = string
   default     = null
 
@@ -141,6 +135,12 @@ variable "s3_bucket_name" {
       !can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$", coalesce(var.s3_bucket_name, "x")))
     )
     error_message = "s3_bucket_name must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address."
+  }
+
+  # The access-log bucket is named after it: NAME-logs, at most 63 characters too.
+  validation {
+    condition     = var.s3_bucket_name == null ? true : (!var.enable_s3_access_logging || length(var.s3_bucket_name) <= 58)
+    error_message = "s3_bucket_name is too long for its access-log bucket (${coalesce(var.s3_bucket_name, "-")}-logs would be ${length(coalesce(var.s3_bucket_name, "-")) + 5} characters; S3 allows 63): at most 58 characters with enable_s3_access_logging."
   }
 }
 
@@ -367,7 +367,7 @@ variable "iam_role_path" {
 }
 
 variable "iam_role_name_prefix" {
-  description = "Prefix of the name of every IAM role the module creates, such as an organisation's required role prefix (role names are PREFIX + PROJECT-ENVIRONMENT-ROLE, at most 64 characters)."
+  description = "Prefix of the name of every IAM role the module creates, such as an organisation's required role prefix (role names are PREFIX + PROJECT-ENVIRONMENT-HASH-ROLE, HASH six hex digits of the account, project, environment and region; at most 64 characters)."
   type        = string
   default     = ""
 
@@ -375,10 +375,10 @@ variable "iam_role_name_prefix" {
     condition     = can(regex("^[A-Za-z0-9+=,.@_-]*$", var.iam_role_name_prefix))
     error_message = "iam_role_name_prefix may hold only letters, digits and + = , . @ _ - (IAM role name characters)."
   }
-  # The longest role name is PREFIX + PROJECT-ENVIRONMENT + -wait-for-available (19 characters).
+  # The longest role name is PREFIX + PROJECT-ENVIRONMENT + -HASH (7) + -wait-for-available (19).
   validation {
-    condition     = length("${var.iam_role_name_prefix}${var.project_name}-${var.environment}-wait-for-available") <= 64
-    error_message = "iam_role_name_prefix, project_name and environment are too long for the role names: ${var.iam_role_name_prefix}${var.project_name}-${var.environment}-wait-for-available would be ${length("${var.iam_role_name_prefix}${var.project_name}-${var.environment}-wait-for-available")} characters, IAM allows 64."
+    condition     = length("${var.iam_role_name_prefix}${var.project_name}-${var.environment}-123456-wait-for-available") <= 64
+    error_message = "iam_role_name_prefix, project_name and environment are too long for the role names: ${var.iam_role_name_prefix}${var.project_name}-${var.environment}-HASH-wait-for-available would be ${length("${var.iam_role_name_prefix}${var.project_name}-${var.environment}-123456-wait-for-available")} characters, IAM allows 64."
   }
 }
 
@@ -470,8 +470,30 @@ variable "enable_vpc_endpoints" {
   }
 }
 
+variable "project_tag_key" {
+  description = "Key of the tag that carries project_name on every resource and snapshot (Project), for organisations whose tag policy owns that key."
+  type        = string
+  default     = "Project"
+
+  validation {
+    condition     = can(regex("^[\\p{L}\\p{N}\\s_.:/=+@-]{1,128}$", var.project_tag_key)) && !startswith(lower(var.project_tag_key), "aws:") && !startswith(var.project_tag_key, "database-backup:") && !contains(["ManagedBy"], var.project_tag_key)
+    error_message = "project_tag_key must be a tag key of 1-128 letters, digits, spaces and _ . : / = + - @, not starting with aws: or database-backup:, and not ManagedBy."
+  }
+}
+
+variable "environment_tag_key" {
+  description = "Key of the tag that carries environment on every resource and snapshot (Environment), for organisations whose tag policy owns that key."
+  type        = string
+  default     = "Environment"
+
+  validation {
+    condition     = can(regex("^[\\p{L}\\p{N}\\s_.:/=+@-]{1,128}$", var.environment_tag_key)) && !startswith(lower(var.environment_tag_key), "aws:") && !startswith(var.environment_tag_key, "database-backup:") && !contains(["ManagedBy", var.project_tag_key], var.environment_tag_key)
+    error_message = "environment_tag_key must be a tag key of 1-128 letters, digits, spaces and _ . : / = + - @, not starting with aws: or database-backup:, and neither ManagedBy nor project_tag_key."
+  }
+}
+
 variable "additional_tags" {
-  description = "Tags added to every resource and to every snapshot the module creates. Snapshots also get the provider's default_tags (these win over them; the module's own Project, Environment and database-backup:* keys win over both)."
+  description = "Tags added to every resource and to every snapshot the module creates. Snapshots also get the provider's default_tags (these win over them; the module's own project and environment tags (project_tag_key, environment_tag_key) and database-backup:* keys win over both)."
   type        = map(string)
   default     = {}
 
@@ -485,9 +507,9 @@ variable "additional_tags" {
       for key, value in var.additional_tags :
       length(key) >= 1 && length(key) <= 128 && length(value) <= 256 &&
       !startswith(lower(key), "aws:") && !startswith(lower(key), "rds:") &&
-      !contains(["Project", "Environment"], key) && !startswith(key, "database-backup:")
+      !contains([var.project_tag_key, var.environment_tag_key], key) && !startswith(key, "database-backup:")
     ])
-    error_message = "additional_tags keys must be 1-128 characters, values at most 256; keys may not start with aws: or rds:, and Project, Environment and database-backup:* are set by the module."
+    error_message = "additional_tags keys must be 1-128 characters, values at most 256; keys may not start with aws: or rds:, and ${var.project_tag_key}, ${var.environment_tag_key} (project_tag_key, environment_tag_key) and database-backup:* are set by the module."
   }
 }
 
@@ -528,6 +550,17 @@ variable "prune_dry_run" {
   description = "Prune reports what it would delete (in the notification) without deleting anything."
   type        = bool
   default     = false
+}
+
+variable "adopt_snapshots_managed_by" {
+  description = "Managed-by tag values of earlier module instances whose snapshots this one takes over: retention prunes them by its own rules (the newest min_snapshots_to_keep of each database always stay) and they count as backups for SnapshotAge. For an upgrade from 1.0 give its value, PROJECT-ENVIRONMENT; docs/operations.md lists an old instance's snapshots."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for value in var.adopt_snapshots_managed_by : can(regex("^[\\p{L}\\p{N}\\s_.:/=+@-]{1,256}$", value))])
+    error_message = "adopt_snapshots_managed_by holds RDS tag values: 1-256 letters, digits, spaces and _ . : / = + - @."
+  }
 }
 
 variable "max_concurrent_databases" {

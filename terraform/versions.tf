@@ -6,7 +6,7 @@ terraform {
     aws = {
       source = "hashicorp/aws"
       # 5.27: aws_lambda_function.logging_config (JSON logs).
-      version = ">= 5.27, < 6.0"
+      version = ">= 5.27, < 7.0"
     }
   }
 }

@@ -12,7 +12,7 @@ COPIED_FROM = "database-backup:copied-from"
 
 PROJECT = os.environ["PROJECT_NAME"]
 ENVIRONMENT = os.environ["ENVIRONMENT"]
-INSTANCE = f"{PROJECT}-{ENVIRONMENT}"
+INSTANCE = os.environ["BACKUP_INSTANCE"]
 
 
 def parse_time(value: str) -> datetime:

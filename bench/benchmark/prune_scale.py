@@ -45,7 +45,7 @@ def inventory(total: int, now: datetime) -> tuple[list[dict], set[str]]:
     for db in DATABASES:
         for n in range(per_database):
             snapshot_id = f"{db}-{n:05d}"
-            tags = {"database-backup:managed-by": f"{PROJECT}-{ENVIRONMENT}", "database-backup:source-db": db,
+            tags = {"database-backup:managed-by": f"{PROJECT}/{ENVIRONMENT}/{REGION}", "database-backup:source-db": db,
                     "database-backup:execution": "seeded", "Project": PROJECT, "Environment": ENVIRONMENT}
             if n % FOREIGN_EVERY == FOREIGN_EVERY - 1:
                 tags = {"owner": "dba"}

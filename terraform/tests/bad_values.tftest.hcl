@@ -14,7 +14,7 @@ mock_provider "aws" {
     defaults = { account_id = "123456789012" }
   }
   mock_data "aws_region" {
-    defaults = { name = "us-east-1" }
+    defaults = { id = "us-east-1" }
   }
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
@@ -56,14 +56,51 @@ run "environment" {
   expect_failures = [var.environment]
 }
 
-run "environment_too_long_for_the_bucket_name" {
+run "project_tag_key" {
   command = plan
-  # expect: project_name and environment are too long for the generated bucket name
+  # expect: project_tag_key must be a tag key of 1-128 letters
+  variables {
+    project_tag_key = "aws:project"
+  }
+  expect_failures = [var.project_tag_key]
+}
+
+run "environment_tag_key" {
+  command = plan
+  # expect: environment_tag_key must be a tag key of 1-128 letters
+  variables {
+    project_tag_key     = "Owner-Project"
+    environment_tag_key = "Owner-Project"
+  }
+  expect_failures = [var.environment_tag_key]
+}
+
+run "adopt_snapshots_managed_by" {
+  command = plan
+  # expect: adopt_snapshots_managed_by holds RDS tag values
+  variables {
+    adopt_snapshots_managed_by = ["nestedphoenix-production", "not;a;tag;value"]
+  }
+  expect_failures = [var.adopt_snapshots_managed_by]
+}
+
+run "s3_bucket_name_too_long_for_its_log_bucket" {
+  command = plan
+  # expect: s3_bucket_name is too long for its access-log bucket
+  variables {
+    s3_bucket_name = "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefgh"
+  }
+  expect_failures = [var.s3_bucket_name]
+}
+
+run "project_and_environment_too_long_for_the_role_names" {
+  command = plan
+  # expect: iam_role_name_prefix, project_name and environment are too long for the role names
   variables {
     project_name = "abcdefghijklmnopqrstuvwx"
     environment  = "abcdefghijklmnop"
   }
-  expect_failures = [var.environment]
+  expect_failures = [var.iam_role_name_prefix]
 }
 
 run "rds_instance_ids_1" {

@@ -67,6 +67,8 @@ class TwoInstances(unittest.TestCase):
                     "source": module_source, "project_name": "shop", "environment": environment,
                     "rds_instance_ids": databases, "enable_s3_export": False, "enable_detailed_monitoring": True,
                     "s3_force_destroy": True, "kms_key_deletion_protection": False,
+                    # Staging takes over the snapshots of the 1.0 instance it replaced.
+                    **({"adopt_snapshots_managed_by": ["shop-staging"]} if environment == "staging" else {}),
                 }
                 for environment, databases in INSTANCES.items()
             },
@@ -121,8 +123,8 @@ class TwoInstances(unittest.TestCase):
         snapshots = self.aws.client("rds", REGION).describe_db_snapshots(
             DBInstanceIdentifier=DATABASE, SnapshotType="manual")["DBSnapshots"]
         by_instance = {tag_map(s)[MANAGED_BY]: s["DBSnapshotIdentifier"] for s in snapshots}
-        self.assertEqual(set(by_instance), {"shop-prod", "shop-staging"}, snapshots)
-        self.assertNotEqual(by_instance["shop-prod"], by_instance["shop-staging"])
+        self.assertEqual(set(by_instance), {f"shop/{e}/{REGION}" for e in INSTANCES}, snapshots)
+        self.assertNotEqual(by_instance[f"shop/prod/{REGION}"], by_instance[f"shop/staging/{REGION}"])
         for snapshot_id in by_instance.values():
             self.assertRegex(snapshot_id, rf"^{DATABASE}-\d{{8}}-\d{{6}}-[0-9a-f]{{6}}$")
 
@@ -171,6 +173,17 @@ class TwoInstances(unittest.TestCase):
         self.assertIn("shop-staging-backup-failure", told["staging"])
         self.assertTrue(all(name.startswith("shop-prod-") for name in told["prod"]), told["prod"])
         self.assertNotIn("shop-prod-backup-failure", told["prod"])
+
+        # Each prune role may delete only its own instance's snapshots (and those it adopted).
+        iam = self.aws.client("iam", REGION)
+        for environment, owned in {"prod": [f"shop/prod/{REGION}"], "staging": [f"shop/staging/{REGION}", "shop-staging"]}.items():
+            [role] = [r["RoleName"] for r in iam.list_roles()["Roles"]
+                      if r["RoleName"].startswith(f"shop-{environment}-") and r["RoleName"].endswith("-prune")]
+            [policy] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+            statements = {s["Sid"]: s for s in iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]["Statement"]}
+            condition = statements["DeleteOwnInstanceSnapshots"]["Condition"]["StringEquals"]
+            values = condition["rds:snapshot-tag/database-backup:managed-by"]
+            self.assertEqual(sorted([values] if isinstance(values, str) else values), sorted(owned), role)
 
         # Names: nothing either instance created carries a name or ARN of the other's.
         state = json.loads(terraform(self.directory, "show", "-json"))

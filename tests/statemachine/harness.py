@@ -160,7 +160,7 @@ class LocalAwsTest(unittest.TestCase):
     @property
     def instance(self) -> str:
         """The deployment's managed-by value (BACKUP_INSTANCE), also its metrics' BackupInstance."""
-        return f"{self.settings.project}-{self.settings.environment}"
+        return f"{self.settings.project}/{self.settings.environment}/{SOURCE}"
 
     def our_tags(self, db: str) -> list[dict]:
         return [{"Key": MANAGED_BY, "Value": self.instance}, {"Key": SOURCE_DB, "Value": db}]

@@ -50,7 +50,7 @@ class AllDatabasesSucceed(LocalAwsTest):
             snapshot_id = item["snapshot"]["snapshot_id"]
             self.assertRegex(snapshot_id, rf"^{db}-\d{{8}}-\d{{6}}-[0-9a-f]{{6}}$")
             tags = tag_map(source[snapshot_id])
-            self.assertEqual(tags[MANAGED_BY], "dbbackup-local")
+            self.assertEqual(tags[MANAGED_BY], self.instance)
             self.assertEqual(tags[SOURCE_DB], db)
             self.assertEqual(tags["database-backup:execution"], run.arn)
             self.assertEqual(item["copy"]["region"], DESTINATION)
@@ -96,6 +96,29 @@ class DryRun(LocalAwsTest):
         self.assertLessEqual({"ours-expired-1", "ours-expired-2"}, set(self.manual_snapshots()))
 
 
+class AnEarlierInstancesSnapshots(LocalAwsTest):
+    """Snapshots an earlier instance made (1.0's managed-by value <project>-<environment>, or an
+    instance since renamed): left alone until adopted, then pruned by this instance's retention."""
+    databases = {"prod-database-1": "mysql"}
+    settings = LocalAwsTest.settings.with_(adopted=("dbbackup-local",))
+
+    def test_adopted_snapshots_are_pruned_by_retention_and_the_others_left_alone(self):
+        def made_by(instance: str) -> list[dict]:
+            return [{"Key": MANAGED_BY, "Value": instance}, {"Key": SOURCE_DB, "Value": "prod-database-1"}]
+
+        self.make_snapshot("prod-database-1", "adopted-expired-1", 40, made_by("dbbackup-local"))
+        self.make_snapshot("prod-database-1", "adopted-expired-2", 50, made_by("dbbackup-local"))
+        self.make_snapshot("prod-database-1", "adopted-recent", 2, made_by("dbbackup-local"))
+        self.make_snapshot("prod-database-1", "not-adopted-expired", 60, made_by("dbbackup-retired"))
+
+        run = self.run_execution({"min_snapshots_to_keep": 1, "skip_export": True, "skip_copy": True})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        deleted = sorted(d for region in run.report()["prune"]["regions"] for d in region["deleted"])
+        self.assertEqual(deleted, ["adopted-expired-1", "adopted-expired-2"])
+        self.assertLessEqual({"adopted-recent", "not-adopted-expired"}, set(self.manual_snapshots()))
+
+
 class AuroraCluster(LocalAwsTest):
     databases = {"prod-aurora-1": "aurora-postgresql", "prod-database-1": "postgres"}
 
@@ -109,7 +132,7 @@ class AuroraCluster(LocalAwsTest):
         snapshot_id = item["snapshot"]["snapshot_id"]
         source = self.rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
         self.assertEqual([s["DBClusterSnapshotIdentifier"] for s in source], [snapshot_id])
-        self.assertEqual(tag_map(source[0])[MANAGED_BY], "dbbackup-local")
+        self.assertEqual(tag_map(source[0])[MANAGED_BY], self.instance)
         self.assertEqual(tag_map(source[0])[SOURCE_DB], "prod-aurora-1")
         # The database's execution polled the cluster snapshot as a cluster snapshot.
         child = next(c for c in run.children if '"prod-aurora-1"' in c.description["input"])
@@ -120,7 +143,7 @@ class AuroraCluster(LocalAwsTest):
         copies = self.rds_destination.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
         copy = {c["DBClusterSnapshotIdentifier"]: c for c in copies}[item["copy"]["snapshot_id"]]
         self.assertEqual((item["copy"]["kind"], item["copy"]["region"]), ("cluster", DESTINATION))
-        self.assertEqual(tag_map(copy)[MANAGED_BY], "dbbackup-local")
+        self.assertEqual(tag_map(copy)[MANAGED_BY], self.instance)
         task = self.rds.describe_export_tasks(ExportTaskIdentifier=item["export"]["export_task_id"])["ExportTasks"][0]
         self.assertEqual(task["SourceArn"], item["snapshot"]["snapshot_arn"])
         # Prune lists cluster snapshots too: the only one of the cluster is its newest, kept.
@@ -386,8 +409,10 @@ class WaitBoundExceeded(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 
     def test_a_snapshot_slower_than_its_bound_fails_its_item(self):
-        # A first snapshot of 20 GB takes 3 simulated minutes (local_aws/operations.py): the
-        # bound is one, two polls of 30 s.
+        # A snapshot that takes ten simulated hours (local_aws/operations.py's model; a minute of
+        # real time, so that a slow machine's polls cannot outlast it): the bound is one minute,
+        # two polls of 30 s.
+        control("PUT", "settings", {"snapshot_base_seconds": 36_000})
         run = self.run_execution({"snapshot_wait_timeout_seconds": 60})
 
         self.assertEqual(run.status, "FAILED")

@@ -189,7 +189,8 @@ class TerraformModuleTest(unittest.TestCase):
             self.assertEqual((function["timeout"], function["memory_size"]), (300, 256))
         prune_env = functions["nestedphoenix-production-prune"]["environment"][0]["variables"]
         self.assertEqual(prune_env["RETENTION_DAYS"], "30")
-        self.assertEqual(prune_env["BACKUP_INSTANCE"], "nestedphoenix-production")
+        self.assertEqual(prune_env["BACKUP_INSTANCE"], "nestedphoenix/production/us-east-1")
+        self.assertNotIn("ADOPTED_INSTANCES", prune_env)
         self.assertNotIn("COPY_DESTINATION_REGION", prune_env)
 
         machines = {after(m)["name"]: after(m) for m in resources(plan, "aws_sfn_state_machine")}
@@ -319,10 +320,10 @@ class TerraformModuleTest(unittest.TestCase):
     def test_every_generated_name_is_within_aws_limits_at_the_longest_allowed_names(self):
         longest_db = "d" * 63  # RDS allows 63 characters
         callers = {
-            # The longest project and environment the generated bucket name allows (39 with the hyphen)...
-            "longest-generated-bucket": {"project_name": "p" * 24, "environment": "e" * 14},
-            # ...and the longest each allows, with the caller's own bucket name.
-            "longest-names": {"project_name": "p" * 24, "environment": "e" * 16, "s3_bucket_name": "b" * 63,
+            # The longest project and environment the role names allow (38 with the hyphen)...
+            "longest-generated-names": {"project_name": "p" * 24, "environment": "e" * 13},
+            # ...and with a role prefix and the longest bucket name of the caller's own beside its log bucket.
+            "longest-names": {"project_name": "p" * 24, "environment": "e" * 9, "s3_bucket_name": "b" * 58,
                               "iam_role_name_prefix": "r" * 4},
         }
         for name, arguments in callers.items():
@@ -339,6 +340,35 @@ class TerraformModuleTest(unittest.TestCase):
                             for kind, attribute, value in names if len(value) > NAME_LIMITS[kind, attribute]]
                 self.assertEqual(too_long, [])
 
+    def test_other_regions_and_ambiguous_names_get_global_names_and_a_managed_by_value_of_their_own(self):
+        """team-a + prod and team + a-prod share the prefix team-a-prod; the same project and
+        environment in a second region share everything but the region. IAM role and bucket
+        names (global) and the managed-by value (what prune may delete) must differ for each."""
+        callers = {"ambiguous-a": ("team-a", "prod", "us-east-1"), "ambiguous-b": ("team", "a-prod", "us-east-1"),
+                   "other-region": ("team-a", "prod", "us-west-2")}
+        seen: dict[str, dict] = {}
+        for name, (project, environment, region) in callers.items():
+            path = self.workspace.caller(name, self.endpoint, {**BASE, "project_name": project, "environment": environment},
+                                         region=region)
+            init(path)
+            plan = plan_json(path)
+            [select] = [after(f) for f in resources(plan, "aws_lambda_function") if after(f)["function_name"].endswith("-select")]
+            [snapshot] = [after(f) for f in resources(plan, "aws_lambda_function")
+                          if after(f)["function_name"].endswith("-snapshot")]
+            seen[name] = {
+                "roles": {after(r)["name"] for r in resources(plan, "aws_iam_role")},
+                "buckets": {after(b)["bucket"] for b in resources(plan, "aws_s3_bucket")},
+                "managed-by": snapshot["environment"][0]["variables"]["BACKUP_INSTANCE"],
+            }
+            self.assertEqual(seen[name]["managed-by"], f"{project}/{environment}/{region}")
+            self.assertEqual(len(seen[name]["roles"]), 10)
+            self.assertTrue(select["function_name"].startswith(f"{project}-{environment}-"))
+        for first, second in [("ambiguous-a", "ambiguous-b"), ("ambiguous-a", "other-region"), ("ambiguous-b", "other-region")]:
+            with self.subTest(first=first, second=second):
+                self.assertEqual(seen[first]["roles"] & seen[second]["roles"], set())
+                self.assertEqual(seen[first]["buckets"] & seen[second]["buckets"], set())
+                self.assertNotEqual(seen[first]["managed-by"], seen[second]["managed-by"])
+
     def test_an_organisations_caller_guardrails_switches_and_tags(self):
         """One plan of a caller as a platform team configures the module: IAM boundary, path and
         prefix; a topic of theirs; alarms paging elsewhere; cheaper logs
@@ -351,7 +381,7 @@ class TerraformModuleTest(unittest.TestCase):
             "iam_role_name_prefix": "app-", "sns_topic_arn": topic,
             "log_group_class": "INFREQUENT_ACCESS", "state_machine_log_level": "ERROR",
             "enable_xray_tracing": False, "create_dashboard": False, "alarm_sns_topic_arn": pager,
-            "additional_tags": {"CostCenter": "7"}},
+            "additional_tags": {"CostCenter": "7"}, "environment_tag_key": "backup:environment"},
             default_tags={"Team": "dba", "CostCenter": "42", "Project": "org-wide"})
         init(path)
         plan = plan_json(path)
@@ -389,11 +419,17 @@ class TerraformModuleTest(unittest.TestCase):
             self.assertIn(name, module_outputs)
 
         # Snapshots get the default tags below additional_tags; the organisation's Project stays on
-        # the module's resources, the snapshots' is the module's own.
+        # the module's resources, the snapshots' is the module's own. The environment goes under
+        # the key the organisation leaves to the module.
         [snapshot] = [after(f) for f in resources(plan, "aws_lambda_function")
                       if after(f)["function_name"].endswith("-snapshot")]
-        self.assertEqual(json.loads(snapshot["environment"][0]["variables"]["ADDITIONAL_TAGS"]),
-                         {"Team": "dba", "CostCenter": "7"})
+        variables = snapshot["environment"][0]["variables"]
+        self.assertEqual(json.loads(variables["ADDITIONAL_TAGS"]), {"Team": "dba", "CostCenter": "7"})
+        self.assertEqual((variables["PROJECT_TAG_KEY"], variables["ENVIRONMENT_TAG_KEY"]),
+                         ("Project", "backup:environment"))
+        for machine in resources(plan, "aws_sfn_state_machine"):
+            self.assertEqual(after(machine)["tags"]["backup:environment"], "test")
+            self.assertNotIn("Environment", after(machine)["tags"])
 
         # The defaults: X-Ray on, the dashboard, the state machines log every state but no payloads.
         default = self.plans["basic-backup"]
@@ -486,6 +522,18 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertEqual(kept["encryption"], {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn})
         self.assertEqual(kept["export"], ("aws:kms", key_arn))
 
+        # A bucket keeps its name: a new s3_bucket_name plans no replacement of it (which would
+        # leave the exports behind), and the plan says so.
+        renamed = json.loads((path / "main.tf.json").read_text())
+        renamed["module"]["database_backup"]["s3_bucket_name"] = "checks-keeps-renamed"
+        (path / "main.tf.json").write_text(json.dumps(renamed))
+        plan = run(["plan", "-input=false", "-detailed-exitcode"], path, check=False)
+        output = " ".join((plan.stdout + plan.stderr).split())
+        self.assertEqual(plan.returncode, 0, output)
+        self.assertIn(f"The backup bucket keeps its name {bucket}, not the configured checks-keeps-renamed", output)
+        del renamed["module"]["database_backup"]["s3_bucket_name"]
+        (path / "main.tf.json").write_text(json.dumps(renamed))
+
         # Refused at plan: nothing is touched, not even the functions.
         state = run(["state", "list"], path).stdout
         output = destroy_refused(path)
@@ -530,7 +578,7 @@ class TerraformModuleTest(unittest.TestCase):
         unvalidated = {
             "enable_s3_versioning", "enable_cloudwatch_logs", "enable_detailed_monitoring", "enable_s3_encryption",
             "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
-            "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard",
+            "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard", "kms_key_deletion_protection",
         }
         self.assertEqual(set(module_variables()) - unvalidated, {variable for _, variable, _ in cases})
         for variable, texts in messages.items():

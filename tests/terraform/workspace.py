@@ -51,13 +51,13 @@ class Workspace:
         return path
 
     def caller(self, name: str, endpoint: str, arguments: dict, default_tags: dict | None = None,
-               resources: dict | None = None, outputs: tuple[str, ...] = ()) -> Path:
+               resources: dict | None = None, outputs: tuple[str, ...] = (), region: str = "us-east-1") -> Path:
         """A root module that calls the module with `arguments` (Terraform JSON), with the
         provider's `default_tags`, the caller's own `resources` and the module's `outputs`
         (as the root module's) if given."""
         path = self.root / "callers" / name
         path.mkdir(parents=True)
-        provider = {"region": "us-east-1", **local_provider(endpoint)}
+        provider = {"region": region, **local_provider(endpoint)}
         if default_tags:
             provider["default_tags"] = [{"tags": default_tags}]
         config = {

@@ -283,6 +283,7 @@ fn configuration_requires_a_destination_and_a_key_in_it() {
     let base = [
         ("PROJECT_NAME", "nestedphoenix"),
         ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", "nestedphoenix/production/us-east-1"),
         ("COPY_DESTINATION_REGION", "us-west-2"),
         ("COPY_KMS_KEY_ARN", WEST_KEY),
     ];

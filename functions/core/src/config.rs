@@ -131,6 +131,12 @@ pub struct ModuleSettings {
     pub environment: String,
     /// Value of the managed-by tag; prune only ever touches snapshots carrying it.
     pub instance: String,
+    /// Managed-by values of earlier instances whose snapshots this one takes over
+    /// (`adopt_snapshots_managed_by`): treated as its own by retention and the age metric.
+    pub adopted: Vec<String>,
+    /// The keys of the project and environment tags (`project_tag_key`,
+    /// `environment_tag_key`): an organisation's tag policy may own `Project`.
+    pub tag_keys: tags::TagKeys,
     /// The user's `additional_tags`, applied to every snapshot.
     pub additional_tags: BTreeMap<String, String>,
 }
@@ -139,12 +145,15 @@ impl ModuleSettings {
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let project = required(env, env::PROJECT_NAME)?;
         let environment = required(env, env::ENVIRONMENT)?;
-        let instance = optional(env, env::BACKUP_INSTANCE)?.unwrap_or_else(|| format!("{project}-{environment}"));
-        if instance.len() > tags::MAX_VALUE_LEN {
-            return Err(Error::config(
-                env::BACKUP_INSTANCE,
-                format!("is longer than {} characters", tags::MAX_VALUE_LEN),
-            ));
+        let instance = required(env, env::BACKUP_INSTANCE)?;
+        tags::check_value(env::BACKUP_INSTANCE, &instance)?;
+        let adopted = match optional(env, env::ADOPTED_INSTANCES)? {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str::<Vec<String>>(&raw)
+                .map_err(|e| Error::config(env::ADOPTED_INSTANCES, format!("must be a JSON array of strings: {e}")))?,
+        };
+        for value in &adopted {
+            tags::check_value(env::ADOPTED_INSTANCES, value)?;
         }
         let additional_tags = match optional(env, env::ADDITIONAL_TAGS)? {
             None => BTreeMap::new(),
@@ -155,11 +164,18 @@ impl ModuleSettings {
                 )
             })?,
         };
-        tags::validate_user_tags(env::ADDITIONAL_TAGS, &additional_tags)?;
+        let tag_keys = tags::TagKeys {
+            project: optional(env, env::PROJECT_TAG_KEY)?.unwrap_or_else(|| tags::PROJECT.to_owned()),
+            environment: optional(env, env::ENVIRONMENT_TAG_KEY)?.unwrap_or_else(|| tags::ENVIRONMENT.to_owned()),
+        };
+        tag_keys.check()?;
+        tags::validate_user_tags(env::ADDITIONAL_TAGS, &additional_tags, &tag_keys)?;
         Ok(ModuleSettings {
             project,
             environment,
             instance,
+            adopted,
+            tag_keys,
             additional_tags,
         })
     }
@@ -170,11 +186,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn module_settings_default_instance_from_project_and_environment() {
-        let env = [("PROJECT_NAME", "nestedphoenix"), ("ENVIRONMENT", "production")];
+    fn module_settings_read_the_instance_and_the_adopted_ones() {
+        let env = [
+            ("PROJECT_NAME", "nestedphoenix"),
+            ("ENVIRONMENT", "production"),
+            ("BACKUP_INSTANCE", "nestedphoenix/production/us-east-1"),
+        ];
         let settings = ModuleSettings::from_env(&env).unwrap();
-        assert_eq!(settings.instance, "nestedphoenix-production");
-        assert!(settings.additional_tags.is_empty());
+        assert_eq!(settings.instance, "nestedphoenix/production/us-east-1");
+        assert!(settings.adopted.is_empty() && settings.additional_tags.is_empty());
+
+        let with_adopted = |value: &'static str| {
+            let [project, environment, instance] = env;
+            [project, environment, instance, ("ADOPTED_INSTANCES", value)]
+        };
+        let settings = ModuleSettings::from_env(&with_adopted(r#"["nestedphoenix-production"]"#)).unwrap();
+        assert_eq!(settings.adopted, ["nestedphoenix-production"]);
+        for bad in [r#"{"a": 1}"#, r#"[""]"#] {
+            let err = ModuleSettings::from_env(&with_adopted(bad)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("configuration ADOPTED_INSTANCES is invalid"),
+                "{err}"
+            );
+        }
+        let err = ModuleSettings::from_env(&[env[0], env[1]]).unwrap_err();
+        assert_eq!(err.to_string(), "configuration BACKUP_INSTANCE is invalid: is not set");
     }
 
     #[test]
@@ -185,6 +222,7 @@ mod tests {
         let env = [
             ("PROJECT_NAME", "p"),
             ("ENVIRONMENT", "e"),
+            ("BACKUP_INSTANCE", "p/e/us-east-1"),
             ("ADDITIONAL_TAGS", "{\"Owner\": 3}"),
         ];
         let err = ModuleSettings::from_env(&env).unwrap_err();

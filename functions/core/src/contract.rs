@@ -34,6 +34,9 @@ pub mod env {
     pub const PROJECT_NAME: &str = "PROJECT_NAME";
     pub const ENVIRONMENT: &str = "ENVIRONMENT";
     pub const BACKUP_INSTANCE: &str = "BACKUP_INSTANCE";
+    pub const ADOPTED_INSTANCES: &str = "ADOPTED_INSTANCES";
+    pub const PROJECT_TAG_KEY: &str = "PROJECT_TAG_KEY";
+    pub const ENVIRONMENT_TAG_KEY: &str = "ENVIRONMENT_TAG_KEY";
     pub const ADDITIONAL_TAGS: &str = "ADDITIONAL_TAGS";
     pub const EXPORT_BUCKET: &str = "EXPORT_BUCKET";
     pub const EXPORT_ROLE_ARN: &str = "EXPORT_ROLE_ARN";
@@ -78,15 +81,27 @@ const fn optional(name: &'static str, description: &'static str) -> Variable {
 }
 
 /// What every function but `wait-for-available` reads: the module instance's identity.
-const MODULE: [Variable; 4] = [
+const MODULE: [Variable; 7] = [
     required(
         env::PROJECT_NAME,
         "the module's project_name: tags, S3 prefix, messages",
     ),
     required(env::ENVIRONMENT, "the module's environment: tags, S3 prefix, messages"),
-    optional(
+    required(
         env::BACKUP_INSTANCE,
-        "value of the managed-by tag (default `<project>-<environment>`)",
+        "value of the managed-by tag: `<project>/<environment>/<region>`",
+    ),
+    optional(
+        env::ADOPTED_INSTANCES,
+        "JSON array of earlier instances' managed-by values whose snapshots this one takes over (default `[]`)",
+    ),
+    optional(
+        env::PROJECT_TAG_KEY,
+        "key of the snapshots' project tag (default `Project`)",
+    ),
+    optional(
+        env::ENVIRONMENT_TAG_KEY,
+        "key of the snapshots' environment tag (default `Environment`)",
     ),
     optional(
         env::ADDITIONAL_TAGS,

@@ -99,7 +99,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    const PROD: &str = "nestedphoenix-production";
+    const PROD: &str = "nestedphoenix/production/us-east-1";
 
     fn start() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 7).unwrap()
@@ -122,7 +122,7 @@ mod tests {
         for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
             assert_eq!(
                 snapshot_id("prod-database-1", kind, start(), PROD),
-                "prod-database-1-20261124-020007-d65505"
+                "prod-database-1-20261124-020007-f40d8a"
             );
         }
         // Another instance backing up the same database in the same second: another identifier.
@@ -131,17 +131,22 @@ mod tests {
                 "prod-database-1",
                 DatabaseKind::Instance,
                 start(),
-                "nestedphoenix-staging"
+                "nestedphoenix/staging/us-east-1"
             ),
-            "prod-database-1-20261124-020007-13475a"
+            "prod-database-1-20261124-020007-c4a555"
         );
         let longest = "a".repeat(MAX_DB_IDENTIFIER_LEN);
         let instance = snapshot_id(&longest, DatabaseKind::Instance, start(), PROD);
-        assert_eq!(instance, format!("{longest}-20261124-020007-d65505"));
+        assert_eq!(instance, format!("{longest}-20261124-020007-f40d8a"));
         // A cluster snapshot takes 63 characters at most: a prefix and a hash of the whole.
         let cluster = snapshot_id(&longest, DatabaseKind::Cluster, start(), PROD);
         let other = snapshot_id(&format!("{}b", &longest[1..]), DatabaseKind::Cluster, start(), PROD);
-        let other_instance = snapshot_id(&longest, DatabaseKind::Cluster, start(), "nestedphoenix-staging");
+        let other_instance = snapshot_id(
+            &longest,
+            DatabaseKind::Cluster,
+            start(),
+            "nestedphoenix/staging/us-east-1",
+        );
         assert_eq!(cluster.len(), MAX_CLUSTER_SNAPSHOT_ID_LEN);
         assert_ne!(cluster, other);
         assert_ne!(cluster, other_instance);

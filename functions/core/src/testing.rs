@@ -102,6 +102,8 @@ pub fn settings() -> ModuleSettings {
         project: "nestedphoenix".into(),
         environment: "production".into(),
         instance: "nestedphoenix-production".into(),
+        adopted: Vec::new(),
+        tag_keys: Default::default(),
         additional_tags: [("Owner".to_string(), "DBA Team".to_string())].into(),
     }
 }
@@ -146,6 +148,9 @@ impl crate::config::Env for RecordingEnv {
             PROJECT_NAME => "nestedphoenix",
             ENVIRONMENT => "production",
             BACKUP_INSTANCE => "nestedphoenix-production",
+            ADOPTED_INSTANCES => r#"["nestedphoenix-production-v1"]"#,
+            PROJECT_TAG_KEY => "Project",
+            ENVIRONMENT_TAG_KEY => "Environment",
             ADDITIONAL_TAGS => "{\"Owner\": \"DBA Team\"}",
             EXPORT_BUCKET => "nestedphoenix-production-backups",
             EXPORT_ROLE_ARN => "arn:aws:iam::123456789012:role/export",

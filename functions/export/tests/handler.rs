@@ -237,6 +237,7 @@ async fn configuration_is_checked_and_names_the_variable() {
     let base = [
         ("PROJECT_NAME", "nestedphoenix"),
         ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", "nestedphoenix/production/us-east-1"),
         ("EXPORT_BUCKET", BUCKET),
         ("EXPORT_ROLE_ARN", ROLE),
         ("EXPORT_KMS_KEY_ARN", KEY),

@@ -168,10 +168,14 @@ fn with_slack(clients: Clients, url: &str) -> Clients {
     }
 }
 
+/// The managed-by value of the instance under test, also its metrics' BackupInstance.
+const INSTANCE: &str = "nestedphoenix-production";
+
 fn config() -> Config {
     let env = vec![
         ("PROJECT_NAME", "nestedphoenix".to_string()),
         ("ENVIRONMENT", "production".to_string()),
+        ("BACKUP_INSTANCE", INSTANCE.to_string()),
         ("SNS_TOPIC_ARN", TOPIC.to_string()),
         ("DATABASE_STATE_MACHINE_ARN", DATABASE_STATE_MACHINE.to_string()),
     ];
@@ -208,7 +212,7 @@ fn published_message(rec: &Recorded) -> String {
 /// The value of metric `name` of the run (`db` None) or of one database: its dimensions
 /// exactly the instance's, and the database's.
 fn metric(metrics: &[MetricDatum], name: &str, db: Option<&str>) -> Option<f64> {
-    let mut wanted = vec![("BackupInstance", "nestedphoenix-production")];
+    let mut wanted = vec![("BackupInstance", INSTANCE)];
     wanted.extend(db.map(|db| ("DatabaseIdentifier", db)));
     metrics
         .iter()

@@ -445,6 +445,7 @@ fn configuration_is_checked_and_names_the_variable() {
     let base = [
         ("PROJECT_NAME", "nestedphoenix"),
         ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", "nestedphoenix/production/us-east-1"),
         ("RETENTION_DAYS", "90"),
         ("MIN_SNAPSHOTS_TO_KEEP", "3"),
         ("DRY_RUN", "false"),

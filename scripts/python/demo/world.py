@@ -13,7 +13,7 @@ from local_aws.deploy import Aws
 
 SOURCE, DESTINATION = "us-east-1", "us-west-2"
 PROJECT, ENVIRONMENT = "nestedphoenix", "production"
-INSTANCE = f"{PROJECT}-{ENVIRONMENT}"
+INSTANCE = f"{PROJECT}/{ENVIRONMENT}/{SOURCE}"  # the module's managed-by value
 MANAGED_BY = "database-backup:managed-by"
 SOURCE_DB = "database-backup:source-db"
 EXECUTION = "database-backup:execution"

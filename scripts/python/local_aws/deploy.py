@@ -58,6 +58,8 @@ class Settings:
     # The module's EventBridge rules too: the local AWS then delivers their events (the run's
     # status changes to notify, a schedule fired by a control call) as AWS does.
     event_rules: bool = False
+    # adopt_snapshots_managed_by: earlier instances' managed-by values this one takes over.
+    adopted: tuple[str, ...] = ()
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -83,6 +85,8 @@ class Settings:
         }
         if self.copy_region is not None:
             arguments["cross_region_destination"] = self.copy_region
+        if self.adopted:
+            arguments["adopt_snapshots_managed_by"] = list(self.adopted)
         if self.wait_timeout_seconds is not None:
             arguments["wait_timeout_seconds"] = {
                 **dict.fromkeys(("snapshot", "export", "copy"), self.wait_timeout_seconds),

@@ -23,6 +23,6 @@ data "aws_partition" "current" {}
 # waiting until the topic exists.
 output "email_topic_arn" {
   description = "Topic ARN"
-  value       = "arn:${data.aws_partition.current.partition}:sns:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${aws_sns_topic.email.name}"
+  value       = "arn:${data.aws_partition.current.partition}:sns:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:${aws_sns_topic.email.name}"
   depends_on  = [aws_sns_topic.email]
 }
