@@ -75,7 +75,7 @@ class TwoInstances(unittest.TestCase):
             "output": {
                 f"{environment}_{name}": {"value": f"${{module.{environment}.{name}}}"}
                 for environment in INSTANCES
-                for name in ("state_machine_arn", "managed_by_tag_value", "sns_topic_arn", "alarm_arns")
+                for name in ("managed_by_tag_value", "sns_topic_arn")
             },
         }
         (cls.directory / "main.tf.json").write_text(json.dumps(config, indent=1))
