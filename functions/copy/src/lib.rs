@@ -100,19 +100,12 @@ impl Config {
                 ));
             }
         }
-        let option_groups = match config::optional(env, env::COPY_OPTION_GROUPS)? {
-            None => BTreeMap::new(),
-            Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw)
-                .map_err(|e| {
-                    Error::config(
-                        env::COPY_OPTION_GROUPS,
-                        format!("must be a JSON object of option group names: {e}"),
-                    )
-                })?
-                .into_iter()
-                .map(|(source, destination)| (source.to_ascii_lowercase(), destination))
-                .collect(),
-        };
+        let option_groups: BTreeMap<String, String> =
+            config::optional_json(env, env::COPY_OPTION_GROUPS, "a JSON object of option group names")?;
+        let option_groups = option_groups
+            .into_iter()
+            .map(|(source, destination)| (source.to_ascii_lowercase(), destination))
+            .collect();
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             destination_region,

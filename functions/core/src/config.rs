@@ -123,6 +123,18 @@ pub fn optional_region(env: &impl Env, name: &str) -> Result<Option<String>, Err
     Ok(value)
 }
 
+/// An optional JSON variable (absent: the type's default).
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    env: &impl Env,
+    name: &str,
+    expected: &str,
+) -> Result<T, Error> {
+    match optional(env, name)? {
+        None => Ok(T::default()),
+        Some(raw) => serde_json::from_str(&raw).map_err(|e| Error::config(name, format!("must be {expected}: {e}"))),
+    }
+}
+
 /// The identity of one deployment of the module, shared by every function:
 /// what goes into snapshot tags and what marks a snapshot as ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,23 +159,12 @@ impl ModuleSettings {
         let environment = required(env, env::ENVIRONMENT)?;
         let instance = required(env, env::BACKUP_INSTANCE)?;
         tags::check_value(env::BACKUP_INSTANCE, &instance)?;
-        let adopted = match optional(env, env::ADOPTED_INSTANCES)? {
-            None => Vec::new(),
-            Some(raw) => serde_json::from_str::<Vec<String>>(&raw)
-                .map_err(|e| Error::config(env::ADOPTED_INSTANCES, format!("must be a JSON array of strings: {e}")))?,
-        };
+        let adopted: Vec<String> = optional_json(env, env::ADOPTED_INSTANCES, "a JSON array of strings")?;
         for value in &adopted {
             tags::check_value(env::ADOPTED_INSTANCES, value)?;
         }
-        let additional_tags = match optional(env, env::ADDITIONAL_TAGS)? {
-            None => BTreeMap::new(),
-            Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw).map_err(|e| {
-                Error::config(
-                    env::ADDITIONAL_TAGS,
-                    format!("must be a JSON object of string values: {e}"),
-                )
-            })?,
-        };
+        let additional_tags: BTreeMap<String, String> =
+            optional_json(env, env::ADDITIONAL_TAGS, "a JSON object of string values")?;
         let tag_keys = tags::TagKeys {
             project: optional(env, env::PROJECT_TAG_KEY)?.unwrap_or_else(|| tags::PROJECT.to_owned()),
             environment: optional(env, env::ENVIRONMENT_TAG_KEY)?.unwrap_or_else(|| tags::ENVIRONMENT.to_owned()),

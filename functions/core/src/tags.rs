@@ -54,15 +54,10 @@ impl TagKeys {
             (env::PROJECT_TAG_KEY, &self.project),
             (env::ENVIRONMENT_TAG_KEY, &self.environment),
         ] {
-            let problem = if key.is_empty() || key.chars().count() > MAX_KEY_LEN {
-                Some(format!("{key:?} must be 1-{MAX_KEY_LEN} characters"))
-            } else if ["aws:", "rds:"].iter().any(|p| key.to_ascii_lowercase().starts_with(p)) {
-                Some(format!("{key:?} uses a prefix reserved by AWS"))
-            } else if OWN.contains(&key.as_str()) {
-                Some(format!("{key:?} is one of the module's own tag keys"))
-            } else {
-                None
-            };
+            let problem = key_problem(key).or_else(|| {
+                OWN.contains(&key.as_str())
+                    .then(|| format!("key {key:?} is one of the module's own tag keys"))
+            });
             if let Some(reason) = problem {
                 return Err(Error::config(field, reason));
             }
@@ -83,6 +78,17 @@ impl TagKeys {
     }
 }
 
+/// What RDS's tag rules refuse in a key: its length, or a prefix AWS reserves.
+fn key_problem(key: &str) -> Option<String> {
+    if key.is_empty() || key.chars().count() > MAX_KEY_LEN {
+        Some(format!("key {key:?} must be 1-{MAX_KEY_LEN} characters"))
+    } else if ["aws:", "rds:"].iter().any(|p| key.to_ascii_lowercase().starts_with(p)) {
+        Some(format!("key {key:?} uses a prefix reserved by AWS"))
+    } else {
+        None
+    }
+}
+
 /// Checks the user's additional tags against RDS tag rules and our reserved keys.
 pub fn validate_user_tags(field: &str, user: &BTreeMap<String, String>, keys: &TagKeys) -> Result<(), Error> {
     let reserved = keys.reserved().count();
@@ -98,12 +104,10 @@ pub fn validate_user_tags(field: &str, user: &BTreeMap<String, String>, keys: &T
         ));
     }
     for (key, value) in user {
-        let problem = if key.is_empty() || key.chars().count() > MAX_KEY_LEN {
-            Some(format!("key {key:?} must be 1-{MAX_KEY_LEN} characters"))
+        let problem = if let Some(problem) = key_problem(key) {
+            Some(problem)
         } else if value.chars().count() > MAX_VALUE_LEN {
             Some(format!("value of {key:?} is longer than {MAX_VALUE_LEN} characters"))
-        } else if ["aws:", "rds:"].iter().any(|p| key.to_ascii_lowercase().starts_with(p)) {
-            Some(format!("key {key:?} uses a prefix reserved by AWS"))
         } else if keys.reserved().any(|k| k == key) {
             Some(format!("key {key:?} is set by the module itself"))
         } else {
