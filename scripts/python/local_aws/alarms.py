@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import json
 import operator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from moto.cloudwatch.models import Alarm, CloudWatchBackend, MetricDatumBase, cloudwatch_backends
@@ -67,13 +68,8 @@ def _get_metric_statistics(self: CloudWatchBackend, namespace: str, metric_name:
     """moto's statistics, over the data points with exactly the asked dimensions."""
     wanted = dimension_set(dimensions)
     exact = [md for md in self.get_all_metrics() if dimension_set(md.dimensions) == wanted]
-
-    class ExactView:
-        def get_all_metrics(self) -> list[MetricDatumBase]:
-            return exact
-
-    return _original_get_metric_statistics(ExactView(), namespace, metric_name, start_time, end_time, period, stats,
-                                           [], unit)
+    view = SimpleNamespace(get_all_metrics=lambda: exact)
+    return _original_get_metric_statistics(view, namespace, metric_name, start_time, end_time, period, stats, [], unit)
 
 
 def _values(datum: MetricDatumBase) -> list[float]:
@@ -86,8 +82,11 @@ def _values(datum: MetricDatumBase) -> list[float]:
 
 def _state(alarm: Alarm, data: list[MetricDatumBase], now: datetime) -> tuple[str, str]:
     """The state the alarm's definition gives at `now`, and why."""
-    metric = [d for d in data if d.namespace == alarm.namespace and d.name == alarm.metric_name
-              and dimension_set(d.dimensions) == dimension_set(alarm.dimensions)]
+    dimensions = dimension_set(alarm.dimensions)
+    # moto keeps naive UTC timestamps.
+    metric = [(d.timestamp if d.timestamp.tzinfo else d.timestamp.replace(tzinfo=UTC), _values(d)) for d in data
+              if d.namespace == alarm.namespace and d.name == alarm.metric_name
+              and dimension_set(d.dimensions) == dimensions]
     compare, statistic = COMPARISONS[alarm.comparison_operator], STATISTICS[alarm.statistic]
     missing_as = alarm.treat_missing_data or "missing"
     period = timedelta(seconds=alarm.period)
@@ -95,7 +94,7 @@ def _state(alarm: Alarm, data: list[MetricDatumBase], now: datetime) -> tuple[st
     points = []
     for i in range(alarm.evaluation_periods):
         end = now - i * period
-        values = [v for d in metric if end - period <= _aware(d.timestamp) < end for v in _values(d)]
+        values = [v for at, held in metric if end - period <= at < end for v in held]
         if values:
             present += 1
             value = statistic(values)
@@ -112,10 +111,6 @@ def _state(alarm: Alarm, data: list[MetricDatumBase], now: datetime) -> tuple[st
     state = "ALARM" if breaching >= to_alarm else "OK"
     return state, (f"{breaching} of the last {window} breaching (datapoints {points}, threshold "
                    f"{alarm.threshold:g}, {alarm.comparison_operator}, {to_alarm} to alarm)")
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=CLOCK.now().tzinfo)
 
 
 def evaluate(account: str, region: str, at: datetime | None = None) -> list[dict[str, Any]]:
@@ -162,7 +157,6 @@ def _notify(account: str, region: str, alarm: Alarm, old_state: str, now: dateti
                 sns_backends[topic_account][topic_region].publish(message, arn=topic, subject=subject)
             except SNSNotFoundError:
                 pass  # CloudWatch records a failed action; the alarm's state still changes
-
 
 
 def apply() -> None:
