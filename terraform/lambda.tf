@@ -112,7 +112,7 @@ resource "aws_lambda_function" "backup" {
     for_each = local.in_vpc ? [1] : []
     content {
       subnet_ids         = var.subnet_ids
-      security_group_ids = [aws_security_group.lambda[0].id]
+      security_group_ids = local.function_security_group_ids
     }
   }
 

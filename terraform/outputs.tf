@@ -164,6 +164,16 @@ output "schedule_role_arn" {
 }
 
 output "lambda_security_group_id" {
-  description = "ID of the functions' security group (null outside a VPC)"
+  description = "ID of the security group the module created for the functions (null outside a VPC, or with lambda_security_group_ids)"
   value       = try(aws_security_group.lambda[0].id, null)
+}
+
+output "vpc_endpoint_security_group_id" {
+  description = "ID of the security group the module created for its interface endpoints (null when it created none, or with vpc_endpoint_security_group_ids): another instance in the VPC passes it as vpc_endpoint_security_group_ids"
+  value       = try(aws_security_group.endpoints[0].id, null)
+}
+
+output "vpc_endpoint_ids" {
+  description = "IDs of the VPC endpoints the module created, by service (rds, sns, monitoring, logs, states, kms, sts, s3)"
+  value       = merge({ for service, endpoint in aws_vpc_endpoint.interface : service => endpoint.id }, { for endpoint in aws_vpc_endpoint.s3 : "s3" => endpoint.id })
 }

@@ -428,7 +428,7 @@ variable "enable_s3_access_logging" {
 # Network
 
 variable "vpc_id" {
-  description = "VPC ID for Lambda function. When set, the functions run in subnet_ids with a security group that allows HTTPS out only."
+  description = "VPC ID for Lambda function. When set, the functions run in subnet_ids with a security group that allows HTTPS out only (or lambda_security_group_ids)."
   type        = string
   default     = null
 
@@ -460,13 +460,61 @@ variable "subnet_ids" {
 }
 
 variable "enable_vpc_endpoints" {
-  description = "Enable VPC endpoints for AWS services the functions call (RDS, S3 gateway, SNS, CloudWatch, CloudWatch Logs, Step Functions, KMS, STS), in vpc_id."
+  description = "Enable VPC endpoints for AWS services the functions call (RDS, S3 gateway, SNS, CloudWatch, CloudWatch Logs, Step Functions, KMS, STS), in vpc_id: the module creates those not named in existing_vpc_endpoint_services."
   type        = bool
   default     = false
 
   validation {
     condition     = !var.enable_vpc_endpoints || var.vpc_id != null
     error_message = "enable_vpc_endpoints is true but vpc_id is not set: endpoints are created in the functions' VPC."
+  }
+}
+
+variable "existing_vpc_endpoint_services" {
+  description = "Services of enable_vpc_endpoints that already have an endpoint in vpc_id (central endpoints, or another instance of this module in the VPC): the module creates endpoints for the others only. AWS refuses a second private-DNS interface endpoint for a service in a VPC, and a second S3 gateway route in a route table. Any of rds, sns, monitoring, logs, states, kms, sts, s3."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = length(setsubtract(var.existing_vpc_endpoint_services, ["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "s3"])) == 0
+    error_message = "existing_vpc_endpoint_services may hold only rds, sns, monitoring, logs, states, kms, sts and s3 (the services the functions call)."
+  }
+
+  validation {
+    condition     = var.enable_vpc_endpoints || length(var.existing_vpc_endpoint_services) == 0
+    error_message = "existing_vpc_endpoint_services is set but enable_vpc_endpoints is false: it names the endpoints the module need not create."
+  }
+}
+
+variable "vpc_endpoint_security_group_ids" {
+  description = "Security groups of the VPC's existing interface endpoints (a central team's, or another instance's vpc_endpoint_security_group_id output). The module admits its functions' HTTPS into each (one ingress rule per group, removed on destroy) and gives them to the endpoints it creates, instead of a group of its own."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.vpc_endpoint_security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", id))])
+    error_message = "Each vpc_endpoint_security_group_ids entry must be a security group id such as sg-0abc1234def567890."
+  }
+
+  validation {
+    condition     = var.enable_vpc_endpoints || length(var.vpc_endpoint_security_group_ids) == 0
+    error_message = "vpc_endpoint_security_group_ids is set but enable_vpc_endpoints is false: the groups are those of the VPC's endpoints."
+  }
+}
+
+variable "lambda_security_group_ids" {
+  description = "Security groups for the functions, instead of the one the module creates (which allows HTTPS out only). They must allow HTTPS out to the endpoints or the internet."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.lambda_security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", id))])
+    error_message = "Each lambda_security_group_ids entry must be a security group id such as sg-0abc1234def567890."
+  }
+
+  validation {
+    condition     = var.vpc_id != null || length(var.lambda_security_group_ids) == 0
+    error_message = "lambda_security_group_ids is set but vpc_id is not: the groups belong to the functions' VPC."
   }
 }
 

@@ -373,6 +373,72 @@ run "enable_vpc_endpoints" {
   expect_failures = [var.enable_vpc_endpoints]
 }
 
+run "existing_vpc_endpoint_services_1" {
+  command = plan
+  # expect: existing_vpc_endpoint_services may hold only rds, sns, monitoring, logs, states, kms, sts and s3
+  variables {
+    vpc_id                         = "vpc-0abc1234def567890"
+    subnet_ids                     = ["subnet-0abc1234def567890"]
+    enable_vpc_endpoints           = true
+    existing_vpc_endpoint_services = ["rds", "ec2"]
+  }
+  expect_failures = [var.existing_vpc_endpoint_services]
+}
+
+run "existing_vpc_endpoint_services_2" {
+  command = plan
+  # expect: existing_vpc_endpoint_services is set but enable_vpc_endpoints is false
+  variables {
+    vpc_id                         = "vpc-0abc1234def567890"
+    subnet_ids                     = ["subnet-0abc1234def567890"]
+    existing_vpc_endpoint_services = ["s3"]
+  }
+  expect_failures = [var.existing_vpc_endpoint_services]
+}
+
+run "vpc_endpoint_security_group_ids_1" {
+  command = plan
+  # expect: Each vpc_endpoint_security_group_ids entry must be a security group id
+  variables {
+    vpc_id                          = "vpc-0abc1234def567890"
+    subnet_ids                      = ["subnet-0abc1234def567890"]
+    enable_vpc_endpoints            = true
+    vpc_endpoint_security_group_ids = ["endpoints"]
+  }
+  expect_failures = [var.vpc_endpoint_security_group_ids]
+}
+
+run "vpc_endpoint_security_group_ids_2" {
+  command = plan
+  # expect: vpc_endpoint_security_group_ids is set but enable_vpc_endpoints is false
+  variables {
+    vpc_id                          = "vpc-0abc1234def567890"
+    subnet_ids                      = ["subnet-0abc1234def567890"]
+    vpc_endpoint_security_group_ids = ["sg-0abc1234def567890"]
+  }
+  expect_failures = [var.vpc_endpoint_security_group_ids]
+}
+
+run "lambda_security_group_ids_1" {
+  command = plan
+  # expect: Each lambda_security_group_ids entry must be a security group id
+  variables {
+    vpc_id                    = "vpc-0abc1234def567890"
+    subnet_ids                = ["subnet-0abc1234def567890"]
+    lambda_security_group_ids = ["sg-1"]
+  }
+  expect_failures = [var.lambda_security_group_ids]
+}
+
+run "lambda_security_group_ids_2" {
+  command = plan
+  # expect: lambda_security_group_ids is set but vpc_id is not
+  variables {
+    lambda_security_group_ids = ["sg-0abc1234def567890"]
+  }
+  expect_failures = [var.lambda_security_group_ids]
+}
+
 run "additional_tags_1" {
   command = plan
   # expect: additional_tags keys must be 1-128 characters

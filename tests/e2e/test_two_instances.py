@@ -1,9 +1,12 @@
 """Two instances of the module side by side in one account and region, as a platform team
 runs them: production and staging of one project, applied by Terraform into the local
 AWS in one root module, both backing up the same database, with the metrics in the
-default namespace. Staging's run fails (one of its databases is gone); production's
-alarms, metrics, snapshots and names must not move. The alarms are evaluated as
-CloudWatch does (local_aws/alarms.py), on the local AWS's clock.
+default namespace, their functions in one VPC. Staging's run fails (one of its
+databases is gone); production's alarms, metrics, snapshots and names must not move.
+The alarms are evaluated as CloudWatch does (local_aws/alarms.py), on the local AWS's
+clock. The VPC already has a central team's RDS and S3 endpoints: production creates
+the endpoints that are missing, staging none, and the local AWS refuses a second
+private-DNS endpoint for a service or a second S3 route in a route table, as AWS does.
 
 Run by scripts/test inside `scripts/local-aws run`; it empties that local AWS.
 """
@@ -32,6 +35,8 @@ MANAGED_BY = "database-backup:managed-by"
 NAMESPACE = "CustomMetrics/DatabaseBackup"
 # Simulated seconds per real second (local_aws/clock.py): a snapshot takes minutes, an hour 6 s.
 CLOCK_SCALE = 600
+# The services the functions call, each with an endpoint in the VPC.
+ENDPOINT_SERVICES = ["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "s3"]
 
 
 endpoint = local_endpoint
@@ -56,6 +61,7 @@ class TwoInstances(unittest.TestCase):
         cls.aws.client("rds", REGION).create_db_instance(
             DBInstanceIdentifier=DATABASE, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
             MasterUsername="dbadmin", MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+        cls.network = cls.shared_vpc()
         cls.directory = ROOT / ".tools" / "e2e" / "two-instances"
         shutil.rmtree(cls.directory, ignore_errors=True)
         cls.directory.mkdir(parents=True)
@@ -67,6 +73,10 @@ class TwoInstances(unittest.TestCase):
                     "source": module_source, "project_name": "shop", "environment": environment,
                     "rds_instance_ids": databases, "enable_s3_export": False, "enable_detailed_monitoring": True,
                     "s3_force_destroy": True, "kms_key_deletion_protection": False,
+                    "vpc_id": cls.network["vpc"], "subnet_ids": cls.network["subnets"], "enable_vpc_endpoints": True,
+                    "vpc_endpoint_security_group_ids": [cls.network["endpoints_group"]],
+                    # The central endpoints; staging finds production's too.
+                    "existing_vpc_endpoint_services": ["rds", "s3"] if environment == "prod" else ENDPOINT_SERVICES,
                     # Staging takes over the snapshots of the 1.0 instance it replaced.
                     **({"adopt_snapshots_managed_by": ["shop-staging"]} if environment == "staging" else {}),
                 }
@@ -75,7 +85,7 @@ class TwoInstances(unittest.TestCase):
             "output": {
                 f"{environment}_{name}": {"value": f"${{module.{environment}.{name}}}"}
                 for environment in INSTANCES
-                for name in ("managed_by_tag_value", "sns_topic_arn")
+                for name in ("managed_by_tag_value", "sns_topic_arn", "lambda_security_group_id", "vpc_endpoint_ids")
             },
         }
         (cls.directory / "main.tf.json").write_text(json.dumps(config, indent=1))
@@ -83,6 +93,22 @@ class TwoInstances(unittest.TestCase):
         terraform(cls.directory, "apply", "-auto-approve", "-input=false")
         outputs = json.loads(terraform(cls.directory, "output", "-json"))
         cls.outputs = {name: value["value"] for name, value in outputs.items()}
+
+    @classmethod
+    def shared_vpc(cls) -> dict:
+        """A VPC as a platform team hands it over: two private subnets, a route table, and the
+        central team's RDS endpoint (private DNS) and S3 gateway, behind one security group."""
+        ec2 = cls.aws.client("ec2", REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+        table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        group = ec2.create_security_group(VpcId=vpc, GroupName="central-endpoints",
+                                          Description="The VPC's shared interface endpoints")["GroupId"]
+        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.rds", VpcEndpointType="Interface",
+                                SubnetIds=subnets, SecurityGroupIds=[group], PrivateDnsEnabled=True)
+        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway",
+                                RouteTableIds=[table])
+        return {"vpc": vpc, "subnets": subnets, "route_table": table, "endpoints_group": group}
 
     def output(self, environment: str, name: str):
         return self.outputs[f"{environment}_{name}"]
@@ -197,6 +223,41 @@ class TwoInstances(unittest.TestCase):
                     names[environment].update(str(values[k]) for k in keys if values.get(k))
         self.assertGreater(len(names["prod"]), 50)
         self.assertEqual(names["prod"] & names["staging"], set())
+
+    def test_one_vpc_holds_one_endpoint_per_service_and_admits_both_instances(self):
+        ec2 = self.aws.client("ec2", REGION)
+        vpc = self.network["vpc"]
+        live = [e for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+                if e["State"] != "deleted"]
+        by_service = {}
+        for found in live:
+            by_service.setdefault(found["ServiceName"].rsplit(".", 1)[1], []).append(found)
+        # One endpoint per service the functions call: the central two, and production's six.
+        self.assertEqual({service: len(found) for service, found in by_service.items()},
+                         {service: 1 for service in ENDPOINT_SERVICES})
+        self.assertEqual(set(self.output("prod", "vpc_endpoint_ids")),
+                         set(ENDPOINT_SERVICES) - {"rds", "s3"})
+        self.assertEqual(self.output("staging", "vpc_endpoint_ids"), {})
+        for service, [found] in by_service.items():
+            if service != "s3":
+                self.assertTrue(found["PrivateDnsEnabled"], service)
+                self.assertEqual([g["GroupId"] for g in found["Groups"]], [self.network["endpoints_group"]], service)
+        [route] = [r for r in ec2.describe_route_tables(RouteTableIds=[self.network["route_table"]])["RouteTables"][0]["Routes"]
+                   if r.get("DestinationPrefixListId")]
+        self.assertEqual(route["GatewayId"], by_service["s3"][0]["VpcEndpointId"])
+
+        # Each instance's functions run in its own group, and the endpoints' group admits both.
+        groups = {environment: self.output(environment, "lambda_security_group_id") for environment in INSTANCES}
+        self.assertNotEqual(groups["prod"], groups["staging"])
+        functions = self.aws.client("lambda", REGION)
+        for environment, group in groups.items():
+            config = functions.get_function_configuration(FunctionName=f"shop-{environment}-prune")["VpcConfig"]
+            self.assertEqual((config["SecurityGroupIds"], sorted(config["SubnetIds"])),
+                             ([group], sorted(self.network["subnets"])), environment)
+        [central] = ec2.describe_security_groups(GroupIds=[self.network["endpoints_group"]])["SecurityGroups"]
+        admitted = {pair["GroupId"] for permission in central["IpPermissions"] if permission.get("FromPort") == 443
+                    for pair in permission["UserIdGroupPairs"]}
+        self.assertEqual(admitted, set(groups.values()))
 
 
 if __name__ == "__main__":

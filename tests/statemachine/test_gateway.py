@@ -316,6 +316,47 @@ class AwsRefusals(GatewayTest):
         control("PUT", "settings", {"bucket_name": 0})
         s3.create_bucket(Bucket="under_score")
 
+    def test_a_vpc_takes_one_private_dns_endpoint_per_service_and_a_route_table_one_gateway_route(self):
+        ec2 = self.aws.client("ec2", SOURCE)
+        vpc, other_vpc = (ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"] for cidr in ("10.1.0.0/16", "10.2.0.0/16"))
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+        other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.2.1.0/24")["Subnet"]["SubnetId"]
+        table, second_table = (ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in range(2))
+        rds, s3 = f"com.amazonaws.{SOURCE}.rds", f"com.amazonaws.{SOURCE}.s3"
+
+        def interface(in_vpc: str, in_subnet: str, **private_dns) -> str:
+            return ec2.create_vpc_endpoint(VpcId=in_vpc, ServiceName=rds, VpcEndpointType="Interface",
+                                           SubnetIds=[in_subnet], **private_dns)["VpcEndpoint"]["VpcEndpointId"]
+
+        def gateway(*tables: str) -> str:
+            return ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=s3, VpcEndpointType="Gateway",
+                                           RouteTableIds=list(tables))["VpcEndpoint"]["VpcEndpointId"]
+
+        first = interface(vpc, subnet)  # private DNS is the default
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            interface(vpc, subnet, PrivateDnsEnabled=True)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameter")
+        self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        self.assertEqual(refused.exception.response["Error"]["Message"],
+                         "private-dns-enabled cannot be set because there is already a conflicting DNS domain for "
+                         f"rds.{SOURCE}.amazonaws.com in the VPC {vpc}")
+        interface(vpc, subnet, PrivateDnsEnabled=False)  # reached by its own DNS names only
+        interface(other_vpc, other_subnet)
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[first])
+        interface(vpc, subnet)
+
+        gateway(table)
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            gateway(second_table, table)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "RouteAlreadyExists")
+        self.assertRegex(refused.exception.response["Error"]["Message"],
+                         f"^route table {table} already has a route with destination-prefix-list-id pl-")
+        gateway(second_table)
+
+        control("PUT", "settings", {"interface_endpoint_private_dns_per_vpc": 0, "gateway_endpoint_route_per_route_table": 0})
+        interface(vpc, subnet)
+        gateway(table)
+
     def test_a_reservation_that_leaves_fewer_than_100_unreserved_executions_is_refused(self):
         self.create_function()
         self.lambda_client.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=1)

@@ -152,6 +152,12 @@ class AwsCall:
 def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
     """An error in the shape the caller's protocol expects."""
     request_id = str(uuid.uuid4())
+    if call.service == "ec2":  # the EC2 query protocol's own error document
+        body = (
+            f"<Response><Errors><Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            f"</Errors><RequestID>{request_id}</RequestID></Response>"
+        )
+        return Response(body, status, {"Content-Type": "text/xml;charset=UTF-8"})
     if call.protocol == "query":
         body = (
             f"<ErrorResponse><Error><Type>{'Receiver' if status >= 500 else 'Sender'}</Type>"

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from moto.ec2.models import ec2_backends
 from moto.rds.models import rds_backends
 
 from . import operations
@@ -144,6 +145,41 @@ def _invalid_bucket_name(params: dict[str, str], _account: str, _region: str, _s
     return "The specified bucket is not valid."
 
 
+def _private_dns_taken(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+    """Refuses a private-DNS interface endpoint for a service that already has one in the VPC
+    (moto creates any number). Private DNS is the default for AWS services. The code and
+    message are AWS's as users meet them (hashicorp/terraform-provider-aws#17535, #17269)."""
+    if params.get("VpcEndpointType", "").lower() != "interface" or params.get("PrivateDnsEnabled", "true") == "false":
+        return None
+    vpc, service = params.get("VpcId", ""), params.get("ServiceName", "")
+    taken = [e for e in ec2_backends[account][region].vpc_end_points.values()
+             if (e.vpc_id, e.service_name) == (vpc, service) and e.private_dns_enabled and e.state != "deleted"
+             and (e.vpc_endpoint_type or "").lower() == "interface"]
+    if not taken:
+        return None
+    # com.amazonaws.us-east-1.rds answers as rds.us-east-1.amazonaws.com
+    *_, service_region, name = service.split(".")
+    return (f"private-dns-enabled cannot be set because there is already a conflicting DNS domain for "
+            f"{name}.{service_region}.amazonaws.com in the VPC {vpc}")
+
+
+def _gateway_route_taken(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+    """Refuses a gateway endpoint whose route table already routes to that service (moto
+    overwrites the other endpoint's route). The code and message are AWS's as users meet
+    them (eksctl-io/eksctl#2510)."""
+    if params.get("VpcEndpointType", "Gateway").lower() != "gateway":
+        return None
+    backend = ec2_backends[account][region]
+    prefix_lists = [p.id for p in backend.managed_prefix_lists.values() if p.prefix_list_name == params.get("ServiceName")]
+    tables = [value for name, value in params.items() if name.startswith("RouteTableId.")]
+    for table in (backend.route_tables.get(t) for t in tables):
+        routed = [r.destination_prefix_list_id for r in (table.routes if table else ())
+                  if r.destination_prefix_list_id in prefix_lists]
+        if routed:
+            return f"route table {table.id} already has a route with destination-prefix-list-id {routed[0]}"
+    return None
+
+
 RULES = (
     Rule(
         name="copy_unencrypted_cluster_snapshot_with_key",
@@ -264,6 +300,31 @@ RULES = (
         "nor end with -s3alias, --ol-s3, .mrap or --x-s3.",
         source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html",
         refuses=_invalid_bucket_name,
+    ),
+    Rule(
+        name="interface_endpoint_private_dns_per_vpc",
+        action="ec2:CreateVpcEndpoint",
+        code="InvalidParameter",
+        status=400,
+        documented="PrivateDnsEnabled: (Interface endpoint) Indicates whether to associate a private hosted zone "
+        "with the specified VPC. The private hosted zone contains a record set for the default public DNS name for "
+        "the service for the Region (a VPC has one such zone per service: a second endpoint with private DNS for "
+        "it is refused).",
+        source="https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateVpcEndpoint.html",
+        refuses=_private_dns_taken,
+        code_documented=False,
+    ),
+    Rule(
+        name="gateway_endpoint_route_per_route_table",
+        action="ec2:CreateVpcEndpoint",
+        code="RouteAlreadyExists",
+        status=400,
+        documented="You cannot have multiple endpoint routes to the same service in a single route table: if you "
+        "create two endpoints to Amazon S3 in your VPC, you cannot create endpoint routes for both endpoints in "
+        "the same route table.",
+        source="https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html",
+        refuses=_gateway_route_taken,
+        code_documented=False,
     ),
 )
 BY_ACTION: dict[str, list[Rule]] = {}
