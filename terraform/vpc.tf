@@ -21,9 +21,6 @@ locals {
   )
   # The interface endpoints' groups: the caller's (the VPC's existing endpoints), or one of the module's.
   create_endpoint_security_group = length(local.interface_endpoints) > 0 && length(var.vpc_endpoint_security_group_ids) == 0
-  endpoint_security_group_ids = (
-    local.create_endpoint_security_group ? aws_security_group.endpoints[*].id : var.vpc_endpoint_security_group_ids
-  )
 }
 
 resource "aws_security_group" "lambda" {
@@ -81,7 +78,7 @@ resource "aws_vpc_endpoint" "interface" {
   service_name        = "com.amazonaws.${local.region}.${each.key}"
   vpc_endpoint_type   = "Interface"
   subnet_ids          = var.subnet_ids
-  security_group_ids  = local.endpoint_security_group_ids
+  security_group_ids  = local.create_endpoint_security_group ? aws_security_group.endpoints[*].id : var.vpc_endpoint_security_group_ids
   private_dns_enabled = true
   tags                = merge(local.tags, { Name = "${local.prefix}-backup-${each.key}" })
 }
