@@ -15,6 +15,8 @@ from local_aws.terraform import ROOT, local_provider, terraform_env
 
 MODULE = ROOT / "terraform"
 EXAMPLES = ("basic-backup", "enterprise-backup", "compliance-backup")
+# The module's required inputs, as the callers of the tests give them.
+BASE = {"project_name": "checks", "environment": "test", "rds_instance_ids": ["db-one"]}
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
