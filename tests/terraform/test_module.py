@@ -1,44 +1,17 @@
-"""The Terraform module: format, validate, the examples planned against the
-local AWS, every validated variable refused with its message, checkov.
+"""The Terraform module planned against the local AWS: the examples, and callers with
+the longest names, other regions, an organisation's guardrails, values known only after
+apply (test_refusals.py holds what it refuses; test_destroy.py applies it).
 
 Run inside `scripts/local-aws run` (AWS_ENDPOINT_URL), after scripts/build-lambdas."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import unittest
 
 import release
-from local_aws.deploy import module_variables
 from workspace import BASE, EXAMPLES, ROOT, Workspace, init, local_aws_endpoint, plan_json, run
-
-# The bad-value cases: terraform test runs them, each expecting one variable's validation to fail.
-BAD_VALUES = ROOT / "terraform" / "tests" / "bad_values.tftest.hcl"
-RUN = re.compile(r'^run "(?P<name>[a-z0-9_]+)" \{\n(?P<body>.*?)^\}', re.S | re.M)
-
-
-def bad_value_cases() -> list[tuple[str, str, str]]:
-    """(run name, the variable expected to refuse, the message quoted for it) of each case."""
-    cases = []
-    for match in RUN.finditer(BAD_VALUES.read_text()):
-        body = match.group("body")
-        [variable] = re.findall(r"expect_failures = \[var\.([a-z0-9_]+)\]", body)
-        [message] = re.findall(r"# expect: (.+)", body)
-        cases.append((match.group("name"), variable, message.strip()))
-    return cases
-
-
-def validation_messages() -> dict[str, list[str]]:
-    """Each variable's validation messages, whitespace collapsed."""
-    return {
-        name: [" ".join(v["error_message"].strip('"').split()) for v in body.get("validation", [])]
-        for name, body in module_variables().items()
-    }
-
 
 # AWS's limit on each name the module generates: S3 bucket naming rules (3-63), IAM
 # quotas (role name 64, inline policy name 128), Lambda function name 64, Step Functions
@@ -140,32 +113,6 @@ class TerraformModuleTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.workspace.close()
-
-    def plan_caller(self, name: str, arguments: dict) -> tuple[int, str]:
-        """Plans a caller of the module; returns the exit code and the output on one line
-        (Terraform wraps long messages)."""
-        path = self.workspace.caller(name, self.endpoint, {**BASE, **arguments})
-        init(path)
-        result = run(["plan", "-input=false"], path, check=False)
-        return result.returncode, " ".join((result.stdout + result.stderr).split())
-
-    def test_format(self):
-        result = run(["fmt", "-check", "-recursive", "-diff"], ROOT / "terraform", check=False)
-        self.assertEqual(result.returncode, 0, f"terraform fmt would change:\n{result.stdout}")
-
-    def test_module_and_examples_validate(self):
-        examples = sorted(p for p in (self.workspace.module / "examples").iterdir() if p.is_dir())
-        for path in [self.workspace.module, *examples]:
-            with self.subTest(path=path.name):
-                init(path)
-                result = run(["validate"], path)
-                self.assertIn("The configuration is valid", result.stdout)
-
-    def test_generated_doc_tables_match_their_sources(self):
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "docs-tables.py"), "--check"], capture_output=True, text=True
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_basic_example_plans_the_whole_module(self):
         plan = self.plans["basic-backup"]
@@ -452,106 +399,6 @@ class TerraformModuleTest(unittest.TestCase):
         self.assertEqual(returncode, 0, output)
         self.assertNotIn("module.database_backup.aws_kms_key.backup", output)
         self.assertNotIn("module.database_backup.aws_sns_topic.notifications", output)
-
-    def test_only_required_variables_plan(self):
-        returncode, output = self.plan_caller("required-only", {})
-        self.assertEqual(returncode, 0, output)
-        self.assertNotIn("Warning: Check block assertion failed", output)
-
-    def test_every_validated_variable_refuses_a_bad_value_with_its_message(self):
-        cases = bad_value_cases()
-        messages = validation_messages()
-        # Booleans and free-form inputs have nothing to validate on their own.
-        unvalidated = {
-            "enable_s3_versioning", "enable_cloudwatch_logs", "enable_detailed_monitoring", "enable_s3_encryption",
-            "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
-            "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard", "kms_key_deletion_protection",
-        }
-        self.assertEqual(set(module_variables()) - unvalidated, {variable for _, variable, _ in cases})
-        for variable, texts in messages.items():
-            for text in texts:
-                self.assertIn(variable, text, f"a validation message of {variable} does not name it")
-        for name, variable, message in cases:
-            with self.subTest(run=name):
-                self.assertTrue(any(message in text for text in messages[variable]),
-                                f"{message!r} is not a message of {variable}")
-
-        init(self.workspace.module)
-        result = run(["test"], self.workspace.module, check=False)
-        summary = re.search(r"(\d+) passed, (\d+) failed", result.stdout)
-        self.assertEqual(result.returncode, 0, result.stdout[-6000:] + result.stderr)
-        self.assertEqual(summary.groups(), (str(len(cases)), "0"), result.stdout[-3000:])
-        print(f"\nterraform test: {len(cases)} bad values, each refused by its variable's validation")
-
-    def test_checkov_finds_no_failed_check(self):
-        checkov = ROOT / ".tools" / "checkov" / "bin" / "checkov"
-        result = subprocess.run(
-            [str(checkov), "--directory", str(ROOT / "terraform"), "--framework", "terraform", "--output", "json"],
-            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=900,
-        )
-        report = json.loads(result.stdout)
-        summary = report["summary"]
-        print(f"\ncheckov {summary['checkov_version']}: {summary['passed']} passed, {summary['failed']} failed, "
-              f"{summary['skipped']} skipped, {summary['resource_count']} resources", file=sys.stderr)
-        failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in report["results"]["failed_checks"]]
-        self.assertEqual(failed, [])
-        # Every function is checked: a for_each checkov cannot expand would hide them.
-        checked = {c["resource"].rsplit(".", 1)[-1] for kind in ("passed_checks", "skipped_checks")
-                   for c in report["results"][kind] if ".aws_lambda_function." in f".{c['resource']}"}
-        contract = json.loads((ROOT / "statemachine" / "contract.json").read_text())
-        self.assertEqual(checked, {f'backup["{f}"]' for f in contract["functions"]})
-        self.assertGreater(summary["passed"], 0)
-        unexplained = [
-            c["check_id"] for c in report["results"]["skipped_checks"]
-            if not c["check_result"].get("suppress_comment", "").strip()
-        ]
-        self.assertEqual(unexplained, [], "every skip carries its reason inline")
-
-    def test_plan_time_checks(self):
-        returncode, output = self.plan_caller(
-            "same-region", {"enable_cross_region_copy": True, "cross_region_destination": "us-east-1"}
-        )
-        self.assertNotEqual(returncode, 0)
-        self.assertIn("copies must go to another region", output)
-
-        returncode, output = self.plan_caller(
-            "govcloud", {"enable_cross_region_copy": True, "cross_region_destination": "us-gov-west-1"}
-        )
-        self.assertNotEqual(returncode, 0)
-        self.assertIn("Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported", output)
-
-        # The provider's default_tags and additional_tags together past what a snapshot can carry.
-        path = self.workspace.caller("too-many-tags", self.endpoint, {
-            **BASE, "additional_tags": {f"team-{i}": "y" for i in range(15)}},
-            default_tags={f"org-{i}": "x" for i in range(30)})
-        init(path)
-        result = run(["plan", "-input=false"], path, check=False)
-        self.assertNotEqual(result.returncode, 0)
-        self.assertIn("Snapshots would carry 45 tags of the provider's default_tags and additional_tags together",
-                      " ".join((result.stdout + result.stderr).split()))
-
-        returncode, output = self.plan_caller("no-zips", {"lambda_package_dir": "/nonexistent"})
-        self.assertNotEqual(returncode, 0)
-        self.assertIn("/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas", output)
-
-        returncode, output = self.plan_caller("outside-window", {"backup_schedule": "cron(30 5 * * ? *)"})
-        self.assertEqual(returncode, 0, output)
-        self.assertIn("starts outside backup_window 02:00-03:00", output)
-
-        # 5 s polls with the default bounds: (21600 / 5 + 1) + (86400 / 300 + 1) = 4610 polls, 41990 events.
-        returncode, output = self.plan_caller("past-the-history-limit", {"poll_interval_seconds": 5})
-        self.assertNotEqual(returncode, 0)
-        self.assertIn("let each database's waits poll up to 4610 times, 9 history events each, plus 500: 41990 "
-                      "events, above Step Functions' 25000 per execution", output)
-
-        # Four databases kept 30 days, daily: 4 x (30 + 1) = 124 snapshots, above the default 100.
-        returncode, output = self.plan_caller("over-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3", "a4"]})
-        self.assertEqual(returncode, 0, output)
-        self.assertIn("The module will keep up to 124 manual DB snapshots and 0 manual DB cluster snapshots per "
-                      "region (4 instances and 0 clusters x 31: 30 runs within 30 days of retention", output)
-        self.assertIn("above RDS's default quota of 100 of each per region", output)
-        returncode, output = self.plan_caller("within-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3"]})
-        self.assertNotIn("manual_snapshot_quota", output)
 
 if __name__ == "__main__":
     unittest.main()
