@@ -550,7 +550,10 @@ class ExportSlots(LocalAwsTest):
     ONLY_EXPORTS = {"skip_copy": True, "skip_prune": True}
 
     def test_exports_take_turns_and_every_database_succeeds(self):
-        control("PUT", "settings", {"export_limit": 1})
+        # Exports of 100 simulated minutes (10 real seconds): far longer than the real time
+        # between the databases reaching theirs on a busy machine, so each later one finds
+        # the slot taken and waits (with 20-minute exports, one once found it free).
+        control("PUT", "settings", {"export_limit": 1, "export_seconds_per_gb": 300})
         run = self.run_execution(self.ONLY_EXPORTS)
 
         self.assertEqual(run.status, "SUCCEEDED", run.description)
