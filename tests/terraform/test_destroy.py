@@ -14,19 +14,10 @@ from pathlib import Path
 import boto3
 
 from local_aws.control import control
-from workspace import BASE, Workspace, init, local_aws_endpoint, run
+from workspace import BASE, WorkspaceTest, init, run
 
 
-class DestroyTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.endpoint = local_aws_endpoint()
-        cls.workspace = Workspace()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.workspace.close()
-
+class DestroyTest(WorkspaceTest):
     def test_a_destroy_keeps_the_key_and_the_bucket_protections_while_exports_exist(self):
         """Applied in the local AWS with an export in the bucket: terraform destroy is refused
         before it changes anything; retiring the module as docs/operations.md says keeps the

@@ -11,7 +11,7 @@ import re
 import unittest
 
 import release
-from workspace import BASE, EXAMPLES, ROOT, Workspace, init, local_aws_endpoint, plan_json, run
+from workspace import BASE, EXAMPLES, ROOT, WorkspaceTest, init, plan_json, run
 
 # AWS's limit on each name the module generates: S3 bucket naming rules (3-63), IAM
 # quotas (role name 64, inline policy name 128), Lambda function name 64, Step Functions
@@ -99,20 +99,15 @@ def alarm_hours(alarm: dict, backups: list[int], measured_every: int, until: int
     return states
 
 
-class TerraformModuleTest(unittest.TestCase):
+class TerraformModuleTest(WorkspaceTest):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint = local_aws_endpoint()
-        cls.workspace = Workspace()
+        super().setUpClass()
         cls.plans = {}
         for name in EXAMPLES:
             path = cls.workspace.example(name, cls.endpoint)
             init(path)
             cls.plans[name] = plan_json(path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.workspace.close()
 
     def test_basic_example_plans_the_whole_module(self):
         plan = self.plans["basic-backup"]

@@ -15,7 +15,7 @@ import sys
 import unittest
 
 from local_aws.deploy import module_variables
-from workspace import BASE, ROOT, Workspace, init, local_aws_endpoint, run
+from workspace import BASE, ROOT, WorkspaceTest, init, run
 
 # The bad-value cases: terraform test runs them, each expecting one variable's validation to fail.
 BAD_VALUES = ROOT / "terraform" / "tests" / "bad_values.tftest.hcl"
@@ -41,16 +41,7 @@ def validation_messages() -> dict[str, list[str]]:
     }
 
 
-class RefusalsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.endpoint = local_aws_endpoint()
-        cls.workspace = Workspace()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.workspace.close()
-
+class RefusalsTest(WorkspaceTest):
     def plan_caller(self, name: str, arguments: dict) -> tuple[int, str]:
         """Plans a caller of the module; returns the exit code and the output on one line
         (Terraform wraps long messages)."""

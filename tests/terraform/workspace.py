@@ -89,3 +89,16 @@ def plan_json(path: Path) -> dict:
     run(["plan", "-input=false", "-out=tfplan"], path)
     shown = run(["show", "-json", "tfplan"], path)
     return json.loads(shown.stdout)
+
+
+class WorkspaceTest(unittest.TestCase):
+    """A test class with the local AWS's endpoint and a Workspace of its own, for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.endpoint = local_aws_endpoint()
+        cls.workspace = Workspace()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.workspace.close()
