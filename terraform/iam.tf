@@ -223,6 +223,13 @@ data "aws_iam_policy_document" "export" {
     }
   }
 
+  # The buckets' guard (s3.tf): a destroy stops while a bucket holds exports.
+  statement {
+    sid       = "SeeWhetherTheBucketsHoldBackups"
+    actions   = ["s3:ListBucketVersions"]
+    resources = concat([aws_s3_bucket.backup.arn], aws_s3_bucket.access_logs[*].arn)
+  }
+
   statement {
     sid       = "LetRdsUseTheExportKey"
     actions   = ["kms:DescribeKey", "kms:CreateGrant"]

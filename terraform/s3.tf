@@ -156,6 +156,60 @@ data "aws_iam_policy_document" "backup_bucket" {
   }
 }
 
+# Terraform destroys a resource's dependents before the resource: without this guard a destroy
+# would remove each bucket's policy, public access block, encryption, lifecycle, logging and
+# versioning before S3 refuses to delete the bucket itself for holding exports. The guard depends
+# on every other resource of the module, so a destroy reaches it first: the export function then
+# looks into the buckets and, unless s3_force_destroy is on, fails while one holds an object
+# version (BucketsHoldBackups): the destroy stops before it has changed anything. Create and
+# update read the buckets the same way, which shows at apply time that the function can.
+resource "aws_lambda_invocation" "bucket_guard" {
+  function_name   = aws_lambda_function.backup["export"].function_name
+  lifecycle_scope = "CRUD"
+  input = jsonencode({
+    buckets       = concat([aws_s3_bucket.backup.id], aws_s3_bucket.access_logs[*].id)
+    force_destroy = var.s3_force_destroy
+  })
+
+  depends_on = [
+    aws_s3_bucket_ownership_controls.backup,
+    aws_s3_bucket_public_access_block.backup,
+    aws_s3_bucket_versioning.backup,
+    aws_s3_bucket_server_side_encryption_configuration.backup,
+    aws_s3_bucket_lifecycle_configuration.backup,
+    aws_s3_bucket_policy.backup,
+    aws_s3_bucket_logging.backup,
+    aws_s3_bucket_ownership_controls.access_logs,
+    aws_s3_bucket_public_access_block.access_logs,
+    aws_s3_bucket_versioning.access_logs,
+    aws_s3_bucket_server_side_encryption_configuration.access_logs,
+    aws_s3_bucket_lifecycle_configuration.access_logs,
+    aws_s3_bucket_policy.access_logs,
+    aws_kms_alias.backup,
+    aws_iam_role_policy.export,
+    aws_iam_role_policy.function,
+    aws_iam_role_policy.schedule,
+    aws_iam_role_policy.state_machine,
+    aws_sfn_state_machine.workflow,
+    aws_cloudwatch_event_target.schedule,
+    aws_cloudwatch_event_target.run_ended_badly,
+    aws_cloudwatch_event_target.snapshot_age,
+    aws_lambda_permission.run_ended_badly,
+    aws_lambda_permission.snapshot_age,
+    aws_cloudwatch_metric_alarm.backup_failure,
+    aws_cloudwatch_metric_alarm.executions_failed,
+    aws_cloudwatch_metric_alarm.lambda_errors,
+    aws_cloudwatch_metric_alarm.no_recent_backup,
+    aws_cloudwatch_dashboard.backup,
+    aws_sns_topic_policy.notifications,
+    aws_sns_topic_subscription.email,
+    aws_secretsmanager_secret_version.slack_webhook,
+    aws_vpc_endpoint.interface,
+    aws_vpc_endpoint.s3,
+    aws_vpc_security_group_ingress_rule.existing_endpoints,
+  ]
+}
+
 resource "aws_s3_bucket_logging" "backup" {
   count = var.enable_s3_access_logging ? 1 : 0
 

@@ -137,6 +137,15 @@ variable "s3_bucket_name" {
     error_message = "s3_bucket_name must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address."
   }
 
+  # S3 reserves these for other kinds of bucket and alias (user guide, "General purpose bucket naming rules").
+  validation {
+    condition = var.s3_bucket_name == null || !(
+      can(regex("^(xn--|sthree-|amzn-s3-demo-)", coalesce(var.s3_bucket_name, "x"))) ||
+      can(regex("(-s3alias|--ol-s3|\\.mrap|--x-s3)$", coalesce(var.s3_bucket_name, "x")))
+    )
+    error_message = "s3_bucket_name ${coalesce(var.s3_bucket_name, "-")} uses a prefix or suffix S3 reserves (xn--, sthree-, amzn-s3-demo-; -s3alias, --ol-s3, .mrap, --x-s3 for directory buckets): the module's bucket is a general purpose bucket."
+  }
+
   # The access-log bucket is named after it: NAME-logs, at most 63 characters too.
   validation {
     condition     = var.s3_bucket_name == null ? true : (!var.enable_s3_access_logging || length(var.s3_bucket_name) <= 58)
@@ -162,7 +171,7 @@ variable "enable_s3_versioning" {
 }
 
 variable "s3_force_destroy" {
-  description = "Let terraform destroy delete the backup and access-log buckets with everything in them (exports, access logs). Off by default: a destroy then stops at a non-empty bucket rather than deleting backups."
+  description = "Let terraform destroy delete the backup and access-log buckets with everything in them (exports, access logs). Off by default: while either bucket holds objects, a destroy then stops before it changes anything (the buckets' guard, BucketsHoldBackups) rather than deleting backups."
   type        = bool
   default     = false
 }

@@ -211,6 +211,24 @@ run "s3_bucket_name_1" {
   expect_failures = [var.s3_bucket_name]
 }
 
+run "s3_bucket_name_reserved_suffix" {
+  command = plan
+  # expect: uses a prefix or suffix S3 reserves
+  variables {
+    s3_bucket_name = "backups--use1-az4--x-s3"
+  }
+  expect_failures = [var.s3_bucket_name]
+}
+
+run "s3_bucket_name_reserved_prefix" {
+  command = plan
+  # expect: uses a prefix or suffix S3 reserves
+  variables {
+    s3_bucket_name = "sthree-backups"
+  }
+  expect_failures = [var.s3_bucket_name]
+}
+
 run "s3_bucket_name_2" {
   command = plan
   # expect: s3_bucket_name must be a valid S3 bucket name

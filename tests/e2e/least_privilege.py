@@ -18,7 +18,14 @@ from pathlib import Path
 OPERATION = re.compile(rb"aws_sdk_([a-z0-9]+)::operation::[a-z0-9_]+::([A-Z][A-Za-z0-9]*?)Error")
 # SDK crate -> IAM service prefix.
 IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "states", "kms": "kms",
-              "secretsmanager": "secretsmanager"}
+              "secretsmanager": "secretsmanager", "s3": "s3"}
+# Operations the SDK links in but never calls for the module: the S3 client opens S3 Express
+# sessions (CreateSession) only for directory buckets, whose names end in --x-s3; the export
+# function turns that off and refuses such names (functions/export/src/buckets.rs).
+NEVER_CALLED = {"s3:CreateSession"}
+# Operations whose IAM action has another name (S3 API reference, ListObjectVersions: "you must
+# have permission to perform the s3:ListBucketVersions action. Be aware of the name difference").
+IAM_ACTION = {"s3:ListObjectVersions": "s3:ListBucketVersions"}
 # aws-config's credential chain links STS in; in Lambda the role's credentials come from the environment.
 CREDENTIAL_CHAIN = {"sts"}
 
@@ -62,7 +69,9 @@ def operations_in(zip_path: Path) -> set[str]:
             continue
         if crate not in IAM_PREFIX:
             raise ValueError(f"{zip_path}: SDK crate aws-sdk-{crate} has no IAM prefix in IAM_PREFIX")
-        found.add(f"{IAM_PREFIX[crate]}:{operation.decode()}")
+        action = f"{IAM_PREFIX[crate]}:{operation.decode()}"
+        if action not in NEVER_CALLED:
+            found.add(IAM_ACTION.get(action, action))
     return found
 
 

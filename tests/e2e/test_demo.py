@@ -280,6 +280,8 @@ class Demo(unittest.TestCase):
         self.assertIn("rds:CreateDBSnapshot", called["snapshot"])
         self.assertIn("rds:DeleteDBSnapshot", called["prune"])
         self.assertEqual(called["select"], set())  # it only reads its input
+        # The buckets' guard: the S3 operation under its IAM name, and nothing else of S3.
+        self.assertEqual({a for a in called["export"] if a.startswith("s3:")}, {"s3:ListBucketVersions"})
         # DescribeExportTasks names no resource: IAM matches it against "*", never a named ARN.
         wait_zip = ROOT / "target" / "lambda" / "backup-wait-for-available" / "bootstrap.zip"
         grant = {"Effect": "Allow", "Action": "rds:DescribeExportTasks", "Resource": "arn:aws:rds:us-east-1:123456789012:*"}

@@ -22,7 +22,9 @@ class DestroyTest(WorkspaceTest):
         """Applied in the local AWS with an export in the bucket: terraform destroy is refused
         before it changes anything; retiring the module as docs/operations.md says keeps the
         key, the bucket, its protections and the export. With the key's protection moved off
-        as documented, a destroy stops at the bucket before it reaches the key."""
+        as documented, the buckets' guard stops a destroy before it reaches the bucket's
+        protections, the key or the state machines; with s3_force_destroy applied, the destroy
+        goes through."""
         kms = boto3.client("kms", endpoint_url=self.endpoint, region_name="us-east-1")
         s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
         iam = boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1")
@@ -71,6 +73,8 @@ class DestroyTest(WorkspaceTest):
                 "public access": s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"],
                 "encryption": s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
                 ["ApplyServerSideEncryptionByDefault"],
+                "versioning": s3.get_bucket_versioning(Bucket=bucket)["Status"],
+                "lifecycle": [r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]],
                 "export": objects(bucket)[export],
             }
 
@@ -80,6 +84,7 @@ class DestroyTest(WorkspaceTest):
         self.assertEqual(set(kept["public access"].values()), {True})
         self.assertEqual(kept["encryption"], {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn})
         self.assertEqual(kept["export"], ("aws:kms", key_arn))
+        self.assertEqual((kept["versioning"], kept["lifecycle"]), ("Enabled", ["backup-retention"]))
 
         # A bucket keeps its name: a new s3_bucket_name plans no replacement of it (which would
         # leave the exports behind), and the plan says so.
@@ -103,16 +108,19 @@ class DestroyTest(WorkspaceTest):
         functions.get_function(FunctionName="checks-keeps-select")
 
         # Retired as documented: Terraform forgets the key and the buckets, then destroys the rest.
-        forget = [a for a in state.split() if re.match(r"module\.database_backup\.(aws_kms_key|aws_kms_alias|aws_s3_bucket)", a)]
+        forget = [a for a in state.split()
+                  if re.match(r"module\.database_backup\.(aws_kms_key|aws_kms_alias|aws_s3_bucket|aws_lambda_invocation)", a)]
         self.assertIn("module.database_backup.aws_s3_bucket_policy.backup", forget)
+        self.assertIn("module.database_backup.aws_lambda_invocation.bucket_guard", forget)
         run(["state", "rm", *forget], path)
         run(["destroy", "-auto-approve", "-input=false"], path)
         self.assertEqual(protections(), kept)
         with self.assertRaises(functions.exceptions.ResourceNotFoundException):
             functions.get_function(FunctionName="checks-keeps-select")
 
-        # Protection moved off as documented (the same key, not a new one): a destroy now stops
-        # at the bucket that holds the export, before the key is scheduled for deletion.
+        # Protection moved off as documented (the same key, not a new one): the buckets' guard
+        # stops the destroy while the bucket holds the export, before the bucket's protections,
+        # the key or the state machines go.
         path, bucket, key_arn, export = applied_with_an_export("unkept")
         run(["state", "mv", "module.database_backup.aws_kms_key.backup[0]",
              "module.database_backup.aws_kms_key.deletable[0]"], path)
@@ -121,9 +129,27 @@ class DestroyTest(WorkspaceTest):
         (path / "main.tf.json").write_text(json.dumps(config))
         changes = run(["plan", "-input=false", "-detailed-exitcode"], path, check=False)
         self.assertEqual(changes.returncode, 0, changes.stdout + changes.stderr)
-        self.assertIn("BucketNotEmpty", destroy_refused(path))
-        self.assertEqual(kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"], "Enabled")
-        self.assertEqual(objects(bucket)[export], ("aws:kms", key_arn))
+        guarded, state = protections(), run(["state", "list"], path).stdout
+        self.assertIn("module.database_backup.aws_lambda_invocation.bucket_guard", state)
+        output = destroy_refused(path)
+        self.assertIn("BucketsHoldBackups", output)
+        # The access-log bucket holds logs too (the local AWS writes them, as S3 does).
+        self.assertRegex(output, rf"S3 bucket {bucket}( and {bucket}-logs)? \(for one, s3://{bucket}/checks/unkept/db-one/"
+                                 r"\S+\) still hold objects \(s3_force_destroy is off\)")
+        self.assertNotIn("BucketNotEmpty", output)
+        self.assertEqual(protections(), guarded)
+        self.assertEqual(guarded["key"], "Enabled")
+        # Nothing destroyed: the functions, state machines, schedule and alarms run on.
+        self.assertEqual(run(["state", "list"], path).stdout, state)
+        functions.get_function(FunctionName="checks-unkept-select")
+
+        # s3_force_destroy applied first: the guard lets the destroy through, exports and all.
+        config["module"]["database_backup"]["s3_force_destroy"] = True
+        (path / "main.tf.json").write_text(json.dumps(config))
+        run(["apply", "-auto-approve", "-input=false"], path)
+        run(["destroy", "-auto-approve", "-input=false"], path)
+        self.assertNotIn(bucket, [b["Name"] for b in s3.list_buckets()["Buckets"]])
+        self.assertEqual(kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"], "PendingDeletion")
 
 
 if __name__ == "__main__":

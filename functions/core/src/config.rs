@@ -100,6 +100,22 @@ pub fn check_region(value: &str) -> Result<(), String> {
     }
 }
 
+/// Checks an S3 bucket name: 3 to 63 lowercase letters, digits, hyphens and dots,
+/// beginning and ending with a letter or digit.
+pub fn check_bucket_name(value: &str) -> Result<(), String> {
+    let valid = (3..=63).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("{value:?} is not an S3 bucket name"))
+    }
+}
+
 /// An optional ARN variable of the given service.
 pub fn optional_arn(env: &impl Env, name: &str, service: &str) -> Result<Option<String>, Error> {
     let value = optional(env, name)?;

@@ -302,7 +302,13 @@ impl Function {
                 IdentifierConflict,
             ],
             Function::WaitForAvailable => &[SnapshotNotFound, ExportTaskNotFound, SnapshotFailed, ExportFailed],
-            Function::Export => &[SnapshotBusy, ExportSlotsFull, SnapshotNotFound, IdentifierConflict],
+            Function::Export => &[
+                SnapshotBusy,
+                ExportSlotsFull,
+                SnapshotNotFound,
+                IdentifierConflict,
+                BucketsHoldBackups,
+            ],
             Function::Copy => &[
                 SnapshotBusy,
                 CopySlotsFull,

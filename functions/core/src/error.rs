@@ -132,6 +132,15 @@ pub enum Error {
     /// Any other AWS error; permanent.
     #[error("{0}")]
     AwsRequestFailed(AwsFailure),
+    /// A destroy (Terraform, `s3_force_destroy` off) reached buckets that still hold
+    /// exports: it stops there, before anything that protects or encrypts them goes.
+    #[error(
+        "{buckets} still hold objects (s3_force_destroy is off): the destroy stops before it removes their \
+         policy, public access block, encryption, lifecycle, versioning or logging, or the key that encrypts \
+         them. To keep the exports, retire the module as docs/operations.md says (\"Destroy, retire, and the \
+         module's key\"); to delete them with the stack, apply s3_force_destroy = true first"
+    )]
+    BucketsHoldBackups { buckets: String },
     /// SNS or CloudWatch did not take the run summary.
     #[error("run summary not delivered: {0}")]
     NotificationFailed(String),

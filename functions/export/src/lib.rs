@@ -13,6 +13,9 @@
 //! warning in the result: the snapshot itself is the backup, the export only
 //! an extra copy. The export task id derives from the snapshot id, so a retry
 //! finds its own task (`ExportTaskAlreadyExists`) and reports it.
+//!
+//! Terraform invokes it too, to keep a destroy from stripping the buckets of
+//! their protections while they hold exports ([`buckets`]).
 
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::ExportTask;
@@ -24,7 +27,10 @@ use backup_core::naming;
 use backup_core::rds::Rds;
 use backup_core::types::{ExportRecord, ExportRequest, SlotWait};
 use backup_core::{AwsFailure, Error, input};
+use serde::Serialize;
 use serde_json::Value;
+
+pub mod buckets;
 
 /// RDS documents at most five running exports per account, but StartExportTask's
 /// documented errors include no code for a sixth. The code reported from the field
@@ -40,8 +46,45 @@ fn is_export_limit(code: &str) -> bool {
 /// Engines whose snapshots RDS can export to S3 (as Parquet).
 const EXPORTABLE_ENGINES: [&str; 5] = ["mysql", "mariadb", "postgres", "aurora-mysql", "aurora-postgresql"];
 
-/// The RDS client of the function's region.
-pub type Clients = Rds;
+/// RDS, to export; S3, to look into the buckets for Terraform.
+pub struct Clients {
+    pub rds: Rds,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    pub fn new(sdk_config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk_config)
+            // A custom endpoint (the local AWS) serves buckets by path: the DNS names of
+            // virtual-hosted buckets exist only under AWS's own endpoints.
+            .force_path_style(sdk_config.endpoint_url().is_some())
+            // Only general-purpose buckets are read (the guard refuses directory buckets' names).
+            .disable_s3_express_session_auth(true)
+            .build();
+        Ok(Clients {
+            rds: Rds::new(sdk_config)?,
+            s3: aws_sdk_s3::Client::from_conf(s3),
+        })
+    }
+}
+
+/// What an invocation returns: an export's record to the state machine, or what the
+/// buckets hold to Terraform.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Export(ExportRecord),
+    Buckets(buckets::GuardReport),
+}
+
+/// Every invocation: Terraform's guard of the buckets, or an export for the state machine.
+pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value) -> Result<Response, Error> {
+    if buckets::is_terraform_lifecycle(&event) {
+        buckets::guard(&clients.s3, event).await.map(Response::Buckets)
+    } else {
+        handle(&clients.rds, config, event).await.map(Response::Export)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,18 +97,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
         let bucket = config::required(env, env::EXPORT_BUCKET)?;
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
-        if !valid_bucket {
-            return Err(Error::config(
-                env::EXPORT_BUCKET,
-                format!("{bucket:?} is not an S3 bucket name"),
-            ));
-        }
+        config::check_bucket_name(&bucket).map_err(|reason| Error::config(env::EXPORT_BUCKET, reason))?;
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             bucket,
@@ -75,7 +107,7 @@ impl Config {
     }
 }
 
-pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<ExportRecord, Error> {
+pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<ExportRecord, Error> {
     let request: ExportRequest = input::parse(event)?;
     let snapshot = request.snapshot;
     let snapshot_id = naming::rds_identifier(
@@ -214,7 +246,7 @@ fn seconds_left(task: &ExportTask, slot: &SlotWait) -> Option<u64> {
 }
 
 /// The existing task with our identifier, when it exports the same snapshot.
-async fn adopt(clients: &Clients, export_task_id: &str, source_arn: &str) -> Result<ExportTask, Error> {
+async fn adopt(clients: &Rds, export_task_id: &str, source_arn: &str) -> Result<ExportTask, Error> {
     let out = clients
         .client
         .describe_export_tasks()

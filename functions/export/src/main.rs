@@ -1,4 +1,4 @@
-use backup_export::{Clients, Config, handle};
+use backup_export::{Clients, Config, handle_invocation};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let (clients, config) = (&clients, &config);
     backup_core::logging::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (clients, config) = backup_core::ready(clients, config)?;
-        handle(clients, config, event.payload).await
+        handle_invocation(clients, config, event.payload).await
     }))
     .await
 }

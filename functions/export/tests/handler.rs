@@ -5,8 +5,9 @@ use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::operation::start_export_task::StartExportTaskOutput;
 use aws_sdk_rds::types::ExportTask;
 use aws_smithy_mocks::{Rule, mock};
+use backup_core::rds::Rds;
 use backup_core::testing::{self, fixture, mock_rds, rds_error};
-use backup_export::{Clients, Config, handle};
+use backup_export::{Config, handle};
 use serde_json::json;
 
 const TASK_ID: &str = "prod-database-1-20261124-020000";
@@ -15,7 +16,7 @@ const BUCKET: &str = "nestedphoenix-prod-db-backups";
 const ROLE: &str = "arn:aws:iam::123456789012:role/nestedphoenix-production-export";
 const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
-fn clients(rules: &[&Rule]) -> Clients {
+fn clients(rules: &[&Rule]) -> Rds {
     mock_rds(rules)
 }
 
