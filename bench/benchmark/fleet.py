@@ -52,6 +52,9 @@ class Fleet:
     throttled: int
     fixed_polls_per_database: float
     fixed_transitions_per_database: float
+    # Lambda invocations of the databases' executions, per database, and their mean billed time.
+    invocations_per_database: float
+    billed_ms_per_invocation: float
     longest_chain_hours: float
     failure_reasons: Counter = field(default_factory=Counter)
 
@@ -88,6 +91,10 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
     polls = sum(1 for child in execution.databases.values() for e in child.history
                 if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"].startswith("Poll"))
     calls = control(local.endpoint, "GET", "calls")
+    run_functions = {f"{settings.prefix}-{f}" for f in ("select", "prune", "notify")}
+    invocations = [i for i in control(local.endpoint, "GET", "invocations") if i["function"] not in run_functions]
+    # Lambda bills each invocation's duration rounded up to the millisecond.
+    billed_ms = sum(math.ceil(i["duration_ms"]) for i in invocations)
     # Each failed database's errors, by name (a database's result names every step that failed).
     reasons: Counter[str] = Counter()
     failed = 0
@@ -121,6 +128,8 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         throttled=control(local.endpoint, "GET", "clock")["rds_throttled"],
         fixed_polls_per_database=fixed_polls / count,
         fixed_transitions_per_database=other + POLL_TRANSITIONS_BEFORE * fixed_polls / count,
+        invocations_per_database=len(invocations) / count,
+        billed_ms_per_invocation=billed_ms / max(len(invocations), 1),
         longest_chain_hours=longest_chain / 3600,
         failure_reasons=reasons,
     )

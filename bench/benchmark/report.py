@@ -8,7 +8,8 @@ from statistics import median
 
 from .common import Run
 from .prune_scale import PruneRun
-from .workflow import HISTORY_EVENT_LIMIT, PAYLOAD_LIMIT_BYTES, RUNS_PER_MONTH, WorkflowRun, per_database
+from .workflow import (HISTORY_EVENT_LIMIT, MODULE_MEMORY_MB, PAYLOAD_LIMIT_BYTES, RUNS_PER_MONTH, WorkflowRun,
+                       per_database)
 
 # us-east-1 list prices (../shared/AWS-NOTES.md, from aws.amazon.com/step-functions/pricing and
 # aws.amazon.com/lambda/pricing); free tiers left out.
@@ -278,4 +279,35 @@ def fleet_lines(fleet) -> list[str]:
         "largest of the longest chain (snapshot, then the longer of copy and export), all exports over 5 slots and "
         f"all copies over 20; the bound with {fleet.lanes} lanes adds all chains over the {fleet.lanes} databases "
         "the run backs up at once.",
+        "",
+        *fleet_cost_lines(fleet),
+    ]
+
+
+def fleet_cost_lines(fleet) -> list[str]:
+    """What the fleet's databases cost a month (one run a day) at the measured rates, and what
+    polling every interval would cost: one invocation more per extra poll, at the same mean
+    billed time. The run's own share (select, prune, notify, the run's states) is left out:
+    the workflow cost table above has it."""
+    gb_seconds_per_invocation = fleet.billed_ms_per_invocation / 1000 * MODULE_MEMORY_MB / 1024
+    fixed_invocations = fleet.invocations_per_database + fleet.fixed_polls_per_database - fleet.polls_per_database
+    rows = []
+    for label, transitions, invocations in (
+            ("each poll says when to poll next (measured)", fleet.transitions_per_database,
+             fleet.invocations_per_database),
+            ("a poll every interval (computed)", fleet.fixed_transitions_per_database, fixed_invocations)):
+        per_database = RUNS_PER_MONTH * (transitions * PRICES["transition"] + invocations * PRICES["request"]
+                                         + invocations * gb_seconds_per_invocation * PRICES["gb_second"])
+        costs = " | ".join(f"${count * per_database:,.2f}" for count in (10, 100, 1000))
+        rows.append(f"| {label} | {transitions:.1f} | {invocations:.1f} | {costs} |")
+    return [
+        "Step Functions and Lambda a month for the databases' executions, one run a day, at these durations:",
+        "",
+        "| waits | transitions per database | Lambda invocations per database | 10 DBs | 100 DBs | 1,000 DBs |",
+        "|---|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"Prices: {PRICE_SOURCES}. Each invocation billed {fleet.billed_ms_per_invocation:.0f} ms at "
+        f"{MODULE_MEMORY_MB} MB (the emulator's mean duration in this run; a loaded machine makes it longer than "
+        "Lambda's).",
     ]

@@ -554,7 +554,10 @@ class ExportSlots(LocalAwsTest):
         # between the databases reaching theirs on a busy machine, so each later one finds
         # the slot taken and waits (with 20-minute exports, one once found it free).
         control("PUT", "settings", {"export_limit": 1, "export_seconds_per_gb": 300})
-        run = self.run_execution(self.ONLY_EXPORTS)
+        # The third waits for two exports and then runs its own, about 7 simulated hours in all
+        # on a busy machine (each real second of delay is 10 simulated minutes at 600x): a
+        # bound of 12 hours, so that only a slot that never comes fails it.
+        run = self.run_execution({**self.ONLY_EXPORTS, "export_wait_timeout_seconds": 12 * 3600})
 
         self.assertEqual(run.status, "SUCCEEDED", run.description)
         tasks = self.rds.describe_export_tasks()["ExportTasks"]
@@ -575,5 +578,42 @@ class ExportSlots(LocalAwsTest):
         self.assertEqual((error["step"], error["Error"]), ("export", "ExportSlotsFull"))
         self.assertIn("waited for a slot, the bound set by export_wait_timeout_seconds", error["Cause"])
         self.assertEqual(self.rds.describe_export_tasks()["ExportTasks"], [])
-        # The waits grow: a few tries in the hour, not one a poll interval.
-        self.assertLessEqual(run.entered("Export"), 8)
+        # The waits grow to 15 minutes: at most 11 tries in the hour at 30 s (run.rs, slot_tries),
+        # not one a poll interval (121).
+        self.assertLessEqual(run.entered("Export"), 11)
+
+
+class CopySlots(LocalAwsTest):
+    """A destination region runs at most 20 copies in progress (here one: the setting
+    copy_limit): a database whose copy finds every slot taken waits for one, on the clock,
+    and is failed only when its wait bound is reached, naming the wait."""
+
+    databases = {"prod-database-1": "postgres", "prod-database-2": "postgres", "prod-database-3": "mysql"}
+    ONLY_COPIES = {"skip_export": True, "skip_prune": True}
+
+    def copies(self) -> list[dict]:
+        return self.rds_destination.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+
+    def test_copies_take_turns_and_every_database_succeeds(self):
+        # Copies of 100 simulated minutes and more: far longer than the real time between the
+        # databases reaching theirs on a busy machine, so each later one finds the slot taken.
+        control("PUT", "settings", {"copy_limit": 1, "copy_seconds_per_gb": 300})
+        run = self.run_execution({**self.ONLY_COPIES, "copy_wait_timeout_seconds": 12 * 3600})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertEqual(sorted(c["Status"] for c in self.copies()), ["available"] * 3)
+        self.assertGreaterEqual(run.entered("WaitForCopySlot"), 2)
+
+    def test_a_slot_that_never_comes_fails_the_database_at_its_bound(self):
+        control("PUT", "settings", {"copy_limit": 0})  # RDS refuses every copy
+        run = self.run_execution({**self.ONLY_COPIES, "db_instance_ids": ["prod-database-1"],
+                                  "copy_wait_timeout_seconds": 3600})
+
+        self.assertEqual(run.status, "FAILED")
+        error = run.results()["prod-database-1"]["copy_error"]
+        self.assertEqual((error["step"], error["Error"]), ("copy", "CopySlotsFull"))
+        self.assertIn("waited for one, the bound set by copy_wait_timeout_seconds", error["Cause"])
+        self.assertEqual(self.copies(), [])
+        # The waits grow to 15 minutes: at most 11 tries in the hour at 30 s (run.rs, slot_tries),
+        # not one a poll interval (121).
+        self.assertLessEqual(run.entered("Copy"), 11)

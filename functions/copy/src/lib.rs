@@ -21,8 +21,11 @@
 //!
 //! RDS answers `SnapshotQuotaExceeded` both when the destination's manual
 //! snapshot quota is used up (permanent: fail and tell someone) and when its
-//! cross-region copy slots are all busy (transient: retry). The quota is read
-//! first to tell the two apart.
+//! cross-region copy slots are all busy (transient). The quota is read first to
+//! tell the two apart. With the slots busy, copy starts nothing and says when
+//! to try again (`slot_full`, `next_try_seconds`); the state machine waits and
+//! tries again for as long as the copy's wait bound, and only then is the
+//! database failed (`CopySlotsFull`, naming the wait).
 
 use std::collections::BTreeMap;
 
@@ -32,7 +35,7 @@ use backup_core::contract::env;
 use backup_core::naming;
 use backup_core::quota::{self, QuotaUsage};
 use backup_core::rds::{Rds, Refusal};
-use backup_core::types::{DatabaseKind, SnapshotRecord, SnapshotTaskRequest};
+use backup_core::types::{DatabaseKind, SlotWait, SnapshotRecord, SnapshotTaskRequest};
 use backup_core::{Error, input, tags};
 use serde::Serialize;
 use serde_json::Value;
@@ -63,6 +66,16 @@ impl Clients {
 pub enum CopyOutcome {
     Copied(SnapshotRecord),
     Skipped(CopySkipped),
+    SlotFull(CopySlotFull),
+}
+
+/// Every copy slot of the destination region is taken: try again after `next_try_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopySlotFull {
+    pub snapshot_id: String,
+    /// Always true: the state machine's Choice tells the outcomes apart by it.
+    pub slot_full: bool,
+    pub next_try_seconds: u64,
 }
 
 /// No copy was made, for a reason the run's summary shows; the backup itself stands.
@@ -193,7 +206,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             )?
         }
         Err(Refusal::QuotaExceeded(refusal)) => {
-            return Err(slots_full(&snapshot_id, region, usage, &refusal.message));
+            return wait_for_slot(snapshot_id, region, &request.slot, usage, &refusal.message);
         }
         Err(Refusal::InvalidState(refusal)) => {
             return Err(Error::SnapshotBusy {
@@ -269,18 +282,38 @@ async fn destination_option_group(
 }
 
 /// The quota pre-check passed (or could not be read), so `SnapshotQuotaExceeded`
-/// from the copy means the copy slots are full.
-fn slots_full(snapshot_id: &str, region: &str, usage: Option<QuotaUsage>, message: &str) -> Error {
-    let detail = match usage {
-        Some(u) => format!(
-            "RDS answered SnapshotQuotaExceeded while the snapshot quota has room, {} of {} used: {message}",
-            u.used, u.max
-        ),
-        None => format!("RDS answered SnapshotQuotaExceeded and the snapshot quota could not be read: {message}"),
-    };
-    Error::CopySlotsFull {
-        snapshot_id: snapshot_id.to_owned(),
-        region: region.to_owned(),
-        detail,
+/// from the copy means the copy slots are full: when to try again, or, once the
+/// wait has lasted its bound, `CopySlotsFull`. RDS tells nothing of when the
+/// running copies end, so the tries thin out as the wait goes on (each waits as
+/// long as the wait so far), to one every 15 minutes.
+fn wait_for_slot(
+    snapshot_id: String,
+    region: &str,
+    slot: &SlotWait,
+    usage: Option<QuotaUsage>,
+    message: &str,
+) -> Result<CopyOutcome, Error> {
+    let waited_seconds = slot.elapsed_seconds();
+    if slot.is_over() {
+        let detail = match usage {
+            Some(u) => format!(
+                "RDS answered SnapshotQuotaExceeded while the snapshot quota has room, {} of {} used: {message}",
+                u.used, u.max
+            ),
+            None => format!("RDS answered SnapshotQuotaExceeded and the snapshot quota could not be read: {message}"),
+        };
+        return Err(Error::CopySlotsFull {
+            snapshot_id,
+            region: region.to_owned(),
+            detail,
+            waited_seconds,
+        });
     }
+    let next_try_seconds = slot.next_try_seconds(None);
+    tracing::info!(%snapshot_id, region, waited_seconds, next_try_seconds, "every copy slot is taken; waiting for one");
+    Ok(CopyOutcome::SlotFull(CopySlotFull {
+        snapshot_id,
+        slot_full: true,
+        next_try_seconds,
+    }))
 }

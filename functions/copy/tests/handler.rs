@@ -34,6 +34,7 @@ fn copied(outcome: CopyOutcome) -> SnapshotRecord {
     match outcome {
         CopyOutcome::Copied(record) => record,
         CopyOutcome::Skipped(skipped) => panic!("no copy: {}", skipped.warning),
+        CopyOutcome::SlotFull(full) => panic!("no copy: slots full, next try in {} s", full.next_try_seconds),
     }
 }
 
@@ -98,16 +99,56 @@ async fn copies_into_the_destination_region_with_its_key_and_our_tags() {
     assert_eq!(copy.num_calls(), 1);
 }
 
+/// The fixture's request, `waited` seconds into its wait for a copy slot.
+fn waited(waited: i64) -> serde_json::Value {
+    let mut event = fixture("copy-request.json");
+    let started = chrono::DateTime::parse_from_rfc3339(event["slot"]["tried_at"].as_str().unwrap()).unwrap()
+        - chrono::Duration::seconds(waited);
+    event["slot"]["started_at"] = json!(started.to_rfc3339());
+    event
+}
+
 #[tokio::test]
-async fn quota_exceeded_with_room_in_the_quota_means_copy_slots_full() {
+async fn quota_exceeded_with_room_in_the_quota_means_wait_for_a_copy_slot() {
+    // Each try waits as long as the wait so far: at least the interval, at most 15 minutes
+    // and the rest of the bound.
+    for (waited_seconds, next_try) in [(0, 60), (600, 600), (3_600, 900), (21_000, 600)] {
+        let (quota, copy) = (quota(20, 100), copy_fails("SnapshotQuotaExceeded"));
+        let outcome = handle(&clients(&[&quota, &copy]), &config(), waited(waited_seconds))
+            .await
+            .unwrap();
+        let CopyOutcome::SlotFull(full) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(
+            (full.slot_full, full.next_try_seconds),
+            (true, next_try),
+            "{waited_seconds}"
+        );
+        assert_eq!(full.snapshot_id, SNAPSHOT_ID);
+        assert_eq!(
+            serde_json::to_value(CopyOutcome::SlotFull(full)).unwrap(),
+            json!({"snapshot_id": SNAPSHOT_ID, "slot_full": true, "next_try_seconds": next_try})
+        );
+    }
+}
+
+#[tokio::test]
+async fn slots_full_for_the_whole_bound_fail_the_copy_naming_the_wait() {
     let (quota, copy) = (quota(20, 100), copy_fails("SnapshotQuotaExceeded"));
-    let err = handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
+    let err = handle(&clients(&[&quota, &copy]), &config(), waited(21_600))
         .await
         .unwrap_err();
 
     assert_eq!(err.error_type().as_str(), "CopySlotsFull");
-    assert!(err.error_type().is_retryable());
-    assert!(err.to_string().contains("20 of 100 used"), "{err}");
+    assert!(!err.error_type().is_retryable());
+    let message = err.to_string();
+    assert!(
+        message.contains("full for all the 21600 s that the copy of"),
+        "{message}"
+    );
+    assert!(message.contains("copy_wait_timeout_seconds"), "{message}");
+    assert!(message.contains("20 of 100 used"), "{message}");
 }
 
 #[tokio::test]
@@ -126,7 +167,7 @@ async fn a_full_destination_quota_fails_without_copying() {
 async fn an_unreadable_quota_treats_quota_exceeded_as_slots_full() {
     let quota = mock!(Client::describe_account_attributes).then_http_response(|| http_status(500));
     let copy = copy_fails("SnapshotQuotaExceeded");
-    let err = handle(&clients(&[&quota, &copy]), &config(), fixture("copy-request.json"))
+    let err = handle(&clients(&[&quota, &copy]), &config(), waited(21_600))
         .await
         .unwrap_err();
 

@@ -130,8 +130,6 @@ pub enum RetryClass {
     LambdaThrottled,
     /// AWS throttled or failed a call of the function, after the SDK's retries.
     Aws,
-    /// The copy slots of the destination region are taken: wait for one.
-    Slots,
     /// The database or snapshot is in a transient state: wait for it.
     Busy,
 }
@@ -155,7 +153,6 @@ impl RetryClass {
             RetryClass::LambdaService => (2, 6, 2.0, 60),
             RetryClass::LambdaThrottled => (2, 8, 2.0, 120),
             RetryClass::Aws => (3, 6, 2.0, 120),
-            RetryClass::Slots => (120, 12, 1.5, 900),
             RetryClass::Busy => (60, 10, 1.5, 900),
         };
         RetryRule {
@@ -188,8 +185,7 @@ impl ErrorType {
     pub const fn retry_class(self) -> Option<RetryClass> {
         match self {
             ErrorType::Throttled | ErrorType::AwsUnavailable => Some(RetryClass::Aws),
-            // A full export slot is waited for in the state machine (export's `slot_full`), to its bound.
-            ErrorType::CopySlotsFull => Some(RetryClass::Slots),
+            // A full export or copy slot is waited for in the state machine (`slot_full`), to its bound.
             ErrorType::DatabaseBusy | ErrorType::SnapshotBusy => Some(RetryClass::Busy),
             _ => None,
         }
@@ -390,6 +386,7 @@ pub fn document() -> Value {
             "events_limit": crate::run::HISTORY_EVENTS_LIMIT,
             "events_per_poll": crate::run::EVENTS_PER_POLL,
             "other_events": crate::run::OTHER_EVENTS,
+            "slot_longest_wait_seconds": crate::run::SLOT_LONGEST_WAIT_SECONDS,
         },
     })
 }
@@ -450,7 +447,7 @@ mod tests {
         assert_eq!(names(Function::Prune), lambda_and_aws);
         assert_eq!(names(Function::WaitForAvailable), lambda_and_aws);
         let mut copy = lambda_and_aws.to_vec();
-        copy.extend([vec!["CopySlotsFull"], vec!["SnapshotBusy"]]);
+        copy.push(vec!["SnapshotBusy"]);
         assert_eq!(names(Function::Copy), copy);
         let mut snapshot = lambda_and_aws.to_vec();
         snapshot.push(vec!["DatabaseBusy"]);

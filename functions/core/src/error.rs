@@ -46,12 +46,17 @@ pub enum Error {
         status: String,
         reason: String,
     },
-    /// The destination region runs its maximum of cross-region copies.
-    #[error("cross-region copy slots in {region} are full ({detail}); retrying the copy of {snapshot_id} later")]
+    /// The destination region ran its maximum of cross-region copies for as long
+    /// as the copy may wait (`copy_wait_timeout_seconds`): no slot came free.
+    #[error(
+        "cross-region copy slots in {region} were full for all the {waited_seconds} s that the copy of \
+         {snapshot_id} waited for one, the bound set by copy_wait_timeout_seconds ({detail})"
+    )]
     CopySlotsFull {
         snapshot_id: String,
         region: String,
         detail: String,
+        waited_seconds: u64,
     },
     /// The account ran its maximum of five snapshot exports for as long as the
     /// export may wait (`export_wait_timeout_seconds`): no slot came free.
@@ -313,7 +318,8 @@ mod tests {
         let names: HashSet<_> = ErrorType::all().map(ErrorType::as_str).collect();
         assert_eq!(names.len(), ErrorType::all().count());
         assert_eq!(ErrorType::CopySlotsFull.as_str(), "CopySlotsFull");
-        assert!(ErrorType::CopySlotsFull.is_retryable());
+        assert!(ErrorType::DatabaseBusy.is_retryable());
+        assert!(!ErrorType::CopySlotsFull.is_retryable());
         assert!(!ErrorType::SnapshotQuotaExceeded.is_retryable());
     }
 

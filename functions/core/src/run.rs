@@ -239,20 +239,88 @@ pub const EVENTS_PER_POLL: u64 = 9;
 /// the retries of its tasks (about 3 events each).
 pub const OTHER_EVENTS: u64 = 500;
 
+/// The longest wait between two tries for a slot, unless the caller expects one to come
+/// free later: a slot comes free when any of the running copies or exports ends, which a
+/// longer wait would leave idle.
+pub const SLOT_LONGEST_WAIT_SECONDS: u64 = 900;
+
+/// The most tries for a slot within `bound`: each waits at least as long as the wait
+/// so far up to [`SLOT_LONGEST_WAIT_SECONDS`], and at least `interval`
+/// (`SlotWait::next_try_seconds`), so at most log2(900 / interval) + 1 waits reach the
+/// longest, then one every 15 minutes (or every interval, if longer); and the try at
+/// the bound.
+pub fn slot_tries(bound: u64, interval: u64) -> u64 {
+    let interval = interval.max(1);
+    let shorter_than_longest = (0..u64::BITS)
+        .take_while(|&k| interval.saturating_mul(1 << k) < SLOT_LONGEST_WAIT_SECONDS)
+        .count() as u64;
+    shorter_than_longest + 1 + bound.div_ceil(interval.max(SLOT_LONGEST_WAIT_SECONDS)) + 1
+}
+
 /// The most polls a database's waits can make with this `config` (each wait's
 /// bound over its interval, rounded up, and the poll that finds the bound passed;
 /// a skipped branch makes none), and the history events they and the rest of the
-/// execution add.
+/// execution add. An export and a copy also wait for a slot, within the same
+/// bound (a try, its choice and its wait add a poll's events): [`slot_tries`].
 pub fn history_bound(config: &Map<String, Value>) -> (u64, u64) {
     let number = |name: &str| config.get(name).and_then(Value::as_u64).unwrap_or(0);
     let skipped = |name: &str| config.get(name).and_then(Value::as_bool).unwrap_or(false);
     let polls = |bound: &str, interval: &str| number(bound).div_ceil(number(interval).max(1)) + 1;
     let mut total = polls("snapshot_wait_timeout_seconds", "poll_interval_seconds");
+    let tries = |bound: &str, interval: &str| slot_tries(number(bound), number(interval));
     if !skipped("skip_export") {
-        total += polls("export_wait_timeout_seconds", "export_poll_interval_seconds");
+        total += polls("export_wait_timeout_seconds", "export_poll_interval_seconds")
+            + tries("export_wait_timeout_seconds", "export_poll_interval_seconds");
     }
     if !skipped("skip_copy") {
-        total += polls("copy_wait_timeout_seconds", "poll_interval_seconds");
+        total += polls("copy_wait_timeout_seconds", "poll_interval_seconds")
+            + tries("copy_wait_timeout_seconds", "poll_interval_seconds");
     }
     (total, total * EVENTS_PER_POLL + OTHER_EVENTS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::SlotWait;
+    use chrono::{Duration, TimeZone, Utc};
+
+    /// The tries made when no slot ever comes and nothing says when one should: the
+    /// waits as `SlotWait` gives them.
+    fn simulated_tries(bound: u64, interval: u64) -> u64 {
+        let started_at = Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap();
+        let mut slot = SlotWait {
+            started_at,
+            tried_at: started_at,
+            interval_seconds: interval,
+            timeout_seconds: bound,
+        };
+        let mut tries = 1;
+        while !slot.is_over() {
+            let wait = slot.next_try_seconds(None);
+            slot.tried_at += Duration::seconds(wait as i64);
+            tries += 1;
+        }
+        tries
+    }
+
+    #[test]
+    fn the_slot_tries_bound_holds_the_tries_made() {
+        for interval in [5, 30, 60, 300, 899, 900, 3600] {
+            for bound in [60, 3600, 21_600, 86_400, 604_800] {
+                let (made, bound_of_tries) = (simulated_tries(bound, interval), slot_tries(bound, interval));
+                assert!(
+                    made <= bound_of_tries,
+                    "{interval} s, {bound} s: {made} tries > {bound_of_tries}"
+                );
+                // And not far above: a waste of the history the check allows.
+                assert!(
+                    bound_of_tries <= made + 10,
+                    "{interval} s, {bound} s: {made} tries, bound {bound_of_tries}"
+                );
+            }
+        }
+        // 60 s: waits of 60, 60, 120, 240, 480, then 900 (24 of them in 6 hours), and the last try.
+        assert_eq!(slot_tries(21_600, 60), 5 + 24 + 1);
+    }
 }

@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::run::SLOT_LONGEST_WAIT_SECONDS;
+
 /// What kind of RDS database an identifier names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,19 +65,12 @@ pub struct SnapshotRecord {
     pub created: bool,
 }
 
-/// Input of `copy` and `export`: the source snapshot, as `snapshot` returned it.
+/// Input of `copy` and `export`: the source snapshot, as `snapshot` returned it,
+/// and the wait for a slot that this try is part of (the account runs at most
+/// five exports, and a destination region so many copies at once).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotTaskRequest {
-    pub snapshot: SnapshotRecord,
-    pub execution: Execution,
-}
-
-/// Input of `export`: the source snapshot, and the wait for an export slot (the
-/// account runs at most five exports) that this try is part of.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportRequest {
     pub snapshot: SnapshotRecord,
     pub execution: Execution,
     pub slot: SlotWait,
@@ -95,6 +90,26 @@ pub struct SlotWait {
 impl SlotWait {
     pub fn elapsed_seconds(&self) -> u64 {
         u64::try_from((self.tried_at - self.started_at).num_seconds()).unwrap_or(0)
+    }
+
+    /// Whether the wait has lasted its bound: the caller gives up, naming the wait.
+    pub fn is_over(&self) -> bool {
+        self.elapsed_seconds() >= self.timeout_seconds
+    }
+
+    /// How long to wait before the next try: as long as the wait so far, up to
+    /// [`SLOT_LONGEST_WAIT_SECONDS`] (the tries thin out as a wait goes on, so that
+    /// their count stays within `run::slot_tries`), or longer when the caller can tell
+    /// when a slot should free up (`expected_seconds`); at least the interval, at
+    /// most what is left of the bound.
+    pub fn next_try_seconds(&self, expected_seconds: Option<u64>) -> u64 {
+        let waited = self.elapsed_seconds();
+        expected_seconds
+            .unwrap_or(0)
+            .max(waited.min(SLOT_LONGEST_WAIT_SECONDS))
+            .max(self.interval_seconds)
+            .min(self.timeout_seconds.saturating_sub(waited))
+            .max(1)
     }
 }
 

@@ -25,7 +25,7 @@ use backup_core::error::AwsFailureKind;
 use backup_core::exports::{self, MAX_RUNNING_EXPORTS};
 use backup_core::naming;
 use backup_core::rds::Rds;
-use backup_core::types::{ExportRecord, ExportRequest, SlotWait};
+use backup_core::types::{ExportRecord, SlotWait, SnapshotTaskRequest};
 use backup_core::{AwsFailure, Error, input};
 use serde::Serialize;
 use serde_json::Value;
@@ -108,7 +108,7 @@ impl Config {
 }
 
 pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<ExportRecord, Error> {
-    let request: ExportRequest = input::parse(event)?;
+    let request: SnapshotTaskRequest = input::parse(event)?;
     let snapshot = request.snapshot;
     let snapshot_id = naming::rds_identifier(
         "snapshot.snapshot_id",
@@ -211,7 +211,7 @@ fn wait_for_slot(
     running: &[ExportTask],
 ) -> Result<ExportRecord, Error> {
     let waited_seconds = slot.elapsed_seconds();
-    if waited_seconds >= slot.timeout_seconds {
+    if slot.is_over() {
         return Err(Error::ExportSlotsFull {
             export_task_id,
             region: region.to_owned(),
@@ -220,12 +220,7 @@ fn wait_for_slot(
         });
     }
     let soonest_end = running.iter().filter_map(|task| seconds_left(task, slot)).min();
-    // Without progress to go by, each wait lasts as long as the wait so far.
-    let next_try_seconds = soonest_end
-        .unwrap_or(waited_seconds)
-        .max(slot.interval_seconds)
-        .min(slot.timeout_seconds - waited_seconds)
-        .max(1);
+    let next_try_seconds = slot.next_try_seconds(soonest_end);
     tracing::info!(%export_task_id, running = running.len(), waited_seconds, next_try_seconds, "every export slot is taken; waiting for one");
     Ok(ExportRecord {
         export_task_id: Some(export_task_id),

@@ -306,7 +306,7 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
     );
     let body = message.message().unwrap();
     assert!(
-        body.contains("FAILED  prod-database-2 at copy: CopySlotsFull: cross-region copy slots in us-west-2 are full"),
+        body.contains("FAILED  prod-database-2 at copy: CopySlotsFull: cross-region copy slots in us-west-2 were full"),
         "{body}"
     );
     assert!(
