@@ -94,16 +94,17 @@ locals {
   # they add: Step Functions keeps 25,000 per execution (statemachine/contract.json).
   # Out of range, an interval has its own validation message; this check waits for both.
   poll_intervals_in_range = alltrue([for interval in [var.poll_interval_seconds, var.export_poll_interval_seconds] : interval >= 5 && interval <= 3600])
-  database_wait_polls = sum([
-    ceil(var.wait_timeout_seconds.snapshot / max(var.poll_interval_seconds, 5)) + 1,
-    var.enable_s3_export ? ceil(var.wait_timeout_seconds.export / max(var.export_poll_interval_seconds, 5)) + 1 + local.export_slot_tries : 0,
-    local.copy_region == null ? 0 : ceil(var.wait_timeout_seconds.copy / max(var.poll_interval_seconds, 5)) + 1 + local.copy_slot_tries,
-  ])
+  polled_waits = [
+    { runs = true, bound = var.wait_timeout_seconds.snapshot, interval = max(var.poll_interval_seconds, 5), for_slot = false },
+    { runs = var.enable_s3_export, bound = var.wait_timeout_seconds.export, interval = max(var.export_poll_interval_seconds, 5), for_slot = true },
+    { runs = local.copy_region != null, bound = var.wait_timeout_seconds.copy, interval = max(var.poll_interval_seconds, 5), for_slot = true },
+  ]
   slot_longest_wait = local.contract.execution_history.slot_longest_wait_seconds
-  export_slot_tries = (length([for k in range(64) : k if max(var.export_poll_interval_seconds, 5) * pow(2, k) < local.slot_longest_wait]) + 1
-  + ceil(var.wait_timeout_seconds.export / max(var.export_poll_interval_seconds, local.slot_longest_wait)) + 1)
-  copy_slot_tries = (length([for k in range(64) : k if max(var.poll_interval_seconds, 5) * pow(2, k) < local.slot_longest_wait]) + 1
-  + ceil(var.wait_timeout_seconds.copy / max(var.poll_interval_seconds, local.slot_longest_wait)) + 1)
+  database_wait_polls = sum([for wait in local.polled_waits : !wait.runs ? 0 : (
+    ceil(wait.bound / wait.interval) + 1
+    + (!wait.for_slot ? 0 : length([for k in range(64) : k if wait.interval * pow(2, k) < local.slot_longest_wait]) + 1
+    + ceil(wait.bound / max(wait.interval, local.slot_longest_wait)) + 1)
+  )])
   database_history_events = (local.database_wait_polls * local.contract.execution_history.events_per_poll
   + local.contract.execution_history.other_events)
 

@@ -4,9 +4,9 @@
 //! Terraform destroys a resource's dependents before the resource: a bucket's
 //! policy, public access block, encryption, lifecycle, logging and versioning
 //! would all be gone by the time S3 refuses to delete the bucket itself for
-//! holding exports (`BucketNotEmpty`). The invocation depends on all of them
-//! and on the functions, and the state machines on it, so Terraform destroys it
-//! before any of those: on that destroy the guard looks into each bucket and,
+//! holding exports (`BucketNotEmpty`). The invocation depends on every other
+//! resource of the module, so Terraform destroys it before any of them: on that
+//! destroy the guard looks into each bucket and,
 //! unless `s3_force_destroy` is on, fails while one holds an object version
 //! (`BucketsHoldBackups`), so the destroy stops before it touches anything that
 //! protects, encrypts or runs the backups. On create and update it reads the
@@ -88,20 +88,23 @@ pub async fn guard(s3: &aws_sdk_s3::Client, event: Value) -> Result<GuardReport,
         let holds = first_version(s3, &bucket).await?;
         contents.push(BucketContents { bucket, holds });
     }
-    let holding: Vec<String> = contents
+    // (bucket, one key it holds) of each bucket that is not empty.
+    let holding: Vec<(&str, &str)> = contents
         .iter()
-        .filter_map(|c| c.holds.as_ref().map(|key| format!("s3://{}/{key}", c.bucket)))
+        .filter_map(|c| c.holds.as_deref().map(|key| (c.bucket.as_str(), key)))
         .collect();
     tracing::info!(action = ?request.tf.action, force_destroy = request.force_destroy, ?holding, "buckets looked into");
-    if request.tf.action == Action::Delete && !request.force_destroy && !holding.is_empty() {
-        let buckets = contents
+    if request.tf.action == Action::Delete
+        && !request.force_destroy
+        && let Some((first_bucket, first_key)) = holding.first()
+    {
+        let buckets = holding
             .iter()
-            .filter(|c| c.holds.is_some())
-            .map(|c| c.bucket.as_str())
+            .map(|(bucket, _)| *bucket)
             .collect::<Vec<_>>()
             .join(" and ");
         return Err(Error::BucketsHoldBackups {
-            buckets: format!("S3 bucket {buckets} (for one, {})", holding[0]),
+            buckets: format!("S3 bucket {buckets} (for one, s3://{first_bucket}/{first_key})"),
         });
     }
     Ok(GuardReport { buckets: contents })
