@@ -237,24 +237,39 @@ class ExecutionEnvironment:
         threading.Thread(target=self._pump_output, daemon=True, name=f"output-{spec.name}").start()
 
     def _pump_output(self):
+        """Copies the function's output to its log and tail as it comes. Reads happen under the
+        lock, so `_drain_output` holding the lock knows no read is half-recorded."""
         assert self.process.stdout is not None
-        for line in self.process.stdout:
+        fd = self.process.stdout.fileno()
+        while True:
+            if not select.select([fd], [], [], 0.1)[0]:
+                continue
             with self._lock:
-                if not self._log.closed:
-                    self._log.write(line)
-                    self._log.flush()
-                self._written += len(line)
-                self._output += line
-                del self._output[: max(0, len(self._output) - TAIL_BYTES)]
+                if not self._record_output(fd):
+                    return
 
-    def _drain_output(self, timeout: float = 0.2) -> None:
-        """Lets the pump read what the function wrote before it answered (a line printed just
-        before the response is in the pipe, not yet in the tail)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and select.select([self.process.stdout], [], [], 0)[0]:
-            if self.process.poll() is not None:  # an ended process's pipe stays readable (EOF)
-                return
-            time.sleep(0.002)
+    def _record_output(self, fd: int) -> bool:
+        """Reads what the pipe holds into the log and the tail (the caller holds the lock and has
+        seen the pipe readable); False at end of output."""
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return False
+        if not self._log.closed:
+            self._log.write(chunk)
+            self._log.flush()
+        self._written += len(chunk)
+        self._output += chunk
+        del self._output[: max(0, len(self._output) - TAIL_BYTES)]
+        return True
+
+    def _drain_output(self) -> None:
+        """Records what the function wrote before it answered: a line printed just before the
+        response may still be in the pipe."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        with self._lock:
+            while select.select([fd], [], [], 0)[0] and self._record_output(fd):
+                pass
 
     # Runtime API side.
     def next_invocation(self) -> _Invocation | None:
