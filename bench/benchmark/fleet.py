@@ -28,6 +28,8 @@ SMALLEST_GB, LARGEST_GB, SEED = 20, 4000, 21
 # below as the fewest transitions of a database whose waits each polled once).
 POLL_TRANSITIONS_BEFORE, POLL_TRANSITIONS_AFTER = 4, 3
 EXPORT_SLOTS, COPY_SLOTS = 5, 20
+# The longest wait_timeout_seconds the module accepts (terraform/variables.tf).
+WAIT_BOUND_MAX = 7 * 24 * 3600
 
 
 def sizes(count: int) -> list[int]:
@@ -56,6 +58,11 @@ class Fleet:
     invocations_per_database: float
     billed_ms_per_invocation: float
     longest_chain_hours: float
+    # The copies' and the exports' wait bounds the run had (wait_timeout_seconds).
+    copy_bound_hours: float
+    export_bound_hours: float
+    # The shortest polls of the run (poll_interval_seconds, export_poll_interval_seconds).
+    poll_intervals: tuple[int, int]
     failure_reasons: Counter = field(default_factory=Counter)
 
 
@@ -78,10 +85,20 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
                                AllocatedStorage=gb, MasterUsername="dbadmin",
                                MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
-    # Bounds that the largest database's copy (11 simulated hours) and export (22) fit in, and
-    # that the module accepts with its default polls (25,000 history events at most polls).
+    chains = {name: durations(gb, model) for name, gb in storage.items()}
+    # Wait bounds the queue fits in: the last database to get a slot waits for the others' work
+    # over the slots, then runs its own (a fifth more for the polls' lateness; the module's 12 h
+    # and 24 h at least, its 7 days at most). A database reported failed is then a true failure.
+    copy_bound, export_bound = (
+        min(WAIT_BOUND_MAX, max(least, math.ceil(1.2 * (sum(d[i] for d in chains.values()) / slots
+                                                        + max(d[i] for d in chains.values())))))
+        for i, slots, least in ((1, COPY_SLOTS, 12 * 3600), (2, EXPORT_SLOTS, 24 * 3600)))
+    # The shortest polls that the module plans with such bounds: it counts every wait as
+    # if each poll came after the shortest interval (RDS showing no progress to estimate from).
+    poll_intervals = (120, 1800) if export_bound > 24 * 3600 else None
     settings = Settings(db_identifiers=tuple(names), project="bench", environment="fleet", max_concurrency=lanes,
-                        wait_timeout_seconds=12 * 3600, export_wait_timeout_seconds=24 * 3600)
+                        wait_timeout_seconds=copy_bound, export_wait_timeout_seconds=export_bound,
+                        module_poll_intervals=poll_intervals)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
     control(local.endpoint, "DELETE", "calls")
     sfn = local.aws.client("stepfunctions", REGION)
@@ -104,7 +121,6 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         failed += bool(errors)
         reasons.update(f"{e.get('step')}: {e.get('Error')}" for e in errors)
 
-    chains = {name: durations(gb, model) for name, gb in storage.items()}
     longest_chain = max(snapshot + max(copy, export) for snapshot, copy, export in chains.values())
     # What AWS's limits allow (issue 21's bound), and that with the run's lanes besides.
     limits_bound = max(longest_chain, sum(export for _, _, export in chains.values()) / EXPORT_SLOTS,
@@ -131,6 +147,8 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         invocations_per_database=len(invocations) / count,
         billed_ms_per_invocation=billed_ms / max(len(invocations), 1),
         longest_chain_hours=longest_chain / 3600,
+        copy_bound_hours=copy_bound / 3600, export_bound_hours=export_bound / 3600,
+        poll_intervals=poll_intervals or (interval, export_interval),
         failure_reasons=reasons,
     )
     control(local.endpoint, "PUT", "settings", {"clock_scale": 0})

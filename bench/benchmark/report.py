@@ -259,7 +259,10 @@ def fleet_lines(fleet) -> list[str]:
         "",
         f"The local AWS's clock at {fleet.scale}x (`scripts/python/local_aws/operations.py`'s durations; the "
         f"longest database takes {fleet.longest_chain_hours:.1f} h); {fleet.lanes} databases at once "
-        "(`max_concurrent_databases`), the module's default polls (at least every 60 s, exports every 300 s). Run: "
+        f"(`max_concurrent_databases`), polls at least {fleet.poll_intervals[0]} s apart (exports "
+        f"{fleet.poll_intervals[1]} s), "
+        f"wait bounds the slots' queue fits in (copies {fleet.copy_bound_hours:.0f} h, exports "
+        f"{fleet.export_bound_hours:.0f} h: the others' work over the slots, then its own, and a fifth more). Run: "
         f"{fleet.status}, {fleet.failed} databases failed"
         + (f" ({', '.join(f'{n} x {reason}' for reason, n in fleet.failure_reasons.most_common())})"
            if fleet.failure_reasons else "")

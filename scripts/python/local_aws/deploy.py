@@ -49,6 +49,9 @@ class Settings:
     # Short polls need short bounds (wait_timeout_seconds): a database's execution keeps
     # at most 25,000 events, which select holds the run's settings to.
     poll_interval_seconds: int | None = None
+    # The module's own poll_interval_seconds and export_poll_interval_seconds, planned (None:
+    # its defaults): long bounds need longer shortest polls to plan within the 25,000 events.
+    module_poll_intervals: tuple[int, int] | None = None
     # Extra environment for every function (tests use AWS_MAX_ATTEMPTS=1 to see each throttle).
     function_env: tuple[tuple[str, str], ...] = ()
     # Each retrier of the state machines waits at most this long.
@@ -85,6 +88,8 @@ class Settings:
         }
         if self.copy_region is not None:
             arguments["cross_region_destination"] = self.copy_region
+        if self.module_poll_intervals is not None:
+            arguments["poll_interval_seconds"], arguments["export_poll_interval_seconds"] = self.module_poll_intervals
         if self.adopted:
             arguments["adopt_snapshots_managed_by"] = list(self.adopted)
         if self.wait_timeout_seconds is not None:

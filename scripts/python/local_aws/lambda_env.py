@@ -241,6 +241,8 @@ class ExecutionEnvironment:
         lock, so `_drain_output` holding the lock knows no read is half-recorded."""
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
+        # Never blocks with the lock held: _drain_output may have emptied the pipe in between.
+        os.set_blocking(fd, False)
         while True:
             if not select.select([fd], [], [], 0.1)[0]:
                 continue
@@ -249,9 +251,12 @@ class ExecutionEnvironment:
                     return
 
     def _record_output(self, fd: int) -> bool:
-        """Reads what the pipe holds into the log and the tail (the caller holds the lock and has
-        seen the pipe readable); False at end of output."""
-        chunk = os.read(fd, 65536)
+        """Reads what the pipe holds into the log and the tail (the caller holds the lock);
+        False at end of output."""
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:  # nothing to read now
+            return True
         if not chunk:
             return False
         if not self._log.closed:
