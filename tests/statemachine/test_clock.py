@@ -57,10 +57,13 @@ class ClockTest(unittest.TestCase):
 
 class Operations(ClockTest):
     def test_a_snapshot_is_creating_with_progress_until_its_duration_has_passed(self):
+        # 4 real seconds of creating, however slow the calls are on a busy machine (at an hour a
+        # second it was 0.1 s, and a loaded CI saw the snapshot available at the first look).
+        control("PUT", "settings", {"clock_scale": 100})
         self.database(gb=100)  # the model: 120 s + 3 s per GB, a full first snapshot: 7 simulated minutes
         before = now()
         self.rds.create_db_snapshot(DBInstanceIdentifier="db", DBSnapshotIdentifier="first")
-        seen = self.until(lambda: self.snapshot("first"), lambda s: s["Status"] == "available")
+        seen = self.until(lambda: self.snapshot("first"), lambda s: s["Status"] == "available", timeout=60)
         self.assertEqual(seen[0]["Status"], "creating")
         progress = [s["PercentProgress"] for s in seen]
         self.assertEqual(progress, sorted(progress), "progress only grows")
@@ -96,12 +99,13 @@ class Operations(ClockTest):
         self.assertNotIn(("copying", "copying"), seen)
 
     def test_an_export_starts_then_runs_then_completes_with_the_data_exported(self):
+        control("PUT", "settings", {"clock_scale": 100})  # 6 real seconds starting, then 10 running
         self.database(gb=50)
         snapshot = self.available_snapshot("s")
         task = self.rds.start_export_task(ExportTaskIdentifier="e", SourceArn=snapshot["DBSnapshotArn"], **EXPORT)
         self.assertEqual(task["Status"], "STARTING")
         seen = self.until(lambda: self.rds.describe_export_tasks(ExportTaskIdentifier="e")["ExportTasks"][0],
-                          lambda t: t["Status"] == "COMPLETE")
+                          lambda t: t["Status"] == "COMPLETE", timeout=60)
         statuses = [t["Status"] for t in seen]
         self.assertEqual(sorted(set(statuses), key=statuses.index), ["STARTING", "IN_PROGRESS", "COMPLETE"])
         self.assertEqual(seen[-1]["TotalExtractedDataInGB"], 50)

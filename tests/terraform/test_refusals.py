@@ -1,18 +1,21 @@
 """What the module refuses, and the checks it passes without an apply: fmt, validate, the
-generated doc tables, a bad value for every validated variable (terraform test). Apart
-from test_module.py (the examples' and callers' plans) and test_plan_checks.py (the
-plan-time checks, checkov), so that they run side by side.
+generated doc tables, a bad value for every validated variable (terraform test), the
+plan-time checks of the module against the local AWS, checkov. Apart from
+test_module.py (the examples' and callers' plans), so that the two run side by side.
 
 Run inside `scripts/local-aws run` (AWS_ENDPOINT_URL), after scripts/build-lambdas."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
+import unittest
 
 from local_aws.deploy import module_variables
-from workspace import ROOT, WorkspaceTest, init, run
+from workspace import BASE, ROOT, WorkspaceTest, init, run
 
 # The bad-value cases: terraform test runs them, each expecting one variable's validation to fail.
 BAD_VALUES = ROOT / "terraform" / "tests" / "bad_values.tftest.hcl"
@@ -39,6 +42,14 @@ def validation_messages() -> dict[str, list[str]]:
 
 
 class RefusalsTest(WorkspaceTest):
+    def plan_caller(self, name: str, arguments: dict) -> tuple[int, str]:
+        """Plans a caller of the module; returns the exit code and the output on one line
+        (Terraform wraps long messages)."""
+        path = self.workspace.caller(name, self.endpoint, {**BASE, **arguments})
+        init(path)
+        result = run(["plan", "-input=false"], path, check=False)
+        return result.returncode, " ".join((result.stdout + result.stderr).split())
+
     def test_format(self):
         result = run(["fmt", "-check", "-recursive", "-diff"], ROOT / "terraform", check=False)
         self.assertEqual(result.returncode, 0, f"terraform fmt would change:\n{result.stdout}")
@@ -56,6 +67,11 @@ class RefusalsTest(WorkspaceTest):
             [sys.executable, str(ROOT / "scripts" / "docs-tables.py"), "--check"], capture_output=True, text=True
         )
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_only_required_variables_plan(self):
+        returncode, output = self.plan_caller("required-only", {})
+        self.assertEqual(returncode, 0, output)
+        self.assertNotIn("Warning: Check block assertion failed", output)
 
     def test_every_validated_variable_refuses_a_bad_value_with_its_message(self):
         cases = bad_value_cases()
@@ -81,3 +97,79 @@ class RefusalsTest(WorkspaceTest):
         self.assertEqual(result.returncode, 0, result.stdout[-6000:] + result.stderr)
         self.assertEqual(summary.groups(), (str(len(cases)), "0"), result.stdout[-3000:])
         print(f"\nterraform test: {len(cases)} bad values, each refused by its variable's validation")
+
+    def test_checkov_finds_no_failed_check(self):
+        checkov = ROOT / ".tools" / "checkov" / "bin" / "checkov"
+        result = subprocess.run(
+            [str(checkov), "--directory", str(ROOT / "terraform"), "--framework", "terraform", "--output", "json"],
+            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=900,
+        )
+        report = json.loads(result.stdout)
+        summary = report["summary"]
+        print(f"\ncheckov {summary['checkov_version']}: {summary['passed']} passed, {summary['failed']} failed, "
+              f"{summary['skipped']} skipped, {summary['resource_count']} resources", file=sys.stderr)
+        failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in report["results"]["failed_checks"]]
+        self.assertEqual(failed, [])
+        # Every function is checked: a for_each checkov cannot expand would hide them.
+        checked = {c["resource"].rsplit(".", 1)[-1] for kind in ("passed_checks", "skipped_checks")
+                   for c in report["results"][kind] if ".aws_lambda_function." in f".{c['resource']}"}
+        contract = json.loads((ROOT / "statemachine" / "contract.json").read_text())
+        self.assertEqual(checked, {f'backup["{f}"]' for f in contract["functions"]})
+        self.assertGreater(summary["passed"], 0)
+        unexplained = [
+            c["check_id"] for c in report["results"]["skipped_checks"]
+            if not c["check_result"].get("suppress_comment", "").strip()
+        ]
+        self.assertEqual(unexplained, [], "every skip carries its reason inline")
+
+    def test_plan_time_checks(self):
+        returncode, output = self.plan_caller(
+            "same-region", {"enable_cross_region_copy": True, "cross_region_destination": "us-east-1"}
+        )
+        self.assertNotEqual(returncode, 0)
+        self.assertIn("copies must go to another region", output)
+
+        returncode, output = self.plan_caller(
+            "govcloud", {"enable_cross_region_copy": True, "cross_region_destination": "us-gov-west-1"}
+        )
+        self.assertNotEqual(returncode, 0)
+        self.assertIn("Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported", output)
+
+        # The provider's default_tags and additional_tags together past what a snapshot can carry.
+        path = self.workspace.caller("too-many-tags", self.endpoint, {
+            **BASE, "additional_tags": {f"team-{i}": "y" for i in range(15)}},
+            default_tags={f"org-{i}": "x" for i in range(30)})
+        init(path)
+        result = run(["plan", "-input=false"], path, check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("Snapshots would carry 45 tags of the provider's default_tags and additional_tags together",
+                      " ".join((result.stdout + result.stderr).split()))
+
+        returncode, output = self.plan_caller("no-zips", {"lambda_package_dir": "/nonexistent"})
+        self.assertNotEqual(returncode, 0)
+        self.assertIn("/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas", output)
+
+        returncode, output = self.plan_caller("outside-window", {"backup_schedule": "cron(30 5 * * ? *)"})
+        self.assertEqual(returncode, 0, output)
+        self.assertIn("starts outside backup_window 02:00-03:00", output)
+
+        # 5 s polls with the default bounds and copies: the count select makes of the same settings
+        # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82085 events.
+        returncode, output = self.plan_caller("past-the-history-limit", {
+            "poll_interval_seconds": 5, "enable_cross_region_copy": True, "cross_region_destination": "us-west-2"})
+        self.assertNotEqual(returncode, 0)
+        self.assertIn("let each database's waits poll up to 9065 times, 9 history events each, plus 500: 82085 "
+                      "events, above Step Functions' 25000 per execution", output)
+
+        # Four databases kept 30 days, daily: 4 x (30 + 1) = 124 snapshots, above the default 100.
+        returncode, output = self.plan_caller("over-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3", "a4"]})
+        self.assertEqual(returncode, 0, output)
+        self.assertIn("The module will keep up to 124 manual DB snapshots and 0 manual DB cluster snapshots per "
+                      "region (4 instances and 0 clusters x 31: 30 runs within 30 days of retention", output)
+        self.assertIn("above RDS's default quota of 100 of each per region", output)
+        returncode, output = self.plan_caller("within-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3"]})
+        self.assertNotIn("manual_snapshot_quota", output)
+
+
+if __name__ == "__main__":
+    unittest.main()
