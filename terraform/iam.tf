@@ -473,6 +473,22 @@ data "aws_iam_policy_document" "state_machine" {
     resources = [local.database_executions_arn]
   }
 
+  # The queue of exports waiting for a slot (sqs.tf): wait in it, and hand a slot on.
+  statement {
+    sid       = "QueueForExportSlots"
+    actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    resources = [aws_sqs_queue.export_slot_waiters.arn]
+  }
+
+  # Wake the waiter a slot is handed on to. SendTaskSuccess names its task by the token
+  # alone; the only resource IAM can scope it to is an activity, which a service
+  # integration's task is not: "*".
+  statement {
+    sid       = "WakeExportSlotWaiters"
+    actions   = ["states:SendTaskSuccess"]
+    resources = ["*"]
+  }
+
   # The rule Step Functions itself manages to learn that a .sync execution ended.
   statement {
     sid       = "ManagedRuleForDatabaseExecutions"

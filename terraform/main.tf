@@ -7,6 +7,8 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   region    = data.aws_region.current.id
   partition = data.aws_partition.current.partition
+  # The domain of the partition's endpoints (amazonaws.com), for a queue's URL.
+  dns_suffix = data.aws_partition.current.dns_suffix
 
   # The project and environment tags' keys are configurable: an organisation's tag policy
   # may own Project or Environment (with its own allowed values).
@@ -99,14 +101,16 @@ locals {
     { runs = var.enable_s3_export, bound = var.wait_timeout_seconds.export, interval = max(var.export_poll_interval_seconds, 5), for_slot = true },
     { runs = local.copy_region != null, bound = var.wait_timeout_seconds.copy, interval = max(var.poll_interval_seconds, 5), for_slot = true },
   ]
-  slot_longest_wait = local.contract.execution_history.slot_longest_wait_seconds
-  database_wait_polls = sum([for wait in local.polled_waits : !wait.runs ? 0 : (
-    ceil(wait.bound / wait.interval) + 1
-    + (!wait.for_slot ? 0 : length([for k in range(64) : k if wait.interval * pow(2, k) < local.slot_longest_wait]) + 1
-    + ceil(wait.bound / max(wait.interval, local.slot_longest_wait)) + 1)
-  )])
-  database_history_events = (local.database_wait_polls * local.contract.execution_history.events_per_poll
-  + local.contract.execution_history.other_events)
+  history           = local.contract.execution_history
+  slot_longest_wait = local.history.slot_longest_wait_seconds
+  wait_slot_tries = [for wait in local.polled_waits : !wait.runs || !wait.for_slot ? 0 : (
+    length([for k in range(64) : k if wait.interval * pow(2, k) < local.slot_longest_wait]) + 1
+    + ceil(wait.bound / max(wait.interval, local.slot_longest_wait)) + 1
+  )]
+  database_wait_polls = sum([for i, wait in local.polled_waits : !wait.runs ? 0 : ceil(wait.bound / wait.interval) + 1 + local.wait_slot_tries[i]])
+  # An export's tries wait in the queue (more events than a wait state), and it hands its slot on.
+  database_history_events = (local.database_wait_polls * local.history.events_per_poll + local.history.other_events
+  + (var.enable_s3_export ? local.wait_slot_tries[1] * local.history.queued_try_extra_events + local.history.hand_on_events : 0))
 
   # A daily cron with a fixed start, for the backup_window check.
   cron_start_minute = try(

@@ -12,6 +12,9 @@ locals {
   # Each function's tasks retry as the contract says.
   retry_values       = { for f in local.functions : "${replace(f, "-", "_")}_retry" => jsonencode(local.contract.functions[f].retry) }
   database_functions = ["snapshot", "export", "copy"]
+  # An export that finds every slot taken waits in this queue (sqs.tf); its URL from the
+  # name, as SQS forms it, so that the plan shows the whole definition.
+  export_slot_queue_url = "https://sqs.${local.region}.${local.dns_suffix}/${local.account}/${aws_sqs_queue.export_slot_waiters.name}"
   # The database's three waits, each a loop of statemachine/wait-loop.asl.json: poll until
   # ready, sleep as long as the poll says (from RDS's progress, at least the interval),
   # stop at the bound (a WaitTimedOut of this database).
@@ -22,15 +25,16 @@ locals {
     "region.$"      = "$.${source}.region"
   } }
   waits = {
-    snapshot_wait = { state = "Snapshot", ready_next = "ExportAndCopy", interval_field = "poll_interval_seconds", indent = 4, subject = "snapshot", subject_path = "$.snapshot.snapshot_id", poll_parameters = local.snapshot_poll.snapshot }
-    export_wait   = { state = "Export", ready_next = "ExportCompleted", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
-    copy_wait     = { state = "Copy", ready_next = "CopyDone", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
+    snapshot_wait = { state = "Snapshot", ready_next = "ExportAndCopy", failed_next = "SnapshotWaitFailed", interval_field = "poll_interval_seconds", indent = 4, subject = "snapshot", subject_path = "$.snapshot.snapshot_id", poll_parameters = local.snapshot_poll.snapshot }
+    export_wait   = { state = "Export", ready_next = "HandOnExportSlot", failed_next = "HandOnExportSlot", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
+    copy_wait     = { state = "Copy", ready_next = "CopyDone", failed_next = "CopyWaitFailed", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
   }
   wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/statemachine/wait-loop.asl.json", {
     state          = wait.state
     subject        = wait.subject
     subject_path   = wait.subject_path
     ready_next     = wait.ready_next
+    failed_next    = wait.failed_next
     interval_field = wait.interval_field
     timeout_field  = "${name}_timeout_seconds"
     poll_parameters = jsonencode(merge(wait.poll_parameters, {
@@ -48,6 +52,7 @@ locals {
     { for f in local.database_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
     { for f in local.database_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
     local.wait_loops,
+    { export_slot_queue_url = local.export_slot_queue_url },
   ))
   # The run's settings when its execution input overrides none: one value for each
   # field of the contract's execution_input (a precondition below holds the two together).
@@ -127,7 +132,7 @@ resource "aws_sfn_state_machine" "workflow" {
     # Step Functions keeps 25,000 events per execution: a database's waits must not poll past it.
     precondition {
       condition     = !local.poll_intervals_in_range || local.database_history_events <= local.contract.execution_history.events_limit
-      error_message = "poll_interval_seconds ${var.poll_interval_seconds} and export_poll_interval_seconds ${var.export_poll_interval_seconds} with wait_timeout_seconds (snapshot ${var.wait_timeout_seconds.snapshot}, export ${var.wait_timeout_seconds.export}, copy ${var.wait_timeout_seconds.copy}) let each database's waits poll up to ${local.database_wait_polls} times, ${local.contract.execution_history.events_per_poll} history events each, plus ${local.contract.execution_history.other_events}: ${local.database_history_events} events, above Step Functions' ${local.contract.execution_history.events_limit} per execution. Poll less often or wait less long."
+      error_message = "poll_interval_seconds ${var.poll_interval_seconds} and export_poll_interval_seconds ${var.export_poll_interval_seconds} with wait_timeout_seconds (snapshot ${var.wait_timeout_seconds.snapshot}, export ${var.wait_timeout_seconds.export}, copy ${var.wait_timeout_seconds.copy}) let each database's waits poll up to ${local.database_wait_polls} times, ${local.history.events_per_poll} history events each, plus ${local.database_history_events - local.database_wait_polls * local.history.events_per_poll}: ${local.database_history_events} events, above Step Functions' ${local.contract.execution_history.events_limit} per execution. Poll less often or wait less long."
     }
     # "This setting [PreSignedUrl] applies only to AWS GovCloud (US) Regions" (CopyDBSnapshot,
     # CopyDBClusterSnapshot API reference): the Rust SDK does not generate it.

@@ -143,3 +143,65 @@ def check_role(function: str, zip_path: Path, documents: list[dict]) -> RoleChec
     star = {a for s in on_star for a in s.actions} - NO_RESOURCE_TYPES - CALLED_WITHOUT_RESOURCE
     unscoped = {a for s in on_star if not s.region_scoped() for a in s.actions & CALLED_WITHOUT_RESOURCE}
     return RoleCheck(function, called, granted, needed - allowed, granted - needed, star, unscoped)
+
+
+# The state machines' role: what their Task states call, read from the definitions.
+# Step Functions calls a service integration's API on the role's behalf; an AWS SDK
+# integration (`arn:aws:states:::aws-sdk:sqs:receiveMessage`) names it in camelCase, and
+# `sfn` is IAM's `states`.
+SDK_INTEGRATION = re.compile(r"^arn:aws:states:::aws-sdk:([a-z0-9]+):([a-zA-Z0-9]+)")
+OPTIMISED_INTEGRATION = {
+    "arn:aws:states:::sqs:sendMessage.waitForTaskToken": {"sqs:SendMessage"},
+    # A child execution followed to its end (.sync): "Step Functions ... uses the
+    # StepFunctionsGetEventsForStepFunctionsExecutionRule" (Developer Guide, "IAM policies for
+    # Step Functions": startExecution.sync), and stops the child when the parent stops.
+    "arn:aws:states:::states:startExecution.sync:2": {
+        "states:StartExecution", "states:DescribeExecution", "states:StopExecution",
+        "events:PutTargets", "events:PutRule", "events:DescribeRule"},
+}
+# What Step Functions does for every state machine the module creates: log delivery to the
+# execution log group (AWS documents these on "*"), and X-Ray when tracing is on.
+LOG_DELIVERY = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}
+STATE_MACHINE_PLATFORM = LOG_DELIVERY | XRAY
+# SendTaskSuccess names its task by a token; IAM can scope it only to an activity.
+STATE_MACHINE_NO_RESOURCE = STATE_MACHINE_PLATFORM | {"states:SendTaskSuccess"}
+
+
+def task_resources(states: dict) -> set[str]:
+    """The `Resource` of every Task state, in parallel branches and map iterators too."""
+    found = set()
+    for state in states.values():
+        if state.get("Type") == "Task":
+            found.add(state["Resource"])
+        for branch in state.get("Branches", []) + [state.get("ItemProcessor") or state.get("Iterator") or {}]:
+            found |= task_resources(branch.get("States", {}))
+    return found
+
+
+def state_machine_calls(definitions: list[dict]) -> set[str]:
+    called = set()
+    for resource in {r for d in definitions for r in task_resources(d["States"])}:
+        if resource.startswith("arn:aws:lambda:"):
+            called.add("lambda:InvokeFunction")
+        elif match := SDK_INTEGRATION.match(resource):
+            service, action = match.groups()
+            called.add(f"{'states' if service == 'sfn' else service}:{action[:1].upper()}{action[1:]}")
+        else:
+            called |= OPTIMISED_INTEGRATION[resource]
+    return called
+
+
+def check_state_machine_role(definitions: list[dict], documents: list[dict], tracing: bool) -> RoleCheck:
+    """The role's grants against what the definitions call (and what Step Functions does for
+    them, X-Ray when `tracing`): nothing missing, nothing extra, "*" only where IAM names no
+    resource."""
+    called = state_machine_calls(definitions)
+    granted_statements = [s for d in documents for s in statements(d)]
+    granted = {a for s in granted_statements for a in s.actions}
+    needed = called | LOG_DELIVERY | (XRAY if tracing else set())
+    star = {a for s in granted_statements if "*" in s.resources for a in s.actions} - STATE_MACHINE_NO_RESOURCE
+    return RoleCheck("state machines", called, granted, needed - granted, granted - needed, star, set())

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from demo import resources, world
-from least_privilege import check_role
+from least_privilege import check_role, check_state_machine_role
 from demo.follow import Execution, read
 from demo.report import Inventory, created_at, manual_snapshots, metric_sums, tag_map
 from demo.stack import Stack
@@ -271,6 +271,18 @@ class Demo(unittest.TestCase):
                          for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]]
             checks.append(check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
                                      [json.loads(d) if isinstance(d, str) else d for d in documents]))
+        # The state machines' role against what their definitions call.
+        sfn = self.aws.client("stepfunctions")
+        machines = [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])
+                    for m in sfn.list_state_machines()["stateMachines"]]
+        tracing = {m.get("tracingConfiguration", {}).get("enabled", False) for m in machines}
+        self.assertEqual(len(tracing), 1, "both state machines trace, or neither")
+        [role] = {m["roleArn"].rsplit("/", 1)[-1] for m in machines}
+        documents = [iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+                     for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        checks.append(check_state_machine_role([json.loads(m["definition"]) for m in machines],
+                                               [json.loads(d) if isinstance(d, str) else d for d in documents],
+                                               tracing.pop()))
         print("\nIAM diff (actions the code calls, plus what AWS authorises with them, against each role):")
         for check in checks:
             print("  " + check.line())
@@ -289,6 +301,9 @@ class Demo(unittest.TestCase):
         grant["Resource"] = "*"
         self.assertIn("rds:DescribeExportTasks",
                       check_role("wait-for-available", wait_zip, [{"Statement": [grant]}]).star_in_every_region)
+        # The export slot queue: wait in it, hand a slot on.
+        self.assertLessEqual({"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "states:SendTaskSuccess"},
+                             called["state machines"])
         self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
                          {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution",
                           "states:GetExecutionHistory", "secretsmanager:GetSecretValue"})

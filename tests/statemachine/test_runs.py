@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from harness import DESTINATION, MANAGED_BY, SOURCE_DB, LocalAwsTest, control, endpoint
+from harness import DESTINATION, MANAGED_BY, SOURCE, SOURCE_DB, LocalAwsTest, control, endpoint, planned
 
 
 def state_name(event: dict) -> str | None:
@@ -556,8 +556,11 @@ class ExportSlots(LocalAwsTest):
         control("PUT", "settings", {"export_limit": 1, "export_seconds_per_gb": 300})
         # The third waits for two exports and then runs its own, about 7 simulated hours in all
         # on a busy machine (each real second of delay is 10 simulated minutes at 600x): a
-        # bound of 12 hours, so that only a slot that never comes fails it.
-        run = self.run_execution({**self.ONLY_EXPORTS, "export_wait_timeout_seconds": 12 * 3600})
+        # bound of 12 hours, so that only a slot that never comes fails it. Exports polled
+        # hourly: a waiter expects the hand-on two hours after the export's end at the latest
+        # (12 real seconds), room for a busy machine's delays.
+        run = self.run_execution({**self.ONLY_EXPORTS, "export_wait_timeout_seconds": 12 * 3600,
+                                  "export_poll_interval_seconds": 3600})
 
         self.assertEqual(run.status, "SUCCEEDED", run.description)
         tasks = self.rds.describe_export_tasks()["ExportTasks"]
@@ -566,7 +569,54 @@ class ExportSlots(LocalAwsTest):
         spans = sorted((t["TaskStartTime"], t["TaskEndTime"]) for t in tasks)
         for (_, ended), (started, _) in zip(spans, spans[1:]):
             self.assertGreaterEqual(started, ended)
-        self.assertGreaterEqual(run.entered("WaitForExportSlot"), 2)
+        # The later two waited in the queue; a hand-on woke one at least (the other may find
+        # the slot free at its own try first, when it expected the hand-on).
+        self.assertGreaterEqual(run.entered("QueueForExportSlot"), 2)
+        self.assertGreaterEqual(len(self.woken(run)), 1, self.woken(run))
+        self.assertEqual(run.entered("HandOnExportSlot"), 3)
+        self.assertEqual(run.entered("WaitForExportSlot"), 0)
+        self.assertEqual(self.queued_messages(), 0)
+
+    def woken(self, run) -> list[dict]:
+        """The waits in the queue that a hand-on ended (the others timed out)."""
+        return [e for e in run.events() if e["type"] == "TaskSucceeded"
+                and e["taskSucceededEventDetails"]["resource"] == "sendMessage.waitForTaskToken"]
+
+    def queue_url(self) -> str:
+        name = planned(self.deploy_settings()).resource("aws_sqs_queue.export_slot_waiters")["name"]
+        return self.aws.client("sqs", SOURCE).get_queue_url(QueueName=name)["QueueUrl"]
+
+    def queued_messages(self) -> int:
+        attributes = self.aws.client("sqs", SOURCE).get_queue_attributes(
+            QueueUrl=self.queue_url(), AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(v) for v in attributes["Attributes"].values())
+
+    def test_a_hand_on_skips_a_waiter_whose_wait_ended(self):
+        # A message left by a wait that ended (its token is no longer valid): the hand-on
+        # deletes it and wakes the next waiter.
+        self.aws.client("sqs", SOURCE).send_message(QueueUrl=self.queue_url(), MessageBody="a-token-of-a-wait-long-gone")
+        control("PUT", "settings", {"export_limit": 1, "export_seconds_per_gb": 300})
+        run = self.run_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1", "prod-database-2"],
+                                  "export_wait_timeout_seconds": 12 * 3600, "export_poll_interval_seconds": 3600})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertEqual(len(self.woken(run)), 1)
+        skipped = [e for e in run.events() if e["type"] == "TaskFailed"
+                   and e["taskFailedEventDetails"]["error"] == "Sfn.InvalidTokenException"]
+        self.assertGreaterEqual(len(skipped), 1, skipped)
+        self.assertEqual(self.queued_messages(), 0)
+
+    def test_without_the_queue_a_waiter_waits_and_tries_again(self):
+        # The queue is gone (deleted by hand): waiting in it fails, the execution waits in a
+        # Wait state as long instead, and the hand-on fails nothing.
+        self.aws.client("sqs", SOURCE).delete_queue(QueueUrl=self.queue_url())
+        control("PUT", "settings", {"export_limit": 1, "export_seconds_per_gb": 300})
+        run = self.run_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1", "prod-database-2"],
+                                  "export_wait_timeout_seconds": 12 * 3600})
+
+        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assertGreaterEqual(run.entered("WaitForExportSlot"), 1)
+        self.assertEqual(sorted(t["Status"] for t in self.rds.describe_export_tasks()["ExportTasks"]), ["COMPLETE"] * 2)
 
     def test_a_slot_that_never_comes_fails_the_database_at_its_bound(self):
         control("PUT", "settings", {"export_limit": 0})  # RDS refuses every export

@@ -154,11 +154,11 @@ class RefusalsTest(WorkspaceTest):
         self.assertIn("starts outside backup_window 02:00-03:00", output)
 
         # 5 s polls with the default bounds and copies: the count select makes of the same settings
-        # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82085 events.
+        # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82678 events.
         returncode, output = self.plan_caller("past-the-history-limit", {
             "poll_interval_seconds": 5, "enable_cross_region_copy": True, "cross_region_destination": "us-west-2"})
         self.assertNotEqual(returncode, 0)
-        self.assertIn("let each database's waits poll up to 9065 times, 9 history events each, plus 500: 82085 "
+        self.assertIn("let each database's waits poll up to 9065 times, 9 history events each, plus 1093: 82678 "
                       "events, above Step Functions' 25000 per execution", output)
 
         # Four databases kept 30 days, daily: 4 x (30 + 1) = 124 snapshots, above the default 100.

@@ -386,6 +386,8 @@ pub fn document() -> Value {
             "events_limit": crate::run::HISTORY_EVENTS_LIMIT,
             "events_per_poll": crate::run::EVENTS_PER_POLL,
             "other_events": crate::run::OTHER_EVENTS,
+            "queued_try_extra_events": crate::run::QUEUED_TRY_EXTRA_EVENTS,
+            "hand_on_events": crate::run::HAND_ON_EVENTS,
             "slot_longest_wait_seconds": crate::run::SLOT_LONGEST_WAIT_SECONDS,
         },
     })

@@ -238,6 +238,14 @@ pub const EVENTS_PER_POLL: u64 = 9;
 /// Room for the rest of a database's execution: its other states (about 60 events) and
 /// the retries of its tasks (about 3 events each).
 pub const OTHER_EVENTS: u64 = 500;
+/// What an export's try for a slot adds to a poll's events: it waits in the queue
+/// (a `.waitForTaskToken` task: entered, scheduled, started, submitted, succeeded or
+/// timed out, exited), not in a wait state (2).
+pub const QUEUED_TRY_EXTRA_EVENTS: u64 = 4;
+/// The most events an export's hand-on of its slot adds: the parallel state (4), and up
+/// to 11 attempts (the first and 10 retries past waiters whose wait ended) of receive,
+/// choice, delete and wake (17 each); and the choice after it (2).
+pub const HAND_ON_EVENTS: u64 = 4 + 11 * 17 + 2;
 
 /// The longest wait between two tries for a slot, unless the caller expects one to come
 /// free later: a slot comes free when any of the running copies or exports ends, which a
@@ -261,22 +269,26 @@ pub fn slot_tries(bound: u64, interval: u64) -> u64 {
 /// bound over its interval, rounded up, and the poll that finds the bound passed;
 /// a skipped branch makes none), and the history events they and the rest of the
 /// execution add. An export and a copy also wait for a slot, within the same
-/// bound (a try, its choice and its wait add a poll's events): [`slot_tries`].
+/// bound (a try, its choice and its wait add a poll's events; an export's wait in
+/// the queue [`QUEUED_TRY_EXTRA_EVENTS`] more): [`slot_tries`]; and an export hands
+/// its slot on ([`HAND_ON_EVENTS`]).
 pub fn history_bound(config: &Map<String, Value>) -> (u64, u64) {
     let number = |name: &str| config.get(name).and_then(Value::as_u64).unwrap_or(0);
     let skipped = |name: &str| config.get(name).and_then(Value::as_bool).unwrap_or(false);
     let polls = |bound: &str, interval: &str| number(bound).div_ceil(number(interval).max(1)) + 1;
     let mut total = polls("snapshot_wait_timeout_seconds", "poll_interval_seconds");
+    let mut events = OTHER_EVENTS;
     let tries = |bound: &str, interval: &str| slot_tries(number(bound), number(interval));
     if !skipped("skip_export") {
-        total += polls("export_wait_timeout_seconds", "export_poll_interval_seconds")
-            + tries("export_wait_timeout_seconds", "export_poll_interval_seconds");
+        let export_tries = tries("export_wait_timeout_seconds", "export_poll_interval_seconds");
+        total += polls("export_wait_timeout_seconds", "export_poll_interval_seconds") + export_tries;
+        events += export_tries * QUEUED_TRY_EXTRA_EVENTS + HAND_ON_EVENTS;
     }
     if !skipped("skip_copy") {
         total += polls("copy_wait_timeout_seconds", "poll_interval_seconds")
             + tries("copy_wait_timeout_seconds", "poll_interval_seconds");
     }
-    (total, total * EVENTS_PER_POLL + OTHER_EVENTS)
+    (total, total * EVENTS_PER_POLL + events)
 }
 
 #[cfg(test)]
@@ -302,6 +314,27 @@ mod tests {
             tries += 1;
         }
         tries
+    }
+
+    #[test]
+    fn a_wait_in_the_queue_doubles_and_is_never_shorter_than_a_plain_one() {
+        let started_at = Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap();
+        let slot = |waited: i64| SlotWait {
+            started_at,
+            tried_at: started_at + Duration::seconds(waited),
+            interval_seconds: 300,
+            timeout_seconds: 86_400,
+        };
+        // The hand-on expected, plus two intervals for its execution to see the export end
+        // and hand its slot on.
+        assert_eq!(slot(0).next_try_in_queue(Some(3600)), 4200);
+        assert_eq!(slot(0).next_try_in_queue(None), 900);
+        // Far back in the queue: twice the wait so far, then what is left of the bound.
+        assert_eq!(slot(18_000).next_try_in_queue(Some(3600)), 36_000);
+        assert_eq!(slot(36_000).next_try_in_queue(None), 50_400);
+        for waited in (0..86_400).step_by(97) {
+            assert!(slot(waited).next_try_in_queue(None) >= slot(waited).next_try_seconds(None));
+        }
     }
 
     #[test]

@@ -111,6 +111,29 @@ impl SlotWait {
             .min(self.timeout_seconds.saturating_sub(waited))
             .max(1)
     }
+
+    /// How long to wait in the module's queue of waiters, where an export of this
+    /// module that ends hands its slot on: until the hand-on should have come
+    /// (`hand_on_seconds`, when this module's soonest export should end, plus two
+    /// intervals: its execution sees it end within one, and the hand-on takes a
+    /// few state transitions), and at least twice the wait so
+    /// far and [`SLOT_LONGEST_WAIT_SECONDS`], so that a waiter far back in the queue
+    /// tries seldom (a try that finds the slots still taken queues it again, at
+    /// the back, and leaves a message the hand-on skips). Never shorter than
+    /// [`Self::next_try_seconds`] without an expectation, so `run::slot_tries` bounds
+    /// these tries too; at most what is left of the bound.
+    pub fn next_try_in_queue(&self, hand_on_seconds: Option<u64>) -> u64 {
+        let waited = self.elapsed_seconds();
+        hand_on_seconds
+            .map_or(0, |seconds| {
+                seconds.saturating_add(self.interval_seconds.saturating_mul(2))
+            })
+            .max(waited.saturating_mul(2))
+            .max(SLOT_LONGEST_WAIT_SECONDS)
+            .max(self.interval_seconds)
+            .min(self.timeout_seconds.saturating_sub(waited))
+            .max(1)
+    }
 }
 
 /// What `wait-for-available` polls.

@@ -3,10 +3,15 @@
 //! KMS key and written by the export role.
 //!
 //! The account runs at most five exports. When all five are taken (by this
-//! module or any other caller), export starts nothing and says when to try
-//! again (`slot_full`, `next_try_seconds`: when the running export nearest its
-//! end should be done, from its progress); the state machine waits and tries
-//! again, for as long as the export's wait bound, and only then is the
+//! module or any other caller), export starts nothing and says how long to wait
+//! at most (`slot_full`, `next_try_seconds`). The state machine waits in the
+//! module's queue, where an export of this module that ends hands its slot on
+//! to the export that has waited longest; so while one of the running exports is
+//! this module's (it writes to this module's bucket), the wait lasts until that
+//! hand-on should have come, and at least twice the wait so far. While all five
+//! are other callers', nothing will hand a slot on: the wait ends when the
+//! running export nearest its end should be done, from its progress. The
+//! export tries again for as long as its wait bound, and only then is the
 //! database failed (`ExportSlotsFull`, naming the wait).
 //!
 //! Engines RDS cannot export (Oracle, SQL Server, Db2) are skipped with a
@@ -146,7 +151,7 @@ pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<Expo
         .filter(|t| t.export_task_identifier() != Some(export_task_id.as_str()))
         .collect();
     if others.len() >= MAX_RUNNING_EXPORTS {
-        return wait_for_slot(export_task_id, &clients.region, &request.slot, &others);
+        return wait_for_slot(export_task_id, &clients.region, &config.bucket, &request.slot, &others);
     }
 
     let result = clients
@@ -185,7 +190,7 @@ pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<Expo
                 let failure = AwsFailure::from_sdk("StartExportTask", &err);
                 if failure.kind == AwsFailureKind::Rejected && failure.code.as_deref().is_some_and(is_export_limit) {
                     // Another caller took the last slot since the count: wait as for a full count.
-                    return wait_for_slot(export_task_id, region, &request.slot, &others);
+                    return wait_for_slot(export_task_id, region, &config.bucket, &request.slot, &others);
                 }
                 return Err(failure.into());
             }
@@ -207,6 +212,7 @@ pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<Expo
 fn wait_for_slot(
     export_task_id: String,
     region: &str,
+    bucket: &str,
     slot: &SlotWait,
     running: &[ExportTask],
 ) -> Result<ExportRecord, Error> {
@@ -219,9 +225,15 @@ fn wait_for_slot(
             waited_seconds,
         });
     }
-    let soonest_end = running.iter().filter_map(|task| seconds_left(task, slot)).min();
-    let next_try_seconds = slot.next_try_seconds(soonest_end);
-    tracing::info!(%export_task_id, running = running.len(), waited_seconds, next_try_seconds, "every export slot is taken; waiting for one");
+    let (own, others): (Vec<&ExportTask>, Vec<&ExportTask>) =
+        running.iter().partition(|task| task.s3_bucket() == Some(bucket));
+    let soonest_end = |tasks: &[&ExportTask]| tasks.iter().filter_map(|task| seconds_left(task, slot)).min();
+    let next_try_seconds = if own.is_empty() {
+        slot.next_try_seconds(soonest_end(&others))
+    } else {
+        slot.next_try_in_queue(soonest_end(&own))
+    };
+    tracing::info!(%export_task_id, running = running.len(), own = own.len(), waited_seconds, next_try_seconds, "every export slot is taken; waiting for one");
     Ok(ExportRecord {
         export_task_id: Some(export_task_id),
         slot_full: true,

@@ -30,6 +30,11 @@ fn config() -> Config {
 }
 
 fn running_exports(count: usize) -> Rule {
+    running_exports_of_which_own(count, 0)
+}
+
+/// `count` running exports, the first `own` of them this module's (into its bucket).
+fn running_exports_of_which_own(count: usize, own: usize) -> Rule {
     mock!(Client::describe_export_tasks)
         .match_requests(|r| r.export_task_identifier().is_none())
         .then_output(move || {
@@ -49,6 +54,7 @@ fn running_exports(count: usize) -> Rule {
                 out = out.export_tasks(
                     ExportTask::builder()
                         .export_task_identifier(format!("other-{i}"))
+                        .s3_bucket(if i < own { BUCKET } else { "another-callers-bucket" })
                         .status("IN_PROGRESS")
                         .percent_progress(10 + 10 * i as i32)
                         .task_start_time(aws_sdk_rds::primitives::DateTime::from_millis(
@@ -181,6 +187,18 @@ async fn five_running_exports_mean_trying_again_when_one_should_end_without_star
     // The fifth export (50 % in an hour) ends soonest: in an hour.
     assert_eq!(record.next_try_seconds, Some(3600));
     assert_eq!(slots.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn with_an_export_of_this_module_running_the_wait_lasts_until_its_hand_on_should_come() {
+    // Two of the five are this module's: the second (20 % in an hour) ends first, in 4 hours;
+    // its execution sees it within an interval (300 s) and hands its slot on: two intervals' margin.
+    let slots = running_exports_of_which_own(5, 2);
+    let record = handle(&clients(&[&slots]), &config(), fixture("export-request.json"))
+        .await
+        .unwrap();
+    assert!(record.slot_full);
+    assert_eq!(record.next_try_seconds, Some(4 * 3600 + 600));
 }
 
 #[tokio::test]

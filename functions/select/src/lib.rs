@@ -108,7 +108,7 @@ fn within_history(config: &Map<String, Value>, overrides: &Map<String, Value>) -
          above Step Functions' {} per execution; poll less often (poll_interval_seconds, \
          export_poll_interval_seconds) or wait less long (the *_wait_timeout_seconds fields)",
         run::EVENTS_PER_POLL,
-        run::OTHER_EVENTS,
+        events - polls * run::EVENTS_PER_POLL,
         run::HISTORY_EVENTS_LIMIT
     );
     // The input's intervals and bounds first, then a branch it turned on: what raised the count.

@@ -10,8 +10,9 @@ finish as soon as they start (moto's own behaviour); at 600 a Wait of an hour
 lasts 6 real seconds and a 20-minute snapshot 2. A change of scale keeps the
 time continuous.
 
-Not on the clock: Lambda timeouts and the functions' own run time (real
-compute), and state machine or Task `TimeoutSeconds` (the module sets none).
+Task `TimeoutSeconds` (and `TimeoutSecondsPath`) are on the clock too: the
+module's wait in the export slot queue ends at its timeout. Not on the clock:
+Lambda timeouts and the functions' own run time (real compute).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from moto.stepfunctions import models as stepfunctions_models
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state import state as asl_state
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import timestamp as wait_timestamp
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event import event_manager
@@ -110,6 +115,23 @@ def _wait_interval(self: WaitFunction, env, wait_seconds: int) -> None:
         env.program_state_event.wait(CLOCK.real_seconds(left))
 
 
+class _ClockEvent(threading.Event):
+    """A `threading.Event` whose `wait(timeout)` counts the timeout in simulated seconds
+    (the Task state's own timeout, `ExecutionState._evaluate_with_timeout`)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(None if timeout is None else CLOCK.real_seconds(timeout))
+
+
+def _on_the_clock(wait_for_task_token_timeout):
+    """A `.waitForTaskToken` task's wait for its token, in simulated seconds."""
+
+    def wait(self: StateTaskServiceCallback, timeout_seconds: int, callback_endpoint):
+        return wait_for_task_token_timeout(self, CLOCK.real_seconds(timeout_seconds), callback_endpoint)
+
+    return wait
+
+
 def _unix_time(at: _datetime.datetime | None = None) -> float:
     at = at or CLOCK.naive_now()
     return (at.replace(tzinfo=UTC) if at.tzinfo is None else at).timestamp()
@@ -119,6 +141,9 @@ def apply() -> None:
     for module in (parser_models, parser_execution, asl_state, event_manager, wait_timestamp):
         module.datetime = _DATETIME_MODULE
     WaitFunction._wait_interval = _wait_interval
+    execute_state.threading = SimpleNamespace(Event=_ClockEvent)
+    StateTaskServiceCallback._wait_for_task_token_timeout = _on_the_clock(
+        StateTaskServiceCallback._wait_for_task_token_timeout)
     retrier_decl.time = SimpleNamespace(sleep=CLOCK.sleep)
     stepfunctions_models.utcnow = CLOCK.naive_now
     rds_models.utcnow = CLOCK.naive_now

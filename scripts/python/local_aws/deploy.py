@@ -2,7 +2,8 @@
 plans it (module_plan): the functions from their zips with the settings and
 environment Terraform plans, the two state machines with the definitions it
 renders, and the resources they use under the names it gives them (export
-bucket and role, KMS key, SNS topic, the Slack webhook's secret). Values Terraform learns only when it
+bucket and role, KMS key, SNS topic, the Slack webhook's secret, the queue of
+exports waiting for a slot). Values Terraform learns only when it
 creates a resource (a key's ARN) come from the resources created here. What a
 test adds is explicit and only makes things faster: polls, retry delays,
 function timeouts, the SDK's own retries; and an SQS queue subscribed to the
@@ -212,6 +213,10 @@ class Deployment:
         sns = aws.client("sns", region)
         topic = sns.create_topic(Name=planned.resource("aws_sns_topic.notifications[0]")["name"])["TopicArn"]
         sqs = aws.client("sqs", region)
+        waiters = planned.resource("aws_sqs_queue.export_slot_waiters")
+        sqs.create_queue(QueueName=waiters["name"], Attributes={
+            "MessageRetentionPeriod": str(waiters["message_retention_seconds"]),
+            "VisibilityTimeout": str(waiters["visibility_timeout_seconds"])})
         queue_url = sqs.create_queue(QueueName=f"{settings.prefix}-notifications-inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)

@@ -11,6 +11,21 @@ request and response normalisation are left empty, so the ASL's
 and the answer keeps boto's casing. The patches map both through botocore's
 model of the operation, as Step Functions does: PascalCase in the state
 machine (`ExecutionArn`, `Output`, `Status`), the API's own names on the wire.
+The same holds for every AWS SDK integration (`arn:aws:states:::aws-sdk:...`):
+"Parameters in Step Functions are expressed in PascalCase, even if the native
+service API is in camelCase" (Developer Guide, "Learning to use AWS service SDK
+integrations"), and moto passes them to boto as written, so `sfn:sendTaskSuccess`'s
+`TaskToken` fails (boto knows only `taskToken`). The patch maps them through the
+operation's model too.
+A `.waitForTaskToken` task that timed out or has ended still takes moto's
+SendTaskSuccess for its token (which then wakes nothing); Step Functions refuses it
+with `TaskTimedOut`, "The task token has either expired or the task associated
+with the token has already been closed" (API Reference, SendTaskSuccess). The
+patch closes the token when the task's wait for it ends, either way (and an
+event moto records with an object in an integer field, seen once under load, is
+logged and that field left out: GetExecutionHistory failed on it); and
+moto's own `TaskTimedOut` and `TaskDoesNotExist` errors fail to build (they need
+a message), so the call answered 500: the patch gives them AWS's code and message.
 When that start is refused, moto names the error `StepFunctions.<code>Exception`
 (`StepFunctions.ExecutionLimitExceededException`); Step Functions names it
 `StepFunctions.<code>`: "Use the Retry on StepFunctions.ExecutionLimitExceeded
@@ -65,6 +80,7 @@ apply. The patches keep it and answer it, STANDARD by default.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -79,6 +95,15 @@ from moto.logs.responses import LogsResponse
 from moto.core.responses import ActionResult
 from moto.rds.models import DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.exceptions import AWSError
+from moto.stepfunctions.parser import models as parser_models
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -155,6 +180,39 @@ def _sfn_normalise_parameters(self: StateTaskServiceSfn, parameters: dict, boto_
     self._to_boto_request(parameters, _sfn_operation(self, service_action_name).input_shape)
 
 
+def _aws_sdk_normalise_parameters(self: StateTaskServiceAwsSdk, parameters: dict,
+                                  boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+    model = get_session().get_service_model(self._get_boto_service_name(boto_service_name))
+    action = service_action_name or self.resource.api_action
+    operation = model.operation_model(action[:1].upper() + action[1:])
+    if operation.input_shape is not None:
+        self._to_boto_request(parameters, operation.input_shape)
+
+
+class _TaskTimedOut(AWSError):
+    TYPE = "TaskTimedOut"
+
+    def __init__(self):
+        super().__init__("The task token has either expired or the task associated with the token has already been closed.")
+
+
+class _TaskDoesNotExist(AWSError):
+    TYPE = "TaskDoesNotExist"
+
+    def __init__(self):
+        super().__init__("The task does not exist.")
+
+
+def _closing_the_token(wait_for_task_token_timeout):
+    def wait(self: StateTaskServiceCallback, timeout_seconds: float, callback_endpoint):
+        try:
+            return wait_for_task_token_timeout(self, timeout_seconds, callback_endpoint)
+        finally:
+            callback_endpoint.report(CallbackConsumerTimeout())
+
+    return wait
+
+
 def _sfn_normalise_response(self: StateTaskServiceSfn, response: Any, boto_service_name: str | None = None,
                             service_action_name: str | None = None) -> None:
     self._from_boto_response(response, _sfn_operation(self, service_action_name).output_shape)
@@ -223,8 +281,26 @@ def _environment_init(self: Environment, *args, **kwargs) -> None:
     self.event_manager.root_environment = self
 
 
+# The integer fields of history events' details (API Reference, HistoryEvent).
+INTEGER_DETAILS = {"timeoutInSeconds", "heartbeatInSeconds", "length", "index"}
+
+
+def _without_broken_integers(event_type, event_details):
+    """moto once (under load, in the fault matrix) recorded an event whose integer field held
+    an object, and GetExecutionHistory then answered 500 for the whole execution. Such a field
+    is logged and left out, so that the history stays readable and the log names the event."""
+    for details in (event_details or {}).values():
+        if not isinstance(details, dict):
+            continue
+        for key in [k for k in details if k in INTEGER_DETAILS and not isinstance(details[k], int)]:
+            logging.getLogger("local_aws").error("moto recorded %s with %s = %r: left out of the history",
+                                                 event_type, key, details.pop(key))
+    return event_details
+
+
 def _add_event(self: EventManager, context, event_type, event_details=None, timestamp=None,
                update_source_event_id: bool = True) -> int:
+    event_details = _without_broken_integers(event_type, event_details)
     if getattr(self, "history_full", False):
         return len(self._history_event_list)
     root = getattr(self, "root_environment", None)
@@ -305,6 +381,10 @@ def apply() -> None:
     StateTaskServiceSfn._normalise_parameters = _sfn_normalise_parameters
     StateTaskServiceSfn._normalise_response = _sfn_normalise_response
     StateTaskServiceSfn._from_error = _sfn_from_error
+    StateTaskServiceAwsSdk._normalise_parameters = _aws_sdk_normalise_parameters
+    parser_models.TaskTimedOut, parser_models.TaskDoesNotExist = _TaskTimedOut, _TaskDoesNotExist
+    StateTaskServiceCallback._wait_for_task_token_timeout = _closing_the_token(
+        StateTaskServiceCallback._wait_for_task_token_timeout)
     LambdaFunction.__init__ = _init
     LambdaFunction.update_configuration = _update_configuration
     LambdaFunction.get_configuration = _get_configuration

@@ -1,0 +1,16 @@
+# The queue of exports waiting for a slot: RDS runs at most five exports per account.
+# An export that finds every slot taken puts its task token here and waits
+# (sqs:sendMessage.waitForTaskToken); an export of this module that ends receives the
+# oldest token and wakes that database's execution, which tries again at once. The
+# waiters still try at their own time (a slot another caller frees sends no hand-on).
+
+resource "aws_sqs_queue" "export_slot_waiters" {
+  name = "${local.prefix}-${local.instance_hash}-export-slot-waiters"
+  # Longer than the longest wait the module accepts (7 days): a message outlives its waiter.
+  message_retention_seconds = 1209600
+  # A hand-on deletes the message it received before it wakes the waiter.
+  visibility_timeout_seconds = 30
+  # The messages are task tokens, not backup data: SQS's own keys (SSE-SQS) encrypt them.
+  sqs_managed_sse_enabled = true
+  tags                    = local.tags
+}
