@@ -80,12 +80,13 @@ apply. The patches keep it and answer it, STANDARD by default.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from typing import Any
 
 from botocore import xform_name
-from botocore.model import OperationModel
+from botocore.model import OperationModel, ServiceModel
 from botocore.session import get_session
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule as EventRule
@@ -136,8 +137,6 @@ _original_set_error = Environment.set_error
 # Events a Standard execution's history keeps (the gateway's setting sfn_history_limit).
 HISTORY_LIMIT = {"events": 25_000}
 _original_send_to_targets = EventRule.send_to_targets
-_STEPFUNCTIONS_MODEL = get_session().get_service_model("stepfunctions")
-_STEPFUNCTIONS_OPERATIONS = {xform_name(name): name for name in _STEPFUNCTIONS_MODEL.operation_names}
 
 
 def logging_config(function: LambdaFunction) -> dict[str, str]:
@@ -168,23 +167,29 @@ def _start_execution(self, state_machine_arn: str, name: str | None = None, *arg
     return _original_start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
 
-def _sfn_operation(task: StateTaskServiceSfn, service_action_name: str | None) -> OperationModel:
-    action = task._get_boto_service_action(service_action_name)
-    return _STEPFUNCTIONS_MODEL.operation_model(_STEPFUNCTIONS_OPERATIONS[action])
+@functools.cache
+def _service_operations(service: str) -> tuple[ServiceModel, dict[str, str]]:
+    """botocore's model of a service (read once), and its operations by snake_case name."""
+    model = get_session().get_service_model(service)
+    return model, {xform_name(name): name for name in model.operation_names}
+
+
+def _operation(task, boto_service_name: str | None = None, service_action_name: str | None = None) -> OperationModel:
+    """The model of the API operation a service integration's task calls."""
+    model, operations = _service_operations(task._get_boto_service_name(boto_service_name))
+    return model.operation_model(operations[task._get_boto_service_action(service_action_name)])
 
 
 def _sfn_normalise_parameters(self: StateTaskServiceSfn, parameters: dict, boto_service_name: str | None = None,
                               service_action_name: str | None = None) -> None:
     # moto's own step first: it turns an object `Input` into the JSON string the API takes.
     _original_sfn_normalise_parameters(self, parameters, boto_service_name, service_action_name)
-    self._to_boto_request(parameters, _sfn_operation(self, service_action_name).input_shape)
+    self._to_boto_request(parameters, _operation(self, boto_service_name, service_action_name).input_shape)
 
 
 def _aws_sdk_normalise_parameters(self: StateTaskServiceAwsSdk, parameters: dict,
                                   boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
-    model = get_session().get_service_model(self._get_boto_service_name(boto_service_name))
-    action = service_action_name or self.resource.api_action
-    operation = model.operation_model(action[:1].upper() + action[1:])
+    operation = _operation(self, boto_service_name, service_action_name)
     if operation.input_shape is not None:
         self._to_boto_request(parameters, operation.input_shape)
 
@@ -215,7 +220,7 @@ def _closing_the_token(wait_for_task_token_timeout):
 
 def _sfn_normalise_response(self: StateTaskServiceSfn, response: Any, boto_service_name: str | None = None,
                             service_action_name: str | None = None) -> None:
-    self._from_boto_response(response, _sfn_operation(self, service_action_name).output_shape)
+    self._from_boto_response(response, _operation(self, boto_service_name, service_action_name).output_shape)
 
 
 def _sfn_from_error(self: StateTaskServiceSfn, env, ex: Exception):
