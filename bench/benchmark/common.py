@@ -112,6 +112,7 @@ class Local:
             arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:bench-{language}-{function}",
             name=f"bench-{language}-{function}",
             region=REGION,
+            handler=function,
             code_sha256=language,
             environment=tuple(sorted({**environment, "AWS_LAMBDA_LOG_FORMAT": "JSON"}.items())),
             timeout_seconds=timeout_seconds,

@@ -15,7 +15,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from harness import SOURCE, control, endpoint
+from harness import SOURCE, ZIPS, control, endpoint
 from local_aws.deploy import Aws
 from local_aws.gateway import busy_seconds
 
@@ -40,7 +40,7 @@ while True:
         time.sleep(30)
     else:
         post(request_id + "/response", {"pid": os.getpid(), "greeting": os.environ.get("GREETING"),
-                                       "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+                                       "endpoint": os.environ.get("AWS_ENDPOINT_URL"), "handler": os.environ.get("_HANDLER"),
                                        "deadline_in_future": deadline > time.time() * 1000, "event": event})
 """
 
@@ -67,7 +67,7 @@ class GatewayTest(unittest.TestCase):
 
     def create_function(self, name="probe", timeout=3, code=None):
         self.lambda_client.create_function(
-            FunctionName=name, Runtime="provided.al2023", Handler="bootstrap", Role=self.role,
+            FunctionName=name, Runtime="provided.al2023", Handler="probe-handler", Role=self.role,
             Code={"ZipFile": code or package()}, Timeout=timeout, Environment={"Variables": {"GREETING": "hello"}},
         )
 
@@ -84,6 +84,8 @@ class LambdaInvoke(GatewayTest):
         self.assertEqual(body["event"], {"n": 1})
         self.assertEqual(body["greeting"], "hello")
         self.assertEqual(body["endpoint"], endpoint())
+        # A custom runtime reads the function's handler setting from _HANDLER, as on Lambda.
+        self.assertEqual(body["handler"], "probe-handler")
         self.assertTrue(body["deadline_in_future"])
         self.assertIn('handling {"n": 1}', base64.b64decode(first["LogResult"]).decode())
         _, again = self.invoke({"n": 2})
@@ -105,6 +107,17 @@ class LambdaInvoke(GatewayTest):
         self.assertIn("exit status 3", body["errorMessage"])
         _, body = self.invoke({"n": 3})
         self.assertEqual(body["event"], {"n": 3})
+
+    def test_the_functions_executable_refuses_a_handler_that_names_no_function(self):
+        """The built zip's one executable serves the function its handler names: any other
+        handler (here the probe's) fails at start, naming the handler and the functions."""
+        self.create_function(code=(ZIPS / "backup-select" / "bootstrap.zip").read_bytes())
+        response, body = self.invoke({}, LogType="Tail")
+        self.assertEqual(response["FunctionError"], "Unhandled")
+        self.assertEqual(body["errorType"], "Runtime.ExitError")
+        log = base64.b64decode(response["LogResult"]).decode()
+        self.assertIn('the Lambda function\'s handler is "probe-handler", which names no function of database-backup: '
+                      "set it to one of select, snapshot, wait-for-available, export, copy, prune, notify", log)
 
     def test_a_function_over_its_timeout_is_sandbox_timedout(self):
         self.create_function(timeout=1)

@@ -310,6 +310,7 @@ class Gateway:
             arn=function.function_arn,
             name=function.function_name,
             region=call.region,
+            handler=function.handler,
             code_sha256=function.code_sha_256,
             environment=tuple(sorted({
                 **{k: str(v) for k, v in (function.environment_vars or {}).items()},

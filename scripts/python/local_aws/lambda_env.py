@@ -43,6 +43,8 @@ class FunctionSpec:
     arn: str
     name: str
     region: str
+    # The function's handler setting, which a custom runtime reads from _HANDLER.
+    handler: str
     code_sha256: str
     environment: tuple[tuple[str, str], ...]
     timeout_seconds: int
@@ -218,7 +220,7 @@ class ExecutionEnvironment:
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
             "LAMBDA_TASK_ROOT": str(code_dir),
-            "_HANDLER": "bootstrap",
+            "_HANDLER": spec.handler,
             **extra_env,
         }
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
