@@ -80,9 +80,7 @@ resource "aws_lambda_function" "backup" {
   description      = "database-backup ${each.key} (${local.prefix})"
   role             = aws_iam_role.function[each.key].arn
   runtime          = local.lambda_runtime
-  # Every zip holds one executable serving all the functions; Lambda passes the handler
-  # setting to it (_HANDLER), and the function's name picks what it serves.
-  handler          = each.key
+  handler          = "bootstrap"
   architectures    = [var.lambda_architecture]
   filename         = local.zips_from_s3 ? null : local.packages[each.key]
   s3_bucket        = local.zips_from_s3 ? var.lambda_s3_bucket : null

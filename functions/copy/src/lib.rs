@@ -317,18 +317,3 @@ fn wait_for_slot(
         next_try_seconds,
     }))
 }
-
-/// Serves this function's invocations (the one executable runs it when the function's
-/// handler is `copy`): builds the clients and reads the configuration once, at cold
-/// start; a configuration or client error fails every invocation, naming it.
-pub async fn serve(sdk_config: &SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let config = Config::from_env(&backup_core::config::ProcessEnv);
-    let clients = config
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|config| Clients::new(sdk_config, &config.destination_region));
-    backup_core::logging::serve(clients, config, async |clients, config, event| {
-        handle(clients, config, event.payload).await
-    })
-    .await
-}

@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-/// The configuration every client is built from, for crates that do not name aws-config.
-pub use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 
 /// RDS throttles at about 12 requests/s per account, shared with every other
 /// caller: retry more than the SDK's default 3 attempts, with backoff.

@@ -207,18 +207,6 @@ impl Function {
         self.into()
     }
 
-    /// The function a Lambda handler setting names (`_HANDLER`, which the module sets to
-    /// the function's name): the one executable serves that function.
-    pub fn from_handler(handler: &str) -> Result<Self, String> {
-        Function::iter().find(|f| f.name() == handler).ok_or_else(|| {
-            let names: Vec<&str> = Function::iter().map(Function::name).collect();
-            format!(
-                "the Lambda function's handler is {handler:?}, which names no function of database-backup: set it to one of {}",
-                names.join(", ")
-            )
-        })
-    }
-
     /// The environment variables the function reads.
     pub fn environment(self) -> Vec<Variable> {
         let own: &[Variable] = match self {
@@ -428,23 +416,6 @@ fn sorted(value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_handler_names_its_function_or_is_refused_with_the_names() {
-        for function in Function::iter() {
-            assert_eq!(Function::from_handler(function.name()), Ok(function));
-        }
-        assert_eq!(
-            Function::from_handler("wait-for-available"),
-            Ok(Function::WaitForAvailable)
-        );
-        let refused = Function::from_handler("bootstrap").unwrap_err();
-        assert!(refused.contains("\"bootstrap\""), "{refused}");
-        assert!(
-            refused.contains("select, snapshot, wait-for-available, export, copy, prune, notify"),
-            "{refused}"
-        );
-    }
 
     #[test]
     fn the_checked_in_contract_is_generated_from_the_code() {

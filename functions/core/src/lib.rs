@@ -24,3 +24,12 @@ pub use error::{AwsFailure, Error, ErrorType};
 /// The release this function belongs to: the workspace's version, which the
 /// module reports as its `module_version` output (through the contract).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Clients and configuration are built once per cold start; when building them
+/// failed, every invocation reports that error (a `ConfigError` naming the
+/// variable) instead of the runtime crashing with an unnamed init error.
+pub fn ready<'a, C, K>(clients: &'a Result<C, Error>, config: &'a Result<K, Error>) -> Result<(&'a C, &'a K), Error> {
+    let clients = clients.as_ref().map_err(Clone::clone)?;
+    let config = config.as_ref().map_err(Clone::clone)?;
+    Ok((clients, config))
+}

@@ -60,28 +60,6 @@ where
         .await
 }
 
-/// [`run`] for a function whose clients and configuration are built once, at cold start.
-/// When building them failed, every invocation reports that error (a `ConfigError` naming
-/// the variable) instead of the runtime crashing with an unnamed init error.
-pub async fn serve<C, K, R>(
-    clients: Result<C, crate::Error>,
-    config: Result<K, crate::Error>,
-    handle: impl AsyncFn(&C, &K, LambdaEvent<Value>) -> Result<R, crate::Error>,
-) -> Result<(), lambda_runtime::Error>
-where
-    R: Serialize,
-{
-    let (clients, config, handle) = (&clients, &config, &handle);
-    run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<Value>| async move {
-            let clients = clients.as_ref().map_err(Clone::clone)?;
-            let config = config.as_ref().map_err(Clone::clone)?;
-            handle(clients, config, event).await
-        },
-    ))
-    .await
-}
-
 /// A layer that runs each invocation in its [`invocation_span`].
 #[derive(Clone, Copy, Debug)]
 pub struct InvocationSpan;

@@ -279,14 +279,3 @@ async fn adopt(clients: &Rds, export_task_id: &str, source_arn: &str) -> Result<
     }
     Ok(task)
 }
-
-/// Serves this function's invocations (the one executable runs it when the function's
-/// handler is `export`): builds the clients and reads the configuration once, at cold
-/// start; a configuration or client error fails every invocation, naming it.
-pub async fn serve(sdk_config: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let config = Config::from_env(&backup_core::config::ProcessEnv);
-    backup_core::logging::serve(Clients::new(sdk_config), config, async |clients, config, event| {
-        handle_invocation(clients, config, event.payload).await
-    })
-    .await
-}

@@ -466,18 +466,3 @@ async fn post_to_slack(http: &reqwest::Client, url: &SecretUrl, payload: &Value)
     let body: String = response.text().await.unwrap_or_default().chars().take(200).collect();
     Err(format!("Slack answered {status}: {body}"))
 }
-
-/// Serves this function's invocations (the one executable runs it when the function's
-/// handler is `notify`): builds the clients and reads the configuration once, at cold
-/// start; a configuration or client error fails every invocation, naming it.
-pub async fn serve(sdk_config: &SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let config = Config::from_env(&backup_core::config::ProcessEnv);
-    let clients = match &config {
-        Ok(config) => Clients::connect(sdk_config, config).await,
-        Err(err) => Err(err.clone()),
-    };
-    backup_core::logging::serve(clients, config, async |clients, config, event| {
-        handle_invocation(clients, config, event.payload).await
-    })
-    .await
-}

@@ -362,18 +362,3 @@ async fn delete(client: &Rds, snapshot: &SnapshotInfo) -> Result<Deletion, Error
         Err(err) => Ok(Deletion::Refused(err.to_string())),
     }
 }
-
-/// Serves this function's invocations (the one executable runs it when the function's
-/// handler is `prune`): builds the clients and reads the configuration once, at cold
-/// start; a configuration or client error fails every invocation, naming it.
-pub async fn serve(sdk_config: &SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let config = Config::from_env(&backup_core::config::ProcessEnv);
-    let clients = config
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|config| Clients::new(sdk_config, config));
-    backup_core::logging::serve(clients, config, async |clients, config, event| {
-        handle(clients, config, event.payload, Some(event.context.deadline())).await
-    })
-    .await
-}

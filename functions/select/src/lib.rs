@@ -175,9 +175,3 @@ pub fn plan(request: SelectRequest) -> Result<RunPlan, Error> {
     // Both sides are checked above and held together by this module's tests.
     Ok(serde_json::from_value(plan).expect("FIELDS' parts are RunPlan's and PruneRequest's fields"))
 }
-
-/// Serves this function's invocations (the one executable runs it when the function's
-/// handler is `select`). It calls no AWS API: everything it needs is in its input.
-pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    backup_core::logging::serve(Ok(()), Ok(()), async |_, _, event| handle(event.payload)).await
-}

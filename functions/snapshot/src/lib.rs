@@ -219,14 +219,3 @@ fn not_found(identifier: &str, region: &str, searched_clusters: bool) -> Error {
         also: if searched_clusters { " or DB cluster" } else { "" },
     }
 }
-
-/// Serves this function's invocations (the one executable runs it when the function's
-/// handler is `snapshot`): builds the clients and reads the configuration once, at cold
-/// start; a configuration or client error fails every invocation, naming it.
-pub async fn serve(sdk_config: &backup_core::aws::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let config = Config::from_env(&backup_core::config::ProcessEnv);
-    backup_core::logging::serve(Clients::new(sdk_config), config, async |rds, config, event| {
-        handle(rds, config, event.payload).await
-    })
-    .await
-}

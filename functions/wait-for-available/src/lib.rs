@@ -233,13 +233,3 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
         warning,
     })
 }
-
-/// Serves this function's invocations (the one executable runs it when the function's
-/// handler is `wait-for-available`): builds the clients and reads the configuration once, at cold
-/// start; a configuration or client error fails every invocation, naming it.
-pub async fn serve(sdk_config: SdkConfig) -> Result<(), lambda_runtime::Error> {
-    backup_core::logging::serve(Clients::new(sdk_config), Ok(()), async |clients, _, event| {
-        handle(clients, event.payload).await
-    })
-    .await
-}
