@@ -26,8 +26,6 @@ NEVER_CALLED = {"s3:CreateSession"}
 # Operations whose IAM action has another name (S3 API reference, ListObjectVersions: "you must
 # have permission to perform the s3:ListBucketVersions action. Be aware of the name difference").
 IAM_ACTION = {"s3:ListObjectVersions": "s3:ListBucketVersions"}
-# aws-config's credential chain links STS in; in Lambda the role's credentials come from the environment.
-CREDENTIAL_CHAIN = {"sts"}
 
 # What AWS authorises besides the call itself (the Service Authorization Reference's
 # dependent actions, and the keys RDS and SNS use on the caller's behalf).
@@ -65,8 +63,6 @@ def operations_in(zip_path: Path) -> set[str]:
     found = set()
     for crate, operation in OPERATION.findall(binary):
         crate = crate.decode()
-        if crate in CREDENTIAL_CHAIN:
-            continue
         if crate not in IAM_PREFIX:
             raise ValueError(f"{zip_path}: SDK crate aws-sdk-{crate} has no IAM prefix in IAM_PREFIX")
         action = f"{IAM_PREFIX[crate]}:{operation.decode()}"

