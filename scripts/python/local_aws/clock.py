@@ -17,6 +17,7 @@ Lambda timeouts and the functions' own run time (real compute).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _datetime
 import threading
 import time
@@ -46,6 +47,8 @@ class Clock:
         self._scale = 0
         self._origin_real = time.monotonic()
         self._origin = _datetime.datetime.now(UTC)
+        # The instant of the call this thread answers, if it is inside one (`one_instant`).
+        self._call = threading.local()
 
     @property
     def scale(self) -> int:
@@ -59,8 +62,22 @@ class Clock:
     def _rate(self) -> int:
         return self._scale or 1
 
+    @contextlib.contextmanager
+    def one_instant(self):
+        """Within it, this thread reads one time: a call that describes many resources sees
+        them all at one moment, as AWS answers from one state (read resource by resource on
+        a loaded machine, two copies could straddle the hand-over from one to the next)."""
+        self._call.at = self.now()
+        try:
+            yield
+        finally:
+            self._call.at = None
+
     def now(self) -> _datetime.datetime:
         """The simulated time (UTC, aware)."""
+        at = getattr(self._call, "at", None)
+        if at is not None:
+            return at
         with self._lock:
             elapsed = (time.monotonic() - self._origin_real) * self._rate()
             return self._origin + _datetime.timedelta(seconds=elapsed)

@@ -9,6 +9,7 @@ Its control API lives under `/_gateway/` (see `CONTROL_HELP`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -270,19 +271,21 @@ class Gateway:
         if call.service == "rds" and not call.interpreter and not self.rds_requests.take(call.account, call.region):
             log.info("throttled: %s (RDS request rate)", call.name)
             return aws_error(call, 400, "Throttling", "Rate exceeded")
-        if call.name in rules.BY_ACTION:
-            # A rule that counts (running exports, copies in progress) and the call it lets
-            # through are one step, as on AWS: two calls at once cannot both take the last slot.
-            with self.ruled_calls:
-                refused = rules.refusal(call.name, call.params(), call.account, call.region, self.settings)
-                response = None if refused else self.forward(environ)
-            if refused is not None:
-                rule, message = refused
-                log.info("rule %s: %s refused with %s", rule.name, call.name, rule.code)
-                return aws_error(call, rule.status, rule.code, message)
-        else:
-            handler = self.emulated.get(call.name)
-            response = handler(call, request) if handler else self.forward(environ)
+        # An RDS call is answered at one instant of the clock (see Clock.one_instant).
+        with CLOCK.one_instant() if call.service == "rds" else contextlib.nullcontext():
+            if call.name in rules.BY_ACTION:
+                # A rule that counts (running exports, copies in progress) and the call it lets
+                # through are one step, as on AWS: two calls at once cannot both take the last slot.
+                with self.ruled_calls:
+                    refused = rules.refusal(call.name, call.params(), call.account, call.region, self.settings)
+                    response = None if refused else self.forward(environ)
+                if refused is not None:
+                    rule, message = refused
+                    log.info("rule %s: %s refused with %s", rule.name, call.name, rule.code)
+                    return aws_error(call, rule.status, rule.code, message)
+            else:
+                handler = self.emulated.get(call.name)
+                response = handler(call, request) if handler else self.forward(environ)
         if fault is not None and fault.replace is not None:
             text = response.get_data(as_text=True)
             response.set_data(text.replace(fault.replace[0], fault.replace[1]))
