@@ -23,7 +23,7 @@ pub const PRECHECK_MAX_ATTEMPTS: u32 = 2;
 /// `AWS_SESSION_TOKEN`), and the SDK's `AWS_ENDPOINT_URL` (the local AWS sets it); with
 /// retries and timeouts. Nothing else is read: no profile files, instance metadata or
 /// STS, which a function never needs.
-pub async fn load_sdk_config() -> SdkConfig {
+pub fn load_sdk_config() -> SdkConfig {
     let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let max_attempts = max_attempts(variable("AWS_MAX_ATTEMPTS").as_deref());
     let mut config = SdkConfig::builder();

@@ -5,7 +5,7 @@ use serde_json::Value;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk_config = backup_core::aws::load_sdk_config().await;
+    let sdk_config = backup_core::aws::load_sdk_config();
     let clients = Clients::new(&sdk_config);
     let config = Config::from_env(&backup_core::config::ProcessEnv);
     let (clients, config) = (&clients, &config);
