@@ -201,6 +201,12 @@ class LocalAwsTest(unittest.TestCase):
         self.wait_for_end(arn, timeout)
         return self.execution(arn)
 
+    def assert_succeeded(self, run: Execution) -> None:
+        """The run succeeded; if not, the message names each failed database's error."""
+        if run.status != "SUCCEEDED":
+            failed = {db: result for db, result in run.results().items() if "error" in result}
+            self.fail(f"the run {run.status}: {run.description.get('cause')}; failed databases: {failed}")
+
     def wait_for_end(self, arn: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while self.status(arn) == "RUNNING":

@@ -69,7 +69,7 @@ class BadExecutionInput(LocalAwsTest):
             "poll_interval_seconds": 30, "export_poll_interval_seconds": 30, "snapshot_wait_timeout_seconds": 3600,
             "export_wait_timeout_seconds": 3600, "copy_wait_timeout_seconds": 3600,
         })
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
 
 
 class BadDatabases(LocalAwsTest):

@@ -89,7 +89,7 @@ class RunsEndingBadly(LocalAwsTest):
         [delivery] = fired
         self.assertEqual((delivery["target"], delivery["input"]), (self.deployment.state_machine_arn, "{}"))
         run = self.wait(delivery["execution_arn"])
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         time.sleep(1)
         rules = {d["rule"] for d in control("GET", "events")}
         self.assertEqual(rules, {f"{self.settings.prefix}-backup-schedule"})  # the run's end matched no rule

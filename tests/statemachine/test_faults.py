@@ -170,7 +170,7 @@ class FaultMatrix(LocalAwsTest):
                 self.assertNotIn("error", results[db])
                 self.assertIn(results[db]["snapshot"]["snapshot_id"], self.manual_snapshots())
                 self.record(action, kind, ONCE, "succeeded")
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
 
         # For good: that database fails at the step that made the call, named; the others are backed up.
         self.seed_retention("prod-database-1")
@@ -209,7 +209,7 @@ class FaultMatrix(LocalAwsTest):
                 unused = control("GET", "faults")
                 control("DELETE", "faults")
                 self.assertEqual(unused, [], "an action was never called")
-                self.assertEqual(run.status, "SUCCEEDED", run.description)
+                self.assert_succeeded(run)
                 self.assertEqual(len(self.sns_messages()), 1)
                 for action in RUN_ACTIONS:
                     self.record(action, kind, ONCE, "succeeded")
@@ -234,7 +234,7 @@ class FaultMatrix(LocalAwsTest):
                                                 "min_snapshots_to_keep": 1}))
         messages = self.sns_messages()
         if action.optional:
-            self.assertEqual(run.status, "SUCCEEDED", run.description)
+            self.assert_succeeded(run)
             self.assertEqual(len(messages), 1)
             self.assertIn(run.results()["prod-database-1"]["snapshot"]["snapshot_id"], self.manual_snapshots())
             return "succeeded, quota unchecked"
@@ -291,14 +291,14 @@ class SlackFails(LocalAwsTest):
 
     def test_slack_answering_500_leaves_sns_and_metrics(self):
         run, _ = self.run_with_slack({"slack_status": 500})
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(json.loads(run.description["output"])["slack"], "failed")
         self.assertEqual(len(self.sns_messages()), 1)
         self.assertEqual(self.metric("BackupSuccess", "prod-database-1"), 1)
 
     def test_slack_hanging_is_given_up_within_the_functions_timeout(self):
         run, notify = self.run_with_slack({"slack_delay_seconds": 30})
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(json.loads(run.description["output"])["slack"], "failed")
         self.assertEqual(len(self.sns_messages()), 1)
         # notify gives Slack 10 s, well inside its 60 s timeout.

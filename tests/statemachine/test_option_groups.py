@@ -44,7 +44,7 @@ class OracleWithTde(LocalAwsTest):
     def test_without_a_destination_group_no_copy_is_made_and_the_summary_says_why(self):
         run = self.run_execution({"skip_export": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(run.lambda_failures(), [])
         item = run.results()["ledger"]
         self.assertNotIn("copy", item)
@@ -64,7 +64,7 @@ class OracleWithTde(LocalAwsTest):
 
         run = self.run_execution({"skip_export": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         item = run.results()["ledger"]
         self.assertNotIn("copy_warning", item)
         copy = self.manual_snapshots(self.rds_destination)[item["copy"]["snapshot_id"]]

@@ -38,7 +38,7 @@ class AllDatabasesSucceed(LocalAwsTest):
 
         run = self.run_execution({"min_snapshots_to_keep": 1})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(run.lambda_failures(), [])
         results = run.results()
         self.assertEqual(set(results), {"prod-database-1", "prod-database-2"})
@@ -87,7 +87,7 @@ class DryRun(LocalAwsTest):
 
         run = self.run_execution({"dry_run": True, "min_snapshots_to_keep": 1, "skip_export": True, "skip_copy": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         prune = run.report()["prune"]
         self.assertIs(prune["dry_run"], True)
         would = sorted(s for region in prune["regions"] for s in region["would_delete"])
@@ -113,7 +113,7 @@ class AnEarlierInstancesSnapshots(LocalAwsTest):
 
         run = self.run_execution({"min_snapshots_to_keep": 1, "skip_export": True, "skip_copy": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         deleted = sorted(d for region in run.report()["prune"]["regions"] for d in region["deleted"])
         self.assertEqual(deleted, ["adopted-expired-1", "adopted-expired-2"])
         self.assertLessEqual({"adopted-recent", "not-adopted-expired"}, set(self.manual_snapshots()))
@@ -125,7 +125,7 @@ class AuroraCluster(LocalAwsTest):
     def test_a_cluster_is_snapshotted_exported_copied_and_kept_as_a_cluster(self):
         run = self.run_execution({"min_snapshots_to_keep": 1})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         item = run.results()["prod-aurora-1"]
         self.assertNotIn("error", item)
         self.assertEqual(item["snapshot"]["kind"], "cluster")
@@ -162,7 +162,7 @@ class AuroraClusterWithTheLongestName(LocalAwsTest):
     def test_its_snapshot_and_copy_are_named_within_the_limit(self):
         run = self.run_execution()
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         item = run.results()["a" * 62 + "1"]
         self.assertNotIn("error", item)
         for record in (item["snapshot"], item["copy"]):
@@ -181,7 +181,7 @@ class UnencryptedDatabases(LocalAwsTest):
     def test_each_copy_is_made_without_a_key_and_reported_unencrypted(self):
         run = self.run_execution({"skip_export": True, "skip_prune": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         for db, item in run.results().items():
             self.assertNotIn("copy_error", item, db)
             self.assertIs(item["copy"]["encrypted"], False, db)
@@ -205,7 +205,7 @@ class ExportThatSkippedTables(LocalAwsTest):
         run = self.run_execution({"skip_copy": True, "skip_prune": True})
         control("DELETE", "faults")
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(run.results()["prod-database-1"]["export_warning"], self.WARNING)
         [message] = self.sns_messages()
         self.assertIn(f"export WARNING (RDS skipped data): {self.WARNING}", message["Message"])
@@ -223,7 +223,7 @@ class ThrottledSnapshot(LocalAwsTest):
 
         run = self.run_execution({"skip_export": True, "skip_copy": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(run.lambda_failures(), ["Throttled", "Throttled"])
         self.assertEqual(run.entered("Snapshot"), 1)
         self.assertEqual(self.calls("rds:CreateDBSnapshot"), 3)
@@ -272,7 +272,7 @@ class DatabaseExecutions(LocalAwsTest):
     def test_each_database_runs_in_its_own_execution(self):
         run = self.run_execution(self.SKIP_ALL)
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         inputs = [json.loads(child.description["input"]) for child in run.children]
         self.assertEqual(sorted(i["db_identifier"] for i in inputs), sorted(self.databases))
         for child, started in zip(run.children, inputs):
@@ -298,7 +298,7 @@ class DatabaseExecutions(LocalAwsTest):
 
         run = self.run_execution(self.SKIP_ALL)
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         # The run's own start, one per database, and the retry.
         self.assertEqual(self.calls("states:StartExecution"), 4)
         self.assertEqual(len(run.children), 2)
@@ -384,7 +384,7 @@ class BranchesSkippedByInput(LocalAwsTest):
     def test_copy_and_export_disabled_by_input_are_skipped(self):
         run = self.run_execution({"skip_copy": True, "skip_export": True, "skip_prune": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual((run.entered("Copy"), run.entered("Export"), run.entered("Prune")), (0, 0, 0))
         self.assertEqual((run.entered("CopySkipped"), run.entered("ExportSkipped")), (1, 1))
         item = run.results()["prod-database-1"]
@@ -401,7 +401,7 @@ class DatabasesFromInput(LocalAwsTest):
     def test_a_subset_of_databases_from_input(self):
         run = self.run_execution({"db_instance_ids": ["prod-database-9"], "skip_copy": True, "skip_export": True})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(set(run.results()), {"prod-database-9"})
 
 
@@ -517,7 +517,7 @@ class HistoryLimit(LocalAwsTest):
 
     def test_a_database_execution_over_the_limit_fails_and_the_run_names_it(self):
         first = self.run_execution({"skip_export": True})
-        self.assertEqual(first.status, "SUCCEEDED", first.description)
+        self.assert_succeeded(first)
         [child] = first.children
         # Just above the run's own history, well below a database's: on the clock the second
         # snapshot is incremental, so its waits may poll less than the first's.
@@ -562,7 +562,7 @@ class ExportSlots(LocalAwsTest):
         run = self.run_execution({**self.ONLY_EXPORTS, "export_wait_timeout_seconds": 12 * 3600,
                                   "export_poll_interval_seconds": 3600})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         tasks = self.rds.describe_export_tasks()["ExportTasks"]
         self.assertEqual(sorted(t["Status"] for t in tasks), ["COMPLETE"] * 3)
         # One at a time: each started after the one before it ended.
@@ -599,7 +599,7 @@ class ExportSlots(LocalAwsTest):
         run = self.run_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1", "prod-database-2"],
                                   "export_wait_timeout_seconds": 12 * 3600, "export_poll_interval_seconds": 3600})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(len(self.woken(run)), 1)
         skipped = [e for e in run.events() if e["type"] == "TaskFailed"
                    and e["taskFailedEventDetails"]["error"] == "Sfn.InvalidTokenException"]
@@ -614,7 +614,7 @@ class ExportSlots(LocalAwsTest):
         run = self.run_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1", "prod-database-2"],
                                   "export_wait_timeout_seconds": 12 * 3600})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertGreaterEqual(run.entered("WaitForExportSlot"), 1)
         self.assertEqual(sorted(t["Status"] for t in self.rds.describe_export_tasks()["ExportTasks"]), ["COMPLETE"] * 2)
 
@@ -650,7 +650,7 @@ class CopySlots(LocalAwsTest):
         control("PUT", "settings", {"copy_limit": 1, "copy_seconds_per_gb": 300})
         run = self.run_execution({**self.ONLY_COPIES, "copy_wait_timeout_seconds": 12 * 3600})
 
-        self.assertEqual(run.status, "SUCCEEDED", run.description)
+        self.assert_succeeded(run)
         self.assertEqual(sorted(c["Status"] for c in self.copies()), ["available"] * 3)
         self.assertGreaterEqual(run.entered("WaitForCopySlot"), 2)
 

@@ -42,13 +42,20 @@ def validation_messages() -> dict[str, list[str]]:
 
 
 class RefusalsTest(WorkspaceTest):
-    def plan_caller(self, name: str, arguments: dict) -> tuple[int, str]:
-        """Plans a caller of the module; returns the exit code and the output on one line
-        (Terraform wraps long messages)."""
-        path = self.workspace.caller(name, self.endpoint, {**BASE, **arguments})
+    def plan_callers(self, name: str, cases: dict[str, dict], default_tags: dict | None = None) -> tuple[int, list[str]]:
+        """Plans one root module that calls the module once per case (module blocks named
+        after the cases, each with its own project_name): one Terraform run for them all,
+        which reports every call's errors and warnings. Returns the exit code and the
+        diagnostics ("error: summary: detail", whitespace collapsed)."""
+        path = self.workspace.caller_of_many(name, self.endpoint, {
+            case: {**BASE, "project_name": case.replace("_", "-"), **arguments} for case, arguments in cases.items()
+        }, default_tags=default_tags)
         init(path)
-        result = run(["plan", "-input=false"], path, check=False)
-        return result.returncode, " ".join((result.stdout + result.stderr).split())
+        result = run(["plan", "-input=false", "-json"], path, check=False)
+        diagnostics = [json.loads(line)["diagnostic"] for line in result.stdout.splitlines()
+                       if line.startswith("{") and json.loads(line).get("type") == "diagnostic"]
+        texts = [" ".join(f"{d['severity']}: {d['summary']}: {d.get('detail', '')}".split()) for d in diagnostics]
+        return result.returncode, texts + ([result.stderr] if result.stderr.strip() else [])
 
     def test_format(self):
         result = run(["fmt", "-check", "-recursive", "-diff"], ROOT / "terraform", check=False)
@@ -67,11 +74,6 @@ class RefusalsTest(WorkspaceTest):
             [sys.executable, str(ROOT / "scripts" / "docs-tables.py"), "--check"], capture_output=True, text=True
         )
         self.assertEqual(result.returncode, 0, result.stderr)
-
-    def test_only_required_variables_plan(self):
-        returncode, output = self.plan_caller("required-only", {})
-        self.assertEqual(returncode, 0, output)
-        self.assertNotIn("Warning: Check block assertion failed", output)
 
     def test_every_validated_variable_refuses_a_bad_value_with_its_message(self):
         cases = bad_value_cases()
@@ -123,52 +125,56 @@ class RefusalsTest(WorkspaceTest):
         self.assertEqual(unexplained, [], "every skip carries its reason inline")
 
     def test_plan_time_checks(self):
-        returncode, output = self.plan_caller(
-            "same-region", {"enable_cross_region_copy": True, "cross_region_destination": "us-east-1"}
-        )
+        """The module's own checks at plan time, beyond single variables: refusals, in one
+        plan of four callers, each refused with its own message; warnings, in one plan that
+        passes, which only the two callers past a bound get."""
+        returncode, diagnostics = self.plan_callers("refused", {
+            "same_region": {"enable_cross_region_copy": True, "cross_region_destination": "us-east-1"},
+            "govcloud": {"enable_cross_region_copy": True, "cross_region_destination": "us-gov-west-1"},
+            "no_zips": {"lambda_package_dir": "/nonexistent"},
+            # 5 s polls with the default bounds and copies: the count select makes of the same settings
+            # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82678 events.
+            "history_limit": {"poll_interval_seconds": 5, "enable_cross_region_copy": True,
+                              "cross_region_destination": "us-west-2"},
+        })
         self.assertNotEqual(returncode, 0)
-        self.assertIn("copies must go to another region", output)
+        errors = " | ".join(d for d in diagnostics if d.startswith("error"))
+        for case, message in (
+            ("same_region", "cross_region_destination us-east-1 is the module's own region: copies must go to another region"),
+            ("govcloud", "Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported"),
+            ("no_zips", "/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas"),
+            ("history_limit", "let each database's waits poll up to 9065 times, 9 history events each, plus 1093: "
+                              "82678 events, above Step Functions' 25000 per execution"),
+        ):
+            with self.subTest(case=case):
+                self.assertIn(message, errors)
 
-        returncode, output = self.plan_caller(
-            "govcloud", {"enable_cross_region_copy": True, "cross_region_destination": "us-gov-west-1"}
-        )
-        self.assertNotEqual(returncode, 0)
-        self.assertIn("Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported", output)
+        # Only the required variables plan without a warning; a schedule outside the window and
+        # four databases kept 30 days, daily (4 x (30 + 1) = 124 snapshots, above the default 100)
+        # plan with one each; three databases (93) stay within the quota.
+        returncode, diagnostics = self.plan_callers("warned", {
+            "required_only": {},
+            "outside_window": {"backup_schedule": "cron(30 5 * * ? *)"},
+            "over_quota": {"rds_instance_ids": ["a1", "a2", "a3", "a4"]},
+            "within_quota": {"rds_instance_ids": ["a1", "a2", "a3"]},
+        })
+        self.assertEqual(returncode, 0, diagnostics)
+        warnings = [d for d in diagnostics if d.startswith("warning: Check block assertion failed")]
+        self.assertEqual(len(warnings), 2, warnings)
+        [schedule] = [w for w in warnings if "backup_schedule" in w]
+        self.assertIn("backup_schedule cron(30 5 * * ? *) starts outside backup_window 02:00-03:00", schedule)
+        [quota] = [w for w in warnings if "manual DB snapshots" in w]
+        self.assertIn("The module will keep up to 124 manual DB snapshots and 0 manual DB cluster snapshots per "
+                      "region (4 instances and 0 clusters x 31: 30 runs within 30 days of retention", quota)
+        self.assertIn("above RDS's default quota of 100 of each per region", quota)
 
         # The provider's default_tags and additional_tags together past what a snapshot can carry.
-        path = self.workspace.caller("too-many-tags", self.endpoint, {
-            **BASE, "additional_tags": {f"team-{i}": "y" for i in range(15)}},
+        returncode, diagnostics = self.plan_callers(
+            "too-many-tags", {"tagged": {"additional_tags": {f"team-{i}": "y" for i in range(15)}}},
             default_tags={f"org-{i}": "x" for i in range(30)})
-        init(path)
-        result = run(["plan", "-input=false"], path, check=False)
-        self.assertNotEqual(result.returncode, 0)
+        self.assertNotEqual(returncode, 0)
         self.assertIn("Snapshots would carry 45 tags of the provider's default_tags and additional_tags together",
-                      " ".join((result.stdout + result.stderr).split()))
-
-        returncode, output = self.plan_caller("no-zips", {"lambda_package_dir": "/nonexistent"})
-        self.assertNotEqual(returncode, 0)
-        self.assertIn("/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas", output)
-
-        returncode, output = self.plan_caller("outside-window", {"backup_schedule": "cron(30 5 * * ? *)"})
-        self.assertEqual(returncode, 0, output)
-        self.assertIn("starts outside backup_window 02:00-03:00", output)
-
-        # 5 s polls with the default bounds and copies: the count select makes of the same settings
-        # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82678 events.
-        returncode, output = self.plan_caller("past-the-history-limit", {
-            "poll_interval_seconds": 5, "enable_cross_region_copy": True, "cross_region_destination": "us-west-2"})
-        self.assertNotEqual(returncode, 0)
-        self.assertIn("let each database's waits poll up to 9065 times, 9 history events each, plus 1093: 82678 "
-                      "events, above Step Functions' 25000 per execution", output)
-
-        # Four databases kept 30 days, daily: 4 x (30 + 1) = 124 snapshots, above the default 100.
-        returncode, output = self.plan_caller("over-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3", "a4"]})
-        self.assertEqual(returncode, 0, output)
-        self.assertIn("The module will keep up to 124 manual DB snapshots and 0 manual DB cluster snapshots per "
-                      "region (4 instances and 0 clusters x 31: 30 runs within 30 days of retention", output)
-        self.assertIn("above RDS's default quota of 100 of each per region", output)
-        returncode, output = self.plan_caller("within-the-snapshot-quota", {"rds_instance_ids": ["a1", "a2", "a3"]})
-        self.assertNotIn("manual_snapshot_quota", output)
+                      " | ".join(diagnostics))
 
 
 if __name__ == "__main__":

