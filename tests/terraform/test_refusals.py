@@ -52,8 +52,8 @@ class RefusalsTest(WorkspaceTest):
         }, default_tags=default_tags)
         init(path)
         result = run(["plan", "-input=false", "-json"], path, check=False)
-        diagnostics = [json.loads(line)["diagnostic"] for line in result.stdout.splitlines()
-                       if line.startswith("{") and json.loads(line).get("type") == "diagnostic"]
+        messages = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        diagnostics = [m["diagnostic"] for m in messages if m.get("type") == "diagnostic"]
         texts = [" ".join(f"{d['severity']}: {d['summary']}: {d.get('detail', '')}".split()) for d in diagnostics]
         return result.returncode, texts + ([result.stderr] if result.stderr.strip() else [])
 
