@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -358,6 +360,35 @@ class AwsRefusals(GatewayTest):
         control("PUT", "settings", {"interface_endpoint_private_dns_per_vpc": 0, "gateway_endpoint_route_per_route_table": 0})
         interface(vpc, subnet)
         gateway(table)
+
+    def test_invocations_beyond_the_reserved_concurrency_are_throttled(self):
+        self.create_function()
+        self.lambda_client.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=1)
+        busy = threading.Thread(target=self.invoke, args=({"do": "sleep"},))  # until its 3 s timeout
+        busy.start()
+        time.sleep(1)
+        with self.assertRaises(self.lambda_client.exceptions.TooManyRequestsException) as throttled:
+            self.invoke({"n": 1})
+        # Lambda answers the one beyond the reservation 429, naming why.
+        self.assertEqual(throttled.exception.response["ResponseMetadata"]["HTTPStatusCode"], 429)
+        self.assertEqual(throttled.exception.response["Reason"], "ReservedFunctionConcurrentInvocationLimitExceeded")
+        self.assertEqual(control("GET", "lambda/throttles"), {"probe": 1})
+        # An asynchronous one waits in Lambda's queue for the reservation, then runs.
+        self.assertEqual(self.lambda_client.invoke(FunctionName="probe", InvocationType="Event",
+                                                   Payload=b'{"n": 2}')["StatusCode"], 202)
+        busy.join()
+        deadline = time.monotonic() + 10
+        while len(control("GET", "invocations")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([i["outcome"] for i in control("GET", "invocations")], ["Sandbox.Timedout", "ok"])
+        # Without a reservation, the account's unreserved concurrency: two at once run.
+        self.lambda_client.delete_function_concurrency(FunctionName="probe")
+        busy = threading.Thread(target=self.invoke, args=({"do": "sleep"},))
+        busy.start()
+        time.sleep(1)
+        self.assertEqual(self.invoke({"n": 3})[1]["event"], {"n": 3})
+        busy.join()
+        self.assertEqual(control("GET", "lambda/throttles"), {"probe": 1})
 
     def test_a_reservation_that_leaves_fewer_than_100_unreserved_executions_is_refused(self):
         self.create_function()

@@ -231,6 +231,34 @@ class ThrottledSnapshot(LocalAwsTest):
         self.assertIn(snapshot_id, self.manual_snapshots())
 
 
+class ThrottledFunction(LocalAwsTest):
+    # Real time: the local AWS limits a function to its reserved concurrency only off the clock.
+    clock_scale = 0
+    databases = {f"prod-database-{n}": "postgres" for n in (1, 2, 3)}
+
+    @classmethod
+    def deploy_settings(cls):
+        # Off the clock a wait's first poll comes the interval later in real time: the shortest
+        # (and a bound that keeps its polls within the history select allows).
+        return super().deploy_settings().with_(poll_interval_seconds=5, wait_timeout_seconds=600)
+
+    def test_invocations_beyond_the_reservation_are_retried_and_every_database_succeeds(self):
+        # The module's default reservation, which the deployment applies.
+        functions = planned(self.deploy_settings()).addresses("aws_lambda_function")
+        self.assertEqual({f["reserved_concurrent_executions"] for f in functions.values()}, {1})
+        # Each snapshot holds the function's one reserved execution for a second.
+        control("POST", "faults", {"action": "rds:CreateDBSnapshot", "count": 3, "delay_seconds": 1})
+
+        run = self.run_execution({"skip_export": True, "skip_copy": True})
+
+        self.assert_succeeded(run)
+        throttles = control("GET", "lambda/throttles")
+        self.assertGreater(throttles.get("dbbackup-local-snapshot", 0), 0, throttles)
+        self.assertEqual(set(run.lambda_failures()), {"Lambda.TooManyRequestsException"})
+        self.assertEqual(run.entered("Snapshot"), 3)
+        self.assertEqual(self.calls("rds:CreateDBSnapshot"), 3)
+
+
 class MissingDatabase(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 

@@ -252,6 +252,12 @@ class Deployment:
                 LoggingConfig={"LogFormat": function["logging_config"][0]["log_format"]},
             )
             arns[key] = created["FunctionArn"]
+            # The module's reservation (lambda_reserved_concurrency, -1 for none) is also each
+            # function's most: the local AWS throttles invocations beyond it, as Lambda does.
+            if function["reserved_concurrent_executions"] >= 0:
+                lambda_client.put_function_concurrency(
+                    FunctionName=function["function_name"],
+                    ReservedConcurrentExecutions=function["reserved_concurrent_executions"])
 
         sfn = aws.client("stepfunctions", region)
         machines = {}

@@ -75,6 +75,7 @@ CONTROL_HELP = {
     "GET|DELETE /_gateway/calls": "calls seen per `service:Action`, or reset the counts (and the times)",
     "GET /_gateway/calls/time": "{busy_seconds}: how long at least one call was being answered (a caller's wait on the emulator)",
     "GET /_gateway/invocations": "Lambda invocations: function, duration, outcome",
+    "GET /_gateway/lambda/throttles": "{function: invocations refused over its reserved concurrency}",
     "POST /_gateway/slack/<any path>": "the local Slack webhook: records the message, answers `ok`",
     "GET|DELETE /_gateway/slack": "the messages received, or clear them",
     "GET|PUT /_gateway/settings": "snapshot_limit, cluster_snapshot_limit (DescribeAccountAttributes); "
@@ -220,6 +221,7 @@ class Gateway:
         clock.apply()
         operations.apply()
         self.rds_requests = TokenBuckets(lambda: self.settings)
+        self.reservations = Reservations()
         self.ruled_calls = threading.Lock()
         events.configure(f"http://127.0.0.1:{port}")
         self.emulated = {
@@ -322,16 +324,38 @@ class Gateway:
             timeout_seconds=int(function.timeout),
             memory_mb=int(function.memory_size),
         )
+        reserved = function.reserved_concurrency
         if invocation_type == "Event":
-            threading.Thread(target=self._run, args=(spec, function.code_bytes, call.body), daemon=True).start()
+            threading.Thread(target=self._run_queued, args=(spec, function.code_bytes, call.body, reserved),
+                             daemon=True).start()
             return Response(status=202, headers={"x-amzn-RequestId": str(uuid.uuid4())})
-        result = self._run(spec, function.code_bytes, call.body)
+        if not self.reservations.enter(spec.arn, reserved):
+            log.info("lambda %s throttled: %s in flight, its reserved concurrency", spec.name, reserved)
+            response = aws_error(call, 429, "TooManyRequestsException", "Rate Exceeded.")
+            document = json.loads(response.get_data())
+            response.set_data(json.dumps({**document, "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}))
+            return response
+        try:
+            result = self._run(spec, function.code_bytes, call.body)
+        finally:
+            self.reservations.leave(spec.arn)
         headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         if request.headers.get("X-Amz-Log-Type") == "Tail":
             headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail).decode()
         return Response(result.payload, 200, headers)
+
+    def _run_queued(self, spec: FunctionSpec, code_bytes: bytes, payload: bytes, reserved) -> None:
+        """An asynchronous invocation: Lambda queues the event and, while the function is
+        throttled, "returns the event to the queue and tries to run the function again for
+        up to 6 hours" (Lambda Developer Guide, "How Lambda handles errors and retries with
+        asynchronous invocation"): here it waits for the reservation."""
+        self.reservations.enter(spec.arn, reserved, wait_seconds=6 * 3600)
+        try:
+            self._run(spec, code_bytes, payload)
+        finally:
+            self.reservations.leave(spec.arn)
 
     def _run(self, spec: FunctionSpec, code_bytes: bytes, payload: bytes) -> InvokeResult:
         started = time.time()
@@ -434,6 +458,8 @@ class Gateway:
                 return _json({})
             if (route, method) == ("invocations", "GET"):
                 return _json(self.invocations)
+            if (route, method) == ("lambda/throttles", "GET"):
+                return _json(dict(self.reservations.throttled))
             if (route, method) == ("slack", "GET"):
                 return _json(self.slack_messages)
             if (route, method) == ("slack", "DELETE"):
@@ -609,9 +635,44 @@ class Gateway:
             CLOCK.restart()
             self._apply_settings()
             self.rds_requests.clear()
+            self.reservations.throttled.clear()
 
     def close(self):
         self.lambdas.stop_all()
+
+
+class Reservations:
+    """A function's reserved concurrency is also its most: "Reserving concurrency both
+    ensures that your function has capacity to process the specified number of events
+    simultaneously, and prevents it from scaling beyond that level" (Lambda API Reference,
+    PutFunctionConcurrency); an invocation beyond it is throttled, Invoke answering 429
+    `TooManyRequestsException` with Reason `ReservedFunctionConcurrentInvocationLimitExceeded`
+    (Lambda API Reference, Invoke), which Step Functions reports as
+    `Lambda.TooManyRequestsException` (Developer Guide, "Handle Lambda service exceptions").
+    Counted in real time, the functions' own time: with the clock on (local_aws/clock.py),
+    retriers' back-off shrinks by its scale while a function's run does not, so a
+    reservation would throttle far more than on AWS; there invocations are not limited."""
+
+    def __init__(self):
+        self.changed = threading.Condition()
+        self.in_flight: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+
+    def enter(self, arn: str, reserved, wait_seconds: float = 0) -> bool:
+        """Whether an invocation of `arn` may run now (waiting up to `wait_seconds` for one to end)."""
+        limit = int(reserved) if reserved is not None and CLOCK.instant else None
+        with self.changed:
+            admitted = self.changed.wait_for(lambda: limit is None or self.in_flight[arn] < limit, wait_seconds)
+            if admitted:
+                self.in_flight[arn] += 1
+            else:
+                self.throttled[arn.rsplit(":", 1)[-1]] += 1
+            return admitted
+
+    def leave(self, arn: str) -> None:
+        with self.changed:
+            self.in_flight[arn] -= 1
+            self.changed.notify_all()
 
 
 class TokenBuckets:

@@ -26,6 +26,11 @@ event moto records with an object in an integer field, seen once under load, is
 logged and that field left out: GetExecutionHistory failed on it); and
 moto's own `TaskTimedOut` and `TaskDoesNotExist` errors fail to build (they need
 a message), so the call answered 500: the patch gives them AWS's code and message.
+A Task whose Resource is a Lambda function's ARN reports a refused Invoke as
+`Exception` in moto; Step Functions reports it as `Lambda.<code>`: "When Lambda hits
+the maximum number of invocations, the error is Lambda.TooManyRequestsException"
+(Developer Guide, "Handle Lambda service exceptions"), the error the module's
+retriers name. The patch names it as the service integration does (and as AWS does).
 When that start is refused, moto names the error `StepFunctions.<code>Exception`
 (`StepFunctions.ExecutionLimitExceededException`); Step Functions names it
 `StepFunctions.<code>`: "Use the Retry on StepFunctions.ExecutionLimitExceeded
@@ -108,6 +113,10 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsume
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+    StateTaskServiceLambda,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType, StateMachineType
@@ -128,6 +137,7 @@ _original_describe_db_snapshots = RDSResponse.describe_db_snapshots
 _original_describe_db_cluster_snapshots = RDSResponse.describe_db_cluster_snapshots
 _original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
 _original_sfn_from_error = StateTaskServiceSfn._from_error
+_original_lambda_from_error = StateTaskLambda._from_error
 _original_copy_db_snapshot = RDSBackend.copy_db_snapshot
 _original_terminated = BaseExecutionWorkerCommunication.terminated
 _original_execution_details = Execution.get_start_execution_details
@@ -229,6 +239,15 @@ def _sfn_from_error(self: StateTaskServiceSfn, env, ex: Exception):
         name = f"StepFunctions.{ex.response['Error']['Code']}"
         event.error_name = CustomErrorName(name)
         event.event_details["taskFailedEventDetails"]["error"] = name
+    return event
+
+
+def _lambda_from_error(self: StateTaskLambda, env, ex: Exception):
+    event = _original_lambda_from_error(self, env, ex)
+    if isinstance(ex, ClientError):
+        name, cause = StateTaskServiceLambda._error_cause_from_client_error(ex)
+        event.error_name = CustomErrorName(name)
+        event.event_details["lambdaFunctionFailedEventDetails"].update(error=name, cause=cause)
     return event
 
 
@@ -386,6 +405,7 @@ def apply() -> None:
     StateTaskServiceSfn._normalise_parameters = _sfn_normalise_parameters
     StateTaskServiceSfn._normalise_response = _sfn_normalise_response
     StateTaskServiceSfn._from_error = _sfn_from_error
+    StateTaskLambda._from_error = _lambda_from_error
     StateTaskServiceAwsSdk._normalise_parameters = _aws_sdk_normalise_parameters
     parser_models.TaskTimedOut, parser_models.TaskDoesNotExist = _TaskTimedOut, _TaskDoesNotExist
     StateTaskServiceCallback._wait_for_task_token_timeout = _closing_the_token(
