@@ -242,10 +242,10 @@ pub const OTHER_EVENTS: u64 = 500;
 /// (a `.waitForTaskToken` task: entered, scheduled, started, submitted, succeeded or
 /// timed out, exited), not in a wait state (2).
 pub const QUEUED_TRY_EXTRA_EVENTS: u64 = 4;
-/// The most events an export's hand-on of its slot adds: the parallel state (4), and up
-/// to 11 attempts (the first and 10 retries past waiters whose wait ended) of receive,
-/// choice, delete and wake (17 each); and the choice after it (2).
-pub const HAND_ON_EVENTS: u64 = 4 + 11 * 17 + 2;
+/// The most events an export's hand-on of its slot adds: up to 11 passes (the first and
+/// 10 more past waiters whose wait ended) of receive, choice, delete and wake (17 events)
+/// and the count of the skipped waiter and its choice (4); and the choice after it (2).
+pub const HAND_ON_EVENTS: u64 = 11 * (17 + 4) + 2;
 
 /// The longest wait between two tries for a slot, unless the caller expects one to come
 /// free later: a slot comes free when any of the running copies or exports ends, which a

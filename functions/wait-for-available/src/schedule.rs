@@ -2,7 +2,8 @@
 //! calls, state transitions) in proportion to how long RDS takes; here the
 //! next poll is when the operation should be done, from its `PercentProgress`:
 //! the rate measured since progress was first seen (or since the last poll
-//! that saw none), and most of the time left at that rate. While RDS shows no progress
+//! that saw none, or, at the first poll, since the wait began, at 0 %), and most
+//! of the time left at that rate. While RDS shows no progress
 //! (a queued copy, an export `STARTING`), each wait lasts as long as the wait
 //! so far, so their number grows with the logarithm of the duration. Every
 //! wait is at least the configured interval, at most [`MAX_INTERVAL_SECONDS`],
@@ -63,10 +64,12 @@ pub fn next_poll(
         Some(since) if since.percent > 0 => since,
         _ => reading,
     };
-    let estimate = wait
-        .since
-        .and_then(|from| seconds_left(from, reading))
-        .map_or(elapsed_seconds as f64, |left| left * AIM);
+    // Before the first poll the operation was at 0 % when the wait began (it starts the wait).
+    let from = wait.since.unwrap_or(Reading {
+        at: wait.started_at,
+        percent: 0,
+    });
+    let estimate = seconds_left(from, reading).map_or(elapsed_seconds as f64, |left| left * AIM);
     let left_in_bound = timeout_seconds.saturating_sub(elapsed_seconds);
     let next_poll_seconds = (estimate.ceil() as u64)
         .clamp(interval_seconds.max(1), MAX_INTERVAL_SECONDS.max(interval_seconds))
@@ -111,13 +114,14 @@ mod tests {
         }
     }
 
-    /// Polls an operation until it is done: how many polls, and how late the last one was.
+    /// Polls an operation until it is done, the first poll one interval after the wait
+    /// began (as the state machine does): how many polls, and how late the last one was.
     fn polls(queued: i64, working: i64, interval: u64, timeout: u64) -> (usize, i64, bool) {
         let mut wait = WaitSoFar {
             started_at: start(),
             since: None,
         };
-        let (mut t, mut count) = (0_i64, 0);
+        let (mut t, mut count) = (interval as i64, 0);
         loop {
             count += 1;
             let percent = percent_at(t, queued, working);
@@ -142,7 +146,7 @@ mod tests {
             polls(600, 21_600, 60, 86_400),
         );
         assert!(
-            snapshot.0 <= 6 && copy.0 <= 7 && export.0 <= 11,
+            snapshot.0 <= 2 && copy.0 <= 6 && export.0 <= 9,
             "{snapshot:?} {copy:?} {export:?}"
         );
         // Done is seen soon after it happens.
@@ -150,6 +154,27 @@ mod tests {
             snapshot.1 <= 120 && copy.1 <= 600 && export.1 <= 600,
             "{snapshot:?} {copy:?} {export:?}"
         );
+    }
+
+    #[test]
+    fn the_first_poll_measures_the_rate_from_the_start_of_the_wait() {
+        // One interval in, 2 % of an operation: the rest at that rate (90 % of it).
+        let wait = WaitSoFar {
+            started_at: start(),
+            since: None,
+        };
+        let first = next_poll(&wait, start() + Duration::seconds(60), Some(2), 60, 86_400);
+        assert_eq!(first.next_poll_seconds, (98.0 * 60.0 / 2.5 * AIM).ceil() as u64);
+        assert_eq!(
+            first.since,
+            Reading {
+                at: start() + Duration::seconds(60),
+                percent: 2
+            }
+        );
+        // No progress yet: the wait so far again.
+        let queued = next_poll(&wait, start() + Duration::seconds(300), Some(0), 60, 86_400);
+        assert_eq!(queued.next_poll_seconds, 300);
     }
 
     #[test]
