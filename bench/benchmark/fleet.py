@@ -64,6 +64,42 @@ class Fleet:
     # The shortest polls of the run (poll_interval_seconds, export_poll_interval_seconds).
     poll_intervals: tuple[int, int]
     failure_reasons: Counter = field(default_factory=Counter)
+    # Transitions per database by what they did (PARTS), measured.
+    parts_per_database: dict[str, float] = field(default_factory=dict)
+
+
+# What a database's transitions did, by state: the waits' polls (a wait, a poll, its
+# choice), the tries for a slot past the first, the export's hand-on of its slot; the rest
+# is each state entered once (snapshot, branches, results).
+HAND_ON_STATES = {"HandOnExportSlot", "IsExportSlotWanted", "ForgetExportSlotWaiter", "WakeExportSlotWaiter",
+                  "SkipExportSlotWaiter", "IsAnotherExportSlotWaiterTried", "ExportSlotHandedOn"}
+SLOT_STATES = {"QueueForExportSlot", "WaitForExportSlot", "WaitForCopySlot"}
+
+
+def part(state: str) -> str:
+    if state in HAND_ON_STATES:
+        return "hand-on"
+    if state in SLOT_STATES:
+        return "slot tries"
+    if state.startswith(("Poll", "WaitFor")) or (state.startswith("Is") and state.endswith("Ready")):
+        return "polls"
+    return "the rest"
+
+
+def transition_parts(databases) -> Counter[str]:
+    """Transitions of the databases' executions by part. A try for a slot past the first
+    enters the try and its choice again (Export and IsExportRunning, Copy and IsCopyMade):
+    those count as slot tries too."""
+    parts: Counter[str] = Counter()
+    for child in databases:
+        entered = Counter(e["stateEnteredEventDetails"]["name"] for e in child.history
+                          if e["type"].endswith("StateEntered"))
+        for state, times in entered.items():
+            parts[part(state)] += times
+        retried = 2 * (max(entered["Export"] - 1, 0) + max(entered["Copy"] - 1, 0))
+        parts["slot tries"] += retried
+        parts["the rest"] -= retried
+    return parts
 
 
 def durations(gb: int, model: dict[str, int]) -> tuple[float, float, float]:
@@ -150,6 +186,7 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         copy_bound_hours=copy_bound / 3600, export_bound_hours=export_bound / 3600,
         poll_intervals=poll_intervals or (interval, export_interval),
         failure_reasons=reasons,
+        parts_per_database={name: n / count for name, n in transition_parts(execution.databases.values()).items()},
     )
     control(local.endpoint, "PUT", "settings", {"clock_scale": 0})
     say(f"  fleet of {count} at {scale}x: {fleet.status}, {failed} failed, makespan "

@@ -278,6 +278,11 @@ def fleet_lines(fleet) -> list[str]:
         f"| a poll every interval (computed from the same durations) | {fleet.fixed_polls_per_database:.1f} | "
         f"{fleet.fixed_transitions_per_database:.1f} | - | - |",
         "",
+        "Transitions per database by part (measured): " + ", ".join(
+            f"{name} {fleet.parts_per_database.get(name, 0):.1f}" for name in ("polls", "slot tries", "hand-on", "the rest"))
+        + " (polls: each a wait, the poll and its choice; slot tries: each past the first a wait, the try and "
+        "its choice; the rest: the states a database enters once).",
+        "",
         f"RDS calls per database (measured): {fleet.rds_calls_per_database:.1f}. The bound of AWS's limits is the "
         "largest of the longest chain (snapshot, then the longer of copy and export), all exports over 5 slots and "
         f"all copies over 20; the bound with {fleet.lanes} lanes adds all chains over the {fleet.lanes} databases "
