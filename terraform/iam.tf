@@ -203,6 +203,22 @@ data "aws_iam_policy_document" "wait_for_available" {
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
     resources = flatten(values(local.own_snapshot_arns))
   }
+
+  # The poll that sees an export end hands its slot on: the oldest message of the queue of
+  # exports waiting for a slot (sqs.tf), deleted, and its waiter woken.
+  statement {
+    sid       = "HandOnExportSlots"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    resources = [aws_sqs_queue.export_slot_waiters.arn]
+  }
+
+  # SendTaskSuccess names its task by the token alone; the only resource IAM can scope it
+  # to is an activity, which a service integration's task is not: "*".
+  statement {
+    sid       = "WakeExportSlotWaiters"
+    actions   = ["states:SendTaskSuccess"]
+    resources = ["*"]
+  }
 }
 
 data "aws_iam_policy_document" "export" {
@@ -473,20 +489,11 @@ data "aws_iam_policy_document" "state_machine" {
     resources = [local.database_executions_arn]
   }
 
-  # The queue of exports waiting for a slot (sqs.tf): wait in it, and hand a slot on.
+  # The queue of exports waiting for a slot (sqs.tf): wait in it (wait-for-available hands slots on).
   statement {
     sid       = "QueueForExportSlots"
-    actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.export_slot_waiters.arn]
-  }
-
-  # Wake the waiter a slot is handed on to. SendTaskSuccess names its task by the token
-  # alone; the only resource IAM can scope it to is an activity, which a service
-  # integration's task is not: "*".
-  statement {
-    sid       = "WakeExportSlotWaiters"
-    actions   = ["states:SendTaskSuccess"]
-    resources = ["*"]
   }
 
   # The rule Step Functions itself manages to learn that a .sync execution ended.

@@ -34,7 +34,7 @@ locals {
   function_environment = {
     select               = {}
     snapshot             = local.common_environment
-    "wait-for-available" = {}
+    "wait-for-available" = { EXPORT_SLOT_QUEUE_URL = local.export_slot_queue_url }
     export = merge(local.common_environment, {
       EXPORT_BUCKET      = aws_s3_bucket.backup.id
       EXPORT_ROLE_ARN    = aws_iam_role.export.arn

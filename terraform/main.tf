@@ -108,9 +108,9 @@ locals {
     + ceil(wait.bound / max(wait.interval, local.slot_longest_wait)) + 1
   )]
   database_wait_polls = sum([for i, wait in local.polled_waits : !wait.runs ? 0 : ceil(wait.bound / wait.interval) + 1 + local.wait_slot_tries[i]])
-  # An export's tries wait in the queue (more events than a wait state), and it hands its slot on.
+  # An export's tries wait in the queue (more events than a wait state).
   database_history_events = (local.database_wait_polls * local.history.events_per_poll + local.history.other_events
-  + (var.enable_s3_export ? local.wait_slot_tries[1] * local.history.queued_try_extra_events + local.history.hand_on_events : 0))
+  + (var.enable_s3_export ? local.wait_slot_tries[1] * local.history.queued_try_extra_events : 0))
 
   # A daily cron with a fixed start, for the backup_window check.
   cron_start_minute = try(

@@ -1,8 +1,9 @@
 # The queue of exports waiting for a slot: RDS runs at most five exports per account.
 # An export that finds every slot taken puts its task token here and waits
-# (sqs:sendMessage.waitForTaskToken); an export of this module that ends receives the
-# oldest token and wakes that database's execution, which tries again at once. The
-# waiters still try at their own time (a slot another caller frees sends no hand-on).
+# (sqs:sendMessage.waitForTaskToken); the poll that sees an export of this module end
+# (wait-for-available) receives the oldest token and wakes that database's execution,
+# which tries again at once. The waiters still try at their own time (a slot another
+# caller frees sends no hand-on).
 
 resource "aws_sqs_queue" "export_slot_waiters" {
   name = "${local.prefix}-${local.instance_hash}-export-slot-waiters"

@@ -26,7 +26,7 @@ locals {
   } }
   waits = {
     snapshot_wait = { state = "Snapshot", ready_next = "ExportAndCopy", failed_next = "SnapshotWaitFailed", interval_field = "poll_interval_seconds", indent = 4, subject = "snapshot", subject_path = "$.snapshot.snapshot_id", poll_parameters = local.snapshot_poll.snapshot }
-    export_wait   = { state = "Export", ready_next = "HandOnExportSlot", failed_next = "HandOnExportSlot", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
+    export_wait   = { state = "Export", ready_next = "ExportCompleted", failed_next = "ExportWaitFailed", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
     copy_wait     = { state = "Copy", ready_next = "CopyDone", failed_next = "CopyWaitFailed", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
   }
   wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/statemachine/wait-loop.asl.json", {

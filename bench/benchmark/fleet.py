@@ -69,16 +69,12 @@ class Fleet:
 
 
 # What a database's transitions did, by state: the waits' polls (a wait, a poll, its
-# choice), the tries for a slot past the first, the export's hand-on of its slot; the rest
-# is each state entered once (snapshot, branches, results).
-HAND_ON_STATES = {"HandOnExportSlot", "IsExportSlotWanted", "ForgetExportSlotWaiter", "WakeExportSlotWaiter",
-                  "SkipExportSlotWaiter", "IsAnotherExportSlotWaiterTried", "ExportSlotHandedOn"}
+# choice), the tries for a slot past the first; the rest is each state entered once
+# (snapshot, branches, results).
 SLOT_STATES = {"QueueForExportSlot", "WaitForExportSlot", "WaitForCopySlot"}
 
 
 def part(state: str) -> str:
-    if state in HAND_ON_STATES:
-        return "hand-on"
     if state in SLOT_STATES:
         return "slot tries"
     if state.startswith(("Poll", "WaitFor")) or (state.startswith("Is") and state.endswith("Ready")):

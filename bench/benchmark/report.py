@@ -279,7 +279,7 @@ def fleet_lines(fleet) -> list[str]:
         f"{fleet.fixed_transitions_per_database:.1f} | - | - |",
         "",
         "Transitions per database by part (measured): " + ", ".join(
-            f"{name} {fleet.parts_per_database.get(name, 0):.1f}" for name in ("polls", "slot tries", "hand-on", "the rest"))
+            f"{name} {fleet.parts_per_database.get(name, 0):.1f}" for name in ("polls", "slot tries", "the rest"))
         + " (polls: each a wait, the poll and its choice; slot tries: each past the first a wait, the try and "
         "its choice; the rest: the states a database enters once).",
         "",

@@ -18,7 +18,7 @@ from pathlib import Path
 OPERATION = re.compile(rb"aws_sdk_([a-z0-9]+)::operation::[a-z0-9_]+::([A-Z][A-Za-z0-9]*?)Error")
 # SDK crate -> IAM service prefix.
 IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "states", "kms": "kms",
-              "secretsmanager": "secretsmanager", "s3": "s3"}
+              "secretsmanager": "secretsmanager", "s3": "s3", "sqs": "sqs"}
 # Operations the SDK links in but never calls for the module: the S3 client opens S3 Express
 # sessions (CreateSession) only for directory buckets, whose names end in --x-s3; the export
 # function turns that off and refuses such names (functions/export/src/buckets.rs).
@@ -49,6 +49,9 @@ NO_RESOURCE_TYPES = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
+# SendTaskSuccess names its task by a token; IAM can scope it only to an activity, which a
+# service integration's task (the export slot queue's waiters) is not.
+NAMED_BY_TOKEN = {"states:SendTaskSuccess"}
 # Actions whose resource types are all optional (none marked required in the Service
 # Authorization Reference) and that the code calls without naming a resource: IAM matches
 # such a call against "*", so a grant on named resources does not allow it. Granted on "*",
@@ -136,16 +139,13 @@ def check_role(function: str, zip_path: Path, documents: list[dict]) -> RoleChec
     allowed = {a for s in granted_statements for a in s.actions if s.allows(a)}
     needed = required(called)
     on_star = [s for s in granted_statements if "*" in s.resources]
-    star = {a for s in on_star for a in s.actions} - NO_RESOURCE_TYPES - CALLED_WITHOUT_RESOURCE
+    star = {a for s in on_star for a in s.actions} - NO_RESOURCE_TYPES - NAMED_BY_TOKEN - CALLED_WITHOUT_RESOURCE
     unscoped = {a for s in on_star if not s.region_scoped() for a in s.actions & CALLED_WITHOUT_RESOURCE}
     return RoleCheck(function, called, granted, needed - allowed, granted - needed, star, unscoped)
 
 
 # The state machines' role: what their Task states call, read from the definitions.
-# Step Functions calls a service integration's API on the role's behalf; an AWS SDK
-# integration (`arn:aws:states:::aws-sdk:sqs:receiveMessage`) names it in camelCase, and
-# `sfn` is IAM's `states`.
-SDK_INTEGRATION = re.compile(r"^arn:aws:states:::aws-sdk:([a-z0-9]+):([a-zA-Z0-9]+)")
+# Step Functions calls a service integration's API on the role's behalf.
 OPTIMISED_INTEGRATION = {
     "arn:aws:states:::sqs:sendMessage.waitForTaskToken": {"sqs:SendMessage"},
     # A child execution followed to its end (.sync): "Step Functions ... uses the
@@ -163,8 +163,6 @@ LOG_DELIVERY = {
 }
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}
 STATE_MACHINE_PLATFORM = LOG_DELIVERY | XRAY
-# SendTaskSuccess names its task by a token; IAM can scope it only to an activity.
-STATE_MACHINE_NO_RESOURCE = STATE_MACHINE_PLATFORM | {"states:SendTaskSuccess"}
 
 
 def task_resources(states: dict) -> set[str]:
@@ -183,9 +181,6 @@ def state_machine_calls(definitions: list[dict]) -> set[str]:
     for resource in {r for d in definitions for r in task_resources(d["States"])}:
         if resource.startswith("arn:aws:lambda:"):
             called.add("lambda:InvokeFunction")
-        elif match := SDK_INTEGRATION.match(resource):
-            service, action = match.groups()
-            called.add(f"{'states' if service == 'sfn' else service}:{action[:1].upper()}{action[1:]}")
         else:
             called |= OPTIMISED_INTEGRATION[resource]
     return called
@@ -199,5 +194,5 @@ def check_state_machine_role(definitions: list[dict], documents: list[dict], tra
     granted_statements = [s for d in documents for s in statements(d)]
     granted = {a for s in granted_statements for a in s.actions}
     needed = called | LOG_DELIVERY | (XRAY if tracing else set())
-    star = {a for s in granted_statements if "*" in s.resources for a in s.actions} - STATE_MACHINE_NO_RESOURCE
+    star = {a for s in granted_statements if "*" in s.resources for a in s.actions} - STATE_MACHINE_PLATFORM
     return RoleCheck("state machines", called, granted, needed - granted, granted - needed, star, set())

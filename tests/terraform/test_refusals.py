@@ -133,7 +133,7 @@ class RefusalsTest(WorkspaceTest):
             "govcloud": {"enable_cross_region_copy": True, "cross_region_destination": "us-gov-west-1"},
             "no_zips": {"lambda_package_dir": "/nonexistent"},
             # 5 s polls with the default bounds and copies: the count select makes of the same settings
-            # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82718 events.
+            # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82485 events.
             "history_limit": {"poll_interval_seconds": 5, "enable_cross_region_copy": True,
                               "cross_region_destination": "us-west-2"},
         })
@@ -143,8 +143,8 @@ class RefusalsTest(WorkspaceTest):
             ("same_region", "cross_region_destination us-east-1 is the module's own region: copies must go to another region"),
             ("govcloud", "Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported"),
             ("no_zips", "/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas"),
-            ("history_limit", "let each database's waits poll up to 9065 times, 9 history events each, plus 1133: "
-                              "82718 events, above Step Functions' 25000 per execution"),
+            ("history_limit", "let each database's waits poll up to 9065 times, 9 history events each, plus 900: "
+                              "82485 events, above Step Functions' 25000 per execution"),
         ):
             with self.subTest(case=case):
                 self.assertIn(message, errors)

@@ -53,6 +53,7 @@ pub mod env {
     pub const SLACK_WEBHOOK_SECRET_VERSION: &str = "SLACK_WEBHOOK_SECRET_VERSION";
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const DATABASE_STATE_MACHINE_ARN: &str = "DATABASE_STATE_MACHINE_ARN";
+    pub const EXPORT_SLOT_QUEUE_URL: &str = "EXPORT_SLOT_QUEUE_URL";
 }
 
 /// One environment variable a function reads.
@@ -210,7 +211,11 @@ impl Function {
     /// The environment variables the function reads.
     pub fn environment(self) -> Vec<Variable> {
         let own: &[Variable] = match self {
-            Function::Select | Function::Snapshot | Function::WaitForAvailable => &[],
+            Function::Select | Function::Snapshot => &[],
+            Function::WaitForAvailable => &[optional(
+                env::EXPORT_SLOT_QUEUE_URL,
+                "the queue of exports waiting for a slot: the poll that sees an export end wakes the oldest waiter (unset: no hand-on)",
+            )],
             Function::Export => &[
                 required(env::EXPORT_BUCKET, "the S3 bucket exports are written to"),
                 required(env::EXPORT_ROLE_ARN, "the role RDS assumes to write the export"),
@@ -387,7 +392,6 @@ pub fn document() -> Value {
             "events_per_poll": crate::run::EVENTS_PER_POLL,
             "other_events": crate::run::OTHER_EVENTS,
             "queued_try_extra_events": crate::run::QUEUED_TRY_EXTRA_EVENTS,
-            "hand_on_events": crate::run::HAND_ON_EVENTS,
             "slot_longest_wait_seconds": crate::run::SLOT_LONGEST_WAIT_SECONDS,
         },
     })

@@ -242,10 +242,6 @@ pub const OTHER_EVENTS: u64 = 500;
 /// (a `.waitForTaskToken` task: entered, scheduled, started, submitted, succeeded or
 /// timed out, exited), not in a wait state (2).
 pub const QUEUED_TRY_EXTRA_EVENTS: u64 = 4;
-/// The most events an export's hand-on of its slot adds: up to 11 passes (the first and
-/// 10 more past waiters whose wait ended) of receive, choice, delete and wake (17 events)
-/// and the count of the skipped waiter and its choice (4); and the choice after it (2).
-pub const HAND_ON_EVENTS: u64 = 11 * (17 + 4) + 2;
 
 /// The longest wait between two tries for a slot, unless the caller expects one to come
 /// free later: a slot comes free when any of the running copies or exports ends, which a
@@ -270,8 +266,7 @@ pub fn slot_tries(bound: u64, interval: u64) -> u64 {
 /// a skipped branch makes none), and the history events they and the rest of the
 /// execution add. An export and a copy also wait for a slot, within the same
 /// bound (a try, its choice and its wait add a poll's events; an export's wait in
-/// the queue [`QUEUED_TRY_EXTRA_EVENTS`] more): [`slot_tries`]; and an export hands
-/// its slot on ([`HAND_ON_EVENTS`]).
+/// the queue [`QUEUED_TRY_EXTRA_EVENTS`] more): [`slot_tries`].
 pub fn history_bound(config: &Map<String, Value>) -> (u64, u64) {
     let number = |name: &str| config.get(name).and_then(Value::as_u64).unwrap_or(0);
     let skipped = |name: &str| config.get(name).and_then(Value::as_bool).unwrap_or(false);
@@ -282,7 +277,7 @@ pub fn history_bound(config: &Map<String, Value>) -> (u64, u64) {
     if !skipped("skip_export") {
         let export_tries = tries("export_wait_timeout_seconds", "export_poll_interval_seconds");
         total += polls("export_wait_timeout_seconds", "export_poll_interval_seconds") + export_tries;
-        events += export_tries * QUEUED_TRY_EXTRA_EVENTS + HAND_ON_EVENTS;
+        events += export_tries * QUEUED_TRY_EXTRA_EVENTS;
     }
     if !skipped("skip_copy") {
         total += polls("copy_wait_timeout_seconds", "poll_interval_seconds")

@@ -71,14 +71,14 @@ fn databases_outside_the_module_are_refused_by_name() {
 fn waits_that_could_poll_past_the_history_limit_are_refused() {
     // Polls (21600 / 5 + 1) + (86400 / 300 + 1) + (21600 / 5 + 1), and tries for a slot, whose
     // waits grow to 15 minutes: export (2 + 1 + 96 + 1), copy (8 + 1 + 24 + 1): 9065, 9 events each;
-    // the export's 100 tries wait in the queue (4 events more each) and it hands its slot on (233):
-    // 500 + 400 + 233 = 1133 more, 82718 events.
+    // the export's 100 tries wait in the queue (4 events more each): 500 + 400 = 900 more,
+    // 82485 events.
     let err = handle(event(json!({"poll_interval_seconds": 5}))).unwrap_err();
     assert_eq!(err.error_type().as_str(), "InvalidInput");
     assert!(
         err.to_string().starts_with(
             "input poll_interval_seconds is invalid: makes each database's waits poll up to 9065 times, \
-             9 history events each, plus 1133: 82718 events, above Step Functions' 25000 per execution"
+             9 history events each, plus 900: 82485 events, above Step Functions' 25000 per execution"
         ),
         "{err}"
     );

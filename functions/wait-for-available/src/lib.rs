@@ -13,12 +13,15 @@
 //! (`polled_at`, `$$.State.EnteredTime`), the interval and the bound, and
 //! waits `next_poll_seconds`, or stops at `timed_out`.
 
+pub mod hand_on;
 pub mod schedule;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_config::SdkConfig;
+use backup_core::config::Env;
+use backup_core::contract::env;
 use backup_core::naming::{self, MAX_EXPORT_TASK_ID_LEN};
 use backup_core::rds::Rds;
 use backup_core::types::{DatabaseKind, PollRequest, PollResult};
@@ -27,10 +30,33 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::hand_on::{HandOn, SlotQueue};
 use crate::schedule::{Reading, WaitSoFar};
 
 /// Export task statuses that end the task without a complete export.
 const EXPORT_FAILED: [&str; 3] = ["failed", "canceled", "canceling"];
+
+/// The function's environment.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The module's queue of exports waiting for a slot (None: exports are off).
+    pub export_slot_queue_url: Option<String>,
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
+        let export_slot_queue_url = config::optional(env, env::EXPORT_SLOT_QUEUE_URL)?;
+        if let Some(url) = &export_slot_queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(Error::config(
+                env::EXPORT_SLOT_QUEUE_URL,
+                format!("{url:?} is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
+            ));
+        }
+        Ok(Config { export_slot_queue_url })
+    }
+}
 
 /// The shared SDK configuration and the RDS client of the function's region.
 /// Clients of other regions are derived from the same configuration when
@@ -40,11 +66,18 @@ pub struct Clients {
     /// The function's own region.
     pub home: Rds,
     other_regions: Mutex<HashMap<String, Rds>>,
+    /// Where an export that ends hands its slot on (None: nowhere).
+    pub slot_queue: Option<SlotQueue>,
 }
 
 impl Clients {
-    pub fn new(sdk_config: SdkConfig) -> Result<Self, Error> {
-        Ok(Self::with_client(Rds::new(&sdk_config)?, sdk_config))
+    pub fn new(sdk_config: SdkConfig, config: &Config) -> Result<Self, Error> {
+        let slot_queue = config.export_slot_queue_url.clone().map(|url| SlotQueue {
+            sqs: aws_sdk_sqs::Client::new(&sdk_config),
+            sfn: aws_sdk_sfn::Client::new(&sdk_config),
+            url,
+        });
+        Ok(Self::with_client(Rds::new(&sdk_config)?, sdk_config).with_slot_queue(slot_queue))
     }
 
     /// Clients around a given client of the home region (tests pass a mocked one).
@@ -53,7 +86,12 @@ impl Clients {
             sdk_config,
             home,
             other_regions: Mutex::default(),
+            slot_queue: None,
         }
+    }
+
+    pub fn with_slot_queue(self, slot_queue: Option<SlotQueue>) -> Self {
+        Clients { slot_queue, ..self }
     }
 
     fn rds_in(&self, region: &str) -> Rds {
@@ -204,7 +242,11 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
     };
     // RDS documents upper-case statuses (COMPLETE); some tools report lower case.
     let status = task.status().unwrap_or_default().to_ascii_lowercase();
-    if EXPORT_FAILED.contains(&status.as_str()) {
+    let failed = EXPORT_FAILED.contains(&status.as_str());
+    if failed || status == "complete" {
+        hand_on_slot(clients, &export_task_id).await;
+    }
+    if failed {
         return Err(Error::ExportFailed {
             export_task_id,
             region,
@@ -232,4 +274,28 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
         percent_progress: task.percent_progress(),
         warning,
     })
+}
+
+/// The export has ended: its slot goes to the oldest waiter in the module's queue.
+/// Whatever happens, the poll's own answer stands: a waiter not woken tries at its own time.
+async fn hand_on_slot(clients: &Clients, export_task_id: &str) {
+    let Some(queue) = &clients.slot_queue else {
+        return;
+    };
+    match queue.hand_on().await {
+        HandOn::Woke { skipped } => {
+            tracing::info!(%export_task_id, skipped, "export slot handed on to the oldest waiter")
+        }
+        HandOn::NoWaiter { skipped } => tracing::info!(%export_task_id, skipped, "no export waits for the slot"),
+        HandOn::GaveUp => tracing::warn!(
+            %export_task_id,
+            skipped = hand_on::MOST_SKIPPED + 1,
+            "export slot not handed on: every waiter taken had stopped waiting; the others try at their own time"
+        ),
+        HandOn::Failed(reason) => tracing::warn!(
+            %export_task_id,
+            %reason,
+            "export slot not handed on: the waiters try at their own time"
+        ),
+    }
 }

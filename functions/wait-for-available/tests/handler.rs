@@ -5,9 +5,16 @@ use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnap
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, ExportTask};
-use aws_smithy_mocks::{Rule, mock};
-use backup_core::testing::{fixture, mock_rds_in, rds_error};
-use backup_wait_for_available::{Clients, handle};
+use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+use aws_sdk_sfn::types::error::InvalidToken;
+use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
+use aws_sdk_sqs::types::Message;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use backup_core::contract::Function;
+use backup_core::testing::{assert_reads_its_contracted_environment, fixture, http_status, mock_rds_in, rds_error};
+use backup_wait_for_available::hand_on::{MOST_SKIPPED, SlotQueue};
+use backup_wait_for_available::{Clients, Config, handle};
 use serde_json::json;
 
 const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
@@ -271,4 +278,134 @@ async fn a_poll_without_its_wait_names_the_field() {
     let err = handle(&clients("us-east-1", &[]), event).await.unwrap_err();
     assert_eq!(err.error_type().as_str(), "InvalidInput");
     assert!(err.to_string().contains("polled_at"), "{err}");
+}
+
+const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/dbbackup-local-0a1b2c-export-slot-waiters";
+
+/// Each message: (receipt handle, task token).
+fn waiters(messages: &[(&'static str, &'static str)]) -> Rule {
+    let mut sequence = mock!(aws_sdk_sqs::Client::receive_message)
+        .match_requests(|r| r.queue_url() == Some(QUEUE_URL) && r.max_number_of_messages() == Some(1))
+        .sequence();
+    for &(handle, token) in messages {
+        sequence = sequence.output(move || {
+            ReceiveMessageOutput::builder()
+                .messages(Message::builder().receipt_handle(handle).body(token).build())
+                .build()
+        });
+    }
+    sequence
+        .output(|| ReceiveMessageOutput::builder().build())
+        .repeatedly()
+        .build()
+}
+
+fn slot_queue(sqs_rules: &[&Rule], sfn_rules: &[&Rule]) -> Option<SlotQueue> {
+    Some(SlotQueue {
+        sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs_rules),
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules),
+        url: QUEUE_URL.to_owned(),
+    })
+}
+
+fn deletes() -> Rule {
+    mock!(aws_sdk_sqs::Client::delete_message)
+        .match_requests(|r| r.queue_url() == Some(QUEUE_URL))
+        .then_output(|| DeleteMessageOutput::builder().build())
+}
+
+fn wakes(token: &'static str) -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(move |r| r.task_token() == Some(token) && r.output() == Some("{}"))
+        .then_output(|| SendTaskSuccessOutput::builder().build())
+}
+
+fn refuses(token: &'static str) -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(move |r| r.task_token() == Some(token))
+        .then_error(|| SendTaskSuccessError::InvalidToken(InvalidToken::builder().message("Invalid Token").build()))
+}
+
+#[tokio::test]
+async fn an_export_that_ends_wakes_the_oldest_live_waiter_past_ended_ones() {
+    for status in ["COMPLETE", "FAILED"] {
+        let export = export_with_status(status);
+        let receive = waiters(&[
+            ("handle-1", "token-ended"),
+            ("handle-2", "token-live"),
+            ("handle-3", "token-next"),
+        ]);
+        let (delete, ended, live) = (deletes(), refuses("token-ended"), wakes("token-live"));
+        let polled =
+            clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&ended, &live]));
+        let result = handle(&polled, fixture("wait-export-task.json")).await;
+        assert_eq!(
+            result.is_ok(),
+            status == "COMPLETE",
+            "{status}: the poll's own answer stands"
+        );
+        // The ended waiter's message is deleted and skipped; the next one is woken, the third left waiting.
+        assert_eq!((receive.num_calls(), delete.num_calls()), (2, 2), "{status}");
+        assert_eq!((ended.num_calls(), live.num_calls()), (1, 1), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_running_export_hands_nothing_on_and_an_empty_queue_wakes_no_one() {
+    let export = export_with_status("IN_PROGRESS");
+    let (receive, delete, wake) = (waiters(&[("handle-1", "token-live")]), deletes(), wakes("token-live"));
+    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&wake]));
+    handle(&polled, fixture("wait-export-task.json")).await.unwrap();
+    assert_eq!(receive.num_calls() + delete.num_calls() + wake.num_calls(), 0);
+
+    let export = export_with_status("COMPLETE");
+    let (receive, delete, wake) = (waiters(&[]), deletes(), wakes("token-live"));
+    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&wake]));
+    assert!(
+        handle(&polled, fixture("wait-export-task.json"))
+            .await
+            .unwrap()
+            .poll
+            .ready
+    );
+    assert_eq!((receive.num_calls(), delete.num_calls(), wake.num_calls()), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_hand_on_that_fails_fails_nothing_and_gives_up_after_ten_ended_waits() {
+    let export = export_with_status("COMPLETE");
+    let receive = mock!(aws_sdk_sqs::Client::receive_message).then_http_response(|| http_status(500));
+    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive], &[]));
+    assert!(
+        handle(&polled, fixture("wait-export-task.json"))
+            .await
+            .unwrap()
+            .poll
+            .ready
+    );
+    assert!(receive.num_calls() >= 1);
+
+    let export = export_with_status("COMPLETE");
+    let receive = waiters(&[("handle", "token-ended"); 12]);
+    let (delete, ended) = (deletes(), refuses("token-ended"));
+    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&ended]));
+    assert!(
+        handle(&polled, fixture("wait-export-task.json"))
+            .await
+            .unwrap()
+            .poll
+            .ready
+    );
+    assert_eq!(
+        (receive.num_calls(), ended.num_calls()),
+        (MOST_SKIPPED + 1, MOST_SKIPPED + 1)
+    );
+}
+
+#[test]
+fn the_queue_url_is_read_from_the_contracted_environment() {
+    assert_reads_its_contracted_environment(Function::WaitForAvailable, Config::from_env);
+    let err = Config::from_env(&[("EXPORT_SLOT_QUEUE_URL", "export-slot-waiters")]).unwrap_err();
+    assert_eq!(err.error_type().as_str(), "ConfigError");
+    assert!(err.to_string().contains("EXPORT_SLOT_QUEUE_URL"), "{err}");
 }
