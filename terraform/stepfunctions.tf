@@ -134,6 +134,12 @@ resource "aws_sfn_state_machine" "workflow" {
       condition     = !local.poll_intervals_in_range || local.database_history_events <= local.contract.execution_history.events_limit
       error_message = "poll_interval_seconds ${var.poll_interval_seconds} and export_poll_interval_seconds ${var.export_poll_interval_seconds} with wait_timeout_seconds (snapshot ${var.wait_timeout_seconds.snapshot}, export ${var.wait_timeout_seconds.export}, copy ${var.wait_timeout_seconds.copy}) let each database's waits poll up to ${local.database_wait_polls} times, ${local.history.events_per_poll} history events each, plus ${local.database_history_events - local.database_wait_polls * local.history.events_per_poll}: ${local.database_history_events} events, above Step Functions' ${local.contract.execution_history.events_limit} per execution. Poll less often or wait less long."
     }
+    # A wait's first poll comes one interval after it begins: an interval past the bound would
+    # find its wait over at the first poll.
+    precondition {
+      condition     = alltrue([for wait in local.polled_waits : !wait.runs || wait.interval <= wait.bound])
+      error_message = "poll_interval_seconds ${var.poll_interval_seconds} and export_poll_interval_seconds ${var.export_poll_interval_seconds} must not exceed the wait_timeout_seconds they poll (snapshot ${var.wait_timeout_seconds.snapshot}, export ${var.wait_timeout_seconds.export}, copy ${var.wait_timeout_seconds.copy}): a wait's first poll comes one interval after it begins."
+    }
     # "This setting [PreSignedUrl] applies only to AWS GovCloud (US) Regions" (CopyDBSnapshot,
     # CopyDBClusterSnapshot API reference): the Rust SDK does not generate it.
     precondition {

@@ -633,8 +633,9 @@ class ExportSlots(LocalAwsTest):
 
         self.assert_succeeded(run)
         self.assertEqual(len(self.woken(run)), 1)
-        # The stale message's token was refused, then the live waiter's taken: two wakes tried.
-        self.assertGreaterEqual(self.calls("states:SendTaskSuccess"), 2)
+        # The stale message's token was refused, then the live waiter's taken: a wake that
+        # woke no one (each accepted one ends a wait in the queue).
+        self.assertGreaterEqual(self.calls("states:SendTaskSuccess") - len(self.woken(run)), 1)
         self.assertEqual(self.queued_messages(), 0)
 
     def test_without_the_queue_a_waiter_waits_and_tries_again(self):

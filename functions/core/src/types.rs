@@ -115,8 +115,8 @@ impl SlotWait {
     /// How long to wait in the module's queue of waiters, where an export of this
     /// module that ends hands its slot on: until the hand-on should have come
     /// (`hand_on_seconds`, when this module's soonest export should end, plus two
-    /// intervals: its execution sees it end within one, and the hand-on takes a
-    /// few state transitions), and at least twice the wait so
+    /// intervals: its execution's poll sees it end within one and hands the slot
+    /// on), and at least twice the wait so
     /// far and [`SLOT_LONGEST_WAIT_SECONDS`], so that a waiter far back in the queue
     /// tries seldom (a try that finds the slots still taken queues it again, at
     /// the back, and leaves a message the hand-on skips). Never shorter than

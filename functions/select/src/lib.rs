@@ -96,6 +96,39 @@ fn within_module(selected: &Value, configured: &Value) -> Result<(), Error> {
     ))
 }
 
+/// A wait's first poll comes one interval after it begins: an interval longer than
+/// its wait's bound would find the wait over at its first poll.
+fn intervals_within_bounds(config: &Map<String, Value>, overrides: &Map<String, Value>) -> Result<(), Error> {
+    let number = |name: &str| config.get(name).and_then(Value::as_u64).unwrap_or(0);
+    let skipped = |name: &str| config.get(name).and_then(Value::as_bool).unwrap_or(false);
+    let waits = [
+        ("poll_interval_seconds", "snapshot_wait_timeout_seconds", None),
+        (
+            "export_poll_interval_seconds",
+            "export_wait_timeout_seconds",
+            Some("skip_export"),
+        ),
+        ("poll_interval_seconds", "copy_wait_timeout_seconds", Some("skip_copy")),
+    ];
+    for (interval, bound, skip) in waits {
+        if skip.is_some_and(skipped) || number(interval) <= number(bound) {
+            continue;
+        }
+        let reason = format!(
+            "{interval} {} exceeds {bound} {}: a wait's first poll comes one interval after it begins",
+            number(interval),
+            number(bound)
+        );
+        return Err(
+            match [interval, bound].into_iter().find(|name| overrides.contains_key(*name)) {
+                Some(field) => Error::invalid_input(field, reason),
+                None => Error::config("defaults", reason),
+            },
+        );
+    }
+    Ok(())
+}
+
 /// Each database's execution must stay within Step Functions' history limit however
 /// long its waits poll; the module's own settings are checked at plan the same way.
 fn within_history(config: &Map<String, Value>, overrides: &Map<String, Value>) -> Result<(), Error> {
@@ -163,6 +196,7 @@ pub fn plan(request: SelectRequest) -> Result<RunPlan, Error> {
             .collect()
     };
     let database_config = part(Part::Database);
+    intervals_within_bounds(&database_config, &overrides)?;
     within_history(&database_config, &overrides)?;
     let mut prune = part(Part::Prune);
     prune.insert("execution".to_owned(), json!(request.execution));

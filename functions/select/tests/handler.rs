@@ -90,6 +90,29 @@ fn waits_that_could_poll_past_the_history_limit_are_refused() {
 }
 
 #[test]
+fn an_interval_longer_than_its_wait_bound_is_refused() {
+    // The first poll comes one interval in: past a bound of 10 minutes, it could only time out.
+    let err = handle(event(
+        json!({"poll_interval_seconds": 3600, "snapshot_wait_timeout_seconds": 600}),
+    ))
+    .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert_eq!(
+        err.to_string(),
+        "input poll_interval_seconds is invalid: poll_interval_seconds 3600 exceeds snapshot_wait_timeout_seconds 600: \
+         a wait's first poll comes one interval after it begins"
+    );
+    let err = handle(event(json!({"export_wait_timeout_seconds": 120}))).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("input export_wait_timeout_seconds is invalid: export_poll_interval_seconds"),
+        "{err}"
+    );
+    // A skipped export's bound is not waited for.
+    handle(event(json!({"export_wait_timeout_seconds": 120, "skip_export": true}))).unwrap();
+}
+
+#[test]
 fn every_field_goes_to_exactly_one_part_of_the_plan() {
     let plan = serde_json::to_value(handle(fixture("select-request.json")).unwrap()).unwrap();
     for field in FIELDS {

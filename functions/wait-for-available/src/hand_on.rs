@@ -2,7 +2,7 @@
 //! export that finds every slot taken waits in the module's queue (its task
 //! token in a message, `QueueForExportSlot`). The poll that sees an export of
 //! this module end frees its slot for the execution that has waited longest:
-//! it receives the oldest message, deletes it and wakes that execution
+//! it receives the oldest message (a standard queue keeps its order as best it can), deletes it and wakes that execution
 //! (`SendTaskSuccess`), which tries at once. A message whose wait has already
 //! ended (the token refused) is deleted and the next one taken, up to
 //! [`MOST_SKIPPED`]. Here, in the poll, rather than in states of the state
@@ -17,6 +17,10 @@ use backup_core::AwsFailure;
 pub const MOST_SKIPPED: usize = 10;
 /// How long a received message stays hidden from other hand-ons: this one deletes it at once.
 const VISIBILITY_TIMEOUT_SECONDS: i32 = 30;
+/// A long poll, however short, asks every SQS server: a short one samples some and "might not
+/// receive any messages" from a queue that holds a few (SQS Developer Guide, "Amazon SQS short
+/// and long polling"), and a waiter missed would wait for its own try.
+const WAIT_TIME_SECONDS: i32 = 1;
 
 /// The module's queue of exports waiting for a slot.
 pub struct SlotQueue {
@@ -47,6 +51,7 @@ impl SlotQueue {
                 .queue_url(&self.url)
                 .max_number_of_messages(1)
                 .visibility_timeout(VISIBILITY_TIMEOUT_SECONDS)
+                .wait_time_seconds(WAIT_TIME_SECONDS)
                 .send()
                 .await
             {

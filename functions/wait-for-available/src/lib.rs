@@ -39,7 +39,7 @@ const EXPORT_FAILED: [&str; 3] = ["failed", "canceled", "canceling"];
 /// The function's environment.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// The module's queue of exports waiting for a slot (None: exports are off).
+    /// The module's queue of exports waiting for a slot (None: no hand-on).
     pub export_slot_queue_url: Option<String>,
 }
 

@@ -285,7 +285,11 @@ const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/dbback
 /// Each message: (receipt handle, task token).
 fn waiters(messages: &[(&'static str, &'static str)]) -> Rule {
     let mut sequence = mock!(aws_sdk_sqs::Client::receive_message)
-        .match_requests(|r| r.queue_url() == Some(QUEUE_URL) && r.max_number_of_messages() == Some(1))
+        .match_requests(|r| {
+            r.queue_url() == Some(QUEUE_URL)
+                && r.max_number_of_messages() == Some(1)
+                && r.wait_time_seconds() == Some(1)
+        })
         .sequence();
     for &(handle, token) in messages {
         sequence = sequence.output(move || {

@@ -351,7 +351,9 @@ class Gateway:
         throttled, "returns the event to the queue and tries to run the function again for
         up to 6 hours" (Lambda Developer Guide, "How Lambda handles errors and retries with
         asynchronous invocation"): here it waits for the reservation."""
-        self.reservations.enter(spec.arn, reserved, wait_seconds=6 * 3600)
+        if not self.reservations.enter(spec.arn, reserved, wait_seconds=6 * 3600):
+            log.info("lambda %s: event dropped after 6 hours throttled", spec.name)
+            return
         try:
             self._run(spec, code_bytes, payload)
         finally:

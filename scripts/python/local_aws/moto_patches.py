@@ -11,12 +11,6 @@ request and response normalisation are left empty, so the ASL's
 and the answer keeps boto's casing. The patches map both through botocore's
 model of the operation, as Step Functions does: PascalCase in the state
 machine (`ExecutionArn`, `Output`, `Status`), the API's own names on the wire.
-The same holds for every AWS SDK integration (`arn:aws:states:::aws-sdk:...`):
-"Parameters in Step Functions are expressed in PascalCase, even if the native
-service API is in camelCase" (Developer Guide, "Learning to use AWS service SDK
-integrations"), and moto passes them to boto as written, so `sfn:sendTaskSuccess`'s
-`TaskToken` fails (boto knows only `taskToken`). The patch maps them through the
-operation's model too.
 A `.waitForTaskToken` task that timed out or has ended still takes moto's
 SendTaskSuccess for its token (which then wakes nothing); Step Functions refuses it
 with `TaskTimedOut`, "The task token has either expired or the task associated
@@ -101,9 +95,6 @@ from moto.logs.responses import LogsResponse
 from moto.core.responses import ActionResult
 from moto.rds.models import DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
-    StateTaskServiceAwsSdk,
-)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback,
 )
@@ -195,13 +186,6 @@ def _sfn_normalise_parameters(self: StateTaskServiceSfn, parameters: dict, boto_
     # moto's own step first: it turns an object `Input` into the JSON string the API takes.
     _original_sfn_normalise_parameters(self, parameters, boto_service_name, service_action_name)
     self._to_boto_request(parameters, _operation(self, boto_service_name, service_action_name).input_shape)
-
-
-def _aws_sdk_normalise_parameters(self: StateTaskServiceAwsSdk, parameters: dict,
-                                  boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
-    operation = _operation(self, boto_service_name, service_action_name)
-    if operation.input_shape is not None:
-        self._to_boto_request(parameters, operation.input_shape)
 
 
 class _TaskTimedOut(AWSError):
@@ -406,7 +390,6 @@ def apply() -> None:
     StateTaskServiceSfn._normalise_response = _sfn_normalise_response
     StateTaskServiceSfn._from_error = _sfn_from_error
     StateTaskLambda._from_error = _lambda_from_error
-    StateTaskServiceAwsSdk._normalise_parameters = _aws_sdk_normalise_parameters
     parser_models.TaskTimedOut, parser_models.TaskDoesNotExist = _TaskTimedOut, _TaskDoesNotExist
     StateTaskServiceCallback._wait_for_task_token_timeout = _closing_the_token(
         StateTaskServiceCallback._wait_for_task_token_timeout)
