@@ -304,12 +304,23 @@ fn waiters(messages: &[(&'static str, &'static str)]) -> Rule {
         .build()
 }
 
-fn slot_queue(sqs_rules: &[&Rule], sfn_rules: &[&Rule]) -> Option<SlotQueue> {
-    Some(SlotQueue {
+/// The clients of a poll of the fixture's export task (`export`: its status) with the
+/// module's queue of waiters answering from `sqs_rules`, Step Functions from `sfn_rules`.
+fn export_clients(export: &Rule, sqs_rules: &[&Rule], sfn_rules: &[&Rule]) -> Clients {
+    clients("us-east-1", &[export]).with_slot_queue(Some(SlotQueue {
         sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs_rules),
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules),
         url: QUEUE_URL.to_owned(),
-    })
+    }))
+}
+
+/// Polls the fixture's export task: whether it is ready (the poll must succeed).
+async fn export_ready(polled: &Clients) -> bool {
+    handle(polled, fixture("wait-export-task.json"))
+        .await
+        .unwrap()
+        .poll
+        .ready
 }
 
 fn deletes() -> Rule {
@@ -340,8 +351,7 @@ async fn an_export_that_ends_wakes_the_oldest_live_waiter_past_ended_ones() {
             ("handle-3", "token-next"),
         ]);
         let (delete, ended, live) = (deletes(), refuses("token-ended"), wakes("token-live"));
-        let polled =
-            clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&ended, &live]));
+        let polled = export_clients(&export, &[&receive, &delete], &[&ended, &live]);
         let result = handle(&polled, fixture("wait-export-task.json")).await;
         assert_eq!(
             result.is_ok(),
@@ -358,20 +368,14 @@ async fn an_export_that_ends_wakes_the_oldest_live_waiter_past_ended_ones() {
 async fn a_running_export_hands_nothing_on_and_an_empty_queue_wakes_no_one() {
     let export = export_with_status("IN_PROGRESS");
     let (receive, delete, wake) = (waiters(&[("handle-1", "token-live")]), deletes(), wakes("token-live"));
-    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&wake]));
-    handle(&polled, fixture("wait-export-task.json")).await.unwrap();
+    let polled = export_clients(&export, &[&receive, &delete], &[&wake]);
+    assert!(!export_ready(&polled).await);
     assert_eq!(receive.num_calls() + delete.num_calls() + wake.num_calls(), 0);
 
     let export = export_with_status("COMPLETE");
     let (receive, delete, wake) = (waiters(&[]), deletes(), wakes("token-live"));
-    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&wake]));
-    assert!(
-        handle(&polled, fixture("wait-export-task.json"))
-            .await
-            .unwrap()
-            .poll
-            .ready
-    );
+    let polled = export_clients(&export, &[&receive, &delete], &[&wake]);
+    assert!(export_ready(&polled).await);
     assert_eq!((receive.num_calls(), delete.num_calls(), wake.num_calls()), (1, 0, 0));
 }
 
@@ -379,27 +383,15 @@ async fn a_running_export_hands_nothing_on_and_an_empty_queue_wakes_no_one() {
 async fn a_hand_on_that_fails_fails_nothing_and_gives_up_after_ten_ended_waits() {
     let export = export_with_status("COMPLETE");
     let receive = mock!(aws_sdk_sqs::Client::receive_message).then_http_response(|| http_status(500));
-    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive], &[]));
-    assert!(
-        handle(&polled, fixture("wait-export-task.json"))
-            .await
-            .unwrap()
-            .poll
-            .ready
-    );
+    let polled = export_clients(&export, &[&receive], &[]);
+    assert!(export_ready(&polled).await);
     assert!(receive.num_calls() >= 1);
 
     let export = export_with_status("COMPLETE");
     let receive = waiters(&[("handle", "token-ended"); 12]);
     let (delete, ended) = (deletes(), refuses("token-ended"));
-    let polled = clients("us-east-1", &[&export]).with_slot_queue(slot_queue(&[&receive, &delete], &[&ended]));
-    assert!(
-        handle(&polled, fixture("wait-export-task.json"))
-            .await
-            .unwrap()
-            .poll
-            .ready
-    );
+    let polled = export_clients(&export, &[&receive, &delete], &[&ended]);
+    assert!(export_ready(&polled).await);
     assert_eq!(
         (receive.num_calls(), ended.num_calls()),
         (MOST_SKIPPED + 1, MOST_SKIPPED + 1)

@@ -151,8 +151,9 @@ class AwsCall:
         return cls(service, region, account, "rest", f"{request.method} {request.path}", body, interpreter)
 
 
-def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
-    """An error in the shape the caller's protocol expects."""
+def aws_error(call: AwsCall, status: int, code: str, message: str, members: dict | None = None) -> Response:
+    """An error in the shape the caller's protocol expects; `members`: the error's own
+    fields besides its message, in a JSON protocol's document (Lambda's `Reason`)."""
     request_id = str(uuid.uuid4())
     if call.service == "ec2":  # the EC2 query protocol's own error document
         body = (
@@ -171,6 +172,7 @@ def aws_error(call: AwsCall, status: int, code: str, message: str) -> Response:
         body = f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message><RequestId>{request_id}</RequestId></Error>"
         return Response(body, status, {"Content-Type": "application/xml", "x-amz-request-id": request_id})
     document = {"__type": code, "message": message} if call.protocol == "json" else {"Type": "User", "message": message}
+    document.update(members or {})
     return Response(
         json.dumps(document),
         status,
@@ -331,10 +333,8 @@ class Gateway:
             return Response(status=202, headers={"x-amzn-RequestId": str(uuid.uuid4())})
         if not self.reservations.enter(spec.arn, reserved):
             log.info("lambda %s throttled: %s in flight, its reserved concurrency", spec.name, reserved)
-            response = aws_error(call, 429, "TooManyRequestsException", "Rate Exceeded.")
-            document = json.loads(response.get_data())
-            response.set_data(json.dumps({**document, "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}))
-            return response
+            return aws_error(call, 429, "TooManyRequestsException", "Rate Exceeded.",
+                             {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"})
         try:
             result = self._run(spec, function.code_bytes, call.body)
         finally:
