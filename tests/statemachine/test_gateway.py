@@ -12,6 +12,7 @@ import unittest
 import urllib.error
 import urllib.request
 import zipfile
+from datetime import datetime, timedelta
 
 import boto3
 import botocore.config
@@ -400,3 +401,78 @@ class AwsRefusals(GatewayTest):
         self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameterValueException")
         self.assertIn("decreases account's UnreservedConcurrentExecution below its minimum value",
                       refused.exception.response["Error"]["Message"])
+
+
+class OneTimeSchedules(GatewayTest):
+    """EventBridge Scheduler's one-time schedules, fired on the clock (local_aws/scheduler.py)."""
+
+    def setUp(self):
+        super().setUp()
+        control("PUT", "settings", {"clock_scale": 600})
+        # What the SDK would refuse itself reaches the Scheduler too, as from any other client.
+        self.scheduler = boto3.client("scheduler", endpoint_url=endpoint(), region_name=SOURCE,
+                                      aws_access_key_id="test", aws_secret_access_key="test",
+                                      config=botocore.config.Config(parameter_validation=False))
+        self.scheduler.create_schedule_group(Name="polls")
+        self.create_function()
+        self.arn = self.lambda_client.get_function(FunctionName="probe")["Configuration"]["FunctionArn"]
+
+    def tearDown(self):
+        control("PUT", "settings", {"clock_scale": 0})
+        super().tearDown()
+
+    def schedule(self, name: str, at: str, **changes):
+        request = {"Name": name, "GroupName": "polls", "ScheduleExpression": f"at({at})",
+                   "ScheduleExpressionTimezone": "UTC", "FlexibleTimeWindow": {"Mode": "OFF"},
+                   "ActionAfterCompletion": "DELETE",
+                   "Target": {"Arn": self.arn, "RoleArn": self.role, "Input": json.dumps({"n": 7})}}
+        request.update(changes)
+        return self.scheduler.create_schedule(**{k: v for k, v in request.items() if v is not None})
+
+    @staticmethod
+    def clock_in(seconds: int) -> str:
+        now = datetime.fromisoformat(control("GET", "clock")["now"])
+        return (now + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    def test_a_schedule_invokes_its_function_asynchronously_at_its_time_then_is_deleted(self):
+        # Ten simulated minutes ahead: a real second.
+        self.schedule("poll-1", self.clock_in(600))
+        time.sleep(0.3)
+        self.assertEqual(control("GET", "invocations"), [])
+        deadline = time.monotonic() + 10
+        while not control("GET", "invocations") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [invocation] = control("GET", "invocations")
+        self.assertEqual(json.loads(invocation["output"])["event"], {"n": 7})
+        self.assertEqual(control("GET", "scheduler"), {"fired": 1})
+        deadline = time.monotonic() + 5
+        while self.scheduler.list_schedules(GroupName="polls")["Schedules"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self.assertRaises(self.scheduler.exceptions.ResourceNotFoundException):
+            self.scheduler.get_schedule(GroupName="polls", Name="poll-1")
+
+    def test_create_schedule_is_refused_as_the_scheduler_refuses_it(self):
+        at = self.clock_in(3600)
+        for changes, says in (
+                ({"FlexibleTimeWindow": None}, "FlexibleTimeWindow is required"),
+                ({"Target": {"Arn": self.arn}}, "Target is required, with its Arn and RoleArn"),
+                ({"ScheduleExpression": "at(2026-12-04 10:00)"}, "at(yyyy-mm-ddThh:mm:ss)"),
+                ({"Name": "a name with spaces"}, "must be 1 to 64 characters"),
+        ):
+            with self.subTest(changes=changes):
+                with self.assertRaises(botocore.exceptions.ClientError) as refused:
+                    self.schedule("poll-1", at, **changes)
+                self.assertEqual(refused.exception.response["Error"]["Code"], "ValidationException")
+                self.assertIn(says, refused.exception.response["Error"]["Message"])
+        self.schedule("poll-1", at)
+        with self.assertRaises(self.scheduler.exceptions.ConflictException):
+            self.schedule("poll-1", at)
+        self.assertEqual(control("GET", "scheduler"), {"fired": 0})
+
+    def test_an_asynchronous_invocation_that_fails_is_tried_twice_more(self):
+        # Lambda's own retries: one and two (simulated) minutes after.
+        self.lambda_client.invoke(FunctionName="probe", InvocationType="Event", Payload=b'{"do": "fail"}')
+        deadline = time.monotonic() + 10
+        while len(control("GET", "invocations")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([i["outcome"] for i in control("GET", "invocations")], ["SnapshotQuotaExceeded"] * 3)

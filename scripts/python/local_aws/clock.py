@@ -10,8 +10,10 @@ finish as soon as they start (moto's own behaviour); at 600 a Wait of an hour
 lasts 6 real seconds and a 20-minute snapshot 2. A change of scale keeps the
 time continuous.
 
-Task `TimeoutSeconds` (and `TimeoutSecondsPath`) are on the clock too: the
-module's wait in the export slot queue ends at its timeout. Not on the clock:
+Task `TimeoutSeconds` (and `TimeoutSecondsPath`) and `HeartbeatSeconds` are on
+the clock too: the module's wait in the export slot queue ends at its timeout, a
+wait whose polls stop at its heartbeat; so are EventBridge Scheduler's one-time
+schedules (local_aws/scheduler.py), which run the waits' polls. Not on the clock:
 Lambda timeouts and the functions' own run time (real compute).
 """
 
@@ -35,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import timestamp as wait_timestamp
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatEndpoint
 from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.backend import execution as parser_execution
 
@@ -149,6 +152,15 @@ def _on_the_clock(wait_for_task_token_timeout):
     return wait
 
 
+def _clear_and_wait(self: HeartbeatEndpoint) -> bool:
+    """A `.waitForTaskToken` task's wait for its next heartbeat (`HeartbeatSeconds`), on the clock."""
+    with self._mutex:
+        if self._next_heartbeat_event.is_set():
+            self._next_heartbeat_event.clear()
+            return True
+    return self._next_heartbeat_event.wait(timeout=CLOCK.real_seconds(self._heartbeat_seconds))
+
+
 def _unix_time(at: _datetime.datetime | None = None) -> float:
     at = at or CLOCK.naive_now()
     return (at.replace(tzinfo=UTC) if at.tzinfo is None else at).timestamp()
@@ -161,6 +173,7 @@ def apply() -> None:
     execute_state.threading = SimpleNamespace(Event=_ClockEvent)
     StateTaskServiceCallback._wait_for_task_token_timeout = _on_the_clock(
         StateTaskServiceCallback._wait_for_task_token_timeout)
+    HeartbeatEndpoint.clear_and_wait = _clear_and_wait
     retrier_decl.time = SimpleNamespace(sleep=CLOCK.sleep)
     stepfunctions_models.utcnow = CLOCK.naive_now
     rds_models.utcnow = CLOCK.naive_now

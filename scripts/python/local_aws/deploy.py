@@ -3,7 +3,7 @@ plans it (module_plan): the functions from their zips with the settings and
 environment Terraform plans, the two state machines with the definitions it
 renders, and the resources they use under the names it gives them (export
 bucket and role, KMS key, SNS topic, the Slack webhook's secret, the queue of
-exports waiting for a slot). Values Terraform learns only when it
+exports waiting for a slot, the waits' schedule group and the Scheduler's role). Values Terraform learns only when it
 creates a resource (a key's ARN) come from the resources created here. What a
 test adds is explicit and only makes things faster: polls, retry delays,
 function timeouts, the SDK's own retries; and an SQS queue subscribed to the
@@ -214,12 +214,15 @@ class Deployment:
         topic = sns.create_topic(Name=planned.resource("aws_sns_topic.notifications[0]")["name"])["TopicArn"]
         sqs = aws.client("sqs", region)
         waiters = planned.resource("aws_sqs_queue.export_slot_waiters")
-        sqs.create_queue(QueueName=waiters["name"], Attributes={
+        waiters_url = sqs.create_queue(QueueName=waiters["name"], Attributes={
             "MessageRetentionPeriod": str(waiters["message_retention_seconds"]),
-            "VisibilityTimeout": str(waiters["visibility_timeout_seconds"])})
+            "VisibilityTimeout": str(waiters["visibility_timeout_seconds"])})["QueueUrl"]
         queue_url = sqs.create_queue(QueueName=f"{settings.prefix}-notifications-inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+        schedule_group = planned.resource("aws_scheduler_schedule_group.polls")["name"]
+        aws.client("scheduler", region).create_schedule_group(Name=schedule_group)
 
         database_machine = planned.addresses("aws_sfn_state_machine")["database"]["name"]
         secret = planned.resource("aws_secretsmanager_secret.slack_webhook[0]")
@@ -231,7 +234,9 @@ class Deployment:
             "EXPORT_BUCKET": bucket, "EXPORT_ROLE_ARN": roles["export"], "EXPORT_KMS_KEY_ARN": key_arn,
             "SNS_TOPIC_ARN": topic, "SLACK_WEBHOOK_SECRET_ARN": webhook["ARN"],
             "DATABASE_STATE_MACHINE_ARN": f"arn:aws:states:{region}:{account}:stateMachine:{database_machine}",
-            "SLACK_WEBHOOK_SECRET_VERSION": webhook["VersionId"]})
+            "SLACK_WEBHOOK_SECRET_VERSION": webhook["VersionId"],
+            "SCHEDULE_GROUP_NAME": schedule_group, "SCHEDULER_ROLE_ARN": roles["poll_scheduler"],
+            "EXPORT_SLOT_QUEUE_URL": waiters_url})
         deployed = {key: {**environment, **dict(settings.function_env)} for key, environment in deployed.items()}
         lambda_client = aws.client("lambda", region)
         arns = {}

@@ -62,7 +62,7 @@ def clear() -> None:
         _delivered.clear()
 
 
-def _client(service: str, region: str):
+def client(service: str, region: str):
     return boto3.client(service, endpoint_url=_endpoint, region_name=region, aws_access_key_id="test",
                         aws_secret_access_key="test", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
@@ -113,9 +113,9 @@ def deliver(rule_name: str, rule_arn: str, target: dict, event: dict, wait: bool
         service, region = arn.split(":")[2], arn.split(":")[3]
         try:
             if service == "lambda":
-                _client("lambda", region).invoke(FunctionName=arn, InvocationType="Event", Payload=payload.encode())
+                client("lambda", region).invoke(FunctionName=arn, InvocationType="Event", Payload=payload.encode())
             elif service == "states":
-                record["execution_arn"] = _client("stepfunctions", region).start_execution(
+                record["execution_arn"] = client("stepfunctions", region).start_execution(
                     stateMachineArn=arn, input=payload)["executionArn"]
             else:
                 log.warning("rule %s: target %s is not delivered here", rule_name, arn)

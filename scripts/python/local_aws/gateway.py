@@ -42,7 +42,7 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import alarms, asl, clock, events, moto_patches, operations, rules
+from . import alarms, asl, clock, events, moto_patches, operations, rules, scheduler
 from .clock import CLOCK
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import (
@@ -61,6 +61,12 @@ CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/
 LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 # A path-style S3 request on a bucket itself (PUT without a sub-resource: CreateBucket).
 S3_BUCKET_PATH = re.compile(r"^/[^/]+/?$")
+# EventBridge Scheduler's REST paths: a schedule or a group, by name.
+SCHEDULER_PATH = re.compile(r"/(schedules|schedule-groups)/([^/]+)")
+SCHEDULER_ACTIONS = {("POST", "schedules"): "CreateSchedule", ("GET", "schedules"): "GetSchedule",
+                     ("PUT", "schedules"): "UpdateSchedule", ("DELETE", "schedules"): "DeleteSchedule",
+                     ("POST", "schedule-groups"): "CreateScheduleGroup", ("GET", "schedule-groups"): "GetScheduleGroup",
+                     ("DELETE", "schedule-groups"): "DeleteScheduleGroup"}
 # moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for signs with this key.
 INTERPRETER_ACCESS_KEY = "ak"
 # The interpreter's own tracking of a `.sync` child (moto polls DescribeExecution once,
@@ -97,6 +103,7 @@ CONTROL_HELP = {
     "seed manual snapshots in bulk (benchmarks), without counting as RDS calls",
     "POST /_gateway/events/fire": "{rule, region?}: fire a schedule rule now; what each target was handed "
     "(and the execution a state machine target started)",
+    "GET /_gateway/scheduler": "{fired}: the one-time schedules fired so far (local_aws/scheduler.py)",
     "GET|DELETE /_gateway/events": "what EventBridge rules delivered (rule, target, input, at), or forget it",
     "POST /_gateway/reset": "forget everything: moto's state, faults, counters, messages, environments",
 }
@@ -148,6 +155,10 @@ class AwsCall:
         if service == "s3" and request.method == "PUT" and S3_BUCKET_PATH.match(request.path) and not request.args:
             return cls(service, region, account, "rest", "CreateBucket", body, interpreter,
                        {"Bucket": request.path.strip("/")})
+        scheduler = SCHEDULER_PATH.fullmatch(request.path) if service == "scheduler" else None
+        if scheduler and (request.method, scheduler.group(1)) in SCHEDULER_ACTIONS:
+            return cls(service, region, account, "rest", SCHEDULER_ACTIONS[request.method, scheduler.group(1)], body,
+                       interpreter, {"Name": unquote(scheduler.group(2))})
         return cls(service, region, account, "rest", f"{request.method} {request.path}", body, interpreter)
 
 
@@ -206,6 +217,7 @@ class Gateway:
     def __init__(self, state_dir: Path, port: int, snapshot_limit: int = 100):
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults = FaultTable()
+        self.schedules = scheduler.OneTimeSchedules()
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         # When each call was being answered (perf_counter start, end): overlapping calls wait on
@@ -287,6 +299,8 @@ class Gateway:
                     rule, message = refused
                     log.info("rule %s: %s refused with %s", rule.name, call.name, rule.code)
                     return aws_error(call, rule.status, rule.code, message)
+            elif call.service == "scheduler":
+                response = self.schedule(environ, call)
             else:
                 handler = self.emulated.get(call.name)
                 response = handler(call, request) if handler else self.forward(environ)
@@ -294,6 +308,17 @@ class Gateway:
             text = response.get_data(as_text=True)
             response.set_data(text.replace(fault.replace[0], fault.replace[1]))
             log.info("fault: %s response rewritten", call.name)
+        return response
+
+    def schedule(self, environ, call: AwsCall) -> Response:
+        """EventBridge Scheduler: refused as AWS refuses, and one-time schedules fired (local_aws/scheduler.py)."""
+        refused = scheduler.refusal(call.action, call.params().get("Name", ""), call.body)
+        if refused is not None:
+            log.info("scheduler: %s refused: %s", call.action, refused)
+            return aws_error(call, 400, "ValidationException", refused)
+        response = self.forward(environ)
+        if response.status_code == 200 and call.action == "CreateSchedule":
+            self.schedules.created(call.account, call.region, call.params()["Name"], call.body)
         return response
 
     def forward(self, environ) -> Response:
@@ -349,15 +374,23 @@ class Gateway:
     def _run_queued(self, spec: FunctionSpec, code_bytes: bytes, payload: bytes, reserved) -> None:
         """An asynchronous invocation: Lambda queues the event and, while the function is
         throttled, "returns the event to the queue and tries to run the function again for
-        up to 6 hours" (Lambda Developer Guide, "How Lambda handles errors and retries with
-        asynchronous invocation"): here it waits for the reservation."""
-        if not self.reservations.enter(spec.arn, reserved, wait_seconds=6 * 3600):
-            log.info("lambda %s: event dropped after 6 hours throttled", spec.name)
-            return
-        try:
-            self._run(spec, code_bytes, payload)
-        finally:
-            self.reservations.leave(spec.arn)
+        up to 6 hours": here it waits for the reservation. "If the function returns an error,
+        by default Lambda attempts to run it two more times, with a one-minute wait between
+        the first two attempts, and two minutes between the second and third attempts"
+        (Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
+        invocation"): so it does here, on the clock."""
+        for attempt, wait_before in enumerate((0, 60, 120)):
+            CLOCK.sleep(wait_before)
+            if not self.reservations.enter(spec.arn, reserved, wait_seconds=6 * 3600):
+                log.info("lambda %s: event dropped after 6 hours throttled", spec.name)
+                return
+            try:
+                result = self._run(spec, code_bytes, payload)
+            finally:
+                self.reservations.leave(spec.arn)
+            if result.error_type is None:
+                return
+            log.info("lambda %s: asynchronous attempt %d failed with %s", spec.name, attempt + 1, result.error_type)
 
     def _run(self, spec: FunctionSpec, code_bytes: bytes, payload: bytes) -> InvokeResult:
         started = time.time()
@@ -374,6 +407,8 @@ class Gateway:
             "duration_ms": round(result.duration_ms, 1),
             "cold_start": result.cold_start,
             "outcome": result.error_type or "ok",
+            # What it answered, for tests that read a function's outcome (cut short: fleets).
+            "output": result.payload[:500].decode("utf-8", "replace"),
         }
         with self.lock:
             self.invocations.append(record)
@@ -488,6 +523,8 @@ class Gateway:
             return self._backdate_snapshot(document)
         if (route, method) == ("rds/snapshots", "POST"):
             return self._seed_snapshots(document)
+        if (route, method) == ("scheduler", "GET"):
+            return _json({"fired": self.schedules.fired()})
         if (route, method) == ("events", "GET"):
             return _json(events.delivered())
         if (route, method) == ("events", "DELETE"):
@@ -628,6 +665,7 @@ class Gateway:
         moto_api_backend.set_config(MOTO_CONFIG)
         self.faults.clear()
         events.clear()
+        self.schedules.clear()
         with self.lock:
             self.calls.clear()
             self.call_spans.clear()

@@ -30,7 +30,7 @@ KEEP_SECONDS = 24 * 3600
 # What a deployment reads from a plan; the rest (policies, alarms, logs...) is left out.
 RESOURCE_TYPES = ("aws_lambda_function", "aws_sfn_state_machine", "aws_iam_role", "aws_s3_bucket", "aws_sns_topic",
                   "aws_secretsmanager_secret", "aws_secretsmanager_secret_version", "aws_cloudwatch_event_rule",
-                  "aws_cloudwatch_event_target", "aws_sqs_queue")
+                  "aws_cloudwatch_event_target", "aws_sqs_queue", "aws_scheduler_schedule_group")
 
 
 class PlanError(RuntimeError):

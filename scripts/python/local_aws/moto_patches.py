@@ -11,8 +11,15 @@ request and response normalisation are left empty, so the ASL's
 and the answer keeps boto's casing. The patches map both through botocore's
 model of the operation, as Step Functions does: PascalCase in the state
 machine (`ExecutionArn`, `Output`, `Status`), the API's own names on the wire.
-A `.waitForTaskToken` task that timed out or has ended still takes moto's
-SendTaskSuccess for its token (which then wakes nothing); Step Functions refuses it
+SendTaskFailure drops its `cause` in moto; Step Functions records it (API Reference,
+SendTaskFailure: "A more detailed explanation of the cause of the failure"), and the
+module's wait puts there what failed: the patch passes it on. A `.waitForTaskToken` task
+that an execution stopped (StopExecution) was waiting in fails as the wait ends, and moto
+then records the execution FAILED; Step Functions keeps it ABORTED: the patch does.
+A retried `.waitForTaskToken` task waits on the token of its first attempt in moto, which
+that attempt's end closed; here each attempt gets its own (see `_a_token_for_each_attempt`).
+A `.waitForTaskToken` task that timed out (or missed its heartbeat) or has ended still
+takes moto's SendTaskSuccess (and SendTaskHeartbeat) for its token (which then wakes nothing); Step Functions refuses it
 with `TaskTimedOut`, "The task token has either expired or the task associated
 with the token has already been closed" (API Reference, SendTaskSuccess). The
 patch closes the token when the task's wait for it ends, either way (and an
@@ -92,7 +99,7 @@ from moto.events.models import Rule as EventRule
 from moto.events.models import events_backends
 from moto.logs.models import LogGroup
 from moto.logs.responses import LogsResponse
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.rds.models import DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
@@ -101,6 +108,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.exceptions import AWSError
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -114,9 +122,10 @@ from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEv
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
-from moto.stepfunctions.parser.asl.eval.program_state import ProgramError
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from . import events
 
@@ -206,6 +215,33 @@ def _closing_the_token(wait_for_task_token_timeout):
     def wait(self: StateTaskServiceCallback, timeout_seconds: float, callback_endpoint):
         try:
             return wait_for_task_token_timeout(self, timeout_seconds, callback_endpoint)
+        finally:
+            callback_endpoint.report(CallbackConsumerTimeout())
+
+    return wait
+
+
+def _a_token_for_each_attempt(evaluate_with_timeout):
+    """moto makes a `.waitForTaskToken` task's token once, as the state is entered, and its
+    retries wait on that same token, which the attempt before closed as it ended. Each attempt
+    here gets a token of its own: a retried task is scheduled again (its own TaskScheduled
+    event, its `$$.Task.Token` passed again), and a late answer to an attempt that ended is
+    refused (`TaskTimedOut`) rather than ending the next one."""
+
+    def evaluate(self: StateTaskServiceCallback, env):
+        retried = env.states.context_object.context_object_data["State"].get("RetryCount", 0) > 0
+        if retried and self._is_integration_pattern() and \
+                ResourceCondition.WaitForTaskToken in self._supported_integration_patterns:
+            env.callback_pool_manager.add(env.states.context_object.update_task_token())
+        return evaluate_with_timeout(self, env)
+
+    return evaluate
+
+
+def _closing_the_token_after_heartbeats(wait_for_task_token_heartbeat):
+    def wait(self: StateTaskServiceCallback, env, callback_endpoint, heartbeat_endpoint):
+        try:
+            return wait_for_task_token_heartbeat(self, env, callback_endpoint, heartbeat_endpoint)
         finally:
             callback_endpoint.report(CallbackConsumerTimeout())
 
@@ -328,7 +364,16 @@ def _set_error(self: Environment, error) -> None:
     # Once the history is full its failure stands: moto's own handler would replace it.
     if getattr(self.event_manager, "history_full", False) and isinstance(self._program_state, ProgramError):
         return
+    # A stopped execution stays stopped (ABORTED): the task it was waiting in fails as it ends.
+    if isinstance(self._program_state, ProgramStopped):
+        return
     _original_set_error(self, error)
+
+
+def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+    return EmptyResult()
 
 
 def _terminated(self: BaseExecutionWorkerCommunication) -> None:
@@ -375,6 +420,7 @@ def apply() -> None:
     Environment.__init__ = _environment_init
     EventManager.add_event = _add_event
     Environment.set_error = _set_error
+    StepFunctionResponse.send_task_failure = _send_task_failure
     BaseExecutionWorkerCommunication.terminated = _terminated
     Execution.get_start_execution_details = _execution_details
     EventRule.send_to_targets = _send_to_targets
@@ -393,6 +439,10 @@ def apply() -> None:
     parser_models.TaskTimedOut, parser_models.TaskDoesNotExist = _TaskTimedOut, _TaskDoesNotExist
     StateTaskServiceCallback._wait_for_task_token_timeout = _closing_the_token(
         StateTaskServiceCallback._wait_for_task_token_timeout)
+    StateTaskServiceCallback._wait_for_task_token_heartbeat = _closing_the_token_after_heartbeats(
+        StateTaskServiceCallback._wait_for_task_token_heartbeat)
+    StateTaskServiceCallback._evaluate_with_timeout = _a_token_for_each_attempt(
+        StateTaskServiceCallback._evaluate_with_timeout)
     LambdaFunction.__init__ = _init
     LambdaFunction.update_configuration = _update_configuration
     LambdaFunction.get_configuration = _get_configuration
