@@ -37,10 +37,11 @@ locals {
 # Who may assume each role: one AWS service, on behalf of this account only.
 data "aws_iam_policy_document" "trust" {
   for_each = {
-    lambda   = "lambda.amazonaws.com"
-    export   = "export.rds.amazonaws.com"
-    states   = "states.amazonaws.com"
-    schedule = "events.amazonaws.com"
+    lambda         = "lambda.amazonaws.com"
+    export         = "export.rds.amazonaws.com"
+    states         = "states.amazonaws.com"
+    schedule       = "events.amazonaws.com"
+    poll_scheduler = "scheduler.amazonaws.com"
   }
 
   statement {
@@ -53,6 +54,16 @@ data "aws_iam_policy_document" "trust" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account]
+    }
+    # The Scheduler, for the schedules of the module's group only ("The ARN you specify must be
+    # a schedule group", EventBridge Scheduler User Guide, confused deputy prevention).
+    dynamic "condition" {
+      for_each = each.key == "poll_scheduler" ? [local.poll_schedule_group_arn] : []
+      content {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [condition.value]
+      }
     }
   }
 }
@@ -212,12 +223,31 @@ data "aws_iam_policy_document" "wait_for_available" {
     resources = [aws_sqs_queue.export_slot_waiters.arn]
   }
 
-  # SendTaskSuccess names its task by the token alone; the only resource IAM can scope it
-  # to is an activity, which a service integration's task is not: "*".
+  # A wait is one task (statemachine/wait.asl.json) that the polls beat and end, and a slot's
+  # waiter is woken the same way. These calls name their task by the token alone; the only
+  # resource IAM can scope them to is an activity, which a service integration's task is not: "*".
   statement {
-    sid       = "WakeExportSlotWaiters"
-    actions   = ["states:SendTaskSuccess"]
+    sid       = "EndWaitsAndWakeExportSlotWaiters"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
     resources = ["*"]
+  }
+
+  # Each poll schedules the next (scheduler.tf), in the module's group only, run by its role.
+  statement {
+    sid       = "ScheduleNextPoll"
+    actions   = ["scheduler:CreateSchedule"]
+    resources = ["arn:${local.partition}:scheduler:${local.region}:${local.account}:schedule/${aws_scheduler_schedule_group.polls.name}/*"]
+  }
+
+  statement {
+    sid       = "PassPollSchedulerRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.poll_scheduler.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["scheduler.amazonaws.com"]
+    }
   }
 }
 

@@ -32,9 +32,13 @@ locals {
   copy_environment = local.copy_region == null ? {} : { COPY_DESTINATION_REGION = local.copy_region }
 
   function_environment = {
-    select               = {}
-    snapshot             = local.common_environment
-    "wait-for-available" = { EXPORT_SLOT_QUEUE_URL = local.export_slot_queue_url }
+    select   = {}
+    snapshot = local.common_environment
+    "wait-for-available" = {
+      EXPORT_SLOT_QUEUE_URL = local.export_slot_queue_url
+      SCHEDULE_GROUP_NAME   = aws_scheduler_schedule_group.polls.name
+      SCHEDULER_ROLE_ARN    = aws_iam_role.poll_scheduler.arn
+    }
     export = merge(local.common_environment, {
       EXPORT_BUCKET      = aws_s3_bucket.backup.id
       EXPORT_ROLE_ARN    = aws_iam_role.export.arn

@@ -90,27 +90,12 @@ locals {
     ceil(local.schedule_period_hours + max(2, local.schedule_period_hours / 4)),
   )
 
-  # The most polls a database's waits can make (each bound over its interval, and the last
-  # one; an export's and a copy's tries for a slot, growing to one every
-  # slot_longest_wait_seconds: functions/core/src/run.rs, slot_tries) and the history events
-  # they add: Step Functions keeps 25,000 per execution (statemachine/contract.json).
-  # Out of range, an interval has its own validation message; this check waits for both.
-  poll_intervals_in_range = alltrue([for interval in [var.poll_interval_seconds, var.export_poll_interval_seconds] : interval >= 5 && interval <= 3600])
+  # The waits, for the check that each interval is within the bound it polls.
   polled_waits = [
-    { runs = true, bound = var.wait_timeout_seconds.snapshot, interval = max(var.poll_interval_seconds, 5), for_slot = false },
-    { runs = var.enable_s3_export, bound = var.wait_timeout_seconds.export, interval = max(var.export_poll_interval_seconds, 5), for_slot = true },
-    { runs = local.copy_region != null, bound = var.wait_timeout_seconds.copy, interval = max(var.poll_interval_seconds, 5), for_slot = true },
+    { runs = true, bound = var.wait_timeout_seconds.snapshot, interval = var.poll_interval_seconds },
+    { runs = var.enable_s3_export, bound = var.wait_timeout_seconds.export, interval = var.export_poll_interval_seconds },
+    { runs = local.copy_region != null, bound = var.wait_timeout_seconds.copy, interval = var.poll_interval_seconds },
   ]
-  history           = local.contract.execution_history
-  slot_longest_wait = local.history.slot_longest_wait_seconds
-  wait_slot_tries = [for wait in local.polled_waits : !wait.runs || !wait.for_slot ? 0 : (
-    length([for k in range(64) : k if wait.interval * pow(2, k) < local.slot_longest_wait]) + 1
-    + ceil(wait.bound / max(wait.interval, local.slot_longest_wait)) + 1
-  )]
-  database_wait_polls = sum([for i, wait in local.polled_waits : !wait.runs ? 0 : ceil(wait.bound / wait.interval) + 1 + local.wait_slot_tries[i]])
-  # An export's tries wait in the queue (more events than a wait state).
-  database_history_events = (local.database_wait_polls * local.history.events_per_poll + local.history.other_events
-  + (var.enable_s3_export ? local.wait_slot_tries[1] * local.history.queued_try_extra_events : 0))
 
   # A daily cron with a fixed start, for the backup_window check.
   cron_start_minute = try(

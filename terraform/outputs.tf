@@ -174,6 +174,6 @@ output "vpc_endpoint_security_group_id" {
 }
 
 output "vpc_endpoint_ids" {
-  description = "IDs of the VPC endpoints the module created, by service (rds, sns, monitoring, logs, states, kms, sts, sqs, s3)"
+  description = "IDs of the VPC endpoints the module created, by service (rds, sns, monitoring, logs, states, kms, sts, sqs, scheduler, s3)"
   value       = merge({ for service, endpoint in aws_vpc_endpoint.interface : service => endpoint.id }, { for endpoint in aws_vpc_endpoint.s3 : "s3" => endpoint.id })
 }

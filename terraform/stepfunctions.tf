@@ -15,9 +15,9 @@ locals {
   # An export that finds every slot taken waits in this queue (sqs.tf); its URL from the
   # name, as SQS forms it, so that the plan shows the whole definition.
   export_slot_queue_url = "https://sqs.${local.region}.${local.dns_suffix}/${local.account}/${aws_sqs_queue.export_slot_waiters.name}"
-  # The database's three waits, each a loop of statemachine/wait-loop.asl.json: poll until
-  # ready, sleep as long as the poll says (from RDS's progress, at least the interval),
-  # stop at the bound (a WaitTimedOut of this database).
+  # The database's three waits, each one task of statemachine/wait.asl.json: wait-for-available
+  # polls when RDS's progress says (its own one-time schedules, at least the interval apart),
+  # and ends the task when ready, failed or past the bound (a WaitTimedOut of this database).
   # A snapshot (the database's, or its copy) is polled in its own region, whatever its kind.
   snapshot_poll = { for source in ["snapshot", "copy"] : source => {
     "resource.$"    = "States.Format('{}_snapshot', $.${source}.kind)"
@@ -25,33 +25,34 @@ locals {
     "region.$"      = "$.${source}.region"
   } }
   waits = {
-    snapshot_wait = { state = "Snapshot", ready_next = "ExportAndCopy", failed_next = "SnapshotWaitFailed", interval_field = "poll_interval_seconds", indent = 4, subject = "snapshot", subject_path = "$.snapshot.snapshot_id", poll_parameters = local.snapshot_poll.snapshot }
-    export_wait   = { state = "Export", ready_next = "ExportCompleted", failed_next = "ExportWaitFailed", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", subject_path = "$.export.export_task_id", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
-    copy_wait     = { state = "Copy", ready_next = "CopyDone", failed_next = "CopyWaitFailed", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", subject_path = "$.copy.snapshot_arn", poll_parameters = local.snapshot_poll.copy }
+    snapshot_wait = { state = "Snapshot", ready_next = "ExportAndCopy", failed_next = "SnapshotWaitFailed", interval_field = "poll_interval_seconds", indent = 4, subject = "snapshot", poll_parameters = local.snapshot_poll.snapshot }
+    export_wait   = { state = "Export", ready_next = "ExportCompleted", failed_next = "ExportWaitFailed", interval_field = "export_poll_interval_seconds", indent = 12, subject = "export task", poll_parameters = { "resource" = "export_task", "export_task_id.$" = "$.export.export_task_id" } }
+    copy_wait     = { state = "Copy", ready_next = "CopyDone", failed_next = "CopyWaitFailed", interval_field = "poll_interval_seconds", indent = 12, subject = "snapshot copy", poll_parameters = local.snapshot_poll.copy }
   }
-  wait_loops = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/statemachine/wait-loop.asl.json", {
-    state          = wait.state
-    subject        = wait.subject
-    subject_path   = wait.subject_path
-    ready_next     = wait.ready_next
-    failed_next    = wait.failed_next
-    interval_field = wait.interval_field
-    timeout_field  = "${name}_timeout_seconds"
+  wait_tasks = { for name, wait in local.waits : name => indent(wait.indent, templatefile("${path.module}/statemachine/wait.asl.json", {
+    state       = wait.state
+    ready_next  = wait.ready_next
+    failed_next = wait.failed_next
     poll_parameters = jsonencode(merge(wait.poll_parameters, {
       "db_identifier.$"    = "$.db_identifier"
       "execution.$"        = "$.execution"
-      "wait.$"             = "$.wait"
-      "polled_at.$"        = "$$.State.EnteredTime"
+      "task_token.$"       = "$$.Task.Token"
+      "attempt.$"          = "$$.State.RetryCount"
+      "wait"               = { "started_at.$" = "$$.State.EnteredTime" }
       "interval_seconds.$" = "$.config.${wait.interval_field}"
       "timeout_seconds.$"  = "$.config.${name}_timeout_seconds"
+      "subject"            = wait.subject
+      "timeout_field"      = "${name}_timeout_seconds"
     }))
+    heartbeat_seconds               = local.contract.waits.heartbeat_seconds
+    timeout_seconds                 = local.contract.waits.timeout_seconds
     wait_for_available_function_arn = local.function_arn_values.wait_for_available_function_arn
     wait_for_available_retry        = local.retry_values.wait_for_available_retry
   })) }
   database_state_machine_definition = templatefile("${path.module}/statemachine/database.asl.json", merge(
     { for f in local.database_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
     { for f in local.database_functions : "${f}_retry" => local.retry_values["${f}_retry"] },
-    local.wait_loops,
+    local.wait_tasks,
     { export_slot_queue_url = local.export_slot_queue_url },
   ))
   # The run's settings when its execution input overrides none: one value for each
@@ -128,11 +129,6 @@ resource "aws_sfn_state_machine" "workflow" {
     precondition {
       condition     = local.copy_region != local.region
       error_message = "cross_region_destination ${coalesce(local.copy_region, "-")} is the module's own region: copies must go to another region."
-    }
-    # Step Functions keeps 25,000 events per execution: a database's waits must not poll past it.
-    precondition {
-      condition     = !local.poll_intervals_in_range || local.database_history_events <= local.contract.execution_history.events_limit
-      error_message = "poll_interval_seconds ${var.poll_interval_seconds} and export_poll_interval_seconds ${var.export_poll_interval_seconds} with wait_timeout_seconds (snapshot ${var.wait_timeout_seconds.snapshot}, export ${var.wait_timeout_seconds.export}, copy ${var.wait_timeout_seconds.copy}) let each database's waits poll up to ${local.database_wait_polls} times, ${local.history.events_per_poll} history events each, plus ${local.database_history_events - local.database_wait_polls * local.history.events_per_poll}: ${local.database_history_events} events, above Step Functions' ${local.contract.execution_history.events_limit} per execution. Poll less often or wait less long."
     }
     # A wait's first poll comes one interval after it begins: an interval past the bound would
     # find its wait over at the first poll.

@@ -469,7 +469,7 @@ variable "subnet_ids" {
 }
 
 variable "enable_vpc_endpoints" {
-  description = "Enable VPC endpoints for AWS services the functions call (RDS, S3 gateway, SNS, CloudWatch, CloudWatch Logs, Step Functions, KMS, STS, SQS), in vpc_id: the module creates those not named in existing_vpc_endpoint_services."
+  description = "Enable VPC endpoints for AWS services the functions call (RDS, S3 gateway, SNS, CloudWatch, CloudWatch Logs, Step Functions, KMS, STS, SQS, EventBridge Scheduler), in vpc_id: the module creates those not named in existing_vpc_endpoint_services."
   type        = bool
   default     = false
 
@@ -480,13 +480,13 @@ variable "enable_vpc_endpoints" {
 }
 
 variable "existing_vpc_endpoint_services" {
-  description = "Services of enable_vpc_endpoints that already have an endpoint in vpc_id (central endpoints, or another instance of this module in the VPC): the module creates endpoints for the others only. AWS refuses a second private-DNS interface endpoint for a service in a VPC, and a second S3 gateway route in a route table. Any of rds, sns, monitoring, logs, states, kms, sts, sqs, s3."
+  description = "Services of enable_vpc_endpoints that already have an endpoint in vpc_id (central endpoints, or another instance of this module in the VPC): the module creates endpoints for the others only. AWS refuses a second private-DNS interface endpoint for a service in a VPC, and a second S3 gateway route in a route table. Any of rds, sns, monitoring, logs, states, kms, sts, sqs, scheduler, s3."
   type        = set(string)
   default     = []
 
   validation {
-    condition     = length(setsubtract(var.existing_vpc_endpoint_services, ["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "sqs", "s3"])) == 0
-    error_message = "existing_vpc_endpoint_services may hold only rds, sns, monitoring, logs, states, kms, sts, sqs and s3 (the services the functions call)."
+    condition     = length(setsubtract(var.existing_vpc_endpoint_services, ["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "sqs", "scheduler", "s3"])) == 0
+    error_message = "existing_vpc_endpoint_services may hold only rds, sns, monitoring, logs, states, kms, sts, sqs, scheduler and s3 (the services the functions call)."
   }
 
   validation {

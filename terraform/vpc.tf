@@ -10,7 +10,7 @@ locals {
   # subnets are created in the same apply (vpc_id may not be).
   in_vpc = length(var.subnet_ids) > 0
 
-  vpc_endpoint_services = toset(["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "sqs", "s3"])
+  vpc_endpoint_services = toset(["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "sqs", "scheduler", "s3"])
   missing_endpoint_services = (
     var.enable_vpc_endpoints ? setsubtract(local.vpc_endpoint_services, var.existing_vpc_endpoint_services) : toset([])
   )

@@ -5,8 +5,8 @@ Snapshots, copies and exports take the local AWS's model durations
 (scripts/python/local_aws/operations.py); measured: the makespan (simulated) against
 the lower bound the limits allow, state transitions, Lambda invocations and RDS calls
 per database, RDS throttles, databases failed. Beside it, what polling every interval
-(the design before `schedule.rs`) costs for the same durations: computed, since the
-polls of a fixed interval follow from the durations alone."""
+in Wait states (the design before `schedule.rs` and `callback.rs`) costs for the same
+durations: computed, since the polls of a fixed interval follow from the durations alone."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from local_aws.deploy import Deployment, Settings, module_default
 from .common import REGION, ZIPS, Local, run_backup, say
 
 SMALLEST_GB, LARGEST_GB, SEED = 20, 4000, 21
-# The states of a database's execution besides its waits' polls (entered once each, measured
-# below as the fewest transitions of a database whose waits each polled once).
-POLL_TRANSITIONS_BEFORE, POLL_TRANSITIONS_AFTER = 4, 3
+# A poll every interval cost four transitions (a wait, the poll, its choice, and the pass that
+# began the wait counted once); a scheduled poll costs none (the wait is one task).
+POLL_TRANSITIONS_BEFORE = 4
 EXPORT_SLOTS, COPY_SLOTS = 5, 20
 # The longest wait_timeout_seconds the module accepts (terraform/variables.tf).
 WAIT_BOUND_MAX = 7 * 24 * 3600
@@ -68,17 +68,18 @@ class Fleet:
     parts_per_database: dict[str, float] = field(default_factory=dict)
 
 
-# What a database's transitions did, by state: the waits' polls (a wait, a poll, its
-# choice), the tries for a slot past the first; the rest is each state entered once
-# (snapshot, branches, results).
+# What a database's transitions did, by state: its waits (one task each, however many polls),
+# the tries for a slot past the first; the rest is each other state entered once (snapshot,
+# branches, results).
 SLOT_STATES = {"QueueForExportSlot", "WaitForExportSlot", "WaitForCopySlot"}
+WAIT_STATES = {"WaitForSnapshot", "WaitForExport", "WaitForCopy"}
 
 
 def part(state: str) -> str:
     if state in SLOT_STATES:
         return "slot tries"
-    if state.startswith(("Poll", "WaitFor")) or (state.startswith("Is") and state.endswith("Ready")):
-        return "polls"
+    if state in WAIT_STATES:
+        return "waits"
     return "the rest"
 
 
@@ -137,8 +138,8 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
     description, real_seconds = run_backup(sfn, deployment.state_machine_arn, f"the fleet of {count}", timeout)
     execution = read(sfn, description["executionArn"])
     transitions = execution.transitions()
-    polls = sum(1 for child in execution.databases.values() for e in child.history
-                if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"].startswith("Poll"))
+    # Each poll is a one-time schedule fired (none polls at a wait's start).
+    polls = control(local.endpoint, "GET", "scheduler")["fired"]
     calls = control(local.endpoint, "GET", "calls")
     run_functions = {f"{settings.prefix}-{f}" for f in ("select", "prune", "notify")}
     invocations = [i for i in control(local.endpoint, "GET", "invocations") if i["function"] not in run_functions]
@@ -165,7 +166,8 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
     fixed_polls = sum(math.ceil(snapshot / interval) + 1 + math.ceil(copy / interval) + 1
                       + math.ceil(export / export_interval) + 1 for snapshot, copy, export in chains.values())
     per_db_transitions = sum(transitions[name] for name in names) / count
-    other = per_db_transitions - POLL_TRANSITIONS_AFTER * polls / count
+    parts = transition_parts(execution.databases.values())
+    other = per_db_transitions - parts["waits"] / count
     fleet = Fleet(
         databases=count, scale=scale, lanes=lanes, status=description["status"], failed=failed,
         makespan_seconds=(stop - start).total_seconds(), lower_bound_seconds=lower_bound,
@@ -182,7 +184,7 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         copy_bound_hours=copy_bound / 3600, export_bound_hours=export_bound / 3600,
         poll_intervals=poll_intervals or (interval, export_interval),
         failure_reasons=reasons,
-        parts_per_database={name: n / count for name, n in transition_parts(execution.databases.values()).items()},
+        parts_per_database={name: n / count for name, n in parts.items()},
     )
     control(local.endpoint, "PUT", "settings", {"clock_scale": 0})
     say(f"  fleet of {count} at {scale}x: {fleet.status}, {failed} failed, makespan "

@@ -17,10 +17,13 @@ PRICES = {
     "transition": 0.025 / 1000,
     "request": 0.20 / 1_000_000,
     "gb_second": 0.0000166667,
+    "scheduled_invocation": 1.00 / 1_000_000,
 }
 PRICE_SOURCES = ("Step Functions Standard $0.025 per 1,000 state transitions (aws.amazon.com/step-functions/pricing); "
                  "Lambda $0.20 per 1M requests and $0.0000166667 per GB-second, x86_64 "
-                 "(aws.amazon.com/lambda/pricing); us-east-1, free tiers not deducted")
+                 "(aws.amazon.com/lambda/pricing); EventBridge Scheduler $1.00 per million invocations after 14 million "
+                 "free a month (aws.amazon.com/eventbridge/pricing, as cloudburn.io quotes it for March 2026); "
+                 "us-east-1, free tiers not deducted")
 ZIP_LIMIT_BYTES = 4 * 1000 * 1000
 TARGETS = {"cold_start": 1 / 10, "memory": 1 / 3}
 # Prune's result, in the run's state, lists at most 100 snapshots per list (MAX_LISTED in
@@ -251,8 +254,8 @@ def plot(results: dict[str, dict[str, list[Run]]], path: os.PathLike) -> None:
 
 
 def fleet_lines(fleet) -> list[str]:
-    """The fleet on the clock: the waits as they are (each poll says when to poll next)
-    against polling every interval, for the same durations."""
+    """The fleet on the clock: the waits as they are (one task each, its polls scheduled from
+    RDS's progress) against polling every interval in Wait states, for the same durations."""
     ratio = fleet.makespan_seconds / fleet.lower_bound_seconds
     return [
         f"### A fleet on the clock: {fleet.databases} databases, 20 GB to 4 TB (log-uniform), copies and exports",
@@ -271,16 +274,17 @@ def fleet_lines(fleet) -> list[str]:
         f"| | Polls per database | Transitions per database | Makespan / bound with {fleet.lanes} lanes | "
         "Makespan / bound of AWS's limits |",
         "|---|---|---|---|---|",
-        f"| each poll says when to poll next (measured) | {fleet.polls_per_database:.1f} | "
+        f"| one task per wait, each poll scheduled from the progress (measured) | {fleet.polls_per_database:.1f} | "
         f"{fleet.transitions_per_database:.1f} | {fleet.makespan_seconds / 3600:.1f} h / "
         f"{fleet.lower_bound_seconds / 3600:.1f} h = {ratio:.2f} | {fleet.makespan_seconds / 3600:.1f} h / "
         f"{fleet.limits_bound_seconds / 3600:.1f} h = {fleet.makespan_seconds / fleet.limits_bound_seconds:.2f} |",
-        f"| a poll every interval (computed from the same durations) | {fleet.fixed_polls_per_database:.1f} | "
+        f"| a poll every interval in Wait states (computed from the same durations) | "
+        f"{fleet.fixed_polls_per_database:.1f} | "
         f"{fleet.fixed_transitions_per_database:.1f} | - | - |",
         "",
         "Transitions per database by part (measured): " + ", ".join(
-            f"{name} {fleet.parts_per_database.get(name, 0):.1f}" for name in ("polls", "slot tries", "the rest"))
-        + " (polls: each a wait, the poll and its choice; slot tries: each past the first a wait, the try and "
+            f"{name} {fleet.parts_per_database.get(name, 0):.1f}" for name in ("waits", "slot tries", "the rest"))
+        + " (waits: one task each, whatever its polls; slot tries: each past the first a wait, the try and "
         "its choice; the rest: the states a database enters once).",
         "",
         f"RDS calls per database (measured): {fleet.rds_calls_per_database:.1f}. The bound of AWS's limits is the "
@@ -298,14 +302,17 @@ def fleet_cost_lines(fleet) -> list[str]:
     billed time. The run's own share (select, prune, notify, the run's states) is left out:
     the workflow cost table above has it."""
     gb_seconds_per_invocation = fleet.billed_ms_per_invocation / 1000 * MODULE_MEMORY_MB / 1024
-    fixed_invocations = fleet.invocations_per_database + fleet.fixed_polls_per_database - fleet.polls_per_database
+    # Polling every interval: those polls, instead of the scheduled ones and each wait's first call.
+    fixed_invocations = (fleet.invocations_per_database + fleet.fixed_polls_per_database - fleet.polls_per_database
+                         - fleet.parts_per_database.get("waits", 0))
     rows = []
-    for label, transitions, invocations in (
-            ("each poll says when to poll next (measured)", fleet.transitions_per_database,
-             fleet.invocations_per_database),
-            ("a poll every interval (computed)", fleet.fixed_transitions_per_database, fixed_invocations)):
+    for label, transitions, invocations, scheduled in (
+            ("one task per wait, polls scheduled (measured)", fleet.transitions_per_database,
+             fleet.invocations_per_database, fleet.polls_per_database),
+            ("a poll every interval (computed)", fleet.fixed_transitions_per_database, fixed_invocations, 0)):
         per_database = RUNS_PER_MONTH * (transitions * PRICES["transition"] + invocations * PRICES["request"]
-                                         + invocations * gb_seconds_per_invocation * PRICES["gb_second"])
+                                         + invocations * gb_seconds_per_invocation * PRICES["gb_second"]
+                                         + scheduled * PRICES["scheduled_invocation"])
         costs = " | ".join(f"${count * per_database:,.2f}" for count in (10, 100, 1000))
         rows.append(f"| {label} | {transitions:.1f} | {invocations:.1f} | {costs} |")
     return [

@@ -393,7 +393,7 @@ run "enable_vpc_endpoints" {
 
 run "existing_vpc_endpoint_services_1" {
   command = plan
-  # expect: existing_vpc_endpoint_services may hold only rds, sns, monitoring, logs, states, kms, sts, sqs and s3
+  # expect: existing_vpc_endpoint_services may hold only rds, sns, monitoring, logs, states, kms, sts, sqs, scheduler and s3
   variables {
     vpc_id                         = "vpc-0abc1234def567890"
     subnet_ids                     = ["subnet-0abc1234def567890"]

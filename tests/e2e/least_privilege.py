@@ -18,7 +18,8 @@ from pathlib import Path
 OPERATION = re.compile(rb"aws_sdk_([a-z0-9]+)::operation::[a-z0-9_]+::([A-Z][A-Za-z0-9]*?)Error")
 # SDK crate -> IAM service prefix.
 IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "states", "kms": "kms",
-              "secretsmanager": "secretsmanager", "s3": "s3", "sqs": "sqs"}
+              "secretsmanager": "secretsmanager", "s3": "s3", "sqs": "sqs",
+              "scheduler": "scheduler"}
 # Operations the SDK links in but never calls for the module: the S3 client opens S3 Express
 # sessions (CreateSession) only for directory buckets, whose names end in --x-s3; the export
 # function turns that off and refuses such names (functions/export/src/buckets.rs).
@@ -37,6 +38,7 @@ DEPENDENT = {
     "rds:StartExportTask": {"iam:PassRole", "kms:DescribeKey", "kms:CreateGrant"},  # passes the export role; the key
     "sns:Publish": {"kms:Decrypt", "kms:GenerateDataKey*"},  # the module's topic is encrypted with its key
     "secretsmanager:GetSecretValue": {"kms:Decrypt"},  # the Slack webhook's secret is under the module's key
+    "scheduler:CreateSchedule": {"iam:PassRole"},  # passes the role the Scheduler invokes the target with
 }
 # What the Lambda service does for every function: its logs, X-Ray traces, its encrypted environment.
 PLATFORM = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "kms:Decrypt"}
@@ -49,9 +51,9 @@ NO_RESOURCE_TYPES = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
-# SendTaskSuccess names its task by a token; IAM can scope it only to an activity, which a
-# service integration's task (the export slot queue's waiters) is not.
-NAMED_BY_TOKEN = {"states:SendTaskSuccess"}
+# SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat name their task by a token; IAM can scope
+# them only to an activity, which a service integration's task (a wait, an export slot's waiter) is not.
+NAMED_BY_TOKEN = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
 # Actions whose resource types are all optional (none marked required in the Service
 # Authorization Reference) and that the code calls without naming a resource: IAM matches
 # such a call against "*", so a grant on named resources does not allow it. Granted on "*",
@@ -148,6 +150,7 @@ def check_role(function: str, zip_path: Path, documents: list[dict]) -> RoleChec
 # Step Functions calls a service integration's API on the role's behalf.
 OPTIMISED_INTEGRATION = {
     "arn:aws:states:::sqs:sendMessage.waitForTaskToken": {"sqs:SendMessage"},
+    "arn:aws:states:::lambda:invoke.waitForTaskToken": {"lambda:InvokeFunction"},
     # A child execution followed to its end (.sync): "Step Functions ... uses the
     # StepFunctionsGetEventsForStepFunctionsExecutionRule" (Developer Guide, "IAM policies for
     # Step Functions": startExecution.sync), and stops the child when the parent stops.

@@ -19,9 +19,10 @@ import time
 import unittest
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 from demo import resources, world
-from least_privilege import check_role, check_state_machine_role
+from least_privilege import check_role, check_state_machine_role, statements
 from demo.follow import Execution, read
 from demo.report import Inventory, created_at, manual_snapshots, metric_sums, tag_map
 from demo.stack import Stack
@@ -304,8 +305,26 @@ class Demo(unittest.TestCase):
         # The export slot queue: the state machines wait in it; the poll that sees an export end
         # hands its slot on.
         self.assertIn("sqs:SendMessage", called["state machines"])
+        # A wait's polls: each beats, ends or schedules the next (its role passed to the Scheduler).
         self.assertEqual({a for a in called["wait-for-available"] if not a.startswith("rds:")},
-                         {"sqs:ReceiveMessage", "sqs:DeleteMessage", "states:SendTaskSuccess"})
+                         {"sqs:ReceiveMessage", "sqs:DeleteMessage", "states:SendTaskSuccess",
+                          "states:SendTaskFailure", "states:SendTaskHeartbeat", "scheduler:CreateSchedule"})
+        # The Scheduler's role: assumed by the Scheduler for the module's group only, and it may
+        # invoke wait-for-available only.
+        wait_arn = lambda_client.get_function(
+            FunctionName=Demo.outputs["lambda_function_names"]["wait-for-available"])["Configuration"]["FunctionArn"]
+        def document(value):
+            return json.loads(unquote(value)) if isinstance(value, str) else value
+
+        [scheduler_role] = [r for r in iam.list_roles()["Roles"]
+                            if "scheduler.amazonaws.com" in json.dumps(document(r["AssumeRolePolicyDocument"]))]
+        [trust] = document(scheduler_role["AssumeRolePolicyDocument"])["Statement"]
+        self.assertRegex(trust["Condition"]["ArnEquals"]["aws:SourceArn"], r":schedule-group/[a-z0-9-]+-polls$")
+        grants = [s for policy in iam.list_role_policies(RoleName=scheduler_role["RoleName"])["PolicyNames"]
+                  for s in statements(document(iam.get_role_policy(RoleName=scheduler_role["RoleName"],
+                                                                   PolicyName=policy)["PolicyDocument"]))]
+        self.assertEqual([(s.actions, sorted(s.resources)) for s in grants],
+                         [({"lambda:InvokeFunction"}, [wait_arn, f"{wait_arn}:*"])])
         self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
                          {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution",
                           "states:GetExecutionHistory", "secretsmanager:GetSecretValue"})

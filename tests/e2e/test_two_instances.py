@@ -36,7 +36,7 @@ NAMESPACE = "CustomMetrics/DatabaseBackup"
 # Simulated seconds per real second (local_aws/clock.py): a snapshot takes minutes, an hour 6 s.
 CLOCK_SCALE = 600
 # The services the functions call, each with an endpoint in the VPC.
-ENDPOINT_SERVICES = ["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "sqs", "s3"]
+ENDPOINT_SERVICES = ["rds", "sns", "monitoring", "logs", "states", "kms", "sts", "sqs", "scheduler", "s3"]
 
 
 endpoint = local_endpoint

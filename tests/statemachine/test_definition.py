@@ -106,8 +106,10 @@ class Definition(unittest.TestCase):
         self.assertEqual(asl.check("{")[0].code, "INVALID_JSON_DESCRIPTION")
 
     def lambda_tasks(self):
+        """Tasks that invoke a function: by its ARN, or through the Lambda integration (the waits)."""
         return [(name, s) for d in (self.definition, self.database) for name, s in states(d)
-                if s["Type"] == "Task" and s["Resource"].startswith("arn:aws:lambda:")]
+                if s["Type"] == "Task" and (s["Resource"].startswith("arn:aws:lambda:")
+                                            or s["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken")]
 
     def test_every_lambda_task_retries_lambda_errors_and_catches_everything(self):
         tasks = self.lambda_tasks()
@@ -150,7 +152,8 @@ class Definition(unittest.TestCase):
     def test_every_lambda_task_retries_as_the_contract_says_for_its_function(self):
         retries = {name: f["retry"] for name, f in asl.contract()["functions"].items()}
         for name, task in self.lambda_tasks():
-            function = task["Resource"].split(":function:")[1].removeprefix("dbbackup-local-")
+            arn = task["Parameters"]["FunctionName"] if task["Resource"].startswith("arn:aws:states:") else task["Resource"]
+            function = arn.split(":function:")[1].removeprefix("dbbackup-local-")
             self.assertEqual(task["Retry"], retries[function], name)
 
     def test_retry_and_catch_use_the_functions_error_names(self):

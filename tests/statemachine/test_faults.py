@@ -71,6 +71,8 @@ DATABASE_ACTIONS = [
     Action("snapshot", "rds:DescribeDBInstances", match="DBInstanceIdentifier={db}", step="snapshot"),
     Action("snapshot", "rds:CreateDBSnapshot", match="DBInstanceIdentifier={db}", step="snapshot"),
     Action("wait-for-available", "rds:DescribeDBSnapshots", match="DBSnapshotIdentifier={db}-", step="wait_snapshot"),
+    # The snapshot's wait schedules its first poll (the schedule's input names the database).
+    Action("wait-for-available", "scheduler:CreateSchedule", match="{db}-", step="wait_snapshot"),
     Action("export", "rds:StartExportTask", match="snapshot%3A{db}-", step="export"),
     # Export reads its own task by the same identifier when StartExportTask answers
     # ExportTaskAlreadyExists for it: a start tried again after its first try went through (an
@@ -86,6 +88,9 @@ DATABASE_ACTIONS = [
 RUN_ACTIONS = [
     Action("snapshot", "rds:DescribeAccountAttributes", optional=True),
     Action("copy", "rds:DescribeAccountAttributes", region=DESTINATION, optional=True),
+    # A poll's heartbeat and the wait's end name their task by its token alone: one database's run.
+    Action("wait-for-available", "states:SendTaskHeartbeat", step="wait_snapshot"),
+    Action("wait-for-available", "states:SendTaskSuccess", step="wait_snapshot"),
     Action("prune", "rds:DescribeDBSnapshots", match="SnapshotType=manual"),
     Action("prune", "rds:DescribeExportTasks", match="Filters."),
     Action("prune", "rds:DeleteDBSnapshot"),

@@ -136,8 +136,8 @@ class AuroraCluster(LocalAwsTest):
         self.assertEqual(tag_map(source[0])[SOURCE_DB], "prod-aurora-1")
         # The database's execution polled the cluster snapshot as a cluster snapshot.
         child = next(c for c in run.children if '"prod-aurora-1"' in c.description["input"])
-        payloads = [json.loads(e["lambdaFunctionScheduledEventDetails"]["input"]) for e in child.history
-                    if e["type"] == "LambdaFunctionScheduled"]
+        payloads = [json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"] for e in child.history
+                    if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"] == "invoke.waitForTaskToken"]
         polled = {(p["resource"], p.get("region")) for p in payloads if "resource" in p}
         self.assertEqual(polled, {("cluster_snapshot", "us-east-1"), ("cluster_snapshot", DESTINATION), ("export_task", None)})
         copies = self.rds_destination.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
@@ -364,8 +364,9 @@ class DatabaseExecutions(LocalAwsTest):
                                                statusFilter="RUNNING")["executions"]
             waiting = [e for e in running if '"prod-database-1"' in self.sfn.describe_execution(
                 executionArn=e["executionArn"])["input"]]
-            # Stopped while it waits (a Wait state entered), as a DBA would find it.
-            if waiting and any(e["type"] == "WaitStateEntered" for e in self.sfn.get_execution_history(
+            # Stopped while it waits (its wait's task entered), as a DBA would find it.
+            if waiting and any(e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] ==
+                               "WaitForSnapshot" for e in self.sfn.get_execution_history(
                     executionArn=waiting[0]["executionArn"], maxResults=1000)["events"]):
                 break
             self.assertLess(time.monotonic(), deadline, "prod-database-1's execution never started")
@@ -383,6 +384,17 @@ class DatabaseExecutions(LocalAwsTest):
         self.assertIn(f"FAILED  prod-database-1 at database_execution: ExecutionAborted: the execution "
                       f"{waiting[0]['executionArn']} ended ABORTED", messages[0]["Message"])
         self.assertEqual(self.metric("BackupFailure", "prod-database-1"), 1)
+        # The stopped wait's polls stop: the next one finds its task closed and schedules none.
+        deadline = time.monotonic() + 30
+        while not any('"task_ended"' in i["output"] for i in self.wait_invocations()):
+            self.assertLess(time.monotonic(), deadline, "the stopped wait's polls went on")
+            time.sleep(0.25)
+        polls = len(self.wait_invocations())
+        time.sleep(2)  # 20 simulated minutes
+        self.assertEqual(len(self.wait_invocations()), polls)
+
+    def wait_invocations(self) -> list[dict]:
+        return [i for i in control("GET", "invocations") if i["function"].endswith("-wait-for-available")]
 
 
 class SnapshotQuotaExhausted(LocalAwsTest):
@@ -452,8 +464,11 @@ class WaitBoundExceeded(LocalAwsTest):
                            "snapshot_wait_timeout_seconds", error["Cause"])
         self.assertIsNotNone(waited, error["Cause"])
         self.assertGreaterEqual(int(waited.group(1)), 60)
-        # A poll at the start, one or none between (as the clock went), one at the bound.
-        self.assertIn(run.entered("PollSnapshot"), (2, 3))
+        # One task, whose call schedules the polls: one at the start, one or none between (as the
+        # clock went), one at the bound.
+        self.assertEqual(run.entered("WaitForSnapshot"), 1)
+        polls = [i for i in control("GET", "invocations") if i["function"].endswith("-wait-for-available")]
+        self.assertIn(len(polls) - 1, (2, 3))
         self.assertEqual(run.entered("Copy") + run.entered("Export"), 0)
         self.assertEqual(len(self.sns_messages()), 1)
 
@@ -544,16 +559,17 @@ class HistoryLimit(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 
     def test_a_database_execution_over_the_limit_fails_and_the_run_names_it(self):
-        first = self.run_execution({"skip_export": True})
+        first = self.run_execution({})
         self.assert_succeeded(first)
         [child] = first.children
-        # Just above the run's own history, well below a database's: on the clock the second
-        # snapshot is incremental, so its waits may poll less than the first's.
-        limit = len(first.history) + 5
-        self.assertLess(limit, len(child.history))
+        # Below a database's history (its waits add no event however many polls they make:
+        # about 55 with the copy and the export), above the run's own (about 40 when a
+        # database fails).
+        limit = len(child.history) - 5
+        self.assertLess(len(first.history), limit)
         control("PUT", "settings", {"sfn_history_limit": limit})
         try:
-            run = self.run_execution({"skip_export": True})
+            run = self.run_execution({})
         finally:
             control("PUT", "settings", {"sfn_history_limit": 25000})
 
@@ -605,7 +621,7 @@ class ExportSlots(LocalAwsTest):
         # least (one more past each message of a waiter that had tried at its own time), and
         # each message taken was deleted and its waiter woken, or its token refused.
         self.assertGreaterEqual(self.calls("sqs:ReceiveMessage"), 3)
-        self.assertEqual(self.calls("sqs:DeleteMessage"), self.calls("states:SendTaskSuccess"))
+        self.assertEqual(self.calls("sqs:DeleteMessage"), self.hand_on_wakes(run))
         self.assertEqual(run.entered("WaitForExportSlot"), 0)
         self.assertEqual(self.queued_messages(), 0)
 
@@ -613,6 +629,12 @@ class ExportSlots(LocalAwsTest):
         """The waits in the queue that a hand-on ended (the others timed out)."""
         return [e for e in run.events() if e["type"] == "TaskSucceeded"
                 and e["taskSucceededEventDetails"]["resource"] == "sendMessage.waitForTaskToken"]
+
+    def hand_on_wakes(self, run) -> int:
+        """The hand-ons' SendTaskSuccess calls: the others each ended a wait for RDS, ready."""
+        ended_waits = [e for e in run.events() if e["type"] == "TaskSucceeded"
+                       and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"]
+        return self.calls("states:SendTaskSuccess") - len(ended_waits)
 
     def queue_url(self) -> str:
         name = planned(self.deploy_settings()).resource("aws_sqs_queue.export_slot_waiters")["name"]
@@ -635,7 +657,7 @@ class ExportSlots(LocalAwsTest):
         self.assertEqual(len(self.woken(run)), 1)
         # The stale message's token was refused, then the live waiter's taken: a wake that
         # woke no one (each accepted one ends a wait in the queue).
-        self.assertGreaterEqual(self.calls("states:SendTaskSuccess") - len(self.woken(run)), 1)
+        self.assertGreaterEqual(self.hand_on_wakes(run) - len(self.woken(run)), 1)
         self.assertEqual(self.queued_messages(), 0)
 
     def test_without_the_queue_a_waiter_waits_and_tries_again(self):

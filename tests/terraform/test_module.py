@@ -197,7 +197,7 @@ class TerraformModuleTest(WorkspaceTest):
             self.assertTrue(change["change"]["after_unknown"].get("vpc_config"), "functions run in the VPC")
         endpoints = [c for c in resources(plan, "aws_vpc_endpoint") if c.get("module_address") == "module.database_backup"]
         services = sorted(after(e)["service_name"].rsplit(".", 1)[1] for e in endpoints)
-        self.assertEqual(services, ["kms", "logs", "monitoring", "rds", "s3", "sns", "sqs", "states", "sts"])
+        self.assertEqual(services, ["kms", "logs", "monitoring", "rds", "s3", "scheduler", "sns", "sqs", "states", "sts"])
         per_database = [
             a for a in resources(plan, "aws_cloudwatch_metric_alarm") if "DatabaseIdentifier" in (after(a).get("dimensions") or {})
         ]

@@ -126,16 +126,12 @@ class RefusalsTest(WorkspaceTest):
 
     def test_plan_time_checks(self):
         """The module's own checks at plan time, beyond single variables: refusals, in one
-        plan of five callers, each refused with its own message; warnings, in one plan that
+        plan of four callers, each refused with its own message; warnings, in one plan that
         passes, which only the two callers past a bound get."""
         returncode, diagnostics = self.plan_callers("refused", {
             "same_region": {"enable_cross_region_copy": True, "cross_region_destination": "us-east-1"},
             "govcloud": {"enable_cross_region_copy": True, "cross_region_destination": "us-gov-west-1"},
             "no_zips": {"lambda_package_dir": "/nonexistent"},
-            # 5 s polls with the default bounds and copies: the count select makes of the same settings
-            # (functions/select/tests/handler.rs): 9065 polls and tries for slots, 82485 events.
-            "history_limit": {"poll_interval_seconds": 5, "enable_cross_region_copy": True,
-                              "cross_region_destination": "us-west-2"},
             # A wait's first poll comes one interval in: an hour's interval cannot poll a 10-minute wait.
             "interval_over_bound": {"poll_interval_seconds": 3600, "wait_timeout_seconds": {"snapshot": 600}},
         })
@@ -145,8 +141,6 @@ class RefusalsTest(WorkspaceTest):
             ("same_region", "cross_region_destination us-east-1 is the module's own region: copies must go to another region"),
             ("govcloud", "Cross-region copies in AWS GovCloud (US) (us-east-1 to us-gov-west-1) are not supported"),
             ("no_zips", "/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas"),
-            ("history_limit", "let each database's waits poll up to 9065 times, 9 history events each, plus 900: "
-                              "82485 events, above Step Functions' 25000 per execution"),
             ("interval_over_bound", "poll_interval_seconds 3600 and export_poll_interval_seconds 300 must not exceed "
                                     "the wait_timeout_seconds they poll (snapshot 600, export 86400, copy 21600)"),
         ):

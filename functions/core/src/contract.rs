@@ -54,6 +54,8 @@ pub mod env {
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const DATABASE_STATE_MACHINE_ARN: &str = "DATABASE_STATE_MACHINE_ARN";
     pub const EXPORT_SLOT_QUEUE_URL: &str = "EXPORT_SLOT_QUEUE_URL";
+    pub const SCHEDULE_GROUP_NAME: &str = "SCHEDULE_GROUP_NAME";
+    pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";
 }
 
 /// One environment variable a function reads.
@@ -212,10 +214,20 @@ impl Function {
     pub fn environment(self) -> Vec<Variable> {
         let own: &[Variable] = match self {
             Function::Select | Function::Snapshot => &[],
-            Function::WaitForAvailable => &[optional(
-                env::EXPORT_SLOT_QUEUE_URL,
-                "the queue of exports waiting for a slot: the poll that sees an export end wakes the oldest waiter (unset: no hand-on)",
-            )],
+            Function::WaitForAvailable => &[
+                required(
+                    env::SCHEDULE_GROUP_NAME,
+                    "the EventBridge Scheduler group of the waits' one-time schedules (each poll schedules the next)",
+                ),
+                required(
+                    env::SCHEDULER_ROLE_ARN,
+                    "the role EventBridge Scheduler assumes to invoke this function for the next poll",
+                ),
+                optional(
+                    env::EXPORT_SLOT_QUEUE_URL,
+                    "the queue of exports waiting for a slot: the poll that sees an export end wakes the oldest waiter (unset: no hand-on)",
+                ),
+            ],
             Function::Export => &[
                 required(env::EXPORT_BUCKET, "the S3 bucket exports are written to"),
                 required(env::EXPORT_ROLE_ARN, "the role RDS assumes to write the export"),
@@ -302,7 +314,13 @@ impl Function {
                 SnapshotQuotaExceeded,
                 IdentifierConflict,
             ],
-            Function::WaitForAvailable => &[SnapshotNotFound, ExportTaskNotFound, SnapshotFailed, ExportFailed],
+            Function::WaitForAvailable => &[
+                SnapshotNotFound,
+                ExportTaskNotFound,
+                SnapshotFailed,
+                ExportFailed,
+                WaitTimedOut,
+            ],
             Function::Export => &[
                 SnapshotBusy,
                 ExportSlotsFull,
@@ -387,12 +405,9 @@ pub fn document() -> Value {
         "errors": errors,
         "functions": functions,
         "execution_input": execution_input,
-        "execution_history": {
-            "events_limit": crate::run::HISTORY_EVENTS_LIMIT,
-            "events_per_poll": crate::run::EVENTS_PER_POLL,
-            "other_events": crate::run::OTHER_EVENTS,
-            "queued_try_extra_events": crate::run::QUEUED_TRY_EXTRA_EVENTS,
-            "slot_longest_wait_seconds": crate::run::SLOT_LONGEST_WAIT_SECONDS,
+        "waits": {
+            "heartbeat_seconds": crate::run::WAIT_HEARTBEAT_SECONDS,
+            "timeout_seconds": crate::run::WAIT_TASK_TIMEOUT_SECONDS,
         },
     })
 }

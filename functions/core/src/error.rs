@@ -123,6 +123,16 @@ pub enum Error {
         status: String,
         cause: String,
     },
+    /// A snapshot, copy or export was not ready within its wait's bound (`*_wait_timeout_seconds`).
+    #[error("{what} was still {status} after {elapsed_seconds} seconds, the bound set by {timeout_field}")]
+    WaitTimedOut {
+        /// What was waited for, named ("snapshot copy <id> in <region>").
+        what: String,
+        /// Its last status and progress ("creating (40% done)").
+        status: String,
+        elapsed_seconds: u64,
+        timeout_field: String,
+    },
     /// Our deterministic identifier is taken by a snapshot or task that is not ours.
     #[error("{resource} {id} in {region} already exists but was not created by this module: {reason}")]
     IdentifierConflict {

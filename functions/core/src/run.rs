@@ -17,8 +17,18 @@ pub enum Kind {
     Databases,
     /// A whole number of at least 1.
     WholeNumber,
+    /// The shortest wait between polls, seconds: a poll that comes later than the wait's
+    /// heartbeat ([`WAIT_HEARTBEAT_SECONDS`]) would fail it (the module's own are 5 to 3600).
+    PollInterval,
+    /// The bound on a wait, seconds: as the module's `wait_timeout_seconds` (60 s to 7 days).
+    WaitBound,
     Flag,
 }
+
+/// The longest poll interval and wait bound an execution input may set.
+pub const MAX_POLL_INTERVAL_SECONDS: u32 = 3600;
+pub const MIN_WAIT_BOUND_SECONDS: u32 = 60;
+pub const MAX_WAIT_BOUND_SECONDS: u32 = 604_800;
 
 impl Kind {
     /// The end of "<field> must be ...".
@@ -26,6 +36,8 @@ impl Kind {
         match self {
             Kind::Databases => "a non-empty list of DB instance or Aurora cluster identifiers",
             Kind::WholeNumber => "a whole number from 1 to 4294967295",
+            Kind::PollInterval => "a whole number of seconds from 1 to 3600",
+            Kind::WaitBound => "a whole number of seconds from 60 to 604800 (7 days)",
             Kind::Flag => "true or false",
         }
     }
@@ -49,15 +61,20 @@ impl Kind {
                 }
                 Ok(value.clone())
             }
-            Kind::WholeNumber => {
+            Kind::WholeNumber | Kind::PollInterval | Kind::WaitBound => {
                 let whole = value.as_u64().or_else(|| {
                     value
                         .as_f64()
                         .filter(|n| n.fract() == 0.0 && *n >= 0.0)
                         .map(|n| n as u64)
                 });
+                let range = match self {
+                    Kind::PollInterval => 1..=MAX_POLL_INTERVAL_SECONDS,
+                    Kind::WaitBound => MIN_WAIT_BOUND_SECONDS..=MAX_WAIT_BOUND_SECONDS,
+                    _ => 1..=u32::MAX,
+                };
                 match whole.and_then(|n| u32::try_from(n).ok()) {
-                    Some(n) if n >= 1 => Ok(Value::from(n)),
+                    Some(n) if range.contains(&n) => Ok(Value::from(n)),
                     _ => Err(refused()),
                 }
             }
@@ -160,35 +177,35 @@ pub const FIELDS: [Field; 12] = [
     field("skip_prune", Kind::Flag, Part::Run, "false", "no retention in this run"),
     field(
         "poll_interval_seconds",
-        Kind::WholeNumber,
+        Kind::PollInterval,
         Part::Database,
         "`poll_interval_seconds`",
         "the shortest wait between polls of a snapshot or a copy",
     ),
     field(
         "export_poll_interval_seconds",
-        Kind::WholeNumber,
+        Kind::PollInterval,
         Part::Database,
         "`export_poll_interval_seconds`",
         "the shortest wait between polls of an export",
     ),
     field(
         "snapshot_wait_timeout_seconds",
-        Kind::WholeNumber,
+        Kind::WaitBound,
         Part::Database,
         "`wait_timeout_seconds.snapshot`",
         "bound on waiting for the snapshot",
     ),
     field(
         "export_wait_timeout_seconds",
-        Kind::WholeNumber,
+        Kind::WaitBound,
         Part::Database,
         "`wait_timeout_seconds.export`",
         "bound on waiting for the export",
     ),
     field(
         "copy_wait_timeout_seconds",
-        Kind::WholeNumber,
+        Kind::WaitBound,
         Part::Database,
         "`wait_timeout_seconds.copy`",
         "bound on waiting for the copy",
@@ -228,69 +245,65 @@ pub fn field_named(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)
 }
 
-/// Step Functions keeps at most 25,000 events in one execution's history
-/// ("Quotas for state machine executions", Step Functions Developer Guide); a
-/// database's execution whose waits could poll past it would fail mid-run.
-pub const HISTORY_EVENTS_LIMIT: u64 = 25_000;
-/// The events one poll of a wait adds: the poll task (5: entered, scheduled,
-/// started, succeeded, exited), the readiness choice (2), the wait (2).
-pub const EVENTS_PER_POLL: u64 = 9;
-/// Room for the rest of a database's execution: its other states (about 60 events) and
-/// the retries of its tasks (about 3 events each).
-pub const OTHER_EVENTS: u64 = 500;
-/// What an export's try for a slot adds to a poll's events: it waits in the queue
-/// (a `.waitForTaskToken` task: entered, scheduled, started, submitted, succeeded or
-/// timed out, exited), not in a wait state (2).
-pub const QUEUED_TRY_EXTRA_EVENTS: u64 = 4;
+/// How long a wait's task goes without a poll's heartbeat before Step Functions fails it
+/// (`HeartbeatSeconds`, `States.HeartbeatTimeout`): a poll that schedules none after it
+/// (its invocation dropped, its schedule lost) fails the database within this, not at the
+/// wait's bound, hours or days later. The longest time between two polls is two hours
+/// (wait-for-available's schedule), plus the Scheduler's minute and a queued invocation.
+pub const WAIT_HEARTBEAT_SECONDS: u64 = 10_800;
+/// The most a wait's task lasts (`TimeoutSeconds`): the longest bound, then a heartbeat. Its
+/// polls end it at its own bound (WaitTimedOut); this only says it in the definition, where
+/// Step Functions' default is 99999999 s and the States Language's 60 s.
+pub const WAIT_TASK_TIMEOUT_SECONDS: u64 = MAX_WAIT_BOUND_SECONDS as u64 + WAIT_HEARTBEAT_SECONDS;
 
 /// The longest wait between two tries for a slot, unless the caller expects one to come
 /// free later: a slot comes free when any of the running copies or exports ends, which a
 /// longer wait would leave idle.
 pub const SLOT_LONGEST_WAIT_SECONDS: u64 = 900;
 
-/// The most tries for a slot within `bound`: each waits at least as long as the wait
-/// so far up to [`SLOT_LONGEST_WAIT_SECONDS`], and at least `interval`
-/// (`SlotWait::next_try_seconds`), so at most log2(900 / interval) + 1 waits reach the
-/// longest, then one every 15 minutes (or every interval, if longer); and the try at
-/// the bound.
-pub fn slot_tries(bound: u64, interval: u64) -> u64 {
-    let interval = interval.max(1);
-    let shorter_than_longest = (0..u64::BITS)
-        .take_while(|&k| interval.saturating_mul(1 << k) < SLOT_LONGEST_WAIT_SECONDS)
-        .count() as u64;
-    shorter_than_longest + 1 + bound.div_ceil(interval.max(SLOT_LONGEST_WAIT_SECONDS)) + 1
-}
-
-/// The most polls a database's waits can make with this `config` (each wait's
-/// bound over its interval, rounded up, and the poll that finds the bound passed;
-/// a skipped branch makes none), and the history events they and the rest of the
-/// execution add. An export and a copy also wait for a slot, within the same
-/// bound (a try, its choice and its wait add a poll's events; an export's wait in
-/// the queue [`QUEUED_TRY_EXTRA_EVENTS`] more): [`slot_tries`].
-pub fn history_bound(config: &Map<String, Value>) -> (u64, u64) {
-    let number = |name: &str| config.get(name).and_then(Value::as_u64).unwrap_or(0);
-    let skipped = |name: &str| config.get(name).and_then(Value::as_bool).unwrap_or(false);
-    let polls = |bound: &str, interval: &str| number(bound).div_ceil(number(interval).max(1)) + 1;
-    let mut total = polls("snapshot_wait_timeout_seconds", "poll_interval_seconds");
-    let mut events = OTHER_EVENTS;
-    let tries = |bound: &str, interval: &str| slot_tries(number(bound), number(interval));
-    if !skipped("skip_export") {
-        let export_tries = tries("export_wait_timeout_seconds", "export_poll_interval_seconds");
-        total += polls("export_wait_timeout_seconds", "export_poll_interval_seconds") + export_tries;
-        events += export_tries * QUEUED_TRY_EXTRA_EVENTS;
-    }
-    if !skipped("skip_copy") {
-        total += polls("copy_wait_timeout_seconds", "poll_interval_seconds")
-            + tries("copy_wait_timeout_seconds", "poll_interval_seconds");
-    }
-    (total, total * EVENTS_PER_POLL + events)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::types::SlotWait;
     use chrono::{Duration, TimeZone, Utc};
+
+    /// Step Functions keeps at most 25,000 events in one execution's history ("Quotas for
+    /// state machine executions", Step Functions Developer Guide).
+    const HISTORY_EVENTS_LIMIT: u64 = 25_000;
+    /// The events one try for a slot adds: the try task (5: entered, scheduled, started,
+    /// succeeded, exited), its choice (2), its wait (2); an export's waits in the queue (a
+    /// `.waitForTaskToken` task: entered, scheduled, started, submitted, succeeded or timed
+    /// out, exited) 4 more.
+    const EVENTS_PER_SLOT_TRY: u64 = 9;
+    const QUEUED_TRY_EXTRA_EVENTS: u64 = 4;
+    /// The rest of a database's execution: its states (about 60 events, a wait's task 6
+    /// however many polls it makes) and the retries of its tasks (about 3 events each).
+    const OTHER_EVENTS: u64 = 500;
+
+    /// The most tries for a slot within `bound`: each waits at least as long as the wait
+    /// so far up to [`SLOT_LONGEST_WAIT_SECONDS`], and at least `interval`
+    /// (`SlotWait::next_try_seconds`), so at most log2(900 / interval) + 1 waits reach the
+    /// longest, then one every 15 minutes (or every interval, if longer); and the try at
+    /// the bound.
+    fn slot_tries(bound: u64, interval: u64) -> u64 {
+        let interval = interval.max(1);
+        let shorter_than_longest = (0..u64::BITS)
+            .take_while(|&k| interval.saturating_mul(1 << k) < SLOT_LONGEST_WAIT_SECONDS)
+            .count() as u64;
+        shorter_than_longest + 1 + bound.div_ceil(interval.max(SLOT_LONGEST_WAIT_SECONDS)) + 1
+    }
+
+    #[test]
+    fn the_longest_waits_fit_in_an_executions_history_whatever_the_intervals() {
+        // A wait's polls add no event (one task, ended by a poll: wait-for-available's
+        // callback.rs); only the tries for a slot do. The export and the copy each wait
+        // the longest bound at the shortest interval (1 s), and find no slot.
+        let tries = slot_tries(u64::from(MAX_WAIT_BOUND_SECONDS), 1);
+        let events =
+            OTHER_EVENTS + tries * (EVENTS_PER_SLOT_TRY + QUEUED_TRY_EXTRA_EVENTS) + tries * EVENTS_PER_SLOT_TRY;
+        assert_eq!(tries, 10 + 1 + 672 + 1);
+        assert!(events <= HISTORY_EVENTS_LIMIT, "{events} events");
+    }
 
     /// The tries made when no slot ever comes and nothing says when one should: the
     /// waits as `SlotWait` gives them.

@@ -171,6 +171,8 @@ impl crate::config::Env for RecordingEnv {
             DATABASE_STATE_MACHINE_ARN => {
                 "arn:aws:states:us-east-1:123456789012:stateMachine:nestedphoenix-production-database"
             }
+            SCHEDULE_GROUP_NAME => "nestedphoenix-production",
+            SCHEDULER_ROLE_ARN => "arn:aws:iam::123456789012:role/nestedphoenix-production-scheduler",
             _ => return None,
         };
         Some(value.to_owned())

@@ -129,39 +129,6 @@ fn intervals_within_bounds(config: &Map<String, Value>, overrides: &Map<String, 
     Ok(())
 }
 
-/// Each database's execution must stay within Step Functions' history limit however
-/// long its waits poll; the module's own settings are checked at plan the same way.
-fn within_history(config: &Map<String, Value>, overrides: &Map<String, Value>) -> Result<(), Error> {
-    let (polls, events) = run::history_bound(config);
-    if events <= run::HISTORY_EVENTS_LIMIT {
-        return Ok(());
-    }
-    let reason = format!(
-        "makes each database's waits poll up to {polls} times, {} history events each, plus {}: {events} events, \
-         above Step Functions' {} per execution; poll less often (poll_interval_seconds, \
-         export_poll_interval_seconds) or wait less long (the *_wait_timeout_seconds fields)",
-        run::EVENTS_PER_POLL,
-        events - polls * run::EVENTS_PER_POLL,
-        run::HISTORY_EVENTS_LIMIT
-    );
-    // The input's intervals and bounds first, then a branch it turned on: what raised the count.
-    let raised = [
-        "poll_interval_seconds",
-        "export_poll_interval_seconds",
-        "snapshot_wait_timeout_seconds",
-        "export_wait_timeout_seconds",
-        "copy_wait_timeout_seconds",
-        "skip_export",
-        "skip_copy",
-    ]
-    .into_iter()
-    .find(|name| overrides.contains_key(*name) && overrides[*name] != Value::Bool(true));
-    match raised {
-        Some(field) => Err(Error::invalid_input(field, reason)),
-        None => Err(Error::config("defaults", reason)),
-    }
-}
-
 /// The run's settings: the input's fields over the module's, split by part.
 pub fn handle(event: Value) -> Result<RunPlan, Error> {
     // The state machine builds this request: a malformed one is the module's fault, not the input's.
@@ -197,7 +164,6 @@ pub fn plan(request: SelectRequest) -> Result<RunPlan, Error> {
     };
     let database_config = part(Part::Database);
     intervals_within_bounds(&database_config, &overrides)?;
-    within_history(&database_config, &overrides)?;
     let mut prune = part(Part::Prune);
     prune.insert("execution".to_owned(), json!(request.execution));
     let plan = json!({

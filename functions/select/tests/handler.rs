@@ -68,28 +68,6 @@ fn databases_outside_the_module_are_refused_by_name() {
 }
 
 #[test]
-fn waits_that_could_poll_past_the_history_limit_are_refused() {
-    // Polls (21600 / 5 + 1) + (86400 / 300 + 1) + (21600 / 5 + 1), and tries for a slot, whose
-    // waits grow to 15 minutes: export (2 + 1 + 96 + 1), copy (8 + 1 + 24 + 1): 9065, 9 events each;
-    // the export's 100 tries wait in the queue (4 events more each): 500 + 400 = 900 more,
-    // 82485 events.
-    let err = handle(event(json!({"poll_interval_seconds": 5}))).unwrap_err();
-    assert_eq!(err.error_type().as_str(), "InvalidInput");
-    assert!(
-        err.to_string().starts_with(
-            "input poll_interval_seconds is invalid: makes each database's waits poll up to 9065 times, \
-             9 history events each, plus 900: 82485 events, above Step Functions' 25000 per execution"
-        ),
-        "{err}"
-    );
-    // Without the copy and with shorter bounds, the same interval fits.
-    let plan = handle(event(json!({"poll_interval_seconds": 5, "skip_copy": true,
-                                   "snapshot_wait_timeout_seconds": 3600})))
-    .unwrap();
-    assert_eq!(plan.database_config["poll_interval_seconds"], 5);
-}
-
-#[test]
 fn an_interval_longer_than_its_wait_bound_is_refused() {
     // The first poll comes one interval in: past a bound of 10 minutes, it could only time out.
     let err = handle(event(
@@ -156,8 +134,21 @@ fn a_bad_input_is_refused_naming_the_field() {
             format!("input retention_days is invalid: {whole}, not \"30\""),
         ),
         (
-            json!({"poll_interval_seconds": 4_294_967_296_u64}),
-            format!("input poll_interval_seconds is invalid: {whole}"),
+            json!({"poll_interval_seconds": 3601}),
+            "input poll_interval_seconds is invalid: must be a whole number of seconds from 1 to 3600, not 3601"
+                .to_owned(),
+        ),
+        // A wait's polls beat its task's heartbeat at least every 3 hours; its history stays
+        // within Step Functions' 25,000 events only up to the module's longest bound.
+        (
+            json!({"export_wait_timeout_seconds": 604_801}),
+            "input export_wait_timeout_seconds is invalid: must be a whole number of seconds from 60 to 604800 \
+             (7 days), not 604801"
+                .to_owned(),
+        ),
+        (
+            json!({"snapshot_wait_timeout_seconds": 59}),
+            "input snapshot_wait_timeout_seconds is invalid: must be a whole number of seconds from 60".to_owned(),
         ),
         (
             json!({"db_instance_ids": []}),

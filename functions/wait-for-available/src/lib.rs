@@ -13,6 +13,7 @@
 //! (`polled_at`, `$$.State.EnteredTime`), the interval and the bound, and
 //! waits `next_poll_seconds`, or stops at `timed_out`.
 
+pub mod callback;
 pub mod hand_on;
 pub mod schedule;
 
@@ -41,6 +42,10 @@ const EXPORT_FAILED: [&str; 3] = ["failed", "canceled", "canceling"];
 pub struct Config {
     /// The module's queue of exports waiting for a slot (None: no hand-on).
     pub export_slot_queue_url: Option<String>,
+    /// The schedule group of the waits' polls (see [`callback`]).
+    pub schedule_group: String,
+    /// The role EventBridge Scheduler assumes to invoke the next poll.
+    pub scheduler_role_arn: String,
 }
 
 impl Config {
@@ -54,7 +59,23 @@ impl Config {
                 format!("{url:?} is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
             ));
         }
-        Ok(Config { export_slot_queue_url })
+        let schedule_group = config::required(env, env::SCHEDULE_GROUP_NAME)?;
+        if schedule_group.is_empty()
+            || schedule_group.len() > 64
+            || !schedule_group
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Error::config(
+                env::SCHEDULE_GROUP_NAME,
+                format!("{schedule_group:?} is not a schedule group name (1 to 64 of 0-9, a-z, A-Z, -, _ and .)"),
+            ));
+        }
+        Ok(Config {
+            export_slot_queue_url,
+            schedule_group,
+            scheduler_role_arn: config::required_arn(env, env::SCHEDULER_ROLE_ARN, "iam")?,
+        })
     }
 }
 

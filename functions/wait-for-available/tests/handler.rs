@@ -2,9 +2,8 @@
 
 use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
-use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
-use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, ExportTask};
+use aws_sdk_rds::types::{DbClusterSnapshot, ExportTask};
 use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
 use aws_sdk_sfn::types::error::InvalidToken;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
@@ -17,29 +16,15 @@ use backup_wait_for_available::hand_on::{MOST_SKIPPED, SlotQueue};
 use backup_wait_for_available::{Clients, Config, handle};
 use serde_json::json;
 
-const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
+mod common;
+
+use common::{SNAPSHOT_ID, snapshot_with_status};
 
 fn clients(region: &'static str, rules: &[&Rule]) -> Clients {
     let sdk_config = aws_config::SdkConfig::builder()
         .region(aws_config::Region::from_static("us-east-1"))
         .build();
     Clients::with_client(mock_rds_in(region, rules), sdk_config)
-}
-
-fn snapshot_with_status(status: &'static str, progress: i32) -> Rule {
-    mock!(Client::describe_db_snapshots)
-        .match_requests(|r| r.db_snapshot_identifier() == Some(SNAPSHOT_ID))
-        .then_output(move || {
-            DescribeDbSnapshotsOutput::builder()
-                .db_snapshots(
-                    DbSnapshot::builder()
-                        .db_snapshot_identifier(SNAPSHOT_ID)
-                        .status(status)
-                        .percent_progress(progress)
-                        .build(),
-                )
-                .build()
-        })
 }
 
 fn export_with_status(status: &'static str) -> Rule {
@@ -401,7 +386,21 @@ async fn a_hand_on_that_fails_fails_nothing_and_gives_up_after_ten_ended_waits()
 #[test]
 fn the_queue_url_is_read_from_the_contracted_environment() {
     assert_reads_its_contracted_environment(Function::WaitForAvailable, Config::from_env);
-    let err = Config::from_env(&[("EXPORT_SLOT_QUEUE_URL", "export-slot-waiters")]).unwrap_err();
+    let scheduling = [
+        ("SCHEDULE_GROUP_NAME", "dbbackup-prod"),
+        (
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/dbbackup-prod-scheduler",
+        ),
+    ];
+    let err = Config::from_env(&[
+        ("EXPORT_SLOT_QUEUE_URL", "export-slot-waiters"),
+        scheduling[0],
+        scheduling[1],
+    ])
+    .unwrap_err();
     assert_eq!(err.error_type().as_str(), "ConfigError");
     assert!(err.to_string().contains("EXPORT_SLOT_QUEUE_URL"), "{err}");
+    let err = Config::from_env(&[("SCHEDULE_GROUP_NAME", "db backups"), scheduling[1]]).unwrap_err();
+    assert!(err.to_string().contains("SCHEDULE_GROUP_NAME"), "{err}");
 }
