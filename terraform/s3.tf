@@ -190,6 +190,8 @@ resource "aws_lambda_invocation" "bucket_guard" {
     aws_iam_role_policy.function,
     aws_iam_role_policy.schedule,
     aws_iam_role_policy.state_machine,
+    aws_iam_role_policy.poll_scheduler,
+    aws_scheduler_schedule_group.polls,
     aws_sfn_state_machine.workflow,
     aws_cloudwatch_event_target.schedule,
     aws_cloudwatch_event_target.run_ended_badly,

@@ -297,7 +297,7 @@ class TerraformModuleTest(WorkspaceTest):
                 "managed-by": snapshot["environment"][0]["variables"]["BACKUP_INSTANCE"],
             }
             self.assertEqual(seen[name]["managed-by"], f"{project}/{environment}/{region}")
-            self.assertEqual(len(seen[name]["roles"]), 10)
+            self.assertEqual(len(seen[name]["roles"]), 11)
             self.assertTrue(select["function_name"].startswith(f"{project}-{environment}-"))
         for first, second in [("ambiguous-a", "ambiguous-b"), ("ambiguous-a", "other-region"), ("ambiguous-b", "other-region")]:
             with self.subTest(first=first, second=second):
@@ -323,7 +323,7 @@ class TerraformModuleTest(WorkspaceTest):
         plan = plan_json(path)
 
         roles = [after(r) for r in resources(plan, "aws_iam_role")]
-        self.assertEqual(len(roles), 10)  # seven functions, RDS's export, Step Functions and the schedule
+        self.assertEqual(len(roles), 11)  # seven functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
         for role in roles:
             with self.subTest(role=role["name"]):
                 self.assertTrue(role["name"].startswith("app-checks-test-"), role["name"])

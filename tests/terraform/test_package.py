@@ -227,7 +227,7 @@ class ReleasePackageTest(unittest.TestCase):
             digest = base64.b64encode(hashlib.sha256(zip_path.read_bytes()).digest()).decode()
             self.assertEqual(configuration["CodeSha256"], digest, function)
         roles = iam.list_roles(PathPrefix="/backup/")["Roles"]
-        self.assertEqual(len(roles), 10)  # seven functions, RDS's export, Step Functions and the schedule
+        self.assertEqual(len(roles), 11)  # seven functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
         for role in roles:
             role = iam.get_role(RoleName=role["RoleName"])["Role"]
             self.assertTrue(role["RoleName"].startswith("app-gitsource-zips-s3-"), role["RoleName"])
