@@ -473,6 +473,31 @@ class WaitBoundExceeded(LocalAwsTest):
         self.assertEqual(len(self.sns_messages()), 1)
 
 
+class BrokenPollChain(LocalAwsTest):
+    databases = {"prod-database-1": "postgres"}
+
+    def test_a_wait_whose_polls_stop_fails_at_its_heartbeat_not_at_its_bound(self):
+        # The first poll cannot schedule the second (CreateSchedule of `<name>-2` refused for
+        # good; Lambda's own retries of the poll meet the same): nothing polls any more. The
+        # task's HeartbeatSeconds (3 simulated hours, 18 real seconds) fails it, long before
+        # the 6-hour bound: "a Task state ... failed to send a heartbeat for a period longer
+        # than the HeartbeatSeconds value" is States.Timeout (Step Functions error names).
+        control("PUT", "settings", {"snapshot_base_seconds": 36_000})
+        control("POST", "faults", {"action": "scheduler:CreateSchedule", "count": None, "match": "-2?",
+                                   "error_code": "InternalServerException", "http_status": 500,
+                                   "message": "Internal failure"})
+        run = self.run_execution({"skip_export": True, "skip_copy": True})
+
+        self.assertEqual(run.status, "FAILED")
+        error = run.results()["prod-database-1"]["error"]
+        self.assertEqual((error["step"], error["Error"]), ("wait_snapshot", "States.Timeout"))
+        # On the clock (the executions' dates are simulated): the heartbeat, then the run's end.
+        [child] = run.children
+        waited = (child.description["stopDate"] - child.description["startDate"]).total_seconds()
+        self.assertGreaterEqual(waited, 3 * 3600)
+        self.assertLess(waited, 6 * 3600)
+
+
 class FunctionCrashes(LocalAwsTest):
     databases = {"prod-database-1": "postgres"}
 

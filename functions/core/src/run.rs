@@ -246,7 +246,7 @@ pub fn field_named(name: &str) -> Option<&'static Field> {
 }
 
 /// How long a wait's task goes without a poll's heartbeat before Step Functions fails it
-/// (`HeartbeatSeconds`, `States.HeartbeatTimeout`): a poll that schedules none after it
+/// (`HeartbeatSeconds`; the task fails with `States.Timeout`): a poll that schedules none after it
 /// (its invocation dropped, its schedule lost) fails the database within this, not at the
 /// wait's bound, hours or days later. The longest time between two polls is two hours
 /// (wait-for-available's schedule), plus the Scheduler's minute and a queued invocation.
