@@ -106,7 +106,21 @@ def durations(gb: int, model: dict[str, int]) -> tuple[float, float, float]:
             model["export_start_seconds"] + model["export_seconds_per_gb"] * gb)
 
 
-def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600) -> Fleet:
+def limits_bound_of(chains: dict[str, tuple[float, float, float]]) -> float:
+    """What AWS's limits allow (issue 21's bound): the longest chain (a snapshot, then the
+    longer of its copy and export), all exports over 5 slots, all copies over 20."""
+    return max(max(snapshot + max(copy, export) for snapshot, copy, export in chains.values()),
+               sum(export for _, _, export in chains.values()) / EXPORT_SLOTS,
+               sum(copy for _, copy, _ in chains.values()) / COPY_SLOTS)
+
+
+def lower_bound_of(chains: dict[str, tuple[float, float, float]], lanes: int) -> float:
+    """The bound of AWS's limits with the run's lanes besides: all chains over the lanes."""
+    return max(limits_bound_of(chains),
+               sum(snapshot + max(copy, export) for snapshot, copy, export in chains.values()) / lanes)
+
+
+def run(local: Local, count: int, scale: int, lanes: int) -> Fleet:
     """Backs up `count` databases on the clock at `scale`, `lanes` at once; what it took."""
     names = [f"fleet-db-{n:04d}" for n in range(1, count + 1)]
     storage = dict(zip(names, sizes(count)))
@@ -135,6 +149,9 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
     control(local.endpoint, "DELETE", "calls")
     sfn = local.aws.client("stepfunctions", REGION)
+    # Given up after three times the lower bound in real time (at least an hour): far past any
+    # makespan the targets allow, and short of the bench running on for ever.
+    timeout = max(3600.0, 3 * lower_bound_of(chains, lanes) / scale)
     description, real_seconds = run_backup(sfn, deployment.state_machine_arn, f"the fleet of {count}", timeout)
     execution = read(sfn, description["executionArn"])
     transitions = execution.transitions()
@@ -155,11 +172,7 @@ def run(local: Local, count: int, scale: int, lanes: int, timeout: float = 3600)
         reasons.update(f"{e.get('step')}: {e.get('Error')}" for e in errors)
 
     longest_chain = max(snapshot + max(copy, export) for snapshot, copy, export in chains.values())
-    # What AWS's limits allow (issue 21's bound), and that with the run's lanes besides.
-    limits_bound = max(longest_chain, sum(export for _, _, export in chains.values()) / EXPORT_SLOTS,
-                       sum(copy for _, copy, _ in chains.values()) / COPY_SLOTS)
-    lower_bound = max(limits_bound,
-                      sum(snapshot + max(copy, export) for snapshot, copy, export in chains.values()) / lanes)
+    limits_bound, lower_bound = limits_bound_of(chains), lower_bound_of(chains, lanes)
     start = datetime.fromisoformat(str(description["startDate"]))
     stop = datetime.fromisoformat(str(description["stopDate"]))
     interval, export_interval = module_default("poll_interval_seconds"), module_default("export_poll_interval_seconds")

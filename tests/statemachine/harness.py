@@ -88,6 +88,17 @@ class Execution:
         """Each database's result: its execution's output, or what the run recorded when it has none."""
         return database_results(self.report().get("results", []), {c.arn: c.description for c in self.children})
 
+    def result_of(self, database: str, key: str):
+        """One part of a database's result; when it has none, the failure shows the whole
+        result, each database execution's status and the run's cause (a flaky run explains
+        itself in CI's log)."""
+        result = self.results()[database]
+        if key not in result:
+            statuses = {c.arn.rsplit(":", 1)[1]: c.description["status"] for c in self.children}
+            raise AssertionError(f"{database}'s result has no {key}: {result}; the database executions: "
+                                 f"{statuses}; the run {self.status}: {self.description.get('cause')}")
+        return result[key]
+
 
 def planned(settings: Settings) -> Planned:
     """The module's plan of `settings`. The first call plans every test's settings in one

@@ -241,7 +241,7 @@ class FaultMatrix(LocalAwsTest):
         if action.optional:
             self.assert_succeeded(run)
             self.assertEqual(len(messages), 1)
-            self.assertIn(run.results()["prod-database-1"]["snapshot"]["snapshot_id"], self.manual_snapshots())
+            self.assertIn(run.result_of("prod-database-1", "snapshot")["snapshot_id"], self.manual_snapshots())
             return "succeeded, quota unchecked"
 
         self.assertEqual(run.status, "FAILED", run.description)
@@ -249,7 +249,7 @@ class FaultMatrix(LocalAwsTest):
         name = action.action.split(":")[1]
         if action.step is not None:
             # One database, failed at that step, the action named in the message.
-            error = run.results()["prod-database-1"][action.error_key]
+            error = run.result_of("prod-database-1", action.error_key)
             self.assertEqual(error["step"], action.step)
             self.assertIn(name, json.dumps(error))
             [message] = messages

@@ -206,7 +206,7 @@ class ExportThatSkippedTables(LocalAwsTest):
         control("DELETE", "faults")
 
         self.assert_succeeded(run)
-        self.assertEqual(run.results()["prod-database-1"]["export_warning"], self.WARNING)
+        self.assertEqual(run.result_of("prod-database-1", "export_warning"), self.WARNING)
         [message] = self.sns_messages()
         self.assertIn(f"export WARNING (RDS skipped data): {self.WARNING}", message["Message"])
         self.assertEqual(self.metric("ExportWarnings", "prod-database-1"), 1)
@@ -227,7 +227,7 @@ class ThrottledSnapshot(LocalAwsTest):
         self.assertEqual(run.lambda_failures(), ["Throttled", "Throttled"])
         self.assertEqual(run.entered("Snapshot"), 1)
         self.assertEqual(self.calls("rds:CreateDBSnapshot"), 3)
-        snapshot_id = run.results()["prod-database-1"]["snapshot"]["snapshot_id"]
+        snapshot_id = run.result_of("prod-database-1", "snapshot")["snapshot_id"]
         self.assertIn(snapshot_id, self.manual_snapshots())
 
 
@@ -409,7 +409,7 @@ class SnapshotQuotaExhausted(LocalAwsTest):
         run = self.run_execution()
 
         self.assertEqual(run.status, "FAILED")
-        error = run.results()["prod-database-1"]["error"]
+        error = run.result_of("prod-database-1", "error")
         self.assertEqual(error["Error"], "SnapshotQuotaExceeded")
         self.assertIn("2 of 2", error["Cause"])
         self.assertEqual(self.calls("rds:CreateDBSnapshot"), 0)
@@ -456,7 +456,7 @@ class WaitBoundExceeded(LocalAwsTest):
         run = self.run_execution({"snapshot_wait_timeout_seconds": 60})
 
         self.assertEqual(run.status, "FAILED")
-        error = run.results()["prod-database-1"]["error"]
+        error = run.result_of("prod-database-1", "error")
         self.assertEqual(error["step"], "wait_snapshot")
         self.assertEqual(error["Error"], "WaitTimedOut")
         # The poll at the bound finds it unfinished (its time includes the calls' own, on the clock).
@@ -489,7 +489,7 @@ class BrokenPollChain(LocalAwsTest):
         run = self.run_execution({"skip_export": True, "skip_copy": True})
 
         self.assertEqual(run.status, "FAILED")
-        error = run.results()["prod-database-1"]["error"]
+        error = run.result_of("prod-database-1", "error")
         self.assertEqual((error["step"], error["Error"]), ("wait_snapshot", "States.Timeout"))
         # On the clock (the executions' dates are simulated): the heartbeat, then the run's end.
         [child] = run.children
@@ -523,7 +523,7 @@ class FunctionCrashes(LocalAwsTest):
         run = self.run_execution({"skip_export": True, "skip_copy": True})
 
         self.assertEqual(run.status, "FAILED")
-        error = run.results()["prod-database-1"]["error"]
+        error = run.result_of("prod-database-1", "error")
         self.assertEqual((error["step"], error["Error"]), ("wait_snapshot", "Runtime.ExitError"))
         self.assertEqual(run.entered("Notify"), 1)
         self.assertIn("Runtime.ExitError", self.sns_messages()[0]["Message"])
@@ -703,7 +703,7 @@ class ExportSlots(LocalAwsTest):
                                   "export_wait_timeout_seconds": 3600})
 
         self.assertEqual(run.status, "FAILED")
-        error = run.results()["prod-database-1"]["export_error"]
+        error = run.result_of("prod-database-1", "export_error")
         self.assertEqual((error["step"], error["Error"]), ("export", "ExportSlotsFull"))
         self.assertIn("waited for a slot, the bound set by export_wait_timeout_seconds", error["Cause"])
         self.assertEqual(self.rds.describe_export_tasks()["ExportTasks"], [])
@@ -739,7 +739,7 @@ class CopySlots(LocalAwsTest):
                                   "copy_wait_timeout_seconds": 3600})
 
         self.assertEqual(run.status, "FAILED")
-        error = run.results()["prod-database-1"]["copy_error"]
+        error = run.result_of("prod-database-1", "copy_error")
         self.assertEqual((error["step"], error["Error"]), ("copy", "CopySlotsFull"))
         self.assertIn("waited for one, the bound set by copy_wait_timeout_seconds", error["Cause"])
         self.assertEqual(self.copies(), [])
