@@ -321,6 +321,31 @@ class AwsRefusals(GatewayTest):
         control("PUT", "settings", {"bucket_name": 0})
         s3.create_bucket(Bucket="under_score")
 
+    def test_a_roles_inline_policies_are_held_to_10240_characters_together(self):
+        iam = self.aws.client("iam")
+
+        def document(characters: int) -> str:
+            """A policy of exactly `characters` characters without white space, and some white space."""
+            statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::"}
+            shell = len(json.dumps({"Version": "2012-10-17", "Statement": [statement]}, separators=(",", ":")))
+            statement["Resource"] += "a" * (characters - shell)
+            return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, indent=4)
+
+        iam.put_role_policy(RoleName="gateway-test", PolicyName="first", PolicyDocument=document(6000))
+        # 6,000 and 4,240 fit; one character more does not, and the refused policy is not kept.
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            iam.put_role_policy(RoleName="gateway-test", PolicyName="second", PolicyDocument=document(4241))
+        self.assertEqual(refused.exception.response["Error"]["Code"], "LimitExceeded")
+        self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 409)
+        self.assertEqual(refused.exception.response["Error"]["Message"],
+                         "Maximum policy size of 10240 bytes exceeded for role gateway-test")
+        self.assertEqual(iam.list_role_policies(RoleName="gateway-test")["PolicyNames"], ["first"])
+        iam.put_role_policy(RoleName="gateway-test", PolicyName="second", PolicyDocument=document(4240))
+        # A policy replaced by one of the same name no longer counts.
+        iam.put_role_policy(RoleName="gateway-test", PolicyName="first", PolicyDocument=document(6000))
+        control("PUT", "settings", {"role_inline_policy_size": 0})
+        iam.put_role_policy(RoleName="gateway-test", PolicyName="third", PolicyDocument=document(4240))
+
     def test_a_vpc_takes_one_private_dns_endpoint_per_service_and_a_route_table_one_gateway_route(self):
         ec2 = self.aws.client("ec2", SOURCE)
         vpc, other_vpc = (ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"] for cidr in ("10.1.0.0/16", "10.2.0.0/16"))

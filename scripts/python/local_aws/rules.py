@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from moto.ec2.models import ec2_backends
+from moto.iam.models import iam_backends
+from moto.utilities.utils import get_partition
 from moto.rds.models import rds_backends
 
 from . import operations
@@ -180,7 +182,37 @@ def _gateway_route_taken(params: dict[str, str], account: str, region: str, _set
     return None
 
 
+# IAM's cap on the inline policies of one role together, in characters other than white space.
+ROLE_POLICY_SIZE = 10_240
+
+
+def _policy_size(document: str) -> int:
+    return len(re.sub(r"\s", "", document))
+
+
+def _role_policies_too_large(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+    """Refuses an inline policy that takes the role's inline policies past 10,240 characters
+    (the one it replaces, of the same name, no longer counted). Moto keeps any size."""
+    role_name, policy_name = params.get("RoleName", ""), params.get("PolicyName", "")
+    role = next((r for r in iam_backends[account][get_partition(region)].roles.values() if r.name == role_name), None)
+    others = {} if role is None else {name: doc for name, doc in role.policies.items() if name != policy_name}
+    size = _policy_size(params.get("PolicyDocument", "")) + sum(_policy_size(doc) for doc in others.values())
+    if size <= ROLE_POLICY_SIZE:
+        return None
+    return f"Maximum policy size of {ROLE_POLICY_SIZE} bytes exceeded for role {role_name}"
+
+
 RULES = (
+    Rule(
+        name="role_inline_policy_size",
+        action="iam:PutRolePolicy",
+        code="LimitExceeded",
+        status=409,
+        documented="Role policy size cannot exceed 10,240 characters (the aggregate of all inline policies "
+        "embedded in the role; IAM does not count white space).",
+        source="https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html",
+        refuses=_role_policies_too_large,
+    ),
     Rule(
         name="copy_unencrypted_cluster_snapshot_with_key",
         action="rds:CopyDBClusterSnapshot",
