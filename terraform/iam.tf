@@ -11,12 +11,32 @@ locals {
     [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:cluster:${id}"],
   )
   # Snapshot identifiers are <database>-<YYYYMMDD>-<HHMMSS>, in the source region and the copy region.
+  # One ARN a database for both kinds: `*snapshot` is `snapshot` or `cluster-snapshot` (no other
+  # RDS resource type ends so, and no name before the identifier holds a colon). A role's inline
+  # policies share 10,240 characters, so each database's ARNs are what limits the list's length.
   own_snapshot_arns = {
-    for region in local.snapshot_regions : region => concat(
-      [for id in local.database_ids : "${local.rds_arn}:${region}:${local.account}:snapshot:${id}-*"],
-      [for id in local.database_ids : "${local.rds_arn}:${region}:${local.account}:cluster-snapshot:${id}-*"],
-    )
+    for region in local.snapshot_regions : region =>
+    [for id in local.database_ids : "${local.rds_arn}:${region}:${local.account}:*snapshot:${id}-*"]
   }
+  # Databases selected by tag or pattern, at each run: the region's instances and clusters,
+  # scoped by the selection tags where there are any (aws:ResourceTag applies to both kinds,
+  # Service Authorization Reference for Amazon RDS; a value of "*" is any value). Their
+  # snapshots' names are unknown here: any snapshot of the region, created only with this
+  # instance's managed-by tag, exported and copied only when it carries it.
+  selected_database_arns = ["${local.rds_arn}:${local.region}:${local.account}:db:*", "${local.rds_arn}:${local.region}:${local.account}:cluster:*"]
+  selection_conditions = [for key, value in var.selection_tags : {
+    test     = value == "*" ? "StringLike" : "StringEquals"
+    variable = "aws:ResourceTag/${key}"
+    values   = [value]
+  }]
+  any_snapshot_arns = { for region in local.snapshot_regions : region => ["${local.rds_arn}:${region}:${local.account}:*snapshot:*"] }
+  # What the functions may read: the named databases' snapshots, and any when selecting.
+  readable_snapshot_arns = { for region in local.snapshot_regions : region => concat(
+    local.own_snapshot_arns[region], local.selects_by_criteria ? local.any_snapshot_arns[region] : [],
+  ) }
+  # The snapshot function's policy in characters without white space: its own statements
+  # (known at plan) and a reserve for the statements every function has.
+  snapshot_policy_characters = length(replace(data.aws_iam_policy_document.snapshot.json, "/\\s/", "")) + 1000
   # Listing snapshots (prune, notify) names no one snapshot: the account's RDS resources in a region.
   rds_in_regions       = [for region in local.snapshot_regions : "${local.rds_arn}:${region}:${local.account}:*"]
   rds_in_source_region = "${local.rds_arn}:${local.region}:${local.account}:*"
@@ -86,15 +106,33 @@ resource "aws_iam_role_policy" "function" {
   name   = "${each.key}-function"
   role   = aws_iam_role.function[each.key].id
   policy = data.aws_iam_policy_document.function[each.key].json
+
+  lifecycle {
+    # IAM refuses a role whose inline policies pass 10,240 characters, white space not counted
+    # (IAM User Guide, "IAM and AWS STS quotas"). The snapshot function's grows fastest with the
+    # databases, and its own statements are known at plan: with room for the statements every
+    # function has (at most 1,000 characters measured: logs, X-Ray, KMS, the VPC's ENIs), the
+    # plan refuses a list that cannot fit, before anything is created.
+    precondition {
+      condition     = each.key != "snapshot" || local.snapshot_policy_characters <= 10240
+      error_message = "The snapshot function's IAM policy would be about ${local.snapshot_policy_characters} characters, and IAM allows a role 10,240: rds_instance_ids and rds_cluster_ids name ${length(local.database_ids)} databases, more than fit at their identifiers' length (each adds its ARNs). Select them by tag instead (selection_tags: the policies do not grow with the fleet), or back them up with more than one instance of the module, fewer databases each."
+    }
+    # Every function's whole policy, where the plan knows it, else before it is put.
+    precondition {
+      condition     = length(replace(data.aws_iam_policy_document.function[each.key].json, "/\\s/", "")) <= 10240
+      error_message = "The ${each.key} function's IAM policy would be ${length(replace(data.aws_iam_policy_document.function[each.key].json, "/\\s/", ""))} characters, and IAM allows a role 10,240: rds_instance_ids and rds_cluster_ids name ${length(local.database_ids)} databases, more than fit. Select them by tag instead (selection_tags), or back them up with more than one instance of the module."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "function" {
   for_each = local.functions
 
-  # select calls no AWS API: what every function needs is all it gets.
+  # select calls AWS only to list the region's databases when selecting by tag or pattern.
   source_policy_documents = compact([
     data.aws_iam_policy_document.function_base[each.key].json,
     lookup({
+      select               = local.selects_by_criteria ? data.aws_iam_policy_document.select.json : ""
       snapshot             = data.aws_iam_policy_document.snapshot.json
       "wait-for-available" = data.aws_iam_policy_document.wait_for_available.json
       export               = data.aws_iam_policy_document.export.json
@@ -169,36 +207,88 @@ data "aws_iam_policy_document" "function_base" {
   }
 }
 
-data "aws_iam_policy_document" "snapshot" {
+# Listing the region's databases names no one database: IAM authorises it against db:* and
+# cluster:*, and a tag condition there denies the listing rather than filtering it.
+data "aws_iam_policy_document" "select" {
   statement {
-    sid       = "LookUpTheConfiguredDatabases"
+    sid       = "ListTheRegionsDatabases"
     actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
-    resources = local.database_arns
+    resources = local.selected_database_arns
+  }
+}
+
+data "aws_iam_policy_document" "snapshot" {
+  # Each ARN once (the role's policy size grows with the databases): an action granted on a
+  # resource type it does not act on (CreateDBClusterSnapshot on an instance) allows nothing.
+  # Any configured identifier may name an instance or an Aurora cluster; the snapshot is
+  # created with its tags.
+  dynamic "statement" {
+    for_each = length(local.database_ids) > 0 ? [1] : []
+    content {
+      sid = "LookUpAndSnapshotTheConfiguredDatabases"
+      actions = [
+        "rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:CreateDBSnapshot", "rds:CreateDBClusterSnapshot",
+        "rds:AddTagsToResource", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots",
+      ]
+      resources = local.database_arns
+    }
   }
 
-  # Any configured identifier may name an instance or an Aurora cluster.
-  statement {
-    sid     = "SnapshotTheConfiguredInstances"
-    actions = ["rds:CreateDBSnapshot"]
-    resources = concat(
-      [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:db:${id}"],
-      [for arn in local.own_snapshot_arns[local.region] : arn if strcontains(arn, ":snapshot:")],
-    )
+  dynamic "statement" {
+    for_each = length(local.database_ids) > 0 ? [1] : []
+    content {
+      sid = "CreateTagAndFindOwnSnapshots"
+      actions = [
+        "rds:CreateDBSnapshot", "rds:CreateDBClusterSnapshot", "rds:AddTagsToResource", "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+      ]
+      resources = local.own_snapshot_arns[local.region]
+    }
   }
 
-  statement {
-    sid     = "SnapshotTheConfiguredClusters"
-    actions = ["rds:CreateDBClusterSnapshot"]
-    resources = concat(
-      [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:cluster:${id}"],
-      [for arn in local.own_snapshot_arns[local.region] : arn if strcontains(arn, ":cluster-snapshot:")],
-    )
+  dynamic "statement" {
+    for_each = local.selects_by_criteria ? [1] : []
+    content {
+      sid = "LookUpAndSnapshotTheSelectedDatabases"
+      actions = [
+        "rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:CreateDBSnapshot", "rds:CreateDBClusterSnapshot",
+        "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots",
+      ]
+      resources = local.selected_database_arns
+      dynamic "condition" {
+        for_each = local.selection_conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
   }
 
-  statement {
-    sid       = "TagAndFindOwnSnapshots"
-    actions   = ["rds:AddTagsToResource", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
-    resources = concat(local.database_arns, local.own_snapshot_arns[local.region])
+  # A snapshot of a selected database is created with this instance's managed-by tag
+  # (tagging on create is authorised as AddTagsToResource too, with the request's tags).
+  dynamic "statement" {
+    for_each = local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "CreateSnapshotsOfSelectedDatabasesWithOwnTag"
+      actions   = ["rds:CreateDBSnapshot", "rds:CreateDBClusterSnapshot", "rds:AddTagsToResource"]
+      resources = local.any_snapshot_arns[local.region]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/database-backup:managed-by"
+        values   = [local.backup_instance]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "FindSnapshotsOfSelectedDatabases"
+      actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+      resources = local.any_snapshot_arns[local.region]
+    }
   }
 
   statement {
@@ -212,7 +302,7 @@ data "aws_iam_policy_document" "wait_for_available" {
   statement {
     sid       = "ReadOwnSnapshots"
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
-    resources = flatten(values(local.own_snapshot_arns))
+    resources = flatten(values(local.readable_snapshot_arns))
   }
 
   # The poll that sees an export end hands its slot on: the oldest message of the queue of
@@ -252,10 +342,27 @@ data "aws_iam_policy_document" "wait_for_available" {
 }
 
 data "aws_iam_policy_document" "export" {
-  statement {
-    sid       = "ExportOwnSnapshots"
-    actions   = ["rds:StartExportTask"]
-    resources = local.own_snapshot_arns[local.region]
+  dynamic "statement" {
+    for_each = length(local.database_ids) > 0 ? [1] : []
+    content {
+      sid       = "ExportOwnSnapshots"
+      actions   = ["rds:StartExportTask"]
+      resources = local.own_snapshot_arns[local.region]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "ExportSnapshotsOfSelectedDatabasesCarryingOwnTag"
+      actions   = ["rds:StartExportTask"]
+      resources = local.any_snapshot_arns[local.region]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/database-backup:managed-by"
+        values   = [local.backup_instance]
+      }
+    }
   }
 
   statement {
@@ -290,11 +397,50 @@ data "aws_iam_policy_document" "export" {
 
 data "aws_iam_policy_document" "copy" {
   dynamic "statement" {
-    for_each = local.copy_region == null ? [] : [1]
+    for_each = local.copy_region != null && length(local.database_ids) > 0 ? [1] : []
     content {
       sid       = "CopyOwnSnapshotsToTheDestination"
       actions   = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:AddTagsToResource", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
       resources = concat(local.own_snapshot_arns[local.region], local.own_snapshot_arns[local.copy_region])
+    }
+  }
+
+  # Selected databases' snapshots: copied only when they carry this instance's managed-by
+  # tag, into copies created with it.
+  dynamic "statement" {
+    for_each = local.copy_region != null && local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "CopySnapshotsOfSelectedDatabasesCarryingOwnTag"
+      actions   = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot"]
+      resources = local.any_snapshot_arns[local.region]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/database-backup:managed-by"
+        values   = [local.backup_instance]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.copy_region != null && local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "CreateCopiesOfSelectedDatabasesWithOwnTag"
+      actions   = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:AddTagsToResource"]
+      resources = local.any_snapshot_arns[local.copy_region]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/database-backup:managed-by"
+        values   = [local.backup_instance]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.copy_region != null && local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "FindCopiesOfSelectedDatabases"
+      actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+      resources = concat(local.any_snapshot_arns[local.region], local.any_snapshot_arns[local.copy_region])
     }
   }
 

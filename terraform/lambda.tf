@@ -32,7 +32,7 @@ locals {
   copy_environment = local.copy_region == null ? {} : { COPY_DESTINATION_REGION = local.copy_region }
 
   function_environment = {
-    select   = {}
+    select   = local.selects_by_criteria ? { SELECTION = jsonencode(local.selection) } : {}
     snapshot = local.common_environment
     "wait-for-available" = {
       EXPORT_SLOT_QUEUE_URL = local.export_slot_queue_url

@@ -30,7 +30,14 @@ locals {
   # The managed-by values whose snapshots this instance prunes and counts as its backups.
   owned_managed_by = distinct(concat([local.backup_instance], var.adopt_snapshots_managed_by))
 
-  databases = concat(var.rds_instance_ids, var.rds_cluster_ids)
+  # The databases the module names; select adds, at each run, those the criteria match.
+  databases           = concat(var.rds_instance_ids, var.rds_cluster_ids)
+  selects_by_criteria = length(var.selection_tags) + length(var.db_identifier_patterns) > 0
+  selection = {
+    tags         = var.selection_tags
+    exclude_tags = var.exclude_tags
+    patterns     = var.db_identifier_patterns
+  }
 
   copy_region = var.enable_cross_region_copy ? var.cross_region_destination : null
   # Regions where the functions read and delete their snapshots.

@@ -21,8 +21,9 @@ variable "environment" {
 }
 
 variable "rds_instance_ids" {
-  description = "List of RDS instance identifiers to backup. Each one is snapshotted on every run; the execution input can narrow a run to some of them."
+  description = "List of RDS instance identifiers to backup. Each one is snapshotted on every run; the execution input can narrow a run to some of them. May be empty when selection_tags or db_identifier_patterns choose the databases."
   type        = list(string)
+  default     = []
 
   validation {
     condition = alltrue([
@@ -38,8 +39,46 @@ variable "rds_instance_ids" {
   }
 
   validation {
-    condition     = length(var.rds_instance_ids) + length(var.rds_cluster_ids) > 0
-    error_message = "rds_instance_ids is empty and so is rds_cluster_ids: give at least one database to back up."
+    condition     = length(var.rds_instance_ids) + length(var.rds_cluster_ids) + length(var.selection_tags) + length(var.db_identifier_patterns) > 0
+    error_message = "rds_instance_ids is empty and so are rds_cluster_ids, selection_tags and db_identifier_patterns: name at least one database, or select them by tag or pattern."
+  }
+}
+
+variable "selection_tags" {
+  description = "Also back up, at each run, every DB instance and DB cluster of the region that carries all of these tags (a value of \"*\": any value). New databases with the tags are picked up without an apply. IAM lets the functions touch only databases carrying them."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for key, value in var.selection_tags : length(key) >= 1 && length(key) <= 128 && !startswith(lower(key), "aws:") && length(value) <= 256])
+    error_message = "selection_tags must be RDS tags: keys of 1 to 128 characters not starting with aws:, values of at most 256 characters (\"*\" for any value)."
+  }
+}
+
+variable "exclude_tags" {
+  description = "Leave out a database that selection_tags or db_identifier_patterns select when it carries any of these tags (a value of \"*\": any value). Databases named in rds_instance_ids or rds_cluster_ids are always backed up."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for key, value in var.exclude_tags : length(key) >= 1 && length(key) <= 128 && !startswith(lower(key), "aws:") && length(value) <= 256])
+    error_message = "exclude_tags must be RDS tags: keys of 1 to 128 characters not starting with aws:, values of at most 256 characters (\"*\" for any value)."
+  }
+
+  validation {
+    condition     = length(var.exclude_tags) == 0 || length(var.selection_tags) + length(var.db_identifier_patterns) > 0
+    error_message = "exclude_tags leaves out databases that selection_tags or db_identifier_patterns select, and neither is set: set one, or remove exclude_tags."
+  }
+}
+
+variable "db_identifier_patterns" {
+  description = "Also back up, at each run, every DB instance and DB cluster of the region whose identifier one of these regular expressions matches whole (RE2 syntax as Terraform's regex, without Unicode classes; identifiers are lowercase). With selection_tags, a database must match both. Without selection_tags, IAM cannot scope by name: the functions may snapshot any database of the region (see the README's Selection)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for pattern in var.db_identifier_patterns : length(pattern) > 0 && can(regexall(pattern, ""))])
+    error_message = "Each db_identifier_patterns entry must be a non-empty regular expression (RE2 syntax, as Terraform's regex)."
   }
 }
 

@@ -155,13 +155,19 @@ def peak_rss_kb(pid: int) -> int:
     raise BenchError(f"no VmHWM for process {pid}")
 
 
+# The tag the benchmark's fleets carry: a module instance names at most about 45 databases
+# (IAM's policy size), so the larger runs select theirs by tag (selection_tags).
+SELECTED = (("backup", "bench"),)
+
+
 def create_databases(local: Local, identifiers: list[str]) -> None:
-    """PostgreSQL instances (exportable), encrypted as production databases are."""
+    """PostgreSQL instances (exportable), encrypted as production databases are, carrying SELECTED."""
     rds = local.aws.client("rds", REGION)
     for identifier in identifiers:
         rds.create_db_instance(DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass="db.t3.micro",
                                AllocatedStorage=20, MasterUsername="dbadmin",
-                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True,
+                               Tags=[{"Key": k, "Value": v} for k, v in SELECTED])
 
 
 def execution(name: str, started: datetime) -> dict:

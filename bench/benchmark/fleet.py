@@ -21,7 +21,7 @@ from demo.follow import read
 from local_aws.control import control
 from local_aws.deploy import Deployment, Settings, module_default
 
-from .common import REGION, ZIPS, Local, run_backup, say
+from .common import REGION, SELECTED, ZIPS, Local, run_backup, say
 
 SMALLEST_GB, LARGEST_GB, SEED = 20, 4000, 21
 # A poll every interval cost four transitions (a wait, the poll, its choice, and the pass that
@@ -131,7 +131,8 @@ def run(local: Local, count: int, scale: int, lanes: int) -> Fleet:
     for name, gb in storage.items():
         rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
                                AllocatedStorage=gb, MasterUsername="dbadmin",
-                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True,
+                               Tags=[{"Key": k, "Value": v} for k, v in SELECTED])
     chains = {name: durations(gb, model) for name, gb in storage.items()}
     # Wait bounds the queue fits in: the last database to get a slot waits for the others' work
     # over the slots, then runs its own (a fifth more for the polls' lateness; the module's 12 h
@@ -143,7 +144,8 @@ def run(local: Local, count: int, scale: int, lanes: int) -> Fleet:
     # The shortest polls that the module plans with such bounds: it counts every wait as
     # if each poll came after the shortest interval (RDS showing no progress to estimate from).
     poll_intervals = (120, 1800) if export_bound > 24 * 3600 else None
-    settings = Settings(db_identifiers=tuple(names), project="bench", environment="fleet", max_concurrency=lanes,
+    settings = Settings(db_identifiers=(), selection_tags=SELECTED, project="bench", environment="fleet",
+                        max_concurrency=lanes,
                         wait_timeout_seconds=copy_bound, export_wait_timeout_seconds=export_bound,
                         module_poll_intervals=poll_intervals)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)

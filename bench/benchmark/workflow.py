@@ -14,7 +14,7 @@ from demo.follow import read
 from local_aws.control import control
 from local_aws.deploy import Deployment, Settings, module_default
 
-from .common import COPY_REGION, REGION, ZIPS, BenchError, Local, create_databases, run_backup, say
+from .common import COPY_REGION, REGION, SELECTED, ZIPS, BenchError, Local, create_databases, run_backup, say
 
 # The module's defaults: lambda_memory_size, and the schedule cron(0 2 * * ? *) (one run a day).
 MODULE_MEMORY_MB = module_default("lambda_memory_size")
@@ -70,7 +70,8 @@ def run(local: Local, count: int, polls: int = 1, timeout: float = 3600) -> Work
     names = databases(count)
     local.reset(snapshot_limit=10 * count + 100)
     create_databases(local, names)
-    settings = Settings(db_identifiers=tuple(names), project="bench", environment="workflow", max_concurrency=40,
+    settings = Settings(db_identifiers=(), selection_tags=SELECTED, project="bench", environment="workflow",
+                        max_concurrency=40,
                         poll_interval_seconds=1, wait_timeout_seconds=600)
     deployment = Deployment.create(local.endpoint, ZIPS, settings)
     slow_waits(local, names, polls)

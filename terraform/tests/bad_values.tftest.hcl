@@ -123,11 +123,48 @@ run "rds_instance_ids_2" {
 
 run "rds_instance_ids_3" {
   command = plan
-  # expect: give at least one database to back up
+  # expect: name at least one database, or select them by tag or pattern
   variables {
     rds_instance_ids = []
   }
   expect_failures = [var.rds_instance_ids]
+}
+
+run "selection_tags" {
+  command = plan
+  # expect: selection_tags must be RDS tags
+  variables {
+    selection_tags = { "aws:cloudformation:stack-name" = "x" }
+  }
+  expect_failures = [var.selection_tags]
+}
+
+run "exclude_tags_1" {
+  command = plan
+  # expect: exclude_tags must be RDS tags
+  variables {
+    selection_tags = { backup = "daily" }
+    exclude_tags   = { "" = "x" }
+  }
+  expect_failures = [var.exclude_tags]
+}
+
+run "exclude_tags_2" {
+  command = plan
+  # expect: exclude_tags leaves out databases that selection_tags or db_identifier_patterns select, and neither is set
+  variables {
+    exclude_tags = { "backup-skip" = "*" }
+  }
+  expect_failures = [var.exclude_tags]
+}
+
+run "db_identifier_patterns" {
+  command = plan
+  # expect: Each db_identifier_patterns entry must be a non-empty regular expression
+  variables {
+    db_identifier_patterns = ["prod-("]
+  }
+  expect_failures = [var.db_identifier_patterns]
 }
 
 run "backup_retention_days_1" {

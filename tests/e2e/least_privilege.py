@@ -54,6 +54,10 @@ NO_RESOURCE_TYPES = {
 # SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat name their task by a token; IAM can scope
 # them only to an activity, which a service integration's task (a wait, an export slot's waiter) is not.
 NAMED_BY_TOKEN = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+# Calls a function makes only under a setting: select lists the region's databases only when
+# the module selects by tag or pattern (selection_tags, db_identifier_patterns), and its role
+# grants the listing only then.
+CALLED_ONLY_WHEN_SELECTING = {"select": {"rds:DescribeDBInstances", "rds:DescribeDBClusters"}}
 # Actions whose resource types are all optional (none marked required in the Service
 # Authorization Reference) and that the code calls without naming a resource: IAM matches
 # such a call against "*", so a grant on named resources does not allow it. Granted on "*",
@@ -134,8 +138,11 @@ class RoleCheck:
                 f"'*' in every region {sorted(self.star_in_every_region) or 'none'}")
 
 
-def check_role(function: str, zip_path: Path, documents: list[dict]) -> RoleCheck:
+def check_role(function: str, zip_path: Path, documents: list[dict], selects: bool = False) -> RoleCheck:
+    """`selects`: whether the module instance selects databases by tag or pattern."""
     called = operations_in(zip_path)
+    if not selects:
+        called -= CALLED_ONLY_WHEN_SELECTING.get(function, set())
     granted_statements = [s for d in documents for s in statements(d)]
     granted = {a for s in granted_statements for a in s.actions}
     allowed = {a for s in granted_statements for a in s.actions if s.allows(a)}

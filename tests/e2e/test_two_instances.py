@@ -26,6 +26,7 @@ from demo.report import metric_sums, tag_map
 from local_aws.control import control, local_endpoint
 from local_aws.deploy import Aws
 from local_aws.terraform import ROOT, local_provider, terraform_env
+from least_privilege import check_role
 
 REGION = "us-east-1"
 DATABASE = "orders-db"
@@ -79,6 +80,8 @@ class TwoInstances(unittest.TestCase):
                     "existing_vpc_endpoint_services": ["rds", "s3"] if environment == "prod" else ENDPOINT_SERVICES,
                     # Staging takes over the snapshots of the 1.0 instance it replaced.
                     **({"adopt_snapshots_managed_by": ["shop-staging"]} if environment == "staging" else {}),
+                    # Staging also selects by tag (no database carries it here: IAM is what is checked).
+                    **({"selection_tags": {"backup": "staging"}} if environment == "staging" else {}),
                 }
                 for environment, databases in INSTANCES.items()
             },
@@ -219,6 +222,22 @@ class TwoInstances(unittest.TestCase):
             condition = statements["DeleteOwnInstanceSnapshots"]["Condition"]["StringEquals"]
             values = condition["rds:snapshot-tag/database-backup:managed-by"]
             self.assertEqual(sorted([values] if isinstance(values, str) else values), sorted(owned), role)
+
+        # Staging selects by tag: its select role may list the region's databases and its snapshot
+        # role snapshot only databases carrying the tag; prod's select role may call nothing.
+        for environment, selects in {"prod": False, "staging": True}.items():
+            for function in ("select", "snapshot"):
+                [role] = [r["RoleName"] for r in iam.list_roles()["Roles"]
+                          if r["RoleName"].startswith(f"shop-{environment}-") and r["RoleName"].endswith(f"-{function}")]
+                documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
+                             for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+                check = check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
+                                   [json.loads(d) if isinstance(d, str) else d for d in documents], selects)
+                self.assertTrue(check.ok, check.line())
+                if environment == "staging" and function == "snapshot":
+                    statements = {s["Sid"]: s for d in documents for s in d["Statement"]}
+                    self.assertEqual(statements["LookUpAndSnapshotTheSelectedDatabases"]["Condition"],
+                                     {"StringEquals": {"aws:ResourceTag/backup": "staging"}})
 
         # Names: nothing either instance created carries a name or ARN of the other's.
         state = json.loads(terraform(self.directory, "show", "-json"))

@@ -117,8 +117,7 @@ class Definition(unittest.TestCase):
         for name, task in tasks:
             retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
             self.assertLessEqual(LAMBDA_TRANSIENT | {"Lambda.TooManyRequestsException"}, retried, name)
-            if name != "Select":  # the one function that calls no AWS API
-                self.assertIn({"Throttled", "AwsUnavailable"}, [set(r["ErrorEquals"]) for r in task["Retry"]], name)
+            self.assertIn({"Throttled", "AwsUnavailable"}, [set(r["ErrorEquals"]) for r in task["Retry"]], name)
             for retrier in task["Retry"]:
                 self.assertEqual(retrier["JitterStrategy"], "FULL", name)
                 self.assertGreater(retrier["BackoffRate"], 1, name)

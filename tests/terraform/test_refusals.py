@@ -134,6 +134,8 @@ class RefusalsTest(WorkspaceTest):
             "no_zips": {"lambda_package_dir": "/nonexistent"},
             # A wait's first poll comes one interval in: an hour's interval cannot poll a 10-minute wait.
             "interval_over_bound": {"poll_interval_seconds": 3600, "wait_timeout_seconds": {"snapshot": 600}},
+            # 60 databases: the snapshot function's policy past the 10,240 characters IAM allows a role.
+            "too_many_databases": {"rds_instance_ids": [f"fleet-db-{n:04d}" for n in range(1, 61)]},
         })
         self.assertNotEqual(returncode, 0)
         errors = " | ".join(d for d in diagnostics if d.startswith("error"))
@@ -143,25 +145,29 @@ class RefusalsTest(WorkspaceTest):
             ("no_zips", "/nonexistent/backup-snapshot/bootstrap.zip is missing: run scripts/build-lambdas"),
             ("interval_over_bound", "poll_interval_seconds 3600 and export_poll_interval_seconds 300 must not exceed "
                                     "the wait_timeout_seconds they poll (snapshot 600, export 86400, copy 21600)"),
+            ("too_many_databases", "characters, and IAM allows a role 10,240: rds_instance_ids and rds_cluster_ids "
+                                   "name 60 databases"),
         ):
             with self.subTest(case=case):
                 self.assertIn(message, errors)
 
         # Only the required variables plan without a warning; a schedule outside the window and
         # four databases kept 30 days, daily (4 x (30 + 1) = 124 snapshots, above the default 100)
-        # plan with one each; three databases (93) stay within the quota.
+        # plan with one each; three databases (93) stay within the quota. 45 databases of
+        # 13-character identifiers fit IAM's policy size (and pass the quota: a warning).
         returncode, diagnostics = self.plan_callers("warned", {
             "required_only": {},
             "outside_window": {"backup_schedule": "cron(30 5 * * ? *)"},
             "over_quota": {"rds_instance_ids": ["a1", "a2", "a3", "a4"]},
             "within_quota": {"rds_instance_ids": ["a1", "a2", "a3"]},
+            "many_databases": {"rds_instance_ids": [f"fleet-db-{n:04d}" for n in range(1, 46)]},
         })
         self.assertEqual(returncode, 0, diagnostics)
         warnings = [d for d in diagnostics if d.startswith("warning: Check block assertion failed")]
-        self.assertEqual(len(warnings), 2, warnings)
+        self.assertEqual(len(warnings), 3, warnings)
         [schedule] = [w for w in warnings if "backup_schedule" in w]
         self.assertIn("backup_schedule cron(30 5 * * ? *) starts outside backup_window 02:00-03:00", schedule)
-        [quota] = [w for w in warnings if "manual DB snapshots" in w]
+        [quota] = [w for w in warnings if "manual DB snapshots" in w and "4 instances" in w]
         self.assertIn("The module will keep up to 124 manual DB snapshots and 0 manual DB cluster snapshots per "
                       "region (4 instances and 0 clusters x 31: 30 runs within 30 days of retention", quota)
         self.assertIn("above RDS's default quota of 100 of each per region", quota)

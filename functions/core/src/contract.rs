@@ -56,6 +56,7 @@ pub mod env {
     pub const EXPORT_SLOT_QUEUE_URL: &str = "EXPORT_SLOT_QUEUE_URL";
     pub const SCHEDULE_GROUP_NAME: &str = "SCHEDULE_GROUP_NAME";
     pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";
+    pub const SELECTION: &str = "SELECTION";
 }
 
 /// One environment variable a function reads.
@@ -115,7 +116,7 @@ const MODULE: [Variable; 7] = [
 /// The errors every function may raise: a malformed input or environment.
 pub const COMMON_ERRORS: [ErrorType; 2] = [ErrorType::InvalidInput, ErrorType::ConfigError];
 
-/// The errors every function that calls AWS may raise.
+/// The errors of AWS's answers, which every function may raise.
 pub const AWS_ERRORS: [ErrorType; 4] = [
     ErrorType::Throttled,
     ErrorType::AwsUnavailable,
@@ -213,7 +214,11 @@ impl Function {
     /// The environment variables the function reads.
     pub fn environment(self) -> Vec<Variable> {
         let own: &[Variable] = match self {
-            Function::Select | Function::Snapshot => &[],
+            Function::Select => &[optional(
+                env::SELECTION,
+                "JSON object of the selection by tag and name: `tags`, `exclude_tags`, `patterns` (default `{}`: the named databases only)",
+            )],
+            Function::Snapshot => &[],
             Function::WaitForAvailable => &[
                 required(
                     env::SCHEDULE_GROUP_NAME,
@@ -296,11 +301,6 @@ impl Function {
         module.iter().chain(own).copied().collect()
     }
 
-    /// Whether the function calls AWS (and so may raise [`AWS_ERRORS`]).
-    pub fn calls_aws(self) -> bool {
-        self != Function::Select
-    }
-
     /// The errors this function raises besides [`COMMON_ERRORS`] and [`AWS_ERRORS`].
     pub fn raises(self) -> &'static [ErrorType] {
         use ErrorType::*;
@@ -340,11 +340,10 @@ impl Function {
         }
     }
 
-    /// Whether the function may fail with `error`.
+    /// Whether the function may fail with `error`. Every function calls AWS (`select`
+    /// when the module selects by tag or pattern).
     pub fn may_raise(self, error: ErrorType) -> bool {
-        COMMON_ERRORS.contains(&error)
-            || (self.calls_aws() && AWS_ERRORS.contains(&error))
-            || self.raises().contains(&error)
+        COMMON_ERRORS.contains(&error) || AWS_ERRORS.contains(&error) || self.raises().contains(&error)
     }
 
     /// The `Retry` list of every task that invokes this function: Lambda's

@@ -13,6 +13,7 @@ pub mod naming;
 pub mod quota;
 pub mod rds;
 pub mod run;
+pub mod selection;
 pub mod tags;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -4,6 +4,7 @@
 //! pass a [`DatabaseKind`] and get one [`SnapshotInfo`], [`DatabaseInfo`] or
 //! [`Refusal`] back, whatever the kind.
 
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 
 use aws_config::{Region, SdkConfig};
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::ModuleSettings;
 use crate::error::{AwsFailure, Error};
+use crate::selection::Candidate;
 use crate::tags;
 use crate::types::{DatabaseKind, SnapshotRecord};
 
@@ -469,6 +471,73 @@ impl Rds {
                 snapshot_id: snapshot_id.to_owned(),
                 region: self.region.clone(),
             })
+    }
+
+    /// Every DB instance and DB cluster of this region the module can back up, with
+    /// its tags (from `TagList`: no per-database calls), pages of 100, both kinds
+    /// listed at the same time. Left out: an instance of a cluster (the cluster is
+    /// snapshotted, not its members) and the engines RDS's API also lists but RDS
+    /// snapshots do not back up (DocumentDB, Neptune).
+    pub async fn list_databases(&self) -> Result<Vec<Candidate>, Error> {
+        let tags_of = |list: &[Tag]| -> BTreeMap<String, String> {
+            list.iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .collect()
+        };
+        let backed_up = |engine: Option<&str>| !matches!(engine, Some("docdb" | "neptune"));
+        let instances = async {
+            let mut found = Vec::new();
+            let mut pages = self
+                .client
+                .describe_db_instances()
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBInstances", &err))?;
+                found.extend(
+                    page.db_instances()
+                        .iter()
+                        .filter(|i| i.db_cluster_identifier().is_none() && backed_up(i.engine()))
+                        .filter_map(|i| {
+                            Some(Candidate {
+                                identifier: i.db_instance_identifier()?.to_owned(),
+                                kind: DatabaseKind::Instance,
+                                tags: tags_of(i.tag_list()),
+                            })
+                        }),
+                );
+            }
+            Ok::<_, Error>(found)
+        };
+        let clusters = async {
+            let mut found = Vec::new();
+            let mut pages = self
+                .client
+                .describe_db_clusters()
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusters", &err))?;
+                found.extend(
+                    page.db_clusters()
+                        .iter()
+                        .filter(|c| backed_up(c.engine()))
+                        .filter_map(|c| {
+                            Some(Candidate {
+                                identifier: c.db_cluster_identifier()?.to_owned(),
+                                kind: DatabaseKind::Cluster,
+                                tags: tags_of(c.tag_list()),
+                            })
+                        }),
+                );
+            }
+            Ok(found)
+        };
+        let (mut databases, clusters) = futures_util::future::try_join(instances, clusters).await?;
+        databases.extend(clusters);
+        Ok(databases)
     }
 
     /// Every manual snapshot of the given kinds in this region: pages of 100,

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::selection::Selection;
 use crate::types::{Execution, PruneRequest};
 
 /// What a field's value must be.
@@ -233,6 +234,8 @@ pub struct RunPlan {
     /// The prune step's input.
     pub prune: PruneRequest,
     pub skip_prune: bool,
+    /// How the databases were chosen: the run summary lists it.
+    pub selection: Selection,
 }
 
 /// The fields' names, in order: `db_instance_ids, retention_days, ...`.

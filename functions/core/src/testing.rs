@@ -173,6 +173,7 @@ impl crate::config::Env for RecordingEnv {
             }
             SCHEDULE_GROUP_NAME => "nestedphoenix-production",
             SCHEDULER_ROLE_ARN => "arn:aws:iam::123456789012:role/nestedphoenix-production-scheduler",
+            SELECTION => r#"{"tags":{"backup":"daily"},"exclude_tags":{"backup-skip":"*"},"patterns":["prod-.*"]}"#,
             _ => return None,
         };
         Some(value.to_owned())

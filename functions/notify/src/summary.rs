@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use backup_core::config::ModuleSettings;
+use backup_core::selection::Selection;
 use backup_core::types::{Execution, ExportRecord, PruneResult, SnapshotRecord};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -29,6 +30,9 @@ pub struct Report<R> {
     /// input, or a failure of the Map itself.
     #[serde(default)]
     pub run_error: Option<StepError>,
+    /// How select chose the databases; absent when the run stopped before.
+    #[serde(default)]
+    pub selection: Option<Selection>,
 }
 
 /// The run's report as the Map recorded it: each database's execution.
@@ -55,6 +59,7 @@ impl NotifyRequest {
             prune: self.prune,
             prune_error: self.prune_error,
             run_error: self.run_error,
+            selection: self.selection,
         }
     }
 }
@@ -384,6 +389,37 @@ impl<'a> Summary<'a> {
             .collect()
     }
 
+    /// Which databases the criteria chose and left out, and why, when the module selects
+    /// by tag or pattern (a module that only names its databases has nothing to explain).
+    fn selection_lines(&self) -> Vec<String> {
+        let Some(selection) = &self.request.selection else {
+            return Vec::new();
+        };
+        let named = "named in rds_instance_ids or rds_cluster_ids";
+        if selection.excluded.is_empty()
+            && selection.unmatched == 0
+            && selection.selected.iter().all(|d| d.reason == named)
+        {
+            return Vec::new();
+        }
+        let mut lines: Vec<String> = selection
+            .selected
+            .iter()
+            .map(|d| format!("selected  {} ({})", d.db_identifier, d.reason))
+            .chain(
+                selection
+                    .excluded
+                    .iter()
+                    .map(|d| format!("EXCLUDED  {} ({})", d.db_identifier, d.reason)),
+            )
+            .collect();
+        lines.push(format!(
+            "{} of the region's databases matched no criterion",
+            selection.unmatched
+        ));
+        lines
+    }
+
     /// The plain-text body of the SNS message (e-mail subscribers read this).
     pub fn message(&self) -> String {
         let exec = &self.request.execution;
@@ -418,6 +454,14 @@ impl<'a> Summary<'a> {
         for line in self.prune_lines() {
             text.push_str(&line);
             text.push('\n');
+        }
+        let selection = self.selection_lines();
+        if !selection.is_empty() {
+            text.push_str("\nSelection:\n");
+            for line in selection {
+                text.push_str(&line);
+                text.push('\n');
+            }
         }
         if backup_core::text::truncate_bytes(&mut text, MAX_MESSAGE_LEN) {
             text.push_str("\n... (truncated; see the execution in the console)\n");
@@ -490,6 +534,13 @@ impl<'a> Summary<'a> {
         blocks.push(
             json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&retention, MAX_SLACK_SECTION)}}),
         );
+        let selection = self.selection_lines();
+        if !selection.is_empty() {
+            let text = format!("*Selection*\n{}", selection.join("\n"));
+            blocks.push(
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, MAX_SLACK_SECTION)}}),
+            );
+        }
         blocks.push(json!({"type": "context", "elements": [
             {"type": "mrkdwn", "text": format!("{icon} Execution <{}|{}>", self.console_url(), self.execution_name())},
             {"type": "mrkdwn", "text": format!("database-backup {}", backup_core::VERSION)}

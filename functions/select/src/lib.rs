@@ -1,12 +1,36 @@
 //! `select`: the run's first task. It checks the execution input against the
 //! run's fields (`backup_core::run::FIELDS`), merges it over the module's
 //! configuration and splits the result by the part of the run that uses it,
-//! so that a malformed input ends the run before any AWS call with the field
-//! named, and the state machine carries no list of fields.
+//! so that a malformed input ends the run before any AWS call that changes
+//! anything, with the field named, and the state machine carries no list of
+//! fields. It chooses the run's databases: the module's named ones and, when the
+//! module selects by tag or pattern (`SELECTION`), those of the account's
+//! databases in the region the criteria match, read at each run
+//! (`backup_core::selection`).
 
-use backup_core::run::{self, FIELDS, Part, RunPlan, SelectRequest};
+use backup_core::config::{self, Env};
+use backup_core::contract::env;
+use backup_core::rds::Rds;
+use backup_core::run::{self, FIELDS, Kind, Part, RunPlan, SelectRequest};
+use backup_core::selection::{Criteria, Selection};
 use backup_core::{Error, input};
 use serde_json::{Map, Value, json};
+
+/// The module's selection criteria (`SELECTION`, a JSON object; unset: none).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub criteria: Criteria,
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
+        let criteria: Criteria =
+            config::optional_json(env, env::SELECTION, "a JSON object of tags, exclude_tags and patterns")?;
+        // A pattern that does not compile stops every run: say so at the cold start.
+        criteria.compile()?;
+        Ok(Config { criteria })
+    }
+}
 
 /// The execution input's overrides (as the run uses them), or `InvalidInput`
 /// naming the first field that is unknown or of the wrong kind.
@@ -60,27 +84,27 @@ fn defaults(defaults: &Value) -> Result<Map<String, Value>, Error> {
             let value = object
                 .get(field.name)
                 .ok_or_else(|| Error::config(&name, "is missing"))?;
+            // The module may name no database and select by tag or pattern instead
+            // (Terraform refuses a module that does neither).
+            if field.kind == Kind::Databases && value.as_array().is_some_and(Vec::is_empty) {
+                return Ok((field.name.to_owned(), value.clone()));
+            }
             let value = field.kind.check(value).map_err(|reason| Error::config(&name, reason))?;
             Ok((field.name.to_owned(), value))
         })
         .collect()
 }
 
-/// The input may choose among the module's databases only: the functions' roles
+/// The input may choose among the run's databases only: the functions' roles
 /// may back up no other (IAM would refuse it deep in a function, as AccessDenied).
-fn within_module(selected: &Value, configured: &Value) -> Result<(), Error> {
-    let identifiers = |list: &Value| -> Vec<String> {
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect()
-    };
-    let configured = identifiers(configured);
-    let outside: Vec<String> = identifiers(selected)
+fn within_selection(selected: &Value, selection: &Selection) -> Result<(), Error> {
+    let chosen = selection.identifiers();
+    let outside: Vec<&str> = selected
+        .as_array()
         .into_iter()
-        .filter(|id| !configured.iter().any(|c| c.eq_ignore_ascii_case(id)))
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|id| !chosen.iter().any(|c| c.eq_ignore_ascii_case(id)))
         .collect();
     if outside.is_empty() {
         return Ok(());
@@ -89,9 +113,13 @@ fn within_module(selected: &Value, configured: &Value) -> Result<(), Error> {
         "db_instance_ids",
         format!(
             "names {} outside the module's databases ({}): the functions may back up only those; \
-             add it to rds_instance_ids or rds_cluster_ids and apply",
+             add it to rds_instance_ids or rds_cluster_ids, or tag it with selection_tags, and apply",
             outside.join(", "),
-            configured.join(", ")
+            if chosen.is_empty() {
+                "none".to_owned()
+            } else {
+                chosen.join(", ")
+            }
         ),
     ))
 }
@@ -130,28 +158,79 @@ fn intervals_within_bounds(config: &Map<String, Value>, overrides: &Map<String, 
 }
 
 /// The run's settings: the input's fields over the module's, split by part.
-pub fn handle(event: Value) -> Result<RunPlan, Error> {
+/// The account is listed only when the criteria select by tag or pattern.
+pub async fn handle(rds: &Rds, config: &Config, event: Value) -> Result<RunPlan, Error> {
     // The state machine builds this request: a malformed one is the module's fault, not the input's.
     let request = input::parse(event).map_err(|err| match err {
         Error::InvalidInput { field, reason } => Error::config(format!("select's request: {field}"), reason),
         other => other,
     })?;
-    let plan = plan(request)?;
+    let settings = settings(&request)?;
+    let candidates = if config.criteria.selects() {
+        rds.list_databases().await?
+    } else {
+        Vec::new()
+    };
+    let selection = config.criteria.compile()?.select(&settings.named, &candidates);
+    let plan = plan(&request, settings, selection)?;
     tracing::info!(
         databases = plan.databases.len(),
+        excluded = plan.selection.excluded.len(),
         skip_prune = plan.skip_prune,
         "run settings selected"
     );
     Ok(plan)
 }
 
-/// The run's settings of a parsed request.
-pub fn plan(request: SelectRequest) -> Result<RunPlan, Error> {
+/// The module's settings and the input's overrides, each checked.
+pub struct Settings {
+    defaults: Map<String, Value>,
+    overrides: Map<String, Value>,
+    /// The databases the module names (`rds_instance_ids`, `rds_cluster_ids`).
+    pub named: Vec<String>,
+}
+
+/// The request's settings, or the first field that is wrong, named; no AWS call is made.
+pub fn settings(request: &SelectRequest) -> Result<Settings, Error> {
     let defaults = defaults(&request.defaults)?;
     let overrides = overrides(&request.input)?;
-    if let Some(selected) = overrides.get("db_instance_ids") {
-        within_module(selected, &defaults["db_instance_ids"])?;
-    }
+    let named = defaults["db_instance_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    Ok(Settings {
+        defaults,
+        overrides,
+        named,
+    })
+}
+
+/// The run's settings of a checked request and its databases' selection.
+pub fn plan(request: &SelectRequest, settings: Settings, selection: Selection) -> Result<RunPlan, Error> {
+    let Settings {
+        defaults, overrides, ..
+    } = settings;
+    let databases = match overrides.get("db_instance_ids") {
+        Some(chosen) => {
+            within_selection(chosen, &selection)?;
+            chosen.clone()
+        }
+        None if selection.selected.is_empty() => {
+            return Err(Error::config(
+                "selection",
+                format!(
+                    "selects no database: the module names none, and of the region's {} databases \
+                     {} matched selection_tags and db_identifier_patterns, each left out by exclude_tags",
+                    selection.unmatched + selection.excluded.len(),
+                    selection.excluded.len()
+                ),
+            ));
+        }
+        None => json!(selection.identifiers()),
+    };
     let part = |part: Part| -> Map<String, Value> {
         FIELDS
             .iter()
@@ -167,10 +246,11 @@ pub fn plan(request: SelectRequest) -> Result<RunPlan, Error> {
     let mut prune = part(Part::Prune);
     prune.insert("execution".to_owned(), json!(request.execution));
     let plan = json!({
-        "databases": part(Part::Selection)["db_instance_ids"],
+        "databases": databases,
         "database_config": database_config,
         "prune": prune,
         "skip_prune": part(Part::Run)["skip_prune"],
+        "selection": selection,
     });
     // Both sides are checked above and held together by this module's tests.
     Ok(serde_json::from_value(plan).expect("FIELDS' parts are RunPlan's and PruneRequest's fields"))

@@ -1,7 +1,187 @@
-use backup_core::run::FIELDS;
-use backup_core::testing::{execution, fixture};
-use backup_select::handle;
+use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
+use aws_smithy_mocks::{Rule, mock};
+use backup_core::Error;
+use backup_core::contract::Function;
+use backup_core::rds::Rds;
+use backup_core::run::{FIELDS, RunPlan};
+use backup_core::selection::Criteria;
+use backup_core::testing::{assert_reads_its_contracted_environment, execution, fixture, mock_rds};
+use backup_select::Config;
 use serde_json::{Value, json};
+
+/// The handler of a module that names its databases: it makes no AWS call (the mock has no rule).
+fn handle(event: Value) -> Result<RunPlan, Error> {
+    select(&mock_rds(&[]), Criteria::default(), event)
+}
+
+fn select(rds: &Rds, criteria: Criteria, event: Value) -> Result<RunPlan, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(backup_select::handle(rds, &Config { criteria }, event))
+}
+
+fn tagged(pairs: &[(&str, &str)]) -> Vec<Tag> {
+    pairs
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+        .collect()
+}
+
+/// The region's databases, in two pages of instances (as RDS pages them) and one of clusters.
+fn the_region() -> [Rule; 3] {
+    let instance = |id: &str, tags: &[(&str, &str)]| {
+        DbInstance::builder()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .set_tag_list(Some(tagged(tags)))
+            .build()
+    };
+    [
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .match_requests(|r| r.marker().is_none())
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(instance("orders", &[("backup", "daily"), ("team", "shop")]))
+                    .db_instances(instance(
+                        "ledger",
+                        &[("backup", "daily"), ("backup-skip", "legal-hold")],
+                    ))
+                    .marker("page-2")
+                    .build()
+            }),
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .match_requests(|r| r.marker() == Some("page-2"))
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(instance("scratch", &[("team", "shop")]))
+                    // A member of an Aurora cluster: its cluster is snapshotted, not it.
+                    .db_instances(
+                        DbInstance::builder()
+                            .db_instance_identifier("reports-instance-1")
+                            .db_cluster_identifier("reports")
+                            .engine("aurora-postgresql")
+                            .set_tag_list(Some(tagged(&[("backup", "daily")])))
+                            .build(),
+                    )
+                    .build()
+            }),
+        mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(
+                    DbCluster::builder()
+                        .db_cluster_identifier("reports")
+                        .engine("aurora-postgresql")
+                        .set_tag_list(Some(tagged(&[("backup", "daily")])))
+                        .build(),
+                )
+                // DocumentDB answers RDS's API too; RDS snapshots do not back it up.
+                .db_clusters(
+                    DbCluster::builder()
+                        .db_cluster_identifier("catalog")
+                        .engine("docdb")
+                        .set_tag_list(Some(tagged(&[("backup", "daily")])))
+                        .build(),
+                )
+                .build()
+        }),
+    ]
+}
+
+fn criteria(value: Value) -> Criteria {
+    serde_json::from_value(value).unwrap()
+}
+
+#[test]
+fn tagged_databases_are_selected_at_each_run_after_the_named_ones_and_the_excluded_are_listed() {
+    let rules = the_region();
+    let rds = mock_rds(&rules.iter().collect::<Vec<_>>());
+    let plan = select(
+        &rds,
+        criteria(json!({"tags": {"backup": "daily"}, "exclude_tags": {"backup-skip": "*"}})),
+        fixture("select-request.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.databases,
+        ["prod-database-1", "prod-database-2", "orders", "reports"]
+    );
+    let reasons: Vec<(&str, &str)> = plan
+        .selection
+        .selected
+        .iter()
+        .map(|d| (d.db_identifier.as_str(), d.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons[1..],
+        [
+            ("prod-database-2", "named in rds_instance_ids or rds_cluster_ids"),
+            ("orders", "tags backup=daily"),
+            ("reports", "tags backup=daily")
+        ]
+    );
+    assert_eq!(plan.selection.excluded[0].db_identifier, "ledger");
+    assert_eq!(
+        plan.selection.excluded[0].reason,
+        "tags backup=daily, but carries exclude tag backup-skip=*"
+    );
+    assert_eq!(plan.selection.unmatched, 1); // scratch
+    // Every page read, both kinds listed.
+    assert_eq!(rules.iter().map(Rule::num_calls).collect::<Vec<_>>(), [1, 1, 1]);
+}
+
+#[test]
+fn the_input_chooses_among_the_selected_and_one_outside_is_refused_by_name() {
+    let rules = the_region();
+    let rds = mock_rds(&rules.iter().collect::<Vec<_>>());
+    let by_pattern = criteria(json!({"patterns": ["or.*", "rep.+"]}));
+    let plan = select(&rds, by_pattern.clone(), event(json!({"db_instance_ids": ["ORDERS"]}))).unwrap();
+    assert_eq!(plan.databases, ["ORDERS"]);
+    let err = select(&rds, by_pattern, event(json!({"db_instance_ids": ["scratch"]}))).unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert!(
+        err.to_string().starts_with(
+            "input db_instance_ids is invalid: names scratch outside the module's databases \
+             (prod-database-1, prod-database-2, orders, reports)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_selection_that_selects_nothing_fails_the_run_saying_so() {
+    let rules = the_region();
+    let rds = mock_rds(&rules.iter().collect::<Vec<_>>());
+    let mut event = fixture("select-request.json");
+    event["defaults"]["db_instance_ids"] = json!([]);
+    let err = select(
+        &rds,
+        criteria(json!({"tags": {"backup": "daily"}, "exclude_tags": {"backup": "*"}})),
+        event,
+    )
+    .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "ConfigError");
+    assert_eq!(
+        err.to_string(),
+        "configuration selection is invalid: selects no database: the module names none, and of the region's \
+         4 databases 3 matched selection_tags and db_identifier_patterns, each left out by exclude_tags"
+    );
+}
+
+#[test]
+fn it_reads_its_contracted_environment_and_refuses_a_bad_pattern_at_start() {
+    assert_reads_its_contracted_environment(Function::Select, Config::from_env);
+    let err = Config::from_env(&std::collections::BTreeMap::from([(
+        "SELECTION".to_owned(),
+        r#"{"patterns": ["prod-(" ]}"#.to_owned(),
+    )]))
+    .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "ConfigError");
+    assert!(err.to_string().contains("prod-( is not a regular expression"), "{err}");
+}
 
 /// The fixture event with `input` as the execution input.
 fn event(input: Value) -> Value {
@@ -63,7 +243,7 @@ fn databases_outside_the_module_are_refused_by_name() {
         err.to_string(),
         "input db_instance_ids is invalid: names prod-database-9 outside the module's databases \
          (prod-database-1, prod-database-2): the functions may back up only those; add it to \
-         rds_instance_ids or rds_cluster_ids and apply"
+         rds_instance_ids or rds_cluster_ids, or tag it with selection_tags, and apply"
     );
 }
 

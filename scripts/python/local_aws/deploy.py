@@ -64,6 +64,10 @@ class Settings:
     event_rules: bool = False
     # adopt_snapshots_managed_by: earlier instances' managed-by values this one takes over.
     adopted: tuple[str, ...] = ()
+    # selection_tags, exclude_tags (key-value pairs) and db_identifier_patterns.
+    selection_tags: tuple[tuple[str, str], ...] = ()
+    exclude_tags: tuple[tuple[str, str], ...] = ()
+    patterns: tuple[str, ...] = ()
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -87,6 +91,9 @@ class Settings:
             "max_concurrent_databases": self.max_concurrency,
             "slack_webhook_url": endpoint.rstrip("/") + SLACK_PATH,
         }
+        if self.selection_tags or self.patterns:
+            arguments.update(selection_tags=dict(self.selection_tags), exclude_tags=dict(self.exclude_tags),
+                             db_identifier_patterns=list(self.patterns))
         if self.copy_region is not None:
             arguments["cross_region_destination"] = self.copy_region
         if self.module_poll_intervals is not None:
