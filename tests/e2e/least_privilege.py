@@ -42,6 +42,10 @@ DEPENDENT = {
 }
 # What the Lambda service does for every function: its logs, X-Ray traces, its encrypted environment.
 PLATFORM = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "kms:Decrypt"}
+# And for a function in a VPC: its network interfaces (AWSLambdaVPCAccessExecutionRole's actions,
+# which EC2 does not scope to resources: "*").
+VPC_ACCESS = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+              "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
 
 # Actions whose Service Authorization Reference entry lists no resource type: only
 # `Resource: "*"` can grant them. Every other action must name its resources.
@@ -80,9 +84,9 @@ def operations_in(zip_path: Path) -> set[str]:
     return found
 
 
-def required(called: set[str]) -> set[str]:
+def required(called: set[str], in_vpc: bool = False) -> set[str]:
     """The calls, what AWS authorises with them, and the platform's actions."""
-    needed = set(called) | PLATFORM
+    needed = set(called) | PLATFORM | (VPC_ACCESS if in_vpc else set())
     for action in called:
         needed |= DEPENDENT.get(action, set())
     return needed
@@ -138,17 +142,20 @@ class RoleCheck:
                 f"'*' in every region {sorted(self.star_in_every_region) or 'none'}")
 
 
-def check_role(function: str, zip_path: Path, documents: list[dict], selects: bool = False) -> RoleCheck:
-    """`selects`: whether the module instance selects databases by tag or pattern."""
+def check_role(function: str, zip_path: Path, documents: list[dict], selects: bool = False,
+               in_vpc: bool = False) -> RoleCheck:
+    """`selects`: whether the module instance selects databases by tag or pattern; `in_vpc`:
+    whether its functions run in a VPC."""
     called = operations_in(zip_path)
     if not selects:
         called -= CALLED_ONLY_WHEN_SELECTING.get(function, set())
     granted_statements = [s for d in documents for s in statements(d)]
     granted = {a for s in granted_statements for a in s.actions}
     allowed = {a for s in granted_statements for a in s.actions if s.allows(a)}
-    needed = required(called)
+    needed = required(called, in_vpc)
     on_star = [s for s in granted_statements if "*" in s.resources]
-    star = {a for s in on_star for a in s.actions} - NO_RESOURCE_TYPES - NAMED_BY_TOKEN - CALLED_WITHOUT_RESOURCE
+    star = ({a for s in on_star for a in s.actions} - NO_RESOURCE_TYPES - NAMED_BY_TOKEN - CALLED_WITHOUT_RESOURCE
+            - VPC_ACCESS)
     unscoped = {a for s in on_star if not s.region_scoped() for a in s.actions & CALLED_WITHOUT_RESOURCE}
     return RoleCheck(function, called, granted, needed - allowed, granted - needed, star, unscoped)
 

@@ -232,7 +232,8 @@ class TwoInstances(unittest.TestCase):
                 documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
                              for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
                 check = check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
-                                   [json.loads(d) if isinstance(d, str) else d for d in documents], selects)
+                                   [json.loads(d) if isinstance(d, str) else d for d in documents], selects,
+                                   in_vpc=True)
                 self.assertTrue(check.ok, check.line())
                 if environment == "staging" and function == "snapshot":
                     statements = {s["Sid"]: s for d in documents for s in d["Statement"]}

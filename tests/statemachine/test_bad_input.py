@@ -36,7 +36,7 @@ BAD_EXECUTION_INPUTS = [
     # IAM lets the functions back up the module's databases only.
     ({"db_instance_ids": ["prod-database-1", "Prod_DB!", "prod-database-9"]},
      "names Prod_DB!, prod-database-9 outside the module's databases (prod-database-1): the functions may back "
-     "up only those; add it to rds_instance_ids or rds_cluster_ids and apply"),
+     "up only those; add it to rds_instance_ids or rds_cluster_ids, or tag it with selection_tags, and apply"),
     # An object, which the state machine's own checks could not tell from a list.
     ({"db_instance_ids": {"prod-database-1": True}}, LIST),
     ({"retention_day": 7}, f"retention_day {UNKNOWN}"),

@@ -53,16 +53,16 @@ class SelectedByTag(LocalAwsTest):
         self.assertEqual({s["DBInstanceIdentifier"] for s in snapshots.values()}, {"prod-database-1", "orders"})
 
         selection = run.report()["selection"]
-        self.assertEqual([(d["db_identifier"], d["reason"]) for d in selection["selected"]], [
-            ("prod-database-1", "named in rds_instance_ids or rds_cluster_ids"),
-            ("orders", "tags backup=daily, team=*"),
-            ("reports", "tags backup=daily, team=*"),
+        self.assertEqual(selection["selected"], [
+            {"reason": "named in rds_instance_ids or rds_cluster_ids", "databases": ["prod-database-1"]},
+            {"reason": "tags backup=daily, team=*", "databases": ["orders", "reports"]},
         ])
-        self.assertEqual([d["db_identifier"] for d in selection["excluded"]], ["ledger"])
+        self.assertEqual(selection["excluded"], [
+            {"reason": "tags backup=daily, team=*, but carries exclude tag backup-skip=*", "databases": ["ledger"]}])
         self.assertEqual(selection["unmatched"], 1)
         message = self.sns_messages()[0]["Message"]
-        self.assertIn("EXCLUDED  ledger (tags backup=daily, team=*, but carries exclude tag backup-skip=*)", message)
-        self.assertIn("selected  orders (tags backup=daily, team=*)", message)
+        self.assertIn("EXCLUDED  1 (tags backup=daily, team=*, but carries exclude tag backup-skip=*): ledger", message)
+        self.assertIn("selected  2 (tags backup=daily, team=*): orders, reports", message)
         self.assertIn("1 of the region's databases matched no criterion", message)
 
     def test_an_input_naming_a_database_outside_the_selection_is_refused_before_any_snapshot(self):
@@ -90,7 +90,7 @@ class SelectedByPattern(LocalAwsTest):
         self.assert_succeeded(run)
         self.assertEqual(set(run.results()), {"prod-orders"})
         self.assertEqual(run.report()["selection"]["selected"],
-                         [{"db_identifier": "prod-orders", "reason": "pattern prod-.*"}])
+                         [{"reason": "pattern prod-.*", "databases": ["prod-orders"]}])
 
     def test_a_selection_that_matches_nothing_fails_the_run_saying_so(self):
         self.create_database("dev-orders", "postgres")

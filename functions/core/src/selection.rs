@@ -27,6 +27,8 @@ use crate::types::DatabaseKind;
 
 /// A tag value that matches any value of its key.
 pub const ANY_VALUE: &str = "*";
+/// Why a named database is backed up.
+pub const NAMED: &str = "named in rds_instance_ids or rds_cluster_ids";
 
 /// The module's selection criteria, as Terraform passes them (`SELECTION`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -78,28 +80,45 @@ pub struct Candidate {
     pub tags: BTreeMap<String, String>,
 }
 
-/// What became of a database the criteria matched, or the module named.
+/// The databases chosen (or left out) for one reason: `named in rds_instance_ids or
+/// rds_cluster_ids`, `tags team=db`, `pattern prod-.*`... Grouped so that the run's state
+/// grows by an identifier a database, not a sentence (Step Functions holds a state's data
+/// to 256 KiB, and a fleet's run carries the selection).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Decision {
-    pub db_identifier: String,
-    /// Why: `named in rds_instance_ids or rds_cluster_ids`, `tags team=db`, `pattern prod-.*`...
+pub struct Group {
     pub reason: String,
+    pub databases: Vec<String>,
 }
 
 /// The run's databases and how they were chosen: the run summary lists both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Selection {
     /// In the order the run backs them up: the named ones first, as named.
-    pub selected: Vec<Decision>,
+    pub selected: Vec<Group>,
     /// Matched by the criteria, left out by an exclude tag.
-    pub excluded: Vec<Decision>,
+    pub excluded: Vec<Group>,
     /// How many of the account's databases the criteria did not match.
     pub unmatched: usize,
 }
 
 impl Selection {
     pub fn identifiers(&self) -> Vec<String> {
-        self.selected.iter().map(|d| d.db_identifier.clone()).collect()
+        self.selected.iter().flat_map(|g| g.databases.iter().cloned()).collect()
+    }
+
+    pub fn excluded_count(&self) -> usize {
+        self.excluded.iter().map(|g| g.databases.len()).sum()
+    }
+}
+
+/// Adds `database` to the group of `reason`, which follows the others when new.
+fn add(groups: &mut Vec<Group>, reason: String, database: &str) {
+    match groups.iter_mut().find(|g| g.reason == reason) {
+        Some(group) => group.databases.push(database.to_owned()),
+        None => groups.push(Group {
+            reason,
+            databases: vec![database.to_owned()],
+        }),
     }
 }
 
@@ -156,10 +175,7 @@ impl Matcher<'_> {
         let mut selection = Selection::default();
         let is_named = |id: &str| named.iter().any(|n| n.eq_ignore_ascii_case(id));
         for id in named {
-            selection.selected.push(Decision {
-                db_identifier: id.clone(),
-                reason: "named in rds_instance_ids or rds_cluster_ids".to_owned(),
-            });
+            add(&mut selection.selected, NAMED.to_owned(), id);
         }
         let mut sorted: Vec<&Candidate> = candidates.iter().filter(|c| !is_named(&c.identifier)).collect();
         sorted.sort_by(|a, b| a.identifier.cmp(&b.identifier));
@@ -169,15 +185,13 @@ impl Matcher<'_> {
                 selection.unmatched += 1;
                 continue;
             };
-            let decision = |reason: String| Decision {
-                db_identifier: candidate.identifier.clone(),
-                reason,
-            };
             match self.excluded_by(candidate) {
-                Some(tag) => selection
-                    .excluded
-                    .push(decision(format!("{reason}, but carries exclude tag {tag}"))),
-                None => selection.selected.push(decision(reason)),
+                Some(tag) => add(
+                    &mut selection.excluded,
+                    format!("{reason}, but carries exclude tag {tag}"),
+                    &candidate.identifier,
+                ),
+                None => add(&mut selection.selected, reason, &candidate.identifier),
             }
         }
         selection
@@ -242,12 +256,18 @@ mod tests {
         let both = criteria(&[("backup", "daily")], &[("backup-skip", "*")], &["prod-.*"]);
         let selection = both.compile().unwrap().select(&[], &fleet);
         assert_eq!(selection.identifiers(), ["prod-orders"]);
-        assert_eq!(selection.excluded[0].db_identifier, "prod-ledger");
         assert_eq!(
-            selection.excluded[0].reason,
-            "tags backup=daily and pattern prod-.*, but carries exclude tag backup-skip=*"
+            selection.excluded,
+            [Group {
+                reason: "tags backup=daily and pattern prod-.*, but carries exclude tag backup-skip=*".to_owned(),
+                databases: vec!["prod-ledger".to_owned()]
+            }]
         );
         assert_eq!(selection.unmatched, 2);
+        // One group a reason: the databases a pattern chose together, each pattern its own.
+        let groups = by_pattern.compile().unwrap().select(&["x".to_owned()], &fleet).selected;
+        let reasons: Vec<(&str, usize)> = groups.iter().map(|g| (g.reason.as_str(), g.databases.len())).collect();
+        assert_eq!(reasons, [(NAMED, 1), ("pattern dev-orders", 1), ("pattern prod-.*", 3)]);
         // Named always wins, first and once, whatever it carries; no criteria select nothing.
         assert_eq!(
             selected(&both, &["prod-ledger"], &fleet),

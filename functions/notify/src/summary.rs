@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use backup_core::config::ModuleSettings;
-use backup_core::selection::Selection;
+use backup_core::selection::{Group, NAMED, Selection};
 use backup_core::types::{Execution, ExportRecord, PruneResult, SnapshotRecord};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -395,23 +395,25 @@ impl<'a> Summary<'a> {
         let Some(selection) = &self.request.selection else {
             return Vec::new();
         };
-        let named = "named in rds_instance_ids or rds_cluster_ids";
         if selection.excluded.is_empty()
             && selection.unmatched == 0
-            && selection.selected.iter().all(|d| d.reason == named)
+            && selection.selected.iter().all(|g| g.reason == NAMED)
         {
             return Vec::new();
         }
+        let line = |verdict: &str, group: &Group| {
+            format!(
+                "{verdict}  {} ({}): {}",
+                group.databases.len(),
+                group.reason,
+                group.databases.join(", ")
+            )
+        };
         let mut lines: Vec<String> = selection
             .selected
             .iter()
-            .map(|d| format!("selected  {} ({})", d.db_identifier, d.reason))
-            .chain(
-                selection
-                    .excluded
-                    .iter()
-                    .map(|d| format!("EXCLUDED  {} ({})", d.db_identifier, d.reason)),
-            )
+            .map(|g| line("selected", g))
+            .chain(selection.excluded.iter().map(|g| line("EXCLUDED", g)))
             .collect();
         lines.push(format!(
             "{} of the region's databases matched no criterion",

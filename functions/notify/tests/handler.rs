@@ -1135,16 +1135,17 @@ async fn a_snapshot_age_request_without_databases_names_the_field() {
 async fn the_summary_lists_what_the_selection_chose_and_left_out_and_why() {
     let mut run = Run::fixture().without(1);
     run.event["report"]["selection"] = json!({
-        "selected": [{"db_identifier": "prod-database-1", "reason": "tags backup=daily"}],
-        "excluded": [{"db_identifier": "ledger", "reason": "tags backup=daily, but carries exclude tag backup-skip=*"}],
+        "selected": [{"reason": "tags backup=daily", "databases": ["prod-database-1"]}],
+        "excluded": [{"reason": "tags backup=daily, but carries exclude tag backup-skip=*",
+                      "databases": ["ledger", "vault"]}],
         "unmatched": 7,
     });
     let (_, rec) = notify_without_slack(run, &[]).await;
     let message = published_message(&rec);
     assert!(
         message.contains(
-            "Selection:\nselected  prod-database-1 (tags backup=daily)\n\
-             EXCLUDED  ledger (tags backup=daily, but carries exclude tag backup-skip=*)\n\
+            "Selection:\nselected  1 (tags backup=daily): prod-database-1\n\
+             EXCLUDED  2 (tags backup=daily, but carries exclude tag backup-skip=*): ledger, vault\n\
              7 of the region's databases matched no criterion\n"
         ),
         "{message}"
@@ -1153,7 +1154,7 @@ async fn the_summary_lists_what_the_selection_chose_and_left_out_and_why() {
     // A module that only names its databases has no selection to explain.
     let mut named = Run::fixture().without(1);
     named.event["report"]["selection"] = json!({
-        "selected": [{"db_identifier": "prod-database-1", "reason": "named in rds_instance_ids or rds_cluster_ids"}],
+        "selected": [{"reason": "named in rds_instance_ids or rds_cluster_ids", "databases": ["prod-database-1"]}],
         "excluded": [], "unmatched": 0,
     });
     let (_, rec) = notify_without_slack(named, &[]).await;

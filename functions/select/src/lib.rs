@@ -175,7 +175,7 @@ pub async fn handle(rds: &Rds, config: &Config, event: Value) -> Result<RunPlan,
     let plan = plan(&request, settings, selection)?;
     tracing::info!(
         databases = plan.databases.len(),
-        excluded = plan.selection.excluded.len(),
+        excluded = plan.selection.excluded_count(),
         skip_prune = plan.skip_prune,
         "run settings selected"
     );
@@ -224,8 +224,8 @@ pub fn plan(request: &SelectRequest, settings: Settings, selection: Selection) -
                 format!(
                     "selects no database: the module names none, and of the region's {} databases \
                      {} matched selection_tags and db_identifier_patterns, each left out by exclude_tags",
-                    selection.unmatched + selection.excluded.len(),
-                    selection.excluded.len()
+                    selection.unmatched + selection.excluded_count(),
+                    selection.excluded_count()
                 ),
             ));
         }

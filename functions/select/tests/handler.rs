@@ -109,21 +109,23 @@ fn tagged_databases_are_selected_at_each_run_after_the_named_ones_and_the_exclud
         plan.databases,
         ["prod-database-1", "prod-database-2", "orders", "reports"]
     );
-    let reasons: Vec<(&str, &str)> = plan
+    let reasons: Vec<(&str, Vec<String>)> = plan
         .selection
         .selected
         .iter()
-        .map(|d| (d.db_identifier.as_str(), d.reason.as_str()))
+        .map(|g| (g.reason.as_str(), g.databases.clone()))
         .collect();
     assert_eq!(
-        reasons[1..],
+        reasons,
         [
-            ("prod-database-2", "named in rds_instance_ids or rds_cluster_ids"),
-            ("orders", "tags backup=daily"),
-            ("reports", "tags backup=daily")
+            (
+                "named in rds_instance_ids or rds_cluster_ids",
+                vec!["prod-database-1".to_owned(), "prod-database-2".to_owned()]
+            ),
+            ("tags backup=daily", vec!["orders".to_owned(), "reports".to_owned()]),
         ]
     );
-    assert_eq!(plan.selection.excluded[0].db_identifier, "ledger");
+    assert_eq!(plan.selection.excluded[0].databases, ["ledger"]);
     assert_eq!(
         plan.selection.excluded[0].reason,
         "tags backup=daily, but carries exclude tag backup-skip=*"
