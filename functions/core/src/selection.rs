@@ -52,7 +52,7 @@ impl Criteria {
     }
 
     /// The criteria ready to match, or `ConfigError` naming the pattern that does not compile.
-    pub fn compile(&self) -> Result<Matcher<'_>, Error> {
+    pub fn compile(self) -> Result<Matcher, Error> {
         let patterns = self
             .patterns
             .iter()
@@ -122,8 +122,10 @@ fn add(groups: &mut Vec<Group>, reason: String, database: &str) {
     }
 }
 
-pub struct Matcher<'a> {
-    criteria: &'a Criteria,
+/// The criteria with their patterns compiled: built once, at the function's start.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    criteria: Criteria,
     patterns: Vec<Regex>,
 }
 
@@ -138,10 +140,15 @@ fn listed(tags: &BTreeMap<String, String>) -> String {
         .join(", ")
 }
 
-impl Matcher<'_> {
+impl Matcher {
+    /// Whether the criteria select any database at all (else the account is not listed).
+    pub fn selects(&self) -> bool {
+        self.criteria.selects()
+    }
+
     /// Why the criteria select this database, or `None`.
     fn matches(&self, candidate: &Candidate) -> Option<String> {
-        let criteria = self.criteria;
+        let criteria = &self.criteria;
         if !criteria.selects() || !criteria.tags.iter().all(|(k, v)| carries(&candidate.tags, k, v)) {
             return None;
         }
@@ -225,7 +232,12 @@ mod tests {
 
     fn selected(criteria: &Criteria, named: &[&str], candidates: &[Candidate]) -> Vec<String> {
         let named: Vec<String> = named.iter().map(|n| (*n).to_owned()).collect();
-        criteria.compile().unwrap().select(&named, candidates).identifiers()
+        criteria
+            .clone()
+            .compile()
+            .unwrap()
+            .select(&named, candidates)
+            .identifiers()
     }
 
     #[test]
@@ -254,7 +266,7 @@ mod tests {
         );
         // Tags AND patterns; then exclusion (any exclude tag).
         let both = criteria(&[("backup", "daily")], &[("backup-skip", "*")], &["prod-.*"]);
-        let selection = both.compile().unwrap().select(&[], &fleet);
+        let selection = both.clone().compile().unwrap().select(&[], &fleet);
         assert_eq!(selection.identifiers(), ["prod-orders"]);
         assert_eq!(
             selection.excluded,
@@ -306,6 +318,7 @@ mod tests {
                 .map(|(id, t)| Candidate { identifier: id.clone(), kind: DatabaseKind::Cluster, tags: t.clone() })
                 .collect();
             let criteria = Criteria { tags: include.clone(), exclude_tags: exclude.clone(), patterns: patterns.clone() };
+            let selects = criteria.selects();
             let selection = criteria.compile().unwrap().select(&named, &candidates);
             let ids = selection.identifiers();
             for (id, t) in &fleet {
@@ -314,7 +327,7 @@ mod tests {
                 let patterned = patterns.is_empty()
                     || patterns.iter().any(|p| Regex::new(&format!("^(?:{p})$")).unwrap().is_match(id));
                 let excluded = exclude.iter().any(|(k, v)| t.get(k).is_some_and(|have| v == "*" || have == v));
-                let chosen = is_named || (criteria.selects() && tagged && patterned && !excluded);
+                let chosen = is_named || (selects && tagged && patterned && !excluded);
                 prop_assert_eq!(ids.contains(id), chosen, "{} with tags {:?}", id, t);
             }
             // Each database once; the named ones first, in their order.

@@ -12,23 +12,31 @@ use backup_core::config::{self, Env};
 use backup_core::contract::env;
 use backup_core::rds::Rds;
 use backup_core::run::{self, FIELDS, Kind, Part, RunPlan, SelectRequest};
-use backup_core::selection::{Criteria, Selection};
+use backup_core::selection::{Criteria, Matcher, Selection};
 use backup_core::{Error, input};
 use serde_json::{Map, Value, json};
 
-/// The module's selection criteria (`SELECTION`, a JSON object; unset: none).
-#[derive(Debug, Clone, Default)]
+/// The module's selection criteria (`SELECTION`, a JSON object; unset: none), compiled.
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub criteria: Criteria,
+    pub selection: Matcher,
 }
 
 impl Config {
+    /// Compiled once, at the cold start: a pattern that does not compile stops every run,
+    /// and is named there.
+    pub fn new(criteria: Criteria) -> Result<Self, Error> {
+        Ok(Config {
+            selection: criteria.compile()?,
+        })
+    }
+
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let criteria: Criteria =
-            config::optional_json(env, env::SELECTION, "a JSON object of tags, exclude_tags and patterns")?;
-        // A pattern that does not compile stops every run: say so at the cold start.
-        criteria.compile()?;
-        Ok(Config { criteria })
+        Self::new(config::optional_json(
+            env,
+            env::SELECTION,
+            "a JSON object of tags, exclude_tags and patterns",
+        )?)
     }
 }
 
@@ -166,12 +174,12 @@ pub async fn handle(rds: &Rds, config: &Config, event: Value) -> Result<RunPlan,
         other => other,
     })?;
     let settings = settings(&request)?;
-    let candidates = if config.criteria.selects() {
+    let candidates = if config.selection.selects() {
         rds.list_databases().await?
     } else {
         Vec::new()
     };
-    let selection = config.criteria.compile()?.select(&settings.named, &candidates);
+    let selection = config.selection.select(&settings.named, &candidates);
     let plan = plan(&request, settings, selection)?;
     tracing::info!(
         databases = plan.databases.len(),

@@ -21,7 +21,7 @@ fn select(rds: &Rds, criteria: Criteria, event: Value) -> Result<RunPlan, Error>
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(backup_select::handle(rds, &Config { criteria }, event))
+    runtime.block_on(backup_select::handle(rds, &Config::new(criteria)?, event))
 }
 
 fn tagged(pairs: &[(&str, &str)]) -> Vec<Tag> {
