@@ -305,11 +305,12 @@ data "aws_iam_policy_document" "wait_for_available" {
     resources = flatten(values(local.readable_snapshot_arns))
   }
 
-  # The poll that sees an export end hands its slot on: the oldest message of the queue of
-  # exports waiting for a slot (sqs.tf), deleted, and its waiter woken.
+  # The poll that sees an export end hands its slot on: it takes the messages of the queue of
+  # exports waiting for a slot (sqs.tf), deletes the longest waiter's and wakes it, and puts
+  # the others back (ChangeMessageVisibilityBatch is authorized as sqs:ChangeMessageVisibility).
   statement {
     sid       = "HandOnExportSlots"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
     resources = [aws_sqs_queue.export_slot_waiters.arn]
   }
 

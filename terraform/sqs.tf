@@ -1,8 +1,9 @@
 # The queue of exports waiting for a slot: RDS runs at most five exports per account.
 # An export that finds every slot taken puts its task token here and waits
 # (sqs:sendMessage.waitForTaskToken); the poll that sees an export of this module end
-# (wait-for-available) receives the oldest token and wakes that database's execution,
-# which tries again at once. The waiters still try at their own time (a slot another
+# (wait-for-available) takes the messages, wakes the database's execution whose wait
+# began first (the message attribute wait_started_at), which tries again at once, and
+# puts the others back. The waiters still try at their own time (a slot another
 # caller frees sends no hand-on).
 
 resource "aws_sqs_queue" "export_slot_waiters" {

@@ -26,7 +26,8 @@ IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "st
 NEVER_CALLED = {"s3:CreateSession"}
 # Operations whose IAM action has another name (S3 API reference, ListObjectVersions: "you must
 # have permission to perform the s3:ListBucketVersions action. Be aware of the name difference").
-IAM_ACTION = {"s3:ListObjectVersions": "s3:ListBucketVersions"}
+IAM_ACTION = {"s3:ListObjectVersions": "s3:ListBucketVersions",
+              "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
 
 # What AWS authorises besides the call itself (the Service Authorization Reference's
 # dependent actions, and the keys RDS and SNS use on the caller's behalf).

@@ -216,7 +216,11 @@ class LocalAwsTest(unittest.TestCase):
         """The run succeeded; if not, the message names each failed database's error."""
         if run.status != "SUCCEEDED":
             failed = {db: result for db, result in run.results().items() if "error" in result}
-            self.fail(f"the run {run.status}: {run.description.get('cause')}; failed databases: {failed}")
+            # What notify reported (the Slack copy: reading it leaves the SNS queue to the test).
+            reported = [line for m in self.slack_messages()[-1:] for line in json.dumps(m).split("\\n")
+                        if "FAILED" in line]
+            self.fail(f"the run {run.status}: {run.description.get('cause')}; failed databases: {failed}; "
+                      f"notify reported: {reported}")
 
     def wait_for_end(self, arn: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout

@@ -12,10 +12,11 @@ import sys
 import time
 import zipfile
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from harness import DESTINATION, MANAGED_BY, SOURCE, SOURCE_DB, LocalAwsTest, control, endpoint, planned
+from harness import DESTINATION, MANAGED_BY, SOURCE, SOURCE_DB, LocalAwsTest, control, endpoint, now, planned
 
 
 def state_name(event: dict) -> str | None:
@@ -684,6 +685,53 @@ class ExportSlots(LocalAwsTest):
         # woke no one (each accepted one ends a wait in the queue).
         self.assertGreaterEqual(self.hand_on_wakes(run) - len(self.woken(run)), 1)
         self.assertEqual(self.queued_messages(), 0)
+
+    def test_the_hand_on_wakes_the_wait_that_began_first_not_the_first_message(self):
+        # A waiter queued again (its wake found the slot taken, or it tried at its own time)
+        # is behind later waiters in the queue's order; the hand-on serves the wait's
+        # beginning. Here a second waiter, a state machine of the test's that waits in the
+        # module's queue as QueueForExportSlot does, queues after prod-database-2 a wait that
+        # began a day earlier: the end of prod-database-1's export wakes it, not prod-database-2
+        # (in the queue's order, prod-database-2's ended wait and then its live one come first).
+        control("PUT", "settings", {"export_limit": 1, "export_seconds_per_gb": 900})
+        arn = self.start_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1", "prod-database-2"],
+                                    "export_wait_timeout_seconds": 24 * 3600, "export_poll_interval_seconds": 3600})
+        # prod-database-2 queues, tries at its own time an hour later (the slot still taken for
+        # 5 hours) and queues again: its first message is of an ended wait, its second live.
+        self.wait_until(lambda: self.queued_messages() >= 2, "prod-database-2 queues for the slot twice")
+        self.assertEqual(len(self.rds.describe_export_tasks()["ExportTasks"]), 1, "the slot is still taken")
+        earlier = (now() - timedelta(days=1)).isoformat()
+        other_waiter = self.start_queued_waiter(earlier)
+        self.wait_until(lambda: self.queued_messages() >= 3, "the test's waiter queues behind it")
+
+        self.wait_until(lambda: self.sfn.describe_execution(executionArn=other_waiter)["status"] != "RUNNING",
+                        "the hand-on wakes the wait that began first", timeout=300)
+        self.assertEqual(self.sfn.describe_execution(executionArn=other_waiter)["status"], "SUCCEEDED")
+        run = self.wait(arn, timeout=300)
+        self.assert_succeeded(run)
+        # prod-database-2 was never woken: it found the slot free at its own try.
+        self.assertEqual(len(self.woken(run)), 0, self.woken(run))
+        self.assertEqual(sorted(t["Status"] for t in self.rds.describe_export_tasks()["ExportTasks"]), ["COMPLETE"] * 2)
+
+    def start_queued_waiter(self, wait_started_at: str) -> str:
+        """An execution that waits in the module's queue as QueueForExportSlot does."""
+        definition = {"StartAt": "QueueForExportSlot", "States": {"QueueForExportSlot": {
+            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": self.queue_url(), "MessageBody.$": "$$.Task.Token", "MessageAttributes": {
+                "wait_started_at": {"DataType": "String", "StringValue.$": "$.wait_started_at"}}},
+            "TimeoutSeconds": 2 * 24 * 3600, "End": True}}}
+        machine = self.sfn.create_state_machine(
+            name="test-queued-waiter", definition=json.dumps(definition),
+            roleArn=self.sfn.describe_state_machine(stateMachineArn=self.deployment.state_machine_arn)["roleArn"])
+        return self.sfn.start_execution(stateMachineArn=machine["stateMachineArn"],
+                                        input=json.dumps({"wait_started_at": wait_started_at}))["executionArn"]
+
+    def wait_until(self, condition, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                self.fail(f"not within {timeout} s: {what}")
+            time.sleep(0.2)
 
     def test_without_the_queue_a_waiter_waits_and_tries_again(self):
         # The queue is gone (deleted by hand): waiting in it fails, the execution waits in a

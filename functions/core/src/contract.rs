@@ -230,7 +230,7 @@ impl Function {
                 ),
                 optional(
                     env::EXPORT_SLOT_QUEUE_URL,
-                    "the queue of exports waiting for a slot: the poll that sees an export end wakes the oldest waiter (unset: no hand-on)",
+                    "the queue of exports waiting for a slot: the poll that sees an export end wakes the waiter whose wait began first (unset: no hand-on)",
                 ),
             ],
             Function::Export => &[

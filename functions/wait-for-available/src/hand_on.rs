@@ -1,25 +1,42 @@
 //! The export slot's hand-on. RDS runs at most five exports per account; an
 //! export that finds every slot taken waits in the module's queue (its task
-//! token in a message, `QueueForExportSlot`). The poll that sees an export of
-//! this module end frees its slot for the execution that has waited longest:
-//! it receives the oldest message (a standard queue keeps its order as best it can), deletes it and wakes that execution
-//! (`SendTaskSuccess`), which tries at once. A message whose wait has already
-//! ended (the token refused) is deleted and the next one taken, up to
-//! [`MOST_SKIPPED`]. Here, in the poll, rather than in states of the state
-//! machine: each waiter skipped there cost six state transitions, and in a fleet
-//! whose exports queue most messages are of waiters that tried again at their
-//! own time. A hand-on that fails fails nothing: the waiters try again at theirs.
+//! token in a message, `QueueForExportSlot`, with the time its wait for a slot
+//! began). The poll that sees an export of this module end frees its slot for
+//! the execution that has waited longest: it takes the queue's messages (up to
+//! [`MOST_TAKEN`]), and of them the one whose wait began first is deleted and
+//! its execution woken (`SendTaskSuccess`), which tries at once; the others are
+//! put back at once. The wait's beginning, not the message's place, orders the
+//! waiters: a woken waiter that finds the slot taken after all (by a database
+//! that reached its export in between) queues again at the back, and by the
+//! order of the queue alone it would wait behind every later one, again and
+//! again, up to its bound. A message whose wait has already ended (the token
+//! refused) is deleted and the next taken, up to [`MOST_SKIPPED`]. Here, in the
+//! poll, rather than in states of the state machine: each waiter skipped there
+//! cost six state transitions, and in a fleet whose exports queue most messages
+//! are of waiters that tried again at their own time. A hand-on that fails
+//! fails nothing: the waiters try again at theirs.
 
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message};
 use backup_core::AwsFailure;
+use chrono::{DateTime, Utc};
 
 /// Messages of ended waits one hand-on deletes before it gives up.
 pub const MOST_SKIPPED: usize = 10;
-/// How long a received message stays hidden from other hand-ons: this one deletes it at once.
+/// Messages one hand-on takes to find the longest wait: more than the waiters of the
+/// largest `max_concurrency` it expects, with their messages of earlier tries.
+pub const MOST_TAKEN: usize = 100;
+/// The message attribute `QueueForExportSlot` sets: when the wait for a slot began.
+pub const WAIT_STARTED_AT: &str = "wait_started_at";
+/// The most messages one ReceiveMessage returns (SQS API Reference, ReceiveMessage).
+const BATCH: usize = 10;
+/// How long taken messages stay hidden from other hand-ons should this one stop
+/// before it puts them back.
 const VISIBILITY_TIMEOUT_SECONDS: i32 = 30;
 /// A long poll, however short, asks every SQS server: a short one samples some and "might not
 /// receive any messages" from a queue that holds a few (SQS Developer Guide, "Amazon SQS short
-/// and long polling"), and a waiter missed would wait for its own try.
+/// and long polling"), and a waiter missed would wait for its own try. It also waits out
+/// another hand-on that holds the messages for the moment it takes to put them back.
 const WAIT_TIME_SECONDS: i32 = 1;
 
 /// The module's queue of exports waiting for a slot.
@@ -32,55 +49,153 @@ pub struct SlotQueue {
 /// What a hand-on did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandOn {
-    /// The waiter of this message got the slot, past this many ended waits.
-    Woke { skipped: usize },
+    /// The waiter of this message got the slot, past this many ended waits,
+    /// among this many messages taken.
+    Woke { skipped: usize, taken: usize },
     /// No one waits (past this many ended waits).
     NoWaiter { skipped: usize },
-    /// Every message taken was of an ended wait: the rest wait for the next hand-on.
+    /// Every message tried was of an ended wait: the rest wait for the next hand-on.
     GaveUp,
     /// A call failed: the waiters try at their own time.
     Failed(String),
 }
 
+/// A message taken from the queue: a waiter's task token and when its wait began.
+struct Waiter<'a> {
+    message: &'a Message,
+    /// None for a message without the attribute: it is served after those with it.
+    wait_started_at: Option<DateTime<Utc>>,
+}
+
 impl SlotQueue {
     pub async fn hand_on(&self) -> HandOn {
-        for skipped in 0..=MOST_SKIPPED {
-            let received = match self
+        let messages = match self.take().await {
+            Ok(messages) => messages,
+            Err(reason) => return HandOn::Failed(reason),
+        };
+        let mut waiters: Vec<Waiter> = messages.iter().map(Waiter::of).collect();
+        // Stable: of one waiter's messages, the oldest (of tries that ended) come first and are
+        // deleted on the way to its live one, as the queue's own order would have them.
+        waiters.sort_by_key(|w| (w.wait_started_at.is_none(), w.wait_started_at));
+        let mut outcome = HandOn::NoWaiter { skipped: 0 };
+        let mut untried = waiters.len();
+        for (skipped, waiter) in waiters.iter().enumerate() {
+            if skipped > MOST_SKIPPED {
+                outcome = HandOn::GaveUp;
+                break;
+            }
+            untried -= 1;
+            match self.wake(waiter.message).await {
+                Ok(true) => {
+                    outcome = HandOn::Woke {
+                        skipped,
+                        taken: messages.len(),
+                    };
+                    break;
+                }
+                Ok(false) => outcome = HandOn::NoWaiter { skipped: skipped + 1 },
+                Err(reason) => {
+                    outcome = HandOn::Failed(reason);
+                    break;
+                }
+            }
+        }
+        let rest = &waiters[waiters.len() - untried..];
+        if let Err(reason) = self.put_back(rest).await {
+            // Hidden for the visibility timeout only: the next hand-on sees them again.
+            tracing::warn!(%reason, messages = rest.len(), "messages of waiters not put back at once");
+        }
+        outcome
+    }
+
+    /// The queue's messages, up to [`MOST_TAKEN`], each hidden from other hand-ons until put back.
+    async fn take(&self) -> Result<Vec<Message>, String> {
+        let mut taken = Vec::new();
+        while taken.len() < MOST_TAKEN {
+            let received = self
                 .sqs
                 .receive_message()
                 .queue_url(&self.url)
-                .max_number_of_messages(1)
+                .max_number_of_messages(BATCH as i32)
+                .message_attribute_names(WAIT_STARTED_AT)
                 .visibility_timeout(VISIBILITY_TIMEOUT_SECONDS)
                 .wait_time_seconds(WAIT_TIME_SECONDS)
                 .send()
                 .await
-            {
-                Ok(received) => received,
-                Err(err) => return HandOn::Failed(AwsFailure::from_sdk("ReceiveMessage", &err).to_string()),
-            };
-            let Some(message) = received.messages().first() else {
-                return HandOn::NoWaiter { skipped };
-            };
-            let (Some(receipt_handle), Some(token)) = (message.receipt_handle(), message.body()) else {
-                return HandOn::Failed("SQS returned a message without its body or receipt handle".to_owned());
-            };
-            if let Err(err) = self
-                .sqs
-                .delete_message()
-                .queue_url(&self.url)
-                .receipt_handle(receipt_handle)
-                .send()
-                .await
-            {
-                return HandOn::Failed(AwsFailure::from_sdk("DeleteMessage", &err).to_string());
-            }
-            match self.sfn.send_task_success().task_token(token).output("{}").send().await {
-                Ok(_) => return HandOn::Woke { skipped },
-                Err(err) if err.as_service_error().is_some_and(wait_has_ended) => {}
-                Err(err) => return HandOn::Failed(AwsFailure::from_sdk("SendTaskSuccess", &err).to_string()),
+                .map_err(|err| AwsFailure::from_sdk("ReceiveMessage", &err).to_string())?;
+            let batch = received.messages();
+            taken.extend_from_slice(batch);
+            // A short batch: the queue holds no more (as far as a long poll can tell).
+            if batch.len() < BATCH {
+                break;
             }
         }
-        HandOn::GaveUp
+        Ok(taken)
+    }
+
+    /// Deletes the waiter's message and wakes it: false when its wait had already ended.
+    async fn wake(&self, message: &Message) -> Result<bool, String> {
+        let (Some(receipt_handle), Some(token)) = (message.receipt_handle(), message.body()) else {
+            return Err("SQS returned a message without its body or receipt handle".to_owned());
+        };
+        self.sqs
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk("DeleteMessage", &err).to_string())?;
+        match self.sfn.send_task_success().task_token(token).output("{}").send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(wait_has_ended) => Ok(false),
+            Err(err) => Err(AwsFailure::from_sdk("SendTaskSuccess", &err).to_string()),
+        }
+    }
+
+    /// Makes the messages of the waiters not woken visible again, ten to a call.
+    async fn put_back(&self, waiters: &[Waiter<'_>]) -> Result<(), String> {
+        for chunk in waiters.chunks(BATCH) {
+            let entries = chunk.iter().enumerate().map(|(i, waiter)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(waiter.message.receipt_handle().unwrap_or_default())
+                    .visibility_timeout(0)
+                    .build()
+                    .map_err(|err| err.to_string())
+            });
+            let out = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries.collect::<Result<_, _>>()?))
+                .send()
+                .await
+                .map_err(|err| AwsFailure::from_sdk("ChangeMessageVisibilityBatch", &err).to_string())?;
+            if let Some(failed) = out.failed().first() {
+                return Err(format!(
+                    "ChangeMessageVisibilityBatch refused {} of {} messages: {}",
+                    out.failed().len(),
+                    chunk.len(),
+                    failed.message().unwrap_or(&failed.code)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Waiter<'a> {
+    fn of(message: &'a Message) -> Self {
+        let wait_started_at = message
+            .message_attributes()
+            .and_then(|attributes| attributes.get(WAIT_STARTED_AT))
+            .and_then(|value| value.string_value())
+            .and_then(|value| DateTime::parse_from_rfc3339(value).ok())
+            .map(|at| at.with_timezone(&Utc));
+        Self {
+            message,
+            wait_started_at,
+        }
     }
 }
 

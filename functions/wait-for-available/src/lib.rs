@@ -297,15 +297,15 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
     })
 }
 
-/// The export has ended: its slot goes to the oldest waiter in the module's queue.
+/// The export has ended: its slot goes to the waiter in the module's queue that has waited longest.
 /// Whatever happens, the poll's own answer stands: a waiter not woken tries at its own time.
 async fn hand_on_slot(clients: &Clients, export_task_id: &str) {
     let Some(queue) = &clients.slot_queue else {
         return;
     };
     match queue.hand_on().await {
-        HandOn::Woke { skipped } => {
-            tracing::info!(%export_task_id, skipped, "export slot handed on to the oldest waiter")
+        HandOn::Woke { skipped, taken } => {
+            tracing::info!(%export_task_id, skipped, taken, "export slot handed on to the longest waiter")
         }
         HandOn::NoWaiter { skipped } => tracing::info!(%export_task_id, skipped, "no export waits for the slot"),
         HandOn::GaveUp => tracing::warn!(

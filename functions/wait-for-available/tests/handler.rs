@@ -6,15 +6,17 @@ use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::types::{DbClusterSnapshot, ExportTask};
 use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
 use aws_sdk_sfn::types::error::InvalidToken;
+use aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
 use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
-use aws_sdk_sqs::types::Message;
+use aws_sdk_sqs::types::{Message, MessageAttributeValue};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::contract::Function;
 use backup_core::testing::{assert_reads_its_contracted_environment, fixture, http_status, mock_rds_in, rds_error};
-use backup_wait_for_available::hand_on::{MOST_SKIPPED, SlotQueue};
+use backup_wait_for_available::hand_on::{MOST_SKIPPED, MOST_TAKEN, SlotQueue, WAIT_STARTED_AT};
 use backup_wait_for_available::{Clients, Config, handle};
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 
 mod common;
 
@@ -267,19 +269,24 @@ async fn a_poll_without_its_wait_names_the_field() {
 
 const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/dbbackup-local-0a1b2c-export-slot-waiters";
 
-/// Each message: (receipt handle, task token).
-fn waiters(messages: &[(&'static str, &'static str)]) -> Rule {
+/// A waiter's message: (receipt handle, task token, when its wait began, if the message says).
+type Waiting = (&'static str, &'static str, Option<&'static str>);
+
+/// The queue answers each receive with the next ten of `messages`, then with none.
+fn waiters(messages: &[Waiting]) -> Rule {
     let mut sequence = mock!(aws_sdk_sqs::Client::receive_message)
         .match_requests(|r| {
             r.queue_url() == Some(QUEUE_URL)
-                && r.max_number_of_messages() == Some(1)
+                && r.max_number_of_messages() == Some(10)
                 && r.wait_time_seconds() == Some(1)
+                && r.message_attribute_names() == [WAIT_STARTED_AT]
         })
         .sequence();
-    for &(handle, token) in messages {
+    for batch in messages.chunks(10) {
+        let batch = batch.to_vec();
         sequence = sequence.output(move || {
             ReceiveMessageOutput::builder()
-                .messages(Message::builder().receipt_handle(handle).body(token).build())
+                .set_messages(Some(batch.iter().map(|&w| message(w)).collect()))
                 .build()
         });
     }
@@ -287,6 +294,43 @@ fn waiters(messages: &[(&'static str, &'static str)]) -> Rule {
         .output(|| ReceiveMessageOutput::builder().build())
         .repeatedly()
         .build()
+}
+
+fn message((handle, token, wait_started_at): Waiting) -> Message {
+    let builder = Message::builder().receipt_handle(handle).body(token);
+    match wait_started_at {
+        Some(at) => builder.message_attributes(
+            WAIT_STARTED_AT,
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(at)
+                .build()
+                .unwrap(),
+        ),
+        None => builder,
+    }
+    .build()
+}
+
+/// The queue puts messages back; each call's receipt handles go to `put_back`.
+fn puts_back(put_back: &Arc<Mutex<Vec<String>>>) -> Rule {
+    let put_back = Arc::clone(put_back);
+    mock!(aws_sdk_sqs::Client::change_message_visibility_batch)
+        .match_requests(move |r| {
+            let visible_now = r.entries().iter().all(|e| e.visibility_timeout() == Some(0));
+            put_back
+                .lock()
+                .unwrap()
+                .extend(r.entries().iter().map(|e| e.receipt_handle().to_owned()));
+            r.queue_url() == Some(QUEUE_URL) && visible_now && r.entries().len() <= 10
+        })
+        .then_output(|| {
+            ChangeMessageVisibilityBatchOutput::builder()
+                .set_successful(Some(Vec::new()))
+                .set_failed(Some(Vec::new()))
+                .build()
+                .unwrap()
+        })
 }
 
 /// The clients of a poll of the fixture's export task (`export`: its status) with the
@@ -327,41 +371,90 @@ fn refuses(token: &'static str) -> Rule {
 }
 
 #[tokio::test]
-async fn an_export_that_ends_wakes_the_oldest_live_waiter_past_ended_ones() {
+async fn an_export_that_ends_wakes_the_longest_live_waiter_past_ended_ones_and_puts_the_others_back() {
     for status in ["COMPLETE", "FAILED"] {
         let export = export_with_status(status);
+        // In the queue's order; the waits began in another.
         let receive = waiters(&[
-            ("handle-1", "token-ended"),
-            ("handle-2", "token-live"),
-            ("handle-3", "token-next"),
+            ("handle-late", "token-late", Some("2026-12-05T03:00:00Z")),
+            ("handle-unknown", "token-unknown", None),
+            ("handle-ended", "token-ended", Some("2026-12-05T01:00:00.000Z")),
+            ("handle-first", "token-first", Some("2026-12-05T01:00:00Z")),
+            ("handle-second", "token-second", Some("2026-12-05T02:00:00+00:00")),
         ]);
-        let (delete, ended, live) = (deletes(), refuses("token-ended"), wakes("token-live"));
-        let polled = export_clients(&export, &[&receive, &delete], &[&ended, &live]);
+        let put_back = Arc::new(Mutex::new(Vec::new()));
+        let (delete, back) = (deletes(), puts_back(&put_back));
+        let (ended, first) = (refuses("token-ended"), wakes("token-first"));
+        let polled = export_clients(&export, &[&receive, &delete, &back], &[&ended, &first]);
         let result = handle(&polled, fixture("wait-export-task.json")).await;
         assert_eq!(
             result.is_ok(),
             status == "COMPLETE",
             "{status}: the poll's own answer stands"
         );
-        // The ended waiter's message is deleted and skipped; the next one is woken, the third left waiting.
-        assert_eq!((receive.num_calls(), delete.num_calls()), (2, 2), "{status}");
-        assert_eq!((ended.num_calls(), live.num_calls()), (1, 1), "{status}");
+        // One receive (a short batch is the whole queue); the ended wait of the same moment,
+        // older in the queue, is deleted and skipped, and the first live one woken.
+        assert_eq!((receive.num_calls(), delete.num_calls()), (1, 2), "{status}");
+        assert_eq!((ended.num_calls(), first.num_calls()), (1, 1), "{status}");
+        // The others are visible again at once, in the order they will be served.
+        assert_eq!(back.num_calls(), 1, "{status}");
+        assert_eq!(
+            *put_back.lock().unwrap(),
+            ["handle-second", "handle-late", "handle-unknown"],
+            "{status}"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_hand_on_takes_the_queue_ten_at_a_time_up_to_its_bound() {
+    // 150 waiters, the longest last in the queue's order but past the bound: the first 100
+    // are taken, the longest of them (the 100th) woken, 99 put back in ten calls.
+    let mut messages: Vec<Waiting> = vec![("handle", "token-later", Some("2026-12-05T02:00:00Z")); 150];
+    messages[99] = ("handle-99", "token-longest-taken", Some("2026-12-05T01:30:00Z"));
+    messages[149] = ("handle-149", "token-longest", Some("2026-12-05T01:00:00Z"));
+    let export = export_with_status("COMPLETE");
+    let put_back = Arc::new(Mutex::new(Vec::new()));
+    let (receive, delete, back) = (waiters(&messages), deletes(), puts_back(&put_back));
+    let woken = wakes("token-longest-taken");
+    let polled = export_clients(&export, &[&receive, &delete, &back], &[&woken]);
+    assert!(export_ready(&polled).await);
+    assert_eq!(receive.num_calls(), MOST_TAKEN / 10);
+    assert_eq!((delete.num_calls(), woken.num_calls()), (1, 1));
+    assert_eq!((back.num_calls(), put_back.lock().unwrap().len()), (10, MOST_TAKEN - 1));
 }
 
 #[tokio::test]
 async fn a_running_export_hands_nothing_on_and_an_empty_queue_wakes_no_one() {
     let export = export_with_status("IN_PROGRESS");
-    let (receive, delete, wake) = (waiters(&[("handle-1", "token-live")]), deletes(), wakes("token-live"));
-    let polled = export_clients(&export, &[&receive, &delete], &[&wake]);
+    let put_back = Arc::new(Mutex::new(Vec::new()));
+    let (receive, delete, back) = (
+        waiters(&[("handle-1", "token-live", None)]),
+        deletes(),
+        puts_back(&put_back),
+    );
+    let wake = wakes("token-live");
+    let polled = export_clients(&export, &[&receive, &delete, &back], &[&wake]);
     assert!(!export_ready(&polled).await);
-    assert_eq!(receive.num_calls() + delete.num_calls() + wake.num_calls(), 0);
+    assert_eq!(
+        receive.num_calls() + delete.num_calls() + wake.num_calls() + back.num_calls(),
+        0
+    );
 
     let export = export_with_status("COMPLETE");
-    let (receive, delete, wake) = (waiters(&[]), deletes(), wakes("token-live"));
-    let polled = export_clients(&export, &[&receive, &delete], &[&wake]);
+    let (receive, delete, back) = (waiters(&[]), deletes(), puts_back(&put_back));
+    let wake = wakes("token-live");
+    let polled = export_clients(&export, &[&receive, &delete, &back], &[&wake]);
     assert!(export_ready(&polled).await);
-    assert_eq!((receive.num_calls(), delete.num_calls(), wake.num_calls()), (1, 0, 0));
+    assert_eq!(
+        (
+            receive.num_calls(),
+            delete.num_calls(),
+            wake.num_calls(),
+            back.num_calls()
+        ),
+        (1, 0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -373,14 +466,18 @@ async fn a_hand_on_that_fails_fails_nothing_and_gives_up_after_ten_ended_waits()
     assert!(receive.num_calls() >= 1);
 
     let export = export_with_status("COMPLETE");
-    let receive = waiters(&[("handle", "token-ended"); 12]);
-    let (delete, ended) = (deletes(), refuses("token-ended"));
-    let polled = export_clients(&export, &[&receive, &delete], &[&ended]);
+    let put_back = Arc::new(Mutex::new(Vec::new()));
+    let receive = waiters(&[("handle", "token-ended", Some("2026-12-05T01:00:00Z")); 12]);
+    let (delete, back, ended) = (deletes(), puts_back(&put_back), refuses("token-ended"));
+    let polled = export_clients(&export, &[&receive, &delete, &back], &[&ended]);
     assert!(export_ready(&polled).await);
+    // Ten and two taken; eleven tried, the twelfth put back.
+    assert_eq!(receive.num_calls(), 2);
     assert_eq!(
-        (receive.num_calls(), ended.num_calls()),
+        (delete.num_calls(), ended.num_calls()),
         (MOST_SKIPPED + 1, MOST_SKIPPED + 1)
     );
+    assert_eq!(put_back.lock().unwrap().len(), 1);
 }
 
 #[test]
