@@ -134,7 +134,26 @@ pub async fn handle(
         Ok(false) => return Ok(Outcome::TaskEnded),
         Err(err) => return fail(scheduling, &callback.task_token, &err).await,
     }
-    let result = match crate::handle(clients, Value::Object(poll.clone())).await {
+    let polled = crate::poll(clients, Value::Object(poll.clone())).await;
+    let outcome = answer(scheduling, function_arn, &callback, poll, polled.result, now).await;
+    // An export's slot goes on once its wait is answered: the hand-on takes a few calls, and
+    // the wait's heartbeat must not run out meanwhile (on a busy local AWS at 1200x it did).
+    if let Some(export_task_id) = &polled.ended_export {
+        crate::hand_on_slot(clients, export_task_id).await;
+    }
+    outcome
+}
+
+/// Ends the wait with the poll's result, or schedules the next poll.
+async fn answer(
+    scheduling: &Scheduling,
+    function_arn: &str,
+    callback: &Callback,
+    mut poll: Map<String, Value>,
+    result: Result<WaitResult, Error>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let result = match result {
         Ok(result) => result,
         Err(err) => return fail(scheduling, &callback.task_token, &err).await,
     };
@@ -158,7 +177,7 @@ pub async fn handle(
         };
     }
     if result.timed_out {
-        return fail(scheduling, &callback.task_token, &timed_out(&callback, &result)).await;
+        return fail(scheduling, &callback.task_token, &timed_out(callback, &result)).await;
     }
     let polled_at = input::parse::<DateTime<Utc>>(poll["polled_at"].clone())?;
     poll.insert(
@@ -166,7 +185,7 @@ pub async fn handle(
         json!({"started_at": result.started_at, "since": result.since}),
     );
     let at = polled_at + Duration::seconds(result.next_poll_seconds as i64);
-    schedule_poll(scheduling, function_arn, &callback, poll, at, now).await
+    schedule_poll(scheduling, function_arn, callback, poll, at, now).await
 }
 
 fn timed_out(callback: &Callback, result: &WaitResult) -> Error {

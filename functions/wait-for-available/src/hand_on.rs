@@ -10,7 +10,10 @@
 //! that reached its export in between) queues again at the back, and by the
 //! order of the queue alone it would wait behind every later one, again and
 //! again, up to its bound. A message whose wait has already ended (the token
-//! refused) is deleted and the next taken, up to [`MOST_SKIPPED`]. Here, in the
+//! refused) is deleted and the next one tried, through every message taken: a
+//! waiter leaves a message at each try at its own time, and those of the
+//! longest waits sort first (in the 1,000-database fleet a bound of ten
+//! skipped left one slot in ten not handed on). Here, in the
 //! poll, rather than in states of the state machine: each waiter skipped there
 //! cost six state transitions, and in a fleet whose exports queue most messages
 //! are of waiters that tried again at their own time. A hand-on that fails
@@ -21,8 +24,6 @@ use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message};
 use backup_core::AwsFailure;
 use chrono::{DateTime, Utc};
 
-/// Messages of ended waits one hand-on deletes before it gives up.
-pub const MOST_SKIPPED: usize = 10;
 /// Messages one hand-on takes to find the longest wait: more than the waiters of the
 /// largest `max_concurrency` it expects, with their messages of earlier tries.
 pub const MOST_TAKEN: usize = 100;
@@ -54,7 +55,8 @@ pub enum HandOn {
     Woke { skipped: usize, taken: usize },
     /// No one waits (past this many ended waits).
     NoWaiter { skipped: usize },
-    /// Every message tried was of an ended wait: the rest wait for the next hand-on.
+    /// Each of the [`MOST_TAKEN`] messages taken was of an ended wait: any others wait for
+    /// the next hand-on.
     GaveUp,
     /// A call failed: the waiters try at their own time.
     Failed(String),
@@ -80,10 +82,6 @@ impl SlotQueue {
         let mut outcome = HandOn::NoWaiter { skipped: 0 };
         let mut untried = waiters.len();
         for (skipped, waiter) in waiters.iter().enumerate() {
-            if skipped > MOST_SKIPPED {
-                outcome = HandOn::GaveUp;
-                break;
-            }
             untried -= 1;
             match self.wake(waiter.message).await {
                 Ok(true) => {
@@ -99,6 +97,9 @@ impl SlotQueue {
                     break;
                 }
             }
+        }
+        if outcome == (HandOn::NoWaiter { skipped: MOST_TAKEN }) {
+            outcome = HandOn::GaveUp;
         }
         let rest = &waiters[waiters.len() - untried..];
         if let Err(reason) = self.put_back(rest).await {

@@ -156,7 +156,35 @@ pub struct WaitResult {
     pub since: Reading,
 }
 
+/// A poll, and the export of this module it saw end (complete, failed or canceled), whose
+/// slot is to be handed on.
+pub struct Polled {
+    pub result: Result<WaitResult, Error>,
+    pub ended_export: Option<String>,
+}
+
+/// A poll whose ended export hands its slot on at once.
 pub async fn handle(clients: &Clients, event: Value) -> Result<WaitResult, Error> {
+    let polled = poll(clients, event).await;
+    if let Some(export_task_id) = &polled.ended_export {
+        hand_on_slot(clients, export_task_id).await;
+    }
+    polled.result
+}
+
+/// A poll; the caller hands on the slot of an export it saw end ([`hand_on_slot`]) once it
+/// has answered the wait.
+pub async fn poll(clients: &Clients, event: Value) -> Polled {
+    let mut ended_export = None;
+    let result = poll_and_note(clients, event, &mut ended_export).await;
+    Polled { result, ended_export }
+}
+
+async fn poll_and_note(
+    clients: &Clients,
+    event: Value,
+    ended_export: &mut Option<String>,
+) -> Result<WaitResult, Error> {
     // The state machine adds the run and the database for the logs only (see main.rs).
     let mut event = logging::without_context(event);
     let wait_fields: Map<String, Value> = WAIT_FIELDS
@@ -171,7 +199,15 @@ pub async fn handle(clients: &Clients, event: Value) -> Result<WaitResult, Error
         PollRequest::ClusterSnapshot { snapshot_id, region } => {
             poll_snapshot(clients, DatabaseKind::Cluster, &snapshot_id, region).await
         }
-        PollRequest::ExportTask { export_task_id } => poll_export(clients, &export_task_id).await,
+        PollRequest::ExportTask { export_task_id } => {
+            let polled = poll_export(clients, &export_task_id).await;
+            *ended_export = match &polled {
+                Ok(poll) if poll.ready => Some(poll.id.clone()),
+                Err(Error::ExportFailed { export_task_id, .. }) => Some(export_task_id.clone()),
+                _ => None,
+            };
+            polled
+        }
     }?;
     let next = schedule::next_poll(
         &wait.wait,
@@ -263,11 +299,7 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
     };
     // RDS documents upper-case statuses (COMPLETE); some tools report lower case.
     let status = task.status().unwrap_or_default().to_ascii_lowercase();
-    let failed = EXPORT_FAILED.contains(&status.as_str());
-    if failed || status == "complete" {
-        hand_on_slot(clients, &export_task_id).await;
-    }
-    if failed {
+    if EXPORT_FAILED.contains(&status.as_str()) {
         return Err(Error::ExportFailed {
             export_task_id,
             region,
@@ -299,7 +331,7 @@ async fn poll_export(clients: &Clients, export_task_id: &str) -> Result<PollResu
 
 /// The export has ended: its slot goes to the waiter in the module's queue that has waited longest.
 /// Whatever happens, the poll's own answer stands: a waiter not woken tries at its own time.
-async fn hand_on_slot(clients: &Clients, export_task_id: &str) {
+pub async fn hand_on_slot(clients: &Clients, export_task_id: &str) {
     let Some(queue) = &clients.slot_queue else {
         return;
     };
@@ -310,7 +342,7 @@ async fn hand_on_slot(clients: &Clients, export_task_id: &str) {
         HandOn::NoWaiter { skipped } => tracing::info!(%export_task_id, skipped, "no export waits for the slot"),
         HandOn::GaveUp => tracing::warn!(
             %export_task_id,
-            skipped = hand_on::MOST_SKIPPED + 1,
+            skipped = hand_on::MOST_TAKEN,
             "export slot not handed on: every waiter taken had stopped waiting; the others try at their own time"
         ),
         HandOn::Failed(reason) => tracing::warn!(

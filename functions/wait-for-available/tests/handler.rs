@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::{Message, MessageAttributeValue};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::contract::Function;
 use backup_core::testing::{assert_reads_its_contracted_environment, fixture, http_status, mock_rds_in, rds_error};
-use backup_wait_for_available::hand_on::{MOST_SKIPPED, MOST_TAKEN, SlotQueue, WAIT_STARTED_AT};
+use backup_wait_for_available::hand_on::{MOST_TAKEN, SlotQueue, WAIT_STARTED_AT};
 use backup_wait_for_available::{Clients, Config, handle};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -458,26 +458,43 @@ async fn a_running_export_hands_nothing_on_and_an_empty_queue_wakes_no_one() {
 }
 
 #[tokio::test]
-async fn a_hand_on_that_fails_fails_nothing_and_gives_up_after_ten_ended_waits() {
+async fn a_hand_on_that_fails_fails_nothing_and_one_goes_past_every_ended_wait_it_took() {
     let export = export_with_status("COMPLETE");
     let receive = mock!(aws_sdk_sqs::Client::receive_message).then_http_response(|| http_status(500));
     let polled = export_clients(&export, &[&receive], &[]);
     assert!(export_ready(&polled).await);
     assert!(receive.num_calls() >= 1);
 
+    // 25 messages of ended waits before the live one, all of the longest wait: each deleted.
     let export = export_with_status("COMPLETE");
     let put_back = Arc::new(Mutex::new(Vec::new()));
-    let receive = waiters(&[("handle", "token-ended", Some("2026-12-05T01:00:00Z")); 12]);
+    let mut messages = vec![("handle", "token-ended", Some("2026-12-05T01:00:00Z")); 25];
+    messages.push(("handle-live", "token-live", Some("2026-12-05T01:00:00Z")));
+    messages.push(("handle-later", "token-later", Some("2026-12-05T02:00:00Z")));
+    let receive = waiters(&messages);
+    let (delete, back, ended, live) = (
+        deletes(),
+        puts_back(&put_back),
+        refuses("token-ended"),
+        wakes("token-live"),
+    );
+    let polled = export_clients(&export, &[&receive, &delete, &back], &[&ended, &live]);
+    assert!(export_ready(&polled).await);
+    assert_eq!(receive.num_calls(), 3, "ten, ten and seven taken");
+    assert_eq!((delete.num_calls(), ended.num_calls(), live.num_calls()), (26, 25, 1));
+    assert_eq!(*put_back.lock().unwrap(), ["handle-later"]);
+
+    // Every message taken, up to the bound, of an ended wait: the rest wait for the next hand-on.
+    let export = export_with_status("COMPLETE");
+    let receive = waiters(&vec![
+        ("handle", "token-ended", Some("2026-12-05T01:00:00Z"));
+        MOST_TAKEN + 5
+    ]);
     let (delete, back, ended) = (deletes(), puts_back(&put_back), refuses("token-ended"));
     let polled = export_clients(&export, &[&receive, &delete, &back], &[&ended]);
     assert!(export_ready(&polled).await);
-    // Ten and two taken; eleven tried, the twelfth put back.
-    assert_eq!(receive.num_calls(), 2);
-    assert_eq!(
-        (delete.num_calls(), ended.num_calls()),
-        (MOST_SKIPPED + 1, MOST_SKIPPED + 1)
-    );
-    assert_eq!(put_back.lock().unwrap().len(), 1);
+    assert_eq!((receive.num_calls(), ended.num_calls()), (MOST_TAKEN / 10, MOST_TAKEN));
+    assert_eq!(back.num_calls(), 0);
 }
 
 #[test]
