@@ -366,6 +366,14 @@ data "aws_iam_policy_document" "export" {
     }
   }
 
+  # s3_export_tiers: whether an earlier snapshot of the database in the period was exported
+  # (its snapshots listed, read only, in this region).
+  statement {
+    sid       = "ListTheDatabasesSnapshots"
+    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = [local.rds_in_source_region]
+  }
+
   statement {
     sid       = "PassTheExportRole"
     actions   = ["iam:PassRole"]
@@ -507,6 +515,28 @@ data "aws_iam_policy_document" "prune" {
       test     = "StringEquals"
       variable = "rds:cluster-snapshot-tag/database-backup:managed-by"
       values   = local.owned_managed_by
+    }
+  }
+
+  # Under a retention_policy each kept snapshot is tagged with the tiers that keep it: only
+  # snapshots this instance owns, and only that one key (Service Authorization Reference,
+  # Amazon RDS: AddTagsToResource takes aws:ResourceTag/${TagKey} and aws:TagKeys).
+  statement {
+    sid     = "TagOwnSnapshotsWithTheirTiers"
+    actions = ["rds:AddTagsToResource"]
+    resources = flatten([for region in local.snapshot_regions : [
+      "${local.rds_arn}:${region}:${local.account}:snapshot:*",
+      "${local.rds_arn}:${region}:${local.account}:cluster-snapshot:*",
+    ]])
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/database-backup:managed-by"
+      values   = local.owned_managed_by
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["database-backup:retention-tiers"]
     }
   }
 }

@@ -43,6 +43,7 @@ locals {
       EXPORT_BUCKET      = aws_s3_bucket.backup.id
       EXPORT_ROLE_ARN    = aws_iam_role.export.arn
       EXPORT_KMS_KEY_ARN = local.kms_key_arn
+      EXPORT_TIERS       = length(var.s3_export_tiers) == 0 ? "" : jsonencode(var.s3_export_tiers)
     })
     copy = merge(local.common_environment, local.copy_environment, local.copy_region == null ? {} : {
       COPY_KMS_KEY_ARN   = local.copy_kms_key_arn
@@ -54,6 +55,9 @@ locals {
       DRY_RUN               = tostring(var.prune_dry_run)
       # A database with no snapshot newer than the no-recent-backup alarm's bound keeps them all.
       MAX_SNAPSHOT_AGE_HOURS = tostring(local.snapshot_age_alarm_hours)
+      RETENTION_POLICY       = var.retention_policy == null ? "" : jsonencode(var.retention_policy)
+      COPY_RETENTION_POLICY  = var.copy_retention_policy == null ? "" : jsonencode(var.copy_retention_policy)
+      PRUNE_GUARD_FRACTION   = tostring(var.prune_guard_fraction)
     })
     notify = merge(local.common_environment, {
       SNS_TOPIC_ARN              = local.sns_topic_arn

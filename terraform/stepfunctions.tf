@@ -62,6 +62,7 @@ locals {
     retention_days                = var.backup_retention_days
     min_snapshots_to_keep         = var.min_snapshots_to_keep
     dry_run                       = var.prune_dry_run
+    confirm_retention_change      = false
     skip_export                   = !var.enable_s3_export
     skip_copy                     = local.copy_region == null
     skip_prune                    = false

@@ -594,8 +594,8 @@ variable "additional_tags" {
   default     = {}
 
   validation {
-    condition     = length(var.additional_tags) <= 44
-    error_message = "additional_tags may hold at most 44 tags: RDS allows 50 per snapshot and the module sets 6 itself."
+    condition     = length(var.additional_tags) <= 43
+    error_message = "additional_tags may hold at most 43 tags: RDS allows 50 per snapshot and the module sets 7 itself."
   }
 
   validation {
@@ -631,6 +631,17 @@ variable "enable_s3_export" {
   default     = true
 }
 
+variable "s3_export_tiers" {
+  description = "Export only the snapshot that represents its period in one of these tiers (daily, weekly, monthly, yearly; calendar periods in UTC, ISO weeks): the first of the period, or a later one when the first one's export failed. [] exports every snapshot. A compliance archive that needs a snapshot a month pays RDS's export fee (per GB of snapshot) twelve times a year instead of every day."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for tier in var.s3_export_tiers : contains(["daily", "weekly", "monthly", "yearly"], tier)])
+    error_message = "s3_export_tiers may only name daily, weekly, monthly and yearly."
+  }
+}
+
 variable "min_snapshots_to_keep" {
   description = "Prune never deletes the newest this-many snapshots of a database, whatever their age."
   type        = number
@@ -639,6 +650,73 @@ variable "min_snapshots_to_keep" {
   validation {
     condition     = var.min_snapshots_to_keep == floor(var.min_snapshots_to_keep) && var.min_snapshots_to_keep >= 1 && var.min_snapshots_to_keep <= 1000
     error_message = "min_snapshots_to_keep must be a whole number from 1 to 1000."
+  }
+}
+
+variable "retention_policy" {
+  description = "Grandfather-father-son retention in place of backup_retention_days: how many daily, weekly, monthly and yearly snapshots each database keeps, e.g. { daily = 7, weekly = 4, monthly = 12, yearly = 7 }. Calendar periods in UTC, ISO weeks; the first snapshot of a period represents it; a tier keeps the newest periods that have a snapshot. Prune tags each kept snapshot with its tiers. null: keep by age (backup_retention_days)."
+  type        = map(number)
+  default     = null
+
+  validation {
+    condition     = var.retention_policy == null || alltrue([for tier in keys(coalesce(var.retention_policy, {})) : contains(["daily", "weekly", "monthly", "yearly"], tier)])
+    error_message = "retention_policy may only count daily, weekly, monthly and yearly snapshots; it names ${join(", ", [for tier in keys(coalesce(var.retention_policy, {})) : tier if !contains(["daily", "weekly", "monthly", "yearly"], tier)])}."
+  }
+
+  validation {
+    condition     = var.retention_policy == null || alltrue([for count in values(coalesce(var.retention_policy, {})) : count == floor(count) && count >= 0])
+    error_message = "retention_policy counts must be whole numbers, 0 or more."
+  }
+
+  validation {
+    condition     = var.retention_policy == null || anytrue([for count in values(coalesce(var.retention_policy, {})) : count > 0])
+    error_message = "retention_policy keeps nothing: give at least one of daily, weekly, monthly, yearly a count above 0 (or leave it null)."
+  }
+
+  validation {
+    condition = var.retention_policy == null || alltrue([
+      for tier, most in { daily = 36500, weekly = 5200, monthly = 1200, yearly = 100 } : lookup(coalesce(var.retention_policy, {}), tier, 0) <= most
+    ])
+    error_message = "retention_policy keeps more than a century: at most 36500 daily, 5200 weekly, 1200 monthly, 100 yearly."
+  }
+}
+
+variable "copy_retention_policy" {
+  description = "The same for the cross-region copies; null: as retention_policy (or backup_retention_days) in the source region."
+  type        = map(number)
+  default     = null
+
+  validation {
+    condition     = var.copy_retention_policy == null || alltrue([for tier in keys(coalesce(var.copy_retention_policy, {})) : contains(["daily", "weekly", "monthly", "yearly"], tier)])
+    error_message = "copy_retention_policy may only count daily, weekly, monthly and yearly snapshots; it names ${join(", ", [for tier in keys(coalesce(var.copy_retention_policy, {})) : tier if !contains(["daily", "weekly", "monthly", "yearly"], tier)])}."
+  }
+
+  validation {
+    condition     = var.copy_retention_policy == null || alltrue([for count in values(coalesce(var.copy_retention_policy, {})) : count == floor(count) && count >= 0])
+    error_message = "copy_retention_policy counts must be whole numbers, 0 or more."
+  }
+
+  validation {
+    condition     = var.copy_retention_policy == null || anytrue([for count in values(coalesce(var.copy_retention_policy, {})) : count > 0])
+    error_message = "copy_retention_policy keeps nothing: give at least one of daily, weekly, monthly, yearly a count above 0 (or leave it null)."
+  }
+
+  validation {
+    condition = var.copy_retention_policy == null || alltrue([
+      for tier, most in { daily = 36500, weekly = 5200, monthly = 1200, yearly = 100 } : lookup(coalesce(var.copy_retention_policy, {}), tier, 0) <= most
+    ])
+    error_message = "copy_retention_policy keeps more than a century: at most 36500 daily, 5200 weekly, 1200 monthly, 100 yearly."
+  }
+}
+
+variable "prune_guard_fraction" {
+  description = "A run that would delete more than this fraction of a database's snapshots (a retention change, or a typo in one) deletes nothing unless its execution input sets confirm_retention_change = true. One snapshot may always go. 1: no guard."
+  type        = number
+  default     = 0.5
+
+  validation {
+    condition     = var.prune_guard_fraction > 0 && var.prune_guard_fraction <= 1
+    error_message = "prune_guard_fraction must be above 0 and at most 1."
   }
 }
 

@@ -76,7 +76,9 @@ def remaining(local: Local) -> set[str]:
 
 def measure(local: Local, totals: list[int]) -> list[PruneRun]:
     environment = {"PROJECT_NAME": PROJECT, "ENVIRONMENT": ENVIRONMENT, "RETENTION_DAYS": str(RETENTION_DAYS),
-                   "MIN_SNAPSHOTS_TO_KEEP": str(MIN_SNAPSHOTS_TO_KEEP), "DRY_RUN": "false"}
+                   "MIN_SNAPSHOTS_TO_KEEP": str(MIN_SNAPSHOTS_TO_KEEP), "DRY_RUN": "false",
+                   # Deletions at scale are measured here, not the guard on a retention change.
+                   "PRUNE_GUARD_FRACTION": "1"}
     runs = []
     for total in totals:
         for implementation, language, function in (("prune (Rust)", "rust", "prune"),

@@ -505,7 +505,7 @@ run "additional_tags_1" {
 
 run "additional_tags_2" {
   command = plan
-  # expect: additional_tags may hold at most 44 tags
+  # expect: additional_tags may hold at most 43 tags
   variables {
     additional_tags = { k0 = "v", k1 = "v", k2 = "v", k3 = "v", k4 = "v", k5 = "v", k6 = "v", k7 = "v", k8 = "v", k9 = "v", k10 = "v", k11 = "v", k12 = "v", k13 = "v", k14 = "v", k15 = "v", k16 = "v", k17 = "v", k18 = "v", k19 = "v", k20 = "v", k21 = "v", k22 = "v", k23 = "v", k24 = "v", k25 = "v", k26 = "v", k27 = "v", k28 = "v", k29 = "v", k30 = "v", k31 = "v", k32 = "v", k33 = "v", k34 = "v", k35 = "v", k36 = "v", k37 = "v", k38 = "v", k39 = "v", k40 = "v", k41 = "v", k42 = "v", k43 = "v", k44 = "v" }
   }
@@ -528,6 +528,60 @@ run "min_snapshots_to_keep" {
     min_snapshots_to_keep = 0
   }
   expect_failures = [var.min_snapshots_to_keep]
+}
+
+run "retention_policy" {
+  command = plan
+  # expect: retention_policy may only count daily, weekly, monthly and yearly snapshots
+  variables {
+    retention_policy = { dayly = 7, monthly = 12 }
+  }
+  expect_failures = [var.retention_policy]
+}
+
+run "retention_policy_negative" {
+  command = plan
+  # expect: retention_policy counts must be whole numbers, 0 or more
+  variables {
+    retention_policy = { daily = -7 }
+  }
+  expect_failures = [var.retention_policy]
+}
+
+run "copy_retention_policy" {
+  command = plan
+  # expect: copy_retention_policy keeps nothing
+  variables {
+    copy_retention_policy = { daily = 0, yearly = 0 }
+  }
+  expect_failures = [var.copy_retention_policy]
+}
+
+run "copy_retention_policy_century" {
+  command = plan
+  # expect: copy_retention_policy keeps more than a century
+  variables {
+    copy_retention_policy = { yearly = 101 }
+  }
+  expect_failures = [var.copy_retention_policy]
+}
+
+run "s3_export_tiers" {
+  command = plan
+  # expect: s3_export_tiers may only name daily, weekly, monthly and yearly
+  variables {
+    s3_export_tiers = ["monthly", "quarterly"]
+  }
+  expect_failures = [var.s3_export_tiers]
+}
+
+run "prune_guard_fraction" {
+  command = plan
+  # expect: prune_guard_fraction must be above 0 and at most 1
+  variables {
+    prune_guard_fraction = 0
+  }
+  expect_failures = [var.prune_guard_fraction]
 }
 
 run "max_concurrent_databases" {

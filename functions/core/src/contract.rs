@@ -48,6 +48,10 @@ pub mod env {
     pub const MIN_SNAPSHOTS_TO_KEEP: &str = "MIN_SNAPSHOTS_TO_KEEP";
     pub const DRY_RUN: &str = "DRY_RUN";
     pub const MAX_SNAPSHOT_AGE_HOURS: &str = "MAX_SNAPSHOT_AGE_HOURS";
+    pub const RETENTION_POLICY: &str = "RETENTION_POLICY";
+    pub const COPY_RETENTION_POLICY: &str = "COPY_RETENTION_POLICY";
+    pub const PRUNE_GUARD_FRACTION: &str = "PRUNE_GUARD_FRACTION";
+    pub const EXPORT_TIERS: &str = "EXPORT_TIERS";
     pub const SNS_TOPIC_ARN: &str = "SNS_TOPIC_ARN";
     pub const SLACK_WEBHOOK_SECRET_ARN: &str = "SLACK_WEBHOOK_SECRET_ARN";
     pub const SLACK_WEBHOOK_SECRET_VERSION: &str = "SLACK_WEBHOOK_SECRET_VERSION";
@@ -237,6 +241,10 @@ impl Function {
                 required(env::EXPORT_BUCKET, "the S3 bucket exports are written to"),
                 required(env::EXPORT_ROLE_ARN, "the role RDS assumes to write the export"),
                 required(env::EXPORT_KMS_KEY_ARN, "the KMS key exports are encrypted with"),
+                optional(
+                    env::EXPORT_TIERS,
+                    "a JSON list of tiers (daily, weekly, monthly, yearly): only the snapshot that represents its period in one of them is exported, the first of the period whose export did not fail (unset or empty: every snapshot)",
+                ),
             ],
             Function::Copy => &[
                 required(
@@ -272,6 +280,18 @@ impl Function {
                 optional(
                     env::MAX_SNAPSHOT_AGE_HOURS,
                     "hours: a database whose newest snapshot of ours is older keeps every snapshot, and the run fails naming it (unset: no such check; Terraform sets the no-recent-backup alarm's hours)",
+                ),
+                optional(
+                    env::RETENTION_POLICY,
+                    "JSON counts of daily, weekly, monthly and yearly snapshots to keep, in place of RETENTION_DAYS (unset or empty: keep by age)",
+                ),
+                optional(
+                    env::COPY_RETENTION_POLICY,
+                    "the same for the copies in the destination region (unset or empty: as in the source region)",
+                ),
+                optional(
+                    env::PRUNE_GUARD_FRACTION,
+                    "above 0, at most 1: a run that would delete more of a database's snapshots than this fraction deletes nothing unless its input confirms it (default 0.5; 1: no guard)",
                 ),
             ],
             Function::Notify => &[
@@ -335,7 +355,7 @@ impl Function {
                 SnapshotQuotaExceeded,
                 IdentifierConflict,
             ],
-            Function::Prune => &[],
+            Function::Prune => &[RetentionChangeUnconfirmed],
             Function::Notify => &[NotificationFailed],
         }
     }

@@ -156,6 +156,21 @@ pub enum Error {
          module's key\"); to delete them with the stack, apply s3_force_destroy = true first"
     )]
     BucketsHoldBackups { buckets: String },
+    /// Prune would delete more of a database's snapshots in one run than the guard allows
+    /// (a retention change, or a typo in one): it deletes nothing until a run confirms it.
+    #[error(
+        "prune would delete {deleting} of the {available} snapshots of {db_identifier} in {region} in one run, \
+         more than prune_guard_fraction ({fraction}) allows: nothing was deleted in any region. If the retention \
+         change is meant, run once with the input {{\"confirm_retention_change\": true}} (a dry run first shows \
+         what goes)"
+    )]
+    RetentionChangeUnconfirmed {
+        db_identifier: String,
+        region: String,
+        deleting: usize,
+        available: usize,
+        fraction: String,
+    },
     /// SNS or CloudWatch did not take the run summary.
     #[error("run summary not delivered: {0}")]
     NotificationFailed(String),

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod naming;
 pub mod quota;
 pub mod rds;
+pub mod retention;
 pub mod run;
 pub mod selection;
 pub mod tags;

@@ -383,6 +383,18 @@ impl Rds {
         }
     }
 
+    /// Sets one tag on a snapshot (by ARN); a snapshot that is gone is left so.
+    pub async fn tag_snapshot(&self, arn: &str, key: &str, value: &str) -> Result<(), Error> {
+        let result = self
+            .client
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await;
+        none_if_not_found("AddTagsToResource", result).map(drop)
+    }
+
     /// Deletes a snapshot; a snapshot that is already gone counts as deleted.
     pub async fn delete_snapshot(&self, kind: DatabaseKind, snapshot_id: &str) -> Result<(), Error> {
         match kind {
@@ -538,6 +550,46 @@ impl Rds {
         let (mut databases, clusters) = futures_util::future::try_join(instances, clusters).await?;
         databases.extend(clusters);
         Ok(databases)
+    }
+
+    /// The manual snapshots of one database: pages of 100, tags read from `TagList`.
+    pub async fn list_database_snapshots(
+        &self,
+        kind: DatabaseKind,
+        db_identifier: &str,
+    ) -> Result<Vec<SnapshotInfo>, Error> {
+        let mut snapshots = Vec::new();
+        match kind {
+            DatabaseKind::Instance => {
+                let mut pages = self
+                    .client
+                    .describe_db_snapshots()
+                    .db_instance_identifier(db_identifier)
+                    .snapshot_type("manual")
+                    .max_records(100)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
+                    snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
+                }
+            }
+            DatabaseKind::Cluster => {
+                let mut pages = self
+                    .client
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_identifier(db_identifier)
+                    .snapshot_type("manual")
+                    .max_records(100)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
+                    snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
+                }
+            }
+        }
+        Ok(snapshots)
     }
 
     /// Every manual snapshot of the given kinds in this region: pages of 100,

@@ -132,7 +132,7 @@ const fn field(name: &'static str, kind: Kind, part: Part, default: &'static str
 }
 
 /// The fields of the execution input, every one optional: the run's settings.
-pub const FIELDS: [Field; 12] = [
+pub const FIELDS: [Field; 13] = [
     field(
         "db_instance_ids",
         Kind::Databases,
@@ -160,6 +160,13 @@ pub const FIELDS: [Field; 12] = [
         Part::Prune,
         "`prune_dry_run`",
         "prune reports what it would delete and deletes nothing",
+    ),
+    field(
+        "confirm_retention_change",
+        Kind::Flag,
+        Part::Prune,
+        "false",
+        "prune may delete more of a database's snapshots in this run than `prune_guard_fraction` allows: a retention change that is meant",
     ),
     field(
         "skip_export",

@@ -18,13 +18,15 @@ pub const SOURCE_DB: &str = "database-backup:source-db";
 pub const EXECUTION: &str = "database-backup:execution";
 /// On a cross-region copy: the ARN of the source snapshot.
 pub const COPIED_FROM: &str = "database-backup:copied-from";
+/// Set by prune under a retention policy: the tiers that keep the snapshot (`daily weekly`, or `none`).
+pub const RETENTION_TIERS: &str = "database-backup:retention-tiers";
 /// The default keys of the project and environment tags ([`TagKeys`]).
 pub const PROJECT: &str = "Project";
 pub const ENVIRONMENT: &str = "Environment";
 
 /// Keys the module sets itself, beside the project and environment keys; a user tag
 /// with one of these keys is refused.
-pub const OWN: [&str; 4] = [MANAGED_BY, SOURCE_DB, EXECUTION, COPIED_FROM];
+pub const OWN: [&str; 5] = [MANAGED_BY, SOURCE_DB, EXECUTION, COPIED_FROM, RETENTION_TIERS];
 
 /// RDS allows 50 tags per resource.
 pub const MAX_TAGS: usize = 50;

@@ -181,7 +181,8 @@ pub struct PollResult {
 /// Output of `export`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportRecord {
-    /// True when the engine cannot be exported; the backup itself still succeeds.
+    /// True when no export was due: the engine cannot be exported, or `s3_export_tiers`
+    /// exports only the first snapshot of some periods. The backup itself still succeeds.
     pub skipped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -216,6 +217,9 @@ pub struct PruneRequest {
     /// False skips the destination region even when copies are configured.
     #[serde(default)]
     pub include_destination: Option<bool>,
+    /// True lets this run delete more than the guard's fraction of a database's snapshots.
+    #[serde(default)]
+    pub confirm_retention_change: Option<bool>,
 }
 
 /// Why prune kept one of our snapshots.
@@ -233,6 +237,8 @@ pub enum KeepReason {
     /// Its database's newest snapshot is older than expected: backups of it may
     /// have stopped, so none of its snapshots is deleted until someone looks.
     NewestTooOld,
+    /// A tier of the retention policy keeps it (the tag `database-backup:retention-tiers` says which).
+    InTier,
 }
 
 /// A database whose snapshots prune left alone because its newest one is too old.
@@ -279,6 +285,9 @@ pub struct RegionPrune {
     /// Databases whose newest snapshot is older than `max_snapshot_age_hours`: nothing of theirs deleted.
     #[serde(default)]
     pub stale: Vec<StaleDatabase>,
+    /// Kept snapshots whose tiers tag prune set or changed (under a retention policy).
+    #[serde(default)]
+    pub tagged_count: usize,
 }
 
 /// Output of `prune`.
@@ -287,8 +296,14 @@ pub struct PruneResult {
     pub dry_run: bool,
     pub retention_days: u32,
     pub min_snapshots_to_keep: u32,
-    /// Snapshots created before this instant are past retention.
+    /// Snapshots created before this instant are past retention (when kept by age).
     pub cutoff: DateTime<Utc>,
+    /// The tiers kept in place of an age (None: kept by age).
+    #[serde(default)]
+    pub retention_policy: Option<crate::retention::RetentionPolicy>,
+    /// The destination region's tiers, when copies are pruned by tiers.
+    #[serde(default)]
+    pub copy_retention_policy: Option<crate::retention::RetentionPolicy>,
     /// A database whose newest snapshot is older than this many hours keeps every snapshot (None: no such check).
     #[serde(default)]
     pub max_snapshot_age_hours: Option<u32>,

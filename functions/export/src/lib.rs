@@ -16,7 +16,12 @@
 //!
 //! Engines RDS cannot export (Oracle, SQL Server, Db2) are skipped with a
 //! warning in the result: the snapshot itself is the backup, the export only
-//! an extra copy. The export task id derives from the snapshot id, so a retry
+//! an extra copy. With `EXPORT_TIERS` (`s3_export_tiers`, e.g. monthly and
+//! yearly) only the snapshot that represents its period in one of those tiers
+//! is exported: the first of the database's snapshots of ours in that month or
+//! year, or a later one when none before it in the period has an export that
+//! completed or runs (the first one's export failed), so a failed export is
+//! made up by the next run rather than leaving the period without one. The export task id derives from the snapshot id, so a retry
 //! finds its own task (`ExportTaskAlreadyExists`) and reports it.
 //!
 //! Terraform invokes it too, to keep a destroy from stripping the buckets of
@@ -30,8 +35,10 @@ use backup_core::error::AwsFailureKind;
 use backup_core::exports::{self, MAX_RUNNING_EXPORTS};
 use backup_core::naming;
 use backup_core::rds::Rds;
-use backup_core::types::{ExportRecord, SlotWait, SnapshotTaskRequest};
-use backup_core::{AwsFailure, Error, input};
+use backup_core::rds::SnapshotInfo;
+use backup_core::retention::Tier;
+use backup_core::types::{ExportRecord, SlotWait, SnapshotRecord, SnapshotTaskRequest};
+use backup_core::{AwsFailure, Error, input, tags};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -97,6 +104,8 @@ pub struct Config {
     pub bucket: String,
     pub role_arn: String,
     pub kms_key_arn: String,
+    /// Only the snapshots that represent a period of these tiers are exported (empty: all).
+    pub export_tiers: Vec<Tier>,
 }
 
 impl Config {
@@ -108,8 +117,81 @@ impl Config {
             bucket,
             role_arn: config::required_arn(env, env::EXPORT_ROLE_ARN, "iam")?,
             kms_key_arn: config::required_arn(env, env::EXPORT_KMS_KEY_ARN, "kms")?,
+            export_tiers: export_tiers(env)?,
         })
     }
+}
+
+/// `EXPORT_TIERS`: a JSON list of tier names (unset or empty: every snapshot is exported).
+fn export_tiers(env: &impl Env) -> Result<Vec<Tier>, Error> {
+    let Some(raw) = config::optional(env, env::EXPORT_TIERS)?.filter(|raw| !raw.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = serde_json::from_str(&raw).map_err(|err| {
+        Error::config(
+            env::EXPORT_TIERS,
+            format!("{err}: expected a JSON list of tiers, such as [\"monthly\", \"yearly\"]"),
+        )
+    })?;
+    names
+        .iter()
+        .map(|name| {
+            Tier::parse(name).ok_or_else(|| {
+                Error::config(
+                    env::EXPORT_TIERS,
+                    format!("{name:?} is not a tier: daily, weekly, monthly or yearly"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Why this snapshot is not exported under `EXPORT_TIERS`, or None when a tier's period
+/// needs it: no earlier snapshot of ours of the database in that period has an export that
+/// completed or runs.
+async fn outside_export_tiers(rds: &Rds, config: &Config, snapshot: &SnapshotRecord) -> Result<Option<String>, Error> {
+    let listed = rds
+        .list_database_snapshots(snapshot.kind, &snapshot.db_identifier)
+        .await?;
+    let Some(created) = listed
+        .iter()
+        .find(|s| s.snapshot_id == snapshot.snapshot_id)
+        .and_then(|s| s.created_at)
+    else {
+        // Its time unknown: exported, rather than a period left without an export.
+        return Ok(None);
+    };
+    let mut earlier: Vec<&SnapshotInfo> = listed
+        .iter()
+        .filter(|s| tags::is_ours(&s.tags, &config.settings, None) && !s.has_failed())
+        .filter(|s| s.created_at.is_some_and(|at| at < created))
+        .collect();
+    earlier.sort_by_key(|s| s.created_at);
+    let mut exported_from = Vec::new();
+    for &tier in &config.export_tiers {
+        let period = tier.period(created);
+        let mut covered_by = None;
+        for earlier in earlier
+            .iter()
+            .filter(|s| s.created_at.is_some_and(|at| tier.period(at) == period))
+        {
+            if exports::exported_or_exporting(rds, &naming::export_task_id(&earlier.snapshot_id)).await? {
+                covered_by = Some(earlier.snapshot_id.as_str());
+                break;
+            }
+        }
+        match covered_by {
+            None => return Ok(None),
+            Some(id) => exported_from.push(format!("its {} by {id}", tier.period_name())),
+        }
+    }
+    let tiers: Vec<&str> = config.export_tiers.iter().map(|t| t.as_str()).collect();
+    Ok(Some(format!(
+        "snapshot {} was not exported: s3_export_tiers ({}) exports one snapshot a period, and {} already was",
+        snapshot.snapshot_id,
+        tiers.join(", "),
+        exported_from.join(", ")
+    )))
 }
 
 pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<ExportRecord, Error> {
@@ -134,6 +216,17 @@ pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<Expo
         return Ok(ExportRecord {
             skipped: true,
             warning: Some(warning),
+            ..ExportRecord::default()
+        });
+    }
+
+    if !config.export_tiers.is_empty()
+        && let Some(reason) = outside_export_tiers(clients, config, &snapshot).await?
+    {
+        tracing::info!(%snapshot_id, %reason, "export skipped: not the first of its period in s3_export_tiers");
+        return Ok(ExportRecord {
+            skipped: true,
+            warning: Some(reason),
             ..ExportRecord::default()
         });
     }

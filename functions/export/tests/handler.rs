@@ -1,11 +1,13 @@
 //! The export handler against mocked RDS clients.
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::operation::start_export_task::StartExportTaskOutput;
-use aws_sdk_rds::types::ExportTask;
+use aws_sdk_rds::types::{DbSnapshot, ExportTask};
 use aws_smithy_mocks::{Rule, mock};
 use backup_core::rds::Rds;
+use backup_core::retention::Tier;
 use backup_core::testing::{self, fixture, mock_rds, rds_error};
 use backup_export::{Config, handle};
 use serde_json::json;
@@ -26,6 +28,7 @@ fn config() -> Config {
         bucket: BUCKET.into(),
         role_arn: ROLE.into(),
         kms_key_arn: KEY.into(),
+        export_tiers: Vec::new(),
     }
 }
 
@@ -260,15 +263,19 @@ async fn configuration_is_checked_and_names_the_variable() {
         ("EXPORT_BUCKET", BUCKET),
         ("EXPORT_ROLE_ARN", ROLE),
         ("EXPORT_KMS_KEY_ARN", KEY),
+        ("EXPORT_TIERS", r#"["monthly", "yearly"]"#),
     ];
     let config = Config::from_env(&base).unwrap();
     assert_eq!(config.bucket, BUCKET);
+    assert_eq!(config.export_tiers, [Tier::Monthly, Tier::Yearly]);
 
     for (name, bad) in [
         ("EXPORT_BUCKET", "Bad_Bucket"),
         ("EXPORT_ROLE_ARN", "export-role"),
         ("EXPORT_KMS_KEY_ARN", "arn:aws:iam::123456789012:role/x"),
         ("EXPORT_BUCKET", ""),
+        ("EXPORT_TIERS", r#"["quarterly"]"#),
+        ("EXPORT_TIERS", "monthly"),
     ] {
         let mut env = base;
         env.iter_mut().find(|(k, _)| *k == name).unwrap().1 = bad;
@@ -300,4 +307,112 @@ async fn bad_input_names_the_field_without_calling_aws() {
 #[test]
 fn the_configuration_reads_the_environment_the_contract_lists() {
     testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Export, Config::from_env);
+}
+
+/// The database's snapshots of ours: the fixture's (2026-11-24) and earlier ones (id, created).
+fn database_snapshots(earlier: &'static [(&'static str, &'static str)]) -> Rule {
+    mock!(Client::describe_db_snapshots)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("prod-database-1") && r.snapshot_type() == Some("manual")
+        })
+        .then_output(move || {
+            let ours = backup_core::tags::snapshot_tags(&testing::settings(), "prod-database-1", "a-run");
+            let snapshot = |id: &str, created: &str| {
+                let created = chrono::DateTime::parse_from_rfc3339(created).unwrap();
+                DbSnapshot::builder()
+                    .db_snapshot_identifier(id)
+                    .db_instance_identifier("prod-database-1")
+                    .snapshot_type("manual")
+                    .status("available")
+                    .snapshot_create_time(aws_sdk_rds::primitives::DateTime::from_millis(
+                        created.timestamp_millis(),
+                    ))
+                    .set_tag_list(Some(ours.clone()))
+                    .build()
+            };
+            let mut out = DescribeDbSnapshotsOutput::builder().db_snapshots(snapshot(TASK_ID, "2026-11-24T02:00:30Z"));
+            for (id, created) in earlier {
+                out = out.db_snapshots(snapshot(id, created));
+            }
+            out.build()
+        })
+}
+
+/// An earlier snapshot's export task, by its identifier, in `status`.
+fn export_of(id: &'static str, status: &'static str) -> Rule {
+    mock!(Client::describe_export_tasks)
+        .match_requests(move |r| r.export_task_identifier() == Some(id))
+        .then_output(move || {
+            DescribeExportTasksOutput::builder()
+                .export_tasks(ExportTask::builder().export_task_identifier(id).status(status).build())
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn export_tiers_export_the_first_snapshot_of_a_period_whose_export_did_not_fail() {
+    let monthly = Config {
+        export_tiers: vec![Tier::Monthly],
+        ..config()
+    };
+    let earlier = &[
+        ("nov-01", "2026-11-01T02:00:00Z"),
+        ("nov-02", "2026-11-02T02:00:00Z"),
+        ("oct-31", "2026-10-31T02:00:00Z"),
+    ];
+
+    // November's first snapshot was exported: this one is not.
+    let (listed, first, running, start) = (
+        database_snapshots(earlier),
+        export_of("nov-01", "COMPLETE"),
+        running_exports(0),
+        start_ok(),
+    );
+    let record = handle(
+        &clients(&[&listed, &first, &running, &start]),
+        &monthly,
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap();
+    assert!(record.skipped, "{record:?}");
+    let warning = record.warning.unwrap();
+    assert!(
+        warning.contains("s3_export_tiers (monthly)") && warning.contains("its month by nov-01"),
+        "{warning}"
+    );
+    assert_eq!((start.num_calls(), running.num_calls()), (0, 0));
+
+    // Its export failed, and the next one's was canceled: this one is exported in their place.
+    let (listed, first, second, running, start) = (
+        database_snapshots(earlier),
+        export_of("nov-01", "FAILED"),
+        export_of("nov-02", "CANCELED"),
+        running_exports(0),
+        start_ok(),
+    );
+    let record = handle(
+        &clients(&[&listed, &first, &second, &running, &start]),
+        &monthly,
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap();
+    assert!(!record.skipped, "{record:?}");
+    assert_eq!((first.num_calls(), second.num_calls(), start.num_calls()), (1, 1, 1));
+
+    // The first of a month: exported without looking at any export.
+    let (listed, running, start) = (
+        database_snapshots(&[("oct-31", "2026-10-31T02:00:00Z")]),
+        running_exports(0),
+        start_ok(),
+    );
+    let record = handle(
+        &clients(&[&listed, &running, &start]),
+        &monthly,
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap();
+    assert!(!record.skipped && start.num_calls() == 1, "{record:?}");
 }

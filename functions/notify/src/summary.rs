@@ -353,11 +353,20 @@ impl<'a> Summary<'a> {
         prune
             .regions
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
+                // The first region is the source; a second one holds the copies.
+                let policy = match (i, prune.retention_policy, prune.copy_retention_policy) {
+                    (0, Some(policy), _) | (_, _, Some(policy)) => format!(" ({policy})"),
+                    _ => format!(" ({} days)", prune.retention_days),
+                };
                 let mut line = format!(
-                    "retention{mode} in {}: deleted {}, would delete {}, kept {}, foreign/automated untouched {}",
+                    "retention{mode}{policy} in {}: deleted {}, would delete {}, kept {}, foreign/automated untouched {}",
                     r.region, r.deleted_count, r.would_delete_count, r.kept_count, r.ignored_count
                 );
+                if r.tagged_count > 0 {
+                    let _ = write!(line, "; {} tagged with their tiers", r.tagged_count);
+                }
                 if r.failed_count > 0 {
                     let _ = write!(
                         line,

@@ -314,7 +314,7 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
         "{body}"
     );
     assert!(body.contains("export skipped"), "{body}");
-    assert!(body.contains("retention in us-east-1: deleted 1"), "{body}");
+    assert!(body.contains("retention (30 days) in us-east-1: deleted 1"), "{body}");
     assert!(
         body.contains("console.aws.amazon.com/states/home?region=us-east-1"),
         "{body}"

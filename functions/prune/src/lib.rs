@@ -12,6 +12,12 @@
 //! retries are spent, aborts the run with a retryable error (prune is
 //! idempotent, the state machine retries it); a refusal of one snapshot is
 //! reported and the rest go on. `dry_run` reports without deleting.
+//!
+//! Under a retention policy (grandfather-father-son) each kept snapshot is
+//! tagged with the tiers that keep it, when that changed. A run that would
+//! delete more of one database's snapshots than `PRUNE_GUARD_FRACTION` deletes
+//! nothing anywhere unless its input confirms the change: a typo in a policy
+//! must not take a year of backups with it.
 
 pub mod plan;
 
@@ -22,6 +28,7 @@ use aws_config::SdkConfig;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
 use backup_core::rds::{Rds, SnapshotInfo};
+use backup_core::retention::{RetentionPolicy, Tiers};
 use backup_core::types::{
     DatabaseKind, KeepReason, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune, StaleDatabase,
 };
@@ -30,7 +37,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::plan::{Decision, Policy};
+use crate::plan::{Decision, Policy, Retention};
 
 /// At most this many ids per list in the result; counts are always complete.
 pub const MAX_LISTED: usize = 100;
@@ -75,6 +82,12 @@ pub struct Config {
     pub destination_region: Option<String>,
     /// A database whose newest snapshot is older than this keeps every snapshot (None: no such check).
     pub max_snapshot_age_hours: Option<u32>,
+    /// Tiers to keep in place of `retention_days` (None: keep by age).
+    pub retention_policy: Option<RetentionPolicy>,
+    /// The destination region's tiers (None: as in the source region).
+    pub copy_retention_policy: Option<RetentionPolicy>,
+    /// The most of a database's snapshots one run deletes unconfirmed, as a fraction.
+    pub prune_guard_fraction: f64,
 }
 
 impl Config {
@@ -90,7 +103,31 @@ impl Config {
             dry_run: config::parsed_or(env, env::DRY_RUN, false)?,
             destination_region: config::optional_region(env, env::COPY_DESTINATION_REGION)?,
             max_snapshot_age_hours: max_snapshot_age_hours(env)?,
+            retention_policy: retention_policy(env, env::RETENTION_POLICY)?,
+            copy_retention_policy: retention_policy(env, env::COPY_RETENTION_POLICY)?,
+            prune_guard_fraction: prune_guard_fraction(env)?,
         })
+    }
+}
+
+fn retention_policy(env: &impl Env, key: &str) -> Result<Option<RetentionPolicy>, Error> {
+    match config::optional(env, key)? {
+        Some(raw) if !raw.trim().is_empty() => RetentionPolicy::from_json(&raw)
+            .map(Some)
+            .map_err(|reason| Error::config(key, reason)),
+        _ => Ok(None),
+    }
+}
+
+fn prune_guard_fraction(env: &impl Env) -> Result<f64, Error> {
+    let fraction: f64 = config::parsed_or(env, env::PRUNE_GUARD_FRACTION, 0.5)?;
+    if fraction > 0.0 && fraction <= 1.0 {
+        Ok(fraction)
+    } else {
+        Err(Error::config(
+            env::PRUNE_GUARD_FRACTION,
+            format!("{fraction} is not above 0 and at most 1"),
+        ))
     }
 }
 
@@ -131,6 +168,8 @@ struct RegionListing<'a> {
     export_sources: Vec<String>,
     /// Whether this region's snapshots may be deleted in this run.
     prune: bool,
+    /// What the retention keeps here.
+    policy: Policy,
 }
 
 /// What became of one snapshot prune decided to delete.
@@ -157,24 +196,31 @@ pub async fn handle(
     check_min_keep(min_snapshots_to_keep).map_err(|reason| Error::invalid_input("min_snapshots_to_keep", reason))?;
     let dry_run = request.dry_run.unwrap_or(config.dry_run);
     let started = request.execution.execution_start_time;
-    let policy = Policy {
-        cutoff: started - chrono::Duration::days(i64::from(retention_days)),
+    let cutoff = started - chrono::Duration::days(i64::from(retention_days));
+    let policy = |tiers: Option<RetentionPolicy>| Policy {
+        retention: tiers.map_or(Retention::Age { cutoff }, Retention::Tiers),
         min_snapshots_to_keep: min_snapshots_to_keep as usize,
         stale_before: config
             .max_snapshot_age_hours
             .map(|hours| started - chrono::Duration::hours(i64::from(hours))),
     };
+    let copy_retention_policy = config.copy_retention_policy.or(config.retention_policy);
 
     // List every region first: a failure here deletes nothing anywhere.
     let destination = async {
         match &clients.destination {
-            Some(destination) => list_region(destination, request.include_destination.unwrap_or(true))
-                .await
-                .map(Some),
+            Some(destination) => list_region(
+                destination,
+                request.include_destination.unwrap_or(true),
+                policy(copy_retention_policy),
+            )
+            .await
+            .map(Some),
             None => Ok(None),
         }
     };
-    let (source, destination) = futures_util::future::try_join(list_region(&clients.source, true), destination).await?;
+    let source = list_region(&clients.source, true, policy(config.retention_policy));
+    let (source, destination) = futures_util::future::try_join(source, destination).await?;
     let listings: Vec<RegionListing> = std::iter::once(source).chain(destination).collect();
     let mut in_flight = HashSet::new();
     for listing in &listings {
@@ -182,23 +228,66 @@ pub async fn handle(
         in_flight.extend(unfinished_copy_sources(&listing.snapshots));
     }
 
-    let applied = listings.iter().filter(|l| l.prune).map(|listing| {
-        let decisions = plan::plan(&listing.snapshots, &config.settings, policy, &in_flight);
-        async move { apply(listing, &decisions, dry_run, deadline).await }
-    });
+    // Decide everywhere, and hold the guard, before anything is deleted anywhere.
+    let planned: Vec<(&RegionListing, Vec<Decision>)> = listings
+        .iter()
+        .filter(|l| l.prune)
+        .map(|listing| {
+            let decisions = plan::plan(&listing.snapshots, &config.settings, listing.policy, &in_flight);
+            (listing, decisions)
+        })
+        .collect();
+    if !dry_run && !request.confirm_retention_change.unwrap_or(false) {
+        for (listing, decisions) in &planned {
+            guard(listing, decisions, config.prune_guard_fraction)?;
+        }
+    }
+    let applied = planned
+        .iter()
+        .map(|(listing, decisions)| apply(listing, decisions, &config.settings, dry_run, deadline));
     let regions = futures_util::future::try_join_all(applied).await?;
     Ok(PruneResult {
         dry_run,
         retention_days,
         min_snapshots_to_keep,
-        cutoff: policy.cutoff,
+        cutoff,
+        retention_policy: config.retention_policy,
+        copy_retention_policy: clients.destination.as_ref().and(copy_retention_policy),
         max_snapshot_age_hours: config.max_snapshot_age_hours,
         regions,
     })
 }
 
+/// Refuses a run that would delete more of one database's available snapshots than
+/// `fraction` of them (at least one may always go: the daily turnover of a small policy).
+fn guard(listing: &RegionListing, decisions: &[Decision], fraction: f64) -> Result<(), Error> {
+    let mut by_database: BTreeMap<(DatabaseKind, &str), (usize, usize)> = BTreeMap::new();
+    for (snapshot, decision) in listing.snapshots.iter().zip(decisions) {
+        let counted = match decision {
+            Decision::Delete => (1, 1),
+            Decision::Keep(_) if snapshot.is_available() => (0, 1),
+            _ => continue,
+        };
+        let entry = by_database.entry(plan::database_of(snapshot)).or_default();
+        *entry = (entry.0 + counted.0, entry.1 + counted.1);
+    }
+    for ((_, db_identifier), (deleting, available)) in by_database {
+        let allowed = ((available as f64 * fraction).floor() as usize).max(1);
+        if deleting > allowed {
+            return Err(Error::RetentionChangeUnconfirmed {
+                db_identifier: db_identifier.to_owned(),
+                region: listing.client.region.clone(),
+                deleting,
+                available,
+                fraction: fraction.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A region's manual DB and DB cluster snapshots and its running exports, listed at once.
-async fn list_region(client: &Rds, prune: bool) -> Result<RegionListing<'_>, Error> {
+async fn list_region(client: &Rds, prune: bool, policy: Policy) -> Result<RegionListing<'_>, Error> {
     let kinds = [DatabaseKind::Instance, DatabaseKind::Cluster];
     let (snapshots, export_sources) =
         futures_util::future::try_join(client.list_manual_snapshots(&kinds), running_export_sources(client)).await?;
@@ -208,6 +297,7 @@ async fn list_region(client: &Rds, prune: bool) -> Result<RegionListing<'_>, Err
         snapshots,
         export_sources,
         prune,
+        policy,
     })
 }
 
@@ -232,6 +322,7 @@ fn unfinished_copy_sources(snapshots: &[SnapshotInfo]) -> impl Iterator<Item = S
 async fn apply(
     listing: &RegionListing<'_>,
     decisions: &[Decision],
+    settings: &ModuleSettings,
     dry_run: bool,
     deadline: Option<SystemTime>,
 ) -> Result<RegionPrune, Error> {
@@ -324,6 +415,9 @@ async fn apply(
             Deletion::Deferred => result.deferred_count += 1,
         }
     }
+    if let (Retention::Tiers(policy), false) = (listing.policy.retention, dry_run) {
+        result.tagged_count = tag_tiers(listing, decisions, settings, policy, deadline).await?;
+    }
     if result.deferred_count > 0 {
         tracing::warn!(
             region,
@@ -342,6 +436,54 @@ async fn apply(
         "retention applied"
     );
     Ok(result)
+}
+
+/// Tags each kept available snapshot of ours with the tiers that keep it, where the tag
+/// says otherwise; how many were tagged. A refusal is logged and the rest go on.
+async fn tag_tiers(
+    listing: &RegionListing<'_>,
+    decisions: &[Decision],
+    settings: &ModuleSettings,
+    policy: RetentionPolicy,
+    deadline: Option<SystemTime>,
+) -> Result<usize, Error> {
+    let tiers = plan::tiers(&listing.snapshots, settings, policy);
+    let retagged: Vec<(&SnapshotInfo, Tiers)> = listing
+        .snapshots
+        .iter()
+        .zip(decisions)
+        .zip(tiers)
+        .filter(|((snapshot, decision), _)| matches!(decision, Decision::Keep(_)) && snapshot.is_available())
+        .map(|((snapshot, _), tiers)| (snapshot, tiers))
+        .filter(|(snapshot, tiers)| {
+            tags::tag_value(&snapshot.tags, tags::RETENTION_TIERS) != Some(tiers.to_string().as_str())
+        })
+        .collect();
+    let mut tagging = futures_util::stream::iter(retagged)
+        .map(|(snapshot, tiers)| async move {
+            if deadline.is_some_and(|d| SystemTime::now() + DEADLINE_MARGIN >= d) {
+                return Ok(false);
+            }
+            let value = tiers.to_string();
+            match listing
+                .client
+                .tag_snapshot(&snapshot.arn, tags::RETENTION_TIERS, &value)
+                .await
+            {
+                Ok(()) => Ok(true),
+                Err(err) if err.error_type().is_retryable() => Err(err),
+                Err(err) => {
+                    tracing::warn!(snapshot_id = %snapshot.snapshot_id, error = %err, "tiers not tagged");
+                    Ok(false)
+                }
+            }
+        })
+        .buffer_unordered(DELETE_CONCURRENCY);
+    let mut tagged = 0;
+    while let Some(outcome) = tagging.next().await {
+        tagged += usize::from(outcome?);
+    }
+    Ok(tagged)
 }
 
 fn push_capped<T>(list: &mut Vec<T>, item: T, truncated: &mut bool) {

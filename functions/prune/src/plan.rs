@@ -7,7 +7,9 @@
 //!    `stale_before` (backups of it may have stopped silently): kept;
 //! 4. among the newest `min_snapshots_to_keep` available ones of its database: kept;
 //! 5. the source of a running cross-region copy or export: kept;
-//! 6. created at or after the cutoff (or of unknown age): kept.
+//! 6. of unknown age, or, by the retention: created at or after the cutoff
+//!    (an age), or kept by a tier of the policy (grandfather-father-son,
+//!    `backup_core::retention`): kept.
 //!
 //! Only what passes none of these is deleted.
 
@@ -15,14 +17,23 @@ use std::collections::{BTreeMap, HashSet};
 
 use backup_core::config::ModuleSettings;
 use backup_core::rds::SnapshotInfo;
+use backup_core::retention::{RetentionPolicy, Tiers};
 use backup_core::tags;
 use backup_core::types::{DatabaseKind, KeepReason};
 use chrono::{DateTime, Utc};
 
+/// What the retention keeps, beside the rules that keep a snapshot whatever it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Snapshots created before this instant are past retention.
+    Age { cutoff: DateTime<Utc> },
+    /// The snapshots the policy's tiers keep, per database.
+    Tiers(RetentionPolicy),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// Snapshots created before this instant are past retention.
-    pub cutoff: DateTime<Utc>,
+    pub retention: Retention,
     /// Available snapshots always kept per database; at least 1.
     pub min_snapshots_to_keep: usize,
     /// A database whose newest available snapshot was created before this keeps them all.
@@ -51,15 +62,12 @@ pub fn plan(
     policy: Policy,
     in_flight: &HashSet<String>,
 ) -> Vec<Decision> {
-    let ours = |s: &SnapshotInfo| s.snapshot_type == "manual" && tags::is_ours(&s.tags, settings, None);
-
-    // Newest first per database, among available snapshots of ours.
-    let mut available_by_db: BTreeMap<(DatabaseKind, &str), Vec<usize>> = BTreeMap::new();
-    for (i, s) in snapshots.iter().enumerate() {
-        if ours(s) && s.is_available() {
-            available_by_db.entry(database_of(s)).or_default().push(i);
-        }
-    }
+    let ours = |s: &SnapshotInfo| is_ours(s, settings);
+    let mut available_by_db = available_by_database(snapshots, settings);
+    let tiers = match policy.retention {
+        Retention::Tiers(tiers) => keeping(snapshots, &available_by_db, tiers),
+        Retention::Age { .. } => vec![Tiers::default(); snapshots.len()],
+    };
     let mut newest: HashSet<usize> = HashSet::new();
     let mut stale: HashSet<(DatabaseKind, &str)> = HashSet::new();
     for (&database, indices) in available_by_db.iter_mut() {
@@ -93,18 +101,69 @@ pub fn plan(
                 Decision::Keep(KeepReason::NewestOfDatabase)
             } else if in_flight.contains(&s.arn) {
                 Decision::Keep(KeepReason::InFlight)
-            } else if s.created_at.is_none_or(|t| t >= policy.cutoff) {
-                Decision::Keep(KeepReason::WithinRetention)
             } else {
-                Decision::Delete
+                match (policy.retention, s.created_at) {
+                    (_, None) => Decision::Keep(KeepReason::WithinRetention),
+                    (Retention::Age { cutoff }, Some(created)) if created >= cutoff => {
+                        Decision::Keep(KeepReason::WithinRetention)
+                    }
+                    (Retention::Tiers(_), _) if !tiers[i].is_empty() => Decision::Keep(KeepReason::InTier),
+                    _ => Decision::Delete,
+                }
             }
         })
         .collect()
 }
 
+/// The tiers of `policy` that keep each snapshot (same order): none for what is not
+/// ours, not available or of unknown age. What prune tags each kept snapshot with.
+pub fn tiers(snapshots: &[SnapshotInfo], settings: &ModuleSettings, policy: RetentionPolicy) -> Vec<Tiers> {
+    keeping(snapshots, &available_by_database(snapshots, settings), policy)
+}
+
+fn is_ours(snapshot: &SnapshotInfo, settings: &ModuleSettings) -> bool {
+    snapshot.snapshot_type == "manual" && tags::is_ours(&snapshot.tags, settings, None)
+}
+
+/// The indices of the available snapshots of ours, per database.
+fn available_by_database<'a>(
+    snapshots: &'a [SnapshotInfo],
+    settings: &ModuleSettings,
+) -> BTreeMap<(DatabaseKind, &'a str), Vec<usize>> {
+    let mut by_database: BTreeMap<(DatabaseKind, &str), Vec<usize>> = BTreeMap::new();
+    for (i, s) in snapshots.iter().enumerate() {
+        if is_ours(s, settings) && s.is_available() {
+            by_database.entry(database_of(s)).or_default().push(i);
+        }
+    }
+    by_database
+}
+
+fn keeping(
+    snapshots: &[SnapshotInfo],
+    by_database: &BTreeMap<(DatabaseKind, &str), Vec<usize>>,
+    policy: RetentionPolicy,
+) -> Vec<Tiers> {
+    let mut tiers = vec![Tiers::default(); snapshots.len()];
+    for indices in by_database.values() {
+        // Of equal creation times the smaller identifier represents the period, whatever the listing's order.
+        let mut dated: Vec<(DateTime<Utc>, &str, usize)> = indices
+            .iter()
+            .filter_map(|&i| Some((snapshots[i].created_at?, snapshots[i].snapshot_id.as_str(), i)))
+            .collect();
+        dated.sort();
+        let created: Vec<DateTime<Utc>> = dated.iter().map(|&(at, _, _)| at).collect();
+        for ((_, _, i), kept) in dated.iter().zip(policy.keeping(&created)) {
+            tiers[*i] = kept;
+        }
+    }
+    tiers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backup_core::retention::Tier;
     use backup_core::testing;
     use chrono::Duration;
 
@@ -138,7 +197,9 @@ mod tests {
 
     fn policy(retention_days: i64, keep: usize) -> Policy {
         Policy {
-            cutoff: testing::start_time() - Duration::days(retention_days),
+            retention: Retention::Age {
+                cutoff: testing::start_time() - Duration::days(retention_days),
+            },
             min_snapshots_to_keep: keep,
             stale_before: None,
         }
@@ -267,6 +328,48 @@ mod tests {
                 Decision::Delete
             ]
         );
+    }
+
+    #[test]
+    fn under_a_policy_the_tiers_keep_the_first_of_each_period_and_the_rest_goes() {
+        // A snapshot a day for 400 days; 7 daily, 4 weekly, 12 monthly, 1 yearly.
+        let mut snapshots: Vec<SnapshotInfo> = (0..400).map(|age| ours(&format!("s{age:03}"), "db1", age)).collect();
+        snapshots[398].created_at = None;
+        snapshots[399].created_at = None;
+        let tiers = RetentionPolicy {
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+            yearly: 1,
+        };
+        let policy = Policy {
+            retention: Retention::Tiers(tiers),
+            ..policy(30, 1)
+        };
+        let decisions = decide(&snapshots, policy, &["s300"]);
+        let kept_by_tiers = |i: usize| decisions[i] == Decision::Keep(KeepReason::InTier);
+        // Unknown ages sort as the newest (one of them is the newest kept), and stay.
+        assert_eq!(decisions[399], Decision::Keep(KeepReason::NewestOfDatabase));
+        assert_eq!(decisions[398], Decision::Keep(KeepReason::WithinRetention));
+        assert!((0..7).all(kept_by_tiers), "seven dailies");
+        assert_eq!(decisions[300], Decision::Keep(KeepReason::InFlight));
+        // 7 days, 4 weeks and 12 months overlap; the year is that of the oldest month but one.
+        let kept = decisions.iter().filter(|d| **d != Decision::Delete).count();
+        assert!((7 + 3 + 11..=7 + 4 + 12 + 1 + 2).contains(&kept), "{kept} kept");
+        let tags = tiers_of(&snapshots, tiers);
+        assert!(tags[0].contains(Tier::Daily) && tags[398].is_empty());
+        // Kept by a tier exactly when tagged with one, the rules before it aside.
+        for (i, decision) in decisions.iter().enumerate().filter(|&(i, _)| i != 300 && i < 398) {
+            assert_eq!(
+                *decision == Decision::Keep(KeepReason::InTier),
+                !tags[i].is_empty(),
+                "{i}"
+            );
+        }
+    }
+
+    fn tiers_of(snapshots: &[SnapshotInfo], policy: RetentionPolicy) -> Vec<Tiers> {
+        tiers(snapshots, &testing::settings(), policy)
     }
 
     #[test]

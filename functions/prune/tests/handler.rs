@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
 use aws_sdk_rds::operation::delete_db_snapshot::DeleteDbSnapshotOutput;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::types::{DbSnapshot, ExportTask, Tag};
 use aws_smithy_mocks::{Rule, mock};
+use backup_core::retention::RetentionPolicy;
 use backup_core::testing::{self, fixture, http_status, mock_rds_in, rds_error};
 use backup_core::types::{KeepReason, PruneResult};
 use backup_core::{Error, tags};
@@ -95,6 +97,9 @@ fn config() -> Config {
         dry_run: false,
         destination_region: Some("us-west-2".into()),
         max_snapshot_age_hours: None,
+        retention_policy: None,
+        copy_retention_policy: None,
+        prune_guard_fraction: 1.0,
     }
 }
 
@@ -451,8 +456,19 @@ fn configuration_is_checked_and_names_the_variable() {
         ("DRY_RUN", "false"),
         ("COPY_DESTINATION_REGION", ""),
         ("MAX_SNAPSHOT_AGE_HOURS", "30"),
+        ("RETENTION_POLICY", r#"{"daily": 7, "monthly": 12}"#),
+        ("COPY_RETENTION_POLICY", ""),
+        ("PRUNE_GUARD_FRACTION", "0.25"),
     ];
     let config = Config::from_env(&base).unwrap();
+    assert_eq!(
+        (
+            config.retention_policy.map(|p| (p.daily, p.weekly, p.monthly)),
+            config.copy_retention_policy
+        ),
+        (Some((7, 0, 12)), None)
+    );
+    assert_eq!(config.prune_guard_fraction, 0.25);
     assert_eq!(
         (config.retention_days, config.min_snapshots_to_keep, config.dry_run),
         (90, 3, false)
@@ -468,6 +484,11 @@ fn configuration_is_checked_and_names_the_variable() {
         ("COPY_DESTINATION_REGION", "Oregon"),
         ("MAX_SNAPSHOT_AGE_HOURS", "0"),
         ("MAX_SNAPSHOT_AGE_HOURS", "a day"),
+        ("RETENTION_POLICY", r#"{"dayly": 7}"#),
+        ("RETENTION_POLICY", r#"{"daily": 0}"#),
+        ("COPY_RETENTION_POLICY", "7 days"),
+        ("PRUNE_GUARD_FRACTION", "0"),
+        ("PRUNE_GUARD_FRACTION", "1.5"),
     ] {
         let mut env = base;
         env.iter_mut().find(|(k, _)| *k == name).unwrap().1 = bad;
@@ -479,4 +500,166 @@ fn configuration_is_checked_and_names_the_variable() {
 #[test]
 fn the_configuration_reads_the_environment_the_contract_lists() {
     testing::assert_reads_its_contracted_environment(backup_core::contract::Function::Prune, Config::from_env);
+}
+
+#[tokio::test]
+async fn a_run_that_would_delete_most_of_a_database_deletes_nothing_until_confirmed() {
+    // Five of db1 (two within retention) and one of db2: three of db1's five would go.
+    let all = || {
+        let mut all: Vec<DbSnapshot> = [10, 20, 40, 50, 60]
+            .iter()
+            .map(|&age| snapshot("us-east-1", &format!("db1-{age}"), "db1", age, "available", true))
+            .collect();
+        all.push(snapshot("us-east-1", "db2-90", "db2", 90, "available", true));
+        all
+    };
+    let guarded = Config {
+        prune_guard_fraction: 0.5,
+        ..source_only()
+    };
+    let (list, clusters, exports, (delete, deleted)) = (
+        listing(all(), 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![]),
+        deletions(&["db1-40", "db1-50", "db1-60"]),
+    );
+    let err = run(&clients(&[&list, &clusters, &exports, &delete], None), &guarded)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "RetentionChangeUnconfirmed");
+    let message = err.to_string();
+    assert!(
+        message.contains("delete 3 of the 5 snapshots of db1 in us-east-1"),
+        "{message}"
+    );
+    assert!(message.contains(r#""confirm_retention_change": true"#), "{message}");
+    assert_eq!(delete.num_calls(), 0, "nothing is deleted");
+
+    // A dry run reports without refusing; a confirmed run deletes.
+    let mut request = fixture("prune-request.json");
+    request["dry_run"] = json!(true);
+    let clients = clients(&[&list, &clusters, &exports, &delete], None);
+    let result = handle(&clients, &guarded, request, None).await.unwrap();
+    assert_eq!(result.regions[0].would_delete_count, 3);
+    let mut request = fixture("prune-request.json");
+    request["confirm_retention_change"] = json!(true);
+    let result = handle(&clients, &guarded, request, None).await.unwrap();
+    assert_eq!(result.regions[0].deleted_count, 3);
+    assert_eq!(deleted.lock().unwrap().len(), 3);
+
+    // One may always go, whatever the fraction: a policy's daily turnover.
+    let (list, clusters, exports, (delete, _)) = (
+        listing(all()[2..].to_vec(), 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![]),
+        deletions(&["db1-60"]),
+    );
+    let tight = Config {
+        prune_guard_fraction: 0.1,
+        ..guarded
+    };
+    let result = run(&clients_of(&[&list, &clusters, &exports, &delete]), &tight)
+        .await
+        .unwrap();
+    assert_eq!(result.regions[0].deleted_count, 1);
+}
+
+fn clients_of(source: &[&Rule]) -> Clients {
+    clients(source, None)
+}
+
+#[tokio::test]
+async fn under_a_policy_the_kept_snapshots_are_tagged_with_their_tiers_once() {
+    // A snapshot a day for ten days to Tuesday 2026-11-24; 3 daily and 2 weekly kept: the
+    // last three days, and the Mondays 11-23 and 11-16. The newest is tagged already.
+    let mut all: Vec<DbSnapshot> = (0..10)
+        .map(|age| snapshot("us-east-1", &format!("db1-{age}"), "db1", age, "available", true))
+        .collect();
+    let mut tagged = tags::snapshot_tags(&testing::settings(), "db1", "earlier-run");
+    tagged.push(Tag::builder().key(tags::RETENTION_TIERS).value("daily").build());
+    let created = testing::start_time();
+    all[0] = DbSnapshot::builder()
+        .db_snapshot_identifier("db1-0")
+        .db_snapshot_arn(arn("us-east-1", "db1-0"))
+        .db_instance_identifier("db1")
+        .snapshot_type("manual")
+        .status("available")
+        .snapshot_create_time(aws_smithy_types::DateTime::from_millis(created.timestamp_millis()))
+        .set_tag_list(Some(tagged))
+        .build();
+    let policy = RetentionPolicy {
+        daily: 3,
+        weekly: 2,
+        ..RetentionPolicy::default()
+    };
+    let config = Config {
+        retention_policy: Some(policy),
+        min_snapshots_to_keep: 1,
+        ..source_only()
+    };
+    let tags_set = Arc::new(Mutex::new(Vec::new()));
+    let record = tags_set.clone();
+    let tag = mock!(Client::add_tags_to_resource).then_compute_output(move |r| {
+        let [tag] = r.tags() else { panic!("one tag at a time") };
+        record.lock().unwrap().push((
+            r.resource_name().unwrap().rsplit(':').next().unwrap().to_owned(),
+            tag.key().unwrap().to_owned(),
+            tag.value().unwrap().to_owned(),
+        ));
+        AddTagsToResourceOutput::builder().build()
+    });
+    let start = testing::start_time();
+    let kept_by_tiers = RetentionPolicy::keeping(
+        &policy,
+        &(0..10)
+            .rev()
+            .map(|age| start - chrono::Duration::days(age))
+            .collect::<Vec<_>>(),
+    );
+    let expected_kept: Vec<String> = (0..10)
+        .rev()
+        .zip(&kept_by_tiers)
+        .filter(|(_, tiers)| !tiers.is_empty())
+        .map(|(age, _)| format!("db1-{age}"))
+        .collect();
+    let deleted_ids: Vec<String> = (0..10)
+        .map(|age| format!("db1-{age}"))
+        .filter(|id| !expected_kept.contains(id))
+        .collect();
+    let deleted_refs: Vec<&str> = deleted_ids.iter().map(String::as_str).collect();
+    let (list, clusters, exports, (delete, _)) = (
+        listing(all, 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![]),
+        deletions(&deleted_refs),
+    );
+
+    let result = run(&clients_of(&[&list, &clusters, &exports, &delete, &tag]), &config)
+        .await
+        .unwrap();
+
+    let region = &result.regions[0];
+    assert_eq!(region.deleted_count, deleted_ids.len());
+    assert_eq!(region.kept_count, expected_kept.len());
+    assert!(
+        region
+            .kept
+            .iter()
+            .all(|k| k.reason == KeepReason::InTier || k.snapshot_id == "db1-0")
+    );
+    assert_eq!(expected_kept, ["db1-8", "db1-2", "db1-1", "db1-0"]);
+    // Every kept one tagged, but the newest, whose tag already says "daily".
+    let mut tags_set = tags_set.lock().unwrap().clone();
+    tags_set.sort();
+    assert!(tags_set.iter().all(|(_, key, _)| key == tags::RETENTION_TIERS));
+    assert_eq!(tags_set.len(), expected_kept.len() - 1, "{tags_set:?}");
+    assert!(!tags_set.iter().any(|(id, _, _)| id == "db1-0"));
+    assert!(
+        tags_set
+            .iter()
+            .any(|(id, _, value)| id == "db1-1" && value == "daily weekly")
+    );
+    assert!(tags_set.iter().any(|(id, _, value)| id == "db1-8" && value == "weekly"));
+    assert_eq!(region.tagged_count, tags_set.len());
+    assert_eq!(result.retention_policy, Some(policy));
 }

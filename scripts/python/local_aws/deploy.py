@@ -40,6 +40,13 @@ class Settings:
     export_enabled: bool = True
     retention_days: int = 30
     min_snapshots_to_keep: int = 3
+    # retention_policy and copy_retention_policy (tier-count pairs; empty: keep by age), and
+    # prune_guard_fraction (None: the module's).
+    retention_policy: tuple[tuple[str, int], ...] = ()
+    copy_retention_policy: tuple[tuple[str, int], ...] = ()
+    prune_guard_fraction: float | None = None
+    # s3_export_tiers: only the first snapshot of each period of these is exported.
+    export_tiers: tuple[str, ...] = ()
     dry_run: bool = False
     max_concurrency: int = 5
     # The bound on each wait (snapshot, export, copy), seconds (None: the module's); the
@@ -100,6 +107,14 @@ class Settings:
             arguments["poll_interval_seconds"], arguments["export_poll_interval_seconds"] = self.module_poll_intervals
         if self.adopted:
             arguments["adopt_snapshots_managed_by"] = list(self.adopted)
+        if self.retention_policy:
+            arguments["retention_policy"] = dict(self.retention_policy)
+        if self.copy_retention_policy:
+            arguments["copy_retention_policy"] = dict(self.copy_retention_policy)
+        if self.export_tiers:
+            arguments["s3_export_tiers"] = list(self.export_tiers)
+        if self.prune_guard_fraction is not None:
+            arguments["prune_guard_fraction"] = self.prune_guard_fraction
         if self.wait_timeout_seconds is not None:
             arguments["wait_timeout_seconds"] = {
                 **dict.fromkeys(("snapshot", "export", "copy"), self.wait_timeout_seconds),
@@ -243,7 +258,10 @@ class Deployment:
             "DATABASE_STATE_MACHINE_ARN": f"arn:aws:states:{region}:{account}:stateMachine:{database_machine}",
             "SLACK_WEBHOOK_SECRET_VERSION": webhook["VersionId"],
             "SCHEDULE_GROUP_NAME": schedule_group, "SCHEDULER_ROLE_ARN": roles["poll_scheduler"],
-            "EXPORT_SLOT_QUEUE_URL": waiters_url})
+            "EXPORT_SLOT_QUEUE_URL": waiters_url,
+            # Planned beside values known only after apply, export's environment shows no
+            # value at all: this one as the module renders it (lambda.tf).
+            "EXPORT_TIERS": json.dumps(list(settings.export_tiers)) if settings.export_tiers else ""})
         deployed = {key: {**environment, **dict(settings.function_env)} for key, environment in deployed.items()}
         lambda_client = aws.client("lambda", region)
         arns = {}
