@@ -660,7 +660,7 @@ variable "retention_policy" {
 
   validation {
     condition     = var.retention_policy == null || alltrue([for tier in keys(coalesce(var.retention_policy, {})) : contains(["daily", "weekly", "monthly", "yearly"], tier)])
-    error_message = "retention_policy may only count daily, weekly, monthly and yearly snapshots; it names ${join(", ", [for tier in keys(coalesce(var.retention_policy, {})) : tier if !contains(["daily", "weekly", "monthly", "yearly"], tier)])}."
+    error_message = "retention_policy may only count daily, weekly, monthly and yearly snapshots (an unknown tier name is refused, not ignored)."
   }
 
   validation {
@@ -688,7 +688,7 @@ variable "copy_retention_policy" {
 
   validation {
     condition     = var.copy_retention_policy == null || alltrue([for tier in keys(coalesce(var.copy_retention_policy, {})) : contains(["daily", "weekly", "monthly", "yearly"], tier)])
-    error_message = "copy_retention_policy may only count daily, weekly, monthly and yearly snapshots; it names ${join(", ", [for tier in keys(coalesce(var.copy_retention_policy, {})) : tier if !contains(["daily", "weekly", "monthly", "yearly"], tier)])}."
+    error_message = "copy_retention_policy may only count daily, weekly, monthly and yearly snapshots (an unknown tier name is refused, not ignored)."
   }
 
   validation {

@@ -308,7 +308,8 @@ class Demo(unittest.TestCase):
         self.assertIn("sqs:SendMessage", called["state machines"])
         # A wait's polls: each beats, ends or schedules the next (its role passed to the Scheduler).
         self.assertEqual({a for a in called["wait-for-available"] if not a.startswith("rds:")},
-                         {"sqs:ReceiveMessage", "sqs:DeleteMessage", "states:SendTaskSuccess",
+                         {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                          "states:SendTaskSuccess",
                           "states:SendTaskFailure", "states:SendTaskHeartbeat", "scheduler:CreateSchedule"})
         # The Scheduler's role: assumed by the Scheduler for the module's group only, and it may
         # invoke wait-for-available only.

@@ -481,13 +481,15 @@ class BrokenPollChain(LocalAwsTest):
         # The first poll cannot schedule the second (CreateSchedule of `<name>-2` refused for
         # good; Lambda's own retries of the poll meet the same): nothing polls any more. The
         # task's HeartbeatSeconds (3 simulated hours, 18 real seconds) fails it, long before
-        # the 6-hour bound: "a Task state ... failed to send a heartbeat for a period longer
+        # the 24-hour bound: "a Task state ... failed to send a heartbeat for a period longer
         # than the HeartbeatSeconds value" is States.Timeout (Step Functions error names).
+        # (With a 6-hour bound a loaded machine's delays, 24 real seconds in one CI run, made
+        # the heartbeat's failure come past the bound's time, though first.)
         control("PUT", "settings", {"snapshot_base_seconds": 36_000})
         control("POST", "faults", {"action": "scheduler:CreateSchedule", "count": None, "match": "-2?",
                                    "error_code": "InternalServerException", "http_status": 500,
                                    "message": "Internal failure"})
-        run = self.run_execution({"skip_export": True, "skip_copy": True})
+        run = self.run_execution({"skip_export": True, "skip_copy": True, "snapshot_wait_timeout_seconds": 24 * 3600})
 
         self.assertEqual(run.status, "FAILED")
         error = run.result_of("prod-database-1", "error")
@@ -496,7 +498,7 @@ class BrokenPollChain(LocalAwsTest):
         [child] = run.children
         waited = (child.description["stopDate"] - child.description["startDate"]).total_seconds()
         self.assertGreaterEqual(waited, 3 * 3600)
-        self.assertLess(waited, 6 * 3600)
+        self.assertLess(waited, 12 * 3600)
 
 
 class FunctionCrashes(LocalAwsTest):
@@ -643,10 +645,11 @@ class ExportSlots(LocalAwsTest):
         # the slot free at its own try first, when it expected the hand-on).
         self.assertGreaterEqual(run.entered("QueueForExportSlot"), 2)
         self.assertGreaterEqual(len(self.woken(run)), 1, self.woken(run))
-        # Each export's end handed its slot on in the poll that saw it end: a receive each at
-        # least (one more past each message of a waiter that had tried at its own time), and
-        # each message taken was deleted and its waiter woken, or its token refused.
-        self.assertGreaterEqual(self.calls("sqs:ReceiveMessage"), 3)
+        # Each export's end handed its slot on in the poll that saw it end, after that poll
+        # answered its wait: a receive each for the two that ended while another waited (the
+        # last one's may come after the run's end), and each message taken was deleted and
+        # its waiter woken, or its token refused.
+        self.assertGreaterEqual(self.calls("sqs:ReceiveMessage"), 2)
         self.assertEqual(self.calls("sqs:DeleteMessage"), self.hand_on_wakes(run))
         self.assertEqual(run.entered("WaitForExportSlot"), 0)
         self.assertEqual(self.queued_messages(), 0)
