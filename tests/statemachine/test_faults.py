@@ -113,6 +113,10 @@ DATABASE_CASES = {case: database_name(i) for i, case in enumerate(
 class FaultMatrix(LocalAwsTest):
     settings = LocalAwsTest.settings.with_(
         function_env=FAST_RETRIES, retry_delay_seconds=1, max_concurrency=40)
+    # Half the usual speed: a failed wait is retried as a new wait, each of whose polls must
+    # come within the 3-hour heartbeat, 36 real seconds here. At 600x (18 s) a loaded CI
+    # machine once let one pass, and the wait failed States.Timeout instead of naming the call.
+    clock_scale = 300
     databases = {"prod-database-1": "postgres"}
     # The run backs up prod-database-1 unless its input names some of the cases' databases,
     # which the module must list too (the input may select only among the module's databases).
