@@ -558,13 +558,36 @@ impl Rds {
         kind: DatabaseKind,
         db_identifier: &str,
     ) -> Result<Vec<SnapshotInfo>, Error> {
+        self.list_manual(kind, Some(db_identifier)).await
+    }
+
+    /// Every manual snapshot of the given kinds in this region: pages of 100,
+    /// tags read from `TagList` (no per-snapshot calls). The two kinds are
+    /// listed at the same time; DB snapshots come first in the result.
+    pub async fn list_manual_snapshots(&self, kinds: &[DatabaseKind]) -> Result<Vec<SnapshotInfo>, Error> {
+        let listed = |kind| async move {
+            if kinds.contains(&kind) {
+                self.list_manual(kind, None).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (instances, clusters) = (listed(DatabaseKind::Instance), listed(DatabaseKind::Cluster));
+        let (mut snapshots, clusters) = futures_util::future::try_join(instances, clusters).await?;
+        snapshots.extend(clusters);
+        Ok(snapshots)
+    }
+
+    /// The manual snapshots of one kind, of one database or all: pages of 100, tags from `TagList`.
+    async fn list_manual(&self, kind: DatabaseKind, db_identifier: Option<&str>) -> Result<Vec<SnapshotInfo>, Error> {
+        let db_identifier = db_identifier.map(str::to_owned);
         let mut snapshots = Vec::new();
         match kind {
             DatabaseKind::Instance => {
                 let mut pages = self
                     .client
                     .describe_db_snapshots()
-                    .db_instance_identifier(db_identifier)
+                    .set_db_instance_identifier(db_identifier)
                     .snapshot_type("manual")
                     .max_records(100)
                     .into_paginator()
@@ -578,7 +601,7 @@ impl Rds {
                 let mut pages = self
                     .client
                     .describe_db_cluster_snapshots()
-                    .db_cluster_identifier(db_identifier)
+                    .set_db_cluster_identifier(db_identifier)
                     .snapshot_type("manual")
                     .max_records(100)
                     .into_paginator()
@@ -589,51 +612,6 @@ impl Rds {
                 }
             }
         }
-        Ok(snapshots)
-    }
-
-    /// Every manual snapshot of the given kinds in this region: pages of 100,
-    /// tags read from `TagList` (no per-snapshot calls). The two kinds are
-    /// listed at the same time; DB snapshots come first in the result.
-    pub async fn list_manual_snapshots(&self, kinds: &[DatabaseKind]) -> Result<Vec<SnapshotInfo>, Error> {
-        let instances = async {
-            if !kinds.contains(&DatabaseKind::Instance) {
-                return Ok(Vec::new());
-            }
-            let mut snapshots = Vec::new();
-            let mut pages = self
-                .client
-                .describe_db_snapshots()
-                .snapshot_type("manual")
-                .max_records(100)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBSnapshots", &err))?;
-                snapshots.extend(page.db_snapshots().iter().map(SnapshotInfo::from));
-            }
-            Ok::<_, Error>(snapshots)
-        };
-        let clusters = async {
-            if !kinds.contains(&DatabaseKind::Cluster) {
-                return Ok(Vec::new());
-            }
-            let mut snapshots = Vec::new();
-            let mut pages = self
-                .client
-                .describe_db_cluster_snapshots()
-                .snapshot_type("manual")
-                .max_records(100)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusterSnapshots", &err))?;
-                snapshots.extend(page.db_cluster_snapshots().iter().map(SnapshotInfo::from));
-            }
-            Ok(snapshots)
-        };
-        let (mut snapshots, clusters) = futures_util::future::try_join(instances, clusters).await?;
-        snapshots.extend(clusters);
         Ok(snapshots)
     }
 }
