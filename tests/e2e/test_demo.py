@@ -87,7 +87,10 @@ class Demo(unittest.TestCase):
     def demo(self, *args: str) -> tuple[int, str, float]:
         """Runs scripts/demo ARGS; (exit status, output, seconds)."""
         started = time.monotonic()
-        result = subprocess.run(["scripts/demo", *args], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        # The retention plan as scripts/check built it (cargo run's flags differ: it would rebuild).
+        env = {**os.environ, "RETENTION_PLAN_BINARY": str(ROOT / "target" / "debug" / "retention-plan")}
+        result = subprocess.run(["scripts/demo", *args], cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                                env=env)
         output = result.stdout + result.stderr
         print(f"\n--- scripts/demo {' '.join(args)}: exit {result.returncode} in {time.monotonic() - started:.0f} s")
         print(output)  # terraform's own output is in the demo's log (.tools/demo/terraform.log)
@@ -354,6 +357,38 @@ class Demo(unittest.TestCase):
         self.assertEqual([d for region in pruned["regions"] for d in region["deleted"]], [])
         self.assertEqual(self.ours(), ours)
         self.assertEqual(len(self.published()), 1)
+
+    def test_2a_the_retention_plan_shows_what_the_runs_left(self):
+        status, output, _ = self.demo("plan", "--json")
+        self.assertEqual(status, 0, output[-4000:])
+        plan = json.loads(output[output.index("{"):])
+        self.assertEqual(plan["selection"]["selected"],
+                         [{"reason": "named in rds_instance_ids or rds_cluster_ids", "databases": DATABASES}])
+        self.assertEqual([r["region"] for r in plan["regions"]], [world.SOURCE, Demo.outputs["copy_region"]])
+        ours = self.ours()
+        for region in plan["regions"]:
+            with self.subTest(region=region["region"]):
+                # Prune just ran: nothing more to delete, and every snapshot of ours is listed, kept.
+                self.assertEqual(region["deleting"], 0)
+                self.assertEqual(region["retention"], f"{world.RETENTION_DAYS} days")
+                listed = {s["snapshot_id"]: s for d in region["databases"] for s in d["snapshots"]}
+                self.assertEqual(set(listed), {sid for (r, sid) in ours if r == region["region"]})
+                for snapshot_id, snapshot in listed.items():
+                    created = datetime.fromisoformat(snapshot["created_at"])
+                    self.assertEqual(datetime.fromisoformat(snapshot["expires"]),
+                                     created + timedelta(days=world.RETENTION_DAYS), snapshot_id)
+                self.assertEqual(region["retained"]["snapshots"], len(listed))
+        foreign = {old.snapshot_id(Demo.seeded_at) for old in world.OLD_SNAPSHOTS if not old.ours}
+        self.assertFalse(foreign & {s["snapshot_id"] for r in plan["regions"] for d in r["databases"]
+                                    for s in d["snapshots"]}, "a foreign snapshot is in the plan")
+        self.assertEqual(plan["exports"]["bucket"], Demo.outputs["s3_bucket_name"])
+
+        status, table, _ = self.demo("plan")
+        self.assertEqual(status, 0, table[-4000:])
+        self.assertIn(f"{world.SOURCE}, retention {world.RETENTION_DAYS} days", table)
+        for db in DATABASES:
+            self.assertIn(f"  {db} (instance)", table)
+        self.assertIn("the next run deletes 0 snapshots", table)
 
     def test_3_console_rerun_for_one_database(self):
         status, output, _ = self.demo("run", "--input", json.dumps({"db_instance_ids": ["prod-database-2"]}))

@@ -7,9 +7,13 @@ policy change deleting most of a database's snapshots until the run's input conf
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timedelta, timezone
 
-from harness import DESTINATION, SOURCE, LocalAwsTest, control, now
+from harness import DESTINATION, ROOT, SOURCE, LocalAwsTest, control, now
+
+# Built by the unit tests' build (scripts/check): the command scripts/retention-plan runs.
+RETENTION_PLAN = ROOT / "target" / "debug" / "retention-plan"
 
 TIERS_TAG = "database-backup:retention-tiers"
 # A tier's periods as calendar strings (ISO weeks): independent of the functions' own code.
@@ -62,7 +66,45 @@ class RetentionTiers(LocalAwsTest):
         pages = rds.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual")
         return {s["DBSnapshotIdentifier"]: s for page in pages for s in page["DBSnapshots"] if s["Status"] == "available"}
 
+    def retention_plan(self, *arguments: str) -> str:
+        """The retention plan of this instance, as of the local AWS's clock."""
+        done = subprocess.run([str(RETENTION_PLAN), self.deployment.state_machine_arn, "--at", now().isoformat(),
+                               *arguments], capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done.stdout
+
     def test_a_year_of_backups_is_pruned_to_exactly_the_tiers_in_both_regions(self):
+        # The plan, before any run: prune's decisions under the new policy, and the guard.
+        plan = json.loads(self.retention_plan("--json"))
+        source = plan["regions"][0]
+        self.assertEqual((source["region"], source["retention"]), (SOURCE, "7 daily, 4 weekly, 12 monthly, 3 yearly"))
+        [database] = source["databases"]
+        created = {i: s["SnapshotCreateTime"] for i, s in self.ours(self.rds).items()}
+        tiers = tiers_keeping(created, POLICY)
+        newest = sorted(created, key=lambda i: created[i])[-self.settings.min_snapshots_to_keep:]
+        kept = {s["snapshot_id"] for s in database["snapshots"] if not s["delete"]}
+        self.assertEqual(kept, {i for i, t in tiers.items() if t} | set(newest))
+        self.assertEqual(source["deleting"], len(created) - len(kept))
+        self.assertIn(f"{source['deleting']} of the 400 snapshots of prod-database-1 in us-east-1", source["guard"])
+        for snapshot in database["snapshots"]:
+            self.assertEqual(snapshot["tiers"], tiers[snapshot["snapshot_id"]], snapshot["snapshot_id"])
+        # A daily-only snapshot goes when the seventh later day has its backup.
+        daily_only = next(s for s in database["snapshots"] if s["tiers"] == ["daily"])
+        created_day = datetime.fromisoformat(daily_only["created_at"]).date()
+        self.assertEqual(datetime.fromisoformat(daily_only["expires"]).date(), created_day + timedelta(days=7))
+        # The storage kept: each snapshot's allocated storage, at RDS's price.
+        gib = sum(s["AllocatedStorage"] for i, s in self.ours(self.rds).items() if i in kept)
+        self.assertGreater(gib, 0)
+        self.assertEqual(source["retained"], {"snapshots": len(kept), "gib": gib,
+                                              "monthly_cost_cents": round(gib * 0.095 * 100)})
+        self.assertEqual(plan["selection"]["selected"],
+                         [{"reason": "named in rds_instance_ids or rds_cluster_ids", "databases": ["prod-database-1"]}])
+        self.assertEqual(plan["regions"][1]["region"], DESTINATION)
+        table = self.retention_plan()
+        self.assertIn(f"{SOURCE}, retention 7 daily, 4 weekly, 12 monthly, 3 yearly", table)
+        self.assertIn("GUARD: the next run deletes nothing unless", table)
+        self.assertIn(f"the next run deletes {source['deleting']} snapshots", table)
+
         # The new policy would delete most of the year: the guard refuses it, nothing goes.
         run = self.run_execution(self.ONLY_SNAPSHOTS_AND_COPIES, timeout=300)
         self.assertEqual(run.status, "FAILED")
@@ -102,6 +144,15 @@ class RetentionTiers(LocalAwsTest):
         [message] = self.sns_messages()[-1:]
         self.assertIn("retention (7 daily, 4 weekly, 12 monthly, 3 yearly) in us-east-1: deleted", message["Message"])
         self.assertIn("retention (3 daily, 2 monthly) in us-west-2: deleted", message["Message"])
+
+        # The plan now shows what the run left, and the run summary's storage is the plan's.
+        plan = json.loads(self.retention_plan("--json"))
+        for planned, pruned in zip(plan["regions"], prune["regions"], strict=True):
+            with self.subTest(region=planned["region"]):
+                self.assertEqual(planned["deleting"], 0)
+                self.assertIsNone(planned["guard"])
+                self.assertEqual(planned["retained"], pruned["retained"])
+        self.assertIn("retained up to", message["Message"])
 
         # A second run the same day deletes nothing more than the day's turnover, and
         # needs no confirmation.

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod config;
 pub mod contract;
+pub mod cost;
 pub mod error;
 pub mod exports;
 pub mod input;

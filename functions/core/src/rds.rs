@@ -54,6 +54,9 @@ pub struct SnapshotInfo {
     pub source_arn: Option<String>,
     /// The option group a DB snapshot was taken with (cluster snapshots have none).
     pub option_group: Option<String>,
+    /// The database's allocated storage when the snapshot was taken, in GiB: an upper bound
+    /// of what the snapshot is billed for (snapshots are incremental).
+    pub allocated_storage_gib: Option<u32>,
     pub tags: Vec<Tag>,
 }
 
@@ -80,6 +83,7 @@ impl From<&DbSnapshot> for SnapshotInfo {
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_snapshot_identifier().map(str::to_owned),
             option_group: s.option_group_name().map(str::to_owned),
+            allocated_storage_gib: s.allocated_storage().and_then(|gib| u32::try_from(gib).ok()),
             tags: s.tag_list().to_vec(),
         }
     }
@@ -100,6 +104,7 @@ impl From<&DbClusterSnapshot> for SnapshotInfo {
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_cluster_snapshot_arn().map(str::to_owned),
             option_group: None,
+            allocated_storage_gib: s.allocated_storage().and_then(|gib| u32::try_from(gib).ok()),
             tags: s.tag_list().to_vec(),
         }
     }

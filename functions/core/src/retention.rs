@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The most periods one tier may keep: a century of each, as the S3 lifecycle's horizon.
@@ -55,6 +55,28 @@ impl Tier {
             Tier::Monthly => i64::from(date.year()) * 100 + i64::from(date.month()),
             Tier::Yearly => i64::from(date.year()),
         }
+    }
+
+    /// The start (00:00 UTC) of the period `periods` after the one `at` falls in: when a
+    /// tier of `periods` stops keeping a snapshot of `at`'s period, if every period since
+    /// has a snapshot.
+    pub fn start_after(self, at: DateTime<Utc>, periods: u32) -> DateTime<Utc> {
+        let date = at.date_naive();
+        let start = match self {
+            Tier::Daily => date + Days::new(u64::from(periods)),
+            Tier::Weekly => {
+                let monday = date - Days::new(u64::from(date.weekday().num_days_from_monday()));
+                monday + Days::new(7 * u64::from(periods))
+            }
+            Tier::Monthly => date.with_day(1).expect("day 1 exists") + Months::new(periods),
+            Tier::Yearly => {
+                date.with_day(1)
+                    .and_then(|d| d.with_month(1))
+                    .expect("1 January exists")
+                    + Months::new(12 * periods)
+            }
+        };
+        start.and_time(NaiveTime::MIN).and_utc()
     }
 
     /// The period's name: `day`, `week`, `month`, `year`.
@@ -186,6 +208,12 @@ impl RetentionPolicy {
         kept
     }
 
+    /// When the tiers that keep a snapshot created at `at` stop keeping it, if a backup
+    /// is taken in every period from now on: the latest of its tiers' ends (None: no tier keeps it).
+    pub fn expires(&self, tiers: Tiers, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        tiers.iter().map(|tier| tier.start_after(at, self.count(tier))).max()
+    }
+
     /// Whether a snapshot created at `at` is the first of its period in one of `tiers`,
     /// given when the database's other snapshots were created.
     pub fn first_of_period(tiers: &[Tier], at: DateTime<Utc>, others: &[DateTime<Utc>]) -> Vec<Tier> {
@@ -219,6 +247,67 @@ mod tests {
 
     fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    fn counts(daily: u32, weekly: u32, monthly: u32, yearly: u32) -> RetentionPolicy {
+        RetentionPolicy {
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_expires_when_its_longest_tier_moves_past_its_period() {
+        let policy = counts(7, 4, 12, 7);
+        let wednesday = at(2026, 12, 2, 3);
+        let tiers = |names: &[Tier]| {
+            let mut tiers = Tiers::default();
+            names.iter().for_each(|&tier| tiers.insert(tier));
+            tiers
+        };
+        assert_eq!(
+            policy.expires(tiers(&[Tier::Daily]), wednesday),
+            Some(at(2026, 12, 9, 0))
+        );
+        // Its week began on Monday 30 November: four weeks on.
+        assert_eq!(
+            policy.expires(tiers(&[Tier::Daily, Tier::Weekly]), wednesday),
+            Some(at(2026, 12, 28, 0))
+        );
+        assert_eq!(
+            policy.expires(tiers(&[Tier::Daily, Tier::Monthly]), wednesday),
+            Some(at(2027, 12, 1, 0))
+        );
+        assert_eq!(
+            policy.expires(tiers(&[Tier::Yearly]), wednesday),
+            Some(at(2033, 1, 1, 0))
+        );
+        assert_eq!(policy.expires(Tiers::default(), wednesday), None);
+    }
+
+    #[test]
+    fn the_expiry_is_the_day_the_tiers_stop_keeping_it_when_backups_go_on_daily() {
+        let policy = counts(3, 2, 2, 1);
+        let first = at(2026, 1, 1, 3);
+        let created: Vec<DateTime<Utc>> = (0..800).map(|day| first + chrono::Duration::days(day)).collect();
+        for s in (0..700).step_by(5) {
+            let tiers = policy.keeping(&created[..=s])[s];
+            let expires = policy.expires(tiers, created[s]).expect("the newest snapshot is kept");
+            let day = usize::try_from((expires - at(2026, 1, 1, 0)).num_days()).unwrap();
+            if day >= created.len() {
+                continue;
+            }
+            assert!(
+                !policy.keeping(&created[..day])[s].is_empty(),
+                "snapshot {s} kept the day before {expires}"
+            );
+            assert!(
+                policy.keeping(&created[..=day])[s].is_empty(),
+                "snapshot {s} gone once {expires} has one"
+            );
+        }
     }
 
     #[test]

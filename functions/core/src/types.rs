@@ -288,6 +288,9 @@ pub struct RegionPrune {
     /// Kept snapshots whose tiers tag prune set or changed (under a retention policy).
     #[serde(default)]
     pub tagged_count: usize,
+    /// The snapshots of ours kept here, their storage and its estimated monthly cost.
+    #[serde(default)]
+    pub retained: crate::cost::Retained,
 }
 
 /// Output of `prune`.

@@ -8,7 +8,11 @@
 //! instance's managed-by value, so that instances sharing an account and a
 //! namespace never move each other's alarms) and is put once with it alone
 //! (the run-wide aggregate, what the module's alarms watch) and once per
-//! database with `DatabaseIdentifier` too.
+//! database with `DatabaseIdentifier` too. After prune, per region (dimension
+//! `Region` beside `BackupInstance`): `RetainedSnapshotGB` (Gigabytes: the
+//! allocated storage of the snapshots of ours it kept, an upper bound) and
+//! `EstimatedMonthlyCost` (US dollars, unit `None`, at list prices:
+//! `backup_core::cost`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,25 +28,38 @@ use crate::summary::Summary;
 
 pub const INSTANCE_DIMENSION: &str = "BackupInstance";
 pub const DATABASE_DIMENSION: &str = "DatabaseIdentifier";
+pub const REGION_DIMENSION: &str = "Region";
 /// CloudWatch has no hour unit: `SnapshotAge` is a number of hours with unit `None`.
 const HOURS: StandardUnit = StandardUnit::None;
 /// CloudWatch accepts up to 1000 metrics per `PutMetricData` request.
 pub const MAX_PER_REQUEST: usize = 1000;
 
-/// Where a datum belongs: the module instance, and the database (None: the whole run).
+/// Where a datum belongs: the module instance, and the database or the region (None: the whole run).
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub instance: &'a str,
     pub db: Option<&'a str>,
+    pub region: Option<&'a str>,
 }
 
 impl<'a> Scope<'a> {
     pub fn run(instance: &'a str) -> Self {
-        Scope { instance, db: None }
+        Scope {
+            instance,
+            db: None,
+            region: None,
+        }
     }
 
     pub fn database(self, db: &'a str) -> Self {
         Scope { db: Some(db), ..self }
+    }
+
+    pub fn region(self, region: &'a str) -> Self {
+        Scope {
+            region: Some(region),
+            ..self
+        }
     }
 }
 
@@ -50,6 +67,7 @@ fn datum(name: &str, value: f64, unit: StandardUnit, scope: Scope<'_>, at: DateT
     let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
     let mut dimensions = vec![dimension(INSTANCE_DIMENSION, scope.instance)];
     dimensions.extend(scope.db.map(|db| dimension(DATABASE_DIMENSION, db)));
+    dimensions.extend(scope.region.map(|region| dimension(REGION_DIMENSION, region)));
     MetricDatum::builder()
         .metric_name(name)
         .value(value)
@@ -123,6 +141,24 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
         if let Some(hours) = age_hours(&item.db_identifier) {
             data.push(snapshot_age(hours, db, now));
         }
+    }
+    for region in summary.request.prune.iter().flat_map(|prune| &prune.regions) {
+        let scope = run.region(&region.region);
+        let retained = region.retained;
+        data.push(datum(
+            "RetainedSnapshotGB",
+            retained.gib as f64,
+            StandardUnit::Gigabytes,
+            scope,
+            now,
+        ));
+        data.push(datum(
+            "EstimatedMonthlyCost",
+            retained.monthly_cost(),
+            StandardUnit::None,
+            scope,
+            now,
+        ));
     }
     data
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use backup_core::config::ModuleSettings;
+use backup_core::cost;
 use backup_core::selection::{Group, NAMED, Selection};
 use backup_core::types::{Execution, ExportRecord, PruneResult, SnapshotRecord};
 use chrono::{DateTime, Utc};
@@ -366,6 +367,15 @@ impl<'a> Summary<'a> {
                 );
                 if r.tagged_count > 0 {
                     let _ = write!(line, "; {} tagged with their tiers", r.tagged_count);
+                }
+                if r.retained.snapshots > 0 {
+                    let _ = write!(
+                        line,
+                        "; retained up to {} GiB, at most {} a month at {} list prices",
+                        r.retained.gib,
+                        cost::dollars(r.retained.monthly_cost_cents),
+                        cost::PRICES_REGION
+                    );
                 }
                 if r.failed_count > 0 {
                     let _ = write!(

@@ -295,6 +295,18 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
     );
     // The run's duration ends when the run reached Notify (2026-11-24T02:14:07.118Z).
     assert_eq!(metric(&metrics, "BackupDuration", None), Some(846.656));
+    // The storage prune kept in its region, and its cost at list prices.
+    let of_region = |name: &str| {
+        metrics.iter().find_map(|m| {
+            let region = m
+                .dimensions()
+                .iter()
+                .any(|d| d.name() == Some("Region") && d.value() == Some("us-east-1"));
+            (m.metric_name() == Some(name) && region && m.dimensions().len() == 2).then(|| m.value())
+        })
+    };
+    assert_eq!(of_region("RetainedSnapshotGB"), Some(Some(20.0)));
+    assert_eq!(of_region("EstimatedMonthlyCost"), Some(Some(1.9)));
 
     // SNS: subject within limits, body naming database, step and cause.
     let message = rec.published.lock().unwrap()[0].clone();
@@ -315,6 +327,10 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
     );
     assert!(body.contains("export skipped"), "{body}");
     assert!(body.contains("retention (30 days) in us-east-1: deleted 1"), "{body}");
+    assert!(
+        body.contains("; retained up to 20 GiB, at most $1.90 a month at us-east-1 list prices"),
+        "{body}"
+    );
     assert!(
         body.contains("console.aws.amazon.com/states/home?region=us-east-1"),
         "{body}"
@@ -608,10 +624,11 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
 
     // Every database's result read, each once.
     assert_eq!((sfn.num_calls(), result.succeeded), (400, 400));
-    // 4 aggregates + 400 x (success, failure, duration).
-    assert_eq!(result.metrics_put, 1204);
+    // 4 aggregates + 400 x (success, failure, duration) + the retained storage and its cost
+    // of prune's one region.
+    assert_eq!(result.metrics_put, 1206);
     assert_eq!(cw.num_calls(), 2);
-    assert_eq!(rec.metrics.lock().unwrap().len(), 1204);
+    assert_eq!(rec.metrics.lock().unwrap().len(), 1206);
 }
 
 const SECRET: &str =

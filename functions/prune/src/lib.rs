@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
+use backup_core::cost::Retained;
 use backup_core::rds::{Rds, SnapshotInfo};
 use backup_core::retention::{RetentionPolicy, Tiers};
 use backup_core::types::{
@@ -161,18 +162,50 @@ fn check_min_keep(count: u32) -> Result<(), String> {
 }
 
 /// Everything listed in one region before any decision.
-struct RegionListing<'a> {
-    client: &'a Rds,
-    snapshots: Vec<SnapshotInfo>,
+pub struct RegionListing<'a> {
+    pub client: &'a Rds,
+    pub snapshots: Vec<SnapshotInfo>,
     /// ARNs of the snapshots a running export of this region reads.
     export_sources: Vec<String>,
     /// Whether this region's snapshots may be deleted in this run.
     prune: bool,
     /// What the retention keeps here.
-    policy: Policy,
+    pub policy: Policy,
 }
 
-/// What became of one snapshot prune decided to delete.
+/// One region's snapshots and what retention decides for each (same order).
+pub struct RegionPlan<'a> {
+    pub listing: RegionListing<'a>,
+    pub decisions: Vec<Decision>,
+}
+
+/// What the retention keeps in the source region and in the copies' region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policies {
+    pub source: Policy,
+    pub destination: Policy,
+}
+
+impl Config {
+    /// The policies of a run started at `started`: the tiers when a policy is set, else
+    /// `retention_days`; the copies' tiers are the source's unless set apart.
+    pub fn policies(&self, started: DateTime<Utc>, retention_days: u32, min_snapshots_to_keep: u32) -> Policies {
+        let cutoff = started - chrono::Duration::days(i64::from(retention_days));
+        let policy = |tiers: Option<RetentionPolicy>| Policy {
+            retention: tiers.map_or(Retention::Age { cutoff }, Retention::Tiers),
+            min_snapshots_to_keep: min_snapshots_to_keep as usize,
+            stale_before: self
+                .max_snapshot_age_hours
+                .map(|hours| started - chrono::Duration::hours(i64::from(hours))),
+        };
+        Policies {
+            source: policy(self.retention_policy),
+            destination: policy(self.copy_retention_policy.or(self.retention_policy)),
+        }
+    }
+}
+
+/// What becomes of one snapshot prune decided to delete.
 enum Deletion {
     Deleted,
     /// RDS refused this one snapshot; the reason.
@@ -196,30 +229,51 @@ pub async fn handle(
     check_min_keep(min_snapshots_to_keep).map_err(|reason| Error::invalid_input("min_snapshots_to_keep", reason))?;
     let dry_run = request.dry_run.unwrap_or(config.dry_run);
     let started = request.execution.execution_start_time;
-    let cutoff = started - chrono::Duration::days(i64::from(retention_days));
-    let policy = |tiers: Option<RetentionPolicy>| Policy {
-        retention: tiers.map_or(Retention::Age { cutoff }, Retention::Tiers),
-        min_snapshots_to_keep: min_snapshots_to_keep as usize,
-        stale_before: config
-            .max_snapshot_age_hours
-            .map(|hours| started - chrono::Duration::hours(i64::from(hours))),
-    };
-    let copy_retention_policy = config.copy_retention_policy.or(config.retention_policy);
+    let policies = config.policies(started, retention_days, min_snapshots_to_keep);
+    let include_destination = request.include_destination.unwrap_or(true);
+    let planned = plan_regions(clients, config, policies, include_destination).await?;
+    if !dry_run && !request.confirm_retention_change.unwrap_or(false) {
+        for plan in &planned {
+            guard(plan, config.prune_guard_fraction)?;
+        }
+    }
+    let applied = planned
+        .iter()
+        .map(|plan| apply(plan, &config.settings, dry_run, deadline));
+    let regions = futures_util::future::try_join_all(applied).await?;
+    Ok(PruneResult {
+        dry_run,
+        retention_days,
+        min_snapshots_to_keep,
+        cutoff: started - chrono::Duration::days(i64::from(retention_days)),
+        retention_policy: config.retention_policy,
+        copy_retention_policy: clients
+            .destination
+            .as_ref()
+            .and(config.copy_retention_policy.or(config.retention_policy)),
+        max_snapshot_age_hours: config.max_snapshot_age_hours,
+        regions,
+    })
+}
 
-    // List every region first: a failure here deletes nothing anywhere.
+/// Lists every region, then decides for each region whose snapshots this run prunes (the
+/// copies' region unless `include_destination` is false). A failed listing decides nothing
+/// anywhere; a running copy or export in either region keeps its source in both.
+pub async fn plan_regions<'a>(
+    clients: &'a Clients,
+    config: &Config,
+    policies: Policies,
+    include_destination: bool,
+) -> Result<Vec<RegionPlan<'a>>, Error> {
     let destination = async {
         match &clients.destination {
-            Some(destination) => list_region(
-                destination,
-                request.include_destination.unwrap_or(true),
-                policy(copy_retention_policy),
-            )
-            .await
-            .map(Some),
+            Some(destination) => list_region(destination, include_destination, policies.destination)
+                .await
+                .map(Some),
             None => Ok(None),
         }
     };
-    let source = list_region(&clients.source, true, policy(config.retention_policy));
+    let source = list_region(&clients.source, true, policies.source);
     let (source, destination) = futures_util::future::try_join(source, destination).await?;
     let listings: Vec<RegionListing> = std::iter::once(source).chain(destination).collect();
     let mut in_flight = HashSet::new();
@@ -227,42 +281,21 @@ pub async fn handle(
         in_flight.extend(listing.export_sources.iter().cloned());
         in_flight.extend(unfinished_copy_sources(&listing.snapshots));
     }
-
-    // Decide everywhere, and hold the guard, before anything is deleted anywhere.
-    let planned: Vec<(&RegionListing, Vec<Decision>)> = listings
-        .iter()
-        .filter(|l| l.prune)
+    Ok(listings
+        .into_iter()
+        .filter(|listing| listing.prune)
         .map(|listing| {
             let decisions = plan::plan(&listing.snapshots, &config.settings, listing.policy, &in_flight);
-            (listing, decisions)
+            RegionPlan { listing, decisions }
         })
-        .collect();
-    if !dry_run && !request.confirm_retention_change.unwrap_or(false) {
-        for (listing, decisions) in &planned {
-            guard(listing, decisions, config.prune_guard_fraction)?;
-        }
-    }
-    let applied = planned
-        .iter()
-        .map(|(listing, decisions)| apply(listing, decisions, &config.settings, dry_run, deadline));
-    let regions = futures_util::future::try_join_all(applied).await?;
-    Ok(PruneResult {
-        dry_run,
-        retention_days,
-        min_snapshots_to_keep,
-        cutoff,
-        retention_policy: config.retention_policy,
-        copy_retention_policy: clients.destination.as_ref().and(copy_retention_policy),
-        max_snapshot_age_hours: config.max_snapshot_age_hours,
-        regions,
-    })
+        .collect())
 }
 
 /// Refuses a run that would delete more of one database's available snapshots than
 /// `fraction` of them (at least one may always go: the daily turnover of a small policy).
-fn guard(listing: &RegionListing, decisions: &[Decision], fraction: f64) -> Result<(), Error> {
+pub fn guard(plan: &RegionPlan, fraction: f64) -> Result<(), Error> {
     let mut by_database: BTreeMap<(DatabaseKind, &str), (usize, usize)> = BTreeMap::new();
-    for (snapshot, decision) in listing.snapshots.iter().zip(decisions) {
+    for (snapshot, decision) in plan.listing.snapshots.iter().zip(&plan.decisions) {
         let counted = match decision {
             Decision::Delete => (1, 1),
             Decision::Keep(_) if snapshot.is_available() => (0, 1),
@@ -276,7 +309,7 @@ fn guard(listing: &RegionListing, decisions: &[Decision], fraction: f64) -> Resu
         if deleting > allowed {
             return Err(Error::RetentionChangeUnconfirmed {
                 db_identifier: db_identifier.to_owned(),
-                region: listing.client.region.clone(),
+                region: plan.listing.client.region.clone(),
                 deleting,
                 available,
                 fraction: fraction.to_string(),
@@ -320,15 +353,21 @@ fn unfinished_copy_sources(snapshots: &[SnapshotInfo]) -> impl Iterator<Item = S
 
 /// Carries out the decisions for one region.
 async fn apply(
-    listing: &RegionListing<'_>,
-    decisions: &[Decision],
+    plan: &RegionPlan<'_>,
     settings: &ModuleSettings,
     dry_run: bool,
     deadline: Option<SystemTime>,
 ) -> Result<RegionPrune, Error> {
+    let (listing, decisions) = (&plan.listing, plan.decisions.as_slice());
     let region = listing.client.region.as_str();
+    let kept = listing
+        .snapshots
+        .iter()
+        .zip(decisions)
+        .filter(|(_, decision)| matches!(decision, Decision::Keep(_)));
     let mut result = RegionPrune {
         region: region.to_owned(),
+        retained: Retained::of(kept.map(|(snapshot, _)| snapshot)),
         ..RegionPrune::default()
     };
     let mut to_delete = Vec::new();

@@ -187,6 +187,7 @@ mod tests {
             percent_progress: None,
             source_arn: None,
             option_group: None,
+            allocated_storage_gib: Some(20),
             tags: tag_list,
         }
     }

@@ -94,6 +94,7 @@ fn snapshot(index: usize, spec: &Spec, settings: &ModuleSettings) -> SnapshotInf
         percent_progress: None,
         source_arn: None,
         option_group: None,
+        allocated_storage_gib: Some(20),
         tags: tag_list,
     }
 }

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 
@@ -131,12 +132,21 @@ def hint(aws: Aws, stack: Stack, _args) -> int:
         "scripts/demo run                             # another scheduled-style run",
         "scripts/demo run --input '{\"db_instance_ids\": [\"prod-database-2\"]}'",
         "scripts/restore --db prod-database-1 --new-id prod-database-1-restored --dry-run",
+        "scripts/demo plan                            # what retention keeps, deletes and costs",
         "scripts/demo stop                            # terraform destroy, then stop the local AWS",
     ):
         say(f"  {line}")
     state = os.environ.get("LOCAL_AWS_STATE") or ".tools/local-aws"
     say(f"  (the functions' logs: {state}/lambda/logs/; the gateway's: {state}/gateway.log)")
     return 0
+
+
+def plan(aws: Aws, stack: Stack, args) -> int:
+    """The retention plan of the deployed instance (scripts/retention-plan), as of the local AWS's clock."""
+    arn = stack.outputs()["state_machine_arn"]
+    at = control(aws.endpoint, "GET", "clock")["now"]
+    command = [str(ROOT / "scripts" / "retention-plan"), arn, "--at", at, *(["--json"] if args.json else [])]
+    return subprocess.run(command, check=False).returncode
 
 
 def main() -> int:
@@ -148,6 +158,9 @@ def main() -> int:
     run_cmd.set_defaults(step=run)
     commands.add_parser("down").set_defaults(step=down)
     commands.add_parser("hint").set_defaults(step=hint)
+    plan_cmd = commands.add_parser("plan")
+    plan_cmd.add_argument("--json", action="store_true", help="the plan as JSON")
+    plan_cmd.set_defaults(step=plan)
     args = parser.parse_args()
     try:
         endpoint = local_endpoint()

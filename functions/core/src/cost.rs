@@ -1,0 +1,156 @@
+//! What retained backups cost a month, at list prices: the run summary's and the
+//! retention plan's estimate. Prices are those of us-east-1 (N. Virginia), read on
+//! 2026-12-05 from <https://aws.amazon.com/rds/pricing/> (backup storage),
+//! <https://aws.amazon.com/rds/aurora/pricing/> (backup storage) and
+//! <https://aws.amazon.com/s3/pricing/> (first 50 TB a month); other regions differ.
+//!
+//! A snapshot is priced at its database's allocated storage: an upper bound, since
+//! snapshots are incremental (each is billed for the blocks no other snapshot of its
+//! database holds) and RDS gives backup storage up to a database's size free. The
+//! estimate says what the retention could cost at most, not what the bill will say.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rds::SnapshotInfo;
+use crate::types::DatabaseKind;
+
+/// When the prices were read, as the estimates cite them.
+pub const PRICES_READ_ON: &str = "2026-12-05";
+/// The region whose prices these are.
+pub const PRICES_REGION: &str = "us-east-1";
+
+/// RDS backup storage beyond the free allowance, USD per GiB-month.
+pub const RDS_SNAPSHOT_GIB_MONTH: f64 = 0.095;
+/// Aurora backup storage beyond the free allowance, USD per GiB-month.
+pub const AURORA_SNAPSHOT_GIB_MONTH: f64 = 0.021;
+
+/// S3 storage, USD per GB-month, by storage class as `ListObjectsV2` names it.
+pub const S3_GB_MONTH: [(&str, f64); 7] = [
+    ("STANDARD", 0.023),
+    ("INTELLIGENT_TIERING", 0.023),
+    ("STANDARD_IA", 0.0125),
+    ("ONEZONE_IA", 0.01),
+    ("GLACIER_IR", 0.004),
+    ("GLACIER", 0.0036),
+    ("DEEP_ARCHIVE", 0.00099),
+];
+
+/// The price of a snapshot's storage, USD per GiB-month: Aurora's for an Aurora
+/// cluster's, RDS's for the others (instances and Multi-AZ DB clusters).
+pub fn snapshot_price(kind: DatabaseKind, engine: &str) -> f64 {
+    if kind == DatabaseKind::Cluster && engine.starts_with("aurora") {
+        AURORA_SNAPSHOT_GIB_MONTH
+    } else {
+        RDS_SNAPSHOT_GIB_MONTH
+    }
+}
+
+/// The price of an S3 storage class, USD per GB-month (None: a class without a listed price here).
+pub fn s3_price(storage_class: &str) -> Option<f64> {
+    S3_GB_MONTH
+        .iter()
+        .find(|(class, _)| *class == storage_class)
+        .map(|&(_, price)| price)
+}
+
+/// Snapshots retained and their estimated monthly cost, in whole cents (exact to add up).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retained {
+    pub snapshots: usize,
+    /// Allocated storage of the snapshots, GiB (an upper bound of the billed storage).
+    pub gib: u64,
+    /// Estimated monthly cost at list prices, US cents.
+    pub monthly_cost_cents: u64,
+}
+
+impl Retained {
+    /// The snapshots' storage and cost; a snapshot whose size RDS did not report counts 0 GiB.
+    pub fn of<'a>(snapshots: impl IntoIterator<Item = &'a SnapshotInfo>) -> Self {
+        let mut retained = Retained::default();
+        let mut cost = 0.0;
+        for snapshot in snapshots {
+            let gib = u64::from(snapshot.allocated_storage_gib.unwrap_or(0));
+            retained.snapshots += 1;
+            retained.gib += gib;
+            cost += gib as f64 * snapshot_price(snapshot.kind, &snapshot.engine);
+        }
+        retained.monthly_cost_cents = (cost * 100.0).round() as u64;
+        retained
+    }
+
+    pub fn add(&mut self, other: Retained) {
+        self.snapshots += other.snapshots;
+        self.gib += other.gib;
+        self.monthly_cost_cents += other.monthly_cost_cents;
+    }
+
+    /// The cost in dollars, for metrics and people.
+    pub fn monthly_cost(&self) -> f64 {
+        self.monthly_cost_cents as f64 / 100.0
+    }
+}
+
+/// `$1,234.56`: dollars with thousands separated, as the summary and the plan print them.
+pub fn dollars(cents: u64) -> String {
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("${grouped}.{:02}", cents % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(kind: DatabaseKind, engine: &str, gib: Option<u32>) -> SnapshotInfo {
+        SnapshotInfo {
+            kind,
+            snapshot_id: "s".into(),
+            arn: "arn".into(),
+            db_identifier: "db".into(),
+            status: "available".into(),
+            snapshot_type: "manual".into(),
+            engine: engine.into(),
+            encrypted: Some(true),
+            created_at: None,
+            percent_progress: None,
+            source_arn: None,
+            option_group: None,
+            allocated_storage_gib: gib,
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn aurora_snapshots_are_priced_as_aurora_backup_storage_and_the_rest_as_rds() {
+        let snapshots = [
+            snapshot(DatabaseKind::Instance, "postgres", Some(500)),
+            snapshot(DatabaseKind::Cluster, "aurora-postgresql", Some(1000)),
+            snapshot(DatabaseKind::Cluster, "mysql", Some(100)),
+            snapshot(DatabaseKind::Instance, "postgres", None),
+        ];
+        let retained = Retained::of(&snapshots);
+        assert_eq!((retained.snapshots, retained.gib), (4, 1600));
+        // 600 GiB at $0.095 and 1,000 GiB at $0.021.
+        assert_eq!(retained.monthly_cost_cents, 5700 + 2100);
+    }
+
+    #[test]
+    fn dollars_group_thousands() {
+        assert_eq!(dollars(0), "$0.00");
+        assert_eq!(dollars(7), "$0.07");
+        assert_eq!(dollars(123_456_789), "$1,234,567.89");
+        assert_eq!(dollars(100_000), "$1,000.00");
+    }
+
+    #[test]
+    fn storage_classes_have_prices_and_unknown_ones_none() {
+        assert_eq!(s3_price("DEEP_ARCHIVE"), Some(0.00099));
+        assert_eq!(s3_price("REDUCED_REDUNDANCY"), None);
+    }
+}
