@@ -258,6 +258,13 @@ class Demo(unittest.TestCase):
         for db in DATABASES:
             self.assertEqual((metrics[("BackupSuccess", db)], metrics[("BackupFailure", db)]), (1, 0))
         self.assertEqual(metrics[("BackupFailure", "(run)")], 0)
+        # The storage prune kept, per region: its snapshots' allocated GiB, at RDS's list price.
+        for region in (world.SOURCE, Demo.outputs["copy_region"]):
+            listed = self.snapshots(region)
+            gib = sum(listed[sid]["AllocatedStorage"] for (r, sid) in self.ours() if r == region)
+            self.assertGreater(gib, 0)
+            self.assertEqual(metrics[("RetainedSnapshotGB", region)], gib, region)
+            self.assertAlmostEqual(metrics[("EstimatedMonthlyCost", region)], round(gib * 0.095, 2), 2)
         # The printed report says the same (what users read must match what happened).
         for snapshot in self.made_by(run["executionArn"], world.SOURCE).values():
             self.assertIn(snapshot["DBSnapshotIdentifier"], output)

@@ -192,7 +192,7 @@ def created_at(snapshot: dict) -> datetime:
 
 def metric_sums(endpoint: str, namespace: str, instance: str, start: datetime, end: datetime) -> dict[tuple[str, str], float]:
     """The data points one module instance put in a namespace between two instants, summed per
-    metric and scope: (name, database or "(run)") -> sum. The instance's data points are those
+    metric and scope: (name, database, region or "(run)") -> sum. The instance's data points are those
     with dimension BackupInstance = `instance` (its managed-by value). Read from the local
     AWS's record of PutMetricData."""
     sums: dict[tuple[str, str], float] = {}
@@ -203,7 +203,8 @@ def metric_sums(endpoint: str, namespace: str, instance: str, start: datetime, e
         if (datum["namespace"] != namespace or dimensions.pop("BackupInstance", None) != instance
                 or not start <= timestamp <= end):
             continue
-        scope = dimensions.pop("DatabaseIdentifier", RUN)
+        # A database's, a region's (the storage prune kept there), or the run's.
+        scope = dimensions.pop("DatabaseIdentifier", None) or dimensions.pop("Region", None) or RUN
         assert not dimensions, f"unexpected dimensions {dimensions} on {datum['name']}"
         value = datum["value"] if datum["value"] is not None else datum["sum"]
         sums[(datum["name"], scope)] = sums.get((datum["name"], scope), 0.0) + float(value)
@@ -211,7 +212,7 @@ def metric_sums(endpoint: str, namespace: str, instance: str, start: datetime, e
 
 
 def metrics_put(aws: Aws, namespace: str, instance: str, execution: Execution) -> list[tuple[str, str, float]]:
-    """The metrics the instance put during the execution: (name, database or "(run)", sum), sorted."""
+    """The metrics the instance put during the execution: (name, database, region or "(run)", sum), sorted."""
     start = execution.description["startDate"] - timedelta(seconds=2)
     end = execution.description["stopDate"] + timedelta(seconds=2)
     sums = metric_sums(aws.endpoint, namespace, instance, start, end)

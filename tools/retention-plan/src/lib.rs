@@ -250,7 +250,7 @@ pub async fn report(clients: &Clients, instance: &Instance, at: DateTime<Utc>) -
         prices: Prices {
             region: cost::PRICES_REGION,
             read_on: cost::PRICES_READ_ON,
-            note: "list prices; a snapshot counts its database's allocated storage, an upper bound: \
+            note: "a snapshot counts at its database's allocated storage, an upper bound: \
                    snapshots are incremental and backup storage up to a database's size is free",
         },
         selection: instance.select.selection.select(&instance.named(), &candidates),

@@ -40,10 +40,15 @@ fn minute(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "unknown".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
 }
 
+/// `1 snapshot`, `2 snapshots`.
+fn snapshots(count: usize) -> String {
+    format!("{count} snapshot{}", if count == 1 { "" } else { "s" })
+}
+
 fn storage(retained: &Retained) -> String {
     format!(
-        "{} snapshots, up to {} GiB, at most {} a month",
-        retained.snapshots,
+        "{}, up to {} GiB, at most {} a month",
+        snapshots(retained.snapshots),
         retained.gib,
         dollars(retained.monthly_cost_cents)
     )
@@ -137,14 +142,14 @@ pub fn table(report: &Report) -> String {
             .map(|(label, retained)| {
                 vec![
                     label.clone(),
-                    format!("{} snapshots", retained.snapshots),
+                    snapshots(retained.snapshots),
                     format!("{} GiB", retained.gib),
                     dollars(retained.monthly_cost_cents),
                 ]
             })
             .collect();
         out.push_str(&columns(&rows, &[1, 2, 3], "    "));
-        let _ = writeln!(out, "  the next run deletes {} snapshots", region.deleting);
+        let _ = writeln!(out, "  the next run deletes {}", snapshots(region.deleting));
         if let Some(refusal) = &region.guard {
             let _ = writeln!(
                 out,
@@ -295,7 +300,7 @@ mod tests {
             "kept: 2 snapshots, up to 1000 GiB, at most $95.00 a month"
         );
         assert_eq!(line("DEEP_ARCHIVE"), "DEEP_ARCHIVE 3 2000.000 $1.98");
-        assert!(table.contains("the next run deletes 1 snapshots"), "{table}");
+        assert!(table.contains("the next run deletes 1 snapshot\n"), "{table}");
         assert!(!table.contains("GUARD"), "{table}");
         assert!(table.contains("In all at most $96.98 a month, at us-east-1 list prices read on 2026-12-05"));
     }
