@@ -144,12 +144,21 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
 
 locals {
   ns = var.metrics_namespace
+  # "7 daily, 4 weekly" (the tiers with a count, in the order prune names them) or "30 days".
+  retention_described = {
+    for name, policy in { source = coalesce(var.retention_policy, {}), copies = coalesce(var.copy_retention_policy, var.retention_policy, {}) } :
+    name => length(policy) == 0 ? "${var.backup_retention_days} days" : join(", ", [
+      for tier in ["daily", "weekly", "monthly", "yearly"] : "${policy[tier]} ${tier}" if lookup(policy, tier, 0) > 0
+    ])
+  }
+  # The regions whose retained snapshots prune measures (RetainedSnapshotGB, EstimatedMonthlyCost).
+  retained_regions = compact([local.region, local.copy_region])
   dashboard_widgets = concat(
     [
       {
         type = "text", x = 0, y = 0, width = 24, height = 2
         properties = {
-          markdown = "## ${local.prefix} database backup\nSchedule `${var.backup_schedule}` (UTC), backup window ${var.backup_window}, retention ${var.backup_retention_days} days (newest ${var.min_snapshots_to_keep} always kept)${local.copy_region == null ? "" : ", copies in ${local.copy_region}"}. Databases: ${join(", ", local.databases)}."
+          markdown = "## ${local.prefix} database backup\nSchedule `${var.backup_schedule}` (UTC), backup window ${var.backup_window}, retention ${local.retention_described.source} (newest ${var.min_snapshots_to_keep} always kept)${local.copy_region == null ? "" : ", copies in ${local.copy_region} (retention ${local.retention_described.copies})"}. Databases: ${join(", ", local.databases)}."
         }
       },
       {
@@ -189,6 +198,17 @@ locals {
         }
       },
       {
+        type = "metric", x = 0, y = 20, width = 24, height = 6
+        properties = {
+          title = "Retained snapshots: GiB (allocated storage, an upper bound) and estimated monthly cost (USD)"
+          metrics = flatten([for r in local.retained_regions : [
+            [local.ns, "RetainedSnapshotGB", "BackupInstance", local.backup_instance, "Region", r],
+            [".", "EstimatedMonthlyCost", ".", ".", ".", ".", { yAxis = "right" }],
+          ]])
+          period = 86400, stat = "Maximum", region = local.region, view = "timeSeries"
+        }
+      },
+      {
         type = "metric", x = 0, y = 14, width = 24, height = 6
         properties = {
           title   = "Function Errors and Throttles"
@@ -199,7 +219,7 @@ locals {
     ],
     [
       for i, db in sort(tolist(local.detailed_databases)) : {
-        type = "metric", x = (i % 2) * 12, y = 20 + floor(i / 2) * 6, width = 12, height = 6
+        type = "metric", x = (i % 2) * 12, y = 26 + floor(i / 2) * 6, width = 12, height = 6
         properties = {
           title = "${db}: status and snapshot age"
           metrics = [
