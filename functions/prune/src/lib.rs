@@ -186,11 +186,21 @@ pub struct Policies {
     pub destination: Policy,
 }
 
+/// Snapshots of a run started at `started` created before this are past `retention_days`.
+fn cutoff(started: DateTime<Utc>, retention_days: u32) -> DateTime<Utc> {
+    started - chrono::Duration::days(i64::from(retention_days))
+}
+
 impl Config {
+    /// The copies' tiers: their own, else the source's (None: kept by age).
+    fn copy_policy(&self) -> Option<RetentionPolicy> {
+        self.copy_retention_policy.or(self.retention_policy)
+    }
+
     /// The policies of a run started at `started`: the tiers when a policy is set, else
     /// `retention_days`; the copies' tiers are the source's unless set apart.
     pub fn policies(&self, started: DateTime<Utc>, retention_days: u32, min_snapshots_to_keep: u32) -> Policies {
-        let cutoff = started - chrono::Duration::days(i64::from(retention_days));
+        let cutoff = cutoff(started, retention_days);
         let policy = |tiers: Option<RetentionPolicy>| Policy {
             retention: tiers.map_or(Retention::Age { cutoff }, Retention::Tiers),
             min_snapshots_to_keep: min_snapshots_to_keep as usize,
@@ -200,7 +210,7 @@ impl Config {
         };
         Policies {
             source: policy(self.retention_policy),
-            destination: policy(self.copy_retention_policy.or(self.retention_policy)),
+            destination: policy(self.copy_policy()),
         }
     }
 }
@@ -245,12 +255,9 @@ pub async fn handle(
         dry_run,
         retention_days,
         min_snapshots_to_keep,
-        cutoff: started - chrono::Duration::days(i64::from(retention_days)),
+        cutoff: cutoff(started, retention_days),
         retention_policy: config.retention_policy,
-        copy_retention_policy: clients
-            .destination
-            .as_ref()
-            .and(config.copy_retention_policy.or(config.retention_policy)),
+        copy_retention_policy: clients.destination.as_ref().and(config.copy_policy()),
         max_snapshot_age_hours: config.max_snapshot_age_hours,
         regions,
     })

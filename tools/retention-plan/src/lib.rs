@@ -15,12 +15,15 @@ pub mod render;
 
 use std::collections::BTreeMap;
 
-use backup_core::Error;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use backup_core::cost::{self, Retained};
 use backup_core::rds::SnapshotInfo;
 use backup_core::retention::{RetentionPolicy, Tier, Tiers};
 use backup_core::selection::Selection;
 use backup_core::types::{DatabaseKind, KeepReason};
+use backup_core::{AwsFailure, Error};
 use backup_prune::plan::{self, Decision, Retention};
 use backup_prune::{RegionPlan, plan_regions};
 use chrono::{DateTime, Utc};
@@ -204,14 +207,12 @@ impl Instance {
     }
 }
 
-fn aws_error(operation: &str, resource: &str, err: impl std::error::Error) -> Error {
-    let mut reason = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        reason = format!("{reason}: {cause}");
-        source = cause.source();
-    }
-    Error::config(resource, format!("{operation} failed: {reason}"))
+/// An AWS call's failure, as the functions word it (`AwsFailure`), naming the resource.
+fn aws_error<E>(operation: &'static str, resource: &str, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    Error::config(resource, AwsFailure::from_sdk(operation, &err).to_string())
 }
 
 /// Reads the account and builds the plan as of `at`.
