@@ -298,27 +298,39 @@ data "aws_iam_policy_document" "snapshot" {
   }
 }
 
-data "aws_iam_policy_document" "wait_for_available" {
-  statement {
-    sid       = "ReadOwnSnapshots"
-    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
-    resources = flatten(values(local.readable_snapshot_arns))
-  }
-
-  # The poll that sees an export end hands its slot on: it takes the messages of the queue of
-  # exports waiting for a slot (sqs.tf), deletes the longest waiter's and wakes it, and puts
-  # the others back (ChangeMessageVisibilityBatch is authorized as sqs:ChangeMessageVisibility).
+# An export slot's hand-on (functions/core/src/slot_queue.rs), by the poll that sees an export
+# end and by an export's first try that finds a slot free: it takes the messages of the queue of
+# exports waiting for a slot (sqs.tf), deletes the longest waiter's and wakes it, and puts the
+# others back (ChangeMessageVisibilityBatch is authorized as sqs:ChangeMessageVisibility). The
+# wake names its task by the token alone, as the waits' calls below: "*".
+data "aws_iam_policy_document" "hand_on_export_slots" {
   statement {
     sid       = "HandOnExportSlots"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
     resources = [aws_sqs_queue.export_slot_waiters.arn]
   }
 
-  # A wait is one task (statemachine/wait.asl.json) that the polls beat and end, and a slot's
-  # waiter is woken the same way. These calls name their task by the token alone; the only
-  # resource IAM can scope them to is an activity, which a service integration's task is not: "*".
   statement {
-    sid       = "EndWaitsAndWakeExportSlotWaiters"
+    sid       = "WakeExportSlotWaiters"
+    actions   = ["states:SendTaskSuccess"]
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "wait_for_available" {
+  source_policy_documents = [data.aws_iam_policy_document.hand_on_export_slots.json]
+
+  statement {
+    sid       = "ReadOwnSnapshots"
+    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = flatten(values(local.readable_snapshot_arns))
+  }
+
+  # A wait is one task (statemachine/wait.asl.json) that the polls beat and end. These calls
+  # name their task by the token alone; the only resource IAM can scope them to is an
+  # activity, which a service integration's task is not: "*".
+  statement {
+    sid       = "EndWaits"
     actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
     resources = ["*"]
   }
@@ -343,6 +355,8 @@ data "aws_iam_policy_document" "wait_for_available" {
 }
 
 data "aws_iam_policy_document" "export" {
+  source_policy_documents = [data.aws_iam_policy_document.hand_on_export_slots.json]
+
   dynamic "statement" {
     for_each = length(local.database_ids) > 0 ? [1] : []
     content {

@@ -44,6 +44,8 @@ locals {
       EXPORT_ROLE_ARN    = aws_iam_role.export.arn
       EXPORT_KMS_KEY_ARN = local.kms_key_arn
       EXPORT_TIERS       = length(var.s3_export_tiers) == 0 ? "" : jsonencode(var.s3_export_tiers)
+      # A first try that finds a slot free leaves it to the waiters, if any (hand-on).
+      EXPORT_SLOT_QUEUE_URL = local.export_slot_queue_url
     })
     copy = merge(local.common_environment, local.copy_environment, local.copy_region == null ? {} : {
       COPY_KMS_KEY_ARN   = local.copy_kms_key_arn

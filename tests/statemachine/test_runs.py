@@ -704,7 +704,7 @@ class ExportSlots(LocalAwsTest):
         self.wait_until(lambda: self.queued_messages() >= 2, "prod-database-2 queues for the slot twice")
         self.assertEqual(len(self.rds.describe_export_tasks()["ExportTasks"]), 1, "the slot is still taken")
         earlier = (now() - timedelta(days=1)).isoformat()
-        other_waiter = self.start_queued_waiter(earlier)
+        [other_waiter] = self.start_queued_waiters(earlier)
         self.wait_until(lambda: self.queued_messages() >= 3, "the test's waiter queues behind it")
 
         self.wait_until(lambda: self.sfn.describe_execution(executionArn=other_waiter)["status"] != "RUNNING",
@@ -716,8 +716,29 @@ class ExportSlots(LocalAwsTest):
         self.assertEqual(len(self.woken(run)), 0, self.woken(run))
         self.assertEqual(sorted(t["Status"] for t in self.rds.describe_export_tasks()["ExportTasks"]), ["COMPLETE"] * 2)
 
-    def start_queued_waiter(self, wait_started_at: str) -> str:
-        """An execution that waits in the module's queue as QueueForExportSlot does."""
+    def test_a_first_try_leaves_free_slots_to_the_waiters_and_queues_behind_them(self):
+        # Waiters of an hour already (the test's state machine, waiting as QueueForExportSlot
+        # does), one for each of the five slots export counts on, all free: prod-database-1
+        # reaching its export for the first time hands each on and queues, then takes one at
+        # its own try.
+        waiters = self.start_queued_waiters((now() - timedelta(hours=1)).isoformat(), count=5)
+        self.wait_until(lambda: self.queued_messages() >= 5, "the test's waiters queue")
+
+        run = self.run_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1"],
+                                  "export_wait_timeout_seconds": 12 * 3600, "export_poll_interval_seconds": 1800})
+
+        self.assert_succeeded(run)
+        self.assertEqual([self.sfn.describe_execution(executionArn=arn)["status"] for arn in waiters],
+                         ["SUCCEEDED"] * 5)
+        self.assertEqual((run.entered("QueueForExportSlot"), run.entered("Export")), (1, 2))
+        self.assertEqual(len(self.woken(run)), 0, "prod-database-1 took a slot at its own try")
+        self.assertEqual([t["Status"] for t in self.rds.describe_export_tasks()["ExportTasks"]], ["COMPLETE"])
+        # Its message of the wait that timed out goes at its export's end (the poll that saw it
+        # end hands on after answering its wait: maybe after the run's end).
+        self.wait_until(lambda: self.queued_messages() == 0, "the ended wait's message is deleted")
+
+    def start_queued_waiters(self, wait_started_at: str, count: int = 1) -> list[str]:
+        """Executions that wait in the module's queue as QueueForExportSlot does."""
         definition = {"StartAt": "QueueForExportSlot", "States": {"QueueForExportSlot": {
             "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
             "Parameters": {"QueueUrl": self.queue_url(), "MessageBody.$": "$$.Task.Token", "MessageAttributes": {
@@ -726,8 +747,9 @@ class ExportSlots(LocalAwsTest):
         machine = self.sfn.create_state_machine(
             name="test-queued-waiter", definition=json.dumps(definition),
             roleArn=self.sfn.describe_state_machine(stateMachineArn=self.deployment.state_machine_arn)["roleArn"])
-        return self.sfn.start_execution(stateMachineArn=machine["stateMachineArn"],
-                                        input=json.dumps({"wait_started_at": wait_started_at}))["executionArn"]
+        return [self.sfn.start_execution(stateMachineArn=machine["stateMachineArn"],
+                                         input=json.dumps({"wait_started_at": wait_started_at}))["executionArn"]
+                for _ in range(count)]
 
     def wait_until(self, condition, what: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -210,6 +210,9 @@ impl ErrorType {
     }
 }
 
+/// Export and wait-for-available read the queue alike.
+const EXPORT_SLOT_QUEUE: &str = "the queue of exports waiting for a slot: the poll that sees an export end, and an export's first try that finds a slot free, wake the waiter whose wait began first, and such a first try queues behind it (unset: no hand-on, a free slot is taken)";
+
 impl Function {
     pub fn name(self) -> &'static str {
         self.into()
@@ -232,10 +235,7 @@ impl Function {
                     env::SCHEDULER_ROLE_ARN,
                     "the role EventBridge Scheduler assumes to invoke this function for the next poll",
                 ),
-                optional(
-                    env::EXPORT_SLOT_QUEUE_URL,
-                    "the queue of exports waiting for a slot: the poll that sees an export end wakes the waiter whose wait began first (unset: no hand-on)",
-                ),
+                optional(env::EXPORT_SLOT_QUEUE_URL, EXPORT_SLOT_QUEUE),
             ],
             Function::Export => &[
                 required(env::EXPORT_BUCKET, "the S3 bucket exports are written to"),
@@ -245,6 +245,7 @@ impl Function {
                     env::EXPORT_TIERS,
                     "a JSON list of tiers (daily, weekly, monthly, yearly): only the snapshot that represents its period in one of them is exported, the first of the period whose export did not fail (unset or empty: every snapshot)",
                 ),
+                optional(env::EXPORT_SLOT_QUEUE_URL, EXPORT_SLOT_QUEUE),
             ],
             Function::Copy => &[
                 required(

@@ -16,6 +16,8 @@ pub mod rds;
 pub mod retention;
 pub mod run;
 pub mod selection;
+#[cfg(feature = "slot-queue")]
+pub mod slot_queue;
 pub mod tags;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -324,6 +324,7 @@ mod tests {
             tried_at: started_at,
             interval_seconds: interval,
             timeout_seconds: bound,
+            queued: false,
         };
         let mut tries = 1;
         while !slot.is_over() {
@@ -342,6 +343,7 @@ mod tests {
             tried_at: started_at + Duration::seconds(waited),
             interval_seconds: 300,
             timeout_seconds: 86_400,
+            queued: false,
         };
         // The hand-on expected, plus two intervals for its execution to see the export end
         // and hand its slot on.

@@ -216,3 +216,114 @@ pub fn assert_reads_its_contracted_environment<T>(
         }
     }
 }
+
+/// The module's queue of exports waiting for a slot, mocked: the queue's messages as
+/// waiters leave them, and the calls of a hand-on.
+#[cfg(feature = "slot-queue")]
+pub mod slot_queue {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+    use aws_sdk_sfn::types::error::InvalidToken;
+    use aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput;
+    use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
+    use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
+    use aws_sdk_sqs::types::{Message, MessageAttributeValue};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+    use crate::slot_queue::{SlotQueue, WAIT_STARTED_AT};
+
+    /// The queue, its SQS calls answered from `sqs_rules` and Step Functions' from `sfn_rules`.
+    pub fn mock_slot_queue(sqs_rules: &[&Rule], sfn_rules: &[&Rule]) -> SlotQueue {
+        SlotQueue {
+            sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs_rules),
+            sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules),
+            url: QUEUE_URL.to_owned(),
+        }
+    }
+
+    pub const QUEUE_URL: &str =
+        "https://sqs.us-east-1.amazonaws.com/123456789012/dbbackup-local-0a1b2c-export-slot-waiters";
+
+    /// A waiter's message: (receipt handle, task token, when its wait began, if the message says).
+    pub type Waiting = (&'static str, &'static str, Option<&'static str>);
+
+    /// The queue answers each receive with the next ten of `messages`, then with none.
+    pub fn waiters(messages: &[Waiting]) -> Rule {
+        let mut sequence = mock!(aws_sdk_sqs::Client::receive_message)
+            .match_requests(|r| {
+                r.queue_url() == Some(QUEUE_URL)
+                    && r.max_number_of_messages() == Some(10)
+                    && r.wait_time_seconds() == Some(1)
+                    && r.message_attribute_names() == [WAIT_STARTED_AT]
+            })
+            .sequence();
+        for batch in messages.chunks(10) {
+            let batch = batch.to_vec();
+            sequence = sequence.output(move || {
+                ReceiveMessageOutput::builder()
+                    .set_messages(Some(batch.iter().map(|&w| message(w)).collect()))
+                    .build()
+            });
+        }
+        sequence
+            .output(|| ReceiveMessageOutput::builder().build())
+            .repeatedly()
+            .build()
+    }
+
+    pub fn message((handle, token, wait_started_at): Waiting) -> Message {
+        let builder = Message::builder().receipt_handle(handle).body(token);
+        match wait_started_at {
+            Some(at) => builder.message_attributes(
+                WAIT_STARTED_AT,
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(at)
+                    .build()
+                    .unwrap(),
+            ),
+            None => builder,
+        }
+        .build()
+    }
+
+    /// The queue puts messages back; each call's receipt handles go to `put_back`.
+    pub fn puts_back(put_back: &Arc<Mutex<Vec<String>>>) -> Rule {
+        let put_back = Arc::clone(put_back);
+        mock!(aws_sdk_sqs::Client::change_message_visibility_batch)
+            .match_requests(move |r| {
+                let visible_now = r.entries().iter().all(|e| e.visibility_timeout() == Some(0));
+                put_back
+                    .lock()
+                    .unwrap()
+                    .extend(r.entries().iter().map(|e| e.receipt_handle().to_owned()));
+                r.queue_url() == Some(QUEUE_URL) && visible_now && r.entries().len() <= 10
+            })
+            .then_output(|| {
+                ChangeMessageVisibilityBatchOutput::builder()
+                    .set_successful(Some(Vec::new()))
+                    .set_failed(Some(Vec::new()))
+                    .build()
+                    .unwrap()
+            })
+    }
+
+    pub fn deletes() -> Rule {
+        mock!(aws_sdk_sqs::Client::delete_message)
+            .match_requests(|r| r.queue_url() == Some(QUEUE_URL))
+            .then_output(|| DeleteMessageOutput::builder().build())
+    }
+
+    pub fn wakes(token: &'static str) -> Rule {
+        mock!(aws_sdk_sfn::Client::send_task_success)
+            .match_requests(move |r| r.task_token() == Some(token) && r.output() == Some("{}"))
+            .then_output(|| SendTaskSuccessOutput::builder().build())
+    }
+
+    pub fn refuses(token: &'static str) -> Rule {
+        mock!(aws_sdk_sfn::Client::send_task_success)
+            .match_requests(move |r| r.task_token() == Some(token))
+            .then_error(|| SendTaskSuccessError::InvalidToken(InvalidToken::builder().message("Invalid Token").build()))
+    }
+}

@@ -85,6 +85,11 @@ pub struct SlotWait {
     pub tried_at: DateTime<Utc>,
     pub interval_seconds: u64,
     pub timeout_seconds: u64,
+    /// Whether this wait has queued for a slot before (an earlier try found none): a
+    /// first try that finds an export slot free leaves it to the module's waiters, if
+    /// any wait, and queues behind them; a waiter's try takes it.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 impl SlotWait {

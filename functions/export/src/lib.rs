@@ -12,7 +12,9 @@
 //! are other callers', nothing will hand a slot on: the wait ends when the
 //! running export nearest its end should be done, from its progress. The
 //! export tries again for as long as its wait bound, and only then is the
-//! database failed (`ExportSlotsFull`, naming the wait).
+//! database failed (`ExportSlotsFull`, naming the wait). A first try that finds
+//! a slot free while exports wait in the queue hands the slot on to the
+//! longest waiter and queues behind it: the waiters are served first.
 //!
 //! Engines RDS cannot export (Oracle, SQL Server, Db2) are skipped with a
 //! warning in the result: the snapshot itself is the backup, the export only
@@ -37,6 +39,7 @@ use backup_core::naming;
 use backup_core::rds::Rds;
 use backup_core::rds::SnapshotInfo;
 use backup_core::retention::Tier;
+use backup_core::slot_queue::{self, HandOn, SlotQueue};
 use backup_core::types::{ExportRecord, SlotWait, SnapshotRecord, SnapshotTaskRequest};
 use backup_core::{AwsFailure, Error, input, tags};
 use serde::Serialize;
@@ -58,14 +61,16 @@ fn is_export_limit(code: &str) -> bool {
 /// Engines whose snapshots RDS can export to S3 (as Parquet).
 const EXPORTABLE_ENGINES: [&str; 5] = ["mysql", "mariadb", "postgres", "aurora-mysql", "aurora-postgresql"];
 
-/// RDS, to export; S3, to look into the buckets for Terraform.
+/// RDS, to export; the module's queue of exports waiting for a slot; S3, to look into
+/// the buckets for Terraform.
 pub struct Clients {
     pub rds: Rds,
+    pub slot_queue: Option<SlotQueue>,
     pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
-    pub fn new(sdk_config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub fn new(sdk_config: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
         let s3 = aws_sdk_s3::config::Builder::from(sdk_config)
             // A custom endpoint (the local AWS) serves buckets by path: the DNS names of
             // virtual-hosted buckets exist only under AWS's own endpoints.
@@ -73,8 +78,13 @@ impl Clients {
             // Only general-purpose buckets are read (the guard refuses directory buckets' names).
             .disable_s3_express_session_auth(true)
             .build();
+        let slot_queue = config
+            .export_slot_queue_url
+            .clone()
+            .map(|url| SlotQueue::new(sdk_config, url));
         Ok(Clients {
             rds: Rds::new(sdk_config)?,
+            slot_queue,
             s3: aws_sdk_s3::Client::from_conf(s3),
         })
     }
@@ -94,7 +104,9 @@ pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value)
     if buckets::is_terraform_lifecycle(&event) {
         buckets::guard(&clients.s3, event).await.map(Response::Buckets)
     } else {
-        handle(&clients.rds, config, event).await.map(Response::Export)
+        handle(&clients.rds, clients.slot_queue.as_ref(), config, event)
+            .await
+            .map(Response::Export)
     }
 }
 
@@ -106,6 +118,9 @@ pub struct Config {
     pub kms_key_arn: String,
     /// Only the snapshots that represent a period of these tiers are exported (empty: all).
     pub export_tiers: Vec<Tier>,
+    /// The module's queue of exports waiting for a slot (None: a first try takes a free
+    /// slot whoever waits).
+    pub export_slot_queue_url: Option<String>,
 }
 
 impl Config {
@@ -118,6 +133,7 @@ impl Config {
             role_arn: config::required_arn(env, env::EXPORT_ROLE_ARN, "iam")?,
             kms_key_arn: config::required_arn(env, env::EXPORT_KMS_KEY_ARN, "kms")?,
             export_tiers: export_tiers(env)?,
+            export_slot_queue_url: slot_queue::url_from_env(env)?,
         })
     }
 }
@@ -194,7 +210,12 @@ async fn outside_export_tiers(rds: &Rds, config: &Config, snapshot: &SnapshotRec
     )))
 }
 
-pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<ExportRecord, Error> {
+pub async fn handle(
+    clients: &Rds,
+    slot_queue: Option<&SlotQueue>,
+    config: &Config,
+    event: Value,
+) -> Result<ExportRecord, Error> {
     let request: SnapshotTaskRequest = input::parse(event)?;
     let snapshot = request.snapshot;
     let snapshot_id = naming::rds_identifier(
@@ -244,6 +265,12 @@ pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<Expo
         .filter(|t| t.export_task_identifier() != Some(export_task_id.as_str()))
         .collect();
     if others.len() >= MAX_RUNNING_EXPORTS {
+        return wait_for_slot(export_task_id, &clients.region, &config.bucket, &request.slot, &others);
+    }
+    if !request.slot.queued
+        && let Some(queue) = slot_queue
+        && leave_free_slots_to_waiters(queue, &export_task_id, MAX_RUNNING_EXPORTS - others.len()).await
+    {
         return wait_for_slot(export_task_id, &clients.region, &config.bucket, &request.slot, &others);
     }
 
@@ -300,7 +327,29 @@ pub async fn handle(clients: &Rds, config: &Config, event: Value) -> Result<Expo
     })
 }
 
-/// Every slot is taken: when to try again, or, once the wait has lasted its
+/// A first try that finds slots free hands each on to the export that has waited longest in the
+/// module's queue, as the poll that saw an export end does; true when a waiter was woken for
+/// every free slot, and this export queues behind them. Without this, a database reaching its
+/// export takes the slot freed for the waiter woken a few invocations before (in the
+/// 1,000-database fleet one export in eight started only after six or more returns to the
+/// queue, and six found every slot taken for their whole seven-day bound). A waiter's own
+/// tries take a free slot: they are the ones this protects.
+async fn leave_free_slots_to_waiters(queue: &SlotQueue, export_task_id: &str, free: usize) -> bool {
+    for woken in 0..free {
+        match queue.hand_on().await {
+            HandOn::Woke { skipped, taken } => {
+                tracing::info!(%export_task_id, skipped, taken, "a free export slot handed on to the longest waiter")
+            }
+            outcome => {
+                tracing::info!(%export_task_id, woken, ?outcome, "no more exports wait: taking a free slot");
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Every slot is taken (or left to waiters): when to try again, or, once the wait has lasted its
 /// bound, `ExportSlotsFull`.
 fn wait_for_slot(
     export_task_id: String,

@@ -6,11 +6,15 @@ use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::operation::start_export_task::StartExportTaskOutput;
 use aws_sdk_rds::types::{DbSnapshot, ExportTask};
 use aws_smithy_mocks::{Rule, mock};
+use backup_core::Error;
 use backup_core::rds::Rds;
 use backup_core::retention::Tier;
+use backup_core::testing::slot_queue::{deletes, mock_slot_queue, puts_back, refuses, waiters, wakes};
 use backup_core::testing::{self, fixture, mock_rds, rds_error};
+use backup_core::types::ExportRecord;
 use backup_export::{Config, handle};
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 
 const TASK_ID: &str = "prod-database-1-20261124-020000";
 const SOURCE_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000";
@@ -22,6 +26,11 @@ fn clients(rules: &[&Rule]) -> Rds {
     mock_rds(rules)
 }
 
+/// Export's answer to the fixture's request, RDS answering from `rules`, without the queue.
+async fn export_of_fixture(rules: &[&Rule]) -> Result<ExportRecord, Error> {
+    handle(&clients(rules), None, &config(), fixture("export-request.json")).await
+}
+
 fn config() -> Config {
     Config {
         settings: testing::settings(),
@@ -29,6 +38,7 @@ fn config() -> Config {
         role_arn: ROLE.into(),
         kms_key_arn: KEY.into(),
         export_tiers: Vec::new(),
+        export_slot_queue_url: None,
     }
 }
 
@@ -111,9 +121,7 @@ fn existing_task(source_arn: &'static str) -> Rule {
 #[tokio::test]
 async fn starts_an_export_under_project_environment_database_and_day() {
     let (slots, start) = (running_exports(4), start_ok());
-    let record = handle(&clients(&[&slots, &start]), &config(), fixture("export-request.json"))
-        .await
-        .unwrap();
+    let record = export_of_fixture(&[&slots, &start]).await.unwrap();
 
     assert!(!record.skipped);
     assert_eq!(record.export_task_id.as_deref(), Some(TASK_ID));
@@ -132,7 +140,7 @@ async fn unsupported_engines_are_skipped_with_a_warning_and_no_call() {
     let mut event = fixture("export-request.json");
     event["snapshot"]["engine"] = json!("oracle-ee");
 
-    let record = handle(&clients(&[]), &config(), event).await.unwrap();
+    let record = handle(&clients(&[]), None, &config(), event).await.unwrap();
 
     assert!(record.skipped);
     assert!(record.warning.unwrap().contains("oracle-ee"));
@@ -146,13 +154,7 @@ async fn an_existing_task_for_the_same_snapshot_counts_as_started() {
         start_fails("ExportTaskAlreadyExists"),
         existing_task(SOURCE_ARN),
     );
-    let record = handle(
-        &clients(&[&slots, &start, &existing]),
-        &config(),
-        fixture("export-request.json"),
-    )
-    .await
-    .unwrap();
+    let record = export_of_fixture(&[&slots, &start, &existing]).await.unwrap();
 
     assert!(!record.created);
     assert_eq!(record.status.as_deref(), Some("in_progress"));
@@ -166,13 +168,7 @@ async fn an_existing_task_for_another_snapshot_is_a_conflict() {
         start_fails("ExportTaskAlreadyExists"),
         existing_task(other),
     );
-    let err = handle(
-        &clients(&[&slots, &start, &existing]),
-        &config(),
-        fixture("export-request.json"),
-    )
-    .await
-    .unwrap_err();
+    let err = export_of_fixture(&[&slots, &start, &existing]).await.unwrap_err();
 
     assert_eq!(err.error_type().as_str(), "IdentifierConflict");
     assert!(err.to_string().contains("someone-elses"), "{err}");
@@ -181,9 +177,7 @@ async fn an_existing_task_for_another_snapshot_is_a_conflict() {
 #[tokio::test]
 async fn five_running_exports_mean_trying_again_when_one_should_end_without_starting() {
     let slots = running_exports(5);
-    let record = handle(&clients(&[&slots]), &config(), fixture("export-request.json"))
-        .await
-        .unwrap();
+    let record = export_of_fixture(&[&slots]).await.unwrap();
 
     assert!(record.slot_full);
     assert!(!record.created);
@@ -197,9 +191,7 @@ async fn with_an_export_of_this_module_running_the_wait_lasts_until_its_hand_on_
     // Two of the five are this module's: the second (20 % in an hour) ends first, in 4 hours;
     // its execution sees it within an interval (300 s) and hands its slot on: two intervals' margin.
     let slots = running_exports_of_which_own(5, 2);
-    let record = handle(&clients(&[&slots]), &config(), fixture("export-request.json"))
-        .await
-        .unwrap();
+    let record = export_of_fixture(&[&slots]).await.unwrap();
     assert!(record.slot_full);
     assert_eq!(record.next_try_seconds, Some(4 * 3600 + 600));
 }
@@ -209,7 +201,7 @@ async fn a_slot_that_never_comes_fails_the_export_at_its_bound_naming_the_wait()
     let slots = running_exports(5);
     let mut event = fixture("export-request.json");
     event["slot"]["tried_at"] = "2026-11-25T02:04:10.118Z".into(); // 86,400 s after the wait began
-    let err = handle(&clients(&[&slots]), &config(), event).await.unwrap_err();
+    let err = handle(&clients(&[&slots]), None, &config(), event).await.unwrap_err();
 
     assert_eq!(err.error_type().as_str(), "ExportSlotsFull");
     assert!(
@@ -223,12 +215,72 @@ async fn a_slot_that_never_comes_fails_the_export_at_its_bound_naming_the_wait()
 #[tokio::test]
 async fn a_slot_taken_between_the_count_and_the_start_is_waited_for_too() {
     let (slots, start) = (running_exports(4), start_fails("ExportTaskLimitReachedFault"));
-    let record = handle(&clients(&[&slots, &start]), &config(), fixture("export-request.json"))
-        .await
-        .unwrap();
+    let record = export_of_fixture(&[&slots, &start]).await.unwrap();
     assert!(record.slot_full);
     // The fourth of the four running (40 % in an hour) ends soonest: in 1.5 hours.
     assert_eq!(record.next_try_seconds, Some(5400));
+}
+
+#[tokio::test]
+async fn a_first_try_leaves_a_free_slot_to_the_longest_waiter_and_queues_behind_it() {
+    // Four running, one of them this module's (10 % in an hour: 9 hours left); one waiter queued.
+    let slots = running_exports_of_which_own(4, 1);
+    let receive = waiters(&[("handle-waiter", "token-waiter", Some("2026-11-24T01:00:00Z"))]);
+    let put_back = Arc::new(Mutex::new(Vec::new()));
+    let (delete, back, woken) = (deletes(), puts_back(&put_back), wakes("token-waiter"));
+    let queue = mock_slot_queue(&[&receive, &delete, &back], &[&woken]);
+    // No StartExportTask rule: a start would fail the test.
+    let record = handle(
+        &clients(&[&slots]),
+        Some(&queue),
+        &config(),
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap();
+    assert!(record.slot_full, "{record:?}");
+    assert_eq!((delete.num_calls(), woken.num_calls()), (1, 1));
+    // In the queue until this module's export should end and hand its slot on, plus two intervals.
+    assert_eq!(record.next_try_seconds, Some(9 * 3600 + 600));
+}
+
+#[tokio::test]
+async fn a_first_try_takes_a_free_slot_once_a_waiter_is_woken_for_each_other_one() {
+    // Three running: two free slots, one live waiter behind an ended wait.
+    let (slots, start) = (running_exports(3), start_ok());
+    let receive = waiters(&[
+        ("handle-ended", "token-ended", Some("2026-11-24T00:00:00Z")),
+        ("handle-waiter", "token-waiter", Some("2026-11-24T01:00:00Z")),
+    ]);
+    let put_back = Arc::new(Mutex::new(Vec::new()));
+    let (delete, back) = (deletes(), puts_back(&put_back));
+    let (ended, woken) = (refuses("token-ended"), wakes("token-waiter"));
+    let queue = mock_slot_queue(&[&receive, &delete, &back], &[&ended, &woken]);
+    let record = handle(
+        &clients(&[&slots, &start]),
+        Some(&queue),
+        &config(),
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap();
+    assert!(!record.slot_full && record.created, "{record:?}");
+    assert_eq!((ended.num_calls(), woken.num_calls(), start.num_calls()), (1, 1, 1));
+    // The second hand-on found the queue empty.
+    assert_eq!(receive.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_waiters_try_takes_a_free_slot_without_looking_into_the_queue() {
+    let (slots, start) = (running_exports(4), start_ok());
+    // A queue that answers nothing: any call to it would fail the test.
+    let queue = mock_slot_queue(&[], &[]);
+    let mut event = fixture("export-request.json");
+    event["slot"]["queued"] = true.into();
+    let record = handle(&clients(&[&slots, &start]), Some(&queue), &config(), event)
+        .await
+        .unwrap();
+    assert!(!record.slot_full && record.created, "{record:?}");
 }
 
 #[tokio::test]
@@ -246,9 +298,7 @@ async fn rds_errors_map_to_retryable_or_permanent_names() {
     ];
     for (code, expected, retryable) in cases {
         let (slots, start) = (running_exports(0), start_fails(code));
-        let err = handle(&clients(&[&slots, &start]), &config(), fixture("export-request.json"))
-            .await
-            .unwrap_err();
+        let err = export_of_fixture(&[&slots, &start]).await.unwrap_err();
         assert_eq!(err.error_type().as_str(), expected, "{code}: {err}");
         assert_eq!(err.error_type().is_retryable(), retryable, "{code}");
     }
@@ -292,7 +342,7 @@ async fn configuration_is_checked_and_names_the_variable() {
 async fn bad_input_names_the_field_without_calling_aws() {
     let mut event = fixture("export-request.json");
     event["snapshot"]["snapshot_arn"] = json!("not-an-arn");
-    let err = handle(&clients(&[]), &config(), event).await.unwrap_err();
+    let err = handle(&clients(&[]), None, &config(), event).await.unwrap_err();
     assert!(
         err.to_string().starts_with("input snapshot.snapshot_arn is invalid"),
         "{err}"
@@ -300,7 +350,7 @@ async fn bad_input_names_the_field_without_calling_aws() {
 
     let mut event = fixture("export-request.json");
     event["snapshot"].as_object_mut().unwrap().remove("engine");
-    let err = handle(&clients(&[]), &config(), event).await.unwrap_err();
+    let err = handle(&clients(&[]), None, &config(), event).await.unwrap_err();
     assert_eq!(err.to_string(), "input snapshot.engine is invalid: is required");
 }
 
@@ -370,6 +420,7 @@ async fn export_tiers_export_the_first_snapshot_of_a_period_whose_export_did_not
     );
     let record = handle(
         &clients(&[&listed, &first, &running, &start]),
+        None,
         &monthly,
         fixture("export-request.json"),
     )
@@ -393,6 +444,7 @@ async fn export_tiers_export_the_first_snapshot_of_a_period_whose_export_did_not
     );
     let record = handle(
         &clients(&[&listed, &first, &second, &running, &start]),
+        None,
         &monthly,
         fixture("export-request.json"),
     )
@@ -409,6 +461,7 @@ async fn export_tiers_export_the_first_snapshot_of_a_period_whose_export_did_not
     );
     let record = handle(
         &clients(&[&listed, &running, &start]),
+        None,
         &monthly,
         fixture("export-request.json"),
     )

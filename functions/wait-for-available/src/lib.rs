@@ -14,7 +14,6 @@
 //! waits `next_poll_seconds`, or stops at `timed_out`.
 
 pub mod callback;
-pub mod hand_on;
 pub mod schedule;
 
 use std::collections::HashMap;
@@ -25,13 +24,13 @@ use backup_core::config::Env;
 use backup_core::contract::env;
 use backup_core::naming::{self, MAX_EXPORT_TASK_ID_LEN};
 use backup_core::rds::Rds;
+use backup_core::slot_queue::{self, HandOn, SlotQueue};
 use backup_core::types::{DatabaseKind, PollRequest, PollResult};
 use backup_core::{AwsFailure, Error, config, input, logging};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::hand_on::{HandOn, SlotQueue};
 use crate::schedule::{Reading, WaitSoFar};
 
 /// Export task statuses that end the task without a complete export.
@@ -50,15 +49,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let export_slot_queue_url = config::optional(env, env::EXPORT_SLOT_QUEUE_URL)?;
-        if let Some(url) = &export_slot_queue_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(Error::config(
-                env::EXPORT_SLOT_QUEUE_URL,
-                format!("{url:?} is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
-            ));
-        }
+        let export_slot_queue_url = slot_queue::url_from_env(env)?;
         let schedule_group = config::required(env, env::SCHEDULE_GROUP_NAME)?;
         if schedule_group.is_empty()
             || schedule_group.len() > 64
@@ -93,11 +84,10 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(sdk_config: SdkConfig, config: &Config) -> Result<Self, Error> {
-        let slot_queue = config.export_slot_queue_url.clone().map(|url| SlotQueue {
-            sqs: aws_sdk_sqs::Client::new(&sdk_config),
-            sfn: aws_sdk_sfn::Client::new(&sdk_config),
-            url,
-        });
+        let slot_queue = config
+            .export_slot_queue_url
+            .clone()
+            .map(|url| SlotQueue::new(&sdk_config, url));
         Ok(Self::with_client(Rds::new(&sdk_config)?, sdk_config).with_slot_queue(slot_queue))
     }
 
@@ -342,7 +332,7 @@ pub async fn hand_on_slot(clients: &Clients, export_task_id: &str) {
         HandOn::NoWaiter { skipped } => tracing::info!(%export_task_id, skipped, "no export waits for the slot"),
         HandOn::GaveUp => tracing::warn!(
             %export_task_id,
-            skipped = hand_on::MOST_TAKEN,
+            skipped = slot_queue::MOST_TAKEN,
             "export slot not handed on: every waiter taken had stopped waiting; the others try at their own time"
         ),
         HandOn::Failed(reason) => tracing::warn!(

@@ -4,16 +4,11 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::types::{DbClusterSnapshot, ExportTask};
-use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
-use aws_sdk_sfn::types::error::InvalidToken;
-use aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput;
-use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
-use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
-use aws_sdk_sqs::types::{Message, MessageAttributeValue};
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::{Rule, mock};
 use backup_core::contract::Function;
+use backup_core::slot_queue::MOST_TAKEN;
+use backup_core::testing::slot_queue::{Waiting, deletes, mock_slot_queue, puts_back, refuses, waiters, wakes};
 use backup_core::testing::{assert_reads_its_contracted_environment, fixture, http_status, mock_rds_in, rds_error};
-use backup_wait_for_available::hand_on::{MOST_TAKEN, SlotQueue, WAIT_STARTED_AT};
 use backup_wait_for_available::{Clients, Config, handle};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -267,80 +262,10 @@ async fn a_poll_without_its_wait_names_the_field() {
     assert!(err.to_string().contains("polled_at"), "{err}");
 }
 
-const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/dbbackup-local-0a1b2c-export-slot-waiters";
-
-/// A waiter's message: (receipt handle, task token, when its wait began, if the message says).
-type Waiting = (&'static str, &'static str, Option<&'static str>);
-
-/// The queue answers each receive with the next ten of `messages`, then with none.
-fn waiters(messages: &[Waiting]) -> Rule {
-    let mut sequence = mock!(aws_sdk_sqs::Client::receive_message)
-        .match_requests(|r| {
-            r.queue_url() == Some(QUEUE_URL)
-                && r.max_number_of_messages() == Some(10)
-                && r.wait_time_seconds() == Some(1)
-                && r.message_attribute_names() == [WAIT_STARTED_AT]
-        })
-        .sequence();
-    for batch in messages.chunks(10) {
-        let batch = batch.to_vec();
-        sequence = sequence.output(move || {
-            ReceiveMessageOutput::builder()
-                .set_messages(Some(batch.iter().map(|&w| message(w)).collect()))
-                .build()
-        });
-    }
-    sequence
-        .output(|| ReceiveMessageOutput::builder().build())
-        .repeatedly()
-        .build()
-}
-
-fn message((handle, token, wait_started_at): Waiting) -> Message {
-    let builder = Message::builder().receipt_handle(handle).body(token);
-    match wait_started_at {
-        Some(at) => builder.message_attributes(
-            WAIT_STARTED_AT,
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(at)
-                .build()
-                .unwrap(),
-        ),
-        None => builder,
-    }
-    .build()
-}
-
-/// The queue puts messages back; each call's receipt handles go to `put_back`.
-fn puts_back(put_back: &Arc<Mutex<Vec<String>>>) -> Rule {
-    let put_back = Arc::clone(put_back);
-    mock!(aws_sdk_sqs::Client::change_message_visibility_batch)
-        .match_requests(move |r| {
-            let visible_now = r.entries().iter().all(|e| e.visibility_timeout() == Some(0));
-            put_back
-                .lock()
-                .unwrap()
-                .extend(r.entries().iter().map(|e| e.receipt_handle().to_owned()));
-            r.queue_url() == Some(QUEUE_URL) && visible_now && r.entries().len() <= 10
-        })
-        .then_output(|| {
-            ChangeMessageVisibilityBatchOutput::builder()
-                .set_successful(Some(Vec::new()))
-                .set_failed(Some(Vec::new()))
-                .build()
-                .unwrap()
-        })
-}
-
 /// The clients of a poll of the fixture's export task (`export`: its status) with the
 /// module's queue of waiters answering from `sqs_rules`, Step Functions from `sfn_rules`.
 fn export_clients(export: &Rule, sqs_rules: &[&Rule], sfn_rules: &[&Rule]) -> Clients {
-    clients("us-east-1", &[export]).with_slot_queue(Some(SlotQueue {
-        sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs_rules),
-        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules),
-        url: QUEUE_URL.to_owned(),
-    }))
+    clients("us-east-1", &[export]).with_slot_queue(Some(mock_slot_queue(sqs_rules, sfn_rules)))
 }
 
 /// Polls the fixture's export task: whether it is ready (the poll must succeed).
@@ -350,24 +275,6 @@ async fn export_ready(polled: &Clients) -> bool {
         .unwrap()
         .poll
         .ready
-}
-
-fn deletes() -> Rule {
-    mock!(aws_sdk_sqs::Client::delete_message)
-        .match_requests(|r| r.queue_url() == Some(QUEUE_URL))
-        .then_output(|| DeleteMessageOutput::builder().build())
-}
-
-fn wakes(token: &'static str) -> Rule {
-    mock!(aws_sdk_sfn::Client::send_task_success)
-        .match_requests(move |r| r.task_token() == Some(token) && r.output() == Some("{}"))
-        .then_output(|| SendTaskSuccessOutput::builder().build())
-}
-
-fn refuses(token: &'static str) -> Rule {
-    mock!(aws_sdk_sfn::Client::send_task_success)
-        .match_requests(move |r| r.task_token() == Some(token))
-        .then_error(|| SendTaskSuccessError::InvalidToken(InvalidToken::builder().message("Invalid Token").build()))
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! export that finds every slot taken waits in the module's queue (its task
 //! token in a message, `QueueForExportSlot`, with the time its wait for a slot
 //! began). The poll that sees an export of this module end frees its slot for
-//! the execution that has waited longest: it takes the queue's messages (up to
+//! the execution that has waited longest, and an export that reaches a free
+//! slot at its first try hands it on in the same way while anyone waits
+//! (rather than take it from the waiter woken for it): it takes the queue's messages (up to
 //! [`MOST_TAKEN`]), and of them the one whose wait began first is deleted and
 //! its execution woken (`SendTaskSuccess`), which tries at once; the others are
 //! put back at once. The wait's beginning, not the message's place, orders the
@@ -21,8 +23,11 @@
 
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message};
-use backup_core::AwsFailure;
 use chrono::{DateTime, Utc};
+
+use crate::config::{self, Env};
+use crate::contract::env;
+use crate::{AwsFailure, Error};
 
 /// Messages one hand-on takes to find the longest wait: more than the waiters of the
 /// largest `max_concurrency` it expects, with their messages of earlier tries.
@@ -45,6 +50,30 @@ pub struct SlotQueue {
     pub sqs: aws_sdk_sqs::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub url: String,
+}
+
+impl SlotQueue {
+    pub fn new(sdk_config: &aws_config::SdkConfig, url: String) -> Self {
+        SlotQueue {
+            sqs: aws_sdk_sqs::Client::new(sdk_config),
+            sfn: aws_sdk_sfn::Client::new(sdk_config),
+            url,
+        }
+    }
+}
+
+/// `EXPORT_SLOT_QUEUE_URL`: the queue's URL, or None (no queue: no hand-on).
+pub fn url_from_env(env: &impl Env) -> Result<Option<String>, Error> {
+    let url = config::optional(env, env::EXPORT_SLOT_QUEUE_URL)?;
+    if let Some(url) = &url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(Error::config(
+            env::EXPORT_SLOT_QUEUE_URL,
+            format!("{url:?} is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
+        ));
+    }
+    Ok(url)
 }
 
 /// What a hand-on did.
