@@ -57,6 +57,8 @@ class Fleet:
     # Lambda invocations of the databases' executions, per database, and their mean billed time.
     invocations_per_database: float
     billed_ms_per_invocation: float
+    # The median and the 99th percentile of those invocations' real durations, ms.
+    invocation_ms_percentiles: tuple[float, float]
     longest_chain_hours: float
     # The copies' and the exports' wait bounds the run had (wait_timeout_seconds).
     copy_bound_hours: float
@@ -66,6 +68,14 @@ class Fleet:
     failure_reasons: Counter = field(default_factory=Counter)
     # Transitions per database by what they did (PARTS), measured.
     parts_per_database: dict[str, float] = field(default_factory=dict)
+
+
+def percentiles(values: list[float], shares: tuple[float, ...]) -> tuple[float, ...]:
+    """The nearest-rank percentiles of `values` (zeros for none)."""
+    ordered = sorted(values)
+    if not ordered:
+        return tuple(0.0 for _ in shares)
+    return tuple(ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))] for share in shares)
 
 
 # What a database's transitions did, by state: its waits (one task each, however many polls),
@@ -195,6 +205,7 @@ def run(local: Local, count: int, scale: int, lanes: int) -> Fleet:
         fixed_transitions_per_database=other + POLL_TRANSITIONS_BEFORE * fixed_polls / count,
         invocations_per_database=len(invocations) / count,
         billed_ms_per_invocation=billed_ms / max(len(invocations), 1),
+        invocation_ms_percentiles=percentiles([i["duration_ms"] for i in invocations], (0.5, 0.99)),
         longest_chain_hours=longest_chain / 3600,
         copy_bound_hours=copy_bound / 3600, export_bound_hours=export_bound / 3600,
         poll_intervals=poll_intervals or (interval, export_interval),

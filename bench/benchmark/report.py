@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from statistics import median
 
+from local_aws import asl
+
 from .common import Run
 from .prune_scale import PruneRun
 from .workflow import (HISTORY_EVENT_LIMIT, MODULE_MEMORY_MB, PAYLOAD_LIMIT_BYTES, RUNS_PER_MONTH, WorkflowRun,
@@ -292,7 +294,25 @@ def fleet_lines(fleet) -> list[str]:
         f"all copies over 20; the bound with {fleet.lanes} lanes adds all chains over the {fleet.lanes} databases "
         "the run backs up at once.",
         "",
+        *heartbeat_slack_lines(fleet),
         *fleet_cost_lines(fleet),
+    ]
+
+
+def heartbeat_slack_lines(fleet) -> list[str]:
+    """How late a poll may come before its wait fails at the heartbeat, against how long the
+    emulator's invocations took in real time, which its clock multiplies by the scale."""
+    waits = asl.contract()["waits"]
+    slack = waits["heartbeat_seconds"] - waits["longest_poll_interval_seconds"]
+    p50, p99 = fleet.invocation_ms_percentiles
+    return [
+        f"A wait's task fails without a poll for {waits['heartbeat_seconds'] / 3600:.0f} h (its heartbeat), its "
+        f"polls at most {waits['longest_poll_interval_seconds'] / 3600:.0f} h apart: a poll may come "
+        f"{slack / 3600:.0f} h late, {slack / fleet.scale:.1f} s of real time at {fleet.scale}x. The emulator's "
+        f"invocations took {p50:.0f} ms (median) and {p99:.0f} ms (99th percentile) of real time, "
+        f"{p50 / 1000 * fleet.scale / 60:.0f} and {p99 / 1000 * fleet.scale / 60:.0f} minutes on its clock "
+        "(Lambda's take milliseconds to a few seconds).",
+        "",
     ]
 
 

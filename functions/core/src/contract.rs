@@ -427,6 +427,7 @@ pub fn document() -> Value {
         "execution_input": execution_input,
         "waits": {
             "heartbeat_seconds": crate::run::WAIT_HEARTBEAT_SECONDS,
+            "longest_poll_interval_seconds": crate::run::LONGEST_POLL_INTERVAL_SECONDS,
             "timeout_seconds": crate::run::WAIT_TASK_TIMEOUT_SECONDS,
         },
     })

@@ -255,12 +255,15 @@ pub fn field_named(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)
 }
 
+/// The longest wait between two polls of a wait (wait-for-available's schedule): an estimate
+/// of the time left that is too long costs at most this.
+pub const LONGEST_POLL_INTERVAL_SECONDS: u64 = 7200;
 /// How long a wait's task goes without a poll's heartbeat before Step Functions fails it
 /// (`HeartbeatSeconds`; the task fails with `States.Timeout`): a poll that schedules none after it
 /// (its invocation dropped, its schedule lost) fails the database within this, not at the
-/// wait's bound, hours or days later. The longest time between two polls is two hours
-/// (wait-for-available's schedule), plus the Scheduler's minute and a queued invocation.
-pub const WAIT_HEARTBEAT_SECONDS: u64 = 10_800;
+/// wait's bound, hours or days later. The longest time between two polls, then an hour for the
+/// Scheduler's minute and a queued or slow invocation.
+pub const WAIT_HEARTBEAT_SECONDS: u64 = LONGEST_POLL_INTERVAL_SECONDS + 3600;
 /// The most a wait's task lasts (`TimeoutSeconds`): the longest bound, then a heartbeat. Its
 /// polls end it at its own bound (WaitTimedOut); this only says it in the definition, where
 /// Step Functions' default is 99999999 s and the States Language's 60 s.

@@ -6,15 +6,13 @@
 //! of the time left at that rate. While RDS shows no progress
 //! (a queued copy, an export `STARTING`), each wait lasts as long as the wait
 //! so far, so their number grows with the logarithm of the duration. Every
-//! wait is at least the configured interval, at most [`MAX_INTERVAL_SECONDS`],
+//! wait is at least the configured interval, at most [`LONGEST_POLL_INTERVAL_SECONDS`],
 //! and never past the wait's bound: the last poll is at the bound, where an
 //! unfinished operation is `timed_out`.
 
+use backup_core::run::LONGEST_POLL_INTERVAL_SECONDS;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// The longest single wait: an estimate that is too long costs at most this.
-pub const MAX_INTERVAL_SECONDS: u64 = 7200;
 /// The share of the estimated time left that a wait lasts: PercentProgress is a
 /// whole number, so an early estimate can be long by a third; a poll a little
 /// early costs one more poll, one late costs the whole overshoot.
@@ -72,7 +70,10 @@ pub fn next_poll(
     let estimate = seconds_left(from, reading).map_or(elapsed_seconds as f64, |left| left * AIM);
     let left_in_bound = timeout_seconds.saturating_sub(elapsed_seconds);
     let next_poll_seconds = (estimate.ceil() as u64)
-        .clamp(interval_seconds.max(1), MAX_INTERVAL_SECONDS.max(interval_seconds))
+        .clamp(
+            interval_seconds.max(1),
+            LONGEST_POLL_INTERVAL_SECONDS.max(interval_seconds),
+        )
         .min(left_in_bound)
         .max(1);
     NextPoll {
@@ -217,7 +218,7 @@ mod tests {
             prop_assert!(next.next_poll_seconds >= 1);
             prop_assert!(next.next_poll_seconds <= left.max(1));
             prop_assert!(next.next_poll_seconds >= interval.min(left).max(1));
-            prop_assert!(next.next_poll_seconds <= MAX_INTERVAL_SECONDS.max(interval));
+            prop_assert!(next.next_poll_seconds <= LONGEST_POLL_INTERVAL_SECONDS.max(interval));
             prop_assert_eq!(next.timed_out, elapsed as u64 >= timeout);
         }
     }
