@@ -7,7 +7,6 @@ clock."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import unittest
 from datetime import datetime, timedelta
@@ -217,24 +216,6 @@ class StepFunctionsTime(ClockTest):
         self.assertLess(abs((start - started).total_seconds()), 600, "StartTime is the clock's")
         self.assertGreaterEqual(after - start, timedelta(hours=1))
         self.assertGreaterEqual(description["stopDate"] - description["startDate"], timedelta(hours=1))
-
-
-class QueueTime(ClockTest):
-    def test_a_long_poll_waits_its_simulated_time_and_takes_a_message_sent_meanwhile(self):
-        sqs = self.aws.client("sqs", SOURCE)
-        url = sqs.create_queue(QueueName="clock")["QueueUrl"]
-        started = time.monotonic()
-        self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20).get("Messages", []), [])
-        self.assertLess(time.monotonic() - started, 0.9, "20 s at 3600x: 6 ms, not moto's whole seconds")
-        # In real time (the instant mode) a wait of 20 s lasts 20 real seconds: a message sent
-        # after one ends it.
-        control("PUT", "settings", {"clock_scale": 0})
-        sender = threading.Timer(1, lambda: sqs.send_message(QueueUrl=url, MessageBody="slot"))
-        sender.start()
-        started = time.monotonic()
-        [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)["Messages"]
-        self.assertEqual(message["Body"], "slot")
-        self.assertLess(time.monotonic() - started, 10)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,8 @@ time continuous.
 Task `TimeoutSeconds` (and `TimeoutSecondsPath`) and `HeartbeatSeconds` are on
 the clock too: the module's wait in the export slot queue ends at its timeout, a
 wait whose polls stop at its heartbeat; so are EventBridge Scheduler's one-time
-schedules (local_aws/scheduler.py), which run the waits' polls; and SQS long
-polls (`WaitTimeSeconds`: "the duration (in seconds) for which the call waits
-for a message to arrive in the queue before returning", SQS API Reference,
-ReceiveMessage): the export slot hand-on's second of long poll on an empty
-queue is not 20 simulated minutes at 1200x. Not on the clock: Lambda timeouts,
-SQS visibility timeouts and message retention, and the functions' own run time
-(real compute).
+schedules (local_aws/scheduler.py), which run the waits' polls. Not on the clock:
+Lambda timeouts and the functions' own run time (real compute).
 """
 
 from __future__ import annotations
@@ -32,7 +27,6 @@ from types import SimpleNamespace
 
 from moto.events import models as events_models
 from moto.rds import models as rds_models
-from moto.sqs import models as sqs_models
 from moto.stepfunctions import models as stepfunctions_models
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -167,22 +161,6 @@ def _clear_and_wait(self: HeartbeatEndpoint) -> bool:
     return self._next_heartbeat_event.wait(timeout=CLOCK.real_seconds(self._heartbeat_seconds))
 
 
-def _receive_on_the_clock(receive_message):
-    """SQS ReceiveMessage's long poll in simulated seconds. moto waits whole real seconds (a
-    second at least for any wait); here an empty queue is waited on for the simulated time
-    and read once more."""
-
-    def receive(self: sqs_models.SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int,
-                visibility_timeout: int, message_attribute_names: list[str] | None = None):
-        messages = receive_message(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
-        if messages or not wait_seconds_timeout:
-            return messages
-        self.get_queue(queue_name).wait_for_messages(CLOCK.real_seconds(wait_seconds_timeout))
-        return receive_message(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
-
-    return receive
-
-
 def _unix_time(at: _datetime.datetime | None = None) -> float:
     at = at or CLOCK.naive_now()
     return (at.replace(tzinfo=UTC) if at.tzinfo is None else at).timestamp()
@@ -200,4 +178,3 @@ def apply() -> None:
     stepfunctions_models.utcnow = CLOCK.naive_now
     rds_models.utcnow = CLOCK.naive_now
     events_models.unix_time = _unix_time
-    sqs_models.SQSBackend.receive_message = _receive_on_the_clock(sqs_models.SQSBackend.receive_message)
