@@ -200,11 +200,11 @@ locals {
       {
         type = "metric", x = 0, y = 20, width = 24, height = 6
         properties = {
-          title = "Retained snapshots: GiB (allocated storage, an upper bound) and estimated monthly cost (USD)"
-          metrics = flatten([for r in local.retained_regions : [
+          title = "Retained snapshots (GiB of allocated storage, an upper bound) and exports (GB), and their estimated monthly cost (USD)"
+          metrics = concat(flatten([for r in local.retained_regions : [
             [local.ns, "RetainedSnapshotGB", "BackupInstance", local.backup_instance, "Region", r],
             [".", "EstimatedMonthlyCost", ".", ".", ".", ".", { yAxis = "right" }],
-          ]])
+          ]]), [[local.ns, "RetainedExportGB", "BackupInstance", local.backup_instance, "Region", local.region]])
           period = 86400, stat = "Maximum", region = local.region, view = "timeSeries"
         }
       },

@@ -299,14 +299,14 @@ data "aws_iam_policy_document" "snapshot" {
 }
 
 # An export slot's hand-on (functions/core/src/slot_queue.rs), by the poll that sees an export
-# end and by an export's first try that finds a slot free: it takes the messages of the queue of
-# exports waiting for a slot (sqs.tf), deletes the longest waiter's and wakes it, and puts the
-# others back (ChangeMessageVisibilityBatch is authorized as sqs:ChangeMessageVisibility). The
+# end and by an export's first try that finds a slot free: it counts the messages of the queue of
+# exports waiting for a slot (sqs.tf), takes them, deletes the longest waiter's and wakes it, and
+# puts the others back (ChangeMessageVisibilityBatch is authorized as sqs:ChangeMessageVisibility). The
 # wake names its task by the token alone, as the waits' calls below: "*".
 data "aws_iam_policy_document" "hand_on_export_slots" {
   statement {
     sid       = "HandOnExportSlots"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
+    actions   = ["sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
     resources = [aws_sqs_queue.export_slot_waiters.arn]
   }
 
@@ -507,6 +507,14 @@ data "aws_iam_policy_document" "prune" {
     sid       = "ListSnapshots"
     actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
     resources = local.rds_in_regions
+  }
+
+  # What the exports hold by storage class, for the run summary's retained storage and cost
+  # (ListObjectsV2 is authorized as s3:ListBucket).
+  statement {
+    sid       = "ListTheExports"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.backup.arn]
   }
 
   # Only snapshots that carry this module instance's managed-by tag, or one it adopted, can be deleted.

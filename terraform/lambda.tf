@@ -52,6 +52,9 @@ locals {
       COPY_OPTION_GROUPS = jsonencode(var.cross_region_option_groups)
     })
     prune = merge(local.common_environment, local.copy_environment, {
+      # What the exports hold (exports made before enable_s3_export went off too), for the run
+      # summary's retained storage and cost.
+      EXPORT_BUCKET         = aws_s3_bucket.backup.id
       RETENTION_DAYS        = tostring(var.backup_retention_days)
       MIN_SNAPSHOTS_TO_KEEP = tostring(var.min_snapshots_to_keep)
       DRY_RUN               = tostring(var.prune_dry_run)

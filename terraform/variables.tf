@@ -910,7 +910,7 @@ variable "alarm_sns_topic_arn" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the backup metrics (BackupSuccess, BackupFailure, BackupDuration, SnapshotAge, ExportWarnings, RetainedSnapshotGB, EstimatedMonthlyCost). Every metric carries the dimension BackupInstance (the managed_by_tag_value output), so instances may share a namespace without their alarms moving each other."
+  description = "CloudWatch namespace of the backup metrics (BackupSuccess, BackupFailure, BackupDuration, SnapshotAge, ExportWarnings, RetainedSnapshotGB, RetainedExportGB, EstimatedMonthlyCost). Every metric carries the dimension BackupInstance (the managed_by_tag_value output), so instances may share a namespace without their alarms moving each other."
   type        = string
   default     = "CustomMetrics/DatabaseBackup"
 

@@ -25,8 +25,9 @@ IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "st
 # function turns that off and refuses such names (functions/export/src/buckets.rs).
 NEVER_CALLED = {"s3:CreateSession"}
 # Operations whose IAM action has another name (S3 API reference, ListObjectVersions: "you must
-# have permission to perform the s3:ListBucketVersions action. Be aware of the name difference").
-IAM_ACTION = {"s3:ListObjectVersions": "s3:ListBucketVersions",
+# have permission to perform the s3:ListBucketVersions action. Be aware of the name difference";
+# ListObjectsV2: "you must have permission to perform the s3:ListBucket action").
+IAM_ACTION = {"s3:ListObjectVersions": "s3:ListBucketVersions", "s3:ListObjectsV2": "s3:ListBucket",
               "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
 
 # What AWS authorises besides the call itself (the Service Authorization Reference's

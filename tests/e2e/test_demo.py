@@ -264,12 +264,26 @@ class Demo(unittest.TestCase):
             gib = sum(listed[sid]["AllocatedStorage"] for (r, sid) in self.ours() if r == region)
             self.assertGreater(gib, 0)
             self.assertEqual(metrics[("RetainedSnapshotGB", region)], gib, region)
-            self.assertAlmostEqual(metrics[("EstimatedMonthlyCost", region)], round(gib * 0.095, 2), 2)
+            # In the module's region, the export bucket's objects too: STANDARD at $0.023 a GB-month.
+            export_cost = round(self.exported_bytes() / 1e9 * 0.023, 2) if region == world.SOURCE else 0
+            self.assertAlmostEqual(metrics[("EstimatedMonthlyCost", region)], round(gib * 0.095, 2) + export_cost, 2)
+        self.assertGreater(self.exported_bytes(), 0)
+        self.assertAlmostEqual(metrics[("RetainedExportGB", world.SOURCE)], self.exported_bytes() / 1e9, 6)
+        self.assertNotIn(("RetainedExportGB", Demo.outputs["copy_region"]), metrics)
+        self.assertIn(f"exports in s3://{Demo.outputs['s3_bucket_name']}: ", messages[0]["message"])
         # The printed report says the same (what users read must match what happened).
         for snapshot in self.made_by(run["executionArn"], world.SOURCE).values():
             self.assertIn(snapshot["DBSnapshotIdentifier"], output)
         transitions = re.search(r"state transitions: (.*)", output).group(1)
         print(f"demo wall time {seconds:.0f} s; state transitions: {transitions}")
+
+    def exported_bytes(self) -> int:
+        """What the export bucket holds, every object in STANDARD (the lifecycle moves none in a day)."""
+        pages = self.aws.client("s3", world.SOURCE).get_paginator("list_objects_v2").paginate(
+            Bucket=Demo.outputs["s3_bucket_name"])
+        objects = [o for page in pages for o in page.get("Contents", [])]
+        self.assertEqual({o.get("StorageClass", "STANDARD") for o in objects} - {"STANDARD"}, set())
+        return sum(o["Size"] for o in objects)
 
     def test_1a_each_function_role_grants_exactly_what_its_code_calls(self):
         """The applied roles' policies against the actions in each deployed function's binary."""
@@ -306,6 +320,8 @@ class Demo(unittest.TestCase):
         self.assertEqual(called["select"], set())
         # The buckets' guard: the S3 operation under its IAM name, and nothing else of S3.
         self.assertEqual({a for a in called["export"] if a.startswith("s3:")}, {"s3:ListBucketVersions"})
+        # Prune lists the export bucket (ListObjectsV2) for the summary's storage and cost.
+        self.assertEqual({a for a in called["prune"] if a.startswith("s3:")}, {"s3:ListBucket"})
         # DescribeExportTasks names no resource: IAM matches it against "*", never a named ARN.
         wait_zip = ROOT / "target" / "lambda" / "backup-wait-for-available" / "bootstrap.zip"
         grant = {"Effect": "Allow", "Action": "rds:DescribeExportTasks", "Resource": "arn:aws:rds:us-east-1:123456789012:*"}

@@ -263,6 +263,10 @@ impl Function {
             ],
             Function::Prune => &[
                 optional(
+                    env::EXPORT_BUCKET,
+                    "the S3 bucket exports are written to: the run summary reports what it holds by storage class and its cost (unset: not reported)",
+                ),
+                optional(
                     env::RETENTION_DAYS,
                     "days a snapshot of ours is kept, 1 to 36500 (default 30)",
                 ),

@@ -9,6 +9,8 @@
 //! database holds) and RDS gives backup storage up to a database's size free. The
 //! estimate says what the retention could cost at most, not what the bill will say.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::rds::SnapshotInfo;
@@ -83,11 +85,85 @@ impl Retained {
         self.gib += other.gib;
         self.monthly_cost_cents += other.monthly_cost_cents;
     }
+}
 
-    /// The cost in dollars, for metrics and people.
-    pub fn monthly_cost(&self) -> f64 {
-        self.monthly_cost_cents as f64 / 100.0
+/// What the export bucket holds, by storage class (the S3 lifecycle moves exports on).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportStorage {
+    pub bucket: String,
+    pub by_class: BTreeMap<String, ClassStorage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassStorage {
+    pub objects: u64,
+    pub bytes: u64,
+    /// None: no list price known here for this class.
+    pub monthly_cost_cents: Option<u64>,
+}
+
+impl ExportStorage {
+    /// Adds an object of `bytes` in `storage_class` (None: STANDARD, as ListObjectsV2 omits it).
+    pub fn add_object(&mut self, storage_class: Option<&str>, bytes: u64) {
+        let class = self
+            .by_class
+            .entry(storage_class.unwrap_or("STANDARD").to_owned())
+            .or_default();
+        class.objects += 1;
+        class.bytes += bytes;
     }
+
+    /// Prices each class at its list price, once every object is added.
+    pub fn priced(mut self) -> Self {
+        for (class, storage) in self.by_class.iter_mut() {
+            let gb = storage.bytes as f64 / 1e9;
+            storage.monthly_cost_cents = s3_price(class).map(|price| (gb * price * 100.0).round() as u64);
+        }
+        self
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.by_class.values().map(|c| c.bytes).sum()
+    }
+
+    /// The classes with a known price, US cents a month.
+    pub fn monthly_cost_cents(&self) -> u64 {
+        self.by_class.values().filter_map(|c| c.monthly_cost_cents).sum()
+    }
+}
+
+/// The export bucket's objects by storage class, listed (None: the bucket does not exist).
+#[cfg(feature = "export-storage")]
+pub async fn export_storage(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<ExportStorage>, crate::AwsFailure> {
+    let mut storage = ExportStorage {
+        bucket: bucket.to_owned(),
+        ..ExportStorage::default()
+    };
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => return Ok(None),
+            Err(err) => return Err(crate::AwsFailure::from_sdk("ListObjectsV2", &err)),
+        };
+        for object in page.contents() {
+            let bytes = object.size().and_then(|size| u64::try_from(size).ok()).unwrap_or(0);
+            storage.add_object(object.storage_class().map(|c| c.as_str()), bytes);
+        }
+    }
+    Ok(Some(storage.priced()))
+}
+
+/// An S3 client for the module's buckets: a custom endpoint (the local AWS) serves buckets by
+/// path, since the DNS names of virtual-hosted buckets exist only under AWS's own endpoints;
+/// only general-purpose buckets are read (no S3 Express session auth).
+#[cfg(feature = "export-storage")]
+pub fn s3_client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk_config)
+        .force_path_style(sdk_config.endpoint_url().is_some())
+        .disable_s3_express_session_auth(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// `$1,234.56`: dollars with thousands separated, as the summary and the plan print them.
@@ -146,6 +222,23 @@ mod tests {
         assert_eq!(dollars(7), "$0.07");
         assert_eq!(dollars(123_456_789), "$1,234,567.89");
         assert_eq!(dollars(100_000), "$1,000.00");
+    }
+
+    #[test]
+    fn export_storage_adds_up_by_class_and_prices_the_classes_it_knows() {
+        let mut storage = ExportStorage::default();
+        storage.add_object(None, 30_000_000_000);
+        storage.add_object(Some("STANDARD"), 20_000_000_000);
+        storage.add_object(Some("DEEP_ARCHIVE"), 1_000_000_000_000);
+        storage.add_object(Some("REDUCED_REDUNDANCY"), 5);
+        let storage = storage.priced();
+        assert_eq!(storage.by_class["STANDARD"].objects, 2);
+        assert_eq!(storage.bytes(), 1_050_000_000_005);
+        // 50 GB at $0.023 and 1,000 GB at $0.00099; no price known for the last class.
+        assert_eq!(storage.by_class["STANDARD"].monthly_cost_cents, Some(115));
+        assert_eq!(storage.by_class["DEEP_ARCHIVE"].monthly_cost_cents, Some(99));
+        assert_eq!(storage.by_class["REDUCED_REDUNDANCY"].monthly_cost_cents, None);
+        assert_eq!(storage.monthly_cost_cents(), 214);
     }
 
     #[test]

@@ -227,19 +227,40 @@ pub mod slot_queue {
     use aws_sdk_sfn::types::error::InvalidToken;
     use aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput;
     use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
     use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
-    use aws_sdk_sqs::types::{Message, MessageAttributeValue};
+    use aws_sdk_sqs::types::{Message, MessageAttributeValue, QueueAttributeName};
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
     use crate::slot_queue::{SlotQueue, WAIT_STARTED_AT};
 
     /// The queue, its SQS calls answered from `sqs_rules` and Step Functions' from `sfn_rules`.
+    /// Unless a rule of `sqs_rules` answers GetQueueAttributes, the queue counts a message at
+    /// first (a hand-on receives what `sqs_rules` give) and none after.
     pub fn mock_slot_queue(sqs_rules: &[&Rule], sfn_rules: &[&Rule]) -> SlotQueue {
+        let counted = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+            .sequence()
+            .output(|| counts(1, 0))
+            .output(|| counts(0, 0))
+            .repeatedly()
+            .build();
+        let sqs_rules: Vec<&Rule> = sqs_rules.iter().copied().chain([&counted]).collect();
         SlotQueue {
-            sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs_rules),
+            sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs_rules.as_slice()),
             sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules),
             url: QUEUE_URL.to_owned(),
         }
+    }
+
+    /// GetQueueAttributes' answer: messages visible, and held (not visible).
+    pub fn counts(visible: u64, held: u64) -> GetQueueAttributesOutput {
+        GetQueueAttributesOutput::builder()
+            .attributes(QueueAttributeName::ApproximateNumberOfMessages, visible.to_string())
+            .attributes(
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                held.to_string(),
+            )
+            .build()
     }
 
     pub const QUEUE_URL: &str =

@@ -316,4 +316,11 @@ pub struct PruneResult {
     #[serde(default)]
     pub max_snapshot_age_hours: Option<u32>,
     pub regions: Vec<RegionPrune>,
+    /// What the export bucket holds by storage class (None: exports are off, or see
+    /// `exports_unread`).
+    #[serde(default)]
+    pub exports: Option<crate::cost::ExportStorage>,
+    /// Why the export bucket's storage is not reported.
+    #[serde(default)]
+    pub exports_unread: Option<String>,
 }

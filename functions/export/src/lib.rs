@@ -71,13 +71,6 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(sdk_config: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
-        let s3 = aws_sdk_s3::config::Builder::from(sdk_config)
-            // A custom endpoint (the local AWS) serves buckets by path: the DNS names of
-            // virtual-hosted buckets exist only under AWS's own endpoints.
-            .force_path_style(sdk_config.endpoint_url().is_some())
-            // Only general-purpose buckets are read (the guard refuses directory buckets' names).
-            .disable_s3_express_session_auth(true)
-            .build();
         let slot_queue = config
             .export_slot_queue_url
             .clone()
@@ -85,7 +78,7 @@ impl Clients {
         Ok(Clients {
             rds: Rds::new(sdk_config)?,
             slot_queue,
-            s3: aws_sdk_s3::Client::from_conf(s3),
+            s3: backup_core::cost::s3_client(sdk_config),
         })
     }
 }

@@ -10,9 +10,10 @@
 //! (the run-wide aggregate, what the module's alarms watch) and once per
 //! database with `DatabaseIdentifier` too. After prune, per region (dimension
 //! `Region` beside `BackupInstance`): `RetainedSnapshotGB` (Gigabytes: the
-//! allocated storage of the snapshots of ours it kept, an upper bound) and
-//! `EstimatedMonthlyCost` (US dollars, unit `None`, at list prices:
-//! `backup_core::cost`).
+//! allocated storage of the snapshots of ours it kept, an upper bound),
+//! `RetainedExportGB` (Gigabytes: what the export bucket holds, in the module's
+//! region) and `EstimatedMonthlyCost` (US dollars, unit `None`, at list prices:
+//! `backup_core::cost`; the exports' storage counts in the module's region).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -142,23 +143,36 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             data.push(snapshot_age(hours, db, now));
         }
     }
-    for region in summary.request.prune.iter().flat_map(|prune| &prune.regions) {
-        let scope = run.region(&region.region);
-        let retained = region.retained;
-        data.push(datum(
-            "RetainedSnapshotGB",
-            retained.gib as f64,
-            StandardUnit::Gigabytes,
-            scope,
-            now,
-        ));
-        data.push(datum(
-            "EstimatedMonthlyCost",
-            retained.monthly_cost(),
-            StandardUnit::None,
-            scope,
-            now,
-        ));
+    if let Some(prune) = &summary.request.prune {
+        for (i, region) in prune.regions.iter().enumerate() {
+            let scope = run.region(&region.region);
+            let mut monthly_cost_cents = region.retained.monthly_cost_cents;
+            data.push(datum(
+                "RetainedSnapshotGB",
+                region.retained.gib as f64,
+                StandardUnit::Gigabytes,
+                scope,
+                now,
+            ));
+            // The first region is the module's, where its export bucket is.
+            if let Some(exports) = prune.exports.as_ref().filter(|_| i == 0) {
+                data.push(datum(
+                    "RetainedExportGB",
+                    exports.bytes() as f64 / 1e9,
+                    StandardUnit::Gigabytes,
+                    scope,
+                    now,
+                ));
+                monthly_cost_cents += exports.monthly_cost_cents();
+            }
+            data.push(datum(
+                "EstimatedMonthlyCost",
+                monthly_cost_cents as f64 / 100.0,
+                StandardUnit::None,
+                scope,
+                now,
+            ));
+        }
     }
     data
 }

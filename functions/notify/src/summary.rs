@@ -394,6 +394,7 @@ impl<'a> Summary<'a> {
                 }
                 line
             })
+            .chain(export_storage_line(prune))
             .chain(prune.regions.iter().flat_map(|r| {
                 let bound = prune.max_snapshot_age_hours.unwrap_or_default();
                 r.stale.iter().map(move |stale| {
@@ -586,4 +587,39 @@ pub fn execution_console_url(execution_arn: &str, region: &str) -> String {
     format!(
         "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
     )
+}
+
+/// What the export bucket holds by storage class and what that costs a month, or why it is
+/// not known (None: prune read no bucket).
+fn export_storage_line(prune: &PruneResult) -> Option<String> {
+    if let Some(reason) = &prune.exports_unread {
+        return Some(format!("exports' storage not reported: {reason}"));
+    }
+    let exports = prune.exports.as_ref()?;
+    let classes: Vec<String> = exports
+        .by_class
+        .iter()
+        .map(|(class, storage)| format!("{class} {}", gigabytes(storage.bytes)))
+        .collect();
+    let objects: u64 = exports.by_class.values().map(|c| c.objects).sum();
+    let mut line = format!(
+        "exports in s3://{}: {objects} objects, {}",
+        exports.bucket,
+        gigabytes(exports.bytes())
+    );
+    if !classes.is_empty() {
+        let _ = write!(
+            line,
+            " ({}), at most {} a month at {} list prices",
+            classes.join(", "),
+            cost::dollars(exports.monthly_cost_cents()),
+            cost::PRICES_REGION
+        );
+    }
+    Some(line)
+}
+
+/// Bytes as gigabytes (10^9, as S3 bills them), to two decimals.
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.2} GB", bytes as f64 / 1e9)
 }

@@ -306,7 +306,9 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
         })
     };
     assert_eq!(of_region("RetainedSnapshotGB"), Some(Some(20.0)));
-    assert_eq!(of_region("EstimatedMonthlyCost"), Some(Some(1.9)));
+    // The export bucket, in the module's region: 50 GB STANDARD ($1.15) and 200 GB GLACIER ($0.72).
+    assert_eq!(of_region("RetainedExportGB"), Some(Some(250.0)));
+    assert_eq!(of_region("EstimatedMonthlyCost"), Some(Some(1.9 + 1.87)));
 
     // SNS: subject within limits, body naming database, step and cause.
     let message = rec.published.lock().unwrap()[0].clone();
@@ -329,6 +331,13 @@ async fn one_summary_goes_to_metrics_sns_and_slack_naming_each_failure() {
     assert!(body.contains("retention (30 days) in us-east-1: deleted 1"), "{body}");
     assert!(
         body.contains("; retained up to 20 GiB, at most $1.90 a month at us-east-1 list prices"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "exports in s3://nestedphoenix-prod-db-backups: 42 objects, 250.00 GB (GLACIER 200.00 GB, \
+             STANDARD 50.00 GB), at most $1.87 a month at us-east-1 list prices"
+        ),
         "{body}"
     );
     assert!(
@@ -624,11 +633,11 @@ async fn metrics_of_many_databases_go_in_batches_of_a_thousand() {
 
     // Every database's result read, each once.
     assert_eq!((sfn.num_calls(), result.succeeded), (400, 400));
-    // 4 aggregates + 400 x (success, failure, duration) + the retained storage and its cost
-    // of prune's one region.
-    assert_eq!(result.metrics_put, 1206);
+    // 4 aggregates + 400 x (success, failure, duration) + the retained snapshots, the exports
+    // and their cost in prune's one region.
+    assert_eq!(result.metrics_put, 1207);
     assert_eq!(cw.num_calls(), 2);
-    assert_eq!(rec.metrics.lock().unwrap().len(), 1206);
+    assert_eq!(rec.metrics.lock().unwrap().len(), 1207);
 }
 
 const SECRET: &str =

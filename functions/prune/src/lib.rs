@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
-use backup_core::cost::Retained;
+use backup_core::cost::{self, ExportStorage, Retained};
 use backup_core::rds::{Rds, SnapshotInfo};
 use backup_core::retention::{RetentionPolicy, Tiers};
 use backup_core::types::{
@@ -54,6 +54,8 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 pub struct Clients {
     pub source: Rds,
     pub destination: Option<Rds>,
+    /// To read what the export bucket holds (None: exports are off).
+    pub s3: Option<aws_sdk_s3::Client>,
 }
 
 impl Clients {
@@ -70,6 +72,7 @@ impl Clients {
                 .destination_region
                 .as_ref()
                 .map(|region| Rds::in_region(&sdk_config, region)),
+            s3: config.export_bucket.as_ref().map(|_| cost::s3_client(&sdk_config)),
         })
     }
 }
@@ -89,6 +92,8 @@ pub struct Config {
     pub copy_retention_policy: Option<RetentionPolicy>,
     /// The most of a database's snapshots one run deletes unconfirmed, as a fraction.
     pub prune_guard_fraction: f64,
+    /// The bucket of the exports, whose storage the result reports (None: exports are off).
+    pub export_bucket: Option<String>,
 }
 
 impl Config {
@@ -107,6 +112,7 @@ impl Config {
             retention_policy: retention_policy(env, env::RETENTION_POLICY)?,
             copy_retention_policy: retention_policy(env, env::COPY_RETENTION_POLICY)?,
             prune_guard_fraction: prune_guard_fraction(env)?,
+            export_bucket: export_bucket(env)?,
         })
     }
 }
@@ -118,6 +124,14 @@ fn retention_policy(env: &impl Env, key: &str) -> Result<Option<RetentionPolicy>
             .map_err(|reason| Error::config(key, reason)),
         _ => Ok(None),
     }
+}
+
+fn export_bucket(env: &impl Env) -> Result<Option<String>, Error> {
+    let bucket = config::optional(env, env::EXPORT_BUCKET)?.filter(|bucket| !bucket.is_empty());
+    if let Some(bucket) = &bucket {
+        config::check_bucket_name(bucket).map_err(|reason| Error::config(env::EXPORT_BUCKET, reason))?;
+    }
+    Ok(bucket)
 }
 
 fn prune_guard_fraction(env: &impl Env) -> Result<f64, Error> {
@@ -251,6 +265,7 @@ pub async fn handle(
         .iter()
         .map(|plan| apply(plan, &config.settings, dry_run, deadline));
     let regions = futures_util::future::try_join_all(applied).await?;
+    let (exports, exports_unread) = exports_held(clients, config).await;
     Ok(PruneResult {
         dry_run,
         retention_days,
@@ -260,7 +275,28 @@ pub async fn handle(
         copy_retention_policy: clients.destination.as_ref().and(config.copy_policy()),
         max_snapshot_age_hours: config.max_snapshot_age_hours,
         regions,
+        exports,
+        exports_unread,
     })
+}
+
+/// What the export bucket holds by storage class, for the summary's retained storage and cost;
+/// a bucket that cannot be read is reported (naming it and why), never a failed prune.
+async fn exports_held(clients: &Clients, config: &Config) -> (Option<ExportStorage>, Option<String>) {
+    let (Some(s3), Some(bucket)) = (&clients.s3, &config.export_bucket) else {
+        return (None, None);
+    };
+    match cost::export_storage(s3, bucket).await {
+        Ok(Some(storage)) => (Some(storage), None),
+        Ok(None) => (None, Some(format!("the export bucket {bucket} does not exist"))),
+        Err(failure) => {
+            tracing::warn!(%bucket, %failure, "the export bucket's storage was not read");
+            (
+                None,
+                Some(format!("the export bucket {bucket} was not read: {failure}")),
+            )
+        }
+    }
 }
 
 /// Lists every region, then decides for each region whose snapshots this run prunes (the

@@ -100,6 +100,7 @@ fn config() -> Config {
         retention_policy: None,
         copy_retention_policy: None,
         prune_guard_fraction: 1.0,
+        export_bucket: None,
     }
 }
 
@@ -107,6 +108,7 @@ fn clients(source: &[&Rule], destination: Option<&[&Rule]>) -> Clients {
     Clients {
         source: mock_rds_in("us-east-1", source),
         destination: destination.map(|rules| mock_rds_in("us-west-2", rules)),
+        s3: None,
     }
 }
 
@@ -662,4 +664,90 @@ async fn under_a_policy_the_kept_snapshots_are_tagged_with_their_tiers_once() {
     assert!(tags_set.iter().any(|(id, _, value)| id == "db1-8" && value == "weekly"));
     assert_eq!(region.tagged_count, tags_set.len());
     assert_eq!(result.retention_policy, Some(policy));
+}
+
+const EXPORT_BUCKET: &str = "nestedphoenix-prod-db-backups";
+
+/// The export bucket listed over two pages: objects of the exports, some moved on by the lifecycle.
+fn export_objects() -> Rule {
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+    use aws_sdk_s3::types::{Object, ObjectStorageClass};
+    let object = |key: &str, bytes: i64, class: Option<ObjectStorageClass>| {
+        Object::builder().key(key).size(bytes).set_storage_class(class).build()
+    };
+    mock!(aws_sdk_s3::Client::list_objects_v2)
+        .match_requests(|r| r.bucket() == Some(EXPORT_BUCKET))
+        .sequence()
+        .output(move || {
+            ListObjectsV2Output::builder()
+                .contents(object("a/1.parquet", 40_000_000_000, None))
+                .contents(object(
+                    "a/2.parquet",
+                    10_000_000_000,
+                    Some(ObjectStorageClass::Standard),
+                ))
+                .is_truncated(true)
+                .next_continuation_token("page-2")
+                .build()
+        })
+        .output(move || {
+            ListObjectsV2Output::builder()
+                .contents(object(
+                    "b/1.parquet",
+                    200_000_000_000,
+                    Some(ObjectStorageClass::Glacier),
+                ))
+                .is_truncated(false)
+                .build()
+        })
+        .build()
+}
+
+fn no_such_bucket() -> Rule {
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+    use aws_sdk_s3::types::error::NoSuchBucket;
+    mock!(aws_sdk_s3::Client::list_objects_v2).then_error(|| {
+        ListObjectsV2Error::NoSuchBucket(
+            NoSuchBucket::builder()
+                .message("The specified bucket does not exist")
+                .build(),
+        )
+    })
+}
+
+#[tokio::test]
+async fn the_result_reports_what_the_export_bucket_holds_by_storage_class_or_why_not() {
+    let with_bucket = Config {
+        export_bucket: Some(EXPORT_BUCKET.into()),
+        ..source_only()
+    };
+    for (s3_rule, expected) in [(export_objects(), true), (no_such_bucket(), false)] {
+        let (list, clusters, exports) = (listing(Vec::new(), 100), no_cluster_snapshots(), export_tasks(vec![]));
+        let clients = Clients {
+            s3: Some(aws_smithy_mocks::mock_client!(
+                aws_sdk_s3,
+                aws_smithy_mocks::RuleMode::MatchAny,
+                [&s3_rule],
+                |b| b.force_path_style(true)
+            )),
+            ..clients_of(&[&list, &clusters, &exports])
+        };
+        let result = run(&clients, &with_bucket).await.unwrap();
+        if expected {
+            let storage = result.exports.expect("the bucket's storage");
+            assert_eq!(storage.bytes(), 250_000_000_000);
+            assert_eq!(storage.by_class["STANDARD"].objects, 2);
+            // 50 GB at $0.023 and 200 GB at $0.0036 a month.
+            assert_eq!(storage.by_class["STANDARD"].monthly_cost_cents, Some(115));
+            assert_eq!(storage.by_class["GLACIER"].monthly_cost_cents, Some(72));
+            assert_eq!(result.exports_unread, None);
+        } else {
+            assert_eq!(result.exports, None);
+            let reason = result.exports_unread.expect("why the storage is not reported");
+            assert!(
+                reason.contains(EXPORT_BUCKET) && reason.contains("does not exist"),
+                "{reason}"
+            );
+        }
+    }
 }

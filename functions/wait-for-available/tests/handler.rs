@@ -4,10 +4,13 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_export_tasks::DescribeExportTasksOutput;
 use aws_sdk_rds::types::{DbClusterSnapshot, ExportTask};
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
 use aws_smithy_mocks::{Rule, mock};
 use backup_core::contract::Function;
 use backup_core::slot_queue::MOST_TAKEN;
-use backup_core::testing::slot_queue::{Waiting, deletes, mock_slot_queue, puts_back, refuses, waiters, wakes};
+use backup_core::testing::slot_queue::{
+    Waiting, counts, deletes, message, mock_slot_queue, puts_back, refuses, waiters, wakes,
+};
 use backup_core::testing::{assert_reads_its_contracted_environment, fixture, http_status, mock_rds_in, rds_error};
 use backup_wait_for_available::{Clients, Config, handle};
 use serde_json::json;
@@ -311,6 +314,35 @@ async fn an_export_that_ends_wakes_the_longest_live_waiter_past_ended_ones_and_p
             "{status}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_hand_on_skips_an_empty_queue_and_waits_out_another_that_holds_the_messages() {
+    // Counted empty: nothing is received (no long poll).
+    let export = export_with_status("COMPLETE");
+    let empty = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| counts(0, 0));
+    let receive = waiters(&[]);
+    let polled = export_clients(&export, &[&empty, &receive], &[]);
+    assert!(export_ready(&polled).await);
+    assert_eq!(receive.num_calls(), 0);
+
+    // Both messages held by another hand-on (exports that ended together): long polls of 5 s
+    // until it puts them back, rather than a slot handed on to no one.
+    let held = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| counts(0, 2));
+    let receive = mock!(aws_sdk_sqs::Client::receive_message)
+        .match_requests(|r| r.wait_time_seconds() == Some(5))
+        .sequence()
+        .output(|| ReceiveMessageOutput::builder().build())
+        .output(|| {
+            ReceiveMessageOutput::builder()
+                .messages(message(("handle-1", "token-first", Some("2026-12-05T01:00:00Z"))))
+                .build()
+        })
+        .build();
+    let (delete, woken) = (deletes(), wakes("token-first"));
+    let polled = export_clients(&export, &[&held, &receive, &delete], &[&woken]);
+    assert!(export_ready(&polled).await);
+    assert_eq!((receive.num_calls(), woken.num_calls()), (2, 1));
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use backup_core::cost::{self, Retained};
+pub use backup_core::cost::{ClassStorage, ExportStorage};
 use backup_core::rds::SnapshotInfo;
 use backup_core::retention::{RetentionPolicy, Tier, Tiers};
 use backup_core::selection::Selection;
@@ -104,20 +105,6 @@ pub struct SnapshotPlan {
     /// When prune may delete it, if backups go on as scheduled (None: no date applies,
     /// such as a snapshot kept only as one of the newest).
     pub expires: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ExportStorage {
-    pub bucket: String,
-    pub by_class: BTreeMap<String, ClassStorage>,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct ClassStorage {
-    pub objects: u64,
-    pub bytes: u64,
-    /// None: no list price known here for this class.
-    pub monthly_cost_cents: Option<u64>,
 }
 
 /// The prefix of the module's function names: the select function's name without `-select`.
@@ -229,22 +216,20 @@ pub async fn report(clients: &Clients, instance: &Instance, at: DateTime<Utc>) -
             Ok(Vec::new())
         }
     };
-    let (planned, candidates, exports) = futures_util::future::try_join3(
-        plan_regions(&rds, config, policies, true),
-        candidates,
-        export_storage(&clients.s3, &instance.export.bucket),
-    )
-    .await?;
+    let (planned, candidates, exports) =
+        futures_util::future::try_join3(plan_regions(&rds, config, policies, true), candidates, async {
+            let bucket = &instance.export.bucket;
+            cost::export_storage(&clients.s3, bucket)
+                .await
+                .map_err(|failure| Error::config(bucket, failure.to_string()))
+        })
+        .await?;
     let regions: Vec<RegionReport> = planned
         .iter()
         .map(|plan| region_report(plan, config, retention_days))
         .collect();
     let monthly_cost_cents = regions.iter().map(|r| r.retained.monthly_cost_cents).sum::<u64>()
-        + exports
-            .iter()
-            .flat_map(|e| e.by_class.values())
-            .filter_map(|c| c.monthly_cost_cents)
-            .sum::<u64>();
+        + exports.as_ref().map_or(0, ExportStorage::monthly_cost_cents);
     Ok(Report {
         state_machine_arn: instance.state_machine_arn.clone(),
         at,
@@ -337,31 +322,4 @@ pub(crate) fn reason_label(reason: KeepReason) -> &'static str {
         KeepReason::NewestTooOld => "backups stopped",
         KeepReason::InTier => "in a tier",
     }
-}
-
-/// The export bucket's objects by storage class (None: the bucket does not exist).
-async fn export_storage(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<ExportStorage>, Error> {
-    let mut by_class: BTreeMap<String, ClassStorage> = BTreeMap::new();
-    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(page) => page,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => return Ok(None),
-            Err(err) => return Err(aws_error("ListObjectsV2", bucket, err)),
-        };
-        for object in page.contents() {
-            let class = object.storage_class().map_or("STANDARD", |c| c.as_str());
-            let storage = by_class.entry(class.to_owned()).or_default();
-            storage.objects += 1;
-            storage.bytes += object.size().and_then(|size| u64::try_from(size).ok()).unwrap_or(0);
-        }
-    }
-    for (class, storage) in by_class.iter_mut() {
-        let gb = storage.bytes as f64 / 1e9;
-        storage.monthly_cost_cents = cost::s3_price(class).map(|price| (gb * price * 100.0).round() as u64);
-    }
-    Ok(Some(ExportStorage {
-        bucket: bucket.to_owned(),
-        by_class,
-    }))
 }

@@ -67,12 +67,7 @@ async fn main() -> ExitCode {
     let clients = Clients {
         sfn: aws_sdk_sfn::Client::new(&sdk_config),
         lambda: aws_sdk_lambda::Client::new(&sdk_config),
-        // S3's endpoint locally is path-style (no bucket subdomains on 127.0.0.1).
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk_config)
-                .force_path_style(sdk_config.endpoint_url().is_some())
-                .build(),
-        ),
+        s3: backup_core::cost::s3_client(&sdk_config),
         sdk_config,
     };
     let planned = async {
