@@ -201,10 +201,14 @@ locals {
         type = "metric", x = 0, y = 20, width = 24, height = 6
         properties = {
           title = "Retained snapshots (GiB of allocated storage, an upper bound) and exports (GB), and their estimated monthly cost (USD)"
-          metrics = concat(flatten([for r in local.retained_regions : [
-            [local.ns, "RetainedSnapshotGB", "BackupInstance", local.backup_instance, "Region", r],
-            [".", "EstimatedMonthlyCost", ".", ".", ".", ".", { yAxis = "right" }],
-          ]]), [[local.ns, "RetainedExportGB", "BackupInstance", local.backup_instance, "Region", local.region]])
+          # One row per metric: flatten would flatten the rows into one list of strings.
+          metrics = concat(
+            [[local.ns, "RetainedExportGB", "BackupInstance", local.backup_instance, "Region", local.region]],
+            concat([for r in local.retained_regions : [
+              [local.ns, "RetainedSnapshotGB", "BackupInstance", local.backup_instance, "Region", r],
+              [".", "EstimatedMonthlyCost", ".", ".", ".", ".", { yAxis = "right" }],
+            ]]...),
+          )
           period = 86400, stat = "Maximum", region = local.region, view = "timeSeries"
         }
       },
@@ -212,7 +216,7 @@ locals {
         type = "metric", x = 0, y = 14, width = 24, height = 6
         properties = {
           title   = "Function Errors and Throttles"
-          metrics = flatten([for f in sort(tolist(local.functions)) : [["AWS/Lambda", "Errors", "FunctionName", local.function_names[f]], [".", "Throttles", ".", "."]]])
+          metrics = concat([for f in sort(tolist(local.functions)) : [["AWS/Lambda", "Errors", "FunctionName", local.function_names[f]], [".", "Throttles", ".", "."]]]...)
           period  = 3600, stat = "Sum", region = local.region, view = "timeSeries"
         }
       },

@@ -285,6 +285,21 @@ class Demo(unittest.TestCase):
         self.assertEqual({o.get("StorageClass", "STANDARD") for o in objects} - {"STANDARD"}, set())
         return sum(o["Size"] for o in objects)
 
+    def test_1b_each_dashboard_graph_lists_one_metric_a_row(self):
+        """CloudWatch reads a graph's `metrics` as rows (namespace, name, dimension pairs, options);
+        `flatten` over rows once made one list of strings of them."""
+        body = json.loads(self.aws.client("cloudwatch", world.SOURCE).get_dashboard(
+            DashboardName=Demo.outputs["cloudwatch_dashboard_name"])["DashboardBody"])
+        graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
+        self.assertGreater(len(graphs), 3)
+        for graph in graphs:
+            for row in graph["metrics"]:
+                self.assertIsInstance(row, list, graph["title"])
+                self.assertTrue(all(isinstance(v, str) for v in row if not isinstance(v, dict)), row)
+        titles = {g["title"]: g["metrics"] for g in graphs}
+        [retained] = [m for t, m in titles.items() if t.startswith("Retained snapshots")]
+        self.assertIn("RetainedExportGB", retained[0])
+
     def test_1a_each_function_role_grants_exactly_what_its_code_calls(self):
         """The applied roles' policies against the actions in each deployed function's binary."""
         lambda_client, iam = self.aws.client("lambda"), self.aws.client("iam")

@@ -92,6 +92,9 @@ impl Retained {
 pub struct ExportStorage {
     pub bucket: String,
     pub by_class: BTreeMap<String, ClassStorage>,
+    /// The listing stopped before its end (a time limit): these are at least the bucket's.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,15 +135,24 @@ impl ExportStorage {
     }
 }
 
-/// The export bucket's objects by storage class, listed (None: the bucket does not exist).
+/// The export bucket's objects by storage class, listed (None: the bucket does not exist), up to
+/// `until` (then `truncated`). Current objects only: noncurrent versions are not counted.
 #[cfg(feature = "export-storage")]
-pub async fn export_storage(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<ExportStorage>, crate::AwsFailure> {
+pub async fn export_storage(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    until: Option<std::time::SystemTime>,
+) -> Result<Option<ExportStorage>, crate::AwsFailure> {
     let mut storage = ExportStorage {
         bucket: bucket.to_owned(),
         ..ExportStorage::default()
     };
     let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
     while let Some(page) = pages.next().await {
+        if until.is_some_and(|until| std::time::SystemTime::now() >= until) {
+            storage.truncated = true;
+            break;
+        }
         let page = match page {
             Ok(page) => page,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => return Ok(None),

@@ -46,7 +46,7 @@ const VISIBILITY_TIMEOUT_SECONDS: i32 = 30;
 /// How long a hand-on that finds every message held by another waits for them to be put back,
 /// at most, and how many times: SQS answers as soon as they are.
 const HELD_WAIT_SECONDS: i32 = 5;
-const HELD_WAITS: usize = 3;
+const HELD_WAITS: usize = 2;
 /// A long poll, however short, asks every SQS server: a short one samples some and "might not
 /// receive any messages" from a queue that holds a few (SQS Developer Guide, "Amazon SQS short
 /// and long polling"), and a waiter missed would wait for its own try.
@@ -153,48 +153,55 @@ impl SlotQueue {
     }
 
     /// The queue's messages, up to [`MOST_TAKEN`], each hidden from other hand-ons until put back.
-    /// An empty queue (no message visible or held) is not long-polled; one whose messages another
-    /// hand-on holds is waited on until it puts them back (or [`HELD_WAITS`] long polls pass).
+    /// SQS's counts say how many to expect, approximately: they "may not achieve consistency until
+    /// at least 1 minute after the producers stop sending messages" (SQS API Reference,
+    /// GetQueueAttributes), so the queue is long-polled even when it counts none, and a long poll
+    /// answers with the first messages it finds, so receiving goes on while fewer were taken than
+    /// counted. While another hand-on holds every message (exports that ended together), this one
+    /// waits for it to put them back, up to [`HELD_WAITS`] more long polls.
     async fn take(&self) -> Result<Vec<Message>, String> {
         let mut queued = self.count().await?;
-        if queued == (Count { visible: 0, held: 0 }) {
-            return Ok(Vec::new());
-        }
         let mut taken = Vec::new();
         let mut held_waits = 0;
         while taken.len() < MOST_TAKEN {
-            let wait_seconds = if queued.visible == 0 && queued.held > 0 {
-                HELD_WAIT_SECONDS
-            } else {
-                WAIT_TIME_SECONDS
-            };
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(BATCH as i32)
-                .message_attribute_names(WAIT_STARTED_AT)
-                .visibility_timeout(VISIBILITY_TIMEOUT_SECONDS)
-                .wait_time_seconds(wait_seconds)
-                .send()
-                .await
-                .map_err(|err| AwsFailure::from_sdk("ReceiveMessage", &err).to_string())?;
-            let batch = received.messages();
-            taken.extend_from_slice(batch);
-            if taken.is_empty() && held_waits < HELD_WAITS {
-                // Nothing visible: while another hand-on holds the messages, wait it out.
-                queued = self.count().await?;
-                if queued.held > 0 || queued.visible > 0 {
-                    held_waits += 1;
-                    continue;
+            let held = taken.is_empty() && queued.visible == 0 && queued.held > 0;
+            let batch = self
+                .receive(if held { HELD_WAIT_SECONDS } else { WAIT_TIME_SECONDS })
+                .await?;
+            let received = batch.len();
+            taken.extend(batch);
+            if taken.is_empty() {
+                if held_waits == HELD_WAITS {
+                    break;
                 }
+                queued = self.count().await?;
+                if queued == (Count { visible: 0, held: 0 }) {
+                    break;
+                }
+                held_waits += 1;
+                continue;
             }
-            // A short batch: the queue holds no more (as far as a long poll can tell).
-            if batch.len() < BATCH {
+            if received == 0 || (received < BATCH && taken.len() as u64 >= queued.visible) {
                 break;
             }
         }
         Ok(taken)
+    }
+
+    /// One long poll of up to [`BATCH`] messages, hidden for [`VISIBILITY_TIMEOUT_SECONDS`].
+    async fn receive(&self, wait_seconds: i32) -> Result<Vec<Message>, String> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(BATCH as i32)
+            .message_attribute_names(WAIT_STARTED_AT)
+            .visibility_timeout(VISIBILITY_TIMEOUT_SECONDS)
+            .wait_time_seconds(wait_seconds)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk("ReceiveMessage", &err).to_string())?;
+        Ok(received.messages.unwrap_or_default())
     }
 
     /// The queue's messages visible, and held by a hand-on (received, not yet put back or deleted).

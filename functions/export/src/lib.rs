@@ -252,15 +252,17 @@ pub async fn handle(
         &snapshot.db_identifier,
         request.execution.execution_start_time,
     );
-    let others: Vec<ExportTask> = exports::running(clients)
+    let (own, others): (Vec<ExportTask>, Vec<ExportTask>) = exports::running(clients)
         .await?
         .into_iter()
-        .filter(|t| t.export_task_identifier() != Some(export_task_id.as_str()))
-        .collect();
+        .partition(|t| t.export_task_identifier() == Some(export_task_id.as_str()));
     if others.len() >= MAX_RUNNING_EXPORTS {
         return wait_for_slot(export_task_id, &clients.region, &config.bucket, &request.slot, &others);
     }
+    // A retry of a first try whose start went through finds its own task running: it holds its
+    // slot already, and leaves none to the waiters.
     if !request.slot.queued
+        && own.is_empty()
         && let Some(queue) = slot_queue
         && leave_free_slots_to_waiters(queue, &export_task_id, MAX_RUNNING_EXPORTS - others.len()).await
     {
@@ -320,6 +322,11 @@ pub async fn handle(
     })
 }
 
+/// How long a first try spends handing free slots on before it takes one: well within the
+/// function's shortest timeout (`lambda_timeout`, 30 s at least), a hand-on waiting out another's
+/// held messages taking up to 11 s.
+const HAND_ON_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A first try that finds slots free hands each on to the export that has waited longest in the
 /// module's queue, as the poll that saw an export end does; true when a waiter was woken for
 /// every free slot, and this export queues behind them. Without this, a database reaching its
@@ -328,7 +335,12 @@ pub async fn handle(
 /// queue, and six found every slot taken for their whole seven-day bound). A waiter's own
 /// tries take a free slot: they are the ones this protects.
 async fn leave_free_slots_to_waiters(queue: &SlotQueue, export_task_id: &str, free: usize) -> bool {
+    let started = std::time::Instant::now();
     for woken in 0..free {
+        if started.elapsed() > HAND_ON_BUDGET {
+            tracing::warn!(%export_task_id, woken, "handing free export slots on took too long: taking one");
+            return false;
+        }
         match queue.hand_on().await {
             HandOn::Woke { skipped, taken } => {
                 tracing::info!(%export_task_id, skipped, taken, "a free export slot handed on to the longest waiter")
@@ -368,7 +380,7 @@ fn wait_for_slot(
     } else {
         slot.next_try_in_queue(soonest_end(&own))
     };
-    tracing::info!(%export_task_id, running = running.len(), own = own.len(), waited_seconds, next_try_seconds, "every export slot is taken; waiting for one");
+    tracing::info!(%export_task_id, running = running.len(), own = own.len(), waited_seconds, next_try_seconds, "no export slot for this export now; waiting for one");
     Ok(ExportRecord {
         export_task_id: Some(export_task_id),
         slot_full: true,

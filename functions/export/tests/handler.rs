@@ -266,14 +266,14 @@ async fn a_first_try_takes_a_free_slot_once_a_waiter_is_woken_for_each_other_one
     .unwrap();
     assert!(!record.slot_full && record.created, "{record:?}");
     assert_eq!((ended.num_calls(), woken.num_calls(), start.num_calls()), (1, 1, 1));
-    // The second hand-on counted the queue empty and took nothing.
-    assert_eq!(receive.num_calls(), 1);
+    // The second hand-on counted the queue empty, long-polled it once all the same and took nothing.
+    assert_eq!(receive.num_calls(), 2);
 }
 
 #[tokio::test]
 async fn a_waiters_try_takes_a_free_slot_without_looking_into_the_queue() {
     let (slots, start) = (running_exports(4), start_ok());
-    // A queue that answers nothing: any call to it would fail the test.
+    // A queue that answers no receive: a hand-on would fail the test.
     let queue = mock_slot_queue(&[], &[]);
     let mut event = fixture("export-request.json");
     event["slot"]["queued"] = true.into();
@@ -281,6 +281,35 @@ async fn a_waiters_try_takes_a_free_slot_without_looking_into_the_queue() {
         .await
         .unwrap();
     assert!(!record.slot_full && record.created, "{record:?}");
+}
+
+#[tokio::test]
+async fn a_retried_first_try_whose_export_already_runs_hands_no_slot_on() {
+    // The first invocation's start went through; its retry finds its own task running.
+    let slots = mock!(Client::describe_export_tasks)
+        .match_requests(|r| r.export_task_identifier().is_none())
+        .then_output(|| {
+            DescribeExportTasksOutput::builder()
+                .export_tasks(
+                    ExportTask::builder()
+                        .export_task_identifier(TASK_ID)
+                        .status("IN_PROGRESS")
+                        .build(),
+                )
+                .build()
+        });
+    let (start, existing) = (start_fails("ExportTaskAlreadyExists"), existing_task(SOURCE_ARN));
+    // A queue that answers no receive: a hand-on would fail the test.
+    let queue = mock_slot_queue(&[], &[]);
+    let record = handle(
+        &clients(&[&slots, &start, &existing]),
+        Some(&queue),
+        &config(),
+        fixture("export-request.json"),
+    )
+    .await
+    .unwrap();
+    assert!(!record.slot_full && !record.created, "{record:?}");
 }
 
 #[tokio::test]

@@ -602,8 +602,9 @@ fn export_storage_line(prune: &PruneResult) -> Option<String> {
         .map(|(class, storage)| format!("{class} {}", gigabytes(storage.bytes)))
         .collect();
     let objects: u64 = exports.by_class.values().map(|c| c.objects).sum();
+    let at_least = if exports.truncated { "at least " } else { "" };
     let mut line = format!(
-        "exports in s3://{}: {objects} objects, {}",
+        "exports in s3://{}: {at_least}{objects} objects, {}",
         exports.bucket,
         gigabytes(exports.bytes())
     );
@@ -615,6 +616,18 @@ fn export_storage_line(prune: &PruneResult) -> Option<String> {
             cost::dollars(exports.monthly_cost_cents()),
             cost::PRICES_REGION
         );
+    }
+    let unpriced: Vec<&str> = exports
+        .by_class
+        .iter()
+        .filter(|(_, storage)| storage.monthly_cost_cents.is_none())
+        .map(|(class, _)| class.as_str())
+        .collect();
+    if !unpriced.is_empty() {
+        let _ = write!(line, " (no list price here for {})", unpriced.join(", "));
+    }
+    if exports.truncated {
+        line.push_str("; the listing stopped at the time limit");
     }
     Some(line)
 }

@@ -265,7 +265,7 @@ pub async fn handle(
         .iter()
         .map(|plan| apply(plan, &config.settings, dry_run, deadline));
     let regions = futures_util::future::try_join_all(applied).await?;
-    let (exports, exports_unread) = exports_held(clients, config).await;
+    let (exports, exports_unread) = exports_held(clients, config, deadline).await;
     Ok(PruneResult {
         dry_run,
         retention_days,
@@ -281,12 +281,18 @@ pub async fn handle(
 }
 
 /// What the export bucket holds by storage class, for the summary's retained storage and cost;
-/// a bucket that cannot be read is reported (naming it and why), never a failed prune.
-async fn exports_held(clients: &Clients, config: &Config) -> (Option<ExportStorage>, Option<String>) {
+/// a bucket that cannot be read is reported (naming it and why), never a failed prune. The
+/// listing stops half the deadline's margin before it (millions of objects take minutes).
+async fn exports_held(
+    clients: &Clients,
+    config: &Config,
+    deadline: Option<SystemTime>,
+) -> (Option<ExportStorage>, Option<String>) {
     let (Some(s3), Some(bucket)) = (&clients.s3, &config.export_bucket) else {
         return (None, None);
     };
-    match cost::export_storage(s3, bucket).await {
+    let until = deadline.and_then(|deadline| deadline.checked_sub(DEADLINE_MARGIN / 2));
+    match cost::export_storage(s3, bucket, until).await {
         Ok(Some(storage)) => (Some(storage), None),
         Ok(None) => (None, Some(format!("the export bucket {bucket} does not exist"))),
         Err(failure) => {

@@ -317,14 +317,14 @@ async fn an_export_that_ends_wakes_the_longest_live_waiter_past_ended_ones_and_p
 }
 
 #[tokio::test]
-async fn a_hand_on_skips_an_empty_queue_and_waits_out_another_that_holds_the_messages() {
-    // Counted empty: nothing is received (no long poll).
+async fn a_hand_on_polls_a_queue_counted_empty_once_and_waits_out_another_that_holds_the_messages() {
+    // Counted empty: one long poll all the same (a message of the last minute may not be counted).
     let export = export_with_status("COMPLETE");
     let empty = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| counts(0, 0));
     let receive = waiters(&[]);
     let polled = export_clients(&export, &[&empty, &receive], &[]);
     assert!(export_ready(&polled).await);
-    assert_eq!(receive.num_calls(), 0);
+    assert_eq!((empty.num_calls(), receive.num_calls()), (2, 1));
 
     // Both messages held by another hand-on (exports that ended together): long polls of 5 s
     // until it puts them back, rather than a slot handed on to no one.
@@ -343,6 +343,34 @@ async fn a_hand_on_skips_an_empty_queue_and_waits_out_another_that_holds_the_mes
     let polled = export_clients(&export, &[&held, &receive, &delete], &[&woken]);
     assert!(export_ready(&polled).await);
     assert_eq!((receive.num_calls(), woken.num_calls()), (2, 1));
+}
+
+#[tokio::test]
+async fn a_hand_on_receives_again_while_it_took_fewer_messages_than_the_queue_counts() {
+    // Three counted; the first long poll answers with one of them, the next with the other two.
+    let export = export_with_status("COMPLETE");
+    let three = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| counts(3, 0));
+    let receive = mock!(aws_sdk_sqs::Client::receive_message)
+        .sequence()
+        .output(|| {
+            ReceiveMessageOutput::builder()
+                .messages(message(("handle-late", "token-late", Some("2026-12-05T03:00:00Z"))))
+                .build()
+        })
+        .output(|| {
+            ReceiveMessageOutput::builder()
+                .messages(message(("handle-first", "token-first", Some("2026-12-05T01:00:00Z"))))
+                .messages(message(("handle-second", "token-second", Some("2026-12-05T02:00:00Z"))))
+                .build()
+        })
+        .build();
+    let put_back = Arc::new(Mutex::new(Vec::new()));
+    let (delete, back, woken) = (deletes(), puts_back(&put_back), wakes("token-first"));
+    let polled = export_clients(&export, &[&three, &receive, &delete, &back], &[&woken]);
+    assert!(export_ready(&polled).await);
+    // The longest waiter came in the second answer.
+    assert_eq!((receive.num_calls(), woken.num_calls()), (2, 1));
+    assert_eq!(*put_back.lock().unwrap(), ["handle-second", "handle-late"]);
 }
 
 #[tokio::test]

@@ -219,7 +219,7 @@ pub async fn report(clients: &Clients, instance: &Instance, at: DateTime<Utc>) -
     let (planned, candidates, exports) =
         futures_util::future::try_join3(plan_regions(&rds, config, policies, true), candidates, async {
             let bucket = &instance.export.bucket;
-            cost::export_storage(&clients.s3, bucket)
+            cost::export_storage(&clients.s3, bucket, None)
                 .await
                 .map_err(|failure| Error::config(bucket, failure.to_string()))
         })

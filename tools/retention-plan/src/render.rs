@@ -269,6 +269,7 @@ mod tests {
                         monthly_cost_cents: Some(198),
                     },
                 )]),
+                truncated: false,
             }),
             monthly_cost_cents: 9698,
         };
