@@ -288,8 +288,9 @@ class Demo(unittest.TestCase):
     def test_1b_each_dashboard_graph_lists_one_metric_a_row(self):
         """CloudWatch reads a graph's `metrics` as rows (namespace, name, dimension pairs, options);
         `flatten` over rows once made one list of strings of them."""
-        body = json.loads(self.aws.client("cloudwatch", world.SOURCE).get_dashboard(
-            DashboardName=Demo.outputs["cloudwatch_dashboard_name"])["DashboardBody"])
+        cloudwatch = self.aws.client("cloudwatch", world.SOURCE)
+        [dashboard] = cloudwatch.list_dashboards()["DashboardEntries"]  # the demo's one instance
+        body = json.loads(cloudwatch.get_dashboard(DashboardName=dashboard["DashboardName"])["DashboardBody"])
         graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
         self.assertGreater(len(graphs), 3)
         for graph in graphs:
@@ -349,7 +350,7 @@ class Demo(unittest.TestCase):
         self.assertIn("sqs:SendMessage", called["state machines"])
         # A wait's polls: each beats, ends or schedules the next (its role passed to the Scheduler).
         self.assertEqual({a for a in called["wait-for-available"] if not a.startswith("rds:")},
-                         {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                         {"sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                           "states:SendTaskSuccess",
                           "states:SendTaskFailure", "states:SendTaskHeartbeat", "scheduler:CreateSchedule"})
         # The Scheduler's role: assumed by the Scheduler for the module's group only, and it may
