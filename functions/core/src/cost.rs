@@ -105,6 +105,11 @@ pub struct ClassStorage {
     pub monthly_cost_cents: Option<u64>,
 }
 
+/// Bytes as gigabytes (10^9 bytes), as S3 bills its storage.
+pub fn gigabytes(bytes: u64) -> f64 {
+    bytes as f64 / 1e9
+}
+
 impl ExportStorage {
     /// Adds an object of `bytes` in `storage_class` (None: STANDARD, as ListObjectsV2 omits it).
     pub fn add_object(&mut self, storage_class: Option<&str>, bytes: u64) {
@@ -119,7 +124,7 @@ impl ExportStorage {
     /// Prices each class at its list price, once every object is added.
     pub fn priced(mut self) -> Self {
         for (class, storage) in self.by_class.iter_mut() {
-            let gb = storage.bytes as f64 / 1e9;
+            let gb = gigabytes(storage.bytes);
             storage.monthly_cost_cents = s3_price(class).map(|price| (gb * price * 100.0).round() as u64);
         }
         self

@@ -9,6 +9,7 @@ use aws_smithy_mocks::{Rule, mock};
 use backup_core::Error;
 use backup_core::rds::Rds;
 use backup_core::retention::Tier;
+use backup_core::slot_queue::SlotQueue;
 use backup_core::testing::slot_queue::{deletes, mock_slot_queue, puts_back, refuses, waiters, wakes};
 use backup_core::testing::{self, fixture, mock_rds, rds_error};
 use backup_core::types::ExportRecord;
@@ -28,7 +29,12 @@ fn clients(rules: &[&Rule]) -> Rds {
 
 /// Export's answer to the fixture's request, RDS answering from `rules`, without the queue.
 async fn export_of_fixture(rules: &[&Rule]) -> Result<ExportRecord, Error> {
-    handle(&clients(rules), None, &config(), fixture("export-request.json")).await
+    export_of_fixture_queued_in(rules, None).await
+}
+
+/// Export's answer to the fixture's request, RDS answering from `rules`, with the module's queue.
+async fn export_of_fixture_queued_in(rules: &[&Rule], queue: Option<&SlotQueue>) -> Result<ExportRecord, Error> {
+    handle(&clients(rules), queue, &config(), fixture("export-request.json")).await
 }
 
 fn config() -> Config {
@@ -230,14 +236,7 @@ async fn a_first_try_leaves_a_free_slot_to_the_longest_waiter_and_queues_behind_
     let (delete, back, woken) = (deletes(), puts_back(&put_back), wakes("token-waiter"));
     let queue = mock_slot_queue(&[&receive, &delete, &back], &[&woken]);
     // No StartExportTask rule: a start would fail the test.
-    let record = handle(
-        &clients(&[&slots]),
-        Some(&queue),
-        &config(),
-        fixture("export-request.json"),
-    )
-    .await
-    .unwrap();
+    let record = export_of_fixture_queued_in(&[&slots], Some(&queue)).await.unwrap();
     assert!(record.slot_full, "{record:?}");
     assert_eq!((delete.num_calls(), woken.num_calls()), (1, 1));
     // In the queue until this module's export should end and hand its slot on, plus two intervals.
@@ -256,14 +255,9 @@ async fn a_first_try_takes_a_free_slot_once_a_waiter_is_woken_for_each_other_one
     let (delete, back) = (deletes(), puts_back(&put_back));
     let (ended, woken) = (refuses("token-ended"), wakes("token-waiter"));
     let queue = mock_slot_queue(&[&receive, &delete, &back], &[&ended, &woken]);
-    let record = handle(
-        &clients(&[&slots, &start]),
-        Some(&queue),
-        &config(),
-        fixture("export-request.json"),
-    )
-    .await
-    .unwrap();
+    let record = export_of_fixture_queued_in(&[&slots, &start], Some(&queue))
+        .await
+        .unwrap();
     assert!(!record.slot_full && record.created, "{record:?}");
     assert_eq!((ended.num_calls(), woken.num_calls(), start.num_calls()), (1, 1, 1));
     // The second hand-on counted the queue empty, long-polled it once all the same and took nothing.
@@ -301,14 +295,9 @@ async fn a_retried_first_try_whose_export_already_runs_hands_no_slot_on() {
     let (start, existing) = (start_fails("ExportTaskAlreadyExists"), existing_task(SOURCE_ARN));
     // A queue that answers no receive: a hand-on would fail the test.
     let queue = mock_slot_queue(&[], &[]);
-    let record = handle(
-        &clients(&[&slots, &start, &existing]),
-        Some(&queue),
-        &config(),
-        fixture("export-request.json"),
-    )
-    .await
-    .unwrap();
+    let record = export_of_fixture_queued_in(&[&slots, &start, &existing], Some(&queue))
+        .await
+        .unwrap();
     assert!(!record.slot_full && !record.created, "{record:?}");
 }
 

@@ -158,7 +158,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             if let Some(exports) = prune.exports.as_ref().filter(|_| i == 0) {
                 data.push(datum(
                     "RetainedExportGB",
-                    exports.bytes() as f64 / 1e9,
+                    backup_core::cost::gigabytes(exports.bytes()),
                     StandardUnit::Gigabytes,
                     scope,
                     now,

@@ -632,7 +632,7 @@ fn export_storage_line(prune: &PruneResult) -> Option<String> {
     Some(line)
 }
 
-/// Bytes as gigabytes (10^9, as S3 bills them), to two decimals.
+/// Bytes as gigabytes, to two decimals.
 fn gigabytes(bytes: u64) -> String {
-    format!("{:.2} GB", bytes as f64 / 1e9)
+    format!("{:.2} GB", cost::gigabytes(bytes))
 }

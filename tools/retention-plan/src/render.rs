@@ -165,7 +165,7 @@ pub fn table(report: &Report) -> String {
             rows.push(vec![
                 class.clone(),
                 storage.objects.to_string(),
-                format!("{:.3}", storage.bytes as f64 / 1e9),
+                format!("{:.3}", backup_core::cost::gigabytes(storage.bytes)),
                 storage
                     .monthly_cost_cents
                     .map_or_else(|| "no list price here".to_owned(), dollars),
