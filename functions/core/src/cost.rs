@@ -140,8 +140,9 @@ impl ExportStorage {
     }
 }
 
-/// The export bucket's objects by storage class, listed (None: the bucket does not exist), up to
-/// `until` (then `truncated`). Current objects only: noncurrent versions are not counted.
+/// The export bucket's objects by storage class, listed (None: the bucket does not exist); no page
+/// is requested after `until` (then `truncated`, the pages read counted). Current objects only:
+/// noncurrent versions are not counted.
 #[cfg(feature = "export-storage")]
 pub async fn export_storage(
     s3: &aws_sdk_s3::Client,
@@ -154,10 +155,6 @@ pub async fn export_storage(
     };
     let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
     while let Some(page) = pages.next().await {
-        if until.is_some_and(|until| std::time::SystemTime::now() >= until) {
-            storage.truncated = true;
-            break;
-        }
         let page = match page {
             Ok(page) => page,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => return Ok(None),
@@ -166,6 +163,11 @@ pub async fn export_storage(
         for object in page.contents() {
             let bytes = object.size().and_then(|size| u64::try_from(size).ok()).unwrap_or(0);
             storage.add_object(object.storage_class().map(|c| c.as_str()), bytes);
+        }
+        let more = page.is_truncated() == Some(true);
+        if more && until.is_some_and(|until| std::time::SystemTime::now() >= until) {
+            storage.truncated = true;
+            break;
         }
     }
     Ok(Some(storage.priced()))

@@ -73,6 +73,16 @@ pub fn rds_error(status: u16, code: &str, message: &str) -> HttpResponse {
     HttpResponse::new(StatusCode::try_from(status).expect("valid status"), SdkBody::from(body))
 }
 
+/// An S3 error response as S3 sends it (XML, no namespace).
+pub fn s3_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Error><Code>{code}</Code><Message>{message}</Message>\
+         <RequestId>0000000000000000</RequestId></Error>"
+    );
+    HttpResponse::new(StatusCode::try_from(status).expect("valid status"), SdkBody::from(body))
+}
+
 /// A bare HTTP error without an AWS error body (e.g. a load balancer's 503).
 pub fn http_status(status: u16) -> HttpResponse {
     HttpResponse::new(

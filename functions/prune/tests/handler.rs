@@ -715,39 +715,66 @@ fn no_such_bucket() -> Rule {
     })
 }
 
-#[tokio::test]
-async fn the_result_reports_what_the_export_bucket_holds_by_storage_class_or_why_not() {
+fn access_denied() -> Rule {
+    mock!(aws_sdk_s3::Client::list_objects_v2)
+        .then_http_response(|| testing::s3_error(403, "AccessDenied", "Access Denied"))
+}
+
+/// Prune's result against the export bucket answering `s3_rule`, with the Lambda `deadline`.
+async fn run_with_export_bucket(s3_rule: Rule, deadline: Option<SystemTime>) -> PruneResult {
     let with_bucket = Config {
         export_bucket: Some(EXPORT_BUCKET.into()),
         ..source_only()
     };
-    for (s3_rule, expected) in [(export_objects(), true), (no_such_bucket(), false)] {
-        let (list, clusters, exports) = (listing(Vec::new(), 100), no_cluster_snapshots(), export_tasks(vec![]));
-        let clients = Clients {
-            s3: Some(aws_smithy_mocks::mock_client!(
-                aws_sdk_s3,
-                aws_smithy_mocks::RuleMode::MatchAny,
-                [&s3_rule],
-                |b| b.force_path_style(true)
-            )),
-            ..clients_of(&[&list, &clusters, &exports])
-        };
-        let result = run(&clients, &with_bucket).await.unwrap();
-        if expected {
-            let storage = result.exports.expect("the bucket's storage");
-            assert_eq!(storage.bytes(), 250_000_000_000);
-            assert_eq!(storage.by_class["STANDARD"].objects, 2);
-            // 50 GB at $0.023 and 200 GB at $0.0036 a month.
-            assert_eq!(storage.by_class["STANDARD"].monthly_cost_cents, Some(115));
-            assert_eq!(storage.by_class["GLACIER"].monthly_cost_cents, Some(72));
-            assert_eq!(result.exports_unread, None);
-        } else {
-            assert_eq!(result.exports, None);
-            let reason = result.exports_unread.expect("why the storage is not reported");
-            assert!(
-                reason.contains(EXPORT_BUCKET) && reason.contains("does not exist"),
-                "{reason}"
-            );
-        }
+    let (list, clusters, exports) = (listing(Vec::new(), 100), no_cluster_snapshots(), export_tasks(vec![]));
+    let clients = Clients {
+        s3: Some(aws_smithy_mocks::mock_client!(
+            aws_sdk_s3,
+            aws_smithy_mocks::RuleMode::MatchAny,
+            [&s3_rule],
+            |b| b.force_path_style(true)
+        )),
+        ..clients_of(&[&list, &clusters, &exports])
+    };
+    handle(&clients, &with_bucket, fixture("prune-request.json"), deadline)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_result_reports_what_the_export_bucket_holds_by_storage_class() {
+    let result = run_with_export_bucket(export_objects(), None).await;
+    let storage = result.exports.expect("the bucket's storage");
+    assert_eq!(storage.bytes(), 250_000_000_000);
+    assert_eq!(storage.by_class["STANDARD"].objects, 2);
+    // 50 GB at $0.023 and 200 GB at $0.0036 a month.
+    assert_eq!(storage.by_class["STANDARD"].monthly_cost_cents, Some(115));
+    assert_eq!(storage.by_class["GLACIER"].monthly_cost_cents, Some(72));
+    assert!(!storage.truncated);
+    assert_eq!(result.exports_unread, None);
+}
+
+#[tokio::test]
+async fn an_unreadable_export_bucket_is_reported_by_name_and_reason_and_prune_goes_on() {
+    for (s3_rule, reason_names) in [(no_such_bucket(), "does not exist"), (access_denied(), "AccessDenied")] {
+        let result = run_with_export_bucket(s3_rule, None).await;
+        assert_eq!(result.exports, None);
+        let reason = result.exports_unread.expect("why the storage is not reported");
+        assert!(
+            reason.contains(EXPORT_BUCKET) && reason.contains(reason_names),
+            "{reason}"
+        );
     }
+}
+
+#[tokio::test]
+async fn the_export_bucket_listing_stops_before_the_deadline_counting_the_pages_read() {
+    // Less than half the margin left: the first page is counted, the second never requested.
+    let deadline = SystemTime::now() + backup_prune::DEADLINE_MARGIN / 4;
+    let result = run_with_export_bucket(export_objects(), Some(deadline)).await;
+    let storage = result.exports.expect("the storage of the pages read");
+    assert!(storage.truncated);
+    assert_eq!(storage.bytes(), 50_000_000_000);
+    assert_eq!(storage.by_class["STANDARD"].objects, 2);
+    assert!(!storage.by_class.contains_key("GLACIER"));
 }
