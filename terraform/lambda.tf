@@ -53,9 +53,10 @@ locals {
     })
     prune = merge(local.common_environment, local.copy_environment, {
       # What the exports hold (exports made before enable_s3_export went off too), for the run
-      # summary's retained storage and cost. The name as configured, known when planning (the
-      # bucket's id is not): prune's environment stays readable in the plan.
-      EXPORT_BUCKET         = local.bucket_name
+      # summary's retained storage and cost. The bucket's own name: the configured one when it
+      # is created, known when planning (its id is not, and prune's environment stays readable
+      # in the plan), and the name it keeps when the configured one changes (s3.tf).
+      EXPORT_BUCKET         = aws_s3_bucket.backup.bucket
       RETENTION_DAYS        = tostring(var.backup_retention_days)
       MIN_SNAPSHOTS_TO_KEEP = tostring(var.min_snapshots_to_keep)
       DRY_RUN               = tostring(var.prune_dry_run)

@@ -128,6 +128,10 @@ class TerraformModuleTest(WorkspaceTest):
         self.assertEqual(prune_env["BACKUP_INSTANCE"], "nestedphoenix/production/us-east-1")
         self.assertNotIn("ADOPTED_INSTANCES", prune_env)
         self.assertNotIn("COPY_DESTINATION_REGION", prune_env)
+        # The bucket prune lists for the exports' storage is the module's, named when planning.
+        bucket = next(after(b)["bucket"] for b in resources(plan, "aws_s3_bucket") if b["name"] == "backup")
+        self.assertEqual(prune_env["EXPORT_BUCKET"], bucket)
+        self.assertTrue(bucket.startswith("nestedphoenix-production-backups-"), bucket)
 
         machines = {after(m)["name"]: after(m) for m in resources(plan, "aws_sfn_state_machine")}
         self.assertEqual(set(machines), {"nestedphoenix-production-backup", "nestedphoenix-production-database"})
