@@ -428,6 +428,147 @@ class AwsRefusals(GatewayTest):
                       refused.exception.response["Error"]["Message"])
 
 
+VAULT = "111111111111"  # a second account, acted in by its administrator's key (local_aws/accounts.py)
+SOURCE_ACCOUNT = "123456789012"
+
+
+class Accounts(GatewayTest):
+    """Accounts kept apart (local_aws/accounts.py) and the sharing refusals of local_aws/rules.py:
+    a snapshot reaches another account only as RDS, KMS and IAM let it."""
+
+    def setUp(self):
+        super().setUp()
+        self.rds, self.kms = self.aws.client("rds", SOURCE), self.aws.client("kms", SOURCE)
+        self.vault = Aws(endpoint(), account=VAULT)
+        self.vault_rds = self.vault.client("rds", SOURCE)
+        self.vault_key = self.vault.client("kms", SOURCE).create_key()["KeyMetadata"]["Arn"]
+
+    def tearDown(self):
+        control("PUT", "settings", {"iam_authorization": 1})
+        super().tearDown()
+
+    def snapshot(self, name: str, **encryption) -> dict:
+        self.rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
+                                    AllocatedStorage=20, MasterUsername="admin",
+                                    MasterUserPassword="correct-horse-battery", **encryption)
+        return self.rds.create_db_snapshot(DBInstanceIdentifier=name, DBSnapshotIdentifier=f"{name}-1")["DBSnapshot"]
+
+    def share(self, snapshot_id: str, *accounts: str):
+        return self.rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=snapshot_id, AttributeName="restore",
+                                                     ValuesToAdd=list(accounts))
+
+    def refused(self, call, code: str, status: int) -> str:
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            call()
+        error = refused.exception.response
+        self.assertEqual((error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]), (code, status))
+        return error["Error"]["Message"]
+
+    def test_a_snapshot_under_the_aws_managed_key_cannot_be_shared_but_a_copy_under_a_customer_key_can(self):
+        snapshot = self.snapshot("managed", StorageEncrypted=True)
+        key = self.kms.describe_key(KeyId=snapshot["KmsKeyId"])["KeyMetadata"]
+        self.assertEqual(key["KeyManager"], "AWS")
+        aliases = {a["AliasName"]: a.get("TargetKeyId") for a in self.kms.list_aliases()["Aliases"]}
+        self.assertEqual(aliases["alias/aws/rds"], key["KeyId"])
+        message = self.refused(lambda: self.share("managed-1", VAULT), "InvalidParameterValue", 400)
+        self.assertIn("managed-1", message)
+        self.assertIn("default KMS key", message)
+
+        customer_key = self.kms.create_key()["KeyMetadata"]["Arn"]
+        self.rds.copy_db_snapshot(SourceDBSnapshotIdentifier="managed-1", TargetDBSnapshotIdentifier="managed-cmk",
+                                  KmsKeyId=customer_key)
+        self.assertEqual(self.share("managed-cmk", VAULT)["DBSnapshotAttributesResult"]["DBSnapshotAttributes"][0]
+                         ["AttributeValues"], [VAULT])
+        self.refused(lambda: self.share("managed-cmk", "all"), "InvalidParameterValue", 400)
+
+        control("PUT", "settings", {"share_encrypted_with_aws_managed_key": 0})
+        self.share("managed-1", VAULT)
+
+    def test_another_account_copies_a_shared_snapshot_only_as_rds_and_kms_let_it(self):
+        source_key = self.kms.create_key()["KeyMetadata"]["Arn"]
+        sealed = self.snapshot("sealed", StorageEncrypted=True, KmsKeyId=source_key)["DBSnapshotArn"]
+
+        def copy(target: str, source: str = sealed, **key):
+            return self.vault_rds.copy_db_snapshot(SourceDBSnapshotIdentifier=source,
+                                                   TargetDBSnapshotIdentifier=target, **key)["DBSnapshot"]
+
+        self.refused(lambda: copy("early", KmsKeyId=self.vault_key), "DBSnapshotNotFound", 404)
+        self.share("sealed-1", VAULT)
+        self.assertIn("[None]", self.refused(lambda: copy("keyless"), "KMSKeyNotAccessibleFault", 400))
+        # The source key's default policy trusts its own account only.
+        self.assertIn(source_key, self.refused(lambda: copy("ungranted", KmsKeyId=self.vault_key),
+                                               "KMSKeyNotAccessibleFault", 400))
+        self.kms.put_key_policy(KeyId=source_key, PolicyName="default", Policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{SOURCE_ACCOUNT}:root"},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "Vault", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{VAULT}:root"},
+                 "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:ReEncrypt*"], "Resource": "*"},
+            ],
+        }))
+        copied = copy("vaulted", KmsKeyId=self.vault_key)
+        self.assertTrue(copied["Encrypted"])
+        self.assertEqual(copied["KmsKeyId"], self.vault_key)
+        self.assertEqual(copied["DBSnapshotArn"].split(":")[4], VAULT)
+        manual = self.rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        self.assertEqual([s["DBSnapshotIdentifier"] for s in manual], ["sealed-1"])  # the copy is the vault's
+
+        self.rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="sealed-1", AttributeName="restore",
+                                              ValuesToRemove=[VAULT])
+        self.refused(lambda: copy("unshared", KmsKeyId=self.vault_key), "DBSnapshotNotFound", 404)
+
+        plain = self.snapshot("plain")["DBSnapshotArn"]
+        self.share("plain-1", "all")
+        self.assertFalse(copy("plain-copy", source=plain)["Encrypted"])
+
+    def test_assume_role_is_held_to_the_trust_policy_and_the_role_to_its_policies(self):
+        plain = self.snapshot("plain")["DBSnapshotArn"]
+        self.share("plain-1", VAULT)
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{SOURCE_ACCOUNT}:root"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "vault-of-production"}}}]}
+        iam = self.vault.client("iam")
+        role = iam.create_role(RoleName="vault-copier", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName="vault-copier", PolicyName="copy", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["rds:CopyDBSnapshot", "rds:AddTagsToResource"],
+                 "Resource": [f"arn:aws:rds:*:{VAULT}:snapshot:vault-*", f"arn:aws:rds:*:{SOURCE_ACCOUNT}:snapshot:*"]},
+                {"Effect": "Allow", "Action": "rds:DescribeDBSnapshots", "Resource": "*"},
+                {"Effect": "Deny", "Action": "rds:Delete*", "Resource": "*"},
+            ],
+        }))
+        sts = self.aws.client("sts", SOURCE)
+
+        def assume(role_arn: str = role, **external_id) -> dict:
+            return sts.assume_role(RoleArn=role_arn, RoleSessionName="copy", **external_id)["Credentials"]
+
+        self.refused(lambda: assume(f"arn:aws:iam::{VAULT}:role/absent", ExternalId="vault-of-production"),
+                     "AccessDenied", 403)
+        self.refused(lambda: assume(), "AccessDenied", 403)
+        self.refused(lambda: assume(ExternalId="guessed"), "AccessDenied", 403)
+        credentials = assume(ExternalId="vault-of-production")
+        copier = self.vault.client("rds", SOURCE, aws_access_key_id=credentials["AccessKeyId"],
+                                   aws_secret_access_key=credentials["SecretAccessKey"],
+                                   aws_session_token=credentials["SessionToken"])
+
+        copier.copy_db_snapshot(SourceDBSnapshotIdentifier=plain, TargetDBSnapshotIdentifier="vault-plain")
+        self.assertEqual([s["DBSnapshotIdentifier"] for s in copier.describe_db_snapshots()["DBSnapshots"]],
+                         ["vault-plain"])
+        self.assertIn("no identity-based policy allows", self.refused(
+            lambda: copier.copy_db_snapshot(SourceDBSnapshotIdentifier=plain, TargetDBSnapshotIdentifier="elsewhere"),
+            "AccessDenied", 403))
+        message = self.refused(lambda: copier.delete_db_snapshot(DBSnapshotIdentifier="vault-plain"),
+                               "AccessDenied", 403)
+        self.assertIn(f"arn:aws:rds:{SOURCE}:{VAULT}:snapshot:vault-plain", message)
+        self.assertIn("explicit deny", message)
+        self.assertEqual(len(self.vault_rds.describe_db_snapshots()["DBSnapshots"]), 1)
+
+        control("PUT", "settings", {"iam_authorization": 0})
+        copier.delete_db_snapshot(DBSnapshotIdentifier="vault-plain")
+
+
 class OneTimeSchedules(GatewayTest):
     """EventBridge Scheduler's one-time schedules, fired on the clock (local_aws/scheduler.py)."""
 

@@ -174,19 +174,16 @@ def environments(planned: module_plan.Planned, after_apply: dict[str, str]) -> d
 class Aws:
     """boto3 clients for the local AWS."""
 
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str, account: str | None = None):
         self.endpoint = endpoint
+        # The default account's keys, or an administrator's of `account` (local_aws/accounts.py).
+        self.access_key = account or "test"
         self._config = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
-    def client(self, service: str, region: str = "us-east-1"):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=region,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=self._config,
-        )
+    def client(self, service: str, region: str = "us-east-1", **credentials):
+        credentials = credentials or {"aws_access_key_id": self.access_key, "aws_secret_access_key": "test"}
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region, config=self._config,
+                            **credentials)
 
 
 def drain_queue(aws: Aws, queue_url: str, region: str = "us-east-1") -> list[dict]:

@@ -42,7 +42,7 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import alarms, asl, clock, events, moto_patches, operations, rules, scheduler
+from . import accounts, alarms, asl, clock, events, moto_patches, operations, rules, scheduler
 from .clock import CLOCK
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import (
@@ -90,7 +90,8 @@ CONTROL_HELP = {
     "25000); clock_scale (simulated seconds per real second, 0: instant, see local_aws/clock.py) and the "
     "duration model of local_aws/operations.py; rds_request_rate, rds_request_burst (RDS's token bucket, "
     "rate 0: none); copy_limit, cluster_copy_limit, export_limit; each refusal of local_aws/rules.py "
-    "(1 on, 0 off)",
+    "(1 on, 0 off); iam_authorization (sts:AssumeRole held to trust policies, assumed roles to their "
+    "policies, local_aws/accounts.py; 1 on, 0 off)",
     "GET /_gateway/clock": "{now, scale, rds_throttled}: the simulated time, its scale, the RDS requests throttled",
     "GET /_gateway/cloudwatch/metric-data?region=R": "every data point put (PutMetricData), with its exact dimensions",
     "POST /_gateway/cloudwatch/evaluate-alarms?region=R[&at=T]": "evaluate every metric alarm at the clock's now "
@@ -122,6 +123,7 @@ class AwsCall:
     interpreter: bool = False
     # A REST call's parameters from its path (a query call's are in its body).
     path_params: dict[str, str] | None = None
+    access_key: str = ""
 
     @property
     def name(self) -> str:
@@ -141,25 +143,26 @@ class AwsCall:
         if not found:
             return None
         access_key, region, service = found.groups()
-        account = get_account_id_from(access_key)
+        account = accounts.account_of_key(access_key) or get_account_id_from(access_key)
         interpreter = access_key == INTERPRETER_ACCESS_KEY
         target = request.headers.get("X-Amz-Target")
+        signed = {"access_key": access_key}
         if target:
-            return cls(service, region, account, "json", target.rsplit(".", 1)[-1], body, interpreter)
+            return cls(service, region, account, "json", target.rsplit(".", 1)[-1], body, interpreter, **signed)
         form = parse_qs(body.decode("utf-8", "replace")) if body else {}
         action = (form.get("Action") or request.args.getlist("Action") or [None])[0]
         if action:
-            return cls(service, region, account, "query", action, body, interpreter)
+            return cls(service, region, account, "query", action, body, interpreter, **signed)
         if service == "lambda" and request.method == "POST" and LAMBDA_INVOKE.match(request.path):
-            return cls(service, region, account, "rest", "Invoke", body, interpreter)
+            return cls(service, region, account, "rest", "Invoke", body, interpreter, **signed)
         if service == "s3" and request.method == "PUT" and S3_BUCKET_PATH.match(request.path) and not request.args:
             return cls(service, region, account, "rest", "CreateBucket", body, interpreter,
-                       {"Bucket": request.path.strip("/")})
+                       {"Bucket": request.path.strip("/")}, **signed)
         scheduler = SCHEDULER_PATH.fullmatch(request.path) if service == "scheduler" else None
         if scheduler and (request.method, scheduler.group(1)) in SCHEDULER_ACTIONS:
             return cls(service, region, account, "rest", SCHEDULER_ACTIONS[request.method, scheduler.group(1)], body,
-                       interpreter, {"Name": unquote(scheduler.group(2))})
-        return cls(service, region, account, "rest", f"{request.method} {request.path}", body, interpreter)
+                       interpreter, {"Name": unquote(scheduler.group(2))}, **signed)
+        return cls(service, region, account, "rest", f"{request.method} {request.path}", body, interpreter, **signed)
 
 
 def aws_error(call: AwsCall, status: int, code: str, message: str, members: dict | None = None) -> Response:
@@ -234,6 +237,7 @@ class Gateway:
         alarms.apply()
         clock.apply()
         operations.apply()
+        accounts.apply()
         self.rds_requests = TokenBuckets(lambda: self.settings)
         self.reservations = Reservations()
         self.ruled_calls = threading.Lock()
@@ -263,6 +267,8 @@ class Gateway:
         call = AwsCall.parse(request, body)
         if call is None:
             return self.forward(environ)
+        if accounts.account_of_key(call.access_key):
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = call.account  # moto's own way to name the account
         started = time.perf_counter()
         try:
             return self.answer(environ, request, call)
@@ -284,6 +290,14 @@ class Gateway:
         if fault is not None and fault.error_code is not None:
             log.info("fault: %s answered %s %s", call.name, fault.http_status, fault.error_code)
             return aws_error(call, fault.http_status, fault.error_code, fault.message)
+        if self.settings["iam_authorization"]:
+            caller = accounts.caller_of(call.access_key, call.account, call.region)
+            params = call.params()
+            denied = (accounts.assume_role_refusal(caller, params, call.region) if call.name == "sts:AssumeRole"
+                      else None) or accounts.denial(caller, call.service, call.action, params, call.region)
+            if denied is not None:
+                log.info("denied: %s (%s)", call.name, caller.principal)
+                return aws_error(call, 403, "AccessDenied", denied)
         if call.service == "rds" and not call.interpreter and not self.rds_requests.take(call.account, call.region):
             log.info("throttled: %s (RDS request rate)", call.name)
             return aws_error(call, 400, "Throttling", "Rate exceeded")
@@ -568,7 +582,7 @@ class Gateway:
         return {"snapshot_limit": snapshot_limit, "cluster_snapshot_limit": snapshot_limit,
                 "slack_status": 200, "slack_delay_seconds": 0, "lambda_concurrency_quota": 1000,
                 "sfn_history_limit": 25_000, "clock_scale": 0, **operations.DEFAULTS,
-                "rds_request_rate": 12, "rds_request_burst": 300,
+                "rds_request_rate": 12, "rds_request_burst": 300, "iam_authorization": 1,
                 **rules.default_settings()}
 
     def _update_settings(self, document) -> Response:

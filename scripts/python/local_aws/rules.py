@@ -16,7 +16,7 @@ from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
 from moto.rds.models import rds_backends
 
-from . import operations
+from . import accounts, operations
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,70 @@ def _gateway_route_taken(params: dict[str, str], account: str, region: str, _set
         if routed:
             return f"route table {table.id} already has a route with destination-prefix-list-id {routed[0]}"
     return None
+
+
+def _sharing(cluster: bool, refuses: Callable[[object, list[str], str, str], str | None]):
+    """A refusal of ModifyDB(Cluster)SnapshotAttribute adding accounts to `restore`."""
+    parameter = "DBClusterSnapshotIdentifier" if cluster else "DBSnapshotIdentifier"
+
+    def check(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+        added = [value for name, value in params.items() if name.startswith("ValuesToAdd.")]
+        snapshot = accounts.snapshot_of(params.get(parameter, ""), account, region, cluster)
+        if params.get("AttributeName") != "restore" or not added or snapshot is None:
+            return None
+        return refuses(snapshot, added, account, region)
+    return check
+
+
+def _shared_with_the_aws_managed_key(snapshot, _added: list[str], account: str, region: str) -> str | None:
+    if not snapshot.encrypted or not accounts.is_aws_managed(snapshot.kms_key_id, account, region):
+        return None
+    name = getattr(snapshot, "db_cluster_snapshot_identifier", None) or snapshot.db_snapshot_identifier
+    return (f"Snapshot {name} is encrypted with the default KMS key {snapshot.kms_key_id} of account {account}: "
+            "it cannot be shared. Copy it with a customer managed key and share the copy.")
+
+
+def _encrypted_made_public(snapshot, added: list[str], _account: str, _region: str) -> str | None:
+    if not snapshot.encrypted or "all" not in added:
+        return None
+    return "Encrypted snapshots can be shared only with a list of account IDs, not with all."
+
+
+def _shared_copy(cluster: bool, refuses: Callable[[object, dict[str, str], str, str], str | None]):
+    """A refusal of a copy of a snapshot another account shared (its source is an ARN of that account)."""
+    parameter = "SourceDBClusterSnapshotIdentifier" if cluster else "SourceDBSnapshotIdentifier"
+
+    def check(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+        source = params.get(parameter, "")
+        parts = source.split(":")
+        if len(parts) < 7 or parts[4] == account:
+            return None
+        snapshot = accounts.snapshot_of(source, account, region, cluster)
+        if snapshot is None or not snapshot.encrypted or not accounts.shared_with(snapshot, account):
+            return None  # moto answers "not found" for a snapshot not shared with the caller
+        return refuses(snapshot, params, account, region)
+    return check
+
+
+def _key_not_accessible(key: str | None) -> str:
+    return f"Specified KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."
+
+
+def _shared_encrypted_copied_without_a_key(_snapshot, params: dict[str, str], _account: str, _region: str) -> str | None:
+    return None if params.get("KmsKeyId") else _key_not_accessible(None)
+
+
+# What the account the snapshot is shared with needs on the key that encrypts it: RDS creates a
+# grant on it and decrypts with it (RDS User Guide, "Sharing encrypted snapshots": allow the
+# account "as Principal in the KMS key policy ... the kms:CreateGrant action").
+SHARED_KEY_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey")
+
+
+def _shared_key_not_allowing(snapshot, _params: dict[str, str], account: str, region: str) -> str | None:
+    key = accounts.find_key(snapshot.kms_key_id, account, region)
+    if key is not None and accounts.key_policy_allows(key, account, SHARED_KEY_ACTIONS):
+        return None
+    return _key_not_accessible(snapshot.kms_key_id)
 
 
 # IAM's cap on the inline policies of one role together, in characters other than white space.
@@ -359,6 +423,36 @@ RULES = (
         code_documented=False,
     ),
 )
+# Sharing and copying across accounts, one rule for DB snapshots and one for DB cluster
+# snapshots each: name, action ({} the kind), code, what AWS documents, source, the refusal of a
+# kind (cluster or not), whether AWS documents the code.
+SHARE_GUIDE = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/share-encrypted-snapshot.html"
+for _name, _action, _code, _documented, _source, _refusal, _code_documented in (
+    ("share_encrypted_with_aws_managed_key", "Modify{}Attribute", "InvalidParameterValue",
+     "You can't share a snapshot that has been encrypted using the default KMS key of the AWS account that "
+     "shared the snapshot.", SHARE_GUIDE, lambda cluster: _sharing(cluster, _shared_with_the_aws_managed_key), False),
+    ("share_encrypted_publicly", "Modify{}Attribute", "InvalidParameterValue",
+     "If the manual snapshot is encrypted, it can be shared, but only by specifying a list of authorized AWS "
+     "account IDs for the ValuesToAdd parameter. You can't use all as a value for that parameter in this case.",
+     "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_Modify{}Attribute.html",
+     lambda cluster: _sharing(cluster, _encrypted_made_public), False),
+    ("copy_shared_encrypted_without_key", "Copy{}", "KMSKeyNotAccessibleFault",
+     "KmsKeyId: If you copy an encrypted snapshot that is shared from another AWS account, then you must specify "
+     "a value for this parameter (the message is what users report: "
+     "github.com/awslabs/aurora-snapshot-tool/issues/25).",
+     "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_Copy{}.html",
+     lambda cluster: _shared_copy(cluster, _shared_encrypted_copied_without_a_key), False),
+    ("copy_shared_key_policy", "Copy{}", "KMSKeyNotAccessibleFault",
+     "To share an encrypted snapshot, add the account you share it with to the KMS key policy as Principal and "
+     "allow it kms:CreateGrant (and use of the key): without it the copy cannot use the key "
+     "(KMSKeyNotAccessibleFault: an error occurred accessing an AWS KMS key).",
+     SHARE_GUIDE, lambda cluster: _shared_copy(cluster, _shared_key_not_allowing), True),
+):
+    RULES += tuple(
+        Rule(name=_name, action=f"rds:{_action.format(kind)}", code=_code, status=400, documented=_documented,
+             source=_source.format(kind), refuses=_refusal(cluster), code_documented=_code_documented)
+        for cluster, kind in ((False, "DBSnapshot"), (True, "DBClusterSnapshot"))
+    )
 BY_ACTION: dict[str, list[Rule]] = {}
 for _rule in RULES:
     BY_ACTION.setdefault(_rule.action, []).append(_rule)

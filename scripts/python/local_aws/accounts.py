@@ -1,0 +1,300 @@
+"""Accounts kept apart as AWS keeps them. moto keeps one world per account (a call's account
+comes from its access key; sts:AssumeRole into a role of another account hands out keys of that
+account) but lets every caller do everything: here
+
+- an access key of 12 digits is the administrator of that account (how the demo and the tests
+  act in a second, vault, account: a profile with that account's credentials on AWS);
+- sts:AssumeRole is refused unless the role exists and its trust policy lets the caller in
+  (principal and `sts:ExternalId`), as STS refuses it;
+- a call made with keys from sts:AssumeRole is allowed only by the role's identity policies
+  (an explicit Deny wins; see `denial`);
+- an RDS database encrypted without a key of its own is encrypted with its account's AWS
+  managed key `aws/rds`, as RDS does, and a snapshot of another account is found by its ARN
+  only when shared with the caller (local_aws/rules.py refuses what sharing AWS refuses).
+
+Sources: IAM User Guide, "Policy evaluation logic" and "Access to AWS accounts owned by third
+parties" (external ID); RDS API reference, CopyDBSnapshot ("If you are copying from a shared
+manual DB snapshot, this parameter must be the Amazon Resource Name (ARN) of the shared DB
+snapshot"); RDS User Guide, "Sharing a DB snapshot" and "Encryption of RDS resources"."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from moto.iam.models import iam_backends
+from moto.kms.models import kms_backends
+from moto.rds.models import RDSBackend, rds_backends
+from moto.sts.models import sts_backends
+from moto.utilities.utils import get_partition
+
+ACCOUNT_KEY = re.compile(r"\d{12}")
+AWS_MANAGED_RDS_KEY = "alias/aws/rds"
+# moto's placeholder for "encrypted with the default key".
+MOTO_DEFAULT_KEY = "default_kms_key_id"
+
+_original: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a call: `role_arn` when the keys came from sts:AssumeRole."""
+
+    account: str
+    principal: str
+    role_arn: str | None = None
+
+
+def caller_of(access_key: str, account: str, region: str) -> Caller:
+    for assumed in sts_backends[account][get_partition(region)].assumed_roles:
+        if assumed.access_key_id == access_key:
+            principal = f"arn:aws:sts::{account}:assumed-role/{assumed.role_arn.split('/')[-1]}/{assumed.session_name}"
+            return Caller(account, principal, assumed.role_arn)
+    return Caller(account, f"arn:aws:iam::{account}:root")
+
+
+def account_of_key(access_key: str) -> str | None:
+    """The account an administrator's key of 12 digits names."""
+    return access_key if ACCOUNT_KEY.fullmatch(access_key) else None
+
+
+# Policy evaluation: Action/NotAction and Resource/NotResource with wildcards, principals by
+# ARN or account; conditions only `sts:ExternalId` (trust policies) - the others are not read.
+def _listed(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(patterns: Any, value: str, case_sensitive: bool = True) -> bool:
+    if case_sensitive:
+        return any(fnmatch.fnmatchcase(value, pattern) for pattern in _listed(patterns))
+    return any(fnmatch.fnmatchcase(value.lower(), pattern.lower()) for pattern in _listed(patterns))
+
+
+def _concerns(statement: dict, action: str, resource: str | None) -> bool:
+    if "Action" in statement and not _matches(statement["Action"], action, case_sensitive=False):
+        return False
+    if "NotAction" in statement and _matches(statement["NotAction"], action, case_sensitive=False):
+        return False
+    if resource is not None:
+        if "Resource" in statement and not _matches(statement["Resource"], resource):
+            return False
+        if "NotResource" in statement and _matches(statement["NotResource"], resource):
+            return False
+    return True
+
+
+def _statements(document: str | dict) -> list[dict]:
+    policy = json.loads(document) if isinstance(document, str) else document
+    return _listed(policy.get("Statement", []))
+
+
+def evaluate(documents: list[str], action: str, resources: list[str]) -> str:
+    """`allowed`, `denied` (an explicit Deny) or `implicit` (nothing allows it) for every
+    resource of one call."""
+    statements = [statement for document in documents for statement in _statements(document)]
+    allowed = True
+    for resource in resources or ["*"]:
+        concerned = [s for s in statements if _concerns(s, action, resource)]
+        if any(s.get("Effect") == "Deny" for s in concerned):
+            return "denied"
+        allowed &= any(s.get("Effect") == "Allow" for s in concerned)
+    return "allowed" if allowed else "implicit"
+
+
+def _names_principal(statement: dict, caller: Caller) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    names = _listed(principal.get("AWS", []))
+    return any(name in ("*", caller.account, f"arn:aws:iam::{caller.account}:root", caller.role_arn, caller.principal)
+               for name in names)
+
+
+def _external_id_holds(statement: dict, external_id: str | None) -> bool:
+    for operator, keys in (statement.get("Condition") or {}).items():
+        for key, expected in keys.items():
+            if key.lower() != "sts:externalid":
+                continue
+            if external_id is None or operator not in ("StringEquals", "StringLike"):
+                return False
+            if operator == "StringEquals" and external_id not in _listed(expected):
+                return False
+            if operator == "StringLike" and not _matches(expected, external_id):
+                return False
+    return True
+
+
+def key_policy_allows(key, account: str, actions: tuple[str, ...]) -> bool:
+    """A key policy letting principals of `account` (the account, or any of its roles) do every
+    one of `actions` (its own account's principals come in through IAM: "Enable IAM policies")."""
+    if key.account_id == account:
+        return True
+    caller = Caller(account, f"arn:aws:iam::{account}:root")
+    statements = _statements(key.policy)
+
+    def names_account(statement: dict) -> bool:
+        principal = statement.get("Principal")
+        if principal == "*":
+            return True
+        names = _listed(principal.get("AWS", [])) if isinstance(principal, dict) else []
+        return _names_principal(statement, caller) or any(f":iam::{account}:" in name for name in names)
+
+    for action in actions:
+        concerned = [s for s in statements if names_account(s) and _concerns(s, action, None)]
+        if any(s.get("Effect") == "Deny" for s in concerned) or not any(s.get("Effect") == "Allow" for s in concerned):
+            return False
+    return True
+
+
+def role_policies(role) -> list[str]:
+    return list(role.policies.values()) + [
+        next(v.document for v in policy.versions if v.is_default) for policy in role.managed_policies.values()
+    ]
+
+
+def _role(arn: str, region: str):
+    account = arn.split(":")[4]
+    name = arn.split("/")[-1]
+    return next((r for r in iam_backends[account][get_partition(region)].roles.values() if r.name == name), None)
+
+
+def assume_role_refusal(caller: Caller, params: dict[str, str], region: str) -> str | None:
+    """STS's AccessDenied for a role that does not exist or whose trust policy does not let the
+    caller in, with the external id it asks for."""
+    role_arn = params.get("RoleArn", "")
+    denied = f"User: {caller.principal} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    role = _role(role_arn, region) if role_arn.count(":") >= 5 else None
+    if role is None:
+        return denied
+    trusting = [
+        s for s in _statements(role.assume_role_policy_document)
+        if s.get("Effect") == "Allow" and _concerns(s, "sts:AssumeRole", None) and _names_principal(s, caller)
+        and _external_id_holds(s, params.get("ExternalId"))
+    ]
+    return None if trusting else denied
+
+
+def _rds_arn(identifier: str, account: str, region: str, kind: str) -> str:
+    return identifier if identifier.startswith("arn:") else f"arn:aws:rds:{region}:{account}:{kind}:{identifier}"
+
+
+# Signing names that are not the service's IAM prefix.
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+# The resources an RDS call acts on, as IAM names them (Service Authorization Reference,
+# Amazon RDS: a copy needs both its source and its target).
+RDS_RESOURCES = {
+    "CopyDBSnapshot": (("SourceDBSnapshotIdentifier", "snapshot"), ("TargetDBSnapshotIdentifier", "snapshot")),
+    "CopyDBClusterSnapshot": (("SourceDBClusterSnapshotIdentifier", "cluster-snapshot"),
+                              ("TargetDBClusterSnapshotIdentifier", "cluster-snapshot")),
+    "DeleteDBSnapshot": (("DBSnapshotIdentifier", "snapshot"),),
+    "DeleteDBClusterSnapshot": (("DBClusterSnapshotIdentifier", "cluster-snapshot"),),
+    "ModifyDBSnapshotAttribute": (("DBSnapshotIdentifier", "snapshot"),),
+    "ModifyDBClusterSnapshotAttribute": (("DBClusterSnapshotIdentifier", "cluster-snapshot"),),
+    "AddTagsToResource": (("ResourceName", "snapshot"),),
+    "RemoveTagsFromResource": (("ResourceName", "snapshot"),),
+}
+
+
+def resources(service: str, action: str, params: dict[str, str], account: str, region: str) -> list[str] | None:
+    """The ARNs the call acts on; None where they are not mapped here (then any Allow of the
+    action counts)."""
+    if service != "rds" or action not in RDS_RESOURCES:
+        return None
+    return [_rds_arn(params[name], account, region, kind) for name, kind in RDS_RESOURCES[action] if params.get(name)]
+
+
+def denial(caller: Caller, service: str, action: str, params: dict[str, str], region: str) -> str | None:
+    """AccessDenied's message for a call of keys from sts:AssumeRole that the role's policies
+    do not allow; None: allowed (or not such keys)."""
+    if caller.role_arn is None:
+        return None
+    iam_action = f"{IAM_PREFIX.get(service, service)}:{action}"
+    role = _role(caller.role_arn, region)
+    documents = role_policies(role) if role is not None else []
+    arns = resources(service, action, params, caller.account, region)
+    verdict = evaluate(documents, iam_action, arns or [])
+    if arns is None and verdict == "implicit":
+        # Resources not mapped: any Allow of the action, whatever its resources, lets it through.
+        statements = [s for d in documents for s in _statements(d)]
+        if any(s.get("Effect") == "Allow" and _concerns(s, iam_action, None) for s in statements):
+            verdict = "allowed"
+    if verdict == "allowed":
+        return None
+    on = f" on resource: {arns[0]}" if arns else ""
+    why = "with an explicit deny in an identity-based policy" if verdict == "denied" else (
+        "because no identity-based policy allows the " + iam_action + " action")
+    return f"User: {caller.principal} is not authorized to perform: {iam_action}{on} {why}"
+
+
+# RDS: the AWS managed key, and snapshots of other accounts by ARN.
+def aws_managed_rds_key(account: str, region: str) -> str:
+    kms = kms_backends[account][region]
+    key = kms.describe_key(kms.get_key_id_from_alias(AWS_MANAGED_RDS_KEY))
+    key.key_manager = "AWS"
+    return key.arn
+
+
+def is_aws_managed(key_id: str | None, account: str, region: str) -> bool:
+    key = find_key(key_id, account, region)
+    return key is not None and key.key_manager == "AWS"
+
+
+def find_key(key_id: str | None, account: str, region: str):
+    """A KMS key by ARN (of any account) or by id in `account`."""
+    if not key_id or key_id == MOTO_DEFAULT_KEY:
+        return None
+    if key_id.startswith("arn:"):
+        parts = key_id.split(":")
+        region, account = parts[3], parts[4]
+    try:
+        return kms_backends[account][region].describe_key(key_id)
+    except Exception:  # noqa: BLE001 - moto raises KeyError or its own NotFound types
+        return None
+
+
+def _with_aws_managed_key(create):
+    def call(self: RDSBackend, kwargs: dict[str, Any]):
+        created = create(self, kwargs)
+        if created.storage_encrypted and created.kms_key_id in (None, MOTO_DEFAULT_KEY):
+            created.kms_key_id = aws_managed_rds_key(self.account_id, self.region_name)
+        return created
+    return call
+
+
+def shared_with(snapshot, account: str) -> bool:
+    restore = snapshot.attributes.get("restore", [])
+    return account in restore or ("all" in restore and not snapshot.encrypted)
+
+
+def _get_snapshot(self: RDSBackend, identifier: str, resource_type, not_found_exception):
+    parts = identifier.split(":") if identifier.startswith("arn:") else []
+    if len(parts) >= 7 and parts[4] != self.account_id:
+        owner = rds_backends[parts[4]][parts[3]]
+        snapshot = owner.resource_map[resource_type].get(identifier.split(":", 6)[6])
+        if snapshot is None or not shared_with(snapshot, self.account_id):
+            raise not_found_exception(identifier)
+        return snapshot
+    return _original["get_snapshot"](self, identifier, resource_type, not_found_exception)
+
+
+def snapshot_of(identifier: str, account: str, region: str, cluster: bool):
+    """A snapshot by identifier or ARN (of any account or region), or None."""
+    parts = identifier.split(":") if identifier.startswith("arn:") else []
+    if len(parts) >= 7:
+        account, region, identifier = parts[4], parts[3], identifier.split(":", 6)[6]
+    backend = rds_backends[account][region]
+    return (backend.cluster_snapshots if cluster else backend.database_snapshots).get(identifier)
+
+
+def apply() -> None:
+    _original["get_snapshot"] = RDSBackend.get_snapshot
+    RDSBackend.get_snapshot = _get_snapshot
+    RDSBackend.create_db_instance = _with_aws_managed_key(RDSBackend.create_db_instance)
+    RDSBackend.create_db_cluster = _with_aws_managed_key(RDSBackend.create_db_cluster)
+
