@@ -65,6 +65,11 @@ class Fleet:
     export_bound_hours: float
     # The shortest polls of the run (poll_interval_seconds, export_poll_interval_seconds).
     poll_intervals: tuple[int, int]
+    # The export slots, measured from the export tasks (start to end, on the clock): how many
+    # ran, the slot time they held together, and the span from the first start to the last end.
+    exports: int = 0
+    export_busy_seconds: float = 0.0
+    export_span_seconds: float = 0.0
     failure_reasons: Counter = field(default_factory=Counter)
     # Transitions per database by what they did (PARTS), measured.
     parts_per_database: dict[str, float] = field(default_factory=dict)
@@ -130,6 +135,17 @@ def lower_bound_of(chains: dict[str, tuple[float, float, float]], lanes: int) ->
                sum(snapshot + max(copy, export) for snapshot, copy, export in chains.values()) / lanes)
 
 
+def export_slot_use(rds) -> tuple[int, float, float]:
+    """The export tasks' number, the slot time they held together (each from its start to its
+    end) and the span from the first start to the last end, in seconds."""
+    tasks = [t for page in rds.get_paginator("describe_export_tasks").paginate() for t in page["ExportTasks"]]
+    spans = [(t["TaskStartTime"], t["TaskEndTime"]) for t in tasks if t.get("TaskEndTime")]
+    if not spans:
+        return 0, 0.0, 0.0
+    busy = sum((end - start).total_seconds() for start, end in spans)
+    return len(spans), busy, (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
+
+
 def run(local: Local, count: int, scale: int, lanes: int) -> Fleet:
     """Backs up `count` databases on the clock at `scale`, `lanes` at once; what it took."""
     names = [f"fleet-db-{n:04d}" for n in range(1, count + 1)]
@@ -183,6 +199,7 @@ def run(local: Local, count: int, scale: int, lanes: int) -> Fleet:
         failed += bool(errors)
         reasons.update(f"{e.get('step')}: {e.get('Error')}" for e in errors)
 
+    exports, export_busy, export_span = export_slot_use(rds)
     longest_chain = max(snapshot + max(copy, export) for snapshot, copy, export in chains.values())
     limits_bound, lower_bound = limits_bound_of(chains), lower_bound_of(chains, lanes)
     start = datetime.fromisoformat(str(description["startDate"]))
@@ -209,6 +226,7 @@ def run(local: Local, count: int, scale: int, lanes: int) -> Fleet:
         longest_chain_hours=longest_chain / 3600,
         copy_bound_hours=copy_bound / 3600, export_bound_hours=export_bound / 3600,
         poll_intervals=poll_intervals or (interval, export_interval),
+        exports=exports, export_busy_seconds=export_busy, export_span_seconds=export_span,
         failure_reasons=reasons,
         parts_per_database={name: n / count for name, n in parts.items()},
     )
