@@ -484,6 +484,24 @@ class Accounts(GatewayTest):
         control("PUT", "settings", {"share_encrypted_with_aws_managed_key": 0})
         self.share("managed-1", VAULT)
 
+    def test_a_cluster_under_the_aws_managed_key_has_snapshots_that_cannot_be_shared(self):
+        self.rds.create_db_cluster(DBClusterIdentifier="aurora", Engine="aurora-postgresql", MasterUsername="admin",
+                                   MasterUserPassword="correct-horse-battery", StorageEncrypted=True)
+        snapshot = self.rds.create_db_cluster_snapshot(DBClusterIdentifier="aurora",
+                                                       DBClusterSnapshotIdentifier="aurora-1")["DBClusterSnapshot"]
+        self.assertEqual(self.kms.describe_key(KeyId=snapshot["KmsKeyId"])["KeyMetadata"]["KeyManager"], "AWS")
+
+        def share(*accounts: str):
+            return self.rds.modify_db_cluster_snapshot_attribute(
+                DBClusterSnapshotIdentifier="aurora-1", AttributeName="restore", ValuesToAdd=list(accounts))
+
+        self.assertIn("aurora-1", self.refused(lambda: share(VAULT), "InvalidParameterValue", 400))
+        # Another account naming the snapshot by ARN meets moto's own answer, not a sharing rule.
+        arn = snapshot["DBClusterSnapshotArn"]
+        self.refused(lambda: self.vault_rds.modify_db_cluster_snapshot_attribute(
+            DBClusterSnapshotIdentifier=arn, AttributeName="restore", ValuesToAdd=[VAULT]),
+            "DBClusterSnapshotNotFoundFault", 404)
+
     def test_another_account_copies_a_shared_snapshot_only_as_rds_and_kms_let_it(self):
         source_key = self.kms.create_key()["KeyMetadata"]["Arn"]
         sealed = self.snapshot("sealed", StorageEncrypted=True, KmsKeyId=source_key)["DBSnapshotArn"]
@@ -549,9 +567,13 @@ class Accounts(GatewayTest):
         self.refused(lambda: assume(), "AccessDenied", 403)
         self.refused(lambda: assume(ExternalId="guessed"), "AccessDenied", 403)
         credentials = assume(ExternalId="vault-of-production")
-        copier = self.vault.client("rds", SOURCE, aws_access_key_id=credentials["AccessKeyId"],
-                                   aws_secret_access_key=credentials["SecretAccessKey"],
-                                   aws_session_token=credentials["SessionToken"])
+        keys = {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"]}
+        # Who am I needs no permission, even of a role that allows nothing of STS.
+        identity = self.vault.client("sts", SOURCE, **keys).get_caller_identity()
+        self.assertEqual((identity["Account"], identity["Arn"]),
+                         (VAULT, f"arn:aws:sts::{VAULT}:assumed-role/vault-copier/copy"))
+        copier = self.vault.client("rds", SOURCE, **keys)
 
         copier.copy_db_snapshot(SourceDBSnapshotIdentifier=plain, TargetDBSnapshotIdentifier="vault-plain")
         self.assertEqual([s["DBSnapshotIdentifier"] for s in copier.describe_db_snapshots()["DBSnapshots"]],

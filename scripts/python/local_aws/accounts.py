@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moto.iam.models import iam_backends
-from moto.kms.models import kms_backends
+from moto.kms.models import KmsBackend, kms_backends
 from moto.rds.models import RDSBackend, rds_backends
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
@@ -49,11 +49,14 @@ class Caller:
 
 
 def caller_of(access_key: str, account: str, region: str) -> Caller:
-    for assumed in sts_backends[account][get_partition(region)].assumed_roles:
-        if assumed.access_key_id == access_key:
-            principal = f"arn:aws:sts::{account}:assumed-role/{assumed.role_arn.split('/')[-1]}/{assumed.session_name}"
-            return Caller(account, principal, assumed.role_arn)
-    return Caller(account, f"arn:aws:iam::{account}:root")
+    partition = get_partition(region)
+    key = iam_backends[account][partition].access_keys.get(access_key)
+    if key is None or not key.role_arn:
+        return Caller(account, f"arn:aws:iam::{account}:root")
+    session = next((a.session_name for a in sts_backends[account][partition].assumed_roles
+                    if a.access_key_id == access_key), "session")
+    return Caller(account, f"arn:aws:sts::{account}:assumed-role/{key.role_arn.split('/')[-1]}/{session}",
+                  key.role_arn)
 
 
 def account_of_key(access_key: str) -> str | None:
@@ -158,9 +161,11 @@ def role_policies(role) -> list[str]:
 
 
 def _role(arn: str, region: str):
-    account = arn.split(":")[4]
-    name = arn.split("/")[-1]
-    return next((r for r in iam_backends[account][get_partition(region)].roles.values() if r.name == name), None)
+    """The role an ARN names (its path included), or None."""
+    parts = arn.split(":")
+    if len(parts) < 6 or not ACCOUNT_KEY.fullmatch(parts[4]):
+        return None
+    return next((r for r in iam_backends[parts[4]][get_partition(region)].roles.values() if r.arn == arn), None)
 
 
 def assume_role_refusal(caller: Caller, params: dict[str, str], region: str) -> str | None:
@@ -168,7 +173,7 @@ def assume_role_refusal(caller: Caller, params: dict[str, str], region: str) -> 
     caller in, with the external id it asks for."""
     role_arn = params.get("RoleArn", "")
     denied = f"User: {caller.principal} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
-    role = _role(role_arn, region) if role_arn.count(":") >= 5 else None
+    role = _role(role_arn, region)
     if role is None:
         return denied
     trusting = [
@@ -180,11 +185,13 @@ def assume_role_refusal(caller: Caller, params: dict[str, str], region: str) -> 
 
 
 def _rds_arn(identifier: str, account: str, region: str, kind: str) -> str:
-    return identifier if identifier.startswith("arn:") else f"arn:aws:rds:{region}:{account}:{kind}:{identifier}"
+    # RDS stores identifiers in lowercase, and its ARNs with them.
+    return identifier if identifier.startswith("arn:") else f"arn:aws:rds:{region}:{account}:{kind}:{identifier.lower()}"
 
 
-# Signing names that are not the service's IAM prefix.
+# Signing names that are not the service's IAM prefix, and calls whose IAM action has another name.
 IAM_PREFIX = {"monitoring": "cloudwatch"}
+IAM_ACTION = {"Invoke": "InvokeFunction"}
 
 # The resources an RDS call acts on, as IAM names them (Service Authorization Reference,
 # Amazon RDS: a copy needs both its source and its target).
@@ -212,9 +219,11 @@ def resources(service: str, action: str, params: dict[str, str], account: str, r
 def denial(caller: Caller, service: str, action: str, params: dict[str, str], region: str) -> str | None:
     """AccessDenied's message for a call of keys from sts:AssumeRole that the role's policies
     do not allow; None: allowed (or not such keys)."""
-    if caller.role_arn is None:
-        return None
-    iam_action = f"{IAM_PREFIX.get(service, service)}:{action}"
+    if caller.role_arn is None or " " in action:
+        return None  # not keys from AssumeRole; or a REST call, whose IAM action is not named here
+    iam_action = f"{IAM_PREFIX.get(service, service)}:{IAM_ACTION.get(action, action)}"
+    if iam_action == "sts:GetCallerIdentity":
+        return None  # "No permissions are required to perform this operation" (STS API Reference)
     role = _role(caller.role_arn, region)
     documents = role_policies(role) if role is not None else []
     arns = resources(service, action, params, caller.account, region)
@@ -235,9 +244,18 @@ def denial(caller: Caller, service: str, action: str, params: dict[str, str], re
 # RDS: the AWS managed key, and snapshots of other accounts by ARN.
 def aws_managed_rds_key(account: str, region: str) -> str:
     kms = kms_backends[account][region]
-    key = kms.describe_key(kms.get_key_id_from_alias(AWS_MANAGED_RDS_KEY))
-    key.key_manager = "AWS"
-    return key.arn
+    return kms.describe_key(kms.get_key_id_from_alias(AWS_MANAGED_RDS_KEY)).arn
+
+
+def _aws_managed(generate):
+    """moto makes the keys of reserved aliases (alias/aws/rds, ...) on first use as customer
+    managed; AWS manages them."""
+    def call(self: KmsBackend, alias_name: str) -> str | None:
+        key_id = generate(self, alias_name)
+        if key_id is not None:
+            self.keys[key_id].key_manager = "AWS"
+        return key_id
+    return call
 
 
 def is_aws_managed(key_id: str | None, account: str, region: str) -> bool:
@@ -251,6 +269,8 @@ def find_key(key_id: str | None, account: str, region: str):
         return None
     if key_id.startswith("arn:"):
         parts = key_id.split(":")
+        if len(parts) < 6 or not ACCOUNT_KEY.fullmatch(parts[4]):
+            return None
         region, account = parts[3], parts[4]
     try:
         return kms_backends[account][region].describe_key(key_id)
@@ -272,23 +292,35 @@ def shared_with(snapshot, account: str) -> bool:
     return account in restore or ("all" in restore and not snapshot.encrypted)
 
 
+def _backend(account: str, region: str) -> RDSBackend | None:
+    """moto's RDS of an account and region; None for what is neither (no backend made for it)."""
+    if not ACCOUNT_KEY.fullmatch(account) or region not in rds_backends[account].regions:
+        return None
+    return rds_backends[account][region]
+
+
 def _get_snapshot(self: RDSBackend, identifier: str, resource_type, not_found_exception):
-    parts = identifier.split(":") if identifier.startswith("arn:") else []
-    if len(parts) >= 7 and parts[4] != self.account_id:
-        owner = rds_backends[parts[4]][parts[3]]
-        snapshot = owner.resource_map[resource_type].get(identifier.split(":", 6)[6])
+    parts = identifier.split(":", 6) if identifier.startswith("arn:") else []
+    if len(parts) == 7 and parts[4] != self.account_id:
+        owner = _backend(parts[4], parts[3])
+        snapshot = owner.resource_map[resource_type].get(parts[6]) if owner else None
         if snapshot is None or not shared_with(snapshot, self.account_id):
             raise not_found_exception(identifier)
         return snapshot
     return _original["get_snapshot"](self, identifier, resource_type, not_found_exception)
 
 
-def snapshot_of(identifier: str, account: str, region: str, cluster: bool):
-    """A snapshot by identifier or ARN (of any account or region), or None."""
-    parts = identifier.split(":") if identifier.startswith("arn:") else []
-    if len(parts) >= 7:
-        account, region, identifier = parts[4], parts[3], identifier.split(":", 6)[6]
-    backend = rds_backends[account][region]
+def snapshot_of(identifier: str, account: str, region: str, cluster: bool, own_only: bool = False):
+    """A snapshot by identifier or ARN (of any account or region; `own_only`: of `account`
+    only), or None."""
+    parts = identifier.split(":", 6) if identifier.startswith("arn:") else []
+    if len(parts) == 7:
+        if own_only and parts[4] != account:
+            return None
+        account, region, identifier = parts[4], parts[3], parts[6]
+    backend = _backend(account, region)
+    if backend is None:
+        return None
     return (backend.cluster_snapshots if cluster else backend.database_snapshots).get(identifier)
 
 
@@ -297,4 +329,5 @@ def apply() -> None:
     RDSBackend.get_snapshot = _get_snapshot
     RDSBackend.create_db_instance = _with_aws_managed_key(RDSBackend.create_db_instance)
     RDSBackend.create_db_cluster = _with_aws_managed_key(RDSBackend.create_db_cluster)
+    KmsBackend._generate_default_keys = _aws_managed(KmsBackend._generate_default_keys)
 

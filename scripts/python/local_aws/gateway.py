@@ -292,12 +292,18 @@ class Gateway:
             return aws_error(call, fault.http_status, fault.error_code, fault.message)
         if self.settings["iam_authorization"]:
             caller = accounts.caller_of(call.access_key, call.account, call.region)
-            params = call.params()
-            denied = (accounts.assume_role_refusal(caller, params, call.region) if call.name == "sts:AssumeRole"
-                      else None) or accounts.denial(caller, call.service, call.action, params, call.region)
+            denied = None
+            if call.name == "sts:AssumeRole" or caller.role_arn is not None:
+                params = call.params()
+                denied = (accounts.assume_role_refusal(caller, params, call.region) if call.name == "sts:AssumeRole"
+                          else None) or accounts.denial(caller, call.service, call.action, params, call.region)
             if denied is not None:
                 log.info("denied: %s (%s)", call.name, caller.principal)
-                return aws_error(call, 403, "AccessDenied", denied)
+                # The query protocol's services (STS, RDS, IAM) answer AccessDenied, the JSON ones
+                # (KMS, Step Functions, ...) AccessDeniedException, as their API references list.
+                if call.protocol == "query":
+                    return aws_error(call, 403, "AccessDenied", denied)
+                return aws_error(call, 400, "AccessDeniedException", denied)
         if call.service == "rds" and not call.interpreter and not self.rds_requests.take(call.account, call.region):
             log.info("throttled: %s (RDS request rate)", call.name)
             return aws_error(call, 400, "Throttling", "Rate exceeded")

@@ -188,7 +188,7 @@ def _sharing(cluster: bool, refuses: Callable[[object, list[str], str, str], str
 
     def check(params: dict[str, str], account: str, region: str, _settings) -> str | None:
         added = [value for name, value in params.items() if name.startswith("ValuesToAdd.")]
-        snapshot = accounts.snapshot_of(params.get(parameter, ""), account, region, cluster)
+        snapshot = accounts.snapshot_of(params.get(parameter, ""), account, region, cluster, own_only=True)
         if params.get("AttributeName") != "restore" or not added or snapshot is None:
             return None
         return refuses(snapshot, added, account, region)
