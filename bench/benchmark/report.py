@@ -313,8 +313,8 @@ def export_slot_lines(fleet) -> list[str]:
         f"from the first start to the last end; {idle / 3600:.1f} slot-hours idle, "
         f"{idle / handovers / 60:.1f} minutes per hand-over of a slot ({handovers} hand-overs), so "
         f"{idle / 5 / 3600:.1f} h of the span is idle slots and {fleet.export_busy_seconds / 5 / 3600:.1f} h the "
-        "exports' own work over 5 slots (the makespan's excess over the bound is the idle part, with the "
-        "snapshot before the first export and the tail after the last).",
+        "exports' own work over 5 slots (a slot is idle while it is handed on, or while no database is ready to "
+        "export: with few lanes, the lanes bound the run, not the slots).",
         "",
     ]
 
