@@ -146,23 +146,25 @@ class AwsCall:
         account = accounts.account_of_key(access_key) or get_account_id_from(access_key)
         interpreter = access_key == INTERPRETER_ACCESS_KEY
         target = request.headers.get("X-Amz-Target")
-        signed = {"access_key": access_key}
+
+        def call(protocol: str, action: str, path_params: dict[str, str] | None = None) -> AwsCall:
+            return cls(service, region, account, protocol, action, body, interpreter, path_params, access_key)
+
         if target:
-            return cls(service, region, account, "json", target.rsplit(".", 1)[-1], body, interpreter, **signed)
+            return call("json", target.rsplit(".", 1)[-1])
         form = parse_qs(body.decode("utf-8", "replace")) if body else {}
         action = (form.get("Action") or request.args.getlist("Action") or [None])[0]
         if action:
-            return cls(service, region, account, "query", action, body, interpreter, **signed)
+            return call("query", action)
         if service == "lambda" and request.method == "POST" and LAMBDA_INVOKE.match(request.path):
-            return cls(service, region, account, "rest", "Invoke", body, interpreter, **signed)
+            return call("rest", "Invoke")
         if service == "s3" and request.method == "PUT" and S3_BUCKET_PATH.match(request.path) and not request.args:
-            return cls(service, region, account, "rest", "CreateBucket", body, interpreter,
-                       {"Bucket": request.path.strip("/")}, **signed)
+            return call("rest", "CreateBucket", {"Bucket": request.path.strip("/")})
         scheduler = SCHEDULER_PATH.fullmatch(request.path) if service == "scheduler" else None
         if scheduler and (request.method, scheduler.group(1)) in SCHEDULER_ACTIONS:
-            return cls(service, region, account, "rest", SCHEDULER_ACTIONS[request.method, scheduler.group(1)], body,
-                       interpreter, {"Name": unquote(scheduler.group(2))}, **signed)
-        return cls(service, region, account, "rest", f"{request.method} {request.path}", body, interpreter, **signed)
+            return call("rest", SCHEDULER_ACTIONS[request.method, scheduler.group(1)],
+                        {"Name": unquote(scheduler.group(2))})
+        return call("rest", f"{request.method} {request.path}")
 
 
 def aws_error(call: AwsCall, status: int, code: str, message: str, members: dict | None = None) -> Response:
