@@ -273,7 +273,10 @@ async fn destination_option_group(
         return Ok(DestinationOptionGroup::Configured(destination.clone()));
     }
     let warning = format!(
-        "no copy to {region}: {snapshot} was taken with option group {option_group}, whose options {options}          (persistent or permanent) a copy must keep, and RDS copies it to another region only with an          option group there that has them; create one in {region} and name it in          cross_region_option_groups = {{ \"{option_group}\" = \"<its name>\" }}",
+        "no copy to {region}: {snapshot} was taken with option group {option_group}, whose options {options} \
+         (persistent or permanent) a copy must keep, and RDS copies it to another region only with an \
+         option group there that has them; create one in {region} and name it in \
+         cross_region_option_groups = {{ \"{option_group}\" = \"<its name>\" }}",
         region = config.destination_region,
         snapshot = source.snapshot_id,
         options = kept.join(", "),

@@ -438,6 +438,8 @@ async fn a_tde_snapshot_without_a_destination_option_group_is_not_copied_and_say
         assert!(skipped.warning.contains(part), "{part}: {}", skipped.warning);
     }
     assert!(!skipped.warning.contains("STATSPACK"), "{}", skipped.warning);
+    // One sentence for the summary and Slack, without the source's line breaks or indentation.
+    assert!(!skipped.warning.contains("  "), "{}", skipped.warning);
     assert_eq!(copy.num_calls(), 0);
     let output = serde_json::to_value(CopyOutcome::Skipped(skipped)).unwrap();
     assert_eq!(output["skipped"], json!(true));
