@@ -41,6 +41,25 @@ class OracleWithTde(LocalAwsTest):
         finally:
             control("PUT", "settings", {"copy_across_regions_without_option_group": 1})
 
+    def test_the_local_aws_refuses_to_share_it_with_another_account_as_rds_does(self):
+        # Under a customer managed key (one under aws/rds cannot be shared at all): a copy keeps
+        # the option group.
+        self.rds.create_db_snapshot(DBInstanceIdentifier="ledger", DBSnapshotIdentifier="taken")
+        self.available("taken")
+        key = self.aws.client("kms", "us-east-1").create_key(Description="to share")["KeyMetadata"]["Arn"]
+        self.rds.copy_db_snapshot(SourceDBSnapshotIdentifier="taken", TargetDBSnapshotIdentifier="to-share", KmsKeyId=key)
+        self.assertEqual(self.available("to-share")["OptionGroupName"], GROUP)
+        share = dict(DBSnapshotIdentifier="to-share", AttributeName="restore", ValuesToAdd=["111111111111"])
+        with self.assertRaises(ClientError) as refused:
+            self.rds.modify_db_snapshot_attribute(**share)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameterCombination")
+        self.assertIn("[TDE]", refused.exception.response["Error"]["Message"])
+        control("PUT", "settings", {"share_with_persistent_options": 0})
+        try:
+            self.rds.modify_db_snapshot_attribute(**share)
+        finally:
+            control("PUT", "settings", {"share_with_persistent_options": 1})
+
     def test_without_a_destination_group_no_copy_is_made_and_the_summary_says_why(self):
         run = self.run_execution({"skip_export": True})
 

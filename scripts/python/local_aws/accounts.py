@@ -4,8 +4,13 @@ account) but lets every caller do everything: here
 
 - an access key of 12 digits is the administrator of that account (how the demo and the tests
   act in a second, vault, account: a profile with that account's credentials on AWS);
+- a Lambda function runs with keys of its execution role, as Lambda gives it (IAM User Guide,
+  "the function's execution role ... temporary security credentials"): its calls are the
+  role's, seen as such by trust policies (`aws:PrincipalArn`) and resource checks, but its
+  identity policies are not enforced on them (tests/e2e/least_privilege.py checks those
+  against the code instead);
 - sts:AssumeRole is refused unless the role exists and its trust policy lets the caller in
-  (principal and `sts:ExternalId`), as STS refuses it;
+  (principal, `sts:ExternalId` and `aws:PrincipalArn`), as STS refuses it;
 - a call made with keys from sts:AssumeRole is allowed only by the role's identity policies
   (an explicit Deny wins; see `denial`);
 - an RDS database encrypted without a key of its own is encrypted with its account's AWS
@@ -41,11 +46,34 @@ _original: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class Caller:
-    """Who signed a call: `role_arn` when the keys came from sts:AssumeRole."""
+    """Who signed a call: `role_arn` when the keys came from sts:AssumeRole or are a Lambda
+    function's; `enforced`: whether the role's identity policies are held to its calls."""
 
     account: str
     principal: str
     role_arn: str | None = None
+    enforced: bool = True
+
+
+# The keys handed to Lambda functions, by execution role ARN, and the set of their ids.
+_execution_keys: dict[str, tuple[str, str]] = {}
+EXECUTION_KEY_IDS: set[str] = set()
+
+
+def execution_role_keys(role_arn: str, region: str) -> tuple[str, str] | None:
+    """The access key id and secret a function with this execution role runs with (one pair
+    per role, so that its environments stay warm), or None for an ARN of no account."""
+    parts = role_arn.split(":")
+    if len(parts) < 6 or not ACCOUNT_KEY.fullmatch(parts[4]):
+        return None
+    iam = iam_backends[parts[4]][get_partition(region)]
+    cached = _execution_keys.get(role_arn)
+    if cached is None or cached[0] not in iam.access_keys:  # none yet, or moto's state was reset
+        key = iam.create_temp_access_key()
+        key.role_arn = role_arn
+        EXECUTION_KEY_IDS.add(key.access_key_id)
+        _execution_keys[role_arn] = (key.access_key_id, key.secret_access_key)
+    return _execution_keys[role_arn]
 
 
 def caller_of(access_key: str, account: str, region: str) -> Caller:
@@ -55,8 +83,10 @@ def caller_of(access_key: str, account: str, region: str) -> Caller:
         return Caller(account, f"arn:aws:iam::{account}:root")
     session = next((a.session_name for a in sts_backends[account][partition].assumed_roles
                     if a.access_key_id == access_key), "session")
+    if access_key in EXECUTION_KEY_IDS:
+        session = "function"  # Lambda names the session after the function
     return Caller(account, f"arn:aws:sts::{account}:assumed-role/{key.role_arn.split('/')[-1]}/{session}",
-                  key.role_arn)
+                  key.role_arn, enforced=access_key not in EXECUTION_KEY_IDS)
 
 
 def account_of_key(access_key: str) -> str | None:
@@ -65,7 +95,8 @@ def account_of_key(access_key: str) -> str | None:
 
 
 # Policy evaluation: Action/NotAction and Resource/NotResource with wildcards, principals by
-# ARN or account; conditions only `sts:ExternalId` (trust policies) - the others are not read.
+# ARN or account; conditions only `sts:ExternalId` and `aws:PrincipalArn` (trust policies) -
+# the others are not read.
 def _listed(value: Any) -> list[str]:
     return value if isinstance(value, list) else [value]
 
@@ -118,16 +149,24 @@ def _names_principal(statement: dict, caller: Caller) -> bool:
                for name in names)
 
 
-def _external_id_holds(statement: dict, external_id: str | None) -> bool:
+def _trust_conditions_hold(statement: dict, caller: Caller, external_id: str | None) -> bool:
+    """The statement's `sts:ExternalId` and `aws:PrincipalArn` conditions (the principal's
+    ARN: a role's own ARN for its sessions, IAM User Guide, "AWS global condition context
+    keys") hold for the call; a key it does not read never holds."""
+    principal_arn = caller.role_arn or f"arn:aws:iam::{caller.account}:root"
+    context = {"sts:externalid": external_id, "aws:principalarn": principal_arn}
     for operator, keys in (statement.get("Condition") or {}).items():
         for key, expected in keys.items():
-            if key.lower() != "sts:externalid":
+            if key.lower() not in context:
                 continue
-            if external_id is None or operator not in ("StringEquals", "StringLike"):
+            value = context[key.lower()]
+            if value is None:
                 return False
-            if operator == "StringEquals" and external_id not in _listed(expected):
+            if operator in ("StringEquals", "ArnEquals") and value not in _listed(expected):
                 return False
-            if operator == "StringLike" and not _matches(expected, external_id):
+            if operator in ("StringLike", "ArnLike") and not _matches(expected, value):
+                return False
+            if operator not in ("StringEquals", "ArnEquals", "StringLike", "ArnLike"):
                 return False
     return True
 
@@ -179,7 +218,7 @@ def assume_role_refusal(caller: Caller, params: dict[str, str], region: str) -> 
     trusting = [
         s for s in _statements(role.assume_role_policy_document)
         if s.get("Effect") == "Allow" and _concerns(s, "sts:AssumeRole", None) and _names_principal(s, caller)
-        and _external_id_holds(s, params.get("ExternalId"))
+        and _trust_conditions_hold(s, caller, params.get("ExternalId"))
     ]
     return None if trusting else denied
 
@@ -219,8 +258,8 @@ def resources(service: str, action: str, params: dict[str, str], account: str, r
 def denial(caller: Caller, service: str, action: str, params: dict[str, str], region: str) -> str | None:
     """AccessDenied's message for a call of keys from sts:AssumeRole that the role's policies
     do not allow; None: allowed (or not such keys)."""
-    if caller.role_arn is None or " " in action:
-        return None  # not keys from AssumeRole; or a REST call, whose IAM action is not named here
+    if caller.role_arn is None or not caller.enforced or " " in action:
+        return None  # not keys from AssumeRole; a function's; or a REST call, whose IAM action is not named here
     iam_action = f"{IAM_PREFIX.get(service, service)}:{IAM_ACTION.get(action, action)}"
     if iam_action == "sts:GetCallerIdentity":
         return None  # "No permissions are required to perform this operation" (STS API Reference)

@@ -372,6 +372,7 @@ class Gateway:
             }.items())),
             timeout_seconds=int(function.timeout),
             memory_mb=int(function.memory_size),
+            credentials=accounts.execution_role_keys(function.role, call.region),
         )
         reserved = function.reserved_concurrency
         if invocation_type == "Event":

@@ -49,6 +49,8 @@ class FunctionSpec:
     environment: tuple[tuple[str, str], ...]
     timeout_seconds: int
     memory_mb: int
+    # The execution role's keys (access key id, secret): the function's SDK calls are the role's.
+    credentials: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -222,6 +224,8 @@ class ExecutionEnvironment:
             "LAMBDA_TASK_ROOT": str(code_dir),
             "_HANDLER": spec.handler,
             **extra_env,
+            **({"AWS_ACCESS_KEY_ID": spec.credentials[0], "AWS_SECRET_ACCESS_KEY": spec.credentials[1],
+                "AWS_SESSION_TOKEN": "local-aws-execution-role"} if spec.credentials else {}),
         }
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         # time.monotonic() just before the process starts: cold start is measured from here.

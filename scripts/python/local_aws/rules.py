@@ -203,6 +203,21 @@ def _shared_with_the_aws_managed_key(snapshot, _added: list[str], account: str, 
             "it cannot be shared. Copy it with a customer managed key and share the copy.")
 
 
+# Oracle options that do not keep a snapshot from being shared.
+SHAREABLE_ORACLE_OPTIONS = {"TIMEZONE", "OLS"}
+
+
+def _shared_with_persistent_options(snapshot, _added: list[str], account: str, region: str) -> str | None:
+    group = rds_backends[account][region].option_groups.get(getattr(snapshot, "option_group_name", None) or "")
+    oracle = (snapshot.engine or "").lower().startswith("oracle")
+    kept = [o["OptionName"] for o in (group.options if group else []) if (o["Persistent"] or o["Permanent"])
+            and not (oracle and o["OptionName"].upper() in SHAREABLE_ORACLE_OPTIONS)]
+    if not kept:
+        return None
+    return (f"The snapshot {snapshot.db_snapshot_identifier} uses option group {group.name} with permanent or "
+            f"persistent options [{', '.join(kept)}] and cannot be shared.")
+
+
 def _encrypted_made_public(snapshot, added: list[str], _account: str, _region: str) -> str | None:
     if not snapshot.encrypted or "all" not in added:
         return None
@@ -453,6 +468,20 @@ for _name, _action, _code, _documented, _source, _refusal, _code_documented in (
              source=_source.format(kind), refuses=_refusal(cluster), code_documented=_code_documented)
         for cluster, kind in ((False, "DBSnapshot"), (True, "DBClusterSnapshot"))
     )
+# DB cluster snapshots have no option group.
+RULES += (
+    Rule(
+        name="share_with_persistent_options",
+        action="rds:ModifyDBSnapshotAttribute",
+        code="InvalidParameterCombination",
+        status=400,
+        documented="You can't share a DB snapshot that uses an option group with permanent or persistent options, "
+        "except for Oracle DB instances that have the Timezone or OLS option (or both).",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ShareSnapshot.html",
+        refuses=_sharing(False, _shared_with_persistent_options),
+        code_documented=False,
+    ),
+)
 BY_ACTION: dict[str, list[Rule]] = {}
 for _rule in RULES:
     BY_ACTION.setdefault(_rule.action, []).append(_rule)
