@@ -137,6 +137,7 @@ data "aws_iam_policy_document" "function" {
       "wait-for-available" = data.aws_iam_policy_document.wait_for_available.json
       export               = data.aws_iam_policy_document.export.json
       copy                 = data.aws_iam_policy_document.copy.json
+      vault                = data.aws_iam_policy_document.vault.json
       prune                = data.aws_iam_policy_document.prune.json
       notify               = data.aws_iam_policy_document.notify.json
     }, each.key, ""),
@@ -680,7 +681,7 @@ data "aws_iam_policy_document" "export_role" {
 }
 
 # Step Functions, for both state machines (the run and the one database each of
-# its Map items starts): invoke the seven functions, start and follow the database
+# its Map items starts): invoke the eight functions, start and follow the database
 # executions, deliver logs, send traces.
 
 resource "aws_iam_role" "state_machine" {

@@ -1,4 +1,4 @@
-# The seven functions, from the zips scripts/build-lambdas writes (or the release
+# The eight functions, from the zips scripts/build-lambdas writes (or the release
 # package holds): in this directory's lambda/, in lambda_package_dir, or in S3.
 
 data "aws_s3_object" "lambda_checksums" {
@@ -51,6 +51,7 @@ locals {
       COPY_KMS_KEY_ARN   = local.copy_kms_key_arn
       COPY_OPTION_GROUPS = jsonencode(var.cross_region_option_groups)
     })
+    vault = merge(local.common_environment, local.vault_environment)
     prune = merge(local.common_environment, local.copy_environment, {
       # What the exports hold (exports made before enable_s3_export went off too), for the run
       # summary's retained storage and cost. The bucket's own name: the configured one when it
@@ -135,8 +136,8 @@ resource "aws_lambda_function" "backup" {
 
   lifecycle {
     # The environment is what the function reads (statemachine/contract.json): every
-    # variable set is one it reads, and none it requires is missing (the copy function
-    # is only invoked when copies are configured).
+    # variable set is one it reads, and none it requires is missing (the copy and vault
+    # functions are only invoked when copies, or a vault, are configured).
     precondition {
       condition     = local.functions == toset(keys(local.contract.functions))
       error_message = "The module deploys ${join(", ", local.functions)}; statemachine/contract.json lists ${join(", ", keys(local.contract.functions))}."
@@ -144,7 +145,7 @@ resource "aws_lambda_function" "backup" {
     precondition {
       condition = alltrue(concat(
         [for name in keys(local.function_environment[each.key]) : contains(local.contract.functions[each.key].environment[*].name, name)],
-        [for v in local.contract.functions[each.key].environment : contains(keys(local.function_environment[each.key]), v.name) if v.required && (each.key != "copy" || local.copy_region != null)],
+        [for v in local.contract.functions[each.key].environment : contains(keys(local.function_environment[each.key]), v.name) if v.required && (each.key != "copy" || local.copy_region != null) && (each.key != "vault" || var.vault != null)],
       ))
       error_message = "The ${each.key} function's environment (${join(", ", keys(local.function_environment[each.key]))}) does not match what it reads: ${join(", ", [for v in local.contract.functions[each.key].environment : "${v.name}${v.required ? "" : " (optional)"}"])}."
     }

@@ -18,12 +18,12 @@ output "s3_bucket_region" {
 # Lambda
 
 output "lambda_function_name" {
-  description = "Name of the backup Lambda function (the snapshot function; all seven in lambda_function_names)"
+  description = "Name of the backup Lambda function (the snapshot function; all eight in lambda_function_names)"
   value       = aws_lambda_function.backup["snapshot"].function_name
 }
 
 output "lambda_function_arn" {
-  description = "ARN of the backup Lambda function (the snapshot function; all seven in lambda_function_arns)"
+  description = "ARN of the backup Lambda function (the snapshot function; all eight in lambda_function_arns)"
   value       = aws_lambda_function.backup["snapshot"].arn
 }
 
@@ -33,12 +33,12 @@ output "lambda_role_arn" {
 }
 
 output "lambda_function_names" {
-  description = "Names of the seven functions, by function (select, snapshot, wait-for-available, export, copy, prune, notify)"
+  description = "Names of the eight functions, by function (select, snapshot, wait-for-available, export, copy, vault, prune, notify)"
   value       = { for f, fn in aws_lambda_function.backup : f => fn.function_name }
 }
 
 output "lambda_function_arns" {
-  description = "ARNs of the seven functions, by function"
+  description = "ARNs of the eight functions, by function"
   value       = { for f, fn in aws_lambda_function.backup : f => fn.arn }
 }
 
@@ -176,4 +176,14 @@ output "vpc_endpoint_security_group_id" {
 output "vpc_endpoint_ids" {
   description = "IDs of the VPC endpoints the module created, by service (rds, sns, monitoring, logs, states, kms, sts, sqs, scheduler, s3)"
   value       = merge({ for service, endpoint in aws_vpc_endpoint.interface : service => endpoint.id }, { for endpoint in aws_vpc_endpoint.s3 : "s3" => endpoint.id })
+}
+
+output "vault_function_role_arn" {
+  description = "The vault function's role: the only principal the vault role of modules/vault trusts (it matches the name: <project_name>-<environment>-<hash>-vault)."
+  value       = aws_iam_role.function["vault"].arn
+}
+
+output "vault_share_kms_key_arn" {
+  description = "The key the vault function copies a snapshot with before sharing it with the vault account (null without a vault)."
+  value       = one(aws_kms_key.vault_share[*].arn)
 }

@@ -11,7 +11,7 @@ locals {
   function_arn_values = { for f in local.functions : "${replace(f, "-", "_")}_function_arn" => local.function_arns[f] }
   # Each function's tasks retry as the contract says.
   retry_values       = { for f in local.functions : "${replace(f, "-", "_")}_retry" => jsonencode(local.contract.functions[f].retry) }
-  database_functions = ["snapshot", "export", "copy"]
+  database_functions = ["snapshot", "export", "copy", "vault"]
   # An export that finds every slot taken waits in this queue (sqs.tf); its URL from the
   # name, as SQS forms it, so that the plan shows the whole definition.
   export_slot_queue_url = "https://sqs.${local.region}.${local.dns_suffix}/${local.account}/${aws_sqs_queue.export_slot_waiters.name}"
@@ -65,6 +65,7 @@ locals {
     confirm_retention_change      = false
     skip_export                   = !var.enable_s3_export
     skip_copy                     = local.copy_region == null
+    skip_vault                    = var.vault == null
     skip_prune                    = false
     poll_interval_seconds         = var.poll_interval_seconds
     export_poll_interval_seconds  = var.export_poll_interval_seconds
@@ -72,7 +73,7 @@ locals {
     export_wait_timeout_seconds   = var.wait_timeout_seconds.export
     copy_wait_timeout_seconds     = var.wait_timeout_seconds.copy
   }
-  run_functions = ["select", "prune", "notify"]
+  run_functions = ["select", "vault", "prune", "notify"]
   state_machine_definition = templatefile("${path.module}/statemachine/backup.asl.json", merge(
     { for f in local.run_functions : "${f}_function_arn" => local.function_arn_values["${f}_function_arn"] },
     { for f in local.run_functions : "${f}_retry" => local.retry_values["${f}_retry"] },

@@ -260,7 +260,7 @@ variable "s3_lifecycle_rules" {
 # Lambda
 
 variable "lambda_timeout" {
-  description = "Lambda function timeout in seconds, for each of the seven functions."
+  description = "Lambda function timeout in seconds, for each of the eight functions."
   type        = number
   default     = 300
 
@@ -271,7 +271,7 @@ variable "lambda_timeout" {
 }
 
 variable "lambda_memory_size" {
-  description = "Lambda function memory in MB, for each of the seven functions."
+  description = "Lambda function memory in MB, for each of the eight functions."
   type        = number
   default     = 256
 
@@ -928,5 +928,42 @@ variable "snapshot_age_alarm_hours" {
   validation {
     condition     = var.snapshot_age_alarm_hours == null || try(var.snapshot_age_alarm_hours >= 1, false)
     error_message = "snapshot_age_alarm_hours must be at least 1."
+  }
+}
+
+variable "vault" {
+  description = "Copies of every snapshot in a vault account, out of reach of this one (docs/vault.md): the vault account's id, its region (null: this region), and the vault's KMS key and the role the vault function assumes there (the outputs kms_key_arn and role_arn of the module's vault part, modules/vault, applied in that account), with the external id the role's trust asks for. null: no vault."
+  type = object({
+    account_id  = string
+    region      = optional(string)
+    kms_key_arn = string
+    role_arn    = string
+    external_id = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.vault == null || can(regex("^[0-9]{12}$", var.vault.account_id))
+    error_message = "vault.account_id must be an AWS account id: 12 digits."
+  }
+
+  validation {
+    condition     = try(var.vault.region == null || can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.vault.region)), true)
+    error_message = "vault.region must be an AWS region name such as eu-west-1 (or null: this region)."
+  }
+
+  validation {
+    condition     = try(can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", var.vault.role_arn)) && split(":", var.vault.role_arn)[4] == var.vault.account_id, var.vault == null)
+    error_message = "vault.role_arn must be a role of the vault account (arn:aws:iam::<vault.account_id>:role/...): the role_arn output of modules/vault."
+  }
+
+  validation {
+    condition     = try(can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-z-]+$", var.vault.kms_key_arn)) && split(":", var.vault.kms_key_arn)[4] == var.vault.account_id, var.vault == null)
+    error_message = "vault.kms_key_arn must be a key ARN of the vault account (arn:aws:kms:<region>:<vault.account_id>:key/...): the kms_key_arn output of modules/vault."
+  }
+
+  validation {
+    condition     = try(var.vault.external_id == null || (length(var.vault.external_id) >= 2 && length(var.vault.external_id) <= 1224 && can(regex("^[A-Za-z0-9+=,.@:/_-]+$", var.vault.external_id))), true)
+    error_message = "vault.external_id must be 2-1224 letters, digits and + = , . @ : / _ - characters (STS's rule for an external id)."
   }
 }

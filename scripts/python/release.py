@@ -5,8 +5,8 @@ without Rust (`scripts/package`).
     python -m release package [--dist DIR]  dist/database-backup-<version>/, its .tar.gz, SHA256SUMS
     python -m release check DIST            the package holds what it must and nothing else; sums verify
 
-The package is a complete module directory: the module's `.tf` files, its
-`statemachine/` (the definitions and the contract they are rendered with),
+The package is a complete module directory: the module's `.tf` files (and its vault part,
+`modules/vault`), its `statemachine/` (the definitions and the contract they are rendered with),
 `lambda/backup-<function>/bootstrap.zip` with `lambda/SHA256SUMS.txt` (the
 layout the module reads, locally or from S3), README, CHANGELOG and LICENSE.
 """
@@ -83,11 +83,17 @@ def write_sums(directory: Path, paths: list[Path], destination: Path) -> None:
     destination.write_text("".join(lines))
 
 
+def module_files() -> list[str]:
+    """The module's `.tf` files and its submodules' (modules/vault), relative to terraform/."""
+    terraform = ROOT / "terraform"
+    return sorted(p.relative_to(terraform).as_posix() for pattern in ("*.tf", "modules/*/*.tf")
+                  for p in terraform.glob(pattern))
+
+
 def expected_files() -> list[str]:
     """Every file the package directory holds, relative to it."""
-    module_files = sorted(p.name for p in (ROOT / "terraform").glob("*.tf"))
     return sorted(
-        module_files
+        module_files()
         + [f"statemachine/{d}" for d in DEFINITIONS]
         + [f"lambda/backup-{f}/bootstrap.zip" for f in functions()]
         + [f"lambda/{LAMBDA_SUMS}", "README.md", *PACKAGED_DOCS]
@@ -121,8 +127,9 @@ def build_package(dist: Path, zips: Path) -> Path:
     if directory.exists():
         shutil.rmtree(directory)
     (directory / "statemachine").mkdir(parents=True)
-    for tf in sorted((ROOT / "terraform").glob("*.tf")):
-        shutil.copyfile(tf, directory / tf.name)
+    for tf in module_files():
+        (directory / tf).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "terraform" / tf, directory / tf)
     for definition in DEFINITIONS:
         shutil.copyfile(ROOT / "statemachine" / definition, directory / "statemachine" / definition)
     zip_paths = []

@@ -21,7 +21,7 @@ mock_provider "aws" {
   }
   # The zips' checksums a lambda_s3_bucket case reads: every function listed.
   mock_data "aws_s3_object" {
-    defaults = { body = "0000000000000000000000000000000000000000000000000000000000000000  backup-copy/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-export/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-notify/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-prune/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-select/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-snapshot/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-wait-for-available/bootstrap.zip\n" }
+    defaults = { body = "0000000000000000000000000000000000000000000000000000000000000000  backup-copy/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-export/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-notify/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-prune/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-select/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-snapshot/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-vault/bootstrap.zip\n0000000000000000000000000000000000000000000000000000000000000000  backup-wait-for-available/bootstrap.zip\n" }
   }
   mock_data "aws_default_tags" {
     defaults = { tags = {} }
@@ -802,4 +802,49 @@ run "snapshot_age_alarm_hours" {
     snapshot_age_alarm_hours = 0
   }
   expect_failures = [var.snapshot_age_alarm_hours]
+}
+
+run "vault_account_id" {
+  command = plan
+  # expect: vault.account_id must be an AWS account id
+  variables {
+    vault = { account_id = "1111", kms_key_arn = "arn:aws:kms:us-east-1:1111:key/x", role_arn = "arn:aws:iam::1111:role/x" }
+  }
+  expect_failures = [var.vault]
+}
+
+run "vault_region" {
+  command = plan
+  # expect: vault.region must be an AWS region name
+  variables {
+    vault = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier", region = "Ireland" }
+  }
+  expect_failures = [var.vault]
+}
+
+run "vault_role_arn" {
+  command = plan
+  # expect: vault.role_arn must be a role of the vault account
+  variables {
+    vault = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::222222222222:role/copier" }
+  }
+  expect_failures = [var.vault]
+}
+
+run "vault_kms_key_arn" {
+  command = plan
+  # expect: vault.kms_key_arn must be a key ARN of the vault account
+  variables {
+    vault = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:alias/aws/rds", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier" }
+  }
+  expect_failures = [var.vault]
+}
+
+run "vault_external_id" {
+  command = plan
+  # expect: vault.external_id must be 2-1224 letters
+  variables {
+    vault = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier", external_id = "not allowed!" }
+  }
+  expect_failures = [var.vault]
 }

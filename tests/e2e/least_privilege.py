@@ -19,7 +19,7 @@ OPERATION = re.compile(rb"aws_sdk_([a-z0-9]+)::operation::[a-z0-9_]+::([A-Z][A-Z
 # SDK crate -> IAM service prefix.
 IAM_PREFIX = {"rds": "rds", "sns": "sns", "cloudwatch": "cloudwatch", "sfn": "states", "kms": "kms",
               "secretsmanager": "secretsmanager", "s3": "s3", "sqs": "sqs",
-              "scheduler": "scheduler"}
+              "scheduler": "scheduler", "sts": "sts"}
 # Operations the SDK links in but never calls for the module: the S3 client opens S3 Express
 # sessions (CreateSession) only for directory buckets, whose names end in --x-s3; the export
 # function turns that off and refuses such names (functions/export/src/buckets.rs).

@@ -113,7 +113,8 @@ class Definition(unittest.TestCase):
 
     def test_every_lambda_task_retries_lambda_errors_and_catches_everything(self):
         tasks = self.lambda_tasks()
-        self.assertEqual(len(tasks), 9)
+        # Select, CheckVault, Prune, Notify; Snapshot, Export, Copy, Vault and the three waits.
+        self.assertEqual(len(tasks), 11)
         for name, task in tasks:
             retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
             self.assertLessEqual(LAMBDA_TRANSIENT | {"Lambda.TooManyRequestsException"}, retried, name)
@@ -143,7 +144,9 @@ class Definition(unittest.TestCase):
                              retried)
         self.assertEqual([c["ErrorEquals"] for c in task["Catch"]], [["States.ALL"]])
         # Every setting the database state machine reads is one select passes it, and no other.
-        self.assertEqual(selector["request"]["config.$"], "$.run.database_config")
+        # With the vault's check failed, skip_vault over the run's (an empty object otherwise).
+        self.assertEqual(selector["request"]["config.$"],
+                         "States.JsonMerge($.run.database_config, $.vault_override, false)")
         read = set(re.findall(r"\$\.config\.([a-z_]+)", rendered_database()))
         passed = {f["name"] for f in asl.contract()["execution_input"] if f["part"] == "database"}
         self.assertEqual(read, passed)

@@ -11,6 +11,7 @@ import re
 import unittest
 
 import release
+from local_aws.terraform import local_provider
 from workspace import BASE, EXAMPLES, ROOT, WorkspaceTest, init, plan_json, run
 
 # AWS's limit on each name the module generates: S3 bucket naming rules (3-63), IAM
@@ -114,7 +115,7 @@ class TerraformModuleTest(WorkspaceTest):
         # A destroy stops at a bucket that holds exports or logs unless the caller says otherwise.
         self.assertEqual({after(b)["force_destroy"] for b in resources(plan, "aws_s3_bucket")}, {False})
         functions = {after(f)["function_name"]: after(f) for f in resources(plan, "aws_lambda_function")}
-        self.assertEqual(len(functions), 7)
+        self.assertEqual(len(functions), 8)
         for function in functions.values():
             # The spec's default lambda_runtime (python3.9) cannot run Rust: provided.al2023 is used.
             self.assertEqual(function["runtime"], "provided.al2023")
@@ -185,7 +186,7 @@ class TerraformModuleTest(WorkspaceTest):
         alarms = {after(a)["alarm_name"] for a in resources(plan, "aws_cloudwatch_metric_alarm")}
         self.assertIn("nestedphoenix-production-backup-failure", alarms)
         self.assertIn("nestedphoenix-production-no-recent-backup", alarms)
-        self.assertEqual(len(alarms), 2 + 3 + 7, alarms)
+        self.assertEqual(len(alarms), 2 + 3 + 8, alarms)
 
     def test_enterprise_example_plans_copies_vpc_and_the_callers_key_and_topic(self):
         plan = self.plans["enterprise-backup"]
@@ -225,8 +226,8 @@ class TerraformModuleTest(WorkspaceTest):
         self.assertEqual(prune["COPY_DESTINATION_REGION"], "us-west-2")
         groups = resources(plan, "aws_cloudwatch_log_group")
         self.assertEqual({after(g)["retention_in_days"] for g in groups}, {2557})
-        # Seven functions and two state machines.
-        self.assertEqual(len(groups), 9)
+        # Eight functions and two state machines.
+        self.assertEqual(len(groups), 10)
         [age] = [a for a in resources(plan, "aws_cloudwatch_metric_alarm") if after(a)["alarm_name"] == "ledger-production-no-recent-backup"]
         # Monthly: 744 hours plus a quarter.
         self.assertEqual(after(age)["threshold"], 930)
@@ -301,13 +302,66 @@ class TerraformModuleTest(WorkspaceTest):
                 "managed-by": snapshot["environment"][0]["variables"]["BACKUP_INSTANCE"],
             }
             self.assertEqual(seen[name]["managed-by"], f"{project}/{environment}/{region}")
-            self.assertEqual(len(seen[name]["roles"]), 11)
+            self.assertEqual(len(seen[name]["roles"]), 12)
             self.assertTrue(select["function_name"].startswith(f"{project}-{environment}-"))
         for first, second in [("ambiguous-a", "ambiguous-b"), ("ambiguous-a", "other-region"), ("ambiguous-b", "other-region")]:
             with self.subTest(first=first, second=second):
                 self.assertEqual(seen[first]["roles"] & seen[second]["roles"], set())
                 self.assertEqual(seen[first]["buckets"] & seen[second]["buckets"], set())
                 self.assertNotEqual(seen[first]["managed-by"], seen[second]["managed-by"])
+
+    def test_a_vault_plans_both_accounts_each_granting_only_what_the_copy_needs(self):
+        """The source module with a vault and modules/vault with a provider for the vault
+        account, in one root module as docs/vault.md has them."""
+        path = self.workspace.root / "callers" / "vault"
+        path.mkdir(parents=True)
+        vault_provider = {**local_provider(self.endpoint), "alias": "vault", "region": "eu-west-1",
+                          "access_key": "111111111111"}
+        config = {
+            "provider": {"aws": [{"region": "us-east-1", **local_provider(self.endpoint)}, vault_provider]},
+            "data": {"aws_caller_identity": {"source": {}}},
+            "module": {
+                "vault": {"source": "../../terraform/modules/vault", "providers": {"aws": "aws.vault"},
+                          "name": "checks-test", "source_account_id": "${data.aws_caller_identity.source.account_id}",
+                          "source_region": "us-east-1", "source_prefix": "checks-test", "external_id": "checks-test-vault"},
+                "database_backup": {"source": "../../terraform", **BASE, "vault": {
+                    "account_id": "${module.vault.account_id}", "region": "${module.vault.region}",
+                    "kms_key_arn": "${module.vault.kms_key_arn}", "role_arn": "${module.vault.role_arn}",
+                    "external_id": "checks-test-vault"}},
+            },
+        }
+        (path / "main.tf.json").write_text(json.dumps(config, indent=2))
+        init(path)
+        plan = plan_json(path)
+        changes = plan["resource_changes"]
+
+        def of(module: str, kind: str) -> list[dict]:
+            return [after(c) for c in changes if c["type"] == kind and c.get("module_address") == f"module.{module}"
+                    and c["mode"] == "managed"]
+
+        # The source account: a key the vault account may use only through RDS, for RDS's grants.
+        share_key = [k for k in of("database_backup", "aws_kms_key") if "shared with the vault" in k["description"]]
+        [policy] = [json.loads(k["policy"]) for k in share_key]
+        grants = {st["Sid"]: st for st in policy["Statement"]}
+        vault_root = "arn:aws:iam::111111111111:root"
+        self.assertEqual(grants["VaultAccountCopiesThroughRds"]["Principal"], {"AWS": vault_root})
+        self.assertEqual(grants["VaultAccountCopiesThroughRds"]["Condition"],
+                         {"StringEquals": {"kms:ViaService": ["rds.us-east-1.amazonaws.com", "rds.eu-west-1.amazonaws.com"]}})
+        self.assertEqual(grants["VaultAccountLetsRdsHoldGrants"]["Condition"],
+                         {"Bool": {"kms:GrantIsForAWSResource": "true"}})
+        # (The vault function's environment holds the share key's ARN, known only after apply:
+        # the demo's apply and the e2e suite run it.)
+        [machine] = [m for m in of("database_backup", "aws_sfn_state_machine") if m["name"].endswith("-backup")]
+        self.assertIn('"skip_vault":false', machine["definition"])
+        # The vault account: its key, and one role that trusts the source's vault function by
+        # name, with the external id.
+        [copier] = of("vault", "aws_iam_role")
+        [trust] = json.loads(copier["assume_role_policy"])["Statement"]
+        self.assertEqual(trust["Principal"], {"AWS": "arn:aws:iam::123456789012:root"})
+        self.assertEqual(trust["Condition"], {
+            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*checks-test-*-vault"},
+            "StringEquals": {"sts:ExternalId": "checks-test-vault"}})
+        self.assertEqual(len(of("vault", "aws_kms_key")), 1)
 
     def test_an_organisations_caller_guardrails_switches_and_tags(self):
         """One plan of a caller as a platform team configures the module: IAM boundary, path and
@@ -327,7 +381,7 @@ class TerraformModuleTest(WorkspaceTest):
         plan = plan_json(path)
 
         roles = [after(r) for r in resources(plan, "aws_iam_role")]
-        self.assertEqual(len(roles), 11)  # seven functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
+        self.assertEqual(len(roles), 12)  # eight functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
         for role in roles:
             with self.subTest(role=role["name"]):
                 self.assertTrue(role["name"].startswith("app-checks-test-"), role["name"])

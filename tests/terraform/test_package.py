@@ -93,14 +93,14 @@ class ReleasePackageTest(unittest.TestCase):
         return plan_json(path)
 
     def assert_plans_whole_module(self, plan: dict, copies_to: str | None) -> None:
-        """The whole module planned: both state machines, the seven functions from the zips of
+        """The whole module planned: both state machines, the eight functions from the zips of
         this release, copies to `copies_to`; and its version reported."""
         planned = {c["address"]: c["change"]["after"] for c in plan["resource_changes"] if c["mode"] == "managed"}
         module = "module.database_backup."
         for machine in ("backup", "database"):
             self.assertIn(f'{module}aws_sfn_state_machine.workflow["{machine}"]', planned)
         functions = {a: v for a, v in planned.items() if a.startswith(f"{module}aws_lambda_function.backup[")}
-        self.assertEqual(len(functions), 7, sorted(functions))
+        self.assertEqual(len(functions), 8, sorted(functions))
         copy = functions[f'{module}aws_lambda_function.backup["copy"]']
         self.assertEqual(copy["environment"][0]["variables"].get("COPY_DESTINATION_REGION"), copies_to)
         self.assertEqual(plan["planned_values"]["outputs"]["module_version"]["value"], release.version())
@@ -227,7 +227,7 @@ class ReleasePackageTest(unittest.TestCase):
             digest = base64.b64encode(hashlib.sha256(zip_path.read_bytes()).digest()).decode()
             self.assertEqual(configuration["CodeSha256"], digest, function)
         roles = iam.list_roles(PathPrefix="/backup/")["Roles"]
-        self.assertEqual(len(roles), 11)  # seven functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
+        self.assertEqual(len(roles), 12)  # eight functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
         for role in roles:
             role = iam.get_role(RoleName=role["RoleName"])["Role"]
             self.assertTrue(role["RoleName"].startswith("app-gitsource-zips-s3-"), role["RoleName"])

@@ -25,6 +25,8 @@ pub enum Function {
     WaitForAvailable,
     Export,
     Copy,
+    /// Copies each snapshot into the vault account, and checks the vault at the start of a run.
+    Vault,
     Prune,
     Notify,
 }
@@ -61,6 +63,12 @@ pub mod env {
     pub const SCHEDULE_GROUP_NAME: &str = "SCHEDULE_GROUP_NAME";
     pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";
     pub const SELECTION: &str = "SELECTION";
+    pub const VAULT_ACCOUNT_ID: &str = "VAULT_ACCOUNT_ID";
+    pub const VAULT_REGION: &str = "VAULT_REGION";
+    pub const VAULT_ROLE_ARN: &str = "VAULT_ROLE_ARN";
+    pub const VAULT_EXTERNAL_ID: &str = "VAULT_EXTERNAL_ID";
+    pub const VAULT_KMS_KEY_ARN: &str = "VAULT_KMS_KEY_ARN";
+    pub const VAULT_SHARE_KMS_KEY_ARN: &str = "VAULT_SHARE_KMS_KEY_ARN";
 }
 
 /// One environment variable a function reads.
@@ -261,6 +269,29 @@ impl Function {
                     "a JSON object: source option group -> the destination region's option group with the same persistent and permanent options (Oracle and SQL Server TDE); a snapshot that needs one and has none is not copied, with a warning",
                 ),
             ],
+            Function::Vault => &[
+                required(env::VAULT_ACCOUNT_ID, "the vault account, where the copies go"),
+                required(
+                    env::VAULT_REGION,
+                    "the vault's region (the source region, or another: the copy crosses both in one step)",
+                ),
+                required(
+                    env::VAULT_ROLE_ARN,
+                    "the vault account's role the function assumes: it may copy into the vault and tag, nothing else",
+                ),
+                optional(
+                    env::VAULT_EXTERNAL_ID,
+                    "the external id the vault role's trust policy asks for (unset: none sent)",
+                ),
+                required(
+                    env::VAULT_KMS_KEY_ARN,
+                    "the vault's key, in the vault's region: every vault copy is encrypted with it",
+                ),
+                required(
+                    env::VAULT_SHARE_KMS_KEY_ARN,
+                    "the module's key in the source region whose policy lets the vault account use it: a snapshot under another key (aws/rds cannot be shared) or none is first copied with it",
+                ),
+            ],
             Function::Prune => &[
                 optional(
                     env::EXPORT_BUCKET,
@@ -359,6 +390,16 @@ impl Function {
                 SnapshotNotFound,
                 SnapshotQuotaExceeded,
                 IdentifierConflict,
+            ],
+            Function::Vault => &[
+                SnapshotBusy,
+                SnapshotNotFound,
+                SnapshotFailed,
+                SnapshotQuotaExceeded,
+                IdentifierConflict,
+                WaitTimedOut,
+                VaultUnusable,
+                VaultCopyRefused,
             ],
             Function::Prune => &[RetentionChangeUnconfirmed],
             Function::Notify => &[NotificationFailed],

@@ -212,6 +212,7 @@ mod tests {
             snapshot_type: "manual".into(),
             engine: engine.into(),
             encrypted: Some(true),
+            kms_key_id: None,
             created_at: None,
             percent_progress: None,
             source_arn: None,

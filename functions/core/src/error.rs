@@ -141,6 +141,18 @@ pub enum Error {
         region: String,
         reason: String,
     },
+    /// The run's check of the vault found a key or the vault's role unusable: no database's
+    /// snapshot goes to the vault in this run, and this one message says why.
+    #[error("no snapshot goes to the vault in this run: {detail}")]
+    VaultUnusable { detail: String },
+    /// AWS cannot share this snapshot with the vault account or encrypt it there: it stays
+    /// in the source account only.
+    #[error("snapshot {snapshot_id} in {region} cannot go to the vault: {reason}")]
+    VaultCopyRefused {
+        snapshot_id: String,
+        region: String,
+        reason: String,
+    },
     /// IAM, KMS or S3 refused the call (e.g. `KMSKeyNotAccessibleFault`).
     #[error("{0}")]
     AccessDenied(AwsFailure),

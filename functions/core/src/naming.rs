@@ -68,6 +68,12 @@ pub fn export_task_id(snapshot_id: &str) -> String {
     fit(snapshot_id, MAX_EXPORT_TASK_ID_LEN)
 }
 
+/// The identifier of the copy the vault function makes in the source account with the
+/// module's key, to share it: `<snapshot id>-vault`, shortened as [`fit`] does.
+pub fn vault_intermediate_id(snapshot_id: &str, kind: DatabaseKind) -> String {
+    fit(&format!("{snapshot_id}-vault"), max_snapshot_id_len(kind))
+}
+
 /// `id` when it has at most `max_len` characters, else a prefix of it plus a
 /// hash of the whole: still a valid RDS identifier, and distinct per `id`.
 fn fit(id: &str, max_len: usize) -> String {

@@ -48,6 +48,8 @@ pub struct SnapshotInfo {
     pub engine: String,
     /// As RDS describes it; None when an answer leaves it out.
     pub encrypted: Option<bool>,
+    /// The ARN of the KMS key an encrypted snapshot is encrypted with.
+    pub kms_key_id: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub percent_progress: Option<i32>,
     /// For a cross-region copy: the ARN of its source, as RDS reports it.
@@ -79,6 +81,7 @@ impl From<&DbSnapshot> for SnapshotInfo {
             snapshot_type: owned(s.snapshot_type()),
             engine: owned(s.engine()),
             encrypted: s.encrypted(),
+            kms_key_id: s.kms_key_id().map(str::to_owned),
             created_at: s.snapshot_create_time().and_then(to_chrono),
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_snapshot_identifier().map(str::to_owned),
@@ -100,6 +103,7 @@ impl From<&DbClusterSnapshot> for SnapshotInfo {
             snapshot_type: owned(s.snapshot_type()),
             engine: owned(s.engine()),
             encrypted: s.storage_encrypted(),
+            kms_key_id: s.kms_key_id().map(str::to_owned),
             created_at: s.snapshot_create_time().and_then(to_chrono),
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_cluster_snapshot_arn().map(str::to_owned),
@@ -267,6 +271,22 @@ impl Rds {
         }
     }
 
+    /// A client of `region` that signs with `credentials` (another account's role),
+    /// sharing everything else with this one.
+    pub fn with_credentials(&self, region: &str, credentials: aws_sdk_rds::config::Credentials) -> Self {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(credentials)
+            .build();
+        Rds {
+            region: region.to_owned(),
+            client: aws_sdk_rds::Client::from_conf(config),
+        }
+    }
+
     /// The database named `identifier`: a DB instance or, failing that (or
     /// when `kind` says so), an Aurora DB cluster. `None` when neither exists.
     pub async fn describe_database(
@@ -398,6 +418,48 @@ impl Rds {
             .send()
             .await;
         none_if_not_found("AddTagsToResource", result).map(drop)
+    }
+
+    /// Lets `account` copy or restore the manual snapshot (`restore` attribute;
+    /// `share: false` takes that away again). Adding an account that is already there, or
+    /// removing one that is not, changes nothing. A snapshot that is gone: `Refusal::NotFound`.
+    pub async fn share_snapshot(
+        &self,
+        kind: DatabaseKind,
+        snapshot_id: &str,
+        account: &str,
+        share: bool,
+    ) -> Result<(), Refusal> {
+        let values = Some(vec![account.to_owned()]);
+        let (added, removed) = if share { (values, None) } else { (None, values) };
+        match kind {
+            DatabaseKind::Instance => {
+                let action = "ModifyDBSnapshotAttribute";
+                self.client
+                    .modify_db_snapshot_attribute()
+                    .db_snapshot_identifier(snapshot_id)
+                    .attribute_name("restore")
+                    .set_values_to_add(added)
+                    .set_values_to_remove(removed)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|err| Refusal::from_sdk(action, "InvalidDBSnapshotState", &err))
+            }
+            DatabaseKind::Cluster => {
+                let action = "ModifyDBClusterSnapshotAttribute";
+                self.client
+                    .modify_db_cluster_snapshot_attribute()
+                    .db_cluster_snapshot_identifier(snapshot_id)
+                    .attribute_name("restore")
+                    .set_values_to_add(added)
+                    .set_values_to_remove(removed)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|err| Refusal::from_sdk(action, "InvalidDBClusterSnapshotStateFault", &err))
+            }
+        }
     }
 
     /// Deletes a snapshot; a snapshot that is already gone counts as deleted.

@@ -132,7 +132,7 @@ const fn field(name: &'static str, kind: Kind, part: Part, default: &'static str
 }
 
 /// The fields of the execution input, every one optional: the run's settings.
-pub const FIELDS: [Field; 13] = [
+pub const FIELDS: [Field; 14] = [
     field(
         "db_instance_ids",
         Kind::Databases,
@@ -182,6 +182,13 @@ pub const FIELDS: [Field; 13] = [
         "not `enable_cross_region_copy`",
         "no cross-region copy in this run",
     ),
+    field(
+        "skip_vault",
+        Kind::Flag,
+        Part::Database,
+        "`vault` unset",
+        "no copy to the vault account in this run",
+    ),
     field("skip_prune", Kind::Flag, Part::Run, "false", "no retention in this run"),
     field(
         "poll_interval_seconds",
@@ -216,7 +223,7 @@ pub const FIELDS: [Field; 13] = [
         Kind::WaitBound,
         Part::Database,
         "`wait_timeout_seconds.copy`",
-        "bound on waiting for the copy",
+        "bound on waiting for the copy, and for the vault copy",
     ),
 ];
 

@@ -20,13 +20,28 @@ pub const EXECUTION: &str = "database-backup:execution";
 pub const COPIED_FROM: &str = "database-backup:copied-from";
 /// Set by prune under a retention policy: the tiers that keep the snapshot (`daily weekly`, or `none`).
 pub const RETENTION_TIERS: &str = "database-backup:retention-tiers";
+/// On a vault copy: the account of the snapshot it was copied from.
+pub const SOURCE_ACCOUNT: &str = "database-backup:source-account";
+/// On the copy the vault function makes with the module's key to share it (the snapshot's
+/// own key cannot be shared): the instance whose vault function made it. Such a copy has no
+/// managed-by tag, so retention never counts or deletes it; the vault function deletes it
+/// once the vault holds its copy.
+pub const VAULT_INTERMEDIATE: &str = "database-backup:vault-intermediate";
 /// The default keys of the project and environment tags ([`TagKeys`]).
 pub const PROJECT: &str = "Project";
 pub const ENVIRONMENT: &str = "Environment";
 
 /// Keys the module sets itself, beside the project and environment keys; a user tag
 /// with one of these keys is refused.
-pub const OWN: [&str; 5] = [MANAGED_BY, SOURCE_DB, EXECUTION, COPIED_FROM, RETENTION_TIERS];
+pub const OWN: [&str; 7] = [
+    MANAGED_BY,
+    SOURCE_DB,
+    EXECUTION,
+    COPIED_FROM,
+    RETENTION_TIERS,
+    SOURCE_ACCOUNT,
+    VAULT_INTERMEDIATE,
+];
 
 /// RDS allows 50 tags per resource.
 pub const MAX_TAGS: usize = 50;

@@ -65,6 +65,33 @@ pub struct SnapshotRecord {
     pub created: bool,
 }
 
+/// A snapshot's copy in the vault account, available: output of `vault` at the end of a
+/// database's copy into the vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultRecord {
+    pub account_id: String,
+    pub region: String,
+    pub snapshot_id: String,
+    pub snapshot_arn: String,
+    pub kms_key_arn: String,
+    pub status: String,
+}
+
+/// The run's check found the vault usable: output of `vault` at a run's start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultCheck {
+    pub account_id: String,
+    pub region: String,
+    pub role_arn: String,
+    pub kms_key_arn: String,
+    pub share_kms_key_arn: String,
+    /// Copies made to share that an earlier run's vault step left behind (it failed, or its
+    /// execution ended, before it could delete them): deleted now.
+    pub abandoned_copies_deleted: Vec<String>,
+}
+
 /// Input of `copy` and `export`: the source snapshot, as `snapshot` returned it,
 /// and the wait for a slot that this try is part of (the account runs at most
 /// five exports, and a destination region so many copies at once).

@@ -1,7 +1,9 @@
 //! CloudWatch metrics of a run, in namespace `CustomMetrics/DatabaseBackup`:
 //! `BackupSuccess`, `BackupFailure`, `ExportWarnings` (Count: complete exports
 //! RDS warned of, e.g. skipped tables; per database only when warned),
-//! `BackupDuration` (Seconds) and
+//! `BackupDuration` (Seconds), with a vault `VaultCopySuccess` and
+//! `VaultCopyFailure` (Count: the databases whose snapshot reached the vault
+//! account, and those whose did not; run-wide only) and
 //! `SnapshotAge` (hours, unit `None`: CloudWatch has no hour unit; the age of
 //! the newest available snapshot of ours; also put every hour, see
 //! [`crate::age`]). Each carries the dimension `BackupInstance` (the module
@@ -91,7 +93,10 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
     let start = summary.request.execution.execution_start_time;
     let age_hours = |db: &str| newest.get(db).map(|created| age_hours(*created, now));
 
-    let failures = summary.failed + usize::from(summary.prune_failed()) + usize::from(summary.run_stopped());
+    let failures = summary.failed
+        + usize::from(summary.prune_failed())
+        + usize::from(summary.vault_unusable())
+        + usize::from(summary.run_stopped());
     let warned = summary.export_warnings();
     let mut data = vec![
         datum("BackupSuccess", summary.succeeded as f64, StandardUnit::Count, run, now),
@@ -105,6 +110,11 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             now,
         ),
     ];
+    // Only for runs with a vault: a module without one has no such metrics.
+    if let Some((copied, failed)) = summary.vault_copies() {
+        data.push(datum("VaultCopySuccess", copied as f64, StandardUnit::Count, run, now));
+        data.push(datum("VaultCopyFailure", failed as f64, StandardUnit::Count, run, now));
+    }
     let oldest_newest = summary
         .request
         .results

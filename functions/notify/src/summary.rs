@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use backup_core::config::ModuleSettings;
 use backup_core::cost;
 use backup_core::selection::{Group, NAMED, Selection};
-use backup_core::types::{Execution, ExportRecord, PruneResult, SnapshotRecord};
+use backup_core::types::{Execution, ExportRecord, PruneResult, SnapshotRecord, VaultCheck, VaultRecord};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,6 +34,12 @@ pub struct Report<R> {
     /// How select chose the databases; absent when the run stopped before.
     #[serde(default)]
     pub selection: Option<Selection>,
+    /// The run's check of the vault, when it has one and the check passed.
+    #[serde(default)]
+    pub vault: Option<VaultCheck>,
+    /// Why no database's snapshot went to the vault in this run (the check failed).
+    #[serde(default)]
+    pub vault_error: Option<StepError>,
 }
 
 /// The run's report as the Map recorded it: each database's execution.
@@ -61,6 +67,8 @@ impl NotifyRequest {
             prune_error: self.prune_error,
             run_error: self.run_error,
             selection: self.selection,
+            vault: self.vault,
+            vault_error: self.vault_error,
         }
     }
 }
@@ -91,6 +99,12 @@ pub struct ItemResult {
     /// Why copy made no copy (a TDE option group with no destination group configured).
     #[serde(default)]
     pub copy_warning: Option<String>,
+    /// The copy in the vault account.
+    #[serde(default)]
+    pub vault: Option<VaultRecord>,
+    /// The copy into the vault failed; the backup in this account stands.
+    #[serde(default)]
+    pub vault_error: Option<StepError>,
     /// When the branch finished (`$$.State.EnteredTime` of its last state).
     #[serde(default)]
     pub completed_at: Option<DateTime<Utc>>,
@@ -145,13 +159,15 @@ impl ItemResult {
             export_warning: None,
             copy_warning: None,
             copy_error: None,
+            vault: None,
+            vault_error: None,
             completed_at: None,
         }
     }
 
-    /// Every error of the item: snapshot (or its wait), export, copy.
+    /// Every error of the item: snapshot (or its wait), export, copy, vault.
     pub fn errors(&self) -> impl Iterator<Item = &StepError> {
-        [&self.error, &self.export_error, &self.copy_error]
+        [&self.error, &self.export_error, &self.copy_error, &self.vault_error]
             .into_iter()
             .flatten()
     }
@@ -217,9 +233,30 @@ impl<'a> Summary<'a> {
         self.request.run_error.is_some()
     }
 
-    /// The run failed when any database failed, prune failed or the run stopped.
+    /// The run's check of the vault failed: no snapshot went to the vault.
+    pub fn vault_unusable(&self) -> bool {
+        self.request.vault_error.is_some()
+    }
+
+    /// The run failed when any database failed, prune failed, the vault could not be
+    /// used or the run stopped.
     pub fn run_failed(&self) -> bool {
-        self.failed > 0 || self.prune_failed() || self.run_stopped()
+        self.failed > 0 || self.prune_failed() || self.vault_unusable() || self.run_stopped()
+    }
+
+    /// Of the databases whose snapshot was to go to the vault: how many it reached, how many not.
+    pub fn vault_copies(&self) -> Option<(usize, usize)> {
+        if self.request.vault.is_none() && !self.vault_unusable() {
+            return None;
+        }
+        let results = &self.request.results;
+        let copied = results.iter().filter(|r| r.vault.is_some()).count();
+        let failed = if self.vault_unusable() {
+            results.iter().filter(|r| r.snapshot.is_some()).count()
+        } else {
+            results.iter().filter(|r| r.vault_error.is_some()).count()
+        };
+        Some((copied, failed))
     }
 
     pub fn status(&self) -> &'static str {
@@ -275,6 +312,9 @@ impl<'a> Summary<'a> {
         if self.prune_failed() {
             subject.push_str(", retention failed");
         }
+        if self.vault_unusable() {
+            subject.push_str(", vault not used");
+        }
         match self.export_warnings() {
             0 => {}
             1 => subject.push_str(", 1 export with a warning"),
@@ -314,6 +354,13 @@ impl<'a> Summary<'a> {
         };
         if let Some(copy) = &item.copy {
             let _ = write!(line, "; copy {} in {}", copy.snapshot_id, copy.region);
+        }
+        if let Some(vault) = &item.vault {
+            let _ = write!(
+                line,
+                "; vault copy {} in {} (account {})",
+                vault.snapshot_id, vault.region, vault.account_id
+            );
         }
         match &item.export {
             Some(export) if export.skipped => {
@@ -466,6 +513,9 @@ impl<'a> Summary<'a> {
         if let Some(error) = &self.request.run_error {
             let _ = writeln!(text, "FAILED  the run stopped: {}\n", error.describe());
         }
+        if let Some(error) = &self.request.vault_error {
+            let _ = writeln!(text, "FAILED  no snapshot went to the vault: {}\n", error.describe());
+        }
         // Failures first: they are what the reader must act on.
         let (failed, succeeded): (Vec<_>, Vec<_>) = self.request.results.iter().partition(|r| r.failed());
         for item in failed.iter().chain(&succeeded) {
@@ -473,6 +523,19 @@ impl<'a> Summary<'a> {
             text.push('\n');
         }
         text.push('\n');
+        if let Some(vault) = self
+            .request
+            .vault
+            .as_ref()
+            .filter(|v| !v.abandoned_copies_deleted.is_empty())
+        {
+            let _ = writeln!(
+                text,
+                "vault: deleted {} copies made to share that earlier vault steps left behind: {}",
+                vault.abandoned_copies_deleted.len(),
+                vault.abandoned_copies_deleted.join(", ")
+            );
+        }
         for line in self.prune_lines() {
             text.push_str(&line);
             text.push('\n');
@@ -515,7 +578,13 @@ impl<'a> Summary<'a> {
             .run_error
             .iter()
             .map(|e| format!("\u{2022} the run stopped: {}", e.describe()));
+        let vault_unusable = self
+            .request
+            .vault_error
+            .iter()
+            .map(|e| format!("\u{2022} no snapshot went to the vault: {}", e.describe()));
         let failures: Vec<String> = run_stopped
+            .chain(vault_unusable)
             .chain(
                 self.request
                     .results

@@ -1186,3 +1186,92 @@ async fn the_summary_lists_what_the_selection_chose_and_left_out_and_why() {
     let (_, rec) = notify_without_slack(named, &[]).await;
     assert!(!published_message(&rec).contains("Selection:"));
 }
+
+const VAULT_ARN: &str = "arn:aws:rds:us-east-1:111111111111:snapshot:prod-database-1-20261124-020000";
+
+#[tokio::test]
+async fn vault_copies_are_reported_per_database_and_counted() {
+    let mut run = Run::fixture();
+    run.event["report"]["vault"] = json!({
+        "account_id": "111111111111", "region": "us-east-1",
+        "role_arn": "arn:aws:iam::111111111111:role/vault-copier",
+        "kms_key_arn": "arn:aws:kms:us-east-1:111111111111:key/vault",
+        "share_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/share",
+        "abandoned_copies_deleted": ["prod-database-2-20261123-020000-vault"]
+    });
+    run.outputs[0]["vault"] = json!({
+        "account_id": "111111111111", "region": "us-east-1", "snapshot_id": "prod-database-1-20261124-020000",
+        "snapshot_arn": VAULT_ARN, "kms_key_arn": "arn:aws:kms:us-east-1:111111111111:key/vault",
+        "status": "available"
+    });
+    run.outputs[1]["vault_error"] = json!({"step": "vault", "Error": "AccessDenied",
+        "Cause": "{\"errorType\":\"AccessDenied\",\"errorMessage\":\"AssumeRole failed: AccessDenied: arn:aws:iam::111111111111:role/vault-copier: not authorized\"}"});
+
+    let (result, rec) = notify_without_slack(run, &[]).await;
+
+    let (_, line) = reported_ok(&result, &rec, "prod-database-1");
+    assert!(
+        line.contains("; vault copy prod-database-1-20261124-020000 in us-east-1 (account 111111111111)"),
+        "{line}"
+    );
+    let message = published_message(&rec);
+    assert!(
+        message.contains("vault: deleted 1 copies made to share that earlier vault steps left behind: prod-database-2-20261123-020000-vault"),
+        "{message}"
+    );
+    let failed = message
+        .lines()
+        .find(|l| l.starts_with("FAILED  prod-database-2"))
+        .unwrap();
+    assert!(
+        failed.starts_with("FAILED  prod-database-2 ")
+            && failed.contains(
+                "; at vault: AccessDenied: AssumeRole failed: AccessDenied: arn:aws:iam::111111111111:role/vault-copier"
+            ),
+        "{failed}"
+    );
+    let metrics = rec.metrics.lock().unwrap();
+    assert_eq!(metric(&metrics, "VaultCopySuccess", None), Some(1.0));
+    assert_eq!(metric(&metrics, "VaultCopyFailure", None), Some(1.0));
+}
+
+#[tokio::test]
+async fn a_vault_that_failed_its_check_is_named_once_and_fails_the_run() {
+    let mut run = Run::fixture();
+    run.event["report"]["vault_error"] = json!({"Error": "VaultUnusable",
+        "Cause": "{\"errorType\":\"VaultUnusable\",\"errorMessage\":\"no snapshot goes to the vault in this run: the policy of the module's key K does not allow the vault account 111111111111 kms:CreateGrant\"}"});
+
+    let (result, rec) = notify_without_slack(run, &[]).await;
+
+    assert!(result.run_failed);
+    let message = published_message(&rec);
+    assert_eq!(message.matches("kms:CreateGrant").count(), 1, "{message}");
+    assert!(
+        message.contains(
+            "FAILED  no snapshot went to the vault: VaultUnusable: no snapshot goes to the vault in this run"
+        ),
+        "{message}"
+    );
+    let published = rec.published.lock().unwrap();
+    assert!(
+        published[0].subject().unwrap().ends_with(", vault not used"),
+        "{:?}",
+        published[0].subject()
+    );
+    drop(published);
+    let metrics = rec.metrics.lock().unwrap();
+    let snapshots = result.succeeded + result.failed;
+    assert_eq!(metric(&metrics, "VaultCopySuccess", None), Some(0.0));
+    assert_eq!(metric(&metrics, "VaultCopyFailure", None), Some(snapshots as f64));
+}
+
+#[tokio::test]
+async fn a_run_without_a_vault_puts_no_vault_metrics() {
+    let (_, rec) = notify_without_slack(Run::fixture(), &[]).await;
+    let metrics = rec.metrics.lock().unwrap();
+    assert!(
+        !metrics
+            .iter()
+            .any(|m| m.metric_name().is_some_and(|n| n.starts_with("Vault")))
+    );
+}

@@ -183,6 +183,7 @@ mod tests {
             snapshot_type: "manual".into(),
             engine: "postgres".into(),
             encrypted: Some(true),
+            kms_key_id: None,
             created_at: Some(testing::start_time() - Duration::days(age_days)),
             percent_progress: None,
             source_arn: None,

@@ -90,6 +90,7 @@ fn snapshot(index: usize, spec: &Spec, settings: &ModuleSettings) -> SnapshotInf
         snapshot_type: if spec.automated { "automated" } else { "manual" }.into(),
         engine: "postgres".into(),
         encrypted: Some(true),
+        kms_key_id: None,
         created_at: spec.age_hours.map(|h| testing::start_time() - Duration::hours(h)),
         percent_progress: None,
         source_arn: None,

@@ -145,6 +145,7 @@ fn intervals_within_bounds(config: &Map<String, Value>, overrides: &Map<String, 
             Some("skip_export"),
         ),
         ("poll_interval_seconds", "copy_wait_timeout_seconds", Some("skip_copy")),
+        ("poll_interval_seconds", "copy_wait_timeout_seconds", Some("skip_vault")),
     ];
     for (interval, bound, skip) in waits {
         if skip.is_some_and(skipped) || number(interval) <= number(bound) {

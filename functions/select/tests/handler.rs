@@ -199,7 +199,7 @@ fn an_empty_input_runs_with_the_module_settings() {
     assert!(!plan.skip_prune);
     assert_eq!(
         Value::Object(plan.database_config),
-        json!({"skip_export": false, "skip_copy": false, "poll_interval_seconds": 60,
+        json!({"skip_export": false, "skip_copy": false, "skip_vault": true, "poll_interval_seconds": 60,
                "export_poll_interval_seconds": 300, "snapshot_wait_timeout_seconds": 21600,
                "export_wait_timeout_seconds": 86400, "copy_wait_timeout_seconds": 21600})
     );

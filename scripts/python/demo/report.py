@@ -1,5 +1,5 @@
 """The final report of a run, read from the local AWS's state: the snapshots,
-copies and exports the execution made, what prune deleted and kept, the
+copies (in the copy region and in the vault account) and exports the execution made, what prune deleted and kept, the
 messages SNS and Slack received, the metrics put, and the execution itself."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .world import DESTINATION, EXECUTION, INSTANCE, MANAGED_BY, SOURCE, SOURCE_
 
 
 # Where a database's result in the run report carries a failed step.
-ERROR_KEYS = ("error", "export_error", "copy_error")
+ERROR_KEYS = ("error", "export_error", "copy_error", "vault_error")
 
 
 def tag_map(resource: dict) -> dict[str, str]:
@@ -50,6 +50,8 @@ class DatabaseResult:
     db: str
     snapshot: dict | None = None
     copy: dict | None = None
+    # Its copy in the vault account.
+    vault: dict | None = None
     export: dict | None = None
     # What the run reported for this database's failed steps: {step, Error, Cause} each.
     errors: list[dict] = field(default_factory=list)
@@ -85,6 +87,11 @@ class Report:
             if result.copy:
                 c = result.copy
                 out.append(f"  copy       {c['DBSnapshotIdentifier']} ({c['Status']}) in {DESTINATION}, KMS key {c.get('KmsKeyId', '-')}")
+            if result.vault:
+                v = result.vault
+                account = v["DBSnapshotArn"].split(":")[4]
+                out.append(f"  vault      {v['DBSnapshotIdentifier']} ({v['Status']}) in {SOURCE} of account {account}, "
+                           f"KMS key {v.get('KmsKeyId', '-')}")
             if result.export:
                 e = result.export
                 out.append(f"  export     task {e['ExportTaskIdentifier']} ({e['Status']}) to s3://{e['S3Bucket']}/{e['S3Prefix']}/")
@@ -137,6 +144,11 @@ def collect(aws: Aws, outputs: dict, execution: Execution, before: Inventory, sl
             result.snapshot = snapshot
         else:
             result.copy = snapshot
+    if outputs.get("vault_account_id"):
+        for snapshot in manual_snapshots(Aws(aws.endpoint, account=outputs["vault_account_id"]), SOURCE).values():
+            tags = tag_map(snapshot)
+            if tags.get(EXECUTION) == execution.arn and tags.get(SOURCE_DB) in databases:
+                databases[tags[SOURCE_DB]].vault = snapshot
     rds = aws.client("rds", SOURCE)
     for result in databases.values():
         if result.snapshot:

@@ -21,17 +21,29 @@ RETENTION_DAYS = 30
 MIN_SNAPSHOTS_TO_KEEP = 3
 
 
+# How a database is encrypted: with its account's AWS managed key (what RDS uses when given
+# none), with a customer managed key of the DBA team, or not at all. The vault copies each
+# into the vault account under the vault's key.
+AWS_MANAGED_KEY = "aws/rds"
+CUSTOMER_KEY = "customer managed key"
+UNENCRYPTED = "unencrypted"
+DBA_KEY_ALIAS = "alias/dba-team"
+
+
 @dataclass(frozen=True)
 class Database:
     identifier: str
     engine: str
     replica_of: str | None = None
+    # A read replica is encrypted as its source is.
+    encryption: str = AWS_MANAGED_KEY
 
 
 DATABASES = (
     Database("prod-database-1", "postgres"),
-    Database("prod-database-2", "mysql"),
-    Database("prod-read-replica-1", "mysql", replica_of="prod-database-2"),
+    Database("prod-database-2", "mysql", encryption=CUSTOMER_KEY),
+    Database("prod-read-replica-1", "mysql", replica_of="prod-database-2", encryption=CUSTOMER_KEY),
+    Database("prod-database-3", "postgres", encryption=UNENCRYPTED),
 )
 
 
@@ -88,6 +100,7 @@ def seed(aws: Aws, now: datetime | None = None) -> list[str]:
     now = now or datetime.now(UTC)
     rds = aws.client("rds", SOURCE)
     lines = []
+    dba_key = None
     for db in DATABASES:
         if db.replica_of:
             rds.create_db_instance_read_replica(
@@ -95,8 +108,15 @@ def seed(aws: Aws, now: datetime | None = None) -> list[str]:
                 SourceDBInstanceIdentifier=db.replica_of,
                 DBInstanceClass="db.t3.micro",
             )
-            lines.append(f"DB instance {db.identifier} ({db.engine}, read replica of {db.replica_of})")
+            lines.append(f"DB instance {db.identifier} ({db.engine}, read replica of {db.replica_of}, {db.encryption})")
         else:
+            if db.encryption == CUSTOMER_KEY and dba_key is None:
+                kms = aws.client("kms", SOURCE)
+                dba_key = kms.create_key(Description="the DBA team's key for its databases")["KeyMetadata"]["Arn"]
+                kms.create_alias(AliasName=DBA_KEY_ALIAS, TargetKeyId=dba_key)
+            encryption = {"StorageEncrypted": db.encryption != UNENCRYPTED}
+            if db.encryption == CUSTOMER_KEY:
+                encryption["KmsKeyId"] = dba_key
             rds.create_db_instance(
                 DBInstanceIdentifier=db.identifier,
                 Engine=db.engine,
@@ -104,10 +124,10 @@ def seed(aws: Aws, now: datetime | None = None) -> list[str]:
                 AllocatedStorage=20,
                 MasterUsername="dbadmin",
                 MasterUserPassword="correct-horse-battery-staple",
-                StorageEncrypted=True,
                 BackupRetentionPeriod=7,
+                **encryption,
             )
-            lines.append(f"DB instance {db.identifier} ({db.engine})")
+            lines.append(f"DB instance {db.identifier} ({db.engine}, {db.encryption})")
     for old in OLD_SNAPSHOTS:
         snapshot_id = old.snapshot_id(now)
         created = now - timedelta(days=old.age_days)

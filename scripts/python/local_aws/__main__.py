@@ -1,5 +1,5 @@
 """`python -m local_aws serve --port N`: the gateway with moto inside, on loopback.
-`python -m local_aws deploy`: the seven functions and the state machines, into it.
+`python -m local_aws deploy`: the eight functions and the state machines, into it.
 `python -m local_aws render`: a state machine definition, as the Terraform module renders it."""
 
 from __future__ import annotations

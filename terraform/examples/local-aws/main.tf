@@ -1,6 +1,6 @@
 # The spec's advanced example, deployed into the local AWS (scripts/local-aws, scripts/demo):
-# three databases (one a read replica), copies to a second region, exports to S3, SNS and
-# Slack. Only the provider knows about the emulator; the module is used exactly as in AWS.
+# four databases (one a read replica, one unencrypted), copies to a second region, copies into a vault
+# account, exports to S3, SNS and Slack. Only the provider knows about the emulator; the module is used exactly as in AWS.
 # Polls every 5 s (the smallest the module allows) because the emulator finishes snapshots,
 # copies and exports at once.
 
@@ -31,6 +31,51 @@ provider "aws" {
   }
 }
 
+# The vault account: a second account of the local AWS, whose administrator's access key is its
+# id (docs/local-aws.md, "Accounts"), as a profile of that account would be on AWS.
+provider "aws" {
+  alias      = "vault"
+  region     = "us-east-1"
+  access_key = var.vault_account_id
+  secret_key = "test"
+
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+
+  endpoints {
+    cloudwatch     = var.local_aws_endpoint
+    cloudwatchlogs = var.local_aws_endpoint
+    ec2            = var.local_aws_endpoint
+    events         = var.local_aws_endpoint
+    iam            = var.local_aws_endpoint
+    kms            = var.local_aws_endpoint
+    lambda         = var.local_aws_endpoint
+    rds            = var.local_aws_endpoint
+    s3             = var.local_aws_endpoint
+    secretsmanager = var.local_aws_endpoint
+    sfn            = var.local_aws_endpoint
+    sns            = var.local_aws_endpoint
+    sqs            = var.local_aws_endpoint
+    sts            = var.local_aws_endpoint
+  }
+}
+
+data "aws_caller_identity" "source" {}
+
+# The vault side, applied in the vault account: its key and the one role the source may assume.
+module "vault" {
+  source = "../../modules/vault"
+  providers = {
+    aws = aws.vault
+  }
+
+  name              = "nestedphoenix-production"
+  source_account_id = data.aws_caller_identity.source.account_id
+  source_region     = "us-east-1"
+  source_prefix     = "nestedphoenix-production"
+  external_id       = "nestedphoenix-production-vault"
+}
+
 module "database_backup" {
   source = "../.."
 
@@ -41,6 +86,9 @@ module "database_backup" {
     "prod-database-1",
     "prod-database-2",
     "prod-read-replica-1",
+    # Unencrypted: the vault copies it encrypted (the other three: under aws/rds, and under
+    # the DBA team's key).
+    "prod-database-3",
   ]
 
   backup_retention_days = 30
@@ -58,6 +106,15 @@ module "database_backup" {
   # Polls and wait bounds are the module's defaults: the local AWS runs on a clock
   # (scripts/demo runs it ten simulated minutes a second), so snapshots, copies and
   # exports take as long as the local AWS's model says, and the waits poll for them.
+
+  # Every snapshot is also copied into the vault account, out of this account's reach.
+  vault = {
+    account_id  = module.vault.account_id
+    region      = module.vault.region
+    kms_key_arn = module.vault.kms_key_arn
+    role_arn    = module.vault.role_arn
+    external_id = "nestedphoenix-production-vault"
+  }
 
   notification_email = "dba-team@company.com"
   slack_webhook_url  = var.slack_webhook_url

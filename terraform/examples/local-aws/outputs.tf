@@ -24,7 +24,7 @@ output "notification_inbox_url" {
 }
 
 output "lambda_function_names" {
-  description = "The seven functions"
+  description = "The eight functions"
   value       = module.database_backup.lambda_function_names
 }
 
@@ -41,4 +41,24 @@ output "copy_region" {
 output "managed_by_tag_value" {
   description = "The instance's managed-by tag value: the BackupInstance dimension of its metrics"
   value       = module.database_backup.managed_by_tag_value
+}
+
+output "vault_account_id" {
+  description = "The vault account, which holds a copy of every snapshot"
+  value       = module.vault.account_id
+}
+
+output "vault_kms_key_arn" {
+  description = "The vault's key, which encrypts every vault copy"
+  value       = module.vault.kms_key_arn
+}
+
+output "vault_share_kms_key_arn" {
+  description = "The key snapshots are copied with in this account before they are shared with the vault"
+  value       = module.database_backup.vault_share_kms_key_arn
+}
+
+output "vault_role_arn" {
+  description = "The vault account's role the vault function assumes: it may copy and tag, nothing else"
+  value       = module.vault.role_arn
 }

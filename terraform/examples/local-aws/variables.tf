@@ -20,3 +20,9 @@ variable "copy_region" {
   type        = string
   default     = "us-west-2"
 }
+
+variable "vault_account_id" {
+  description = "The local AWS account that plays the vault account."
+  type        = string
+  default     = "111111111111"
+}

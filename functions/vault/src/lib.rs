@@ -1,0 +1,761 @@
+//! `vault`: copies each snapshot into the vault account, a separate AWS account
+//! whose copies the source account cannot delete, and checks at the start of a
+//! run that the vault can be used.
+//!
+//! A copy goes through the snapshot's sharing: the source account lets the
+//! vault account copy the snapshot (`restore` attribute), and the vault account
+//! copies it with its own key, in the vault's region, in one step ("You can
+//! also specify an ARN of a snapshot that is in a different account and a
+//! different AWS Region", CopyDBSnapshot and CopyDBClusterSnapshot API
+//! references). A snapshot encrypted with the AWS managed key `aws/rds` cannot
+//! be shared ("You can't share a snapshot that has been encrypted using the
+//! default KMS key of the AWS account that shared the snapshot", RDS User Guide,
+//! Sharing encrypted snapshots), so a snapshot under any key but the module's,
+//! or under none, is first copied in the source account with the module's key
+//! (`VAULT_SHARE_KMS_KEY_ARN`, whose policy lets the vault account use it), and
+//! that copy is shared. Once the vault's copy is available (deleting the source
+//! earlier may fail the copy, RDS User Guide, Copying a DB snapshot), the
+//! sharing is taken back and that intermediate copy deleted.
+//!
+//! Each invocation looks at where the copy stands and takes the next step, so
+//! that a retry or a rerun repeats nothing: the state machine invokes it again
+//! after `next_try_seconds` until it reports the vault's copy, within the copy's
+//! wait bound (`copy_wait_timeout_seconds`). The vault is reached through a role
+//! of the vault account (`VAULT_ROLE_ARN`) that may copy into it and tag, and
+//! nothing else: the vault's copies are out of reach of the source account.
+
+mod key_policy;
+
+use std::time::SystemTime;
+
+use aws_config::SdkConfig;
+use aws_sdk_rds::config::Credentials;
+use aws_sdk_rds::types::Tag;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::contract::env;
+use backup_core::rds::{Rds, Refusal, SnapshotInfo};
+use backup_core::types::{DatabaseKind, Execution, SnapshotRecord, SnapshotTaskRequest, VaultCheck, VaultRecord};
+use backup_core::{AwsFailure, Error, input, naming, tags};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use key_policy::{SHARED_KEY_ACTIONS, missing_actions};
+
+/// The session name of the vault role's sessions: CloudTrail in the vault account shows it.
+const SESSION_NAME: &str = "database-backup-vault";
+
+/// Engines whose option groups can hold options that keep a snapshot from being shared.
+const ENGINES_WITH_PERSISTENT_OPTIONS: [&str; 2] = ["oracle", "sqlserver"];
+/// Oracle options that do not ("except for Oracle DB instances that have the Timezone or
+/// OLS option (or both)", RDS User Guide, Sharing a DB snapshot).
+const SHAREABLE_ORACLE_OPTIONS: [&str; 2] = ["TIMEZONE", "OLS"];
+
+/// The clients of the source account (the function's own) and the vault's, before
+/// the vault role's credentials are put in them.
+pub struct Clients {
+    /// RDS in the source region.
+    pub source: Rds,
+    /// KMS in the source region (the module's key).
+    pub kms: aws_sdk_kms::Client,
+    pub sts: aws_sdk_sts::Client,
+    /// RDS in the vault's region, signing as the function until [`Clients::vault`] gives it the role.
+    pub vault_rds: Rds,
+    /// KMS in the vault's region, likewise.
+    pub vault_kms: aws_sdk_kms::Client,
+}
+
+impl Clients {
+    pub fn new(sdk_config: &SdkConfig, vault_region: &str) -> Result<Self, Error> {
+        let vault_kms = aws_sdk_kms::config::Builder::from(sdk_config)
+            .region(aws_config::Region::new(vault_region.to_owned()))
+            .build();
+        Ok(Clients {
+            source: Rds::new(sdk_config)?,
+            kms: aws_sdk_kms::Client::new(sdk_config),
+            sts: aws_sdk_sts::Client::new(sdk_config),
+            vault_rds: Rds::in_region(sdk_config, vault_region),
+            vault_kms: aws_sdk_kms::Client::from_conf(vault_kms),
+        })
+    }
+
+    /// The vault's clients, signing with a session of the vault role.
+    async fn vault(&self, config: &Config) -> Result<Vault, Error> {
+        let credentials = self.assume_vault_role(config).await?;
+        let kms = self
+            .vault_kms
+            .config()
+            .to_builder()
+            .credentials_provider(credentials.clone())
+            .build();
+        Ok(Vault {
+            rds: self.vault_rds.with_credentials(&config.region, credentials),
+            kms: aws_sdk_kms::Client::from_conf(kms),
+        })
+    }
+
+    async fn assume_vault_role(&self, config: &Config) -> Result<Credentials, Error> {
+        let assumed = self
+            .sts
+            .assume_role()
+            .role_arn(&config.role_arn)
+            .role_session_name(SESSION_NAME)
+            .set_external_id(config.external_id.clone())
+            .send()
+            .await
+            .map_err(|err| vault_failure("AssumeRole", &config.role_arn, &err))?;
+        let credentials = assumed.credentials().ok_or_else(|| {
+            Error::AwsRequestFailed(AwsFailure {
+                action: "AssumeRole",
+                code: None,
+                message: format!("the vault role {} answered without credentials", config.role_arn),
+                kind: backup_core::error::AwsFailureKind::Rejected,
+            })
+        })?;
+        Ok(Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token().to_owned()),
+            SystemTime::try_from(*credentials.expiration()).ok(),
+            "vault-role",
+        ))
+    }
+}
+
+/// The vault account's clients, signing as the vault role.
+struct Vault {
+    rds: Rds,
+    kms: aws_sdk_kms::Client,
+}
+
+/// A failed call about the vault, its message naming what it was about.
+fn vault_failure<E>(action: &'static str, about: &str, err: &SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut failure = AwsFailure::from_sdk(action, err);
+    failure.message = format!("{about}: {}", failure.message);
+    failure.into()
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: ModuleSettings,
+    pub account_id: String,
+    pub region: String,
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    /// The vault's key, in the vault's region and account.
+    pub kms_key_arn: String,
+    /// The module's key in the source region, which the vault account may use.
+    pub share_kms_key_arn: String,
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
+        let account_id = config::required(env, env::VAULT_ACCOUNT_ID)?;
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::config(
+                env::VAULT_ACCOUNT_ID,
+                format!("{account_id:?} is not an AWS account id (12 digits)"),
+            ));
+        }
+        let region = config::optional_region(env, env::VAULT_REGION)?
+            .ok_or_else(|| Error::config(env::VAULT_REGION, "is not set"))?;
+        let role_arn = config::required_arn(env, env::VAULT_ROLE_ARN, "iam")?;
+        let kms_key_arn = config::required_arn(env, env::VAULT_KMS_KEY_ARN, "kms")?;
+        let share_kms_key_arn = config::required_arn(env, env::VAULT_SHARE_KMS_KEY_ARN, "kms")?;
+        let part = |arn: &str, index: usize| arn.split(':').nth(index).unwrap_or_default().to_owned();
+        if part(&role_arn, 4) != account_id {
+            return Err(Error::config(
+                env::VAULT_ROLE_ARN,
+                format!("{role_arn} is not a role of the vault account {account_id}"),
+            ));
+        }
+        if part(&kms_key_arn, 4) != account_id || part(&kms_key_arn, 3) != region {
+            return Err(Error::config(
+                env::VAULT_KMS_KEY_ARN,
+                format!(
+                    "{kms_key_arn} is not a key of the vault account {account_id} in {region}; KMS keys are regional"
+                ),
+            ));
+        }
+        Ok(Config {
+            settings: ModuleSettings::from_env(env)?,
+            account_id,
+            region,
+            role_arn,
+            external_id: config::optional(env, env::VAULT_EXTERNAL_ID)?,
+            kms_key_arn,
+            share_kms_key_arn,
+        })
+    }
+
+    /// Where the vault's copies are, for messages.
+    fn vault_place(&self) -> String {
+        format!("{} (vault account {})", self.region, self.account_id)
+    }
+}
+
+/// Input of `vault`: the check at a run's start, or one database's copy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VaultRequest {
+    Check {
+        execution: Execution,
+        /// The copy's wait bound: a copy made to share older than this (and an hour) is
+        /// one no vault step will come back to.
+        copy_wait_timeout_seconds: u64,
+    },
+    Copy(SnapshotTaskRequest),
+}
+
+/// What `vault` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum VaultOutcome {
+    Checked(VaultCheck),
+    Pending(VaultPending),
+    Copied(VaultRecord),
+}
+
+/// Where a database's vault copy stands: try again after `next_try_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VaultPending {
+    /// Always true: the state machine's Choice tells the outcomes apart by it.
+    pub pending: bool,
+    pub step: VaultStep,
+    /// The status of the snapshot the step waits for.
+    pub status: String,
+    pub next_try_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VaultStep {
+    /// The copy with the module's key, in the source account, that is shared.
+    CopyingWithModuleKey,
+    /// The vault's copy.
+    CopyingToVault,
+}
+
+impl VaultStep {
+    fn what(self) -> &'static str {
+        match self {
+            VaultStep::CopyingWithModuleKey => "the copy with the module's key, to share,",
+            VaultStep::CopyingToVault => "the vault's copy",
+        }
+    }
+}
+
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<VaultOutcome, Error> {
+    match input::parse(event)? {
+        VaultRequest::Check {
+            execution,
+            copy_wait_timeout_seconds,
+        } => check(clients, config, &execution, copy_wait_timeout_seconds)
+            .await
+            .map(VaultOutcome::Checked),
+        VaultRequest::Copy(request) => copy(clients, config, &request).await,
+    }
+}
+
+/// The run's check, before any database's copy: the module's key lets the vault
+/// account use it, the vault role can be assumed and can use the vault's key. Every
+/// problem is named in one `VaultUnusable`. Then the copies made to share that earlier
+/// runs left behind are deleted.
+async fn check(
+    clients: &Clients,
+    config: &Config,
+    execution: &Execution,
+    copy_wait_timeout_seconds: u64,
+) -> Result<VaultCheck, Error> {
+    let mut problems = Vec::new();
+    if let Err(problem) = check_share_key(clients, config).await {
+        problems.push(problem);
+    }
+    match clients.vault(config).await {
+        Err(err) => problems.push(format!("the vault role cannot be assumed: {err}")),
+        Ok(vault) => {
+            if let Err(problem) = check_key(&vault.kms, &config.kms_key_arn, "the vault's key").await {
+                problems.push(format!("{problem} (as the vault role {})", config.role_arn));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::VaultUnusable {
+            detail: problems.join("; "),
+        });
+    }
+    let abandoned_copies_deleted =
+        delete_abandoned_copies(clients, config, execution, copy_wait_timeout_seconds).await?;
+    tracing::info!(execution_id = %execution.execution_id, vault_account = %config.account_id, "vault checked");
+    Ok(VaultCheck {
+        account_id: config.account_id.clone(),
+        region: config.region.clone(),
+        role_arn: config.role_arn.clone(),
+        kms_key_arn: config.kms_key_arn.clone(),
+        share_kms_key_arn: config.share_kms_key_arn.clone(),
+        abandoned_copies_deleted,
+    })
+}
+
+/// A vault step that failed for good (the vault out of reach past every retry, its wait
+/// over) or whose execution was stopped leaves its copy made to share behind, shared with
+/// the vault account. No step comes back to one older than the copy's wait bound (and an
+/// hour for retries), measured from this run's start on Step Functions' clock: each is
+/// unshared and deleted here, ours only (the vault-intermediate tag of this instance).
+async fn delete_abandoned_copies(
+    clients: &Clients,
+    config: &Config,
+    execution: &Execution,
+    copy_wait_timeout_seconds: u64,
+) -> Result<Vec<String>, Error> {
+    let bound = chrono::Duration::seconds(i64::try_from(copy_wait_timeout_seconds).unwrap_or(i64::MAX / 2000) + 3600);
+    let abandoned_before = execution.execution_start_time - bound;
+    let rds = &clients.source;
+    let mut deleted = Vec::new();
+    for copy in rds
+        .list_manual_snapshots(&[DatabaseKind::Instance, DatabaseKind::Cluster])
+        .await?
+    {
+        let ours = tags::tag_value(&copy.tags, tags::VAULT_INTERMEDIATE) == Some(config.settings.instance.as_str());
+        if !ours || copy.created_at.is_none_or(|created| created >= abandoned_before) || !copy.is_available() {
+            continue;
+        }
+        unshare(rds, copy.kind, &copy.snapshot_id, &config.account_id).await?;
+        rds.delete_snapshot(copy.kind, &copy.snapshot_id).await?;
+        tracing::warn!(copy = %copy.snapshot_id, "deleted a copy made to share that an earlier vault step left behind");
+        deleted.push(copy.snapshot_id);
+    }
+    Ok(deleted)
+}
+
+async fn check_share_key(clients: &Clients, config: &Config) -> Result<(), String> {
+    let key = &config.share_kms_key_arn;
+    check_key(&clients.kms, key, "the module's key").await?;
+    let policy = clients
+        .kms
+        .get_key_policy()
+        .key_id(key)
+        .policy_name("default")
+        .send()
+        .await
+        .map_err(|err| {
+            format!(
+                "the policy of the module's key {key} cannot be read: {}",
+                AwsFailure::from_sdk("GetKeyPolicy", &err)
+            )
+        })?;
+    let missing = missing_actions(policy.policy().unwrap_or("{}"), &config.account_id, &SHARED_KEY_ACTIONS)
+        .map_err(|reason| format!("the module's key {key}: {reason}"))?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the policy of the module's key {key} does not allow the vault account {account} {actions}, \
+         which RDS needs to copy a snapshot shared with it",
+        account = config.account_id,
+        actions = missing.join(", ")
+    ))
+}
+
+/// The key exists, is enabled and customer managed (an AWS managed key's policy cannot
+/// let another account in).
+async fn check_key(kms: &aws_sdk_kms::Client, key: &str, name: &str) -> Result<(), String> {
+    let described = kms.describe_key().key_id(key).send().await.map_err(|err| {
+        format!(
+            "{name} {key} cannot be used: {}",
+            AwsFailure::from_sdk("DescribeKey", &err)
+        )
+    })?;
+    let metadata = described.key_metadata();
+    let state = metadata.and_then(|m| m.key_state()).map(|s| s.as_str().to_owned());
+    if state.as_deref() != Some("Enabled") {
+        return Err(format!(
+            "{name} {key} is {}, not Enabled",
+            state.unwrap_or_else(|| "of unknown state".into())
+        ));
+    }
+    if metadata.and_then(|m| m.key_manager()).map(|m| m.as_str()) == Some("AWS") {
+        return Err(format!(
+            "{name} {key} is an AWS managed key: another account cannot be let use it"
+        ));
+    }
+    Ok(())
+}
+
+/// One step of a database's copy to the vault.
+async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest) -> Result<VaultOutcome, Error> {
+    let source = &request.snapshot;
+    let kind = source.kind;
+    let snapshot_id = naming::rds_identifier(
+        "snapshot.snapshot_id",
+        &source.snapshot_id,
+        naming::max_snapshot_id_len(kind),
+    )?;
+    config::check_arn(&source.snapshot_arn, "rds")
+        .map_err(|reason| Error::invalid_input("snapshot.snapshot_arn", reason))?;
+    let source_account = source.snapshot_arn.split(':').nth(4).unwrap_or_default();
+    if source_account == config.account_id {
+        return Err(Error::config(
+            env::VAULT_ACCOUNT_ID,
+            format!("{source_account} is the account of {snapshot_id}: the vault must be another account"),
+        ));
+    }
+    let vault = clients.vault(config).await?;
+
+    if let Some(copy) = vault.rds.describe_snapshot(kind, &snapshot_id).await? {
+        let copy = own_vault_copy(copy, config, source)?;
+        if !copy.is_available() {
+            return pending(config, request, VaultStep::CopyingToVault, &copy).map(VaultOutcome::Pending);
+        }
+        clean_up(clients, config, source).await?;
+        tracing::info!(%snapshot_id, vault_account = %config.account_id, vault_region = %config.region, "vault copy available");
+        return Ok(VaultOutcome::Copied(VaultRecord {
+            account_id: config.account_id.clone(),
+            region: config.region.clone(),
+            snapshot_arn: copy.arn,
+            kms_key_arn: copy.kms_key_id.unwrap_or_else(|| config.kms_key_arn.clone()),
+            status: copy.status,
+            snapshot_id,
+        }));
+    }
+
+    let current = clients.source.require_snapshot(kind, &snapshot_id).await?;
+    refuse_what_cannot_be_shared(clients, &current, source).await?;
+    let shared = if current.kms_key_id.as_deref() == Some(config.share_kms_key_arn.as_str()) {
+        current
+    } else {
+        match module_key_copy(clients, config, request, &current).await? {
+            Ok(copy) => copy,
+            Err(waiting) => return Ok(VaultOutcome::Pending(waiting)),
+        }
+    };
+
+    match clients
+        .source
+        .share_snapshot(kind, &shared.snapshot_id, &config.account_id, true)
+        .await
+    {
+        // Not an answer this call gives; were it one, the snapshot would be shared.
+        Ok(()) | Err(Refusal::AlreadyExists) => {}
+        Err(Refusal::NotFound) => {
+            return Err(Error::SnapshotNotFound {
+                snapshot_id: shared.snapshot_id,
+                region: clients.source.region.clone(),
+            });
+        }
+        Err(Refusal::InvalidState(refusal)) => return Err(busy(&shared, &clients.source.region, &refusal)),
+        Err(Refusal::QuotaExceeded(failure) | Refusal::Failed(failure)) => return Err(failure.into()),
+    }
+
+    let mut copy_tags = tags::snapshot_tags(&config.settings, &source.db_identifier, &request.execution.execution_id);
+    copy_tags.push(tag(tags::COPIED_FROM, &source.snapshot_arn));
+    copy_tags.push(tag(tags::SOURCE_ACCOUNT, source_account));
+    let requested = vault
+        .rds
+        .copy_snapshot(
+            kind,
+            &shared.arn,
+            &snapshot_id,
+            Some(config.kms_key_arn.clone()),
+            copy_tags,
+            None,
+        )
+        .await;
+    let status = match requested {
+        Ok(copy) => copy.map_or_else(|| "copying".to_owned(), |c| c.status),
+        // An earlier try's copy, which the next try describes.
+        Err(Refusal::AlreadyExists) => "copying".to_owned(),
+        Err(Refusal::QuotaExceeded(refusal)) if !request.slot.is_over() => {
+            tracing::info!(%snapshot_id, vault = %config.vault_place(), message = %refusal.message, "vault copy refused for now: snapshot quota or copy slots");
+            "waiting for a copy slot".to_owned()
+        }
+        Err(Refusal::QuotaExceeded(refusal)) => {
+            return Err(Error::SnapshotQuotaExceeded {
+                kind: kind.label(),
+                region: config.vault_place(),
+                detail: format!(
+                    "RDS answered SnapshotQuotaExceeded for as long as the copy could wait: {}",
+                    refusal.message
+                ),
+            });
+        }
+        Err(Refusal::InvalidState(refusal)) => return Err(busy(&shared, &clients.source.region, &refusal)),
+        Err(Refusal::NotFound) => {
+            return Err(Error::SnapshotNotFound {
+                snapshot_id: shared.arn,
+                region: config.vault_place(),
+            });
+        }
+        Err(Refusal::Failed(mut failure)) => {
+            failure.message = format!(
+                "copy of {} into {}: {}",
+                shared.arn,
+                config.vault_place(),
+                failure.message
+            );
+            return Err(failure.into());
+        }
+    };
+    tracing::info!(%snapshot_id, shared = %shared.arn, vault = %config.vault_place(), %status, "vault copy requested");
+    waiting(config, request, VaultStep::CopyingToVault, status).map(VaultOutcome::Pending)
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// The vault's copy with our identifier, checked to be ours and not failed.
+fn own_vault_copy(copy: SnapshotInfo, config: &Config, source: &SnapshotRecord) -> Result<SnapshotInfo, Error> {
+    if !tags::is_ours(&copy.tags, &config.settings, Some(&source.db_identifier)) {
+        return Err(Error::IdentifierConflict {
+            resource: "vault snapshot",
+            id: copy.snapshot_id,
+            region: config.vault_place(),
+            reason: format!(
+                "its {} tag is not {} for {}",
+                tags::MANAGED_BY,
+                config.settings.instance,
+                source.db_identifier
+            ),
+        });
+    }
+    if copy.has_failed() {
+        return Err(Error::SnapshotFailed {
+            snapshot_id: copy.snapshot_id,
+            region: config.vault_place(),
+            status: copy.status,
+        });
+    }
+    Ok(copy)
+}
+
+/// The copy of `current` with the module's key, made now or by an earlier try:
+/// `Ok(copy)` once available, `Err(pending)` while RDS makes it.
+async fn module_key_copy(
+    clients: &Clients,
+    config: &Config,
+    request: &SnapshotTaskRequest,
+    current: &SnapshotInfo,
+) -> Result<Result<SnapshotInfo, VaultPending>, Error> {
+    let source = &request.snapshot;
+    let kind = source.kind;
+    let id = naming::vault_intermediate_id(&current.snapshot_id, kind);
+    if let Some(copy) = clients.source.describe_snapshot(kind, &id).await? {
+        let ours = tags::tag_value(&copy.tags, tags::VAULT_INTERMEDIATE) == Some(config.settings.instance.as_str())
+            && tags::tag_value(&copy.tags, tags::SOURCE_DB) == Some(source.db_identifier.as_str());
+        if !ours {
+            return Err(Error::IdentifierConflict {
+                resource: "snapshot",
+                id,
+                region: clients.source.region.clone(),
+                reason: format!(
+                    "its {} tag is not {}",
+                    tags::VAULT_INTERMEDIATE,
+                    config.settings.instance
+                ),
+            });
+        }
+        if copy.has_failed() {
+            return Err(Error::SnapshotFailed {
+                snapshot_id: id,
+                region: clients.source.region.clone(),
+                status: copy.status,
+            });
+        }
+        if copy.is_available() {
+            return Ok(Ok(copy));
+        }
+        return pending(config, request, VaultStep::CopyingWithModuleKey, &copy).map(Err);
+    }
+    if !current.is_available() {
+        return Err(Error::SnapshotBusy {
+            snapshot_id: current.snapshot_id.clone(),
+            region: clients.source.region.clone(),
+            status: current.status.clone(),
+            reason: "a snapshot is copied once available".into(),
+        });
+    }
+    let intermediate_tags: Vec<Tag> = config
+        .settings
+        .additional_tags
+        .iter()
+        .map(|(key, value)| tag(key, value))
+        .chain([
+            tag(&config.settings.tag_keys.project, &config.settings.project),
+            tag(&config.settings.tag_keys.environment, &config.settings.environment),
+            tag(tags::VAULT_INTERMEDIATE, &config.settings.instance),
+            tag(tags::SOURCE_DB, &source.db_identifier),
+            tag(tags::EXECUTION, &request.execution.execution_id),
+        ])
+        .collect();
+    let requested = clients
+        .source
+        .copy_snapshot(
+            kind,
+            &current.snapshot_id,
+            &id,
+            Some(config.share_kms_key_arn.clone()),
+            intermediate_tags,
+            None,
+        )
+        .await;
+    let status = match requested {
+        Ok(copy) => copy.map_or_else(|| "creating".to_owned(), |c| c.status),
+        Err(Refusal::AlreadyExists) => "creating".to_owned(),
+        Err(Refusal::QuotaExceeded(refusal)) => {
+            return Err(Error::SnapshotQuotaExceeded {
+                kind: kind.label(),
+                region: clients.source.region.clone(),
+                detail: format!(
+                    "the copy to share with the vault needs one more manual snapshot: {}",
+                    refusal.message
+                ),
+            });
+        }
+        Err(Refusal::InvalidState(refusal)) => return Err(busy(current, &clients.source.region, &refusal)),
+        Err(Refusal::NotFound) => {
+            return Err(Error::SnapshotNotFound {
+                snapshot_id: current.snapshot_id.clone(),
+                region: clients.source.region.clone(),
+            });
+        }
+        Err(Refusal::Failed(failure)) => return Err(failure.into()),
+    };
+    tracing::info!(snapshot_id = %current.snapshot_id, copy = %id, "copying with the module's key to share with the vault");
+    waiting(config, request, VaultStep::CopyingWithModuleKey, status).map(Err)
+}
+
+/// What AWS will not share or encrypt, named before anything is copied.
+async fn refuse_what_cannot_be_shared(
+    clients: &Clients,
+    current: &SnapshotInfo,
+    source: &SnapshotRecord,
+) -> Result<(), Error> {
+    let refused = |reason: String| Error::VaultCopyRefused {
+        snapshot_id: current.snapshot_id.clone(),
+        region: clients.source.region.clone(),
+        reason,
+    };
+    if current.kind == DatabaseKind::Cluster && current.encrypted == Some(false) {
+        return Err(refused(
+            "it is not encrypted, and an Aurora cluster snapshot cannot be encrypted by a copy (\"If you copy an \
+             unencrypted DB cluster snapshot and specify a value for the KmsKeyId parameter, an error is returned\", \
+             CopyDBClusterSnapshot); encrypt the cluster (restore it from the snapshot with a key) to have it vaulted"
+                .into(),
+        ));
+    }
+    let engine = source.engine.to_ascii_lowercase();
+    if current.kind != DatabaseKind::Instance || !ENGINES_WITH_PERSISTENT_OPTIONS.iter().any(|e| engine.starts_with(e))
+    {
+        return Ok(());
+    }
+    let Some(option_group) = current
+        .option_group
+        .as_deref()
+        .filter(|group| !group.starts_with("default:"))
+    else {
+        return Ok(());
+    };
+    let kept: Vec<String> = clients
+        .source
+        .persistent_options(option_group)
+        .await?
+        .into_iter()
+        .filter(|option| {
+            !(engine.starts_with("oracle") && SHAREABLE_ORACLE_OPTIONS.contains(&option.to_ascii_uppercase().as_str()))
+        })
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "it was taken with option group {option_group}, whose options {} (persistent or permanent) keep a \
+         snapshot from being shared with another account (RDS User Guide, Sharing a DB snapshot)",
+        kept.join(", ")
+    )))
+}
+
+/// Once the vault holds its copy: the sharing is taken back, and the copy made to share deleted.
+async fn clean_up(clients: &Clients, config: &Config, source: &SnapshotRecord) -> Result<(), Error> {
+    let kind = source.kind;
+    let rds = &clients.source;
+    if let Some(current) = rds.describe_snapshot(kind, &source.snapshot_id).await?
+        && current.kms_key_id.as_deref() == Some(config.share_kms_key_arn.as_str())
+    {
+        unshare(rds, kind, &current.snapshot_id, &config.account_id).await?;
+    }
+    let id = naming::vault_intermediate_id(&source.snapshot_id, kind);
+    if let Some(copy) = rds.describe_snapshot(kind, &id).await?
+        && tags::tag_value(&copy.tags, tags::VAULT_INTERMEDIATE) == Some(config.settings.instance.as_str())
+    {
+        unshare(rds, kind, &id, &config.account_id).await?;
+        rds.delete_snapshot(kind, &id).await?;
+        tracing::info!(copy = %id, "the copy made to share with the vault is deleted");
+    }
+    Ok(())
+}
+
+async fn unshare(rds: &Rds, kind: DatabaseKind, snapshot_id: &str, account: &str) -> Result<(), Error> {
+    match rds.share_snapshot(kind, snapshot_id, account, false).await {
+        Ok(()) | Err(Refusal::NotFound | Refusal::AlreadyExists) => Ok(()),
+        Err(Refusal::InvalidState(refusal) | Refusal::QuotaExceeded(refusal) | Refusal::Failed(refusal)) => {
+            Err(refusal.into())
+        }
+    }
+}
+
+fn busy(snapshot: &SnapshotInfo, region: &str, refusal: &AwsFailure) -> Error {
+    Error::SnapshotBusy {
+        snapshot_id: snapshot.snapshot_id.clone(),
+        region: region.to_owned(),
+        status: snapshot.status.clone(),
+        reason: format!("{}: {}", refusal.action, refusal.message),
+    }
+}
+
+fn pending(
+    config: &Config,
+    request: &SnapshotTaskRequest,
+    step: VaultStep,
+    snapshot: &SnapshotInfo,
+) -> Result<VaultPending, Error> {
+    let status = match snapshot.percent_progress {
+        Some(done) => format!("{} ({done}% done)", snapshot.status),
+        None => snapshot.status.clone(),
+    };
+    waiting(config, request, step, status)
+}
+
+/// Try again later, or, once the wait has lasted its bound, `WaitTimedOut`.
+fn waiting(
+    config: &Config,
+    request: &SnapshotTaskRequest,
+    step: VaultStep,
+    status: String,
+) -> Result<VaultPending, Error> {
+    let slot = &request.slot;
+    if slot.is_over() {
+        return Err(Error::WaitTimedOut {
+            what: format!(
+                "{} of {} to {}",
+                step.what(),
+                request.snapshot.snapshot_id,
+                config.vault_place()
+            ),
+            status,
+            elapsed_seconds: slot.elapsed_seconds(),
+            timeout_field: "copy_wait_timeout_seconds".into(),
+        });
+    }
+    Ok(VaultPending {
+        pending: true,
+        step,
+        status,
+        next_try_seconds: slot.next_try_seconds(None),
+    })
+}

@@ -1,0 +1,811 @@
+//! The vault handler against mocked clients: RDS and KMS of the source account,
+//! STS, and RDS and KMS of the vault account (reached with the vault role's keys).
+
+use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
+use aws_sdk_kms::operation::get_key_policy::GetKeyPolicyOutput;
+use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState};
+use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDbClusterSnapshotOutput;
+use aws_sdk_rds::operation::copy_db_snapshot::CopyDbSnapshotOutput;
+use aws_sdk_rds::operation::delete_db_snapshot::DeleteDbSnapshotOutput;
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::operation::describe_option_groups::DescribeOptionGroupsOutput;
+use aws_sdk_rds::operation::modify_db_snapshot_attribute::ModifyDbSnapshotAttributeOutput;
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Option as RdsOption, OptionGroup, Tag};
+use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
+use aws_sdk_sts::types::Credentials;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use backup_core::testing::{self, EXECUTION_ID, fast_retries, fixture, mock_rds_in, rds_error};
+use backup_core::{Error, tags};
+use backup_vault::{Clients, Config, VaultOutcome, VaultPending, VaultStep, handle};
+use serde_json::{Value, json};
+
+const SNAPSHOT_ID: &str = "prod-database-1-20261124-020000";
+const INTERMEDIATE_ID: &str = "prod-database-1-20261124-020000-vault";
+const SOURCE_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000";
+const INTERMEDIATE_ARN: &str = "arn:aws:rds:us-east-1:123456789012:snapshot:prod-database-1-20261124-020000-vault";
+const VAULT_ARN: &str = "arn:aws:rds:eu-west-1:111111111111:snapshot:prod-database-1-20261124-020000";
+const VAULT: &str = "111111111111";
+const ROLE: &str = "arn:aws:iam::111111111111:role/nestedphoenix-production-vault-copier";
+const VAULT_KEY: &str = "arn:aws:kms:eu-west-1:111111111111:key/7a1c0d2e-1111-4a4a-9b9b-vaultkey0001";
+const MODULE_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/5e2b1c3d-2222-4b4b-8c8c-modulekey001";
+const AWS_RDS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/0a0a0a0a-3333-4c4c-9d9d-awsrdskey001";
+
+fn config() -> Config {
+    Config {
+        settings: testing::settings(),
+        account_id: VAULT.into(),
+        region: "eu-west-1".into(),
+        role_arn: ROLE.into(),
+        external_id: Some("nestedphoenix-production".into()),
+        kms_key_arn: VAULT_KEY.into(),
+        share_kms_key_arn: MODULE_KEY.into(),
+    }
+}
+
+/// The mocked clients: `sts` answers AssumeRole, `source` and `vault` RDS, `kms` both accounts' KMS.
+struct Mocks<'a> {
+    sts: &'a [&'a Rule],
+    source: &'a [&'a Rule],
+    vault: &'a [&'a Rule],
+    kms: &'a [&'a Rule],
+}
+
+impl Mocks<'_> {
+    fn clients(&self) -> Clients {
+        Clients {
+            source: mock_rds_in("us-east-1", self.source),
+            kms: mock_client!(aws_sdk_kms, RuleMode::MatchAny, self.kms, |b| b
+                .region(aws_sdk_kms::config::Region::from_static("us-east-1"))
+                .retry_config(fast_retries())),
+            sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, self.sts, |b| b
+                .region(aws_sdk_sts::config::Region::from_static("us-east-1"))
+                .retry_config(fast_retries())),
+            vault_rds: mock_rds_in("eu-west-1", self.vault),
+            vault_kms: mock_client!(aws_sdk_kms, RuleMode::MatchAny, self.kms, |b| b
+                .region(aws_sdk_kms::config::Region::from_static("eu-west-1"))
+                .retry_config(fast_retries())),
+        }
+    }
+}
+
+fn assume_role() -> Rule {
+    mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|r| {
+            r.role_arn() == Some(ROLE)
+                && r.external_id() == Some("nestedphoenix-production")
+                && r.role_session_name() == Some("database-backup-vault")
+        })
+        .then_output(|| {
+            AssumeRoleOutput::builder()
+                .credentials(
+                    Credentials::builder()
+                        .access_key_id("ASIAVAULTSESSION")
+                        .secret_access_key("secret")
+                        .session_token("token")
+                        .expiration(aws_smithy_types::DateTime::from_secs(1_900_000_000))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+}
+
+fn assume_role_denied() -> Rule {
+    mock!(aws_sdk_sts::Client::assume_role).then_http_response(|| {
+        rds_error(
+            403,
+            "AccessDenied",
+            "User: arn:aws:sts::123456789012:assumed-role/vault/fn is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::111111111111:role/nestedphoenix-production-vault-copier",
+        )
+    })
+}
+
+fn our_tags() -> Vec<Tag> {
+    tags::snapshot_tags(&testing::settings(), "prod-database-1", EXECUTION_ID)
+}
+
+fn snapshot(id: &str, arn: &str, status: &str, key: Option<&str>, tags: Vec<Tag>) -> DbSnapshot {
+    DbSnapshot::builder()
+        .db_snapshot_identifier(id)
+        .db_snapshot_arn(arn)
+        .db_instance_identifier("prod-database-1")
+        .status(status)
+        .engine("postgres")
+        .snapshot_type("manual")
+        .encrypted(key.is_some())
+        .set_kms_key_id(key.map(str::to_owned))
+        .set_tag_list(Some(tags))
+        .build()
+}
+
+/// DescribeDBSnapshots of `id`: `found`, or DBSnapshotNotFound.
+fn describe(id: &'static str, found: Option<DbSnapshot>) -> Rule {
+    let rule = mock!(Client::describe_db_snapshots).match_requests(move |r| r.db_snapshot_identifier() == Some(id));
+    match found {
+        Some(snapshot) => rule.then_output(move || {
+            DescribeDbSnapshotsOutput::builder()
+                .db_snapshots(snapshot.clone())
+                .build()
+        }),
+        None => rule.then_http_response(|| rds_error(404, "DBSnapshotNotFound", "not found")),
+    }
+}
+
+/// The vault's copy, described in the vault account with `status`.
+fn in_vault(status: &str) -> Rule {
+    describe(
+        SNAPSHOT_ID,
+        Some(snapshot(SNAPSHOT_ID, VAULT_ARN, status, Some(VAULT_KEY), our_tags())),
+    )
+}
+
+/// The run's snapshot, available in the source account under `key`.
+fn source_under(key: &str) -> Rule {
+    describe(
+        SNAPSHOT_ID,
+        Some(snapshot(SNAPSHOT_ID, SOURCE_ARN, "available", Some(key), our_tags())),
+    )
+}
+
+/// The copy made with the module's key to share, available.
+fn intermediate_available() -> Rule {
+    describe(
+        INTERMEDIATE_ID,
+        Some(snapshot(
+            INTERMEDIATE_ID,
+            INTERMEDIATE_ARN,
+            "available",
+            Some(MODULE_KEY),
+            intermediate_tags(),
+        )),
+    )
+}
+
+fn intermediate_tags() -> Vec<Tag> {
+    vec![
+        Tag::builder()
+            .key(tags::VAULT_INTERMEDIATE)
+            .value("nestedphoenix-production")
+            .build(),
+        Tag::builder().key(tags::SOURCE_DB).value("prod-database-1").build(),
+    ]
+}
+
+fn share(snapshot_id: &'static str, add: bool) -> Rule {
+    mock!(Client::modify_db_snapshot_attribute)
+        .match_requests(move |r| {
+            let values = if add { r.values_to_add() } else { r.values_to_remove() };
+            r.db_snapshot_identifier() == Some(snapshot_id)
+                && r.attribute_name() == Some("restore")
+                && values == [VAULT]
+        })
+        .then_output(|| ModifyDbSnapshotAttributeOutput::builder().build())
+}
+
+fn vault_copy(source_arn: &'static str) -> Rule {
+    mock!(Client::copy_db_snapshot)
+        .match_requests(move |r| {
+            let t = r.tags();
+            r.source_db_snapshot_identifier() == Some(source_arn)
+                && r.target_db_snapshot_identifier() == Some(SNAPSHOT_ID)
+                && r.kms_key_id() == Some(VAULT_KEY)
+                && tags::tag_value(t, tags::MANAGED_BY) == Some("nestedphoenix-production")
+                && tags::tag_value(t, tags::SOURCE_DB) == Some("prod-database-1")
+                && tags::tag_value(t, tags::EXECUTION) == Some(EXECUTION_ID)
+                && tags::tag_value(t, tags::COPIED_FROM) == Some(SOURCE_ARN)
+                && tags::tag_value(t, tags::SOURCE_ACCOUNT) == Some("123456789012")
+                && tags::tag_value(t, "Owner") == Some("DBA Team")
+        })
+        .then_output(|| {
+            CopyDbSnapshotOutput::builder()
+                .db_snapshot(snapshot(SNAPSHOT_ID, VAULT_ARN, "pending", Some(VAULT_KEY), our_tags()))
+                .build()
+        })
+}
+
+fn pending(outcome: VaultOutcome) -> VaultPending {
+    match outcome {
+        VaultOutcome::Pending(pending) => pending,
+        other => panic!("not pending: {other:?}"),
+    }
+}
+
+async fn run(mocks: Mocks<'_>, event: Value) -> Result<VaultOutcome, Error> {
+    handle(&mocks.clients(), &config(), event).await
+}
+
+#[tokio::test]
+async fn a_snapshot_under_aws_rds_is_first_copied_with_the_modules_key() {
+    let sts = assume_role();
+    let in_vault = describe(SNAPSHOT_ID, None);
+    let source = source_under(AWS_RDS_KEY);
+    let no_intermediate = describe(INTERMEDIATE_ID, None);
+    let copy = mock!(Client::copy_db_snapshot)
+        .match_requests(|r| {
+            let t = r.tags();
+            r.source_db_snapshot_identifier() == Some(SNAPSHOT_ID)
+                && r.target_db_snapshot_identifier() == Some(INTERMEDIATE_ID)
+                && r.kms_key_id() == Some(MODULE_KEY)
+                && tags::tag_value(t, tags::VAULT_INTERMEDIATE) == Some("nestedphoenix-production")
+                // Without the managed-by tag, retention never counts or deletes it.
+                && tags::tag_value(t, tags::MANAGED_BY).is_none()
+        })
+        .then_output(|| {
+            CopyDbSnapshotOutput::builder()
+                .db_snapshot(snapshot(
+                    INTERMEDIATE_ID,
+                    INTERMEDIATE_ARN,
+                    "creating",
+                    Some(MODULE_KEY),
+                    intermediate_tags(),
+                ))
+                .build()
+        });
+    let outcome = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &no_intermediate, &copy],
+            vault: &[&in_vault],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap();
+
+    let waiting = pending(outcome.clone());
+    assert_eq!(
+        (waiting.step, waiting.status.as_str()),
+        (VaultStep::CopyingWithModuleKey, "creating")
+    );
+    assert_eq!(copy.num_calls(), 1);
+    assert_eq!(
+        serde_json::to_value(outcome).unwrap(),
+        json!({"pending": true, "step": "copying_with_module_key", "status": "creating", "next_try_seconds": 60})
+    );
+}
+
+#[tokio::test]
+async fn the_available_module_key_copy_is_shared_and_copied_into_the_vault_with_its_key() {
+    let sts = assume_role();
+    let in_vault = describe(SNAPSHOT_ID, None);
+    let source = source_under(AWS_RDS_KEY);
+    let intermediate = intermediate_available();
+    let (shared, copy) = (share(INTERMEDIATE_ID, true), vault_copy(INTERMEDIATE_ARN));
+    let outcome = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &intermediate, &shared],
+            vault: &[&in_vault, &copy],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(pending(outcome).step, VaultStep::CopyingToVault);
+    assert_eq!((shared.num_calls(), copy.num_calls(), sts.num_calls()), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_snapshot_under_the_modules_key_is_shared_as_it_is() {
+    let sts = assume_role();
+    let in_vault = describe(SNAPSHOT_ID, None);
+    let source = source_under(MODULE_KEY);
+    let (shared, copy) = (share(SNAPSHOT_ID, true), vault_copy(SOURCE_ARN));
+    let outcome = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &shared],
+            vault: &[&in_vault, &copy],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(pending(outcome).step, VaultStep::CopyingToVault);
+    assert_eq!((shared.num_calls(), copy.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn once_the_vault_holds_its_copy_the_sharing_is_taken_back_and_the_intermediate_deleted() {
+    let sts = assume_role();
+    let in_vault = in_vault("available");
+    let source = source_under(AWS_RDS_KEY);
+    let intermediate = intermediate_available();
+    let unshared = share(INTERMEDIATE_ID, false);
+    let deleted = mock!(Client::delete_db_snapshot)
+        .match_requests(|r| r.db_snapshot_identifier() == Some(INTERMEDIATE_ID))
+        .then_output(|| DeleteDbSnapshotOutput::builder().build());
+    let outcome = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &intermediate, &unshared, &deleted],
+            vault: &[&in_vault],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        serde_json::to_value(outcome).unwrap(),
+        json!({
+            "account_id": VAULT, "region": "eu-west-1", "snapshot_id": SNAPSHOT_ID, "snapshot_arn": VAULT_ARN,
+            "kms_key_arn": VAULT_KEY, "status": "available"
+        })
+    );
+    assert_eq!((unshared.num_calls(), deleted.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_rerun_after_the_copy_touches_nothing() {
+    // The vault's copy made, its sharing already taken back and the intermediate gone.
+    let sts = assume_role();
+    let in_vault = in_vault("available");
+    let source = source_under(AWS_RDS_KEY);
+    let no_intermediate = describe(INTERMEDIATE_ID, None);
+    let (copy, shared, deleted) = (
+        mock!(Client::copy_db_snapshot).then_output(|| CopyDbSnapshotOutput::builder().build()),
+        mock!(Client::modify_db_snapshot_attribute).then_output(|| ModifyDbSnapshotAttributeOutput::builder().build()),
+        mock!(Client::delete_db_snapshot).then_output(|| DeleteDbSnapshotOutput::builder().build()),
+    );
+    let outcome = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &no_intermediate, &copy, &shared, &deleted],
+            vault: &[&in_vault, &copy],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap();
+
+    let VaultOutcome::Copied(record) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(record.snapshot_arn, VAULT_ARN);
+    assert_eq!((copy.num_calls(), shared.num_calls(), deleted.num_calls()), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_vault_snapshot_with_our_name_that_is_not_ours_is_a_conflict() {
+    let sts = assume_role();
+    let in_vault = describe(
+        SNAPSHOT_ID,
+        Some(snapshot(SNAPSHOT_ID, VAULT_ARN, "available", Some(VAULT_KEY), vec![])),
+    );
+    let err = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[],
+            vault: &[&in_vault],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::IdentifierConflict { .. }), "{err}");
+    assert!(
+        err.to_string().contains("eu-west-1 (vault account 111111111111)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unencrypted_cluster_snapshot_is_refused_before_any_copy() {
+    let sts = assume_role();
+    let in_vault = mock!(Client::describe_db_cluster_snapshots)
+        .match_requests(|r| r.db_cluster_snapshot_identifier() == Some("ledger-aurora-20261124-020000"))
+        .then_http_response(|| rds_error(404, "DBClusterSnapshotNotFoundFault", "not found"));
+    let source = mock!(Client::describe_db_cluster_snapshots).then_output(|| {
+        DescribeDbClusterSnapshotsOutput::builder()
+            .db_cluster_snapshots(
+                DbClusterSnapshot::builder()
+                    .db_cluster_snapshot_identifier("ledger-aurora-20261124-020000")
+                    .db_cluster_snapshot_arn(
+                        "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:ledger-aurora-20261124-020000",
+                    )
+                    .status("available")
+                    .storage_encrypted(false)
+                    .build(),
+            )
+            .build()
+    });
+    let copy = mock!(Client::copy_db_cluster_snapshot).then_output(|| CopyDbClusterSnapshotOutput::builder().build());
+    let mut event = fixture("vault-copy-request.json");
+    event["snapshot"]["kind"] = json!("cluster");
+    event["snapshot"]["db_identifier"] = json!("ledger-aurora");
+    event["snapshot"]["snapshot_id"] = json!("ledger-aurora-20261124-020000");
+    event["snapshot"]["snapshot_arn"] =
+        json!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:ledger-aurora-20261124-020000");
+    event["snapshot"]["engine"] = json!("aurora-postgresql");
+    let err = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &copy],
+            vault: &[&in_vault],
+            kms: &[],
+        },
+        event,
+    )
+    .await
+    .unwrap_err();
+
+    assert!(matches!(err, Error::VaultCopyRefused { .. }), "{err}");
+    assert!(err.to_string().contains("cannot be encrypted by a copy"), "{err}");
+    assert_eq!(copy.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_vault_role_that_cannot_be_assumed_fails_the_step_naming_it() {
+    let sts = assume_role_denied();
+    let err = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[],
+            vault: &[],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::AccessDenied(_)), "{err}");
+    assert!(err.to_string().contains(ROLE), "{err}");
+}
+
+#[tokio::test]
+async fn a_copy_not_done_within_the_bound_times_out_naming_the_wait() {
+    let sts = assume_role();
+    let in_vault = in_vault("copying");
+    let mut event = fixture("vault-copy-request.json");
+    event["slot"]["started_at"] = json!("2026-11-23T20:00:00Z");
+    let err = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[],
+            vault: &[&in_vault],
+            kms: &[],
+        },
+        event,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::WaitTimedOut { .. }), "{err}");
+    assert!(err.to_string().contains("copy_wait_timeout_seconds"), "{err}");
+}
+
+#[tokio::test]
+async fn the_vault_must_be_another_account() {
+    let mut config = config();
+    config.account_id = "123456789012".into();
+    let err = handle(
+        &Mocks {
+            sts: &[],
+            source: &[],
+            vault: &[],
+            kms: &[],
+        }
+        .clients(),
+        &config,
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::ConfigError { field, .. } if field == "VAULT_ACCOUNT_ID"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_with_an_unknown_field_is_refused_naming_it() {
+    let mut event = fixture("vault-copy-request.json");
+    event["vault"] = json!(true);
+    let err = run(
+        Mocks {
+            sts: &[],
+            source: &[],
+            vault: &[],
+            kms: &[],
+        },
+        event,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { .. }), "{err}");
+    assert!(err.to_string().contains("vault"), "{err}");
+}
+
+/// A KMS (JSON protocol) error response.
+fn kms_error(code: &str, message: &str) -> HttpResponse {
+    let body = json!({"__type": code, "message": message}).to_string();
+    HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
+}
+
+fn key(arn: &'static str) -> Rule {
+    mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(move |r| r.key_id() == Some(arn))
+        .then_output(move || {
+            DescribeKeyOutput::builder()
+                .key_metadata(
+                    KeyMetadata::builder()
+                        .key_id(arn)
+                        .arn(arn)
+                        .key_state(KeyState::Enabled)
+                        .key_manager(KeyManagerType::Customer)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+}
+
+fn key_policy(vault_statement: Value) -> Rule {
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+        vault_statement,
+    ]})
+    .to_string();
+    mock!(aws_sdk_kms::Client::get_key_policy)
+        .match_requests(|r| r.key_id() == Some(MODULE_KEY) && r.policy_name() == Some("default"))
+        .then_output(move || GetKeyPolicyOutput::builder().policy(policy.clone()).build())
+}
+
+/// The source account's manual snapshots: `listed` DB snapshots, no cluster snapshots.
+fn listing(listed: Vec<DbSnapshot>) -> [Rule; 2] {
+    [
+        mock!(Client::describe_db_snapshots)
+            .match_requests(|r| r.db_snapshot_identifier().is_none() && r.snapshot_type() == Some("manual"))
+            .then_output(move || {
+                DescribeDbSnapshotsOutput::builder()
+                    .set_db_snapshots(Some(listed.clone()))
+                    .build()
+            }),
+        mock!(Client::describe_db_cluster_snapshots)
+            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
+    ]
+}
+
+fn created(snapshot: DbSnapshot, at: &str) -> DbSnapshot {
+    let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    let mut snapshot = snapshot;
+    snapshot.snapshot_create_time = Some(aws_smithy_types::DateTime::from_secs(at.timestamp()));
+    snapshot
+}
+
+#[tokio::test]
+async fn the_check_passes_with_usable_keys_and_role_and_deletes_abandoned_copies() {
+    let (sts, module_key, vault_key) = (assume_role(), key(MODULE_KEY), key(VAULT_KEY));
+    let policy = key_policy(
+        json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
+        "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}),
+    );
+    // The run started 2026-11-24T02:00; the copy's wait bound is 6 hours: a copy made to share
+    // before 19:00 the day before is abandoned, a later one may still be some step's.
+    let intermediate = |id: &str, at: &str, tags: Vec<Tag>| {
+        let arn = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}");
+        created(snapshot(id, &arn, "available", Some(MODULE_KEY), tags), at)
+    };
+    let listed = listing(vec![
+        intermediate(
+            "prod-database-1-20261123-020000-vault",
+            "2026-11-23T02:10:00Z",
+            intermediate_tags(),
+        ),
+        intermediate(
+            "prod-database-1-20261123-230000-vault",
+            "2026-11-23T23:10:00Z",
+            intermediate_tags(),
+        ),
+        intermediate("someone-elses-vault", "2026-11-01T02:10:00Z", vec![]),
+        created(
+            snapshot(SNAPSHOT_ID, SOURCE_ARN, "available", Some(AWS_RDS_KEY), our_tags()),
+            "2026-11-01T02:10:00Z",
+        ),
+    ]);
+    let unshared = share("prod-database-1-20261123-020000-vault", false);
+    let deleted = mock!(Client::delete_db_snapshot)
+        .match_requests(|r| r.db_snapshot_identifier() == Some("prod-database-1-20261123-020000-vault"))
+        .then_output(|| DeleteDbSnapshotOutput::builder().build());
+    let outcome = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&listed[0], &listed[1], &unshared, &deleted],
+            vault: &[],
+            kms: &[&module_key, &policy, &vault_key],
+        },
+        fixture("vault-check-request.json"),
+    )
+    .await
+    .unwrap();
+    let VaultOutcome::Checked(checked) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (checked.account_id.as_str(), checked.kms_key_arn.as_str()),
+        (VAULT, VAULT_KEY)
+    );
+    assert_eq!(
+        checked.abandoned_copies_deleted,
+        ["prod-database-1-20261123-020000-vault"]
+    );
+    assert_eq!(
+        (vault_key.num_calls(), unshared.num_calls(), deleted.num_calls()),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn the_check_names_every_problem_in_one_message() {
+    let (sts, module_key) = (assume_role_denied(), key(MODULE_KEY));
+    let policy = key_policy(json!({"Effect": "Allow", "Principal": {"AWS": VAULT},
+        "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}));
+    let err = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[],
+            vault: &[],
+            kms: &[&module_key, &policy],
+        },
+        fixture("vault-check-request.json"),
+    )
+    .await
+    .unwrap_err();
+
+    let Error::VaultUnusable { detail } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        detail.contains(&format!(
+            "the policy of the module's key {MODULE_KEY} does not allow the vault account {VAULT} kms:CreateGrant"
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("the vault role cannot be assumed") && detail.contains(ROLE),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn the_check_refuses_a_disabled_or_missing_key() {
+    let sts = assume_role();
+    let missing = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(|r| r.key_id() == Some(MODULE_KEY))
+        .then_http_response(|| kms_error("NotFoundException", "Key 'arn:...' does not exist"));
+    let vault_key = key(VAULT_KEY);
+    let err = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[],
+            vault: &[],
+            kms: &[&missing, &vault_key],
+        },
+        fixture("vault-check-request.json"),
+    )
+    .await
+    .unwrap_err();
+    let Error::VaultUnusable { detail } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        detail.contains(&format!("the module's key {MODULE_KEY} cannot be used"))
+            && detail.contains("NotFoundException"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn config_comes_from_the_environment_and_is_checked() {
+    let base = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", "nestedphoenix-production"),
+        ("VAULT_ACCOUNT_ID", VAULT),
+        ("VAULT_REGION", "eu-west-1"),
+        ("VAULT_ROLE_ARN", ROLE),
+        ("VAULT_KMS_KEY_ARN", VAULT_KEY),
+        ("VAULT_SHARE_KMS_KEY_ARN", MODULE_KEY),
+    ];
+    let env = |changes: &[(&'static str, &'static str)]| {
+        let mut env: std::collections::BTreeMap<String, String> =
+            base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (k, v) in changes {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Config::from_env(&env)
+    };
+    let config = env(&[]).unwrap();
+    assert_eq!((config.account_id.as_str(), config.external_id), (VAULT, None));
+    for (name, value, says) in [
+        ("VAULT_ACCOUNT_ID", "1111", "12 digits"),
+        (
+            "VAULT_ROLE_ARN",
+            "arn:aws:iam::222222222222:role/x",
+            "not a role of the vault account",
+        ),
+        (
+            "VAULT_KMS_KEY_ARN",
+            "arn:aws:kms:us-east-1:111111111111:key/x",
+            "KMS keys are regional",
+        ),
+        ("VAULT_REGION", "Ireland", "region"),
+    ] {
+        let err = env(&[(name, value)]).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigError { field, .. } if field == name),
+            "{name}: {err}"
+        );
+        assert!(err.to_string().contains(says), "{name}: {err}");
+    }
+}
+
+/// An Oracle snapshot taken with option group `ledger-oracle` holding `options` (persistent).
+async fn oracle_with(options: &'static [&'static str]) -> (Result<VaultOutcome, Error>, usize) {
+    let sts = assume_role();
+    let in_vault = describe(SNAPSHOT_ID, None);
+    let mut taken = snapshot(SNAPSHOT_ID, SOURCE_ARN, "available", Some(MODULE_KEY), our_tags());
+    taken.engine = Some("oracle-ee".into());
+    taken.option_group_name = Some("ledger-oracle".into());
+    let source = describe(SNAPSHOT_ID, Some(taken));
+    let groups = mock!(Client::describe_option_groups)
+        .match_requests(|r| r.option_group_name() == Some("ledger-oracle"))
+        .then_output(move || {
+            let group = options.iter().fold(
+                OptionGroup::builder().option_group_name("ledger-oracle"),
+                |group, name| group.options(RdsOption::builder().option_name(*name).persistent(true).build()),
+            );
+            DescribeOptionGroupsOutput::builder()
+                .option_groups_list(group.build())
+                .build()
+        });
+    let (shared, copy) = (share(SNAPSHOT_ID, true), vault_copy(SOURCE_ARN));
+    let mut event = fixture("vault-copy-request.json");
+    event["snapshot"]["engine"] = json!("oracle-ee");
+    let outcome = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &groups, &shared],
+            vault: &[&in_vault, &copy],
+            kms: &[],
+        },
+        event,
+    )
+    .await;
+    (outcome, shared.num_calls() + copy.num_calls())
+}
+
+#[tokio::test]
+async fn a_snapshot_with_tde_is_refused_before_anything_is_shared() {
+    let (outcome, calls) = oracle_with(&["TDE", "Timezone"]).await;
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, Error::VaultCopyRefused { .. }), "{err}");
+    assert!(
+        err.to_string().contains("whose options TDE (persistent or permanent)"),
+        "{err}"
+    );
+    assert_eq!(calls, 0);
+}
+
+#[tokio::test]
+async fn oracles_timezone_and_ols_options_do_not_keep_a_snapshot_from_the_vault() {
+    let (outcome, calls) = oracle_with(&["Timezone", "OLS"]).await;
+    let VaultOutcome::Pending(pending) = outcome.unwrap() else {
+        panic!("not pending")
+    };
+    assert_eq!(pending.step, VaultStep::CopyingToVault);
+    assert_eq!(calls, 2);
+}
