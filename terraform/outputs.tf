@@ -179,7 +179,7 @@ output "vpc_endpoint_ids" {
 }
 
 output "vault_function_role_arn" {
-  description = "The vault function's role: the only principal the vault role of modules/vault trusts (it matches the name: <project_name>-<environment>-<hash>-vault)."
+  description = "The vault function's role: the only principal the vault role of modules/vault trusts (it matches the name: <project_name>-<environment>-<six hex digits>-vault)."
   value       = aws_iam_role.function["vault"].arn
 }
 

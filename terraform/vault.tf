@@ -96,7 +96,7 @@ data "aws_iam_policy_document" "vault_share_key" {
 
 data "aws_iam_policy_document" "vault" {
   # The database's snapshot and the copy made with the module's key (<snapshot>-vault): read,
-  # copied, shared with the vault account and unshared; only that copy is ever deleted.
+  # copied, shared with the vault account and unshared.
   dynamic "statement" {
     for_each = var.vault != null && length(local.database_ids) > 0 ? [1] : []
     content {
@@ -109,34 +109,55 @@ data "aws_iam_policy_document" "vault" {
     }
   }
 
-  dynamic "statement" {
-    for_each = var.vault != null && length(local.database_ids) > 0 ? [1] : []
-    content {
-      sid       = "DeleteOwnCopiesMadeToShare"
-      actions   = ["rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot"]
-      resources = [for id in local.database_ids : "${local.rds_arn}:${local.region}:${local.account}:*snapshot:${id}-*-vault"]
-    }
-  }
-
-  # Selected databases: their snapshots carry this instance's managed-by tag, and the copies
-  # made to share carry its vault-intermediate tag.
+  # Selected databases' snapshots: shared or copied only when they carry this instance's
+  # managed-by tag, into copies to share created with its vault-intermediate tag.
   dynamic "statement" {
     for_each = var.vault != null && local.selects_by_criteria ? [1] : []
     content {
-      sid = "ShareSnapshotsOfSelectedDatabases"
-      actions = [
-        "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot",
-        "rds:AddTagsToResource", "rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute",
-      ]
+      sid       = "ShareSnapshotsOfSelectedDatabasesCarryingOwnTag"
+      actions   = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute"]
+      resources = local.any_snapshot_arns[local.region]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/database-backup:managed-by"
+        values   = [local.backup_instance]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.vault != null && local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "CreateCopiesToShareOfSelectedDatabasesWithOwnTag"
+      actions   = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:AddTagsToResource"]
+      resources = ["${local.rds_arn}:${local.region}:${local.account}:*snapshot:*-vault"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/database-backup:vault-intermediate"
+        values   = [local.backup_instance]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.vault != null && local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "FindSnapshotsOfSelectedDatabases"
+      actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
       resources = local.any_snapshot_arns[local.region]
     }
   }
 
+  # The copies made to share, of any database (one taken out of the module since, too): shared,
+  # unshared and deleted only with this instance's vault-intermediate tag. Nothing else is
+  # ever deleted.
   dynamic "statement" {
-    for_each = var.vault != null && local.selects_by_criteria ? [1] : []
+    for_each = var.vault == null ? [] : [1]
     content {
-      sid       = "DeleteCopiesMadeToShareOfSelectedDatabases"
-      actions   = ["rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot"]
+      sid = "UnshareAndDeleteOwnCopiesMadeToShare"
+      actions = [
+        "rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute", "rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot",
+      ]
       resources = ["${local.rds_arn}:${local.region}:${local.account}:*snapshot:*-vault"]
       condition {
         test     = "StringEquals"

@@ -64,6 +64,12 @@ NAMED_BY_TOKEN = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:Se
 # the module selects by tag or pattern (selection_tags, db_identifier_patterns), and its role
 # grants the listing only then.
 CALLED_ONLY_WHEN_SELECTING = {"select": {"rds:DescribeDBInstances", "rds:DescribeDBClusters"}}
+# Calls a function makes only with another role's keys: the vault function reads the vault's
+# snapshot quota as the vault role (modules/vault grants it there); its copies, descriptions and
+# kms:DescribeKey it makes as both. VAULT_ROLE_CALLS is what the vault role is checked against.
+CALLED_AS_ANOTHER_ROLE = {"vault": {"rds:DescribeAccountAttributes"}}
+VAULT_ROLE_CALLS = {"rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:DescribeDBSnapshots",
+                    "rds:DescribeDBClusterSnapshots", "rds:DescribeAccountAttributes", "kms:DescribeKey"}
 # Actions whose resource types are all optional (none marked required in the Service
 # Authorization Reference) and that the code calls without naming a resource: IAM matches
 # such a call against "*", so a grant on named resources does not allow it. Granted on "*",
@@ -148,7 +154,7 @@ def check_role(function: str, zip_path: Path, documents: list[dict], selects: bo
                in_vpc: bool = False) -> RoleCheck:
     """`selects`: whether the module instance selects databases by tag or pattern; `in_vpc`:
     whether its functions run in a VPC."""
-    called = operations_in(zip_path)
+    called = operations_in(zip_path) - CALLED_AS_ANOTHER_ROLE.get(function, set())
     if not selects:
         called -= CALLED_ONLY_WHEN_SELECTING.get(function, set())
     granted_statements = [s for d in documents for s in statements(d)]

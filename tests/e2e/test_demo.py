@@ -24,7 +24,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from demo import resources, world
-from least_privilege import check_role, check_state_machine_role, statements
+from least_privilege import VAULT_ROLE_CALLS, check_role, check_state_machine_role, operations_in, statements
 from demo.follow import Execution, read
 from demo.report import Inventory, created_at, manual_snapshots, metric_sums, tag_map
 from demo.stack import Stack
@@ -424,6 +424,23 @@ class Demo(unittest.TestCase):
         self.assertEqual({a for a in called["vault"] if not a.startswith("rds:")},
                          {"sts:AssumeRole", "kms:DescribeKey", "kms:GetKeyPolicy"})
         self.assertIn("rds:ModifyDBSnapshotAttribute", called["vault"])
+        # The vault account's side: the one role the vault function assumes may do what the
+        # function does as it (with what RDS authorises with a copy: tags, the keys), nothing
+        # more; and it is denied every call that could delete or expose a vault copy.
+        vault_iam = Demo.vault.client("iam")
+        copier = Demo.outputs["vault_role_arn"].rsplit("/", 1)[-1]
+        documents = [document(vault_iam.get_role_policy(RoleName=copier, PolicyName=p)["PolicyDocument"])
+                     for p in vault_iam.list_role_policies(RoleName=copier)["PolicyNames"]]
+        self.assertEqual(vault_iam.list_attached_role_policies(RoleName=copier)["AttachedPolicies"], [])
+        vault_zip = ROOT / "target" / "lambda" / "backup-vault" / "bootstrap.zip"
+        self.assertLessEqual(VAULT_ROLE_CALLS, operations_in(vault_zip))
+        allowed = {a for d in documents for s in statements(d) for a in s.actions}
+        needed = VAULT_ROLE_CALLS | {"rds:AddTagsToResource", "kms:CreateGrant", "kms:Encrypt", "kms:Decrypt",
+                                     "kms:ReEncrypt*", "kms:GenerateDataKey*"}
+        self.assertEqual(allowed, needed)
+        denied = {a for d in documents for s in d["Statement"] if s["Effect"] == "Deny" for a in s["Action"]}
+        self.assertLessEqual({"rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot", "rds:ModifyDBSnapshotAttribute",
+                              "rds:RestoreDBInstanceFromDBSnapshot", "kms:ScheduleKeyDeletion"}, denied)
         self.assertEqual({a for a in called["notify"] if not a.startswith("rds:")},
                          {"sns:Publish", "cloudwatch:PutMetricData", "states:DescribeExecution",
                           "states:GetExecutionHistory", "secretsmanager:GetSecretValue"})
@@ -511,7 +528,9 @@ class Demo(unittest.TestCase):
             "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{SOURCE_ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
         may_assume = json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
-        roles = {"intruder": "nestedphoenix-production-intruder-vault", "other": "nestedphoenix-production-admin"}
+        # (The vault function's role is <prefix>-<six hex digits>-vault: the lookalike is a role
+        # an administrator of the source account could make.)
+        roles = {"intruder": "nestedphoenix-production-abc123-vault", "other": "nestedphoenix-production-admin"}
         try:
             for name in roles.values():
                 iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
@@ -609,16 +628,21 @@ class Demo(unittest.TestCase):
         [message] = self.published()
         self.assertEqual(message["message"].count("at vault: AwsUnavailable"), len(DATABASES), message["message"])
         # Each step failed with its copy made to share still there, shared: no step comes back
-        # to it, and a later run's check deletes it once it is older than the copy's wait bound.
+        # to it, and a later run's check deletes it once it is older than any run's longest wait
+        # (7 days) and an hour.
         left = {sid: s for sid, s in self.snapshots(world.SOURCE).items() if sid.endswith("-vault")}
         self.assertEqual(len(left), len(DATABASES), sorted(left))
+        oldest = min(s["SnapshotCreateTime"] for s in left.values())
         newest = max(s["SnapshotCreateTime"] for s in left.values())
-        later = newest + timedelta(seconds=6 * 3600 + 3600 + 60)
-        checked = self.invoke("vault", {
-            "step": "check", "copy_wait_timeout_seconds": 6 * 3600,
-            "execution": {"execution_id": run["executionArn"], "execution_start_time": later.isoformat()},
-        })
+        sooner = oldest + timedelta(days=7, hours=1, seconds=-60)
+        checked = self.invoke("vault", {"step": "check", "execution": {
+            "execution_id": run["executionArn"], "execution_start_time": sooner.isoformat()}})
+        self.assertEqual((checked["abandoned_copies_deleted"], checked["abandoned_copies_kept"]), ([], []))
+        later = newest + timedelta(days=7, hours=1, seconds=60)
+        checked = self.invoke("vault", {"step": "check", "execution": {
+            "execution_id": run["executionArn"], "execution_start_time": later.isoformat()}})
         self.assertEqual(sorted(checked["abandoned_copies_deleted"]), sorted(left))
+        self.assertEqual(checked["abandoned_copies_kept"], [])
         self.assert_nothing_left_shared()
 
     def test_3_console_rerun_for_one_database(self):

@@ -359,7 +359,7 @@ class TerraformModuleTest(WorkspaceTest):
         [trust] = json.loads(copier["assume_role_policy"])["Statement"]
         self.assertEqual(trust["Principal"], {"AWS": "arn:aws:iam::123456789012:root"})
         self.assertEqual(trust["Condition"], {
-            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*checks-test-*-vault"},
+            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*checks-test-??????-vault"},
             "StringEquals": {"sts:ExternalId": "checks-test-vault"}})
         self.assertEqual(len(of("vault", "aws_kms_key")), 1)
 

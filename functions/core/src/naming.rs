@@ -69,9 +69,12 @@ pub fn export_task_id(snapshot_id: &str) -> String {
 }
 
 /// The identifier of the copy the vault function makes in the source account with the
-/// module's key, to share it: `<snapshot id>-vault`, shortened as [`fit`] does.
+/// module's key, to share it: `<snapshot id>-vault`, the snapshot id shortened as [`fit`]
+/// does where the whole would be too long, so that it always ends in `-vault` (what the
+/// function's IAM policy lets it delete).
 pub fn vault_intermediate_id(snapshot_id: &str, kind: DatabaseKind) -> String {
-    fit(&format!("{snapshot_id}-vault"), max_snapshot_id_len(kind))
+    const SUFFIX: &str = "-vault";
+    format!("{}{SUFFIX}", fit(snapshot_id, max_snapshot_id_len(kind) - SUFFIX.len()))
 }
 
 /// `id` when it has at most `max_len` characters, else a prefix of it plus a
@@ -180,5 +183,25 @@ mod tests {
             export_prefix("nestedphoenix", "production", "prod-database-1", start()),
             "nestedphoenix/production/prod-database-1/2026-11-24"
         );
+    }
+
+    #[test]
+    fn the_copy_made_to_share_ends_in_vault_and_fits_whatever_the_name() {
+        let short = vault_intermediate_id("db-20261124-020000-abcdef", DatabaseKind::Cluster);
+        assert_eq!(short, "db-20261124-020000-abcdef-vault");
+        let cluster = "c".repeat(40);
+        let id = snapshot_id(
+            &cluster,
+            DatabaseKind::Cluster,
+            Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap(),
+            "np",
+        );
+        let long = vault_intermediate_id(&id, DatabaseKind::Cluster);
+        assert!(
+            long.ends_with("-vault") && long.len() <= MAX_CLUSTER_SNAPSHOT_ID_LEN,
+            "{long}"
+        );
+        assert_ne!(long, vault_intermediate_id(&format!("{id}x"), DatabaseKind::Cluster));
+        rds_identifier("id", &long, MAX_CLUSTER_SNAPSHOT_ID_LEN).unwrap();
     }
 }

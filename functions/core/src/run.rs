@@ -316,11 +316,15 @@ mod tests {
     #[test]
     fn the_longest_waits_fit_in_an_executions_history_whatever_the_intervals() {
         // A wait's polls add no event (one task, ended by a poll: wait-for-available's
-        // callback.rs); only the tries for a slot do. The export and the copy each wait
-        // the longest bound at the shortest interval (1 s), and find no slot.
+        // callback.rs); only the tries for a slot do, and the vault step's tries (a task, a
+        // choice and a wait each, as a copy's try for a slot). The export, the copy and the
+        // vault copy each wait the longest bound at the shortest interval (1 s), and find no
+        // slot, or their copy never done.
         let tries = slot_tries(u64::from(MAX_WAIT_BOUND_SECONDS), 1);
-        let events =
-            OTHER_EVENTS + tries * (EVENTS_PER_SLOT_TRY + QUEUED_TRY_EXTRA_EVENTS) + tries * EVENTS_PER_SLOT_TRY;
+        let events = OTHER_EVENTS
+            + tries * (EVENTS_PER_SLOT_TRY + QUEUED_TRY_EXTRA_EVENTS)
+            + tries * EVENTS_PER_SLOT_TRY
+            + tries * EVENTS_PER_SLOT_TRY;
         assert_eq!(tries, 10 + 1 + 672 + 1);
         assert!(events <= HISTORY_EVENTS_LIMIT, "{events} events");
     }

@@ -90,6 +90,8 @@ pub struct VaultCheck {
     /// Copies made to share that an earlier run's vault step left behind (it failed, or its
     /// execution ended, before it could delete them): deleted now.
     pub abandoned_copies_deleted: Vec<String>,
+    /// Such copies that could not be deleted, each with why (`<id>: <error>`).
+    pub abandoned_copies_kept: Vec<String>,
 }
 
 /// Input of `copy` and `export`: the source snapshot, as `snapshot` returned it,

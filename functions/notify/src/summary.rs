@@ -523,18 +523,18 @@ impl<'a> Summary<'a> {
             text.push('\n');
         }
         text.push('\n');
-        if let Some(vault) = self
-            .request
-            .vault
-            .as_ref()
-            .filter(|v| !v.abandoned_copies_deleted.is_empty())
-        {
-            let _ = writeln!(
-                text,
-                "vault: deleted {} copies made to share that earlier vault steps left behind: {}",
-                vault.abandoned_copies_deleted.len(),
-                vault.abandoned_copies_deleted.join(", ")
-            );
+        if let Some(vault) = &self.request.vault {
+            if !vault.abandoned_copies_deleted.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "vault: deleted {} copies made to share that earlier vault steps left behind: {}",
+                    vault.abandoned_copies_deleted.len(),
+                    vault.abandoned_copies_deleted.join(", ")
+                );
+            }
+            for kept in &vault.abandoned_copies_kept {
+                let _ = writeln!(text, "vault WARNING: a copy made to share could not be deleted: {kept}");
+            }
         }
         for line in self.prune_lines() {
             text.push_str(&line);

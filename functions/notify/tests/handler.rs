@@ -1197,7 +1197,8 @@ async fn vault_copies_are_reported_per_database_and_counted() {
         "role_arn": "arn:aws:iam::111111111111:role/vault-copier",
         "kms_key_arn": "arn:aws:kms:us-east-1:111111111111:key/vault",
         "share_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/share",
-        "abandoned_copies_deleted": ["prod-database-2-20261123-020000-vault"]
+        "abandoned_copies_deleted": ["prod-database-2-20261123-020000-vault"],
+        "abandoned_copies_kept": ["prod-database-1-20261101-020000-vault: DeleteDBSnapshot failed: AccessDenied: no"]
     });
     run.outputs[0]["vault"] = json!({
         "account_id": "111111111111", "region": "us-east-1", "snapshot_id": "prod-database-1-20261124-020000",
@@ -1217,6 +1218,10 @@ async fn vault_copies_are_reported_per_database_and_counted() {
     let message = published_message(&rec);
     assert!(
         message.contains("vault: deleted 1 copies made to share that earlier vault steps left behind: prod-database-2-20261123-020000-vault"),
+        "{message}"
+    );
+    assert!(
+        message.contains("vault WARNING: a copy made to share could not be deleted: prod-database-1-20261101-020000-vault: DeleteDBSnapshot failed: AccessDenied"),
         "{message}"
     );
     let failed = message

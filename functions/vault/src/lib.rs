@@ -38,7 +38,7 @@ use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
 use backup_core::rds::{Rds, Refusal, SnapshotInfo};
 use backup_core::types::{DatabaseKind, Execution, SnapshotRecord, SnapshotTaskRequest, VaultCheck, VaultRecord};
-use backup_core::{AwsFailure, Error, input, naming, tags};
+use backup_core::{AwsFailure, Error, input, naming, quota, run, tags};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -203,12 +203,7 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
 pub enum VaultRequest {
-    Check {
-        execution: Execution,
-        /// The copy's wait bound: a copy made to share older than this (and an hour) is
-        /// one no vault step will come back to.
-        copy_wait_timeout_seconds: u64,
-    },
+    Check { execution: Execution },
     Copy(SnapshotTaskRequest),
 }
 
@@ -252,12 +247,7 @@ impl VaultStep {
 
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<VaultOutcome, Error> {
     match input::parse(event)? {
-        VaultRequest::Check {
-            execution,
-            copy_wait_timeout_seconds,
-        } => check(clients, config, &execution, copy_wait_timeout_seconds)
-            .await
-            .map(VaultOutcome::Checked),
+        VaultRequest::Check { execution } => check(clients, config, &execution).await.map(VaultOutcome::Checked),
         VaultRequest::Copy(request) => copy(clients, config, &request).await,
     }
 }
@@ -266,12 +256,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
 /// account use it, the vault role can be assumed and can use the vault's key. Every
 /// problem is named in one `VaultUnusable`. Then the copies made to share that earlier
 /// runs left behind are deleted.
-async fn check(
-    clients: &Clients,
-    config: &Config,
-    execution: &Execution,
-    copy_wait_timeout_seconds: u64,
-) -> Result<VaultCheck, Error> {
+async fn check(clients: &Clients, config: &Config, execution: &Execution) -> Result<VaultCheck, Error> {
     let mut problems = Vec::new();
     if let Err(problem) = check_share_key(clients, config).await {
         problems.push(problem);
@@ -289,8 +274,7 @@ async fn check(
             detail: problems.join("; "),
         });
     }
-    let abandoned_copies_deleted =
-        delete_abandoned_copies(clients, config, execution, copy_wait_timeout_seconds).await?;
+    let (abandoned_copies_deleted, abandoned_copies_kept) = delete_abandoned_copies(clients, config, execution).await?;
     tracing::info!(execution_id = %execution.execution_id, vault_account = %config.account_id, "vault checked");
     Ok(VaultCheck {
         account_id: config.account_id.clone(),
@@ -299,24 +283,26 @@ async fn check(
         kms_key_arn: config.kms_key_arn.clone(),
         share_kms_key_arn: config.share_kms_key_arn.clone(),
         abandoned_copies_deleted,
+        abandoned_copies_kept,
     })
 }
 
 /// A vault step that failed for good (the vault out of reach past every retry, its wait
 /// over) or whose execution was stopped leaves its copy made to share behind, shared with
-/// the vault account. No step comes back to one older than the copy's wait bound (and an
-/// hour for retries), measured from this run's start on Step Functions' clock: each is
-/// unshared and deleted here, ours only (the vault-intermediate tag of this instance).
+/// the vault account. No step comes back to one older than the longest wait any run may
+/// set (`run::MAX_WAIT_BOUND_SECONDS`, whatever a run's input said) and an hour for
+/// retries, measured from this run's start on Step Functions' clock: each is unshared and
+/// deleted here, ours only (the vault-intermediate tag of this instance). One that cannot
+/// be deleted is named with why, and the others go on: (deleted, kept with the reason).
 async fn delete_abandoned_copies(
     clients: &Clients,
     config: &Config,
     execution: &Execution,
-    copy_wait_timeout_seconds: u64,
-) -> Result<Vec<String>, Error> {
-    let bound = chrono::Duration::seconds(i64::try_from(copy_wait_timeout_seconds).unwrap_or(i64::MAX / 2000) + 3600);
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let bound = chrono::Duration::seconds(i64::from(run::MAX_WAIT_BOUND_SECONDS) + 3600);
     let abandoned_before = execution.execution_start_time - bound;
     let rds = &clients.source;
-    let mut deleted = Vec::new();
+    let (mut deleted, mut kept) = (Vec::new(), Vec::new());
     for copy in rds
         .list_manual_snapshots(&[DatabaseKind::Instance, DatabaseKind::Cluster])
         .await?
@@ -325,12 +311,22 @@ async fn delete_abandoned_copies(
         if !ours || copy.created_at.is_none_or(|created| created >= abandoned_before) || !copy.is_available() {
             continue;
         }
-        unshare(rds, copy.kind, &copy.snapshot_id, &config.account_id).await?;
-        rds.delete_snapshot(copy.kind, &copy.snapshot_id).await?;
-        tracing::warn!(copy = %copy.snapshot_id, "deleted a copy made to share that an earlier vault step left behind");
-        deleted.push(copy.snapshot_id);
+        let removed = match unshare(rds, copy.kind, &copy.snapshot_id, &config.account_id).await {
+            Ok(()) => rds.delete_snapshot(copy.kind, &copy.snapshot_id).await,
+            Err(err) => Err(err),
+        };
+        match removed {
+            Ok(()) => {
+                tracing::warn!(copy = %copy.snapshot_id, "deleted a copy made to share that an earlier vault step left behind");
+                deleted.push(copy.snapshot_id);
+            }
+            Err(err) => {
+                tracing::warn!(copy = %copy.snapshot_id, error = %err, "a copy made to share that an earlier vault step left behind could not be deleted");
+                kept.push(format!("{}: {err}", copy.snapshot_id));
+            }
+        }
     }
-    Ok(deleted)
+    Ok((deleted, kept))
 }
 
 async fn check_share_key(clients: &Clients, config: &Config) -> Result<(), String> {
@@ -425,7 +421,17 @@ async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest)
     }
 
     let current = clients.source.require_snapshot(kind, &snapshot_id).await?;
-    refuse_what_cannot_be_shared(clients, &current, source).await?;
+    refuse_what_cannot_be_shared(clients, config, &current, source).await?;
+    // The vault keeps every copy (its retention is its own): a full manual snapshot quota there
+    // is named as such, before anything is copied or shared, not waited out as busy copy slots.
+    quota::ensure_room(&vault.rds, kind).await.map_err(|err| match err {
+        Error::SnapshotQuotaExceeded { kind, detail, .. } => Error::SnapshotQuotaExceeded {
+            kind,
+            region: config.vault_place(),
+            detail,
+        },
+        other => other,
+    })?;
     let shared = if current.kms_key_id.as_deref() == Some(config.share_kms_key_arn.as_str()) {
         current
     } else {
@@ -470,8 +476,9 @@ async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest)
         Ok(copy) => copy.map_or_else(|| "copying".to_owned(), |c| c.status),
         // An earlier try's copy, which the next try describes.
         Err(Refusal::AlreadyExists) => "copying".to_owned(),
+        // The quota had room: the vault's copy slots are all taken.
         Err(Refusal::QuotaExceeded(refusal)) if !request.slot.is_over() => {
-            tracing::info!(%snapshot_id, vault = %config.vault_place(), message = %refusal.message, "vault copy refused for now: snapshot quota or copy slots");
+            tracing::info!(%snapshot_id, vault = %config.vault_place(), message = %refusal.message, "every copy slot of the vault is taken; trying again later");
             "waiting for a copy slot".to_owned()
         }
         Err(Refusal::QuotaExceeded(refusal)) => {
@@ -633,6 +640,7 @@ async fn module_key_copy(
 /// What AWS will not share or encrypt, named before anything is copied.
 async fn refuse_what_cannot_be_shared(
     clients: &Clients,
+    config: &Config,
     current: &SnapshotInfo,
     source: &SnapshotRecord,
 ) -> Result<(), Error> {
@@ -661,23 +669,31 @@ async fn refuse_what_cannot_be_shared(
     else {
         return Ok(());
     };
-    let kept: Vec<String> = clients
-        .source
-        .persistent_options(option_group)
-        .await?
-        .into_iter()
+    let options = clients.source.persistent_options(option_group).await?;
+    let kept: Vec<&String> = options
+        .iter()
         .filter(|option| {
             !(engine.starts_with("oracle") && SHAREABLE_ORACLE_OPTIONS.contains(&option.to_ascii_uppercase().as_str()))
         })
         .collect();
-    if kept.is_empty() {
-        return Ok(());
+    if !kept.is_empty() {
+        return Err(refused(format!(
+            "it was taken with option group {option_group}, whose options {} (persistent or permanent) keep a \
+             snapshot from being shared with another account (RDS User Guide, Sharing a DB snapshot)",
+            kept.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+        )));
     }
-    Err(refused(format!(
-        "it was taken with option group {option_group}, whose options {} (persistent or permanent) keep a \
-         snapshot from being shared with another account (RDS User Guide, Sharing a DB snapshot)",
-        kept.join(", ")
-    )))
+    if !options.is_empty() && config.region != clients.source.region {
+        return Err(refused(format!(
+            "it was taken with option group {option_group}, whose options {} (persistent or permanent) a copy \
+             to another region keeps only with an option group there that has them (CopyDBSnapshot, \
+             OptionGroupName), and the vault's region is {}: a vault in {} takes it",
+            options.join(", "),
+            config.region,
+            clients.source.region
+        )));
+    }
+    Ok(())
 }
 
 /// Once the vault holds its copy: the sharing is taken back, and the copy made to share deleted.

@@ -19,7 +19,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use backup_core::testing::{self, EXECUTION_ID, fast_retries, fixture, mock_rds_in, rds_error};
+use backup_core::testing::{self, EXECUTION_ID, account_quota, fast_retries, fixture, mock_rds_in, rds_error};
 use backup_core::{Error, tags};
 use backup_vault::{Clients, Config, VaultOutcome, VaultPending, VaultStep, handle};
 use serde_json::{Value, json};
@@ -222,6 +222,7 @@ async fn run(mocks: Mocks<'_>, event: Value) -> Result<VaultOutcome, Error> {
 #[tokio::test]
 async fn a_snapshot_under_aws_rds_is_first_copied_with_the_modules_key() {
     let sts = assume_role();
+    let room = account_quota("ManualSnapshots", 10, 100);
     let in_vault = describe(SNAPSHOT_ID, None);
     let source = source_under(AWS_RDS_KEY);
     let no_intermediate = describe(INTERMEDIATE_ID, None);
@@ -250,7 +251,7 @@ async fn a_snapshot_under_aws_rds_is_first_copied_with_the_modules_key() {
         Mocks {
             sts: &[&sts],
             source: &[&source, &no_intermediate, &copy],
-            vault: &[&in_vault],
+            vault: &[&in_vault, &room],
             kms: &[],
         },
         fixture("vault-copy-request.json"),
@@ -277,11 +278,12 @@ async fn the_available_module_key_copy_is_shared_and_copied_into_the_vault_with_
     let source = source_under(AWS_RDS_KEY);
     let intermediate = intermediate_available();
     let (shared, copy) = (share(INTERMEDIATE_ID, true), vault_copy(INTERMEDIATE_ARN));
+    let room = account_quota("ManualSnapshots", 10, 100);
     let outcome = run(
         Mocks {
             sts: &[&sts],
             source: &[&source, &intermediate, &shared],
-            vault: &[&in_vault, &copy],
+            vault: &[&in_vault, &copy, &room],
             kms: &[],
         },
         fixture("vault-copy-request.json"),
@@ -299,11 +301,12 @@ async fn a_snapshot_under_the_modules_key_is_shared_as_it_is() {
     let in_vault = describe(SNAPSHOT_ID, None);
     let source = source_under(MODULE_KEY);
     let (shared, copy) = (share(SNAPSHOT_ID, true), vault_copy(SOURCE_ARN));
+    let room = account_quota("ManualSnapshots", 10, 100);
     let outcome = run(
         Mocks {
             sts: &[&sts],
             source: &[&source, &shared],
-            vault: &[&in_vault, &copy],
+            vault: &[&in_vault, &copy, &room],
             kms: &[],
         },
         fixture("vault-copy-request.json"),
@@ -593,21 +596,27 @@ async fn the_check_passes_with_usable_keys_and_role_and_deletes_abandoned_copies
         json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
         "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}),
     );
-    // The run started 2026-11-24T02:00; the copy's wait bound is 6 hours: a copy made to share
-    // before 19:00 the day before is abandoned, a later one may still be some step's.
+    // The run started 2026-11-24T02:00; no run waits longer than 7 days: a copy made to share
+    // before 2026-11-17T01:00 is abandoned, a later one may still be some step's. Of two
+    // abandoned ones, one cannot be deleted: it is named, the other deleted.
     let intermediate = |id: &str, at: &str, tags: Vec<Tag>| {
         let arn = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}");
         created(snapshot(id, &arn, "available", Some(MODULE_KEY), tags), at)
     };
     let listed = listing(vec![
         intermediate(
-            "prod-database-1-20261123-020000-vault",
-            "2026-11-23T02:10:00Z",
+            "prod-database-1-20261116-020000-vault",
+            "2026-11-16T02:10:00Z",
             intermediate_tags(),
         ),
         intermediate(
-            "prod-database-1-20261123-230000-vault",
-            "2026-11-23T23:10:00Z",
+            "prod-database-1-20261115-020000-vault",
+            "2026-11-15T02:10:00Z",
+            intermediate_tags(),
+        ),
+        intermediate(
+            "prod-database-1-20261117-020000-vault",
+            "2026-11-17T02:10:00Z",
             intermediate_tags(),
         ),
         intermediate("someone-elses-vault", "2026-11-01T02:10:00Z", vec![]),
@@ -616,14 +625,23 @@ async fn the_check_passes_with_usable_keys_and_role_and_deletes_abandoned_copies
             "2026-11-01T02:10:00Z",
         ),
     ]);
-    let unshared = share("prod-database-1-20261123-020000-vault", false);
+    let unshared = share("prod-database-1-20261116-020000-vault", false);
     let deleted = mock!(Client::delete_db_snapshot)
-        .match_requests(|r| r.db_snapshot_identifier() == Some("prod-database-1-20261123-020000-vault"))
+        .match_requests(|r| r.db_snapshot_identifier() == Some("prod-database-1-20261116-020000-vault"))
         .then_output(|| DeleteDbSnapshotOutput::builder().build());
+    let refused = mock!(Client::modify_db_snapshot_attribute)
+        .match_requests(|r| r.db_snapshot_identifier() == Some("prod-database-1-20261115-020000-vault"))
+        .then_http_response(|| {
+            rds_error(
+                403,
+                "AccessDenied",
+                "not authorized to perform: rds:ModifyDBSnapshotAttribute",
+            )
+        });
     let outcome = run(
         Mocks {
             sts: &[&sts],
-            source: &[&listed[0], &listed[1], &unshared, &deleted],
+            source: &[&listed[0], &listed[1], &unshared, &deleted, &refused],
             vault: &[],
             kms: &[&module_key, &policy, &vault_key],
         },
@@ -640,7 +658,14 @@ async fn the_check_passes_with_usable_keys_and_role_and_deletes_abandoned_copies
     );
     assert_eq!(
         checked.abandoned_copies_deleted,
-        ["prod-database-1-20261123-020000-vault"]
+        ["prod-database-1-20261116-020000-vault"]
+    );
+    let [kept] = &checked.abandoned_copies_kept[..] else {
+        panic!("{:?}", checked.abandoned_copies_kept)
+    };
+    assert!(
+        kept.starts_with("prod-database-1-20261115-020000-vault: ModifyDBSnapshotAttribute failed: AccessDenied"),
+        "{kept}"
     );
     assert_eq!(
         (vault_key.num_calls(), unshared.num_calls(), deleted.num_calls()),
@@ -753,8 +778,9 @@ fn config_comes_from_the_environment_and_is_checked() {
     }
 }
 
-/// An Oracle snapshot taken with option group `ledger-oracle` holding `options` (persistent).
-async fn oracle_with(options: &'static [&'static str]) -> (Result<VaultOutcome, Error>, usize) {
+/// An Oracle snapshot taken with option group `ledger-oracle` holding `options` (persistent),
+/// to a vault in `vault_region`.
+async fn oracle_with(options: &'static [&'static str], vault_region: &str) -> (Result<VaultOutcome, Error>, usize) {
     let sts = assume_role();
     let in_vault = describe(SNAPSHOT_ID, None);
     let mut taken = snapshot(SNAPSHOT_ID, SOURCE_ARN, "available", Some(MODULE_KEY), our_tags());
@@ -773,24 +799,24 @@ async fn oracle_with(options: &'static [&'static str]) -> (Result<VaultOutcome, 
                 .build()
         });
     let (shared, copy) = (share(SNAPSHOT_ID, true), vault_copy(SOURCE_ARN));
+    let room = account_quota("ManualSnapshots", 10, 100);
     let mut event = fixture("vault-copy-request.json");
     event["snapshot"]["engine"] = json!("oracle-ee");
-    let outcome = run(
-        Mocks {
-            sts: &[&sts],
-            source: &[&source, &groups, &shared],
-            vault: &[&in_vault, &copy],
-            kms: &[],
-        },
-        event,
-    )
-    .await;
+    let mut config = config();
+    config.region = vault_region.into();
+    let mocks = Mocks {
+        sts: &[&sts],
+        source: &[&source, &groups, &shared],
+        vault: &[&in_vault, &copy, &room],
+        kms: &[],
+    };
+    let outcome = handle(&mocks.clients(), &config, event).await;
     (outcome, shared.num_calls() + copy.num_calls())
 }
 
 #[tokio::test]
 async fn a_snapshot_with_tde_is_refused_before_anything_is_shared() {
-    let (outcome, calls) = oracle_with(&["TDE", "Timezone"]).await;
+    let (outcome, calls) = oracle_with(&["TDE", "Timezone"], "us-east-1").await;
     let err = outcome.unwrap_err();
     assert!(matches!(err, Error::VaultCopyRefused { .. }), "{err}");
     assert!(
@@ -802,10 +828,50 @@ async fn a_snapshot_with_tde_is_refused_before_anything_is_shared() {
 
 #[tokio::test]
 async fn oracles_timezone_and_ols_options_do_not_keep_a_snapshot_from_the_vault() {
-    let (outcome, calls) = oracle_with(&["Timezone", "OLS"]).await;
+    let (outcome, calls) = oracle_with(&["Timezone", "OLS"], "us-east-1").await;
     let VaultOutcome::Pending(pending) = outcome.unwrap() else {
         panic!("not pending")
     };
     assert_eq!(pending.step, VaultStep::CopyingToVault);
     assert_eq!(calls, 2);
+}
+
+#[tokio::test]
+async fn a_full_vault_is_named_as_such_and_nothing_is_copied() {
+    let sts = assume_role();
+    let in_vault = describe(SNAPSHOT_ID, None);
+    let source = source_under(MODULE_KEY);
+    let full = account_quota("ManualSnapshots", 100, 100);
+    let (shared, copy) = (share(SNAPSHOT_ID, true), vault_copy(SOURCE_ARN));
+    let err = run(
+        Mocks {
+            sts: &[&sts],
+            source: &[&source, &shared],
+            vault: &[&in_vault, &copy, &full],
+            kms: &[],
+        },
+        fixture("vault-copy-request.json"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::SnapshotQuotaExceeded { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("in eu-west-1 (vault account 111111111111) is used up (100 of 100 used)"),
+        "{err}"
+    );
+    assert_eq!((shared.num_calls(), copy.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_snapshot_with_options_goes_to_a_vault_in_its_own_region_only() {
+    let (outcome, calls) = oracle_with(&["Timezone"], "eu-west-1").await;
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, Error::VaultCopyRefused { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the vault's region is eu-west-1: a vault in us-east-1 takes it"),
+        "{err}"
+    );
+    assert_eq!(calls, 0);
 }

@@ -61,7 +61,8 @@ data "aws_iam_policy_document" "vault_key" {
 
 # Only the source's vault function role (aws:PrincipalArn: for a role's session, the role's
 # ARN, IAM User Guide, "AWS global condition context keys"), and with the external id when one
-# is set. The role's name is matched, not its ARN taken from the source module: the source
+# is set. The role's name is matched (<prefix>-<six hex digits of the instance>-vault, under
+# any iam_role_name_prefix and path), not its ARN taken from the source module: the source
 # module takes this module's outputs, so it cannot also give it one of its own.
 data "aws_iam_policy_document" "copier_trust" {
   statement {
@@ -73,7 +74,7 @@ data "aws_iam_policy_document" "copier_trust" {
     condition {
       test     = "ArnLike"
       variable = "aws:PrincipalArn"
-      values   = ["arn:${local.partition}:iam::${var.source_account_id}:role/*${var.source_prefix}-*-vault"]
+      values   = ["arn:${local.partition}:iam::${var.source_account_id}:role/*${var.source_prefix}-??????-vault"]
     }
     dynamic "condition" {
       for_each = var.external_id == null ? [] : [var.external_id]
@@ -109,6 +110,13 @@ data "aws_iam_policy_document" "copier" {
     resources = local.vault_snapshot_arns
   }
 
+  # A full manual snapshot quota is named as such, not waited out as busy copy slots.
+  statement {
+    sid       = "ReadTheVaultsSnapshotQuota"
+    actions   = ["rds:DescribeAccountAttributes"]
+    resources = ["*"]
+  }
+
   # The run's check reads the key; RDS encrypts the copies with it.
   statement {
     sid       = "CheckTheVaultKey"
@@ -141,7 +149,8 @@ data "aws_iam_policy_document" "copier" {
   }
 
   # Whatever else is ever attached to this role: the source account cannot delete, unshare,
-  # restore, re-tag or change the vault's copies or its key through it.
+  # restore, export or remove tags from the vault's copies, or change the vault's key, through
+  # it. (It can add tags, which a copy needs: a tag it overwrites is the one thing it can change.)
   statement {
     sid    = "NeverDeleteOrExposeTheVault"
     effect = "Deny"
