@@ -678,9 +678,16 @@ class ExportSlots(LocalAwsTest):
         # A message left by a wait that ended (its token is no longer valid): the hand-on
         # deletes it and wakes the next waiter.
         self.aws.client("sqs", SOURCE).send_message(QueueUrl=self.queue_url(), MessageBody="a-token-of-a-wait-long-gone")
-        control("PUT", "settings", {"export_limit": 1, "export_seconds_per_gb": 300})
+        # The waiter waits in the queue until the hand-on is due and two poll intervals more (2
+        # simulated hours), then tries by itself. A machine busy with the other suites once took
+        # longer than the 12 real seconds that is on the suites' clock (600 times real time) to
+        # poll the export's end and hand the slot on, and the waiter found it by itself: on a
+        # clock 200 times real time it has 36 s (each export's first poll, an interval after it
+        # begins, comes 18 s later too).
+        control("PUT", "settings", {"clock_scale": 200, "export_limit": 1, "export_seconds_per_gb": 90})
         run = self.run_execution({**self.ONLY_EXPORTS, "db_instance_ids": ["prod-database-1", "prod-database-2"],
-                                  "export_wait_timeout_seconds": 12 * 3600, "export_poll_interval_seconds": 3600})
+                                  "export_wait_timeout_seconds": 12 * 3600, "export_poll_interval_seconds": 3600},
+                                 timeout=300)
 
         self.assert_succeeded(run)
         self.assertEqual(len(self.woken(run)), 1)

@@ -217,6 +217,27 @@ pub fn settings(request: &SelectRequest) -> Result<Settings, Error> {
     })
 }
 
+/// An input cannot turn on a part the module is not configured for: the part would fail
+/// every database (its function has no destination, or no vault, in its environment).
+fn parts_the_module_has(defaults: &Map<String, Value>, overrides: &Map<String, Value>) -> Result<(), Error> {
+    let parts = [
+        (
+            "skip_copy",
+            "the module copies to no region (enable_cross_region_copy is off)",
+        ),
+        ("skip_vault", "the module has no vault (its vault variable is null)"),
+    ];
+    for (field, missing) in parts {
+        if defaults.get(field) == Some(&Value::Bool(true)) && overrides.get(field) == Some(&Value::Bool(false)) {
+            return Err(Error::invalid_input(
+                field,
+                format!("is false, but {missing}: configure it and apply"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The run's settings of a checked request and its databases' selection.
 pub fn plan(request: &SelectRequest, settings: Settings, selection: Selection) -> Result<RunPlan, Error> {
     let Settings {
@@ -252,6 +273,7 @@ pub fn plan(request: &SelectRequest, settings: Settings, selection: Selection) -
     };
     let database_config = part(Part::Database);
     intervals_within_bounds(&database_config, &overrides)?;
+    parts_the_module_has(&defaults, &overrides)?;
     let mut prune = part(Part::Prune);
     prune.insert("execution".to_owned(), json!(request.execution));
     let plan = json!({

@@ -413,3 +413,23 @@ fn a_whole_number_written_as_a_float_is_that_number() {
     assert_eq!(plan.database_config["poll_interval_seconds"], json!(5));
     assert!(plan.database_config["poll_interval_seconds"].is_u64());
 }
+
+#[test]
+fn an_input_cannot_turn_on_a_part_the_module_is_not_configured_for() {
+    // The fixture's module has a copy region and no vault.
+    let err = handle(event(json!({"skip_vault": false}))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "input skip_vault is invalid: is false, but the module has no vault (its vault variable is null): configure it and apply"
+    );
+    let mut request = fixture("select-request.json");
+    request["defaults"]["skip_copy"] = json!(true);
+    request["input"] = json!({"skip_copy": false});
+    let err = handle(request).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "skip_copy"),
+        "{err}"
+    );
+    // Skipping what the module has, or confirming what it does not, is fine.
+    handle(event(json!({"skip_copy": true, "skip_vault": true}))).unwrap();
+}
