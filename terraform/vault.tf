@@ -1,8 +1,8 @@
 # The source side of the vault (variable vault): a key the vault account may use, with which
 # the vault function copies a snapshot before sharing it (a snapshot encrypted with aws/rds
-# cannot be shared), and what the function's role may do. The vault side (the vault's key,
-# the role the function assumes, the vault's retention) is modules/vault, applied with a
-# provider for the vault account.
+# cannot be shared), and what the function's role may do. The vault side (the vault's key and
+# the role the function assumes) is modules/vault, applied with a provider for the vault
+# account.
 
 locals {
   vault_region = var.vault == null ? null : coalesce(var.vault.region, local.region)
