@@ -150,10 +150,27 @@ pub fn check_value(field: &str, value: &str) -> Result<(), Error> {
 
 /// The tags of a snapshot of `db_identifier` taken by `execution_id`.
 pub fn snapshot_tags(settings: &ModuleSettings, db_identifier: &str, execution_id: &str) -> Vec<Tag> {
+    marked_tags(settings, MANAGED_BY, db_identifier, execution_id)
+}
+
+/// The tags of the copy the vault function makes to share a snapshot: a snapshot's, with the
+/// vault-intermediate marker in place of the managed-by one (retention never touches it).
+pub fn vault_intermediate_tags(settings: &ModuleSettings, db_identifier: &str, execution_id: &str) -> Vec<Tag> {
+    marked_tags(settings, VAULT_INTERMEDIATE, db_identifier, execution_id)
+}
+
+/// Whether a copy made to share was made by this module instance's vault function (of
+/// `db_identifier`, when given).
+pub fn is_our_vault_intermediate(tags: &[Tag], settings: &ModuleSettings, db_identifier: Option<&str>) -> bool {
+    tag_value(tags, VAULT_INTERMEDIATE) == Some(settings.instance.as_str())
+        && db_identifier.is_none_or(|db| tag_value(tags, SOURCE_DB) == Some(db))
+}
+
+fn marked_tags(settings: &ModuleSettings, marker: &str, db_identifier: &str, execution_id: &str) -> Vec<Tag> {
     let own = [
         (settings.tag_keys.project.as_str(), settings.project.as_str()),
         (settings.tag_keys.environment.as_str(), settings.environment.as_str()),
-        (MANAGED_BY, settings.instance.as_str()),
+        (marker, settings.instance.as_str()),
         (SOURCE_DB, db_identifier),
         (EXECUTION, execution_id),
     ];
@@ -204,6 +221,22 @@ mod tests {
         assert_eq!(tag_value(&tags, ENVIRONMENT), Some("production"));
         assert_eq!(tag_value(&tags, "Owner"), Some("DBA Team"));
         assert_eq!(tags.len(), 6);
+    }
+
+    #[test]
+    fn a_copy_made_to_share_carries_the_vault_marker_in_place_of_managed_by() {
+        let tags = vault_intermediate_tags(&settings(), "db1", "arn:exec");
+        assert_eq!(tag_value(&tags, VAULT_INTERMEDIATE), Some("nestedphoenix-production"));
+        assert_eq!(tag_value(&tags, MANAGED_BY), None);
+        assert_eq!(tags.len(), 6);
+        assert!(!is_ours(&tags, &settings(), None));
+        assert!(is_our_vault_intermediate(&tags, &settings(), Some("db1")));
+        assert!(!is_our_vault_intermediate(&tags, &settings(), Some("db2")));
+        assert!(!is_our_vault_intermediate(
+            &snapshot_tags(&settings(), "db1", "e"),
+            &settings(),
+            None
+        ));
     }
 
     #[test]

@@ -307,7 +307,7 @@ async fn delete_abandoned_copies(
         .list_manual_snapshots(&[DatabaseKind::Instance, DatabaseKind::Cluster])
         .await?
     {
-        let ours = tags::tag_value(&copy.tags, tags::VAULT_INTERMEDIATE) == Some(config.settings.instance.as_str());
+        let ours = tags::is_our_vault_intermediate(&copy.tags, &config.settings, None);
         if !ours || copy.created_at.is_none_or(|created| created >= abandoned_before) || !copy.is_available() {
             continue;
         }
@@ -553,9 +553,7 @@ async fn module_key_copy(
     let kind = source.kind;
     let id = naming::vault_intermediate_id(&current.snapshot_id, kind);
     if let Some(copy) = clients.source.describe_snapshot(kind, &id).await? {
-        let ours = tags::tag_value(&copy.tags, tags::VAULT_INTERMEDIATE) == Some(config.settings.instance.as_str())
-            && tags::tag_value(&copy.tags, tags::SOURCE_DB) == Some(source.db_identifier.as_str());
-        if !ours {
+        if !tags::is_our_vault_intermediate(&copy.tags, &config.settings, Some(&source.db_identifier)) {
             return Err(Error::IdentifierConflict {
                 resource: "snapshot",
                 id,
@@ -587,19 +585,8 @@ async fn module_key_copy(
             reason: "a snapshot is copied once available".into(),
         });
     }
-    let intermediate_tags: Vec<Tag> = config
-        .settings
-        .additional_tags
-        .iter()
-        .map(|(key, value)| tag(key, value))
-        .chain([
-            tag(&config.settings.tag_keys.project, &config.settings.project),
-            tag(&config.settings.tag_keys.environment, &config.settings.environment),
-            tag(tags::VAULT_INTERMEDIATE, &config.settings.instance),
-            tag(tags::SOURCE_DB, &source.db_identifier),
-            tag(tags::EXECUTION, &request.execution.execution_id),
-        ])
-        .collect();
+    let intermediate_tags =
+        tags::vault_intermediate_tags(&config.settings, &source.db_identifier, &request.execution.execution_id);
     let requested = clients
         .source
         .copy_snapshot(
@@ -707,7 +694,7 @@ async fn clean_up(clients: &Clients, config: &Config, source: &SnapshotRecord) -
     }
     let id = naming::vault_intermediate_id(&source.snapshot_id, kind);
     if let Some(copy) = rds.describe_snapshot(kind, &id).await?
-        && tags::tag_value(&copy.tags, tags::VAULT_INTERMEDIATE) == Some(config.settings.instance.as_str())
+        && tags::is_our_vault_intermediate(&copy.tags, &config.settings, None)
     {
         unshare(rds, kind, &id, &config.account_id).await?;
         rds.delete_snapshot(kind, &id).await?;
