@@ -34,14 +34,11 @@ use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
 use backup_core::naming;
 use backup_core::quota::{self, QuotaUsage};
-use backup_core::rds::{Rds, Refusal};
+use backup_core::rds::{self, Rds, Refusal};
 use backup_core::types::{DatabaseKind, SlotWait, SnapshotRecord, SnapshotTaskRequest};
 use backup_core::{Error, input, tags};
 use serde::Serialize;
 use serde_json::Value;
-
-/// Engines whose option groups can hold options a copy must keep.
-const ENGINES_WITH_PERSISTENT_OPTIONS: [&str; 2] = ["oracle", "sqlserver"];
 
 /// The RDS clients of the source region (the function's: the snapshot's
 /// option group is read there) and of the destination region
@@ -251,24 +248,17 @@ async fn destination_option_group(
     config: &Config,
     source: &SnapshotRecord,
 ) -> Result<DestinationOptionGroup, Error> {
-    let engine = source.engine.to_ascii_lowercase();
-    if source.kind != DatabaseKind::Instance || !ENGINES_WITH_PERSISTENT_OPTIONS.iter().any(|e| engine.starts_with(e)) {
+    if !rds::may_keep_options(source.kind, &source.engine) {
         return Ok(DestinationOptionGroup::NotNeeded);
     }
-    // A default option group is empty and cannot be changed: nothing to keep.
-    let Some(option_group) = clients
+    let taken_with = clients
         .source
         .require_snapshot(DatabaseKind::Instance, &source.snapshot_id)
         .await?
-        .option_group
-        .filter(|group| !group.starts_with("default:"))
-    else {
+        .option_group;
+    let Some((option_group, kept)) = clients.source.kept_options(taken_with.as_deref()).await? else {
         return Ok(DestinationOptionGroup::NotNeeded);
     };
-    let kept = clients.source.persistent_options(&option_group).await?;
-    if kept.is_empty() {
-        return Ok(DestinationOptionGroup::NotNeeded);
-    }
     if let Some(destination) = config.option_groups.get(&option_group.to_ascii_lowercase()) {
         return Ok(DestinationOptionGroup::Configured(destination.clone()));
     }

@@ -29,6 +29,17 @@ pub const FAILED_STATUSES: [&str; 5] = [
     "incompatible-parameters",
 ];
 
+/// Engines whose option groups can hold options a snapshot keeps (persistent or permanent,
+/// such as Oracle's and SQL Server's `TDE`).
+const ENGINES_WITH_PERSISTENT_OPTIONS: [&str; 2] = ["oracle", "sqlserver"];
+
+/// Whether a snapshot of this kind and engine can have been taken with options it keeps: a
+/// DB instance snapshot of Oracle or SQL Server (DB cluster snapshots have no option group).
+pub fn may_keep_options(kind: DatabaseKind, engine: &str) -> bool {
+    let engine = engine.to_ascii_lowercase();
+    kind == DatabaseKind::Instance && ENGINES_WITH_PERSISTENT_OPTIONS.iter().any(|e| engine.starts_with(e))
+}
+
 /// An RDS client and the region it talks to.
 #[derive(Debug, Clone)]
 pub struct Rds {
@@ -518,6 +529,17 @@ impl Rds {
                     .and_then(|out| out.db_cluster_snapshots().first().map(SnapshotInfo::from)))
             }
         }
+    }
+
+    /// The option group a DB snapshot was taken with and its options that cannot leave it
+    /// (persistent or permanent), when it has any; None for a default option group, which is
+    /// empty and cannot be changed.
+    pub async fn kept_options(&self, option_group: Option<&str>) -> Result<Option<(String, Vec<String>)>, Error> {
+        let Some(option_group) = option_group.filter(|group| !group.starts_with("default:")) else {
+            return Ok(None);
+        };
+        let kept = self.persistent_options(option_group).await?;
+        Ok((!kept.is_empty()).then(|| (option_group.to_owned(), kept)))
     }
 
     /// The options of an option group that cannot leave it (persistent or

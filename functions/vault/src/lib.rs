@@ -36,7 +36,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
-use backup_core::rds::{Rds, Refusal, SnapshotInfo};
+use backup_core::rds::{self, Rds, Refusal, SnapshotInfo};
 use backup_core::types::{DatabaseKind, Execution, SnapshotRecord, SnapshotTaskRequest, VaultCheck, VaultRecord};
 use backup_core::{AwsFailure, Error, input, naming, quota, run, tags};
 use serde::{Deserialize, Serialize};
@@ -47,8 +47,6 @@ pub use key_policy::{SHARED_KEY_ACTIONS, missing_actions};
 /// The session name of the vault role's sessions: CloudTrail in the vault account shows it.
 const SESSION_NAME: &str = "database-backup-vault";
 
-/// Engines whose option groups can hold options that keep a snapshot from being shared.
-const ENGINES_WITH_PERSISTENT_OPTIONS: [&str; 2] = ["oracle", "sqlserver"];
 /// Oracle options that do not ("except for Oracle DB instances that have the Timezone or
 /// OLS option (or both)", RDS User Guide, Sharing a DB snapshot).
 const SHAREABLE_ORACLE_OPTIONS: [&str; 2] = ["TIMEZONE", "OLS"];
@@ -644,19 +642,13 @@ async fn refuse_what_cannot_be_shared(
                 .into(),
         ));
     }
-    let engine = source.engine.to_ascii_lowercase();
-    if current.kind != DatabaseKind::Instance || !ENGINES_WITH_PERSISTENT_OPTIONS.iter().any(|e| engine.starts_with(e))
-    {
+    if !rds::may_keep_options(current.kind, &source.engine) {
         return Ok(());
     }
-    let Some(option_group) = current
-        .option_group
-        .as_deref()
-        .filter(|group| !group.starts_with("default:"))
-    else {
+    let Some((option_group, options)) = clients.source.kept_options(current.option_group.as_deref()).await? else {
         return Ok(());
     };
-    let options = clients.source.persistent_options(option_group).await?;
+    let engine = source.engine.to_ascii_lowercase();
     let kept: Vec<&String> = options
         .iter()
         .filter(|option| {
