@@ -10,7 +10,12 @@
 //! newest one); the run-wide `SnapshotAge` (no dimension, what the module's
 //! alarm watches) is the oldest of those, and is put only when every database
 //! has one: a database never backed up leaves the hour without data, which
-//! the alarm counts as breaching.
+//! the alarm counts as breaching. An empty list measures every database that
+//! has a snapshot of ours (a module that selects by tags names none).
+//!
+//! The vault account runs the same measurement of its copies (modules/vault,
+//! `"metric": "VaultSnapshotAge"`): the copies carry the source's managed-by
+//! value, and the vault's deployment of this function reads its own account.
 
 use std::collections::HashMap;
 
@@ -30,6 +35,28 @@ pub struct SnapshotAgeRequest {
     pub databases: Vec<String>,
     /// When the rule fired (the scheduled event's `time`): ages are measured at it.
     pub at: DateTime<Utc>,
+    /// What is measured: the module's snapshots, or in the vault account its copies.
+    #[serde(default)]
+    pub metric: AgeMetric,
+}
+
+/// The metric an hourly measurement puts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum AgeMetric {
+    /// The age of the newest snapshot the module made, in its own account.
+    #[default]
+    SnapshotAge,
+    /// The age of the newest copy in the vault account, measured there.
+    VaultSnapshotAge,
+}
+
+impl AgeMetric {
+    pub fn name(self) -> &'static str {
+        match self {
+            AgeMetric::SnapshotAge => "SnapshotAge",
+            AgeMetric::VaultSnapshotAge => "VaultSnapshotAge",
+        }
+    }
 }
 
 /// Whether notify was invoked by the hourly rule.
@@ -63,22 +90,35 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         &[DatabaseKind::Instance, DatabaseKind::Cluster],
     )
     .await?;
-    let (data, report) = measure(&config.settings.instance, &request.databases, &newest, request.at);
+    let databases = if request.databases.is_empty() {
+        newest.keys().cloned().collect()
+    } else {
+        request.databases
+    };
+    let (data, report) = measure(
+        &config.settings.instance,
+        request.metric,
+        &databases,
+        &newest,
+        request.at,
+    );
     crate::put_metric_data(clients, config, data)
         .await
         .map_err(|failure| Error::NotificationFailed(format!("CloudWatch metrics: {failure}")))?;
     if !report.without_snapshot.is_empty() {
         tracing::warn!(
             databases = %report.without_snapshot.join(", "),
-            "no available snapshot of ours: no SnapshotAge for these, nor run-wide"
+            metric = request.metric.name(),
+            "no available snapshot of ours: no age for these, nor run-wide"
         );
     }
     Ok(report)
 }
 
-/// The `SnapshotAge` data of this hour, and what they say.
+/// The age data of this hour, and what they say.
 pub fn measure(
     instance: &str,
+    metric: AgeMetric,
     databases: &[String],
     newest: &HashMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -97,12 +137,16 @@ pub fn measure(
     let run = metrics::Scope::run(instance);
     let mut data: Vec<_> = databases
         .iter()
-        .filter_map(|db| hours.get(db).map(|h| metrics::snapshot_age(*h, run.database(db), now)))
+        .filter_map(|db| {
+            hours
+                .get(db)
+                .map(|h| metrics::snapshot_age(metric.name(), *h, run.database(db), now))
+        })
         .collect();
     if without_snapshot.is_empty()
         && let Some(oldest) = hours.values().copied().reduce(f64::max)
     {
-        data.push(metrics::snapshot_age(oldest, run, now));
+        data.push(metrics::snapshot_age(metric.name(), oldest, run, now));
     }
     let report = SnapshotAgeReport {
         hours,

@@ -162,8 +162,9 @@ pub struct Config {
     /// The version Terraform wrote: a new URL changes it, and so starts new environments.
     pub slack_webhook_secret_version: Option<String>,
     pub namespace: String,
-    /// The state machine each database of a run is backed up by.
-    pub database_state_machine_arn: String,
+    /// The state machine each database of a run is backed up by (None: the vault account's
+    /// deployment, which only measures its copies' age).
+    pub database_state_machine_arn: Option<String>,
 }
 
 impl Config {
@@ -174,7 +175,7 @@ impl Config {
             slack_webhook_secret_arn: config::optional_arn(env, env::SLACK_WEBHOOK_SECRET_ARN, "secretsmanager")?,
             slack_webhook_secret_version: config::optional(env, env::SLACK_WEBHOOK_SECRET_VERSION)?,
             namespace: config::optional(env, env::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
-            database_state_machine_arn: config::required_arn(env, env::DATABASE_STATE_MACHINE_ARN, "states")?,
+            database_state_machine_arn: config::optional_arn(env, env::DATABASE_STATE_MACHINE_ARN, "states")?,
         })
     }
 }
@@ -227,6 +228,12 @@ pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value)
 }
 
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<NotifyResult, Error> {
+    let Some(database_state_machine_arn) = &config.database_state_machine_arn else {
+        return Err(Error::config(
+            env::DATABASE_STATE_MACHINE_ARN,
+            "is not set: a run's summary reads each database's result from its executions",
+        ));
+    };
     let RunNotification {
         report: request,
         notified_at,
@@ -245,7 +252,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             ));
         }
     }
-    let (request, newest) = read_run(clients, config, request).await;
+    let (request, newest) = read_run(clients, config, database_state_machine_arn, request).await;
     let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at);
     let subject = summary.subject();
 
@@ -318,6 +325,7 @@ fn undelivered(
 async fn read_run(
     clients: &Clients,
     config: &Config,
+    database_state_machine_arn: &str,
     request: NotifyRequest,
 ) -> (RunReport, HashMap<String, DateTime<Utc>>) {
     let ages = async {
@@ -327,7 +335,7 @@ async fn read_run(
             snapshot_ages(clients, config, DatabaseKind::Instance).await
         }
     };
-    let read = results::read(&clients.sfn, &config.database_state_machine_arn, &request.results);
+    let read = results::read(&clients.sfn, database_state_machine_arn, &request.results);
     let (results, mut newest) = futures_util::future::join(read, ages).await;
     let report = request.with_results(results);
     let has_cluster = report

@@ -27,6 +27,7 @@ use backup_core::types::DatabaseKind;
 use backup_core::{Error, tags};
 use chrono::{DateTime, Utc};
 
+use crate::age::AgeMetric;
 use crate::summary::Summary;
 
 pub const INSTANCE_DIMENSION: &str = "BackupInstance";
@@ -122,7 +123,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
         .filter_map(|r| age_hours(&r.db_identifier))
         .reduce(f64::max);
     if let Some(hours) = oldest_newest {
-        data.push(snapshot_age(hours, run, now));
+        data.push(snapshot_age(AgeMetric::SnapshotAge.name(), hours, run, now));
     }
     for item in &summary.request.results {
         let db = run.database(&item.db_identifier);
@@ -150,7 +151,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             data.push(datum("BackupDuration", seconds, StandardUnit::Seconds, db, now));
         }
         if let Some(hours) = age_hours(&item.db_identifier) {
-            data.push(snapshot_age(hours, db, now));
+            data.push(snapshot_age(AgeMetric::SnapshotAge.name(), hours, db, now));
         }
     }
     if let Some(prune) = &summary.request.prune {
@@ -192,9 +193,9 @@ pub fn age_hours(created: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
     ((now - created).num_seconds() as f64 / 3600.0).max(0.0)
 }
 
-/// A `SnapshotAge` datum: of one database, or run-wide.
-pub fn snapshot_age(hours: f64, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
-    datum("SnapshotAge", hours, HOURS, scope, at)
+/// An age datum (`SnapshotAge`, or the vault's `VaultSnapshotAge`): of one database, or run-wide.
+pub fn snapshot_age(metric: &str, hours: f64, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
+    datum(metric, hours, HOURS, scope, at)
 }
 
 /// Creation time of the newest available snapshot of ours, per database, for

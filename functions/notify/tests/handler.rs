@@ -1108,37 +1108,69 @@ async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_
     });
     // Ages are measured at the time the rule fired, not at notify's own.
     let at = chrono::Utc::now() + chrono::Duration::hours(10);
-    for (databases, run_wide) in [
-        (json!(["prod-database-1", "ledger"]), Some(60.0)),
+    for (request, name, run_wide) in [
+        (
+            json!({"databases": ["prod-database-1", "ledger"]}),
+            "SnapshotAge",
+            Some(60.0),
+        ),
         // A database never backed up: no age of its own, and none run-wide.
-        (json!(["prod-database-1", "ledger", "never-backed-up"]), None),
+        (
+            json!({"databases": ["prod-database-1", "ledger", "never-backed-up"]}),
+            "SnapshotAge",
+            None,
+        ),
+        // The vault account's measurement of its copies: every database it holds copies of.
+        (
+            json!({"databases": [], "metric": "VaultSnapshotAge"}),
+            "VaultSnapshotAge",
+            Some(60.0),
+        ),
     ] {
         let rec = recorded();
         let cw = put_metrics_ok(&rec);
         let clients = clients(&[&cw], &[], &[&instances, &clusters], &[], Duration::from_secs(5));
+        let mut request = request;
+        request["at"] = json!(at);
 
-        let output = handle_invocation(
-            &clients,
-            &config(),
-            json!({"snapshot_age": {"databases": databases, "at": at}}),
-        )
-        .await
-        .unwrap();
+        let output = handle_invocation(&clients, &config(), json!({ "snapshot_age": request }))
+            .await
+            .unwrap();
 
         let Output::SnapshotAge(report) = output else {
             panic!("not a snapshot-age report: {output:?}")
         };
         let data = rec.metrics.lock().unwrap();
-        let hours = |db| metric(&data, "SnapshotAge", db).map(|h| h.round());
+        let hours = |db| metric(&data, name, db).map(|h| h.round());
         assert_eq!(hours(Some("prod-database-1")), Some(12.0));
         assert_eq!(hours(Some("ledger")), Some(60.0));
         assert_eq!(hours(Some("never-backed-up")), None);
         assert_eq!(hours(None), run_wide);
         assert_eq!(report.metrics_put, data.len());
-        assert!(data.iter().all(|d| d.metric_name() == Some("SnapshotAge")));
+        assert!(data.iter().all(|d| d.metric_name() == Some(name)));
         let never = usize::from(run_wide.is_none());
         assert_eq!(report.without_snapshot.len(), never);
     }
+}
+
+#[tokio::test]
+async fn the_vault_accounts_deployment_names_its_missing_state_machine_for_a_run_summary() {
+    let env: std::collections::BTreeMap<String, String> = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", INSTANCE),
+        ("SNS_TOPIC_ARN", TOPIC),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = Config::from_env(&env).unwrap();
+    let clients = clients(&[], &[], &[], &[], Duration::from_secs(1));
+
+    let err = handle(&clients, &config, Run::fixture().event).await.unwrap_err();
+
+    assert_eq!(err.error_type().as_str(), "ConfigError");
+    assert!(err.to_string().contains("DATABASE_STATE_MACHINE_ARN"), "{err}");
 }
 
 #[tokio::test]
@@ -1146,6 +1178,10 @@ async fn a_snapshot_age_request_without_databases_names_the_field() {
     let clients = clients(&[], &[], &[], &[], Duration::from_secs(1));
     for (event, field) in [
         (json!({"snapshot_age": {}}), "databases"),
+        (
+            json!({"snapshot_age": {"databases": [], "at": "2026-11-24T03:00:00Z", "metric": "Age"}}),
+            "metric",
+        ),
         (
             json!({"snapshot_age": {"databases": ["ok", " "], "at": "2026-11-24T03:00:00Z"}}),
             "snapshot_age.databases[1]",
