@@ -53,6 +53,20 @@ pub fn optional(env: &impl Env, name: &str) -> Result<Option<String>, Error> {
         .filter(|value| !value.is_empty()))
 }
 
+/// An optional AWS account id variable: 12 digits.
+pub fn optional_account_id(env: &impl Env, name: &str) -> Result<Option<String>, Error> {
+    let value = optional(env, name)?;
+    if let Some(account) = &value
+        && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Error::config(
+            name,
+            format!("{account:?} is not an AWS account id (12 digits)"),
+        ));
+    }
+    Ok(value)
+}
+
 /// A parsed variable with a default when unset.
 pub fn parsed_or<T: FromStr>(env: &impl Env, name: &str, default: T) -> Result<T, Error>
 where

@@ -53,6 +53,7 @@ pub mod env {
     pub const RETENTION_POLICY: &str = "RETENTION_POLICY";
     pub const COPY_RETENTION_POLICY: &str = "COPY_RETENTION_POLICY";
     pub const PRUNE_GUARD_FRACTION: &str = "PRUNE_GUARD_FRACTION";
+    pub const COPIED_FROM_ACCOUNT: &str = "COPIED_FROM_ACCOUNT";
     pub const EXPORT_TIERS: &str = "EXPORT_TIERS";
     pub const SNS_TOPIC_ARN: &str = "SNS_TOPIC_ARN";
     pub const SLACK_WEBHOOK_SECRET_ARN: &str = "SLACK_WEBHOOK_SECRET_ARN";
@@ -329,6 +330,10 @@ impl Function {
                     env::PRUNE_GUARD_FRACTION,
                     "above 0, at most 1: a run that would delete more of a database's snapshots than this fraction deletes nothing unless its input confirms it (default 0.5; 1: no guard)",
                 ),
+                optional(
+                    env::COPIED_FROM_ACCOUNT,
+                    "an account id: only snapshots RDS records as copied from that account's snapshots are ours, whatever their tags say (the vault account's prune: the source account may tag vault copies, not change where RDS says they came from)",
+                ),
             ],
             Function::Notify => &[
                 required(env::SNS_TOPIC_ARN, "the topic the run summary is published to"),
@@ -344,9 +349,9 @@ impl Function {
                     env::METRICS_NAMESPACE,
                     "CloudWatch namespace of the metrics (default `CustomMetrics/DatabaseBackup`)",
                 ),
-                required(
+                optional(
                     env::DATABASE_STATE_MACHINE_ARN,
-                    "`<prefix>-database`, whose executions hold each database's result",
+                    "`<prefix>-database`, whose executions hold each database's result (unset only in the vault account, whose deployment measures `VaultSnapshotAge` and sends no run summary)",
                 ),
             ],
         };

@@ -94,6 +94,9 @@ pub struct Config {
     pub prune_guard_fraction: f64,
     /// The bucket of the exports, whose storage the result reports (None: exports are off).
     pub export_bucket: Option<String>,
+    /// In the vault account: the source account, from whose snapshots RDS must record a
+    /// snapshot as copied for it to count as ours (None: the tags decide).
+    pub copied_from_account: Option<String>,
 }
 
 impl Config {
@@ -113,6 +116,7 @@ impl Config {
             copy_retention_policy: retention_policy(env, env::COPY_RETENTION_POLICY)?,
             prune_guard_fraction: prune_guard_fraction(env)?,
             export_bucket: export_bucket(env)?,
+            copied_from_account: config::optional_account_id(env, env::COPIED_FROM_ACCOUNT)?,
         })
     }
 }
@@ -324,7 +328,12 @@ pub async fn plan_regions<'a>(
     };
     let source = list_region(&clients.source, true, policies.source);
     let (source, destination) = futures_util::future::try_join(source, destination).await?;
-    let listings: Vec<RegionListing> = std::iter::once(source).chain(destination).collect();
+    let mut listings: Vec<RegionListing> = std::iter::once(source).chain(destination).collect();
+    if let Some(account) = &config.copied_from_account {
+        for listing in &mut listings {
+            leave_out_copies_not_made_from(listing, account, &config.settings);
+        }
+    }
     let mut in_flight = HashSet::new();
     for listing in &listings {
         in_flight.extend(listing.export_sources.iter().cloned());
@@ -338,6 +347,29 @@ pub async fn plan_regions<'a>(
             RegionPlan { listing, decisions }
         })
         .collect())
+}
+
+/// Leaves out of the plan (never deleted, never counted) the snapshots that carry our
+/// managed-by tag but that RDS does not record as copied from `account`'s snapshots: in the
+/// vault account, the source account's role may tag a copy, so a tag alone could mark the
+/// vault's own snapshots as ours; where RDS says a copy came from, no one can change
+/// (API Reference, DBSnapshot SourceDBSnapshotIdentifier and DBClusterSnapshot
+/// SourceDBClusterSnapshotArn).
+fn leave_out_copies_not_made_from(listing: &mut RegionListing, account: &str, settings: &ModuleSettings) {
+    let copied_from = |s: &SnapshotInfo| s.source_arn.as_deref().and_then(|arn| arn.split(':').nth(4)) == Some(account);
+    let (kept, left_out): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = std::mem::take(&mut listing.snapshots)
+        .into_iter()
+        .partition(|s| copied_from(s) || !tags::is_ours(&s.tags, settings, None));
+    if !left_out.is_empty() {
+        let ids: Vec<&str> = left_out.iter().map(|s| s.snapshot_id.as_str()).collect();
+        tracing::warn!(
+            region = %listing.client.region,
+            snapshots = %ids.join(", "),
+            %account,
+            "carry the managed-by tag but were not copied from the source account: left alone"
+        );
+    }
+    listing.snapshots = kept;
 }
 
 /// Refuses a run that would delete more of one database's available snapshots than

@@ -101,6 +101,7 @@ fn config() -> Config {
         copy_retention_policy: None,
         prune_guard_fraction: 1.0,
         export_bucket: None,
+        copied_from_account: None,
     }
 }
 
@@ -170,6 +171,49 @@ async fn deletes_only_own_expired_snapshots_across_pages_and_keeps_the_newest() 
     let deleted: HashSet<String> = deleted.lock().unwrap().iter().cloned().collect();
     assert_eq!(deleted, expired.into_iter().collect());
     assert_eq!(result.cutoff, testing::start_time() - chrono::Duration::days(30));
+}
+
+#[tokio::test]
+async fn in_the_vault_only_copies_rds_records_as_made_from_the_source_account_are_ours() {
+    // The vault's copies of db1, all past retention: two copied from the source account
+    // (RDS names their source), one the vault's administrator made and one copied from a
+    // third account, both carrying our tags (the source's role can tag vault snapshots).
+    let copied_from = |id: &str, account: Option<&str>| {
+        let mut copy = snapshot("us-east-1", id, "db1", 60, "available", true);
+        copy.source_db_snapshot_identifier =
+            account.map(|account| format!("arn:aws:rds:us-east-1:{account}:snapshot:{id}"));
+        copy
+    };
+    let all = vec![
+        snapshot("us-east-1", "db1-newest", "db1", 1, "available", true),
+        copied_from("db1-copy-a", Some("123456789012")),
+        copied_from("db1-copy-b", Some("123456789012")),
+        copied_from("db1-made-in-the-vault", None),
+        copied_from("db1-from-elsewhere", Some("444455556666")),
+    ];
+    let (list, clusters, exports, (delete, deleted)) = (
+        listing(all, 100),
+        no_cluster_snapshots(),
+        export_tasks(vec![]),
+        deletions(&["db1-copy-a", "db1-copy-b"]),
+    );
+    let vault = Config {
+        min_snapshots_to_keep: 1,
+        copied_from_account: Some("123456789012".into()),
+        ..source_only()
+    };
+
+    let result = run(&clients(&[&list, &clusters, &exports, &delete], None), &vault)
+        .await
+        .unwrap();
+
+    // The newest counts as ours only if RDS records it as copied from the source: it is not, so
+    // the newest copy made from the source (copy-b, by id) is kept in its place.
+    let mut deleted = deleted.lock().unwrap().clone();
+    deleted.sort();
+    assert_eq!(deleted, ["db1-copy-a"]);
+    let kept: Vec<_> = result.regions[0].kept.iter().map(|k| k.snapshot_id.as_str()).collect();
+    assert_eq!(kept, ["db1-copy-b"]);
 }
 
 #[tokio::test]
@@ -461,8 +505,10 @@ fn configuration_is_checked_and_names_the_variable() {
         ("RETENTION_POLICY", r#"{"daily": 7, "monthly": 12}"#),
         ("COPY_RETENTION_POLICY", ""),
         ("PRUNE_GUARD_FRACTION", "0.25"),
+        ("COPIED_FROM_ACCOUNT", "123456789012"),
     ];
     let config = Config::from_env(&base).unwrap();
+    assert_eq!(config.copied_from_account.as_deref(), Some("123456789012"));
     assert_eq!(
         (
             config.retention_policy.map(|p| (p.daily, p.weekly, p.monthly)),
@@ -491,6 +537,7 @@ fn configuration_is_checked_and_names_the_variable() {
         ("COPY_RETENTION_POLICY", "7 days"),
         ("PRUNE_GUARD_FRACTION", "0"),
         ("PRUNE_GUARD_FRACTION", "1.5"),
+        ("COPIED_FROM_ACCOUNT", "the source"),
     ] {
         let mut env = base;
         env.iter_mut().find(|(k, _)| *k == name).unwrap().1 = bad;

@@ -153,13 +153,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let account_id = config::required(env, env::VAULT_ACCOUNT_ID)?;
-        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::config(
-                env::VAULT_ACCOUNT_ID,
-                format!("{account_id:?} is not an AWS account id (12 digits)"),
-            ));
-        }
+        let account_id = config::optional_account_id(env, env::VAULT_ACCOUNT_ID)?
+            .ok_or_else(|| Error::config(env::VAULT_ACCOUNT_ID, "is not set"))?;
         let region = config::optional_region(env, env::VAULT_REGION)?
             .ok_or_else(|| Error::config(env::VAULT_REGION, "is not set"))?;
         let role_arn = config::required_arn(env, env::VAULT_ROLE_ARN, "iam")?;
