@@ -130,9 +130,9 @@ def plans(endpoint: str, settings: list[Settings]) -> dict[Settings, module_plan
 
 
 @functools.cache
-def module_variables() -> dict[str, dict]:
-    """The module's variables (terraform/variables.tf): each one's block, by name."""
-    with VARIABLES.open() as handle:
+def module_variables(path: Path = VARIABLES) -> dict[str, dict]:
+    """A module's variables (by default the module's, terraform/variables.tf): each one's block, by name."""
+    with path.open() as handle:
         blocks = hcl2.load(handle)["variable"]
     return {name.strip('"'): body for block in blocks for name, body in block.items()}
 

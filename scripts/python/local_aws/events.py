@@ -62,8 +62,10 @@ def clear() -> None:
         _delivered.clear()
 
 
-def client(service: str, region: str):
-    return boto3.client(service, endpoint_url=_endpoint, region_name=region, aws_access_key_id="test",
+def client(service: str, region: str, account: str | None = None):
+    """A client of the local AWS as EventBridge: of the default account, or (a 12-digit
+    access key) of the target's own account, where a rule delivers."""
+    return boto3.client(service, endpoint_url=_endpoint, region_name=region, aws_access_key_id=account or "test",
                         aws_secret_access_key="test", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
@@ -110,12 +112,12 @@ def deliver(rule_name: str, rule_arn: str, target: dict, event: dict, wait: bool
         _delivered.append(record)
 
     def send() -> None:
-        service, region = arn.split(":")[2], arn.split(":")[3]
+        service, region, account = arn.split(":")[2:5]
         try:
             if service == "lambda":
-                client("lambda", region).invoke(FunctionName=arn, InvocationType="Event", Payload=payload.encode())
+                client("lambda", region, account).invoke(FunctionName=arn, InvocationType="Event", Payload=payload.encode())
             elif service == "states":
-                record["execution_arn"] = client("stepfunctions", region).start_execution(
+                record["execution_arn"] = client("stepfunctions", region, account).start_execution(
                     stateMachineArn=arn, input=payload)["executionArn"]
             else:
                 log.warning("rule %s: target %s is not delivered here", rule_name, arn)

@@ -102,7 +102,7 @@ CONTROL_HELP = {
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
     "POST /_gateway/rds/snapshots": "{region, snapshots: [{db_instance_identifier, snapshot_id, created, tags}]}: "
     "seed manual snapshots in bulk (benchmarks), without counting as RDS calls",
-    "POST /_gateway/events/fire": "{rule, region?}: fire a schedule rule now; what each target was handed "
+    "POST /_gateway/events/fire": "{rule, region?, account?}: fire a schedule rule now; what each target was handed "
     "(and the execution a state machine target started)",
     "GET /_gateway/scheduler": "{fired}: the one-time schedules fired so far (local_aws/scheduler.py)",
     "GET|DELETE /_gateway/events": "what EventBridge rules delivered (rule, target, input, at), or forget it",
@@ -563,9 +563,10 @@ class Gateway:
     @staticmethod
     def _fire_rule(document: dict) -> Response:
         try:
-            return _json(events.fire(DEFAULT_ACCOUNT_ID, document.get("region", "us-east-1"), document["rule"]))
+            return _json(events.fire(document.get("account") or DEFAULT_ACCOUNT_ID, document.get("region", "us-east-1"),
+                                     document["rule"]))
         except KeyError:
-            return _json({"error": "name the rule: {rule, region?}"}, 400)
+            return _json({"error": "name the rule: {rule, region?, account?}"}, 400)
         except ValueError as err:
             return _json({"error": str(err)}, 400)
         except Exception as err:  # noqa: BLE001 - moto's ResourceNotFoundException for an unknown rule

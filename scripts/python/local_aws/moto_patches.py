@@ -54,6 +54,10 @@ copy made with `OptionGroupName` has that one: the patches keep both. An
 option group's options come without `Persistent` and `Permanent`; RDS gives
 both (Oracle's `TDE` is both, SQL Server's persistent), and the patches take
 them from moto's own copy of RDS's option data (DescribeOptionGroupOptions).
+A copy names its source in RDS (`SourceDBSnapshotIdentifier` for a copy from
+another account or region, `SourceDBClusterSnapshotArn` for every cluster
+copy), which no tag can change: the vault's prune deletes only copies made from
+the source account's snapshots. moto names none; the patches record both.
 
 Step Functions keeps at most 25,000 events of a Standard execution's history:
 "If the event number 25,000 isn't ExecutionSucceeded, the ExecutionFailed event
@@ -100,7 +104,7 @@ from moto.events.models import events_backends
 from moto.logs.models import LogGroup
 from moto.logs.responses import LogsResponse
 from moto.core.responses import ActionResult, EmptyResult
-from moto.rds.models import DBSnapshot, OptionGroup, RDSBackend
+from moto.rds.models import DBClusterSnapshot, DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback,
@@ -139,6 +143,7 @@ _original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
 _original_sfn_from_error = StateTaskServiceSfn._from_error
 _original_lambda_from_error = StateTaskLambda._from_error
 _original_copy_db_snapshot = RDSBackend.copy_db_snapshot
+_original_copy_db_cluster_snapshot = RDSBackend.copy_db_cluster_snapshot
 _original_terminated = BaseExecutionWorkerCommunication.terminated
 _original_execution_details = Execution.get_start_execution_details
 _original_environment_init = Environment.__init__
@@ -289,10 +294,30 @@ def _snapshot_option_group(self: DBSnapshot) -> str | None:
     return self.database.option_group_name
 
 
-def _copy_db_snapshot(self: RDSBackend, *args, option_group_name: str | None = None, **kwargs) -> DBSnapshot:
-    copied = _original_copy_db_snapshot(self, *args, **kwargs)
+def _copy_db_snapshot(self: RDSBackend, source_db_snapshot_identifier: str, *args,
+                      option_group_name: str | None = None, **kwargs) -> DBSnapshot:
+    copied = _original_copy_db_snapshot(self, source_db_snapshot_identifier, *args, **kwargs)
     if option_group_name:
         copied.database.option_group_name = option_group_name
+    # RDS records where a copy came from: SourceDBSnapshotIdentifier, "The DB snapshot ARN
+    # that the DB snapshot was copied from. It only has a value in the case of a
+    # cross-account or cross-Region copy" (API Reference, DBSnapshot). moto records nothing.
+    arn = source_db_snapshot_identifier.split(":")
+    if len(arn) > 4 and (arn[3], arn[4]) != (self.region_name, self.account_id):
+        copied.source_db_snapshot_identifier = source_db_snapshot_identifier
+    return copied
+
+
+def _copy_db_cluster_snapshot(self: RDSBackend, source_db_cluster_snapshot_identifier: str, *args,
+                              **kwargs) -> DBClusterSnapshot:
+    """As RDS, records the source of every copy: SourceDBClusterSnapshotArn, "If the DB
+    cluster snapshot was copied from a source DB cluster snapshot, the ARN for the source DB
+    cluster snapshot, otherwise, a null value" (API Reference, DBClusterSnapshot)."""
+    copied = _original_copy_db_cluster_snapshot(self, source_db_cluster_snapshot_identifier, *args, **kwargs)
+    source = source_db_cluster_snapshot_identifier
+    if not source.startswith("arn:"):
+        source = f"arn:{self.partition}:rds:{self.region_name}:{self.account_id}:cluster-snapshot:{source}"
+    copied.source_db_cluster_snapshot_arn = source
     return copied
 
 
@@ -426,6 +451,7 @@ def apply() -> None:
     EventRule.send_to_targets = _send_to_targets
     DBSnapshot.option_group_name = property(_snapshot_option_group)
     RDSBackend.copy_db_snapshot = _copy_db_snapshot
+    RDSBackend.copy_db_cluster_snapshot = _copy_db_cluster_snapshot
     OptionGroup.options = property(_options_with_flags)
     RDSResponse.describe_db_snapshots = _paged(_original_describe_db_snapshots, "DBSnapshots", "db_snapshot_identifier")
     RDSResponse.describe_db_cluster_snapshots = _paged(
