@@ -329,15 +329,16 @@ pub async fn plan_regions<'a>(
     let source = list_region(&clients.source, true, policies.source);
     let (source, destination) = futures_util::future::try_join(source, destination).await?;
     let mut listings: Vec<RegionListing> = std::iter::once(source).chain(destination).collect();
-    if let Some(account) = &config.copied_from_account {
-        for listing in &mut listings {
-            leave_out_copies_not_made_from(listing, account, &config.settings);
-        }
-    }
+    // What any running copy or export reads, of every snapshot listed (those left out below too).
     let mut in_flight = HashSet::new();
     for listing in &listings {
         in_flight.extend(listing.export_sources.iter().cloned());
         in_flight.extend(unfinished_copy_sources(&listing.snapshots));
+    }
+    if let Some(account) = &config.copied_from_account {
+        for listing in &mut listings {
+            only_copies_made_from(listing, account, &config.settings);
+        }
     }
     Ok(listings
         .into_iter()
@@ -349,17 +350,23 @@ pub async fn plan_regions<'a>(
         .collect())
 }
 
-/// Leaves out of the plan (never deleted, never counted) the snapshots that carry our
-/// managed-by tag but that RDS does not record as copied from `account`'s snapshots: in the
-/// vault account, the source account's role may tag a copy, so a tag alone could mark the
-/// vault's own snapshots as ours; where RDS says a copy came from, no one can change
-/// (API Reference, DBSnapshot SourceDBSnapshotIdentifier and DBClusterSnapshot
-/// SourceDBClusterSnapshotArn).
-fn leave_out_copies_not_made_from(listing: &mut RegionListing, account: &str, settings: &ModuleSettings) {
+/// In the vault account, where the source account's role may tag a copy, the tags alone do
+/// not decide: what RDS records, and no one can change, does (API Reference, DBSnapshot
+/// SourceDBSnapshotIdentifier and DBInstanceIdentifier, DBClusterSnapshot
+/// SourceDBClusterSnapshotArn and DBClusterIdentifier).
+/// - A snapshot carrying our managed-by tag that RDS does not record as copied from
+///   `account`'s snapshots is left out of the plan (never deleted, never counted): a tag
+///   could mark one of the vault's own as ours.
+/// - A copy's database is the one RDS records, not its source-db tag (set aside here, in
+///   memory only): a tag moved to another database could put a copy in no tier there.
+fn only_copies_made_from(listing: &mut RegionListing, account: &str, settings: &ModuleSettings) {
     let copied_from = |s: &SnapshotInfo| s.source_arn.as_deref().and_then(|arn| arn.split(':').nth(4)) == Some(account);
-    let (kept, left_out): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = std::mem::take(&mut listing.snapshots)
+    let (mut kept, left_out): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = std::mem::take(&mut listing.snapshots)
         .into_iter()
         .partition(|s| copied_from(s) || !tags::is_ours(&s.tags, settings, None));
+    for snapshot in &mut kept {
+        snapshot.tags.retain(|tag| tag.key() != Some(tags::SOURCE_DB));
+    }
     if !left_out.is_empty() {
         let ids: Vec<&str> = left_out.iter().map(|s| s.snapshot_id.as_str()).collect();
         tracing::warn!(

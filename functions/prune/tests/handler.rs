@@ -177,25 +177,29 @@ async fn deletes_only_own_expired_snapshots_across_pages_and_keeps_the_newest() 
 async fn in_the_vault_only_copies_rds_records_as_made_from_the_source_account_are_ours() {
     // The vault's copies of db1, all past retention: two copied from the source account
     // (RDS names their source), one the vault's administrator made and one copied from a
-    // third account, both carrying our tags (the source's role can tag vault snapshots).
-    let copied_from = |id: &str, account: Option<&str>| {
-        let mut copy = snapshot("us-east-1", id, "db1", 60, "available", true);
+    // third account, both carrying our tags (the source's role can tag vault snapshots),
+    // and an older one from the source whose source-db tag was moved to db2.
+    let copied_from = |id: &str, age_days: i64, account: Option<&str>| {
+        let mut copy = snapshot("us-east-1", id, "db1", age_days, "available", true);
         copy.source_db_snapshot_identifier =
             account.map(|account| format!("arn:aws:rds:us-east-1:{account}:snapshot:{id}"));
         copy
     };
+    let mut moved = copied_from("db1-tagged-as-db2", 70, Some("123456789012"));
+    moved.tag_list = Some(tags::snapshot_tags(&testing::settings(), "db2", "earlier-run"));
     let all = vec![
         snapshot("us-east-1", "db1-newest", "db1", 1, "available", true),
-        copied_from("db1-copy-a", Some("123456789012")),
-        copied_from("db1-copy-b", Some("123456789012")),
-        copied_from("db1-made-in-the-vault", None),
-        copied_from("db1-from-elsewhere", Some("444455556666")),
+        copied_from("db1-copy-a", 60, Some("123456789012")),
+        copied_from("db1-copy-b", 60, Some("123456789012")),
+        copied_from("db1-made-in-the-vault", 60, None),
+        copied_from("db1-from-elsewhere", 60, Some("444455556666")),
+        moved,
     ];
     let (list, clusters, exports, (delete, deleted)) = (
         listing(all, 100),
         no_cluster_snapshots(),
         export_tasks(vec![]),
-        deletions(&["db1-copy-a", "db1-copy-b"]),
+        deletions(&["db1-copy-a", "db1-copy-b", "db1-tagged-as-db2"]),
     );
     let vault = Config {
         min_snapshots_to_keep: 1,
@@ -208,10 +212,11 @@ async fn in_the_vault_only_copies_rds_records_as_made_from_the_source_account_ar
         .unwrap();
 
     // The newest counts as ours only if RDS records it as copied from the source: it is not, so
-    // the newest copy made from the source (copy-b, by id) is kept in its place.
+    // the newest copy made from the source (copy-b, by id) is kept in its place. The copy whose
+    // tag says db2 is db1's for RDS: an older one of db1, it goes.
     let mut deleted = deleted.lock().unwrap().clone();
     deleted.sort();
-    assert_eq!(deleted, ["db1-copy-a"]);
+    assert_eq!(deleted, ["db1-copy-a", "db1-tagged-as-db2"]);
     let kept: Vec<_> = result.regions[0].kept.iter().map(|k| k.snapshot_id.as_str()).collect();
     assert_eq!(kept, ["db1-copy-b"]);
 }
