@@ -17,6 +17,16 @@ locals {
 
 # Only ever encrypts the short-lived copies made to share: the vault's copies are under the
 # vault's key, and deleting this one loses nothing the vault holds.
+# Aurora cannot copy a cluster snapshot to another region and account in one step (Aurora User
+# Guide, Copying a DB cluster snapshot), and the two-step copy is not built: the vault step of
+# each cluster then fails, named (VaultCopyRefused). Said at plan, not refused: the instances go.
+check "vault_region_takes_the_clusters" {
+  assert {
+    condition     = var.vault == null || local.vault_region == local.region || length(var.rds_cluster_ids) == 0
+    error_message = "vault.region ${coalesce(local.vault_region, "-")} is not ${local.region}: the clusters ${join(", ", var.rds_cluster_ids)} are not copied into the vault (a DB cluster snapshot cannot cross regions and accounts in one copy; their vault step fails with VaultCopyRefused). Put the vault in ${local.region} to vault them."
+  }
+}
+
 resource "aws_kms_key" "vault_share" {
   count = var.vault == null ? 0 : 1
 

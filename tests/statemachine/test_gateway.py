@@ -502,6 +502,40 @@ class Accounts(GatewayTest):
             DBClusterSnapshotIdentifier=arn, AttributeName="restore", ValuesToAdd=[VAULT]),
             "DBClusterSnapshotNotFoundFault", 404)
 
+    def test_a_shared_cluster_snapshot_crosses_account_and_region_in_two_copies_each_naming_its_source(self):
+        self.rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", MasterUsername="admin",
+                                   MasterUserPassword="correct-horse-battery")
+        arn = self.rds.create_db_cluster_snapshot(DBClusterIdentifier="ledger", DBClusterSnapshotIdentifier="ledger-1"
+                                                  )["DBClusterSnapshot"]["DBClusterSnapshotArn"]
+        self.rds.modify_db_cluster_snapshot_attribute(DBClusterSnapshotIdentifier="ledger-1", AttributeName="restore",
+                                                      ValuesToAdd=[VAULT])
+        elsewhere = self.vault.client("rds", "us-west-2")
+
+        def copy(client, source: str, target: str) -> dict:
+            return client.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=source,
+                                                   TargetDBClusterSnapshotIdentifier=target)["DBClusterSnapshot"]
+
+        message = self.refused(lambda: copy(elsewhere, arn, "ledger-west"), "InvalidParameterCombination", 400)
+        self.assertIn("across Regions and accounts in a single step", message)
+        # One step for each: into the vault account in the snapshot's region, then to the other region.
+        here = copy(self.vault_rds, arn, "ledger-here")
+        self.assertEqual(here["SourceDBClusterSnapshotArn"], arn)
+        west = copy(elsewhere, here["DBClusterSnapshotArn"], "ledger-west")
+        self.assertEqual(west["SourceDBClusterSnapshotArn"], here["DBClusterSnapshotArn"])
+        # A DB snapshot names its source only when copied from another account or region.
+        self.snapshot("plain")
+        self.share("plain-1", VAULT)
+        plain_arn = f"arn:aws:rds:{SOURCE}:{SOURCE_ACCOUNT}:snapshot:plain-1"
+        copied = self.vault_rds.copy_db_snapshot(SourceDBSnapshotIdentifier=plain_arn,
+                                                 TargetDBSnapshotIdentifier="plain-vault")["DBSnapshot"]
+        self.assertEqual(copied["SourceDBSnapshotIdentifier"], plain_arn)
+        again = self.vault_rds.copy_db_snapshot(SourceDBSnapshotIdentifier="plain-vault",
+                                                TargetDBSnapshotIdentifier="plain-vault-2")["DBSnapshot"]
+        self.assertNotIn("SourceDBSnapshotIdentifier", again)
+
+        control("PUT", "settings", {"cluster_copy_across_region_and_account": 0})
+        self.assertEqual(copy(elsewhere, arn, "ledger-west-in-one")["SourceDBClusterSnapshotArn"], arn)
+
     def test_another_account_copies_a_shared_snapshot_only_as_rds_and_kms_let_it(self):
         source_key = self.kms.create_key()["KeyMetadata"]["Arn"]
         sealed = self.snapshot("sealed", StorageEncrypted=True, KmsKeyId=source_key)["DBSnapshotArn"]

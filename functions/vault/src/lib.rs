@@ -415,8 +415,9 @@ async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest)
 
     let current = clients.source.require_snapshot(kind, &snapshot_id).await?;
     refuse_what_cannot_be_shared(clients, config, &current, source).await?;
-    // The vault keeps every copy (its retention is its own): a full manual snapshot quota there
-    // is named as such, before anything is copied or shared, not waited out as busy copy slots.
+    // The vault keeps its copies by its own retention (modules/vault): a full manual snapshot
+    // quota there is named as such, before anything is copied or shared, not waited out as
+    // busy copy slots.
     quota::ensure_room(&vault.rds, kind).await.map_err(|err| match err {
         Error::SnapshotQuotaExceeded { kind, detail, .. } => Error::SnapshotQuotaExceeded {
             kind,
@@ -636,6 +637,14 @@ async fn refuse_what_cannot_be_shared(
              CopyDBClusterSnapshot); encrypt the cluster (restore it from the snapshot with a key) to have it vaulted"
                 .into(),
         ));
+    }
+    if current.kind == DatabaseKind::Cluster && config.region != clients.source.region {
+        return Err(refused(format!(
+            "the vault is in {}, and a DB cluster snapshot cannot be copied to another region and account in one \
+             step (\"You can't copy a DB cluster snapshot across Regions and accounts in a single step\", Aurora \
+             User Guide, Copying a DB cluster snapshot); the two-step copy is not built: a vault in {} takes it",
+            config.region, clients.source.region
+        )));
     }
     if !rds::may_keep_options(current.kind, &source.engine) {
         return Ok(());

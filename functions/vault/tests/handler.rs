@@ -406,13 +406,14 @@ async fn a_vault_snapshot_with_our_name_that_is_not_ours_is_a_conflict() {
     );
 }
 
-#[tokio::test]
-async fn an_unencrypted_cluster_snapshot_is_refused_before_any_copy() {
+/// A copy step for an Aurora cluster snapshot in us-east-1 (the vault of config() is in
+/// eu-west-1): its error, and whether anything was copied.
+async fn cluster_snapshot_copy_step(encrypted: bool) -> (Error, usize) {
     let sts = assume_role();
     let in_vault = mock!(Client::describe_db_cluster_snapshots)
         .match_requests(|r| r.db_cluster_snapshot_identifier() == Some("ledger-aurora-20261124-020000"))
         .then_http_response(|| rds_error(404, "DBClusterSnapshotNotFoundFault", "not found"));
-    let source = mock!(Client::describe_db_cluster_snapshots).then_output(|| {
+    let source = mock!(Client::describe_db_cluster_snapshots).then_output(move || {
         DescribeDbClusterSnapshotsOutput::builder()
             .db_cluster_snapshots(
                 DbClusterSnapshot::builder()
@@ -421,7 +422,8 @@ async fn an_unencrypted_cluster_snapshot_is_refused_before_any_copy() {
                         "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:ledger-aurora-20261124-020000",
                     )
                     .status("available")
-                    .storage_encrypted(false)
+                    .storage_encrypted(encrypted)
+                    .set_kms_key_id(encrypted.then(|| MODULE_KEY.to_owned()))
                     .build(),
             )
             .build()
@@ -445,10 +447,29 @@ async fn an_unencrypted_cluster_snapshot_is_refused_before_any_copy() {
     )
     .await
     .unwrap_err();
+    (err, copy.num_calls())
+}
+
+#[tokio::test]
+async fn an_unencrypted_cluster_snapshot_is_refused_before_any_copy() {
+    let (err, copies) = cluster_snapshot_copy_step(false).await;
 
     assert!(matches!(err, Error::VaultCopyRefused { .. }), "{err}");
     assert!(err.to_string().contains("cannot be encrypted by a copy"), "{err}");
-    assert_eq!(copy.num_calls(), 0);
+    assert_eq!(copies, 0);
+}
+
+#[tokio::test]
+async fn an_encrypted_cluster_snapshot_for_a_vault_in_another_region_is_refused_before_any_copy() {
+    let (err, copies) = cluster_snapshot_copy_step(true).await;
+
+    assert!(matches!(err, Error::VaultCopyRefused { .. }), "{err}");
+    assert!(
+        err.to_string().contains("across Regions and accounts in a single step"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("a vault in us-east-1 takes it"), "{err}");
+    assert_eq!(copies, 0);
 }
 
 #[tokio::test]

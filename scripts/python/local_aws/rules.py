@@ -240,6 +240,15 @@ def _shared_copy(cluster: bool, refuses: Callable[[object, dict[str, str], str, 
     return check
 
 
+def _cluster_copy_across_region_and_account(params: dict[str, str], account: str, region: str,
+                                            _settings) -> str | None:
+    parts = params.get("SourceDBClusterSnapshotIdentifier", "").split(":")
+    if len(parts) < 7 or parts[4] == account or parts[3] == region:
+        return None
+    return ("You can't copy a DB cluster snapshot across Regions and accounts in a single step: copy it to "
+            f"{region} in account {parts[4]}, or within {parts[3]} into this account, first.")
+
+
 def _key_not_accessible(key: str | None) -> str:
     return f"Specified KMS key [{key}] does not exist, is not enabled or you do not have permissions to access it."
 
@@ -335,6 +344,17 @@ RULES = (
         "First character must be a letter. Can't end with a hyphen or contain two consecutive hyphens.",
         source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html",
         refuses=_invalid_identifier("TargetDBClusterSnapshotIdentifier", 63),
+        code_documented=False,
+    ),
+    Rule(
+        name="cluster_copy_across_region_and_account",
+        action="rds:CopyDBClusterSnapshot",
+        code="InvalidParameterCombination",
+        status=400,
+        documented="You can't copy a DB cluster snapshot across Regions and accounts in a single step. Perform "
+        "one step for each of these copy actions.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_CopySnapshot.html",
+        refuses=_cluster_copy_across_region_and_account,
         code_documented=False,
     ),
     Rule(
