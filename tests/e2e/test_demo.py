@@ -57,6 +57,45 @@ def expected_deletions(ours: dict[tuple[str, str], datetime], now: datetime) -> 
     return deletions
 
 
+def policy_document(value: str | dict) -> dict:
+    """An IAM policy document as IAM answers it: URL-encoded JSON (or already parsed)."""
+    return json.loads(unquote(value)) if isinstance(value, str) else value
+
+
+# The example's vault retention (terraform/examples/local-aws, module "vault").
+VAULT_POLICY = {"daily": 7, "monthly": 84}
+VAULT_MIN_KEEP = 3
+VAULT_STALE_HOURS = 36
+TIER_PERIOD = {"daily": lambda at: at.date(), "weekly": lambda at: at.isocalendar()[:2],
+               "monthly": lambda at: (at.year, at.month), "yearly": lambda at: at.year}
+
+
+def vault_keeps(copies: dict[str, tuple[str, datetime]], now: datetime) -> dict[str, list[str]]:
+    """The vault's retention, written out independently of the Rust code: of each database's
+    available copies (id -> (database, created)), the newest VAULT_MIN_KEEP stay, and each
+    tier of VAULT_POLICY keeps the first copy of each of its newest periods that have one;
+    a database whose newest copy is older than VAULT_STALE_HOURS keeps them all. Returns the
+    kept ids, each with the tiers that keep it."""
+    by_db: dict[str, list[tuple[datetime, str]]] = {}
+    for sid, (db, created) in copies.items():
+        by_db.setdefault(db, []).append((created, sid))
+    kept: dict[str, list[str]] = {}
+    for snapshots in by_db.values():
+        newest_first = sorted(snapshots, reverse=True)
+        tiers: dict[str, list[str]] = {sid: [] for _, sid in snapshots}
+        for tier, count in VAULT_POLICY.items():
+            first_of: dict = {}
+            for created, sid in sorted(snapshots):
+                first_of.setdefault(TIER_PERIOD[tier](created), sid)
+            for period in sorted(first_of, reverse=True)[:count]:
+                tiers[first_of[period]].append(tier)
+        stale = now - newest_first[0][0] > timedelta(hours=VAULT_STALE_HOURS)
+        for rank, (_, sid) in enumerate(newest_first):
+            if stale or rank < VAULT_MIN_KEEP or tiers[sid]:
+                kept[sid] = tiers[sid]
+    return kept
+
+
 class Demo(unittest.TestCase):
     aws: Aws
     stack: Stack
@@ -407,15 +446,12 @@ class Demo(unittest.TestCase):
         # invoke wait-for-available only.
         wait_arn = lambda_client.get_function(
             FunctionName=Demo.outputs["lambda_function_names"]["wait-for-available"])["Configuration"]["FunctionArn"]
-        def document(value):
-            return json.loads(unquote(value)) if isinstance(value, str) else value
-
         [scheduler_role] = [r for r in iam.list_roles()["Roles"]
-                            if "scheduler.amazonaws.com" in json.dumps(document(r["AssumeRolePolicyDocument"]))]
-        [trust] = document(scheduler_role["AssumeRolePolicyDocument"])["Statement"]
+                            if "scheduler.amazonaws.com" in json.dumps(policy_document(r["AssumeRolePolicyDocument"]))]
+        [trust] = policy_document(scheduler_role["AssumeRolePolicyDocument"])["Statement"]
         self.assertRegex(trust["Condition"]["ArnEquals"]["aws:SourceArn"], r":schedule-group/[a-z0-9-]+-polls$")
         grants = [s for policy in iam.list_role_policies(RoleName=scheduler_role["RoleName"])["PolicyNames"]
-                  for s in statements(document(iam.get_role_policy(RoleName=scheduler_role["RoleName"],
+                  for s in statements(policy_document(iam.get_role_policy(RoleName=scheduler_role["RoleName"],
                                                                    PolicyName=policy)["PolicyDocument"]))]
         self.assertEqual([(s.actions, sorted(s.resources)) for s in grants],
                          [({"lambda:InvokeFunction"}, [wait_arn, f"{wait_arn}:*"])])
@@ -429,7 +465,7 @@ class Demo(unittest.TestCase):
         # more; and it is denied every call that could delete or expose a vault copy.
         vault_iam = Demo.vault.client("iam")
         copier = Demo.outputs["vault_role_arn"].rsplit("/", 1)[-1]
-        documents = [document(vault_iam.get_role_policy(RoleName=copier, PolicyName=p)["PolicyDocument"])
+        documents = [policy_document(vault_iam.get_role_policy(RoleName=copier, PolicyName=p)["PolicyDocument"])
                      for p in vault_iam.list_role_policies(RoleName=copier)["PolicyNames"]]
         self.assertEqual(vault_iam.list_attached_role_policies(RoleName=copier)["AttachedPolicies"], [])
         vault_zip = ROOT / "target" / "lambda" / "backup-vault" / "bootstrap.zip"
@@ -644,6 +680,136 @@ class Demo(unittest.TestCase):
         self.assertEqual(sorted(checked["abandoned_copies_deleted"]), sorted(left))
         self.assertEqual(checked["abandoned_copies_kept"], [])
         self.assert_nothing_left_shared()
+
+    def test_2e_the_vault_prunes_by_its_own_policy_and_measures_its_copies(self):
+        """The vault account's own prune (its schedule's rule, fired) keeps exactly the vault
+        policy's set of the source's copies and nothing else is touched; its hourly
+        measurement puts VaultSnapshotAge; its roles may do that and no more."""
+        vault_rds = Demo.vault.client("rds", world.SOURCE)
+        # The clock stops racing (a database's newest copy must not age past the prune's
+        # stale bound while the test seeds): real time, operations done at once.
+        control(endpoint(), "PUT", "settings", {"clock_scale": 0})
+        self.addCleanup(control, endpoint(), "PUT", "settings", {"clock_scale": 600})
+        now = datetime.fromisoformat(control(endpoint(), "GET", "clock")["now"])
+        # Earlier copies from the source account, as the vault role makes them: a snapshot the
+        # source shares (an unencrypted one: any shares), copied with the vault's key. RDS
+        # records where each came from; that, not a tag, makes a copy the source's.
+        source_rds = self.aws.client("rds", world.SOURCE)
+        [shared] = [s for s in self.snapshots(world.SOURCE).values()
+                    if tag_map(s).get(world.SOURCE_DB) == "prod-database-3" and s["Status"] == "available"][:1]
+        source_rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=shared["DBSnapshotIdentifier"],
+                                                AttributeName="restore", ValuesToAdd=[VAULT_ACCOUNT])
+        [own_copy] = [sid for sid, s in self.vault_copies().items() if s["DBInstanceIdentifier"] == "prod-database-3"][:1]
+
+        def seed(sid: str, created: datetime, tags: dict[str, str], source: str = shared["DBSnapshotArn"]):
+            vault_rds.copy_db_snapshot(SourceDBSnapshotIdentifier=source, TargetDBSnapshotIdentifier=sid,
+                                       KmsKeyId=Demo.outputs["vault_kms_key_arn"],
+                                       Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+            control(endpoint(), "POST", "rds/snapshot-created", {"account": VAULT_ACCOUNT, "region": world.SOURCE,
+                                                                 "snapshot_id": sid, "created": created.isoformat()})
+
+        # Copies of prod-database-3 of earlier days, two a day (the second of a day is in no
+        # tier), and one an hour old. A copy whose source-db tag was changed to another
+        # database (the source's role may tag a vault copy) is still prod-database-3's for RDS,
+        # a third of its day. Left alone: a copy of another instance, and one the vault's
+        # administrator made in the vault that carries our tags, as the source's role could
+        # tag one, RDS recording no source account for it (if it counted, it would go: the
+        # second of its day).
+        ours = {world.MANAGED_BY: world.INSTANCE, world.SOURCE_DB: "prod-database-3",
+                world.EXECUTION: "arn:aws:states:us-east-1:123456789012:execution:earlier:seeded"}
+        days = {back: (now - timedelta(days=back)).replace(minute=0, second=0, microsecond=0) for back in (3, 20, 50, 400)}
+        for day in days.values():
+            for hour in (2, 4):
+                seed(f"prod-database-3-{day:%Y%m%d}-0{hour}0000", day.replace(hour=hour), ours)
+        seed(f"prod-database-3-{now:%Y%m%d-%H%M%S}-fresh", now - timedelta(hours=1), ours)
+        seed("prod-database-3-tagged-as-prod-database-1", days[20].replace(hour=5),
+             {**ours, world.SOURCE_DB: "prod-database-1"})
+        foreign = {"prod-database-3-of-staging": {**ours, world.MANAGED_BY: f"{world.PROJECT}/staging/us-east-1"},
+                   "prod-database-3-made-in-the-vault": ours}
+        seed("prod-database-3-of-staging", now - timedelta(days=3000), foreign["prod-database-3-of-staging"])
+        seed("prod-database-3-made-in-the-vault", days[3].replace(hour=3), ours, source=own_copy)
+        source_rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=shared["DBSnapshotIdentifier"],
+                                                AttributeName="restore", ValuesToRemove=[VAULT_ACCOUNT])
+
+        before = self.vault_copies()
+        # The source's copies, each of the database RDS records (not its tag).
+        mine = {sid: (s["DBInstanceIdentifier"], s["SnapshotCreateTime"].astimezone(UTC))
+                for sid, s in before.items() if tag_map(s).get(world.MANAGED_BY) == world.INSTANCE
+                and s.get("SourceDBSnapshotIdentifier", "").split(":")[4:5] == [SOURCE_ACCOUNT]}
+        self.assertEqual(set(foreign) & set(mine), set())
+        runs = {sid for sid, s in before.items() if tag_map(s).get("database-backup:source-account") == SOURCE_ACCOUNT}
+        self.assertTrue(runs)
+        self.assertLessEqual(runs, set(mine), "a copy a run made, RDS not naming its source")
+        self.assertTrue(all(s["Status"] == "available" for s in before.values()))
+        source_before = self.ours()
+        invocations = len(control(endpoint(), "GET", "invocations"))
+        [delivery] = control(endpoint(), "POST", "events/fire", {"rule": Demo.outputs["vault_rule_names"]["prune"],
+                                                                 "region": world.SOURCE, "account": VAULT_ACCOUNT})
+        fired_at = datetime.fromisoformat(json.loads(delivery["input"])["execution"]["execution_start_time"])
+        expected = vault_keeps(mine, fired_at)
+        prune_name = Demo.outputs["vault_function_names"]["prune"]
+        deadline = time.monotonic() + 120
+        while not (ran := [i for i in control(endpoint(), "GET", "invocations")[invocations:]
+                           if i["function"] == prune_name]):
+            self.assertLess(time.monotonic(), deadline, "the vault's prune did not run")
+            time.sleep(0.5)
+        self.assertEqual(ran[0]["outcome"], "ok", ran[0]["output"])
+
+        after = self.vault_copies()
+        deleted = set(before) - set(after)
+        self.assertEqual(deleted, set(mine) - set(expected))
+        print(f"\nthe vault's prune: {len(deleted)} of the source's {len(mine)} copies deleted, {len(expected)} kept "
+              f"({sum(1 for tiers in expected.values() if tiers)} in a tier), {len(foreign)} foreign left")
+        self.assertGreaterEqual(len(deleted), 4, "the seeded days' second copies go")
+        self.assertLessEqual(set(foreign), set(after), "a copy the source's instance did not make was deleted")
+        self.assertIn("prod-database-3-tagged-as-prod-database-1", deleted)
+        for sid in foreign:
+            self.assertNotIn(world.RETENTION_TIERS, tag_map(after[sid]), sid)
+        for sid, tiers in expected.items():
+            self.assertEqual(tag_map(after[sid])[world.RETENTION_TIERS], " ".join(tiers) or "none", sid)
+        # The source account's snapshots are the source's prune's: the vault's touched none.
+        self.assertEqual(self.ours(), source_before)
+
+        # The hourly measurement: each database's newest copy's age, and the oldest run-wide.
+        control(endpoint(), "POST", "events/fire", {"rule": Demo.outputs["vault_rule_names"]["snapshot-age"],
+                                                    "region": world.SOURCE, "account": VAULT_ACCOUNT})
+        cloudwatch = Demo.vault.client("cloudwatch", world.SOURCE)
+        deadline = time.monotonic() + 120
+        while True:
+            listed = cloudwatch.list_metrics(Namespace=Demo.outputs["metrics_namespace"],
+                                             MetricName="VaultSnapshotAge")["Metrics"]
+            measured = {next((d["Value"] for d in m["Dimensions"] if d["Name"] == "DatabaseIdentifier"), "(run)")
+                        for m in listed}
+            if measured >= {*DATABASES, "(run)"}:
+                break
+            self.assertLess(time.monotonic(), deadline, f"VaultSnapshotAge put for {measured} only")
+            time.sleep(0.5)
+        self.assertEqual(measured, {*DATABASES, "(run)"})
+
+        # The vault's roles: each grants what its function calls there, and no more.
+        vault_iam = Demo.vault.client("iam")
+        vault_lambda = Demo.vault.client("lambda", world.SOURCE)
+        granted = {}
+        for function, name in Demo.outputs["vault_function_names"].items():
+            role = vault_lambda.get_function(FunctionName=name)["Configuration"]["Role"].rsplit("/", 1)[-1]
+            self.assertEqual(vault_iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [])
+            granted[function] = {a for p in vault_iam.list_role_policies(RoleName=role)["PolicyNames"]
+                                 for st in statements(policy_document(
+                                     vault_iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]))
+                                 for a in st.actions}
+        zips = {"prune": "prune", "snapshot-age": "notify"}
+        needed = {
+            "prune": {"rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:DescribeExportTasks",
+                      "rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot", "rds:AddTagsToResource"},
+            "snapshot-age": {"rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "cloudwatch:PutMetricData"},
+        }
+        for function, actions in needed.items():
+            with self.subTest(function=function):
+                code = operations_in(ROOT / "target" / "lambda" / f"backup-{zips[function]}" / "bootstrap.zip")
+                self.assertLessEqual(actions, code)
+                # Besides: its log, and its environment's key.
+                self.assertEqual(granted[function] - {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt"},
+                                 actions)
 
     def test_3_console_rerun_for_one_database(self):
         status, output, _ = self.demo("run", "--input", json.dumps({"db_instance_ids": ["prod-database-2"]}))

@@ -323,8 +323,10 @@ class TerraformModuleTest(WorkspaceTest):
             "module": {
                 "vault": {"source": "../../terraform/modules/vault", "providers": {"aws": "aws.vault"},
                           "name": "checks-test", "source_account_id": "${data.aws_caller_identity.source.account_id}",
-                          "source_region": "us-east-1", "source_prefix": "checks-test", "external_id": "checks-test-vault"},
-                "database_backup": {"source": "../../terraform", **BASE, "vault": {
+                          "source_region": "us-east-1", "source_prefix": "checks-test", "external_id": "checks-test-vault",
+                          "source_managed_by": "checks/test/us-east-1", "retention_policy": {"monthly": 84},
+                          "prune_schedule": "cron(0 5 ? * SUN *)", "databases": ["db-one"]},
+                "database_backup": {"source": "../../terraform", **BASE, "rds_cluster_ids": ["ledger-aurora"], "vault": {
                     "account_id": "${module.vault.account_id}", "region": "${module.vault.region}",
                     "kms_key_arn": "${module.vault.kms_key_arn}", "role_arn": "${module.vault.role_arn}",
                     "external_id": "checks-test-vault"}},
@@ -355,13 +357,53 @@ class TerraformModuleTest(WorkspaceTest):
         self.assertIn('"skip_vault":false', machine["definition"])
         # The vault account: its key, and one role that trusts the source's vault function by
         # name, with the external id.
-        [copier] = of("vault", "aws_iam_role")
+        [copier] = [r for r in of("vault", "aws_iam_role") if r["name"] == "checks-test-vault-copier"]
         [trust] = json.loads(copier["assume_role_policy"])["Statement"]
         self.assertEqual(trust["Principal"], {"AWS": "arn:aws:iam::123456789012:root"})
         self.assertEqual(trust["Condition"], {
             "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*checks-test-??????-vault"},
             "StringEquals": {"sts:ExternalId": "checks-test-vault"}})
-        self.assertEqual(len(of("vault", "aws_kms_key")), 1)
+        # Two keys: the vault's, for the copies only; the other for its functions' logs, environments
+        # and alarm topic.
+        keys = {k["description"]: json.loads(k["policy"]) for k in of("vault", "aws_kms_key")}
+        self.assertEqual(len(keys), 2)
+        [vault_key] = [policy for description, policy in keys.items() if description.endswith("from account 123456789012")]
+        self.assertEqual([st["Sid"] for st in vault_key["Statement"]], ["VaultAccountAdministers"])
+        # A cluster meets a vault in another region: said at plan (its vault step will be refused).
+        [check] = [c for c in plan.get("checks", [])
+                   if c["address"]["to_display"].endswith("check.vault_region_takes_the_clusters")]
+        self.assertEqual(check["status"], "fail")
+        [problem] = check["instances"][0]["problems"]
+        self.assertIn("the clusters ledger-aurora are not copied into the vault", problem["message"])
+        # The vault's own retention: prune's zip, run there with the vault's policy on the source's
+        # copies, on the vault's schedule; and notify's, measuring VaultSnapshotAge every hour.
+        functions = {f["function_name"]: f for f in of("vault", "aws_lambda_function")}
+        self.assertEqual(sorted(functions), ["checks-test-vault-prune", "checks-test-vault-snapshot-age"])
+        prune = functions["checks-test-vault-prune"]["environment"][0]["variables"]
+        self.assertEqual((prune["BACKUP_INSTANCE"], prune["PROJECT_NAME"], prune["ENVIRONMENT"]),
+                         ("checks/test/us-east-1", "checks", "test"))
+        self.assertEqual((json.loads(prune["RETENTION_POLICY"]), prune["MAX_SNAPSHOT_AGE_HOURS"]), ({"monthly": 84}, "36"))
+        self.assertNotIn("COPY_DESTINATION_REGION", prune)
+        self.assertEqual(prune["COPIED_FROM_ACCOUNT"], "123456789012")
+        rules = {r["name"]: r["schedule_expression"] for r in of("vault", "aws_cloudwatch_event_rule")}
+        self.assertEqual(rules, {"checks-test-vault-prune": "cron(0 5 ? * SUN *)",
+                                 "checks-test-vault-snapshot-age": "rate(1 hour)"})
+        inputs = {json.loads(t["input_transformer"][0]["input_template"].replace("<time>", "2026-12-06T06:00:00Z")
+                             .replace("<id>", "e1")).popitem()[0]: t["input_transformer"][0]["input_paths"]
+                  for t in of("vault", "aws_cloudwatch_event_target")}
+        self.assertEqual(inputs, {"execution": {"id": "$.id", "time": "$.time"},
+                                  "snapshot_age": {"id": "$.id", "time": "$.time"}})
+        [age_target] = [t for t in of("vault", "aws_cloudwatch_event_target") if "snapshot_age" in
+                        t["input_transformer"][0]["input_template"]]
+        self.assertEqual(json.loads(age_target["input_transformer"][0]["input_template"].replace("<time>", "t")),
+                         {"snapshot_age": {"databases": ["db-one"], "at": "t", "metric": "VaultSnapshotAge"}})
+        alarms = {a["alarm_name"]: a for a in of("vault", "aws_cloudwatch_metric_alarm")}
+        no_recent = alarms["checks-test-vault-no-recent-copy"]
+        self.assertEqual((no_recent["metric_name"], no_recent["dimensions"], no_recent["threshold"],
+                          no_recent["treat_missing_data"]),
+                         ("VaultSnapshotAge", {"BackupInstance": "checks/test/us-east-1"}, 36, "breaching"))
+        self.assertEqual(set(alarms), {"checks-test-vault-no-recent-copy", "checks-test-vault-prune-errors",
+                                       "checks-test-vault-snapshot-age-errors", "checks-test-vault-prune-warnings"})
 
     def test_an_organisations_caller_guardrails_switches_and_tags(self):
         """One plan of a caller as a platform team configures the module: IAM boundary, path and

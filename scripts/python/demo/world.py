@@ -17,6 +17,7 @@ INSTANCE = f"{PROJECT}/{ENVIRONMENT}/{SOURCE}"  # the module's managed-by value
 MANAGED_BY = "database-backup:managed-by"
 SOURCE_DB = "database-backup:source-db"
 EXECUTION = "database-backup:execution"
+RETENTION_TIERS = "database-backup:retention-tiers"
 RETENTION_DAYS = 30
 MIN_SNAPSHOTS_TO_KEEP = 3
 

@@ -62,7 +62,8 @@ provider "aws" {
 
 data "aws_caller_identity" "source" {}
 
-# The vault side, applied in the vault account: its key and the one role the source may assume.
+# The vault side, applied in the vault account: its key, the one role the source may assume, and
+# the vault's own retention (seven years of monthly copies) and watch (VaultSnapshotAge hourly).
 module "vault" {
   source = "../../modules/vault"
   providers = {
@@ -73,7 +74,11 @@ module "vault" {
   source_account_id = data.aws_caller_identity.source.account_id
   source_region     = "us-east-1"
   source_prefix     = "nestedphoenix-production"
+  source_managed_by = "nestedphoenix/production/us-east-1"
   external_id       = "nestedphoenix-production-vault"
+
+  retention_policy = { daily = 7, monthly = 84 }
+  databases        = ["prod-database-1", "prod-database-2", "prod-read-replica-1", "prod-database-3"]
 }
 
 module "database_backup" {

@@ -62,3 +62,18 @@ output "vault_role_arn" {
   description = "The vault account's role the vault function assumes: it may copy and tag, nothing else"
   value       = module.vault.role_arn
 }
+
+output "vault_function_names" {
+  description = "The vault account's functions: its prune, and its hourly VaultSnapshotAge measurement"
+  value       = module.vault.function_names
+}
+
+output "vault_rule_names" {
+  description = "The vault account's rules that invoke them"
+  value       = module.vault.rule_names
+}
+
+output "vault_alarm_topic_arn" {
+  description = "The vault account's alarm topic: subscribe to hear of a database without a recent vault copy"
+  value       = module.vault.alarm_topic_arn
+}

@@ -57,6 +57,7 @@ data "aws_iam_policy_document" "vault_key" {
       identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
     }
   }
+
 }
 
 # Only the source's vault function role (aws:PrincipalArn: for a role's session, the role's
@@ -150,7 +151,8 @@ data "aws_iam_policy_document" "copier" {
 
   # Whatever else is ever attached to this role: the source account cannot delete, unshare,
   # restore, export or remove tags from the vault's copies, or change the vault's key, through
-  # it. (It can add tags, which a copy needs: a tag it overwrites is the one thing it can change.)
+  # it, nor invoke or reschedule the vault's prune. (It can add tags, which a copy needs: a tag
+  # it overwrites is the one thing it can change.)
   statement {
     sid    = "NeverDeleteOrExposeTheVault"
     effect = "Deny"
@@ -161,7 +163,7 @@ data "aws_iam_policy_document" "copier" {
       "rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot",
       "rds:StartExportTask",
       "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy",
-      "iam:*",
+      "iam:*", "lambda:*", "events:*",
     ]
     resources = ["*"]
   }

@@ -17,3 +17,18 @@ output "region" {
   description = "The vault's region: give it to the source module as vault.region."
   value       = local.region
 }
+
+output "alarm_topic_arn" {
+  description = "The vault's alarm topic (no recent vault copy, a vault function failing): subscribe to it."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "function_names" {
+  description = "The vault's functions: prune (its retention, on prune_schedule) and snapshot-age (VaultSnapshotAge, hourly)."
+  value       = { for f, function in aws_lambda_function.vault : f => function.function_name }
+}
+
+output "rule_names" {
+  description = "The EventBridge rules that invoke them."
+  value       = { for f, rule in aws_cloudwatch_event_rule.vault : f => rule.name }
+}
