@@ -1,6 +1,7 @@
 """The generated tables of the docs, each from its one source:
 - README.md's Terraform inputs and outputs, from terraform/variables.tf and
-  terraform/outputs.tf (terraform-docs style);
+  terraform/outputs.tf (terraform-docs style), and docs/vault.md's of the vault
+  module, from terraform/modules/vault;
 - docs/architecture.md's error names, the functions' environment and the fields
   of the execution input, from statemachine/contract.json (itself generated
   from the functions' code);
@@ -23,7 +24,9 @@ import hcl2
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "terraform"
+VAULT_MODULE = MODULE / "modules" / "vault"
 README = ROOT / "README.md"
+VAULT = ROOT / "docs" / "vault.md"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 LOCAL_AWS = ROOT / "docs" / "local-aws.md"
 CONTRACT = ROOT / "statemachine" / "contract.json"
@@ -70,9 +73,9 @@ def _blocks(path: Path, kind: str) -> list[tuple[str, dict]]:
     return [(_text(name), body) for block in parsed.get(kind, []) for name, body in block.items()]
 
 
-def inputs_table() -> str:
+def inputs_table(module: Path = MODULE) -> str:
     rows = ["| Name | Description | Type | Default | Required |", "|---|---|---|---|:---:|"]
-    for name, body in _blocks(MODULE / "variables.tf", "variable"):
+    for name, body in _blocks(module / "variables.tf", "variable"):
         required = "default" not in body
         default = "n/a" if required else f"`{_literal(body['default'])}`"
         kind = re.sub(r"\s+", " ", _expression(body.get("type", "any")))
@@ -83,9 +86,9 @@ def inputs_table() -> str:
     return "\n".join(rows)
 
 
-def outputs_table() -> str:
+def outputs_table(module: Path = MODULE) -> str:
     rows = ["| Name | Description |", "|---|---|"]
-    for name, body in _blocks(MODULE / "outputs.tf", "output"):
+    for name, body in _blocks(module / "outputs.tf", "output"):
         rows.append(f"| `{name}` | {_cell(_text(body.get('description', '')))} |")
     return "\n".join(rows)
 
@@ -151,6 +154,8 @@ def wanted() -> dict[Path, str]:
                            {"error-types": error_table(), "function-environment": environment_table(),
                             "execution-input": execution_input_table()}),
         LOCAL_AWS: fill(LOCAL_AWS.read_text(), LOCAL_AWS, {"aws-refusals": refusals_table()}),
+        VAULT: fill(VAULT.read_text(), VAULT, {"vault-inputs": inputs_table(VAULT_MODULE),
+                                               "vault-outputs": outputs_table(VAULT_MODULE)}),
     }
 
 

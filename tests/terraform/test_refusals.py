@@ -13,19 +13,30 @@ import re
 import subprocess
 import sys
 import unittest
+from pathlib import Path
 
 from local_aws.deploy import module_variables
 from workspace import BASE, ROOT, WorkspaceTest, init, run
 
-# The bad-value cases: terraform test runs them, each expecting one variable's validation to fail.
-BAD_VALUES = ROOT / "terraform" / "tests" / "bad_values.tftest.hcl"
+# The bad-value cases of each module (the module, and the vault's): terraform test runs them,
+# each expecting one variable's validation to fail.
+MODULES = {"module": ROOT / "terraform", "vault": ROOT / "terraform" / "modules" / "vault"}
 RUN = re.compile(r'^run "(?P<name>[a-z0-9_]+)" \{\n(?P<body>.*?)^\}', re.S | re.M)
+# Booleans and free-form inputs have nothing to validate on their own.
+UNVALIDATED = {
+    "module": {
+        "enable_s3_versioning", "enable_cloudwatch_logs", "enable_detailed_monitoring", "enable_s3_encryption",
+        "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
+        "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard", "kms_key_deletion_protection",
+    },
+    "vault": {"tags", "prune_dry_run", "lambda_package_dir"},
+}
 
 
-def bad_value_cases() -> list[tuple[str, str, str]]:
+def bad_value_cases(module: Path) -> list[tuple[str, str, str]]:
     """(run name, the variable expected to refuse, the message quoted for it) of each case."""
     cases = []
-    for match in RUN.finditer(BAD_VALUES.read_text()):
+    for match in RUN.finditer((module / "tests" / "bad_values.tftest.hcl").read_text()):
         body = match.group("body")
         [variable] = re.findall(r"expect_failures = \[var\.([a-z0-9_]+)\]", body)
         [message] = re.findall(r"# expect: (.+)", body)
@@ -33,11 +44,11 @@ def bad_value_cases() -> list[tuple[str, str, str]]:
     return cases
 
 
-def validation_messages() -> dict[str, list[str]]:
+def validation_messages(module: Path) -> dict[str, list[str]]:
     """Each variable's validation messages, whitespace collapsed."""
     return {
         name: [" ".join(v["error_message"].strip('"').split()) for v in body.get("validation", [])]
-        for name, body in module_variables().items()
+        for name, body in module_variables(module / "variables.tf").items()
     }
 
 
@@ -76,29 +87,26 @@ class RefusalsTest(WorkspaceTest):
         self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_every_validated_variable_refuses_a_bad_value_with_its_message(self):
-        cases = bad_value_cases()
-        messages = validation_messages()
-        # Booleans and free-form inputs have nothing to validate on their own.
-        unvalidated = {
-            "enable_s3_versioning", "enable_cloudwatch_logs", "enable_detailed_monitoring", "enable_s3_encryption",
-            "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
-            "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard", "kms_key_deletion_protection",
-        }
-        self.assertEqual(set(module_variables()) - unvalidated, {variable for _, variable, _ in cases})
-        for variable, texts in messages.items():
-            for text in texts:
-                self.assertIn(variable, text, f"a validation message of {variable} does not name it")
-        for name, variable, message in cases:
-            with self.subTest(run=name):
-                self.assertTrue(any(message in text for text in messages[variable]),
-                                f"{message!r} is not a message of {variable}")
+        for module, path in MODULES.items():
+            with self.subTest(module=module):
+                cases = bad_value_cases(path)
+                messages = validation_messages(path)
+                self.assertEqual(set(messages) - UNVALIDATED[module], {variable for _, variable, _ in cases})
+                for variable, texts in messages.items():
+                    for text in texts:
+                        self.assertIn(variable, text, f"a validation message of {variable} does not name it")
+                for name, variable, message in cases:
+                    with self.subTest(run=name):
+                        self.assertTrue(any(message in text for text in messages[variable]),
+                                        f"{message!r} is not a message of {variable}")
 
-        init(self.workspace.module)
-        result = run(["test"], self.workspace.module, check=False)
-        summary = re.search(r"(\d+) passed, (\d+) failed", result.stdout)
-        self.assertEqual(result.returncode, 0, result.stdout[-6000:] + result.stderr)
-        self.assertEqual(summary.groups(), (str(len(cases)), "0"), result.stdout[-3000:])
-        print(f"\nterraform test: {len(cases)} bad values, each refused by its variable's validation")
+                workspace_path = self.workspace.module / path.relative_to(MODULES["module"])
+                init(workspace_path)
+                result = run(["test"], workspace_path, check=False)
+                summary = re.search(r"(\d+) passed, (\d+) failed", result.stdout)
+                self.assertEqual(result.returncode, 0, result.stdout[-6000:] + result.stderr)
+                self.assertEqual(summary.groups(), (str(len(cases)), "0"), result.stdout[-3000:])
+                print(f"\nterraform test ({module}): {len(cases)} bad values, each refused by its variable's validation")
 
     def test_checkov_finds_no_failed_check(self):
         checkov = ROOT / ".tools" / "checkov" / "bin" / "checkov"
@@ -112,11 +120,12 @@ class RefusalsTest(WorkspaceTest):
               f"{summary['skipped']} skipped, {summary['resource_count']} resources", file=sys.stderr)
         failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in report["results"]["failed_checks"]]
         self.assertEqual(failed, [])
-        # Every function is checked: a for_each checkov cannot expand would hide them.
+        # Every function is checked: a for_each checkov cannot expand would hide them. (The
+        # vault module's two, one resource over a map of their settings, are checked as one.)
         checked = {c["resource"].rsplit(".", 1)[-1] for kind in ("passed_checks", "skipped_checks")
                    for c in report["results"][kind] if ".aws_lambda_function." in f".{c['resource']}"}
         contract = json.loads((ROOT / "statemachine" / "contract.json").read_text())
-        self.assertEqual(checked, {f'backup["{f}"]' for f in contract["functions"]})
+        self.assertEqual(checked, {f'backup["{f}"]' for f in contract["functions"]} | {"vault"})
         self.assertGreater(summary["passed"], 0)
         unexplained = [
             c["check_id"] for c in report["results"]["skipped_checks"]
