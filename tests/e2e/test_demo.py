@@ -770,7 +770,12 @@ class Demo(unittest.TestCase):
         # The source account's snapshots are the source's prune's: the vault's touched none.
         self.assertEqual(self.ours(), source_before)
 
-        # The hourly measurement: each database's newest copy's age, and the oldest run-wide.
+        # The hourly measurement: each database's newest copy's age, and the oldest run-wide, of
+        # the copies RDS records as the source's.
+        measurement = Demo.vault.client("lambda", world.SOURCE).get_function_configuration(
+            FunctionName=Demo.outputs["vault_function_names"]["snapshot-age"])["Environment"]["Variables"]
+        self.assertEqual((measurement["COPIED_FROM_ACCOUNT"], measurement["BACKUP_INSTANCE"]),
+                         (SOURCE_ACCOUNT, world.INSTANCE))
         control(endpoint(), "POST", "events/fire", {"rule": Demo.outputs["vault_rule_names"]["snapshot-age"],
                                                     "region": world.SOURCE, "account": VAULT_ACCOUNT})
         cloudwatch = Demo.vault.client("cloudwatch", world.SOURCE)

@@ -385,6 +385,8 @@ class TerraformModuleTest(WorkspaceTest):
         self.assertEqual((json.loads(prune["RETENTION_POLICY"]), prune["MAX_SNAPSHOT_AGE_HOURS"]), ({"monthly": 84}, "36"))
         self.assertNotIn("COPY_DESTINATION_REGION", prune)
         self.assertEqual(prune["COPIED_FROM_ACCOUNT"], "123456789012")
+        # (The measurement's environment holds its topic's ARN, known only after apply: the e2e
+        # suite reads the deployed one.)
         rules = {r["name"]: r["schedule_expression"] for r in of("vault", "aws_cloudwatch_event_rule")}
         self.assertEqual(rules, {"checks-test-vault-prune": "cron(0 5 ? * SUN *)",
                                  "checks-test-vault-snapshot-age": "rate(1 hour)"})

@@ -350,6 +350,10 @@ impl Function {
                     "CloudWatch namespace of the metrics (default `CustomMetrics/DatabaseBackup`)",
                 ),
                 optional(
+                    env::COPIED_FROM_ACCOUNT,
+                    "an account id (the vault account's measurement): only snapshots RDS records as copied from that account's snapshots count, each of the database RDS records, whatever their tags say",
+                ),
+                optional(
                     env::DATABASE_STATE_MACHINE_ARN,
                     "`<prefix>-database`, whose executions hold each database's result (unset only in the vault account, whose deployment measures `VaultSnapshotAge` and sends no run summary)",
                 ),

@@ -130,6 +130,14 @@ impl SnapshotInfo {
         self.status == "available"
     }
 
+    /// The account RDS records this snapshot as copied from (its source's ARN), if any: no
+    /// tag changes it (API Reference, DBSnapshot SourceDBSnapshotIdentifier, "only has a value
+    /// in the case of a cross-account or cross-Region copy"; DBClusterSnapshot
+    /// SourceDBClusterSnapshotArn).
+    pub fn copied_from_account(&self) -> Option<&str> {
+        self.source_arn.as_deref().and_then(|arn| arn.split(':').nth(4))
+    }
+
     pub fn has_failed(&self) -> bool {
         FAILED_STATUSES.contains(&self.status.as_str())
     }

@@ -88,6 +88,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         &clients.rds,
         &config.settings,
         &[DatabaseKind::Instance, DatabaseKind::Cluster],
+        config.copied_from_account.as_deref(),
     )
     .await?;
     let databases = if request.databases.is_empty() {

@@ -165,6 +165,9 @@ pub struct Config {
     /// The state machine each database of a run is backed up by (None: the vault account's
     /// deployment, which only measures its copies' age).
     pub database_state_machine_arn: Option<String>,
+    /// In the vault account: the source account, from whose snapshots RDS must record a copy
+    /// as made for it to count (see `metrics::newest_snapshots`).
+    pub copied_from_account: Option<String>,
 }
 
 impl Config {
@@ -176,6 +179,7 @@ impl Config {
             slack_webhook_secret_version: config::optional(env, env::SLACK_WEBHOOK_SECRET_VERSION)?,
             namespace: config::optional(env, env::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             database_state_machine_arn: config::optional_arn(env, env::DATABASE_STATE_MACHINE_ARN, "states")?,
+            copied_from_account: config::optional_account_id(env, env::COPIED_FROM_ACCOUNT)?,
         })
     }
 }
@@ -354,12 +358,17 @@ async fn read_run(
 /// When our newest available snapshot of each database of this kind was made.
 /// SnapshotAge is worth having, not worth failing the summary for.
 async fn snapshot_ages(clients: &Clients, config: &Config, kind: DatabaseKind) -> HashMap<String, DateTime<Utc>> {
-    metrics::newest_snapshots(&clients.rds, &config.settings, &[kind])
-        .await
-        .unwrap_or_else(|err| {
-            tracing::warn!(error = %err, kind = kind.label(), "snapshot ages unknown; SnapshotAge not put");
-            HashMap::new()
-        })
+    metrics::newest_snapshots(
+        &clients.rds,
+        &config.settings,
+        &[kind],
+        config.copied_from_account.as_deref(),
+    )
+    .await
+    .unwrap_or_else(|err| {
+        tracing::warn!(error = %err, kind = kind.label(), "snapshot ages unknown; SnapshotAge not put");
+        HashMap::new()
+    })
 }
 
 async fn put_metrics(

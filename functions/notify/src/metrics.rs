@@ -200,18 +200,27 @@ pub fn snapshot_age(metric: &str, hours: f64, scope: Scope<'_>, at: DateTime<Utc
 
 /// Creation time of the newest available snapshot of ours, per database, for
 /// the databases of this run: one paginated listing, not one call per database.
+/// `copied_from`: in the vault account, the source account; a snapshot then counts only if
+/// RDS records it as copied from there, and its database is the one RDS records (the
+/// source's role may tag vault snapshots: a tag alone could make a database look copied).
 pub async fn newest_snapshots(
     rds: &Rds,
     settings: &ModuleSettings,
     kinds: &[DatabaseKind],
+    copied_from: Option<&str>,
 ) -> Result<HashMap<String, DateTime<Utc>>, Error> {
     let snapshots = rds.list_manual_snapshots(kinds).await?;
     let mut newest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for s in snapshots
-        .iter()
-        .filter(|s| s.is_available() && tags::is_ours(&s.tags, settings, None))
-    {
-        let (Some(db), Some(created)) = (tags::tag_value(&s.tags, tags::SOURCE_DB), s.created_at) else {
+    for s in snapshots.iter().filter(|s| {
+        s.is_available()
+            && tags::is_ours(&s.tags, settings, None)
+            && copied_from.is_none_or(|account| s.copied_from_account() == Some(account))
+    }) {
+        let db = match copied_from {
+            Some(_) => Some(s.db_identifier.as_str()),
+            None => tags::tag_value(&s.tags, tags::SOURCE_DB),
+        };
+        let (Some(db), Some(created)) = (db, s.created_at) else {
             continue;
         };
         let entry = newest.entry(db.to_owned()).or_insert(created);

@@ -1174,6 +1174,54 @@ async fn the_vault_accounts_deployment_names_its_missing_state_machine_for_a_run
 }
 
 #[tokio::test]
+async fn in_the_vault_only_copies_rds_records_as_the_sources_count_each_for_its_rds_database() {
+    // Two days old: a copy RDS records as made from the source account, its source-db tag moved
+    // to another database. An hour old: one made in the vault with our tags, no source account.
+    let instances = mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| {
+        let mut copied = our_db_snapshot("moved-away", "copied", 48);
+        copied.db_instance_identifier = Some("prod-database-1".into());
+        copied.source_db_snapshot_identifier = Some("arn:aws:rds:us-east-1:123456789012:snapshot:copied".into());
+        let mut made_here = our_db_snapshot("prod-database-1", "made-here", 1);
+        made_here.db_instance_identifier = Some("prod-database-1".into());
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(copied)
+            .db_snapshots(made_here)
+            .build()
+    });
+    let clusters = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
+        .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
+    let rec = recorded();
+    let cw = put_metrics_ok(&rec);
+    let clients = clients(&[&cw], &[], &[&instances, &clusters], &[], Duration::from_secs(5));
+    let env: std::collections::BTreeMap<String, String> = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", INSTANCE),
+        ("SNS_TOPIC_ARN", TOPIC),
+        ("COPIED_FROM_ACCOUNT", "123456789012"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let vault = Config::from_env(&env).unwrap();
+    let at = chrono::Utc::now();
+
+    handle_invocation(
+        &clients,
+        &vault,
+        json!({"snapshot_age": {"databases": [], "at": at, "metric": "VaultSnapshotAge"}}),
+    )
+    .await
+    .unwrap();
+
+    let data = rec.metrics.lock().unwrap();
+    let hours = |db| metric(&data, "VaultSnapshotAge", db).map(|h| h.round());
+    assert_eq!(hours(Some("prod-database-1")), Some(48.0));
+    assert_eq!(hours(Some("moved-away")), None);
+    assert_eq!(hours(None), Some(48.0));
+}
+
+#[tokio::test]
 async fn a_snapshot_age_request_without_databases_names_the_field() {
     let clients = clients(&[], &[], &[], &[], Duration::from_secs(1));
     for (event, field) in [

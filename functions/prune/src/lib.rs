@@ -360,10 +360,9 @@ pub async fn plan_regions<'a>(
 /// - A copy's database is the one RDS records, not its source-db tag (set aside here, in
 ///   memory only): a tag moved to another database could put a copy in no tier there.
 fn only_copies_made_from(listing: &mut RegionListing, account: &str, settings: &ModuleSettings) {
-    let copied_from = |s: &SnapshotInfo| s.source_arn.as_deref().and_then(|arn| arn.split(':').nth(4)) == Some(account);
     let (mut kept, left_out): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = std::mem::take(&mut listing.snapshots)
         .into_iter()
-        .partition(|s| copied_from(s) || !tags::is_ours(&s.tags, settings, None));
+        .partition(|s| s.copied_from_account() == Some(account) || !tags::is_ours(&s.tags, settings, None));
     for snapshot in &mut kept {
         snapshot.tags.retain(|tag| tag.key() != Some(tags::SOURCE_DB));
     }

@@ -41,8 +41,9 @@ locals {
       runs = "notify"
       environment = merge(local.settings_environment, {
         # Required by notify; the hourly measurement publishes nothing (the alarms do).
-        SNS_TOPIC_ARN     = aws_sns_topic.alarms.arn
-        METRICS_NAMESPACE = var.metrics_namespace
+        SNS_TOPIC_ARN       = aws_sns_topic.alarms.arn
+        METRICS_NAMESPACE   = var.metrics_namespace
+        COPIED_FROM_ACCOUNT = var.source_account_id
       })
     }
   }
