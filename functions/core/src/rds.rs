@@ -73,6 +73,33 @@ pub struct SnapshotInfo {
     pub tags: Vec<Tag>,
 }
 
+/// The source's copies as the vault account sees them (`account`: the source account). There
+/// the source's role may tag a snapshot, so the tags alone do not decide; what RDS records,
+/// and no one can change, does (API Reference, DBSnapshot SourceDBSnapshotIdentifier and
+/// DBInstanceIdentifier, DBClusterSnapshot SourceDBClusterSnapshotArn and DBClusterIdentifier):
+/// - a snapshot carrying our managed-by tag that RDS does not record as copied from
+///   `account`'s snapshots is set apart (returned second): a tag could mark one of the vault's
+///   own as ours;
+/// - a copy's source-db tag becomes, in memory only, the database RDS records: a tag moved to
+///   another database could put a copy in no tier there, or make that database look copied.
+///
+/// The snapshots not ours stay with the copies (first), as listed.
+pub fn copies_made_from(
+    snapshots: Vec<SnapshotInfo>,
+    account: &str,
+    settings: &ModuleSettings,
+) -> (Vec<SnapshotInfo>, Vec<SnapshotInfo>) {
+    let (mut copies, set_apart): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = snapshots
+        .into_iter()
+        .partition(|s| s.copied_from_account() == Some(account) || !tags::is_ours(&s.tags, settings, None));
+    for copy in copies.iter_mut().filter(|s| s.copied_from_account() == Some(account)) {
+        copy.tags.retain(|tag| tag.key() != Some(tags::SOURCE_DB));
+        copy.tags
+            .push(Tag::builder().key(tags::SOURCE_DB).value(&copy.db_identifier).build());
+    }
+    (copies, set_apart)
+}
+
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }

@@ -141,13 +141,13 @@ pub fn measure(
         .filter_map(|db| {
             hours
                 .get(db)
-                .map(|h| metrics::snapshot_age(metric.name(), *h, run.database(db), now))
+                .map(|h| metrics::snapshot_age(metric, *h, run.database(db), now))
         })
         .collect();
     if without_snapshot.is_empty()
         && let Some(oldest) = hours.values().copied().reduce(f64::max)
     {
-        data.push(metrics::snapshot_age(metric.name(), oldest, run, now));
+        data.push(metrics::snapshot_age(metric, oldest, run, now));
     }
     let report = SnapshotAgeReport {
         hours,

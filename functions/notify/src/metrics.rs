@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use backup_core::config::ModuleSettings;
-use backup_core::rds::Rds;
+use backup_core::rds::{self, Rds};
 use backup_core::types::DatabaseKind;
 use backup_core::{Error, tags};
 use chrono::{DateTime, Utc};
@@ -123,7 +123,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
         .filter_map(|r| age_hours(&r.db_identifier))
         .reduce(f64::max);
     if let Some(hours) = oldest_newest {
-        data.push(snapshot_age(AgeMetric::SnapshotAge.name(), hours, run, now));
+        data.push(snapshot_age(AgeMetric::SnapshotAge, hours, run, now));
     }
     for item in &summary.request.results {
         let db = run.database(&item.db_identifier);
@@ -151,7 +151,7 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
             data.push(datum("BackupDuration", seconds, StandardUnit::Seconds, db, now));
         }
         if let Some(hours) = age_hours(&item.db_identifier) {
-            data.push(snapshot_age(AgeMetric::SnapshotAge.name(), hours, db, now));
+            data.push(snapshot_age(AgeMetric::SnapshotAge, hours, db, now));
         }
     }
     if let Some(prune) = &summary.request.prune {
@@ -194,8 +194,8 @@ pub fn age_hours(created: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
 }
 
 /// An age datum (`SnapshotAge`, or the vault's `VaultSnapshotAge`): of one database, or run-wide.
-pub fn snapshot_age(metric: &str, hours: f64, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
-    datum(metric, hours, HOURS, scope, at)
+pub fn snapshot_age(metric: AgeMetric, hours: f64, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
+    datum(metric.name(), hours, HOURS, scope, at)
 }
 
 /// Creation time of the newest available snapshot of ours, per database, for
@@ -209,18 +209,16 @@ pub async fn newest_snapshots(
     kinds: &[DatabaseKind],
     copied_from: Option<&str>,
 ) -> Result<HashMap<String, DateTime<Utc>>, Error> {
-    let snapshots = rds.list_manual_snapshots(kinds).await?;
+    let mut snapshots = rds.list_manual_snapshots(kinds).await?;
+    if let Some(account) = copied_from {
+        snapshots = rds::copies_made_from(snapshots, account, settings).0;
+    }
     let mut newest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for s in snapshots.iter().filter(|s| {
-        s.is_available()
-            && tags::is_ours(&s.tags, settings, None)
-            && copied_from.is_none_or(|account| s.copied_from_account() == Some(account))
-    }) {
-        let db = match copied_from {
-            Some(_) => Some(s.db_identifier.as_str()),
-            None => tags::tag_value(&s.tags, tags::SOURCE_DB),
-        };
-        let (Some(db), Some(created)) = (db, s.created_at) else {
+    for s in snapshots
+        .iter()
+        .filter(|s| s.is_available() && tags::is_ours(&s.tags, settings, None))
+    {
+        let (Some(db), Some(created)) = (tags::tag_value(&s.tags, tags::SOURCE_DB), s.created_at) else {
             continue;
         };
         let entry = newest.entry(db.to_owned()).or_insert(created);

@@ -28,7 +28,7 @@ use aws_config::SdkConfig;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
 use backup_core::cost::{self, ExportStorage, Retained};
-use backup_core::rds::{Rds, SnapshotInfo};
+use backup_core::rds::{self, Rds, SnapshotInfo};
 use backup_core::retention::{RetentionPolicy, Tiers};
 use backup_core::types::{
     DatabaseKind, KeepReason, KeptSnapshot, PruneFailure, PruneRequest, PruneResult, RegionPrune, StaleDatabase,
@@ -350,22 +350,11 @@ pub async fn plan_regions<'a>(
         .collect())
 }
 
-/// In the vault account, where the source account's role may tag a copy, the tags alone do
-/// not decide: what RDS records, and no one can change, does (API Reference, DBSnapshot
-/// SourceDBSnapshotIdentifier and DBInstanceIdentifier, DBClusterSnapshot
-/// SourceDBClusterSnapshotArn and DBClusterIdentifier).
-/// - A snapshot carrying our managed-by tag that RDS does not record as copied from
-///   `account`'s snapshots is left out of the plan (never deleted, never counted): a tag
-///   could mark one of the vault's own as ours.
-/// - A copy's database is the one RDS records, not its source-db tag (set aside here, in
-///   memory only): a tag moved to another database could put a copy in no tier there.
+/// In the vault account: plans only the source's copies, each of the database RDS records
+/// (`rds::copies_made_from`); what carries our tag without being one is left out of the plan
+/// (never deleted, never counted), and named in a warning.
 fn only_copies_made_from(listing: &mut RegionListing, account: &str, settings: &ModuleSettings) {
-    let (mut kept, left_out): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = std::mem::take(&mut listing.snapshots)
-        .into_iter()
-        .partition(|s| s.copied_from_account() == Some(account) || !tags::is_ours(&s.tags, settings, None));
-    for snapshot in &mut kept {
-        snapshot.tags.retain(|tag| tag.key() != Some(tags::SOURCE_DB));
-    }
+    let (kept, left_out) = rds::copies_made_from(std::mem::take(&mut listing.snapshots), account, settings);
     if !left_out.is_empty() {
         let ids: Vec<&str> = left_out.iter().map(|s| s.snapshot_id.as_str()).collect();
         tracing::warn!(
