@@ -27,7 +27,7 @@ resource "aws_kms_key" "vault" {
   description             = "${var.name} database backups: the vault's copies, from account ${var.source_account_id}"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_key_deletion_window_days
-  policy                  = data.aws_iam_policy_document.vault_key.json
+  policy                  = data.aws_iam_policy_document.administered_by_the_vault_account.json
   tags                    = var.tags
 
   lifecycle {
@@ -43,8 +43,9 @@ resource "aws_kms_alias" "vault" {
   target_key_id = aws_kms_key.vault.key_id
 }
 
-# The vault account administers its key; the copier role uses it through its IAM policy.
-data "aws_iam_policy_document" "vault_key" {
+# The vault account administers its keys (the vault key's whole policy: the copier role uses
+# it through its IAM policy; retention.tf's operations key adds the services that use it).
+data "aws_iam_policy_document" "administered_by_the_vault_account" {
   # checkov:skip=CKV_AWS_109: a key policy's resource is always the key itself ("*"); administration stays with the vault account
   # checkov:skip=CKV_AWS_111: kms:* for the account root is the standard key policy; IAM policies then decide
   # checkov:skip=CKV_AWS_356: a key policy can only name the key itself ("*")

@@ -70,18 +70,10 @@ resource "aws_kms_alias" "operations" {
 }
 
 data "aws_iam_policy_document" "operations_key" {
-  # checkov:skip=CKV_AWS_109: a key policy's resource is always the key itself ("*"); administration stays with the vault account
-  # checkov:skip=CKV_AWS_111: kms:* for the account root is the standard key policy; IAM policies then decide
+  # checkov:skip=CKV_AWS_109: a key policy's resource is always the key itself ("*")
+  # checkov:skip=CKV_AWS_111: a key policy's resource is always the key itself ("*"); each service is held to its condition
   # checkov:skip=CKV_AWS_356: a key policy can only name the key itself ("*")
-  statement {
-    sid       = "VaultAccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.administered_by_the_vault_account.json]
 
   # CloudWatch Logs encrypts the functions' log groups only (AWS's documented statement,
   # CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS").
