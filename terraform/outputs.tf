@@ -185,5 +185,5 @@ output "vault_function_role_arn" {
 
 output "vault_share_kms_key_arn" {
   description = "The key the vault function copies a snapshot with before sharing it with the vault account (null without a vault)."
-  value       = one(aws_kms_key.vault_share[*].arn)
+  value       = one(module.vault_share_key[*].key_arn)
 }

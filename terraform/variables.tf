@@ -932,13 +932,15 @@ variable "snapshot_age_alarm_hours" {
 }
 
 variable "vault" {
-  description = "Copies of every snapshot in a vault account, out of reach of this one (docs/vault.md): the vault account's id, its region (null: this region), and the vault's KMS key and the role the vault function assumes there (the outputs kms_key_arn and role_arn of the module's vault part, modules/vault, applied in that account), with the external id the role's trust asks for. null: no vault."
+  description = "Copies of every snapshot in a vault account, out of reach of this one (docs/vault.md): the vault account's id, its region (null: this region), and the vault's KMS key and the role the vault function assumes there (the outputs kms_key_arn and role_arn of the module's vault part, modules/vault, applied in that account), with the external id the role's trust asks for. For a vault in another region that takes Aurora clusters, cluster_share_kms_key_arn: a key of this account in the vault's region (modules/share-key applied there), with which a cluster snapshot is copied there before it is shared. null: no vault."
   type = object({
     account_id  = string
     region      = optional(string)
     kms_key_arn = string
     role_arn    = string
     external_id = optional(string)
+    # A vault in another region that takes Aurora clusters: a key of this account there.
+    cluster_share_kms_key_arn = optional(string)
   })
   default = null
 
@@ -965,5 +967,10 @@ variable "vault" {
   validation {
     condition     = try(var.vault.external_id == null || (length(var.vault.external_id) >= 2 && length(var.vault.external_id) <= 1224 && can(regex("^[A-Za-z0-9+=,.@:/_-]+$", var.vault.external_id))), true)
     error_message = "vault.external_id must be 2-1224 letters, digits and + = , . @ : / _ - characters (STS's rule for an external id)."
+  }
+
+  validation {
+    condition     = try(var.vault.cluster_share_kms_key_arn == null || (can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-z-]+$", var.vault.cluster_share_kms_key_arn)) && var.vault.region != null && split(":", var.vault.cluster_share_kms_key_arn)[3] == var.vault.region && split(":", var.vault.cluster_share_kms_key_arn)[4] != var.vault.account_id), true)
+    error_message = "vault.cluster_share_kms_key_arn must be a key ARN of this (the source) account in vault.region (arn:aws:kms:<vault.region>:<this account>:key/...): the key_arn output of modules/share-key applied there. It is only for a vault in another region."
   }
 }

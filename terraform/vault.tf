@@ -11,97 +11,54 @@ locals {
     VAULT_REGION            = local.vault_region
     VAULT_ROLE_ARN          = var.vault.role_arn
     VAULT_KMS_KEY_ARN       = var.vault.kms_key_arn
-    VAULT_SHARE_KMS_KEY_ARN = aws_kms_key.vault_share[0].arn
-  }, var.vault.external_id == null ? {} : { VAULT_EXTERNAL_ID = var.vault.external_id })
+    VAULT_SHARE_KMS_KEY_ARN = module.vault_share_key[0].key_arn
+    },
+    var.vault.external_id == null ? {} : { VAULT_EXTERNAL_ID = var.vault.external_id },
+    local.cluster_share_key == null ? {} : { VAULT_CLUSTER_SHARE_KMS_KEY_ARN = local.cluster_share_key },
+  )
+  # The key of this account in the vault's region with which cluster snapshots are copied
+  # there to be shared (a vault in another region, with clusters to vault).
+  cluster_share_key = try(var.vault.cluster_share_kms_key_arn, null)
+  cluster_copies_to_share_in_vault_region = local.cluster_share_key == null ? [] : [
+    "${local.rds_arn}:${local.vault_region}:${local.account}:cluster-snapshot:*-vault",
+  ]
+  # Where the vault function copies with a key of this account: here, and the vault's region.
+  share_regions = local.cluster_share_key == null ? [local.region] : [local.region, local.vault_region]
 }
 
-# Only ever encrypts the short-lived copies made to share: the vault's copies are under the
-# vault's key, and deleting this one loses nothing the vault holds.
 # Aurora cannot copy a cluster snapshot to another region and account in one step (Aurora User
-# Guide, Copying a DB cluster snapshot), and the two-step copy is not built: the vault step of
-# each cluster then fails, named (VaultCopyRefused). Said at plan, not refused: the instances go.
+# Guide, Copying a DB cluster snapshot): for a vault in another region, the vault function copies
+# it there first, with a key of this account there (vault.cluster_share_kms_key_arn, which
+# modules/share-key makes), then shares that copy. Without that key, the vault step of each
+# cluster fails, named (VaultCopyRefused). Said at plan, not refused: the instances go.
 check "vault_region_takes_the_clusters" {
   assert {
-    condition     = var.vault == null || local.vault_region == local.region || length(var.rds_cluster_ids) == 0
-    error_message = "vault.region ${coalesce(local.vault_region, "-")} is not ${local.region}: the clusters ${join(", ", var.rds_cluster_ids)} are not copied into the vault (a DB cluster snapshot cannot cross regions and accounts in one copy; their vault step fails with VaultCopyRefused). Put the vault in ${local.region} to vault them."
+    condition     = var.vault == null || local.vault_region == local.region || length(var.rds_cluster_ids) == 0 || try(var.vault.cluster_share_kms_key_arn != null, false)
+    error_message = "vault.region ${coalesce(local.vault_region, "-")} is not ${local.region} and vault.cluster_share_kms_key_arn is not set: the clusters ${join(", ", var.rds_cluster_ids)} are not copied into the vault (a DB cluster snapshot cannot cross regions and accounts in one copy: it is copied into ${coalesce(local.vault_region, "-")} first with a key of this account there; their vault step fails with VaultCopyRefused). Apply modules/share-key with a provider for this account in ${coalesce(local.vault_region, "-")} and give its key_arn as vault.cluster_share_kms_key_arn, or put the vault in ${local.region}."
   }
 }
 
-resource "aws_kms_key" "vault_share" {
-  count = var.vault == null ? 0 : 1
+# The key the vault function copies a snapshot with before sharing it (docs/vault.md has who
+# may use it and why).
+module "vault_share_key" {
+  source = "./modules/share-key"
+  count  = var.vault == null ? 0 : 1
 
-  description             = "${local.prefix} database backups: snapshots shared with the vault account ${var.vault.account_id}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.vault_share_key[0].json
-  tags                    = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = var.vault.account_id != local.account
-      error_message = "vault.account_id ${var.vault.account_id} is this account: a vault must be another account, or a mistake here can delete both."
-    }
-  }
+  vault_account_id    = var.vault.account_id
+  alias_name          = "${local.prefix}-vault-share"
+  description         = "${local.prefix} database backups: snapshots shared with the vault account ${var.vault.account_id}"
+  copied_into_regions = [local.vault_region]
+  tags                = local.tags
 }
 
-resource "aws_kms_alias" "vault_share" {
-  count = var.vault == null ? 0 : 1
-
-  name          = "alias/${local.prefix}-vault-share"
-  target_key_id = aws_kms_key.vault_share[0].key_id
+moved {
+  from = aws_kms_key.vault_share[0]
+  to   = module.vault_share_key[0].aws_kms_key.this
 }
 
-# What the vault account needs of the key of a snapshot shared with it, to copy it: RDS creates
-# a grant on the key and decrypts with it (RDS User Guide, "Sharing encrypted snapshots": "add
-# the ARN of the AWS account that you are sharing to as Principal in the KMS key policy. Then
-# allow the kms:CreateGrant action"), only through RDS (kms:ViaService), and grants only for
-# RDS's own use (kms:GrantIsForAWSResource). The vault function checks this policy at each
-# run's start (kms:GetKeyPolicy) and names what is missing.
-data "aws_iam_policy_document" "vault_share_key" {
-  # checkov:skip=CKV_AWS_109: a key policy's resource is always the key itself ("*"); administration stays with the account
-  # checkov:skip=CKV_AWS_111: kms:* for the account root is the standard key policy; IAM policies then decide
-  # checkov:skip=CKV_AWS_356: a key policy can only name the key itself ("*")
-  count = var.vault == null ? 0 : 1
-
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
-    }
-  }
-
-  statement {
-    sid       = "VaultAccountCopiesThroughRds"
-    actions   = ["kms:Decrypt", "kms:DescribeKey"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${var.vault.account_id}:root"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = distinct(["rds.${local.region}.amazonaws.com", "rds.${local.vault_region}.amazonaws.com"])
-    }
-  }
-
-  statement {
-    sid       = "VaultAccountLetsRdsHoldGrants"
-    actions   = ["kms:CreateGrant"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${var.vault.account_id}:root"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
-  }
+moved {
+  from = aws_kms_alias.vault_share[0]
+  to   = module.vault_share_key[0].aws_kms_alias.this
 }
 
 data "aws_iam_policy_document" "vault" {
@@ -168,10 +125,30 @@ data "aws_iam_policy_document" "vault" {
       actions = [
         "rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute", "rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot",
       ]
-      resources = ["${local.rds_arn}:${local.region}:${local.account}:*snapshot:*-vault"]
+      resources = concat(
+        ["${local.rds_arn}:${local.region}:${local.account}:*snapshot:*-vault"],
+        local.cluster_copies_to_share_in_vault_region,
+      )
       condition {
         test     = "StringEquals"
         variable = "aws:ResourceTag/database-backup:vault-intermediate"
+        values   = [local.backup_instance]
+      }
+    }
+  }
+
+  # Cluster snapshots for a vault in another region: copied there (from the source region's
+  # snapshots, which the statements above let it copy) into copies made to share, created only
+  # with this instance's vault-intermediate tag, then shared, unshared and deleted as above.
+  dynamic "statement" {
+    for_each = local.cluster_share_key == null ? [] : [1]
+    content {
+      sid       = "CreateClusterCopiesToShareInTheVaultRegionWithOwnTag"
+      actions   = ["rds:CopyDBClusterSnapshot", "rds:AddTagsToResource"]
+      resources = local.cluster_copies_to_share_in_vault_region
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/database-backup:vault-intermediate"
         values   = [local.backup_instance]
       }
     }
@@ -184,7 +161,7 @@ data "aws_iam_policy_document" "vault" {
     content {
       sid       = "FindCopiesLeftBehind"
       actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
-      resources = [local.rds_in_source_region]
+      resources = local.cluster_share_key == null ? [local.rds_in_source_region] : [local.rds_in_source_region, "${local.rds_arn}:${local.vault_region}:${local.account}:*"]
     }
   }
 
@@ -214,7 +191,7 @@ data "aws_iam_policy_document" "vault" {
     content {
       sid       = "CheckTheShareKey"
       actions   = ["kms:DescribeKey", "kms:GetKeyPolicy"]
-      resources = [aws_kms_key.vault_share[0].arn]
+      resources = compact([module.vault_share_key[0].key_arn, local.cluster_share_key])
     }
   }
 
@@ -223,11 +200,11 @@ data "aws_iam_policy_document" "vault" {
     content {
       sid       = "LetRdsEncryptWithTheShareKey"
       actions   = ["kms:CreateGrant", "kms:DescribeKey"]
-      resources = ["arn:${local.partition}:kms:${local.region}:${local.account}:key/*"]
+      resources = [for region in local.share_regions : "arn:${local.partition}:kms:${region}:${local.account}:key/*"]
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
-        values   = ["rds.${local.region}.amazonaws.com"]
+        values   = [for region in local.share_regions : "rds.${region}.amazonaws.com"]
       }
     }
   }

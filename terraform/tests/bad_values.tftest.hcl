@@ -840,6 +840,15 @@ run "vault_kms_key_arn" {
   expect_failures = [var.vault]
 }
 
+run "vault_cluster_share_kms_key_arn" {
+  command = plan
+  # expect: vault.cluster_share_kms_key_arn must be a key ARN of this (the source) account in vault.region
+  variables {
+    vault = { account_id = "111111111111", region = "eu-west-1", kms_key_arn = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier", cluster_share_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" }
+  }
+  expect_failures = [var.vault]
+}
+
 run "vault_external_id" {
   command = plan
   # expect: vault.external_id must be 2-1224 letters

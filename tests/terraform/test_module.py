@@ -369,12 +369,14 @@ class TerraformModuleTest(WorkspaceTest):
         self.assertEqual(len(keys), 2)
         [vault_key] = [policy for description, policy in keys.items() if description.endswith("from account 123456789012")]
         self.assertEqual([st["Sid"] for st in vault_key["Statement"]], ["VaultAccountAdministers"])
-        # A cluster meets a vault in another region: said at plan (its vault step will be refused).
+        # A cluster meets a vault in another region without a key of the source account there:
+        # said at plan (its vault step will be refused; tests/e2e/test_vault_regions.py has the key).
         [check] = [c for c in plan.get("checks", [])
                    if c["address"]["to_display"].endswith("check.vault_region_takes_the_clusters")]
         self.assertEqual(check["status"], "fail")
         [problem] = check["instances"][0]["problems"]
         self.assertIn("the clusters ledger-aurora are not copied into the vault", problem["message"])
+        self.assertIn("give its key_arn as vault.cluster_share_kms_key_arn", problem["message"])
         # The vault's own retention: prune's zip, run there with the vault's policy on the source's
         # copies, on the vault's schedule; and notify's, measuring VaultSnapshotAge every hour.
         functions = {f["function_name"]: f for f in of("vault", "aws_lambda_function")}

@@ -18,9 +18,10 @@ from pathlib import Path
 from local_aws.deploy import module_variables
 from workspace import BASE, ROOT, WorkspaceTest, init, run
 
-# The bad-value cases of each module (the module, and the vault's): terraform test runs them,
-# each expecting one variable's validation to fail.
-MODULES = {"module": ROOT / "terraform", "vault": ROOT / "terraform" / "modules" / "vault"}
+# The bad-value cases of each module (the module, the vault's and the share key's): terraform
+# test runs them, each expecting one variable's validation to fail.
+MODULES = {"module": ROOT / "terraform", "vault": ROOT / "terraform" / "modules" / "vault",
+           "share-key": ROOT / "terraform" / "modules" / "share-key"}
 RUN = re.compile(r'^run "(?P<name>[a-z0-9_]+)" \{\n(?P<body>.*?)^\}', re.S | re.M)
 # Booleans and free-form inputs have nothing to validate on their own.
 UNVALIDATED = {
@@ -30,6 +31,7 @@ UNVALIDATED = {
         "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard", "kms_key_deletion_protection",
     },
     "vault": {"tags", "prune_dry_run", "lambda_package_dir"},
+    "share-key": {"tags", "description"},
 }
 
 

@@ -70,6 +70,7 @@ pub mod env {
     pub const VAULT_EXTERNAL_ID: &str = "VAULT_EXTERNAL_ID";
     pub const VAULT_KMS_KEY_ARN: &str = "VAULT_KMS_KEY_ARN";
     pub const VAULT_SHARE_KMS_KEY_ARN: &str = "VAULT_SHARE_KMS_KEY_ARN";
+    pub const VAULT_CLUSTER_SHARE_KMS_KEY_ARN: &str = "VAULT_CLUSTER_SHARE_KMS_KEY_ARN";
 }
 
 /// One environment variable a function reads.
@@ -274,7 +275,7 @@ impl Function {
                 required(env::VAULT_ACCOUNT_ID, "the vault account, where the copies go"),
                 required(
                     env::VAULT_REGION,
-                    "the vault's region (the source region, or another: the copy crosses both in one step)",
+                    "the vault's region (the source region, or another: a DB snapshot's copy crosses both in one step, a DB cluster snapshot's in two, see VAULT_CLUSTER_SHARE_KMS_KEY_ARN)",
                 ),
                 required(
                     env::VAULT_ROLE_ARN,
@@ -291,6 +292,10 @@ impl Function {
                 required(
                     env::VAULT_SHARE_KMS_KEY_ARN,
                     "the module's key in the source region whose policy lets the vault account use it: a snapshot under another key (aws/rds cannot be shared) or none is first copied with it",
+                ),
+                optional(
+                    env::VAULT_CLUSTER_SHARE_KMS_KEY_ARN,
+                    "for a vault in another region: a key of the source account in the vault's region whose policy lets the vault account use it; a DB cluster snapshot is first copied there with it, then shared (it cannot cross regions and accounts in one copy). Unset: cluster snapshots are not vaulted there (VaultCopyRefused)",
                 ),
             ],
             Function::Prune => &[

@@ -87,6 +87,10 @@ pub struct VaultCheck {
     pub role_arn: String,
     pub kms_key_arn: String,
     pub share_kms_key_arn: String,
+    /// The module's key in the vault's region, with which cluster snapshots are copied there
+    /// before they are shared (a vault in another region only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_share_kms_key_arn: Option<String>,
     /// Copies made to share that an earlier run's vault step left behind (it failed, or its
     /// execution ended, before it could delete them): deleted now.
     pub abandoned_copies_deleted: Vec<String>,

@@ -17,6 +17,15 @@
 //! earlier may fail the copy, RDS User Guide, Copying a DB snapshot), the
 //! sharing is taken back and that intermediate copy deleted.
 //!
+//! A DB cluster snapshot cannot cross regions and accounts in one copy ("You can't
+//! copy a DB cluster snapshot across Regions and accounts in a single step. Perform one
+//! step for each of these copy actions", Aurora User Guide, Copying a DB cluster
+//! snapshot). For a vault in another region, the source account first copies it into the
+//! vault's region with its own key there (`VAULT_CLUSTER_SHARE_KMS_KEY_ARN`, whose policy
+//! lets the vault account use it), shares that copy, and the vault account copies it in
+//! its region: RDS then records a snapshot of the source account as the vault copy's
+//! source, which is what the vault's retention checks.
+//!
 //! Each invocation looks at where the copy stands and takes the next step, so
 //! that a retry or a rerun repeats nothing: the state machine invokes it again
 //! after `next_try_seconds` until it reports the vault's copy, within the copy's
@@ -59,9 +68,10 @@ pub struct Clients {
     /// KMS in the source region (the module's key).
     pub kms: aws_sdk_kms::Client,
     pub sts: aws_sdk_sts::Client,
-    /// RDS in the vault's region, signing as the function until [`Clients::vault`] gives it the role.
+    /// RDS in the vault's region, signing as the function (the source account: its copies
+    /// of cluster snapshots made to share there) until [`Clients::vault`] gives it the role.
     pub vault_rds: Rds,
-    /// KMS in the vault's region, likewise.
+    /// KMS in the vault's region, likewise (the source account's key there, checked).
     pub vault_kms: aws_sdk_kms::Client,
 }
 
@@ -149,6 +159,9 @@ pub struct Config {
     pub kms_key_arn: String,
     /// The module's key in the source region, which the vault account may use.
     pub share_kms_key_arn: String,
+    /// For a vault in another region: the source account's key in the vault's region, which
+    /// the vault account may use; cluster snapshots are copied there with it to be shared.
+    pub cluster_share_kms_key_arn: Option<String>,
 }
 
 impl Config {
@@ -175,6 +188,29 @@ impl Config {
                 ),
             ));
         }
+        let cluster_share_kms_key_arn = config::optional_arn(env, env::VAULT_CLUSTER_SHARE_KMS_KEY_ARN, "kms")?;
+        if let Some(key) = &cluster_share_kms_key_arn {
+            let (source_account, source_region) = (part(&share_kms_key_arn, 4), part(&share_kms_key_arn, 3));
+            if source_region == region {
+                return Err(Error::config(
+                    env::VAULT_CLUSTER_SHARE_KMS_KEY_ARN,
+                    format!(
+                        "is set, but the vault is in the source region {region}: cluster snapshots are shared with \
+                         {} (VAULT_SHARE_KMS_KEY_ARN) there",
+                        share_kms_key_arn
+                    ),
+                ));
+            }
+            if part(key, 4) != source_account || part(key, 3) != region {
+                return Err(Error::config(
+                    env::VAULT_CLUSTER_SHARE_KMS_KEY_ARN,
+                    format!(
+                        "{key} is not a key of the source account {source_account} in the vault's region {region}; \
+                         KMS keys are regional"
+                    ),
+                ));
+            }
+        }
         Ok(Config {
             settings: ModuleSettings::from_env(env)?,
             account_id,
@@ -183,12 +219,46 @@ impl Config {
             external_id: config::optional(env, env::VAULT_EXTERNAL_ID)?,
             kms_key_arn,
             share_kms_key_arn,
+            cluster_share_kms_key_arn,
         })
     }
 
     /// Where the vault's copies are, for messages.
     fn vault_place(&self) -> String {
         format!("{} (vault account {})", self.region, self.account_id)
+    }
+}
+
+/// Where the source account makes and shares the copy the vault account copies from: in the
+/// source region with the module's key, or, for a cluster snapshot and a vault in another
+/// region, in the vault's region with the module's key there.
+struct ShareSite<'a> {
+    /// The source account's RDS there.
+    rds: &'a Rds,
+    key: &'a str,
+    /// The copy made to share comes from another region (named by its ARN).
+    crosses_region: bool,
+}
+
+impl<'a> ShareSite<'a> {
+    fn of(clients: &'a Clients, config: &'a Config, kind: DatabaseKind) -> Self {
+        match (kind, config.cluster_share_kms_key_arn.as_deref()) {
+            (DatabaseKind::Cluster, Some(key)) => ShareSite {
+                rds: &clients.vault_rds,
+                key,
+                crosses_region: true,
+            },
+            _ => ShareSite {
+                rds: &clients.source,
+                key: &config.share_kms_key_arn,
+                crosses_region: false,
+            },
+        }
+    }
+
+    /// The snapshot shared as it is, or the copy made to share.
+    fn shares_as_is(&self, snapshot: &SnapshotInfo) -> bool {
+        !self.crosses_region && snapshot.kms_key_id.as_deref() == Some(self.key)
     }
 }
 
@@ -251,7 +321,12 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
 /// runs left behind are deleted.
 async fn check(clients: &Clients, config: &Config, execution: &Execution) -> Result<VaultCheck, Error> {
     let mut problems = Vec::new();
-    if let Err(problem) = check_share_key(clients, config).await {
+    if let Err(problem) = check_share_key(&clients.kms, &config.share_kms_key_arn, config).await {
+        problems.push(problem);
+    }
+    if let Some(key) = &config.cluster_share_kms_key_arn
+        && let Err(problem) = check_share_key(&clients.vault_kms, key, config).await
+    {
         problems.push(problem);
     }
     match clients.vault(config).await {
@@ -275,6 +350,7 @@ async fn check(clients: &Clients, config: &Config, execution: &Execution) -> Res
         role_arn: config.role_arn.clone(),
         kms_key_arn: config.kms_key_arn.clone(),
         share_kms_key_arn: config.share_kms_key_arn.clone(),
+        cluster_share_kms_key_arn: config.cluster_share_kms_key_arn.clone(),
         abandoned_copies_deleted,
         abandoned_copies_kept,
     })
@@ -285,8 +361,9 @@ async fn check(clients: &Clients, config: &Config, execution: &Execution) -> Res
 /// the vault account. No step comes back to one older than the longest wait any run may
 /// set (`run::MAX_WAIT_BOUND_SECONDS`, whatever a run's input said) and an hour for
 /// retries, measured from this run's start on Step Functions' clock: each is unshared and
-/// deleted here, ours only (the vault-intermediate tag of this instance). One that cannot
-/// be deleted is named with why, and the others go on: (deleted, kept with the reason).
+/// deleted here (in the source region, and in the vault's where cluster snapshots are copied
+/// to share), ours only (the vault-intermediate tag of this instance). One that cannot be
+/// deleted is named with why, and the others go on: (deleted, kept with the reason).
 async fn delete_abandoned_copies(
     clients: &Clients,
     config: &Config,
@@ -294,39 +371,44 @@ async fn delete_abandoned_copies(
 ) -> Result<(Vec<String>, Vec<String>), Error> {
     let bound = chrono::Duration::seconds(i64::from(run::MAX_WAIT_BOUND_SECONDS) + 3600);
     let abandoned_before = execution.execution_start_time - bound;
-    let rds = &clients.source;
+    let mut sites = vec![(
+        &clients.source,
+        [DatabaseKind::Instance, DatabaseKind::Cluster].as_slice(),
+    )];
+    if config.cluster_share_kms_key_arn.is_some() {
+        sites.push((&clients.vault_rds, [DatabaseKind::Cluster].as_slice()));
+    }
     let (mut deleted, mut kept) = (Vec::new(), Vec::new());
-    for copy in rds
-        .list_manual_snapshots(&[DatabaseKind::Instance, DatabaseKind::Cluster])
-        .await?
-    {
-        let ours = tags::is_our_vault_intermediate(&copy.tags, &config.settings, None);
-        if !ours || copy.created_at.is_none_or(|created| created >= abandoned_before) || !copy.is_available() {
-            continue;
-        }
-        let removed = match unshare(rds, copy.kind, &copy.snapshot_id, &config.account_id).await {
-            Ok(()) => rds.delete_snapshot(copy.kind, &copy.snapshot_id).await,
-            Err(err) => Err(err),
-        };
-        match removed {
-            Ok(()) => {
-                tracing::warn!(copy = %copy.snapshot_id, "deleted a copy made to share that an earlier vault step left behind");
-                deleted.push(copy.snapshot_id);
+    for (rds, kinds) in sites {
+        for copy in rds.list_manual_snapshots(kinds).await? {
+            let ours = tags::is_our_vault_intermediate(&copy.tags, &config.settings, None);
+            if !ours || copy.created_at.is_none_or(|created| created >= abandoned_before) || !copy.is_available() {
+                continue;
             }
-            Err(err) => {
-                tracing::warn!(copy = %copy.snapshot_id, error = %err, "a copy made to share that an earlier vault step left behind could not be deleted");
-                kept.push(format!("{}: {err}", copy.snapshot_id));
+            let removed = match unshare(rds, copy.kind, &copy.snapshot_id, &config.account_id).await {
+                Ok(()) => rds.delete_snapshot(copy.kind, &copy.snapshot_id).await,
+                Err(err) => Err(err),
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::warn!(copy = %copy.snapshot_id, region = %rds.region, "deleted a copy made to share that an earlier vault step left behind");
+                    deleted.push(copy.snapshot_id);
+                }
+                Err(err) => {
+                    tracing::warn!(copy = %copy.snapshot_id, region = %rds.region, error = %err, "a copy made to share that an earlier vault step left behind could not be deleted");
+                    kept.push(format!("{}: {err}", copy.snapshot_id));
+                }
             }
         }
     }
     Ok((deleted, kept))
 }
 
-async fn check_share_key(clients: &Clients, config: &Config) -> Result<(), String> {
-    let key = &config.share_kms_key_arn;
-    check_key(&clients.kms, key, "the module's key").await?;
-    let policy = clients
-        .kms
+/// A key the vault account copies shared snapshots through: usable, and its policy lets the
+/// vault account in.
+async fn check_share_key(kms: &aws_sdk_kms::Client, key: &str, config: &Config) -> Result<(), String> {
+    check_key(kms, key, "the module's key").await?;
+    let policy = kms
         .get_key_policy()
         .key_id(key)
         .policy_name("default")
@@ -401,7 +483,7 @@ async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest)
         if !copy.is_available() {
             return pending(config, request, VaultStep::CopyingToVault, &copy).map(VaultOutcome::Pending);
         }
-        clean_up(clients, config, source).await?;
+        clean_up(config, source, &ShareSite::of(clients, config, kind)).await?;
         tracing::info!(%snapshot_id, vault_account = %config.account_id, vault_region = %config.region, "vault copy available");
         return Ok(VaultOutcome::Copied(VaultRecord {
             account_id: config.account_id.clone(),
@@ -426,17 +508,18 @@ async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest)
         },
         other => other,
     })?;
-    let shared = if current.kms_key_id.as_deref() == Some(config.share_kms_key_arn.as_str()) {
+    let site = ShareSite::of(clients, config, kind);
+    let shared = if site.shares_as_is(&current) {
         current
     } else {
-        match module_key_copy(clients, config, request, &current).await? {
+        match module_key_copy(config, request, &current, &site).await? {
             Ok(copy) => copy,
             Err(waiting) => return Ok(VaultOutcome::Pending(waiting)),
         }
     };
 
-    match clients
-        .source
+    match site
+        .rds
         .share_snapshot(kind, &shared.snapshot_id, &config.account_id, true)
         .await
     {
@@ -445,10 +528,10 @@ async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest)
         Err(Refusal::NotFound) => {
             return Err(Error::SnapshotNotFound {
                 snapshot_id: shared.snapshot_id,
-                region: clients.source.region.clone(),
+                region: site.rds.region.clone(),
             });
         }
-        Err(Refusal::InvalidState(refusal)) => return Err(busy(&shared, &clients.source.region, &refusal)),
+        Err(Refusal::InvalidState(refusal)) => return Err(busy(&shared, &site.rds.region, &refusal)),
         Err(Refusal::QuotaExceeded(failure) | Refusal::Failed(failure)) => return Err(failure.into()),
     }
 
@@ -485,7 +568,7 @@ async fn copy(clients: &Clients, config: &Config, request: &SnapshotTaskRequest)
                 ),
             });
         }
-        Err(Refusal::InvalidState(refusal)) => return Err(busy(&shared, &clients.source.region, &refusal)),
+        Err(Refusal::InvalidState(refusal)) => return Err(busy(&shared, &site.rds.region, &refusal)),
         Err(Refusal::NotFound) => {
             return Err(Error::SnapshotNotFound {
                 snapshot_id: shared.arn,
@@ -535,23 +618,24 @@ fn own_vault_copy(copy: SnapshotInfo, config: &Config, source: &SnapshotRecord) 
     Ok(copy)
 }
 
-/// The copy of `current` with the module's key, made now or by an earlier try:
-/// `Ok(copy)` once available, `Err(pending)` while RDS makes it.
+/// The copy of `current` with the module's key where it is shared (`site`), made now or by
+/// an earlier try: `Ok(copy)` once available, `Err(pending)` while RDS makes it.
 async fn module_key_copy(
-    clients: &Clients,
     config: &Config,
     request: &SnapshotTaskRequest,
     current: &SnapshotInfo,
+    site: &ShareSite<'_>,
 ) -> Result<Result<SnapshotInfo, VaultPending>, Error> {
     let source = &request.snapshot;
     let kind = source.kind;
+    let rds = site.rds;
     let id = naming::vault_intermediate_id(&current.snapshot_id, kind);
-    if let Some(copy) = clients.source.describe_snapshot(kind, &id).await? {
+    if let Some(copy) = rds.describe_snapshot(kind, &id).await? {
         if !tags::is_our_vault_intermediate(&copy.tags, &config.settings, Some(&source.db_identifier)) {
             return Err(Error::IdentifierConflict {
                 resource: "snapshot",
                 id,
-                region: clients.source.region.clone(),
+                region: rds.region.clone(),
                 reason: format!(
                     "its {} tag is not {}",
                     tags::VAULT_INTERMEDIATE,
@@ -562,7 +646,7 @@ async fn module_key_copy(
         if copy.has_failed() {
             return Err(Error::SnapshotFailed {
                 snapshot_id: id,
-                region: clients.source.region.clone(),
+                region: rds.region.clone(),
                 status: copy.status,
             });
         }
@@ -574,47 +658,52 @@ async fn module_key_copy(
     if !current.is_available() {
         return Err(Error::SnapshotBusy {
             snapshot_id: current.snapshot_id.clone(),
-            region: clients.source.region.clone(),
+            region: source.region.clone(),
             status: current.status.clone(),
             reason: "a snapshot is copied once available".into(),
         });
     }
     let intermediate_tags =
         tags::vault_intermediate_tags(&config.settings, &source.db_identifier, &request.execution.execution_id);
-    let requested = clients
-        .source
-        .copy_snapshot(
-            kind,
-            &current.snapshot_id,
-            &id,
-            Some(config.share_kms_key_arn.clone()),
-            intermediate_tags,
-            None,
-        )
+    // A copy from another region names its source by ARN (CopyDBClusterSnapshot,
+    // SourceDBClusterSnapshotIdentifier).
+    let from = if site.crosses_region {
+        &current.arn
+    } else {
+        &current.snapshot_id
+    };
+    let requested = rds
+        .copy_snapshot(kind, from, &id, Some(site.key.to_owned()), intermediate_tags, None)
         .await;
     let status = match requested {
         Ok(copy) => copy.map_or_else(|| "creating".to_owned(), |c| c.status),
         Err(Refusal::AlreadyExists) => "creating".to_owned(),
+        // Across regions, the quota had room (checked in the vault) or the copy slots of the
+        // region are all taken: RDS answers the same code for both.
+        Err(Refusal::QuotaExceeded(refusal)) if site.crosses_region && !request.slot.is_over() => {
+            tracing::info!(copy = %id, region = %rds.region, message = %refusal.message, "every copy slot of the region is taken, or its quota is full; trying again later");
+            "waiting for a copy slot".to_owned()
+        }
         Err(Refusal::QuotaExceeded(refusal)) => {
             return Err(Error::SnapshotQuotaExceeded {
                 kind: kind.label(),
-                region: clients.source.region.clone(),
+                region: rds.region.clone(),
                 detail: format!(
                     "the copy to share with the vault needs one more manual snapshot: {}",
                     refusal.message
                 ),
             });
         }
-        Err(Refusal::InvalidState(refusal)) => return Err(busy(current, &clients.source.region, &refusal)),
+        Err(Refusal::InvalidState(refusal)) => return Err(busy(current, &source.region, &refusal)),
         Err(Refusal::NotFound) => {
             return Err(Error::SnapshotNotFound {
                 snapshot_id: current.snapshot_id.clone(),
-                region: clients.source.region.clone(),
+                region: source.region.clone(),
             });
         }
         Err(Refusal::Failed(failure)) => return Err(failure.into()),
     };
-    tracing::info!(snapshot_id = %current.snapshot_id, copy = %id, "copying with the module's key to share with the vault");
+    tracing::info!(snapshot_id = %current.snapshot_id, copy = %id, region = %rds.region, "copying with the module's key to share with the vault");
     waiting(config, request, VaultStep::CopyingWithModuleKey, status).map(Err)
 }
 
@@ -638,12 +727,21 @@ async fn refuse_what_cannot_be_shared(
                 .into(),
         ));
     }
-    if current.kind == DatabaseKind::Cluster && config.region != clients.source.region {
+    if current.kind == DatabaseKind::Cluster
+        && config.region != clients.source.region
+        && config.cluster_share_kms_key_arn.is_none()
+    {
         return Err(refused(format!(
             "the vault is in {}, and a DB cluster snapshot cannot be copied to another region and account in one \
              step (\"You can't copy a DB cluster snapshot across Regions and accounts in a single step\", Aurora \
-             User Guide, Copying a DB cluster snapshot); the two-step copy is not built: a vault in {} takes it",
-            config.region, clients.source.region
+             User Guide, Copying a DB cluster snapshot): it is copied into {} first with a key of this account \
+             there, which {} does not name (vault.cluster_share_kms_key_arn: the key_arn output of \
+             modules/share-key applied in {}); or a vault in {} takes it",
+            config.region,
+            config.region,
+            env::VAULT_CLUSTER_SHARE_KMS_KEY_ARN,
+            config.region,
+            clients.source.region
         )));
     }
     if !rds::may_keep_options(current.kind, &source.engine) {
@@ -680,11 +778,12 @@ async fn refuse_what_cannot_be_shared(
 }
 
 /// Once the vault holds its copy: the sharing is taken back, and the copy made to share deleted.
-async fn clean_up(clients: &Clients, config: &Config, source: &SnapshotRecord) -> Result<(), Error> {
+async fn clean_up(config: &Config, source: &SnapshotRecord, site: &ShareSite<'_>) -> Result<(), Error> {
     let kind = source.kind;
-    let rds = &clients.source;
-    if let Some(current) = rds.describe_snapshot(kind, &source.snapshot_id).await?
-        && current.kms_key_id.as_deref() == Some(config.share_kms_key_arn.as_str())
+    let rds = site.rds;
+    if !site.crosses_region
+        && let Some(current) = rds.describe_snapshot(kind, &source.snapshot_id).await?
+        && site.shares_as_is(&current)
     {
         unshare(rds, kind, &current.snapshot_id, &config.account_id).await?;
     }
@@ -694,7 +793,7 @@ async fn clean_up(clients: &Clients, config: &Config, source: &SnapshotRecord) -
     {
         unshare(rds, kind, &id, &config.account_id).await?;
         rds.delete_snapshot(kind, &id).await?;
-        tracing::info!(copy = %id, "the copy made to share with the vault is deleted");
+        tracing::info!(copy = %id, region = %rds.region, "the copy made to share with the vault is deleted");
     }
     Ok(())
 }

@@ -7,10 +7,12 @@ use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDbClusterSnapshotOutput;
 use aws_sdk_rds::operation::copy_db_snapshot::CopyDbSnapshotOutput;
+use aws_sdk_rds::operation::delete_db_cluster_snapshot::DeleteDbClusterSnapshotOutput;
 use aws_sdk_rds::operation::delete_db_snapshot::DeleteDbSnapshotOutput;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::describe_option_groups::DescribeOptionGroupsOutput;
+use aws_sdk_rds::operation::modify_db_cluster_snapshot_attribute::ModifyDbClusterSnapshotAttributeOutput;
 use aws_sdk_rds::operation::modify_db_snapshot_attribute::ModifyDbSnapshotAttributeOutput;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Option as RdsOption, OptionGroup, Tag};
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
@@ -44,6 +46,7 @@ fn config() -> Config {
         external_id: Some("nestedphoenix-production".into()),
         kms_key_arn: VAULT_KEY.into(),
         share_kms_key_arn: MODULE_KEY.into(),
+        cluster_share_kms_key_arn: None,
     }
 }
 
@@ -217,6 +220,10 @@ fn pending(outcome: VaultOutcome) -> VaultPending {
 
 async fn run(mocks: Mocks<'_>, event: Value) -> Result<VaultOutcome, Error> {
     handle(&mocks.clients(), &config(), event).await
+}
+
+async fn run_with(config: Config, mocks: Mocks<'_>, event: Value) -> Result<VaultOutcome, Error> {
+    handle(&mocks.clients(), &config, event).await
 }
 
 #[tokio::test]
@@ -460,7 +467,7 @@ async fn an_unencrypted_cluster_snapshot_is_refused_before_any_copy() {
 }
 
 #[tokio::test]
-async fn an_encrypted_cluster_snapshot_for_a_vault_in_another_region_is_refused_before_any_copy() {
+async fn a_cluster_snapshot_for_a_vault_in_another_region_without_a_key_there_is_refused_before_any_copy() {
     let (err, copies) = cluster_snapshot_copy_step(true).await;
 
     assert!(matches!(err, Error::VaultCopyRefused { .. }), "{err}");
@@ -468,7 +475,8 @@ async fn an_encrypted_cluster_snapshot_for_a_vault_in_another_region_is_refused_
         err.to_string().contains("across Regions and accounts in a single step"),
         "{err}"
     );
-    assert!(err.to_string().contains("a vault in us-east-1 takes it"), "{err}");
+    assert!(err.to_string().contains("VAULT_CLUSTER_SHARE_KMS_KEY_ARN"), "{err}");
+    assert!(err.to_string().contains("or a vault in us-east-1 takes it"), "{err}");
     assert_eq!(copies, 0);
 }
 
@@ -578,13 +586,17 @@ fn key(arn: &'static str) -> Rule {
 }
 
 fn key_policy(vault_statement: Value) -> Rule {
+    key_policy_of(MODULE_KEY, vault_statement)
+}
+
+fn key_policy_of(key: &'static str, vault_statement: Value) -> Rule {
     let policy = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
         vault_statement,
     ]})
     .to_string();
     mock!(aws_sdk_kms::Client::get_key_policy)
-        .match_requests(|r| r.key_id() == Some(MODULE_KEY) && r.policy_name() == Some("default"))
+        .match_requests(move |r| r.key_id() == Some(key) && r.policy_name() == Some("default"))
         .then_output(move || GetKeyPolicyOutput::builder().policy(policy.clone()).build())
 }
 
@@ -895,4 +907,336 @@ async fn a_snapshot_with_options_goes_to_a_vault_in_its_own_region_only() {
         "{err}"
     );
     assert_eq!(calls, 0);
+}
+
+// A DB cluster snapshot to a vault in another region goes in two copies: the source account
+// copies it into the vault's region with its key there, shares that copy, and the vault
+// account copies it in its own region.
+
+const CLUSTER_SNAPSHOT_ID: &str = "ledger-aurora-20261124-020000";
+const CLUSTER_INTERMEDIATE_ID: &str = "ledger-aurora-20261124-020000-vault";
+const CLUSTER_SOURCE_ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:ledger-aurora-20261124-020000";
+const CLUSTER_INTERMEDIATE_ARN: &str =
+    "arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:ledger-aurora-20261124-020000-vault";
+const CLUSTER_VAULT_ARN: &str = "arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:ledger-aurora-20261124-020000";
+const CLUSTER_SHARE_KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/9c3d2e1f-4444-4d4d-aeae-clusterkey01";
+
+fn two_step_config() -> Config {
+    Config {
+        cluster_share_kms_key_arn: Some(CLUSTER_SHARE_KEY.into()),
+        ..config()
+    }
+}
+
+fn cluster_request() -> Value {
+    let mut event = fixture("vault-copy-request.json");
+    event["snapshot"]["kind"] = json!("cluster");
+    event["snapshot"]["db_identifier"] = json!("ledger-aurora");
+    event["snapshot"]["snapshot_id"] = json!(CLUSTER_SNAPSHOT_ID);
+    event["snapshot"]["snapshot_arn"] = json!(CLUSTER_SOURCE_ARN);
+    event["snapshot"]["engine"] = json!("aurora-postgresql");
+    event
+}
+
+fn cluster_snapshot(id: &str, arn: &str, status: &str, key: &str, tags: Vec<Tag>) -> DbClusterSnapshot {
+    DbClusterSnapshot::builder()
+        .db_cluster_snapshot_identifier(id)
+        .db_cluster_snapshot_arn(arn)
+        .db_cluster_identifier("ledger-aurora")
+        .status(status)
+        .engine("aurora-postgresql")
+        .snapshot_type("manual")
+        .storage_encrypted(true)
+        .kms_key_id(key)
+        .set_tag_list(Some(tags))
+        .build()
+}
+
+/// DescribeDBClusterSnapshots of `id`: `found`, or DBClusterSnapshotNotFoundFault.
+fn describe_cluster(id: &'static str, found: Option<DbClusterSnapshot>) -> Rule {
+    let rule = mock!(Client::describe_db_cluster_snapshots)
+        .match_requests(move |r| r.db_cluster_snapshot_identifier() == Some(id));
+    match found {
+        Some(snapshot) => rule.then_output(move || {
+            DescribeDbClusterSnapshotsOutput::builder()
+                .db_cluster_snapshots(snapshot.clone())
+                .build()
+        }),
+        None => rule.then_http_response(|| rds_error(404, "DBClusterSnapshotNotFoundFault", "not found")),
+    }
+}
+
+fn cluster_intermediate_tags() -> Vec<Tag> {
+    tags::vault_intermediate_tags(&testing::settings(), "ledger-aurora", EXECUTION_ID)
+}
+
+/// The source account's copy made to share, in the vault's region.
+fn cluster_intermediate(status: &str) -> Rule {
+    describe_cluster(
+        CLUSTER_INTERMEDIATE_ID,
+        Some(cluster_snapshot(
+            CLUSTER_INTERMEDIATE_ID,
+            CLUSTER_INTERMEDIATE_ARN,
+            status,
+            CLUSTER_SHARE_KEY,
+            cluster_intermediate_tags(),
+        )),
+    )
+}
+
+fn share_cluster(snapshot_id: &'static str, add: bool) -> Rule {
+    mock!(Client::modify_db_cluster_snapshot_attribute)
+        .match_requests(move |r| {
+            let values = if add { r.values_to_add() } else { r.values_to_remove() };
+            r.db_cluster_snapshot_identifier() == Some(snapshot_id)
+                && r.attribute_name() == Some("restore")
+                && values == [VAULT]
+        })
+        .then_output(|| ModifyDbClusterSnapshotAttributeOutput::builder().build())
+}
+
+#[tokio::test]
+async fn a_cluster_snapshot_for_a_vault_in_another_region_is_first_copied_there_with_the_modules_key_there() {
+    let sts = assume_role();
+    // Under the module's key in its own region, it is still copied: it must cross the region.
+    let source = describe_cluster(
+        CLUSTER_SNAPSHOT_ID,
+        Some(cluster_snapshot(
+            CLUSTER_SNAPSHOT_ID,
+            CLUSTER_SOURCE_ARN,
+            "available",
+            MODULE_KEY,
+            tags::snapshot_tags(&testing::settings(), "ledger-aurora", EXECUTION_ID),
+        )),
+    );
+    let (in_vault, no_intermediate) = (
+        describe_cluster(CLUSTER_SNAPSHOT_ID, None),
+        describe_cluster(CLUSTER_INTERMEDIATE_ID, None),
+    );
+    let room = account_quota("ManualClusterSnapshots", 10, 100);
+    let copy = mock!(Client::copy_db_cluster_snapshot)
+        .match_requests(|r| {
+            let t = r.tags();
+            r.source_db_cluster_snapshot_identifier() == Some(CLUSTER_SOURCE_ARN)
+                && r.target_db_cluster_snapshot_identifier() == Some(CLUSTER_INTERMEDIATE_ID)
+                && r.kms_key_id() == Some(CLUSTER_SHARE_KEY)
+                && tags::tag_value(t, tags::VAULT_INTERMEDIATE) == Some("nestedphoenix-production")
+                && tags::tag_value(t, tags::MANAGED_BY).is_none()
+        })
+        .then_output(|| {
+            CopyDbClusterSnapshotOutput::builder()
+                .db_cluster_snapshot(cluster_snapshot(
+                    CLUSTER_INTERMEDIATE_ID,
+                    CLUSTER_INTERMEDIATE_ARN,
+                    "copying",
+                    CLUSTER_SHARE_KEY,
+                    cluster_intermediate_tags(),
+                ))
+                .build()
+        });
+    let outcome = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            // Nothing is shared in the source region.
+            source: &[&source],
+            vault: &[&in_vault, &room, &no_intermediate, &copy],
+            kms: &[],
+        },
+        cluster_request(),
+    )
+    .await
+    .unwrap();
+
+    let waiting = pending(outcome);
+    assert_eq!(
+        (waiting.step, waiting.status.as_str()),
+        (VaultStep::CopyingWithModuleKey, "copying")
+    );
+    assert_eq!(copy.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_copy_made_in_the_vaults_region_is_shared_there_and_copied_by_the_vault_in_its_region() {
+    let sts = assume_role();
+    let source = describe_cluster(
+        CLUSTER_SNAPSHOT_ID,
+        Some(cluster_snapshot(
+            CLUSTER_SNAPSHOT_ID,
+            CLUSTER_SOURCE_ARN,
+            "available",
+            AWS_RDS_KEY,
+            vec![],
+        )),
+    );
+    let (in_vault, intermediate) = (
+        describe_cluster(CLUSTER_SNAPSHOT_ID, None),
+        cluster_intermediate("available"),
+    );
+    let room = account_quota("ManualClusterSnapshots", 10, 100);
+    let shared = share_cluster(CLUSTER_INTERMEDIATE_ID, true);
+    let copy = mock!(Client::copy_db_cluster_snapshot)
+        .match_requests(|r| {
+            let t = r.tags();
+            // Same region as the shared copy: the one step AWS allows across accounts.
+            r.source_db_cluster_snapshot_identifier() == Some(CLUSTER_INTERMEDIATE_ARN)
+                && r.target_db_cluster_snapshot_identifier() == Some(CLUSTER_SNAPSHOT_ID)
+                && r.kms_key_id() == Some(VAULT_KEY)
+                && tags::tag_value(t, tags::MANAGED_BY) == Some("nestedphoenix-production")
+                && tags::tag_value(t, tags::COPIED_FROM) == Some(CLUSTER_SOURCE_ARN)
+        })
+        .then_output(|| CopyDbClusterSnapshotOutput::builder().build());
+    let outcome = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            source: &[&source],
+            vault: &[&in_vault, &room, &intermediate, &shared, &copy],
+            kms: &[],
+        },
+        cluster_request(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(pending(outcome).step, VaultStep::CopyingToVault);
+    assert_eq!((shared.num_calls(), copy.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn once_the_vault_holds_the_cluster_copy_the_copy_in_its_region_is_unshared_and_deleted() {
+    let sts = assume_role();
+    let in_vault = describe_cluster(
+        CLUSTER_SNAPSHOT_ID,
+        Some(cluster_snapshot(
+            CLUSTER_SNAPSHOT_ID,
+            CLUSTER_VAULT_ARN,
+            "available",
+            VAULT_KEY,
+            tags::snapshot_tags(&testing::settings(), "ledger-aurora", EXECUTION_ID),
+        )),
+    );
+    let intermediate = cluster_intermediate("available");
+    let unshared = share_cluster(CLUSTER_INTERMEDIATE_ID, false);
+    let deleted = mock!(Client::delete_db_cluster_snapshot)
+        .match_requests(|r| r.db_cluster_snapshot_identifier() == Some(CLUSTER_INTERMEDIATE_ID))
+        .then_output(|| DeleteDbClusterSnapshotOutput::builder().build());
+    let outcome = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            // The source region's snapshot was never shared: nothing to take back there.
+            source: &[],
+            vault: &[&in_vault, &intermediate, &unshared, &deleted],
+            kms: &[],
+        },
+        cluster_request(),
+    )
+    .await
+    .unwrap();
+
+    let VaultOutcome::Copied(record) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (record.snapshot_arn.as_str(), record.region.as_str()),
+        (CLUSTER_VAULT_ARN, "eu-west-1")
+    );
+    assert_eq!((unshared.num_calls(), deleted.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn the_check_reads_the_policy_of_the_key_in_the_vaults_region_too() {
+    let (sts, module_key, vault_key, cluster_key) =
+        (assume_role(), key(MODULE_KEY), key(VAULT_KEY), key(CLUSTER_SHARE_KEY));
+    let full = json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
+        "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"});
+    let policy = key_policy(full);
+    let cluster_policy = key_policy_of(
+        CLUSTER_SHARE_KEY,
+        json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
+            "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}),
+    );
+    let err = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            source: &[],
+            vault: &[],
+            kms: &[&module_key, &policy, &vault_key, &cluster_key, &cluster_policy],
+        },
+        fixture("vault-check-request.json"),
+    )
+    .await
+    .unwrap_err();
+
+    let Error::VaultUnusable { detail } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        detail.contains(&format!(
+            "the policy of the module's key {CLUSTER_SHARE_KEY} does not allow the vault account {VAULT} kms:CreateGrant"
+        )),
+        "{detail}"
+    );
+    assert!(!detail.contains(&format!("key {MODULE_KEY}")), "{detail}");
+}
+
+#[test]
+fn the_key_in_the_vaults_region_is_checked_to_be_of_the_source_account_there() {
+    let base = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", "nestedphoenix-production"),
+        ("VAULT_ACCOUNT_ID", VAULT),
+        ("VAULT_REGION", "eu-west-1"),
+        ("VAULT_ROLE_ARN", ROLE),
+        ("VAULT_KMS_KEY_ARN", VAULT_KEY),
+        ("VAULT_SHARE_KMS_KEY_ARN", MODULE_KEY),
+        ("VAULT_CLUSTER_SHARE_KMS_KEY_ARN", CLUSTER_SHARE_KEY),
+    ];
+    let env = |changes: &[(&'static str, &'static str)]| {
+        let mut env: std::collections::BTreeMap<String, String> =
+            base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::from_env(&env)
+    };
+    assert_eq!(
+        env(&[]).unwrap().cluster_share_kms_key_arn.as_deref(),
+        Some(CLUSTER_SHARE_KEY)
+    );
+    for (changes, says) in [
+        (
+            [(
+                "VAULT_CLUSTER_SHARE_KMS_KEY_ARN",
+                "arn:aws:kms:us-east-1:123456789012:key/x",
+            )],
+            "not a key of the source account 123456789012 in the vault's region eu-west-1",
+        ),
+        (
+            [(
+                "VAULT_CLUSTER_SHARE_KMS_KEY_ARN",
+                "arn:aws:kms:eu-west-1:111111111111:key/x",
+            )],
+            "not a key of the source account",
+        ),
+    ] {
+        let err = env(&changes).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigError { field, .. } if field == "VAULT_CLUSTER_SHARE_KMS_KEY_ARN"),
+            "{err}"
+        );
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    let same_region = env(&[
+        ("VAULT_REGION", "us-east-1"),
+        ("VAULT_KMS_KEY_ARN", "arn:aws:kms:us-east-1:111111111111:key/v"),
+    ])
+    .unwrap_err();
+    assert!(
+        same_region
+            .to_string()
+            .contains("the vault is in the source region us-east-1"),
+        "{same_region}"
+    );
 }

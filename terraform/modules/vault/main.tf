@@ -17,10 +17,18 @@ locals {
   region    = data.aws_region.current.id
   partition = data.aws_partition.current.partition
   rds_arn   = "arn:${local.partition}:rds"
-  # The vault's copies, and the source's snapshots shared with the vault.
-  vault_snapshot_arns  = ["${local.rds_arn}:${local.region}:${local.account}:snapshot:*", "${local.rds_arn}:${local.region}:${local.account}:cluster-snapshot:*"]
-  source_snapshot_arns = ["${local.rds_arn}:${var.source_region}:${var.source_account_id}:snapshot:*", "${local.rds_arn}:${var.source_region}:${var.source_account_id}:cluster-snapshot:*"]
-  rds_services         = distinct(["rds.${local.region}.amazonaws.com", "rds.${var.source_region}.amazonaws.com"])
+  # The vault's copies, and the source's snapshots shared with the vault: in the source region,
+  # and for a vault in another region the source's copies of cluster snapshots made there to
+  # share (a DB cluster snapshot cannot cross regions and accounts in one copy).
+  vault_snapshot_arns = ["${local.rds_arn}:${local.region}:${local.account}:snapshot:*", "${local.rds_arn}:${local.region}:${local.account}:cluster-snapshot:*"]
+  source_snapshot_arns = distinct([
+    "${local.rds_arn}:${var.source_region}:${var.source_account_id}:snapshot:*",
+    "${local.rds_arn}:${var.source_region}:${var.source_account_id}:cluster-snapshot:*",
+    "${local.rds_arn}:${local.region}:${var.source_account_id}:cluster-snapshot:*",
+  ])
+  # The source's keys of the snapshots it shares: in its region, and in the vault's (modules/share-key there).
+  source_key_arns = distinct([for region in [var.source_region, local.region] : "arn:${local.partition}:kms:${region}:${var.source_account_id}:key/*"])
+  rds_services    = distinct(["rds.${local.region}.amazonaws.com", "rds.${var.source_region}.amazonaws.com"])
 }
 
 resource "aws_kms_key" "vault" {
@@ -142,7 +150,7 @@ data "aws_iam_policy_document" "copier" {
   statement {
     sid       = "DecryptSharedSnapshotsThroughRds"
     actions   = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"]
-    resources = ["arn:${local.partition}:kms:${var.source_region}:${var.source_account_id}:key/*"]
+    resources = local.source_key_arns
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"

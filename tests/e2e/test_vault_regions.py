@@ -1,0 +1,213 @@
+"""A vault in another region that takes an Aurora cluster, as docs/vault.md has it: the source
+module in us-east-1, modules/vault in a second account in us-west-2, and modules/share-key
+applied with a provider for the source account in us-west-2 (its key_arn given as
+vault.cluster_share_kms_key_arn), all applied by Terraform into the local AWS in one root
+module. A DB cluster snapshot cannot cross regions and accounts in one copy, and the local AWS
+refuses that copy as AWS does (rule cluster_copy_across_region_and_account): the cluster's
+snapshot goes in two copies (into us-west-2 in the source account, shared, then into the vault),
+the instance's in one. The functions' roles are those Terraform made, and the local AWS
+authorizes every call against them.
+
+Run by scripts/test inside `scripts/local-aws run`; it empties that local AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+from demo.report import tag_map
+from local_aws.accounts import evaluate
+from local_aws.control import control, local_endpoint
+from local_aws.deploy import Aws
+from local_aws.terraform import ROOT, local_provider, terraform_env
+from least_privilege import check_role
+
+SOURCE, VAULT_REGION = "us-east-1", "us-west-2"
+VAULT = "111111111111"  # a second account, acted in by its administrator's key (local_aws/accounts.py)
+CLUSTER, INSTANCE = "ledger-aurora", "ledger-db"
+INSTANCE_NAME = "ledger/prod/us-east-1"  # the source module's managed-by value
+VAULT_INTERMEDIATE = "database-backup:vault-intermediate"
+CLOCK_SCALE = 600
+endpoint = local_endpoint
+
+
+def terraform(directory, *args: str) -> str:
+    result = subprocess.run(["terraform", *args, "-no-color"], cwd=directory, env=terraform_env(),
+                            capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise AssertionError(f"terraform {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr}")
+    return result.stdout
+
+
+class VaultInAnotherRegion(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        control(endpoint(), "POST", "reset")
+        control(endpoint(), "PUT", "settings", {"clock_scale": CLOCK_SCALE})
+        cls.source = Aws(endpoint())
+        cls.vault = Aws(endpoint(), account=VAULT)
+        rds = cls.source.client("rds", SOURCE)
+        # Both under the AWS managed key aws/rds, which cannot be shared.
+        rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", MasterUsername="dbadmin",
+                              MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+        rds.create_db_instance(DBInstanceIdentifier=INSTANCE, Engine="postgres", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername="dbadmin",
+                               MasterUserPassword="correct-horse-battery-staple", StorageEncrypted=True)
+        cls.directory = ROOT / ".tools" / "e2e" / "vault-regions"
+        shutil.rmtree(cls.directory, ignore_errors=True)
+        cls.directory.mkdir(parents=True)
+        modules = os.path.relpath(ROOT / "terraform", cls.directory)
+        config = {
+            "provider": {"aws": [
+                {"region": SOURCE, **local_provider(endpoint())},
+                {"alias": "source_in_vault_region", "region": VAULT_REGION, **local_provider(endpoint())},
+                {"alias": "vault", "region": VAULT_REGION, **local_provider(endpoint()), "access_key": VAULT},
+            ]},
+            "data": {"aws_caller_identity": {"source": {}}},
+            "module": {
+                "vault": {
+                    "source": f"{modules}/modules/vault", "providers": {"aws": "aws.vault"},
+                    "name": "ledger-prod", "source_account_id": "${data.aws_caller_identity.source.account_id}",
+                    "source_region": SOURCE, "source_prefix": "ledger-prod", "source_managed_by": INSTANCE_NAME,
+                    "external_id": "ledger-prod-vault", "databases": [CLUSTER, INSTANCE],
+                    "kms_key_deletion_window_days": 7,
+                },
+                "cluster_share_key": {
+                    "source": f"{modules}/modules/share-key", "providers": {"aws": "aws.source_in_vault_region"},
+                    "vault_account_id": "${module.vault.account_id}", "alias_name": "ledger-prod-vault-share-us-west-2",
+                    "deletion_window_in_days": 7,
+                },
+                "backup": {
+                    "source": modules, "project_name": "ledger", "environment": "prod",
+                    "rds_instance_ids": [INSTANCE], "rds_cluster_ids": [CLUSTER], "enable_s3_export": False,
+                    "s3_force_destroy": True, "kms_key_deletion_protection": False,
+                    "vault": {
+                        "account_id": "${module.vault.account_id}", "region": "${module.vault.region}",
+                        "kms_key_arn": "${module.vault.kms_key_arn}", "role_arn": "${module.vault.role_arn}",
+                        "external_id": "ledger-prod-vault",
+                        "cluster_share_kms_key_arn": "${module.cluster_share_key.key_arn}",
+                    },
+                },
+            },
+            "output": {
+                "vault_kms_key_arn": {"value": "${module.vault.kms_key_arn}"},
+                "vault_rule_names": {"value": "${module.vault.rule_names}"},
+                "cluster_share_key": {"value": "${module.cluster_share_key.key_arn}"},
+                "source_account": {"value": "${data.aws_caller_identity.source.account_id}"},
+            },
+        }
+        (cls.directory / "main.tf.json").write_text(json.dumps(config, indent=1))
+        terraform(cls.directory, "init", "-input=false")
+        applied = terraform(cls.directory, "apply", "-auto-approve", "-input=false")
+        # With the key in the vault's region, the plan-time check that warns of clusters the vault
+        # would not take passes.
+        assert "vault_region_takes_the_clusters" not in applied, applied[-3000:]
+        outputs = json.loads(terraform(cls.directory, "output", "-json"))
+        cls.outputs = {name: value["value"] for name, value in outputs.items()}
+
+    def finished(self, execution_arn: str, timeout: float = 300) -> dict:
+        sfn = self.source.client("stepfunctions", SOURCE)
+        deadline = time.monotonic() + timeout
+        while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+            self.assertLess(time.monotonic(), deadline, f"{execution_arn} still running after {timeout} s")
+            time.sleep(0.2)
+        return execution
+
+    def intermediates(self) -> list[str]:
+        """The copies made to share, in the source account, in both regions."""
+        found = []
+        for region in (SOURCE, VAULT_REGION):
+            rds = self.source.client("rds", region)
+            for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
+                if VAULT_INTERMEDIATE in tag_map(s):
+                    found.append(f"{region}:{s['DBSnapshotIdentifier']}")
+            for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]:
+                if VAULT_INTERMEDIATE in tag_map(s):
+                    found.append(f"{region}:{s['DBClusterSnapshotIdentifier']}")
+        return found
+
+    def test_the_cluster_goes_in_two_copies_and_the_instance_in_one(self):
+        [fired] = control(endpoint(), "POST", "events/fire", {"rule": "ledger-prod-backup-schedule", "region": SOURCE})
+        run = self.finished(fired["execution_arn"])
+        self.assertEqual(run["status"], "SUCCEEDED", run)
+
+        vault_rds = self.vault.client("rds", VAULT_REGION)
+        vault_key = self.outputs["vault_kms_key_arn"]
+        source_account = self.outputs["source_account"]
+        [cluster_copy] = vault_rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+        [instance_copy] = vault_rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        self.assertEqual((cluster_copy["Status"], cluster_copy["KmsKeyId"]), ("available", vault_key))
+        self.assertEqual((instance_copy["Status"], instance_copy["KmsKeyId"]), ("available", vault_key))
+        # RDS records the cluster copy's source: the source account's copy made to share in the
+        # vault's region (the second step, within one region), so the vault's retention counts it
+        # as the source's; the instance's came across both in one step from the source region.
+        cluster_id = cluster_copy["DBClusterSnapshotIdentifier"]
+        self.assertEqual(cluster_copy["SourceDBClusterSnapshotArn"],
+                         f"arn:aws:rds:{VAULT_REGION}:{source_account}:cluster-snapshot:{cluster_id}-vault")
+        self.assertTrue(instance_copy["SourceDBSnapshotIdentifier"].startswith(f"arn:aws:rds:{SOURCE}:{source_account}:"),
+                        instance_copy)
+        self.assertEqual(tag_map(cluster_copy)["database-backup:managed-by"], INSTANCE_NAME)
+        # The source's own snapshots stay where they were; the copies made to share are gone, in
+        # both regions, and nothing in the source account is still shared.
+        self.assertEqual(self.intermediates(), [])
+        source_rds = self.source.client("rds", SOURCE)
+        [snapshot] = source_rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+        self.assertEqual(snapshot["DBClusterSnapshotIdentifier"], cluster_id)
+        attributes = source_rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=cluster_id)
+        shared = [a["AttributeValues"] for a in attributes["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"]
+                  if a["AttributeName"] == "restore"]
+        self.assertIn(shared, ([], [[]]))
+
+        # The vault's measurement counts the cluster's copy as copied from the source account.
+        control(endpoint(), "POST", "events/fire", {"rule": self.outputs["vault_rule_names"]["snapshot-age"],
+                                                    "region": VAULT_REGION, "account": VAULT})
+        cloudwatch = self.vault.client("cloudwatch", VAULT_REGION)
+        deadline = time.monotonic() + 120
+        while True:
+            listed = cloudwatch.list_metrics(MetricName="VaultSnapshotAge")["Metrics"]
+            measured = {d["Value"] for m in listed for d in m["Dimensions"] if d["Name"] == "DatabaseIdentifier"}
+            if {CLUSTER, INSTANCE} <= measured:
+                break
+            self.assertLess(time.monotonic(), deadline, f"VaultSnapshotAge measured only {measured}")
+            time.sleep(0.5)
+
+        # The vault function's role: what its code calls, each action scoped as the module scopes it.
+        iam = self.source.client("iam", SOURCE)
+        [role] = [r["RoleName"] for r in iam.list_roles()["Roles"]
+                  if r["RoleName"].startswith("ledger-prod-") and r["RoleName"].endswith("-vault")]
+        documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
+                     for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        documents = [json.loads(d) if isinstance(d, str) else d for d in documents]
+        check = check_role("vault", ROOT / "target" / "lambda" / "backup-vault" / "bootstrap.zip", documents)
+        self.assertTrue(check.ok, check.line())
+        # The local AWS holds assumed roles to their policies, not the functions' own roles
+        # (local_aws/accounts.py): the calls of the two steps in the vault's region, each on the
+        # resources it acts on, are evaluated against the role's policies by the same evaluator.
+        source_snapshot = f"arn:aws:rds:{SOURCE}:{source_account}:cluster-snapshot:{cluster_id}"
+        made_to_share = f"arn:aws:rds:{VAULT_REGION}:{source_account}:cluster-snapshot:{cluster_id}-vault"
+        calls = [("rds:CopyDBClusterSnapshot", [source_snapshot, made_to_share]),
+                 ("rds:AddTagsToResource", [made_to_share]),
+                 ("rds:ModifyDBClusterSnapshotAttribute", [made_to_share]),
+                 ("rds:DeleteDBClusterSnapshot", [made_to_share]),
+                 ("rds:DescribeDBClusterSnapshots", [made_to_share]),
+                 ("kms:DescribeKey", [self.outputs["cluster_share_key"]]),
+                 ("kms:GetKeyPolicy", [self.outputs["cluster_share_key"]]),
+                 ("kms:CreateGrant", [self.outputs["cluster_share_key"]])]
+        for action, arns in calls:
+            self.assertEqual(evaluate(documents, action, arns), "allowed", f"{action} on {arns}")
+        # Nothing else there: not the vault's region's other cluster snapshots of this account.
+        other = f"arn:aws:rds:{VAULT_REGION}:{source_account}:cluster-snapshot:{cluster_id}"
+        for action in ("rds:DeleteDBClusterSnapshot", "rds:ModifyDBClusterSnapshotAttribute", "rds:CopyDBClusterSnapshot"):
+            self.assertEqual(evaluate(documents, action, [other]), "implicit", action)
+        statements = {s["Sid"]: s for d in documents for s in d["Statement"]}
+        self.assertEqual(statements["CreateClusterCopiesToShareInTheVaultRegionWithOwnTag"]["Condition"],
+                         {"StringEquals": {"aws:RequestTag/database-backup:vault-intermediate": INSTANCE_NAME}})
+
+
+if __name__ == "__main__":
+    unittest.main()
