@@ -970,7 +970,7 @@ variable "vault" {
   }
 
   validation {
-    condition     = try(var.vault.cluster_share_kms_key_arn == null || (can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-z-]+$", var.vault.cluster_share_kms_key_arn)) && var.vault.region != null && split(":", var.vault.cluster_share_kms_key_arn)[3] == var.vault.region && split(":", var.vault.cluster_share_kms_key_arn)[4] != var.vault.account_id), true)
-    error_message = "vault.cluster_share_kms_key_arn must be a key ARN of this (the source) account in vault.region (arn:aws:kms:<vault.region>:<this account>:key/...): the key_arn output of modules/share-key applied there. It is only for a vault in another region."
+    condition     = try(var.vault.cluster_share_kms_key_arn == null || (can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-z-]+$", var.vault.cluster_share_kms_key_arn)) && coalesce(var.vault.region, local.region) != local.region && split(":", var.vault.cluster_share_kms_key_arn)[3] == var.vault.region && split(":", var.vault.cluster_share_kms_key_arn)[4] == local.account), true)
+    error_message = "vault.cluster_share_kms_key_arn must be a key ARN of this (the source) account in vault.region (arn:aws:kms:<vault.region>:<this account>:key/...): the key_arn output of modules/share-key applied there. It is only for a vault in another region than this one."
   }
 }

@@ -22,7 +22,8 @@ locals {
   cluster_copies_to_share_in_vault_region = local.cluster_share_key == null ? [] : [
     "${local.rds_arn}:${local.vault_region}:${local.account}:cluster-snapshot:*-vault",
   ]
-  # Where the vault function copies with a key of this account: here, and the vault's region.
+  # Where RDS uses keys of this account for the vault function's copies: here (the snapshots'
+  # keys and the share key), and the vault's region (the key there only).
   share_regions = local.cluster_share_key == null ? [local.region] : [local.region, local.vault_region]
 }
 
@@ -200,7 +201,7 @@ data "aws_iam_policy_document" "vault" {
     content {
       sid       = "LetRdsEncryptWithTheShareKey"
       actions   = ["kms:CreateGrant", "kms:DescribeKey"]
-      resources = [for region in local.share_regions : "arn:${local.partition}:kms:${region}:${local.account}:key/*"]
+      resources = compact(["arn:${local.partition}:kms:${local.region}:${local.account}:key/*", local.cluster_share_key])
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"

@@ -16,16 +16,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 import unittest
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from demo.report import metric_sums, tag_map
 from local_aws.control import control, local_endpoint
 from local_aws.deploy import Aws
-from local_aws.terraform import ROOT, local_provider, terraform_env
+from local_aws.terraform import ROOT, local_provider
+from applied import finished, terraform
 from least_privilege import check_role
 
 REGION = "us-east-1"
@@ -43,14 +42,6 @@ ENDPOINT_SERVICES = ["rds", "sns", "monitoring", "logs", "states", "kms", "sts",
 endpoint = local_endpoint
 # The resource types whose `name` is scoped to another resource (a role's inline policy).
 SCOPED_NAMES = {"aws_iam_role_policy"}
-
-
-def terraform(directory: Path, *args: str) -> str:
-    result = subprocess.run(["terraform", *args, "-no-color"], cwd=directory, env=terraform_env(),
-                            capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise AssertionError(f"terraform {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr}")
-    return result.stdout
 
 
 class TwoInstances(unittest.TestCase):
@@ -123,14 +114,6 @@ class TwoInstances(unittest.TestCase):
         while self.now() < moment:
             time.sleep(0.5)
 
-    def finished(self, execution_arn: str, timeout: float = 300) -> dict:
-        sfn = self.aws.client("stepfunctions", REGION)
-        deadline = time.monotonic() + timeout
-        while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-            self.assertLess(time.monotonic(), deadline, f"{execution_arn} still running after {timeout} s")
-            time.sleep(0.1)
-        return execution
-
     def fire(self, rule: str) -> list[dict]:
         return control(endpoint(), "POST", "events/fire", {"rule": rule, "region": REGION})
 
@@ -151,7 +134,7 @@ class TwoInstances(unittest.TestCase):
         # Both schedules fire together; each instance backs up orders-db at the same moment.
         started = {environment: self.fire(f"shop-{environment}-backup-schedule")[0]["execution_arn"]
                    for environment in INSTANCES}
-        runs = {environment: self.finished(arn) for environment, arn in started.items()}
+        runs = {environment: finished(self.aws.client("stepfunctions", REGION), arn) for environment, arn in started.items()}
         self.assertEqual(runs["prod"]["status"], "SUCCEEDED", runs["prod"])
         self.assertEqual(runs["staging"]["status"], "FAILED", runs["staging"])
 

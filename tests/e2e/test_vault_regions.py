@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 import unittest
 
@@ -24,7 +23,8 @@ from demo.report import tag_map
 from local_aws.accounts import evaluate
 from local_aws.control import control, local_endpoint
 from local_aws.deploy import Aws
-from local_aws.terraform import ROOT, local_provider, terraform_env
+from local_aws.terraform import ROOT, local_provider
+from applied import finished, terraform
 from least_privilege import check_role
 
 SOURCE, VAULT_REGION = "us-east-1", "us-west-2"
@@ -34,14 +34,6 @@ INSTANCE_NAME = "ledger/prod/us-east-1"  # the source module's managed-by value
 VAULT_INTERMEDIATE = "database-backup:vault-intermediate"
 CLOCK_SCALE = 600
 endpoint = local_endpoint
-
-
-def terraform(directory, *args: str) -> str:
-    result = subprocess.run(["terraform", *args, "-no-color"], cwd=directory, env=terraform_env(),
-                            capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise AssertionError(f"terraform {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr}")
-    return result.stdout
 
 
 class VaultInAnotherRegion(unittest.TestCase):
@@ -110,14 +102,6 @@ class VaultInAnotherRegion(unittest.TestCase):
         outputs = json.loads(terraform(cls.directory, "output", "-json"))
         cls.outputs = {name: value["value"] for name, value in outputs.items()}
 
-    def finished(self, execution_arn: str, timeout: float = 300) -> dict:
-        sfn = self.source.client("stepfunctions", SOURCE)
-        deadline = time.monotonic() + timeout
-        while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-            self.assertLess(time.monotonic(), deadline, f"{execution_arn} still running after {timeout} s")
-            time.sleep(0.2)
-        return execution
-
     def intermediates(self) -> list[str]:
         """The copies made to share, in the source account, in both regions."""
         found = []
@@ -133,7 +117,7 @@ class VaultInAnotherRegion(unittest.TestCase):
 
     def test_the_cluster_goes_in_two_copies_and_the_instance_in_one(self):
         [fired] = control(endpoint(), "POST", "events/fire", {"rule": "ledger-prod-backup-schedule", "region": SOURCE})
-        run = self.finished(fired["execution_arn"])
+        run = finished(self.source.client("stepfunctions", SOURCE), fired["execution_arn"])
         self.assertEqual(run["status"], "SUCCEEDED", run)
 
         vault_rds = self.vault.client("rds", VAULT_REGION)

@@ -342,7 +342,8 @@ class TerraformModuleTest(WorkspaceTest):
                     and c["mode"] == "managed"]
 
         # The source account: a key the vault account may use only through RDS, for RDS's grants.
-        share_key = [k for k in of("database_backup", "aws_kms_key") if "shared with the vault" in k["description"]]
+        share_key = [after(c) for c in changes if c["type"] == "aws_kms_key"
+                     and c.get("module_address") == "module.database_backup.module.vault_share_key[0]"]
         [policy] = [json.loads(k["policy"]) for k in share_key]
         grants = {st["Sid"]: st for st in policy["Statement"]}
         vault_root = "arn:aws:iam::111111111111:root"

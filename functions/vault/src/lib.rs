@@ -360,8 +360,8 @@ async fn check(clients: &Clients, config: &Config, execution: &Execution) -> Res
 /// over) or whose execution was stopped leaves its copy made to share behind, shared with
 /// the vault account. No step comes back to one older than the longest wait any run may
 /// set (`run::MAX_WAIT_BOUND_SECONDS`, whatever a run's input said) and an hour for
-/// retries, measured from this run's start on Step Functions' clock: each is unshared and
-/// deleted here (in the source region, and in the vault's where cluster snapshots are copied
+/// retries, measured from this run's start on Step Functions' clock: each (available, or
+/// failed) is unshared and deleted here (in the source region, and in the vault's where cluster snapshots are copied
 /// to share), ours only (the vault-intermediate tag of this instance). One that cannot be
 /// deleted is named with why, and the others go on: (deleted, kept with the reason).
 async fn delete_abandoned_copies(
@@ -382,10 +382,17 @@ async fn delete_abandoned_copies(
     for (rds, kinds) in sites {
         for copy in rds.list_manual_snapshots(kinds).await? {
             let ours = tags::is_our_vault_intermediate(&copy.tags, &config.settings, None);
-            if !ours || copy.created_at.is_none_or(|created| created >= abandoned_before) || !copy.is_available() {
+            let settled = copy.is_available() || copy.has_failed();
+            if !ours || copy.created_at.is_none_or(|created| created >= abandoned_before) || !settled {
                 continue;
             }
-            let removed = match unshare(rds, copy.kind, &copy.snapshot_id, &config.account_id).await {
+            // A failed copy was never shared.
+            let unshared = if copy.has_failed() {
+                Ok(())
+            } else {
+                unshare(rds, copy.kind, &copy.snapshot_id, &config.account_id).await
+            };
+            let removed = match unshared {
                 Ok(()) => rds.delete_snapshot(copy.kind, &copy.snapshot_id).await,
                 Err(err) => Err(err),
             };
@@ -644,6 +651,9 @@ async fn module_key_copy(
             });
         }
         if copy.has_failed() {
+            // Ours and of no use: deleted, so that the next run copies afresh (a failed copy
+            // would keep its identifier taken, and a manual snapshot of the quota).
+            rds.delete_snapshot(kind, &id).await?;
             return Err(Error::SnapshotFailed {
                 snapshot_id: id,
                 region: rds.region.clone(),
@@ -663,6 +673,11 @@ async fn module_key_copy(
             reason: "a snapshot is copied once available".into(),
         });
     }
+    if site.crosses_region {
+        // The copy made to share is a manual snapshot of the source account in the vault's
+        // region: a full quota there is named, not waited out as busy copy slots.
+        quota::ensure_room(rds, kind).await?;
+    }
     let intermediate_tags =
         tags::vault_intermediate_tags(&config.settings, &source.db_identifier, &request.execution.execution_id);
     // A copy from another region names its source by ARN (CopyDBClusterSnapshot,
@@ -678,8 +693,8 @@ async fn module_key_copy(
     let status = match requested {
         Ok(copy) => copy.map_or_else(|| "creating".to_owned(), |c| c.status),
         Err(Refusal::AlreadyExists) => "creating".to_owned(),
-        // Across regions, the quota had room (checked in the vault) or the copy slots of the
-        // region are all taken: RDS answers the same code for both.
+        // Across regions, with room in the quota (checked above), the region's copy slots are
+        // all taken: RDS answers the same code for both.
         Err(Refusal::QuotaExceeded(refusal)) if site.crosses_region && !request.slot.is_over() => {
             tracing::info!(copy = %id, region = %rds.region, message = %refusal.message, "every copy slot of the region is taken, or its quota is full; trying again later");
             "waiting for a copy slot".to_owned()

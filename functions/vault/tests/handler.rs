@@ -585,6 +585,12 @@ fn key(arn: &'static str) -> Rule {
         })
 }
 
+/// A key policy statement that lets the vault account do what RDS needs to copy a shared snapshot.
+fn lets_the_vault_in() -> Value {
+    json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
+        "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"})
+}
+
 fn key_policy(vault_statement: Value) -> Rule {
     key_policy_of(MODULE_KEY, vault_statement)
 }
@@ -625,10 +631,7 @@ fn created(snapshot: DbSnapshot, at: &str) -> DbSnapshot {
 #[tokio::test]
 async fn the_check_passes_with_usable_keys_and_role_and_deletes_abandoned_copies() {
     let (sts, module_key, vault_key) = (assume_role(), key(MODULE_KEY), key(VAULT_KEY));
-    let policy = key_policy(
-        json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
-        "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}),
-    );
+    let policy = key_policy(lets_the_vault_in());
     // The run started 2026-11-24T02:00; no run waits longer than 7 days: a copy made to share
     // before 2026-11-17T01:00 is abandoned, a later one may still be some step's. Of two
     // abandoned ones, one cannot be deleted: it is named, the other deleted.
@@ -966,6 +969,20 @@ fn describe_cluster(id: &'static str, found: Option<DbClusterSnapshot>) -> Rule 
     }
 }
 
+/// The run's cluster snapshot, available in the source region under `key`.
+fn cluster_source(key: &str, tags: Vec<Tag>) -> Rule {
+    describe_cluster(
+        CLUSTER_SNAPSHOT_ID,
+        Some(cluster_snapshot(
+            CLUSTER_SNAPSHOT_ID,
+            CLUSTER_SOURCE_ARN,
+            "available",
+            key,
+            tags,
+        )),
+    )
+}
+
 fn cluster_intermediate_tags() -> Vec<Tag> {
     tags::vault_intermediate_tags(&testing::settings(), "ledger-aurora", EXECUTION_ID)
 }
@@ -999,15 +1016,9 @@ fn share_cluster(snapshot_id: &'static str, add: bool) -> Rule {
 async fn a_cluster_snapshot_for_a_vault_in_another_region_is_first_copied_there_with_the_modules_key_there() {
     let sts = assume_role();
     // Under the module's key in its own region, it is still copied: it must cross the region.
-    let source = describe_cluster(
-        CLUSTER_SNAPSHOT_ID,
-        Some(cluster_snapshot(
-            CLUSTER_SNAPSHOT_ID,
-            CLUSTER_SOURCE_ARN,
-            "available",
-            MODULE_KEY,
-            tags::snapshot_tags(&testing::settings(), "ledger-aurora", EXECUTION_ID),
-        )),
+    let source = cluster_source(
+        MODULE_KEY,
+        tags::snapshot_tags(&testing::settings(), "ledger-aurora", EXECUTION_ID),
     );
     let (in_vault, no_intermediate) = (
         describe_cluster(CLUSTER_SNAPSHOT_ID, None),
@@ -1059,16 +1070,7 @@ async fn a_cluster_snapshot_for_a_vault_in_another_region_is_first_copied_there_
 #[tokio::test]
 async fn the_copy_made_in_the_vaults_region_is_shared_there_and_copied_by_the_vault_in_its_region() {
     let sts = assume_role();
-    let source = describe_cluster(
-        CLUSTER_SNAPSHOT_ID,
-        Some(cluster_snapshot(
-            CLUSTER_SNAPSHOT_ID,
-            CLUSTER_SOURCE_ARN,
-            "available",
-            AWS_RDS_KEY,
-            vec![],
-        )),
-    );
+    let source = cluster_source(AWS_RDS_KEY, vec![]);
     let (in_vault, intermediate) = (
         describe_cluster(CLUSTER_SNAPSHOT_ID, None),
         cluster_intermediate("available"),
@@ -1149,9 +1151,7 @@ async fn once_the_vault_holds_the_cluster_copy_the_copy_in_its_region_is_unshare
 async fn the_check_reads_the_policy_of_the_key_in_the_vaults_region_too() {
     let (sts, module_key, vault_key, cluster_key) =
         (assume_role(), key(MODULE_KEY), key(VAULT_KEY), key(CLUSTER_SHARE_KEY));
-    let full = json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
-        "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"});
-    let policy = key_policy(full);
+    let policy = key_policy(lets_the_vault_in());
     let cluster_policy = key_policy_of(
         CLUSTER_SHARE_KEY,
         json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT}:root")},
@@ -1239,4 +1239,184 @@ fn the_key_in_the_vaults_region_is_checked_to_be_of_the_source_account_there() {
             .contains("the vault is in the source region us-east-1"),
         "{same_region}"
     );
+}
+
+/// DescribeAccountAttributes answering, call after call, each of `used` of 100 manual cluster snapshots.
+fn cluster_quotas(used: &'static [i64]) -> Rule {
+    use aws_sdk_rds::operation::describe_account_attributes::DescribeAccountAttributesOutput;
+    use aws_sdk_rds::types::AccountQuota;
+    let mut rule = mock!(Client::describe_account_attributes).sequence();
+    for &used in used {
+        rule = rule.output(move || {
+            DescribeAccountAttributesOutput::builder()
+                .account_quotas(
+                    AccountQuota::builder()
+                        .account_quota_name("ManualClusterSnapshots")
+                        .used(used)
+                        .max(100)
+                        .build(),
+                )
+                .build()
+        });
+    }
+    rule.build()
+}
+
+#[tokio::test]
+async fn a_full_quota_of_the_source_account_in_the_vaults_region_is_named_before_anything_is_copied() {
+    let sts = assume_role();
+    let source = cluster_source(AWS_RDS_KEY, vec![]);
+    let (in_vault, no_intermediate) = (
+        describe_cluster(CLUSTER_SNAPSHOT_ID, None),
+        describe_cluster(CLUSTER_INTERMEDIATE_ID, None),
+    );
+    // The vault account's quota has room; the source account's in the vault's region is full.
+    let quotas = cluster_quotas(&[10, 100]);
+    let copy = mock!(Client::copy_db_cluster_snapshot).then_output(|| CopyDbClusterSnapshotOutput::builder().build());
+    let err = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            source: &[&source],
+            vault: &[&in_vault, &quotas, &no_intermediate, &copy],
+            kms: &[],
+        },
+        cluster_request(),
+    )
+    .await
+    .unwrap_err();
+
+    assert!(
+        matches!(&err, Error::SnapshotQuotaExceeded { region, .. } if region == "eu-west-1"),
+        "{err}"
+    );
+    assert_eq!((quotas.num_calls(), copy.num_calls()), (2, 0));
+}
+
+#[tokio::test]
+async fn a_failed_copy_made_to_share_is_deleted_and_the_step_fails_naming_it() {
+    let sts = assume_role();
+    let source = cluster_source(AWS_RDS_KEY, vec![]);
+    let (in_vault, failed) = (
+        describe_cluster(CLUSTER_SNAPSHOT_ID, None),
+        cluster_intermediate("failed"),
+    );
+    let room = account_quota("ManualClusterSnapshots", 10, 100);
+    let deleted = mock!(Client::delete_db_cluster_snapshot)
+        .match_requests(|r| r.db_cluster_snapshot_identifier() == Some(CLUSTER_INTERMEDIATE_ID))
+        .then_output(|| DeleteDbClusterSnapshotOutput::builder().build());
+    let err = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            source: &[&source],
+            vault: &[&in_vault, &room, &failed, &deleted],
+            kms: &[],
+        },
+        cluster_request(),
+    )
+    .await
+    .unwrap_err();
+
+    assert!(
+        matches!(&err, Error::SnapshotFailed { snapshot_id, region, .. }
+            if snapshot_id == CLUSTER_INTERMEDIATE_ID && region == "eu-west-1"),
+        "{err}"
+    );
+    assert_eq!(deleted.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_snapshot_in_the_vaults_region_with_the_intermediates_name_that_is_not_ours_is_a_conflict() {
+    let sts = assume_role();
+    let source = cluster_source(AWS_RDS_KEY, vec![]);
+    let in_vault = describe_cluster(CLUSTER_SNAPSHOT_ID, None);
+    let someone_elses = describe_cluster(
+        CLUSTER_INTERMEDIATE_ID,
+        Some(cluster_snapshot(
+            CLUSTER_INTERMEDIATE_ID,
+            CLUSTER_INTERMEDIATE_ARN,
+            "available",
+            CLUSTER_SHARE_KEY,
+            vec![],
+        )),
+    );
+    let room = account_quota("ManualClusterSnapshots", 10, 100);
+    let (shared, deleted) = (
+        share_cluster(CLUSTER_INTERMEDIATE_ID, true),
+        mock!(Client::delete_db_cluster_snapshot).then_output(|| DeleteDbClusterSnapshotOutput::builder().build()),
+    );
+    let err = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            source: &[&source],
+            vault: &[&in_vault, &room, &someone_elses, &shared, &deleted],
+            kms: &[],
+        },
+        cluster_request(),
+    )
+    .await
+    .unwrap_err();
+
+    assert!(
+        matches!(&err, Error::IdentifierConflict { region, .. } if region == "eu-west-1"),
+        "{err}"
+    );
+    assert_eq!((shared.num_calls(), deleted.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn the_check_deletes_copies_left_behind_in_the_vaults_region_too_failed_ones_unshared_first_not() {
+    let (sts, module_key, vault_key, cluster_key) =
+        (assume_role(), key(MODULE_KEY), key(VAULT_KEY), key(CLUSTER_SHARE_KEY));
+    let (policy, cluster_policy) = (
+        key_policy(lets_the_vault_in()),
+        key_policy_of(CLUSTER_SHARE_KEY, lets_the_vault_in()),
+    );
+    let source_listing = listing(vec![]);
+    // In the vault's region, long before the run: a failed copy made to share (never
+    // shared) and an available one (shared: taken back first).
+    let left = |id: &str, status: &str| {
+        let arn = format!("arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:{id}");
+        let mut snapshot = cluster_snapshot(id, &arn, status, CLUSTER_SHARE_KEY, cluster_intermediate_tags());
+        snapshot.snapshot_create_time = Some(aws_smithy_types::DateTime::from_secs(1_763_258_400)); // 2025-11-16
+        snapshot
+    };
+    let vault_region_listing = mock!(Client::describe_db_cluster_snapshots)
+        .match_requests(|r| r.db_cluster_snapshot_identifier().is_none())
+        .then_output(move || {
+            DescribeDbClusterSnapshotsOutput::builder()
+                .db_cluster_snapshots(left("ledger-aurora-20261101-020000-vault", "failed"))
+                .db_cluster_snapshots(left("ledger-aurora-20261102-020000-vault", "available"))
+                .build()
+        });
+    let unshared = share_cluster("ledger-aurora-20261102-020000-vault", false);
+    let deleted =
+        mock!(Client::delete_db_cluster_snapshot).then_output(|| DeleteDbClusterSnapshotOutput::builder().build());
+    let outcome = run_with(
+        two_step_config(),
+        Mocks {
+            sts: &[&sts],
+            source: &[&source_listing[0], &source_listing[1]],
+            vault: &[&vault_region_listing, &unshared, &deleted],
+            kms: &[&module_key, &policy, &vault_key, &cluster_key, &cluster_policy],
+        },
+        fixture("vault-check-request.json"),
+    )
+    .await
+    .unwrap();
+
+    let VaultOutcome::Checked(checked) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        checked.abandoned_copies_deleted,
+        [
+            "ledger-aurora-20261101-020000-vault",
+            "ledger-aurora-20261102-020000-vault"
+        ]
+    );
+    assert_eq!(checked.cluster_share_kms_key_arn.as_deref(), Some(CLUSTER_SHARE_KEY));
+    assert_eq!((unshared.num_calls(), deleted.num_calls()), (1, 2));
 }
