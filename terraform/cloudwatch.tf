@@ -47,7 +47,7 @@ locals {
 
 resource "aws_cloudwatch_event_rule" "snapshot_age" {
   name                = "${local.prefix}-snapshot-age"
-  description         = "Every hour: the age of each ${local.prefix} database's newest backup (SnapshotAge, for the no-recent-backup alarm)"
+  description         = "Every hour: the age of each ${local.prefix} database's newest backup (SnapshotAge, for the no-recent-backup alarm) and its point-in-time recovery (RestorableLag, BackupRetentionDays)"
   schedule_expression = "rate(1 hour)"
   tags                = local.tags
 }
@@ -95,6 +95,49 @@ resource "aws_cloudwatch_metric_alarm" "no_recent_backup" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = local.snapshot_age_alarm_hours
   treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+# Point-in-time recovery, measured every hour beside SnapshotAge: the latest restorable time
+# lags by more than the bound (RDS keeps it "typically within 5 minutes of the current time",
+# RDS User Guide, Restoring a DB instance to a specified time). A database that is not
+# available puts no lag: a missing hour is not breaching, so a stopped database does not flap.
+resource "aws_cloudwatch_metric_alarm" "restorable_lag" {
+  for_each = local.alarm_scopes
+
+  alarm_name          = "${local.prefix}-${each.value.name_part}restorable-lag"
+  alarm_description   = "Point-in-time recovery${each.value.database == null ? " of a database" : " of ${each.value.database}"} lags more than ${var.restorable_lag_alarm_minutes} minutes (LatestRestorableTime)."
+  namespace           = var.metrics_namespace
+  metric_name         = "RestorableLag"
+  dimensions          = each.value.dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.restorable_lag_alarm_minutes
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+# Automated backups off (retention 0): no point-in-time recovery at all.
+resource "aws_cloudwatch_metric_alarm" "automated_backups_off" {
+  for_each = local.alarm_scopes
+
+  alarm_name          = "${local.prefix}-${each.value.name_part}automated-backups-off"
+  alarm_description   = "Automated backups are off${each.value.database == null ? " for a database" : " for ${each.value.database}"} (backup retention 0): no point-in-time recovery."
+  namespace           = var.metrics_namespace
+  metric_name         = "BackupRetentionDays"
+  dimensions          = each.value.dimensions
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = local.tags

@@ -588,6 +588,17 @@ data "aws_iam_policy_document" "notify" {
     resources = [local.rds_in_source_region]
   }
 
+  # The hourly watch on point-in-time recovery reads each database (by identifier, as an
+  # instance, then as a cluster): the configured ones, and when selecting, the region's.
+  dynamic "statement" {
+    for_each = length(local.database_ids) > 0 || local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "WatchPointInTimeRecovery"
+      actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+      resources = local.selects_by_criteria ? local.selected_database_arns : local.database_arns
+    }
+  }
+
   # Each database's result is the output of its execution of the database state machine.
   statement {
     sid       = "ReadDatabaseResults"

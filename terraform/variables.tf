@@ -323,7 +323,7 @@ variable "log_retention_days" {
 }
 
 variable "enable_detailed_monitoring" {
-  description = "Enable detailed CloudWatch monitoring: per-database dashboard widgets and per-database failure and snapshot-age alarms."
+  description = "Enable detailed CloudWatch monitoring: per-database dashboard widgets and per-database failure, snapshot-age and point-in-time recovery alarms."
   type        = bool
   default     = false
 }
@@ -910,7 +910,7 @@ variable "alarm_sns_topic_arn" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the backup metrics (BackupSuccess, BackupFailure, BackupDuration, SnapshotAge, ExportWarnings, RetainedSnapshotGB, RetainedExportGB, EstimatedMonthlyCost). Every metric carries the dimension BackupInstance (the managed_by_tag_value output), so instances may share a namespace without their alarms moving each other."
+  description = "CloudWatch namespace of the backup metrics (BackupSuccess, BackupFailure, BackupDuration, SnapshotAge, RestorableLag, BackupRetentionDays, ExportWarnings, RetainedSnapshotGB, RetainedExportGB, EstimatedMonthlyCost). Every metric carries the dimension BackupInstance (the managed_by_tag_value output), so instances may share a namespace without their alarms moving each other."
   type        = string
   default     = "CustomMetrics/DatabaseBackup"
 
@@ -928,6 +928,17 @@ variable "snapshot_age_alarm_hours" {
   validation {
     condition     = var.snapshot_age_alarm_hours == null || try(var.snapshot_age_alarm_hours >= 1, false)
     error_message = "snapshot_age_alarm_hours must be at least 1."
+  }
+}
+
+variable "restorable_lag_alarm_minutes" {
+  description = "The restorable-lag alarm fires when a database's latest point-in-time restorable time (LatestRestorableTime, typically within 5 minutes of now) lags the hourly measurement by more than this many minutes."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = try(var.restorable_lag_alarm_minutes >= 5 && var.restorable_lag_alarm_minutes <= 10080, false)
+    error_message = "restorable_lag_alarm_minutes must be between 5 (RDS's usual lag) and 10080 (a week)."
   }
 }
 

@@ -804,6 +804,15 @@ run "snapshot_age_alarm_hours" {
   expect_failures = [var.snapshot_age_alarm_hours]
 }
 
+run "restorable_lag_alarm_minutes" {
+  command = plan
+  # expect: restorable_lag_alarm_minutes must be between 5
+  variables {
+    restorable_lag_alarm_minutes = 1
+  }
+  expect_failures = [var.restorable_lag_alarm_minutes]
+}
+
 run "vault_account_id" {
   command = plan
   # expect: vault.account_id must be an AWS account id

@@ -123,7 +123,7 @@ class TwoInstances(unittest.TestCase):
         times = [datetime.fromisoformat(d["timestamp"])
                  for d in control(endpoint(), "GET", f"cloudwatch/metric-data?region={REGION}")
                  if d["name"] == metric and dict(d["dimensions"]).get("BackupInstance") == instance]
-        return max(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
+        return max((t if t.tzinfo else t.replace(tzinfo=UTC) for t in times), default=datetime.min.replace(tzinfo=UTC))
 
     def alarm_states(self, at: datetime | None = None) -> dict[str, str]:
         """Every alarm's state as CloudWatch evaluates it at `at` (default: now)."""
@@ -270,6 +270,35 @@ class TwoInstances(unittest.TestCase):
         admitted = {pair["GroupId"] for permission in central["IpPermissions"] if permission.get("FromPort") == 443
                     for pair in permission["UserIdGroupPairs"]}
         self.assertEqual(admitted, set(groups.values()))
+
+    def test_point_in_time_recovery_lagging_or_off_alarms_and_only_there(self):
+        """Runs last (unittest's order): it turns the database's automated backups off."""
+        def measured_states() -> dict[str, str]:
+            for environment in INSTANCES:
+                self.fire(f"shop-{environment}-snapshot-age")
+            deadline = time.monotonic() + 60
+            # The event's time, which the data points carry, is in whole seconds.
+            while self.last_put("prod", "RestorableLag" if lagging else "BackupRetentionDays") < fired - timedelta(seconds=1):
+                self.assertLess(time.monotonic(), deadline, "the hourly measurement put nothing")
+                time.sleep(0.5)
+            return self.alarm_states(at=self.now() + timedelta(minutes=1))
+
+        # RDS keeps the latest restorable time within minutes of now: nothing alarms.
+        lagging, fired = True, self.now()
+        states = measured_states()
+        self.assertEqual((states["shop-prod-restorable-lag"], states["shop-prod-automated-backups-off"]), ("OK", "OK"))
+        # Transaction logs stopped reaching S3 ten hours ago: both instances' lag alarms, not the other.
+        control(endpoint(), "POST", "rds/restorable-lag", {"region": REGION, "db_identifier": DATABASE, "minutes": 600})
+        fired = self.now()
+        states = measured_states()
+        self.assertEqual((states["shop-prod-restorable-lag"], states["shop-staging-restorable-lag"]), ("ALARM", "ALARM"))
+        self.assertEqual(states["shop-prod-automated-backups-off"], "OK")
+        # Automated backups turned off: no point-in-time recovery, and no lag to measure.
+        self.aws.client("rds", REGION).modify_db_instance(DBInstanceIdentifier=DATABASE, BackupRetentionPeriod=0,
+                                                          ApplyImmediately=True)
+        lagging, fired = False, self.now()
+        states = measured_states()
+        self.assertEqual(states["shop-prod-automated-backups-off"], "ALARM")
 
 
 if __name__ == "__main__":

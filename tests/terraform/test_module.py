@@ -183,10 +183,20 @@ class TerraformModuleTest(WorkspaceTest):
         [subscription] = resources(plan, "aws_sns_topic_subscription")
         self.assertEqual(after(subscription)["endpoint"], "dba-team@company.com")
         self.assertEqual(resources(plan, "aws_vpc_endpoint"), [])
-        alarms = {after(a)["alarm_name"] for a in resources(plan, "aws_cloudwatch_metric_alarm")}
+        alarms = {after(a)["alarm_name"]: after(a) for a in resources(plan, "aws_cloudwatch_metric_alarm")}
         self.assertIn("nestedphoenix-production-backup-failure", alarms)
         self.assertIn("nestedphoenix-production-no-recent-backup", alarms)
-        self.assertEqual(len(alarms), 2 + 3 + 8, alarms)
+        # Point-in-time recovery, run-wide: the longest lag over 15 minutes (the default), the
+        # shortest retention 0; an hour without data (a stopped database) is not breaching.
+        lag, off = alarms["nestedphoenix-production-restorable-lag"], alarms["nestedphoenix-production-automated-backups-off"]
+        self.assertEqual((lag["metric_name"], lag["statistic"], lag["comparison_operator"], lag["threshold"],
+                          lag["treat_missing_data"], lag["period"]),
+                         ("RestorableLag", "Maximum", "GreaterThanThreshold", 15, "notBreaching", 3600))
+        self.assertEqual((off["metric_name"], off["statistic"], off["comparison_operator"], off["threshold"],
+                          off["treat_missing_data"]),
+                         ("BackupRetentionDays", "Minimum", "LessThanThreshold", 1, "notBreaching"))
+        self.assertEqual(lag["dimensions"], {"BackupInstance": "nestedphoenix/production/us-east-1"})
+        self.assertEqual(len(alarms), 4 + 3 + 8, sorted(alarms))
 
     def test_enterprise_example_plans_copies_vpc_and_the_callers_key_and_topic(self):
         plan = self.plans["enterprise-backup"]
@@ -206,7 +216,8 @@ class TerraformModuleTest(WorkspaceTest):
         per_database = [
             a for a in resources(plan, "aws_cloudwatch_metric_alarm") if "DatabaseIdentifier" in (after(a).get("dimensions") or {})
         ]
-        self.assertEqual(len(per_database), 6)
+        # Three databases: failure, no recent backup, restorable lag, automated backups off.
+        self.assertEqual(len(per_database), 3 * 4)
         [machine] = [m for m in resources(plan, "aws_sfn_state_machine") if after(m)["name"].endswith("-backup")]
         defaults = json.loads(after(machine)["definition"])["States"]["Select"]["Parameters"]["defaults"]
         self.assertEqual(defaults["skip_copy"], False)

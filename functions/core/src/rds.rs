@@ -209,6 +209,11 @@ pub struct DatabaseInfo {
     pub status: String,
     /// For a DB instance that belongs to an Aurora DB cluster: the cluster.
     pub cluster: Option<String>,
+    /// Days RDS keeps automated backups (0: off, and no point-in-time recovery).
+    pub backup_retention_days: Option<i32>,
+    /// The latest time point-in-time recovery can restore to ("typically within 5 minutes of
+    /// the current time", RDS User Guide, Restoring a DB instance to a specified time).
+    pub latest_restorable_time: Option<DateTime<Utc>>,
 }
 
 impl From<&DbInstance> for DatabaseInfo {
@@ -220,6 +225,8 @@ impl From<&DbInstance> for DatabaseInfo {
             encrypted: db.storage_encrypted().unwrap_or(false),
             status: owned(db.db_instance_status()),
             cluster: db.db_cluster_identifier().map(str::to_owned),
+            backup_retention_days: db.backup_retention_period(),
+            latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
         }
     }
 }
@@ -233,6 +240,8 @@ impl From<&DbCluster> for DatabaseInfo {
             encrypted: db.storage_encrypted().unwrap_or(false),
             status: owned(db.status()),
             cluster: None,
+            backup_retention_days: db.backup_retention_period(),
+            latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
         }
     }
 }

@@ -13,9 +13,12 @@
 //! the alarm counts as breaching. An empty list measures every database that
 //! has a snapshot of ours (a module that selects by tags names none).
 //!
+//! The same hour watches each database's point-in-time recovery ([`crate::recovery`]).
+//!
 //! The vault account runs the same measurement of its copies (modules/vault,
 //! `"metric": "VaultSnapshotAge"`): the copies carry the source's managed-by
-//! value, and the vault's deployment of this function reads its own account.
+//! value, and the vault's deployment of this function reads its own account (and
+//! has no databases to watch).
 
 use std::collections::HashMap;
 
@@ -26,6 +29,7 @@ use serde_json::Value;
 use backup_core::types::DatabaseKind;
 use backup_core::{Error, input};
 
+use crate::recovery::{self, RecoveryReport};
 use crate::{Clients, Config, metrics};
 
 /// The input the `<prefix>-snapshot-age` rule hands notify.
@@ -72,6 +76,9 @@ pub struct SnapshotAgeReport {
     /// The databases with no available snapshot of ours: no age for them, and
     /// none run-wide.
     pub without_snapshot: Vec<String>,
+    /// Point-in-time recovery of each database (the source account's measurement only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryReport>,
     pub metrics_put: usize,
 }
 
@@ -96,13 +103,20 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     } else {
         request.databases
     };
-    let (data, report) = measure(
+    let (mut data, mut report) = measure(
         &config.settings.instance,
         request.metric,
         &databases,
         &newest,
         request.at,
     );
+    if request.metric == AgeMetric::SnapshotAge {
+        let (recovery_data, recovery) =
+            recovery::watch(&clients.rds, &config.settings.instance, &databases, request.at).await;
+        data.extend(recovery_data);
+        report.metrics_put = data.len();
+        report.recovery = Some(recovery);
+    }
     crate::put_metric_data(clients, config, data)
         .await
         .map_err(|failure| Error::NotificationFailed(format!("CloudWatch metrics: {failure}")))?;
@@ -152,6 +166,7 @@ pub fn measure(
     let report = SnapshotAgeReport {
         hours,
         without_snapshot,
+        recovery: None,
         metrics_put: data.len(),
     };
     (data, report)

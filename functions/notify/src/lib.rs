@@ -21,12 +21,14 @@
 //!
 //! Notify is also the target of an EventBridge rule on runs that end outside
 //! their own error handling (stopped, timed out, an uncatchable error), see
-//! [`ended`], and of an hourly rule that measures `SnapshotAge`, see [`age`].
+//! [`ended`], and of an hourly rule that measures `SnapshotAge` and point-in-time
+//! recovery, see [`age`] and [`recovery`].
 //! [`handle_invocation`] tells the three inputs apart.
 
 pub mod age;
 pub mod ended;
 pub mod metrics;
+pub mod recovery;
 pub mod results;
 pub mod summary;
 
@@ -257,7 +259,11 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         }
     }
     let (request, newest) = read_run(clients, config, database_state_machine_arn, request).await;
-    let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at);
+    // Each database's point-in-time recovery as the run ends, for the summary (the hourly
+    // measurement puts its metrics).
+    let databases: Vec<String> = request.results.iter().map(|r| r.db_identifier.clone()).collect();
+    let (_, recovery) = recovery::watch(&clients.rds, &config.settings.instance, &databases, notified_at).await;
+    let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at).with_recovery(&recovery);
     let subject = summary.subject();
 
     let (metrics, published, (slack, slack_error)) = futures_util::future::join3(

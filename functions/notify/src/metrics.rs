@@ -6,7 +6,8 @@
 //! account, and those whose did not; run-wide only) and
 //! `SnapshotAge` (hours, unit `None`: CloudWatch has no hour unit; the age of
 //! the newest available snapshot of ours; also put every hour, see
-//! [`crate::age`]). Each carries the dimension `BackupInstance` (the module
+//! [`crate::age`]). Every hour too, per database: `RestorableLag` (minutes) and
+//! `BackupRetentionDays` (see [`crate::recovery`]). Each carries the dimension `BackupInstance` (the module
 //! instance's managed-by value, so that instances sharing an account and a
 //! namespace never move each other's alarms) and is put once with it alone
 //! (the run-wide aggregate, what the module's alarms watch) and once per
@@ -191,6 +192,12 @@ pub fn metric_data(summary: &Summary<'_>, newest: &HashMap<String, DateTime<Utc>
 /// Hours from a snapshot's creation to `now` (never negative: clocks differ).
 pub fn age_hours(created: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
     ((now - created).num_seconds() as f64 / 3600.0).max(0.0)
+}
+
+/// A measured value with no CloudWatch unit of its own (minutes, days): `RestorableLag`,
+/// `BackupRetentionDays`.
+pub fn gauge(name: &str, value: f64, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
+    datum(name, value, StandardUnit::None, scope, at)
 }
 
 /// An age datum (`SnapshotAge`, or the vault's `VaultSnapshotAge`): of one database, or run-wide.

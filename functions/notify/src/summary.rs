@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::recovery::RecoveryReport;
 use crate::results::DatabaseRun;
 
 /// A run: its databases (`R`), prune's outcome and what stopped it.
@@ -196,6 +197,8 @@ pub struct Summary<'a> {
     pub now: DateTime<Utc>,
     pub succeeded: usize,
     pub failed: usize,
+    /// The databases' point-in-time recovery, read as the run ends (None: not read).
+    pub recovery: Option<&'a RecoveryReport>,
 }
 
 /// SNS subjects: ASCII, no line breaks, under 100 characters.
@@ -215,7 +218,51 @@ impl<'a> Summary<'a> {
             now,
             succeeded: request.results.len() - failed,
             failed,
+            recovery: None,
         }
+    }
+
+    /// The summary with each database's point-in-time recovery.
+    pub fn with_recovery(self, recovery: &'a RecoveryReport) -> Self {
+        Summary {
+            recovery: Some(recovery),
+            ..self
+        }
+    }
+
+    /// The run's databases whose automated backups are off: no point-in-time recovery.
+    pub fn without_point_in_time_recovery(&self) -> usize {
+        self.recovery.map_or(0, |r| r.automated_backups_off.len())
+    }
+
+    /// One line per database of the run: how far back point-in-time recovery reaches, or why
+    /// it does not.
+    fn recovery_lines(&self) -> Vec<String> {
+        let Some(recovery) = self.recovery else {
+            return Vec::new();
+        };
+        self.request
+            .results
+            .iter()
+            .map(|r| {
+                let db = &r.db_identifier;
+                match (
+                    recovery.backup_retention_days.get(db),
+                    recovery.restorable_lag_minutes.get(db),
+                    recovery.not_measured.get(db),
+                ) {
+                    (Some(0), _, _) => format!("OFF     {db}: automated backups are off (retention 0)"),
+                    (Some(days), Some(lag), _) => {
+                        format!("{db}: restorable to {lag:.0} min ago, automated backups kept {days} days")
+                    }
+                    (Some(days), None, Some(why)) => {
+                        format!("{db}: automated backups kept {days} days; latest restorable time not read: {why}")
+                    }
+                    (_, _, Some(why)) => format!("{db}: not read: {why}"),
+                    _ => format!("{db}: not read"),
+                }
+            })
+            .collect()
     }
 
     /// Prune failed, or left a database alone because its newest snapshot is too old.
@@ -314,6 +361,14 @@ impl<'a> Summary<'a> {
         }
         if self.vault_unusable() {
             subject.push_str(", vault not used");
+        }
+        match self.without_point_in_time_recovery() {
+            0 => {}
+            // PITR: point-in-time recovery; the subject has 99 characters at most.
+            1 => subject.push_str(", 1 without PITR"),
+            n => {
+                let _ = write!(subject, ", {n} without PITR");
+            }
         }
         match self.export_warnings() {
             0 => {}
@@ -540,6 +595,14 @@ impl<'a> Summary<'a> {
             text.push_str(&line);
             text.push('\n');
         }
+        let recovery = self.recovery_lines();
+        if !recovery.is_empty() {
+            text.push_str("\nPoint-in-time recovery (RDS automated backups):\n");
+            for line in recovery {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
         let selection = self.selection_lines();
         if !selection.is_empty() {
             text.push_str("\nSelection:\n");
@@ -625,6 +688,13 @@ impl<'a> Summary<'a> {
         blocks.push(
             json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&retention, MAX_SLACK_SECTION)}}),
         );
+        let recovery = self.recovery_lines();
+        if !recovery.is_empty() {
+            let text = format!("*Point-in-time recovery*\n{}", recovery.join("\n"));
+            blocks.push(
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, MAX_SLACK_SECTION)}}),
+            );
+        }
         let selection = self.selection_lines();
         if !selection.is_empty() {
             let text = format!("*Selection*\n{}", selection.join("\n"));

@@ -8,8 +8,10 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
 use aws_sdk_cloudwatch::types::MetricDatum;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
-use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, DbSnapshot};
 use aws_sdk_secretsmanager::operation::get_secret_value::{GetSecretValueError, GetSecretValueOutput};
 use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
 use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
@@ -147,8 +149,16 @@ fn aws_smithy_types_datetime(t: chrono::DateTime<chrono::Utc>) -> aws_sdk_rds::p
 }
 
 fn clients(cloudwatch: &[&Rule], sns: &[&Rule], rds: &[&Rule], sfn: &[&Rule], slack_timeout: Duration) -> Clients {
+    // A database a test does not describe is not found (its point-in-time recovery not read).
+    let not_found = [
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .then_http_response(|| testing::rds_error(404, "DBInstanceNotFound", "not found")),
+        mock!(aws_sdk_rds::Client::describe_db_clusters)
+            .then_http_response(|| testing::rds_error(404, "DBClusterNotFoundFault", "not found")),
+    ];
+    let rds: Vec<&Rule> = rds.iter().copied().chain(&not_found).collect();
     Clients {
-        rds: mock_rds(rds),
+        rds: mock_rds(&rds),
         sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |b| b
             .retry_config(testing::fast_retries())),
         cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cloudwatch, |b| b
@@ -1129,7 +1139,21 @@ async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_
     ] {
         let rec = recorded();
         let cw = put_metrics_ok(&rec);
-        let clients = clients(&[&cw], &[], &[&instances, &clusters], &[], Duration::from_secs(5));
+        let described = databases_described(at);
+        let clients = clients(
+            &[&cw],
+            &[],
+            &[
+                &instances,
+                &clusters,
+                &described[0],
+                &described[1],
+                &described[2],
+                &described[3],
+            ],
+            &[],
+            Duration::from_secs(5),
+        );
         let mut request = request;
         request["at"] = json!(at);
 
@@ -1147,10 +1171,53 @@ async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_
         assert_eq!(hours(Some("never-backed-up")), None);
         assert_eq!(hours(None), run_wide);
         assert_eq!(report.metrics_put, data.len());
-        assert!(data.iter().all(|d| d.metric_name() == Some(name)));
         let never = usize::from(run_wide.is_none());
         assert_eq!(report.without_snapshot.len(), never);
+        // The source's hour watches point-in-time recovery too; the vault's has no databases.
+        let recovery = data.iter().filter(|d| d.metric_name() != Some(name)).count();
+        assert_eq!(recovery, if name == "SnapshotAge" { 6 } else { 0 });
     }
+}
+
+/// DescribeDBInstances and DescribeDBClusters: `prod-database-1` (an instance) and `ledger`
+/// (a cluster), both available, keeping automated backups 7 days, restorable to 5 minutes
+/// before `at`; any other identifier is not found.
+fn databases_described(at: chrono::DateTime<chrono::Utc>) -> [Rule; 4] {
+    let latest = aws_smithy_types_datetime(at - chrono::Duration::minutes(5));
+    [
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("prod-database-1"))
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(
+                        DbInstance::builder()
+                            .db_instance_identifier("prod-database-1")
+                            .db_instance_status("available")
+                            .backup_retention_period(7)
+                            .latest_restorable_time(latest)
+                            .build(),
+                    )
+                    .build()
+            }),
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .then_http_response(|| testing::rds_error(404, "DBInstanceNotFound", "not found")),
+        mock!(aws_sdk_rds::Client::describe_db_clusters)
+            .match_requests(|r| r.db_cluster_identifier() == Some("ledger"))
+            .then_output(move || {
+                DescribeDbClustersOutput::builder()
+                    .db_clusters(
+                        DbCluster::builder()
+                            .db_cluster_identifier("ledger")
+                            .status("available")
+                            .backup_retention_period(7)
+                            .latest_restorable_time(latest)
+                            .build(),
+                    )
+                    .build()
+            }),
+        mock!(aws_sdk_rds::Client::describe_db_clusters)
+            .then_http_response(|| testing::rds_error(404, "DBClusterNotFoundFault", "not found")),
+    ]
 }
 
 #[tokio::test]
@@ -1363,4 +1430,122 @@ async fn a_run_without_a_vault_puts_no_vault_metrics() {
             .iter()
             .any(|m| m.metric_name().is_some_and(|n| n.starts_with("Vault")))
     );
+}
+
+#[tokio::test]
+async fn point_in_time_recovery_is_watched_off_lagging_and_stopped_databases_each_said() {
+    let at = chrono::Utc::now();
+    let instance = |id: &'static str, status: &'static str, retention: i32, lag_minutes: Option<i64>| {
+        let latest = lag_minutes.map(|m| aws_smithy_types_datetime(at - chrono::Duration::minutes(m)));
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .match_requests(move |r| r.db_instance_identifier() == Some(id))
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(
+                        DbInstance::builder()
+                            .db_instance_identifier(id)
+                            .db_instance_status(status)
+                            .backup_retention_period(retention)
+                            .set_latest_restorable_time(latest)
+                            .build(),
+                    )
+                    .build()
+            })
+    };
+    let (fresh, lagging, off, stopped) = (
+        instance("fresh", "available", 7, Some(4)),
+        instance("lagging", "available", 7, Some(40)),
+        instance("backups-off", "available", 0, None),
+        instance("stopped", "stopped", 7, Some(600)),
+    );
+    let rds = mock_rds(&[&fresh, &lagging, &off, &stopped]);
+    let databases = ["fresh", "lagging", "backups-off", "stopped"].map(String::from);
+
+    let (data, report) = backup_notify::recovery::watch(&rds, INSTANCE, &databases, at).await;
+
+    let lag: HashMap<_, _> = report
+        .restorable_lag_minutes
+        .iter()
+        .map(|(db, m)| (db.as_str(), m.round()))
+        .collect();
+    assert_eq!(lag, HashMap::from([("fresh", 4.0), ("lagging", 40.0)]));
+    assert_eq!(report.automated_backups_off, ["backups-off"]);
+    assert_eq!(
+        report.not_measured.get("stopped").map(String::as_str),
+        Some("status stopped")
+    );
+    assert_eq!(report.backup_retention_days.get("backups-off"), Some(&0));
+    // Retention for all four, a lag for the two available with backups on.
+    assert_eq!(
+        metric(&data, "RestorableLag", Some("lagging")).map(f64::round),
+        Some(40.0)
+    );
+    assert_eq!(metric(&data, "RestorableLag", Some("stopped")), None);
+    assert_eq!(metric(&data, "BackupRetentionDays", Some("backups-off")), Some(0.0));
+    // Run-wide: the longest lag, the shortest retention (what the module's alarms watch).
+    assert_eq!(metric(&data, "RestorableLag", None).map(f64::round), Some(40.0));
+    assert_eq!(metric(&data, "BackupRetentionDays", None), Some(0.0));
+    assert_eq!(data.len(), 8);
+}
+
+#[tokio::test]
+async fn the_summary_says_each_databases_point_in_time_recovery_and_the_subject_counts_those_without() {
+    let rec = recorded();
+    let run = Run::fixture();
+    // Lags are measured at the run's notification time.
+    let at: chrono::DateTime<chrono::Utc> = serde_json::from_value(run.event["notified_at"].clone()).unwrap();
+    let described = |id: &'static str, retention: i32, lag: Option<i64>| {
+        let latest = lag.map(|m| aws_smithy_types_datetime(at - chrono::Duration::minutes(m)));
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .match_requests(move |r| r.db_instance_identifier() == Some(id))
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(
+                        DbInstance::builder()
+                            .db_instance_identifier(id)
+                            .db_instance_status("available")
+                            .backup_retention_period(retention)
+                            .set_latest_restorable_time(latest)
+                            .build(),
+                    )
+                    .build()
+            })
+    };
+    // The third, prod-read-replica-1, is not found.
+    let (kept, off) = (
+        described("prod-database-1", 7, Some(4)),
+        described("prod-database-2", 0, None),
+    );
+    let (cw, sns, listing, sfn) = (
+        put_metrics_ok(&rec),
+        publish_ok(&rec),
+        snapshot_listing(),
+        run.executions(),
+    );
+    let clients = clients(
+        &[&cw],
+        &[&sns],
+        &[&listing, &kept, &off],
+        &[&sfn],
+        Duration::from_secs(5),
+    );
+
+    let result = handle(&clients, &config(), run.event).await.unwrap();
+
+    assert!(result.subject.ends_with(", 1 without PITR"), "{}", result.subject);
+    let message = published_message(&rec);
+    let section = message
+        .split("Point-in-time recovery (RDS automated backups):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{message}"));
+    let lines: Vec<&str> = section.lines().take(3).collect();
+    assert!(
+        lines[0].starts_with("prod-database-1: restorable to 4 min ago, automated backups kept 7 days"),
+        "{section}"
+    );
+    assert_eq!(
+        lines[1],
+        "OFF     prod-database-2: automated backups are off (retention 0)"
+    );
+    assert_eq!(lines[2], "prod-read-replica-1: not read: not found");
 }

@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
@@ -100,6 +100,8 @@ CONTROL_HELP = {
     "GET /_gateway/s3/objects?bucket=B": "what a bucket holds (key, size, encryption, KMS key), read past its policy",
     "GET /_gateway/sns/published?region=R": "every message published to every topic, in order",
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
+    "POST /_gateway/rds/restorable-lag": "{region, db_identifier, minutes}: how far a database's LatestRestorableTime "
+                                         "lags the clock (default 5)",
     "POST /_gateway/rds/snapshots": "{region, snapshots: [{db_instance_identifier, snapshot_id, created, tags}]}: "
     "seed manual snapshots in bulk (benchmarks), without counting as RDS calls",
     "POST /_gateway/events/fire": "{rule, region?, account?}: fire a schedule rule now; what each target was handed "
@@ -544,6 +546,8 @@ class Gateway:
             return _json(self._sns_published(request.args.get("region", "us-east-1")))
         if (route, method) == ("rds/snapshot-created", "POST"):
             return self._backdate_snapshot(document)
+        if (route, method) == ("rds/restorable-lag", "POST"):
+            return self._set_restorable_lag(document)
         if (route, method) == ("rds/snapshots", "POST"):
             return self._seed_snapshots(document)
         if (route, method) == ("scheduler", "GET"):
@@ -662,6 +666,19 @@ class Gateway:
             return _json({"error": f"no snapshot {snapshot_id} in {region}"}, 404)
         _set_created(snapshot, created)
         return _json({"snapshot_id": snapshot_id, "created": snapshot.created.isoformat()})
+
+    def _set_restorable_lag(self, document) -> Response:
+        try:
+            region, identifier, minutes = document["region"], document["db_identifier"], float(document["minutes"])
+        except (TypeError, KeyError, ValueError):
+            return _json({"error": "send {region, db_identifier, minutes}"}, 400)
+        backend = rds_backends[document.get("account") or get_account_id_from("test")][region]
+        database = backend.databases.get(identifier) or backend.clusters.get(identifier)
+        if database is None:
+            return _json({"error": f"no database {identifier} in {region}"}, 404)
+        database.restorable_lag = timedelta(minutes=minutes)
+        latest = database.latest_restorable_time
+        return _json({"db_identifier": identifier, "latest_restorable_time": latest and latest.isoformat()})
 
     def _seed_snapshots(self, document) -> Response:
         try:

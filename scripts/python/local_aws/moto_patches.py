@@ -58,6 +58,11 @@ A copy names its source in RDS (`SourceDBSnapshotIdentifier` for a copy from
 another account or region, `SourceDBClusterSnapshotArn` for every cluster
 copy), which no tag can change: the vault's prune deletes only copies made from
 the source account's snapshots. moto names none; the patches record both.
+A database's `LatestRestorableTime` is "typically within 5 minutes of the current
+time" (RDS User Guide, Restoring a DB instance to a specified time), and there is
+none while automated backups are off (retention 0); moto answers the current time
+either way. The patches answer the local AWS's clock less the database's lag (5
+minutes, or what `POST /_gateway/rds/restorable-lag` set), and nothing at retention 0.
 
 Step Functions keeps at most 25,000 events of a Standard execution's history:
 "If the event number 25,000 isn't ExecutionSucceeded, the ExecutionFailed event
@@ -90,6 +95,7 @@ apply. The patches keep it and answer it, STANDARD by default.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import uuid
@@ -104,7 +110,8 @@ from moto.events.models import events_backends
 from moto.logs.models import LogGroup
 from moto.logs.responses import LogsResponse
 from moto.core.responses import ActionResult, EmptyResult
-from moto.rds.models import DBClusterSnapshot, DBSnapshot, OptionGroup, RDSBackend
+from moto.rds import models as rds_models
+from moto.rds.models import DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback,
@@ -321,6 +328,18 @@ def _copy_db_cluster_snapshot(self: RDSBackend, source_db_cluster_snapshot_ident
     return copied
 
 
+# RDS: "The latest restorable time for a DB instance is typically within 5 minutes of the
+# current time."
+TYPICAL_RESTORABLE_LAG = datetime.timedelta(minutes=5)
+
+
+def _latest_restorable_time(self: DBInstance | DBCluster) -> datetime.datetime | None:
+    if not self.backup_retention_period:
+        return None
+    # rds_models.utcnow is the local AWS's clock (local_aws/clock.py).
+    return rds_models.utcnow() - getattr(self, "restorable_lag", TYPICAL_RESTORABLE_LAG)
+
+
 def _options_with_flags(self: OptionGroup) -> list[dict[str, Any]]:
     """The options as RDS describes them: with `Persistent` and `Permanent`."""
     known = {option["Name"]: option for option in
@@ -453,6 +472,8 @@ def apply() -> None:
     RDSBackend.copy_db_snapshot = _copy_db_snapshot
     RDSBackend.copy_db_cluster_snapshot = _copy_db_cluster_snapshot
     OptionGroup.options = property(_options_with_flags)
+    DBInstance.latest_restorable_time = property(_latest_restorable_time)
+    DBCluster.latest_restorable_time = property(_latest_restorable_time)
     RDSResponse.describe_db_snapshots = _paged(_original_describe_db_snapshots, "DBSnapshots", "db_snapshot_identifier")
     RDSResponse.describe_db_cluster_snapshots = _paged(
         _original_describe_db_cluster_snapshots, "DBClusterSnapshots", "db_cluster_snapshot_identifier"
