@@ -102,8 +102,9 @@ resource "aws_cloudwatch_metric_alarm" "no_recent_backup" {
 
 # Point-in-time recovery, measured every hour beside SnapshotAge: the latest restorable time
 # lags by more than the bound (RDS keeps it "typically within 5 minutes of the current time",
-# RDS User Guide, Restoring a DB instance to a specified time). A database that is not
-# available puts no lag: a missing hour is not breaching, so a stopped database does not flap.
+# RDS User Guide, Restoring a DB instance to a specified time) in 2 of the last 3 hours (one
+# hour after a restart or failover does not page). A stopped database puts no lag: a missing
+# hour is not breaching, so it does not flap.
 resource "aws_cloudwatch_metric_alarm" "restorable_lag" {
   for_each = local.alarm_scopes
 
@@ -114,7 +115,8 @@ resource "aws_cloudwatch_metric_alarm" "restorable_lag" {
   dimensions          = each.value.dimensions
   statistic           = "Maximum"
   period              = 3600
-  evaluation_periods  = 1
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.restorable_lag_alarm_minutes
   treat_missing_data  = "notBreaching"

@@ -202,6 +202,8 @@ resource "aws_lambda_invocation" "bucket_guard" {
     aws_cloudwatch_metric_alarm.executions_failed,
     aws_cloudwatch_metric_alarm.lambda_errors,
     aws_cloudwatch_metric_alarm.no_recent_backup,
+    aws_cloudwatch_metric_alarm.restorable_lag,
+    aws_cloudwatch_metric_alarm.automated_backups_off,
     aws_cloudwatch_dashboard.backup,
     aws_sns_topic_policy.notifications,
     aws_sns_topic_subscription.email,
@@ -209,6 +211,7 @@ resource "aws_lambda_invocation" "bucket_guard" {
     aws_vpc_endpoint.interface,
     aws_vpc_endpoint.s3,
     aws_vpc_security_group_ingress_rule.existing_endpoints,
+    module.vault_share_key,
   ]
 }
 

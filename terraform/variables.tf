@@ -937,8 +937,8 @@ variable "restorable_lag_alarm_minutes" {
   default     = 15
 
   validation {
-    condition     = try(var.restorable_lag_alarm_minutes >= 5 && var.restorable_lag_alarm_minutes <= 10080, false)
-    error_message = "restorable_lag_alarm_minutes must be between 5 (RDS's usual lag) and 10080 (a week)."
+    condition     = try(var.restorable_lag_alarm_minutes >= 10 && var.restorable_lag_alarm_minutes <= 10080, false)
+    error_message = "restorable_lag_alarm_minutes must be between 10 (above RDS's usual 5 minutes of lag) and 10080 (a week)."
   }
 }
 

@@ -806,9 +806,9 @@ run "snapshot_age_alarm_hours" {
 
 run "restorable_lag_alarm_minutes" {
   command = plan
-  # expect: restorable_lag_alarm_minutes must be between 5
+  # expect: restorable_lag_alarm_minutes must be between 10
   variables {
-    restorable_lag_alarm_minutes = 1
+    restorable_lag_alarm_minutes = 5
   }
   expect_failures = [var.restorable_lag_alarm_minutes]
 }

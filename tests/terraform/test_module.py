@@ -186,12 +186,12 @@ class TerraformModuleTest(WorkspaceTest):
         alarms = {after(a)["alarm_name"]: after(a) for a in resources(plan, "aws_cloudwatch_metric_alarm")}
         self.assertIn("nestedphoenix-production-backup-failure", alarms)
         self.assertIn("nestedphoenix-production-no-recent-backup", alarms)
-        # Point-in-time recovery, run-wide: the longest lag over 15 minutes (the default), the
-        # shortest retention 0; an hour without data (a stopped database) is not breaching.
+        # Point-in-time recovery, run-wide: the longest lag over 15 minutes (the default) in 2 of
+        # 3 hours, the shortest retention 0; an hour without data (a stopped database) is not breaching.
         lag, off = alarms["nestedphoenix-production-restorable-lag"], alarms["nestedphoenix-production-automated-backups-off"]
         self.assertEqual((lag["metric_name"], lag["statistic"], lag["comparison_operator"], lag["threshold"],
-                          lag["treat_missing_data"], lag["period"]),
-                         ("RestorableLag", "Maximum", "GreaterThanThreshold", 15, "notBreaching", 3600))
+                          lag["treat_missing_data"], lag["period"], lag["evaluation_periods"], lag["datapoints_to_alarm"]),
+                         ("RestorableLag", "Maximum", "GreaterThanThreshold", 15, "notBreaching", 3600, 3, 2))
         self.assertEqual((off["metric_name"], off["statistic"], off["comparison_operator"], off["threshold"],
                           off["treat_missing_data"]),
                          ("BackupRetentionDays", "Minimum", "LessThanThreshold", 1, "notBreaching"))

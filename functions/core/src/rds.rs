@@ -214,6 +214,9 @@ pub struct DatabaseInfo {
     /// The latest time point-in-time recovery can restore to ("typically within 5 minutes of
     /// the current time", RDS User Guide, Restoring a DB instance to a specified time).
     pub latest_restorable_time: Option<DateTime<Utc>>,
+    /// For a read replica: its source ("All read replica DB instances are created with backups
+    /// disabled", CreateDBInstanceReadReplica; its point-in-time recovery is the source's).
+    pub replica_of: Option<String>,
 }
 
 impl From<&DbInstance> for DatabaseInfo {
@@ -227,6 +230,10 @@ impl From<&DbInstance> for DatabaseInfo {
             cluster: db.db_cluster_identifier().map(str::to_owned),
             backup_retention_days: db.backup_retention_period(),
             latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
+            replica_of: db
+                .read_replica_source_db_instance_identifier()
+                .or(db.read_replica_source_db_cluster_identifier())
+                .map(str::to_owned),
         }
     }
 }
@@ -242,6 +249,7 @@ impl From<&DbCluster> for DatabaseInfo {
             cluster: None,
             backup_retention_days: db.backup_retention_period(),
             latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
+            replica_of: db.replication_source_identifier().map(str::to_owned),
         }
     }
 }

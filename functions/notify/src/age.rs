@@ -103,23 +103,28 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     } else {
         request.databases
     };
-    let (mut data, mut report) = measure(
+    let (data, mut report) = measure(
         &config.settings.instance,
         request.metric,
         &databases,
         &newest,
         request.at,
     );
+    let put = |data| async move {
+        crate::put_metric_data(clients, config, data)
+            .await
+            .map_err(|failure| Error::NotificationFailed(format!("CloudWatch metrics: {failure}")))
+    };
+    // The ages first: the no-recent-backup alarm counts a missing hour as breaching, and the
+    // watch's reads may take their time.
+    put(data).await?;
     if request.metric == AgeMetric::SnapshotAge {
         let (recovery_data, recovery) =
             recovery::watch(&clients.rds, &config.settings.instance, &databases, request.at).await;
-        data.extend(recovery_data);
-        report.metrics_put = data.len();
+        report.metrics_put += recovery_data.len();
         report.recovery = Some(recovery);
+        put(recovery_data).await?;
     }
-    crate::put_metric_data(clients, config, data)
-        .await
-        .map_err(|failure| Error::NotificationFailed(format!("CloudWatch metrics: {failure}")))?;
     if !report.without_snapshot.is_empty() {
         tracing::warn!(
             databases = %report.without_snapshot.join(", "),

@@ -6,15 +6,21 @@
 //! `BackupRetentionDays` (the automated backup retention; 0: automated backups are off, and
 //! there is no point-in-time recovery), and `RestorableLag` (minutes between the hour's
 //! measurement and `LatestRestorableTime`, "typically within 5 minutes of the current
-//! time", RDS User Guide, Restoring a DB instance to a specified time). A database that is
-//! not `available` (stopped, being modified, ...) gets no lag: its alarm treats the missing
-//! hour as not breaching, so a stopped database does not flap. Each is put per database
+//! time", RDS User Guide, Restoring a DB instance to a specified time), measured from the
+//! hour's event time. A database stopped, starting, stopping, being created or deleted gets
+//! no lag (its latest restorable time stands still by design): its alarm treats the missing
+//! hour as not breaching, so a stopped database does not flap; every other status is
+//! measured (a database `storage-full` whose logs stopped is what the alarm is for). A read
+//! replica is left out: "All read replica DB instances are created with backups disabled"
+//! (CreateDBInstanceReadReplica), and its point-in-time recovery is its source's. Each is put per database
 //! (`BackupInstance`, `DatabaseIdentifier`) and run-wide (`BackupInstance` alone: the
 //! longest lag, the shortest retention), which the module's two alarms watch.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::types::MetricDatum;
 use backup_core::rds::Rds;
@@ -23,6 +29,11 @@ use crate::metrics::{self, Scope};
 
 pub const RESTORABLE_LAG: &str = "RestorableLag";
 pub const BACKUP_RETENTION_DAYS: &str = "BackupRetentionDays";
+/// How long the watch may read databases, all of them: a throttled account or a large fleet
+/// leaves the rest "not read" rather than holding notify up to its timeout.
+pub const TIME_BUDGET: Duration = Duration::from_secs(60);
+/// Statuses in which the latest restorable time stands still by design.
+const NOT_RUNNING: [&str; 5] = ["stopped", "stopping", "starting", "creating", "deleting"];
 
 /// What the hour found of each database's point-in-time recovery.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -48,19 +59,35 @@ pub async fn watch(
     let mut report = RecoveryReport::default();
     let mut data = Vec::new();
     let run = Scope::run(instance);
+    let deadline = Instant::now() + TIME_BUDGET;
     for db in databases {
-        let info = match rds.describe_database(db, None).await {
-            Ok(Some(info)) => info,
-            Ok(None) => {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let info = match tokio::time::timeout(left, rds.describe_database(db, None)).await {
+            Ok(Ok(Some(info))) => info,
+            Ok(Ok(None)) => {
                 report.not_measured.insert(db.clone(), "not found".into());
                 continue;
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 tracing::warn!(database = %db, error = %err, "point-in-time recovery not measured");
                 report.not_measured.insert(db.clone(), err.to_string());
                 continue;
             }
+            Err(_) => {
+                report.not_measured.insert(
+                    db.clone(),
+                    format!("the watch's {} s were spent", TIME_BUDGET.as_secs()),
+                );
+                continue;
+            }
         };
+        if let Some(source) = &info.replica_of {
+            report.not_measured.insert(
+                db.clone(),
+                format!("a read replica of {source}: its point-in-time recovery is the source's"),
+            );
+            continue;
+        }
         let Some(retention) = info.backup_retention_days else {
             report
                 .not_measured
@@ -78,7 +105,7 @@ pub async fn watch(
             report.automated_backups_off.push(db.clone());
             continue;
         }
-        if info.status != "available" {
+        if NOT_RUNNING.contains(&info.status.as_str()) {
             report
                 .not_measured
                 .insert(db.clone(), format!("status {}", info.status));

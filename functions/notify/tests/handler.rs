@@ -1437,6 +1437,7 @@ async fn point_in_time_recovery_is_watched_off_lagging_and_stopped_databases_eac
     let at = chrono::Utc::now();
     let instance = |id: &'static str, status: &'static str, retention: i32, lag_minutes: Option<i64>| {
         let latest = lag_minutes.map(|m| aws_smithy_types_datetime(at - chrono::Duration::minutes(m)));
+        let replica_of = (id == "replica").then(|| "fresh".to_owned());
         mock!(aws_sdk_rds::Client::describe_db_instances)
             .match_requests(move |r| r.db_instance_identifier() == Some(id))
             .then_output(move || {
@@ -1447,19 +1448,32 @@ async fn point_in_time_recovery_is_watched_off_lagging_and_stopped_databases_eac
                             .db_instance_status(status)
                             .backup_retention_period(retention)
                             .set_latest_restorable_time(latest)
+                            .set_read_replica_source_db_instance_identifier(replica_of.clone())
                             .build(),
                     )
                     .build()
             })
     };
-    let (fresh, lagging, off, stopped) = (
+    // A database whose storage is full, its logs stuck: measured (what the alarm is for). A
+    // read replica, created with backups off: its source's recovery, not its own.
+    let (fresh, lagging, off, stopped, in_window, replica) = (
         instance("fresh", "available", 7, Some(4)),
-        instance("lagging", "available", 7, Some(40)),
+        instance("lagging", "storage-full", 7, Some(40)),
         instance("backups-off", "available", 0, None),
         instance("stopped", "stopped", 7, Some(600)),
+        instance("in-backup-window", "backing-up", 7, Some(3)),
+        instance("replica", "available", 0, None),
     );
-    let rds = mock_rds(&[&fresh, &lagging, &off, &stopped]);
-    let databases = ["fresh", "lagging", "backups-off", "stopped"].map(String::from);
+    let rds = mock_rds(&[&fresh, &lagging, &off, &stopped, &in_window, &replica]);
+    let databases = [
+        "fresh",
+        "lagging",
+        "backups-off",
+        "stopped",
+        "in-backup-window",
+        "replica",
+    ]
+    .map(String::from);
 
     let (data, report) = backup_notify::recovery::watch(&rds, INSTANCE, &databases, at).await;
 
@@ -1468,14 +1482,21 @@ async fn point_in_time_recovery_is_watched_off_lagging_and_stopped_databases_eac
         .iter()
         .map(|(db, m)| (db.as_str(), m.round()))
         .collect();
-    assert_eq!(lag, HashMap::from([("fresh", 4.0), ("lagging", 40.0)]));
+    assert_eq!(
+        lag,
+        HashMap::from([("fresh", 4.0), ("lagging", 40.0), ("in-backup-window", 3.0)])
+    );
+    assert_eq!(
+        report.not_measured.get("replica").map(String::as_str),
+        Some("a read replica of fresh: its point-in-time recovery is the source's")
+    );
     assert_eq!(report.automated_backups_off, ["backups-off"]);
     assert_eq!(
         report.not_measured.get("stopped").map(String::as_str),
         Some("status stopped")
     );
     assert_eq!(report.backup_retention_days.get("backups-off"), Some(&0));
-    // Retention for all four, a lag for the two available with backups on.
+    // Retention of all but the replica, a lag of the three running with backups on.
     assert_eq!(
         metric(&data, "RestorableLag", Some("lagging")).map(f64::round),
         Some(40.0)
@@ -1485,7 +1506,8 @@ async fn point_in_time_recovery_is_watched_off_lagging_and_stopped_databases_eac
     // Run-wide: the longest lag, the shortest retention (what the module's alarms watch).
     assert_eq!(metric(&data, "RestorableLag", None).map(f64::round), Some(40.0));
     assert_eq!(metric(&data, "BackupRetentionDays", None), Some(0.0));
-    assert_eq!(data.len(), 8);
+    // Retention of five, lags of three, and both run-wide.
+    assert_eq!(data.len(), 5 + 3 + 2);
 }
 
 #[tokio::test]

@@ -63,6 +63,9 @@ time" (RDS User Guide, Restoring a DB instance to a specified time), and there i
 none while automated backups are off (retention 0); moto answers the current time
 either way. The patches answer the local AWS's clock less the database's lag (5
 minutes, or what `POST /_gateway/rds/restorable-lag` set), and nothing at retention 0.
+"All read replica DB instances are created with backups disabled"
+(CreateDBInstanceReadReplica); moto's replica copies its source's retention: the
+patch sets it to 0.
 
 Step Functions keeps at most 25,000 events of a Standard execution's history:
 "If the event number 25,000 isn't ExecutionSucceeded, the ExecutionFailed event
@@ -340,6 +343,15 @@ def _latest_restorable_time(self: DBInstance | DBCluster) -> datetime.datetime |
     return rds_models.utcnow() - getattr(self, "restorable_lag", TYPICAL_RESTORABLE_LAG)
 
 
+def _replica_without_backups(create):
+    @functools.wraps(create)
+    def create_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> DBInstance:
+        replica = create(self, db_kwargs)
+        replica.backup_retention_period = 0
+        return replica
+    return create_replica
+
+
 def _options_with_flags(self: OptionGroup) -> list[dict[str, Any]]:
     """The options as RDS describes them: with `Persistent` and `Permanent`."""
     known = {option["Name"]: option for option in
@@ -474,6 +486,7 @@ def apply() -> None:
     OptionGroup.options = property(_options_with_flags)
     DBInstance.latest_restorable_time = property(_latest_restorable_time)
     DBCluster.latest_restorable_time = property(_latest_restorable_time)
+    RDSBackend.create_db_instance_read_replica = _replica_without_backups(RDSBackend.create_db_instance_read_replica)
     RDSResponse.describe_db_snapshots = _paged(_original_describe_db_snapshots, "DBSnapshots", "db_snapshot_identifier")
     RDSResponse.describe_db_cluster_snapshots = _paged(
         _original_describe_db_cluster_snapshots, "DBClusterSnapshots", "db_cluster_snapshot_identifier"
