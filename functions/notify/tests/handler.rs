@@ -1143,14 +1143,7 @@ async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_
         let clients = clients(
             &[&cw],
             &[],
-            &[
-                &instances,
-                &clusters,
-                &described[0],
-                &described[1],
-                &described[2],
-                &described[3],
-            ],
+            &[&instances, &clusters, &described[0], &described[1]],
             &[],
             Duration::from_secs(5),
         );
@@ -1179,28 +1172,52 @@ async fn the_hourly_measurement_puts_each_databases_snapshot_age_and_the_oldest_
     }
 }
 
-/// DescribeDBInstances and DescribeDBClusters: `prod-database-1` (an instance) and `ledger`
-/// (a cluster), both available, keeping automated backups 7 days, restorable to 5 minutes
-/// before `at`; any other identifier is not found.
-fn databases_described(at: chrono::DateTime<chrono::Utc>) -> [Rule; 4] {
-    let latest = aws_smithy_types_datetime(at - chrono::Duration::minutes(5));
-    [
+/// Databases as DescribeDBInstances answers them, their restorable times counted back from `at`.
+struct Described {
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Described {
+    /// An instance (matched on its identifier) in `status`, keeping automated backups
+    /// `retention` days, restorable to `lag` minutes before `at` (None: no restorable time).
+    fn instance(&self, id: &'static str, status: &'static str, retention: i32, lag: Option<i64>) -> Rule {
+        self.replica(id, status, retention, lag, None)
+    }
+
+    /// The same, a read replica of `replica_of` when given.
+    fn replica(
+        &self,
+        id: &'static str,
+        status: &'static str,
+        retention: i32,
+        lag: Option<i64>,
+        replica_of: Option<&'static str>,
+    ) -> Rule {
+        let latest = lag.map(|m| aws_smithy_types_datetime(self.at - chrono::Duration::minutes(m)));
         mock!(aws_sdk_rds::Client::describe_db_instances)
-            .match_requests(|r| r.db_instance_identifier() == Some("prod-database-1"))
+            .match_requests(move |r| r.db_instance_identifier() == Some(id))
             .then_output(move || {
                 DescribeDbInstancesOutput::builder()
                     .db_instances(
                         DbInstance::builder()
-                            .db_instance_identifier("prod-database-1")
-                            .db_instance_status("available")
-                            .backup_retention_period(7)
-                            .latest_restorable_time(latest)
+                            .db_instance_identifier(id)
+                            .db_instance_status(status)
+                            .backup_retention_period(retention)
+                            .set_latest_restorable_time(latest)
+                            .set_read_replica_source_db_instance_identifier(replica_of.map(str::to_owned))
                             .build(),
                     )
                     .build()
-            }),
-        mock!(aws_sdk_rds::Client::describe_db_instances)
-            .then_http_response(|| testing::rds_error(404, "DBInstanceNotFound", "not found")),
+            })
+    }
+}
+
+/// `prod-database-1` (an instance) and `ledger` (a cluster), both available, keeping
+/// automated backups 7 days, restorable to 5 minutes before `at`.
+fn databases_described(at: chrono::DateTime<chrono::Utc>) -> [Rule; 2] {
+    let latest = aws_smithy_types_datetime(at - chrono::Duration::minutes(5));
+    [
+        Described { at }.instance("prod-database-1", "available", 7, Some(5)),
         mock!(aws_sdk_rds::Client::describe_db_clusters)
             .match_requests(|r| r.db_cluster_identifier() == Some("ledger"))
             .then_output(move || {
@@ -1215,8 +1232,6 @@ fn databases_described(at: chrono::DateTime<chrono::Utc>) -> [Rule; 4] {
                     )
                     .build()
             }),
-        mock!(aws_sdk_rds::Client::describe_db_clusters)
-            .then_http_response(|| testing::rds_error(404, "DBClusterNotFoundFault", "not found")),
     ]
 }
 
@@ -1435,34 +1450,16 @@ async fn a_run_without_a_vault_puts_no_vault_metrics() {
 #[tokio::test]
 async fn point_in_time_recovery_is_watched_off_lagging_and_stopped_databases_each_said() {
     let at = chrono::Utc::now();
-    let instance = |id: &'static str, status: &'static str, retention: i32, lag_minutes: Option<i64>| {
-        let latest = lag_minutes.map(|m| aws_smithy_types_datetime(at - chrono::Duration::minutes(m)));
-        let replica_of = (id == "replica").then(|| "fresh".to_owned());
-        mock!(aws_sdk_rds::Client::describe_db_instances)
-            .match_requests(move |r| r.db_instance_identifier() == Some(id))
-            .then_output(move || {
-                DescribeDbInstancesOutput::builder()
-                    .db_instances(
-                        DbInstance::builder()
-                            .db_instance_identifier(id)
-                            .db_instance_status(status)
-                            .backup_retention_period(retention)
-                            .set_latest_restorable_time(latest)
-                            .set_read_replica_source_db_instance_identifier(replica_of.clone())
-                            .build(),
-                    )
-                    .build()
-            })
-    };
+    let described = Described { at };
     // A database whose storage is full, its logs stuck: measured (what the alarm is for). A
     // read replica, created with backups off: its source's recovery, not its own.
     let (fresh, lagging, off, stopped, in_window, replica) = (
-        instance("fresh", "available", 7, Some(4)),
-        instance("lagging", "storage-full", 7, Some(40)),
-        instance("backups-off", "available", 0, None),
-        instance("stopped", "stopped", 7, Some(600)),
-        instance("in-backup-window", "backing-up", 7, Some(3)),
-        instance("replica", "available", 0, None),
+        described.instance("fresh", "available", 7, Some(4)),
+        described.instance("lagging", "storage-full", 7, Some(40)),
+        described.instance("backups-off", "available", 0, None),
+        described.instance("stopped", "stopped", 7, Some(600)),
+        described.instance("in-backup-window", "backing-up", 7, Some(3)),
+        described.replica("replica", "available", 0, None, Some("fresh")),
     );
     let rds = mock_rds(&[&fresh, &lagging, &off, &stopped, &in_window, &replica]);
     let databases = [
@@ -1516,27 +1513,11 @@ async fn the_summary_says_each_databases_point_in_time_recovery_and_the_subject_
     let run = Run::fixture();
     // Lags are measured at the run's notification time.
     let at: chrono::DateTime<chrono::Utc> = serde_json::from_value(run.event["notified_at"].clone()).unwrap();
-    let described = |id: &'static str, retention: i32, lag: Option<i64>| {
-        let latest = lag.map(|m| aws_smithy_types_datetime(at - chrono::Duration::minutes(m)));
-        mock!(aws_sdk_rds::Client::describe_db_instances)
-            .match_requests(move |r| r.db_instance_identifier() == Some(id))
-            .then_output(move || {
-                DescribeDbInstancesOutput::builder()
-                    .db_instances(
-                        DbInstance::builder()
-                            .db_instance_identifier(id)
-                            .db_instance_status("available")
-                            .backup_retention_period(retention)
-                            .set_latest_restorable_time(latest)
-                            .build(),
-                    )
-                    .build()
-            })
-    };
+    let described = Described { at };
     // The third, prod-read-replica-1, is not found.
     let (kept, off) = (
-        described("prod-database-1", 7, Some(4)),
-        described("prod-database-2", 0, None),
+        described.instance("prod-database-1", "available", 7, Some(4)),
+        described.instance("prod-database-2", "available", 0, None),
     );
     let (cw, sns, listing, sfn) = (
         put_metrics_ok(&rec),

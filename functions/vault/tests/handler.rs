@@ -769,8 +769,8 @@ async fn the_check_refuses_a_disabled_or_missing_key() {
     );
 }
 
-#[test]
-fn config_comes_from_the_environment_and_is_checked() {
+/// The vault function's configuration from a valid environment with `changes`.
+fn config_with(changes: &[(&'static str, &'static str)]) -> Result<Config, Error> {
     let base = [
         ("PROJECT_NAME", "nestedphoenix"),
         ("ENVIRONMENT", "production"),
@@ -781,14 +781,17 @@ fn config_comes_from_the_environment_and_is_checked() {
         ("VAULT_KMS_KEY_ARN", VAULT_KEY),
         ("VAULT_SHARE_KMS_KEY_ARN", MODULE_KEY),
     ];
-    let env = |changes: &[(&'static str, &'static str)]| {
-        let mut env: std::collections::BTreeMap<String, String> =
-            base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        for (k, v) in changes {
-            env.insert(k.to_string(), v.to_string());
-        }
-        Config::from_env(&env)
-    };
+    let env: std::collections::BTreeMap<String, String> = base
+        .iter()
+        .chain(changes)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_env(&env)
+}
+
+#[test]
+fn config_comes_from_the_environment_and_is_checked() {
+    let env = config_with;
     let config = env(&[]).unwrap();
     assert_eq!((config.account_id.as_str(), config.external_id), (VAULT, None));
     for (name, value, says) in [
@@ -931,6 +934,19 @@ fn two_step_config() -> Config {
     }
 }
 
+/// One copy step of the cluster snapshot, with the key in the vault's region: the source
+/// region's and the vault's region's RDS answering from `source` and `vault`.
+async fn two_step(source: &[&Rule], vault: &[&Rule]) -> Result<VaultOutcome, Error> {
+    let sts = assume_role();
+    let mocks = Mocks {
+        sts: &[&sts],
+        source,
+        vault,
+        kms: &[],
+    };
+    run_with(two_step_config(), mocks, cluster_request()).await
+}
+
 fn cluster_request() -> Value {
     let mut event = fixture("vault-copy-request.json");
     event["snapshot"]["kind"] = json!("cluster");
@@ -1014,7 +1030,6 @@ fn share_cluster(snapshot_id: &'static str, add: bool) -> Rule {
 
 #[tokio::test]
 async fn a_cluster_snapshot_for_a_vault_in_another_region_is_first_copied_there_with_the_modules_key_there() {
-    let sts = assume_role();
     // Under the module's key in its own region, it is still copied: it must cross the region.
     let source = cluster_source(
         MODULE_KEY,
@@ -1045,19 +1060,10 @@ async fn a_cluster_snapshot_for_a_vault_in_another_region_is_first_copied_there_
                 ))
                 .build()
         });
-    let outcome = run_with(
-        two_step_config(),
-        Mocks {
-            sts: &[&sts],
-            // Nothing is shared in the source region.
-            source: &[&source],
-            vault: &[&in_vault, &room, &no_intermediate, &copy],
-            kms: &[],
-        },
-        cluster_request(),
-    )
-    .await
-    .unwrap();
+    // Nothing is shared in the source region (no sharing rule there).
+    let outcome = two_step(&[&source], &[&in_vault, &room, &no_intermediate, &copy])
+        .await
+        .unwrap();
 
     let waiting = pending(outcome);
     assert_eq!(
@@ -1069,7 +1075,6 @@ async fn a_cluster_snapshot_for_a_vault_in_another_region_is_first_copied_there_
 
 #[tokio::test]
 async fn the_copy_made_in_the_vaults_region_is_shared_there_and_copied_by_the_vault_in_its_region() {
-    let sts = assume_role();
     let source = cluster_source(AWS_RDS_KEY, vec![]);
     let (in_vault, intermediate) = (
         describe_cluster(CLUSTER_SNAPSHOT_ID, None),
@@ -1088,18 +1093,9 @@ async fn the_copy_made_in_the_vaults_region_is_shared_there_and_copied_by_the_va
                 && tags::tag_value(t, tags::COPIED_FROM) == Some(CLUSTER_SOURCE_ARN)
         })
         .then_output(|| CopyDbClusterSnapshotOutput::builder().build());
-    let outcome = run_with(
-        two_step_config(),
-        Mocks {
-            sts: &[&sts],
-            source: &[&source],
-            vault: &[&in_vault, &room, &intermediate, &shared, &copy],
-            kms: &[],
-        },
-        cluster_request(),
-    )
-    .await
-    .unwrap();
+    let outcome = two_step(&[&source], &[&in_vault, &room, &intermediate, &shared, &copy])
+        .await
+        .unwrap();
 
     assert_eq!(pending(outcome).step, VaultStep::CopyingToVault);
     assert_eq!((shared.num_calls(), copy.num_calls()), (1, 1));
@@ -1107,7 +1103,6 @@ async fn the_copy_made_in_the_vaults_region_is_shared_there_and_copied_by_the_va
 
 #[tokio::test]
 async fn once_the_vault_holds_the_cluster_copy_the_copy_in_its_region_is_unshared_and_deleted() {
-    let sts = assume_role();
     let in_vault = describe_cluster(
         CLUSTER_SNAPSHOT_ID,
         Some(cluster_snapshot(
@@ -1123,19 +1118,10 @@ async fn once_the_vault_holds_the_cluster_copy_the_copy_in_its_region_is_unshare
     let deleted = mock!(Client::delete_db_cluster_snapshot)
         .match_requests(|r| r.db_cluster_snapshot_identifier() == Some(CLUSTER_INTERMEDIATE_ID))
         .then_output(|| DeleteDbClusterSnapshotOutput::builder().build());
-    let outcome = run_with(
-        two_step_config(),
-        Mocks {
-            sts: &[&sts],
-            // The source region's snapshot was never shared: nothing to take back there.
-            source: &[],
-            vault: &[&in_vault, &intermediate, &unshared, &deleted],
-            kms: &[],
-        },
-        cluster_request(),
-    )
-    .await
-    .unwrap();
+    // The source region's snapshot was never shared: nothing to take back there.
+    let outcome = two_step(&[], &[&in_vault, &intermediate, &unshared, &deleted])
+        .await
+        .unwrap();
 
     let VaultOutcome::Copied(record) = outcome else {
         panic!("{outcome:?}")
@@ -1184,22 +1170,9 @@ async fn the_check_reads_the_policy_of_the_key_in_the_vaults_region_too() {
 
 #[test]
 fn the_key_in_the_vaults_region_is_checked_to_be_of_the_source_account_there() {
-    let base = [
-        ("PROJECT_NAME", "nestedphoenix"),
-        ("ENVIRONMENT", "production"),
-        ("BACKUP_INSTANCE", "nestedphoenix-production"),
-        ("VAULT_ACCOUNT_ID", VAULT),
-        ("VAULT_REGION", "eu-west-1"),
-        ("VAULT_ROLE_ARN", ROLE),
-        ("VAULT_KMS_KEY_ARN", VAULT_KEY),
-        ("VAULT_SHARE_KMS_KEY_ARN", MODULE_KEY),
-        ("VAULT_CLUSTER_SHARE_KMS_KEY_ARN", CLUSTER_SHARE_KEY),
-    ];
     let env = |changes: &[(&'static str, &'static str)]| {
-        let mut env: std::collections::BTreeMap<String, String> =
-            base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        env.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Config::from_env(&env)
+        let with_key = [("VAULT_CLUSTER_SHARE_KMS_KEY_ARN", CLUSTER_SHARE_KEY)];
+        config_with(&[&with_key[..], changes].concat())
     };
     assert_eq!(
         env(&[]).unwrap().cluster_share_kms_key_arn.as_deref(),
@@ -1264,7 +1237,6 @@ fn cluster_quotas(used: &'static [i64]) -> Rule {
 
 #[tokio::test]
 async fn a_full_quota_of_the_source_account_in_the_vaults_region_is_named_before_anything_is_copied() {
-    let sts = assume_role();
     let source = cluster_source(AWS_RDS_KEY, vec![]);
     let (in_vault, no_intermediate) = (
         describe_cluster(CLUSTER_SNAPSHOT_ID, None),
@@ -1273,18 +1245,9 @@ async fn a_full_quota_of_the_source_account_in_the_vaults_region_is_named_before
     // The vault account's quota has room; the source account's in the vault's region is full.
     let quotas = cluster_quotas(&[10, 100]);
     let copy = mock!(Client::copy_db_cluster_snapshot).then_output(|| CopyDbClusterSnapshotOutput::builder().build());
-    let err = run_with(
-        two_step_config(),
-        Mocks {
-            sts: &[&sts],
-            source: &[&source],
-            vault: &[&in_vault, &quotas, &no_intermediate, &copy],
-            kms: &[],
-        },
-        cluster_request(),
-    )
-    .await
-    .unwrap_err();
+    let err = two_step(&[&source], &[&in_vault, &quotas, &no_intermediate, &copy])
+        .await
+        .unwrap_err();
 
     assert!(
         matches!(&err, Error::SnapshotQuotaExceeded { region, .. } if region == "eu-west-1"),
@@ -1295,7 +1258,6 @@ async fn a_full_quota_of_the_source_account_in_the_vaults_region_is_named_before
 
 #[tokio::test]
 async fn a_failed_copy_made_to_share_is_deleted_and_the_step_fails_naming_it() {
-    let sts = assume_role();
     let source = cluster_source(AWS_RDS_KEY, vec![]);
     let (in_vault, failed) = (
         describe_cluster(CLUSTER_SNAPSHOT_ID, None),
@@ -1305,18 +1267,9 @@ async fn a_failed_copy_made_to_share_is_deleted_and_the_step_fails_naming_it() {
     let deleted = mock!(Client::delete_db_cluster_snapshot)
         .match_requests(|r| r.db_cluster_snapshot_identifier() == Some(CLUSTER_INTERMEDIATE_ID))
         .then_output(|| DeleteDbClusterSnapshotOutput::builder().build());
-    let err = run_with(
-        two_step_config(),
-        Mocks {
-            sts: &[&sts],
-            source: &[&source],
-            vault: &[&in_vault, &room, &failed, &deleted],
-            kms: &[],
-        },
-        cluster_request(),
-    )
-    .await
-    .unwrap_err();
+    let err = two_step(&[&source], &[&in_vault, &room, &failed, &deleted])
+        .await
+        .unwrap_err();
 
     assert!(
         matches!(&err, Error::SnapshotFailed { snapshot_id, region, .. }
@@ -1328,7 +1281,6 @@ async fn a_failed_copy_made_to_share_is_deleted_and_the_step_fails_naming_it() {
 
 #[tokio::test]
 async fn a_snapshot_in_the_vaults_region_with_the_intermediates_name_that_is_not_ours_is_a_conflict() {
-    let sts = assume_role();
     let source = cluster_source(AWS_RDS_KEY, vec![]);
     let in_vault = describe_cluster(CLUSTER_SNAPSHOT_ID, None);
     let someone_elses = describe_cluster(
@@ -1346,18 +1298,9 @@ async fn a_snapshot_in_the_vaults_region_with_the_intermediates_name_that_is_not
         share_cluster(CLUSTER_INTERMEDIATE_ID, true),
         mock!(Client::delete_db_cluster_snapshot).then_output(|| DeleteDbClusterSnapshotOutput::builder().build()),
     );
-    let err = run_with(
-        two_step_config(),
-        Mocks {
-            sts: &[&sts],
-            source: &[&source],
-            vault: &[&in_vault, &room, &someone_elses, &shared, &deleted],
-            kms: &[],
-        },
-        cluster_request(),
-    )
-    .await
-    .unwrap_err();
+    let err = two_step(&[&source], &[&in_vault, &room, &someone_elses, &shared, &deleted])
+        .await
+        .unwrap_err();
 
     assert!(
         matches!(&err, Error::IdentifierConflict { region, .. } if region == "eu-west-1"),
