@@ -258,11 +258,14 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             ));
         }
     }
-    let (request, newest) = read_run(clients, config, database_state_machine_arn, request).await;
     // Each database's point-in-time recovery as the run ends, for the summary (the hourly
-    // measurement puts its metrics).
+    // measurement puts its metrics), read while the run's results are.
     let databases: Vec<String> = request.results.iter().map(|r| r.db_identifier.clone()).collect();
-    let (_, recovery) = recovery::watch(&clients.rds, &config.settings.instance, &databases, notified_at).await;
+    let ((request, newest), (_, recovery)) = futures_util::future::join(
+        read_run(clients, config, database_state_machine_arn, request),
+        recovery::watch(&clients.rds, &config.settings.instance, &databases, notified_at),
+    )
+    .await;
     let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at).with_recovery(&recovery);
     let subject = summary.subject();
 

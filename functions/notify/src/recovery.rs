@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use aws_sdk_cloudwatch::types::MetricDatum;
-use backup_core::rds::Rds;
+use backup_core::rds::{DatabaseInfo, Rds};
 
 use crate::metrics::{self, Scope};
 
@@ -61,38 +61,13 @@ pub async fn watch(
     let run = Scope::run(instance);
     let deadline = Instant::now() + TIME_BUDGET;
     for db in databases {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let info = match tokio::time::timeout(left, rds.describe_database(db, None)).await {
-            Ok(Ok(Some(info))) => info,
-            Ok(Ok(None)) => {
-                report.not_measured.insert(db.clone(), "not found".into());
+        let read = describe(rds, db, deadline).await;
+        let (info, retention) = match read.and_then(|info| retention_of(&info).map(|days| (info, days))) {
+            Ok(read) => read,
+            Err(why) => {
+                report.not_measured.insert(db.clone(), why);
                 continue;
             }
-            Ok(Err(err)) => {
-                tracing::warn!(database = %db, error = %err, "point-in-time recovery not measured");
-                report.not_measured.insert(db.clone(), err.to_string());
-                continue;
-            }
-            Err(_) => {
-                report.not_measured.insert(
-                    db.clone(),
-                    format!("the watch's {} s were spent", TIME_BUDGET.as_secs()),
-                );
-                continue;
-            }
-        };
-        if let Some(source) = &info.replica_of {
-            report.not_measured.insert(
-                db.clone(),
-                format!("a read replica of {source}: its point-in-time recovery is the source's"),
-            );
-            continue;
-        }
-        let Some(retention) = info.backup_retention_days else {
-            report
-                .not_measured
-                .insert(db.clone(), "RDS reported no backup retention".into());
-            continue;
         };
         data.push(metrics::gauge(
             BACKUP_RETENTION_DAYS,
@@ -105,21 +80,15 @@ pub async fn watch(
             report.automated_backups_off.push(db.clone());
             continue;
         }
-        if NOT_RUNNING.contains(&info.status.as_str()) {
-            report
-                .not_measured
-                .insert(db.clone(), format!("status {}", info.status));
-            continue;
+        match lag_minutes(&info, at) {
+            Ok(minutes) => {
+                data.push(metrics::gauge(RESTORABLE_LAG, minutes, run.database(db), at));
+                report.restorable_lag_minutes.insert(db.clone(), minutes);
+            }
+            Err(why) => {
+                report.not_measured.insert(db.clone(), why);
+            }
         }
-        let Some(latest) = info.latest_restorable_time else {
-            report
-                .not_measured
-                .insert(db.clone(), "RDS reported no latest restorable time".into());
-            continue;
-        };
-        let minutes = ((at - latest).num_seconds() as f64 / 60.0).max(0.0);
-        data.push(metrics::gauge(RESTORABLE_LAG, minutes, run.database(db), at));
-        report.restorable_lag_minutes.insert(db.clone(), minutes);
     }
     if let Some(longest) = report.restorable_lag_minutes.values().copied().reduce(f64::max) {
         data.push(metrics::gauge(RESTORABLE_LAG, longest, run, at));
@@ -131,4 +100,40 @@ pub async fn watch(
         tracing::warn!(databases = %report.automated_backups_off.join(", "), "automated backups are off: no point-in-time recovery");
     }
     (data, report)
+}
+
+/// The database as RDS describes it, within what is left of the watch's time; or why not.
+async fn describe(rds: &Rds, db: &str, deadline: Instant) -> Result<DatabaseInfo, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(left, rds.describe_database(db, None)).await {
+        Ok(Ok(Some(info))) => Ok(info),
+        Ok(Ok(None)) => Err("not found".into()),
+        Ok(Err(err)) => {
+            tracing::warn!(database = %db, error = %err, "point-in-time recovery not measured");
+            Err(err.to_string())
+        }
+        Err(_) => Err(format!("the watch's {} s were spent", TIME_BUDGET.as_secs())),
+    }
+}
+
+/// Its automated backup retention, days; or why it has none of its own.
+fn retention_of(info: &DatabaseInfo) -> Result<i32, String> {
+    if let Some(source) = &info.replica_of {
+        return Err(format!(
+            "a read replica of {source}: its point-in-time recovery is the source's"
+        ));
+    }
+    info.backup_retention_days
+        .ok_or_else(|| "RDS reported no backup retention".into())
+}
+
+/// Minutes its latest restorable time lags `at`; or why it is not measured.
+fn lag_minutes(info: &DatabaseInfo, at: DateTime<Utc>) -> Result<f64, String> {
+    if NOT_RUNNING.contains(&info.status.as_str()) {
+        return Err(format!("status {}", info.status));
+    }
+    let latest = info
+        .latest_restorable_time
+        .ok_or("RDS reported no latest restorable time")?;
+    Ok(((at - latest).num_seconds() as f64 / 60.0).max(0.0))
 }

@@ -361,9 +361,10 @@ async fn check(clients: &Clients, config: &Config, execution: &Execution) -> Res
 /// the vault account. No step comes back to one older than the longest wait any run may
 /// set (`run::MAX_WAIT_BOUND_SECONDS`, whatever a run's input said) and an hour for
 /// retries, measured from this run's start on Step Functions' clock: each (available, or
-/// failed) is unshared and deleted here (in the source region, and in the vault's where cluster snapshots are copied
-/// to share), ours only (the vault-intermediate tag of this instance). One that cannot be
-/// deleted is named with why, and the others go on: (deleted, kept with the reason).
+/// failed) is unshared and deleted here (in the source region, and in the vault's where
+/// cluster snapshots are copied to share), ours only (the vault-intermediate tag of this
+/// instance). One that cannot be deleted is named with why, and the others go on: (deleted,
+/// kept with the reason).
 async fn delete_abandoned_copies(
     clients: &Clients,
     config: &Config,
