@@ -432,6 +432,87 @@ VAULT = "111111111111"  # a second account, acted in by its administrator's key 
 SOURCE_ACCOUNT = "123456789012"
 
 
+class PointInTimeRestores(GatewayTest):
+    """A point-in-time restore goes within the window RDS reports, and not without automated backups."""
+
+    def test_a_restore_goes_only_within_the_window_and_never_with_backups_off(self):
+        rds = self.aws.client("rds", SOURCE)
+        for name, retention in (("kept", 1), ("unkept", 0)):
+            rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
+                                   AllocatedStorage=20, MasterUsername="admin", MasterUserPassword="correct-horse",
+                                   BackupRetentionPeriod=retention)
+        rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", MasterUsername="admin",
+                              MasterUserPassword="correct-horse-battery", BackupRetentionPeriod=1)
+        # An hour of the clock passes: the databases' windows open.
+        control("PUT", "settings", {"clock_scale": 3600})
+        time.sleep(1.2)
+        control("PUT", "settings", {"clock_scale": 0})
+        kept = rds.describe_db_instances(DBInstanceIdentifier="kept")["DBInstances"][0]
+        latest, created = kept["LatestRestorableTime"], kept["InstanceCreateTime"]
+        self.assertGreater(latest - created, timedelta(minutes=30))
+
+        def restore(target: str, **when):
+            return rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="kept",
+                                                            TargetDBInstanceIdentifier=target, **when)
+
+        for outside in (latest + timedelta(minutes=1), created - timedelta(minutes=1)):
+            with self.subTest(time=outside), self.assertRaises(botocore.exceptions.ClientError) as refused:
+                restore("kept-outside", RestoreTime=outside)
+            self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidRestoreFault")
+            self.assertIn("outside the restorable window", refused.exception.response["Error"]["Message"])
+        self.assertEqual(restore("kept-inside", RestoreTime=latest - timedelta(minutes=10))
+                         ["DBInstance"]["DBInstanceIdentifier"], "kept-inside")
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="unkept",
+                                                     TargetDBInstanceIdentifier="unkept-1", UseLatestRestorableTime=True)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "PointInTimeRestoreNotEnabled")
+
+        ledger = rds.describe_db_clusters(DBClusterIdentifier="ledger")["DBClusters"][0]
+        self.assertEqual(ledger["EarliestRestorableTime"], ledger["ClusterCreateTime"])
+        self.assertGreater(ledger["LatestRestorableTime"], ledger["EarliestRestorableTime"])
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            rds.restore_db_cluster_to_point_in_time(DBClusterIdentifier="ledger-early", SourceDBClusterIdentifier="ledger",
+                                                    RestoreToTime=ledger["EarliestRestorableTime"] - timedelta(minutes=1))
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidRestoreFault")
+        control("PUT", "settings", {"cluster_point_in_time_restore_outside_the_window": 0})
+        rds.restore_db_cluster_to_point_in_time(DBClusterIdentifier="ledger-early", SourceDBClusterIdentifier="ledger",
+                                                RestoreToTime=ledger["EarliestRestorableTime"] - timedelta(minutes=1))
+
+
+class Restores(GatewayTest):
+    """A restore takes time on the clock, and can be made to end in a failed status."""
+
+    def test_a_restored_instance_is_creating_for_a_while_then_available_or_what_it_was_told(self):
+        rds = self.aws.client("rds", SOURCE)
+        rds.create_db_instance(DBInstanceIdentifier="orders", Engine="postgres", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=100, MasterUsername="admin", MasterUserPassword="correct-horse")
+        rds.create_db_snapshot(DBInstanceIdentifier="orders", DBSnapshotIdentifier="orders-1")
+        # 600 s + 6 s a GB: 1,200 s of the clock for 100 GB, 2 s of real time at 600.
+        control("PUT", "settings", {"clock_scale": 600})
+        control("POST", "rds/restore-fails", {"region": SOURCE, "db_identifier": "orders-broken",
+                                              "status": "incompatible-restore"})
+        for target in ("orders-restored", "orders-broken"):
+            rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=target, DBSnapshotIdentifier="orders-1")
+
+        def status(identifier: str) -> str:
+            return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]["DBInstanceStatus"]
+
+        self.assertEqual((status("orders-restored"), status("orders-broken")), ("creating", "creating"))
+        deadline = time.monotonic() + 10
+        while status("orders-restored") == "creating":
+            self.assertLess(time.monotonic(), deadline, "the restore never ended")
+            time.sleep(0.2)
+        self.assertEqual((status("orders-restored"), status("orders-broken")), ("available", "incompatible-restore"))
+        # Once only (in the instant mode, at once); an unknown status is refused naming the documented ones.
+        control("PUT", "settings", {"clock_scale": 0})
+        rds.delete_db_instance(DBInstanceIdentifier="orders-broken", SkipFinalSnapshot=True)
+        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="orders-broken", DBSnapshotIdentifier="orders-1")
+        self.assertEqual(status("orders-broken"), "available")
+        with self.assertRaises(urllib.error.HTTPError) as refused:
+            control("POST", "rds/restore-fails", {"region": SOURCE, "db_identifier": "x", "status": "sad"})
+        self.assertIn("incompatible-restore", refused.exception.read().decode())
+
+
 class Accounts(GatewayTest):
     """Accounts kept apart (local_aws/accounts.py) and the sharing refusals of local_aws/rules.py:
     a snapshot reaches another account only as RDS, KMS and IAM let it."""

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod naming;
 pub mod quota;
 pub mod rds;
+pub mod restore;
 pub mod retention;
 pub mod run;
 pub mod selection;

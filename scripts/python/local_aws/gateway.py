@@ -102,6 +102,8 @@ CONTROL_HELP = {
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
     "POST /_gateway/rds/restorable-lag": "{region, db_identifier, minutes}: how far a database's LatestRestorableTime "
                                          "lags the clock (default 5)",
+    "POST /_gateway/rds/restore-fails": "{region, db_identifier, status}: the next restore to that identifier ends "
+                                        "in status (incompatible-restore, failed...) instead of available",
     "POST /_gateway/rds/snapshots": "{region, snapshots: [{db_instance_identifier, snapshot_id, created, tags}]}: "
     "seed manual snapshots in bulk (benchmarks), without counting as RDS calls",
     "POST /_gateway/events/fire": "{rule, region?, account?}: fire a schedule rule now; what each target was handed "
@@ -548,6 +550,8 @@ class Gateway:
             return self._backdate_snapshot(document)
         if (route, method) == ("rds/restorable-lag", "POST"):
             return self._set_restorable_lag(document)
+        if (route, method) == ("rds/restore-fails", "POST"):
+            return self._fail_next_restore(document)
         if (route, method) == ("rds/snapshots", "POST"):
             return self._seed_snapshots(document)
         if (route, method) == ("scheduler", "GET"):
@@ -680,6 +684,17 @@ class Gateway:
         latest = database.latest_restorable_time
         return _json({"db_identifier": identifier, "latest_restorable_time": latest and latest.isoformat()})
 
+    def _fail_next_restore(self, document) -> Response:
+        try:
+            region, identifier, status = document["region"], document["db_identifier"], document["status"]
+            operations.fail_next_restore(document.get("account") or get_account_id_from("test"), region, identifier,
+                                         status)
+        except (TypeError, KeyError):
+            return _json({"error": "send {region, db_identifier, status}"}, 400)
+        except ValueError as err:
+            return _json({"error": str(err)}, 400)
+        return _json({"db_identifier": identifier, "status": status})
+
     def _seed_snapshots(self, document) -> Response:
         try:
             region, wanted = document["region"], document["snapshots"]
@@ -705,6 +720,7 @@ class Gateway:
         moto_api_backend.reset()
         moto_api_backend.set_config(MOTO_CONFIG)
         self.faults.clear()
+        operations.FAILING_RESTORES.clear()
         events.clear()
         self.schedules.clear()
         with self.lock:

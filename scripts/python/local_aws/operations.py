@@ -11,6 +11,11 @@ first snapshot of a 1 TB database, 3 hours for its first cross-region copy and
 - a copy takes `copy_base_seconds` + `copy_seconds_per_gb` x GB;
 - an export is `STARTING` for `export_start_seconds` (RDS restores the
   snapshot first), then `IN_PROGRESS` for `export_seconds_per_gb` x GB;
+- a restore (from a snapshot or to a point in time) leaves the new DB instance
+  or cluster `creating` for `restore_base_seconds` + `restore_seconds_per_gb` x GB
+  (about 2 hours for 1 TB), then `available`, or the status a control call set
+  for it (`POST /_gateway/rds/restore-fails`: `incompatible-restore`, `failed`...,
+  statuses of the RDS User Guide's "Viewing Amazon RDS DB instance status");
 - a snapshot is incremental when the region already holds an available
   snapshot of the same database, a copy when the destination does: its per-GB
   part is `incremental_percent` % of a full one ("the first snapshot contains
@@ -47,7 +52,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from moto.rds.models import DBClusterSnapshot, DBSnapshot, ExportTask, RDSBackend, rds_backends
+from moto.rds.models import DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, ExportTask, RDSBackend, rds_backends
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 
@@ -56,6 +61,8 @@ from .clock import CLOCK
 DEFAULTS = {
     "snapshot_base_seconds": 120,
     "snapshot_seconds_per_gb": 3,
+    "restore_base_seconds": 600,
+    "restore_seconds_per_gb": 6,
     "copy_base_seconds": 300,
     "copy_seconds_per_gb": 10,
     "export_start_seconds": 600,
@@ -68,6 +75,12 @@ EXPORT_RUNNING = ("STARTING", "IN_PROGRESS")
 
 # RDSBackend's methods as found when `apply` wraps them (other patches may wrap them first).
 _original: dict[str, Any] = {}
+# What a restore to (account, region, identifier) ends in instead of `available`, once.
+FAILING_RESTORES: dict[tuple[str, str, str], str] = {}
+# DB instance statuses a restore can end in that mean it failed (RDS User Guide, "Viewing
+# Amazon RDS DB instance status"); the control call takes one of these.
+RESTORE_FAILURES = ("failed", "incompatible-restore", "incompatible-parameters", "incompatible-network",
+                    "inaccessible-encryption-credentials")
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,16 @@ def _start_export(task: ExportTask) -> None:
     task._timeline = Timeline("export", _database_of(task.snapshot), working_from, ends, "STARTING", "IN_PROGRESS")
 
 
+def _start_restore(backend: RDSBackend, restored) -> None:
+    now = CLOCK.now()
+    ends = now + timedelta(seconds=MODEL["restore_base_seconds"] + MODEL["restore_seconds_per_gb"] * _gb(restored))
+    identifier = _identifier(restored)
+    failure = FAILING_RESTORES.pop((backend.account_id, backend.region_name, identifier), None)
+    # The status the course ends in (the object's own, set without ending the course).
+    restored.__dict__["_status"] = failure or "available"
+    restored._timeline = Timeline("restore", identifier, now, ends, "creating", "creating")
+
+
 def _timed(name: str, start, cluster: bool | None = None):
     def call(self: RDSBackend, *args, **kwargs):
         made = _original[name](self, *args, **kwargs)
@@ -167,6 +190,34 @@ def _timed(name: str, start, cluster: bool | None = None):
         return made
 
     return call
+
+
+def _restore_timed(name: str):
+    def call(self: RDSBackend, *args, **kwargs):
+        restored = _original[name](self, *args, **kwargs)
+        if not CLOCK.instant or (self.account_id, self.region_name, _identifier(restored)) in FAILING_RESTORES:
+            _start_restore(self, restored)
+        return restored
+    return call
+
+
+def _identifier(database) -> str:
+    return database.db_cluster_identifier if isinstance(database, DBCluster) else database.db_instance_identifier
+
+
+_moto_cluster_status = DBCluster.status
+
+
+def _cluster_status(cluster: DBCluster) -> str:
+    course = timeline(cluster)
+    return (course.status(CLOCK.now()) if course else None) or _moto_cluster_status.fget(cluster)
+
+
+def fail_next_restore(account: str, region: str, identifier: str, status: str) -> None:
+    """The next restore to `identifier` ends in `status` (one of RESTORE_FAILURES)."""
+    if status not in RESTORE_FAILURES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(RESTORE_FAILURES)}")
+    FAILING_RESTORES[(account, region, identifier)] = status
 
 
 def finish(obj) -> None:
@@ -252,6 +303,14 @@ def apply() -> None:
     for snapshot_class in (DBSnapshot, DBClusterSnapshot):
         snapshot_class.status = property(_status, _set_status)
         snapshot_class.percent_progress = property(_percent, _ignore)
+    for name in ("restore_db_instance_from_db_snapshot", "restore_db_instance_to_point_in_time",
+                 "restore_db_cluster_from_snapshot", "restore_db_cluster_to_point_in_time"):
+        _original[name] = getattr(RDSBackend, name)
+        setattr(RDSBackend, name, _restore_timed(name))
+    # A DB instance's status is moto's attribute, a cluster's a property of moto's (its own
+    # `creating` once, then `available`): both report the restore's course while it runs.
+    DBInstance.status = property(_status, _set_status)
+    DBCluster.status = property(_cluster_status, _set_status)
     ExportTask.status = property(_export_status, _set_status)
     ExportTask.percent_progress = property(_percent)
     ExportTask.task_start_time = property(lambda task: task.created_at)

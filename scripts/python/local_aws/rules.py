@@ -8,6 +8,7 @@ show what the code would meet without it. docs/local-aws.md lists them
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
 from moto.rds.models import rds_backends
 
-from . import accounts, operations
+from . import accounts, moto_patches, operations
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,38 @@ def _shared_key_not_allowing(snapshot, _params: dict[str, str], account: str, re
 ROLE_POLICY_SIZE = 10_240
 
 
+def _point_in_time_source(cluster: bool, account: str, region: str, params: dict[str, str]):
+    backend = rds_backends[account][region]
+    if cluster:
+        return backend.clusters.get(params.get("SourceDBClusterIdentifier", ""))
+    return backend.databases.get(params.get("SourceDBInstanceIdentifier", ""))
+
+
+def _point_in_time_with_backups_off(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+    source = _point_in_time_source(False, account, region, params)
+    if source is None or source.backup_retention_period:
+        return None
+    return f"Point-in-time restore is not enabled for DB instance {source.db_instance_identifier}: its backup retention is 0."
+
+
+def _outside_the_restorable_window(cluster: bool):
+    time_parameter = "RestoreToTime" if cluster else "RestoreTime"
+
+    def check(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+        source = _point_in_time_source(cluster, account, region, params)
+        raw = params.get(time_parameter)
+        window = source and moto_patches.restorable_window(source)
+        if not raw or window is None:
+            return None
+        time = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        earliest, latest = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in window)
+        if earliest <= time <= latest:
+            return None
+        return (f"Restore time {raw} is outside the restorable window of the source, "
+                f"{earliest:%Y-%m-%dT%H:%M:%SZ} to {latest:%Y-%m-%dT%H:%M:%SZ}.")
+    return check
+
+
 def _policy_size(document: str) -> int:
     return len(re.sub(r"\s", "", document))
 
@@ -488,6 +521,41 @@ for _name, _action, _code, _documented, _source, _refusal, _code_documented in (
              source=_source.format(kind), refuses=_refusal(cluster), code_documented=_code_documented)
         for cluster, kind in ((False, "DBSnapshot"), (True, "DBClusterSnapshot"))
     )
+RULES += (
+    Rule(
+        name="point_in_time_restore_with_backups_off",
+        action="rds:RestoreDBInstanceToPointInTime",
+        code="PointInTimeRestoreNotEnabled",
+        status=400,
+        documented="PointInTimeRestoreNotEnabled: SourceDBInstanceIdentifier refers to a DB instance with "
+        "BackupRetentionPeriod equal to 0.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceToPointInTime.html",
+        refuses=_point_in_time_with_backups_off,
+    ),
+    Rule(
+        name="point_in_time_restore_outside_the_window",
+        action="rds:RestoreDBInstanceToPointInTime",
+        code="InvalidRestoreFault",
+        status=400,
+        documented="You can restore to any point in time before the time identified by the LatestRestorableTime "
+        "property. You can restore to a point up to the number of days specified by the BackupRetentionPeriod "
+        "property.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceToPointInTime.html",
+        refuses=_outside_the_restorable_window(cluster=False),
+        code_documented=False,
+    ),
+    Rule(
+        name="cluster_point_in_time_restore_outside_the_window",
+        action="rds:RestoreDBClusterToPointInTime",
+        code="InvalidRestoreFault",
+        status=400,
+        documented="Users can restore to any point in time before LatestRestorableTime for up to "
+        "BackupRetentionPeriod days.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBClusterToPointInTime.html",
+        refuses=_outside_the_restorable_window(cluster=True),
+        code_documented=False,
+    ),
+)
 # DB cluster snapshots have no option group.
 RULES += (
     Rule(
