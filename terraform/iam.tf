@@ -29,7 +29,20 @@ locals {
     variable = "aws:ResourceTag/${key}"
     values   = [value]
   }]
-  any_snapshot_arns = { for region in local.snapshot_regions : region => ["${local.rds_arn}:${region}:${local.account}:*snapshot:*"] }
+  # A database carrying an exclude tag (any value for "*"): IAM's negated operators match when
+  # the tag is absent (IAM User Guide, "Condition operators": ...IfExists and Null).
+  exclusion_conditions = [for key, value in var.exclude_tags : value == "*" ? {
+    test     = "Null"
+    variable = "aws:ResourceTag/${key}"
+    values   = ["true"]
+    } : {
+    test     = "StringNotEquals"
+    variable = "aws:ResourceTag/${key}"
+    values   = [value]
+  }]
+  automated_backup_actions = ["rds:ModifyDBInstance", "rds:ModifyDBCluster"]
+  manages_named_only       = var.manage_automated_backups != null && !local.selects_by_criteria
+  any_snapshot_arns        = { for region in local.snapshot_regions : region => ["${local.rds_arn}:${region}:${local.account}:*snapshot:*"] }
   # What the functions may read: the named databases' snapshots, and any when selecting.
   readable_snapshot_arns = { for region in local.snapshot_regions : region => concat(
     local.own_snapshot_arns[region], local.selects_by_criteria ? local.any_snapshot_arns[region] : [],
@@ -593,9 +606,41 @@ data "aws_iam_policy_document" "notify" {
   dynamic "statement" {
     for_each = length(local.database_ids) > 0 || local.selects_by_criteria ? [1] : []
     content {
-      sid       = "WatchPointInTimeRecovery"
-      actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+      # With manage_automated_backups and no selection, the same ARNs may be modified: each
+      # ARN once (the role's inline policies share 10,240 characters).
+      sid = local.manages_named_only ? "WatchAndManagePointInTimeRecovery" : "WatchPointInTimeRecovery"
+      actions = concat(["rds:DescribeDBInstances", "rds:DescribeDBClusters"],
+      local.manages_named_only ? local.automated_backup_actions : [])
       resources = local.selects_by_criteria ? local.selected_database_arns : local.database_arns
+    }
+  }
+
+  # manage_automated_backups: the retention and backup window of the run's databases (the
+  # function sends only those two): the named ones, and the selected ones that carry
+  # selection_tags and none of exclude_tags (patterns alone are refused at plan).
+  dynamic "statement" {
+    for_each = var.manage_automated_backups != null && local.selects_by_criteria && length(local.database_ids) > 0 ? [1] : []
+    content {
+      sid       = "ManageAutomatedBackupsOfTheConfiguredDatabases"
+      actions   = local.automated_backup_actions
+      resources = local.database_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.manage_automated_backups != null && local.selects_by_criteria ? [1] : []
+    content {
+      sid       = "ManageAutomatedBackupsOfTheSelectedDatabases"
+      actions   = local.automated_backup_actions
+      resources = local.selected_database_arns
+      dynamic "condition" {
+        for_each = concat(local.selection_conditions, local.exclusion_conditions)
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 

@@ -71,6 +71,11 @@ locals {
       SNS_TOPIC_ARN              = local.sns_topic_arn
       METRICS_NAMESPACE          = var.metrics_namespace
       DATABASE_STATE_MACHINE_ARN = local.database_state_machine_arn
+      AUTOMATED_BACKUPS = var.manage_automated_backups == null ? "" : jsonencode({
+        retention_days    = var.manage_automated_backups.retention_days
+        window            = var.backup_window
+        shorten_retention = var.manage_automated_backups.shorten_retention
+      })
     }, local.slack_webhook_environment)
   }
 }

@@ -138,7 +138,16 @@ check "manual_snapshot_quota" {
 
 check "schedule_inside_backup_window" {
   assert {
-    condition     = local.schedule_in_window
+    condition     = var.manage_automated_backups != null || local.schedule_in_window
     error_message = "backup_schedule ${var.backup_schedule} starts outside backup_window ${var.backup_window} (UTC)."
+  }
+}
+
+# With manage_automated_backups the window is each database's RDS backup window: RDS backs the
+# databases up in it, and a snapshot asked for while a database is backing-up waits for it.
+check "schedule_outside_managed_backup_window" {
+  assert {
+    condition     = var.manage_automated_backups == null || local.cron_start_minute == null || !local.schedule_in_window
+    error_message = "backup_schedule ${var.backup_schedule} starts inside backup_window ${var.backup_window} (UTC), which manage_automated_backups makes each database's RDS backup window: snapshots would wait while RDS backs the databases up. Start the schedule outside it."
   }
 }

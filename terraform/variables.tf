@@ -137,7 +137,7 @@ variable "cross_region_destination" {
 }
 
 variable "backup_window" {
-  description = "Preferred backup window (UTC), hh24:mi-hh24:mi. The module does not own the databases, so it cannot set their RDS backup window: it checks that a daily backup_schedule starts inside this window (a warning otherwise) and shows it on the dashboard."
+  description = "Preferred backup window (UTC), hh24:mi-hh24:mi. With manage_automated_backups, each database's RDS backup window (PreferredBackupWindow) is set to it; either way the module checks that a daily backup_schedule starts inside it (a warning otherwise) and shows it on the dashboard."
   type        = string
   default     = "02:00-03:00"
 
@@ -939,6 +939,26 @@ variable "restorable_lag_alarm_minutes" {
   validation {
     condition     = try(var.restorable_lag_alarm_minutes >= 10 && var.restorable_lag_alarm_minutes <= 10080, false)
     error_message = "restorable_lag_alarm_minutes must be between 10 (above RDS's usual 5 minutes of lag) and 10080 (a week)."
+  }
+}
+
+variable "manage_automated_backups" {
+  description = "Opt-in: as each run ends, its databases get this automated backup retention (retention_days, 1-35) and backup_window as their RDS backup window, through ModifyDBInstance (ModifyDBCluster for Aurora) with ApplyImmediately off: turning automated backups on waits for the database's maintenance window, other changes apply as soon as RDS can. A longer retention a DBA set is kept unless shorten_retention is true; read replicas are left alone. The run summary reports what each database got. null: the module never modifies a database."
+  type = object({
+    retention_days    = number
+    shorten_retention = optional(bool, false)
+  })
+  default = null
+
+  validation {
+    condition     = var.manage_automated_backups == null || try(var.manage_automated_backups.retention_days >= 1 && var.manage_automated_backups.retention_days <= 35 && floor(var.manage_automated_backups.retention_days) == var.manage_automated_backups.retention_days, false)
+    error_message = "manage_automated_backups.retention_days must be a whole number of days from 1 to 35 (RDS's range; 0 would turn automated backups off)."
+  }
+
+  validation {
+    # IAM cannot hold ModifyDBInstance to identifier patterns: only to names, or to a tag.
+    condition     = var.manage_automated_backups == null || length(var.db_identifier_patterns) == 0 || length(var.selection_tags) > 0
+    error_message = "manage_automated_backups with db_identifier_patterns needs selection_tags too: IAM can limit the modification of databases to names or tags, not to identifier patterns, and would otherwise let the module modify every database in the region."
   }
 }
 

@@ -813,6 +813,34 @@ run "restorable_lag_alarm_minutes" {
   expect_failures = [var.restorable_lag_alarm_minutes]
 }
 
+run "manage_automated_backups_retention_days" {
+  command = plan
+  # expect: manage_automated_backups.retention_days must be a whole number of days from 1 to 35
+  variables {
+    manage_automated_backups = { retention_days = 0 }
+  }
+  expect_failures = [var.manage_automated_backups]
+}
+
+run "manage_automated_backups_retention_days_over_35" {
+  command = plan
+  # expect: manage_automated_backups.retention_days must be a whole number of days from 1 to 35
+  variables {
+    manage_automated_backups = { retention_days = 36 }
+  }
+  expect_failures = [var.manage_automated_backups]
+}
+
+run "manage_automated_backups_with_patterns_alone" {
+  command = plan
+  # expect: manage_automated_backups with db_identifier_patterns needs selection_tags too
+  variables {
+    db_identifier_patterns   = ["^orders-"]
+    manage_automated_backups = { retention_days = 7 }
+  }
+  expect_failures = [var.manage_automated_backups]
+}
+
 run "vault_account_id" {
   command = plan
   # expect: vault.account_id must be an AWS account id

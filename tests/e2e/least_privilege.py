@@ -64,6 +64,11 @@ NAMED_BY_TOKEN = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:Se
 # the module selects by tag or pattern (selection_tags, db_identifier_patterns), and its role
 # grants the listing only then.
 CALLED_ONLY_WHEN_SELECTING = {"select": {"rds:DescribeDBInstances", "rds:DescribeDBClusters"}}
+# Notify modifies databases (their automated backups' retention and window) only under
+# manage_automated_backups, and its role grants it only then.
+CALLED_ONLY_WHEN_MANAGING_AUTOMATED_BACKUPS = {"notify": {"rds:ModifyDBInstance", "rds:ModifyDBCluster"}}
+# Notify reads the Slack webhook's secret only with slack_webhook_url set.
+CALLED_ONLY_WITH_SLACK = {"notify": {"secretsmanager:GetSecretValue"}}
 # Calls a function makes only with another role's keys: the vault function reads the vault's
 # snapshot quota as the vault role (modules/vault grants it there); its copies, descriptions and
 # kms:DescribeKey it makes as both. VAULT_ROLE_CALLS is what the vault role is checked against.
@@ -151,12 +156,17 @@ class RoleCheck:
 
 
 def check_role(function: str, zip_path: Path, documents: list[dict], selects: bool = False,
-               in_vpc: bool = False) -> RoleCheck:
+               in_vpc: bool = False, manages_automated_backups: bool = False, slack: bool = True) -> RoleCheck:
     """`selects`: whether the module instance selects databases by tag or pattern; `in_vpc`:
-    whether its functions run in a VPC."""
+    whether its functions run in a VPC; `manages_automated_backups`: whether it sets them;
+    `slack`: whether it has a Slack webhook."""
     called = operations_in(zip_path) - CALLED_AS_ANOTHER_ROLE.get(function, set())
     if not selects:
         called -= CALLED_ONLY_WHEN_SELECTING.get(function, set())
+    if not manages_automated_backups:
+        called -= CALLED_ONLY_WHEN_MANAGING_AUTOMATED_BACKUPS.get(function, set())
+    if not slack:
+        called -= CALLED_ONLY_WITH_SLACK.get(function, set())
     granted_statements = [s for d in documents for s in statements(d)]
     granted = {a for s in granted_statements for a in s.actions}
     allowed = {a for s in granted_statements for a in s.actions if s.allows(a)}

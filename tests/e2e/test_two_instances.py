@@ -73,6 +73,8 @@ class TwoInstances(unittest.TestCase):
                     **({"adopt_snapshots_managed_by": ["shop-staging"]} if environment == "staging" else {}),
                     # Staging also selects by tag (no database carries it here: IAM is what is checked).
                     **({"selection_tags": {"backup": "staging"}} if environment == "staging" else {}),
+                    # Both set the databases' automated backups (staging may only where its tag is).
+                    "manage_automated_backups": {"retention_days": 7},
                 }
                 for environment, databases in INSTANCES.items()
             },
@@ -137,6 +139,11 @@ class TwoInstances(unittest.TestCase):
         runs = {environment: finished(self.aws.client("stepfunctions", REGION), arn) for environment, arn in started.items()}
         self.assertEqual(runs["prod"]["status"], "SUCCEEDED", runs["prod"])
         self.assertEqual(runs["staging"]["status"], "FAILED", runs["staging"])
+
+        # manage_automated_backups: the runs' notify set RDS's 1 day to 7 and the backup window,
+        # under the role Terraform gave it (checked below).
+        database = self.aws.client("rds", REGION).describe_db_instances(DBInstanceIdentifier=DATABASE)["DBInstances"][0]
+        self.assertEqual((database["BackupRetentionPeriod"], database["PreferredBackupWindow"]), (7, "02:00-03:00"))
 
         # Snapshots: one of orders-db per instance, each tagged with its own managed-by value
         # and named apart (the identifier ends in a hash of it), neither pruned by the other.
@@ -209,19 +216,31 @@ class TwoInstances(unittest.TestCase):
         # Staging selects by tag: its select role may list the region's databases and its snapshot
         # role snapshot only databases carrying the tag; prod's select role may call nothing.
         for environment, selects in {"prod": False, "staging": True}.items():
-            for function in ("select", "snapshot"):
+            for function in ("select", "snapshot", "notify"):
                 [role] = [r["RoleName"] for r in iam.list_roles()["Roles"]
                           if r["RoleName"].startswith(f"shop-{environment}-") and r["RoleName"].endswith(f"-{function}")]
                 documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
                              for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
                 check = check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
                                    [json.loads(d) if isinstance(d, str) else d for d in documents], selects,
-                                   in_vpc=True)
+                                   in_vpc=True, manages_automated_backups=True, slack=False)
                 self.assertTrue(check.ok, check.line())
+                statements = {s["Sid"]: s for d in documents for s in d["Statement"]}
                 if environment == "staging" and function == "snapshot":
-                    statements = {s["Sid"]: s for d in documents for s in d["Statement"]}
                     self.assertEqual(statements["LookUpAndSnapshotTheSelectedDatabases"]["Condition"],
                                      {"StringEquals": {"aws:ResourceTag/backup": "staging"}})
+                if function == "notify":
+                    # Modify only the named databases (in the statement that reads them, each ARN
+                    # once, when not selecting); the selected ones only where the tag is.
+                    named = statements["ManageAutomatedBackupsOfTheConfiguredDatabases" if selects
+                                       else "WatchAndManagePointInTimeRecovery"]
+                    self.assertIn("rds:ModifyDBInstance", named["Action"])
+                    self.assertEqual(sorted(named["Resource"]), sorted(
+                        f"arn:aws:rds:{REGION}:123456789012:{kind}:{db}"
+                        for db in INSTANCES[environment] for kind in ("db", "cluster")))
+                    selected = statements.get("ManageAutomatedBackupsOfTheSelectedDatabases")
+                    self.assertEqual(selected and selected["Condition"],
+                                     {"StringEquals": {"aws:ResourceTag/backup": "staging"}} if selects else None)
 
         # Names: nothing either instance created carries a name or ARN of the other's.
         state = json.loads(terraform(self.directory, "show", "-json"))

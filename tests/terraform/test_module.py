@@ -433,7 +433,8 @@ class TerraformModuleTest(WorkspaceTest):
             "iam_role_name_prefix": "app-", "sns_topic_arn": topic,
             "log_group_class": "INFREQUENT_ACCESS", "state_machine_log_level": "ERROR",
             "enable_xray_tracing": False, "create_dashboard": False, "alarm_sns_topic_arn": pager,
-            "additional_tags": {"CostCenter": "7"}, "environment_tag_key": "backup:environment"},
+            "additional_tags": {"CostCenter": "7"}, "environment_tag_key": "backup:environment",
+            "manage_automated_backups": {"retention_days": 14, "shorten_retention": True}, "backup_window": "01:30-02:30"},
             default_tags={"Team": "dba", "CostCenter": "42", "Project": "org-wide"})
         init(path)
         plan = plan_json(path)
@@ -447,6 +448,10 @@ class TerraformModuleTest(WorkspaceTest):
         # (The role policies are known only after apply: the package suite's apply checks the
         # grant on the topic's key and that no role may use X-Ray when it is off.)
 
+        # manage_automated_backups reaches notify with the module's backup_window.
+        [notify] = [after(f) for f in resources(plan, "aws_lambda_function") if after(f)["function_name"].endswith("-notify")]
+        self.assertEqual(json.loads(notify["environment"][0]["variables"]["AUTOMATED_BACKUPS"]),
+                         {"retention_days": 14, "window": "01:30-02:30", "shorten_retention": True})
         self.assertEqual(resources(plan, "aws_cloudwatch_dashboard"), [])
         for function in resources(plan, "aws_lambda_function"):
             self.assertEqual(after(function)["tracing_config"], [{"mode": "PassThrough"}])

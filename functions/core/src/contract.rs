@@ -60,6 +60,7 @@ pub mod env {
     pub const SLACK_WEBHOOK_SECRET_VERSION: &str = "SLACK_WEBHOOK_SECRET_VERSION";
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const DATABASE_STATE_MACHINE_ARN: &str = "DATABASE_STATE_MACHINE_ARN";
+    pub const AUTOMATED_BACKUPS: &str = "AUTOMATED_BACKUPS";
     pub const EXPORT_SLOT_QUEUE_URL: &str = "EXPORT_SLOT_QUEUE_URL";
     pub const SCHEDULE_GROUP_NAME: &str = "SCHEDULE_GROUP_NAME";
     pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";
@@ -361,6 +362,10 @@ impl Function {
                 optional(
                     env::DATABASE_STATE_MACHINE_ARN,
                     "`<prefix>-database`, whose executions hold each database's result (unset only in the vault account, whose deployment measures `VaultSnapshotAge` and sends no run summary)",
+                ),
+                optional(
+                    env::AUTOMATED_BACKUPS,
+                    "JSON `{retention_days, window, shorten_retention}`: as each run ends, its databases get this automated backup retention (1-35 days; a longer one is kept unless shorten_retention) and backup window, ApplyImmediately off (unset or empty: left alone)",
                 ),
             ],
         };

@@ -217,6 +217,10 @@ pub struct DatabaseInfo {
     /// For a read replica: its source ("All read replica DB instances are created with backups
     /// disabled", CreateDBInstanceReadReplica; its point-in-time recovery is the source's).
     pub replica_of: Option<String>,
+    /// The daily time range (UTC, `hh24:mi-hh24:mi`) RDS takes automated backups in.
+    pub preferred_backup_window: Option<String>,
+    /// A retention change RDS holds for the next maintenance window (`PendingModifiedValues`).
+    pub pending_backup_retention_days: Option<i32>,
 }
 
 impl From<&DbInstance> for DatabaseInfo {
@@ -234,6 +238,10 @@ impl From<&DbInstance> for DatabaseInfo {
                 .read_replica_source_db_instance_identifier()
                 .or(db.read_replica_source_db_cluster_identifier())
                 .map(str::to_owned),
+            preferred_backup_window: db.preferred_backup_window().map(str::to_owned),
+            pending_backup_retention_days: db
+                .pending_modified_values()
+                .and_then(|pending| pending.backup_retention_period()),
         }
     }
 }
@@ -250,6 +258,10 @@ impl From<&DbCluster> for DatabaseInfo {
             backup_retention_days: db.backup_retention_period(),
             latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
             replica_of: db.replication_source_identifier().map(str::to_owned),
+            preferred_backup_window: db.preferred_backup_window().map(str::to_owned),
+            pending_backup_retention_days: db
+                .pending_modified_values()
+                .and_then(|pending| pending.backup_retention_period()),
         }
     }
 }

@@ -26,13 +26,14 @@
 //! [`handle_invocation`] tells the three inputs apart.
 
 pub mod age;
+pub mod automated_backups;
 pub mod ended;
 pub mod metrics;
 pub mod recovery;
 pub mod results;
 pub mod summary;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_config::{Region, SdkConfig};
@@ -47,6 +48,7 @@ use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::automated_backups::AutomatedBackups;
 use crate::summary::{NotifyRequest, RunNotification, RunReport, Summary};
 
 /// Slack gets this long to answer; the SNS message is already out by then.
@@ -170,6 +172,8 @@ pub struct Config {
     /// In the vault account: the source account, from whose snapshots RDS must record a copy
     /// as made for it to count (see `metrics::newest_snapshots`).
     pub copied_from_account: Option<String>,
+    /// `manage_automated_backups`: what each run's databases get as the run ends (None: left alone).
+    pub automated_backups: Option<AutomatedBackups>,
 }
 
 impl Config {
@@ -182,6 +186,10 @@ impl Config {
             namespace: config::optional(env, env::METRICS_NAMESPACE)?.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             database_state_machine_arn: config::optional_arn(env, env::DATABASE_STATE_MACHINE_ARN, "states")?,
             copied_from_account: config::optional_account_id(env, env::COPIED_FROM_ACCOUNT)?,
+            automated_backups: AutomatedBackups::from_json(
+                env::AUTOMATED_BACKUPS,
+                config::optional(env, env::AUTOMATED_BACKUPS)?.as_deref(),
+            )?,
         })
     }
 }
@@ -258,15 +266,23 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             ));
         }
     }
-    // Each database's point-in-time recovery as the run ends, for the summary (the hourly
-    // measurement puts its metrics), read while the run's results are.
+    // Each database's automated backups set as asked (manage_automated_backups), then its
+    // point-in-time recovery as the run ends, for the summary (the hourly measurement puts
+    // its metrics): both while the run's results are read.
     let databases: Vec<String> = request.results.iter().map(|r| r.db_identifier.clone()).collect();
-    let ((request, newest), (_, recovery)) = futures_util::future::join(
-        read_run(clients, config, database_state_machine_arn, request),
-        recovery::watch(&clients.rds, &config.settings.instance, &databases, notified_at),
-    )
-    .await;
-    let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at).with_recovery(&recovery);
+    let recovery = async {
+        let managed = match &config.automated_backups {
+            Some(asked) => automated_backups::apply(&clients.rds, asked, &databases).await,
+            None => BTreeMap::new(),
+        };
+        let (_, recovery) = recovery::watch(&clients.rds, &config.settings.instance, &databases, notified_at).await;
+        (recovery, managed)
+    };
+    let ((request, newest), (recovery, managed)) =
+        futures_util::future::join(read_run(clients, config, database_state_machine_arn, request), recovery).await;
+    let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at)
+        .with_recovery(&recovery)
+        .with_automated_backups(&managed);
     let subject = summary.subject();
 
     let (metrics, published, (slack, slack_error)) = futures_util::future::join3(

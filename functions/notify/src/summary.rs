@@ -2,6 +2,7 @@
 //! result read from its execution, and the texts made from them for SNS
 //! (subject + plain text) and Slack (Block Kit).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use backup_core::config::ModuleSettings;
@@ -199,6 +200,8 @@ pub struct Summary<'a> {
     pub failed: usize,
     /// The databases' point-in-time recovery, read as the run ends (None: not read).
     pub recovery: Option<&'a RecoveryReport>,
+    /// What `manage_automated_backups` did to each database as the run ended (empty: off).
+    pub automated_backups: Option<&'a BTreeMap<String, String>>,
 }
 
 /// SNS subjects: ASCII, no line breaks, under 100 characters.
@@ -219,6 +222,7 @@ impl<'a> Summary<'a> {
             succeeded: request.results.len() - failed,
             failed,
             recovery: None,
+            automated_backups: None,
         }
     }
 
@@ -226,6 +230,14 @@ impl<'a> Summary<'a> {
     pub fn with_recovery(self, recovery: &'a RecoveryReport) -> Self {
         Summary {
             recovery: Some(recovery),
+            ..self
+        }
+    }
+
+    /// The summary with what `manage_automated_backups` did to each database.
+    pub fn with_automated_backups(self, managed: &'a BTreeMap<String, String>) -> Self {
+        Summary {
+            automated_backups: Some(managed),
             ..self
         }
     }
@@ -246,7 +258,7 @@ impl<'a> Summary<'a> {
             .iter()
             .map(|r| {
                 let db = &r.db_identifier;
-                match (
+                let line = match (
                     recovery.backup_retention_days.get(db),
                     recovery.restorable_lag_minutes.get(db),
                     recovery.not_measured.get(db),
@@ -260,6 +272,10 @@ impl<'a> Summary<'a> {
                     }
                     (_, _, Some(why)) => format!("{db}: not read: {why}"),
                     _ => format!("{db}: not read"),
+                };
+                match self.automated_backups.and_then(|managed| managed.get(db)) {
+                    Some(managed) => format!("{line}\n        managed: {managed}"),
+                    None => line,
                 }
             })
             .collect()

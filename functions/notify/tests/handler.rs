@@ -21,6 +21,7 @@ use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::testing::{self, fixture, http_status, mock_rds};
 use backup_core::{Error, tags};
+use backup_notify::automated_backups::AutomatedBackups;
 use backup_notify::summary::{ItemResult, NotifyRequest, Summary};
 use backup_notify::{
     Clients, Config, NotifyResult, Output, SecretUrl, SlackDelivery, handle, handle_invocation, read_webhook,
@@ -1507,16 +1508,18 @@ async fn point_in_time_recovery_is_watched_off_lagging_and_stopped_databases_eac
     assert_eq!(data.len(), 5 + 3 + 2);
 }
 
-#[tokio::test]
-async fn the_summary_says_each_databases_point_in_time_recovery_and_the_subject_counts_those_without() {
+/// The fixture run notified with `config`, prod-database-1 kept `retention_1` days (restorable 4
+/// minutes ago) and prod-database-2 with automated backups off (the third, prod-read-replica-1,
+/// is not found), RDS answering also from `rds`: the result and the summary's point-in-time
+/// recovery section.
+async fn recovery_summary(retention_1: i32, rds: &[&Rule], config: &Config) -> (NotifyResult, String) {
     let rec = recorded();
     let run = Run::fixture();
     // Lags are measured at the run's notification time.
     let at: chrono::DateTime<chrono::Utc> = serde_json::from_value(run.event["notified_at"].clone()).unwrap();
     let described = Described { at };
-    // The third, prod-read-replica-1, is not found.
     let (kept, off) = (
-        described.instance("prod-database-1", "available", 7, Some(4)),
+        described.instance("prod-database-1", "available", retention_1, Some(4)),
         described.instance("prod-database-2", "available", 0, None),
     );
     let (cw, sns, listing, sfn) = (
@@ -1525,22 +1528,25 @@ async fn the_summary_says_each_databases_point_in_time_recovery_and_the_subject_
         snapshot_listing(),
         run.executions(),
     );
-    let clients = clients(
-        &[&cw],
-        &[&sns],
-        &[&listing, &kept, &off],
-        &[&sfn],
-        Duration::from_secs(5),
-    );
+    let rds: Vec<&Rule> = [&listing, &kept, &off].into_iter().chain(rds.iter().copied()).collect();
+    let clients = clients(&[&cw], &[&sns], &rds, &[&sfn], Duration::from_secs(5));
 
-    let result = handle(&clients, &config(), run.event).await.unwrap();
+    let result = handle(&clients, config, run.event).await.unwrap();
 
-    assert!(result.subject.ends_with(", 1 without PITR"), "{}", result.subject);
     let message = published_message(&rec);
     let section = message
         .split("Point-in-time recovery (RDS automated backups):\n")
         .nth(1)
-        .unwrap_or_else(|| panic!("{message}"));
+        .unwrap_or_else(|| panic!("{message}"))
+        .to_owned();
+    (result, section)
+}
+
+#[tokio::test]
+async fn the_summary_says_each_databases_point_in_time_recovery_and_the_subject_counts_those_without() {
+    let (result, section) = recovery_summary(7, &[], &config()).await;
+
+    assert!(result.subject.ends_with(", 1 without PITR"), "{}", result.subject);
     let lines: Vec<&str> = section.lines().take(3).collect();
     assert!(
         lines[0].starts_with("prod-database-1: restorable to 4 min ago, automated backups kept 7 days"),
@@ -1551,4 +1557,51 @@ async fn the_summary_says_each_databases_point_in_time_recovery_and_the_subject_
         "OFF     prod-database-2: automated backups are off (retention 0)"
     );
     assert_eq!(lines[2], "prod-read-replica-1: not read: not found");
+}
+
+#[tokio::test]
+async fn managed_automated_backups_are_set_before_the_summary_reads_them_and_each_line_says_what() {
+    // Only the window of the first (its 14 days are longer than the 7 asked); both for the
+    // second, each in a request of its own.
+    let modify = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .match_requests(|r| {
+            let asked = (
+                r.db_instance_identifier().unwrap_or_default(),
+                r.backup_retention_period(),
+                r.preferred_backup_window(),
+            );
+            r.apply_immediately() == Some(false)
+                && matches!(
+                    asked,
+                    ("prod-database-1" | "prod-database-2", None, Some("02:00-03:00"))
+                        | ("prod-database-2", Some(7), None)
+                )
+        })
+        .then_output(|| aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput::builder().build());
+    let config = Config {
+        automated_backups: AutomatedBackups::from_json(
+            "AUTOMATED_BACKUPS",
+            Some(r#"{"retention_days":7,"window":"02:00-03:00"}"#),
+        )
+        .unwrap(),
+        ..config()
+    };
+
+    let (_, section) = recovery_summary(14, &[&modify], &config).await;
+
+    assert_eq!(modify.num_calls(), 3);
+    let lines: Vec<&str> = section.lines().take(5).collect();
+    assert_eq!(
+        lines[1],
+        "        managed: kept its 14 days, longer than the 7 asked (shorten_retention would shorten it); \
+         window none -> 02:00-03:00"
+    );
+    assert_eq!(
+        lines[2..4],
+        [
+            "OFF     prod-database-2: automated backups are off (retention 0)",
+            "        managed: retention 0 -> 7 days, from the next maintenance window; window none -> 02:00-03:00",
+        ]
+    );
+    assert_eq!(lines[4], "prod-read-replica-1: not read: not found");
 }

@@ -75,6 +75,8 @@ class Settings:
     selection_tags: tuple[tuple[str, str], ...] = ()
     exclude_tags: tuple[tuple[str, str], ...] = ()
     patterns: tuple[str, ...] = ()
+    # manage_automated_backups: (retention_days, shorten_retention); None: off.
+    managed_automated_backups: tuple[int, bool] | None = None
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -113,6 +115,9 @@ class Settings:
             arguments["copy_retention_policy"] = dict(self.copy_retention_policy)
         if self.export_tiers:
             arguments["s3_export_tiers"] = list(self.export_tiers)
+        if self.managed_automated_backups is not None:
+            days, shorten = self.managed_automated_backups
+            arguments["manage_automated_backups"] = {"retention_days": days, "shorten_retention": shorten}
         if self.prune_guard_fraction is not None:
             arguments["prune_guard_fraction"] = self.prune_guard_fraction
         if self.wait_timeout_seconds is not None:
@@ -258,7 +263,13 @@ class Deployment:
             "EXPORT_SLOT_QUEUE_URL": waiters_url,
             # Planned beside values known only after apply, export's environment shows no
             # value at all: this one as the module renders it (lambda.tf).
-            "EXPORT_TIERS": json.dumps(list(settings.export_tiers)) if settings.export_tiers else ""})
+            "EXPORT_TIERS": json.dumps(list(settings.export_tiers)) if settings.export_tiers else "",
+            # So is notify's, beside the topic's ARN: manage_automated_backups with the module's
+            # default backup_window, as lambda.tf renders it.
+            "AUTOMATED_BACKUPS": json.dumps({"retention_days": settings.managed_automated_backups[0],
+                                             "shorten_retention": settings.managed_automated_backups[1],
+                                             "window": "02:00-03:00"})
+            if settings.managed_automated_backups else ""})
         deployed = {key: {**environment, **dict(settings.function_env)} for key, environment in deployed.items()}
         lambda_client = aws.client("lambda", region)
         arns = {}

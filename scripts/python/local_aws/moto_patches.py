@@ -63,6 +63,12 @@ time" (RDS User Guide, Restoring a DB instance to a specified time), and there i
 none while automated backups are off (retention 0); moto answers the current time
 either way. The patches answer the local AWS's clock less the database's lag (5
 minutes, or what `POST /_gateway/rds/restorable-lag` set), and nothing at retention 0.
+A cluster's `EarliestRestorableTime` (moto: its creation, for ever) follows it: its
+retention before the latest, not before its automated backups began (`restorable_window`);
+so does a DB instance's `RestoreWindow` in DescribeDBInstanceAutomatedBackups (moto: none).
+Turning a DB instance's automated backups on or off (BackupRetentionPeriod from or to
+0) without ApplyImmediately waits for its next maintenance window, shown until then in
+`PendingModifiedValues` (ModifyDBInstance); moto applied every change at once.
 "All read replica DB instances are created with backups disabled"
 (CreateDBInstanceReadReplica); moto's replica copies its source's retention: the
 patch sets it to 0.
@@ -343,6 +349,106 @@ def _latest_restorable_time(self: DBInstance | DBCluster) -> datetime.datetime |
     return rds_models.utcnow() - getattr(self, "restorable_lag", TYPICAL_RESTORABLE_LAG)
 
 
+def restorable_window(database: DBInstance | DBCluster) -> tuple[datetime.datetime, datetime.datetime] | None:
+    """(earliest, latest) a point-in-time restore may go to, None with backups off: "any point in
+    time before LatestRestorableTime for up to BackupRetentionPeriod days" (RDS API Reference,
+    RestoreDBInstanceToPointInTime, RestoreDBClusterToPointInTime), and not before its automated
+    backups began (its creation, or when they were last turned on)."""
+    latest = database.latest_restorable_time
+    if latest is None:
+        return None
+    since = getattr(database, "backups_since", database.created)
+    return max(since, latest - datetime.timedelta(days=database.backup_retention_period)), latest
+
+
+class _AutomatedBackup:
+    """DescribeDBInstanceAutomatedBackups' answer for a DB instance with automated backups on:
+    `RestoreWindow` is where a point-in-time restore may go (moto lists only instances that
+    have automated snapshots, without a window)."""
+
+    def __init__(self, database: DBInstance, window: tuple[datetime.datetime, datetime.datetime]) -> None:
+        self.db_instance_identifier = database.db_instance_identifier
+        self.db_instance_arn = database.arn
+        self.dbi_resource_id = database.dbi_resource_id
+        self.engine = database.engine
+        self.allocated_storage = database.allocated_storage
+        self.backup_retention_period = database.backup_retention_period
+        self.status = "active"
+        self.restore_window = {"EarliestTime": window[0], "LatestTime": window[1]}
+
+
+def _automated_backups(self: RDSBackend, db_instance_identifier: str | None = None,
+                       **_: Any) -> list[_AutomatedBackup]:
+    return [_AutomatedBackup(database, window) for identifier, database in self.databases.items()
+            if db_instance_identifier in (None, identifier) and (window := restorable_window(database))]
+
+
+def _earliest_restorable_time(self: DBCluster) -> datetime.datetime | None:
+    window = restorable_window(self)
+    return window and window[0]
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _next_maintenance_window(window: str, after: datetime.datetime) -> datetime.datetime:
+    """The start of the next `ddd:hh24:mi-ddd:hh24:mi` window (UTC) after `after`."""
+    day, hours, minutes = window.split("-")[0].split(":")
+    start = after.replace(hour=int(hours), minute=int(minutes), second=0, microsecond=0)
+    start += datetime.timedelta(days=(WEEKDAYS.index(day.lower()) - after.weekday()) % 7)
+    return start if start > after else start + datetime.timedelta(days=7)
+
+
+def _retention_waits_for_the_maintenance_window(modify):
+    """ModifyDBInstance, BackupRetentionPeriod: turning automated backups on or off is "applied
+    during the next maintenance window unless the ApplyImmediately parameter is enabled";
+    "from one non-zero value to another non-zero value, the change is asynchronously applied
+    as soon as possible". Until then DescribeDBInstances shows it in PendingModifiedValues."""
+
+    @functools.wraps(modify)
+    def modify_db_instance(self: RDSBackend, db_instance_identifier: str, db_kwargs: dict[str, Any]) -> DBInstance:
+        database = self.databases.get(db_instance_identifier)
+        wanted = db_kwargs.get("backup_retention_period")
+        if database is not None and db_kwargs.get("apply_immediately"):
+            pending = getattr(database, "pending_backup_retention", None)
+            database.pending_backup_retention = None
+            if pending and wanted is None:
+                db_kwargs = {**db_kwargs, "backup_retention_period": pending[0]}
+        elif database is not None and wanted is not None:
+            database.pending_backup_retention = None
+            if (int(wanted) == 0) != (database.backup_retention_period == 0):
+                database.pending_backup_retention = (int(wanted), rds_models.utcnow())
+                db_kwargs = {k: v for k, v in db_kwargs.items() if k != "backup_retention_period"}
+        return modify(self, db_instance_identifier, db_kwargs)
+    return modify_db_instance
+
+
+_moto_retention = DBInstance.backup_retention_period
+
+
+def _set_retention(self: DBInstance, value: int) -> None:
+    # When automated backups began: the window of point-in-time restores starts there.
+    if value and not self.__dict__.get("_backup_retention_period"):
+        self.backups_since = rds_models.utcnow()
+    _moto_retention.fset(self, value)
+
+
+def _retention_applied_when_due(self: DBInstance) -> int:
+    """The retention, once a change held for the maintenance window has met one (the window
+    as it is now: moving it moves the change)."""
+    pending = getattr(self, "pending_backup_retention", None)
+    if pending and _next_maintenance_window(self.preferred_maintenance_window, pending[1]) <= rds_models.utcnow():
+        self.pending_backup_retention = None
+        _set_retention(self, pending[0])
+    return _moto_retention.fget(self)
+
+
+def _pending_modified_values(self: DBInstance) -> dict[str, int] | None:
+    _retention_applied_when_due(self)
+    pending = getattr(self, "pending_backup_retention", None)
+    return {"BackupRetentionPeriod": pending[0]} if pending else None
+
+
 def _replica_without_backups(create):
     @functools.wraps(create)
     def create_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> DBInstance:
@@ -486,7 +592,13 @@ def apply() -> None:
     OptionGroup.options = property(_options_with_flags)
     DBInstance.latest_restorable_time = property(_latest_restorable_time)
     DBCluster.latest_restorable_time = property(_latest_restorable_time)
+    # moto set it once, at creation; it moves with the clock (the setter drops moto's value).
+    DBCluster.earliest_restorable_time = property(_earliest_restorable_time, lambda _self, _value: None)
     RDSBackend.create_db_instance_read_replica = _replica_without_backups(RDSBackend.create_db_instance_read_replica)
+    RDSBackend.modify_db_instance = _retention_waits_for_the_maintenance_window(RDSBackend.modify_db_instance)
+    DBInstance.backup_retention_period = property(_retention_applied_when_due, _set_retention)
+    RDSBackend.describe_db_instance_automated_backups = _automated_backups
+    DBInstance.pending_modified_values = property(_pending_modified_values)
     RDSResponse.describe_db_snapshots = _paged(_original_describe_db_snapshots, "DBSnapshots", "db_snapshot_identifier")
     RDSResponse.describe_db_cluster_snapshots = _paged(
         _original_describe_db_cluster_snapshots, "DBClusterSnapshots", "db_cluster_snapshot_identifier"
