@@ -137,7 +137,7 @@ variable "cross_region_destination" {
 }
 
 variable "backup_window" {
-  description = "Preferred backup window (UTC), hh24:mi-hh24:mi. With manage_automated_backups, each database's RDS backup window (PreferredBackupWindow) is set to it; either way the module checks that a daily backup_schedule starts inside it (a warning otherwise) and shows it on the dashboard."
+  description = "Preferred backup window (UTC), hh24:mi-hh24:mi, shown on the dashboard. Without manage_automated_backups the plan warns when a daily backup_schedule starts outside it. With manage_automated_backups it becomes each database's RDS backup window (PreferredBackupWindow), in which RDS takes its automated backups, and the plan warns when a daily backup_schedule starts inside it (snapshots would wait for RDS's backups): move one of them."
   type        = string
   default     = "02:00-03:00"
 
@@ -943,7 +943,7 @@ variable "restorable_lag_alarm_minutes" {
 }
 
 variable "manage_automated_backups" {
-  description = "Opt-in: as each run ends, its databases get this automated backup retention (retention_days, 1-35) and backup_window as their RDS backup window, through ModifyDBInstance (ModifyDBCluster for Aurora) with ApplyImmediately off: turning automated backups on waits for the database's maintenance window, other changes apply as soon as RDS can. A longer retention a DBA set is kept unless shorten_retention is true; read replicas are left alone. The run summary reports what each database got. null: the module never modifies a database."
+  description = "Opt-in: as each run ends, its databases get this automated backup retention (retention_days, 1-35) and backup_window as their RDS backup window, through ModifyDBInstance (ModifyDBCluster for Aurora) with ApplyImmediately off: turning automated backups on waits for the database's maintenance window, other changes apply as soon as RDS can. A longer retention a DBA set (or pending) is kept unless shorten_retention is true; read replicas and Aurora cluster members are left alone. Start backup_schedule outside backup_window (the plan warns otherwise). The run summary reports what each database got. null: the module never modifies a database."
   type = object({
     retention_days    = number
     shorten_retention = optional(bool, false)

@@ -462,6 +462,9 @@ class PointInTimeRestores(GatewayTest):
             self.assertIn("outside the restorable window", refused.exception.response["Error"]["Message"])
         self.assertEqual(restore("kept-inside", RestoreTime=latest - timedelta(minutes=10))
                          ["DBInstance"]["DBInstanceIdentifier"], "kept-inside")
+        # A database of its own, not a read replica of its source (moto made it one).
+        inside = rds.describe_db_instances(DBInstanceIdentifier="kept-inside")["DBInstances"][0]
+        self.assertNotIn("ReadReplicaSourceDBInstanceIdentifier", inside)
         with self.assertRaises(botocore.exceptions.ClientError) as refused:
             rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="unkept",
                                                      TargetDBInstanceIdentifier="unkept-1", UseLatestRestorableTime=True)

@@ -100,6 +100,8 @@ impl std::fmt::Display for RestoreWindow {
 /// The original database's settings a restore keeps, and its point-in-time window.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Original {
+    /// For a DB instance of an Aurora cluster: the cluster, whose recovery is its members'.
+    cluster: Option<String>,
     engine: Option<String>,
     instance_class: Option<String>,
     subnet_group: Option<String>,
@@ -119,6 +121,7 @@ fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
 impl From<&DbInstance> for Original {
     fn from(db: &DbInstance) -> Self {
         Original {
+            cluster: db.db_cluster_identifier().map(str::to_owned),
             engine: db.engine().map(str::to_owned),
             instance_class: db.db_instance_class().map(str::to_owned),
             subnet_group: db
@@ -143,6 +146,7 @@ impl From<&DbInstance> for Original {
 impl From<&DbCluster> for Original {
     fn from(db: &DbCluster) -> Self {
         Original {
+            cluster: None,
             engine: db.engine().map(str::to_owned),
             instance_class: None,
             subnet_group: db.db_subnet_group().map(str::to_owned),
@@ -285,6 +289,16 @@ pub async fn plan(rds: &Rds, options: &RestoreOptions, now: DateTime<Utc>) -> Re
         }
         Origin::Snapshot(snapshot_id) => {
             let snapshot = named_snapshot(rds, snapshot_id).await?;
+            // The new database takes the original's settings: they must be the snapshot's database's.
+            if snapshot.db_identifier != db {
+                return Err(refused(
+                    "snapshot_id",
+                    format!(
+                        "{snapshot_id} is a snapshot of {}, not of {db}: give --db {}",
+                        snapshot.db_identifier, snapshot.db_identifier
+                    ),
+                ));
+            }
             (snapshot.kind, Source::Backup(Box::new(snapshot)))
         }
         Origin::PointInTime(time) => {
@@ -297,6 +311,15 @@ pub async fn plan(rds: &Rds, options: &RestoreOptions, now: DateTime<Utc>) -> Re
                     ),
                 ));
             };
+            if let Some(cluster) = &original.cluster {
+                return Err(refused(
+                    "db",
+                    format!(
+                        "{db} is a DB instance of the Aurora DB cluster {cluster}, which is what is restored to a \
+                         point in time: give --db {cluster}"
+                    ),
+                ));
+            }
             let mut original = original.clone();
             if *kind == DatabaseKind::Instance {
                 original.earliest_restorable_time = earliest_restorable_time(rds, &db).await;

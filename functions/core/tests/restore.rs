@@ -250,6 +250,50 @@ async fn in_the_copy_region_the_instance_class_must_be_given_and_a_taken_identif
 }
 
 #[tokio::test]
+async fn a_named_snapshot_of_another_database_or_a_cluster_member_to_a_point_in_time_is_refused() {
+    let [instances, missing, clusters] = databases(Some(original_instance(7, Some(time(11, 55)))));
+    let other = mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| {
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(
+                DbSnapshot::builder()
+                    .db_snapshot_identifier("billing-1")
+                    .db_instance_identifier("billing")
+                    .status("available")
+                    .build(),
+            )
+            .build()
+    });
+    let rds = mock_rds(&[&instances, &missing, &clusters, &other]);
+    let (field, reason) = refused(
+        plan(&rds, &options(Origin::Snapshot("billing-1".into())), now())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (field, reason.as_str()),
+        (
+            "snapshot_id",
+            "billing-1 is a snapshot of billing, not of prod-database-1: give --db billing"
+        )
+    );
+
+    let member = DbInstance::builder()
+        .db_instance_identifier("prod-database-1")
+        .db_cluster_identifier("ledger")
+        .backup_retention_period(7)
+        .build();
+    let [instances, missing, clusters] = databases(Some(member));
+    let rds = mock_rds(&[&instances, &missing, &clusters]);
+    let (field, reason) = refused(
+        plan(&rds, &options(Origin::PointInTime(None)), now())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(field, "db");
+    assert!(reason.ends_with("give --db ledger"), "{reason}");
+}
+
+#[tokio::test]
 async fn identifiers_are_checked_before_any_call() {
     let rds = mock_rds(&[]);
     let bad = RestoreOptions {

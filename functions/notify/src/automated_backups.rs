@@ -100,6 +100,11 @@ async fn manage(rds: &Rds, asked: &AutomatedBackups, db: &str) -> String {
     if let Some(source) = &info.replica_of {
         return format!("left alone: a read replica of {source}, whose automated backups are its source's");
     }
+    // "This setting doesn't apply to Amazon Aurora DB instances. The retention period for
+    // automated backups is managed by the DB cluster" (ModifyDBInstance, BackupRetentionPeriod).
+    if let Some(cluster) = &info.cluster {
+        return format!("left alone: a member of DB cluster {cluster}, whose automated backups are the cluster's");
+    }
     let Some(retention) = info.backup_retention_days else {
         return "not changed: RDS reported no backup retention".into();
     };
@@ -300,6 +305,17 @@ mod tests {
             managed(&[&replica], false)
                 .await
                 .starts_with("left alone: a read replica of orders-primary")
+        );
+        let member = described(
+            DbInstance::builder()
+                .db_instance_identifier("orders")
+                .backup_retention_period(1)
+                .db_cluster_identifier("ledger")
+                .build(),
+        );
+        assert_eq!(
+            managed(&[&member], false).await,
+            "left alone: a member of DB cluster ledger, whose automated backups are the cluster's"
         );
     }
 

@@ -266,20 +266,23 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             ));
         }
     }
-    // Each database's automated backups set as asked (manage_automated_backups), then its
-    // point-in-time recovery as the run ends, for the summary (the hourly measurement puts
-    // its metrics): both while the run's results are read.
+    // Each database's automated backups set as asked (manage_automated_backups), and its
+    // point-in-time recovery as the run ends, for the summary (the hourly measurement puts its
+    // metrics), while the run's results are read: each within its own budget, side by side,
+    // so that neither delays the summary by more than the longest of them.
     let databases: Vec<String> = request.results.iter().map(|r| r.db_identifier.clone()).collect();
-    let recovery = async {
-        let managed = match &config.automated_backups {
+    let managed = async {
+        match &config.automated_backups {
             Some(asked) => automated_backups::apply(&clients.rds, asked, &databases).await,
             None => BTreeMap::new(),
-        };
-        let (_, recovery) = recovery::watch(&clients.rds, &config.settings.instance, &databases, notified_at).await;
-        (recovery, managed)
+        }
     };
-    let ((request, newest), (recovery, managed)) =
-        futures_util::future::join(read_run(clients, config, database_state_machine_arn, request), recovery).await;
+    let ((request, newest), (_, recovery), managed) = futures_util::future::join3(
+        read_run(clients, config, database_state_machine_arn, request),
+        recovery::watch(&clients.rds, &config.settings.instance, &databases, notified_at),
+        managed,
+    )
+    .await;
     let summary = Summary::new(&request, &config.settings, &clients.rds.region, notified_at)
         .with_recovery(&recovery)
         .with_automated_backups(&managed);

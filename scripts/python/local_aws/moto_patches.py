@@ -120,6 +120,7 @@ from moto.logs.models import LogGroup
 from moto.logs.responses import LogsResponse
 from moto.core.responses import ActionResult, EmptyResult
 from moto.rds import models as rds_models
+from moto.rds.exceptions import RDSClientError
 from moto.rds.models import DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, OptionGroup, RDSBackend
 from moto.rds.responses import RDSResponse
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
@@ -379,8 +380,10 @@ class _AutomatedBackup:
 
 def _automated_backups(self: RDSBackend, db_instance_identifier: str | None = None,
                        **_: Any) -> list[_AutomatedBackup]:
+    # A cluster's members have none of their own: the cluster's are its (DescribeDBClusterAutomatedBackups).
     return [_AutomatedBackup(database, window) for identifier, database in self.databases.items()
-            if db_instance_identifier in (None, identifier) and (window := restorable_window(database))]
+            if db_instance_identifier in (None, identifier) and not getattr(database, "db_cluster_identifier", None)
+            and (window := restorable_window(database))]
 
 
 def _earliest_restorable_time(self: DBCluster) -> datetime.datetime | None:
@@ -409,6 +412,11 @@ def _retention_waits_for_the_maintenance_window(modify):
     def modify_db_instance(self: RDSBackend, db_instance_identifier: str, db_kwargs: dict[str, Any]) -> DBInstance:
         database = self.databases.get(db_instance_identifier)
         wanted = db_kwargs.get("backup_retention_period")
+        if database is not None and getattr(database, "db_cluster_identifier", None) and wanted is not None:
+            # "This setting doesn't apply to Amazon Aurora DB instances. The retention period for
+            # automated backups is managed by the DB cluster" (ModifyDBInstance); moto answered 500.
+            raise RDSClientError("InvalidParameterCombination", "The requested DB Instance is a member of a DB "
+                                 "Cluster. Set the backup retention period for the DB Cluster.")
         if database is not None and db_kwargs.get("apply_immediately"):
             pending = getattr(database, "pending_backup_retention", None)
             database.pending_backup_retention = None
@@ -426,10 +434,10 @@ def _retention_waits_for_the_maintenance_window(modify):
 _moto_retention = DBInstance.backup_retention_period
 
 
-def _set_retention(self: DBInstance, value: int) -> None:
+def _set_retention(self: DBInstance, value: int, since: datetime.datetime | None = None) -> None:
     # When automated backups began: the window of point-in-time restores starts there.
     if value and not self.__dict__.get("_backup_retention_period"):
-        self.backups_since = rds_models.utcnow()
+        self.backups_since = since or rds_models.utcnow()
     _moto_retention.fset(self, value)
 
 
@@ -437,13 +445,16 @@ def _retention_applied_when_due(self: DBInstance) -> int:
     """The retention, once a change held for the maintenance window has met one (the window
     as it is now: moving it moves the change)."""
     pending = getattr(self, "pending_backup_retention", None)
-    if pending and _next_maintenance_window(self.preferred_maintenance_window, pending[1]) <= rds_models.utcnow():
+    window = pending and _next_maintenance_window(self.preferred_maintenance_window, pending[1])
+    if pending and window <= rds_models.utcnow():
         self.pending_backup_retention = None
-        _set_retention(self, pending[0])
+        _set_retention(self, pending[0], since=window)
     return _moto_retention.fget(self)
 
 
 def _pending_modified_values(self: DBInstance) -> dict[str, int] | None:
+    if getattr(self, "db_cluster_identifier", None):
+        return None  # a cluster member's retention is the cluster's
     _retention_applied_when_due(self)
     pending = getattr(self, "pending_backup_retention", None)
     return {"BackupRetentionPeriod": pending[0]} if pending else None

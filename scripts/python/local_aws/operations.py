@@ -195,8 +195,13 @@ def _timed(name: str, start, cluster: bool | None = None):
 def _restore_timed(name: str):
     def call(self: RDSBackend, *args, **kwargs):
         restored = _original[name](self, *args, **kwargs)
-        if not CLOCK.instant or (self.account_id, self.region_name, _identifier(restored)) in FAILING_RESTORES:
+        # moto passes a point-in-time restore's source on as if it made a read replica of it.
+        if isinstance(restored, DBInstance):
+            restored.source_db_instance_identifier = None
+        if not CLOCK.instant:
             _start_restore(self, restored)
+        elif failure := FAILING_RESTORES.pop((self.account_id, self.region_name, _identifier(restored)), None):
+            restored.__dict__["_status"] = failure  # the instant mode: failed at once
         return restored
     return call
 

@@ -212,7 +212,8 @@ pub async fn run(
                 request.new_id
             ));
         }
-        if state == "available" || tokio::time::Instant::now() + poll > deadline {
+        let now = tokio::time::Instant::now();
+        if state == "available" || now >= deadline {
             print(format!("{} is {state}", request.new_id))?;
             return if state == "available" {
                 Ok(())
@@ -224,6 +225,7 @@ pub async fn run(
                 ))
             };
         }
-        tokio::time::sleep(poll).await;
+        // The last read at the deadline itself.
+        tokio::time::sleep(poll.min(deadline - now)).await;
     }
 }
