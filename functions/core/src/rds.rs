@@ -100,7 +100,7 @@ pub fn copies_made_from(
     (copies, set_apart)
 }
 
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
@@ -197,6 +197,13 @@ impl SnapshotInfo {
             created: false,
         })
     }
+}
+
+/// A database as RDS describes it, whole (see [`Rds::describe_raw`]).
+#[derive(Debug, Clone)]
+pub enum Described {
+    Instance(Box<DbInstance>),
+    Cluster(Box<DbCluster>),
 }
 
 /// The fields of a DB instance or DB cluster the functions use.
@@ -377,6 +384,18 @@ impl Rds {
     }
 
     async fn find_database(&self, identifier: &str, kind: Option<DatabaseKind>) -> Result<Option<DatabaseInfo>, Error> {
+        Ok(self
+            .describe_raw(identifier, kind)
+            .await?
+            .map(|described| match described {
+                Described::Instance(instance) => DatabaseInfo::from(instance.as_ref()),
+                Described::Cluster(cluster) => DatabaseInfo::from(cluster.as_ref()),
+            }))
+    }
+
+    /// The database named `identifier` as RDS describes it, whole: a DB instance or, failing
+    /// that (or when `kind` says so), an Aurora DB cluster. `None` when neither exists.
+    pub async fn describe_raw(&self, identifier: &str, kind: Option<DatabaseKind>) -> Result<Option<Described>, Error> {
         if kind != Some(DatabaseKind::Cluster) {
             let action = "DescribeDBInstances";
             let result = self
@@ -386,8 +405,8 @@ impl Rds {
                 .send()
                 .await;
             let found = none_if_not_found(action, result)?;
-            if let Some(instance) = found.as_ref().and_then(|out| out.db_instances().first()) {
-                return Ok(Some(DatabaseInfo::from(instance)));
+            if let Some(instance) = found.and_then(|out| out.db_instances.unwrap_or_default().into_iter().next()) {
+                return Ok(Some(Described::Instance(Box::new(instance))));
             }
             if kind == Some(DatabaseKind::Instance) {
                 return Ok(None);
@@ -400,7 +419,9 @@ impl Rds {
             .db_cluster_identifier(identifier)
             .send()
             .await;
-        Ok(none_if_not_found(action, result)?.and_then(|out| out.db_clusters().first().map(DatabaseInfo::from)))
+        Ok(none_if_not_found(action, result)?
+            .and_then(|out| out.db_clusters.unwrap_or_default().into_iter().next())
+            .map(|cluster| Described::Cluster(Box::new(cluster))))
     }
 
     /// Creates a manual snapshot of the database, with `tags`. `Ok(None)` when

@@ -5,13 +5,12 @@
 //! [`plan`] only reads; [`RestoreRequest::send`] is the one call that changes anything.
 
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::error::AwsFailure;
 use crate::naming::{MAX_DB_IDENTIFIER_LEN, rds_identifier};
-use crate::rds::{Rds, SnapshotInfo};
+use crate::rds::{Described, Rds, SnapshotInfo, to_chrono};
 use crate::tags;
 use crate::types::DatabaseKind;
 
@@ -114,10 +113,6 @@ struct Original {
     latest_restorable_time: Option<DateTime<Utc>>,
 }
 
-fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
-}
-
 impl From<&DbInstance> for Original {
     fn from(db: &DbInstance) -> Self {
         Original {
@@ -136,9 +131,9 @@ impl From<&DbInstance> for Original {
             multi_az: db.multi_az(),
             port: db.endpoint().and_then(|endpoint| endpoint.port()),
             backup_retention_days: db.backup_retention_period(),
-            created_at: to_chrono(db.instance_create_time()),
+            created_at: db.instance_create_time().and_then(to_chrono),
             earliest_restorable_time: None,
-            latest_restorable_time: to_chrono(db.latest_restorable_time()),
+            latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
         }
     }
 }
@@ -158,9 +153,9 @@ impl From<&DbCluster> for Original {
             multi_az: None,
             port: db.port(),
             backup_retention_days: db.backup_retention_period(),
-            created_at: to_chrono(db.cluster_create_time()),
-            earliest_restorable_time: to_chrono(db.earliest_restorable_time()),
-            latest_restorable_time: to_chrono(db.latest_restorable_time()),
+            created_at: db.cluster_create_time().and_then(to_chrono),
+            earliest_restorable_time: db.earliest_restorable_time().and_then(to_chrono),
+            latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
         }
     }
 }
@@ -434,29 +429,10 @@ fn build_request(
 
 /// The original as this region knows it (`None`: not here, e.g. a restore in the copy region).
 async fn describe_original(rds: &Rds, db: &str) -> Result<Option<(DatabaseKind, Original)>, RestoreError> {
-    let instances = rds
-        .client
-        .describe_db_instances()
-        .db_instance_identifier(db)
-        .send()
-        .await;
-    match instances {
-        Ok(out) => {
-            if let Some(instance) = out.db_instances().first() {
-                return Ok(Some((DatabaseKind::Instance, Original::from(instance))));
-            }
-        }
-        Err(err) if err.code() == Some("DBInstanceNotFound") => {}
-        Err(err) => return Err(AwsFailure::from_sdk("DescribeDBInstances", &err).into()),
-    }
-    match rds.client.describe_db_clusters().db_cluster_identifier(db).send().await {
-        Ok(out) => Ok(out
-            .db_clusters()
-            .first()
-            .map(|cluster| (DatabaseKind::Cluster, Original::from(cluster)))),
-        Err(err) if err.code() == Some("DBClusterNotFoundFault") => Ok(None),
-        Err(err) => Err(AwsFailure::from_sdk("DescribeDBClusters", &err).into()),
-    }
+    Ok(rds.describe_raw(db, None).await?.map(|described| match described {
+        Described::Instance(instance) => (DatabaseKind::Instance, Original::from(instance.as_ref())),
+        Described::Cluster(cluster) => (DatabaseKind::Cluster, Original::from(cluster.as_ref())),
+    }))
 }
 
 /// A DB instance's earliest restorable time: the `RestoreWindow` of its active automated
@@ -480,7 +456,7 @@ async fn earliest_restorable_time(rds: &Rds, db: &str) -> Option<DateTime<Utc>> 
     out.db_instance_automated_backups()
         .iter()
         .filter(|backup| backup.status() == Some("active"))
-        .find_map(|backup| to_chrono(backup.restore_window()?.earliest_time()))
+        .find_map(|backup| backup.restore_window()?.earliest_time().and_then(to_chrono))
 }
 
 async fn database_exists(rds: &Rds, kind: DatabaseKind, identifier: &str) -> Result<bool, RestoreError> {
