@@ -153,6 +153,7 @@ data "aws_iam_policy_document" "function" {
       vault                = data.aws_iam_policy_document.vault.json
       prune                = data.aws_iam_policy_document.prune.json
       notify               = data.aws_iam_policy_document.notify.json
+      drill                = local.drill_enabled ? data.aws_iam_policy_document.drill[0].json : ""
     }, each.key, ""),
   ])
 }
@@ -831,5 +832,15 @@ data "aws_iam_policy_document" "schedule" {
     sid       = "StartTheBackup"
     actions   = ["states:StartExecution"]
     resources = [aws_sfn_state_machine.workflow["backup"].arn]
+  }
+
+  # The drills and their hourly sweep (restore_drill).
+  dynamic "statement" {
+    for_each = local.drill_enabled ? [1] : []
+    content {
+      sid       = "StartTheDrills"
+      actions   = ["states:StartExecution"]
+      resources = [aws_sfn_state_machine.workflow["drill"].arn]
+    }
   }
 }

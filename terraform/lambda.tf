@@ -1,4 +1,4 @@
-# The eight functions, from the zips scripts/build-lambdas writes (or the release
+# The eight functions (nine with restore_drill), from the zips scripts/build-lambdas writes (or the release
 # package holds): in this directory's lambda/, in lambda_package_dir, or in S3.
 
 data "aws_s3_object" "lambda_checksums" {
@@ -77,6 +77,7 @@ locals {
         shorten_retention = var.manage_automated_backups.shorten_retention
       })
     }, local.slack_webhook_environment)
+    drill = local.drill_environment
   }
 }
 
@@ -144,8 +145,8 @@ resource "aws_lambda_function" "backup" {
     # variable set is one it reads, and none it requires is missing (the copy and vault
     # functions are only invoked when copies, or a vault, are configured).
     precondition {
-      condition     = local.functions == toset(keys(local.contract.functions))
-      error_message = "The module deploys ${join(", ", local.functions)}; statemachine/contract.json lists ${join(", ", keys(local.contract.functions))}."
+      condition     = setunion(local.functions, ["drill"]) == toset(keys(local.contract.functions))
+      error_message = "The module deploys ${join(", ", local.functions)} (and drill with restore_drill); statemachine/contract.json lists ${join(", ", keys(local.contract.functions))}."
     }
     precondition {
       condition = alltrue(concat(

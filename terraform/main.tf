@@ -48,7 +48,11 @@ locals {
   contract = jsondecode(file("${path.module}/statemachine/contract.json"))
   # Written out (a precondition in lambda.tf holds it to the contract's list) so that
   # static checkers such as checkov, which do not read files, expand every function.
-  functions = toset(["select", "snapshot", "wait-for-available", "export", "copy", "vault", "prune", "notify"])
+  # The drill function only with restore_drill.
+  functions = toset(concat(
+    ["select", "snapshot", "wait-for-available", "export", "copy", "vault", "prune", "notify"],
+    var.restore_drill == null ? [] : ["drill"],
+  ))
   function_names = {
     for f in local.functions : f => "${local.prefix}-${f}"
   }

@@ -63,7 +63,7 @@ output "cloudwatch_log_group_names" {
   description = "Names of every log group of the module, by function and state-machine"
   value = merge(
     { for f, group in aws_cloudwatch_log_group.function : f => group.name },
-    { for key, group in aws_cloudwatch_log_group.state_machine : (key == "backup" ? "state-machine" : "database-state-machine") => group.name },
+    { for key, group in aws_cloudwatch_log_group.state_machine : lookup({ backup = "state-machine", database = "database-state-machine" }, key, "${key}-state-machine") => group.name },
   )
 }
 
@@ -113,6 +113,11 @@ output "database_state_machine_arn" {
   value       = aws_sfn_state_machine.workflow["database"].arn
 }
 
+output "drill_state_machine_arn" {
+  description = "ARN of the restore drill state machine (restore_drill; null without): start a drill with --input '{}' or '{\"databases\": [\"...\"]}'"
+  value       = local.drill_enabled ? aws_sfn_state_machine.workflow["drill"].arn : null
+}
+
 output "schedule_rule_name" {
   description = "Name of the EventBridge rule that starts the backup on backup_schedule (its target's input is the scheduled run's input)"
   value       = aws_cloudwatch_event_rule.schedule.name
@@ -140,6 +145,7 @@ output "alarm_arns" {
     { for alarm in aws_cloudwatch_metric_alarm.no_recent_backup : alarm.alarm_name => alarm.arn },
     { for alarm in aws_cloudwatch_metric_alarm.executions_failed : alarm.alarm_name => alarm.arn },
     { for alarm in aws_cloudwatch_metric_alarm.lambda_errors : alarm.alarm_name => alarm.arn },
+    { for alarm in concat(aws_cloudwatch_metric_alarm.drill_failed, aws_cloudwatch_metric_alarm.drill_over_target, values(aws_cloudwatch_metric_alarm.drill_executions_ended_badly)) : alarm.alarm_name => alarm.arn },
   )
 }
 

@@ -83,10 +83,10 @@ locals {
       max_concurrency            = var.max_concurrent_databases
     },
   ))
-  state_machines = {
+  state_machines = merge({
     backup   = { name = local.state_machine_name, definition = local.state_machine_definition }
     database = { name = local.database_state_machine_name, definition = local.database_state_machine_definition }
-  }
+  }, local.drill_enabled ? { drill = { name = local.drill_state_machine_name, definition = local.drill_state_machine_definition } } : {})
 }
 
 resource "aws_cloudwatch_log_group" "state_machine" {

@@ -1005,3 +1005,68 @@ variable "vault" {
     error_message = "vault.cluster_share_kms_key_arn must be a key ARN of this (the source) account in vault.region (arn:aws:kms:<vault.region>:<this account>:key/...): the key_arn output of modules/share-key applied there. It is only for a vault in another region than this one."
   }
 }
+
+variable "restore_drill" {
+  description = "Opt-in scheduled restore drills (docs/operations.md, Restore drills): on schedule (UTC; default weekly, Sunday 05:00) the <prefix>-drill state machine restores each drilled database's newest backup (copy: \"source\", the module's region, or \"copy\", the cross-region copies) to a new DB instance (or Aurora DB cluster) named drill-<hash>-<db>-<MMDDHHMM>, not publicly accessible, in subnet_group_name with security_group_ids (null and []: the original's, which a restore in the copy region does not have), of instance_class (null: the original's; needed with copy = \"copy\"); waits for it at most max_wait_minutes; checks its status, engine and version, allocated storage and encryption against the snapshot; keeps it keep_minutes; deletes it without a final snapshot, also when the restore failed or timed out; and reports the recovery time against rto_minutes (metrics RestoreTestSuccess, RestoreTestFailure, RestoreTime, alarms, SNS, Slack). databases: the ones drilled (empty: every one with an available backup of the module); random_count: N of them at random per drill (0: all). An hourly sweep deletes drill databases left past their time by a drill that did not finish. null: no drills."
+  type = object({
+    schedule           = optional(string, "cron(0 5 ? * SUN *)")
+    databases          = optional(list(string), [])
+    random_count       = optional(number, 0)
+    copy               = optional(string, "source")
+    instance_class     = optional(string)
+    subnet_group_name  = optional(string)
+    security_group_ids = optional(list(string), [])
+    rto_minutes        = optional(number, 60)
+    keep_minutes       = optional(number, 0)
+    max_wait_minutes   = optional(number, 240)
+  })
+  default = null
+
+  validation {
+    condition = var.restore_drill == null || try(
+      can(regex("^cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\)$", var.restore_drill.schedule)) ||
+      can(regex("^rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)$", var.restore_drill.schedule)),
+      false
+    )
+    error_message = "restore_drill.schedule must be an EventBridge schedule expression: cron(minutes hours day-of-month month day-of-week year), for example cron(0 5 ? * SUN *), or rate(N unit), for example rate(7 days)."
+  }
+
+  validation {
+    condition     = var.restore_drill == null || try(contains(["source", "copy"], var.restore_drill.copy), false)
+    error_message = "restore_drill.copy must be \"source\" (the newest backup in the module's region) or \"copy\" (the newest cross-region copy)."
+  }
+
+  validation {
+    condition     = var.restore_drill == null || try(var.restore_drill.copy != "copy" || (var.enable_cross_region_copy && var.restore_drill.instance_class != null), false)
+    error_message = "restore_drill.copy = \"copy\" needs enable_cross_region_copy, and restore_drill.instance_class: the original database is not in the copy region to take its instance class from."
+  }
+
+  validation {
+    condition = var.restore_drill == null || try(alltrue([
+      for id in var.restore_drill.databases :
+      can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,62}$", id)) && !strcontains(id, "--") && !endswith(id, "-")
+    ]), false)
+    error_message = "Each restore_drill.databases entry must be an RDS identifier: 1-63 letters, digits and hyphens, starting with a letter, without two consecutive hyphens or a trailing hyphen."
+  }
+
+  validation {
+    condition = var.restore_drill == null || try(
+      floor(var.restore_drill.random_count) == var.restore_drill.random_count && var.restore_drill.random_count >= 0 &&
+      floor(var.restore_drill.rto_minutes) == var.restore_drill.rto_minutes && var.restore_drill.rto_minutes >= 1 && var.restore_drill.rto_minutes <= 10080 &&
+      floor(var.restore_drill.keep_minutes) == var.restore_drill.keep_minutes && var.restore_drill.keep_minutes >= 0 && var.restore_drill.keep_minutes <= 1440 &&
+      floor(var.restore_drill.max_wait_minutes) == var.restore_drill.max_wait_minutes && var.restore_drill.max_wait_minutes >= 10 && var.restore_drill.max_wait_minutes <= 1440,
+      false
+    )
+    error_message = "restore_drill needs whole numbers: random_count 0 or more, rto_minutes from 1 to 10080 (a week), keep_minutes from 0 to 1440 (a day), max_wait_minutes from 10 to 1440."
+  }
+
+  validation {
+    condition     = var.restore_drill == null || try(var.restore_drill.instance_class == null || can(regex("^db\\.[a-z0-9-]+\\.[a-z0-9-]+$", var.restore_drill.instance_class)), false)
+    error_message = "restore_drill.instance_class must be an RDS instance class such as db.t4g.micro, or null (the original's)."
+  }
+
+  validation {
+    condition     = var.restore_drill == null || try(alltrue([for id in var.restore_drill.security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", id))]), false)
+    error_message = "restore_drill.security_group_ids must be VPC security group ids (sg- and 8 or 17 hex digits)."
+  }
+}

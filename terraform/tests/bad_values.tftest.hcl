@@ -894,3 +894,48 @@ run "vault_external_id" {
   }
   expect_failures = [var.vault]
 }
+
+run "restore_drill_copy_vault" {
+  command = plan
+  # expect: restore_drill.copy must be
+  variables {
+    restore_drill = { copy = "vault" }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_copy_without_copies_or_class" {
+  command = plan
+  # expect: needs enable_cross_region_copy, and restore_drill.instance_class
+  variables {
+    restore_drill = { copy = "copy" }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_rto_zero" {
+  command = plan
+  # expect: restore_drill needs whole numbers: random_count 0 or more, rto_minutes from 1 to 10080
+  variables {
+    restore_drill = { rto_minutes = 0 }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_schedule" {
+  command = plan
+  # expect: restore_drill.schedule must be an EventBridge schedule expression
+  variables {
+    restore_drill = { schedule = "weekly" }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_security_group" {
+  command = plan
+  # expect: restore_drill.security_group_ids must be VPC security group ids
+  variables {
+    restore_drill = { security_group_ids = ["default"] }
+  }
+  expect_failures = [var.restore_drill]
+}

@@ -41,6 +41,9 @@ DEPENDENT = {
     "sns:Publish": {"kms:Decrypt", "kms:GenerateDataKey*"},  # the module's topic is encrypted with its key
     "secretsmanager:GetSecretValue": {"kms:Decrypt"},  # the Slack webhook's secret is under the module's key
     "scheduler:CreateSchedule": {"iam:PassRole"},  # passes the role the Scheduler invokes the target with
+    # A drill's restore: the new database is created with tags, from a snapshot under its key.
+    "rds:RestoreDBInstanceFromDBSnapshot": {"rds:AddTagsToResource", "kms:DescribeKey", "kms:CreateGrant"},
+    "rds:RestoreDBClusterFromSnapshot": {"rds:AddTagsToResource", "kms:DescribeKey", "kms:CreateGrant"},
 }
 # What the Lambda service does for every function: its logs, X-Ray traces, its encrypted environment.
 PLATFORM = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "kms:Decrypt"}
@@ -80,6 +83,10 @@ VAULT_ROLE_CALLS = {"rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:Desc
 # such a call against "*", so a grant on named resources does not allow it. Granted on "*",
 # each must be held to its regions by `aws:RequestedRegion`.
 CALLED_WITHOUT_RESOURCE = {"rds:DescribeExportTasks"}
+# The drill plans its restores with the operator's planner (backup_core::restore), always from a
+# backup (Origin::NewestBackup): the planner's point-in-time branch is linked in, never taken.
+NEVER_TAKEN = {"drill": {"rds:RestoreDBInstanceToPointInTime", "rds:RestoreDBClusterToPointInTime",
+                         "rds:DescribeDBInstanceAutomatedBackups"}}
 
 
 def operations_in(zip_path: Path) -> set[str]:
@@ -160,7 +167,7 @@ def check_role(function: str, zip_path: Path, documents: list[dict], selects: bo
     """`selects`: whether the module instance selects databases by tag or pattern; `in_vpc`:
     whether its functions run in a VPC; `manages_automated_backups`: whether it sets them;
     `slack`: whether it has a Slack webhook."""
-    called = operations_in(zip_path) - CALLED_AS_ANOTHER_ROLE.get(function, set())
+    called = operations_in(zip_path) - CALLED_AS_ANOTHER_ROLE.get(function, set()) - NEVER_TAKEN.get(function, set())
     if not selects:
         called -= CALLED_ONLY_WHEN_SELECTING.get(function, set())
     if not manages_automated_backups:

@@ -283,6 +283,10 @@ class Demo(unittest.TestCase):
     def test_1_demo_runs_to_the_final_report(self):
         status, output, seconds = self.demo()
         self.assertEqual(status, 0, output[-4000:])
+        # One restore drill, its recovery time printed (restore_drill of the example: one database
+        # of two at random, a 30-minute target).
+        self.assertRegex(output, r"recovery time of prod-database-[12] \(metric RestoreTime\): \d+\.\d min")
+        self.assertIn("restore drill PASSED", output)
         Demo.outputs = self.stack.outputs()
         # The webhook URL is a secret: its Secrets Manager secret holds it; no output, no state
         # machine definition and no function's configuration (environment) does.
@@ -290,11 +294,11 @@ class Demo(unittest.TestCase):
         sfn = self.aws.client("stepfunctions")
         definitions = [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])["definition"]
                        for m in sfn.list_state_machines()["stateMachines"]]
-        self.assertEqual(len(definitions), 2)
+        self.assertEqual(len(definitions), 3)  # the run, one database, the restore drill
         lambda_client = self.aws.client("lambda")
         configurations = [json.dumps(lambda_client.get_function_configuration(FunctionName=f["FunctionName"]), default=str)
                           for f in lambda_client.list_functions()["Functions"]]
-        self.assertEqual(len(configurations), 8)
+        self.assertEqual(len(configurations), 9)
         for text in [json.dumps(Demo.outputs), *definitions, *configurations]:
             self.assertNotIn(secret, text)
         notify = lambda_client.get_function_configuration(FunctionName=Demo.outputs["lambda_function_names"]["notify"])
@@ -908,6 +912,31 @@ class Demo(unittest.TestCase):
         self.assertEqual(tag_map(restored)["database-backup:restored-from"],
                          "prod-database-1 at its latest restorable time")
         rds.delete_db_instance(DBInstanceIdentifier="prod-database-1-pitr", SkipFinalSnapshot=True)
+
+    def test_5a_a_failed_drill_alarms_and_leaves_nothing(self):
+        """The demo ran one drill (test 1, which printed its recovery time); a drill whose restore
+        fails reports it, alarms and deletes the failed database."""
+        sfn, rds = self.aws.client("stepfunctions"), self.aws.client("rds")
+        drills = sfn.list_executions(stateMachineArn=Demo.outputs["drill_state_machine_arn"])["executions"]
+        self.assertEqual([e["status"] for e in drills], ["SUCCEEDED"])
+        prefix = "drill-"
+        control(endpoint(), "POST", "rds/restore-fails", {"region": world.SOURCE, "db_identifier": f"{prefix}*",
+                                                          "status": "incompatible-restore"})
+        control(endpoint(), "PUT", "settings", {"clock_scale": 600})
+        arn = sfn.start_execution(stateMachineArn=Demo.outputs["drill_state_machine_arn"],
+                                  input=json.dumps({"databases": ["prod-database-1"]}))["executionArn"]
+        deadline = time.monotonic() + 180
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            self.assertLess(time.monotonic(), deadline, "the drill is still running")
+            time.sleep(0.5)
+        self.assertEqual((described["status"], described.get("error")), ("FAILED", "DrillFailed"))
+        left = [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
+                if i["DBInstanceIdentifier"].startswith(prefix)]
+        self.assertEqual(left, [])
+        states = {a["name"]: a["state"] for a in
+                  control(endpoint(), "POST", f"cloudwatch/evaluate-alarms?region={world.SOURCE}")}
+        self.assertEqual(states["nestedphoenix-production-restore-drill-failed"], "ALARM")
+        self.assertEqual(states["nestedphoenix-production-restore-drill-over-target"], "OK")
 
     def restore(self, *args: str) -> subprocess.CompletedProcess:
         # The binary scripts/check built: scripts/restore would `cargo run` it with other flags.

@@ -321,6 +321,58 @@ class TerraformModuleTest(WorkspaceTest):
                 self.assertEqual(seen[first]["buckets"] & seen[second]["buckets"], set())
                 self.assertNotEqual(seen[first]["managed-by"], seen[second]["managed-by"])
 
+    def test_restore_drills_plan_their_machine_function_schedules_and_alarms(self):
+        """restore_drill beside the same caller without it, in one plan: the drill adds its
+        function and role, state machine, two schedules and alarms."""
+        drilled = {**BASE, "enable_cross_region_copy": True, "cross_region_destination": "us-west-2",
+                   "restore_drill": {"copy": "copy", "instance_class": "db.t4g.micro", "rto_minutes": 45,
+                                     "random_count": 1}}
+        path = self.workspace.caller_of_many("drills", self.endpoint, {
+            "database_backup": drilled, "without": {**drilled, "restore_drill": None, "environment": "other"}})
+        init(path)
+        changes = plan_json(path)["resource_changes"]
+
+        def of(module: str, kind: str) -> dict[str, dict]:
+            """By address in the module (`backup["drill"]`, `drill_sweep[0]`)."""
+            return {c["address"].split(f"{kind}.", 1)[1]: after(c) for c in changes
+                    if c["type"] == kind and c.get("module_address") == f"module.{module}" and c["mode"] == "managed"}
+
+        functions = of("database_backup", "aws_lambda_function")
+        self.assertEqual(len(functions), 9)
+        self.assertEqual(len(of("without", "aws_lambda_function")), 8)
+        environment = functions['backup["drill"]']["environment"][0]["variables"]
+        settings = json.loads(environment["DRILL"])
+        self.assertRegex(settings["identifier_prefix"], r"^drill-[0-9a-f]{6}-$")
+        self.assertEqual((settings["copy"], settings["instance_class"], settings["rto_minutes"], settings["poll_seconds"],
+                          settings["random_count"], settings["max_wait_minutes"], settings["keep_minutes"]),
+                         ("copy", "db.t4g.micro", 45, 60, 1, 240, 0))
+        self.assertEqual(environment["COPY_DESTINATION_REGION"], "us-west-2")
+
+        machine = of("database_backup", "aws_sfn_state_machine")['workflow["drill"]']
+        self.assertEqual(machine["name"], "checks-test-drill")
+        definition = json.loads(machine["definition"])
+        self.assertEqual(definition["States"]["Report"]["Parameters"]["drill"]["rto_minutes"], 45)
+        restore = definition["States"]["Drills"]["ItemProcessor"]["States"]["Restore"]
+        self.assertEqual(restore["Resource"], "arn:aws:lambda:us-east-1:123456789012:function:checks-test-drill")
+        self.assertNotIn("${", machine["definition"])
+
+        rules = {r["name"]: r for r in of("database_backup", "aws_cloudwatch_event_rule").values()}
+        self.assertEqual(rules["checks-test-drill-schedule"]["schedule_expression"], "cron(0 5 ? * SUN *)")
+        self.assertEqual(rules["checks-test-drill-sweep"]["schedule_expression"], "rate(1 hour)")
+        inputs = {t["rule"]: json.loads(t["input"]) for t in of("database_backup", "aws_cloudwatch_event_target").values()
+                  if t["rule"].startswith("checks-test-drill")}
+        self.assertEqual(inputs, {"checks-test-drill-schedule": {}, "checks-test-drill-sweep": {"sweep_only": True}})
+
+        alarms = {a["alarm_name"]: a for a in of("database_backup", "aws_cloudwatch_metric_alarm").values()}
+        failed, slow = alarms["checks-test-restore-drill-failed"], alarms["checks-test-restore-drill-over-target"]
+        self.assertEqual((failed["metric_name"], failed["statistic"], failed["threshold"]), ("RestoreTestFailure", "Sum", 0))
+        self.assertEqual((slow["metric_name"], slow["statistic"], slow["threshold"]), ("RestoreTime", "Maximum", 45))
+        self.assertIn("checks-test-drill-executions-aborted", alarms)
+
+        # The roles: one more (the drill's); its policy and the others' are checked against the
+        # code as applied (tests/e2e/test_demo.py, each role grants exactly what its code calls).
+        self.assertEqual(len(of("database_backup", "aws_iam_role")), len(of("without", "aws_iam_role")) + 1)
+
     def test_a_vault_plans_both_accounts_each_granting_only_what_the_copy_needs(self):
         """The source module with a vault and modules/vault with a provider for the vault
         account, in one root module as docs/vault.md has them."""

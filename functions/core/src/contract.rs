@@ -29,6 +29,8 @@ pub enum Function {
     Vault,
     Prune,
     Notify,
+    /// The restore drills' steps (`<prefix>-drill`): deployed only with `restore_drill`.
+    Drill,
 }
 
 /// The names of the functions' environment variables.
@@ -61,6 +63,7 @@ pub mod env {
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const DATABASE_STATE_MACHINE_ARN: &str = "DATABASE_STATE_MACHINE_ARN";
     pub const AUTOMATED_BACKUPS: &str = "AUTOMATED_BACKUPS";
+    pub const DRILL: &str = "DRILL";
     pub const EXPORT_SLOT_QUEUE_URL: &str = "EXPORT_SLOT_QUEUE_URL";
     pub const SCHEDULE_GROUP_NAME: &str = "SCHEDULE_GROUP_NAME";
     pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";
@@ -368,6 +371,16 @@ impl Function {
                     "JSON `{retention_days, window, shorten_retention}`: as each run ends, its databases get this automated backup retention (1-35 days; a longer one is kept unless shorten_retention) and backup window, ApplyImmediately off (unset or empty: left alone)",
                 ),
             ],
+            Function::Drill => &[
+                required(
+                    env::DRILL,
+                    "JSON object of the drills (`restore_drill`): `copy` (source or copy), `identifier_prefix` of the drill databases, `instance_class`, `subnet_group`, `security_group_ids`, `rto_minutes`, `keep_minutes`, `max_wait_minutes`, `poll_seconds`, `databases`, `random_count`",
+                ),
+                optional(
+                    env::COPY_DESTINATION_REGION,
+                    "the region of the cross-region copies: where a drill of `copy` restores, and the sweeper looks too",
+                ),
+            ],
         };
         let module: &[Variable] = match self {
             Function::Select | Function::WaitForAvailable => &[],
@@ -422,6 +435,13 @@ impl Function {
             ],
             Function::Prune => &[RetentionChangeUnconfirmed],
             Function::Notify => &[NotificationFailed],
+            Function::Drill => &[
+                DatabaseBusy,
+                RestoreRefused,
+                RestoreFailed,
+                WaitTimedOut,
+                IdentifierConflict,
+            ],
         }
     }
 

@@ -211,6 +211,7 @@ mod tests {
             status: "available".into(),
             snapshot_type: "manual".into(),
             engine: engine.into(),
+            engine_version: None,
             encrypted: Some(true),
             kms_key_id: None,
             created_at: None,

@@ -183,6 +183,22 @@ pub enum Error {
         available: usize,
         fraction: String,
     },
+    /// A restore drill found nothing it may restore, or RDS's settings refuse the restore
+    /// (no backup of the database, no instance class in the copy region...): nothing was created.
+    #[error("the drill of {db_identifier} in {region} restores nothing: {reason}")]
+    RestoreRefused {
+        db_identifier: String,
+        region: String,
+        reason: String,
+    },
+    /// A drill's restored database ended in a failed status, or vanished, before it was available.
+    #[error("the drill's restore of {db_identifier} to {restored_id} in {region} failed: it is {status}")]
+    RestoreFailed {
+        db_identifier: String,
+        restored_id: String,
+        region: String,
+        status: String,
+    },
     /// SNS or CloudWatch did not take the run summary.
     #[error("run summary not delivered: {0}")]
     NotificationFailed(String),

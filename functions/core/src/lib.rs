@@ -6,6 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod contract;
 pub mod cost;
+pub mod drill;
 pub mod error;
 pub mod exports;
 pub mod input;

@@ -57,6 +57,7 @@ pub struct SnapshotInfo {
     pub status: String,
     pub snapshot_type: String,
     pub engine: String,
+    pub engine_version: Option<String>,
     /// As RDS describes it; None when an answer leaves it out.
     pub encrypted: Option<bool>,
     /// The ARN of the KMS key an encrypted snapshot is encrypted with.
@@ -118,6 +119,7 @@ impl From<&DbSnapshot> for SnapshotInfo {
             status: owned(s.status()),
             snapshot_type: owned(s.snapshot_type()),
             engine: owned(s.engine()),
+            engine_version: s.engine_version().map(str::to_owned),
             encrypted: s.encrypted(),
             kms_key_id: s.kms_key_id().map(str::to_owned),
             created_at: s.snapshot_create_time().and_then(to_chrono),
@@ -140,6 +142,7 @@ impl From<&DbClusterSnapshot> for SnapshotInfo {
             status: owned(s.status()),
             snapshot_type: owned(s.snapshot_type()),
             engine: owned(s.engine()),
+            engine_version: s.engine_version().map(str::to_owned),
             encrypted: s.storage_encrypted(),
             kms_key_id: s.kms_key_id().map(str::to_owned),
             created_at: s.snapshot_create_time().and_then(to_chrono),

@@ -184,6 +184,9 @@ impl crate::config::Env for RecordingEnv {
             SCHEDULE_GROUP_NAME => "nestedphoenix-production",
             SCHEDULER_ROLE_ARN => "arn:aws:iam::123456789012:role/nestedphoenix-production-scheduler",
             SELECTION => r#"{"tags":{"backup":"daily"},"exclude_tags":{"backup-skip":"*"},"patterns":["prod-.*"]}"#,
+            DRILL => {
+                r#"{"copy":"source","identifier_prefix":"drill-a1b2c3-","instance_class":null,"subnet_group":null,"security_group_ids":[],"rto_minutes":60,"keep_minutes":0,"max_wait_minutes":240,"poll_seconds":60,"databases":[],"random_count":0}"#
+            }
             _ => return None,
         };
         Some(value.to_owned())

@@ -23,10 +23,12 @@
 //! their own error handling (stopped, timed out, an uncatchable error), see
 //! [`ended`], and of an hourly rule that measures `SnapshotAge` and point-in-time
 //! recovery, see [`age`] and [`recovery`].
-//! [`handle_invocation`] tells the three inputs apart.
+//! It also reports each restore drill (`<prefix>-drill`), see [`drill`].
+//! [`handle_invocation`] tells the four inputs apart.
 
 pub mod age;
 pub mod automated_backups;
+pub mod drill;
 pub mod ended;
 pub mod metrics;
 pub mod recovery;
@@ -227,6 +229,7 @@ pub enum Output {
     Run(NotifyResult),
     Ended(ended::EndedReport),
     SnapshotAge(age::SnapshotAgeReport),
+    Drill(drill::DrillSummary),
 }
 
 /// The state machine's run summary, an EventBridge execution status change
@@ -234,6 +237,8 @@ pub enum Output {
 pub async fn handle_invocation(clients: &Clients, config: &Config, event: Value) -> Result<Output, Error> {
     if ended::is_status_change(&event) {
         ended::handle(clients, config, event).await.map(Output::Ended)
+    } else if drill::is_drill_report(&event) {
+        drill::handle(clients, config, event).await.map(Output::Drill)
     } else if age::is_snapshot_age_request(&event) {
         age::handle(clients, config, event).await.map(Output::SnapshotAge)
     } else {
@@ -334,7 +339,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
 }
 
 /// What CloudWatch and SNS did not take, each logged, as one `NotificationFailed`.
-fn undelivered(
+pub(crate) fn undelivered(
     config: &Config,
     metrics: &Result<usize, AwsFailure>,
     published: &Result<String, AwsFailure>,
@@ -408,7 +413,7 @@ async fn put_metrics(
     put_metric_data(clients, config, metrics::metric_data(summary, newest)).await
 }
 
-async fn put_metric_data(
+pub(crate) async fn put_metric_data(
     clients: &Clients,
     config: &Config,
     data: Vec<aws_sdk_cloudwatch::types::MetricDatum>,
@@ -451,13 +456,17 @@ async fn publish(
 
 /// One SNS message, with the attributes subscription filters use.
 pub(crate) struct Message<'a> {
-    subject: &'a str,
-    body: &'a str,
-    status: &'a str,
-    failed_count: usize,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub status: &'a str,
+    pub failed_count: usize,
 }
 
-async fn publish_message(clients: &Clients, config: &Config, message: Message<'_>) -> Result<String, AwsFailure> {
+pub(crate) async fn publish_message(
+    clients: &Clients,
+    config: &Config,
+    message: Message<'_>,
+) -> Result<String, AwsFailure> {
     let failed_count = MessageAttributeValue::builder()
         .data_type("Number")
         .string_value(message.failed_count.to_string())
@@ -481,7 +490,7 @@ async fn publish_message(clients: &Clients, config: &Config, message: Message<'_
 
 /// Slack's part of the summary, when a webhook is configured; its failure is
 /// only reported.
-async fn deliver_to_slack(clients: &Clients, payload: &Value) -> (SlackDelivery, Option<String>) {
+pub(crate) async fn deliver_to_slack(clients: &Clients, payload: &Value) -> (SlackDelivery, Option<String>) {
     let delivered = match &clients.slack_webhook {
         None => return (SlackDelivery::NotConfigured, None),
         Some(Err(unusable)) => Err(unusable.clone()),

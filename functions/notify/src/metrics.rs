@@ -68,7 +68,7 @@ impl<'a> Scope<'a> {
     }
 }
 
-fn datum(name: &str, value: f64, unit: StandardUnit, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
+pub fn datum(name: &str, value: f64, unit: StandardUnit, scope: Scope<'_>, at: DateTime<Utc>) -> MetricDatum {
     let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
     let mut dimensions = vec![dimension(INSTANCE_DIMENSION, scope.instance)];
     dimensions.extend(scope.db.map(|db| dimension(DATABASE_DIMENSION, db)));

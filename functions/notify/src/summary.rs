@@ -209,7 +209,7 @@ pub const MAX_SUBJECT_LEN: usize = 99;
 /// SNS messages may be 256 KB; leave room for attributes.
 pub const MAX_MESSAGE_LEN: usize = 250_000;
 /// Slack: a section's text is at most 3000 characters.
-const MAX_SLACK_SECTION: usize = 2900;
+pub(crate) const MAX_SLACK_SECTION: usize = 2900;
 
 impl<'a> Summary<'a> {
     pub fn new(request: &'a RunReport, settings: &'a ModuleSettings, region: &'a str, now: DateTime<Utc>) -> Self {
@@ -726,7 +726,7 @@ impl<'a> Summary<'a> {
     }
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         return text.to_owned();
     }

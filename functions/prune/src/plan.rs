@@ -182,6 +182,7 @@ mod tests {
             status: status.into(),
             snapshot_type: "manual".into(),
             engine: "postgres".into(),
+            engine_version: None,
             encrypted: Some(true),
             kms_key_id: None,
             created_at: Some(testing::start_time() - Duration::days(age_days)),

@@ -89,6 +89,7 @@ fn snapshot(index: usize, spec: &Spec, settings: &ModuleSettings) -> SnapshotInf
         status: spec.status.into(),
         snapshot_type: if spec.automated { "automated" } else { "manual" }.into(),
         engine: "postgres".into(),
+        engine_version: None,
         encrypted: Some(true),
         kms_key_id: None,
         created_at: spec.age_hours.map(|h| testing::start_time() - Duration::hours(h)),

@@ -2,6 +2,7 @@
 
   python -m demo up              create the databases and old snapshots (once), terraform init + apply
   python -m demo run [--input J] start the backup as the schedule does (or with input J), follow it, report
+  python -m demo drill           start a restore drill as its schedule does, follow it, print its report
   python -m demo down            terraform destroy, and show what (if anything) it left behind
   python -m demo hint            how to explore the running stack
 """
@@ -106,6 +107,38 @@ def run(aws: Aws, stack: Stack, args) -> int:
     return 0 if result.succeeded else 1
 
 
+def drill(aws: Aws, stack: Stack, _args) -> int:
+    """One restore drill (restore_drill), as its weekly schedule starts it: the newest backup of a
+    database restored to a new instance, checked, measured and deleted."""
+    outputs = stack.outputs()
+    machine = outputs["drill_state_machine_arn"]
+    heading("a restore drill")
+    say(f"  as the weekly schedule starts it: {AWS_CLI} --endpoint-url {aws.endpoint} stepfunctions start-execution \\")
+    say(f"      --state-machine-arn {machine} --input '{{}}'")
+    control(aws.endpoint, "PUT", "settings", {"clock_scale": CLOCK_SCALE})
+    drain_queue(aws, outputs["notification_inbox_url"])
+    sfn = aws.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    started = time.monotonic()
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        if time.monotonic() - started > 300:
+            say("  the drill is still running after 300 s")
+            return 1
+        time.sleep(0.5)
+    say(f"  {described['status']} in {time.monotonic() - started:.0f} s of real time")
+    messages = [m for m in drain_queue(aws, outputs["notification_inbox_url"]) if "restore drill" in m.get("Subject", "")]
+    for message in messages[-1:]:
+        say(f"  SNS: {message['Subject']}")
+        for line in message["Message"].splitlines():
+            say(f"    {line}")
+    times = report.restore_times(aws, outputs)
+    for db, minutes in sorted(times.items()):
+        say(f"  recovery time of {db} (metric RestoreTime): {minutes:.1f} min")
+    if not times:
+        say("  no recovery time was measured")
+    return 0 if described["status"] == "SUCCEEDED" and times else 1
+
+
 def down(aws: Aws, stack: Stack, _args) -> int:
     heading(f"terraform destroy of {stack.directory.relative_to(ROOT)} (terraform's output: {stack.log_name})")
     stack.destroy()
@@ -133,6 +166,7 @@ def hint(aws: Aws, stack: Stack, _args) -> int:
         "scripts/demo run --input '{\"db_instance_ids\": [\"prod-database-2\"]}'",
         "scripts/restore --db prod-database-1 --new-id prod-database-1-restored --dry-run",
         "scripts/demo plan                            # what retention keeps, deletes and costs",
+        "scripts/demo drill                           # another restore drill",
         "scripts/demo stop                            # terraform destroy, then stop the local AWS",
     ):
         say(f"  {line}")
@@ -156,6 +190,7 @@ def main() -> int:
     run_cmd = commands.add_parser("run")
     run_cmd.add_argument("--input", help="execution input (JSON); default: the schedule rule's input")
     run_cmd.set_defaults(step=run)
+    commands.add_parser("drill").set_defaults(step=drill)
     commands.add_parser("down").set_defaults(step=down)
     commands.add_parser("hint").set_defaults(step=hint)
     plan_cmd = commands.add_parser("plan")

@@ -229,3 +229,15 @@ def metrics_put(aws: Aws, namespace: str, instance: str, execution: Execution) -
     end = execution.description["stopDate"] + timedelta(seconds=2)
     sums = metric_sums(aws.endpoint, namespace, instance, start, end)
     return sorted((name, dimensions, value) for (name, dimensions), value in sums.items())
+
+
+def restore_times(aws: Aws, outputs: dict) -> dict[str, float]:
+    """Each database's RestoreTime (minutes) the instance's drills put, the latest of each."""
+    times: dict[str, float] = {}
+    for datum in control(aws.endpoint, "GET", f"cloudwatch/metric-data?region={SOURCE}"):
+        dimensions = dict(datum["dimensions"])
+        if (datum["namespace"] == outputs["metrics_namespace"] and datum["name"] == "RestoreTime"
+                and dimensions.get("BackupInstance") == outputs["managed_by_tag_value"]
+                and "DatabaseIdentifier" in dimensions):
+            times[dimensions["DatabaseIdentifier"]] = float(datum["value"] if datum["value"] is not None else datum["sum"])
+    return times

@@ -77,6 +77,8 @@ class Settings:
     patterns: tuple[str, ...] = ()
     # manage_automated_backups: (retention_days, shorten_retention); None: off.
     managed_automated_backups: tuple[int, bool] | None = None
+    # restore_drill's settings (key-value pairs; None: no drills).
+    restore_drill: tuple[tuple[str, object], ...] | None = None
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -118,6 +120,8 @@ class Settings:
         if self.managed_automated_backups is not None:
             days, shorten = self.managed_automated_backups
             arguments["manage_automated_backups"] = {"retention_days": days, "shorten_retention": shorten}
+        if self.restore_drill is not None:
+            arguments["restore_drill"] = dict(self.restore_drill)
         if self.prune_guard_fraction is not None:
             arguments["prune_guard_fraction"] = self.prune_guard_fraction
         if self.wait_timeout_seconds is not None:
@@ -212,6 +216,8 @@ class Deployment:
     account: str
     state_machine_arn: str
     database_state_machine_arn: str
+    # The restore drills' state machine (None: restore_drill is off).
+    drill_state_machine_arn: str | None
     function_arns: dict[str, str]
     topic_arn: str
     queue_url: str
@@ -311,19 +317,20 @@ class Deployment:
         if settings.event_rules:
             create_event_rules(aws.client("events", region), planned, {
                 "function": arns, "state_machine": machines, "role": roles})
-        return cls(aws, settings, account, machines["backup"], machines["database"], arns, topic, queue_url, bucket,
-                   deployed)
+        return cls(aws, settings, account, machines["backup"], machines["database"], machines.get("drill"), arns,
+                   topic, queue_url, bucket, deployed)
 
 
 # What each of the module's rules targets (the plan cannot show the created ARNs).
 RULE_TARGETS = {"schedule": ("state_machine", "backup"), "run_ended_badly": ("function", "notify"),
-                "snapshot_age": ("function", "notify")}
+                "snapshot_age": ("function", "notify"), "drill_schedule[0]": ("state_machine", "drill"),
+                "drill_sweep[0]": ("state_machine", "drill")}
 
 
 def create_event_rules(events, planned: module_plan.Planned, created: dict[str, dict[str, str]]) -> None:
     """The module's EventBridge rules and targets, as planned, aimed at what was created here."""
     targets = planned.addresses("aws_cloudwatch_event_target")
-    if set(targets) != set(RULE_TARGETS):
+    if not set(targets) <= set(RULE_TARGETS):
         raise module_plan.PlanError(f"the module's rule targets are {sorted(targets)}; RULE_TARGETS knows {sorted(RULE_TARGETS)}")
     for rule in planned.addresses("aws_cloudwatch_event_rule").values():
         schedule = {"ScheduleExpression": rule["schedule_expression"]} if rule.get("schedule_expression") else {}

@@ -102,8 +102,9 @@ CONTROL_HELP = {
     "POST /_gateway/rds/snapshot-created": "{region, snapshot_id, created}: backdate a snapshot (for retention)",
     "POST /_gateway/rds/restorable-lag": "{region, db_identifier, minutes}: how far a database's LatestRestorableTime "
                                          "lags the clock (default 5)",
-    "POST /_gateway/rds/restore-fails": "{region, db_identifier, status}: the next restore to that identifier ends "
-                                        "in status (incompatible-restore, failed...) instead of available",
+    "POST /_gateway/rds/restore-fails": "{region, db_identifier, status}: the next restore to that identifier "
+                                        "(prefix*: to any starting so) ends in status (incompatible-restore, "
+                                        "failed...) instead of available",
     "POST /_gateway/rds/snapshots": "{region, snapshots: [{db_instance_identifier, snapshot_id, created, tags}]}: "
     "seed manual snapshots in bulk (benchmarks), without counting as RDS calls",
     "POST /_gateway/events/fire": "{rule, region?, account?}: fire a schedule rule now; what each target was handed "

@@ -56,10 +56,16 @@ class Planned:
         return not _holds_unknown(self.unknown.get(address, {}).get(attribute))
 
     def addresses(self, resource_type: str) -> dict[str, dict]:
-        """`key -> values` of each instance of a resource of this type: `copy` for `...backup["copy"]`."""
+        """`key -> values` of each instance of a resource of this type: `copy` for `...backup["copy"]`,
+        `schedule` for `...schedule`, `drill_sweep[0]` for a counted `...drill_sweep[0]`."""
         prefix = f"{resource_type}."
-        return {a.split("[", 1)[1].strip('"]') if "[" in a else a.removeprefix(prefix): v
-                for a, v in self.values.items() if a.startswith(prefix)}
+
+        def key(address: str) -> str:
+            name = address.removeprefix(prefix)
+            index = name.partition("[")[2].rstrip("]")
+            return index.strip('"') if index.startswith('"') else name
+
+        return {key(a): v for a, v in self.values.items() if a.startswith(prefix)}
 
 
 def _holds_unknown(marks) -> bool:

@@ -173,7 +173,7 @@ def _start_restore(backend: RDSBackend, restored) -> None:
     now = CLOCK.now()
     ends = now + timedelta(seconds=MODEL["restore_base_seconds"] + MODEL["restore_seconds_per_gb"] * _gb(restored))
     identifier = _identifier(restored)
-    failure = FAILING_RESTORES.pop((backend.account_id, backend.region_name, identifier), None)
+    failure = _next_failure(backend.account_id, backend.region_name, identifier)
     # The status the course ends in (the object's own, set without ending the course).
     restored.__dict__["_status"] = failure or "available"
     restored._timeline = Timeline("restore", identifier, now, ends, "creating", "creating")
@@ -200,7 +200,7 @@ def _restore_timed(name: str):
             restored.source_db_instance_identifier = None
         if not CLOCK.instant:
             _start_restore(self, restored)
-        elif failure := FAILING_RESTORES.pop((self.account_id, self.region_name, _identifier(restored)), None):
+        elif failure := _next_failure(self.account_id, self.region_name, _identifier(restored)):
             restored.__dict__["_status"] = failure  # the instant mode: failed at once
         return restored
     return call
@@ -218,8 +218,19 @@ def _cluster_status(cluster: DBCluster) -> str:
     return (course.status(CLOCK.now()) if course else None) or _moto_cluster_status.fget(cluster)
 
 
+def _next_failure(account: str, region: str, identifier: str) -> str | None:
+    """The status a restore to `identifier` is to end in instead of `available` (once), if any."""
+    for (at_account, at_region, pattern), status in list(FAILING_RESTORES.items()):
+        matches = identifier.startswith(pattern[:-1]) if pattern.endswith("*") else identifier == pattern
+        if (at_account, at_region) == (account, region) and matches:
+            del FAILING_RESTORES[(at_account, at_region, pattern)]
+            return status
+    return None
+
+
 def fail_next_restore(account: str, region: str, identifier: str, status: str) -> None:
-    """The next restore to `identifier` ends in `status` (one of RESTORE_FAILURES)."""
+    """The next restore to `identifier` (`prefix*`: to any identifier starting so, such as a
+    drill's, whose name carries the time) ends in `status` (one of RESTORE_FAILURES)."""
     if status not in RESTORE_FAILURES:
         raise ValueError(f"status {status!r} is not one of {', '.join(RESTORE_FAILURES)}")
     FAILING_RESTORES[(account, region, identifier)] = status

@@ -556,6 +556,43 @@ RULES += (
         code_documented=False,
     ),
 )
+
+
+def _deleted_while_creating(cluster: bool):
+    def check(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+        backend = rds_backends[account][region]
+        identifier = params.get("DBClusterIdentifier" if cluster else "DBInstanceIdentifier", "")
+        database = (backend.clusters if cluster else backend.databases).get(identifier)
+        if database is None or database.status != "creating":
+            return None
+        kind = "DB cluster" if cluster else "DB instance"
+        return f"{kind} {identifier} is not in a valid state to be deleted: it is creating."
+    return check
+
+
+# A database being created (a restore still running) cannot be deleted yet: a drill that timed
+# out deletes its database once RDS lets it (the drill retries), or the sweep does.
+RULES += (
+    Rule(
+        name="delete_db_instance_while_creating",
+        action="rds:DeleteDBInstance",
+        code="InvalidDBInstanceState",
+        status=400,
+        documented="InvalidDBInstanceState: The DB instance isn't in a valid state.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html",
+        refuses=_deleted_while_creating(cluster=False),
+    ),
+    Rule(
+        name="delete_db_cluster_while_creating",
+        action="rds:DeleteDBCluster",
+        code="InvalidDBClusterStateFault",
+        status=400,
+        documented="InvalidDBClusterStateFault: The requested operation can't be performed while the cluster is "
+        "in this state.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html",
+        refuses=_deleted_while_creating(cluster=True),
+    ),
+)
 # DB cluster snapshots have no option group.
 RULES += (
     Rule(

@@ -121,6 +121,14 @@ module "database_backup" {
     external_id = "nestedphoenix-production-vault"
   }
 
+  # Every Sunday one database's newest backup is restored, checked and deleted, and the
+  # recovery time measured against a 30-minute target (scripts/demo runs one drill now).
+  restore_drill = {
+    databases    = ["prod-database-1", "prod-database-2"]
+    random_count = 1
+    rto_minutes  = 30
+  }
+
   notification_email = "dba-team@company.com"
   slack_webhook_url  = var.slack_webhook_url
 

@@ -3,6 +3,11 @@ output "state_machine_arn" {
   value       = module.database_backup.state_machine_arn
 }
 
+output "drill_state_machine_arn" {
+  description = "The restore drill state machine"
+  value       = module.database_backup.drill_state_machine_arn
+}
+
 output "schedule_rule_name" {
   description = "The EventBridge rule that starts scheduled backups"
   value       = module.database_backup.schedule_rule_name
@@ -24,7 +29,7 @@ output "notification_inbox_url" {
 }
 
 output "lambda_function_names" {
-  description = "The eight functions"
+  description = "The nine functions (the drill's with restore_drill)"
   value       = module.database_backup.lambda_function_names
 }
 

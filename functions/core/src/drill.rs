@@ -1,0 +1,93 @@
+//! Restore drills: what the `drill` function and notify share. A drill restores a database's
+//! newest backup (with [`crate::restore`], as `scripts/restore` does) to a new, tagged DB
+//! instance or cluster, waits for it, checks it against the snapshot, measures the recovery
+//! time and deletes it. [`DrillRestore`] is one database's drill as it goes from state to state.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::types::DatabaseKind;
+
+/// The tag every drill database carries: the module instance's managed-by value. The drill
+/// function deletes only databases carrying it (IAM holds it to them too).
+pub const DRILL: &str = "database-backup:drill";
+/// When the sweeper may delete a drill database whatever happened to its drill (RFC 3339):
+/// the restore's request, plus the longest wait, plus the keep time.
+pub const DELETE_AFTER: &str = "database-backup:drill-delete-after";
+
+/// Which copy of the backups a drill restores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopySource {
+    /// The newest backup in the module's region.
+    Source,
+    /// The newest cross-region copy, in the copy region.
+    Copy,
+}
+
+/// What a restored database is checked against: the snapshot's, as RDS describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub engine: String,
+    pub engine_version: Option<String>,
+    /// GiB; not checked for Aurora, whose storage grows with its data.
+    pub allocated_storage_gib: Option<u32>,
+    pub encrypted: Option<bool>,
+}
+
+/// One check of the restored database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
+    pub passed: bool,
+}
+
+/// One database's drill: what `restore` asked for, and what `check` saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillRestore {
+    pub db: String,
+    pub region: String,
+    pub kind: DatabaseKind,
+    /// The drill database's identifier.
+    pub restored_id: String,
+    pub snapshot_id: String,
+    pub snapshot_created_at: Option<DateTime<Utc>>,
+    /// The RDS action of the restore (RestoreDBInstanceFromDBSnapshot...).
+    pub operation: String,
+    pub requested_at: DateTime<Utc>,
+    /// The wait's bound: a restore not available by then ends the drill (WaitTimedOut).
+    pub deadline: DateTime<Utc>,
+    pub delete_after: DateTime<Utc>,
+    pub rto_minutes: u32,
+    /// How long the drill keeps the database once checked (0: deleted at once).
+    pub keep_seconds: u32,
+    pub poll_seconds: u32,
+    pub expected: Expected,
+    /// The restored database's last status read.
+    pub status: String,
+    pub ready: bool,
+    /// Seconds until the next check.
+    pub next_poll_seconds: u32,
+    /// The first check that found it available (the recovery time's end, to within a poll).
+    #[serde(default)]
+    pub available_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+impl DrillRestore {
+    /// Minutes from the restore's request to the first check that found it available.
+    pub fn recovery_minutes(&self) -> Option<f64> {
+        self.available_at
+            .map(|at| (at - self.requested_at).num_milliseconds() as f64 / 60_000.0)
+    }
+
+    pub fn checks_passed(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|check| check.passed)
+    }
+}

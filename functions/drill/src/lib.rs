@@ -1,0 +1,640 @@
+//! `drill`: the steps of a restore drill (`<prefix>-drill`, statemachine/drill.asl.json). Each
+//! invocation is one `action`:
+//!
+//! - `sweep`: deletes every drill database of this module instance whose delete-after time
+//!   ([`drill::DELETE_AFTER`]) has passed, whatever happened to its drill (a stopped execution
+//!   never reaches its own delete);
+//! - `pick`: the databases this drill restores: the list given, or every database with an
+//!   available backup of ours in the drill's region, N of them at random when asked;
+//! - `restore`: plans the restore of a database's newest backup with the operator's
+//!   implementation ([`backup_core::restore::plan`]) and sends it, to a new database
+//!   named `<identifier_prefix><db>-<MMDDHHMM>` and tagged [`drill::DRILL`];
+//! - `check`: reads the restored database: not yet available (when to look again), failed
+//!   (`RestoreFailed`), past the wait's bound (`WaitTimedOut`), or available and checked against
+//!   the snapshot (engine and version, allocated storage, encryption);
+//! - `delete`: deletes the drill database, skipping the final snapshot, after checking that it
+//!   is one (its identifier and tag); a database still being created is `DatabaseBusy`.
+//!
+//! Every time comes from the state machine (`now`: `$$.State.EnteredTime`), so that recovery
+//! times are measured on the clock the restore runs on.
+
+use aws_config::SdkConfig;
+use aws_sdk_rds::types::Tag;
+use backup_core::config::{self, Env, ModuleSettings};
+use backup_core::contract::env;
+use backup_core::drill::{self, Check, CopySource, DrillRestore, Expected};
+use backup_core::naming::{MAX_DB_IDENTIFIER_LEN, rds_identifier};
+use backup_core::rds::{Described, Rds};
+use backup_core::restore::{self, Origin, RestoreError, RestoreOptions, Source};
+use backup_core::types::DatabaseKind;
+use backup_core::{AwsFailure, Error, input, tags};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `restore_drill` as Terraform renders it (env `DRILL`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillSettings {
+    pub copy: CopySource,
+    /// Every drill database's identifier starts with it (IAM scopes the restores to it).
+    pub identifier_prefix: String,
+    pub instance_class: Option<String>,
+    pub subnet_group: Option<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    pub rto_minutes: u32,
+    pub keep_minutes: u32,
+    pub max_wait_minutes: u32,
+    pub poll_seconds: u32,
+    /// The databases to drill (empty: every one with a backup of ours).
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// 0: every picked database; N: N of them at random.
+    #[serde(default)]
+    pub random_count: u32,
+}
+
+/// The function's environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: ModuleSettings,
+    pub drill: DrillSettings,
+    pub copy_region: Option<String>,
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env) -> Result<Self, Error> {
+        let raw = config::required(env, env::DRILL)?;
+        let drill: DrillSettings = serde_json::from_str(&raw)
+            .map_err(|e| Error::config(env::DRILL, format!("is not the drill's settings: {e}")))?;
+        let copy_region = config::optional_region(env, env::COPY_DESTINATION_REGION)?;
+        if drill.copy == CopySource::Copy && copy_region.is_none() {
+            return Err(Error::config(
+                env::COPY_DESTINATION_REGION,
+                "is not set, and the drills restore the cross-region copies (copy = \"copy\")",
+            ));
+        }
+        if drill.identifier_prefix.is_empty() || drill.poll_seconds == 0 || drill.max_wait_minutes == 0 {
+            return Err(Error::config(
+                env::DRILL,
+                "needs an identifier_prefix, and poll_seconds and max_wait_minutes above 0",
+            ));
+        }
+        Ok(Config {
+            settings: ModuleSettings::from_env(env)?,
+            drill,
+            copy_region,
+        })
+    }
+
+    /// Where the drills restore: the module's region, or the copy region.
+    fn drill_region<'a>(&'a self, home: &'a str) -> &'a str {
+        match self.drill.copy {
+            CopySource::Source => home,
+            CopySource::Copy => self.copy_region.as_deref().unwrap_or(home),
+        }
+    }
+
+    /// Where drill databases may be: the module's region, and the copy region.
+    fn regions<'a>(&'a self, home: &'a str) -> Vec<&'a str> {
+        let mut regions = vec![home];
+        regions.extend(self.copy_region.as_deref().filter(|region| *region != home));
+        regions
+    }
+}
+
+pub struct Clients {
+    pub sdk_config: SdkConfig,
+    /// The RDS client of the function's region.
+    pub home: Rds,
+}
+
+impl Clients {
+    pub fn new(sdk_config: SdkConfig) -> Result<Self, Error> {
+        Ok(Self::with_client(Rds::new(&sdk_config)?, sdk_config))
+    }
+
+    /// Clients around a given client of the home region (tests pass a mocked one).
+    pub fn with_client(home: Rds, sdk_config: SdkConfig) -> Self {
+        Clients { sdk_config, home }
+    }
+
+    fn rds_in(&self, region: &str) -> Rds {
+        if region == self.home.region {
+            self.home.clone()
+        } else {
+            Rds::in_region(&self.sdk_config, region)
+        }
+    }
+}
+
+/// One step of a drill.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Sweep {
+        now: DateTime<Utc>,
+    },
+    Pick {
+        execution_id: String,
+        /// The execution input's `databases` (absent or null: the configured ones).
+        #[serde(default)]
+        databases: Option<Vec<String>>,
+    },
+    Restore {
+        db: String,
+        now: DateTime<Utc>,
+    },
+    Check {
+        restore: Box<DrillRestore>,
+        now: DateTime<Utc>,
+    },
+    Delete {
+        restore: Box<DrillRestore>,
+    },
+}
+
+/// What the sweeper deleted, and the drill databases it left (not yet due).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Swept {
+    pub deleted: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+/// The databases a drill restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Picked {
+    pub region: String,
+    pub databases: Vec<String>,
+    /// How many there were to pick from.
+    pub candidates: usize,
+}
+
+/// What `delete` did to a drill database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deleted {
+    pub restored_id: String,
+    /// RDS's status after the call (`deleting`), or `gone`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    Swept(Swept),
+    Picked(Picked),
+    Restore(Box<DrillRestore>),
+    Deleted(Deleted),
+}
+
+pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<Output, Error> {
+    match input::parse(event)? {
+        Request::Sweep { now } => sweep(clients, config, now).await.map(Output::Swept),
+        Request::Pick {
+            execution_id,
+            databases,
+        } => pick(clients, config, &execution_id, databases)
+            .await
+            .map(Output::Picked),
+        Request::Restore { db, now } => start_restore(clients, config, &db, now)
+            .await
+            .map(|restore| Output::Restore(Box::new(restore))),
+        Request::Check { restore, now } => check(clients, *restore, now)
+            .await
+            .map(|restore| Output::Restore(Box::new(restore))),
+        Request::Delete { restore } => delete(clients, config, &restore).await.map(Output::Deleted),
+    }
+}
+
+/// The databases to restore: `asked`, else the configured ones, else every database with an
+/// available backup of ours in the drill's region; `random_count` of them, chosen by the
+/// execution (a retried pick picks the same).
+pub async fn pick(
+    clients: &Clients,
+    config: &Config,
+    execution_id: &str,
+    asked: Option<Vec<String>>,
+) -> Result<Picked, Error> {
+    let region = config.drill_region(&clients.home.region).to_owned();
+    let named = asked
+        .filter(|databases| !databases.is_empty())
+        .unwrap_or_else(|| config.drill.databases.clone());
+    for (i, db) in named.iter().enumerate() {
+        rds_identifier(&format!("databases[{i}]"), db, MAX_DB_IDENTIFIER_LEN)?;
+    }
+    let mut candidates = if named.is_empty() {
+        backed_up(&clients.rds_in(&region), &config.settings).await?
+    } else {
+        named
+    };
+    candidates.sort();
+    candidates.dedup();
+    let count = candidates.len();
+    let wanted = config.drill.random_count as usize;
+    if wanted > 0 && wanted < count {
+        candidates.sort_by_key(|db| fnv1a(&format!("{execution_id}/{db}")));
+        candidates.truncate(wanted);
+        candidates.sort();
+    }
+    Ok(Picked {
+        region,
+        databases: candidates,
+        candidates: count,
+    })
+}
+
+/// The databases with an available backup of this module instance in the region.
+async fn backed_up(rds: &Rds, settings: &ModuleSettings) -> Result<Vec<String>, Error> {
+    let snapshots = rds
+        .list_manual_snapshots(&[DatabaseKind::Instance, DatabaseKind::Cluster])
+        .await?;
+    Ok(snapshots
+        .iter()
+        .filter(|s| s.is_available() && tags::tag_value(&s.tags, tags::MANAGED_BY) == Some(&settings.instance))
+        .filter_map(|s| tags::tag_value(&s.tags, tags::SOURCE_DB).map(str::to_owned))
+        .collect())
+}
+
+/// FNV-1a: a stable order for the random pick (no seed to keep, no dependency).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The drill database's identifier: the prefix, the database (shortened to fit RDS's 63
+/// characters) and the request's month, day, hour and minute.
+pub fn drill_identifier(prefix: &str, db: &str, now: DateTime<Utc>) -> String {
+    let stamp = now.format("%m%d%H%M").to_string();
+    let room = MAX_DB_IDENTIFIER_LEN.saturating_sub(prefix.len() + stamp.len() + 1);
+    let db: String = db.chars().take(room).collect();
+    let db = db.trim_end_matches('-');
+    format!("{prefix}{db}-{stamp}").replace("--", "-")
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// Plans and sends the restore of `db`'s newest backup: nothing is created when the plan refuses.
+pub async fn start_restore(
+    clients: &Clients,
+    config: &Config,
+    db: &str,
+    now: DateTime<Utc>,
+) -> Result<DrillRestore, Error> {
+    let region = config.drill_region(&clients.home.region).to_owned();
+    let rds = clients.rds_in(&region);
+    let settings = &config.drill;
+    let refused = |reason: String| Error::RestoreRefused {
+        db_identifier: db.to_owned(),
+        region: region.clone(),
+        reason,
+    };
+    let restored_id = drill_identifier(&settings.identifier_prefix, db, now);
+    let deadline = now + Duration::minutes(i64::from(settings.max_wait_minutes));
+    let delete_after = deadline + Duration::minutes(i64::from(settings.keep_minutes));
+    let module = &config.settings;
+    let options = RestoreOptions {
+        db: db.to_owned(),
+        new_id: restored_id.clone(),
+        origin: Origin::NewestBackup,
+        managed_by: Some(module.instance.clone()),
+        instance_class: settings.instance_class.clone(),
+        subnet_group: settings.subnet_group.clone(),
+        security_group_ids: settings.security_group_ids.clone(),
+        tags: vec![
+            tag(&module.tag_keys.project, &module.project),
+            tag(&module.tag_keys.environment, &module.environment),
+            tag(drill::DRILL, &module.instance),
+            tag(drill::DELETE_AFTER, &rfc3339(delete_after)),
+            tag(tags::SOURCE_DB, db),
+        ],
+    };
+    let plan = restore::plan(&rds, &options, now).await.map_err(|err| match err {
+        RestoreError::Refused { field, reason } => refused(format!("{field} {reason}")),
+        RestoreError::Aws(err) => err,
+    })?;
+    let Source::Backup(snapshot) = &plan.source else {
+        return Err(refused("a drill restores a backup, not a point in time".to_owned()));
+    };
+    plan.request.send(&rds).await?;
+    tracing::info!(db, restored_id, snapshot = %snapshot.snapshot_id, region, "drill restore requested");
+    Ok(DrillRestore {
+        db: db.to_owned(),
+        region,
+        kind: plan.request.kind,
+        restored_id,
+        snapshot_id: snapshot.snapshot_id.clone(),
+        snapshot_created_at: snapshot.created_at,
+        operation: plan.request.operation().to_owned(),
+        requested_at: now,
+        deadline,
+        delete_after,
+        rto_minutes: settings.rto_minutes,
+        keep_seconds: settings.keep_minutes * 60,
+        poll_seconds: settings.poll_seconds,
+        expected: Expected {
+            engine: snapshot.engine.clone(),
+            engine_version: snapshot.engine_version.clone(),
+            allocated_storage_gib: snapshot
+                .allocated_storage_gib
+                .filter(|_| snapshot.kind == DatabaseKind::Instance),
+            encrypted: snapshot.encrypted,
+        },
+        status: "requested".to_owned(),
+        ready: false,
+        next_poll_seconds: settings.poll_seconds,
+        available_at: None,
+        checks: Vec::new(),
+    })
+}
+
+/// What the restored database is, as RDS describes it.
+struct Restored {
+    status: String,
+    engine: String,
+    engine_version: Option<String>,
+    allocated_storage_gib: Option<i32>,
+    encrypted: Option<bool>,
+    tags: Vec<Tag>,
+}
+
+impl From<Described> for Restored {
+    fn from(described: Described) -> Self {
+        match described {
+            Described::Instance(db) => Restored {
+                status: db.db_instance_status().unwrap_or_default().to_owned(),
+                engine: db.engine().unwrap_or_default().to_owned(),
+                engine_version: db.engine_version().map(str::to_owned),
+                allocated_storage_gib: db.allocated_storage(),
+                encrypted: db.storage_encrypted(),
+                tags: db.tag_list().to_vec(),
+            },
+            Described::Cluster(cluster) => Restored {
+                status: cluster.status().unwrap_or_default().to_owned(),
+                engine: cluster.engine().unwrap_or_default().to_owned(),
+                engine_version: cluster.engine_version().map(str::to_owned),
+                allocated_storage_gib: cluster.allocated_storage(),
+                encrypted: cluster.storage_encrypted(),
+                tags: cluster.tag_list().to_vec(),
+            },
+        }
+    }
+}
+
+async fn describe(rds: &Rds, restore: &DrillRestore) -> Result<Option<Restored>, Error> {
+    Ok(rds
+        .describe_raw(&restore.restored_id, Some(restore.kind))
+        .await?
+        .map(Restored::from))
+}
+
+/// One look at the restored database.
+pub async fn check(clients: &Clients, mut restore: DrillRestore, now: DateTime<Utc>) -> Result<DrillRestore, Error> {
+    let rds = clients.rds_in(&restore.region);
+    let found = describe(&rds, &restore).await?;
+    let failed = |status: &str| Error::RestoreFailed {
+        db_identifier: restore.db.clone(),
+        restored_id: restore.restored_id.clone(),
+        region: restore.region.clone(),
+        status: status.to_owned(),
+    };
+    let Some(restored) = found else {
+        return Err(failed("gone (RDS lists no such database)"));
+    };
+    let status = restored.status.as_str();
+    if restore::FAILED_STATUSES.contains(&status) || status == "deleting" {
+        return Err(failed(status));
+    }
+    restore.status = restored.status.clone();
+    if status == "available" {
+        restore.ready = true;
+        restore.available_at = Some(now);
+        restore.checks = checks(&restore.expected, &restored);
+        restore.next_poll_seconds = 0;
+        return Ok(restore);
+    }
+    if now >= restore.deadline {
+        return Err(Error::WaitTimedOut {
+            what: format!(
+                "the drill's restore of {} to {} in {}",
+                restore.db, restore.restored_id, restore.region
+            ),
+            status: restored.status,
+            elapsed_seconds: u64::try_from((now - restore.requested_at).num_seconds()).unwrap_or(0),
+            timeout_field: "restore_drill.max_wait_minutes".to_owned(),
+        });
+    }
+    let left = u32::try_from((restore.deadline - now).num_seconds().max(1)).unwrap_or(u32::MAX);
+    restore.next_poll_seconds = restore.poll_seconds.min(left);
+    Ok(restore)
+}
+
+/// The restored database against the snapshot it came from.
+fn checks(expected: &Expected, restored: &Restored) -> Vec<Check> {
+    let mut checks = vec![
+        compare("status", "available", &restored.status),
+        compare("engine", &expected.engine, &restored.engine),
+    ];
+    if let Some(version) = &expected.engine_version {
+        checks.push(compare(
+            "engine version",
+            version,
+            restored.engine_version.as_deref().unwrap_or("unknown"),
+        ));
+    }
+    if let Some(gib) = expected.allocated_storage_gib {
+        let actual = restored
+            .allocated_storage_gib
+            .map_or_else(|| "unknown".to_owned(), |gib| format!("{gib} GiB"));
+        checks.push(compare("allocated storage", &format!("{gib} GiB"), &actual));
+    }
+    if let Some(encrypted) = expected.encrypted {
+        let actual = restored
+            .encrypted
+            .map_or_else(|| "unknown".to_owned(), |e| e.to_string());
+        checks.push(compare("encrypted", &encrypted.to_string(), &actual));
+    }
+    checks
+}
+
+fn compare(name: &str, expected: &str, actual: &str) -> Check {
+    Check {
+        name: name.to_owned(),
+        expected: expected.to_owned(),
+        actual: actual.to_owned(),
+        passed: expected == actual,
+    }
+}
+
+/// Whether a database is a drill database of this module instance: its identifier and its tag.
+fn is_drill_database(config: &Config, identifier: &str, tags: &[Tag]) -> bool {
+    identifier.starts_with(&config.drill.identifier_prefix)
+        && tags::tag_value(tags, drill::DRILL) == Some(config.settings.instance.as_str())
+}
+
+/// Deletes the drill database, skipping its final snapshot.
+pub async fn delete(clients: &Clients, config: &Config, restore: &DrillRestore) -> Result<Deleted, Error> {
+    let rds = clients.rds_in(&restore.region);
+    let deleted = |status: &str| Deleted {
+        restored_id: restore.restored_id.clone(),
+        status: status.to_owned(),
+    };
+    let Some(restored) = describe(&rds, restore).await? else {
+        return Ok(deleted("gone"));
+    };
+    if !is_drill_database(config, &restore.restored_id, &restored.tags) {
+        return Err(Error::IdentifierConflict {
+            resource: restore.kind.label(),
+            id: restore.restored_id.clone(),
+            region: restore.region.clone(),
+            reason: format!(
+                "it does not carry the tag {}={} of this module's drills: not deleted",
+                drill::DRILL,
+                config.settings.instance
+            ),
+        });
+    }
+    if restored.status == "deleting" {
+        return Ok(deleted("deleting"));
+    }
+    delete_database(&rds, restore.kind, &restore.restored_id).await?;
+    tracing::info!(restored_id = %restore.restored_id, region = %restore.region, "drill database deleted");
+    Ok(deleted("deleting"))
+}
+
+/// DeleteDBInstance or DeleteDBCluster without a final snapshot; a database RDS will not delete
+/// in its present state (still creating) is `DatabaseBusy`, which the state machine retries.
+async fn delete_database(rds: &Rds, kind: DatabaseKind, identifier: &str) -> Result<(), Error> {
+    let failure = match kind {
+        DatabaseKind::Instance => rds
+            .client
+            .delete_db_instance()
+            .db_instance_identifier(identifier)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true)
+            .send()
+            .await
+            .err()
+            .map(|err| AwsFailure::from_sdk("DeleteDBInstance", &err)),
+        DatabaseKind::Cluster => rds
+            .client
+            .delete_db_cluster()
+            .db_cluster_identifier(identifier)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .err()
+            .map(|err| AwsFailure::from_sdk("DeleteDBCluster", &err)),
+    };
+    match failure {
+        None => Ok(()),
+        Some(failure)
+            if matches!(
+                failure.code.as_deref(),
+                Some("DBInstanceNotFound" | "DBClusterNotFoundFault")
+            ) =>
+        {
+            Ok(())
+        }
+        Some(failure)
+            if matches!(
+                failure.code.as_deref(),
+                Some("InvalidDBInstanceState" | "InvalidDBClusterStateFault")
+            ) =>
+        {
+            Err(Error::DatabaseBusy {
+                kind: kind.label(),
+                db_identifier: identifier.to_owned(),
+                region: rds.region.clone(),
+                status: format!("not deletable yet ({})", failure.message),
+            })
+        }
+        Some(failure) => Err(failure.into()),
+    }
+}
+
+/// Deletes the drill databases of this module instance whose delete-after time has passed.
+pub async fn sweep(clients: &Clients, config: &Config, now: DateTime<Utc>) -> Result<Swept, Error> {
+    let home = clients.home.region.clone();
+    let mut swept = Swept {
+        deleted: Vec::new(),
+        kept: Vec::new(),
+    };
+    for region in config.regions(&home) {
+        let rds = clients.rds_in(region);
+        for (kind, identifier, restored) in drill_databases(&rds).await? {
+            if !is_drill_database(config, &identifier, &restored.tags) || restored.status == "deleting" {
+                continue;
+            }
+            let due = tags::tag_value(&restored.tags, drill::DELETE_AFTER)
+                .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                .is_none_or(|at| at <= now);
+            let name = format!("{identifier} ({region})");
+            if !due {
+                swept.kept.push(name);
+                continue;
+            }
+            match delete_database(&rds, kind, &identifier).await {
+                Ok(()) => {
+                    tracing::warn!(
+                        identifier,
+                        region,
+                        "drill database past its delete-after time deleted by the sweep"
+                    );
+                    swept.deleted.push(name);
+                }
+                // Still being created: RDS deletes it once it is, at a later sweep.
+                Err(Error::DatabaseBusy { .. }) => swept.kept.push(format!("{name}: not deletable yet")),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// The region's DB instances and DB clusters (pages of 100), with their tags.
+async fn drill_databases(rds: &Rds) -> Result<Vec<(DatabaseKind, String, Restored)>, Error> {
+    let mut found = Vec::new();
+    let mut instances = rds
+        .client
+        .describe_db_instances()
+        .max_records(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = instances.next().await {
+        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBInstances", &err))?;
+        for db in page.db_instances() {
+            let identifier = db.db_instance_identifier().unwrap_or_default().to_owned();
+            found.push((
+                DatabaseKind::Instance,
+                identifier,
+                Restored::from(Described::Instance(Box::new(db.clone()))),
+            ));
+        }
+    }
+    let mut clusters = rds
+        .client
+        .describe_db_clusters()
+        .max_records(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = clusters.next().await {
+        let page = page.map_err(|err| AwsFailure::from_sdk("DescribeDBClusters", &err))?;
+        for cluster in page.db_clusters() {
+            let identifier = cluster.db_cluster_identifier().unwrap_or_default().to_owned();
+            found.push((
+                DatabaseKind::Cluster,
+                identifier,
+                Restored::from(Described::Cluster(Box::new(cluster.clone()))),
+            ));
+        }
+    }
+    Ok(found)
+}

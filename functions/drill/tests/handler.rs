@@ -1,0 +1,366 @@
+//! The drill's steps against mocked RDS answers: what it picks, the restore it asks for, what a
+//! check concludes, and what it deletes (only its own drill databases).
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
+use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
+use aws_smithy_mocks::{Rule, mock};
+use backup_core::contract::Function;
+use backup_core::drill::{CopySource, DrillRestore, Expected};
+use backup_core::tags::{MANAGED_BY, SOURCE_DB};
+use backup_core::testing::{self, mock_rds, rds_error};
+use backup_core::types::DatabaseKind;
+use backup_drill::{Clients, Config, DrillSettings, check, delete, drill_identifier, pick, start_restore, sweep};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+const PREFIX: &str = "drill-a1b2c3-";
+const INSTANCE: &str = "nestedphoenix-production";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 6, 5, 0, 0).unwrap()
+}
+
+fn config(random_count: u32) -> Config {
+    Config {
+        settings: testing::settings(),
+        drill: DrillSettings {
+            copy: CopySource::Source,
+            identifier_prefix: PREFIX.into(),
+            instance_class: None,
+            subnet_group: Some("drill-subnets".into()),
+            security_group_ids: vec!["sg-0123456789abcdef0".into()],
+            rto_minutes: 30,
+            keep_minutes: 0,
+            max_wait_minutes: 60,
+            poll_seconds: 60,
+            databases: Vec::new(),
+            random_count,
+        },
+        copy_region: None,
+    }
+}
+
+fn clients(rules: &[&Rule]) -> Clients {
+    let sdk_config = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    Clients::with_client(mock_rds(rules), sdk_config)
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+fn backup(db: &str, managed_by: &str) -> DbSnapshot {
+    DbSnapshot::builder()
+        .db_snapshot_identifier(format!("{db}-20261205-020000-abcdef"))
+        .db_snapshot_arn(format!(
+            "arn:aws:rds:us-east-1:123456789012:snapshot:{db}-20261205-020000-abcdef"
+        ))
+        .db_instance_identifier(db)
+        .status("available")
+        .snapshot_type("manual")
+        .engine("postgres")
+        .engine_version("16.3")
+        .allocated_storage(20)
+        .encrypted(true)
+        .snapshot_create_time(aws_smithy_types::DateTime::from_secs(
+            (now() - Duration::hours(3)).timestamp(),
+        ))
+        .tag_list(tag(SOURCE_DB, db))
+        .tag_list(tag(MANAGED_BY, managed_by))
+        .build()
+}
+
+fn snapshots(listed: Vec<DbSnapshot>) -> [Rule; 2] {
+    [
+        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(move || {
+            DescribeDbSnapshotsOutput::builder()
+                .set_db_snapshots(Some(listed.clone()))
+                .build()
+        }),
+        mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
+            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
+    ]
+}
+
+fn drill_instance(id: &str, status: &str, drill_tag: Option<&str>, delete_after: DateTime<Utc>) -> DbInstance {
+    let mut builder = DbInstance::builder()
+        .db_instance_identifier(id)
+        .db_instance_status(status)
+        .engine("postgres")
+        .engine_version("16.3")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .tag_list(tag(backup_core::drill::DELETE_AFTER, &delete_after.to_rfc3339()));
+    if let Some(value) = drill_tag {
+        builder = builder.tag_list(tag(backup_core::drill::DRILL, value));
+    }
+    builder.build()
+}
+
+fn described(instance: DbInstance) -> Rule {
+    mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(instance.clone())
+            .build()
+    })
+}
+
+fn restore_record() -> DrillRestore {
+    DrillRestore {
+        db: "prod-database-1".into(),
+        region: "us-east-1".into(),
+        kind: DatabaseKind::Instance,
+        restored_id: format!("{PREFIX}prod-database-1-12060500"),
+        snapshot_id: "prod-database-1-20261205-020000-abcdef".into(),
+        snapshot_created_at: None,
+        operation: "RestoreDBInstanceFromDBSnapshot".into(),
+        requested_at: now(),
+        deadline: now() + Duration::minutes(60),
+        delete_after: now() + Duration::minutes(60),
+        rto_minutes: 30,
+        keep_seconds: 0,
+        poll_seconds: 60,
+        expected: Expected {
+            engine: "postgres".into(),
+            engine_version: Some("16.3".into()),
+            allocated_storage_gib: Some(20),
+            encrypted: Some(true),
+        },
+        status: "requested".into(),
+        ready: false,
+        next_poll_seconds: 60,
+        available_at: None,
+        checks: Vec::new(),
+    }
+}
+
+#[test]
+fn reads_its_contracted_environment() {
+    testing::assert_reads_its_contracted_environment(Function::Drill, Config::from_env);
+}
+
+#[test]
+fn drill_identifiers_fit_rds_and_carry_the_prefix() {
+    let short = drill_identifier(PREFIX, "orders", now());
+    assert_eq!(short, "drill-a1b2c3-orders-12060500");
+    let long = drill_identifier(PREFIX, &format!("a{}", "-b".repeat(40)), now());
+    assert!(long.len() <= 63, "{long}");
+    assert!(
+        long.starts_with(PREFIX) && long.ends_with("-12060500") && !long.contains("--"),
+        "{long}"
+    );
+}
+
+#[tokio::test]
+async fn pick_takes_the_backed_up_databases_and_random_count_of_them_the_same_per_execution() {
+    let [listed, clusters] = snapshots(vec![
+        backup("prod-database-1", INSTANCE),
+        backup("prod-database-2", INSTANCE),
+        backup("prod-database-3", INSTANCE),
+        backup("someone-elses", "another/instance/us-east-1"),
+    ]);
+    let clients = clients(&[&listed, &clusters]);
+    let all = pick(&clients, &config(0), "exec-1", None).await.unwrap();
+    assert_eq!(all.databases, ["prod-database-1", "prod-database-2", "prod-database-3"]);
+    let one = pick(&clients, &config(1), "exec-1", None).await.unwrap();
+    assert_eq!(one.databases.len(), 1);
+    assert_eq!(one.candidates, 3);
+    let again = pick(&clients, &config(1), "exec-1", None).await.unwrap();
+    assert_eq!(again.databases, one.databases);
+    let one_of_three = config(1);
+    let mut picks = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let picked = pick(&clients, &one_of_three, &format!("exec-{i}"), None).await.unwrap();
+        picks.insert(picked.databases[0].clone());
+    }
+    assert!(picks.len() > 1, "twenty drills always picked {picks:?}");
+
+    let asked = pick(&clients, &config(0), "exec-1", Some(vec!["Bad--name".into()])).await;
+    assert_eq!(asked.unwrap_err().error_type().as_str(), "InvalidInput");
+}
+
+#[tokio::test]
+async fn restore_asks_for_the_newest_backup_to_a_tagged_private_drill_database() {
+    let [listed, clusters] = snapshots(vec![backup("prod-database-1", INSTANCE)]);
+    let no_instance = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance not found"));
+    let no_cluster = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .then_http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster not found"));
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let restore = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.clone());
+            true
+        })
+        .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
+    let mut config = config(0);
+    config.drill.instance_class = Some("db.t4g.micro".into());
+    let clients = clients(&[&listed, &clusters, &no_instance, &no_cluster, &restore]);
+
+    let record = start_restore(&clients, &config, "prod-database-1", now())
+        .await
+        .unwrap();
+
+    assert_eq!(record.restored_id, "drill-a1b2c3-prod-database-1-12060500");
+    assert_eq!(record.snapshot_id, "prod-database-1-20261205-020000-abcdef");
+    assert_eq!(record.deadline, now() + Duration::minutes(60));
+    assert_eq!(record.expected.engine_version.as_deref(), Some("16.3"));
+    assert_eq!(record.expected.allocated_storage_gib, Some(20));
+    let [request] = sent.lock().unwrap().clone().try_into().unwrap();
+    assert_eq!(request.db_instance_identifier(), Some(record.restored_id.as_str()));
+    assert_eq!(request.publicly_accessible(), Some(false));
+    assert_eq!(request.db_subnet_group_name(), Some("drill-subnets"));
+    assert_eq!(request.db_instance_class(), Some("db.t4g.micro"));
+    let tags: Vec<(&str, &str)> = request
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert!(tags.contains(&(backup_core::drill::DRILL, INSTANCE)), "{tags:?}");
+    assert!(
+        tags.contains(&(backup_core::drill::DELETE_AFTER, "2026-12-06T06:00:00Z")),
+        "{tags:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_without_a_backup_is_refused_before_anything_is_asked_for() {
+    let [listed, clusters] = snapshots(vec![backup("prod-database-1", "another/instance/us-east-1")]);
+    let no_cluster = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .then_http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster not found"));
+    let original = described(DbInstance::builder().db_instance_identifier("prod-database-1").build());
+    let clients = clients(&[&listed, &clusters, &original, &no_cluster]);
+    let err = start_restore(&clients, &config(0), "prod-database-1", now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "RestoreRefused");
+    assert!(
+        err.to_string().contains("no available backup of it in us-east-1"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_check_waits_then_checks_the_restored_database_against_its_snapshot() {
+    let id = format!("{PREFIX}prod-database-1-12060500");
+    let creating = described(drill_instance(&id, "creating", Some(INSTANCE), now()));
+    let later = now() + Duration::minutes(59) + Duration::seconds(30);
+    let record = check(&clients(&[&creating]), restore_record(), later).await.unwrap();
+    assert!(!record.ready);
+    assert_eq!(record.next_poll_seconds, 30, "the last poll comes at the bound");
+
+    let timed_out = check(&clients(&[&creating]), restore_record(), now() + Duration::minutes(60)).await;
+    assert_eq!(timed_out.unwrap_err().error_type().as_str(), "WaitTimedOut");
+
+    let failed = described(drill_instance(&id, "incompatible-restore", Some(INSTANCE), now()));
+    let err = check(&clients(&[&failed]), restore_record(), later).await.unwrap_err();
+    assert_eq!(err.error_type().as_str(), "RestoreFailed");
+    assert!(err.to_string().ends_with("it is incompatible-restore"), "{err}");
+
+    let available = described(drill_instance(&id, "available", Some(INSTANCE), now()));
+    let at = now() + Duration::minutes(12);
+    let record = check(&clients(&[&available]), restore_record(), at).await.unwrap();
+    assert!(record.ready && record.checks_passed(), "{:?}", record.checks);
+    assert_eq!(record.recovery_minutes(), Some(12.0));
+    let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["status", "engine", "engine version", "allocated storage", "encrypted"]
+    );
+
+    let mut other_version = restore_record();
+    other_version.expected.engine_version = Some("15.4".into());
+    let record = check(&clients(&[&available]), other_version, at).await.unwrap();
+    assert!(!record.checks_passed());
+    let failed: Vec<_> = record.checks.iter().filter(|c| !c.passed).collect();
+    assert_eq!(
+        (failed[0].name.as_str(), failed[0].actual.as_str()),
+        ("engine version", "16.3")
+    );
+}
+
+#[tokio::test]
+async fn delete_deletes_only_a_drill_database_of_this_instance() {
+    let id = format!("{PREFIX}prod-database-1-12060500");
+    let deletes = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .match_requests(|r| r.skip_final_snapshot() == Some(true))
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
+    let ours = described(drill_instance(&id, "available", Some(INSTANCE), now()));
+    let clients_ours = clients(&[&ours, &deletes]);
+    let deleted = delete(&clients_ours, &config(0), &restore_record()).await.unwrap();
+    assert_eq!(deleted.status, "deleting");
+    assert_eq!(deletes.num_calls(), 1);
+
+    let someone_elses = described(drill_instance(&id, "available", Some("another/instance"), now()));
+    let never =
+        mock!(aws_sdk_rds::Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+    let err = delete(&clients(&[&someone_elses, &never]), &config(0), &restore_record())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "IdentifierConflict");
+    assert_eq!(never.num_calls(), 0);
+
+    let creating = described(drill_instance(&id, "creating", Some(INSTANCE), now()));
+    let refused = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .then_http_response(|| rds_error(400, "InvalidDBInstanceState", "Instance is creating"));
+    let err = delete(&clients(&[&creating, &refused]), &config(0), &restore_record())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "DatabaseBusy");
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_only_this_instances_drill_databases_past_their_time() {
+    let due = drill_instance(
+        &format!("{PREFIX}a-12050500"),
+        "available",
+        Some(INSTANCE),
+        now() - Duration::minutes(1),
+    );
+    let not_due = drill_instance(
+        &format!("{PREFIX}b-12060450"),
+        "creating",
+        Some(INSTANCE),
+        now() + Duration::hours(1),
+    );
+    let other = drill_instance(
+        "drill-ffffff-c-12050500",
+        "available",
+        Some("another"),
+        now() - Duration::days(1),
+    );
+    let untagged = drill_instance(
+        &format!("{PREFIX}d-12050500"),
+        "available",
+        None,
+        now() - Duration::days(1),
+    );
+    let listed = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(due.clone())
+            .db_instances(not_due.clone())
+            .db_instances(other.clone())
+            .db_instances(untagged.clone())
+            .build()
+    });
+    let clusters =
+        mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| DescribeDbClustersOutput::builder().build());
+    let deletes = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .match_requests(|r| r.db_instance_identifier() == Some("drill-a1b2c3-a-12050500"))
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
+    let swept = sweep(&clients(&[&listed, &clusters, &deletes]), &config(0), now())
+        .await
+        .unwrap();
+    assert_eq!(swept.deleted, ["drill-a1b2c3-a-12050500 (us-east-1)"]);
+    assert_eq!(swept.kept, ["drill-a1b2c3-b-12060450 (us-east-1)"]);
+    assert_eq!(deletes.num_calls(), 1);
+}

@@ -1,0 +1,203 @@
+# Restore drills (restore_drill, docs/drills.md): the <prefix>-drill state machine
+# (statemachine/drill.asl.json) and its drill function, the schedule of the drills and the
+# hourly sweep, the drill function's IAM, and the alarms on failed and slow drills.
+
+locals {
+  drill_enabled            = var.restore_drill != null
+  drill_state_machine_name = "${local.prefix}-drill"
+  drill_state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.drill_state_machine_name}"
+  # Every drill database's identifier starts so: IAM lets the drill function create and delete
+  # databases with this prefix only, and one instance's prefix is no other's.
+  drill_identifier_prefix = "drill-${local.instance_hash}-"
+  drill_region            = local.drill_enabled && try(var.restore_drill.copy, "source") == "copy" ? local.copy_region : local.region
+  # Where drill databases may be: the sweep looks in both regions.
+  drill_regions = local.drill_enabled ? local.snapshot_regions : []
+
+  drill_environment = local.drill_enabled ? merge(local.common_environment, local.copy_environment, {
+    DRILL = jsonencode({
+      copy               = var.restore_drill.copy
+      identifier_prefix  = local.drill_identifier_prefix
+      instance_class     = var.restore_drill.instance_class
+      subnet_group       = var.restore_drill.subnet_group_name
+      security_group_ids = var.restore_drill.security_group_ids
+      rto_minutes        = var.restore_drill.rto_minutes
+      keep_minutes       = var.restore_drill.keep_minutes
+      max_wait_minutes   = var.restore_drill.max_wait_minutes
+      poll_seconds       = var.poll_interval_seconds
+      databases          = var.restore_drill.databases
+      random_count       = var.restore_drill.random_count
+    })
+  }) : {}
+
+  drill_state_machine_definition = local.drill_enabled ? templatefile("${path.module}/statemachine/drill.asl.json", {
+    drill_function_arn  = local.function_arn_values.drill_function_arn
+    drill_retry         = local.retry_values.drill_retry
+    notify_function_arn = local.function_arn_values.notify_function_arn
+    notify_retry        = local.retry_values.notify_retry
+    max_concurrency     = var.max_concurrent_databases
+    rto_minutes         = var.restore_drill.rto_minutes
+  }) : ""
+}
+
+resource "aws_cloudwatch_event_rule" "drill_schedule" {
+  count = local.drill_enabled ? 1 : 0
+
+  name                = "${local.prefix}-drill-schedule"
+  description         = "Starts the ${local.prefix} restore drill"
+  schedule_expression = var.restore_drill.schedule
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "drill_schedule" {
+  count = local.drill_enabled ? 1 : 0
+
+  rule     = aws_cloudwatch_event_rule.drill_schedule[0].name
+  arn      = aws_sfn_state_machine.workflow["drill"].arn
+  role_arn = aws_iam_role.schedule.arn
+  input    = jsonencode({})
+}
+
+# Every hour: a drill stopped mid-way never deletes its database; the sweep does, once the
+# database's delete-after time (its drill's longest wait and keep time) has passed.
+resource "aws_cloudwatch_event_rule" "drill_sweep" {
+  count = local.drill_enabled ? 1 : 0
+
+  name                = "${local.prefix}-drill-sweep"
+  description         = "Deletes ${local.prefix} drill databases left past their time"
+  schedule_expression = "rate(1 hour)"
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "drill_sweep" {
+  count = local.drill_enabled ? 1 : 0
+
+  rule     = aws_cloudwatch_event_rule.drill_sweep[0].name
+  arn      = aws_sfn_state_machine.workflow["drill"].arn
+  role_arn = aws_iam_role.schedule.arn
+  input    = jsonencode({ sweep_only = true })
+}
+
+data "aws_iam_policy_document" "drill" {
+  count = local.drill_enabled ? 1 : 0
+
+  # Picking the backups, planning the restore (the original's settings, no database taken by
+  # the new identifier) and reading the drill databases; the sweep lists the regions' databases.
+  statement {
+    sid       = "ReadDatabasesAndSnapshots"
+    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+    resources = [for region in local.drill_regions : "${local.rds_arn}:${region}:${local.account}:*"]
+  }
+
+  # Only the module's own backups are restored.
+  statement {
+    sid       = "RestoreOwnBackups"
+    actions   = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot"]
+    resources = [for region in local.drill_regions : "${local.rds_arn}:${region}:${local.account}:*snapshot:*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/database-backup:managed-by"
+      values   = [local.backup_instance]
+    }
+  }
+
+  # ...to databases named with the drill prefix, with their tags, in the region's subnet,
+  # option and parameter groups.
+  statement {
+    sid     = "CreateDrillDatabases"
+    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:AddTagsToResource"]
+    resources = flatten([for region in local.drill_regions : [
+      "${local.rds_arn}:${region}:${local.account}:db:${local.drill_identifier_prefix}*",
+      "${local.rds_arn}:${region}:${local.account}:cluster:${local.drill_identifier_prefix}*",
+      "${local.rds_arn}:${region}:${local.account}:subgrp:*",
+      "${local.rds_arn}:${region}:${local.account}:og:*",
+      "${local.rds_arn}:${region}:${local.account}:pg:*",
+      "${local.rds_arn}:${region}:${local.account}:cluster-pg:*",
+    ]])
+  }
+
+  # An encrypted snapshot is restored with its key: RDS asks KMS on the caller's behalf.
+  statement {
+    sid       = "UseSnapshotKeysThroughRds"
+    actions   = ["kms:DescribeKey", "kms:CreateGrant"]
+    resources = [for region in local.drill_regions : "arn:${local.partition}:kms:${region}:${local.account}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for region in local.drill_regions : "rds.${region}.${local.dns_suffix}"]
+    }
+  }
+
+  # Deleted: only databases carrying this instance's drill tag.
+  statement {
+    sid     = "DeleteOwnDrillDatabases"
+    actions = ["rds:DeleteDBInstance", "rds:DeleteDBCluster"]
+    resources = flatten([for region in local.drill_regions : [
+      "${local.rds_arn}:${region}:${local.account}:db:${local.drill_identifier_prefix}*",
+      "${local.rds_arn}:${region}:${local.account}:cluster:${local.drill_identifier_prefix}*",
+    ]])
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/database-backup:drill"
+      values   = [local.backup_instance]
+    }
+  }
+}
+
+# A drill that failed (a restore refused or failed, a check that did not hold, nothing to
+# drill) or a drill database the sweep had to delete: RestoreTestFailure, run-wide.
+resource "aws_cloudwatch_metric_alarm" "drill_failed" {
+  count = local.drill_enabled ? 1 : 0
+
+  alarm_name          = "${local.prefix}-restore-drill-failed"
+  alarm_description   = "A restore drill failed: a backup did not restore, or the restored database did not match its snapshot (see the drill's notification)."
+  namespace           = var.metrics_namespace
+  metric_name         = "RestoreTestFailure"
+  dimensions          = local.instance_dimension
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}
+
+# The longest recovery of a drill (RestoreTime, minutes) above the target.
+resource "aws_cloudwatch_metric_alarm" "drill_over_target" {
+  count = local.drill_enabled ? 1 : 0
+
+  alarm_name          = "${local.prefix}-restore-drill-over-target"
+  alarm_description   = "A restore drill took longer than the ${try(var.restore_drill.rto_minutes, 0)} minute target recovery time (restore_drill.rto_minutes)."
+  namespace           = var.metrics_namespace
+  metric_name         = "RestoreTime"
+  dimensions          = local.instance_dimension
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = try(var.restore_drill.rto_minutes, 0)
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}
+
+# A drill that ended outside its own handling (stopped, timed out) sends no report of its own:
+# the sweep deletes its database within the hour and reports it, and this alarm says so now.
+resource "aws_cloudwatch_metric_alarm" "drill_executions_ended_badly" {
+  for_each = local.drill_enabled ? { timed-out = "ExecutionsTimedOut", aborted = "ExecutionsAborted" } : {}
+
+  alarm_name          = "${local.prefix}-drill-executions-${each.key}"
+  alarm_description   = "A ${local.drill_state_machine_name} execution ${replace(each.key, "-", " ")}: its drill database is deleted by the hourly sweep."
+  namespace           = "AWS/States"
+  metric_name         = each.value
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.workflow["drill"].arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}

@@ -1,0 +1,212 @@
+"""Restore drills (restore_drill): the deployed <prefix>-drill state machine restores each
+database's newest backup with the operator's restore implementation, waits for it on the local
+AWS's clock (a restore is `creating` for 10 minutes plus 6 s a GB, local_aws/operations.py),
+checks it against the snapshot, measures the recovery time, deletes it, and reports through
+notify (metrics, SNS, Slack). A restore that fails, one past the wait's bound, a drill over its
+target and a drill stopped mid-way each report and leave no database behind (the last one
+through the sweep)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import timedelta
+
+from harness import SOURCE, LocalAwsTest, Settings, control, now
+
+
+class DrillTest(LocalAwsTest):
+    settings = Settings(restore_drill=(("rto_minutes", 60), ("max_wait_minutes", 60)))
+
+    def setUp(self):
+        super().setUp()
+        for db in self.databases:
+            self.make_snapshot(db, f"{db}-backup", age_days=1, tags=self.our_tags(db))
+            self.available(f"{db}-backup")
+
+    @property
+    def prefix(self) -> str:
+        return json.loads(self.deployment.environments["drill"]["DRILL"])["identifier_prefix"]
+
+    def start_drill(self, execution_input: dict | None = None) -> str:
+        control("DELETE", "calls")
+        return self.sfn.start_execution(stateMachineArn=self.deployment.drill_state_machine_arn,
+                                        name=f"drill-{uuid.uuid4().hex[:12]}",
+                                        input=json.dumps(execution_input or {}))["executionArn"]
+
+    def drill(self, execution_input: dict | None = None) -> dict:
+        arn = self.start_drill(execution_input)
+        self.wait_for_end(arn, timeout=180)
+        return self.sfn.describe_execution(executionArn=arn)
+
+    def drill_databases(self) -> list[str]:
+        return [d["DBInstanceIdentifier"] for d in self.rds.describe_db_instances()["DBInstances"]
+                if d["DBInstanceIdentifier"].startswith(self.prefix)]
+
+    def run_wide(self, name: str) -> float | None:
+        """The sum of a run-wide metric (dimension BackupInstance alone) over the last two weeks."""
+        at = now()
+        points = self.aws.client("cloudwatch", SOURCE).get_metric_statistics(
+            Namespace="CustomMetrics/DatabaseBackup", MetricName=name,
+            Dimensions=[{"Name": "BackupInstance", "Value": self.instance}],
+            StartTime=at - timedelta(days=14), EndTime=at + timedelta(minutes=5), Period=86400,
+            Statistics=["Sum"])["Datapoints"]
+        return sum(p["Sum"] for p in points) if points else None
+
+    def restore_time(self, db: str) -> float | None:
+        at = now()
+        points = self.aws.client("cloudwatch", SOURCE).get_metric_statistics(
+            Namespace="CustomMetrics/DatabaseBackup", MetricName="RestoreTime",
+            Dimensions=[{"Name": "BackupInstance", "Value": self.instance}, {"Name": "DatabaseIdentifier", "Value": db}],
+            StartTime=at - timedelta(days=14), EndTime=at + timedelta(minutes=5), Period=86400,
+            Statistics=["Maximum"])["Datapoints"]
+        return max(p["Maximum"] for p in points) if points else None
+
+
+class Drills(DrillTest):
+    # The clock runs on while a function computes (real time): slower here, so that the recovery
+    # time measured is the restore's own, give or take a poll.
+    clock_scale = 120
+
+    def test_each_database_is_restored_checked_measured_and_deleted(self):
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "SUCCEEDED", execution.get("cause"))
+        self.assertEqual(self.calls("rds:RestoreDBInstanceFromDBSnapshot"), 2)
+        self.assertEqual(self.calls("rds:DeleteDBInstance"), 2)
+        self.assertEqual(self.drill_databases(), [])
+        for db in self.databases:
+            self.assertEqual(self.metric("RestoreTestSuccess", db), 1)
+            self.assertEqual(self.metric("RestoreTestFailure", db), 0)
+            # 20 GB: 10 minutes and 6 s a GB on the clock, seen by a check at most a poll (the
+            # module's poll_interval_seconds, 60 s) later, plus the functions' own time.
+            self.assertGreaterEqual(self.restore_time(db), 12.0)
+            self.assertLessEqual(self.restore_time(db), 14.0)
+        self.assertEqual(self.run_wide("RestoreTestFailure"), 0)
+
+        [message] = self.sns_messages()
+        self.assertEqual(message["Subject"], "database-backup restore drill PASSED: dbbackup local (2 of 2 restored)")
+        text = message["Message"]
+        self.assertIn("Target recovery time (RTO): 60 min", text)
+        self.assertRegex(text, r"prod-database-1: restored and checked in 1[23]\.\d min \(within the 60 min target\)")
+        self.assertIn("  snapshot: prod-database-1-backup (us-east-1, taken ", text)
+        self.assertRegex(text, rf"restored to: {self.prefix}prod-database-1-\d{{8}} \(RestoreDBInstanceFromDBSnapshot\)")
+        self.assertRegex(text, r"checks: status available; engine postgres; engine version \S+; "
+                               r"allocated storage 20 GiB; encrypted true")
+        self.assertRegex(text, rf"deleted: {self.prefix}prod-database-2-\d{{8}} \(deleting, no final snapshot\)")
+        [slack] = self.slack_messages()
+        self.assertIn("restore drill passed", json.dumps(slack))
+
+    def test_a_failed_restore_fails_the_drill_and_its_database_is_deleted(self):
+        control("POST", "rds/restore-fails", {"region": SOURCE, "db_identifier": f"{self.prefix}prod-database-1*",
+                                              "status": "incompatible-restore"})
+
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "FAILED")
+        self.assertEqual(execution["error"], "DrillFailed")
+        self.assertEqual(self.metric("RestoreTestFailure", "prod-database-1"), 1)
+        self.assertEqual(self.metric("RestoreTestSuccess", "prod-database-2"), 1)
+        self.assertEqual(self.run_wide("RestoreTestFailure"), 1)
+        self.assertEqual(self.drill_databases(), [])
+        [message] = self.sns_messages()
+        text = message["Message"]
+        self.assertIn("prod-database-1: FAILED", text)
+        self.assertIn("RestoreFailed: the drill's restore of prod-database-1", text)
+        self.assertIn("is incompatible-restore", text)
+        self.assertRegex(text, rf"deleted: {self.prefix}prod-database-1-\d{{8}}")
+        self.assertEqual(message["MessageAttributes"]["status"]["Value"], "FAILED")
+
+    def test_a_database_without_a_backup_is_refused_before_anything_is_created(self):
+        execution = self.drill({"databases": ["prod-database-1", "prod-database-9"]})
+
+        self.assertEqual(execution["status"], "FAILED")
+        self.assertEqual(self.calls("rds:RestoreDBInstanceFromDBSnapshot"), 1)
+        [message] = self.sns_messages()
+        self.assertIn("prod-database-9: FAILED\n  error: RestoreRefused: the drill of prod-database-9 in us-east-1 "
+                      "restores nothing: db prod-database-9: no available backup of it in us-east-1",
+                      message["Message"])
+        self.assertEqual(self.drill_databases(), [])
+
+
+class DrillsWithShortBounds(DrillTest):
+    """A 5-minute target and a 15-minute bound: the 20 GB database restores in 12 minutes (over
+    the target), the 200 GB one would take 30 (past the bound)."""
+
+    databases = {"small-database": "postgres", "big-database": "postgres"}
+    settings = Settings(restore_drill=(("rto_minutes", 5), ("max_wait_minutes", 15)))
+
+    def create_database(self, db: str, engine: str):
+        self.rds.create_db_instance(DBInstanceIdentifier=db, Engine=engine, DBInstanceClass="db.t3.micro",
+                                    AllocatedStorage=200 if db == "big-database" else 20, MasterUsername="admin",
+                                    MasterUserPassword="correct-horse-battery", StorageEncrypted=True)
+
+    def test_over_the_target_and_past_the_bound_are_reported_and_nothing_is_left(self):
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "FAILED")
+        # The timed-out restore is deleted once RDS lets it (still creating: DatabaseBusy, retried).
+        self.assertEqual(self.drill_databases(), [])
+        self.assertEqual(self.metric("RestoreTestSuccess", "small-database"), 1)
+        self.assertGreater(self.restore_time("small-database"), 5)
+        self.assertEqual(self.metric("RestoreTestFailure", "big-database"), 1)
+        self.assertIsNone(self.restore_time("big-database"))
+        [message] = self.sns_messages()
+        text = message["Message"]
+        self.assertRegex(text, r"small-database: restored and checked in 1\d\.\d min \(OVER the 5 min target\)")
+        self.assertIn("big-database: FAILED", text)
+        self.assertIn("WaitTimedOut: the drill's restore of big-database", text)
+        self.assertIn("the bound set by restore_drill.max_wait_minutes", text)
+        self.assertRegex(text, rf"deleted: {self.prefix}big-database-\d{{8}}")
+
+
+class DrillSweep(DrillTest):
+    settings = Settings(restore_drill=(("rto_minutes", 60), ("max_wait_minutes", 30), ("random_count", 1)))
+
+    def test_a_stopped_drill_leaves_its_database_to_the_sweep_which_reports_it(self):
+        arn = self.start_drill({"databases": ["prod-database-1"]})
+        deadline = time.monotonic() + 30
+        while not self.drill_databases():
+            self.assertLess(time.monotonic(), deadline, "the drill restored nothing")
+            time.sleep(0.1)
+        self.sfn.stop_execution(executionArn=arn)
+        [left] = self.drill_databases()
+
+        # Not yet due: the sweep keeps it.
+        sweep = self.drill({"sweep_only": True})
+        self.assertEqual(sweep["status"], "SUCCEEDED")
+        self.assertEqual(self.drill_databases(), [left])
+        self.assertEqual(self.sns_messages(), [])
+
+        # Its delete-after time (the request, plus 30 minutes of wait, no keep) passes.
+        target = now() + timedelta(minutes=31)
+        while now() < target:
+            time.sleep(0.2)
+        sweep = self.drill({"sweep_only": True})
+
+        self.assertEqual(sweep["status"], "FAILED")
+        self.assertEqual(self.drill_databases(), [])
+        self.assertEqual(self.run_wide("RestoreTestFailure"), 1)
+        [message] = self.sns_messages()
+        self.assertIn(f"The sweep deleted drill databases past their delete-after time (their drills did not "
+                      f"finish): {left} (us-east-1)", message["Message"])
+
+    def test_random_count_drills_that_many_of_the_backed_up_databases(self):
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "SUCCEEDED", execution.get("cause"))
+        self.assertEqual(self.calls("rds:RestoreDBInstanceFromDBSnapshot"), 1)
+        [message] = self.sns_messages()
+        self.assertIn("(1 of 1 restored)", message["Subject"])
+
+    def test_nothing_to_drill_fails_the_drill(self):
+        for db in self.databases:
+            self.rds.delete_db_snapshot(DBSnapshotIdentifier=f"{db}-backup")
+
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "FAILED")
+        [message] = self.sns_messages()
+        self.assertIn("No database to drill: none has an available backup of this module", message["Message"])
+        self.assertEqual(self.run_wide("RestoreTestFailure"), 1)
