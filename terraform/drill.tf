@@ -100,14 +100,21 @@ data "aws_iam_policy_document" "drill" {
     }
   }
 
-  # ...to databases named with the drill prefix, with their tags, in the region's subnet,
-  # option and parameter groups.
+  # ...to databases named with the drill prefix, created with their tags...
   statement {
     sid     = "CreateDrillDatabases"
     actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:AddTagsToResource"]
     resources = flatten([for region in local.drill_regions : [
       "${local.rds_arn}:${region}:${local.account}:db:${local.drill_identifier_prefix}*",
       "${local.rds_arn}:${region}:${local.account}:cluster:${local.drill_identifier_prefix}*",
+    ]])
+  }
+
+  # ...in the region's subnet, option and parameter groups (the original's, or those set).
+  statement {
+    sid     = "RestoreIntoTheRegionsGroups"
+    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot"]
+    resources = flatten([for region in local.drill_regions : [
       "${local.rds_arn}:${region}:${local.account}:subgrp:*",
       "${local.rds_arn}:${region}:${local.account}:og:*",
       "${local.rds_arn}:${region}:${local.account}:pg:*",
@@ -183,9 +190,11 @@ resource "aws_cloudwatch_metric_alarm" "drill_over_target" {
 }
 
 # A drill that ended outside its own handling (stopped, timed out) sends no report of its own:
-# the sweep deletes its database within the hour and reports it, and this alarm says so now.
+# the sweep deletes its database within the hour and reports it, and these alarms say so now.
+# Failed: a drill that failed (also reported and alarmed on above), or whose report could not be
+# sent.
 resource "aws_cloudwatch_metric_alarm" "drill_executions_ended_badly" {
-  for_each = local.drill_enabled ? { timed-out = "ExecutionsTimedOut", aborted = "ExecutionsAborted" } : {}
+  for_each = local.drill_enabled ? { failed = "ExecutionsFailed", timed-out = "ExecutionsTimedOut", aborted = "ExecutionsAborted" } : {}
 
   alarm_name          = "${local.prefix}-drill-executions-${each.key}"
   alarm_description   = "A ${local.drill_state_machine_name} execution ${replace(each.key, "-", " ")}: its drill database is deleted by the hourly sweep."

@@ -179,8 +179,8 @@ class DrillSweep(DrillTest):
         self.assertEqual(self.drill_databases(), [left])
         self.assertEqual(self.sns_messages(), [])
 
-        # Its delete-after time (the request, plus 30 minutes of wait, no keep) passes.
-        target = now() + timedelta(minutes=31)
+        # Its delete-after time (the request, plus 30 minutes of wait, no keep, 30 of margin) passes.
+        target = now() + timedelta(minutes=61)
         while now() < target:
             time.sleep(0.2)
         sweep = self.drill({"sweep_only": True})
@@ -191,6 +191,27 @@ class DrillSweep(DrillTest):
         [message] = self.sns_messages()
         self.assertIn(f"The sweep deleted drill databases past their delete-after time (their drills did not "
                       f"finish): {left} (us-east-1)", message["Message"])
+
+    def test_a_database_the_drill_could_not_delete_is_reported_and_left_to_the_sweep(self):
+        control("POST", "faults", {"action": "rds:DeleteDBInstance", "count": None, "error_code": "AccessDenied",
+                                   "http_status": 403, "message": "not authorized to perform rds:DeleteDBInstance"})
+        execution = self.drill({"databases": ["prod-database-1"]})
+        control("DELETE", "faults")
+
+        self.assertEqual(execution["status"], "FAILED")
+        [left] = self.drill_databases()
+        [message] = self.sns_messages()
+        self.assertIn("prod-database-1: restored and checked in", message["Message"])
+        self.assertIn("  NOT DELETED: AccessDenied: DeleteDBInstance failed: AccessDenied: not authorized to perform "
+                      "rds:DeleteDBInstance; the sweeper deletes it after its delete-after time", message["Message"])
+
+        target = now() + timedelta(minutes=61)
+        while now() < target:
+            time.sleep(0.2)
+        self.assertEqual(self.drill({"sweep_only": True})["status"], "FAILED")
+        self.assertEqual(self.drill_databases(), [])
+        [message] = self.sns_messages()
+        self.assertIn(f"{left} (us-east-1)", message["Message"])
 
     def test_random_count_drills_that_many_of_the_backed_up_databases(self):
         execution = self.drill()

@@ -12,7 +12,7 @@ use crate::types::DatabaseKind;
 /// function deletes only databases carrying it (IAM holds it to them too).
 pub const DRILL: &str = "database-backup:drill";
 /// When the sweeper may delete a drill database whatever happened to its drill (RFC 3339):
-/// the restore's request, plus the longest wait, plus the keep time.
+/// the restore's request, plus the longest wait, plus the keep time, plus a margin.
 pub const DELETE_AFTER: &str = "database-backup:drill-delete-after";
 
 /// Which copy of the backups a drill restores.

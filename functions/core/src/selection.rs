@@ -167,8 +167,16 @@ impl Matcher {
         Some(because.join(" and "))
     }
 
-    /// The exclude tag this database carries, as `key=value`.
+    /// The exclude tag this database carries, as `key=value`. A restore drill's database
+    /// (tagged [`crate::drill::DRILL`]) is always left out: it carries the module's project
+    /// and environment tags, and lives minutes.
     fn excluded_by(&self, candidate: &Candidate) -> Option<String> {
+        if let Some(instance) = candidate.tags.get(crate::drill::DRILL) {
+            return Some(format!(
+                "{}={instance} (a restore drill's database)",
+                crate::drill::DRILL
+            ));
+        }
         self.criteria
             .exclude_tags
             .iter()
@@ -238,6 +246,24 @@ mod tests {
             .unwrap()
             .select(&named, candidates)
             .identifiers()
+    }
+
+    #[test]
+    fn a_restore_drills_database_is_never_selected_by_the_criteria() {
+        let criteria = criteria(&[("Environment", "production")], &[], &[]);
+        let drill = candidate(
+            "drill-a1b2c3-prod-db-12060500",
+            &[
+                ("Environment", "production"),
+                (crate::drill::DRILL, "p/production/us-east-1"),
+            ],
+        );
+        let selection = criteria
+            .compile()
+            .unwrap()
+            .select(&[], &[drill, candidate("prod-db", &[("Environment", "production")])]);
+        assert_eq!(selection.identifiers(), ["prod-db"]);
+        assert_eq!(selection.excluded_count(), 1);
     }
 
     #[test]

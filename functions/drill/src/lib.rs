@@ -24,7 +24,7 @@ use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
 use backup_core::drill::{self, Check, CopySource, DrillRestore, Expected};
 use backup_core::naming::{MAX_DB_IDENTIFIER_LEN, rds_identifier};
-use backup_core::rds::{Described, Rds};
+use backup_core::rds::{Described, Rds, SnapshotInfo};
 use backup_core::restore::{self, Origin, RestoreError, RestoreOptions, Source};
 use backup_core::types::DatabaseKind;
 use backup_core::{AwsFailure, Error, input, tags};
@@ -138,9 +138,8 @@ pub enum Request {
     },
     Pick {
         execution_id: String,
-        /// The execution input's `databases` (absent or null: the configured ones).
-        #[serde(default)]
-        databases: Option<Vec<String>>,
+        /// The execution's input, over its defaults.
+        input: DrillInput,
     },
     Restore {
         db: String,
@@ -153,6 +152,18 @@ pub enum Request {
     Delete {
         restore: Box<DrillRestore>,
     },
+}
+
+/// A drill execution's input: `{}` drills as configured.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillInput {
+    /// These databases (null or empty: the configured ones).
+    #[serde(default)]
+    pub databases: Option<Vec<String>>,
+    /// Only the sweep (the hourly schedule).
+    #[serde(default)]
+    pub sweep_only: bool,
 }
 
 /// What the sweeper deleted, and the drill databases it left (not yet due).
@@ -191,10 +202,7 @@ pub enum Output {
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<Output, Error> {
     match input::parse(event)? {
         Request::Sweep { now } => sweep(clients, config, now).await.map(Output::Swept),
-        Request::Pick {
-            execution_id,
-            databases,
-        } => pick(clients, config, &execution_id, databases)
+        Request::Pick { execution_id, input } => pick(clients, config, &execution_id, input.databases)
             .await
             .map(Output::Picked),
         Request::Restore { db, now } => start_restore(clients, config, &db, now)
@@ -224,7 +232,7 @@ pub async fn pick(
         rds_identifier(&format!("databases[{i}]"), db, MAX_DB_IDENTIFIER_LEN)?;
     }
     let mut candidates = if named.is_empty() {
-        backed_up(&clients.rds_in(&region), &config.settings).await?
+        backed_up(&clients.rds_in(&region), config).await?
     } else {
         named
     };
@@ -245,14 +253,16 @@ pub async fn pick(
 }
 
 /// The databases with an available backup of this module instance in the region.
-async fn backed_up(rds: &Rds, settings: &ModuleSettings) -> Result<Vec<String>, Error> {
+async fn backed_up(rds: &Rds, config: &Config) -> Result<Vec<String>, Error> {
     let snapshots = rds
         .list_manual_snapshots(&[DatabaseKind::Instance, DatabaseKind::Cluster])
         .await?;
     Ok(snapshots
         .iter()
-        .filter(|s| s.is_available() && tags::tag_value(&s.tags, tags::MANAGED_BY) == Some(&settings.instance))
+        .filter(|s| s.is_available() && tags::tag_value(&s.tags, tags::MANAGED_BY) == Some(&config.settings.instance))
         .filter_map(|s| tags::tag_value(&s.tags, tags::SOURCE_DB).map(str::to_owned))
+        // A drill's database is never drilled (nor, by select, backed up).
+        .filter(|db| !db.starts_with(&config.drill.identifier_prefix))
         .collect())
 }
 
@@ -281,7 +291,13 @@ fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(value).build()
 }
 
+/// How long past a drill's bound and keep time its database is left to the drill itself: the
+/// check that finds it available may come late (its retries), and the keep time starts then.
+const SWEEP_MARGIN_MINUTES: i64 = 30;
+
 /// Plans and sends the restore of `db`'s newest backup: nothing is created when the plan refuses.
+/// The identifier carries the step's time, so a retry of the step after RDS took the request
+/// finds its own drill database and goes on with it.
 pub async fn start_restore(
     clients: &Clients,
     config: &Config,
@@ -296,10 +312,26 @@ pub async fn start_restore(
         region: region.clone(),
         reason,
     };
+    let from_restore = |err: RestoreError| match err {
+        RestoreError::Refused { field, reason } => refused(format!("{field} {reason}")),
+        RestoreError::Aws(err) => err,
+    };
     let restored_id = drill_identifier(&settings.identifier_prefix, db, now);
-    let deadline = now + Duration::minutes(i64::from(settings.max_wait_minutes));
-    let delete_after = deadline + Duration::minutes(i64::from(settings.keep_minutes));
     let module = &config.settings;
+    if let Some(existing) = rds.describe_raw(&restored_id, None).await? {
+        let kind = match existing {
+            Described::Instance(_) => DatabaseKind::Instance,
+            Described::Cluster(_) => DatabaseKind::Cluster,
+        };
+        if is_drill_database(config, &restored_id, &Restored::from(existing).tags) {
+            let snapshot = restore::newest_backup(&rds, db, Some(&module.instance))
+                .await
+                .map_err(from_restore)?;
+            tracing::info!(db, restored_id, "drill restore already requested by this step");
+            return Ok(record(config, db, region, kind, restored_id, &snapshot, now));
+        }
+    }
+    let delete_after = delete_after(settings, now);
     let options = RestoreOptions {
         db: db.to_owned(),
         new_id: restored_id.clone(),
@@ -316,26 +348,56 @@ pub async fn start_restore(
             tag(tags::SOURCE_DB, db),
         ],
     };
-    let plan = restore::plan(&rds, &options, now).await.map_err(|err| match err {
-        RestoreError::Refused { field, reason } => refused(format!("{field} {reason}")),
-        RestoreError::Aws(err) => err,
-    })?;
+    let plan = restore::plan(&rds, &options, now).await.map_err(from_restore)?;
     let Source::Backup(snapshot) = &plan.source else {
         return Err(refused("a drill restores a backup, not a point in time".to_owned()));
     };
     plan.request.send(&rds).await?;
     tracing::info!(db, restored_id, snapshot = %snapshot.snapshot_id, region, "drill restore requested");
-    Ok(DrillRestore {
+    Ok(record(
+        config,
+        db,
+        region,
+        plan.request.kind,
+        restored_id,
+        snapshot,
+        now,
+    ))
+}
+
+/// When the sweep may delete a drill database requested at `now`.
+fn delete_after(settings: &DrillSettings, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + Duration::minutes(
+        i64::from(settings.max_wait_minutes) + i64::from(settings.keep_minutes) + SWEEP_MARGIN_MINUTES,
+    )
+}
+
+/// The drill of `db` as requested at `now`, restoring `snapshot` to `restored_id`.
+fn record(
+    config: &Config,
+    db: &str,
+    region: String,
+    kind: DatabaseKind,
+    restored_id: String,
+    snapshot: &SnapshotInfo,
+    now: DateTime<Utc>,
+) -> DrillRestore {
+    let settings = &config.drill;
+    DrillRestore {
         db: db.to_owned(),
         region,
-        kind: plan.request.kind,
+        kind,
         restored_id,
         snapshot_id: snapshot.snapshot_id.clone(),
         snapshot_created_at: snapshot.created_at,
-        operation: plan.request.operation().to_owned(),
+        operation: match kind {
+            DatabaseKind::Instance => "RestoreDBInstanceFromDBSnapshot",
+            DatabaseKind::Cluster => "RestoreDBClusterFromSnapshot",
+        }
+        .to_owned(),
         requested_at: now,
-        deadline,
-        delete_after,
+        deadline: now + Duration::minutes(i64::from(settings.max_wait_minutes)),
+        delete_after: delete_after(settings, now),
         rto_minutes: settings.rto_minutes,
         keep_seconds: settings.keep_minutes * 60,
         poll_seconds: settings.poll_seconds,
@@ -352,7 +414,7 @@ pub async fn start_restore(
         next_poll_seconds: settings.poll_seconds,
         available_at: None,
         checks: Vec::new(),
-    })
+    }
 }
 
 /// What the restored database is, as RDS describes it.

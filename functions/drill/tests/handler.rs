@@ -16,7 +16,9 @@ use backup_core::drill::{CopySource, DrillRestore, Expected};
 use backup_core::tags::{MANAGED_BY, SOURCE_DB};
 use backup_core::testing::{self, mock_rds, rds_error};
 use backup_core::types::DatabaseKind;
-use backup_drill::{Clients, Config, DrillSettings, check, delete, drill_identifier, pick, start_restore, sweep};
+use backup_drill::{
+    Clients, Config, DrillSettings, check, delete, drill_identifier, handle, pick, start_restore, sweep,
+};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 const PREFIX: &str = "drill-a1b2c3-";
@@ -185,6 +187,11 @@ async fn pick_takes_the_backed_up_databases_and_random_count_of_them_the_same_pe
 
     let asked = pick(&clients, &config(0), "exec-1", Some(vec!["Bad--name".into()])).await;
     assert_eq!(asked.unwrap_err().error_type().as_str(), "InvalidInput");
+    let typo =
+        serde_json::json!({"action": "pick", "execution_id": "exec-1", "input": {"database": ["prod-database-1"]}});
+    let err = handle(&clients, &config(0), typo).await.unwrap_err();
+    assert_eq!(err.error_type().as_str(), "InvalidInput");
+    assert!(err.to_string().contains("database"), "{err}");
 }
 
 #[tokio::test]
@@ -226,10 +233,27 @@ async fn restore_asks_for_the_newest_backup_to_a_tagged_private_drill_database()
         .map(|t| (t.key().unwrap(), t.value().unwrap()))
         .collect();
     assert!(tags.contains(&(backup_core::drill::DRILL, INSTANCE)), "{tags:?}");
+    // The bound (60 minutes), no keep time, and 30 minutes for a late check.
     assert!(
-        tags.contains(&(backup_core::drill::DELETE_AFTER, "2026-12-06T06:00:00Z")),
+        tags.contains(&(backup_core::drill::DELETE_AFTER, "2026-12-06T06:30:00Z")),
         "{tags:?}"
     );
+}
+
+#[tokio::test]
+async fn a_retried_restore_goes_on_with_the_database_its_first_try_asked_for() {
+    let [listed, clusters] = snapshots(vec![backup("prod-database-1", INSTANCE)]);
+    let id = "drill-a1b2c3-prod-database-1-12060500";
+    let ours = described(drill_instance(id, "creating", Some(INSTANCE), now()));
+    let never = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+        .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
+    let clients = clients(&[&listed, &clusters, &ours, &never]);
+    let record = start_restore(&clients, &config(0), "prod-database-1", now())
+        .await
+        .unwrap();
+    assert_eq!((record.restored_id.as_str(), record.kind), (id, DatabaseKind::Instance));
+    assert_eq!(record.snapshot_id, "prod-database-1-20261205-020000-abcdef");
+    assert_eq!(never.num_calls(), 0);
 }
 
 #[tokio::test]
