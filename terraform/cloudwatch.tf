@@ -145,18 +145,25 @@ resource "aws_cloudwatch_metric_alarm" "automated_backups_off" {
   tags                = local.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "executions_failed" {
-  for_each = {
-    failed    = "ExecutionsFailed"
-    timed-out = "ExecutionsTimedOut"
-    aborted   = "ExecutionsAborted"
-  }
+# An execution of the run (or, with restore_drill, of the drills) that failed, timed out or was
+# stopped. A drill that ended outside its own handling sends no report of its own: the hourly
+# sweep deletes its database and reports it, and these alarms say so at once.
+locals {
+  ended_badly = { failed = "ExecutionsFailed", timed-out = "ExecutionsTimedOut", aborted = "ExecutionsAborted" }
+  execution_alarms = merge(
+    { for end, metric in local.ended_badly : end => { machine = "backup", metric = metric, end = end } },
+    local.drill_enabled ? { for end, metric in local.ended_badly : "drill-${end}" => { machine = "drill", metric = metric, end = end } } : {},
+  )
+}
 
-  alarm_name          = "${local.prefix}-backup-executions-${each.key}"
-  alarm_description   = "A ${local.state_machine_name} execution ${replace(each.key, "-", " ")}."
+resource "aws_cloudwatch_metric_alarm" "executions_failed" {
+  for_each = local.execution_alarms
+
+  alarm_name          = "${local.prefix}-${each.value.machine}-executions-${each.value.end}"
+  alarm_description   = "A ${local.state_machines[each.value.machine].name} execution ${replace(each.value.end, "-", " ")}."
   namespace           = "AWS/States"
-  metric_name         = each.value
-  dimensions          = { StateMachineArn = aws_sfn_state_machine.workflow["backup"].arn }
+  metric_name         = each.value.metric
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.workflow[each.value.machine].arn }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1

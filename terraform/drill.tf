@@ -1,6 +1,7 @@
-# Restore drills (restore_drill, docs/drills.md): the <prefix>-drill state machine
+# Restore drills (restore_drill, docs/operations.md): the <prefix>-drill state machine
 # (statemachine/drill.asl.json) and its drill function, the schedule of the drills and the
-# hourly sweep, the drill function's IAM, and the alarms on failed and slow drills.
+# hourly sweep, the drill function's IAM, and the alarms on failed and slow drills (those on
+# its executions are cloudwatch.tf's).
 
 locals {
   drill_enabled            = var.restore_drill != null
@@ -39,42 +40,31 @@ locals {
   }) : ""
 }
 
-resource "aws_cloudwatch_event_rule" "drill_schedule" {
-  count = local.drill_enabled ? 1 : 0
+# The drills on their schedule, and every hour the sweep alone: a drill stopped mid-way never
+# deletes its database; the sweep does, once the database's delete-after time has passed.
+locals {
+  drill_rules = local.drill_enabled ? {
+    drill-schedule = { expression = var.restore_drill.schedule, input = {}, description = "Starts the ${local.prefix} restore drill" }
+    drill-sweep    = { expression = "rate(1 hour)", input = { sweep_only = true }, description = "Deletes ${local.prefix} drill databases left past their time" }
+  } : {}
+}
 
-  name                = "${local.prefix}-drill-schedule"
-  description         = "Starts the ${local.prefix} restore drill"
-  schedule_expression = var.restore_drill.schedule
+resource "aws_cloudwatch_event_rule" "drill" {
+  for_each = local.drill_rules
+
+  name                = "${local.prefix}-${each.key}"
+  description         = each.value.description
+  schedule_expression = each.value.expression
   tags                = local.tags
 }
 
-resource "aws_cloudwatch_event_target" "drill_schedule" {
-  count = local.drill_enabled ? 1 : 0
+resource "aws_cloudwatch_event_target" "drill" {
+  for_each = local.drill_rules
 
-  rule     = aws_cloudwatch_event_rule.drill_schedule[0].name
+  rule     = aws_cloudwatch_event_rule.drill[each.key].name
   arn      = aws_sfn_state_machine.workflow["drill"].arn
   role_arn = aws_iam_role.schedule.arn
-  input    = jsonencode({})
-}
-
-# Every hour: a drill stopped mid-way never deletes its database; the sweep does, once the
-# database's delete-after time (its drill's longest wait and keep time) has passed.
-resource "aws_cloudwatch_event_rule" "drill_sweep" {
-  count = local.drill_enabled ? 1 : 0
-
-  name                = "${local.prefix}-drill-sweep"
-  description         = "Deletes ${local.prefix} drill databases left past their time"
-  schedule_expression = "rate(1 hour)"
-  tags                = local.tags
-}
-
-resource "aws_cloudwatch_event_target" "drill_sweep" {
-  count = local.drill_enabled ? 1 : 0
-
-  rule     = aws_cloudwatch_event_rule.drill_sweep[0].name
-  arn      = aws_sfn_state_machine.workflow["drill"].arn
-  role_arn = aws_iam_role.schedule.arn
-  input    = jsonencode({ sweep_only = true })
+  input    = jsonencode(each.value.input)
 }
 
 data "aws_iam_policy_document" "drill" {
@@ -184,28 +174,6 @@ resource "aws_cloudwatch_metric_alarm" "drill_over_target" {
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
   threshold           = try(var.restore_drill.rto_minutes, 0)
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = local.tags
-}
-
-# A drill that ended outside its own handling (stopped, timed out) sends no report of its own:
-# the sweep deletes its database within the hour and reports it, and these alarms say so now.
-# Failed: a drill that failed (also reported and alarmed on above), or whose report could not be
-# sent.
-resource "aws_cloudwatch_metric_alarm" "drill_executions_ended_badly" {
-  for_each = local.drill_enabled ? { failed = "ExecutionsFailed", timed-out = "ExecutionsTimedOut", aborted = "ExecutionsAborted" } : {}
-
-  alarm_name          = "${local.prefix}-drill-executions-${each.key}"
-  alarm_description   = "A ${local.drill_state_machine_name} execution ${replace(each.key, "-", " ")}: its drill database is deleted by the hourly sweep."
-  namespace           = "AWS/States"
-  metric_name         = each.value
-  dimensions          = { StateMachineArn = aws_sfn_state_machine.workflow["drill"].arn }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   tags                = local.tags

@@ -145,7 +145,7 @@ output "alarm_arns" {
     { for alarm in aws_cloudwatch_metric_alarm.no_recent_backup : alarm.alarm_name => alarm.arn },
     { for alarm in aws_cloudwatch_metric_alarm.executions_failed : alarm.alarm_name => alarm.arn },
     { for alarm in aws_cloudwatch_metric_alarm.lambda_errors : alarm.alarm_name => alarm.arn },
-    { for alarm in concat(aws_cloudwatch_metric_alarm.drill_failed, aws_cloudwatch_metric_alarm.drill_over_target, values(aws_cloudwatch_metric_alarm.drill_executions_ended_badly)) : alarm.alarm_name => alarm.arn },
+    { for alarm in concat(aws_cloudwatch_metric_alarm.drill_failed, aws_cloudwatch_metric_alarm.drill_over_target) : alarm.alarm_name => alarm.arn },
   )
 }
 

@@ -330,8 +330,13 @@ class Demo(unittest.TestCase):
         self.assert_pruned_by_the_rule(run["startDate"])
         self.assertEqual(len(set(seeds) - set(self.ours())), 4, "the seeds are laid out for four deletions")
 
+        # The run's summary, then the restore drill's.
         messages = self.published()
-        self.assertEqual(len(messages), 1, messages)
+        self.assertEqual(len(messages), 2, messages)
+        drill = messages.pop()
+        self.assertTrue(drill["subject"].startswith("database-backup restore drill PASSED"), drill["subject"])
+        self.assertRegex(drill["message"], r"prod-database-[12]: restored and checked in \d+\.\d min "
+                                           r"\(within the 30 min target\)")
         self.assertTrue(messages[0]["subject"].startswith("[SUCCEEDED]"), messages[0]["subject"])
         self.assertIn(f"{len(DATABASES)} of {len(DATABASES)}", messages[0]["subject"])
         for db in DATABASES:
@@ -339,9 +344,10 @@ class Demo(unittest.TestCase):
         # The demo read it from the queue subscribed to the topic, as printed.
         self.assertIn(f"subject: {messages[0]['subject']}", output)
         slack = control(endpoint(), "GET", "slack")
-        self.assertEqual(len(slack), 1)
+        self.assertEqual(len(slack), 2)  # the run's, then the drill's
         self.assertEqual(slack[0]["path"], "/slack/services/T0DEMO/B0DEMO/database-backup")
         self.assertIn("succeeded", slack[0]["message"]["text"])
+        self.assertIn("restore drill passed", json.dumps(slack[1]["message"]))
         metrics = self.metric_sums(run["startDate"] - timedelta(seconds=1))
         for db in DATABASES:
             self.assertEqual((metrics[("BackupSuccess", db)], metrics[("BackupFailure", db)]), (1, 0))

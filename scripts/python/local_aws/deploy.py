@@ -323,8 +323,8 @@ class Deployment:
 
 # What each of the module's rules targets (the plan cannot show the created ARNs).
 RULE_TARGETS = {"schedule": ("state_machine", "backup"), "run_ended_badly": ("function", "notify"),
-                "snapshot_age": ("function", "notify"), "drill_schedule[0]": ("state_machine", "drill"),
-                "drill_sweep[0]": ("state_machine", "drill")}
+                "snapshot_age": ("function", "notify"), "drill-schedule": ("state_machine", "drill"),
+                "drill-sweep": ("state_machine", "drill")}
 
 
 def create_event_rules(events, planned: module_plan.Planned, created: dict[str, dict[str, str]]) -> None:

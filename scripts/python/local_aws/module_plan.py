@@ -57,7 +57,7 @@ class Planned:
 
     def addresses(self, resource_type: str) -> dict[str, dict]:
         """`key -> values` of each instance of a resource of this type: `copy` for `...backup["copy"]`,
-        `schedule` for `...schedule`, `drill_sweep[0]` for a counted `...drill_sweep[0]`."""
+        `schedule` for `...schedule`, `name[0]` for a counted `...name[0]`."""
         prefix = f"{resource_type}."
 
         def key(address: str) -> str:
