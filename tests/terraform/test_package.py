@@ -216,7 +216,8 @@ class ReleasePackageTest(unittest.TestCase):
             "lambda_s3_bucket": bucket, "lambda_s3_key_prefix": PREFIX,
             "iam_permissions_boundary_arn": boundary["Policy"]["Arn"], "iam_role_path": "/backup/",
             "iam_role_name_prefix": "app-", "sns_topic_arn": topic, "sns_topic_kms_key_arn": topic_key,
-            "enable_xray_tracing": False})
+            # With the restore drills: every zip of the package is deployed.
+            "enable_xray_tracing": False, "restore_drill": {}})
         self.provider(path)
         init(path)
         run(["apply", "-auto-approve", "-input=false"], path)
@@ -227,7 +228,7 @@ class ReleasePackageTest(unittest.TestCase):
             digest = base64.b64encode(hashlib.sha256(zip_path.read_bytes()).digest()).decode()
             self.assertEqual(configuration["CodeSha256"], digest, function)
         roles = iam.list_roles(PathPrefix="/backup/")["Roles"]
-        self.assertEqual(len(roles), 12)  # eight functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
+        self.assertEqual(len(roles), 13)  # nine functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
         for role in roles:
             role = iam.get_role(RoleName=role["RoleName"])["Role"]
             self.assertTrue(role["RoleName"].startswith("app-gitsource-zips-s3-"), role["RoleName"])

@@ -143,6 +143,8 @@ pub enum Request {
     },
     Restore {
         db: String,
+        /// The drill's execution: its databases carry it (a retried step finds its own).
+        execution_id: String,
         now: DateTime<Utc>,
     },
     Check {
@@ -205,7 +207,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         Request::Pick { execution_id, input } => pick(clients, config, &execution_id, input.databases)
             .await
             .map(Output::Picked),
-        Request::Restore { db, now } => start_restore(clients, config, &db, now)
+        Request::Restore { db, execution_id, now } => start_restore(clients, config, &db, &execution_id, now)
             .await
             .map(|restore| Output::Restore(Box::new(restore))),
         Request::Check { restore, now } => check(clients, *restore, now)
@@ -296,12 +298,14 @@ fn tag(key: &str, value: &str) -> Tag {
 const SWEEP_MARGIN_MINUTES: i64 = 30;
 
 /// Plans and sends the restore of `db`'s newest backup: nothing is created when the plan refuses.
-/// The identifier carries the step's time, so a retry of the step after RDS took the request
-/// finds its own drill database and goes on with it.
+/// The identifier carries the step's time and the database its execution, so a retry of the step
+/// after RDS took the request finds its own drill database and goes on with it (another
+/// execution's, of the same minute, is refused).
 pub async fn start_restore(
     clients: &Clients,
     config: &Config,
     db: &str,
+    execution_id: &str,
     now: DateTime<Utc>,
 ) -> Result<DrillRestore, Error> {
     let region = config.drill_region(&clients.home.region).to_owned();
@@ -323,7 +327,10 @@ pub async fn start_restore(
             Described::Instance(_) => DatabaseKind::Instance,
             Described::Cluster(_) => DatabaseKind::Cluster,
         };
-        if is_drill_database(config, &restored_id, &Restored::from(existing).tags) {
+        let existing = Restored::from(existing);
+        if is_drill_database(config, &restored_id, &existing.tags)
+            && tags::tag_value(&existing.tags, tags::EXECUTION) == Some(execution_id)
+        {
             let snapshot = restore::newest_backup(&rds, db, Some(&module.instance))
                 .await
                 .map_err(from_restore)?;
@@ -346,6 +353,7 @@ pub async fn start_restore(
             tag(drill::DRILL, &module.instance),
             tag(drill::DELETE_AFTER, &rfc3339(delete_after)),
             tag(tags::SOURCE_DB, db),
+            tag(tags::EXECUTION, execution_id),
         ],
     };
     let plan = restore::plan(&rds, &options, now).await.map_err(from_restore)?;

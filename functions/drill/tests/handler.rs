@@ -23,6 +23,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 const PREFIX: &str = "drill-a1b2c3-";
 const INSTANCE: &str = "nestedphoenix-production";
+const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:nestedphoenix-production-drill:weekly";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 6, 5, 0, 0).unwrap()
@@ -213,7 +214,7 @@ async fn restore_asks_for_the_newest_backup_to_a_tagged_private_drill_database()
     config.drill.instance_class = Some("db.t4g.micro".into());
     let clients = clients(&[&listed, &clusters, &no_instance, &no_cluster, &restore]);
 
-    let record = start_restore(&clients, &config, "prod-database-1", now())
+    let record = start_restore(&clients, &config, "prod-database-1", EXECUTION, now())
         .await
         .unwrap();
 
@@ -233,6 +234,7 @@ async fn restore_asks_for_the_newest_backup_to_a_tagged_private_drill_database()
         .map(|t| (t.key().unwrap(), t.value().unwrap()))
         .collect();
     assert!(tags.contains(&(backup_core::drill::DRILL, INSTANCE)), "{tags:?}");
+    assert!(tags.contains(&(backup_core::tags::EXECUTION, EXECUTION)), "{tags:?}");
     // The bound (60 minutes), no keep time, and 30 minutes for a late check.
     assert!(
         tags.contains(&(backup_core::drill::DELETE_AFTER, "2026-12-06T06:30:00Z")),
@@ -244,15 +246,27 @@ async fn restore_asks_for_the_newest_backup_to_a_tagged_private_drill_database()
 async fn a_retried_restore_goes_on_with_the_database_its_first_try_asked_for() {
     let [listed, clusters] = snapshots(vec![backup("prod-database-1", INSTANCE)]);
     let id = "drill-a1b2c3-prod-database-1-12060500";
-    let ours = described(drill_instance(id, "creating", Some(INSTANCE), now()));
+    let mut instance = drill_instance(id, "creating", Some(INSTANCE), now());
+    instance.tag_list = Some(
+        [
+            instance.tag_list().to_vec(),
+            vec![tag(backup_core::tags::EXECUTION, EXECUTION)],
+        ]
+        .concat(),
+    );
+    let ours = described(instance);
     let never = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
         .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
     let clients = clients(&[&listed, &clusters, &ours, &never]);
-    let record = start_restore(&clients, &config(0), "prod-database-1", now())
+    let record = start_restore(&clients, &config(0), "prod-database-1", EXECUTION, now())
         .await
         .unwrap();
     assert_eq!((record.restored_id.as_str(), record.kind), (id, DatabaseKind::Instance));
     assert_eq!(record.snapshot_id, "prod-database-1-20261205-020000-abcdef");
+    assert_eq!(never.num_calls(), 0);
+    // Another execution's drill database of the same minute is not this one's.
+    let other = start_restore(&clients, &config(0), "prod-database-1", "another-execution", now()).await;
+    assert_eq!(other.unwrap_err().error_type().as_str(), "RestoreRefused");
     assert_eq!(never.num_calls(), 0);
 }
 
@@ -263,7 +277,7 @@ async fn a_database_without_a_backup_is_refused_before_anything_is_asked_for() {
         .then_http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster not found"));
     let original = described(DbInstance::builder().db_instance_identifier("prod-database-1").build());
     let clients = clients(&[&listed, &clusters, &original, &no_cluster]);
-    let err = start_restore(&clients, &config(0), "prod-database-1", now())
+    let err = start_restore(&clients, &config(0), "prod-database-1", EXECUTION, now())
         .await
         .unwrap_err();
     assert_eq!(err.error_type().as_str(), "RestoreRefused");
