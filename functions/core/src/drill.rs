@@ -80,6 +80,24 @@ pub struct DrillRestore {
     pub checks: Vec<Check>,
 }
 
+/// What `delete` did to a drill database: the drill function's output, in notify's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deleted {
+    pub restored_id: String,
+    /// RDS's status after the call (`deleting`), or `gone`.
+    pub status: String,
+}
+
+/// What the sweep deleted (databases of drills that did not finish) and kept (not yet due):
+/// the drill function's output, in notify's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Swept {
+    pub deleted: Vec<String>,
+    pub kept: Vec<String>,
+}
+
 impl DrillRestore {
     /// Minutes from the restore's request to the first check that found it available.
     pub fn recovery_minutes(&self) -> Option<f64> {

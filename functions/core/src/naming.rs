@@ -97,7 +97,7 @@ pub fn export_prefix(project: &str, environment: &str, db_identifier: &str, star
 
 /// 32-bit FNV-1a: stable across builds and platforms, unlike `std`'s hasher,
 /// so a redrive after an upgrade derives the same export task id.
-fn fnv1a_32(bytes: &[u8]) -> u32 {
+pub fn fnv1a_32(bytes: &[u8]) -> u32 {
     bytes
         .iter()
         .fold(0x811c_9dc5, |hash, &b| (hash ^ u32::from(b)).wrapping_mul(0x0100_0193))

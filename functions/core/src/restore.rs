@@ -248,7 +248,8 @@ pub struct RestorePlan {
     pub request: RestoreRequest,
 }
 
-fn rfc3339(time: DateTime<Utc>) -> String {
+/// A time as RDS's API and the tags show it: RFC 3339, to the second, `Z`.
+pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

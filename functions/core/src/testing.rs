@@ -40,6 +40,21 @@ pub fn mock_rds(rules: &[&Rule]) -> Rds {
     mock_rds_in("us-east-1", rules)
 }
 
+/// The region's manual snapshots: `listed` DB snapshots (one page) and no DB cluster snapshot.
+pub fn manual_snapshots(listed: Vec<aws_sdk_rds::types::DbSnapshot>) -> [Rule; 2] {
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+    use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+    [
+        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(move || {
+            DescribeDbSnapshotsOutput::builder()
+                .set_db_snapshots(Some(listed.clone()))
+                .build()
+        }),
+        mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
+            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
+    ]
+}
+
 /// `DescribeAccountAttributes` reporting `used` of `max` for the quota `name`
 /// (`ManualSnapshots` or `ManualClusterSnapshots`), beside an unrelated quota.
 pub fn account_quota(name: &'static str, used: i64, max: i64) -> Rule {

@@ -1,7 +1,6 @@
 //! The restore's plan against mocked RDS answers: which backup, which window, and the exact
 //! request (what `scripts/restore` prints in a dry run and sends otherwise).
 
-use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instance_automated_backups::DescribeDbInstanceAutomatedBackupsOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
@@ -13,7 +12,7 @@ use aws_sdk_rds::types::{
 use aws_smithy_mocks::{Rule, mock};
 use backup_core::restore::{Origin, RestoreError, RestoreOptions, Source, plan};
 use backup_core::tags::{MANAGED_BY, SOURCE_DB};
-use backup_core::testing::{mock_rds, mock_rds_in, rds_error};
+use backup_core::testing::{manual_snapshots, mock_rds, mock_rds_in, rds_error};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
@@ -60,18 +59,6 @@ fn snapshot(id: &str, status: &str, created: aws_smithy_types::DateTime, managed
         builder = builder.tag_list(tag(MANAGED_BY, managed_by));
     }
     builder.build()
-}
-
-fn snapshots(listed: Vec<DbSnapshot>) -> [Rule; 2] {
-    [
-        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(move || {
-            DescribeDbSnapshotsOutput::builder()
-                .set_db_snapshots(Some(listed.clone()))
-                .build()
-        }),
-        mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
-            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
-    ]
 }
 
 fn original_instance(retention: i32, latest: Option<aws_smithy_types::DateTime>) -> DbInstance {
@@ -143,7 +130,7 @@ fn refused(err: RestoreError) -> (&'static str, String) {
 #[tokio::test]
 async fn the_newest_available_backup_of_ours_with_the_originals_settings() {
     let [instances, missing, clusters] = databases(Some(original_instance(7, Some(time(11, 55)))));
-    let [listed, cluster_snapshots] = snapshots(vec![
+    let [listed, cluster_snapshots] = manual_snapshots(vec![
         snapshot("prod-database-1-old", "available", days_ago(2), Some("shop-prod")),
         snapshot("prod-database-1-newest", "available", days_ago(1), Some("shop-prod")),
         snapshot("prod-database-1-creating", "creating", days_ago(0), Some("shop-prod")),
@@ -181,7 +168,7 @@ async fn backups_of_several_module_instances_need_managed_by() {
         snapshot("b", "available", days_ago(2), Some("shop-staging")),
     ];
     let [instances, missing, clusters] = databases(Some(original_instance(7, Some(time(11, 55)))));
-    let [dbs, cluster_snapshots] = snapshots(listed.clone());
+    let [dbs, cluster_snapshots] = manual_snapshots(listed.clone());
     let rds = mock_rds(&[&instances, &missing, &clusters, &dbs, &cluster_snapshots]);
     let (field, reason) = refused(plan(&rds, &options(Origin::NewestBackup), now()).await.unwrap_err());
     assert_eq!(field, "managed_by");
@@ -198,7 +185,7 @@ async fn backups_of_several_module_instances_need_managed_by() {
 #[tokio::test]
 async fn no_available_backup_names_what_there_is() {
     let [instances, missing, clusters] = databases(Some(original_instance(7, Some(time(11, 55)))));
-    let [dbs, cluster_snapshots] = snapshots(vec![snapshot("half", "failed", days_ago(1), Some("shop-prod"))]);
+    let [dbs, cluster_snapshots] = manual_snapshots(vec![snapshot("half", "failed", days_ago(1), Some("shop-prod"))]);
     let rds = mock_rds(&[&instances, &missing, &clusters, &dbs, &cluster_snapshots]);
     let (field, reason) = refused(plan(&rds, &options(Origin::NewestBackup), now()).await.unwrap_err());
     assert_eq!(field, "db");
@@ -211,7 +198,8 @@ async fn no_available_backup_names_what_there_is() {
 #[tokio::test]
 async fn in_the_copy_region_the_instance_class_must_be_given_and_a_taken_identifier_is_refused() {
     let [instances, missing, clusters] = databases(None);
-    let [dbs, cluster_snapshots] = snapshots(vec![snapshot("copy", "available", days_ago(1), Some("shop-prod"))]);
+    let [dbs, cluster_snapshots] =
+        manual_snapshots(vec![snapshot("copy", "available", days_ago(1), Some("shop-prod"))]);
     let rds = mock_rds_in(
         "us-west-2",
         &[&instances, &missing, &clusters, &dbs, &cluster_snapshots],

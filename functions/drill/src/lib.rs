@@ -22,13 +22,13 @@ use aws_config::SdkConfig;
 use aws_sdk_rds::types::Tag;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
-use backup_core::drill::{self, Check, CopySource, DrillRestore, Expected};
-use backup_core::naming::{MAX_DB_IDENTIFIER_LEN, rds_identifier};
+use backup_core::drill::{self, Check, CopySource, Deleted, DrillRestore, Expected, Swept};
+use backup_core::naming::{self, MAX_DB_IDENTIFIER_LEN, rds_identifier};
 use backup_core::rds::{Described, Rds, SnapshotInfo};
 use backup_core::restore::{self, Origin, RestoreError, RestoreOptions, Source};
 use backup_core::types::DatabaseKind;
 use backup_core::{AwsFailure, Error, input, tags};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -168,13 +168,6 @@ pub struct DrillInput {
     pub sweep_only: bool,
 }
 
-/// What the sweeper deleted, and the drill databases it left (not yet due).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Swept {
-    pub deleted: Vec<String>,
-    pub kept: Vec<String>,
-}
-
 /// The databases a drill restores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Picked {
@@ -182,14 +175,6 @@ pub struct Picked {
     pub databases: Vec<String>,
     /// How many there were to pick from.
     pub candidates: usize,
-}
-
-/// What `delete` did to a drill database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Deleted {
-    pub restored_id: String,
-    /// RDS's status after the call (`deleting`), or `gone`.
-    pub status: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -243,7 +228,8 @@ pub async fn pick(
     let count = candidates.len();
     let wanted = config.drill.random_count as usize;
     if wanted > 0 && wanted < count {
-        candidates.sort_by_key(|db| fnv1a(&format!("{execution_id}/{db}")));
+        // A stable order by execution: no seed to keep, and a retried pick picks the same.
+        candidates.sort_by_key(|db| naming::fnv1a_32(format!("{execution_id}/{db}").as_bytes()));
         candidates.truncate(wanted);
         candidates.sort();
     }
@@ -268,13 +254,6 @@ async fn backed_up(rds: &Rds, config: &Config) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// FNV-1a: a stable order for the random pick (no seed to keep, no dependency).
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// The drill database's identifier: the prefix, the database (shortened to fit RDS's 63
 /// characters) and the request's month, day, hour and minute.
 pub fn drill_identifier(prefix: &str, db: &str, now: DateTime<Utc>) -> String {
@@ -283,10 +262,6 @@ pub fn drill_identifier(prefix: &str, db: &str, now: DateTime<Utc>) -> String {
     let db: String = db.chars().take(room).collect();
     let db = db.trim_end_matches('-');
     format!("{prefix}{db}-{stamp}").replace("--", "-")
-}
-
-fn rfc3339(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn tag(key: &str, value: &str) -> Tag {
@@ -351,7 +326,7 @@ pub async fn start_restore(
             tag(&module.tag_keys.project, &module.project),
             tag(&module.tag_keys.environment, &module.environment),
             tag(drill::DRILL, &module.instance),
-            tag(drill::DELETE_AFTER, &rfc3339(delete_after)),
+            tag(drill::DELETE_AFTER, &restore::rfc3339(delete_after)),
             tag(tags::SOURCE_DB, db),
             tag(tags::EXECUTION, execution_id),
         ],

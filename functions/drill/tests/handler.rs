@@ -4,17 +4,15 @@
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
-use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
-use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use aws_smithy_mocks::{Rule, mock};
 use backup_core::contract::Function;
 use backup_core::drill::{CopySource, DrillRestore, Expected};
 use backup_core::tags::{MANAGED_BY, SOURCE_DB};
-use backup_core::testing::{self, mock_rds, rds_error};
+use backup_core::testing::{self, manual_snapshots, mock_rds, rds_error};
 use backup_core::types::DatabaseKind;
 use backup_drill::{
     Clients, Config, DrillSettings, check, delete, drill_identifier, handle, pick, start_restore, sweep,
@@ -79,18 +77,6 @@ fn backup(db: &str, managed_by: &str) -> DbSnapshot {
         .tag_list(tag(SOURCE_DB, db))
         .tag_list(tag(MANAGED_BY, managed_by))
         .build()
-}
-
-fn snapshots(listed: Vec<DbSnapshot>) -> [Rule; 2] {
-    [
-        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(move || {
-            DescribeDbSnapshotsOutput::builder()
-                .set_db_snapshots(Some(listed.clone()))
-                .build()
-        }),
-        mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
-            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
-    ]
 }
 
 fn drill_instance(id: &str, status: &str, drill_tag: Option<&str>, delete_after: DateTime<Utc>) -> DbInstance {
@@ -164,7 +150,7 @@ fn drill_identifiers_fit_rds_and_carry_the_prefix() {
 
 #[tokio::test]
 async fn pick_takes_the_backed_up_databases_and_random_count_of_them_the_same_per_execution() {
-    let [listed, clusters] = snapshots(vec![
+    let [listed, clusters] = manual_snapshots(vec![
         backup("prod-database-1", INSTANCE),
         backup("prod-database-2", INSTANCE),
         backup("prod-database-3", INSTANCE),
@@ -197,7 +183,7 @@ async fn pick_takes_the_backed_up_databases_and_random_count_of_them_the_same_pe
 
 #[tokio::test]
 async fn restore_asks_for_the_newest_backup_to_a_tagged_private_drill_database() {
-    let [listed, clusters] = snapshots(vec![backup("prod-database-1", INSTANCE)]);
+    let [listed, clusters] = manual_snapshots(vec![backup("prod-database-1", INSTANCE)]);
     let no_instance = mock!(aws_sdk_rds::Client::describe_db_instances)
         .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance not found"));
     let no_cluster = mock!(aws_sdk_rds::Client::describe_db_clusters)
@@ -244,7 +230,7 @@ async fn restore_asks_for_the_newest_backup_to_a_tagged_private_drill_database()
 
 #[tokio::test]
 async fn a_retried_restore_goes_on_with_the_database_its_first_try_asked_for() {
-    let [listed, clusters] = snapshots(vec![backup("prod-database-1", INSTANCE)]);
+    let [listed, clusters] = manual_snapshots(vec![backup("prod-database-1", INSTANCE)]);
     let id = "drill-a1b2c3-prod-database-1-12060500";
     let mut instance = drill_instance(id, "creating", Some(INSTANCE), now());
     instance.tag_list = Some(
@@ -272,7 +258,7 @@ async fn a_retried_restore_goes_on_with_the_database_its_first_try_asked_for() {
 
 #[tokio::test]
 async fn a_database_without_a_backup_is_refused_before_anything_is_asked_for() {
-    let [listed, clusters] = snapshots(vec![backup("prod-database-1", "another/instance/us-east-1")]);
+    let [listed, clusters] = manual_snapshots(vec![backup("prod-database-1", "another/instance/us-east-1")]);
     let no_cluster = mock!(aws_sdk_rds::Client::describe_db_clusters)
         .then_http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster not found"));
     let original = described(DbInstance::builder().db_instance_identifier("prod-database-1").build());

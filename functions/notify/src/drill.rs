@@ -12,7 +12,7 @@
 //! longer than the target or was left undeleted, and when there was nothing to drill.
 
 use aws_sdk_cloudwatch::types::{MetricDatum, StandardUnit};
-use backup_core::drill::DrillRestore;
+use backup_core::drill::{Deleted, DrillRestore, Swept};
 use backup_core::{Error, input};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,14 +21,6 @@ use serde_json::{Value, json};
 use crate::metrics::{self, Scope};
 use crate::summary::{MAX_SLACK_SECTION, StepError, execution_console_url, truncate};
 use crate::{Clients, Config, Message, SlackDelivery};
-
-/// What `delete` did to a drill database.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Deleted {
-    pub restored_id: String,
-    pub status: String,
-}
 
 /// One database's drill, as its Map item ended.
 #[derive(Debug, Clone, Deserialize)]
@@ -67,14 +59,6 @@ pub struct DrillReport {
     pub sweep_error: Option<StepError>,
     #[serde(default)]
     pub swept: Option<Swept>,
-}
-
-/// What the sweep deleted (databases of drills that did not finish) and left (not yet due).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Swept {
-    pub deleted: Vec<String>,
-    pub kept: Vec<String>,
 }
 
 pub fn is_drill_report(event: &Value) -> bool {
@@ -204,6 +188,15 @@ impl Drill<'_> {
         self.report.outcomes.iter().filter(|o| o.over_target(rto)).count()
     }
 
+    /// The longest recovery time of the drill's databases, minutes (None: none measured).
+    fn longest_recovery(&self) -> Option<f64> {
+        self.report
+            .outcomes
+            .iter()
+            .filter_map(DrillOutcome::recovery_minutes)
+            .reduce(f64::max)
+    }
+
     fn left_behind(&self) -> usize {
         self.report.outcomes.iter().filter(|o| o.left_behind()).count()
     }
@@ -308,11 +301,7 @@ impl Drill<'_> {
             self.environment
         );
         let slowest = self
-            .report
-            .outcomes
-            .iter()
-            .filter_map(DrillOutcome::recovery_minutes)
-            .reduce(f64::max)
+            .longest_recovery()
             .map_or_else(|| "none measured".to_owned(), |minutes| format!("{minutes:.1} min"));
         // The message below its first line (the header says it), as preformatted text.
         let message = self.message();
@@ -370,13 +359,7 @@ impl Drill<'_> {
             run,
             at,
         ));
-        if let Some(longest) = self
-            .report
-            .outcomes
-            .iter()
-            .filter_map(DrillOutcome::recovery_minutes)
-            .reduce(f64::max)
-        {
+        if let Some(longest) = self.longest_recovery() {
             data.push(metrics::datum("RestoreTime", longest, StandardUnit::None, run, at));
         }
         data
