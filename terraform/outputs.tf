@@ -18,12 +18,12 @@ output "s3_bucket_region" {
 # Lambda
 
 output "lambda_function_name" {
-  description = "Name of the backup Lambda function (the snapshot function; all eight in lambda_function_names)"
+  description = "Name of the backup Lambda function (the snapshot function; all of them in lambda_function_names)"
   value       = aws_lambda_function.backup["snapshot"].function_name
 }
 
 output "lambda_function_arn" {
-  description = "ARN of the backup Lambda function (the snapshot function; all eight in lambda_function_arns)"
+  description = "ARN of the backup Lambda function (the snapshot function; all of them in lambda_function_arns)"
   value       = aws_lambda_function.backup["snapshot"].arn
 }
 
@@ -33,12 +33,12 @@ output "lambda_role_arn" {
 }
 
 output "lambda_function_names" {
-  description = "Names of the eight functions, by function (select, snapshot, wait-for-available, export, copy, vault, prune, notify)"
+  description = "Names of the functions, by function (select, snapshot, wait-for-available, export, copy, vault, prune, notify, and drill with restore_drill)"
   value       = { for f, fn in aws_lambda_function.backup : f => fn.function_name }
 }
 
 output "lambda_function_arns" {
-  description = "ARNs of the eight functions, by function"
+  description = "ARNs of the functions, by function (drill with restore_drill)"
   value       = { for f, fn in aws_lambda_function.backup : f => fn.arn }
 }
 

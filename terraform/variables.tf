@@ -260,7 +260,7 @@ variable "s3_lifecycle_rules" {
 # Lambda
 
 variable "lambda_timeout" {
-  description = "Lambda function timeout in seconds, for each of the eight functions."
+  description = "Lambda function timeout in seconds, for each of the functions."
   type        = number
   default     = 300
 
@@ -271,7 +271,7 @@ variable "lambda_timeout" {
 }
 
 variable "lambda_memory_size" {
-  description = "Lambda function memory in MB, for each of the eight functions."
+  description = "Lambda function memory in MB, for each of the functions."
   type        = number
   default     = 256
 
