@@ -10,9 +10,10 @@ locals {
   # Every drill database's identifier starts so: IAM lets the drill function create and delete
   # databases with this prefix only, and one instance's prefix is no other's.
   drill_identifier_prefix = "drill-${local.instance_hash}-"
-  drill_region            = local.drill_enabled && try(var.restore_drill.copy, "source") == "copy" ? local.copy_region : local.region
-  # Where drill databases may be: the sweep looks in both regions.
-  drill_regions = local.drill_enabled ? local.snapshot_regions : []
+  # Where drill databases may be: the sweep looks in both regions (and in the vault, through
+  # its drill role, when it has one).
+  drill_regions        = local.drill_enabled ? local.snapshot_regions : []
+  vault_drill_role_arn = try(var.vault.drill_role_arn, null)
 
   drill_environment = local.drill_enabled ? merge(local.common_environment, local.copy_environment, {
     DRILL = jsonencode({
@@ -27,6 +28,12 @@ locals {
       poll_seconds       = var.poll_interval_seconds
       databases          = var.restore_drill.databases
       random_count       = var.restore_drill.random_count
+      vault = local.vault_drill_role_arn == null ? null : {
+        account_id  = var.vault.account_id
+        region      = local.vault_region
+        role_arn    = local.vault_drill_role_arn
+        external_id = var.vault.external_id
+      }
     })
   }) : {}
 
@@ -136,6 +143,17 @@ data "aws_iam_policy_document" "drill" {
       test     = "StringEquals"
       variable = "aws:ResourceTag/database-backup:drill"
       values   = [local.backup_instance]
+    }
+  }
+
+  # Drills of the vault's copies, and the sweep there: through the vault's drill role, which
+  # may restore them to drill databases there and delete those, and nothing else.
+  dynamic "statement" {
+    for_each = local.vault_drill_role_arn == null ? [] : [1]
+    content {
+      sid       = "AssumeTheVaultDrillRole"
+      actions   = ["sts:AssumeRole"]
+      resources = [local.vault_drill_role_arn]
     }
   }
 }

@@ -963,7 +963,7 @@ variable "manage_automated_backups" {
 }
 
 variable "vault" {
-  description = "Copies of every snapshot in a vault account, out of reach of this one (docs/vault.md): the vault account's id, its region (null: this region), and the vault's KMS key and the role the vault function assumes there (the outputs kms_key_arn and role_arn of the module's vault part, modules/vault, applied in that account), with the external id the role's trust asks for. For a vault in another region that takes Aurora clusters, cluster_share_kms_key_arn: a key of this account in the vault's region (modules/share-key applied there), with which a cluster snapshot is copied there before it is shared. null: no vault."
+  description = "Copies of every snapshot in a vault account, out of reach of this one (docs/vault.md): the vault account's id, its region (null: this region), and the vault's KMS key and the role the vault function assumes there (the outputs kms_key_arn and role_arn of the module's vault part, modules/vault, applied in that account), with the external id the role's trust asks for. For a vault in another region that takes Aurora clusters, cluster_share_kms_key_arn: a key of this account in the vault's region (modules/share-key applied there), with which a cluster snapshot is copied there before it is shared. drill_role_arn: the vault's drill role (modules/vault with allow_restore_drills, output drill_role_arn), through which restore_drill with copy = \"vault\" restores the vault's copies in the vault account, and the drills' sweep deletes what they leave there. null: no vault."
   type = object({
     account_id  = string
     region      = optional(string)
@@ -972,6 +972,8 @@ variable "vault" {
     external_id = optional(string)
     # A vault in another region that takes Aurora clusters: a key of this account there.
     cluster_share_kms_key_arn = optional(string)
+    # Restore drills of the vault's copies (restore_drill.copy = "vault"): modules/vault's drill_role_arn.
+    drill_role_arn = optional(string)
   })
   default = null
 
@@ -1001,13 +1003,18 @@ variable "vault" {
   }
 
   validation {
+    condition     = try(var.vault.drill_role_arn == null ? true : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", var.vault.drill_role_arn)) && split(":", var.vault.drill_role_arn)[4] == var.vault.account_id, var.vault == null)
+    error_message = "vault.drill_role_arn must be a role of the vault account (arn:aws:iam::<vault.account_id>:role/...): the drill_role_arn output of modules/vault with allow_restore_drills."
+  }
+
+  validation {
     condition     = try(var.vault.cluster_share_kms_key_arn == null || (can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-z-]+$", var.vault.cluster_share_kms_key_arn)) && coalesce(var.vault.region, local.region) != local.region && split(":", var.vault.cluster_share_kms_key_arn)[3] == var.vault.region && split(":", var.vault.cluster_share_kms_key_arn)[4] == local.account), true)
     error_message = "vault.cluster_share_kms_key_arn must be a key ARN of this (the source) account in vault.region (arn:aws:kms:<vault.region>:<this account>:key/...): the key_arn output of modules/share-key applied there. It is only for a vault in another region than this one."
   }
 }
 
 variable "restore_drill" {
-  description = "Opt-in scheduled restore drills (docs/operations.md, Restore drills): on schedule (UTC; default weekly, Sunday 05:00) the <prefix>-drill state machine restores each drilled database's newest backup (copy: \"source\", the module's region, or \"copy\", the cross-region copies) to a new DB instance (or Aurora DB cluster) named drill-<hash>-<db>-<MMDDHHMM>, not publicly accessible, in subnet_group_name with security_group_ids (null and []: the original's, which a restore in the copy region does not have), of instance_class (null: the original's; needed with copy = \"copy\"); waits for it at most max_wait_minutes; checks its status, engine and version, allocated storage and encryption against the snapshot; keeps it keep_minutes; deletes it without a final snapshot, also when the restore failed or timed out; and reports the recovery time against rto_minutes (metrics RestoreTestSuccess, RestoreTestFailure, RestoreTime, alarms, SNS, Slack). databases: the ones drilled (empty: every one with an available backup of the module); random_count: N of them at random per drill (0: all). An hourly sweep deletes drill databases left past their time by a drill that did not finish. null: no drills."
+  description = "Opt-in scheduled restore drills (docs/operations.md, Restore drills): on schedule (UTC; default weekly, Sunday 05:00) the <prefix>-drill state machine restores each drilled database's newest backup (copy: \"source\", the module's region; \"copy\", the cross-region copies; or \"vault\", the vault account's copies, restored in the vault account through vault.drill_role_arn) to a new DB instance (or Aurora DB cluster) named drill-<hash>-<db>-<MMDDHHMM>, not publicly accessible, in subnet_group_name with security_group_ids (null and []: the original's, which a restore in the copy region or the vault does not have; with copy = \"vault\", the vault account's), of instance_class (null: the original's; needed with copy = \"copy\" or \"vault\"); waits for it at most max_wait_minutes; checks its status, engine and version, allocated storage and encryption against the snapshot; keeps it keep_minutes; deletes it without a final snapshot, also when the restore failed or timed out; and reports the recovery time against rto_minutes (metrics RestoreTestSuccess, RestoreTestFailure, RestoreTime, alarms, SNS, Slack). databases: the ones drilled (empty: every one with an available backup of the module); random_count: N of them at random per drill (0: all). An hourly sweep deletes drill databases left past their time by a drill that did not finish. null: no drills."
   type = object({
     schedule           = optional(string, "cron(0 5 ? * SUN *)")
     databases          = optional(list(string), [])
@@ -1032,8 +1039,14 @@ variable "restore_drill" {
   }
 
   validation {
-    condition     = var.restore_drill == null || try(contains(["source", "copy"], var.restore_drill.copy), false)
-    error_message = "restore_drill.copy must be \"source\" (the newest backup in the module's region) or \"copy\" (the newest cross-region copy)."
+    condition     = var.restore_drill == null || try(contains(["source", "copy", "vault"], var.restore_drill.copy), false)
+    error_message = "restore_drill.copy must be \"source\" (the newest backup in the module's region), \"copy\" (the newest cross-region copy) or \"vault\" (the newest copy in the vault account)."
+  }
+
+  validation {
+    # A conditional, not ||: HCL evaluates both sides, and var.vault may be null.
+    condition     = var.restore_drill == null || try(var.restore_drill.copy != "vault" ? true : try(var.vault.drill_role_arn, null) != null && var.restore_drill.instance_class != null, false)
+    error_message = "restore_drill.copy = \"vault\" needs vault.drill_role_arn (apply modules/vault with allow_restore_drills = true and give its drill_role_arn output), and restore_drill.instance_class: the original database is not in the vault account to take its instance class from."
   }
 
   validation {

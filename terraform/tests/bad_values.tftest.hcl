@@ -886,6 +886,34 @@ run "vault_cluster_share_kms_key_arn" {
   expect_failures = [var.vault]
 }
 
+run "vault_drill_role_arn" {
+  command = plan
+  # expect: vault.drill_role_arn must be a role of the vault account
+  variables {
+    vault = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier", drill_role_arn = "arn:aws:iam::222222222222:role/checks-test-vault-drill" }
+  }
+  expect_failures = [var.vault]
+}
+
+run "vault_drill_role_arn_name" {
+  command = plan
+  # expect: vault.drill_role_arn must be a role of the vault account
+  variables {
+    vault = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier", drill_role_arn = "checks-test-vault-drill" }
+  }
+  expect_failures = [var.vault]
+}
+
+run "restore_drill_copy_vault_without_instance_class" {
+  command = plan
+  # expect: needs vault.drill_role_arn (apply modules/vault with allow_restore_drills
+  variables {
+    restore_drill = { copy = "vault" }
+    vault         = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier", drill_role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-drill" }
+  }
+  expect_failures = [var.restore_drill]
+}
+
 run "vault_external_id" {
   command = plan
   # expect: vault.external_id must be 2-1224 letters
@@ -895,11 +923,21 @@ run "vault_external_id" {
   expect_failures = [var.vault]
 }
 
-run "restore_drill_copy_vault" {
+run "restore_drill_copy_other" {
   command = plan
   # expect: restore_drill.copy must be
   variables {
-    restore_drill = { copy = "vault" }
+    restore_drill = { copy = "replica" }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_copy_vault_without_its_drill_role" {
+  command = plan
+  # expect: needs vault.drill_role_arn (apply modules/vault with allow_restore_drills
+  variables {
+    restore_drill = { copy = "vault", instance_class = "db.t4g.micro" }
+    vault         = { account_id = "111111111111", kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", role_arn = "arn:aws:iam::111111111111:role/checks-test-vault-copier" }
   }
   expect_failures = [var.restore_drill]
 }

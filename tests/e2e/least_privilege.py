@@ -72,6 +72,9 @@ CALLED_ONLY_WHEN_SELECTING = {"select": {"rds:DescribeDBInstances", "rds:Describ
 CALLED_ONLY_WHEN_MANAGING_AUTOMATED_BACKUPS = {"notify": {"rds:ModifyDBInstance", "rds:ModifyDBCluster"}}
 # Notify reads the Slack webhook's secret only with slack_webhook_url set.
 CALLED_ONLY_WITH_SLACK = {"notify": {"secretsmanager:GetSecretValue"}}
+# The drill function assumes the vault's drill role only when the vault has one
+# (vault.drill_role_arn), and its role grants sts:AssumeRole on it only then.
+CALLED_ONLY_WITH_VAULT_DRILLS = {"drill": {"sts:AssumeRole"}}
 # Calls a function makes only with another role's keys: the vault function reads the vault's
 # snapshot quota as the vault role (modules/vault grants it there); its copies, descriptions and
 # kms:DescribeKey it makes as both. VAULT_ROLE_CALLS is what the vault role is checked against.
@@ -163,10 +166,11 @@ class RoleCheck:
 
 
 def check_role(function: str, zip_path: Path, documents: list[dict], selects: bool = False,
-               in_vpc: bool = False, manages_automated_backups: bool = False, slack: bool = True) -> RoleCheck:
+               in_vpc: bool = False, manages_automated_backups: bool = False, slack: bool = True,
+               vault_drills: bool = False) -> RoleCheck:
     """`selects`: whether the module instance selects databases by tag or pattern; `in_vpc`:
     whether its functions run in a VPC; `manages_automated_backups`: whether it sets them;
-    `slack`: whether it has a Slack webhook."""
+    `slack`: whether it has a Slack webhook; `vault_drills`: whether its drills reach the vault."""
     called = operations_in(zip_path) - CALLED_AS_ANOTHER_ROLE.get(function, set()) - NEVER_TAKEN.get(function, set())
     if not selects:
         called -= CALLED_ONLY_WHEN_SELECTING.get(function, set())
@@ -174,6 +178,8 @@ def check_role(function: str, zip_path: Path, documents: list[dict], selects: bo
         called -= CALLED_ONLY_WHEN_MANAGING_AUTOMATED_BACKUPS.get(function, set())
     if not slack:
         called -= CALLED_ONLY_WITH_SLACK.get(function, set())
+    if not vault_drills:
+        called -= CALLED_ONLY_WITH_VAULT_DRILLS.get(function, set())
     granted_statements = [s for d in documents for s in statements(d)]
     granted = {a for s in granted_statements for a in s.actions}
     allowed = {a for s in granted_statements for a in s.actions if s.allows(a)}

@@ -6,7 +6,10 @@ module. A DB cluster snapshot cannot cross regions and accounts in one copy, and
 refuses that copy as AWS does (rule cluster_copy_across_region_and_account): the cluster's
 snapshot goes in two copies (into us-west-2 in the source account, shared, then into the vault),
 the instance's in one. The functions' roles are those Terraform made, and the local AWS
-authorizes every call against them.
+authorizes every call against them. Then a restore drill of the vault's copies (restore_drill
+with copy = "vault"): the drill function restores both in the vault account through the vault's
+drill role (allow_restore_drills), which the local AWS holds to its policies, checks and deletes
+them.
 
 Run by scripts/test inside `scripts/local-aws run`; it empties that local AWS.
 """
@@ -18,6 +21,8 @@ import os
 import shutil
 import time
 import unittest
+
+from botocore.exceptions import ClientError
 
 from demo.report import tag_map
 from local_aws.accounts import evaluate
@@ -67,7 +72,7 @@ class VaultInAnotherRegion(unittest.TestCase):
                     "name": "ledger-prod", "source_account_id": "${data.aws_caller_identity.source.account_id}",
                     "source_region": SOURCE, "source_prefix": "ledger-prod", "source_managed_by": INSTANCE_NAME,
                     "external_id": "ledger-prod-vault", "databases": [CLUSTER, INSTANCE],
-                    "kms_key_deletion_window_days": 7,
+                    "kms_key_deletion_window_days": 7, "allow_restore_drills": True,
                 },
                 "cluster_share_key": {
                     "source": f"{modules}/modules/share-key", "providers": {"aws": "aws.source_in_vault_region"},
@@ -83,7 +88,9 @@ class VaultInAnotherRegion(unittest.TestCase):
                         "kms_key_arn": "${module.vault.kms_key_arn}", "role_arn": "${module.vault.role_arn}",
                         "external_id": "ledger-prod-vault",
                         "cluster_share_kms_key_arn": "${module.cluster_share_key.key_arn}",
+                        "drill_role_arn": "${module.vault.drill_role_arn}",
                     },
+                    "restore_drill": {"copy": "vault", "instance_class": "db.t3.micro", "rto_minutes": 60},
                 },
             },
             "output": {
@@ -91,6 +98,9 @@ class VaultInAnotherRegion(unittest.TestCase):
                 "vault_rule_names": {"value": "${module.vault.rule_names}"},
                 "cluster_share_key": {"value": "${module.cluster_share_key.key_arn}"},
                 "source_account": {"value": "${data.aws_caller_identity.source.account_id}"},
+                "drill_state_machine_arn": {"value": "${module.backup.drill_state_machine_arn}"},
+                "drill_role_arn": {"value": "${module.vault.drill_role_arn}"},
+                "sns_topic_arn": {"value": "${module.backup.sns_topic_arn}"},
             },
         }
         (cls.directory / "main.tf.json").write_text(json.dumps(config, indent=1))
@@ -101,6 +111,17 @@ class VaultInAnotherRegion(unittest.TestCase):
         assert "vault_region_takes_the_clusters" not in applied, applied[-3000:]
         outputs = json.loads(terraform(cls.directory, "output", "-json"))
         cls.outputs = {name: value["value"] for name, value in outputs.items()}
+
+    backed_up = False
+
+    def back_up(self) -> None:
+        """One run of the backup (once for the tests): the vault then holds a copy of each database."""
+        if VaultInAnotherRegion.backed_up:
+            return
+        [fired] = control(endpoint(), "POST", "events/fire", {"rule": "ledger-prod-backup-schedule", "region": SOURCE})
+        run = finished(self.source.client("stepfunctions", SOURCE), fired["execution_arn"])
+        self.assertEqual(run["status"], "SUCCEEDED", run)
+        VaultInAnotherRegion.backed_up = True
 
     def intermediates(self) -> list[str]:
         """The copies made to share, in the source account, in both regions."""
@@ -116,9 +137,7 @@ class VaultInAnotherRegion(unittest.TestCase):
         return found
 
     def test_the_cluster_goes_in_two_copies_and_the_instance_in_one(self):
-        [fired] = control(endpoint(), "POST", "events/fire", {"rule": "ledger-prod-backup-schedule", "region": SOURCE})
-        run = finished(self.source.client("stepfunctions", SOURCE), fired["execution_arn"])
-        self.assertEqual(run["status"], "SUCCEEDED", run)
+        self.back_up()
 
         vault_rds = self.vault.client("rds", VAULT_REGION)
         vault_key = self.outputs["vault_kms_key_arn"]
@@ -191,6 +210,110 @@ class VaultInAnotherRegion(unittest.TestCase):
         statements = {s["Sid"]: s for d in documents for s in d["Statement"]}
         self.assertEqual(statements["CreateClusterCopiesToShareInTheVaultRegionWithOwnTag"]["Condition"],
                          {"StringEquals": {"aws:RequestTag/database-backup:vault-intermediate": INSTANCE_NAME}})
+
+    def drill_databases(self, aws: Aws, region: str) -> list[str]:
+        rds = aws.client("rds", region)
+        return ([d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+                 if d["DBInstanceIdentifier"].startswith("drill-")]
+                + [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]
+                   if c["DBClusterIdentifier"].startswith("drill-")])
+
+    def test_a_drill_restores_the_vaults_copies_in_the_vault_and_deletes_them(self):
+        self.back_up()
+        control(endpoint(), "DELETE", "calls")
+        sfn = self.source.client("stepfunctions", SOURCE)
+        [fired] = control(endpoint(), "POST", "events/fire", {"rule": "ledger-prod-drill-schedule", "region": SOURCE})
+        drill = finished(sfn, fired["execution_arn"])
+        self.assertEqual(drill["status"], "SUCCEEDED", drill)
+
+        # Both restored in the vault account, in its region, from the vault's copies.
+        history = sfn.get_execution_history(executionArn=fired["execution_arn"], maxResults=1000)["events"]
+        outputs = [json.loads(e["lambdaFunctionSucceededEventDetails"]["output"]) for e in history
+                   if e["type"] == "LambdaFunctionSucceeded"]
+        restored = [o for o in outputs if "restored_id" in o and "db" in o]
+        places = {(r["db"], r["account"], r["region"], r["kind"]) for r in restored}
+        self.assertEqual(places, {(CLUSTER, VAULT, VAULT_REGION, "cluster"), (INSTANCE, VAULT, VAULT_REGION, "instance")})
+        calls = control(endpoint(), "GET", "calls")
+        self.assertEqual((calls.get("rds:RestoreDBInstanceFromDBSnapshot"), calls.get("rds:RestoreDBClusterFromSnapshot")),
+                         (1, 1))
+        self.assertGreaterEqual(calls.get("sts:AssumeRole", 0), 4)  # a session of the drill role per step there
+        # Nothing left behind, in either account; nothing restored in the source account.
+        self.assertEqual(self.drill_databases(self.vault, VAULT_REGION), [])
+        self.assertEqual(self.drill_databases(self.source, SOURCE), [])
+        # The vault's copies are still there.
+        vault_rds = self.vault.client("rds", VAULT_REGION)
+        self.assertEqual(len(vault_rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]), 1)
+        self.assertEqual(len(vault_rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]), 1)
+
+        # The drill's message names the vault account the copies were restored in.
+        published = control(endpoint(), "GET", f"sns/published?region={SOURCE}")
+        [message] = [m for m in published if m["topic_arn"] == self.outputs["sns_topic_arn"]
+                     and "restore drill" in (m.get("subject") or "")]
+        self.assertIn("restore drill PASSED", message["subject"])
+        self.assertIn(f"({VAULT_REGION}, vault account {VAULT}", message["message"])
+
+        # The drill role, as the local AWS holds it: restores only the source's copies, to drill
+        # databases; deletes only those carrying the source's drill tag; never a copy.
+        iam = self.vault.client("iam", VAULT_REGION)
+        role = self.outputs["drill_role_arn"].split("/")[-1]
+        documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
+                     for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        documents = [json.loads(d) if isinstance(d, str) else d for d in documents]
+        instance_copy = vault_rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"][0]["DBSnapshotArn"]
+        restored_id = next(r["restored_id"] for r in restored if r["db"] == INSTANCE)
+        prefix = restored_id[:restored_id.index(INSTANCE)]
+        db = f"arn:aws:rds:{VAULT_REGION}:{VAULT}:db"
+        # A database of the vault's named like a drill's, without the drill tag (left to the next
+        # reset: the local AWS, as RDS, will not delete it while it is being created); and a
+        # snapshot without the source's managed-by tag (none: a name no snapshot has).
+        vault_rds.create_db_instance(DBInstanceIdentifier=f"{prefix}own-1", Engine="postgres",
+                                     DBInstanceClass="db.t3.micro", AllocatedStorage=20, MasterUsername="dbadmin",
+                                     MasterUserPassword="correct-horse-battery-staple")
+        own_snapshot = f"arn:aws:rds:{VAULT_REGION}:{VAULT}:snapshot:not-a-copy"
+
+        def tags(arn: str) -> dict[str, str]:
+            """A resource's tags as the vault account's RDS lists them (none: not made yet)."""
+            try:
+                return {t["Key"]: t["Value"] for t in vault_rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
+            except ClientError:
+                return {}
+
+        def verdict(action: str, arns: list[str]) -> str:
+            return evaluate(documents, action, arns, tags)
+
+        verdicts = {
+            "restore a copy to a drill database": verdict(
+                "rds:RestoreDBInstanceFromDBSnapshot", [instance_copy, f"{db}:{prefix}x-1"]),
+            "restore a snapshot without the source's tag": verdict(
+                "rds:RestoreDBInstanceFromDBSnapshot", [own_snapshot, f"{db}:{prefix}x-1"]),
+            "restore a copy to another name": verdict(
+                "rds:RestoreDBInstanceFromDBSnapshot", [instance_copy, f"{db}:ledger-db-2"]),
+            "delete a database without the drill tag": verdict("rds:DeleteDBInstance", [f"{db}:{prefix}own-1"]),
+            "delete a copy": verdict("rds:DeleteDBSnapshot", [instance_copy]),
+            "share a copy": verdict("rds:ModifyDBSnapshotAttribute", [instance_copy]),
+            "change a database": verdict("rds:ModifyDBInstance", [f"{db}:{prefix}x-1"]),
+        }
+        self.assertEqual(verdicts, {
+            "restore a copy to a drill database": "allowed",
+            "restore a snapshot without the source's tag": "implicit",
+            "restore a copy to another name": "implicit",
+            "delete a database without the drill tag": "implicit",
+            "delete a copy": "denied",
+            "share a copy": "denied",
+            "change a database": "denied",
+        })
+        # The tag is what refuses that deletion: its name and the action are the drill's.
+        self.assertEqual(evaluate(documents, "rds:DeleteDBInstance", [f"{db}:{prefix}own-1"]), "allowed")
+        # The source's drill role: what its code calls, sts:AssumeRole on the vault's drill role included.
+        source_iam = self.source.client("iam", SOURCE)
+        [source_role] = [r["RoleName"] for r in source_iam.list_roles()["Roles"]
+                         if r["RoleName"].startswith("ledger-prod-") and r["RoleName"].endswith("-drill")]
+        source_documents = [source_iam.get_role_policy(RoleName=source_role, PolicyName=p)["PolicyDocument"]
+                            for p in source_iam.list_role_policies(RoleName=source_role)["PolicyNames"]]
+        source_documents = [json.loads(d) if isinstance(d, str) else d for d in source_documents]
+        check = check_role("drill", ROOT / "target" / "lambda" / "backup-drill" / "bootstrap.zip", source_documents,
+                           vault_drills=True)
+        self.assertTrue(check.ok, check.line())
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ UNVALIDATED = {
         "enable_s3_access_logging", "enable_s3_export", "prune_dry_run", "lambda_package_dir", "s3_force_destroy",
         "enable_xray_tracing", "state_machine_log_execution_data", "create_dashboard", "kms_key_deletion_protection",
     },
-    "vault": {"tags", "prune_dry_run", "lambda_package_dir"},
+    "vault": {"tags", "prune_dry_run", "lambda_package_dir", "allow_restore_drills"},
     "share-key": {"tags", "description"},
 }
 

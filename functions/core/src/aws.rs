@@ -91,6 +91,45 @@ pub fn region_of(sdk_config: &SdkConfig) -> Result<String, crate::Error> {
         .ok_or_else(|| crate::Error::config("AWS_REGION", "is not set"))
 }
 
+/// Credentials of a session of `role_arn` (another account's role), named `session_name` in
+/// that account's CloudTrail, with the external id the role's trust policy asks for.
+#[cfg(feature = "assume-role")]
+pub async fn assume_role(
+    sts: &aws_sdk_sts::Client,
+    role_arn: &str,
+    session_name: &str,
+    external_id: Option<String>,
+) -> Result<aws_sdk_rds::config::Credentials, crate::Error> {
+    use crate::error::{AwsFailure, AwsFailureKind};
+    let assumed = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .set_external_id(external_id)
+        .send()
+        .await
+        .map_err(|err| {
+            let mut failure = AwsFailure::from_sdk("AssumeRole", &err);
+            failure.message = format!("{role_arn}: {}", failure.message);
+            crate::Error::from(failure)
+        })?;
+    let credentials = assumed.credentials().ok_or_else(|| {
+        crate::Error::AwsRequestFailed(AwsFailure {
+            action: "AssumeRole",
+            code: None,
+            message: format!("the role {role_arn} answered without credentials"),
+            kind: AwsFailureKind::Rejected,
+        })
+    })?;
+    Ok(aws_sdk_rds::config::Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        Some(credentials.session_token().to_owned()),
+        std::time::SystemTime::try_from(*credentials.expiration()).ok(),
+        "assumed-role",
+    ))
+}
+
 /// Per-call override for pre-checks, which must not delay the backup for long.
 pub fn precheck_config() -> aws_sdk_rds::config::Builder {
     aws_sdk_rds::config::Builder::default()

@@ -374,7 +374,7 @@ impl Function {
             Function::Drill => &[
                 required(
                     env::DRILL,
-                    "JSON object of the drills (`restore_drill`): `copy` (source or copy), `identifier_prefix` of the drill databases, `instance_class`, `subnet_group`, `security_group_ids`, `rto_minutes`, `keep_minutes`, `max_wait_minutes`, `poll_seconds`, `databases`, `random_count`",
+                    "JSON object of the drills (`restore_drill`): `copy` (source, copy or vault), `identifier_prefix` of the drill databases, `instance_class`, `subnet_group`, `security_group_ids`, `rto_minutes`, `keep_minutes`, `max_wait_minutes`, `poll_seconds`, `databases`, `random_count`, and `vault` (the vault's drill role: `account_id`, `region`, `role_arn`, `external_id`; null without one)",
                 ),
                 optional(
                     env::COPY_DESTINATION_REGION,

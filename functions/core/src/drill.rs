@@ -23,6 +23,8 @@ pub enum CopySource {
     Source,
     /// The newest cross-region copy, in the copy region.
     Copy,
+    /// The newest copy in the vault account, restored there through the vault's drill role.
+    Vault,
 }
 
 /// What a restored database is checked against: the snapshot's, as RDS describes it.
@@ -52,6 +54,10 @@ pub struct Check {
 pub struct DrillRestore {
     pub db: String,
     pub region: String,
+    /// The vault account, when the drill restores there (None: the module's own account; left
+    /// out, so that a step's record reads as before where it is not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub kind: DatabaseKind,
     /// The drill database's identifier.
     pub restored_id: String,
@@ -96,6 +102,15 @@ pub struct Deleted {
 pub struct Swept {
     pub deleted: Vec<String>,
     pub kept: Vec<String>,
+}
+
+/// Where a drill database is, as messages name it: its region, and the vault's account when
+/// the drill restored there.
+pub fn place_label(region: &str, account: Option<&str>) -> String {
+    match account {
+        None => region.to_owned(),
+        Some(account) => format!("{region}, vault account {account}"),
+    }
 }
 
 impl DrillRestore {

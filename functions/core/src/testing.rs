@@ -376,3 +376,30 @@ pub mod slot_queue {
             .then_error(|| SendTaskSuccessError::InvalidToken(InvalidToken::builder().message("Invalid Token").build()))
     }
 }
+
+/// STS answering AssumeRole of `role_arn`, asked with `external_id` for a session named
+/// `session_name`, with a session's keys (and nothing else: another request gets no answer).
+#[cfg(feature = "assume-role")]
+pub fn assume_role(role_arn: &'static str, external_id: &'static str, session_name: &'static str) -> Rule {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
+    use aws_sdk_sts::types::Credentials;
+    mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(move |r| {
+            r.role_arn() == Some(role_arn)
+                && r.external_id() == Some(external_id)
+                && r.role_session_name() == Some(session_name)
+        })
+        .then_output(|| {
+            AssumeRoleOutput::builder()
+                .credentials(
+                    Credentials::builder()
+                        .access_key_id("ASIASESSION")
+                        .secret_access_key("secret")
+                        .session_token("token")
+                        .expiration(aws_smithy_types::DateTime::from_secs(1_900_000_000))
+                        .build()
+                        .expect("complete credentials"),
+                )
+                .build()
+        })
+}

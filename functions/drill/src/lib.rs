@@ -15,6 +15,9 @@
 //! - `delete`: deletes the drill database, skipping the final snapshot, after checking that it
 //!   is one (its identifier and tag); a database still being created is `DatabaseBusy`.
 //!
+//! With `copy = "vault"` the drills restore the vault account's copies there, through the vault's
+//! drill role (modules/vault, `allow_restore_drills`), and the sweep looks there too.
+//!
 //! Every time comes from the state machine (`now`: `$$.State.EnteredTime`), so that recovery
 //! times are measured on the clock the restore runs on.
 
@@ -53,6 +56,37 @@ pub struct DrillSettings {
     /// 0: every picked database; N: N of them at random.
     #[serde(default)]
     pub random_count: u32,
+    /// The vault's drill role, when the vault has one (`vault.drill_role_arn`).
+    #[serde(default)]
+    pub vault: Option<VaultDrill>,
+}
+
+/// The role of the vault account through which drills restore the vault's copies there and
+/// delete their databases (and nothing else: modules/vault's drill role).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultDrill {
+    pub account_id: String,
+    pub region: String,
+    pub role_arn: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// The session name of the vault drill role's sessions: CloudTrail in the vault account shows it.
+const VAULT_SESSION_NAME: &str = "database-backup-drill";
+
+/// Where drill databases are: a region of the module's account (`account` None) or the vault's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place<'a> {
+    account: Option<&'a str>,
+    region: &'a str,
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&drill::place_label(self.region, self.account))
+    }
 }
 
 /// The function's environment.
@@ -75,6 +109,12 @@ impl Config {
                 "is not set, and the drills restore the cross-region copies (copy = \"copy\")",
             ));
         }
+        if drill.copy == CopySource::Vault && drill.vault.is_none() {
+            return Err(Error::config(
+                env::DRILL,
+                "has no vault drill role, and the drills restore the vault's copies (copy = \"vault\")",
+            ));
+        }
         if drill.identifier_prefix.is_empty() || drill.poll_seconds == 0 || drill.max_wait_minutes == 0 {
             return Err(Error::config(
                 env::DRILL,
@@ -88,19 +128,36 @@ impl Config {
         })
     }
 
-    /// Where the drills restore: the module's region, or the copy region.
-    fn drill_region<'a>(&'a self, home: &'a str) -> &'a str {
-        match self.drill.copy {
-            CopySource::Source => home,
-            CopySource::Copy => self.copy_region.as_deref().unwrap_or(home),
+    /// Where the drills restore: the module's region, the copy region, or the vault.
+    fn drill_place<'a>(&'a self, home: &'a str) -> Place<'a> {
+        let own = |region| Place { account: None, region };
+        match (self.drill.copy, &self.drill.vault) {
+            (CopySource::Copy, _) => own(self.copy_region.as_deref().unwrap_or(home)),
+            (CopySource::Vault, Some(vault)) => Place {
+                account: Some(&vault.account_id),
+                region: &vault.region,
+            },
+            _ => own(home),
         }
     }
 
-    /// Where drill databases may be: the module's region, and the copy region.
-    fn regions<'a>(&'a self, home: &'a str) -> Vec<&'a str> {
-        let mut regions = vec![home];
-        regions.extend(self.copy_region.as_deref().filter(|region| *region != home));
-        regions
+    /// Where drill databases may be: the module's region, the copy region, and the vault.
+    fn places<'a>(&'a self, home: &'a str) -> Vec<Place<'a>> {
+        let mut places = vec![Place {
+            account: None,
+            region: home,
+        }];
+        places.extend(
+            self.copy_region
+                .as_deref()
+                .filter(|region| *region != home)
+                .map(|region| Place { account: None, region }),
+        );
+        places.extend(self.drill.vault.as_ref().map(|vault| Place {
+            account: Some(&vault.account_id),
+            region: &vault.region,
+        }));
+        places
     }
 }
 
@@ -108,24 +165,43 @@ pub struct Clients {
     pub sdk_config: SdkConfig,
     /// The RDS client of the function's region.
     pub home: Rds,
+    /// STS, for sessions of the vault's drill role.
+    pub sts: aws_sdk_sts::Client,
 }
 
 impl Clients {
     pub fn new(sdk_config: SdkConfig) -> Result<Self, Error> {
-        Ok(Self::with_client(Rds::new(&sdk_config)?, sdk_config))
+        Ok(Clients {
+            home: Rds::new(&sdk_config)?,
+            sts: aws_sdk_sts::Client::new(&sdk_config),
+            sdk_config,
+        })
     }
 
-    /// Clients around a given client of the home region (tests pass a mocked one).
-    pub fn with_client(home: Rds, sdk_config: SdkConfig) -> Self {
-        Clients { sdk_config, home }
-    }
-
-    fn rds_in(&self, region: &str) -> Rds {
-        if region == self.home.region {
-            self.home.clone()
-        } else {
-            Rds::in_region(&self.sdk_config, region)
-        }
+    /// RDS where drill databases are: the module's account in `place`'s region, or the vault's
+    /// account through a session of its drill role (the home client's settings, signing as it).
+    async fn rds_at(&self, config: &Config, place: Place<'_>) -> Result<Rds, Error> {
+        let Some(account) = place.account else {
+            return Ok(if place.region == self.home.region {
+                self.home.clone()
+            } else {
+                Rds::in_region(&self.sdk_config, place.region)
+            });
+        };
+        let vault = config
+            .drill
+            .vault
+            .as_ref()
+            .filter(|vault| vault.account_id == account)
+            .ok_or_else(|| Error::config(env::DRILL, format!("has no drill role of the vault account {account}")))?;
+        let credentials = backup_core::aws::assume_role(
+            &self.sts,
+            &vault.role_arn,
+            VAULT_SESSION_NAME,
+            vault.external_id.clone(),
+        )
+        .await?;
+        Ok(self.home.with_credentials(place.region, credentials))
     }
 }
 
@@ -172,6 +248,9 @@ pub struct DrillInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Picked {
     pub region: String,
+    /// The vault account, when the drill restores its copies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub databases: Vec<String>,
     /// How many there were to pick from.
     pub candidates: usize,
@@ -195,7 +274,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         Request::Restore { db, execution_id, now } => start_restore(clients, config, &db, &execution_id, now)
             .await
             .map(|restore| Output::Restore(Box::new(restore))),
-        Request::Check { restore, now } => check(clients, *restore, now)
+        Request::Check { restore, now } => check(clients, config, *restore, now)
             .await
             .map(|restore| Output::Restore(Box::new(restore))),
         Request::Delete { restore } => delete(clients, config, &restore).await.map(Output::Deleted),
@@ -211,7 +290,7 @@ pub async fn pick(
     execution_id: &str,
     asked: Option<Vec<String>>,
 ) -> Result<Picked, Error> {
-    let region = config.drill_region(&clients.home.region).to_owned();
+    let place = config.drill_place(&clients.home.region);
     let named = asked
         .filter(|databases| !databases.is_empty())
         .unwrap_or_else(|| config.drill.databases.clone());
@@ -219,7 +298,7 @@ pub async fn pick(
         rds_identifier(&format!("databases[{i}]"), db, MAX_DB_IDENTIFIER_LEN)?;
     }
     let mut candidates = if named.is_empty() {
-        backed_up(&clients.rds_in(&region), config).await?
+        backed_up(&clients.rds_at(config, place).await?, config).await?
     } else {
         named
     };
@@ -234,13 +313,14 @@ pub async fn pick(
         candidates.sort();
     }
     Ok(Picked {
-        region,
+        region: place.region.to_owned(),
+        account: place.account.map(str::to_owned),
         databases: candidates,
         candidates: count,
     })
 }
 
-/// The databases with an available backup of this module instance in the region.
+/// The databases with an available backup of this module instance where the drill restores.
 async fn backed_up(rds: &Rds, config: &Config) -> Result<Vec<String>, Error> {
     let snapshots = rds
         .list_manual_snapshots(&[DatabaseKind::Instance, DatabaseKind::Cluster])
@@ -283,12 +363,12 @@ pub async fn start_restore(
     execution_id: &str,
     now: DateTime<Utc>,
 ) -> Result<DrillRestore, Error> {
-    let region = config.drill_region(&clients.home.region).to_owned();
-    let rds = clients.rds_in(&region);
+    let place = config.drill_place(&clients.home.region);
+    let rds = clients.rds_at(config, place).await?;
     let settings = &config.drill;
     let refused = |reason: String| Error::RestoreRefused {
         db_identifier: db.to_owned(),
-        region: region.clone(),
+        region: place.to_string(),
         reason,
     };
     let from_restore = |err: RestoreError| match err {
@@ -310,7 +390,7 @@ pub async fn start_restore(
                 .await
                 .map_err(from_restore)?;
             tracing::info!(db, restored_id, "drill restore already requested by this step");
-            return Ok(record(config, db, region, kind, restored_id, &snapshot, now));
+            return Ok(record(config, db, place, kind, restored_id, &snapshot, now));
         }
     }
     let delete_after = delete_after(settings, now);
@@ -336,16 +416,8 @@ pub async fn start_restore(
         return Err(refused("a drill restores a backup, not a point in time".to_owned()));
     };
     plan.request.send(&rds).await?;
-    tracing::info!(db, restored_id, snapshot = %snapshot.snapshot_id, region, "drill restore requested");
-    Ok(record(
-        config,
-        db,
-        region,
-        plan.request.kind,
-        restored_id,
-        snapshot,
-        now,
-    ))
+    tracing::info!(db, restored_id, snapshot = %snapshot.snapshot_id, %place, "drill restore requested");
+    Ok(record(config, db, place, plan.request.kind, restored_id, snapshot, now))
 }
 
 /// When the sweep may delete a drill database requested at `now`.
@@ -359,7 +431,7 @@ fn delete_after(settings: &DrillSettings, now: DateTime<Utc>) -> DateTime<Utc> {
 fn record(
     config: &Config,
     db: &str,
-    region: String,
+    place: Place<'_>,
     kind: DatabaseKind,
     restored_id: String,
     snapshot: &SnapshotInfo,
@@ -368,7 +440,8 @@ fn record(
     let settings = &config.drill;
     DrillRestore {
         db: db.to_owned(),
-        region,
+        region: place.region.to_owned(),
+        account: place.account.map(str::to_owned),
         kind,
         restored_id,
         snapshot_id: snapshot.snapshot_id.clone(),
@@ -440,14 +513,27 @@ async fn describe(rds: &Rds, restore: &DrillRestore) -> Result<Option<Restored>,
         .map(Restored::from))
 }
 
+/// Where a drill's database is.
+fn place_of(restore: &DrillRestore) -> Place<'_> {
+    Place {
+        account: restore.account.as_deref(),
+        region: &restore.region,
+    }
+}
+
 /// One look at the restored database.
-pub async fn check(clients: &Clients, mut restore: DrillRestore, now: DateTime<Utc>) -> Result<DrillRestore, Error> {
-    let rds = clients.rds_in(&restore.region);
+pub async fn check(
+    clients: &Clients,
+    config: &Config,
+    mut restore: DrillRestore,
+    now: DateTime<Utc>,
+) -> Result<DrillRestore, Error> {
+    let rds = clients.rds_at(config, place_of(&restore)).await?;
     let found = describe(&rds, &restore).await?;
     let failed = |status: &str| Error::RestoreFailed {
         db_identifier: restore.db.clone(),
         restored_id: restore.restored_id.clone(),
-        region: restore.region.clone(),
+        region: place_of(&restore).to_string(),
         status: status.to_owned(),
     };
     let Some(restored) = found else {
@@ -469,7 +555,9 @@ pub async fn check(clients: &Clients, mut restore: DrillRestore, now: DateTime<U
         return Err(Error::WaitTimedOut {
             what: format!(
                 "the drill's restore of {} to {} in {}",
-                restore.db, restore.restored_id, restore.region
+                restore.db,
+                restore.restored_id,
+                place_of(&restore)
             ),
             status: restored.status,
             elapsed_seconds: u64::try_from((now - restore.requested_at).num_seconds()).unwrap_or(0),
@@ -526,7 +614,7 @@ fn is_drill_database(config: &Config, identifier: &str, tags: &[Tag]) -> bool {
 
 /// Deletes the drill database, skipping its final snapshot.
 pub async fn delete(clients: &Clients, config: &Config, restore: &DrillRestore) -> Result<Deleted, Error> {
-    let rds = clients.rds_in(&restore.region);
+    let rds = clients.rds_at(config, place_of(restore)).await?;
     let deleted = |status: &str| Deleted {
         restored_id: restore.restored_id.clone(),
         status: status.to_owned(),
@@ -538,7 +626,7 @@ pub async fn delete(clients: &Clients, config: &Config, restore: &DrillRestore) 
         return Err(Error::IdentifierConflict {
             resource: restore.kind.label(),
             id: restore.restored_id.clone(),
-            region: restore.region.clone(),
+            region: place_of(restore).to_string(),
             reason: format!(
                 "it does not carry the tag {}={} of this module's drills: not deleted",
                 drill::DRILL,
@@ -550,7 +638,7 @@ pub async fn delete(clients: &Clients, config: &Config, restore: &DrillRestore) 
         return Ok(deleted("deleting"));
     }
     delete_database(&rds, restore.kind, &restore.restored_id).await?;
-    tracing::info!(restored_id = %restore.restored_id, region = %restore.region, "drill database deleted");
+    tracing::info!(restored_id = %restore.restored_id, place = %place_of(restore), "drill database deleted");
     Ok(deleted("deleting"))
 }
 
@@ -612,8 +700,8 @@ pub async fn sweep(clients: &Clients, config: &Config, now: DateTime<Utc>) -> Re
         deleted: Vec::new(),
         kept: Vec::new(),
     };
-    for region in config.regions(&home) {
-        let rds = clients.rds_in(region);
+    for place in config.places(&home) {
+        let rds = clients.rds_at(config, place).await?;
         for (kind, identifier, restored) in drill_databases(&rds).await? {
             if !is_drill_database(config, &identifier, &restored.tags) || restored.status == "deleting" {
                 continue;
@@ -621,7 +709,7 @@ pub async fn sweep(clients: &Clients, config: &Config, now: DateTime<Utc>) -> Re
             let due = tags::tag_value(&restored.tags, drill::DELETE_AFTER)
                 .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
                 .is_none_or(|at| at <= now);
-            let name = format!("{identifier} ({region})");
+            let name = format!("{identifier} ({place})");
             if !due {
                 swept.kept.push(name);
                 continue;
@@ -630,7 +718,7 @@ pub async fn sweep(clients: &Clients, config: &Config, now: DateTime<Utc>) -> Re
                 Ok(()) => {
                     tracing::warn!(
                         identifier,
-                        region,
+                        %place,
                         "drill database past its delete-after time deleted by the sweep"
                     );
                     swept.deleted.push(name);

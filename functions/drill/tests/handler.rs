@@ -8,14 +8,14 @@ use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
-use aws_smithy_mocks::{Rule, mock};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::contract::Function;
 use backup_core::drill::{CopySource, DrillRestore, Expected};
 use backup_core::tags::{MANAGED_BY, SOURCE_DB};
 use backup_core::testing::{self, manual_snapshots, mock_rds, rds_error};
 use backup_core::types::DatabaseKind;
 use backup_drill::{
-    Clients, Config, DrillSettings, check, delete, drill_identifier, handle, pick, start_restore, sweep,
+    Clients, Config, DrillSettings, VaultDrill, check, delete, drill_identifier, handle, pick, start_restore, sweep,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -42,6 +42,7 @@ fn config(random_count: u32) -> Config {
             poll_seconds: 60,
             databases: Vec::new(),
             random_count,
+            vault: None,
         },
         copy_region: None,
     }
@@ -51,7 +52,11 @@ fn clients(rules: &[&Rule]) -> Clients {
     let sdk_config = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("us-east-1"))
         .build();
-    Clients::with_client(mock_rds(rules), sdk_config)
+    Clients {
+        home: mock_rds(rules),
+        sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[] as &[&Rule]),
+        sdk_config,
+    }
 }
 
 fn tag(key: &str, value: &str) -> Tag {
@@ -106,6 +111,7 @@ fn restore_record() -> DrillRestore {
     DrillRestore {
         db: "prod-database-1".into(),
         region: "us-east-1".into(),
+        account: None,
         kind: DatabaseKind::Instance,
         restored_id: format!("{PREFIX}prod-database-1-12060500"),
         snapshot_id: "prod-database-1-20261205-020000-abcdef".into(),
@@ -278,21 +284,33 @@ async fn a_check_waits_then_checks_the_restored_database_against_its_snapshot() 
     let id = format!("{PREFIX}prod-database-1-12060500");
     let creating = described(drill_instance(&id, "creating", Some(INSTANCE), now()));
     let later = now() + Duration::minutes(59) + Duration::seconds(30);
-    let record = check(&clients(&[&creating]), restore_record(), later).await.unwrap();
+    let record = check(&clients(&[&creating]), &config(0), restore_record(), later)
+        .await
+        .unwrap();
     assert!(!record.ready);
     assert_eq!(record.next_poll_seconds, 30, "the last poll comes at the bound");
 
-    let timed_out = check(&clients(&[&creating]), restore_record(), now() + Duration::minutes(60)).await;
+    let timed_out = check(
+        &clients(&[&creating]),
+        &config(0),
+        restore_record(),
+        now() + Duration::minutes(60),
+    )
+    .await;
     assert_eq!(timed_out.unwrap_err().error_type().as_str(), "WaitTimedOut");
 
     let failed = described(drill_instance(&id, "incompatible-restore", Some(INSTANCE), now()));
-    let err = check(&clients(&[&failed]), restore_record(), later).await.unwrap_err();
+    let err = check(&clients(&[&failed]), &config(0), restore_record(), later)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type().as_str(), "RestoreFailed");
     assert!(err.to_string().ends_with("it is incompatible-restore"), "{err}");
 
     let available = described(drill_instance(&id, "available", Some(INSTANCE), now()));
     let at = now() + Duration::minutes(12);
-    let record = check(&clients(&[&available]), restore_record(), at).await.unwrap();
+    let record = check(&clients(&[&available]), &config(0), restore_record(), at)
+        .await
+        .unwrap();
     assert!(record.ready && record.checks_passed(), "{:?}", record.checks);
     assert_eq!(record.recovery_minutes(), Some(12.0));
     let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
@@ -303,7 +321,9 @@ async fn a_check_waits_then_checks_the_restored_database_against_its_snapshot() 
 
     let mut other_version = restore_record();
     other_version.expected.engine_version = Some("15.4".into());
-    let record = check(&clients(&[&available]), other_version, at).await.unwrap();
+    let record = check(&clients(&[&available]), &config(0), other_version, at)
+        .await
+        .unwrap();
     assert!(!record.checks_passed());
     let failed: Vec<_> = record.checks.iter().filter(|c| !c.passed).collect();
     assert_eq!(
@@ -387,4 +407,117 @@ async fn the_sweep_deletes_only_this_instances_drill_databases_past_their_time()
     assert_eq!(swept.deleted, ["drill-a1b2c3-a-12050500 (us-east-1)"]);
     assert_eq!(swept.kept, ["drill-a1b2c3-b-12060450 (us-east-1)"]);
     assert_eq!(deletes.num_calls(), 1);
+}
+
+const VAULT_ROLE: &str = "arn:aws:iam::444455556666:role/nestedphoenix-production-drill";
+
+/// Drills of the vault's copies, through its drill role in eu-west-1.
+fn vault_config() -> Config {
+    let mut config = config(0);
+    config.drill.copy = CopySource::Vault;
+    config.drill.instance_class = Some("db.t4g.micro".into());
+    config.drill.vault = Some(VaultDrill {
+        account_id: "444455556666".into(),
+        region: "eu-west-1".into(),
+        role_arn: VAULT_ROLE.into(),
+        external_id: Some("nestedphoenix-production-vault".into()),
+    });
+    config
+}
+
+fn vault_session() -> Rule {
+    testing::assume_role(VAULT_ROLE, "nestedphoenix-production-vault", "database-backup-drill")
+}
+
+fn vault_clients(sts: &Rule, rds: &[&Rule]) -> Clients {
+    Clients {
+        sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[sts]),
+        ..clients(rds)
+    }
+}
+
+#[test]
+fn vault_drills_need_the_vaults_drill_role() {
+    let drill = r#"{"copy":"vault","identifier_prefix":"drill-a1b2c3-","instance_class":"db.t4g.micro","subnet_group":null,"rto_minutes":60,"keep_minutes":0,"max_wait_minutes":240,"poll_seconds":60,"vault":null}"#;
+    let err = Config::from_env(&[("DRILL", drill)]).unwrap_err();
+    assert_eq!(err.error_type().as_str(), "ConfigError");
+    assert!(
+        err.to_string().contains("DRILL is invalid: has no vault drill role"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_vault_drill_restores_the_vaults_copy_in_the_vault_through_its_drill_role() {
+    let [listed, clusters] = manual_snapshots(vec![backup("prod-database-1", INSTANCE)]);
+    let no_instance = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance not found"));
+    let no_cluster = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .then_http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster not found"));
+    let restore = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+        .match_requests(|r| r.db_instance_class() == Some("db.t4g.micro") && r.publicly_accessible() == Some(false))
+        .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
+    let session = vault_session();
+    let clients = vault_clients(&session, &[&listed, &clusters, &no_instance, &no_cluster, &restore]);
+
+    let picked = pick(&clients, &vault_config(), EXECUTION, None).await.unwrap();
+    assert_eq!(
+        (picked.region.as_str(), picked.account.as_deref()),
+        ("eu-west-1", Some("444455556666"))
+    );
+    assert_eq!(picked.databases, ["prod-database-1"]);
+    let record = start_restore(&clients, &vault_config(), "prod-database-1", EXECUTION, now())
+        .await
+        .unwrap();
+    assert_eq!(restore.num_calls(), 1);
+    assert_eq!(
+        (record.region.as_str(), record.account.as_deref()),
+        ("eu-west-1", Some("444455556666"))
+    );
+    // Every step in the vault signs with a session of the vault's drill role.
+    assert_eq!(session.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn without_a_session_of_the_vault_role_nothing_is_restored() {
+    // STS answers in the query protocol's XML, as RDS does.
+    let denied = mock!(aws_sdk_sts::Client::assume_role)
+        .then_http_response(|| rds_error(403, "AccessDenied", "not authorized to perform: sts:AssumeRole"));
+    let restore = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+        .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
+    let clients = vault_clients(&denied, &[&restore]);
+    let err = start_restore(&clients, &vault_config(), "prod-database-1", EXECUTION, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "AccessDenied");
+    assert!(err.to_string().contains(VAULT_ROLE), "{err}");
+    assert_eq!(restore.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn the_sweep_looks_in_the_vault_too() {
+    let due = drill_instance(
+        &format!("{PREFIX}a-12050500"),
+        "available",
+        Some(INSTANCE),
+        now() - Duration::minutes(1),
+    );
+    let listed = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .then_output(move || DescribeDbInstancesOutput::builder().db_instances(due.clone()).build());
+    let clusters =
+        mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| DescribeDbClustersOutput::builder().build());
+    let deletes =
+        mock!(aws_sdk_rds::Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+    let session = vault_session();
+    let clients = vault_clients(&session, &[&listed, &clusters, &deletes]);
+    let swept = sweep(&clients, &vault_config(), now()).await.unwrap();
+    // The mocked RDS answers both accounts alike: the same database, in each.
+    assert_eq!(
+        swept.deleted,
+        [
+            "drill-a1b2c3-a-12050500 (us-east-1)",
+            "drill-a1b2c3-a-12050500 (eu-west-1, vault account 444455556666)"
+        ]
+    );
+    assert_eq!((deletes.num_calls(), session.num_calls()), (2, 1));
 }

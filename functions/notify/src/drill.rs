@@ -105,10 +105,8 @@ impl DrillOutcome {
                 .snapshot_created_at
                 .map(|at| format!(", taken {}", at.format("%Y-%m-%d %H:%M UTC")))
                 .unwrap_or_default();
-            lines.push(format!(
-                "  snapshot: {} ({}{taken})",
-                restore.snapshot_id, restore.region
-            ));
+            let place = backup_core::drill::place_label(&restore.region, restore.account.as_deref());
+            lines.push(format!("  snapshot: {} ({place}{taken})", restore.snapshot_id));
             lines.push(format!(
                 "  restored to: {} ({}), last status {}",
                 restore.restored_id, restore.operation, restore.status

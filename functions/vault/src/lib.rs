@@ -35,14 +35,8 @@
 
 mod key_policy;
 
-use std::time::SystemTime;
-
 use aws_config::SdkConfig;
-use aws_sdk_rds::config::Credentials;
 use aws_sdk_rds::types::Tag;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
 use backup_core::rds::{self, Rds, Refusal, SnapshotInfo};
@@ -91,7 +85,9 @@ impl Clients {
 
     /// The vault's clients, signing with a session of the vault role.
     async fn vault(&self, config: &Config) -> Result<Vault, Error> {
-        let credentials = self.assume_vault_role(config).await?;
+        let credentials =
+            backup_core::aws::assume_role(&self.sts, &config.role_arn, SESSION_NAME, config.external_id.clone())
+                .await?;
         let kms = self
             .vault_kms
             .config()
@@ -103,49 +99,12 @@ impl Clients {
             kms: aws_sdk_kms::Client::from_conf(kms),
         })
     }
-
-    async fn assume_vault_role(&self, config: &Config) -> Result<Credentials, Error> {
-        let assumed = self
-            .sts
-            .assume_role()
-            .role_arn(&config.role_arn)
-            .role_session_name(SESSION_NAME)
-            .set_external_id(config.external_id.clone())
-            .send()
-            .await
-            .map_err(|err| vault_failure("AssumeRole", &config.role_arn, &err))?;
-        let credentials = assumed.credentials().ok_or_else(|| {
-            Error::AwsRequestFailed(AwsFailure {
-                action: "AssumeRole",
-                code: None,
-                message: format!("the vault role {} answered without credentials", config.role_arn),
-                kind: backup_core::error::AwsFailureKind::Rejected,
-            })
-        })?;
-        Ok(Credentials::new(
-            credentials.access_key_id(),
-            credentials.secret_access_key(),
-            Some(credentials.session_token().to_owned()),
-            SystemTime::try_from(*credentials.expiration()).ok(),
-            "vault-role",
-        ))
-    }
 }
 
 /// The vault account's clients, signing as the vault role.
 struct Vault {
     rds: Rds,
     kms: aws_sdk_kms::Client,
-}
-
-/// A failed call about the vault, its message naming what it was about.
-fn vault_failure<E>(action: &'static str, about: &str, err: &SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let mut failure = AwsFailure::from_sdk(action, err);
-    failure.message = format!("{about}: {}", failure.message);
-    failure.into()
 }
 
 #[derive(Debug, Clone)]

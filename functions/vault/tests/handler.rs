@@ -15,8 +15,6 @@ use aws_sdk_rds::operation::describe_option_groups::DescribeOptionGroupsOutput;
 use aws_sdk_rds::operation::modify_db_cluster_snapshot_attribute::ModifyDbClusterSnapshotAttributeOutput;
 use aws_sdk_rds::operation::modify_db_snapshot_attribute::ModifyDbSnapshotAttributeOutput;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Option as RdsOption, OptionGroup, Tag};
-use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
-use aws_sdk_sts::types::Credentials;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
@@ -77,25 +75,7 @@ impl Mocks<'_> {
 }
 
 fn assume_role() -> Rule {
-    mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(|r| {
-            r.role_arn() == Some(ROLE)
-                && r.external_id() == Some("nestedphoenix-production")
-                && r.role_session_name() == Some("database-backup-vault")
-        })
-        .then_output(|| {
-            AssumeRoleOutput::builder()
-                .credentials(
-                    Credentials::builder()
-                        .access_key_id("ASIAVAULTSESSION")
-                        .secret_access_key("secret")
-                        .session_token("token")
-                        .expiration(aws_smithy_types::DateTime::from_secs(1_900_000_000))
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-        })
+    testing::assume_role(ROLE, "nestedphoenix-production", "database-backup-vault")
 }
 
 fn assume_role_denied() -> Rule {

@@ -12,7 +12,8 @@ account) but lets every caller do everything: here
 - sts:AssumeRole is refused unless the role exists and its trust policy lets the caller in
   (principal, `sts:ExternalId` and `aws:PrincipalArn`), as STS refuses it;
 - a call made with keys from sts:AssumeRole is allowed only by the role's identity policies
-  (an explicit Deny wins; see `denial`);
+  (an explicit Deny wins; a statement's `aws:ResourceTag/<key>` conditions hold only for RDS
+  resources carrying that tag, a resource not yet made carrying none; see `denial`);
 - an RDS database encrypted without a key of its own is encrypted with its account's AWS
   managed key `aws/rds`, as RDS does, and a snapshot of another account is found by its ARN
   only when shared with the caller (local_aws/rules.py refuses what sharing AWS refuses).
@@ -28,7 +29,7 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from moto.iam.models import iam_backends
 from moto.kms.models import KmsBackend, kms_backends
@@ -95,8 +96,8 @@ def account_of_key(access_key: str) -> str | None:
 
 
 # Policy evaluation: Action/NotAction and Resource/NotResource with wildcards, principals by
-# ARN or account; conditions only `sts:ExternalId` and `aws:PrincipalArn` (trust policies) -
-# the others are not read.
+# ARN or account; conditions only `sts:ExternalId` and `aws:PrincipalArn` (trust policies) and,
+# given the resources' tags, `aws:ResourceTag/<key>` - the others are not read.
 def _listed(value: Any) -> list[str]:
     return value if isinstance(value, list) else [value]
 
@@ -125,13 +126,42 @@ def _statements(document: str | dict) -> list[dict]:
     return _listed(policy.get("Statement", []))
 
 
-def evaluate(documents: list[str], action: str, resources: list[str]) -> str:
+def _resource_tag_conditions_hold(statement: dict, tags: dict[str, str]) -> bool:
+    """The statement's `aws:ResourceTag/<key>` conditions with StringEquals or StringLike hold for
+    a resource with `tags`: one on a tag the resource lacks does not ("If the key that you specify
+    in a policy condition is not present in the request context, the values do not match", IAM
+    User Guide, "Condition operators"), unless ...IfExists. Other operators are not read."""
+    for operator, keys in (statement.get("Condition") or {}).items():
+        base = operator.removesuffix("IfExists")
+        if base not in ("StringEquals", "StringLike"):
+            continue
+        for key, expected in keys.items():
+            if not key.lower().startswith("aws:resourcetag/"):
+                continue
+            value = tags.get(key.split("/", 1)[1])
+            if value is None:
+                if operator.endswith("IfExists"):
+                    continue
+                return False
+            if base == "StringEquals" and value not in _listed(expected):
+                return False
+            if base == "StringLike" and not _matches(expected, value):
+                return False
+    return True
+
+
+def evaluate(documents: list[str], action: str, resources: list[str],
+             resource_tags: Callable[[str], dict[str, str]] | None = None) -> str:
     """`allowed`, `denied` (an explicit Deny) or `implicit` (nothing allows it) for every
-    resource of one call."""
+    resource of one call; with `resource_tags` (a resource's tags by ARN), statements whose
+    `aws:ResourceTag` conditions do not hold for a resource do not concern it."""
     statements = [statement for document in documents for statement in _statements(document)]
     allowed = True
     for resource in resources or ["*"]:
         concerned = [s for s in statements if _concerns(s, action, resource)]
+        if resource_tags is not None and resource != "*":
+            tags = resource_tags(resource)
+            concerned = [s for s in concerned if _resource_tag_conditions_hold(s, tags)]
         if any(s.get("Effect") == "Deny" for s in concerned):
             return "denied"
         allowed &= any(s.get("Effect") == "Allow" for s in concerned)
@@ -243,6 +273,14 @@ RDS_RESOURCES = {
     "ModifyDBSnapshotAttribute": (("DBSnapshotIdentifier", "snapshot"),),
     "ModifyDBClusterSnapshotAttribute": (("DBClusterSnapshotIdentifier", "cluster-snapshot"),),
     "AddTagsToResource": (("ResourceName", "snapshot"),),
+    "RestoreDBInstanceFromDBSnapshot": (("DBSnapshotIdentifier", "snapshot"), ("DBInstanceIdentifier", "db"),
+                                        ("DBSubnetGroupName", "subgrp")),
+    "RestoreDBClusterFromSnapshot": (("SnapshotIdentifier", "cluster-snapshot"), ("DBClusterIdentifier", "cluster"),
+                                     ("DBSubnetGroupName", "subgrp")),
+    "DeleteDBInstance": (("DBInstanceIdentifier", "db"),),
+    "DeleteDBCluster": (("DBClusterIdentifier", "cluster"),),
+    "ModifyDBInstance": (("DBInstanceIdentifier", "db"),),
+    "ModifyDBCluster": (("DBClusterIdentifier", "cluster"),),
     "RemoveTagsFromResource": (("ResourceName", "snapshot"),),
 }
 
@@ -266,7 +304,7 @@ def denial(caller: Caller, service: str, action: str, params: dict[str, str], re
     role = _role(caller.role_arn, region)
     documents = role_policies(role) if role is not None else []
     arns = resources(service, action, params, caller.account, region)
-    verdict = evaluate(documents, iam_action, arns or [])
+    verdict = evaluate(documents, iam_action, arns or [], resource_tags=lambda arn: rds_tags(arn, region))
     if arns is None and verdict == "implicit":
         # Resources not mapped: any Allow of the action, whatever its resources, lets it through.
         statements = [s for d in documents for s in _statements(d)]
@@ -278,6 +316,20 @@ def denial(caller: Caller, service: str, action: str, params: dict[str, str], re
     why = "with an explicit deny in an identity-based policy" if verdict == "denied" else (
         "because no identity-based policy allows the " + iam_action + " action")
     return f"User: {caller.principal} is not authorized to perform: {iam_action}{on} {why}"
+
+
+def rds_tags(arn: str, region: str) -> dict[str, str]:
+    """An RDS resource's tags by ARN (none for a resource not made yet, or not RDS's)."""
+    parts = arn.split(":")
+    if len(parts) < 7 or parts[2] != "rds":
+        return {}
+    backend = _backend(parts[4], parts[3] or region)
+    if backend is None:
+        return {}
+    try:
+        return {tag["Key"]: tag["Value"] for tag in backend.list_tags_for_resource(arn)}
+    except Exception:  # noqa: BLE001 - moto raises its own NotFound types, or KeyError
+        return {}
 
 
 # RDS: the AWS managed key, and snapshots of other accounts by ARN.

@@ -69,12 +69,20 @@ data "aws_iam_policy_document" "administered_by_the_vault_account" {
 
 }
 
-# Only the source's vault function role (aws:PrincipalArn: for a role's session, the role's
-# ARN, IAM User Guide, "AWS global condition context keys"), and with the external id when one
-# is set. The role's name is matched (<prefix>-<six hex digits of the instance>-vault, under
-# any iam_role_name_prefix and path), not its ARN taken from the source module: the source
-# module takes this module's outputs, so it cannot also give it one of its own.
-data "aws_iam_policy_document" "copier_trust" {
+# Each of the vault's roles trusts one function role of the source: the copier its vault
+# function's, the drill role (drill.tf) its drill function's (aws:PrincipalArn: for a role's
+# session, the role's ARN, IAM User Guide, "AWS global condition context keys"), with the
+# external id when one is set. The role's name is matched (<prefix>-<six hex digits of the
+# instance>-<function>, under any iam_role_name_prefix and path), not its ARN taken from the
+# source module: the source module takes this module's outputs, so it cannot also give it one
+# of its own.
+locals {
+  trusted_source_functions = merge({ copier = "vault" }, var.allow_restore_drills ? { drill = "drill" } : {})
+}
+
+data "aws_iam_policy_document" "trust" {
+  for_each = local.trusted_source_functions
+
   statement {
     actions = ["sts:AssumeRole"]
     principals {
@@ -84,7 +92,7 @@ data "aws_iam_policy_document" "copier_trust" {
     condition {
       test     = "ArnLike"
       variable = "aws:PrincipalArn"
-      values   = ["arn:${local.partition}:iam::${var.source_account_id}:role/*${var.source_prefix}-??????-vault"]
+      values   = ["arn:${local.partition}:iam::${var.source_account_id}:role/*${var.source_prefix}-??????-${each.value}"]
     }
     dynamic "condition" {
       for_each = var.external_id == null ? [] : [var.external_id]
@@ -100,7 +108,7 @@ data "aws_iam_policy_document" "copier_trust" {
 resource "aws_iam_role" "copier" {
   name                 = "${var.name}-vault-copier"
   description          = "database-backup: the source account ${var.source_account_id} copies its snapshots into this vault, and nothing else"
-  assume_role_policy   = data.aws_iam_policy_document.copier_trust.json
+  assume_role_policy   = data.aws_iam_policy_document.trust["copier"].json
   max_session_duration = 3600
   tags                 = var.tags
 }

@@ -32,3 +32,8 @@ output "rule_names" {
   description = "The EventBridge rules that invoke them."
   value       = { for f, rule in aws_cloudwatch_event_rule.vault : f => rule.name }
 }
+
+output "drill_role_arn" {
+  description = "The role the source's drill function assumes to restore the vault's copies (allow_restore_drills): give it to the source module as vault.drill_role_arn. null when allow_restore_drills is false."
+  value       = one(aws_iam_role.drill[*].arn)
+}

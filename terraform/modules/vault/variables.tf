@@ -233,3 +233,9 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be a value CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
   }
 }
+
+variable "allow_restore_drills" {
+  description = "Whether the source's restore drills may restore the vault's copies in this account (restore_drill.copy = \"vault\"): a role (output drill_role_arn, given to the source module as vault.drill_role_arn) that may restore the copies of the source's backups to databases named drill-<hash>-*, tag those, and delete the ones carrying the source's drill tag; nothing else (every deletion, sharing, export and change of a copy or a database is denied). The restored databases cost as RDS databases for the drill's time."
+  type        = bool
+  default     = false
+}
