@@ -109,7 +109,11 @@ class ReleasePackageTest(unittest.TestCase):
         self.assertEqual(release.check_package(self.dist), [])
         held = sorted(p.relative_to(self.package).as_posix() for p in self.package.rglob("*") if p.is_file())
         self.assertIn("lambda/backup-snapshot/bootstrap.zip", held)
-        self.assertIn("statemachine/database.asl.json", held)
+        # Every definition a module reads (templatefile, file) is held, the drill machine's too.
+        read = {match for tf in (ROOT / "terraform").rglob("*.tf") if ".terraform" not in tf.parts
+                for match in re.findall(r"statemachine/([\w.-]+\.json)", tf.read_text())}
+        self.assertTrue({"drill.asl.json", "contract.json"} <= read, read)
+        self.assertEqual({f"statemachine/{name}" for name in read} - set(held), set())
         self.assertFalse([f for f in held if f.startswith(("target/", ".tools/", "tests/", "examples/"))], held)
         verified = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=self.dist,
                                   capture_output=True, text=True)
