@@ -131,33 +131,30 @@ impl Config {
     /// Where the drills restore: the module's region, the copy region, or the vault.
     fn drill_place<'a>(&'a self, home: &'a str) -> Place<'a> {
         let own = |region| Place { account: None, region };
-        match (self.drill.copy, &self.drill.vault) {
-            (CopySource::Copy, _) => own(self.copy_region.as_deref().unwrap_or(home)),
-            (CopySource::Vault, Some(vault)) => Place {
-                account: Some(&vault.account_id),
-                region: &vault.region,
-            },
-            _ => own(home),
+        match self.drill.copy {
+            CopySource::Source => own(home),
+            CopySource::Copy => own(self.copy_region.as_deref().unwrap_or(home)),
+            CopySource::Vault => self.vault_place().unwrap_or(own(home)),
         }
     }
 
     /// Where drill databases may be: the module's region, the copy region, and the vault.
     fn places<'a>(&'a self, home: &'a str) -> Vec<Place<'a>> {
-        let mut places = vec![Place {
-            account: None,
-            region: home,
-        }];
-        places.extend(
-            self.copy_region
-                .as_deref()
-                .filter(|region| *region != home)
-                .map(|region| Place { account: None, region }),
-        );
-        places.extend(self.drill.vault.as_ref().map(|vault| Place {
+        let copy = self.copy_region.as_deref().filter(|region| *region != home);
+        [Some(home), copy]
+            .into_iter()
+            .flatten()
+            .map(|region| Place { account: None, region })
+            .chain(self.vault_place())
+            .collect()
+    }
+
+    /// The vault's region and account, when the vault has a drill role.
+    fn vault_place(&self) -> Option<Place<'_>> {
+        self.drill.vault.as_ref().map(|vault| Place {
             account: Some(&vault.account_id),
             region: &vault.region,
-        }));
-        places
+        })
     }
 }
 
