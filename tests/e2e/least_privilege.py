@@ -10,10 +10,12 @@ what the function can call, including through the shared `core` crate.
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 OPERATION = re.compile(rb"aws_sdk_([a-z0-9]+)::operation::[a-z0-9_]+::([A-Z][A-Za-z0-9]*?)Error")
 # SDK crate -> IAM service prefix.
@@ -90,6 +92,17 @@ CALLED_WITHOUT_RESOURCE = {"rds:DescribeExportTasks"}
 # backup (Origin::NewestBackup): the planner's point-in-time branch is linked in, never taken.
 NEVER_TAKEN = {"drill": {"rds:RestoreDBInstanceToPointInTime", "rds:RestoreDBClusterToPointInTime",
                          "rds:DescribeDBInstanceAutomatedBackups"}}
+
+
+def policy_document(value: str | dict) -> dict:
+    """An IAM policy document as IAM answers it: URL-encoded JSON (or already parsed)."""
+    return json.loads(unquote(value)) if isinstance(value, str) else value
+
+
+def role_documents(iam, role: str) -> list[dict]:
+    """The inline policy documents of a role, by its name, as `iam` (a boto3 client) reads them."""
+    return [policy_document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+            for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
 
 
 def operations_in(zip_path: Path) -> set[str]:

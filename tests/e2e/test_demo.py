@@ -19,12 +19,12 @@ import time
 import unittest
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
 from demo import resources, world
-from least_privilege import VAULT_ROLE_CALLS, check_role, check_state_machine_role, operations_in, statements
+from least_privilege import (VAULT_ROLE_CALLS, check_role, check_state_machine_role, operations_in, policy_document,
+                             role_documents, statements)
 from demo.follow import Execution, read
 from demo.report import Inventory, created_at, manual_snapshots, metric_sums, tag_map
 from demo.stack import Stack
@@ -55,11 +55,6 @@ def expected_deletions(ours: dict[tuple[str, str], datetime], now: datetime) -> 
         older = sorted(snapshots, reverse=True)[world.MIN_SNAPSHOTS_TO_KEEP:]
         deletions |= {(region, sid) for created, sid in older if now - created > timedelta(days=world.RETENTION_DAYS)}
     return deletions
-
-
-def policy_document(value: str | dict) -> dict:
-    """An IAM policy document as IAM answers it: URL-encoded JSON (or already parsed)."""
-    return json.loads(unquote(value)) if isinstance(value, str) else value
 
 
 # The example's vault retention (terraform/examples/local-aws, module "vault").
@@ -407,10 +402,8 @@ class Demo(unittest.TestCase):
         for function, name in sorted(Demo.outputs["lambda_function_names"].items()):
             role = lambda_client.get_function(FunctionName=name)["Configuration"]["Role"].rsplit("/", 1)[-1]
             self.assertEqual(iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [], role)
-            documents = [iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
-                         for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]]
             checks.append(check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
-                                     [json.loads(d) if isinstance(d, str) else d for d in documents]))
+                                     role_documents(iam, role)))
         # The state machines' role against what their definitions call.
         sfn = self.aws.client("stepfunctions")
         machines = [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])
@@ -418,11 +411,8 @@ class Demo(unittest.TestCase):
         tracing = {m.get("tracingConfiguration", {}).get("enabled", False) for m in machines}
         self.assertEqual(len(tracing), 1, "both state machines trace, or neither")
         [role] = {m["roleArn"].rsplit("/", 1)[-1] for m in machines}
-        documents = [iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
-                     for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]]
         checks.append(check_state_machine_role([json.loads(m["definition"]) for m in machines],
-                                               [json.loads(d) if isinstance(d, str) else d for d in documents],
-                                               tracing.pop()))
+                                               role_documents(iam, role), tracing.pop()))
         print("\nIAM diff (actions the code calls, plus what AWS authorises with them, against each role):")
         for check in checks:
             print("  " + check.line())
@@ -460,9 +450,7 @@ class Demo(unittest.TestCase):
                             if "scheduler.amazonaws.com" in json.dumps(policy_document(r["AssumeRolePolicyDocument"]))]
         [trust] = policy_document(scheduler_role["AssumeRolePolicyDocument"])["Statement"]
         self.assertRegex(trust["Condition"]["ArnEquals"]["aws:SourceArn"], r":schedule-group/[a-z0-9-]+-polls$")
-        grants = [s for policy in iam.list_role_policies(RoleName=scheduler_role["RoleName"])["PolicyNames"]
-                  for s in statements(policy_document(iam.get_role_policy(RoleName=scheduler_role["RoleName"],
-                                                                   PolicyName=policy)["PolicyDocument"]))]
+        grants = [s for document in role_documents(iam, scheduler_role["RoleName"]) for s in statements(document)]
         self.assertEqual([(s.actions, sorted(s.resources)) for s in grants],
                          [({"lambda:InvokeFunction"}, [wait_arn, f"{wait_arn}:*"])])
         # The vault function: the vault role is assumed, the share key read; what the vault
@@ -475,8 +463,7 @@ class Demo(unittest.TestCase):
         # more; and it is denied every call that could delete or expose a vault copy.
         vault_iam = Demo.vault.client("iam")
         copier = Demo.outputs["vault_role_arn"].rsplit("/", 1)[-1]
-        documents = [policy_document(vault_iam.get_role_policy(RoleName=copier, PolicyName=p)["PolicyDocument"])
-                     for p in vault_iam.list_role_policies(RoleName=copier)["PolicyNames"]]
+        documents = role_documents(vault_iam, copier)
         self.assertEqual(vault_iam.list_attached_role_policies(RoleName=copier)["AttachedPolicies"], [])
         vault_zip = ROOT / "target" / "lambda" / "backup-vault" / "bootstrap.zip"
         self.assertLessEqual(VAULT_ROLE_CALLS, operations_in(vault_zip))
@@ -808,10 +795,8 @@ class Demo(unittest.TestCase):
         for function, name in Demo.outputs["vault_function_names"].items():
             role = vault_lambda.get_function(FunctionName=name)["Configuration"]["Role"].rsplit("/", 1)[-1]
             self.assertEqual(vault_iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [])
-            granted[function] = {a for p in vault_iam.list_role_policies(RoleName=role)["PolicyNames"]
-                                 for st in statements(policy_document(
-                                     vault_iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]))
-                                 for a in st.actions}
+            granted[function] = {a for document in role_documents(vault_iam, role)
+                                 for st in statements(document) for a in st.actions}
         zips = {"prune": "prune", "snapshot-age": "notify"}
         needed = {
             "prune": {"rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:DescribeExportTasks",

@@ -25,7 +25,7 @@ from local_aws.control import control, local_endpoint
 from local_aws.deploy import Aws
 from local_aws.terraform import ROOT, local_provider
 from applied import finished, terraform
-from least_privilege import check_role
+from least_privilege import check_role, role_documents
 
 REGION = "us-east-1"
 DATABASE = "orders-db"
@@ -219,10 +219,9 @@ class TwoInstances(unittest.TestCase):
             for function in ("select", "snapshot", "notify"):
                 [role] = [r["RoleName"] for r in iam.list_roles()["Roles"]
                           if r["RoleName"].startswith(f"shop-{environment}-") and r["RoleName"].endswith(f"-{function}")]
-                documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
-                             for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+                documents = role_documents(iam, role)
                 check = check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
-                                   [json.loads(d) if isinstance(d, str) else d for d in documents], selects,
+                                   documents, selects,
                                    in_vpc=True, manages_automated_backups=True, slack=False)
                 self.assertTrue(check.ok, check.line())
                 statements = {s["Sid"]: s for d in documents for s in d["Statement"]}

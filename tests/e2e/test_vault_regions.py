@@ -30,7 +30,7 @@ from local_aws.control import control, local_endpoint
 from local_aws.deploy import Aws
 from local_aws.terraform import ROOT, local_provider
 from applied import finished, terraform
-from least_privilege import check_role
+from least_privilege import check_role, role_documents
 
 SOURCE, VAULT_REGION = "us-east-1", "us-west-2"
 VAULT = "111111111111"  # a second account, acted in by its administrator's key (local_aws/accounts.py)
@@ -183,9 +183,7 @@ class VaultInAnotherRegion(unittest.TestCase):
         iam = self.source.client("iam", SOURCE)
         [role] = [r["RoleName"] for r in iam.list_roles()["Roles"]
                   if r["RoleName"].startswith("ledger-prod-") and r["RoleName"].endswith("-vault")]
-        documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
-                     for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
-        documents = [json.loads(d) if isinstance(d, str) else d for d in documents]
+        documents = role_documents(iam, role)
         check = check_role("vault", ROOT / "target" / "lambda" / "backup-vault" / "bootstrap.zip", documents)
         self.assertTrue(check.ok, check.line())
         # The local AWS holds assumed roles to their policies, not the functions' own roles
@@ -256,9 +254,7 @@ class VaultInAnotherRegion(unittest.TestCase):
         # databases; deletes only those carrying the source's drill tag; never a copy.
         iam = self.vault.client("iam", VAULT_REGION)
         role = self.outputs["drill_role_arn"].split("/")[-1]
-        documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
-                     for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
-        documents = [json.loads(d) if isinstance(d, str) else d for d in documents]
+        documents = role_documents(iam, role)
         instance_copy = vault_rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"][0]["DBSnapshotArn"]
         restored_id = next(r["restored_id"] for r in restored if r["db"] == INSTANCE)
         prefix = restored_id[:restored_id.index(INSTANCE)]
@@ -308,11 +304,8 @@ class VaultInAnotherRegion(unittest.TestCase):
         source_iam = self.source.client("iam", SOURCE)
         [source_role] = [r["RoleName"] for r in source_iam.list_roles()["Roles"]
                          if r["RoleName"].startswith("ledger-prod-") and r["RoleName"].endswith("-drill")]
-        source_documents = [source_iam.get_role_policy(RoleName=source_role, PolicyName=p)["PolicyDocument"]
-                            for p in source_iam.list_role_policies(RoleName=source_role)["PolicyNames"]]
-        source_documents = [json.loads(d) if isinstance(d, str) else d for d in source_documents]
-        check = check_role("drill", ROOT / "target" / "lambda" / "backup-drill" / "bootstrap.zip", source_documents,
-                           vault_drills=True)
+        check = check_role("drill", ROOT / "target" / "lambda" / "backup-drill" / "bootstrap.zip",
+                           role_documents(source_iam, source_role), vault_drills=True)
         self.assertTrue(check.ok, check.line())
 
 
