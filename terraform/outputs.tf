@@ -74,14 +74,18 @@ output "cloudwatch_dashboard_name" {
 
 # SNS
 
+# Known at plan time (built from the name), so held to the topic and its policy: a caller's
+# subscription to it waits for the topic, not racing it to NotFound.
 output "sns_topic_arn" {
   description = "ARN of the SNS topic for notifications"
   value       = local.sns_topic_arn
+  depends_on  = [aws_sns_topic.notifications, aws_sns_topic_policy.notifications]
 }
 
 output "sns_topic_name" {
   description = "Name of the SNS topic"
   value       = local.sns_topic_name
+  depends_on  = [aws_sns_topic.notifications, aws_sns_topic_policy.notifications]
 }
 
 # KMS

@@ -231,6 +231,67 @@ class MotoGaps(GatewayTest):
         self.assertEqual([v["stateMachineVersionArn"] for v in versions], [machine["stateMachineArn"] + ":1"])
 
 
+class ParsesOnManyThreads(unittest.TestCase):
+    """moto's ASL Preprocessor keeps its query-language scopes in one list shared
+    by every parse (a class attribute): opening a scope, it checks the list is
+    not empty, then reads its last entry, and a parse on another thread can pop
+    that entry in between (IndexError: list index out of range, on a valid
+    definition). The gateway validates and runs definitions on many threads; its
+    patch parses one at a time. Here the second parse is held in that gap until
+    the first has ended, which the race otherwise needs luck for."""
+
+    DEFINITION = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+
+    def setUp(self):
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        self.first_is_parsing, self.second_is_in_the_gap, self.first_has_ended = (threading.Event() for _ in range(3))
+        read_scope = Preprocessor._get_current_query_language
+
+        def read_in_turn(preprocessor):
+            if threading.current_thread().name == "first" and not self.first_is_parsing.is_set():
+                self.first_is_parsing.set()
+                self.second_is_in_the_gap.wait(timeout=1)
+            elif threading.current_thread().name == "second" and not self.second_is_in_the_gap.is_set():
+                self.second_is_in_the_gap.set()
+                self.first_has_ended.wait(timeout=5)
+            return read_scope(preprocessor)
+
+        Preprocessor._get_current_query_language = read_in_turn
+        self.addCleanup(setattr, Preprocessor, "_get_current_query_language", read_scope)
+        self.addCleanup(Preprocessor._query_language_per_scope.clear)
+        self.parse = getattr(AmazonStateLanguageParser.parse, "__wrapped__", AmazonStateLanguageParser.parse)
+
+    def second_parse_failure(self, parse) -> str | None:
+        failures: list[str] = []
+
+        def parse_and_note(name: str):
+            try:
+                parse(self.DEFINITION)
+            except Exception as err:  # noqa: BLE001 - any failure of a valid definition counts
+                failures.append(f"{name}: {type(err).__name__}: {err}")
+            if name == "first":
+                self.first_has_ended.set()
+
+        first = threading.Thread(target=parse_and_note, args=("first",), name="first")
+        second = threading.Thread(target=parse_and_note, args=("second",), name="second")
+        first.start()
+        self.assertTrue(self.first_is_parsing.wait(timeout=5))
+        second.start()
+        first.join()
+        second.join()
+        return failures
+
+    def test_two_parses_at_once_fail_unguarded_and_pass_one_at_a_time(self):
+        from local_aws.moto_patches import one_parse_at_a_time
+
+        self.assertEqual(self.second_parse_failure(self.parse), ["second: IndexError: list index out of range"])
+        for event in (self.first_is_parsing, self.second_is_in_the_gap, self.first_has_ended):
+            event.clear()
+        self.assertEqual(self.second_parse_failure(one_parse_at_a_time(self.parse)), [])
+
+
 class CallTime(GatewayTest):
     def test_overlapping_calls_count_once_in_the_busy_time(self):
         self.assertEqual(busy_seconds([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0), (5.5, 5.8)]), 4.0)

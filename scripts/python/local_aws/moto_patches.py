@@ -100,6 +100,17 @@ parameter, the default of STANDARD is used. The value of logGroupClass can't
 be changed after a log group is created", CreateLogGroup) and returns it for
 every group. Without it Terraform plans to replace every log group after each
 apply. The patches keep it and answer it, STANDARD by default.
+
+Not a difference from AWS but from a single-threaded moto: its ASL parser is an
+ANTLR parser, whose generated lexers and parsers share one DFA cache between
+instances (antlr/antlr4#4400, #4936), and the gateway parses on many threads at
+once (definitions validated by concurrent `terraform plan`s while executions
+start). Worse, its Preprocessor keeps the query-language scopes in a list that
+is a class attribute, shared by every parse: it checks the list is not empty,
+then reads the last entry, which another thread's parse may have popped in
+between. Unguarded, a parse now and then failed with `IndexError: list index
+out of range` on a valid definition (a module plan in CI). The patches parse
+one definition at a time.
 """
 
 from __future__ import annotations
@@ -107,6 +118,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -144,6 +156,7 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -587,7 +600,18 @@ def _log_group_describe(self: LogGroup) -> dict[str, Any]:
     return {**_original_log_group_describe(self), "logGroupClass": getattr(self, "log_group_class", "STANDARD")}
 
 
+def one_parse_at_a_time(parse):
+    lock = threading.Lock()
+
+    @functools.wraps(parse)
+    def locked(definition: str, *args, **kwargs):
+        with lock:
+            return parse(definition, *args, **kwargs)
+    return locked
+
+
 def apply() -> None:
+    AmazonStateLanguageParser.parse = staticmethod(one_parse_at_a_time(AmazonStateLanguageParser.parse))
     LogsResponse.create_log_group = _create_log_group
     LogGroup.to_describe_dict = _log_group_describe
     Environment.__init__ = _environment_init
