@@ -34,6 +34,11 @@ locals {
         role_arn    = local.vault_drill_role_arn
         external_id = var.vault.external_id
       }
+      sql_probe = !local.sql_probe_enabled ? null : {
+        secret_arns             = local.sql_probe.secret_arns
+        query                   = local.sql_probe.query
+        connect_timeout_seconds = local.sql_probe.connect_timeout_seconds
+      }
     })
   }) : {}
 
@@ -44,7 +49,47 @@ locals {
     notify_retry        = local.retry_values.notify_retry
     max_concurrency     = var.max_concurrent_databases
     rto_minutes         = var.restore_drill.rto_minutes
+    # The Probe state is entered only for a database the check gave a probe target, which it
+    # does only with a sql_probe: without one, the probe function is not deployed.
+    probe_function_arn = "arn:${local.partition}:lambda:${local.region}:${local.account}:function:${local.prefix}-probe"
+    probe_retry        = jsonencode(local.contract.functions.probe.retry)
   }) : ""
+}
+
+# The read-only SQL probe (restore_drill.sql_probe): the probe function runs in the drill
+# databases' VPC and reads the secrets of the credentials it logs in with.
+locals {
+  # Conditionals, not try(): try() of a value holding unknowns (secrets made in the same apply)
+  # is unknown, and so would be which functions the module deploys.
+  sql_probe_enabled = var.restore_drill == null ? false : var.restore_drill.sql_probe != null
+  sql_probe         = local.sql_probe_enabled ? var.restore_drill.sql_probe : null
+}
+
+data "aws_iam_policy_document" "probe" {
+  count = local.sql_probe_enabled ? 1 : 0
+
+  # A secret's ARN ends in six random characters after its name: one given without them
+  # (a partial ARN, as Secrets Manager accepts it) matches through the second pattern.
+  statement {
+    sid       = "ReadTheProbeSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = flatten([for arn in distinct(values(local.sql_probe.secret_arns)) : [arn, "${arn}-??????"]])
+  }
+
+  # A secret under a customer managed key: Secrets Manager decrypts it on the caller's behalf.
+  dynamic "statement" {
+    for_each = length(local.sql_probe.secret_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptTheProbeSecretsThroughSecretsManager"
+      actions   = ["kms:Decrypt"]
+      resources = local.sql_probe.secret_kms_key_arns
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.${local.dns_suffix}"]
+      }
+    }
+  }
 }
 
 # The drills on their schedule, and every hour the sweep alone: a drill stopped mid-way never

@@ -154,6 +154,7 @@ data "aws_iam_policy_document" "function" {
       prune                = data.aws_iam_policy_document.prune.json
       notify               = data.aws_iam_policy_document.notify.json
       drill                = local.drill_enabled ? data.aws_iam_policy_document.drill[0].json : ""
+      probe                = local.sql_probe_enabled ? data.aws_iam_policy_document.probe[0].json : ""
     }, each.key, ""),
   ])
 }
@@ -209,7 +210,7 @@ data "aws_iam_policy_document" "function_base" {
   }
 
   dynamic "statement" {
-    for_each = local.in_vpc ? [1] : []
+    for_each = local.in_vpc || each.key == "probe" ? [1] : []
     content {
       sid = "NetworkInterfacesInTheVpc"
       actions = [

@@ -1,4 +1,4 @@
-# The eight functions (nine with restore_drill), from the zips scripts/build-lambdas writes (or the release
+# The eight functions (nine with restore_drill, ten with its sql_probe), from the zips scripts/build-lambdas writes (or the release
 # package holds): in this directory's lambda/, in lambda_package_dir, or in S3.
 
 data "aws_s3_object" "lambda_checksums" {
@@ -78,6 +78,7 @@ locals {
       })
     }, local.slack_webhook_environment)
     drill = local.drill_environment
+    probe = {}
   }
 }
 
@@ -130,11 +131,14 @@ resource "aws_lambda_function" "backup" {
     mode = var.enable_xray_tracing ? "Active" : "PassThrough"
   }
 
+  # The probe runs in the drill databases' VPC (restore_drill.sql_probe), whatever the others do.
   dynamic "vpc_config" {
-    for_each = local.in_vpc ? [1] : []
+    for_each = each.key == "probe" ? [{ subnet_ids = local.sql_probe.subnet_ids, security_group_ids = local.sql_probe.security_group_ids }] : (
+      local.in_vpc ? [{ subnet_ids = var.subnet_ids, security_group_ids = local.function_security_group_ids }] : []
+    )
     content {
-      subnet_ids         = var.subnet_ids
-      security_group_ids = local.function_security_group_ids
+      subnet_ids         = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
     }
   }
 
@@ -145,8 +149,8 @@ resource "aws_lambda_function" "backup" {
     # variable set is one it reads, and none it requires is missing (the copy and vault
     # functions are only invoked when copies, or a vault, are configured).
     precondition {
-      condition     = setunion(local.functions, ["drill"]) == toset(keys(local.contract.functions))
-      error_message = "The module deploys ${join(", ", local.functions)} (and drill with restore_drill); statemachine/contract.json lists ${join(", ", keys(local.contract.functions))}."
+      condition     = setunion(local.functions, ["drill", "probe"]) == toset(keys(local.contract.functions))
+      error_message = "The module deploys ${join(", ", local.functions)} (and drill with restore_drill, probe with its sql_probe); statemachine/contract.json lists ${join(", ", keys(local.contract.functions))}."
     }
     precondition {
       condition = alltrue(concat(

@@ -48,10 +48,10 @@ locals {
   contract = jsondecode(file("${path.module}/statemachine/contract.json"))
   # Written out (a precondition in lambda.tf holds it to the contract's list) so that
   # static checkers such as checkov, which do not read files, expand every function.
-  # The drill function only with restore_drill.
+  # The drill function only with restore_drill, the probe only with its sql_probe.
   functions = toset(concat(
     ["select", "snapshot", "wait-for-available", "export", "copy", "vault", "prune", "notify"],
-    var.restore_drill == null ? [] : ["drill"],
+    var.restore_drill == null ? [] : concat(["drill"], var.restore_drill.sql_probe == null ? [] : ["probe"]),
   ))
   function_names = {
     for f in local.functions : f => "${local.prefix}-${f}"

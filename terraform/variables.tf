@@ -1014,7 +1014,7 @@ variable "vault" {
 }
 
 variable "restore_drill" {
-  description = "Opt-in scheduled restore drills (docs/operations.md, Restore drills): on schedule (UTC; default weekly, Sunday 05:00) the <prefix>-drill state machine restores each drilled database's newest backup (copy: \"source\", the module's region; \"copy\", the cross-region copies; or \"vault\", the vault account's copies, restored in the vault account through vault.drill_role_arn) to a new DB instance (or Aurora DB cluster) named drill-<hash>-<db>-<MMDDHHMM>, not publicly accessible, in subnet_group_name with security_group_ids (null and []: the original's, which a restore in the copy region or the vault does not have; with copy = \"vault\", the vault account's), of instance_class (null: the original's; needed with copy = \"copy\" or \"vault\"); waits for it at most max_wait_minutes; checks its status, engine and version, allocated storage and encryption against the snapshot; keeps it keep_minutes; deletes it without a final snapshot, also when the restore failed or timed out; and reports the recovery time against rto_minutes (metrics RestoreTestSuccess, RestoreTestFailure, RestoreTime, alarms, SNS, Slack). databases: the ones drilled (empty: every one with an available backup of the module); random_count: N of them at random per drill (0: all). An hourly sweep deletes drill databases left past their time by a drill that did not finish. null: no drills."
+  description = "Opt-in scheduled restore drills (docs/operations.md, Restore drills): on schedule (UTC; default weekly, Sunday 05:00) the <prefix>-drill state machine restores each drilled database's newest backup (copy: \"source\", the module's region; \"copy\", the cross-region copies; or \"vault\", the vault account's copies, restored in the vault account through vault.drill_role_arn) to a new DB instance (or Aurora DB cluster) named drill-<hash>-<db>-<MMDDHHMM>, not publicly accessible, in subnet_group_name with security_group_ids (null and []: the original's, which a restore in the copy region or the vault does not have; with copy = \"vault\", the vault account's), of instance_class (null: the original's; needed with copy = \"copy\" or \"vault\"); waits for it at most max_wait_minutes; checks its status, engine and version, allocated storage and encryption against the snapshot; keeps it keep_minutes; deletes it without a final snapshot, also when the restore failed or timed out; and reports the recovery time against rto_minutes (metrics RestoreTestSuccess, RestoreTestFailure, RestoreTime, alarms, SNS, Slack). databases: the ones drilled (empty: every one with an available backup of the module); random_count: N of them at random per drill (0: all). An hourly sweep deletes drill databases left past their time by a drill that did not finish. sql_probe (copy = \"source\" only; RDS for PostgreSQL): each database named in secret_arns is also queried once available by the probe function, in subnet_ids with security_group_ids (which the drill databases' security groups must let in on the database port, with a route to Secrets Manager): it logs in with the secret's username and password (JSON, as RDS and Secrets Manager rotation write it; secret_kms_key_arns: the customer managed keys of those secrets) over TLS verified against the RDS certificate authorities, and runs query in a read-only transaction, rolled back; a failure fails the drill. null: no drills."
   type = object({
     schedule           = optional(string, "cron(0 5 ? * SUN *)")
     databases          = optional(list(string), [])
@@ -1026,6 +1026,14 @@ variable "restore_drill" {
     rto_minutes        = optional(number, 60)
     keep_minutes       = optional(number, 0)
     max_wait_minutes   = optional(number, 240)
+    sql_probe = optional(object({
+      secret_arns             = map(string)
+      subnet_ids              = list(string)
+      security_group_ids      = list(string)
+      query                   = optional(string, "SELECT 1")
+      connect_timeout_seconds = optional(number, 10)
+      secret_kms_key_arns     = optional(list(string), [])
+    }))
   })
   default = null
 
@@ -1081,5 +1089,39 @@ variable "restore_drill" {
   validation {
     condition     = var.restore_drill == null || try(alltrue([for id in var.restore_drill.security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", id))]), false)
     error_message = "restore_drill.security_group_ids must be VPC security group ids (sg- and 8 or 17 hex digits)."
+  }
+
+  validation {
+    condition     = try(var.restore_drill.sql_probe, null) == null || try(var.restore_drill.copy == "source", false)
+    error_message = "restore_drill.sql_probe needs copy = \"source\": the probe function runs in the module's region and account, and reaches no drill database restored in the copy region or the vault."
+  }
+
+  validation {
+    condition = try(var.restore_drill.sql_probe, null) == null || try(length(var.restore_drill.sql_probe.secret_arns) > 0 && alltrue([
+      for db, arn in var.restore_drill.sql_probe.secret_arns :
+      can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,62}$", db)) && can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$", arn))
+    ]), false)
+    error_message = "restore_drill.sql_probe.secret_arns must map at least one database identifier to the ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>)."
+  }
+
+  validation {
+    condition = try(var.restore_drill.sql_probe, null) == null || try(
+      length(var.restore_drill.sql_probe.subnet_ids) > 0 && alltrue([for id in var.restore_drill.sql_probe.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", id))]) &&
+      length(var.restore_drill.sql_probe.security_group_ids) > 0 && length(var.restore_drill.sql_probe.security_group_ids) <= 5 &&
+      alltrue([for id in var.restore_drill.sql_probe.security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", id))]),
+      false
+    )
+    error_message = "restore_drill.sql_probe needs subnet_ids (subnet- and 8 or 17 hex digits, at least one) and security_group_ids (sg- and 8 or 17 hex digits, one to five): the probe function runs in the VPC of the drill databases."
+  }
+
+  validation {
+    condition = try(var.restore_drill.sql_probe, null) == null || try(
+      length(trimspace(var.restore_drill.sql_probe.query)) > 0 && length(var.restore_drill.sql_probe.query) <= 4096 &&
+      floor(var.restore_drill.sql_probe.connect_timeout_seconds) == var.restore_drill.sql_probe.connect_timeout_seconds &&
+      var.restore_drill.sql_probe.connect_timeout_seconds >= 1 && var.restore_drill.sql_probe.connect_timeout_seconds <= 60 &&
+      alltrue([for arn in var.restore_drill.sql_probe.secret_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$", arn))]),
+      false
+    )
+    error_message = "restore_drill.sql_probe needs a query of 1 to 4096 characters, connect_timeout_seconds a whole number from 1 to 60, and secret_kms_key_arns KMS key ARNs."
   }
 }

@@ -977,3 +977,41 @@ run "restore_drill_security_group" {
   }
   expect_failures = [var.restore_drill]
 }
+
+run "restore_drill_sql_probe_outside_the_source_region" {
+  command = plan
+  # expect: the probe function runs in the module's region and account
+  variables {
+    enable_cross_region_copy = true
+    cross_region_destination = "us-west-2"
+    restore_drill            = { copy = "copy", instance_class = "db.t4g.micro", sql_probe = { secret_arns = { db = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader" }, subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = ["sg-0123456789abcdef0"] } }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_sql_probe_secret_arn" {
+  command = plan
+  # expect: restore_drill.sql_probe.secret_arns must map at least one database identifier to the ARN of a Secrets Manager secret
+  variables {
+    restore_drill = { sql_probe = { secret_arns = { db = "drill-reader" }, subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = ["sg-0123456789abcdef0"] } }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_sql_probe_without_subnets" {
+  command = plan
+  # expect: restore_drill.sql_probe needs subnet_ids (subnet- and 8 or 17 hex digits, at least one) and security_group_ids
+  variables {
+    restore_drill = { sql_probe = { secret_arns = { db = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader" }, subnet_ids = [], security_group_ids = ["sg-0123456789abcdef0"] } }
+  }
+  expect_failures = [var.restore_drill]
+}
+
+run "restore_drill_sql_probe_timeout" {
+  command = plan
+  # expect: restore_drill.sql_probe needs a query of 1 to 4096 characters, connect_timeout_seconds a whole number from 1 to 60
+  variables {
+    restore_drill = { sql_probe = { secret_arns = { db = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader" }, subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = ["sg-0123456789abcdef0"], connect_timeout_seconds = 0 } }
+  }
+  expect_failures = [var.restore_drill]
+}

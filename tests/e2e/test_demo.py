@@ -279,8 +279,9 @@ class Demo(unittest.TestCase):
         status, output, seconds = self.demo()
         self.assertEqual(status, 0, output[-4000:])
         # One restore drill, its recovery time printed (restore_drill of the example: one database
-        # of two at random, a 30-minute target).
-        self.assertRegex(output, r"recovery time of prod-database-[12] \(metric RestoreTime\): \d+\.\d min")
+        # of two at random, a 30-minute target), the restored copy queried by the SQL probe.
+        self.assertRegex(output, r"recovery time of prod-database-[13] \(metric RestoreTime\): \d+\.\d min")
+        self.assertRegex(output, r"sql probe 1 row in \d+ ms, as dbadmin on postgres, over TLS \(server certificate verified\)")
         self.assertIn("restore drill PASSED", output)
         Demo.outputs = self.stack.outputs()
         # The webhook URL is a secret: its Secrets Manager secret holds it; no output, no state
@@ -293,7 +294,7 @@ class Demo(unittest.TestCase):
         lambda_client = self.aws.client("lambda")
         configurations = [json.dumps(lambda_client.get_function_configuration(FunctionName=f["FunctionName"]), default=str)
                           for f in lambda_client.list_functions()["Functions"]]
-        self.assertEqual(len(configurations), 9)
+        self.assertEqual(len(configurations), 10)  # with the drills and their SQL probe
         for text in [json.dumps(Demo.outputs), *definitions, *configurations]:
             self.assertNotIn(secret, text)
         notify = lambda_client.get_function_configuration(FunctionName=Demo.outputs["lambda_function_names"]["notify"])
@@ -330,7 +331,7 @@ class Demo(unittest.TestCase):
         self.assertEqual(len(messages), 2, messages)
         drill = messages.pop()
         self.assertTrue(drill["subject"].startswith("database-backup restore drill PASSED"), drill["subject"])
-        self.assertRegex(drill["message"], r"prod-database-[12]: restored and checked in \d+\.\d min "
+        self.assertRegex(drill["message"], r"prod-database-[13]: restored and checked in \d+\.\d min "
                                            r"\(within the 30 min target\)")
         self.assertTrue(messages[0]["subject"].startswith("[SUCCEEDED]"), messages[0]["subject"])
         self.assertIn(f"{len(DATABASES)} of {len(DATABASES)}", messages[0]["subject"])
@@ -403,7 +404,7 @@ class Demo(unittest.TestCase):
             role = lambda_client.get_function(FunctionName=name)["Configuration"]["Role"].rsplit("/", 1)[-1]
             self.assertEqual(iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [], role)
             checks.append(check_role(function, ROOT / "target" / "lambda" / f"backup-{function}" / "bootstrap.zip",
-                                     role_documents(iam, role)))
+                                     role_documents(iam, role), in_vpc=function == "probe"))
         # The state machines' role against what their definitions call.
         sfn = self.aws.client("stepfunctions")
         machines = [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])
@@ -421,6 +422,8 @@ class Demo(unittest.TestCase):
         called = {c.function: c.called for c in checks}
         self.assertIn("rds:CreateDBSnapshot", called["snapshot"])
         self.assertIn("rds:DeleteDBSnapshot", called["prune"])
+        # The drill's SQL probe reads its secret and nothing else of AWS (its role, the secret).
+        self.assertEqual(called["probe"], {"secretsmanager:GetSecretValue"})
         # It only reads its input: the demo names its databases, so select lists none (and may not).
         self.assertEqual(called["select"], set())
         # The buckets' guard: the S3 operation under its IAM name, and nothing else of S3.
@@ -913,13 +916,18 @@ class Demo(unittest.TestCase):
         prefix = "drill-"
         control(endpoint(), "POST", "rds/restore-fails", {"region": world.SOURCE, "db_identifier": f"{prefix}*",
                                                           "status": "incompatible-restore"})
-        control(endpoint(), "PUT", "settings", {"clock_scale": 600})
+        # 120 times real time: the 12-minute restore takes 6 s, and a poll's 0.5 s is a minute of
+        # the clock, well within the alarm's 5-minute period (at 600, a loaded machine's second
+        # took the drill's datapoint out of the period before the alarms were evaluated).
+        control(endpoint(), "PUT", "settings", {"clock_scale": 120})
+        self.addCleanup(control, endpoint(), "PUT", "settings", {"clock_scale": 600})
         arn = sfn.start_execution(stateMachineArn=Demo.outputs["drill_state_machine_arn"],
                                   input=json.dumps({"databases": ["prod-database-1"]}))["executionArn"]
         deadline = time.monotonic() + 180
         while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
             self.assertLess(time.monotonic(), deadline, "the drill is still running")
             time.sleep(0.5)
+        control(endpoint(), "PUT", "settings", {"clock_scale": 0})  # real time again, as it ended
         self.assertEqual((described["status"], described.get("error")), ("FAILED", "DrillFailed"))
         left = [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
                 if i["DBInstanceIdentifier"].startswith(prefix)]

@@ -133,6 +133,73 @@ class Drills(DrillTest):
         self.assertEqual(self.drill_databases(), [])
 
 
+class DrillsWithAProbe(DrillTest):
+    """restore_drill.sql_probe: the probe function logs in to the restored database with the
+    secret's credentials, over TLS verified against the authority of its certificate, and runs
+    the query in a read-only transaction. The local AWS serves each restored PostgreSQL instance
+    from a PostgreSQL server of its own, with the snapshot's master user, TLS only
+    (local_aws/databases.py); prod-database-2 (MySQL) has no secret and is not probed."""
+
+    clock_scale = 120
+    SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-probe/prod-database-1"
+    QUERY = "SELECT datname FROM pg_database WHERE datname = current_database()"
+    settings = Settings(restore_drill=(("rto_minutes", 60), ("max_wait_minutes", 60), ("sql_probe", (
+        ("secret_arns", (("prod-database-1", SECRET),)), ("subnet_ids", ("subnet-0123456789abcdef0",)),
+        ("security_group_ids", ("sg-0123456789abcdef0",)), ("query", QUERY)))))
+
+    def credentials(self, password: str) -> None:
+        self.aws.client("secretsmanager", SOURCE).create_secret(
+            Name="drill-probe/prod-database-1",
+            SecretString=json.dumps({"engine": "postgres", "username": "admin", "password": password}))
+
+    def probe_line(self, text: str) -> str:
+        [line] = [line for line in text.splitlines() if line.startswith("  checks: ") and "sql probe" in line]
+        return line[line.index("sql probe"):]
+
+    def test_the_probe_queries_the_restored_database_read_only_over_verified_tls(self):
+        self.credentials("correct-horse-battery")
+
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "SUCCEEDED", execution.get("cause"))
+        self.assertEqual(self.metric("RestoreTestSuccess", "prod-database-1"), 1)
+        self.assertEqual(self.metric("RestoreTestSuccess", "prod-database-2"), 1)
+        self.assertEqual(self.drill_databases(), [])
+        [message] = self.sns_messages()
+        self.assertRegex(self.probe_line(message["Message"]),
+                         r"^sql probe 1 row in \d+ ms, as admin on postgres, over TLS \(server certificate verified\)$")
+        self.assertEqual(message["Message"].count("sql probe"), 1, "the MySQL database has no secret: not probed")
+
+    def test_a_probe_that_cannot_log_in_or_would_write_fails_the_drill_and_nothing_is_left(self):
+        self.credentials("not-the-password")
+
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "FAILED")
+        self.assertEqual(self.metric("RestoreTestFailure", "prod-database-1"), 1)
+        self.assertEqual(self.drill_databases(), [])
+        [message] = self.sns_messages()
+        self.assertEqual(self.probe_line(message["Message"]),
+                         'sql probe connecting failed: db error: FATAL: password authentication failed for user '
+                         f'"admin" (expected {self.QUERY} answered, read-only) FAILED')
+        self.assertNotIn("not-the-password", message["Message"])
+
+        # The right password, and a query that writes: the read-only transaction refuses it.
+        self.aws.client("secretsmanager", SOURCE).put_secret_value(
+            SecretId=self.SECRET, SecretString=json.dumps({"username": "admin", "password": "correct-horse-battery"}))
+        drill_settings = json.loads(self.deployment.environments["drill"]["DRILL"])
+        drill_settings["sql_probe"]["query"] = "CREATE TABLE probe_was_here (id int)"
+        self.set_function_env("drill", "DRILL", json.dumps(drill_settings))
+
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "FAILED")
+        self.assertEqual(self.drill_databases(), [])
+        [message] = self.sns_messages()
+        self.assertIn("sql probe the query failed: db error: ERROR: cannot execute CREATE TABLE in a read-only "
+                      "transaction", self.probe_line(message["Message"]))
+
+
 class DrillsWithShortBounds(DrillTest):
     """A 5-minute target and a 15-minute bound: the 20 GB database restores in 12 minutes (over
     the target), the 200 GB one would take 30 (past the bound)."""

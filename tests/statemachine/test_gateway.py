@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
 import threading
 import time
 import unittest
@@ -19,6 +21,7 @@ import botocore.config
 import botocore.exceptions
 
 from harness import SOURCE, control, endpoint
+from local_aws import databases
 from local_aws.deploy import Aws
 from local_aws.gateway import busy_seconds
 
@@ -575,6 +578,47 @@ class Restores(GatewayTest):
         with self.assertRaises(urllib.error.HTTPError) as refused:
             control("POST", "rds/restore-fails", {"region": SOURCE, "db_identifier": "x", "status": "sad"})
         self.assertIn("incompatible-restore", refused.exception.read().decode())
+
+
+class RestoredPostgres(GatewayTest):
+    """A restored RDS for PostgreSQL instance is a real PostgreSQL server (local_aws/databases.py):
+    the snapshot's master user and password, its DBName, TLS only; deleted, it is gone."""
+
+    def psql(self, port: int, password: str, sslmode: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(databases._bindir() / "psql"), f"host=localhost port={port} user=ledger_admin dbname=ledger "
+             f"sslmode={sslmode} connect_timeout=5", "-Atc",
+             "SELECT current_user, current_database(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"],
+            env={**os.environ, "PGPASSWORD": password}, capture_output=True, text=True, timeout=30)
+
+    def test_the_snapshots_master_user_logs_in_over_tls_only_until_the_instance_is_deleted(self):
+        rds = self.aws.client("rds", SOURCE)
+        rds.create_db_instance(DBInstanceIdentifier="ledger", Engine="postgres", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername="ledger_admin", DBName="ledger",
+                               MasterUserPassword="at-snapshot-time")
+        rds.create_db_snapshot(DBInstanceIdentifier="ledger", DBSnapshotIdentifier="ledger-1")
+        # Changed after the snapshot: the restored copy has the snapshot's password.
+        rds.modify_db_instance(DBInstanceIdentifier="ledger", MasterUserPassword="changed-since", ApplyImmediately=True)
+        control("PUT", "settings", {"clock_scale": 0})
+        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="ledger-copy", DBSnapshotIdentifier="ledger-1")
+        # Instant mode: available at once, and the first look at it starts its server.
+        copy = rds.describe_db_instances(DBInstanceIdentifier="ledger-copy")["DBInstances"][0]
+        self.assertEqual(copy["DBInstanceStatus"], "available")
+        endpoint = copy["Endpoint"]
+        self.assertEqual(endpoint["Address"], "localhost")
+        port = endpoint["Port"]
+
+        logged_in = self.psql(port, "at-snapshot-time", "require")
+        self.assertEqual((logged_in.returncode, logged_in.stdout.strip()), (0, "ledger_admin|ledger|t"), logged_in.stderr)
+        self.assertIn('password authentication failed for user "ledger_admin"',
+                      self.psql(port, "changed-since", "require").stderr)
+        self.assertIn("no encryption", self.psql(port, "at-snapshot-time", "disable").stderr)
+        # The source, never restored, has no server: its endpoint is moto's.
+        source = rds.describe_db_instances(DBInstanceIdentifier="ledger")["DBInstances"][0]["Endpoint"]
+        self.assertNotEqual(source["Address"], "localhost")
+
+        rds.delete_db_instance(DBInstanceIdentifier="ledger-copy", SkipFinalSnapshot=True)
+        self.assertIn("Connection refused", self.psql(port, "at-snapshot-time", "require").stderr)
 
 
 class Accounts(GatewayTest):

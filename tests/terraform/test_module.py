@@ -327,10 +327,16 @@ class TerraformModuleTest(WorkspaceTest):
         drilled = {**BASE, "enable_cross_region_copy": True, "cross_region_destination": "us-west-2",
                    "restore_drill": {"copy": "copy", "instance_class": "db.t4g.micro", "rto_minutes": 45,
                                      "random_count": 1}}
+        secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader"
+        probed = {**BASE, "environment": "probed", "restore_drill": {"sql_probe": {
+            "secret_arns": {"db-one": secret}, "subnet_ids": ["subnet-0123456789abcdef0"],
+            "security_group_ids": ["sg-0123456789abcdef0"], "query": "SELECT count(*) FROM orders"}}}
         path = self.workspace.caller_of_many("drills", self.endpoint, {
-            "database_backup": drilled, "without": {**drilled, "restore_drill": None, "environment": "other"}})
+            "database_backup": drilled, "without": {**drilled, "restore_drill": None, "environment": "other"},
+            "probed": probed})
         init(path)
-        changes = plan_json(path)["resource_changes"]
+        planned = plan_json(path)
+        changes = planned["resource_changes"]
 
         def of(module: str, kind: str) -> dict[str, dict]:
             """By address in the module (`backup["drill"]`, `drill["drill-sweep"]`)."""
@@ -372,6 +378,26 @@ class TerraformModuleTest(WorkspaceTest):
         # The roles: one more (the drill's); its policy and the others' are checked against the
         # code as applied (tests/e2e/test_demo.py, each role grants exactly what its code calls).
         self.assertEqual(len(of("database_backup", "aws_iam_role")), len(of("without", "aws_iam_role")) + 1)
+
+        # With sql_probe, a tenth function in the given subnets, reading only the given secret
+        # (by its ARN, or by the ARN it stands for with Secrets Manager's six characters).
+        probe = of("probed", "aws_lambda_function")['backup["probe"]']
+        self.assertEqual(len(of("probed", "aws_lambda_function")), 10)
+        self.assertEqual(probe["vpc_config"][0]["subnet_ids"], ["subnet-0123456789abcdef0"])
+        self.assertEqual(probe["vpc_config"][0]["security_group_ids"], ["sg-0123456789abcdef0"])
+        self.assertEqual(functions['backup["snapshot"]']["vpc_config"], [], "the others stay out of the VPC")
+        drill_settings = json.loads(of("probed", "aws_lambda_function")['backup["drill"]']["environment"][0]["variables"]["DRILL"])
+        self.assertEqual(drill_settings["sql_probe"], {"secret_arns": {"db-one": secret},
+                                                       "query": "SELECT count(*) FROM orders", "connect_timeout_seconds": 10})
+        # The probe's own grants, as the plan reads them (the role's policy adds the module key's).
+        [policy] = [json.loads(r["values"]["json"]) for m in planned["prior_state"]["values"]["root_module"]["child_modules"]
+                    for r in m["resources"] if r["address"] == "module.probed.data.aws_iam_policy_document.probe[0]"]
+        reads = [s for s in policy["Statement"] if s["Sid"] == "ReadTheProbeSecrets"]
+        self.assertEqual([(s["Action"], sorted(s["Resource"])) for s in reads],
+                         [("secretsmanager:GetSecretValue", [secret, f"{secret}-??????"])])
+        definition = json.loads(of("probed", "aws_sfn_state_machine")['workflow["drill"]']["definition"])
+        probe_state = definition["States"]["Drills"]["ItemProcessor"]["States"]["Probe"]
+        self.assertEqual(probe_state["Resource"], "arn:aws:lambda:us-east-1:123456789012:function:checks-probed-probe")
 
     def test_a_vault_plans_both_accounts_each_granting_only_what_the_copy_needs(self):
         """The source module with a vault and modules/vault with a provider for the vault
@@ -511,7 +537,7 @@ class TerraformModuleTest(WorkspaceTest):
         classes = {after(g)["name"]: after(g).get("log_group_class") for g in resources(plan, "aws_cloudwatch_log_group")}
         self.assertEqual({name: c for name, c in classes.items() if name.startswith("/aws/lambda/")},
                          {f"/aws/lambda/checks-test-{f}": "INFREQUENT_ACCESS" for f in release.functions()
-                          if f != "drill"})  # the drill function comes with restore_drill only
+                          if f not in ("drill", "probe")})  # they come with restore_drill (and its sql_probe) only
         self.assertEqual({name: c for name, c in classes.items() if "/vendedlogs/states/" in name},
                          {"/aws/vendedlogs/states/checks-test-backup": None,
                           "/aws/vendedlogs/states/checks-test-database": None})

@@ -220,8 +220,10 @@ class ReleasePackageTest(unittest.TestCase):
             "lambda_s3_bucket": bucket, "lambda_s3_key_prefix": PREFIX,
             "iam_permissions_boundary_arn": boundary["Policy"]["Arn"], "iam_role_path": "/backup/",
             "iam_role_name_prefix": "app-", "sns_topic_arn": topic, "sns_topic_kms_key_arn": topic_key,
-            # With the restore drills: every zip of the package is deployed.
-            "enable_xray_tracing": False, "restore_drill": {}})
+            # With the restore drills and their probe: every zip of the package is deployed.
+            "enable_xray_tracing": False, "restore_drill": {"sql_probe": {
+                "secret_arns": {"db-one": "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader"},
+                "subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}}})
         self.provider(path)
         init(path)
         run(["apply", "-auto-approve", "-input=false"], path)
@@ -232,7 +234,7 @@ class ReleasePackageTest(unittest.TestCase):
             digest = base64.b64encode(hashlib.sha256(zip_path.read_bytes()).digest()).decode()
             self.assertEqual(configuration["CodeSha256"], digest, function)
         roles = iam.list_roles(PathPrefix="/backup/")["Roles"]
-        self.assertEqual(len(roles), 13)  # nine functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
+        self.assertEqual(len(roles), 14)  # ten functions, RDS's export, Step Functions, the schedule, the polls' Scheduler
         for role in roles:
             role = iam.get_role(RoleName=role["RoleName"])["Role"]
             self.assertTrue(role["RoleName"].startswith("app-gitsource-zips-s3-"), role["RoleName"])

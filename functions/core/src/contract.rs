@@ -31,6 +31,9 @@ pub enum Function {
     Notify,
     /// The restore drills' steps (`<prefix>-drill`): deployed only with `restore_drill`.
     Drill,
+    /// A drill's read-only SQL probe of the restored database, in the drill databases' VPC:
+    /// deployed only with `restore_drill.sql_probe`.
+    Probe,
 }
 
 /// The names of the functions' environment variables.
@@ -64,6 +67,7 @@ pub mod env {
     pub const DATABASE_STATE_MACHINE_ARN: &str = "DATABASE_STATE_MACHINE_ARN";
     pub const AUTOMATED_BACKUPS: &str = "AUTOMATED_BACKUPS";
     pub const DRILL: &str = "DRILL";
+    pub const PROBE_EXTRA_CA_CERTIFICATES: &str = "PROBE_EXTRA_CA_CERTIFICATES";
     pub const EXPORT_SLOT_QUEUE_URL: &str = "EXPORT_SLOT_QUEUE_URL";
     pub const SCHEDULE_GROUP_NAME: &str = "SCHEDULE_GROUP_NAME";
     pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";
@@ -374,16 +378,20 @@ impl Function {
             Function::Drill => &[
                 required(
                     env::DRILL,
-                    "JSON object of the drills (`restore_drill`): `copy` (source, copy or vault), `identifier_prefix` of the drill databases, `instance_class`, `subnet_group`, `security_group_ids`, `rto_minutes`, `keep_minutes`, `max_wait_minutes`, `poll_seconds`, `databases`, `random_count`, and `vault` (the vault's drill role: `account_id`, `region`, `role_arn`, `external_id`; null without one)",
+                    "JSON object of the drills (`restore_drill`): `copy` (source, copy or vault), `identifier_prefix` of the drill databases, `instance_class`, `subnet_group`, `security_group_ids`, `rto_minutes`, `keep_minutes`, `max_wait_minutes`, `poll_seconds`, `databases`, `random_count`, `vault` (the vault's drill role: `account_id`, `region`, `role_arn`, `external_id`; null without one), and `sql_probe` (`secret_arns` by database, `query`, `connect_timeout_seconds`; null without one)",
                 ),
                 optional(
                     env::COPY_DESTINATION_REGION,
                     "the region of the cross-region copies: where a drill of `copy` restores, and the sweeper looks too",
                 ),
             ],
+            Function::Probe => &[optional(
+                env::PROBE_EXTRA_CA_CERTIFICATES,
+                "PEM certificates of authorities trusted besides RDS's (the built-in rds-ca-bundle.pem): the local AWS's, whose databases RDS's authorities did not sign (unset: RDS's only)",
+            )],
         };
         let module: &[Variable] = match self {
-            Function::Select | Function::WaitForAvailable => &[],
+            Function::Select | Function::WaitForAvailable | Function::Probe => &[],
             _ => &MODULE,
         };
         module.iter().chain(own).copied().collect()
@@ -435,6 +443,7 @@ impl Function {
             ],
             Function::Prune => &[RetentionChangeUnconfirmed],
             Function::Notify => &[NotificationFailed],
+            Function::Probe => &[],
             Function::Drill => &[
                 DatabaseBusy,
                 RestoreRefused,

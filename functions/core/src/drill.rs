@@ -84,7 +84,31 @@ pub struct DrillRestore {
     pub available_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// What the SQL probe connects to (`restore_drill.sql_probe`), once the database is
+    /// available, when the probe is configured for it; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeTarget>,
 }
+
+/// Where and how the `probe` function queries a restored database: read-only, with the
+/// credentials of a Secrets Manager secret, over TLS verified against the RDS certificate
+/// authorities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeTarget {
+    pub engine: String,
+    pub address: String,
+    pub port: u16,
+    /// The database to connect to: the instance's DBName, if it has one (else the secret's
+    /// `dbname`, else the engine's default).
+    pub database: Option<String>,
+    pub secret_arn: String,
+    pub query: String,
+    pub connect_timeout_seconds: u32,
+}
+
+/// The name of the SQL probe's entry in a drill's checks.
+pub const PROBE_CHECK: &str = "sql probe";
 
 /// What `delete` did to a drill database: the drill function's output, in notify's report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -202,6 +202,7 @@ impl crate::config::Env for RecordingEnv {
             DRILL => {
                 r#"{"copy":"source","identifier_prefix":"drill-a1b2c3-","instance_class":null,"subnet_group":null,"security_group_ids":[],"rto_minutes":60,"keep_minutes":0,"max_wait_minutes":240,"poll_seconds":60,"databases":[],"random_count":0}"#
             }
+            PROBE_EXTRA_CA_CERTIFICATES => include_str!("../../../tests/fixtures/probe-extra-ca.pem"),
             _ => return None,
         };
         Some(value.to_owned())

@@ -11,7 +11,8 @@
 //!   named `<identifier_prefix><db>-<MMDDHHMM>` and tagged [`drill::DRILL`];
 //! - `check`: reads the restored database: not yet available (when to look again), failed
 //!   (`RestoreFailed`), past the wait's bound (`WaitTimedOut`), or available and checked against
-//!   the snapshot (engine and version, allocated storage, encryption);
+//!   the snapshot (engine and version, allocated storage, encryption), and, with a
+//!   `sql_probe` secret for the database, where the `probe` function is to query it;
 //! - `delete`: deletes the drill database, skipping the final snapshot, after checking that it
 //!   is one (its identifier and tag); a database still being created is `DatabaseBusy`.
 //!
@@ -21,11 +22,13 @@
 //! Every time comes from the state machine (`now`: `$$.State.EnteredTime`), so that recovery
 //! times are measured on the clock the restore runs on.
 
+use std::collections::BTreeMap;
+
 use aws_config::SdkConfig;
 use aws_sdk_rds::types::Tag;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
-use backup_core::drill::{self, Check, CopySource, Deleted, DrillRestore, Expected, Swept};
+use backup_core::drill::{self, Check, CopySource, Deleted, DrillRestore, Expected, ProbeTarget, Swept};
 use backup_core::naming::{self, MAX_DB_IDENTIFIER_LEN, rds_identifier};
 use backup_core::rds::{Described, Rds, SnapshotInfo};
 use backup_core::restore::{self, Origin, RestoreError, RestoreOptions, Source};
@@ -59,7 +62,23 @@ pub struct DrillSettings {
     /// The vault's drill role, when the vault has one (`vault.drill_role_arn`).
     #[serde(default)]
     pub vault: Option<VaultDrill>,
+    /// The read-only SQL probe of the restored databases (`restore_drill.sql_probe`).
+    #[serde(default)]
+    pub sql_probe: Option<SqlProbeSettings>,
 }
+
+/// `restore_drill.sql_probe`: the databases whose drills end with a read-only query by the
+/// `probe` function, each with the Secrets Manager secret of the credentials it logs in with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlProbeSettings {
+    pub secret_arns: BTreeMap<String, String>,
+    pub query: String,
+    pub connect_timeout_seconds: u32,
+}
+
+/// The engines the probe speaks to (the PostgreSQL protocol).
+const PROBED_ENGINES: [&str; 1] = ["postgres"];
 
 /// The role of the vault account through which drills restore the vault's copies there and
 /// delete their databases (and nothing else: modules/vault's drill role).
@@ -107,6 +126,12 @@ impl Config {
             return Err(Error::config(
                 env::COPY_DESTINATION_REGION,
                 "is not set, and the drills restore the cross-region copies (copy = \"copy\")",
+            ));
+        }
+        if drill.sql_probe.is_some() && drill.copy != CopySource::Source {
+            return Err(Error::config(
+                env::DRILL,
+                "has a sql_probe, which reaches databases in the module's own region and account only (copy = \"source\")",
             ));
         }
         if drill.copy == CopySource::Vault && drill.vault.is_none() {
@@ -467,6 +492,7 @@ fn record(
         next_poll_seconds: settings.poll_seconds,
         available_at: None,
         checks: Vec::new(),
+        probe: None,
     }
 }
 
@@ -478,6 +504,10 @@ struct Restored {
     allocated_storage_gib: Option<i32>,
     encrypted: Option<bool>,
     tags: Vec<Tag>,
+    /// A DB instance's endpoint (address, port) and database name; an Aurora drill's cluster
+    /// has no instance to connect to.
+    endpoint: Option<(String, u16)>,
+    db_name: Option<String>,
 }
 
 impl From<Described> for Restored {
@@ -490,6 +520,11 @@ impl From<Described> for Restored {
                 allocated_storage_gib: db.allocated_storage(),
                 encrypted: db.storage_encrypted(),
                 tags: db.tag_list().to_vec(),
+                endpoint: db.endpoint().and_then(|endpoint| {
+                    let port = u16::try_from(endpoint.port()?).ok()?;
+                    Some((endpoint.address()?.to_owned(), port))
+                }),
+                db_name: db.db_name().map(str::to_owned),
             },
             Described::Cluster(cluster) => Restored {
                 status: cluster.status().unwrap_or_default().to_owned(),
@@ -498,6 +533,8 @@ impl From<Described> for Restored {
                 allocated_storage_gib: cluster.allocated_storage(),
                 encrypted: cluster.storage_encrypted(),
                 tags: cluster.tag_list().to_vec(),
+                endpoint: None,
+                db_name: None,
             },
         }
     }
@@ -546,6 +583,22 @@ pub async fn check(
         restore.available_at = Some(now);
         restore.checks = checks(&restore.expected, &restored);
         restore.next_poll_seconds = 0;
+        if let Some(secret_arn) = config
+            .drill
+            .sql_probe
+            .as_ref()
+            .and_then(|probe| probe.secret_arns.get(&restore.db))
+        {
+            match probe_target(&config.drill, secret_arn, &restored) {
+                Ok(target) => restore.probe = Some(target),
+                Err(reason) => restore.checks.push(Check {
+                    name: drill::PROBE_CHECK.to_owned(),
+                    expected: "a read-only query answered".to_owned(),
+                    actual: format!("not run: {reason}"),
+                    passed: false,
+                }),
+            }
+        }
         return Ok(restore);
     }
     if now >= restore.deadline {
@@ -564,6 +617,33 @@ pub async fn check(
     let left = u32::try_from((restore.deadline - now).num_seconds().max(1)).unwrap_or(u32::MAX);
     restore.next_poll_seconds = restore.poll_seconds.min(left);
     Ok(restore)
+}
+
+/// What the `probe` function connects to, or why the restored database cannot be probed.
+fn probe_target(settings: &DrillSettings, secret_arn: &str, restored: &Restored) -> Result<ProbeTarget, String> {
+    let probe = settings
+        .sql_probe
+        .as_ref()
+        .ok_or_else(|| "no sql_probe is configured".to_owned())?;
+    if !PROBED_ENGINES.contains(&restored.engine.as_str()) {
+        return Err(format!(
+            "the probe speaks to {} only, and this database's engine is {}",
+            PROBED_ENGINES.join(", "),
+            restored.engine
+        ));
+    }
+    let Some((address, port)) = restored.endpoint.clone() else {
+        return Err("the restored database has no endpoint to connect to".to_owned());
+    };
+    Ok(ProbeTarget {
+        engine: restored.engine.clone(),
+        address,
+        port,
+        database: restored.db_name.clone(),
+        secret_arn: secret_arn.to_owned(),
+        query: probe.query.clone(),
+        connect_timeout_seconds: probe.connect_timeout_seconds,
+    })
 }
 
 /// The restored database against the snapshot it came from.

@@ -7,7 +7,7 @@ use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
-use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
+use aws_sdk_rds::types::{DbInstance, DbSnapshot, Endpoint, Tag};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::contract::Function;
 use backup_core::drill::{CopySource, DrillRestore, Expected};
@@ -15,7 +15,8 @@ use backup_core::tags::{MANAGED_BY, SOURCE_DB};
 use backup_core::testing::{self, manual_snapshots, mock_rds, rds_error};
 use backup_core::types::DatabaseKind;
 use backup_drill::{
-    Clients, Config, DrillSettings, VaultDrill, check, delete, drill_identifier, handle, pick, start_restore, sweep,
+    Clients, Config, DrillSettings, SqlProbeSettings, VaultDrill, check, delete, drill_identifier, handle, pick,
+    start_restore, sweep,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -43,6 +44,7 @@ fn config(random_count: u32) -> Config {
             databases: Vec::new(),
             random_count,
             vault: None,
+            sql_probe: None,
         },
         copy_region: None,
     }
@@ -134,6 +136,7 @@ fn restore_record() -> DrillRestore {
         next_poll_seconds: 60,
         available_at: None,
         checks: Vec::new(),
+        probe: None,
     }
 }
 
@@ -330,6 +333,109 @@ async fn a_check_waits_then_checks_the_restored_database_against_its_snapshot() 
         (failed[0].name.as_str(), failed[0].actual.as_str()),
         ("engine version", "16.3")
     );
+}
+
+fn with_probe(mut config: Config, db: &str) -> Config {
+    config.drill.sql_probe = Some(SqlProbeSettings {
+        secret_arns: [(db.to_owned(), SECRET.to_owned())].into(),
+        query: "SELECT count(*) FROM orders".into(),
+        connect_timeout_seconds: 10,
+    });
+    config
+}
+
+const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader-AbCdEf";
+
+#[tokio::test]
+async fn an_available_database_with_a_probe_secret_is_handed_to_the_probe_and_others_are_not() {
+    let id = format!("{PREFIX}prod-database-1-12060500");
+    let at = now() + Duration::minutes(12);
+    let mut instance = drill_instance(&id, "available", Some(INSTANCE), now());
+    instance.endpoint = Some(
+        Endpoint::builder()
+            .address("drill.abc.us-east-1.rds.amazonaws.com")
+            .port(5432)
+            .build(),
+    );
+    instance.db_name = Some("shop".into());
+    let available = described(instance.clone());
+
+    let record = check(
+        &clients(&[&available]),
+        &with_probe(config(0), "prod-database-1"),
+        restore_record(),
+        at,
+    )
+    .await
+    .unwrap();
+    assert!(record.checks_passed(), "{:?}", record.checks);
+    let probe = record.probe.expect("the probe's target");
+    assert_eq!(
+        (
+            probe.address.as_str(),
+            probe.port,
+            probe.database.as_deref(),
+            probe.secret_arn.as_str()
+        ),
+        ("drill.abc.us-east-1.rds.amazonaws.com", 5432, Some("shop"), SECRET)
+    );
+    assert_eq!(probe.query, "SELECT count(*) FROM orders");
+
+    let unprobed = check(
+        &clients(&[&available]),
+        &with_probe(config(0), "another-db"),
+        restore_record(),
+        at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(unprobed.probe, None, "a database without a secret is not probed");
+    assert!(
+        unprobed
+            .checks
+            .iter()
+            .all(|c| c.name != backup_core::drill::PROBE_CHECK)
+    );
+
+    instance.engine = Some("mysql".into());
+    let mysql = described(instance);
+    let mut expected_mysql = restore_record();
+    expected_mysql.expected.engine = "mysql".into();
+    let record = check(
+        &clients(&[&mysql]),
+        &with_probe(config(0), "prod-database-1"),
+        expected_mysql,
+        at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(record.probe, None);
+    assert!(!record.checks_passed(), "a probe asked for and not run fails the drill");
+    let probe_check = record.checks.last().unwrap();
+    assert_eq!(probe_check.name, backup_core::drill::PROBE_CHECK);
+    assert_eq!(
+        probe_check.actual,
+        "not run: the probe speaks to postgres only, and this database's engine is mysql"
+    );
+}
+
+#[test]
+fn a_probe_is_refused_for_drills_outside_the_module_region() {
+    let drill = serde_json::json!({
+        "copy": "copy", "identifier_prefix": PREFIX, "instance_class": "db.t4g.micro", "subnet_group": null,
+        "security_group_ids": [], "rto_minutes": 60, "keep_minutes": 0, "max_wait_minutes": 60, "poll_seconds": 60,
+        "databases": [], "random_count": 0, "vault": null,
+        "sql_probe": {"secret_arns": {"db": SECRET}, "query": "SELECT 1", "connect_timeout_seconds": 10},
+    });
+    let env = [
+        ("PROJECT_NAME", "nestedphoenix"),
+        ("ENVIRONMENT", "production"),
+        ("BACKUP_INSTANCE", INSTANCE),
+        ("DRILL", &drill.to_string()),
+        ("COPY_DESTINATION_REGION", "us-west-2"),
+    ];
+    let err = Config::from_env(&env).unwrap_err();
+    assert!(err.to_string().contains("sql_probe"), "{err}");
 }
 
 #[tokio::test]

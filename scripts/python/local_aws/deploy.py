@@ -77,7 +77,7 @@ class Settings:
     patterns: tuple[str, ...] = ()
     # manage_automated_backups: (retention_days, shorten_retention); None: off.
     managed_automated_backups: tuple[int, bool] | None = None
-    # restore_drill's settings (key-value pairs; None: no drills).
+    # restore_drill's settings (key-value pairs, nested for sql_probe; None: no drills).
     restore_drill: tuple[tuple[str, object], ...] | None = None
 
     def with_(self, **changes) -> Settings:
@@ -121,7 +121,7 @@ class Settings:
             days, shorten = self.managed_automated_backups
             arguments["manage_automated_backups"] = {"retention_days": days, "shorten_retention": shorten}
         if self.restore_drill is not None:
-            arguments["restore_drill"] = dict(self.restore_drill)
+            arguments["restore_drill"] = _plain(self.restore_drill)
         if self.prune_guard_fraction is not None:
             arguments["prune_guard_fraction"] = self.prune_guard_fraction
         if self.wait_timeout_seconds is not None:
@@ -129,6 +129,16 @@ class Settings:
                 **dict.fromkeys(("snapshot", "export", "copy"), self.wait_timeout_seconds),
                 **({"export": self.export_wait_timeout_seconds} if self.export_wait_timeout_seconds else {})}
         return arguments
+
+
+def _plain(value: object) -> object:
+    """A setting as the module takes it: key-value pairs (kept hashable in Settings) as an
+    object, other tuples as lists."""
+    if isinstance(value, tuple):
+        if value and all(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in value):
+            return {key: _plain(item) for key, item in value}
+        return [_plain(item) for item in value]
+    return value
 
 
 def plans(endpoint: str, settings: list[Settings]) -> dict[Settings, module_plan.Planned]:

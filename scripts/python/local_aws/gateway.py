@@ -42,7 +42,7 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
-from . import accounts, alarms, asl, clock, events, moto_patches, operations, rules, scheduler
+from . import accounts, alarms, asl, clock, databases, events, moto_patches, operations, rules, scheduler
 from .clock import CLOCK
 from .faults import FaultSpecError, FaultTable
 from .lambda_env import (
@@ -238,7 +238,8 @@ class Gateway:
         self.snapshot_limit = snapshot_limit
         self.settings = self.default_settings(snapshot_limit)
         self._apply_settings()
-        self.lambdas = EnvironmentPool(state_dir / "lambda", sdk_environment(f"http://127.0.0.1:{port}"))
+        self.lambdas = EnvironmentPool(state_dir / "lambda", {**sdk_environment(f"http://127.0.0.1:{port}"),
+                                                              **databases.function_environment()})
         moto_api_backend.set_config(MOTO_CONFIG)
         moto_patches.apply()
         alarms.apply()
@@ -718,6 +719,7 @@ class Gateway:
 
     def reset(self):
         self.lambdas.stop_all()
+        databases.SERVERS.stop_all()
         moto_api_backend.reset()
         moto_api_backend.set_config(MOTO_CONFIG)
         self.faults.clear()
@@ -737,6 +739,7 @@ class Gateway:
 
     def close(self):
         self.lambdas.stop_all()
+        databases.SERVERS.stop_all()
 
 
 class Reservations:

@@ -43,11 +43,15 @@ S3"). moto writes nothing; here a complete export (also in the instant mode)
 holds one object, `<prefix>/<export task id>/export_info_<export task id>.json`,
 SSE-KMS with the task's key: the export's summary, standing for the files RDS
 writes, so that a bucket holding exports is not empty (a destroy stops at it).
+
+A restored RDS for PostgreSQL instance has a real PostgreSQL server behind its
+endpoint, with the snapshot's master user: see local_aws/databases.py.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +60,7 @@ from moto.rds.models import DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 
+from . import databases
 from .clock import CLOCK
 
 DEFAULTS = {
@@ -198,6 +203,10 @@ def _restore_timed(name: str):
         # moto passes a point-in-time restore's source on as if it made a read replica of it.
         if isinstance(restored, DBInstance):
             restored.source_db_instance_identifier = None
+            if restored.engine in databases.ENGINES and restored.master_username:
+                # Its server's master user, as the snapshot had it (moto keeps the password, though
+                # its property will not read it back, as RDS will not).
+                restored.__dict__["_master_password"] = restored.__dict__.get("_master_user_password") or ""
         if not CLOCK.instant:
             _start_restore(self, restored)
         elif failure := _next_failure(self.account_id, self.region_name, _identifier(restored)):
@@ -206,11 +215,38 @@ def _restore_timed(name: str):
     return call
 
 
+def _served_address(instance: DBInstance) -> str:
+    """A restored PostgreSQL instance's address: its own PostgreSQL server's, localhost
+    (local_aws/databases.py), started by the first look at it once it is available, so that
+    whoever sees its endpoint finds the server running (and a drill without a probe pays the
+    start after the restore, not in its recovery time)."""
+    with _SERVING:
+        if ("_master_password" in instance.__dict__ and "_server" not in instance.__dict__
+                and not instance.__dict__.get("_deleted") and instance.status == "available"):
+            server = databases.SERVERS.start(instance.db_instance_identifier, instance.master_username,
+                                             instance.__dict__["_master_password"], instance.db_name)
+            instance.__dict__["_server"] = server
+            instance.port = server.port
+    return "localhost" if "_server" in instance.__dict__ else _moto_address.fget(instance)
+
+
+def _stopping_the_server(delete):
+    def delete_db_instance(self: RDSBackend, db_instance_identifier: str, *args, **kwargs):
+        deleted = delete(self, db_instance_identifier, *args, **kwargs)
+        deleted.__dict__["_deleted"] = True
+        if (server := deleted.__dict__.get("_server")) is not None:
+            databases.SERVERS.stop(server)
+        return deleted
+    return delete_db_instance
+
+
 def _identifier(database) -> str:
     return database.db_cluster_identifier if isinstance(database, DBCluster) else database.db_instance_identifier
 
 
 _moto_cluster_status = DBCluster.status
+_moto_address = DBInstance.address
+_SERVING = threading.Lock()
 
 
 def _cluster_status(cluster: DBCluster) -> str:
@@ -326,6 +362,8 @@ def apply() -> None:
     # A DB instance's status is moto's attribute, a cluster's a property of moto's (its own
     # `creating` once, then `available`): both report the restore's course while it runs.
     DBInstance.status = property(_status, _set_status)
+    DBInstance.address = property(_served_address)
+    RDSBackend.delete_db_instance = _stopping_the_server(RDSBackend.delete_db_instance)
     DBCluster.status = property(_cluster_status, _set_status)
     ExportTask.status = property(_export_status, _set_status)
     ExportTask.percent_progress = property(_percent)

@@ -26,3 +26,10 @@ variable "vault_account_id" {
   type        = string
   default     = "111111111111"
 }
+
+variable "database_password" {
+  description = "The demo databases' master password (scripts/python/demo/world.py creates them with it): the drill probe logs in with it."
+  type        = string
+  default     = "correct-horse-battery-staple"
+  sensitive   = true
+}
