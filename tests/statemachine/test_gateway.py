@@ -385,6 +385,37 @@ class AwsRefusals(GatewayTest):
         control("PUT", "settings", {"bucket_name": 0})
         s3.create_bucket(Bucket="under_score")
 
+    def test_a_function_in_a_vpc_needs_a_role_that_may_manage_its_network_interfaces(self):
+        iam = self.aws.client("iam")
+        iam.create_role(RoleName="in-vpc", AssumeRolePolicyDocument="{}")
+        role = iam.get_role(RoleName="in-vpc")["Role"]["Arn"]
+        vpc = {"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-0123456789abcdef0"]}
+
+        def create(name: str, vpc_config: dict | None = None):
+            return self.lambda_client.create_function(
+                FunctionName=name, Runtime="provided.al2023", Handler="probe-handler", Role=role,
+                Code={"ZipFile": package()}, **({"VpcConfig": vpc_config} if vpc_config else {}))
+
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            create("in-vpc", vpc)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidParameterValueException")
+        self.assertEqual(refused.exception.response["Error"]["Message"],
+                         "The provided execution role does not have permissions to call CreateNetworkInterface on EC2")
+        create("outside")  # outside a VPC, the role needs none of it
+        with self.assertRaises(botocore.exceptions.ClientError):
+            self.lambda_client.update_function_configuration(FunctionName="outside", VpcConfig=vpc)
+
+        iam.put_role_policy(RoleName="in-vpc", PolicyName="enis", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+                "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface"]}]}))
+        create("in-vpc", vpc)
+        self.lambda_client.update_function_configuration(FunctionName="outside", VpcConfig=vpc)
+        # The rule off: what moto alone accepts.
+        control("PUT", "settings", {"vpc_function_role_without_network_interface_permissions": 0})
+        self.addCleanup(control, "PUT", "settings", {"vpc_function_role_without_network_interface_permissions": 1})
+        iam.delete_role_policy(RoleName="in-vpc", PolicyName="enis")
+        create("in-vpc-unchecked", vpc)
+
     def test_a_roles_inline_policies_are_held_to_10240_characters_together(self):
         iam = self.aws.client("iam")
 

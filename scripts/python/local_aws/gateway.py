@@ -59,6 +59,9 @@ log = logging.getLogger("local_aws")
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+# Lambda's calls that set a function's execution role and VPC (the rules read both from the body).
+LAMBDA_CONFIGURING = {("POST", re.compile(r"^/2015-03-31/functions/?$")): "CreateFunction",
+                      ("PUT", re.compile(r"^/2015-03-31/functions/[^/]+/configuration/?$")): "UpdateFunctionConfiguration"}
 # A path-style S3 request on a bucket itself (PUT without a sub-resource: CreateBucket).
 S3_BUCKET_PATH = re.compile(r"^/[^/]+/?$")
 # EventBridge Scheduler's REST paths: a schedule or a group, by name.
@@ -163,6 +166,16 @@ class AwsCall:
             return call("query", action)
         if service == "lambda" and request.method == "POST" and LAMBDA_INVOKE.match(request.path):
             return call("rest", "Invoke")
+        configuring = next((name for (method, path), name in LAMBDA_CONFIGURING.items()
+                            if service == "lambda" and request.method == method and path.match(request.path)), None)
+        if configuring:
+            try:
+                document = json.loads(body or b"{}")
+            except ValueError:
+                document = {}
+            return call("rest", configuring, {"FunctionName": document.get("FunctionName") or request.path.split("/")[3],
+                                              "Role": document.get("Role") or "",
+                                              "VpcConfig": json.dumps(document.get("VpcConfig") or {})})
         if service == "s3" and request.method == "PUT" and S3_BUCKET_PATH.match(request.path) and not request.args:
             return call("rest", "CreateBucket", {"Bucket": request.path.strip("/")})
         scheduler = SCHEDULER_PATH.fullmatch(request.path) if service == "scheduler" else None

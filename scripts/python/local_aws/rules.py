@@ -7,11 +7,13 @@ show what the code would meet without it. docs/local-aws.md lists them
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from moto.awslambda.utils import get_backend as lambda_backend
 from moto.ec2.models import ec2_backends
 from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
@@ -323,7 +325,47 @@ def _role_policies_too_large(params: dict[str, str], account: str, region: str, 
     return f"Maximum policy size of {ROLE_POLICY_SIZE} bytes exceeded for role {role_name}"
 
 
+VPC_FUNCTION_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
+
+
+def _vpc_function_without_network_interfaces(params: dict[str, str], account: str, region: str,
+                                             _settings) -> str | None:
+    """Refuses a function in a VPC (subnets given) whose execution role's policies do not allow
+    the network interface actions, on `*` (EC2 names no interface before it makes one). An
+    update without a role checks the function's own."""
+    if not (json.loads(params.get("VpcConfig") or "{}").get("SubnetIds") or []):
+        return None
+    role_arn = params.get("Role")
+    if not role_arn:
+        try:
+            role_arn = lambda_backend(account, region).get_function(params.get("FunctionName", "")).role
+        except Exception:  # noqa: BLE001 - moto's UnknownFunctionException: moto answers it
+            return None
+    role = next((r for r in iam_backends[account][get_partition(region)].roles.values() if r.arn == role_arn), None)
+    documents = accounts.role_policies(role) if role is not None else []
+    missing = [a for a in VPC_FUNCTION_ACTIONS if accounts.evaluate(documents, a, ["*"]) != "allowed"]
+    if not missing:
+        return None
+    # Lambda's message as deployments meet it (e.g. cloudposse/terraform-aws-lambda-function#13,
+    # github-aws-runners/terraform-aws-github-runner#2732): the code and text are not in the reference.
+    return f"The provided execution role does not have permissions to call {missing[0].split(':')[1]} on EC2"
+
+
 RULES = (
+    # One refusal, of both calls that put a function in a VPC.
+    *(Rule(
+        name=name,
+        action=action,
+        code="InvalidParameterValueException",
+        status=400,
+        documented="To connect to a VPC, your function's execution role must have the following permissions: "
+        "ec2:CreateNetworkInterface, ec2:DescribeNetworkInterfaces, ec2:DeleteNetworkInterface.",
+        source="https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html",
+        refuses=_vpc_function_without_network_interfaces,
+        code_documented=False,
+    ) for name, action in (("vpc_function_role_without_network_interface_permissions", "lambda:CreateFunction"),
+                           ("vpc_function_update_role_without_network_interface_permissions",
+                            "lambda:UpdateFunctionConfiguration"))),
     Rule(
         name="role_inline_policy_size",
         action="iam:PutRolePolicy",
