@@ -1116,12 +1116,12 @@ variable "restore_drill" {
 
   validation {
     condition = try(var.restore_drill.sql_probe, null) == null || try(
-      length(trimspace(var.restore_drill.sql_probe.query)) > 0 && length(var.restore_drill.sql_probe.query) <= 4096 &&
+      length(trimspace(var.restore_drill.sql_probe.query)) > 0 && length(var.restore_drill.sql_probe.query) <= 1024 &&
       floor(var.restore_drill.sql_probe.connect_timeout_seconds) == var.restore_drill.sql_probe.connect_timeout_seconds &&
       var.restore_drill.sql_probe.connect_timeout_seconds >= 1 && var.restore_drill.sql_probe.connect_timeout_seconds <= 60 &&
       alltrue([for arn in var.restore_drill.sql_probe.secret_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$", arn))]),
       false
     )
-    error_message = "restore_drill.sql_probe needs a query of 1 to 4096 characters, connect_timeout_seconds a whole number from 1 to 60, and secret_kms_key_arns KMS key ARNs."
+    error_message = "restore_drill.sql_probe needs a query of 1 to 1024 characters (one statement: it travels in the drill function's environment, which Lambda holds to 4 KB), connect_timeout_seconds a whole number from 1 to 60, and secret_kms_key_arns KMS key ARNs."
   }
 }

@@ -1009,7 +1009,7 @@ run "restore_drill_sql_probe_without_subnets" {
 
 run "restore_drill_sql_probe_timeout" {
   command = plan
-  # expect: restore_drill.sql_probe needs a query of 1 to 4096 characters, connect_timeout_seconds a whole number from 1 to 60
+  # expect: restore_drill.sql_probe needs a query of 1 to 1024 characters
   variables {
     restore_drill = { sql_probe = { secret_arns = { db = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader" }, subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = ["sg-0123456789abcdef0"], connect_timeout_seconds = 0 } }
   }

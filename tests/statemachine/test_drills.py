@@ -199,6 +199,17 @@ class DrillsWithAProbe(DrillTest):
         self.assertIn("sql probe the query failed: db error: ERROR: cannot execute CREATE TABLE in a read-only "
                       "transaction", self.probe_line(message["Message"]))
 
+        # Nor can the query end the read-only transaction and write after it: one statement only.
+        drill_settings["sql_probe"]["query"] = "COMMIT; CREATE TABLE probe_was_here (id int)"
+        self.set_function_env("drill", "DRILL", json.dumps(drill_settings))
+
+        execution = self.drill()
+
+        self.assertEqual(execution["status"], "FAILED")
+        [message] = self.sns_messages()
+        self.assertIn("sql probe the query failed: db error: ERROR: cannot insert multiple commands into a prepared "
+                      "statement", self.probe_line(message["Message"]))
+
 
 class DrillsWithShortBounds(DrillTest):
     """A 5-minute target and a 15-minute bound: the 20 GB database restores in 12 minutes (over

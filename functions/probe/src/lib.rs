@@ -24,7 +24,6 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::config::SslMode;
 
 /// The certificate authorities of RDS's server certificates, every region's (scripts/rds-ca-bundle).
@@ -153,6 +152,8 @@ async fn probe(clients: &Clients, config: &Config, target: &ProbeTarget) -> Resu
         .password(&credentials.password)
         .dbname(&database)
         .application_name(APPLICATION_NAME)
+        // Every transaction of the session read-only, not only the probe's own.
+        .options("-c default_transaction_read_only=on")
         .ssl_mode(SslMode::Require)
         .connect_timeout(Duration::from_secs(u64::from(target.connect_timeout_seconds)));
     let connect_seconds = u64::from(target.connect_timeout_seconds);
@@ -170,7 +171,7 @@ async fn probe(clients: &Clients, config: &Config, target: &ProbeTarget) -> Resu
         })?;
     let connection = tokio::spawn(connection);
     let started = Instant::now();
-    let rows = tokio::time::timeout(Duration::from_secs(QUERY_SECONDS), async {
+    let answered = tokio::time::timeout(Duration::from_secs(QUERY_SECONDS), async {
         let transaction = client
             .build_transaction()
             .read_only(true)
@@ -180,8 +181,10 @@ async fn probe(clients: &Clients, config: &Config, target: &ProbeTarget) -> Resu
                 stage: "starting a read-only transaction",
                 source,
             })?;
-        let answer = transaction
-            .simple_query(&target.query)
+        // The extended protocol takes one statement: `COMMIT; DELETE ...` cannot end the
+        // read-only transaction and write after it.
+        let rows = transaction
+            .query(target.query.as_str(), &[])
             .await
             .map_err(|source| Failure::Database {
                 stage: "the query",
@@ -191,18 +194,13 @@ async fn probe(clients: &Clients, config: &Config, target: &ProbeTarget) -> Resu
             stage: "rolling back",
             source,
         })?;
-        Ok::<_, Failure>(
-            answer
-                .iter()
-                .filter(|message| matches!(message, SimpleQueryMessage::Row(_)))
-                .count(),
-        )
+        Ok::<_, Failure>(rows.len())
     })
-    .await
-    .map_err(|_| Failure::QueryTimedOut)??;
-    let elapsed = started.elapsed().as_millis();
-    drop(client);
+    .await;
+    // Whatever happened, the connection ends with the probe (a query past its time with it).
     connection.abort();
+    let rows = answered.map_err(|_| Failure::QueryTimedOut)??;
+    let elapsed = started.elapsed().as_millis();
     Ok(format!(
         "{rows} row{} in {elapsed} ms, as {} on {database}, over TLS (server certificate verified)",
         if rows == 1 { "" } else { "s" },

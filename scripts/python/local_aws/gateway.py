@@ -173,7 +173,8 @@ class AwsCall:
                 document = json.loads(body or b"{}")
             except ValueError:
                 document = {}
-            return call("rest", configuring, {"FunctionName": document.get("FunctionName") or request.path.split("/")[3],
+            named = request.path.split("/")
+            return call("rest", configuring, {"FunctionName": document.get("FunctionName") or (named + ["", "", "", ""])[3],
                                               "Role": document.get("Role") or "",
                                               "VpcConfig": json.dumps(document.get("VpcConfig") or {})})
         if service == "s3" and request.method == "PUT" and S3_BUCKET_PATH.match(request.path) and not request.args:

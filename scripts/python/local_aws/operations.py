@@ -51,6 +51,7 @@ endpoint, with the snapshot's master user: see local_aws/databases.py.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -223,10 +224,14 @@ def _served_address(instance: DBInstance) -> str:
     with _SERVING:
         if ("_master_password" in instance.__dict__ and "_server" not in instance.__dict__
                 and not instance.__dict__.get("_deleted") and instance.status == "available"):
-            server = databases.SERVERS.start(instance.db_instance_identifier, instance.master_username,
-                                             instance.__dict__["_master_password"], instance.db_name)
-            instance.__dict__["_server"] = server
-            instance.port = server.port
+            try:
+                server = databases.SERVERS.start(instance.db_instance_identifier, instance.master_username,
+                                                 instance.__dict__.pop("_master_password"), instance.db_name)
+            except Exception:  # noqa: BLE001 - described as AWS describes it; nothing answers at its endpoint
+                logging.getLogger("local_aws").exception("no PostgreSQL server for %s", instance.db_instance_identifier)
+            else:
+                instance.__dict__["_server"] = server
+                instance.port = server.port
     return "localhost" if "_server" in instance.__dict__ else _moto_address.fget(instance)
 
 

@@ -342,7 +342,9 @@ def _vpc_function_without_network_interfaces(params: dict[str, str], account: st
         except Exception:  # noqa: BLE001 - moto's UnknownFunctionException: moto answers it
             return None
     role = next((r for r in iam_backends[account][get_partition(region)].roles.values() if r.arn == role_arn), None)
-    documents = accounts.role_policies(role) if role is not None else []
+    if role is None:
+        return None  # a role that does not exist: moto's own answer
+    documents = accounts.role_policies(role)
     missing = [a for a in VPC_FUNCTION_ACTIONS if accounts.evaluate(documents, a, ["*"]) != "allowed"]
     if not missing:
         return None
