@@ -8,9 +8,9 @@ PostgreSQL uses and expects all clients to connect using SSL/TLS", with a certif
 creates that "includes the DB instance endpoint as the Common Name" ("Using SSL with a
 PostgreSQL DB instance"); `rds.force_ssl` = 1 refuses a connection without it.
 
-Here each restored `postgres` instance gets a PostgreSQL server of its own, started by the
-first call that describes it once it is available (so whoever sees its endpoint finds it
-running, and the start, real time on the clock, is not the restore's): initdb with the snapshot's master user and password (SCRAM), the
+Here each restored `postgres` instance gets a PostgreSQL server of its own, started beside the
+restore (its processes start while the restore runs; a call that describes it once available
+waits for the start to end, so whoever sees its endpoint finds it running): initdb with the snapshot's master user and password (SCRAM), the
 instance's DBName created, TLS only (`hostssl`, as with `rds.force_ssl` = 1), listening on
 localhost on a port of its own, which the instance's endpoint reports (`localhost:<port>`).
 Deleting the instance stops its server. The certificate is the local AWS's own authority's (for localhost): RDS's authorities

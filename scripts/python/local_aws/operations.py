@@ -205,9 +205,7 @@ def _restore_timed(name: str):
         if isinstance(restored, DBInstance):
             restored.source_db_instance_identifier = None
             if restored.engine in databases.ENGINES and restored.master_username:
-                # Its server's master user, as the snapshot had it (moto keeps the password, though
-                # its property will not read it back, as RDS will not).
-                restored.__dict__["_master_password"] = restored.__dict__.get("_master_user_password") or ""
+                _serve(restored)
         if not CLOCK.instant:
             _start_restore(self, restored)
         elif failure := _next_failure(self.account_id, self.region_name, _identifier(restored)):
@@ -216,30 +214,49 @@ def _restore_timed(name: str):
     return call
 
 
-def _served_address(instance: DBInstance) -> str:
-    """A restored PostgreSQL instance's address: its own PostgreSQL server's, localhost
-    (local_aws/databases.py), started by the first look at it once it is available, so that
-    whoever sees its endpoint finds the server running (and a drill without a probe pays the
-    start after the restore, not in its recovery time)."""
+def _serve(restored: DBInstance) -> None:
+    """Starts a PostgreSQL server of its own for the restored instance (local_aws/databases.py),
+    with the snapshot's master user and password, beside the restore: its processes start while
+    the restore runs on the clock, and no call waits for them."""
+    # moto keeps the password, though its property will not read it back (as RDS will not).
+    password = restored.__dict__.get("_master_user_password") or ""
+    started: dict[str, object] = {}
+
+    def start() -> None:
+        try:
+            started["server"] = databases.SERVERS.start(restored.db_instance_identifier, restored.master_username,
+                                                        password, restored.db_name)
+        except Exception:  # noqa: BLE001 - described as AWS describes it; nothing answers at its endpoint
+            logging.getLogger("local_aws").exception("no PostgreSQL server for %s", restored.db_instance_identifier)
+
+    thread = threading.Thread(target=start, name=f"postgres-{restored.db_instance_identifier}", daemon=True)
+    restored.__dict__["_starting"] = (thread, started)
+    thread.start()
+
+
+def _started_server(instance: DBInstance):
+    """The instance's server once its start has ended (waiting for it, if it has not yet)."""
     with _SERVING:
-        if ("_master_password" in instance.__dict__ and "_server" not in instance.__dict__
-                and not instance.__dict__.get("_deleted") and instance.status == "available"):
-            try:
-                server = databases.SERVERS.start(instance.db_instance_identifier, instance.master_username,
-                                                 instance.__dict__.pop("_master_password"), instance.db_name)
-            except Exception:  # noqa: BLE001 - described as AWS describes it; nothing answers at its endpoint
-                logging.getLogger("local_aws").exception("no PostgreSQL server for %s", instance.db_instance_identifier)
-            else:
+        if (starting := instance.__dict__.pop("_starting", None)) is not None:
+            thread, started = starting
+            thread.join(timeout=60)
+            if (server := started.get("server")) is not None:
                 instance.__dict__["_server"] = server
                 instance.port = server.port
+        return instance.__dict__.get("_server")
+
+
+def _served_address(instance: DBInstance) -> str:
+    """A restored PostgreSQL instance's address once it is available: its own server's, localhost."""
+    if "_starting" in instance.__dict__ and instance.status == "available":
+        _started_server(instance)
     return "localhost" if "_server" in instance.__dict__ else _moto_address.fget(instance)
 
 
 def _stopping_the_server(delete):
     def delete_db_instance(self: RDSBackend, db_instance_identifier: str, *args, **kwargs):
         deleted = delete(self, db_instance_identifier, *args, **kwargs)
-        deleted.__dict__["_deleted"] = True
-        if (server := deleted.__dict__.get("_server")) is not None:
+        if (server := _started_server(deleted)) is not None:
             databases.SERVERS.stop(server)
         return deleted
     return delete_db_instance
