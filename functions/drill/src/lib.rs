@@ -583,13 +583,13 @@ pub async fn check(
         restore.available_at = Some(now);
         restore.checks = checks(&restore.expected, &restored);
         restore.next_poll_seconds = 0;
-        if let Some(secret_arn) = config
+        if let Some((probe, secret_arn)) = config
             .drill
             .sql_probe
             .as_ref()
-            .and_then(|probe| probe.secret_arns.get(&restore.db))
+            .and_then(|probe| Some((probe, probe.secret_arns.get(&restore.db)?)))
         {
-            match probe_target(&config.drill, secret_arn, &restored) {
+            match probe_target(probe, secret_arn, &restored) {
                 Ok(target) => restore.probe = Some(target),
                 Err(reason) => restore.checks.push(Check {
                     name: drill::PROBE_CHECK.to_owned(),
@@ -620,11 +620,7 @@ pub async fn check(
 }
 
 /// What the `probe` function connects to, or why the restored database cannot be probed.
-fn probe_target(settings: &DrillSettings, secret_arn: &str, restored: &Restored) -> Result<ProbeTarget, String> {
-    let probe = settings
-        .sql_probe
-        .as_ref()
-        .ok_or_else(|| "no sql_probe is configured".to_owned())?;
+fn probe_target(probe: &SqlProbeSettings, secret_arn: &str, restored: &Restored) -> Result<ProbeTarget, String> {
     if !PROBED_ENGINES.contains(&restored.engine.as_str()) {
         return Err(format!(
             "the probe speaks to {} only, and this database's engine is {}",
