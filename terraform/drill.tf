@@ -90,6 +90,15 @@ data "aws_iam_policy_document" "probe" {
       }
     }
   }
+
+  lifecycle {
+    precondition {
+      # The probe reads secrets through its own region's endpoint, as Secrets Manager serves a
+      # secret only in its region (or a replica's).
+      condition     = alltrue([for arn in values(local.sql_probe.secret_arns) : split(":", arn)[3] == local.region])
+      error_message = "restore_drill.sql_probe.secret_arns must name secrets in the module's region, ${local.region}, where the probe reads them (replicate a secret of another region here): ${join(", ", [for db, arn in local.sql_probe.secret_arns : "${db} ${arn}" if split(":", arn)[3] != local.region])}."
+    }
+  }
 }
 
 # The drills on their schedule, and every hour the sweep alone: a drill stopped mid-way never

@@ -1007,6 +1007,16 @@ run "restore_drill_sql_probe_without_subnets" {
   expect_failures = [var.restore_drill]
 }
 
+run "restore_drill_sql_probe_past_lambda_timeout" {
+  command = plan
+  # expect: lambda_timeout must be at least restore_drill.sql_probe.connect_timeout_seconds plus 90 seconds
+  variables {
+    lambda_timeout = 100
+    restore_drill  = { sql_probe = { secret_arns = { db = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-reader" }, subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = ["sg-0123456789abcdef0"], connect_timeout_seconds = 30 } }
+  }
+  expect_failures = [var.restore_drill]
+}
+
 run "restore_drill_sql_probe_timeout" {
   command = plan
   # expect: restore_drill.sql_probe needs a query of 1 to 1024 characters

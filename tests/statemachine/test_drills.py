@@ -137,26 +137,41 @@ class DrillsWithAProbe(DrillTest):
     """restore_drill.sql_probe: the probe function logs in to the restored database with the
     secret's credentials, over TLS verified against the authority of its certificate, and runs
     the query in a read-only transaction. The local AWS serves each restored PostgreSQL instance
-    from a PostgreSQL server of its own, with the snapshot's master user, TLS only
-    (local_aws/databases.py); prod-database-2 (MySQL) has no secret and is not probed."""
+    from a PostgreSQL server of its own and each MySQL one from a MariaDB server, with the
+    snapshot's master user, TLS only (local_aws/databases.py): prod-database-1 (PostgreSQL) is
+    probed over PostgreSQL's protocol, prod-database-2 (MySQL) over MySQL's."""
 
     clock_scale = 120
-    SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-probe/prod-database-1"
-    QUERY = "SELECT datname FROM pg_database WHERE datname = current_database()"
+    SECRETS = {db: f"arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-probe/{db}"
+               for db in ("prod-database-1", "prod-database-2")}
+    # One query for both engines: information_schema is SQL's.
+    QUERY = "SELECT table_name FROM information_schema.tables WHERE table_name = 'tables'"
     settings = Settings(restore_drill=(("rto_minutes", 60), ("max_wait_minutes", 60), ("sql_probe", (
-        ("secret_arns", (("prod-database-1", SECRET),)), ("subnet_ids", ("subnet-0123456789abcdef0",)),
+        ("secret_arns", tuple(SECRETS.items())), ("subnet_ids", ("subnet-0123456789abcdef0",)),
         ("security_group_ids", ("sg-0123456789abcdef0",)), ("query", QUERY)))))
 
     def credentials(self, password: str) -> None:
-        self.aws.client("secretsmanager", SOURCE).create_secret(
-            Name="drill-probe/prod-database-1",
-            SecretString=json.dumps({"engine": "postgres", "username": "admin", "password": password}))
+        for db, engine in self.databases.items():
+            self.aws.client("secretsmanager", SOURCE).create_secret(
+                Name=f"drill-probe/{db}",
+                SecretString=json.dumps({"engine": engine, "username": "admin", "password": password}))
 
-    def probe_line(self, text: str) -> str:
-        [line] = [line for line in text.splitlines() if line.startswith("  checks: ") and "sql probe" in line]
-        return line[line.index("sql probe"):]
+    def probe_lines(self, text: str) -> dict[str, str]:
+        """Each database's probe check, from the drill's message (a database's block opens with
+        `<db>: <verdict>`)."""
+        found, db = {}, None
+        for line in text.splitlines():
+            db = next((name for name in self.databases if line.startswith(f"{name}: ")), db)
+            if line.startswith("  checks: ") and "sql probe" in line:
+                found[db] = line[line.index("sql probe"):]
+        return found
 
-    def test_the_probe_queries_the_restored_database_read_only_over_verified_tls(self):
+    def use_query(self, query: str) -> None:
+        drill_settings = json.loads(self.deployment.environments["drill"]["DRILL"])
+        drill_settings["sql_probe"]["query"] = query
+        self.set_function_env("drill", "DRILL", json.dumps(drill_settings))
+
+    def test_the_probe_queries_each_engine_read_only_over_verified_tls(self):
         self.credentials("correct-horse-battery")
 
         execution = self.drill()
@@ -166,9 +181,11 @@ class DrillsWithAProbe(DrillTest):
         self.assertEqual(self.metric("RestoreTestSuccess", "prod-database-2"), 1)
         self.assertEqual(self.drill_databases(), [])
         [message] = self.sns_messages()
-        self.assertRegex(self.probe_line(message["Message"]),
+        lines = self.probe_lines(message["Message"])
+        self.assertRegex(lines["prod-database-1"],
                          r"^sql probe 1 row in \d+ ms, as admin on postgres, over TLS \(server certificate verified\)$")
-        self.assertEqual(message["Message"].count("sql probe"), 1, "the MySQL database has no secret: not probed")
+        self.assertRegex(lines["prod-database-2"],
+                         r"^sql probe 1 row in \d+ ms, as admin, over TLS \(server certificate verified\)$")
 
     def test_a_probe_that_cannot_log_in_or_would_write_fails_the_drill_and_nothing_is_left(self):
         self.credentials("not-the-password")
@@ -177,38 +194,52 @@ class DrillsWithAProbe(DrillTest):
 
         self.assertEqual(execution["status"], "FAILED")
         self.assertEqual(self.metric("RestoreTestFailure", "prod-database-1"), 1)
+        self.assertEqual(self.metric("RestoreTestFailure", "prod-database-2"), 1)
         self.assertEqual(self.drill_databases(), [])
         [message] = self.sns_messages()
-        self.assertEqual(self.probe_line(message["Message"]),
+        lines = self.probe_lines(message["Message"])
+        self.assertEqual(lines["prod-database-1"],
                          'sql probe connecting failed: db error: FATAL: password authentication failed for user '
                          f'"admin" (expected {self.QUERY} answered, read-only) FAILED')
+        self.assertRegex(lines["prod-database-2"],
+                         r"^sql probe connecting failed: .*Access denied for user 'admin'@'[^']+' \(using password: "
+                         r"YES\).* FAILED$")
         self.assertNotIn("not-the-password", message["Message"])
 
-        # The right password, and a query that writes: the read-only transaction refuses it.
-        self.aws.client("secretsmanager", SOURCE).put_secret_value(
-            SecretId=self.SECRET, SecretString=json.dumps({"username": "admin", "password": "correct-horse-battery"}))
-        drill_settings = json.loads(self.deployment.environments["drill"]["DRILL"])
-        drill_settings["sql_probe"]["query"] = "CREATE TABLE probe_was_here (id int)"
-        self.set_function_env("drill", "DRILL", json.dumps(drill_settings))
+        # The right password, and a query that writes: the read-only transaction refuses it. (The
+        # MySQL copy has no DBName: the secret's dbname chooses the database, else MySQL would
+        # refuse the unqualified table first, "No database selected".)
+        for db, secret in self.SECRETS.items():
+            credentials = {"username": "admin", "password": "correct-horse-battery"}
+            if self.databases[db] == "mysql":
+                credentials["dbname"] = "mysql"
+            self.aws.client("secretsmanager", SOURCE).put_secret_value(
+                SecretId=secret, SecretString=json.dumps(credentials))
+        self.use_query("CREATE TABLE probe_was_here (id int)")
 
         execution = self.drill()
 
         self.assertEqual(execution["status"], "FAILED")
         self.assertEqual(self.drill_databases(), [])
         [message] = self.sns_messages()
+        lines = self.probe_lines(message["Message"])
         self.assertIn("sql probe the query failed: db error: ERROR: cannot execute CREATE TABLE in a read-only "
-                      "transaction", self.probe_line(message["Message"]))
+                      "transaction", lines["prod-database-1"])
+        self.assertIn("sql probe the query failed: ", lines["prod-database-2"])
+        self.assertIn("Cannot execute statement in a READ ONLY transaction", lines["prod-database-2"])
 
         # Nor can the query end the read-only transaction and write after it: one statement only.
-        drill_settings["sql_probe"]["query"] = "COMMIT; CREATE TABLE probe_was_here (id int)"
-        self.set_function_env("drill", "DRILL", json.dumps(drill_settings))
+        self.use_query("COMMIT; CREATE TABLE probe_was_here (id int)")
 
         execution = self.drill()
 
         self.assertEqual(execution["status"], "FAILED")
         [message] = self.sns_messages()
+        lines = self.probe_lines(message["Message"])
         self.assertIn("sql probe the query failed: db error: ERROR: cannot insert multiple commands into a prepared "
-                      "statement", self.probe_line(message["Message"]))
+                      "statement", lines["prod-database-1"])
+        self.assertIn("sql probe the query failed: ", lines["prod-database-2"])
+        self.assertIn("You have an error in your SQL syntax", lines["prod-database-2"])
 
 
 class DrillsWithShortBounds(DrillTest):

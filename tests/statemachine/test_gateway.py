@@ -611,45 +611,87 @@ class Restores(GatewayTest):
         self.assertIn("incompatible-restore", refused.exception.read().decode())
 
 
-class RestoredPostgres(GatewayTest):
+class RestoredDatabaseTest(GatewayTest):
+    def restored_copy(self, engine: str, identifier: str, user: str, password: str, changed_since: str | None = None):
+        """The port of `<identifier>-copy`, restored (in the instant mode) from a snapshot of a new
+        `engine` instance whose master user is `user` and database `identifier`; with
+        `changed_since`, the source's password changes after the snapshot."""
+        rds = self.aws.client("rds", SOURCE)
+        rds.create_db_instance(DBInstanceIdentifier=identifier, Engine=engine, DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername=user, DBName=identifier,
+                               MasterUserPassword=password)
+        rds.create_db_snapshot(DBInstanceIdentifier=identifier, DBSnapshotIdentifier=f"{identifier}-1")
+        if changed_since:
+            rds.modify_db_instance(DBInstanceIdentifier=identifier, MasterUserPassword=changed_since,
+                                   ApplyImmediately=True)
+        control("PUT", "settings", {"clock_scale": 0})
+        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=f"{identifier}-copy",
+                                                 DBSnapshotIdentifier=f"{identifier}-1")
+        # Instant mode: available at once, and the first look at it waits for its server.
+        copy = rds.describe_db_instances(DBInstanceIdentifier=f"{identifier}-copy")["DBInstances"][0]
+        self.assertEqual(copy["DBInstanceStatus"], "available")
+        self.assertEqual(copy["Endpoint"]["Address"], "localhost")
+        # The source, never restored, has no server: its endpoint is moto's.
+        source = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]["Endpoint"]
+        self.assertNotEqual(source["Address"], "localhost")
+        return copy["Endpoint"]["Port"]
+
+
+class RestoredPostgres(RestoredDatabaseTest):
     """A restored RDS for PostgreSQL instance is a real PostgreSQL server (local_aws/databases.py):
     the snapshot's master user and password, its DBName, TLS only; deleted, it is gone."""
 
     def psql(self, port: int, password: str, sslmode: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(databases._bindir() / "psql"), f"host=localhost port={port} user=ledger_admin dbname=ledger "
+            [str(databases._postgres_bindir() / "psql"), f"host=localhost port={port} user=ledger_admin dbname=ledger "
              f"sslmode={sslmode} connect_timeout=5", "-Atc",
              "SELECT current_user, current_database(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"],
             env={**os.environ, "PGPASSWORD": password}, capture_output=True, text=True, timeout=30)
 
     def test_the_snapshots_master_user_logs_in_over_tls_only_until_the_instance_is_deleted(self):
-        rds = self.aws.client("rds", SOURCE)
-        rds.create_db_instance(DBInstanceIdentifier="ledger", Engine="postgres", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=20, MasterUsername="ledger_admin", DBName="ledger",
-                               MasterUserPassword="at-snapshot-time")
-        rds.create_db_snapshot(DBInstanceIdentifier="ledger", DBSnapshotIdentifier="ledger-1")
         # Changed after the snapshot: the restored copy has the snapshot's password.
-        rds.modify_db_instance(DBInstanceIdentifier="ledger", MasterUserPassword="changed-since", ApplyImmediately=True)
-        control("PUT", "settings", {"clock_scale": 0})
-        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="ledger-copy", DBSnapshotIdentifier="ledger-1")
-        # Instant mode: available at once, and the first look at it starts its server.
-        copy = rds.describe_db_instances(DBInstanceIdentifier="ledger-copy")["DBInstances"][0]
-        self.assertEqual(copy["DBInstanceStatus"], "available")
-        endpoint = copy["Endpoint"]
-        self.assertEqual(endpoint["Address"], "localhost")
-        port = endpoint["Port"]
+        port = self.restored_copy("postgres", "ledger", "ledger_admin", "at-snapshot-time", changed_since="changed-since")
 
         logged_in = self.psql(port, "at-snapshot-time", "require")
         self.assertEqual((logged_in.returncode, logged_in.stdout.strip()), (0, "ledger_admin|ledger|t"), logged_in.stderr)
         self.assertIn('password authentication failed for user "ledger_admin"',
                       self.psql(port, "changed-since", "require").stderr)
         self.assertIn("no encryption", self.psql(port, "at-snapshot-time", "disable").stderr)
-        # The source, never restored, has no server: its endpoint is moto's.
-        source = rds.describe_db_instances(DBInstanceIdentifier="ledger")["DBInstances"][0]["Endpoint"]
-        self.assertNotEqual(source["Address"], "localhost")
 
-        rds.delete_db_instance(DBInstanceIdentifier="ledger-copy", SkipFinalSnapshot=True)
+        self.aws.client("rds", SOURCE).delete_db_instance(DBInstanceIdentifier="ledger-copy", SkipFinalSnapshot=True)
         self.assertIn("Connection refused", self.psql(port, "at-snapshot-time", "require").stderr)
+
+
+class RestoredMySql(RestoredDatabaseTest):
+    """A restored RDS for MySQL instance is a real MariaDB server (local_aws/databases.py): the
+    snapshot's master user and password, its DBName, TLS only, no passwordless root over TCP;
+    deleted, it is gone."""
+
+    def mariadb(self, port: int, user: str, password: str, *tls: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [databases._mariadb_program("mariadb"), "--no-defaults", "--protocol=TCP", "--host=127.0.0.1",
+             f"--port={port}", f"--user={user}", "--connect-timeout=5", *tls, "--batch", "--skip-column-names",
+             "-e", "SELECT current_user(), database(), variable_value <> '' FROM information_schema.session_status "
+                   "WHERE variable_name = 'Ssl_cipher'", "shop"],
+            env={**os.environ, "MYSQL_PWD": password}, capture_output=True, text=True, timeout=30)
+
+    def test_the_snapshots_master_user_logs_in_over_tls_only_until_the_instance_is_deleted(self):
+        port = self.restored_copy("mysql", "shop", "shop_admin", "it's-at-snapshot\\time",
+                                  changed_since="changed-since")
+
+        # The password as set (a quote and a backslash in it), over TLS.
+        logged_in = self.mariadb(port, "shop_admin", "it's-at-snapshot\\time", "--ssl")
+        self.assertEqual((logged_in.returncode, logged_in.stdout.split()), (0, ["shop_admin@%", "shop", "1"]),
+                         logged_in.stderr)
+        self.assertIn("Access denied for user 'shop_admin'",
+                      self.mariadb(port, "shop_admin", "changed-since", "--ssl").stderr)
+        without_tls = self.mariadb(port, "shop_admin", "it's-at-snapshot\\time", "--skip-ssl")
+        self.assertNotEqual(without_tls.returncode, 0, without_tls.stdout)
+        # RDS has no root: the server's own root logs in on its socket only.
+        self.assertIn("Access denied for user 'root'", self.mariadb(port, "root", "", "--ssl").stderr)
+
+        self.aws.client("rds", SOURCE).delete_db_instance(DBInstanceIdentifier="shop-copy", SkipFinalSnapshot=True)
+        self.assertIn("Can't connect", self.mariadb(port, "shop_admin", "it's-at-snapshot\\time", "--ssl").stderr)
 
 
 class Accounts(GatewayTest):

@@ -137,7 +137,7 @@ class RefusalsTest(WorkspaceTest):
 
     def test_plan_time_checks(self):
         """The module's own checks at plan time, beyond single variables: refusals, in one
-        plan of four callers, each refused with its own message; warnings, in one plan that
+        plan of several callers, each refused with its own message; warnings, in one plan that
         passes, which only the two callers past a bound get."""
         returncode, diagnostics = self.plan_callers("refused", {
             "same_region": {"enable_cross_region_copy": True, "cross_region_destination": "us-east-1"},
@@ -147,6 +147,11 @@ class RefusalsTest(WorkspaceTest):
             "interval_over_bound": {"poll_interval_seconds": 3600, "wait_timeout_seconds": {"snapshot": 600}},
             # 60 databases: the snapshot function's policy past the 10,240 characters IAM allows a role.
             "too_many_databases": {"rds_instance_ids": [f"fleet-db-{n:04d}" for n in range(1, 61)]},
+            # The probe reads its secrets in its own region.
+            "probe_secret_elsewhere": {"restore_drill": {"sql_probe": {
+                "secret_arns": {"db-1": "arn:aws:secretsmanager:us-east-1:123456789012:secret:reader-AbCdEf",
+                                "db-2": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:reader-AbCdEf"},
+                "subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}}},
         })
         self.assertNotEqual(returncode, 0)
         errors = " | ".join(d for d in diagnostics if d.startswith("error"))
@@ -158,6 +163,9 @@ class RefusalsTest(WorkspaceTest):
                                     "the wait_timeout_seconds they poll (snapshot 600, export 86400, copy 21600)"),
             ("too_many_databases", "characters, and IAM allows a role 10,240: rds_instance_ids and rds_cluster_ids "
                                    "name 60 databases"),
+            ("probe_secret_elsewhere", "restore_drill.sql_probe.secret_arns must name secrets in the module's region, "
+                                       "us-east-1, where the probe reads them (replicate a secret of another region "
+                                       "here): db-2 arn:aws:secretsmanager:eu-west-1:123456789012:secret:reader-AbCdEf."),
         ):
             with self.subTest(case=case):
                 self.assertIn(message, errors)

@@ -110,6 +110,31 @@ pub struct ProbeTarget {
 /// The name of the SQL probe's entry in a drill's checks.
 pub const PROBE_CHECK: &str = "sql probe";
 
+/// The wire protocols the SQL probe speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeProtocol {
+    Postgres,
+    MySql,
+}
+
+/// The engines the SQL probe speaks to, each with its protocol: RDS for PostgreSQL, and RDS for
+/// MySQL and for MariaDB (MariaDB speaks MySQL's protocol).
+pub const PROBED_ENGINES: [(&str, ProbeProtocol); 3] = [
+    ("postgres", ProbeProtocol::Postgres),
+    ("mysql", ProbeProtocol::MySql),
+    ("mariadb", ProbeProtocol::MySql),
+];
+
+impl ProbeProtocol {
+    /// The protocol of an RDS engine (`DBInstance.Engine`), if the probe speaks to it.
+    pub fn of_engine(engine: &str) -> Option<Self> {
+        PROBED_ENGINES
+            .iter()
+            .find(|(probed, _)| *probed == engine)
+            .map(|(_, protocol)| *protocol)
+    }
+}
+
 /// What `delete` did to a drill database: the drill function's output, in notify's report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

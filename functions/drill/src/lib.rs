@@ -28,7 +28,7 @@ use aws_config::SdkConfig;
 use aws_sdk_rds::types::Tag;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
-use backup_core::drill::{self, Check, CopySource, Deleted, DrillRestore, Expected, ProbeTarget, Swept};
+use backup_core::drill::{self, Check, CopySource, Deleted, DrillRestore, Expected, ProbeProtocol, ProbeTarget, Swept};
 use backup_core::naming::{self, MAX_DB_IDENTIFIER_LEN, rds_identifier};
 use backup_core::rds::{Described, Rds, SnapshotInfo};
 use backup_core::restore::{self, Origin, RestoreError, RestoreOptions, Source};
@@ -76,9 +76,6 @@ pub struct SqlProbeSettings {
     pub query: String,
     pub connect_timeout_seconds: u32,
 }
-
-/// The engines the probe speaks to (the PostgreSQL protocol).
-const PROBED_ENGINES: [&str; 1] = ["postgres"];
 
 /// The role of the vault account through which drills restore the vault's copies there and
 /// delete their databases (and nothing else: modules/vault's drill role).
@@ -621,10 +618,11 @@ pub async fn check(
 
 /// What the `probe` function connects to, or why the restored database cannot be probed.
 fn probe_target(probe: &SqlProbeSettings, secret_arn: &str, restored: &Restored) -> Result<ProbeTarget, String> {
-    if !PROBED_ENGINES.contains(&restored.engine.as_str()) {
+    if ProbeProtocol::of_engine(&restored.engine).is_none() {
+        let probed: Vec<&str> = drill::PROBED_ENGINES.iter().map(|(engine, _)| *engine).collect();
         return Err(format!(
             "the probe speaks to {} only, and this database's engine is {}",
-            PROBED_ENGINES.join(", "),
+            probed.join(", "),
             restored.engine
         ));
     }

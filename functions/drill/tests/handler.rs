@@ -397,14 +397,30 @@ async fn an_available_database_with_a_probe_secret_is_handed_to_the_probe_and_ot
             .all(|c| c.name != backup_core::drill::PROBE_CHECK)
     );
 
-    instance.engine = Some("mysql".into());
-    let mysql = described(instance);
-    let mut expected_mysql = restore_record();
-    expected_mysql.expected.engine = "mysql".into();
+    for engine in ["mysql", "mariadb"] {
+        instance.engine = Some(engine.into());
+        let mut expected = restore_record();
+        expected.expected.engine = engine.into();
+        let record = check(
+            &clients(&[&described(instance.clone())]),
+            &with_probe(config(0), "prod-database-1"),
+            expected,
+            at,
+        )
+        .await
+        .unwrap();
+        let probe = record.probe.expect("MySQL's protocol is probed too");
+        assert_eq!(probe.engine, engine);
+    }
+
+    instance.engine = Some("sqlserver-se".into());
+    let sqlserver = described(instance);
+    let mut expected_sqlserver = restore_record();
+    expected_sqlserver.expected.engine = "sqlserver-se".into();
     let record = check(
-        &clients(&[&mysql]),
+        &clients(&[&sqlserver]),
         &with_probe(config(0), "prod-database-1"),
-        expected_mysql,
+        expected_sqlserver,
         at,
     )
     .await
@@ -415,7 +431,7 @@ async fn an_available_database_with_a_probe_secret_is_handed_to_the_probe_and_ot
     assert_eq!(probe_check.name, backup_core::drill::PROBE_CHECK);
     assert_eq!(
         probe_check.actual,
-        "not run: the probe speaks to postgres only, and this database's engine is mysql"
+        "not run: the probe speaks to postgres, mysql, mariadb only, and this database's engine is sqlserver-se"
     );
 }
 

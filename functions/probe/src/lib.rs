@@ -1,30 +1,33 @@
 //! `probe`: a restore drill's read-only SQL probe (`restore_drill.sql_probe`). The drill
 //! function's `check` hands it the restore with a [`ProbeTarget`] (the available drill
-//! database's endpoint, the secret of the credentials and the query); the probe reads the
-//! credentials from Secrets Manager, connects over TLS verified against the RDS certificate
-//! authorities (`rds-ca-bundle.pem`, with the server's name), runs the query in a read-only
-//! transaction, rolls it back, and adds what happened to the restore's checks
-//! ([`drill::PROBE_CHECK`]). A login, a query or a connection that fails is a failed check, and
-//! so a failed drill, named in its message; AWS throttling the secret's read is `Throttled`, which
-//! the state machine retries.
+//! database's engine and endpoint, the secret of the credentials and the query); the probe
+//! reads the credentials from Secrets Manager, connects over TLS verified against the RDS
+//! certificate authorities (`rds-ca-bundle.pem`, with the server's name), runs the query as
+//! one statement in a read-only transaction of a read-only session, rolls it back, and adds
+//! what happened to the restore's checks ([`drill::PROBE_CHECK`]). It speaks PostgreSQL's
+//! protocol to RDS for PostgreSQL (`postgres`) and MySQL's to RDS for MySQL and MariaDB
+//! (`mysql`), as [`drill::PROBED_ENGINES`] says. A login, a query or a connection that fails
+//! is a failed check, and so a failed drill, named in its message; AWS throttling the secret's
+//! read is `Throttled`, which the state machine retries.
 //!
 //! The probe runs in the VPC of the drill databases (`sql_probe.subnet_ids`), so the drill
 //! databases' security groups must let it in, and it needs a route to Secrets Manager (an
 //! interface endpoint or a NAT gateway).
 
-use std::sync::Arc;
+mod mysql;
+mod postgres;
+
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use backup_core::config::{self, Env};
 use backup_core::contract::env;
-use backup_core::drill::{self, Check, DrillRestore, ProbeTarget};
+use backup_core::drill::{self, Check, DrillRestore, ProbeProtocol, ProbeTarget};
 use backup_core::{AwsFailure, Error, input};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio_postgres::config::SslMode;
 
 /// The certificate authorities of RDS's server certificates, every region's (scripts/rds-ca-bundle).
 const RDS_CA_BUNDLE: &str = include_str!("../rds-ca-bundle.pem");
@@ -32,7 +35,8 @@ const RDS_CA_BUNDLE: &str = include_str!("../rds-ca-bundle.pem");
 /// How long the query may run once connected.
 const QUERY_SECONDS: u64 = 60;
 
-/// The connection's application name: `pg_stat_activity` and the database's logs show it.
+/// The connection's application name (`program_name` to MySQL): `pg_stat_activity`,
+/// `performance_schema.session_connect_attrs` and the databases' logs show it.
 const APPLICATION_NAME: &str = "database-backup-drill-probe";
 
 pub struct Clients {
@@ -123,103 +127,101 @@ enum Failure {
     Secret { secret_arn: String, failure: String },
     #[error("{0}")]
     Aws(AwsFailure),
+    #[error("the probe does not speak to the engine {0}")]
+    Engine(String),
     #[error("no connection to {address}:{port} within {seconds} s")]
     ConnectTimedOut { address: String, port: u16, seconds: u64 },
     #[error("the query did not end within {QUERY_SECONDS} s")]
     QueryTimedOut,
-    #[error("{stage} failed: {}", database_error(source))]
-    Database {
-        stage: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
-    },
+    /// What the database or the connection answered, at which stage.
+    #[error("{stage} failed: {answer}")]
+    Database { stage: &'static str, answer: String },
     #[error("TLS: {0}")]
     Tls(String),
 }
 
-async fn probe(clients: &Clients, config: &Config, target: &ProbeTarget) -> Result<String, Failure> {
-    let credentials = credentials(clients, &target.secret_arn).await?;
-    let database = target
-        .database
-        .clone()
-        .or(credentials.dbname)
-        .unwrap_or_else(|| "postgres".to_owned());
-    let mut postgres = tokio_postgres::Config::new();
-    postgres
-        .host(&target.address)
-        .port(target.port)
-        .user(&credentials.username)
-        .password(&credentials.password)
-        .dbname(&database)
-        .application_name(APPLICATION_NAME)
-        // Every transaction of the session read-only, not only the probe's own.
-        .options("-c default_transaction_read_only=on")
-        .ssl_mode(SslMode::Require)
-        .connect_timeout(Duration::from_secs(u64::from(target.connect_timeout_seconds)));
-    let connect_seconds = u64::from(target.connect_timeout_seconds);
-    let connecting = postgres.connect(tls(config)?);
-    let (mut client, connection) = tokio::time::timeout(Duration::from_secs(connect_seconds), connecting)
+impl Failure {
+    fn at(stage: &'static str) -> impl FnOnce(String) -> Failure {
+        move |answer| Failure::Database { stage, answer }
+    }
+}
+
+/// Where and as whom a probe logs in.
+struct Login<'a> {
+    address: &'a str,
+    port: u16,
+    username: &'a str,
+    password: &'a str,
+    database: Option<&'a str>,
+    connect_timeout: Duration,
+}
+
+impl Login<'_> {
+    /// The connection `connecting` opens, if it does within the connect timeout.
+    async fn connect<T, E>(
+        &self,
+        connecting: impl Future<Output = Result<T, E>>,
+        answer: impl FnOnce(E) -> String,
+    ) -> Result<T, Failure> {
+        tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| Failure::ConnectTimedOut {
+                address: self.address.to_owned(),
+                port: self.port,
+                seconds: self.connect_timeout.as_secs(),
+            })?
+            .map_err(|err| Failure::at("connecting")(answer(err)))
+    }
+}
+
+/// The query's rows, if it ends within [`QUERY_SECONDS`].
+async fn within_query_time(querying: impl Future<Output = Result<usize, Failure>>) -> Result<usize, Failure> {
+    tokio::time::timeout(Duration::from_secs(QUERY_SECONDS), querying)
         .await
-        .map_err(|_| Failure::ConnectTimedOut {
-            address: target.address.clone(),
-            port: target.port,
-            seconds: connect_seconds,
-        })?
-        .map_err(|source| Failure::Database {
-            stage: "connecting",
-            source,
-        })?;
-    let connection = tokio::spawn(connection);
+        .map_err(|_| Failure::QueryTimedOut)?
+}
+
+async fn probe(clients: &Clients, config: &Config, target: &ProbeTarget) -> Result<String, Failure> {
+    let protocol = ProbeProtocol::of_engine(&target.engine).ok_or_else(|| Failure::Engine(target.engine.clone()))?;
+    let credentials = credentials(clients, &target.secret_arn).await?;
+    let database = target.database.clone().or(credentials.dbname).or(match protocol {
+        ProbeProtocol::Postgres => Some(postgres::DEFAULT_DATABASE.to_owned()),
+        ProbeProtocol::MySql => None,
+    });
+    let login = Login {
+        address: &target.address,
+        port: target.port,
+        username: &credentials.username,
+        password: &credentials.password,
+        database: database.as_deref(),
+        connect_timeout: Duration::from_secs(u64::from(target.connect_timeout_seconds)),
+    };
     let started = Instant::now();
-    let answered = tokio::time::timeout(Duration::from_secs(QUERY_SECONDS), async {
-        let transaction = client
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .await
-            .map_err(|source| Failure::Database {
-                stage: "starting a read-only transaction",
-                source,
-            })?;
-        // The extended protocol takes one statement: `COMMIT; DELETE ...` cannot end the
-        // read-only transaction and write after it.
-        let rows = transaction
-            .query(target.query.as_str(), &[])
-            .await
-            .map_err(|source| Failure::Database {
-                stage: "the query",
-                source,
-            })?;
-        transaction.rollback().await.map_err(|source| Failure::Database {
-            stage: "rolling back",
-            source,
-        })?;
-        Ok::<_, Failure>(rows.len())
-    })
-    .await;
-    // Whatever happened, the connection ends with the probe (a query past its time with it).
-    connection.abort();
-    let rows = answered.map_err(|_| Failure::QueryTimedOut)??;
+    let rows = match protocol {
+        ProbeProtocol::Postgres => postgres::query(config, &login, &target.query).await?,
+        ProbeProtocol::MySql => mysql::query(config, &login, &target.query).await?,
+    };
     let elapsed = started.elapsed().as_millis();
+    let on = database.map(|name| format!(" on {name}")).unwrap_or_default();
     Ok(format!(
-        "{rows} row{} in {elapsed} ms, as {} on {database}, over TLS (server certificate verified)",
+        "{rows} row{} in {elapsed} ms, as {}{on}, over TLS (server certificate verified)",
         if rows == 1 { "" } else { "s" },
         credentials.username,
     ))
 }
 
-/// What the database answered (`FATAL: password authentication failed for user "admin"`), or
-/// the whole chain of a failure without an answer (a refused connection, a TLS failure):
-/// tokio-postgres's own text is only its kind (`db error`).
-fn database_error(err: &tokio_postgres::Error) -> String {
-    if let Some(answer) = err.as_db_error() {
-        return format!("db error: {}: {}", answer.severity(), answer.message());
-    }
+/// An error with the chain of its causes (a refused connection, a TLS failure): a driver's
+/// own text is often only its kind. A cause whose text the message already holds (a driver
+/// that shows its source) is not repeated.
+fn with_causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
@@ -251,16 +253,4 @@ async fn credentials(clients: &Clients, secret_arn: &str) -> Result<Credentials,
     serde_json::from_str(text).map_err(|_| {
         unreadable("it is not a JSON object with the text keys username and password (value not shown)".to_owned())
     })
-}
-
-fn tls(config: &Config) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Failure> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(config.trusted.iter().cloned());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|err| Failure::Tls(err.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(client))
 }

@@ -1,6 +1,6 @@
 //! The probe against mocked Secrets Manager answers and a port nothing listens on: what it
 //! adds to the drill's checks, what it raises, and that it never shows the secret. Its queries
-//! of a real PostgreSQL over TLS are the local AWS's (tests/statemachine/test_drills.py).
+//! of a real PostgreSQL and MariaDB over TLS are the local AWS's (tests/statemachine/test_drills.py).
 
 use aws_sdk_secretsmanager::operation::get_secret_value::{GetSecretValueError, GetSecretValueOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
@@ -73,7 +73,13 @@ fn closed_port() -> u16 {
 }
 
 async fn probe_check(rule: &Rule) -> backup_core::drill::Check {
-    let event = json!({ "restore": restore(closed_port()) });
+    probe_check_of("postgres", rule).await
+}
+
+async fn probe_check_of(engine: &str, rule: &Rule) -> backup_core::drill::Check {
+    let mut restore = restore(closed_port());
+    restore.probe.as_mut().unwrap().engine = engine.into();
+    let event = json!({ "restore": restore });
     let probed = handle(&clients(rule), &config(), event).await.unwrap();
     assert_eq!(probed.checks.len(), 2, "the probe adds one check: {:?}", probed.checks);
     probed.checks.last().unwrap().clone()
@@ -112,15 +118,56 @@ async fn a_restore_without_a_probe_target_is_invalid_input() {
 
 #[tokio::test]
 async fn a_database_that_refuses_the_connection_fails_the_check_naming_where() {
-    let check = probe_check(&secret(
-        r#"{"username": "reader", "password": "p4ss", "engine": "postgres"}"#,
-    ))
-    .await;
-    assert_eq!(check.name, PROBE_CHECK);
-    assert_eq!(check.expected, "SELECT 1 answered, read-only");
+    for engine in ["postgres", "mysql", "mariadb"] {
+        let check = probe_check_of(
+            engine,
+            &secret(r#"{"username": "reader", "password": "p4ss", "engine": "postgres"}"#),
+        )
+        .await;
+        assert_eq!(check.name, PROBE_CHECK);
+        assert_eq!(check.expected, "SELECT 1 answered, read-only");
+        assert!(!check.passed);
+        assert!(
+            check.actual.starts_with("connecting failed: "),
+            "{engine}: {}",
+            check.actual
+        );
+        assert!(
+            check.actual.to_lowercase().contains("refused"),
+            "{engine}: the cause is named: {}",
+            check.actual
+        );
+        assert!(!check.actual.contains("p4ss"));
+    }
+}
+
+#[tokio::test]
+async fn a_stored_procedure_is_refused_over_mysqls_protocol_before_connecting() {
+    let mut restore = restore(closed_port());
+    let target = restore.probe.as_mut().unwrap();
+    target.engine = "mysql".into();
+    target.query = "  call refresh_totals()".into();
+    let rule = secret(r#"{"username": "reader", "password": "p4ss"}"#);
+    let probed = handle(&clients(&rule), &config(), json!({ "restore": restore }))
+        .await
+        .unwrap();
+    let check = probed.checks.last().unwrap();
     assert!(!check.passed);
-    assert!(check.actual.starts_with("connecting failed: "), "{}", check.actual);
-    assert!(!check.actual.contains("p4ss"));
+    assert_eq!(
+        check.actual,
+        "the query failed: refused before connecting: over MySQL's protocol a CALL can commit the \
+         read-only transaction and write after it"
+    );
+}
+
+#[tokio::test]
+async fn an_engine_the_probe_does_not_speak_fails_the_check_before_reading_the_secret() {
+    let unread = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(|| {
+        panic!("the secret is not read for an engine the probe does not speak");
+    });
+    let check = probe_check_of("sqlserver-se", &unread).await;
+    assert!(!check.passed);
+    assert_eq!(check.actual, "the probe does not speak to the engine sqlserver-se");
 }
 
 #[tokio::test]

@@ -44,8 +44,8 @@ holds one object, `<prefix>/<export task id>/export_info_<export task id>.json`,
 SSE-KMS with the task's key: the export's summary, standing for the files RDS
 writes, so that a bucket holding exports is not empty (a destroy stops at it).
 
-A restored RDS for PostgreSQL instance has a real PostgreSQL server behind its
-endpoint, with the snapshot's master user: see local_aws/databases.py.
+A restored RDS for PostgreSQL, MySQL or MariaDB instance has a real database server
+behind its endpoint, with the snapshot's master user: see local_aws/databases.py.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def _restore_timed(name: str):
 
 
 def _serve(restored: DBInstance) -> None:
-    """Starts a PostgreSQL server of its own for the restored instance (local_aws/databases.py),
+    """Starts a database server of its own for the restored instance (local_aws/databases.py),
     with the snapshot's master user and password, beside the restore: its processes start while
     the restore runs on the clock, and no call waits for them."""
     # moto keeps the password, though its property will not read it back (as RDS will not).
@@ -224,12 +224,12 @@ def _serve(restored: DBInstance) -> None:
 
     def start() -> None:
         try:
-            started["server"] = databases.SERVERS.start(restored.db_instance_identifier, restored.master_username,
-                                                        password, restored.db_name)
+            started["server"] = databases.SERVERS.start(restored.db_instance_identifier, restored.engine,
+                                                        restored.master_username, password, restored.db_name)
         except Exception:  # noqa: BLE001 - described as AWS describes it; nothing answers at its endpoint
-            logging.getLogger("local_aws").exception("no PostgreSQL server for %s", restored.db_instance_identifier)
+            logging.getLogger("local_aws").exception("no database server for %s", restored.db_instance_identifier)
 
-    thread = threading.Thread(target=start, name=f"postgres-{restored.db_instance_identifier}", daemon=True)
+    thread = threading.Thread(target=start, name=f"database-{restored.db_instance_identifier}", daemon=True)
     restored.__dict__["_starting"] = (thread, started)
     thread.start()
 
@@ -247,7 +247,7 @@ def _started_server(instance: DBInstance):
 
 
 def _served_address(instance: DBInstance) -> str:
-    """A restored PostgreSQL instance's address once it is available: its own server's, localhost."""
+    """A restored instance's address once it is available: its own server's (if it has one), localhost."""
     if "_starting" in instance.__dict__ and instance.status == "available":
         _started_server(instance)
     return "localhost" if "_server" in instance.__dict__ else _moto_address.fget(instance)

@@ -124,19 +124,19 @@ module "database_backup" {
   # Every Sunday one database's newest backup is restored, checked and deleted, and the
   # recovery time measured against a 30-minute target (scripts/demo runs one drill now).
   restore_drill = {
-    databases    = ["prod-database-1", "prod-database-3"]
+    databases    = ["prod-database-1", "prod-database-2"]
     random_count = 1
     rto_minutes  = 30
-    # Each drilled database is also queried, read-only, as dbadmin (the PostgreSQL ones: the
-    # probe speaks PostgreSQL).
+    # Each drilled database is also queried, read-only, as dbadmin: prod-database-1 over
+    # PostgreSQL's protocol, prod-database-2 over MySQL's (one query that both answer).
     sql_probe = {
       secret_arns = {
         "prod-database-1" = aws_secretsmanager_secret.drill_probe.arn
-        "prod-database-3" = aws_secretsmanager_secret.drill_probe.arn
+        "prod-database-2" = aws_secretsmanager_secret.drill_probe.arn
       }
       subnet_ids         = [aws_subnet.drill_probe.id]
       security_group_ids = [aws_security_group.drill_probe.id]
-      query              = "SELECT count(*) FROM pg_catalog.pg_tables"
+      query              = "SELECT version()"
     }
   }
 
@@ -188,7 +188,7 @@ resource "aws_sns_topic_subscription" "notification_inbox" {
 # The drills' SQL probe: the credentials it logs in with (the demo's databases' master user,
 # which a restored copy keeps), and the network it runs in. On AWS: your VPC's private subnets,
 # with a route to Secrets Manager, and the drill databases' security group letting this one in
-# on 5432 (the local AWS does not filter by security group).
+# on 5432 (PostgreSQL) and 3306 (MySQL) (the local AWS does not filter by security group).
 resource "aws_secretsmanager_secret" "drill_probe" {
   # checkov:skip=CKV_AWS_149: the local example keeps Secrets Manager's own key; use a customer managed key (and sql_probe.secret_kms_key_arns) on AWS
   # checkov:skip=CKV2_AWS_57: a restored copy has the snapshot's password: rotation is the source database's, not this example's
@@ -198,7 +198,7 @@ resource "aws_secretsmanager_secret" "drill_probe" {
 
 resource "aws_secretsmanager_secret_version" "drill_probe" {
   secret_id     = aws_secretsmanager_secret.drill_probe.id
-  secret_string = jsonencode({ engine = "postgres", username = "dbadmin", password = var.database_password })
+  secret_string = jsonencode({ username = "dbadmin", password = var.database_password })
 }
 
 resource "aws_vpc" "drill_probe" {
@@ -214,13 +214,21 @@ resource "aws_subnet" "drill_probe" {
 
 resource "aws_security_group" "drill_probe" {
   name        = "nestedphoenix-production-drill-probe"
-  description = "The drill probe: out to the drill databases on 5432 and to Secrets Manager on 443"
+  description = "The drill probe: out to the drill databases on 5432 and 3306 and to Secrets Manager on 443"
   vpc_id      = aws_vpc.drill_probe.id
 
   egress {
     description = "PostgreSQL, to the drill databases"
     from_port   = 5432
     to_port     = 5432
+    protocol    = "tcp"
+    cidr_blocks = [aws_vpc.drill_probe.cidr_block]
+  }
+
+  egress {
+    description = "MySQL, to the drill databases"
+    from_port   = 3306
+    to_port     = 3306
     protocol    = "tcp"
     cidr_blocks = [aws_vpc.drill_probe.cidr_block]
   }
