@@ -767,60 +767,40 @@ async fn delete_database(rds: &Rds, kind: DatabaseKind, identifier: &str) -> Res
 /// Deletes the drill databases of this module instance whose delete-after time has passed.
 pub async fn sweep(clients: &Clients, config: &Config, now: DateTime<Utc>) -> Result<Swept, Error> {
     let home = clients.home.region.clone();
-    let mut swept = Swept::default();
-    let mut first_failure = None;
-    // A place that fails (the vault's role refused, RDS throttling in the copy region) does not
-    // keep the sweep from the others: the first failure is the sweep's error once every place
-    // was swept (and the state machine retries the whole sweep, which deletes nothing twice).
+    let mut swept = Swept {
+        deleted: Vec::new(),
+        kept: Vec::new(),
+    };
     for place in config.places(&home) {
-        if let Err(err) = sweep_place(clients, config, place, now, &mut swept).await {
-            tracing::error!(%place, error = %err, "the sweep of drill databases failed here");
-            first_failure.get_or_insert(err);
-        }
-    }
-    match first_failure {
-        Some(err) => Err(err),
-        None => Ok(swept),
-    }
-}
-
-/// Deletes the place's drill databases past their delete-after time, adding them (and those
-/// not yet due) to `swept`.
-async fn sweep_place(
-    clients: &Clients,
-    config: &Config,
-    place: Place<'_>,
-    now: DateTime<Utc>,
-    swept: &mut Swept,
-) -> Result<(), Error> {
-    let rds = clients.rds_at(config, place).await?;
-    for (kind, identifier, restored) in drill_databases(&rds).await? {
-        if !is_drill_database(config, &identifier, &restored.tags) || restored.status == "deleting" {
-            continue;
-        }
-        let due = tags::tag_value(&restored.tags, drill::DELETE_AFTER)
-            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-            .is_none_or(|at| at <= now);
-        let name = format!("{identifier} ({place})");
-        if !due {
-            swept.kept.push(name);
-            continue;
-        }
-        match delete_database(&rds, kind, &identifier).await {
-            Ok(()) => {
-                tracing::warn!(
-                    identifier,
-                    %place,
-                    "drill database past its delete-after time deleted by the sweep"
-                );
-                swept.deleted.push(name);
+        let rds = clients.rds_at(config, place).await?;
+        for (kind, identifier, restored) in drill_databases(&rds).await? {
+            if !is_drill_database(config, &identifier, &restored.tags) || restored.status == "deleting" {
+                continue;
             }
-            // Still being created: RDS deletes it once it is, at a later sweep.
-            Err(Error::DatabaseBusy { .. }) => swept.kept.push(format!("{name}: not deletable yet")),
-            Err(err) => return Err(err),
+            let due = tags::tag_value(&restored.tags, drill::DELETE_AFTER)
+                .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                .is_none_or(|at| at <= now);
+            let name = format!("{identifier} ({place})");
+            if !due {
+                swept.kept.push(name);
+                continue;
+            }
+            match delete_database(&rds, kind, &identifier).await {
+                Ok(()) => {
+                    tracing::warn!(
+                        identifier,
+                        %place,
+                        "drill database past its delete-after time deleted by the sweep"
+                    );
+                    swept.deleted.push(name);
+                }
+                // Still being created: RDS deletes it once it is, at a later sweep.
+                Err(Error::DatabaseBusy { .. }) => swept.kept.push(format!("{name}: not deletable yet")),
+                Err(err) => return Err(err),
+            }
         }
     }
-    Ok(())
+    Ok(swept)
 }
 
 /// The region's DB instances and DB clusters (pages of 100), with their tags.
