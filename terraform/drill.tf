@@ -161,10 +161,34 @@ data "aws_iam_policy_document" "drill" {
     ]])
   }
 
+  # ...and a restored Aurora cluster's writer, a DB instance named with the prefix, added only
+  # to a cluster carrying this instance's drill tag (a restored cluster has no instance).
+  # (The writer carries the drill tag: no other instance may be created under the prefix.)
+  statement {
+    sid       = "AddWritersToDrillClusters"
+    actions   = ["rds:CreateDBInstance"]
+    resources = [for region in local.drill_regions : "${local.rds_arn}:${region}:${local.account}:db:${local.drill_identifier_prefix}*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/database-backup:drill"
+      values   = [local.backup_instance]
+    }
+  }
+  statement {
+    sid       = "OnlyToOwnDrillClusters"
+    actions   = ["rds:CreateDBInstance"]
+    resources = [for region in local.drill_regions : "${local.rds_arn}:${region}:${local.account}:cluster:${local.drill_identifier_prefix}*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/database-backup:drill"
+      values   = [local.backup_instance]
+    }
+  }
+
   # ...in the region's subnet, option and parameter groups (the original's, or those set).
   statement {
     sid     = "RestoreIntoTheRegionsGroups"
-    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot"]
+    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBInstance"]
     resources = flatten([for region in local.drill_regions : [
       "${local.rds_arn}:${region}:${local.account}:subgrp:*",
       "${local.rds_arn}:${region}:${local.account}:og:*",

@@ -46,6 +46,8 @@ DEPENDENT = {
     # A drill's restore: the new database is created with tags, from a snapshot under its key.
     "rds:RestoreDBInstanceFromDBSnapshot": {"rds:AddTagsToResource", "kms:DescribeKey", "kms:CreateGrant"},
     "rds:RestoreDBClusterFromSnapshot": {"rds:AddTagsToResource", "kms:DescribeKey", "kms:CreateGrant"},
+    # An Aurora drill's writer is created with tags (the cluster's).
+    "rds:CreateDBInstance": {"rds:AddTagsToResource"},
 }
 # What the Lambda service does for every function: its logs, X-Ray traces, its encrypted environment.
 PLATFORM = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "kms:Decrypt"}

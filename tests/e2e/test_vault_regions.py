@@ -234,6 +234,8 @@ class VaultInAnotherRegion(unittest.TestCase):
         calls = control(endpoint(), "GET", "calls")
         self.assertEqual((calls.get("rds:RestoreDBInstanceFromDBSnapshot"), calls.get("rds:RestoreDBClusterFromSnapshot")),
                          (1, 1))
+        # The restored cluster's writer, added through the drill role as the local AWS holds it.
+        self.assertEqual(calls.get("rds:CreateDBInstance"), 1)
         self.assertGreaterEqual(calls.get("sts:AssumeRole", 0), 4)  # a session of the drill role per step there
         # Nothing left behind, in either account; nothing restored in the source account.
         self.assertEqual(self.drill_databases(self.vault, VAULT_REGION), [])
@@ -274,8 +276,8 @@ class VaultInAnotherRegion(unittest.TestCase):
             except ClientError:
                 return {}
 
-        def verdict(action: str, arns: list[str]) -> str:
-            return evaluate(documents, action, arns, tags)
+        def verdict(action: str, arns: list[str], request_tags: dict[str, str] | None = None) -> str:
+            return evaluate(documents, action, arns, tags, request_tags)
 
         verdicts = {
             "restore a copy to a drill database": verdict(
@@ -285,6 +287,12 @@ class VaultInAnotherRegion(unittest.TestCase):
             "restore a copy to another name": verdict(
                 "rds:RestoreDBInstanceFromDBSnapshot", [instance_copy, f"{db}:ledger-db-2"]),
             "delete a database without the drill tag": verdict("rds:DeleteDBInstance", [f"{db}:{prefix}own-1"]),
+            "create a drill-named DB instance without the drill tag": verdict(
+                "rds:CreateDBInstance", [f"{db}:{prefix}x-2"], {"team": "dba"}),
+            "create a drill-named DB instance with the drill tag": verdict(
+                "rds:CreateDBInstance", [f"{db}:{prefix}x-2"], {"database-backup:drill": INSTANCE_NAME}),
+            "add a DB instance to a cluster without the drill tag": verdict(
+                "rds:CreateDBInstance", [f"{db}:{prefix}own-2", f"arn:aws:rds:{VAULT_REGION}:{VAULT}:cluster:{prefix}own"]),
             "delete a copy": verdict("rds:DeleteDBSnapshot", [instance_copy]),
             "share a copy": verdict("rds:ModifyDBSnapshotAttribute", [instance_copy]),
             "change a database": verdict("rds:ModifyDBInstance", [f"{db}:{prefix}x-1"]),
@@ -294,6 +302,9 @@ class VaultInAnotherRegion(unittest.TestCase):
             "restore a snapshot without the source's tag": "implicit",
             "restore a copy to another name": "implicit",
             "delete a database without the drill tag": "implicit",
+            "create a drill-named DB instance without the drill tag": "implicit",
+            "create a drill-named DB instance with the drill tag": "allowed",
+            "add a DB instance to a cluster without the drill tag": "implicit",
             "delete a copy": "denied",
             "share a copy": "denied",
             "change a database": "denied",

@@ -9,6 +9,7 @@ through the sweep)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -348,3 +349,84 @@ class DrillSweep(DrillTest):
         [message] = self.sns_messages()
         self.assertIn("No database to drill: none has an available backup of this module", message["Message"])
         self.assertEqual(self.run_wide("RestoreTestFailure"), 1)
+
+
+class AuroraDrills(DrillTest):
+    """An Aurora drill restores the cluster and, once it is available (the local AWS refuses a DB
+    instance before, as RDS does), adds its writer of the original writer's class, waits for it
+    (`creating` for 7 minutes on the clock), probes it over its engine's protocol (Aurora
+    PostgreSQL served by PostgreSQL, Aurora MySQL by MariaDB, with the cluster's master user),
+    and deletes the writer, then the cluster."""
+
+    clock_scale = 120
+    databases = {"orders-pg": "aurora-postgresql", "orders-my": "aurora-mysql"}
+    SECRETS = {db: f"arn:aws:secretsmanager:us-east-1:123456789012:secret:drill-probe/{db}" for db in databases}
+    settings = Settings(restore_drill=(("rto_minutes", 60), ("max_wait_minutes", 60), ("sql_probe", (
+        ("secret_arns", tuple(SECRETS.items())), ("subnet_ids", ("subnet-0123456789abcdef0",)),
+        ("security_group_ids", ("sg-0123456789abcdef0",)), ("query", DrillsWithAProbe.QUERY)))))
+
+    def setUp(self):
+        LocalAwsTest.setUp(self)  # cluster snapshots, not DrillTest's DB snapshots
+        for db, engine in self.databases.items():
+            self.rds.create_db_instance(DBInstanceIdentifier=f"{db}-a", DBClusterIdentifier=db, Engine=engine,
+                                        DBInstanceClass="db.r6g.large")
+            self.rds.create_db_cluster_snapshot(DBClusterIdentifier=db, DBClusterSnapshotIdentifier=f"{db}-backup",
+                                                Tags=self.our_tags(db))
+            self.aws.client("secretsmanager", SOURCE).create_secret(
+                Name=f"drill-probe/{db}",
+                SecretString=json.dumps({"engine": engine, "username": "admin", "password": "correct-horse-battery"}))
+        deadline = time.monotonic() + 30
+        while any(s["Status"] != "available" for s in self.rds.describe_db_cluster_snapshots()["DBClusterSnapshots"]):
+            self.assertLess(time.monotonic(), deadline, "the cluster snapshots are not available")
+            time.sleep(0.1)
+
+    def drill_clusters(self) -> list[str]:
+        return [c["DBClusterIdentifier"] for c in self.rds.describe_db_clusters()["DBClusters"]
+                if c["DBClusterIdentifier"].startswith(self.prefix)]
+
+    def test_the_writer_is_added_probed_and_deleted_before_its_cluster(self):
+        execution = self.drill()
+
+        [message] = self.sns_messages()
+        text = message["Message"]
+        self.assertEqual(execution["status"], "SUCCEEDED", text)
+        self.assertEqual(self.calls("rds:RestoreDBClusterFromSnapshot"), 2)
+        self.assertEqual(self.calls("rds:CreateDBInstance"), 2)
+        self.assertEqual((self.calls("rds:DeleteDBInstance"), self.calls("rds:DeleteDBCluster")), (2, 2))
+        self.assertEqual((self.drill_databases(), self.drill_clusters()), ([], []))
+        for db in self.databases:
+            self.assertEqual(self.metric("RestoreTestSuccess", db), 1)
+            # The cluster's restore (10 minutes and 6 s a GB), then its writer's 7 minutes.
+            self.assertGreaterEqual(self.restore_time(db), 17.0)
+            drill_id = re.search(rf"restored to: ({self.prefix}{db}-\d{{8}}) \(RestoreDBClusterFromSnapshot\)",
+                                 text)[1]
+            self.assertIn(f"  writer: {drill_id}-1 (db.r6g.large), added once the cluster was available, last "
+                          f"status available", text)
+            self.assertIn(f"  deleted: {drill_id} (deleting, no final snapshot), after its DB instances {drill_id}-1",
+                          text)
+        self.assertIn("writer available (db.r6g.large); sql probe 1 row in ", text)
+        probes = re.findall(r"sql probe 1 row in \d+ ms, as admin(?: on postgres)?, over TLS \(server certificate "
+                            r"verified\)", text)
+        self.assertEqual(len(probes), 2, text)
+
+    def test_a_drill_stopped_after_adding_its_writer_leaves_both_to_the_sweep(self):
+        control("PUT", "settings", {"clock_scale": 600})
+        arn = self.start_drill({"databases": ["orders-pg"]})
+        deadline = time.monotonic() + 60
+        while not self.drill_databases():
+            self.assertLess(time.monotonic(), deadline, "the drill added no writer")
+            time.sleep(0.1)
+        self.sfn.stop_execution(executionArn=arn)
+        [cluster], [writer] = self.drill_clusters(), self.drill_databases()
+        self.assertEqual(writer, f"{cluster}-1")
+
+        target = now() + timedelta(minutes=91)
+        while now() < target:
+            time.sleep(0.2)
+        sweep = self.drill({"sweep_only": True})
+
+        self.assertEqual(sweep["status"], "FAILED")
+        self.assertEqual((self.drill_databases(), self.drill_clusters()), ([], []))
+        [message] = self.sns_messages()
+        self.assertIn(f"The sweep deleted drill databases past their delete-after time (their drills did not "
+                      f"finish): {writer} (us-east-1), {cluster} (us-east-1)", message["Message"])

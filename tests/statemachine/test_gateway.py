@@ -611,6 +611,51 @@ class Restores(GatewayTest):
         self.assertIn("incompatible-restore", refused.exception.read().decode())
 
 
+    def test_a_restored_cluster_takes_a_db_instance_only_once_available_which_then_takes_its_time(self):
+        rds = self.aws.client("rds", SOURCE)
+        rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", MasterUsername="admin",
+                              MasterUserPassword="correct-horse")
+        rds.create_db_cluster_snapshot(DBClusterIdentifier="ledger", DBClusterSnapshotIdentifier="ledger-1")
+        control("PUT", "settings", {"clock_scale": 600})
+        rds.restore_db_cluster_from_snapshot(DBClusterIdentifier="ledger-copy", SnapshotIdentifier="ledger-1",
+                                             Engine="aurora-postgresql")
+
+        def add_writer():
+            return rds.create_db_instance(DBInstanceIdentifier="ledger-copy-1", DBClusterIdentifier="ledger-copy",
+                                          Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+
+        with self.assertRaises(rds.exceptions.ClientError) as refused:
+            add_writer()
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidDBClusterStateFault")
+        self.assertIn("ledger-copy is creating", str(refused.exception))
+
+        def cluster_status() -> str:
+            return rds.describe_db_clusters(DBClusterIdentifier="ledger-copy")["DBClusters"][0]["Status"]
+
+        deadline = time.monotonic() + 10
+        while cluster_status() != "available":
+            self.assertLess(time.monotonic(), deadline, "the restore never ended")
+            time.sleep(0.2)
+        add_writer()
+
+        def writer_status() -> str:
+            return rds.describe_db_instances(DBInstanceIdentifier="ledger-copy-1")["DBInstances"][0]["DBInstanceStatus"]
+
+        # 420 s of the clock, 0.7 s of real time at 600.
+        self.assertEqual(writer_status(), "creating")
+        deadline = time.monotonic() + 10
+        while writer_status() == "creating":
+            self.assertLess(time.monotonic(), deadline, "the writer never became available")
+            time.sleep(0.1)
+        self.assertEqual(writer_status(), "available")
+        # RDS deletes no cluster holding a DB instance that is not being deleted (moto's answer).
+        with self.assertRaises(rds.exceptions.ClientError) as refused:
+            rds.delete_db_cluster(DBClusterIdentifier="ledger-copy", SkipFinalSnapshot=True)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidDBClusterStateFault")
+        rds.delete_db_instance(DBInstanceIdentifier="ledger-copy-1", SkipFinalSnapshot=True)
+        rds.delete_db_cluster(DBClusterIdentifier="ledger-copy", SkipFinalSnapshot=True)
+
+
 class RestoredDatabaseTest(GatewayTest):
     def restored_copy(self, engine: str, identifier: str, user: str, password: str, changed_since: str | None = None):
         """The port of `<identifier>-copy`, restored (in the instant mode) from a snapshot of a new

@@ -88,6 +88,25 @@ pub struct DrillRestore {
     /// available, when the probe is configured for it; left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeTarget>,
+    /// An Aurora drill's writer: the DB instance the drill adds to the restored cluster once it
+    /// is available, without which nothing connects to it. Left out for a DB instance's drill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<DrillWriter>,
+}
+
+/// The DB instance an Aurora drill adds to its restored cluster ([`crate::restore::WriterRequest`]):
+/// the recovery time runs until it is available, and it is deleted before the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillWriter {
+    pub instance_id: String,
+    pub instance_class: String,
+    /// Whether CreateDBInstance was sent (once the cluster was available).
+    #[serde(default)]
+    pub requested: bool,
+    /// The writer's last status read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// Where and how the `probe` function queries a restored database: read-only, with the
@@ -117,12 +136,15 @@ pub enum ProbeProtocol {
     MySql,
 }
 
-/// The engines the SQL probe speaks to, each with its protocol: RDS for PostgreSQL, and RDS for
-/// MySQL and for MariaDB (MariaDB speaks MySQL's protocol).
-pub const PROBED_ENGINES: [(&str, ProbeProtocol); 3] = [
+/// The engines the SQL probe speaks to, each with its protocol: RDS for PostgreSQL and Aurora
+/// PostgreSQL, and RDS for MySQL, RDS for MariaDB and Aurora MySQL (MariaDB speaks MySQL's
+/// protocol; each Aurora edition is "compatible with" its engine's, Aurora User Guide).
+pub const PROBED_ENGINES: [(&str, ProbeProtocol); 5] = [
     ("postgres", ProbeProtocol::Postgres),
+    ("aurora-postgresql", ProbeProtocol::Postgres),
     ("mysql", ProbeProtocol::MySql),
     ("mariadb", ProbeProtocol::MySql),
+    ("aurora-mysql", ProbeProtocol::MySql),
 ];
 
 impl ProbeProtocol {
@@ -142,15 +164,21 @@ pub struct Deleted {
     pub restored_id: String,
     /// RDS's status after the call (`deleting`), or `gone`.
     pub status: String,
+    /// An Aurora drill's DB instances, deleted before its cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
 }
 
-/// What the sweep deleted (databases of drills that did not finish) and kept (not yet due):
-/// the drill function's output, in notify's report.
+/// What the sweep deleted (databases of drills that did not finish), kept (not yet due) and
+/// could not do (a place it could not list, a database it could not delete: each fails the
+/// drill): the drill function's output, in notify's report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Swept {
     pub deleted: Vec<String>,
     pub kept: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
 }
 
 /// Where a drill database is, as messages name it: its region, and the vault's account when

@@ -111,6 +111,8 @@ struct Original {
     created_at: Option<DateTime<Utc>>,
     earliest_restorable_time: Option<DateTime<Utc>>,
     latest_restorable_time: Option<DateTime<Utc>>,
+    /// An Aurora cluster's Serverless v2 capacity range (ACUs, minimum and maximum).
+    serverless_v2: Option<(f64, f64)>,
 }
 
 impl From<&DbInstance> for Original {
@@ -134,6 +136,7 @@ impl From<&DbInstance> for Original {
             created_at: db.instance_create_time().and_then(to_chrono),
             earliest_restorable_time: None,
             latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
+            serverless_v2: None,
         }
     }
 }
@@ -156,6 +159,9 @@ impl From<&DbCluster> for Original {
             created_at: db.cluster_create_time().and_then(to_chrono),
             earliest_restorable_time: db.earliest_restorable_time().and_then(to_chrono),
             latest_restorable_time: db.latest_restorable_time().and_then(to_chrono),
+            serverless_v2: db
+                .serverless_v2_scaling_configuration()
+                .and_then(|scaling| Some((scaling.min_capacity()?, scaling.max_capacity()?))),
         }
     }
 }
@@ -235,7 +241,42 @@ pub struct RestoreRequest {
     pub multi_az: Option<bool>,
     pub port: Option<i32>,
     pub tags: Vec<Tag>,
+    /// An Aurora cluster's Serverless v2 capacity range (the original's), which a `db.serverless`
+    /// writer needs: RDS refuses one in a cluster without it.
+    pub serverless_v2: Option<(f64, f64)>,
+    /// For an Aurora cluster, the writer to add once it is available, when its class is known
+    /// (given, or the original's writer's): until then nothing can connect to the cluster.
+    pub writer: Option<WriterRequest>,
 }
+
+/// The DB instance a restored Aurora cluster needs before anything can connect to it: the
+/// restore "only restores the DB cluster, not the DB instances for that DB cluster. You must
+/// invoke the CreateDBInstance operation to create DB instances for the restored DB cluster
+/// [...]. You can create DB instances only after the RestoreDBClusterFromSnapshot operation has
+/// completed and the DB cluster is available" (RDS API Reference, RestoreDBClusterFromSnapshot).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriterRequest {
+    pub cluster_id: String,
+    pub instance_id: String,
+    /// The cluster's engine (CreateDBInstance requires it, and it must be the cluster's).
+    pub engine: String,
+    pub instance_class: String,
+    /// The cluster's tags: a drill's writer is a drill database too.
+    pub tags: Vec<Tag>,
+}
+
+/// The identifier of a restored cluster's writer: the cluster's with `-1` (shortened to fit).
+pub fn writer_identifier(cluster_id: &str) -> String {
+    let room = MAX_DB_IDENTIFIER_LEN - WRITER_SUFFIX.len();
+    let stem: String = cluster_id.chars().take(room).collect();
+    format!("{}{WRITER_SUFFIX}", stem.trim_end_matches('-'))
+}
+
+/// What [`writer_identifier`] adds to the cluster's identifier.
+pub const WRITER_SUFFIX: &str = "-1";
+
+/// The instance class of an Aurora Serverless v2 DB instance.
+pub const SERVERLESS_V2_CLASS: &str = "db.serverless";
 
 /// What [`plan`] found: where the restore comes from and the request that makes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -398,6 +439,7 @@ fn build_request(
             ),
         ),
     };
+    let writer_engine = engine.clone().or_else(|| original.engine.clone());
     let instance_class = options.instance_class.clone().or(original.instance_class);
     if kind == DatabaseKind::Instance && instance_class.is_none() {
         return Err(refused(
@@ -412,6 +454,30 @@ fn build_request(
     };
     let mut tags = vec![Tag::builder().key(RESTORED_FROM).value(restored_from).build()];
     tags.extend(options.tags.iter().cloned());
+    let serverless_v2 = original.serverless_v2.filter(|_| kind == DatabaseKind::Cluster);
+    if kind == DatabaseKind::Cluster
+        && instance_class.as_deref() == Some(SERVERLESS_V2_CLASS)
+        && serverless_v2.is_none()
+    {
+        return Err(refused(
+            "instance_class",
+            format!(
+                "{SERVERLESS_V2_CLASS} (Aurora Serverless v2) needs the cluster's Serverless v2 capacity range, and \
+                 {db} is not an Aurora Serverless v2 cluster in {region} to take it from: give a provisioned class"
+            ),
+        ));
+    }
+    let writer = match (kind, writer_engine, &instance_class) {
+        // Aurora's only: a Multi-AZ DB cluster is restored with its instances.
+        (DatabaseKind::Cluster, Some(engine), Some(class)) if engine.starts_with("aurora") => Some(WriterRequest {
+            cluster_id: new_id.clone(),
+            instance_id: writer_identifier(&new_id),
+            engine,
+            instance_class: class.clone(),
+            tags: tags.clone(),
+        }),
+        _ => None,
+    };
     Ok(RestoreRequest {
         kind,
         new_id,
@@ -425,15 +491,49 @@ fn build_request(
         multi_az: original.multi_az.filter(|_| kind == DatabaseKind::Instance),
         port: original.port,
         tags,
+        serverless_v2,
+        writer,
     })
 }
 
 /// The original as this region knows it (`None`: not here, e.g. a restore in the copy region).
+/// A cluster's instance class is its writer's, the class its restore's writer gets.
 async fn describe_original(rds: &Rds, db: &str) -> Result<Option<(DatabaseKind, Original)>, RestoreError> {
-    Ok(rds.describe_raw(db, None).await?.map(|described| match described {
+    let Some(described) = rds.describe_raw(db, None).await? else {
+        return Ok(None);
+    };
+    Ok(Some(match described {
         Described::Instance(instance) => (DatabaseKind::Instance, Original::from(instance.as_ref())),
-        Described::Cluster(cluster) => (DatabaseKind::Cluster, Original::from(cluster.as_ref())),
+        Described::Cluster(cluster) => {
+            let mut original = Original::from(cluster.as_ref());
+            original.instance_class = cluster_writer_class(rds, &cluster).await?;
+            (DatabaseKind::Cluster, original)
+        }
     }))
+}
+
+/// The instance class of the Aurora cluster `db`'s writer in this region (`None`: no such
+/// cluster here, or it has no writer).
+pub async fn writer_class(rds: &Rds, db: &str) -> Result<Option<String>, crate::Error> {
+    match rds.describe_raw(db, Some(DatabaseKind::Cluster)).await? {
+        Some(Described::Cluster(cluster)) => cluster_writer_class(rds, &cluster).await,
+        _ => Ok(None),
+    }
+}
+
+async fn cluster_writer_class(rds: &Rds, cluster: &DbCluster) -> Result<Option<String>, crate::Error> {
+    let writer = cluster
+        .db_cluster_members()
+        .iter()
+        .find(|member| member.is_cluster_writer() == Some(true))
+        .and_then(|member| member.db_instance_identifier());
+    let Some(writer) = writer else {
+        return Ok(None);
+    };
+    Ok(match rds.describe_raw(writer, Some(DatabaseKind::Instance)).await? {
+        Some(Described::Instance(instance)) => instance.db_instance_class().map(str::to_owned),
+        _ => None,
+    })
 }
 
 /// A DB instance's earliest restorable time: the `RestoreWindow` of its active automated
@@ -584,6 +684,13 @@ impl RestoreRequest {
         put("VpcSecurityGroupIds", json!(self.security_group_ids));
         put("MultiAZ", json!(self.multi_az));
         put("Port", json!(self.port));
+        put(
+            "ServerlessV2ScalingConfiguration",
+            json!(
+                self.serverless_v2
+                    .map(|(min, max)| json!({"MinCapacity": min, "MaxCapacity": max}))
+            ),
+        );
         if self.kind == DatabaseKind::Instance {
             put("PubliclyAccessible", json!(false));
         }
@@ -595,6 +702,15 @@ impl RestoreRequest {
             .collect();
         put("Tags", json!(tags));
         Value::Object(parameters)
+    }
+
+    fn serverless_v2_scaling(&self) -> Option<aws_sdk_rds::types::ServerlessV2ScalingConfiguration> {
+        self.serverless_v2.map(|(min, max)| {
+            aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+                .min_capacity(min)
+                .max_capacity(max)
+                .build()
+        })
     }
 
     /// Asks RDS for the restore.
@@ -637,6 +753,7 @@ impl RestoreRequest {
                     .db_cluster_identifier(&self.new_id)
                     .snapshot_identifier(&self.from)
                     .set_engine(self.engine.clone())
+                    .set_serverless_v2_scaling_configuration(self.serverless_v2_scaling())
             ),
             (DatabaseKind::Instance, true) => sent!(
                 client
@@ -656,8 +773,44 @@ impl RestoreRequest {
                     .source_db_cluster_identifier(&self.from)
                     .set_restore_to_time(time)
                     .set_use_latest_restorable_time(latest)
+                    .set_serverless_v2_scaling_configuration(self.serverless_v2_scaling())
             ),
         }
+    }
+}
+
+impl WriterRequest {
+    /// The request's parameters as the RDS API names them: exactly what [`Self::send`] sends.
+    pub fn parameters(&self) -> Value {
+        let tags: Vec<Value> = self
+            .tags
+            .iter()
+            .map(|tag| json!({"Key": tag.key(), "Value": tag.value()}))
+            .collect();
+        json!({
+            "DBInstanceIdentifier": self.instance_id,
+            "DBClusterIdentifier": self.cluster_id,
+            "Engine": self.engine,
+            "DBInstanceClass": self.instance_class,
+            "PubliclyAccessible": false,
+            "Tags": tags,
+        })
+    }
+
+    /// Asks RDS for the writer (the cluster's subnet group, security groups and storage are its).
+    pub async fn send(&self, rds: &Rds) -> Result<(), AwsFailure> {
+        rds.client
+            .create_db_instance()
+            .db_instance_identifier(&self.instance_id)
+            .db_cluster_identifier(&self.cluster_id)
+            .engine(&self.engine)
+            .db_instance_class(&self.instance_class)
+            .publicly_accessible(false)
+            .set_tags(Some(self.tags.clone()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| AwsFailure::from_sdk("CreateDBInstance", &err))
     }
 }
 

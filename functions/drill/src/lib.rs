@@ -12,9 +12,12 @@
 //! - `check`: reads the restored database: not yet available (when to look again), failed
 //!   (`RestoreFailed`), past the wait's bound (`WaitTimedOut`), or available and checked against
 //!   the snapshot (engine and version, allocated storage, encryption), and, with a
-//!   `sql_probe` secret for the database, where the `probe` function is to query it;
+//!   `sql_probe` secret for the database, where the `probe` function is to query it. A restored
+//!   Aurora cluster gets its writer (CreateDBInstance) once it is available, and is ready once
+//!   the writer is: the recovery time is the time until something can connect;
 //! - `delete`: deletes the drill database, skipping the final snapshot, after checking that it
-//!   is one (its identifier and tag); a database still being created is `DatabaseBusy`.
+//!   is one (its identifier and tag), an Aurora drill's writer before its cluster; a database
+//!   still being created is `DatabaseBusy`.
 //!
 //! With `copy = "vault"` the drills restore the vault account's copies there, through the vault's
 //! drill role (modules/vault, `allow_restore_drills`), and the sweep looks there too.
@@ -28,10 +31,12 @@ use aws_config::SdkConfig;
 use aws_sdk_rds::types::Tag;
 use backup_core::config::{self, Env, ModuleSettings};
 use backup_core::contract::env;
-use backup_core::drill::{self, Check, CopySource, Deleted, DrillRestore, Expected, ProbeProtocol, ProbeTarget, Swept};
+use backup_core::drill::{
+    self, Check, CopySource, Deleted, DrillRestore, DrillWriter, Expected, ProbeProtocol, ProbeTarget, Swept,
+};
 use backup_core::naming::{self, MAX_DB_IDENTIFIER_LEN, rds_identifier};
 use backup_core::rds::{Described, Rds, SnapshotInfo};
-use backup_core::restore::{self, Origin, RestoreError, RestoreOptions, Source};
+use backup_core::restore::{self, Origin, RestoreError, RestoreOptions, Source, WRITER_SUFFIX, WriterRequest};
 use backup_core::types::DatabaseKind;
 use backup_core::{AwsFailure, Error, input, tags};
 use chrono::{DateTime, Duration, Utc};
@@ -354,10 +359,11 @@ async fn backed_up(rds: &Rds, config: &Config) -> Result<Vec<String>, Error> {
 }
 
 /// The drill database's identifier: the prefix, the database (shortened to fit RDS's 63
-/// characters) and the request's month, day, hour and minute.
+/// characters with room for an Aurora writer's suffix) and the request's month, day, hour and
+/// minute.
 pub fn drill_identifier(prefix: &str, db: &str, now: DateTime<Utc>) -> String {
     let stamp = now.format("%m%d%H%M").to_string();
-    let room = MAX_DB_IDENTIFIER_LEN.saturating_sub(prefix.len() + stamp.len() + 1);
+    let room = MAX_DB_IDENTIFIER_LEN.saturating_sub(prefix.len() + stamp.len() + 1 + WRITER_SUFFIX.len());
     let db: String = db.chars().take(room).collect();
     let db = db.trim_end_matches('-');
     format!("{prefix}{db}-{stamp}").replace("--", "-")
@@ -408,8 +414,24 @@ pub async fn start_restore(
             let snapshot = restore::newest_backup(&rds, db, Some(&module.instance))
                 .await
                 .map_err(from_restore)?;
+            let writer = match kind {
+                DatabaseKind::Instance => None,
+                DatabaseKind::Cluster => {
+                    let class = match &settings.instance_class {
+                        Some(class) => Some(class.clone()),
+                        None => restore::writer_class(&rds, db).await?,
+                    };
+                    Some(drill_writer(
+                        &restored_id,
+                        class.ok_or_else(|| refused(no_writer_class(db)))?,
+                    ))
+                }
+            };
             tracing::info!(db, restored_id, "drill restore already requested by this step");
-            return Ok(record(config, db, place, kind, restored_id, &snapshot, now));
+            return Ok(DrillRestore {
+                writer,
+                ..record(config, db, place, kind, restored_id, &snapshot, now)
+            });
         }
     }
     let delete_after = delete_after(settings, now);
@@ -434,9 +456,36 @@ pub async fn start_restore(
     let Source::Backup(snapshot) = &plan.source else {
         return Err(refused("a drill restores a backup, not a point in time".to_owned()));
     };
+    let writer = match (plan.request.kind, &plan.request.writer) {
+        (DatabaseKind::Instance, _) => None,
+        (DatabaseKind::Cluster, Some(writer)) => Some(drill_writer(&restored_id, writer.instance_class.clone())),
+        (DatabaseKind::Cluster, None) => return Err(refused(no_writer_class(db))),
+    };
     plan.request.send(&rds).await?;
     tracing::info!(db, restored_id, snapshot = %snapshot.snapshot_id, %place, "drill restore requested");
-    Ok(record(config, db, place, plan.request.kind, restored_id, snapshot, now))
+    Ok(DrillRestore {
+        writer,
+        ..record(config, db, place, plan.request.kind, restored_id, snapshot, now)
+    })
+}
+
+/// An Aurora drill whose writer has no class: neither `restore_drill.instance_class` nor a
+/// writer of the original in the drill's region to take it from. Nothing was created.
+fn no_writer_class(db: &str) -> String {
+    format!(
+        "restore_drill.instance_class is needed: a restored Aurora cluster needs a DB instance (its writer) \
+         before anything connects to it, and {db} has no writer here to take its class from"
+    )
+}
+
+/// The writer an Aurora drill adds to the cluster `restored_id`, not yet asked for.
+fn drill_writer(restored_id: &str, instance_class: String) -> DrillWriter {
+    DrillWriter {
+        instance_id: restore::writer_identifier(restored_id),
+        instance_class,
+        requested: false,
+        status: None,
+    }
 }
 
 /// When the sweep may delete a drill database requested at `now`.
@@ -490,6 +539,7 @@ fn record(
         available_at: None,
         checks: Vec::new(),
         probe: None,
+        writer: None,
     }
 }
 
@@ -501,10 +551,14 @@ struct Restored {
     allocated_storage_gib: Option<i32>,
     encrypted: Option<bool>,
     tags: Vec<Tag>,
-    /// A DB instance's endpoint (address, port) and database name; an Aurora drill's cluster
-    /// has no instance to connect to.
+    /// A DB instance's endpoint (address, port); a cluster is connected to through its writer.
     endpoint: Option<(String, u16)>,
     db_name: Option<String>,
+    /// A DB instance's class and Aurora cluster.
+    instance_class: Option<String>,
+    cluster_id: Option<String>,
+    /// A cluster's DB instances.
+    members: Vec<String>,
 }
 
 impl From<Described> for Restored {
@@ -522,6 +576,9 @@ impl From<Described> for Restored {
                     Some((endpoint.address()?.to_owned(), port))
                 }),
                 db_name: db.db_name().map(str::to_owned),
+                instance_class: db.db_instance_class().map(str::to_owned),
+                cluster_id: db.db_cluster_identifier().map(str::to_owned),
+                members: Vec::new(),
             },
             Described::Cluster(cluster) => Restored {
                 status: cluster.status().unwrap_or_default().to_owned(),
@@ -531,7 +588,14 @@ impl From<Described> for Restored {
                 encrypted: cluster.storage_encrypted(),
                 tags: cluster.tag_list().to_vec(),
                 endpoint: None,
-                db_name: None,
+                db_name: cluster.database_name().map(str::to_owned),
+                instance_class: None,
+                cluster_id: None,
+                members: cluster
+                    .db_cluster_members()
+                    .iter()
+                    .filter_map(|member| member.db_instance_identifier().map(str::to_owned))
+                    .collect(),
             },
         }
     }
@@ -575,18 +639,34 @@ pub async fn check(
         return Err(failed(status));
     }
     restore.status = restored.status.clone();
-    if status == "available" {
+    // What a client connects to once available: the instance, or the cluster's writer.
+    // (No writer is asked for past the bound: the drill ends there.)
+    let connectable = match (status, restore.writer.is_some()) {
+        ("available", false) => Some(None),
+        ("available", true) if now < restore.deadline => writer_step(&rds, &mut restore, &restored).await?.map(Some),
+        _ => None,
+    };
+    if let Some(writer) = connectable {
         restore.ready = true;
         restore.available_at = Some(now);
         restore.checks = checks(&restore.expected, &restored);
+        if let (Some(writer), Some(drill_writer)) = (&writer, &restore.writer) {
+            let class = |class: &str| format!("available ({class})");
+            restore.checks.push(compare(
+                "writer",
+                &class(&drill_writer.instance_class),
+                &class(writer.instance_class.as_deref().unwrap_or("unknown")),
+            ));
+        }
         restore.next_poll_seconds = 0;
+        let connect_to = writer.as_ref().unwrap_or(&restored);
         if let Some((probe, secret_arn)) = config
             .drill
             .sql_probe
             .as_ref()
             .and_then(|probe| Some((probe, probe.secret_arns.get(&restore.db)?)))
         {
-            match probe_target(probe, secret_arn, &restored) {
+            match probe_target(probe, secret_arn, connect_to, restored.db_name.as_deref()) {
                 Ok(target) => restore.probe = Some(target),
                 Err(reason) => restore.checks.push(Check {
                     name: drill::PROBE_CHECK.to_owned(),
@@ -599,6 +679,14 @@ pub async fn check(
         return Ok(restore);
     }
     if now >= restore.deadline {
+        let status = match &restore.writer {
+            Some(writer) if status == "available" => format!(
+                "available, its writer {} {}",
+                writer.instance_id,
+                writer.status.as_deref().unwrap_or("not requested")
+            ),
+            _ => restored.status,
+        };
         return Err(Error::WaitTimedOut {
             what: format!(
                 "the drill's restore of {} to {} in {}",
@@ -606,7 +694,7 @@ pub async fn check(
                 restore.restored_id,
                 place_of(&restore)
             ),
-            status: restored.status,
+            status,
             elapsed_seconds: u64::try_from((now - restore.requested_at).num_seconds()).unwrap_or(0),
             timeout_field: "restore_drill.max_wait_minutes".to_owned(),
         });
@@ -616,8 +704,92 @@ pub async fn check(
     Ok(restore)
 }
 
-/// What the `probe` function connects to, or why the restored database cannot be probed.
-fn probe_target(probe: &SqlProbeSettings, secret_arn: &str, restored: &Restored) -> Result<ProbeTarget, String> {
+/// An Aurora drill's writer, once its cluster (`cluster`) is available: asked for at the first
+/// look, then read at each; the writer once it is available too.
+async fn writer_step(rds: &Rds, restore: &mut DrillRestore, cluster: &Restored) -> Result<Option<Restored>, Error> {
+    let cluster_id = restore.restored_id.clone();
+    let (db, region) = (restore.db.clone(), place_of(restore).to_string());
+    let failed = |status: String| Error::RestoreFailed {
+        db_identifier: db.clone(),
+        restored_id: cluster_id.clone(),
+        region: region.clone(),
+        status,
+    };
+    let Some(writer) = restore.writer.clone() else {
+        return Ok(None);
+    };
+    if !writer.requested {
+        let request = WriterRequest {
+            cluster_id: cluster_id.clone(),
+            instance_id: writer.instance_id.clone(),
+            engine: cluster.engine.clone(),
+            instance_class: writer.instance_class.clone(),
+            // The cluster's (the drill's tags): the writer is a drill database too. `aws:` tags
+            // are AWS's own, which no request may set.
+            tags: cluster
+                .tags
+                .iter()
+                .filter(|tag| !tag.key().unwrap_or_default().starts_with("aws:"))
+                .cloned()
+                .collect(),
+        };
+        let (requested, status) = match request.send(rds).await {
+            Ok(()) => (true, "requested".to_owned()),
+            // A retried look whose request RDS took: the read below checks it is the cluster's.
+            Err(failure) if failure.code.as_deref() == Some("DBInstanceAlreadyExists") => {
+                (true, "requested".to_owned())
+            }
+            // Not in a state to take it after all: asked again at the next look, until the bound,
+            // whose error then carries RDS's reason.
+            Err(failure) if failure.code.as_deref() == Some("InvalidDBClusterStateFault") => {
+                (false, format!("not added yet: {}", failure.message))
+            }
+            Err(failure) => return Err(failure.into()),
+        };
+        tracing::info!(cluster = %cluster_id, writer = %writer.instance_id, status, "drill cluster's writer");
+        if let Some(drill_writer) = restore.writer.as_mut() {
+            drill_writer.requested = requested;
+            drill_writer.status = Some(status);
+        }
+        return Ok(None);
+    }
+    let Some(described) = rds
+        .describe_raw(&writer.instance_id, Some(DatabaseKind::Instance))
+        .await?
+    else {
+        return Err(failed(format!(
+            "available, and its writer {} is gone (RDS lists no such DB instance)",
+            writer.instance_id
+        )));
+    };
+    let found = Restored::from(described);
+    if found.cluster_id.as_deref() != Some(cluster_id.as_str()) {
+        return Err(failed(format!(
+            "available, and the DB instance {} is not its writer: it belongs to {}",
+            writer.instance_id,
+            found.cluster_id.as_deref().unwrap_or("no cluster")
+        )));
+    }
+    if let Some(drill_writer) = restore.writer.as_mut() {
+        drill_writer.status = Some(found.status.clone());
+    }
+    if restore::FAILED_STATUSES.contains(&found.status.as_str()) || found.status == "deleting" {
+        return Err(failed(format!(
+            "available, and its writer {} is {}",
+            writer.instance_id, found.status
+        )));
+    }
+    Ok((found.status == "available").then_some(found))
+}
+
+/// What the `probe` function connects to, or why the restored database cannot be probed; an
+/// Aurora writer's database is its cluster's (`cluster_db_name`).
+fn probe_target(
+    probe: &SqlProbeSettings,
+    secret_arn: &str,
+    restored: &Restored,
+    cluster_db_name: Option<&str>,
+) -> Result<ProbeTarget, String> {
     if ProbeProtocol::of_engine(&restored.engine).is_none() {
         let probed: Vec<&str> = drill::PROBED_ENGINES.iter().map(|(engine, _)| *engine).collect();
         return Err(format!(
@@ -633,7 +805,7 @@ fn probe_target(probe: &SqlProbeSettings, secret_arn: &str, restored: &Restored)
         engine: restored.engine.clone(),
         address,
         port,
-        database: restored.db_name.clone(),
+        database: restored.db_name.clone().or_else(|| cluster_db_name.map(str::to_owned)),
         secret_arn: secret_arn.to_owned(),
         query: probe.query.clone(),
         connect_timeout_seconds: probe.connect_timeout_seconds,
@@ -689,6 +861,7 @@ pub async fn delete(clients: &Clients, config: &Config, restore: &DrillRestore) 
     let deleted = |status: &str| Deleted {
         restored_id: restore.restored_id.clone(),
         status: status.to_owned(),
+        instances: Vec::new(),
     };
     let Some(restored) = describe(&rds, restore).await? else {
         return Ok(deleted("gone"));
@@ -708,21 +881,59 @@ pub async fn delete(clients: &Clients, config: &Config, restore: &DrillRestore) 
     if restored.status == "deleting" {
         return Ok(deleted("deleting"));
     }
-    delete_database(&rds, restore.kind, &restore.restored_id).await?;
-    tracing::info!(restored_id = %restore.restored_id, place = %place_of(restore), "drill database deleted");
-    Ok(deleted("deleting"))
+    // A cluster's instances first: RDS deletes no cluster that "still contains DB instances in
+    // non-deleting state" (its InvalidDBClusterStateFault); a retried delete finds them deleting.
+    // All are checked before any is deleted.
+    let mut members = Vec::new();
+    for member in &restored.members {
+        if let Some(instance) = rds.describe_raw(member, Some(DatabaseKind::Instance)).await? {
+            members.push((member, Restored::from(instance)));
+        }
+    }
+    if let Some((member, _)) = members
+        .iter()
+        .find(|(member, instance)| !is_drill_database(config, member, &instance.tags))
+    {
+        return Err(Error::IdentifierConflict {
+            resource: DatabaseKind::Instance.label(),
+            id: (*member).clone(),
+            region: place_of(restore).to_string(),
+            reason: format!(
+                "it is in the drill's cluster {} and does not carry the tag {}={} of this module's drills: \
+                     neither is deleted",
+                restore.restored_id,
+                drill::DRILL,
+                config.settings.instance
+            ),
+        });
+    }
+    let mut instances = Vec::new();
+    for (member, instance) in members {
+        if instance.status != "deleting" {
+            delete_database(&rds, DatabaseKind::Instance, member, instance.cluster_id.is_some()).await?;
+        }
+        instances.push(member.clone());
+    }
+    delete_database(&rds, restore.kind, &restore.restored_id, false).await?;
+    tracing::info!(restored_id = %restore.restored_id, place = %place_of(restore), ?instances, "drill database deleted");
+    Ok(Deleted {
+        instances,
+        ..deleted("deleting")
+    })
 }
 
 /// DeleteDBInstance or DeleteDBCluster without a final snapshot; a database RDS will not delete
 /// in its present state (still creating) is `DatabaseBusy`, which the state machine retries.
-async fn delete_database(rds: &Rds, kind: DatabaseKind, identifier: &str) -> Result<(), Error> {
+/// An Aurora cluster's instance (`in_cluster`) has no automated backups of its own to delete:
+/// they are the cluster's.
+async fn delete_database(rds: &Rds, kind: DatabaseKind, identifier: &str, in_cluster: bool) -> Result<(), Error> {
     let failure = match kind {
         DatabaseKind::Instance => rds
             .client
             .delete_db_instance()
             .db_instance_identifier(identifier)
             .skip_final_snapshot(true)
-            .delete_automated_backups(true)
+            .set_delete_automated_backups((!in_cluster).then_some(true))
             .send()
             .await
             .err()
@@ -764,43 +975,67 @@ async fn delete_database(rds: &Rds, kind: DatabaseKind, identifier: &str) -> Res
     }
 }
 
-/// Deletes the drill databases of this module instance whose delete-after time has passed.
+/// Deletes the drill databases of this module instance whose delete-after time has passed, in
+/// every place they may be. A place that cannot be swept (its listing refused, its role not
+/// assumable) or a database that cannot be deleted is in `failed`, and the sweep goes on with
+/// the rest: what it deleted is always in its result, which notify reports, never lost to a
+/// task error (a retried sweep would find those databases `deleting` and report nothing).
 pub async fn sweep(clients: &Clients, config: &Config, now: DateTime<Utc>) -> Result<Swept, Error> {
     let home = clients.home.region.clone();
-    let mut swept = Swept {
-        deleted: Vec::new(),
-        kept: Vec::new(),
-    };
+    let mut swept = Swept::default();
     for place in config.places(&home) {
-        let rds = clients.rds_at(config, place).await?;
-        for (kind, identifier, restored) in drill_databases(&rds).await? {
-            if !is_drill_database(config, &identifier, &restored.tags) || restored.status == "deleting" {
-                continue;
-            }
-            let due = tags::tag_value(&restored.tags, drill::DELETE_AFTER)
-                .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-                .is_none_or(|at| at <= now);
-            let name = format!("{identifier} ({place})");
-            if !due {
-                swept.kept.push(name);
-                continue;
-            }
-            match delete_database(&rds, kind, &identifier).await {
-                Ok(()) => {
-                    tracing::warn!(
-                        identifier,
-                        %place,
-                        "drill database past its delete-after time deleted by the sweep"
-                    );
-                    swept.deleted.push(name);
-                }
-                // Still being created: RDS deletes it once it is, at a later sweep.
-                Err(Error::DatabaseBusy { .. }) => swept.kept.push(format!("{name}: not deletable yet")),
-                Err(err) => return Err(err),
-            }
+        if let Err(err) = sweep_place(clients, config, place, now, &mut swept).await {
+            tracing::error!(%place, error = %err, "the sweep could not look at a place");
+            swept
+                .failed
+                .push(format!("{place}: {}: {err}", err.error_type().as_str()));
         }
     }
     Ok(swept)
+}
+
+/// Sweeps one place, adding to `swept`; `Err`: the place could not be listed.
+async fn sweep_place(
+    clients: &Clients,
+    config: &Config,
+    place: Place<'_>,
+    now: DateTime<Utc>,
+    swept: &mut Swept,
+) -> Result<(), Error> {
+    let rds = clients.rds_at(config, place).await?;
+    // DB instances come first: an Aurora drill's writer is deleted before its cluster.
+    for (kind, identifier, restored) in drill_databases(&rds).await? {
+        if !is_drill_database(config, &identifier, &restored.tags) || restored.status == "deleting" {
+            continue;
+        }
+        let due = tags::tag_value(&restored.tags, drill::DELETE_AFTER)
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .is_none_or(|at| at <= now);
+        let name = format!("{identifier} ({place})");
+        if !due {
+            swept.kept.push(name);
+            continue;
+        }
+        match delete_database(&rds, kind, &identifier, restored.cluster_id.is_some()).await {
+            Ok(()) => {
+                tracing::warn!(
+                    identifier,
+                    %place,
+                    "drill database past its delete-after time deleted by the sweep"
+                );
+                swept.deleted.push(name);
+            }
+            // Still being created (or a cluster whose writer is): RDS deletes it at a later sweep.
+            Err(Error::DatabaseBusy { .. }) => swept.kept.push(format!("{name}: not deletable yet")),
+            Err(err) => {
+                tracing::error!(identifier, %place, error = %err, "the sweep could not delete a drill database");
+                swept
+                    .failed
+                    .push(format!("{name}: {}: {err}", err.error_type().as_str()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The region's DB instances and DB clusters (pages of 100), with their tags.

@@ -3,14 +3,19 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
+use aws_sdk_rds::operation::delete_db_cluster::DeleteDbClusterOutput;
 use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
-use aws_sdk_rds::types::{DbInstance, DbSnapshot, Endpoint, Tag};
+use aws_sdk_rds::types::{DbCluster, DbClusterMember, DbClusterSnapshot, DbInstance, DbSnapshot, Endpoint, Tag};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use backup_core::contract::Function;
-use backup_core::drill::{CopySource, DrillRestore, Expected};
+use backup_core::drill::{CopySource, DrillRestore, DrillWriter, Expected};
 use backup_core::tags::{MANAGED_BY, SOURCE_DB};
 use backup_core::testing::{self, manual_snapshots, mock_rds, rds_error};
 use backup_core::types::DatabaseKind;
@@ -137,6 +142,7 @@ fn restore_record() -> DrillRestore {
         available_at: None,
         checks: Vec::new(),
         probe: None,
+        writer: None,
     }
 }
 
@@ -150,7 +156,9 @@ fn drill_identifiers_fit_rds_and_carry_the_prefix() {
     let short = drill_identifier(PREFIX, "orders", now());
     assert_eq!(short, "drill-a1b2c3-orders-12060500");
     let long = drill_identifier(PREFIX, &format!("a{}", "-b".repeat(40)), now());
-    assert!(long.len() <= 63, "{long}");
+    // Room for an Aurora drill's writer, `<cluster>-1`.
+    assert!(long.len() <= 61, "{long}");
+    assert_eq!(backup_core::restore::writer_identifier(&long), format!("{long}-1"));
     assert!(
         long.starts_with(PREFIX) && long.ends_with("-12060500") && !long.contains("--"),
         "{long}"
@@ -431,7 +439,8 @@ async fn an_available_database_with_a_probe_secret_is_handed_to_the_probe_and_ot
     assert_eq!(probe_check.name, backup_core::drill::PROBE_CHECK);
     assert_eq!(
         probe_check.actual,
-        "not run: the probe speaks to postgres, mysql, mariadb only, and this database's engine is sqlserver-se"
+        "not run: the probe speaks to postgres, aurora-postgresql, mysql, mariadb, aurora-mysql only, and this \
+         database's engine is sqlserver-se"
     );
 }
 
@@ -626,13 +635,7 @@ async fn the_sweep_looks_in_the_vault_too() {
     );
     let listed = mock!(aws_sdk_rds::Client::describe_db_instances)
         .then_output(move || DescribeDbInstancesOutput::builder().db_instances(due.clone()).build());
-    let clusters =
-        mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| DescribeDbClustersOutput::builder().build());
-    let deletes =
-        mock!(aws_sdk_rds::Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
-    let session = vault_session();
-    let clients = vault_clients(&session, &[&listed, &clusters, &deletes]);
-    let swept = sweep(&clients, &vault_config(), now()).await.unwrap();
+    let (swept, deletes, sessions) = sweep_listing(&listed).await;
     // The mocked RDS answers both accounts alike: the same database, in each.
     assert_eq!(
         swept.deleted,
@@ -641,5 +644,435 @@ async fn the_sweep_looks_in_the_vault_too() {
             "drill-a1b2c3-a-12050500 (eu-west-1, vault account 444455556666)"
         ]
     );
-    assert_eq!((deletes.num_calls(), session.num_calls()), (2, 1));
+    assert_eq!((deletes, sessions), (2, 1));
+}
+
+/// The sweep of the module's region and the vault, each listing DB instances as `listed`
+/// answers, no DB cluster, every deletion accepted: what it swept, and how many deletions and
+/// sessions of the vault's drill role it asked for.
+async fn sweep_listing(listed: &Rule) -> (backup_core::drill::Swept, usize, usize) {
+    let clusters =
+        mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| DescribeDbClustersOutput::builder().build());
+    let deletes =
+        mock!(aws_sdk_rds::Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+    let session = vault_session();
+    let clients = vault_clients(&session, &[listed, &clusters, &deletes]);
+    let swept = sweep(&clients, &vault_config(), now()).await.unwrap();
+    (swept, deletes.num_calls(), session.num_calls())
+}
+
+const AURORA: &str = "orders-aurora";
+const AURORA_DRILL: &str = "drill-a1b2c3-orders-aurora-12060500";
+const AURORA_WRITER: &str = "drill-a1b2c3-orders-aurora-12060500-1";
+
+fn aurora_backup() -> DbClusterSnapshot {
+    DbClusterSnapshot::builder()
+        .db_cluster_snapshot_identifier(format!("{AURORA}-20261205-020000-abcdef"))
+        .db_cluster_snapshot_arn(format!(
+            "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:{AURORA}-20261205-020000-abcdef"
+        ))
+        .db_cluster_identifier(AURORA)
+        .status("available")
+        .snapshot_type("manual")
+        .engine("aurora-postgresql")
+        .engine_version("16.4")
+        .storage_encrypted(true)
+        .tag_list(tag(SOURCE_DB, AURORA))
+        .tag_list(tag(MANAGED_BY, INSTANCE))
+        .build()
+}
+
+/// A cluster (`members`: its DB instances, the first its writer) carrying this instance's drill
+/// tag, and the restore's tag that AWS sets, which no request may.
+fn aurora_cluster(id: &str, status: &str, members: &[&str]) -> DbCluster {
+    let mut builder = DbCluster::builder()
+        .db_cluster_identifier(id)
+        .status(status)
+        .engine("aurora-postgresql")
+        .engine_version("16.4")
+        .storage_encrypted(true)
+        .database_name("shop")
+        .tag_list(tag(backup_core::drill::DRILL, INSTANCE))
+        .tag_list(tag("aws:cloudformation:stack-name", "not ours to set"));
+    for (i, member) in members.iter().enumerate() {
+        builder = builder.db_cluster_members(
+            DbClusterMember::builder()
+                .db_instance_identifier(*member)
+                .is_cluster_writer(i == 0)
+                .build(),
+        );
+    }
+    builder.build()
+}
+
+fn aurora_instance(id: &str, cluster: &str, status: &str, class: &str) -> DbInstance {
+    DbInstance::builder()
+        .db_instance_identifier(id)
+        .db_cluster_identifier(cluster)
+        .db_instance_status(status)
+        .db_instance_class(class)
+        .engine("aurora-postgresql")
+        .endpoint(
+            Endpoint::builder()
+                .address(format!("{id}.abc.us-east-1.rds.amazonaws.com"))
+                .port(5432)
+                .build(),
+        )
+        .tag_list(tag(backup_core::drill::DRILL, INSTANCE))
+        .build()
+}
+
+fn cluster_described(cluster: DbCluster) -> Rule {
+    let id = cluster.db_cluster_identifier().unwrap_or_default().to_owned();
+    mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(move |r| r.db_cluster_identifier() == Some(id.as_str()))
+        .then_output(move || DescribeDbClustersOutput::builder().db_clusters(cluster.clone()).build())
+}
+
+fn instance_described(instance: DbInstance) -> Rule {
+    let id = instance.db_instance_identifier().unwrap_or_default().to_owned();
+    mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(move |r| r.db_instance_identifier() == Some(id.as_str()))
+        .then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(instance.clone())
+                .build()
+        })
+}
+
+/// The drill's restore of AURORA, whose backup is a cluster snapshot, with RDS answering as
+/// `found` (the original cluster, its writer) and `restores` (RestoreDBClusterFromSnapshot); no
+/// other DB instance or cluster exists.
+async fn restore_aurora(config: &Config, found: &[&Rule], restores: &Rule) -> Result<DrillRestore, backup_core::Error> {
+    let listed =
+        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| DescribeDbSnapshotsOutput::builder().build());
+    let cluster_snapshots = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots).then_output(|| {
+        DescribeDbClusterSnapshotsOutput::builder()
+            .db_cluster_snapshots(aurora_backup())
+            .build()
+    });
+    let no_instance = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance not found"));
+    let no_cluster = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .then_http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster not found"));
+    let rules: Vec<&Rule> = [&listed, &cluster_snapshots]
+        .into_iter()
+        .chain(found.iter().copied())
+        .chain([&no_instance, &no_cluster, restores])
+        .collect();
+    start_restore(&clients(&rules), config, AURORA, EXECUTION, now()).await
+}
+
+fn aurora_record() -> DrillRestore {
+    DrillRestore {
+        db: AURORA.into(),
+        kind: DatabaseKind::Cluster,
+        restored_id: AURORA_DRILL.into(),
+        snapshot_id: format!("{AURORA}-20261205-020000-abcdef"),
+        operation: "RestoreDBClusterFromSnapshot".into(),
+        expected: Expected {
+            engine: "aurora-postgresql".into(),
+            engine_version: Some("16.4".into()),
+            allocated_storage_gib: None,
+            encrypted: Some(true),
+        },
+        writer: Some(DrillWriter {
+            instance_id: AURORA_WRITER.into(),
+            instance_class: "db.r6g.large".into(),
+            requested: false,
+            status: None,
+        }),
+        ..restore_record()
+    }
+}
+
+#[tokio::test]
+async fn an_aurora_drill_gets_a_writer_of_the_originals_class_or_is_refused_before_anything_is_created() {
+    let original = cluster_described(aurora_cluster(
+        AURORA,
+        "available",
+        &["orders-aurora-a", "orders-aurora-b"],
+    ));
+    let writer = instance_described(aurora_instance("orders-aurora-a", AURORA, "available", "db.r6g.large"));
+    let restores = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
+        .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+
+    let record = restore_aurora(&config(0), &[&original, &writer], &restores)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (record.restored_id.as_str(), record.kind),
+        (AURORA_DRILL, DatabaseKind::Cluster)
+    );
+    assert_eq!(record.writer, aurora_record().writer, "the original writer's class");
+    assert_eq!(restores.num_calls(), 1);
+
+    // restore_drill.instance_class is the writer's class when set.
+    let mut sized = config(0);
+    sized.drill.instance_class = Some("db.t4g.medium".into());
+    let record = restore_aurora(&sized, &[&original, &writer], &restores).await.unwrap();
+    assert_eq!(record.writer.unwrap().instance_class, "db.t4g.medium");
+
+    // No class set and no writer to take it from (as in the copy region or the vault).
+    let no_writer = cluster_described(aurora_cluster(AURORA, "available", &[]));
+    let err = restore_aurora(&config(0), &[&no_writer], &restores).await.unwrap_err();
+    assert_eq!(err.error_type().as_str(), "RestoreRefused");
+    assert!(
+        err.to_string().contains("restore_drill.instance_class is needed"),
+        "{err}"
+    );
+    assert_eq!(restores.num_calls(), 2, "nothing asked for");
+}
+
+/// A look at `record` at its bound, RDS answering from `rules`: the WaitTimedOut's text.
+async fn timed_out(rules: &[&Rule], config: &Config, record: &DrillRestore) -> String {
+    let err = check(&clients(rules), config, record.clone(), record.deadline)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "WaitTimedOut");
+    err.to_string()
+}
+
+#[tokio::test]
+async fn an_aurora_drill_adds_its_writer_once_the_cluster_is_available_and_is_ready_with_it() {
+    let config = with_probe(config(0), AURORA);
+    let at = now() + Duration::minutes(20);
+
+    // The cluster still restoring: no writer asked for (RDS would refuse it).
+    let creating = cluster_described(aurora_cluster(AURORA_DRILL, "creating", &[]));
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let creates = mock!(aws_sdk_rds::Client::create_db_instance)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.clone());
+            true
+        })
+        .then_output(|| CreateDbInstanceOutput::builder().build());
+    let record = check(&clients(&[&creating, &creates]), &config, aurora_record(), at)
+        .await
+        .unwrap();
+    assert!(!record.ready);
+    assert_eq!(creates.num_calls(), 0);
+
+    // Available, but at the bound: the drill ends there, asking for nothing more.
+    let available = cluster_described(aurora_cluster(AURORA_DRILL, "available", &[]));
+    let late = timed_out(&[&available, &creates], &config, &record).await;
+    assert!(late.contains("its writer"), "{late}");
+    assert_eq!(creates.num_calls(), 0);
+
+    // Available: the writer is asked for, in the cluster, private, with the drill's tags.
+    let record = check(&clients(&[&available, &creates]), &config, record, at)
+        .await
+        .unwrap();
+    assert!(!record.ready, "not before its writer is available");
+    assert_eq!(record.next_poll_seconds, 60);
+    let writer = record.writer.clone().unwrap();
+    assert_eq!((writer.requested, writer.status.as_deref()), (true, Some("requested")));
+    let [request] = sent.lock().unwrap().clone().try_into().unwrap();
+    assert_eq!(
+        (
+            request.db_instance_identifier(),
+            request.db_cluster_identifier(),
+            request.db_instance_class(),
+            request.engine(),
+            request.publicly_accessible()
+        ),
+        (
+            Some(AURORA_WRITER),
+            Some(AURORA_DRILL),
+            Some("db.r6g.large"),
+            Some("aurora-postgresql"),
+            Some(false)
+        )
+    );
+    let keys: Vec<&str> = request.tags().iter().filter_map(|t| t.key()).collect();
+    assert_eq!(keys, [backup_core::drill::DRILL], "the cluster's tags but AWS's own");
+
+    // The writer creating, then failed, then available.
+    let with_writer = cluster_described(aurora_cluster(AURORA_DRILL, "available", &[AURORA_WRITER]));
+    let creating_writer = instance_described(aurora_instance(AURORA_WRITER, AURORA_DRILL, "creating", "db.r6g.large"));
+    let record = check(&clients(&[&with_writer, &creating_writer]), &config, record, at)
+        .await
+        .unwrap();
+    assert!(!record.ready);
+    assert_eq!(record.writer.as_ref().unwrap().status.as_deref(), Some("creating"));
+    let past_bound = timed_out(&[&with_writer, &creating_writer], &config, &record).await;
+    assert!(
+        past_bound.contains(&format!("available, its writer {AURORA_WRITER} creating")),
+        "{past_bound}"
+    );
+
+    let failed_writer = instance_described(aurora_instance(AURORA_WRITER, AURORA_DRILL, "failed", "db.r6g.large"));
+    let err = check(&clients(&[&with_writer, &failed_writer]), &config, record.clone(), at)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "RestoreFailed");
+    assert!(
+        err.to_string()
+            .contains(&format!("its writer {AURORA_WRITER} is failed")),
+        "{err}"
+    );
+
+    let ready_writer = instance_described(aurora_instance(
+        AURORA_WRITER,
+        AURORA_DRILL,
+        "available",
+        "db.r6g.large",
+    ));
+    let record = check(&clients(&[&with_writer, &ready_writer]), &config, record, at)
+        .await
+        .unwrap();
+    assert!(record.ready && record.checks_passed(), "{:?}", record.checks);
+    assert_eq!(record.recovery_minutes(), Some(20.0), "until the writer is available");
+    let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["status", "engine", "engine version", "encrypted", "writer"]);
+    assert_eq!(record.checks[4].actual, "available (db.r6g.large)");
+    let probe = record.probe.expect("probed through its writer");
+    assert_eq!(
+        (probe.engine.as_str(), probe.address.as_str(), probe.database.as_deref()),
+        (
+            "aurora-postgresql",
+            "drill-a1b2c3-orders-aurora-12060500-1.abc.us-east-1.rds.amazonaws.com",
+            Some("shop")
+        )
+    );
+    assert_eq!(creates.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_aurora_drill_deletes_its_writer_before_its_cluster() {
+    let cluster = cluster_described(aurora_cluster(AURORA_DRILL, "available", &[AURORA_WRITER]));
+    let writer = instance_described(aurora_instance(
+        AURORA_WRITER,
+        AURORA_DRILL,
+        "available",
+        "db.r6g.large",
+    ));
+    let instance_deletes = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some(AURORA_WRITER)
+                && r.skip_final_snapshot() == Some(true)
+                && r.delete_automated_backups().is_none()
+        })
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
+    let cluster_deletes = mock!(aws_sdk_rds::Client::delete_db_cluster)
+        .match_requests(|r| r.db_cluster_identifier() == Some(AURORA_DRILL) && r.skip_final_snapshot() == Some(true))
+        .then_output(|| DeleteDbClusterOutput::builder().build());
+    let rules = [&cluster, &writer, &instance_deletes, &cluster_deletes];
+
+    let deleted = delete(&clients(&rules), &config(0), &aurora_record()).await.unwrap();
+
+    assert_eq!(deleted.status, "deleting");
+    assert_eq!(deleted.instances, [AURORA_WRITER]);
+    assert_eq!((instance_deletes.num_calls(), cluster_deletes.num_calls()), (1, 1));
+
+    // RDS refusing the cluster while its writer is not yet deleting: retried (DatabaseBusy).
+    let refused = mock!(aws_sdk_rds::Client::delete_db_cluster).then_http_response(|| {
+        rds_error(
+            400,
+            "InvalidDBClusterStateFault",
+            "Cluster cannot be deleted, it still contains DB instances in non-deleting state.",
+        )
+    });
+    let err = delete(
+        &clients(&[&cluster, &writer, &instance_deletes, &refused]),
+        &config(0),
+        &aurora_record(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "DatabaseBusy");
+
+    // A DB instance in the cluster that is not a drill's: nothing is deleted, not even the
+    // drill's own writer listed before it.
+    let mut foreign = aurora_instance("someone-elses", AURORA_DRILL, "available", "db.r6g.large");
+    foreign.tag_list = None;
+    let shared = cluster_described(aurora_cluster(
+        AURORA_DRILL,
+        "available",
+        &[AURORA_WRITER, "someone-elses"],
+    ));
+    let never = mock!(aws_sdk_rds::Client::delete_db_cluster).then_output(|| DeleteDbClusterOutput::builder().build());
+    let never_instance =
+        mock!(aws_sdk_rds::Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+    let err = delete(
+        &clients(&[&shared, &writer, &instance_described(foreign), &never_instance, &never]),
+        &config(0),
+        &aurora_record(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "IdentifierConflict");
+    assert!(err.to_string().contains("someone-elses"), "{err}");
+    assert_eq!((never_instance.num_calls(), never.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_place_that_fails_is_reported_and_the_sweep_goes_on_with_the_others() {
+    let due = drill_instance(
+        &format!("{PREFIX}a-12050500"),
+        "available",
+        Some(INSTANCE),
+        now() - Duration::minutes(1),
+    );
+    // The module's region refuses the listing; the vault (the same mocked RDS, asked second) answers.
+    let listed = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .sequence()
+        .http_response(|| rds_error(400, "Throttling", "Rate exceeded"))
+        .times(3)
+        .output(move || DescribeDbInstancesOutput::builder().db_instances(due.clone()).build())
+        .build();
+
+    let (swept, deletes, sessions) = sweep_listing(&listed).await;
+
+    assert_eq!(
+        swept.deleted,
+        ["drill-a1b2c3-a-12050500 (eu-west-1, vault account 444455556666)"],
+        "the vault's drill database is deleted all the same"
+    );
+    let [failed] = swept.failed.try_into().unwrap();
+    assert!(
+        failed.starts_with("us-east-1: Throttled: ") && failed.contains("DescribeDBInstances"),
+        "{failed}"
+    );
+    assert_eq!((deletes, sessions), (1, 1));
+}
+
+#[tokio::test]
+async fn a_serverless_v2_clusters_capacity_range_goes_with_its_restore() {
+    let mut serverless = aurora_cluster(AURORA, "available", &["orders-aurora-a"]);
+    serverless.serverless_v2_scaling_configuration = Some(
+        aws_sdk_rds::types::ServerlessV2ScalingConfigurationInfo::builder()
+            .min_capacity(0.5)
+            .max_capacity(8.0)
+            .build(),
+    );
+    let original = cluster_described(serverless);
+    let writer = instance_described(aurora_instance("orders-aurora-a", AURORA, "available", "db.serverless"));
+    let restores = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
+        .match_requests(|r| {
+            r.serverless_v2_scaling_configuration()
+                .is_some_and(|scaling| (scaling.min_capacity(), scaling.max_capacity()) == (Some(0.5), Some(8.0)))
+        })
+        .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+
+    let record = restore_aurora(&config(0), &[&original, &writer], &restores)
+        .await
+        .unwrap();
+
+    assert_eq!(record.writer.unwrap().instance_class, "db.serverless");
+    assert_eq!(restores.num_calls(), 1);
+
+    // db.serverless for a cluster with no capacity range to restore with: RDS would refuse the
+    // writer once the cluster is restored, so nothing is.
+    let provisioned = cluster_described(aurora_cluster(AURORA, "available", &[]));
+    let mut asks_serverless = config(0);
+    asks_serverless.drill.instance_class = Some("db.serverless".into());
+    let err = restore_aurora(&asks_serverless, &[&provisioned], &restores)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "RestoreRefused");
+    assert!(err.to_string().contains("Serverless v2 capacity range"), "{err}");
+    assert_eq!(restores.num_calls(), 1);
 }

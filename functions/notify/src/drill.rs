@@ -111,9 +111,19 @@ impl DrillOutcome {
                 "  restored to: {} ({}), last status {}",
                 restore.restored_id, restore.operation, restore.status
             ));
-            if restore.kind == backup_core::types::DatabaseKind::Cluster {
-                lines
-                    .push("  (an Aurora cluster's storage: the time leaves out adding a DB instance to it)".to_owned());
+            if let Some(writer) = &restore.writer {
+                let status = writer.status.as_deref().unwrap_or("the cluster was never available");
+                lines.push(if writer.requested {
+                    format!(
+                        "  writer: {} ({}), added once the cluster was available, last status {status}",
+                        writer.instance_id, writer.instance_class
+                    )
+                } else {
+                    format!(
+                        "  writer: {} ({}), not added: {status}",
+                        writer.instance_id, writer.instance_class
+                    )
+                });
             }
             if !restore.checks.is_empty() {
                 let checks: Vec<String> = restore
@@ -134,10 +144,17 @@ impl DrillOutcome {
             lines.push(format!("  error: {}", error.describe()));
         }
         match (&self.deleted, &self.delete_error) {
-            (Some(deleted), _) => lines.push(format!(
-                "  deleted: {} ({}, no final snapshot)",
-                deleted.restored_id, deleted.status
-            )),
+            (Some(deleted), _) => {
+                let instances = if deleted.instances.is_empty() {
+                    String::new()
+                } else {
+                    format!(", after its DB instances {}", deleted.instances.join(", "))
+                };
+                lines.push(format!(
+                    "  deleted: {} ({}, no final snapshot){instances}",
+                    deleted.restored_id, deleted.status
+                ))
+            }
             (None, Some(error)) => lines.push(format!(
                 "  NOT DELETED: {}; the sweeper deletes it after its delete-after time",
                 error.describe()
@@ -208,6 +225,11 @@ impl Drill<'_> {
         self.report.swept.as_ref().map_or(&[], |swept| swept.deleted.as_slice())
     }
 
+    /// Places the sweep could not list, and drill databases it could not delete.
+    fn sweep_failures(&self) -> &[String] {
+        self.report.swept.as_ref().map_or(&[], |swept| swept.failed.as_slice())
+    }
+
     /// Failures with no database's drill to carry them: nothing drilled (a drill, not the
     /// hourly sweep), the drill or the sweep stopped, databases the sweep had to delete.
     fn other_failures(&self) -> usize {
@@ -216,6 +238,7 @@ impl Drill<'_> {
             + usize::from(report.run_error.is_some())
             + usize::from(report.sweep_error.is_some())
             + self.swept().len()
+            + self.sweep_failures().len()
     }
 
     /// Everything that fails the drill but a recovery over the target (alarmed on by itself):
@@ -267,6 +290,12 @@ impl Drill<'_> {
             text.push_str(&format!(
                 "\nThe sweep of drill databases failed: {}\n",
                 error.describe()
+            ));
+        }
+        if !self.sweep_failures().is_empty() {
+            text.push_str(&format!(
+                "\nThe sweep could not finish (the next sweep tries again): {}\n",
+                self.sweep_failures().join("; ")
             ));
         }
         if !self.swept().is_empty() {
@@ -559,5 +588,30 @@ mod tests {
         }));
         assert!(drill(&nothing).drill_failed());
         assert!(drill(&nothing).message().contains("No database to drill"));
+    }
+
+    #[test]
+    fn a_place_the_sweep_could_not_list_fails_the_drill_beside_what_it_deleted() {
+        let sweep = report(json!({
+            "execution_id": "x", "started_at": "2026-12-06T05:00:00Z", "ended_at": "2026-12-06T05:00:01Z",
+            "rto_minutes": 30, "sweep_only": true,
+            "swept": {"deleted": ["drill-a1b2c3-a-12050500 (eu-west-1, vault account 444455556666)"], "kept": [],
+                      "failed": ["us-east-1: Throttled: DescribeDBInstances failed: Throttling: Rate exceeded"]},
+        }));
+        let drill = drill(&sweep);
+        assert!(drill.drill_failed());
+        assert_eq!(drill.failures(), 2, "the deleted database and the place");
+        let message = drill.message();
+        assert!(
+            message.contains(
+                "The sweep could not finish (the next sweep tries again): us-east-1: Throttled: DescribeDBInstances \
+                 failed: Throttling: Rate exceeded"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("(their drills did not finish): drill-a1b2c3-a-12050500 (eu-west-1, vault account"),
+            "{message}"
+        );
     }
 }

@@ -126,17 +126,18 @@ def _statements(document: str | dict) -> list[dict]:
     return _listed(policy.get("Statement", []))
 
 
-def _resource_tag_conditions_hold(statement: dict, tags: dict[str, str]) -> bool:
-    """The statement's `aws:ResourceTag/<key>` conditions with StringEquals or StringLike hold for
-    a resource with `tags`: one on a tag the resource lacks does not ("If the key that you specify
-    in a policy condition is not present in the request context, the values do not match", IAM
-    User Guide, "Condition operators"), unless ...IfExists. Other operators are not read."""
+def _tag_conditions_hold(statement: dict, tags: dict[str, str], context_key: str = "aws:resourcetag/") -> bool:
+    """The statement's `aws:ResourceTag/<key>` (or `aws:RequestTag/<key>`) conditions with
+    StringEquals or StringLike hold for a resource (or a request) with `tags`: one on a tag it
+    lacks does not ("If the key that you specify in a policy condition is not present in the
+    request context, the values do not match", IAM User Guide, "Condition operators"), unless
+    ...IfExists. Other operators are not read."""
     for operator, keys in (statement.get("Condition") or {}).items():
         base = operator.removesuffix("IfExists")
         if base not in ("StringEquals", "StringLike"):
             continue
         for key, expected in keys.items():
-            if not key.lower().startswith("aws:resourcetag/"):
+            if not key.lower().startswith(context_key):
                 continue
             value = tags.get(key.split("/", 1)[1])
             if value is None:
@@ -151,17 +152,22 @@ def _resource_tag_conditions_hold(statement: dict, tags: dict[str, str]) -> bool
 
 
 def evaluate(documents: list[str], action: str, resources: list[str],
-             resource_tags: Callable[[str], dict[str, str]] | None = None) -> str:
+             resource_tags: Callable[[str], dict[str, str]] | None = None,
+             request_tags: dict[str, str] | None = None) -> str:
     """`allowed`, `denied` (an explicit Deny) or `implicit` (nothing allows it) for every
     resource of one call; with `resource_tags` (a resource's tags by ARN), statements whose
-    `aws:ResourceTag` conditions do not hold for a resource do not concern it."""
+    `aws:ResourceTag` conditions do not hold for a resource do not concern it; with
+    `request_tags` (the tags the call creates its resource with), those whose `aws:RequestTag`
+    conditions do not hold."""
     statements = [statement for document in documents for statement in _statements(document)]
+    if request_tags is not None:
+        statements = [s for s in statements if _tag_conditions_hold(s, request_tags, "aws:requesttag/")]
     allowed = True
     for resource in resources or ["*"]:
         concerned = [s for s in statements if _concerns(s, action, resource)]
         if resource_tags is not None and resource != "*":
             tags = resource_tags(resource)
-            concerned = [s for s in concerned if _resource_tag_conditions_hold(s, tags)]
+            concerned = [s for s in concerned if _tag_conditions_hold(s, tags)]
         if any(s.get("Effect") == "Deny" for s in concerned):
             return "denied"
         allowed &= any(s.get("Effect") == "Allow" for s in concerned)
@@ -253,6 +259,16 @@ def assume_role_refusal(caller: Caller, params: dict[str, str], region: str) -> 
     return None if trusting else denied
 
 
+def request_tags(params: dict[str, str]) -> dict[str, str]:
+    """The tags a query-protocol call (RDS) creates its resource with: `Tags.Tag.<n>.Key` and
+    `.Value`."""
+    parts: dict[str, dict[str, str]] = {}
+    for name, value in params.items():
+        if (found := re.fullmatch(r"Tags\.(?:Tag|member)\.(\d+)\.(Key|Value)", name)) is not None:
+            parts.setdefault(found[1], {})[found[2]] = value
+    return {tag["Key"]: tag.get("Value", "") for tag in parts.values() if "Key" in tag}
+
+
 def _rds_arn(identifier: str, account: str, region: str, kind: str) -> str:
     # RDS stores identifiers in lowercase, and its ARNs with them.
     return identifier if identifier.startswith("arn:") else f"arn:aws:rds:{region}:{account}:{kind}:{identifier.lower()}"
@@ -277,6 +293,8 @@ RDS_RESOURCES = {
                                         ("DBSubnetGroupName", "subgrp")),
     "RestoreDBClusterFromSnapshot": (("SnapshotIdentifier", "cluster-snapshot"), ("DBClusterIdentifier", "cluster"),
                                      ("DBSubnetGroupName", "subgrp")),
+    "CreateDBInstance": (("DBInstanceIdentifier", "db"), ("DBClusterIdentifier", "cluster"),
+                         ("DBSubnetGroupName", "subgrp")),
     "DeleteDBInstance": (("DBInstanceIdentifier", "db"),),
     "DeleteDBCluster": (("DBClusterIdentifier", "cluster"),),
     "ModifyDBInstance": (("DBInstanceIdentifier", "db"),),
@@ -304,7 +322,8 @@ def denial(caller: Caller, service: str, action: str, params: dict[str, str], re
     role = _role(caller.role_arn, region)
     documents = role_policies(role) if role is not None else []
     arns = resources(service, action, params, caller.account, region)
-    verdict = evaluate(documents, iam_action, arns or [], resource_tags=lambda arn: rds_tags(arn, region))
+    verdict = evaluate(documents, iam_action, arns or [], resource_tags=lambda arn: rds_tags(arn, region),
+                       request_tags=request_tags(params))
     if arns is None and verdict == "implicit":
         # Resources not mapped: any Allow of the action, whatever its resources, lets it through.
         statements = [s for d in documents for s in _statements(d)]

@@ -1,5 +1,6 @@
 """Real database servers behind the local AWS's restored RDS for PostgreSQL, MySQL and MariaDB
-instances, so that a restore drill's SQL probe logs in and queries a database, as on AWS.
+instances and the writers of its restored Aurora PostgreSQL and Aurora MySQL clusters, so that a
+restore drill's SQL probe logs in and queries a database, as on AWS.
 
 A DB instance restored from a snapshot is "created from the source database restore point
 with most of the source's original configuration" (RestoreDBInstanceFromDBSnapshot): its
@@ -19,8 +20,9 @@ PostgreSQL (initdb, SCRAM, `hostssl` only, as with `rds.force_ssl` = 1), and Mar
 MySQL and MariaDB (`require_secure_transport` = ON; MariaDB speaks MySQL's protocol, and Debian
 ships no MySQL server). Deleting the instance stops its server. The certificate is the local
 AWS's own authority's (for localhost): RDS's authorities did not sign it, so every function
-gets that authority in PROBE_EXTRA_CA_CERTIFICATES (the probe trusts it beside RDS's). Other
-engines, and Aurora clusters, have no server.
+gets that authority in PROBE_EXTRA_CA_CERTIFICATES (the probe trusts it beside RDS's). A DB
+instance added to a restored Aurora cluster gets a server the same way, with the cluster's master
+user (`aurora-postgresql`: PostgreSQL; `aurora-mysql`: MariaDB). Other engines have no server.
 
 The servers are the machine's PostgreSQL (`/usr/lib/postgresql/<version>/bin`, or
 LOCAL_AWS_POSTGRES_BINDIR) and MariaDB (`mariadbd` and its tools on the PATH or in /usr/sbin);
@@ -47,8 +49,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-POSTGRES_ENGINES = ("postgres",)
-MYSQL_ENGINES = ("mysql", "mariadb")
+POSTGRES_ENGINES = ("postgres", "aurora-postgresql")
+MYSQL_ENGINES = ("mysql", "mariadb", "aurora-mysql")
 ENGINES = POSTGRES_ENGINES + MYSQL_ENGINES
 
 

@@ -16,6 +16,11 @@ first snapshot of a 1 TB database, 3 hours for its first cross-region copy and
   (about 2 hours for 1 TB), then `available`, or the status a control call set
   for it (`POST /_gateway/rds/restore-fails`: `incompatible-restore`, `failed`...,
   statuses of the RDS User Guide's "Viewing Amazon RDS DB instance status");
+- a DB instance added to a restored Aurora cluster (its writer: the restore
+  "only restores the DB cluster, not the DB instances", RDS API Reference,
+  RestoreDBClusterFromSnapshot) is `creating` for `instance_create_seconds`,
+  then `available`, or the status a control call set for its identifier; the
+  gateway refuses it while the cluster is not available (rules.py);
 - a snapshot is incremental when the region already holds an available
   snapshot of the same database, a copy when the destination does: its per-GB
   part is `incremental_percent` % of a full one ("the first snapshot contains
@@ -44,8 +49,9 @@ holds one object, `<prefix>/<export task id>/export_info_<export task id>.json`,
 SSE-KMS with the task's key: the export's summary, standing for the files RDS
 writes, so that a bucket holding exports is not empty (a destroy stops at it).
 
-A restored RDS for PostgreSQL, MySQL or MariaDB instance has a real database server
-behind its endpoint, with the snapshot's master user: see local_aws/databases.py.
+A restored RDS for PostgreSQL, MySQL or MariaDB instance, and a DB instance added to a restored
+Aurora PostgreSQL or Aurora MySQL cluster, has a real database server behind its endpoint, with
+the snapshot's master user: see local_aws/databases.py.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ DEFAULTS = {
     "snapshot_seconds_per_gb": 3,
     "restore_base_seconds": 600,
     "restore_seconds_per_gb": 6,
+    "instance_create_seconds": 420,
     "copy_base_seconds": 300,
     "copy_seconds_per_gb": 10,
     "export_start_seconds": 600,
@@ -185,6 +192,30 @@ def _start_restore(backend: RDSBackend, restored) -> None:
     restored._timeline = Timeline("restore", identifier, now, ends, "creating", "creating")
 
 
+def _start_instance_create(backend: RDSBackend, instance: DBInstance) -> None:
+    now = CLOCK.now()
+    failure = _next_failure(backend.account_id, backend.region_name, instance.db_instance_identifier)
+    instance.__dict__["_status"] = failure or "available"
+    ends = now + timedelta(seconds=MODEL["instance_create_seconds"])
+    instance._timeline = Timeline("create", instance.db_instance_identifier, now, ends, "creating", "creating")
+
+
+def _adding_writers(create):
+    """CreateDBInstance: one added to a cluster a restore made takes its time and, for an Aurora
+    PostgreSQL or MySQL cluster, gets a database server with the cluster's master user."""
+    def create_db_instance(self: RDSBackend, db_kwargs: dict[str, Any]) -> DBInstance:
+        made = create(self, db_kwargs)
+        cluster = self.clusters.get(made.db_cluster_identifier or "")
+        if cluster is None or not cluster.__dict__.get("_restored"):
+            return made
+        if made.engine in databases.ENGINES and cluster.master_username:
+            _serve(made, cluster.master_username, cluster.__dict__.get("_master_user_password") or "")
+        if not CLOCK.instant:
+            _start_instance_create(self, made)
+        return made
+    return create_db_instance
+
+
 def _timed(name: str, start, cluster: bool | None = None):
     def call(self: RDSBackend, *args, **kwargs):
         made = _original[name](self, *args, **kwargs)
@@ -205,7 +236,10 @@ def _restore_timed(name: str):
         if isinstance(restored, DBInstance):
             restored.source_db_instance_identifier = None
             if restored.engine in databases.ENGINES and restored.master_username:
-                _serve(restored)
+                # moto keeps the password, though its property will not read it back (as RDS will not).
+                _serve(restored, restored.master_username, restored.__dict__.get("_master_user_password") or "")
+        else:
+            restored.__dict__["_restored"] = True
         if not CLOCK.instant:
             _start_restore(self, restored)
         elif failure := _next_failure(self.account_id, self.region_name, _identifier(restored)):
@@ -214,18 +248,16 @@ def _restore_timed(name: str):
     return call
 
 
-def _serve(restored: DBInstance) -> None:
+def _serve(restored: DBInstance, user: str, password: str) -> None:
     """Starts a database server of its own for the restored instance (local_aws/databases.py),
     with the snapshot's master user and password, beside the restore: its processes start while
     the restore runs on the clock, and no call waits for them."""
-    # moto keeps the password, though its property will not read it back (as RDS will not).
-    password = restored.__dict__.get("_master_user_password") or ""
     started: dict[str, object] = {}
 
     def start() -> None:
         try:
             started["server"] = databases.SERVERS.start(restored.db_instance_identifier, restored.engine,
-                                                        restored.master_username, password, restored.db_name)
+                                                        user, password, restored.db_name)
         except Exception:  # noqa: BLE001 - described as AWS describes it; nothing answers at its endpoint
             logging.getLogger("local_aws").exception("no database server for %s", restored.db_instance_identifier)
 
@@ -386,6 +418,7 @@ def apply() -> None:
     DBInstance.status = property(_status, _set_status)
     DBInstance.address = property(_served_address)
     RDSBackend.delete_db_instance = _stopping_the_server(RDSBackend.delete_db_instance)
+    RDSBackend.create_db_instance = _adding_writers(RDSBackend.create_db_instance)
     DBCluster.status = property(_cluster_status, _set_status)
     ExportTask.status = property(_export_status, _set_status)
     ExportTask.percent_progress = property(_percent)

@@ -20,6 +20,7 @@ from moto.utilities.utils import get_partition
 from moto.rds.models import rds_backends
 
 from . import accounts, moto_patches, operations
+from .clock import CLOCK
 
 
 @dataclass(frozen=True)
@@ -635,6 +636,35 @@ RULES += (
         "in this state.",
         source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html",
         refuses=_deleted_while_creating(cluster=True),
+    ),
+)
+
+
+def _instance_into_unavailable_cluster(params: dict[str, str], account: str, region: str, _settings) -> str | None:
+    cluster = rds_backends[account][region].clusters.get(params.get("DBClusterIdentifier", ""))
+    if cluster is None:
+        return None  # no cluster named: moto's own answer (DBClusterNotFoundFault)
+    course = operations.timeline(cluster)
+    # moto's own `creating` is a new cluster's first read, after which it is available.
+    status = (course.status(CLOCK.now()) if course else None) or (
+        "available" if cluster._status == "creating" else cluster._status)
+    if status == "available":
+        return None
+    return (f"DB cluster {cluster.db_cluster_identifier} is {status}: DB instances can be created in it only once it "
+            "is available.")
+
+
+# A restored Aurora cluster gets its DB instances only once the restore has ended.
+RULES += (
+    Rule(
+        name="instance_into_unavailable_cluster",
+        action="rds:CreateDBInstance",
+        code="InvalidDBClusterStateFault",
+        status=400,
+        documented="You can create DB instances only after the RestoreDBClusterFromSnapshot operation has "
+        "completed and the DB cluster is available.",
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBClusterFromSnapshot.html",
+        refuses=_instance_into_unavailable_cluster,
     ),
 )
 # DB cluster snapshots have no option group.

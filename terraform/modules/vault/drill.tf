@@ -57,10 +57,34 @@ data "aws_iam_policy_document" "drill" {
     resources = local.drill_databases
   }
 
+  # ...and a restored Aurora cluster's writer, added only to a cluster carrying the source's
+  # drill tag...
+  statement {
+    sid       = "AddWritersToDrillClusters"
+    actions   = ["rds:CreateDBInstance"]
+    resources = ["${local.rds_arn}:${local.region}:${local.account}:db:${local.drill_identifier_prefix}*"]
+    # The writer carries the drill tag: no other instance may be created under the prefix.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/database-backup:drill"
+      values   = [var.source_managed_by]
+    }
+  }
+  statement {
+    sid       = "OnlyToDrillClusters"
+    actions   = ["rds:CreateDBInstance"]
+    resources = ["${local.rds_arn}:${local.region}:${local.account}:cluster:${local.drill_identifier_prefix}*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/database-backup:drill"
+      values   = [var.source_managed_by]
+    }
+  }
+
   # ...in this account's subnet, option and parameter groups.
   statement {
     sid     = "RestoreIntoTheVaultsGroups"
-    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot"]
+    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBInstance"]
     resources = [for kind in ["subgrp", "og", "pg", "cluster-pg"] :
       "${local.rds_arn}:${local.region}:${local.account}:${kind}:*"
     ]

@@ -179,6 +179,17 @@ pub async fn run(
         }
     }
     print(format!("restore: {} {}", request.operation(), request.parameters()))?;
+    match &request.writer {
+        Some(writer) => print(format!(
+            "then, once the cluster is available, its writer: CreateDBInstance {}",
+            writer.parameters()
+        ))?,
+        None if request.kind == DatabaseKind::Cluster => print(format!(
+            "a restored cluster has no DB instance, and {db} has no writer here to take its class from: give \
+             --instance-class to have one added once the cluster is available"
+        ))?,
+        None => {}
+    }
     if arguments.dry_run {
         return print("dry run: nothing was changed".into());
     }
@@ -187,40 +198,85 @@ pub async fn run(
         .await
         .map_err(|err| format!("{} failed: {err}", request.operation()))?;
     print(format!("restoring {} in {region}", request.new_id))?;
-    if request.kind == DatabaseKind::Cluster {
-        print(format!(
-            "a restored cluster has no instances yet; add a writer with: aws rds create-db-instance \
-             --db-cluster-identifier {id} --db-instance-identifier {id}-1 --engine {engine} --db-instance-class <class> \
-             --no-publicly-accessible",
-            id = request.new_id,
-            engine = planned.engine.as_deref().unwrap_or("<engine>")
-        ))?;
-    }
     if arguments.wait.is_zero() {
+        if let Some(writer) = &request.writer {
+            print(format!(
+                "not waiting: add its writer once {} is available with CreateDBInstance {}",
+                request.new_id,
+                writer.parameters()
+            ))?;
+        }
         return Ok(());
     }
     let deadline = tokio::time::Instant::now() + arguments.wait;
+    let waited = wait_until_available(
+        rds,
+        arguments,
+        request.kind,
+        &request.new_id,
+        deadline,
+        poll,
+        &mut print,
+    )
+    .await;
+    let Some(writer) = &request.writer else {
+        return waited;
+    };
+    let then_add = || {
+        format!(
+            "once {} is available, add its writer with CreateDBInstance {}",
+            request.new_id,
+            writer.parameters()
+        )
+    };
+    waited.map_err(|err| format!("{err}; {}", then_add()))?;
+    writer
+        .send(rds)
+        .await
+        .map_err(|err| format!("adding the writer {} failed: {err}; {}", writer.instance_id, then_add()))?;
+    print(format!(
+        "adding its writer {} ({})",
+        writer.instance_id, writer.instance_class
+    ))?;
+    wait_until_available(
+        rds,
+        arguments,
+        DatabaseKind::Instance,
+        &writer.instance_id,
+        deadline,
+        poll,
+        &mut print,
+    )
+    .await
+}
+
+/// Reads `identifier` every `poll` until it is available, failed, or the deadline has passed.
+async fn wait_until_available(
+    rds: &Rds,
+    arguments: &Arguments,
+    kind: DatabaseKind,
+    identifier: &str,
+    deadline: tokio::time::Instant,
+    poll: Duration,
+    print: &mut impl FnMut(String) -> Result<(), String>,
+) -> Result<(), String> {
     loop {
-        let state = status(rds, request.kind, &request.new_id)
+        let state = status(rds, kind, identifier)
             .await
-            .map_err(|err| format!("reading {}: {err}", request.new_id))?
+            .map_err(|err| format!("reading {identifier}: {err}"))?
             .unwrap_or_else(|| "not listed".to_owned());
         if FAILED_STATUSES.contains(&state.as_str()) {
-            print(format!("{} is {state}", request.new_id))?;
-            return Err(format!(
-                "the restore of {} failed: RDS reports it {state}",
-                request.new_id
-            ));
+            print(format!("{identifier} is {state}"))?;
+            return Err(format!("{identifier} failed: RDS reports it {state}"));
         }
         let now = tokio::time::Instant::now();
         if state == "available" || now >= deadline {
-            print(format!("{} is {state}", request.new_id))?;
+            print(format!("{identifier} is {state}"))?;
             return if state == "available" {
                 Ok(())
             } else {
                 Err(format!(
-                    "{} was not available within --wait {} s",
-                    request.new_id,
+                    "{identifier} was not available within --wait {} s",
                     arguments.wait.as_secs()
                 ))
             };

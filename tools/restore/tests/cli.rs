@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
+use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
 use aws_sdk_rds::operation::restore_db_instance_to_point_in_time::RestoreDbInstanceToPointInTimeOutput;
-use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, DbSnapshot, Tag};
 use aws_smithy_mocks::{Rule, mock};
 use backup_core::restore::Origin;
 use backup_core::testing::{mock_rds_in, rds_error};
@@ -289,14 +291,133 @@ async fn the_wait_stops_at_a_failed_restore() {
     let err = run(&rds, &arguments, now(), Duration::from_millis(1), &mut out)
         .await
         .unwrap_err();
-    assert_eq!(
-        err,
-        "the restore of prod-1-dr failed: RDS reports it incompatible-restore"
-    );
+    assert_eq!(err, "prod-1-dr failed: RDS reports it incompatible-restore");
     assert!(
         String::from_utf8(out)
             .unwrap()
             .ends_with("prod-1-dr is incompatible-restore\n")
     );
     assert_eq!(new.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_restored_cluster_gets_its_writer_once_available() {
+    let snapshot = DbClusterSnapshot::builder()
+        .db_cluster_snapshot_identifier("orders-20261205-020000-abcdef")
+        .db_cluster_snapshot_arn("arn:aws:rds:us-west-2:123456789012:cluster-snapshot:orders-20261205-020000-abcdef")
+        .db_cluster_identifier("orders")
+        .status("available")
+        .engine("aurora-mysql")
+        .snapshot_create_time(smithy(now() - chrono::Duration::hours(34)))
+        .tag_list(Tag::builder().key("database-backup:source-db").value("orders").build())
+        .tag_list(
+            Tag::builder()
+                .key("database-backup:managed-by")
+                .value("shop-prod")
+                .build(),
+        )
+        .build();
+    let snapshots =
+        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| DescribeDbSnapshotsOutput::builder().build());
+    let cluster_snapshots = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots).then_output(move || {
+        DescribeDbClusterSnapshotsOutput::builder()
+            .db_cluster_snapshots(snapshot.clone())
+            .build()
+    });
+    let no_instance = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders"))
+        .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance orders not found"));
+    // The original is not in this region; the new cluster: not listed, then creating, then available.
+    let cluster = |status: &'static str| {
+        move || {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(
+                    DbCluster::builder()
+                        .db_cluster_identifier("orders-dr")
+                        .status(status)
+                        .build(),
+                )
+                .build()
+        }
+    };
+    let original = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(|r| r.db_cluster_identifier() == Some("orders"))
+        .then_http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster orders not found"));
+    let new_cluster = || {
+        mock!(aws_sdk_rds::Client::describe_db_clusters)
+            .match_requests(|r| r.db_cluster_identifier() == Some("orders-dr"))
+            .sequence()
+            .http_response(|| rds_error(404, "DBClusterNotFoundFault", "DBCluster orders-dr not found"))
+            .output(cluster("creating"))
+            .output(cluster("available"))
+            .repeatedly()
+            .build()
+    };
+    let (new_for_the_dry_run, new) = (new_cluster(), new_cluster());
+    let writer = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-dr-1"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("orders-dr-1")
+                        .db_instance_status("available")
+                        .build(),
+                )
+                .build()
+        });
+    let restore = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
+        .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+    let create = mock!(aws_sdk_rds::Client::create_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("orders-dr-1")
+                && r.db_cluster_identifier() == Some("orders-dr")
+                && r.engine() == Some("aurora-mysql")
+                && r.db_instance_class() == Some("db.r6g.large")
+                && r.publicly_accessible() == Some(false)
+        })
+        .then_output(|| CreateDbInstanceOutput::builder().build());
+    let rds = |new: &Rule| {
+        mock_rds_in(
+            "us-west-2",
+            &[
+                &snapshots,
+                &cluster_snapshots,
+                &no_instance,
+                &original,
+                new,
+                &writer,
+                &restore,
+                &create,
+            ],
+        )
+    };
+
+    // Without a class (the original is elsewhere), the tool says how to get a writer.
+    let mut out = Vec::new();
+    let dry = args("--db orders --new-id orders-dr --dry-run").unwrap();
+    run(&rds(&new_for_the_dry_run), &dry, now(), Duration::ZERO, &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("give --instance-class to have one added"), "{out}");
+
+    let arguments = args("--db orders --new-id orders-dr --instance-class db.r6g.large --wait 60").unwrap();
+    let mut out = Vec::new();
+    run(&rds(&new), &arguments, now(), Duration::from_millis(1), &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("then, once the cluster is available, its writer: CreateDBInstance {"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "restoring orders-dr in us-west-2\norders-dr is available\nadding its writer orders-dr-1 (db.r6g.large)\n\
+             orders-dr-1 is available\n"
+        ),
+        "{out}"
+    );
+    assert_eq!((restore.num_calls(), create.num_calls()), (1, 1));
 }
