@@ -421,10 +421,15 @@ pub async fn start_restore(
                         Some(class) => Some(class.clone()),
                         None => restore::writer_class(&rds, db).await?,
                     };
-                    Some(drill_writer(
-                        &restored_id,
-                        class.ok_or_else(|| refused(no_writer_class(db)))?,
-                    ))
+                    // The cluster exists: not a refusal (nothing created) but a failed restore,
+                    // whose cluster the sweep deletes.
+                    let class = class.ok_or_else(|| Error::RestoreFailed {
+                        db_identifier: db.to_owned(),
+                        restored_id: restored_id.clone(),
+                        region: place.to_string(),
+                        status: format!("restored, without a writer: {}", no_writer_class(db)),
+                    })?;
+                    Some(drill_writer(&restored_id, class))
                 }
             };
             tracing::info!(db, restored_id, "drill restore already requested by this step");
@@ -470,7 +475,7 @@ pub async fn start_restore(
 }
 
 /// An Aurora drill whose writer has no class: neither `restore_drill.instance_class` nor a
-/// writer of the original in the drill's region to take it from. Nothing was created.
+/// writer of the original in the drill's region to take it from.
 fn no_writer_class(db: &str) -> String {
     format!(
         "restore_drill.instance_class is needed: a restored Aurora cluster needs a DB instance (its writer) \
@@ -513,7 +518,8 @@ fn record(
         kind,
         restored_id,
         snapshot_id: snapshot.snapshot_id.clone(),
-        snapshot_created_at: snapshot.created_at,
+        // When the data was taken (a vault or cross-region copy's original's time, not the copy's).
+        snapshot_created_at: snapshot.taken_at,
         operation: match kind {
             DatabaseKind::Instance => "RestoreDBInstanceFromDBSnapshot",
             DatabaseKind::Cluster => "RestoreDBClusterFromSnapshot",

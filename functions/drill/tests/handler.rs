@@ -580,7 +580,11 @@ fn vault_drills_need_the_vaults_drill_role() {
 
 #[tokio::test]
 async fn a_vault_drill_restores_the_vaults_copy_in_the_vault_through_its_drill_role() {
-    let [listed, clusters] = manual_snapshots(vec![backup("prod-database-1", INSTANCE)]);
+    // The vault's copy, made a day after the source's snapshot it copies was taken.
+    let mut copy = backup("prod-database-1", INSTANCE);
+    let taken = now() - Duration::hours(27);
+    copy.original_snapshot_create_time = Some(aws_smithy_types::DateTime::from_secs(taken.timestamp()));
+    let [listed, clusters] = manual_snapshots(vec![copy]);
     let no_instance = mock!(aws_sdk_rds::Client::describe_db_instances)
         .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance not found"));
     let no_cluster = mock!(aws_sdk_rds::Client::describe_db_clusters)
@@ -604,6 +608,11 @@ async fn a_vault_drill_restores_the_vaults_copy_in_the_vault_through_its_drill_r
     assert_eq!(
         (record.region.as_str(), record.account.as_deref()),
         ("eu-west-1", Some("444455556666"))
+    );
+    assert_eq!(
+        record.snapshot_created_at,
+        Some(taken),
+        "when the data was taken, not copied"
     );
     // Every step in the vault signs with a session of the vault's drill role.
     assert_eq!(session.num_calls(), 2);
@@ -1075,4 +1084,30 @@ async fn a_serverless_v2_clusters_capacity_range_goes_with_its_restore() {
     assert_eq!(err.error_type().as_str(), "RestoreRefused");
     assert!(err.to_string().contains("Serverless v2 capacity range"), "{err}");
     assert_eq!(restores.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_aurora_restore_with_no_writer_class_fails_and_leaves_its_cluster_to_the_sweep() {
+    let mut ours = aurora_cluster(AURORA_DRILL, "creating", &[]);
+    ours.tag_list = Some(vec![
+        tag(backup_core::drill::DRILL, INSTANCE),
+        tag(backup_core::tags::EXECUTION, EXECUTION),
+    ]);
+    let ours = cluster_described(ours);
+    let no_writer = cluster_described(aurora_cluster(AURORA, "available", &[]));
+    let never = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
+        .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+
+    let err = restore_aurora(&config(0), &[&ours, &no_writer], &never)
+        .await
+        .unwrap_err();
+
+    // Not "refused" (that says nothing was created): the cluster is there.
+    assert_eq!(err.error_type().as_str(), "RestoreFailed");
+    assert!(
+        err.to_string()
+            .contains("restored, without a writer: restore_drill.instance_class is needed"),
+        "{err}"
+    );
+    assert_eq!(never.num_calls(), 0);
 }

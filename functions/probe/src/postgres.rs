@@ -18,12 +18,15 @@ pub(crate) async fn query(config: &Config, login: &Login<'_>, query: &str) -> Re
         .port(login.port)
         .user(login.username)
         .password(login.password)
-        .dbname(login.database.unwrap_or(DEFAULT_DATABASE))
         .application_name(APPLICATION_NAME)
         // Every transaction of the session read-only, not only the probe's own.
         .options("-c default_transaction_read_only=on")
         .ssl_mode(SslMode::Require)
         .connect_timeout(login.connect_timeout);
+    // The probe names one always (DEFAULT_DATABASE at the least).
+    if let Some(database) = login.database {
+        postgres.dbname(database);
+    }
     let (mut client, connection) = login.connect(postgres.connect(tls(config)?), answer).await?;
     let connection = tokio::spawn(connection);
     let answered = within_query_time(async {

@@ -18,7 +18,8 @@ locals {
   partition = data.aws_partition.current.partition
   # RDS uses the key on the vault account's behalf where it copies: in this region, and in
   # the vault's when a snapshot is copied across regions and accounts in one step.
-  rds_services = [for region in distinct(concat([data.aws_region.current.id], var.copied_into_regions)) : "rds.${region}.amazonaws.com"]
+  # (amazonaws.com.cn in the China regions: kms:ViaService names the service's endpoint.)
+  rds_services = [for region in distinct(concat([data.aws_region.current.id], var.copied_into_regions)) : "rds.${region}.${data.aws_partition.current.dns_suffix}"]
 }
 
 resource "aws_kms_key" "this" {

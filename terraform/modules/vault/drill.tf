@@ -98,7 +98,7 @@ data "aws_iam_policy_document" "drill" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["rds.${local.region}.amazonaws.com"]
+      values   = ["rds.${local.region}.${local.dns_suffix}"]
     }
   }
 

@@ -16,7 +16,9 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   region    = data.aws_region.current.id
   partition = data.aws_partition.current.partition
-  rds_arn   = "arn:${local.partition}:rds"
+  # kms:ViaService names the service's endpoint: amazonaws.com.cn in the China regions.
+  dns_suffix = data.aws_partition.current.dns_suffix
+  rds_arn    = "arn:${local.partition}:rds"
   # The vault's copies, and the source's snapshots shared with the vault: in the source region,
   # and for a vault in another region the source's copies of cluster snapshots made there to
   # share (a DB cluster snapshot cannot cross regions and accounts in one copy).
@@ -28,7 +30,7 @@ locals {
   ])
   # The source's keys of the snapshots it shares: in its region, and in the vault's (modules/share-key there).
   source_key_arns = distinct([for region in [var.source_region, local.region] : "arn:${local.partition}:kms:${region}:${var.source_account_id}:key/*"])
-  rds_services    = distinct(["rds.${local.region}.amazonaws.com", "rds.${var.source_region}.amazonaws.com"])
+  rds_services    = distinct(["rds.${local.region}.${local.dns_suffix}", "rds.${var.source_region}.${local.dns_suffix}"])
 }
 
 resource "aws_kms_key" "vault" {
