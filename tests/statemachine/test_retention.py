@@ -43,6 +43,11 @@ class RetentionTiers(LocalAwsTest):
 
     def setUp(self):
         super().setUp()
+        # The seeding and the first plan run on a real-time clock (the instant mode): the
+        # newest seeded snapshot is a day old and the staleness guard's bound is 30 hours,
+        # a margin that 600 times real time shrinks to 36 real seconds, less than seeding
+        # 440 snapshots takes on a loaded machine (then every snapshot was kept as "too old").
+        control("PUT", "settings", {"clock_scale": 0})
         # An account whose manual snapshot quota was raised (100 by default) to hold the
         # year of daily snapshots the earlier, age-based policy kept.
         control("PUT", "settings", {"snapshot_limit": 1000})
@@ -106,6 +111,7 @@ class RetentionTiers(LocalAwsTest):
         self.assertIn(f"the next run deletes {source['deleting']} snapshots", table)
 
         # The new policy would delete most of the year: the guard refuses it, nothing goes.
+        control("PUT", "settings", {"clock_scale": self.clock_scale})
         run = self.run_execution(self.ONLY_SNAPSHOTS_AND_COPIES, timeout=300)
         self.assertEqual(run.status, "FAILED")
         error = run.report()["prune_error"]
