@@ -1,9 +1,11 @@
 # Every validated variable refuses a bad value at `terraform plan`: one run per
 # case, each expecting the validation of the variable that refuses it to fail.
 # `# expect:` quotes that variable's message for the case; the Terraform suite
-# (tests/terraform/test_module.py) checks that each quote is one of its
+# (tests/terraform/test_refusals.py) checks that each quote is one of its
 # messages, that each message names its variable, and that every validated
-# variable has a case here.
+# variable has a case here, and plans the cases several to a run (see
+# docs/testing.md): keep each run to `command`, one `# expect:`, one `variables`
+# block and one expected failure, or it runs alone.
 #   scripts/build-lambdas && cd terraform && terraform init && terraform test
 # The provider is mocked: nothing here needs AWS or its credentials (the plan
 # reads the built zips, as every plan of the module does).
