@@ -215,7 +215,7 @@ mod tests {
             encrypted: Some(true),
             kms_key_id: None,
             created_at: None,
-            taken_at: None,
+            original_created_at: None,
             percent_progress: None,
             source_arn: None,
             option_group: None,

@@ -63,10 +63,9 @@ pub struct SnapshotInfo {
     /// The ARN of the KMS key an encrypted snapshot is encrypted with.
     pub kms_key_id: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
-    /// When its data was taken: a DB snapshot's OriginalSnapshotCreateTime ("doesn't change
-    /// when the snapshot is copied", RDS API Reference, DBSnapshot); a DB cluster snapshot's
-    /// creation, as its API has no such time.
-    pub taken_at: Option<DateTime<Utc>>,
+    /// A DB snapshot's OriginalSnapshotCreateTime ("doesn't change when the snapshot is
+    /// copied", RDS API Reference, DBSnapshot); DB cluster snapshots have no such time.
+    pub original_created_at: Option<DateTime<Utc>>,
     pub percent_progress: Option<i32>,
     /// For a cross-region copy: the ARN of its source, as RDS reports it.
     pub source_arn: Option<String>,
@@ -127,10 +126,7 @@ impl From<&DbSnapshot> for SnapshotInfo {
             encrypted: s.encrypted(),
             kms_key_id: s.kms_key_id().map(str::to_owned),
             created_at: s.snapshot_create_time().and_then(to_chrono),
-            taken_at: s
-                .original_snapshot_create_time()
-                .or(s.snapshot_create_time())
-                .and_then(to_chrono),
+            original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_snapshot_identifier().map(str::to_owned),
             option_group: s.option_group_name().map(str::to_owned),
@@ -154,7 +150,7 @@ impl From<&DbClusterSnapshot> for SnapshotInfo {
             encrypted: s.storage_encrypted(),
             kms_key_id: s.kms_key_id().map(str::to_owned),
             created_at: s.snapshot_create_time().and_then(to_chrono),
-            taken_at: s.snapshot_create_time().and_then(to_chrono),
+            original_created_at: None,
             percent_progress: s.percent_progress(),
             source_arn: s.source_db_cluster_snapshot_arn().map(str::to_owned),
             option_group: None,
@@ -167,6 +163,12 @@ impl From<&DbClusterSnapshot> for SnapshotInfo {
 impl SnapshotInfo {
     pub fn is_available(&self) -> bool {
         self.status == "available"
+    }
+
+    /// When its data was taken: for a copy (cross-region or in the vault) its original's
+    /// creation, not the copy's; a DB cluster snapshot's own creation.
+    pub fn taken_at(&self) -> Option<DateTime<Utc>> {
+        self.original_created_at.or(self.created_at)
     }
 
     /// The account RDS records this snapshot as copied from (its source's ARN), if any: no

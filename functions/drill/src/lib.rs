@@ -518,8 +518,7 @@ fn record(
         kind,
         restored_id,
         snapshot_id: snapshot.snapshot_id.clone(),
-        // When the data was taken (a vault or cross-region copy's original's time, not the copy's).
-        snapshot_created_at: snapshot.taken_at,
+        snapshot_created_at: snapshot.taken_at(),
         operation: match kind {
             DatabaseKind::Instance => "RestoreDBInstanceFromDBSnapshot",
             DatabaseKind::Cluster => "RestoreDBClusterFromSnapshot",

@@ -186,7 +186,7 @@ mod tests {
             encrypted: Some(true),
             kms_key_id: None,
             created_at: Some(testing::start_time() - Duration::days(age_days)),
-            taken_at: None,
+            original_created_at: None,
             percent_progress: None,
             source_arn: None,
             option_group: None,

@@ -93,7 +93,7 @@ fn snapshot(index: usize, spec: &Spec, settings: &ModuleSettings) -> SnapshotInf
         encrypted: Some(true),
         kms_key_id: None,
         created_at: spec.age_hours.map(|h| testing::start_time() - Duration::hours(h)),
-        taken_at: None,
+        original_created_at: None,
         percent_progress: None,
         source_arn: None,
         option_group: None,
