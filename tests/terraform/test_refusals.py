@@ -69,36 +69,33 @@ def grouped_cases(module: Path) -> tuple[str, int]:
     validations read, and those whose validations read any of these; a case whose validation
     reads more than variables (locals, data sources) runs alone."""
     text = (module / "tests" / "bad_values.tftest.hcl").read_text()
-    runs = list(RUN.finditer(text))
     reads: dict[str, set[str] | None] = {}
     for name, body in module_variables(module / "variables.tf").items():
         conditions = " ".join(str(v["condition"]) for v in body.get("validation", []))
         others = set(re.findall(r"\b(?:local|data)\.", conditions))
         reads[name] = None if others else set(re.findall(r"\bvar\.([a-z0-9_]+)", conditions)) - {name}
     readers = {v: {w for w, read in reads.items() if read and v in read} for v in reads}
-    groups: list[tuple[set[str] | None, list[re.Match]]] = []
-    for match in runs:
+    runs: list[str] = []  # those that run alone, then the groups'
+    groups: list[tuple[set[str], list[re.Match]]] = []
+    for match in RUN.finditer(text):
         case = CASE_BODY.fullmatch(match.group("body"))
-        touched: set[str] | None = None
-        if case and reads.get(case.group("variable")) is not None:
-            own = set(re.findall(r"^    ([a-z0-9_]+) *=", case.group("variables"), re.M)) | {case.group("variable")}
-            touched = own | reads[case.group("variable")] | {w for v in own for w in readers.get(v, ())}
-        group = next((g for g in groups if touched is not None and g[0] is not None and not g[0] & touched), None)
-        if group:
+        if case is None or reads.get(case.group("variable")) is None:
+            runs.append(match.group(0))
+            continue
+        own = set(re.findall(r"^    ([a-z0-9_]+) *=", case.group("variables"), re.M)) | {case.group("variable")}
+        touched = own | reads[case.group("variable")] | {w for v in own for w in readers.get(v, ())}
+        group = next((g for g in groups if not g[0] & touched), None)
+        if group is None:
+            groups.append((touched, [case]))
+        else:
             group[0].update(touched)
             group[1].append(case)
-        else:
-            groups.append((touched, [case if touched is not None else match]))
-    out = [text[:runs[0].start()]]
-    for number, (touched, members) in enumerate(groups, 1):
-        if touched is None:
-            out.append(members[0].group(0) + "\n\n")
-            continue
-        expected = ", ".join(f"var.{m.group('variable')}" for m in members)
+    for number, (_, members) in enumerate(groups, 1):
         variables = "".join(m.group("variables") for m in members)
-        out.append(f'run "cases_{number}" {{\n  command = plan\n  variables {{\n{variables}  }}\n'
-                   f"  expect_failures = [{expected}]\n}}\n\n")
-    return "".join(out), len(groups)
+        expected = ", ".join("var." + m.group("variable") for m in members)
+        runs.append(f'run "cases_{number}" {{\n  command = plan\n  variables {{\n{variables}  }}\n'
+                    f"  expect_failures = [{expected}]\n}}")
+    return text[:RUN.search(text).start()] + "\n\n".join(runs) + "\n", len(runs)
 
 
 class RefusalsTest(WorkspaceTest):
